@@ -1,0 +1,378 @@
+/* ir.h - the one header of onnxtune's graph IR: types, and the prototypes of ir/ files.
+ *
+ * Every stage after the importer speaks this IR and nothing else: it never points into
+ * protobuf-c messages. Each banner names the file that implements the functions below it.
+ */
+#ifndef ONNXTUNE_IR_H
+#define ONNXTUNE_IR_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#if defined(__GNUC__)
+#define MUST_CHECK __attribute__((warn_unused_result))
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define MUST_CHECK
+#define PRINTF_LIKE(f, a)
+#endif
+
+typedef struct Graph Graph;
+typedef struct Node Node;
+typedef struct Value Value;
+
+/* ======================================================================== ir/diag.c */
+
+/* Status codes. Library code returns one of these and fills a Diag; only the mains print. */
+typedef enum {
+    ST_OK = 0,
+    ST_ERR,          /* generic failure, message in the Diag */
+    ST_USAGE,        /* bad command-line use (exit status 2) */
+    ST_IO,           /* a file could not be opened, read or written */
+    ST_PARSE,        /* bytes that are not what they claim to be (protobuf, NPY) */
+    ST_INVALID,      /* a well-formed model that breaks ONNX rules (cycle, duplicate name) */
+    ST_SHAPE,        /* shapes or types that do not fit the op */
+    ST_UNSUPPORTED,  /* a legal model using something we do not implement */
+    ST_NOMEM,        /* allocation failed or a size overflowed */
+} Status;
+
+/* A diagnostic sink: the first error wins (later ones are usually consequences).
+ * `file` is set by whoever opened the model so messages can name it. */
+typedef struct Diag {
+    const char *file;  /* model path, or NULL */
+    Status status;
+    char msg[1024];
+} Diag;
+
+void diag_init(Diag *d, const char *file);
+/* Record an error (if none yet) and return `st`, so callers can `return diag_error(...)`. */
+Status diag_error(Diag *d, Status st, const char *fmt, ...) PRINTF_LIKE(3, 4);
+/* Same, prefixed with "node 'NAME' (OP): " so the message names the node at fault. */
+Status diag_node(Diag *d, const Node *n, Status st, const char *fmt, ...) PRINTF_LIKE(4, 5);
+/* Print "FILE: message" (or just the message) as one line to `f`. */
+void diag_print(const Diag *d, FILE *f);
+/* Exit status for a status: 0 ok, 2 usage, 1 everything else. */
+int status_exit_code(Status st);
+const char *status_name(Status st);
+
+/* ======================================================================== ir/arena.c */
+
+/* A bump allocator: everything of one compilation lives in one arena and is freed at once.
+ * Large requests get their own block. Foreign malloc'd buffers can be adopted so they are freed
+ * with the arena (the importer adopts tensor bytes from protobuf-c instead of copying them). */
+typedef struct Arena Arena;
+
+Arena *arena_new(void);
+void arena_free(Arena *a);
+void *arena_alloc(Arena *a, size_t size);          /* zeroed, 16-byte aligned; NULL on OOM */
+void *arena_calloc(Arena *a, size_t n, size_t size); /* NULL on OOM or overflow */
+char *arena_strdup(Arena *a, const char *s);        /* NULL in, NULL out */
+char *arena_strndup(Arena *a, const char *s, size_t n);
+char *arena_printf(Arena *a, const char *fmt, ...) PRINTF_LIKE(2, 3);
+bool arena_adopt(Arena *a, void *malloced);         /* free(p) when the arena is freed */
+
+/* Overflow-checked size arithmetic: return false when the result does not fit. */
+bool size_mul(size_t a, size_t b, size_t *out) MUST_CHECK;
+bool size_add(size_t a, size_t b, size_t *out) MUST_CHECK;
+
+/* ======================================================================== ir/tensor.c */
+
+/* Element types; the numbers are ONNX's TensorProto.DataType so the importer maps 1:1. */
+typedef enum {
+    DT_UNDEFINED = 0,
+    DT_FLOAT = 1,
+    DT_UINT8 = 2,
+    DT_INT8 = 3,
+    DT_UINT16 = 4,
+    DT_INT16 = 5,
+    DT_INT32 = 6,
+    DT_INT64 = 7,
+    DT_STRING = 8,
+    DT_BOOL = 9,      /* one byte per element, 0 or 1 */
+    DT_FLOAT16 = 10,
+    DT_DOUBLE = 11,
+    DT_UINT32 = 12,
+    DT_UINT64 = 13,
+    DT_COMPLEX64 = 14,
+    DT_COMPLEX128 = 15,
+    DT_BFLOAT16 = 16,
+    DT_FLOAT8E4M3FN = 17,
+    DT_FLOAT8E4M3FNUZ = 18,
+    DT_FLOAT8E5M2 = 19,
+    DT_FLOAT8E5M2FNUZ = 20,
+    DT_COUNT
+} DType;
+
+size_t dtype_size(DType t);          /* bytes per element; 0 for undefined; sizeof(char*) for string */
+const char *dtype_name(DType t);     /* "float32", "int64", ... (NumPy/PyTorch spelling) */
+const char *dtype_onnx_name(DType t);/* "FLOAT", "INT64", ... (ONNX spelling) */
+bool dtype_is_float(DType t);        /* float16/bfloat16/float/double */
+bool dtype_is_int(DType t);          /* signed or unsigned integers (not bool) */
+
+/* A shape. rank -1 means unknown rank. A dim < 0 is unknown; `sym` names a symbolic dim
+ * (ONNX dim_param such as "batch_size" or "N") and may be set on unknown dims only. */
+#define IR_MAX_RANK 8
+typedef struct Shape {
+    int rank;
+    int64_t dim[IR_MAX_RANK];
+    const char *sym[IR_MAX_RANK];
+} Shape;
+
+Shape shape_unknown(void);                 /* rank -1 */
+Shape shape_scalar(void);                  /* rank 0 */
+Shape shape_make(int rank, const int64_t *dims);
+bool shape_is_static(const Shape *s);      /* known rank and every dim >= 0 */
+bool shape_equal(const Shape *a, const Shape *b); /* same rank, same dims (unknown == same sym) */
+/* Number of elements; false if not static or it overflows size_t. */
+bool shape_numel(const Shape *s, size_t *out) MUST_CHECK;
+/* "[N,3,224,224]", "[?]" for unknown rank, "[]" for scalars; into buf, returns buf. */
+char *shape_str(const Shape *s, char *buf, size_t bufsize);
+
+/* A constant tensor: dense, C order, little-endian in host order (x86/ARM). For DT_STRING,
+ * `data` is an array of `numel` NUL-terminated char* (lengths in `str_len` when present). */
+typedef struct Tensor {
+    DType dtype;
+    Shape shape;       /* always static */
+    size_t numel;
+    size_t nbytes;
+    void *data;        /* arena-owned (or adopted); may be NULL when numel == 0 */
+    size_t *str_len;   /* DT_STRING only: byte length of each element */
+} Tensor;
+
+/* New zeroed tensor in the arena; NULL on OOM or size overflow. */
+Tensor *tensor_new(Arena *a, DType t, const Shape *s);
+/* Element i as double / int64 whatever the dtype (for folding and tests; not for kernels). */
+double tensor_get_f64(const Tensor *t, size_t i);
+int64_t tensor_get_i64(const Tensor *t, size_t i);
+void tensor_set_f64(Tensor *t, size_t i, double v);
+void tensor_set_i64(Tensor *t, size_t i, int64_t v);
+float half_to_float(uint16_t h);
+uint16_t float_to_half(float f);
+float bfloat16_to_float(uint16_t h);
+uint16_t float_to_bfloat16(float f);
+
+/* ======================================================================== ir/graph.c */
+
+typedef enum {
+    VK_TENSOR = 0,   /* the only kind later stages compute with */
+    VK_SEQUENCE,
+    VK_MAP,
+    VK_OPTIONAL,
+    VK_SPARSE,
+    VK_UNKNOWN,      /* no type information at all */
+} ValueKind;
+
+/* A value: one SSA name in a graph. Initializers are values with `init` set; constant
+ * folding sets `init` on values it computes. */
+struct Value {
+    const char *name;       /* as exported, e.g. "layer4.0.conv1.weight" or "/layer1/Relu_output_0" */
+    int id;                 /* index in graph->values */
+    ValueKind kind;
+    DType dtype;            /* element type (of the tensor, or of the sequence's elements) */
+    Shape shape;
+    Tensor *init;           /* constant data, or NULL */
+    Node *producer;         /* node that writes it, NULL for graph inputs and constants */
+    int producer_slot;      /* output index in producer */
+    bool is_input;          /* a graph input (a non-constant one, or an initializer default) */
+    bool is_output;         /* a graph output */
+    bool is_initializer;    /* came from graph.initializer (a weight) */
+    bool trainable;         /* set by the freeze pass */
+    const char *doc;
+};
+
+/* Attribute kinds; the numbers are ONNX's AttributeProto.AttributeType. */
+typedef enum {
+    AT_UNDEFINED = 0,
+    AT_FLOAT = 1,
+    AT_INT = 2,
+    AT_STRING = 3,
+    AT_TENSOR = 4,
+    AT_GRAPH = 5,
+    AT_FLOATS = 6,
+    AT_INTS = 7,
+    AT_STRINGS = 8,
+    AT_TENSORS = 9,
+    AT_GRAPHS = 10,
+    AT_SPARSE_TENSOR = 11,
+    AT_SPARSE_TENSORS = 12,
+    AT_TYPE_PROTO = 13,
+    AT_TYPE_PROTOS = 14,
+} AttrType;
+
+typedef struct Attr {
+    const char *name;
+    AttrType type;
+    float f;
+    int64_t i;
+    const char *s;          /* AT_STRING: NUL-terminated copy */
+    size_t slen;            /* AT_STRING: byte length (strings may hold NULs) */
+    Tensor *t;
+    Graph *g;
+    size_t n;               /* element count for the list kinds */
+    float *floats;
+    int64_t *ints;
+    const char **strings;
+    Tensor **tensors;
+    Graph **graphs;
+} Attr;
+
+struct OpRule;
+
+struct Node {
+    const char *name;       /* as exported; importer invents "OpType_K" when empty */
+    const char *op_type;
+    const char *domain;     /* "" for the default ai.onnx domain */
+    const struct OpRule *rule; /* NULL when the op is unknown */
+    int opset;              /* opset of its domain at import; canonicalisation sets it to the canonical one */
+    int ninputs, noutputs;
+    Value **inputs;         /* NULL entries are omitted optional inputs ("" in ONNX) */
+    Value **outputs;        /* never NULL entries after import (omitted outputs get fresh names) */
+    int nattrs;
+    Attr *attrs;
+    int index;              /* position in graph->nodes */
+    bool dead;              /* removed by a pass; graph_compact drops it */
+    const char *doc;
+};
+
+typedef struct OpsetImport {
+    const char *domain;     /* "" or "ai.onnx" are normalised to "" */
+    int64_t version;
+} OpsetImport;
+
+struct Graph {
+    Arena *arena;           /* shared by a model and all its subgraphs */
+    const char *name;
+    Graph *parent;          /* enclosing graph for subgraph attributes, NULL at the top */
+    Value **values;         /* every value defined in this graph */
+    size_t nvalues, cap_values;
+    Node **nodes;           /* topologically ordered after graph_toposort */
+    size_t nnodes, cap_nodes;
+    Value **inputs;         /* graph inputs in declaration order (may include initializer defaults) */
+    size_t ninputs;
+    Value **outputs;
+    size_t noutputs;
+    struct NameMap *names;  /* name -> Value, private to graph.c */
+};
+
+typedef struct MetaProp {
+    const char *key, *value;
+} MetaProp;
+
+typedef struct Model {
+    Arena *arena;
+    const char *path;       /* the file it came from */
+    int64_t ir_version;
+    const char *producer_name, *producer_version, *domain, *doc;
+    int64_t model_version;
+    OpsetImport *opsets;
+    size_t nopsets;
+    MetaProp *props;
+    size_t nprops;
+    Graph *graph;
+} Model;
+
+Model *model_new(void);                   /* with a fresh arena; NULL on OOM */
+void model_free(Model *m);                /* frees the arena and everything in it */
+int64_t model_opset(const Model *m, const char *domain); /* 0 when not imported */
+
+Graph *graph_new(Arena *a, const char *name, Graph *parent);
+/* Look a name up in this graph, then in enclosing graphs (outer-scope values). */
+Value *graph_find(const Graph *g, const char *name);
+/* Look up in this graph only. */
+Value *graph_find_local(const Graph *g, const char *name);
+/* Define a new value; fails (NULL, message) if the name is already defined in this graph. */
+Value *graph_add_value(Graph *g, const char *name, Diag *d);
+/* A value with a fresh unique name built from `hint` ("hint", "hint_1", ...). */
+Value *graph_new_value(Graph *g, const char *hint, Diag *d);
+/* Append a node; inputs/outputs arrays are copied. Sets outputs' producer. */
+Node *graph_add_node(Graph *g, const char *op_type, const char *domain, const char *name,
+                     int ninputs, Value *const *inputs, int noutputs, Value *const *outputs, Diag *d);
+/* Add an attribute to a node (copied into the arena); returns the stored copy. */
+Attr *node_add_attr(Graph *g, Node *n, const Attr *a);
+bool graph_add_input(Graph *g, Value *v);
+bool graph_add_output(Graph *g, Value *v);
+/* Drop dead nodes and renumber. */
+void graph_compact(Graph *g);
+/* Sort nodes so each comes after the producers of its inputs; ST_INVALID naming a node on a cycle. */
+Status graph_toposort(Graph *g, Diag *d) MUST_CHECK;
+/* Replace every use of `from` (inputs of nodes in g and its subgraphs, graph outputs) by `to`. */
+void graph_replace_uses(Graph *g, Value *from, Value *to);
+/* Number of node inputs (in g and subgraphs) and graph outputs that read v. */
+size_t graph_count_uses(const Graph *g, const Value *v);
+/* Remove nodes none of whose outputs are used or are graph outputs (repeatedly). */
+void graph_remove_unused(Graph *g);
+
+/* Attribute getters with defaults; NULL when absent. */
+const Attr *node_attr(const Node *n, const char *name);
+int64_t node_attr_int(const Node *n, const char *name, int64_t dflt);
+float node_attr_float(const Node *n, const char *name, float dflt);
+const char *node_attr_string(const Node *n, const char *name, const char *dflt);
+/* Input i or NULL when absent/omitted. */
+Value *node_input(const Node *n, int i);
+/* A value whose data is known at compile time: a constant or folded value, but not a graph
+ * input with an initializer default (the caller may override those). */
+bool value_is_const(const Value *v);
+
+/* ======================================================================== ir/verify.c */
+
+/* Structural checks: each value defined once, no cycles, every input defined before use (or an
+ * outer-scope value), outputs produced, types of constants consistent, ops known. */
+Status graph_verify(const Graph *g, Diag *d) MUST_CHECK;
+
+/* ======================================================================== ir/ops.c */
+
+/* One row of the op table. The rules for an op family live in ir/ops_<family>.c; ir/ops.c
+ * gathers the families' tables. Rules work on the canonical form of the op (see docs/ir.md). */
+typedef struct OpRule {
+    const char *name;       /* ONNX op_type */
+    const char *domain;     /* "" for ai.onnx */
+    const char *family;     /* "elementwise", "conv", ... (file and kernel family) */
+    int canon_opset;        /* the opset version whose semantics the canonical form follows */
+    /* Rewrite a node imported at `n->opset` into the canonical form (attributes moved to inputs,
+     * old semantics expressed with other nodes, ...). NULL when every version is already canonical. */
+    Status (*canon)(Graph *g, Node *n, Diag *d);
+    /* Set dtype and shape of the outputs from the inputs (which may have unknown dims). */
+    Status (*shape)(Graph *g, Node *n, Diag *d);
+    /* Compute the outputs' `init` when every input is constant. NULL: never folded. */
+    Status (*fold)(Graph *g, Node *n, Diag *d);
+    /* Multiply-accumulates (or element ops) of one run of the node; 0 when unknown. */
+    double (*flops)(const Node *n);
+} OpRule;
+
+const OpRule *op_lookup(const char *domain, const char *name);
+/* Iterate over all rules: for (i = 0; (r = op_rule_at(i)); i++). */
+const OpRule *op_rule_at(size_t i);
+
+/* ======================================================================== ir/pass_canon.c */
+
+/* Rewrite every node to its op's canonical form so later passes never look at opsets. */
+Status pass_canon(Model *m, Diag *d) MUST_CHECK;
+
+/* ======================================================================== ir/pass_shapes.c */
+
+typedef struct ShapeOptions {
+    int64_t batch;          /* > 0: give unknown leading dims of graph inputs this size */
+    bool fold;              /* fold constant subgraphs while walking */
+    bool allow_unknown_ops; /* unknown ops leave their outputs unknown instead of failing (dump) */
+    size_t unknown_ops;     /* out: how many nodes were left unknown */
+} ShapeOptions;
+
+/* Walk nodes in order: infer each node's outputs, fold it when its inputs are constant.
+ * Declared output shapes (value_info) that contradict inference are an ST_SHAPE error. */
+Status pass_shapes(Model *m, ShapeOptions *opt, Diag *d) MUST_CHECK;
+/* Infer (and fold) one graph; If/Loop rules use it on their bodies. */
+Status infer_graph(Graph *g, ShapeOptions *opt, Diag *d) MUST_CHECK;
+/* Infer one node (used by passes that add nodes). */
+Status infer_node(Graph *g, Node *n, Diag *d) MUST_CHECK;
+
+/* ======================================================================== ir/pass_fold.c */
+
+/* Fold node n if all its inputs are constant and its op can be folded; *folded says whether. */
+Status fold_node(Graph *g, Node *n, bool *folded, Diag *d) MUST_CHECK;
+/* Fold everything foldable, then drop nodes that no longer contribute. */
+Status pass_fold(Model *m, Diag *d) MUST_CHECK;
+
+#endif
