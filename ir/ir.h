@@ -220,6 +220,7 @@ typedef struct Attr {
 } Attr;
 
 struct OpRule;
+typedef struct GradCtx GradCtx; /* reverse-mode autodiff state, ir/pass_autodiff.c */
 
 struct Node {
     const char *name;       /* as exported; importer invents "OpType_K" when empty */
@@ -340,6 +341,10 @@ typedef struct OpRule {
     Status (*fold)(Graph *g, Node *n, Diag *d);
     /* Multiply-accumulates (or element ops) of one run of the node; 0 when unknown. */
     double (*flops)(const Node *n);
+    /* Append the backward nodes of n to the graph: read output gradients and accumulate input
+     * gradients through the GradCtx. NULL: not differentiable (autodiff refuses a trainable
+     * path through it). Keep it next to the op's shape rule. */
+    Status (*grad)(GradCtx *c, Node *n, Diag *d);
 } OpRule;
 
 const OpRule *op_lookup(const char *domain, const char *name);
@@ -374,5 +379,76 @@ Status infer_node(Graph *g, Node *n, Diag *d) MUST_CHECK;
 Status fold_node(Graph *g, Node *n, bool *folded, Diag *d) MUST_CHECK;
 /* Fold everything foldable, then drop nodes that no longer contribute. */
 Status pass_fold(Model *m, Diag *d) MUST_CHECK;
+
+/* ======================================================================== ir/ops_util.c */
+
+/* Helpers shared by the op families' rules (ir/ops_<family>.c). Errors name the node and input. */
+
+/* Input/output counts in [min, max] (max -1: any); ST_INVALID naming the op otherwise. */
+Status op_check_arity(const Node *n, int min_in, int max_in, int min_out, int max_out, Diag *d) MUST_CHECK;
+/* Inputs 0..count-1 must be present tensors. */
+Status op_require_inputs(const Node *n, int count, Diag *d) MUST_CHECK;
+/* Input i (when present and typed) must have dtype `want`; ST_SHAPE otherwise. */
+Status op_check_dtype(const Node *n, int i, DType want, Diag *d) MUST_CHECK;
+/* Inputs i and j (when present and typed) must have the same dtype. */
+Status op_same_dtype(const Node *n, int i, int j, Diag *d) MUST_CHECK;
+
+/* A list of int64s read from a constant input or an attribute; known false when not available. */
+typedef struct IntList {
+    bool known;
+    size_t n;
+    int64_t *v;
+} IntList;
+/* Constant input i (scalar or 1-D integer tensor) copied into g's arena. Absent or non-constant
+ * input: ST_OK with out->known false. Constant but not integer or rank > 1: ST_SHAPE. */
+Status op_input_ints(Graph *g, const Node *n, int i, IntList *out, Diag *d) MUST_CHECK;
+/* An AT_INTS (or AT_INT, as one element) attribute; points into the node (do not modify). */
+bool op_attr_ints(const Node *n, const char *name, IntList *out);
+
+/* Dim a[i] and b[j] are known equal: same known size, or both unknown with the same sym. */
+bool dim_same(const Shape *a, int i, const Shape *b, int j);
+/* Dim a[i] and b[j] are both known and differ. */
+bool dim_conflict(const Shape *a, int i, const Shape *b, int j);
+/* dst[i] = src[j] (size and sym). */
+void dim_copy(Shape *dst, int i, const Shape *src, int j);
+/* Refine dst[i] by src[j] when dst's is unknown (known size, else sym). */
+void dim_merge(Shape *dst, int i, const Shape *src, int j);
+/* Numpy (multidirectional) broadcasting of shapes a (input ia) and b (input ib). Unknown rank gives
+ * unknown rank; unknown dims broadcast against 1, a known size, or an equal sym. ST_SHAPE naming both
+ * inputs and shapes when they cannot broadcast. */
+Status shape_broadcast(const Node *n, int ia, const Shape *a, int ib, const Shape *b, Shape *out,
+                       Diag *d) MUST_CHECK;
+/* Broadcast the present inputs first..first+count-1 of n (variadic Sum/Max, Where, ...). */
+Status shape_broadcast_inputs(const Node *n, int first, int count, Shape *out, Diag *d) MUST_CHECK;
+/* Flat index into a tensor of (static) shape `in` for flat index `flat` of the broadcast shape `out`. */
+size_t shape_broadcast_offset(const Shape *in, const Shape *out, size_t flat);
+/* Normalise `axis` in [-rank, rank) to [0, rank); ST_SHAPE naming `what` ("axis", "axes[1]") otherwise. */
+Status op_axis(const Node *n, const char *what, int64_t axis, int rank, int *out, Diag *d) MUST_CHECK;
+/* Element count of a static shape as a double (for flops rules); 0 when not static. */
+double shape_numel_or0(const Shape *s);
+
+/* Set output i's kind, dtype and shape (s NULL: unknown); ignores a missing output i. */
+void op_set_output(Node *n, int i, DType t, const Shape *s);
+/* New zeroed tensor with output i's inferred dtype and static shape, stored as its init (fold rules). */
+Status op_fold_output(Graph *g, Node *n, int i, Tensor **out, Diag *d) MUST_CHECK;
+
+/* Graph edits for canon rules. Constants get a fresh name from `hint` and live in g's arena. */
+Value *graph_const(Graph *g, const char *hint, DType t, const Shape *s, Diag *d); /* zeroed */
+Value *graph_const_ints(Graph *g, const char *hint, const int64_t *vals, size_t count, Diag *d); /* 1-D int64 */
+Value *graph_const_scalar(Graph *g, const char *hint, DType t, double x, Diag *d); /* rank 0 */
+/* Set input i, growing the input list (with omitted inputs) when i >= ninputs. */
+Status node_set_input(Graph *g, Node *n, int i, Value *v, Diag *d) MUST_CHECK;
+/* Drop trailing omitted inputs. */
+void node_trim_inputs(Node *n);
+bool node_remove_attr(Node *n, const char *name); /* true if it was there */
+Status node_set_attr_int(Graph *g, Node *n, const char *name, int64_t v, Diag *d) MUST_CHECK;
+Status node_set_attr_ints(Graph *g, Node *n, const char *name, const int64_t *v, size_t count,
+                          Diag *d) MUST_CHECK;
+Status node_set_attr_float(Graph *g, Node *n, const char *name, float v, Diag *d) MUST_CHECK;
+/* Turn n into another op of its domain (op_type and rule). */
+Status node_set_op(Graph *g, Node *n, const char *op_type, Diag *d) MUST_CHECK;
+/* Append a default-domain node with one fresh output named from out_hint (node named name_hint_K). */
+Node *graph_add_node1(Graph *g, const char *op_type, const char *name_hint, int ninputs, Value *const *inputs,
+                      const char *out_hint, Diag *d);
 
 #endif
