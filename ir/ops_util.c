@@ -400,5 +400,9 @@ Node *graph_add_node1(Graph *g, const char *op_type, const char *name_hint, int 
             return NULL;
         }
     }
-    return graph_add_node(g, op_type, "", name, ninputs, inputs, 1, &o, d);
+    Node *n = graph_add_node(g, op_type, "", name, ninputs, inputs, 1, &o, d);
+    /* nodes made by canon rules are born canonical: pass_canon does not visit them */
+    if (n && n->rule)
+        n->opset = n->rule->canon_opset;
+    return n;
 }
