@@ -1,11 +1,98 @@
-/* cmd_dump.c - `onnxtune dump MODEL`: placeholder until the dump tool lands. */
+/* cmd_dump.c - `onnxtune dump MODEL`: import, canonicalise and infer shapes (folding constants,
+ * tolerating unknown ops), then print the model as text, JSON or Graphviz (tools/dump_*.c).
+ * It never changes the file; errors are one line "onnxtune dump: FILE: message". */
 #include "tools.h"
+#include "dump.h"
+#include "importer.h"
 
-#include <stdio.h>
+#include <errno.h>
+#include <string.h>
+
+static CliOption dump_opts[] = {
+    {"--json", NULL, NULL, "print one JSON document instead of text", false, NULL},
+    {"--dot", NULL, NULL, "print a Graphviz graph (render: onnxtune dump --dot M | dot -Tsvg > m.svg)", false, NULL},
+    {"--batch", "-b", "N", "give unknown leading dims of the graph inputs the size N", false, NULL},
+    {"--summary", NULL, NULL, "only the summary: no node listing (text and JSON)", false, NULL},
+    {"--no-fold", NULL, NULL, "do not fold constants (show the graph as imported and canonicalised)", false, NULL},
+    {"--output", "-o", "FILE", "write to FILE instead of standard output", false, NULL},
+    {0},
+};
+
+static CliCommand dump_cmd = {
+    "dump", "MODEL",
+    "Show an ONNX model: summary (producer, opsets, inputs, outputs, parameters, FLOPs, op histogram)\n"
+    "and every node with its inputs, outputs, shapes and attributes. Unknown ops are listed, not fatal.",
+    1, 1, dump_opts,
+};
+
+static int fail(const Diag *d)
+{
+    fputs("onnxtune dump: ", stderr);
+    diag_print(d, stderr);
+    return status_exit_code(d->status) ? status_exit_code(d->status) : 1;
+}
 
 int cmd_dump(int argc, char **argv)
 {
-    (void)argc, (void)argv;
-    fprintf(stderr, "onnxtune dump: not implemented yet\n");
-    return 1;
+    char *args[1];
+    int nargs;
+    int rc = cli_parse(&dump_cmd, argc, argv, args, &nargs);
+    if (rc >= 0)
+        return rc;
+    const char *path = args[0];
+    bool json = cli_option(&dump_cmd, "--json")->given, dot = cli_option(&dump_cmd, "--dot")->given;
+    if (json && dot)
+        return cli_usage_error(&dump_cmd, "choose one of --json and --dot");
+    ShapeOptions so = {.batch = 0, .fold = !cli_option(&dump_cmd, "--no-fold")->given,
+                       .allow_unknown_ops = true};
+    const CliOption *batch = cli_option(&dump_cmd, "--batch");
+    if (batch->given && !cli_int(&dump_cmd, batch, 1, INT32_MAX, &so.batch))
+        return 2;
+    DumpOptions dopt = {.summary_only = cli_option(&dump_cmd, "--summary")->given};
+
+    Diag d;
+    diag_init(&d, path);
+    Model *m = NULL;
+    if (onnx_import_file(path, &m, &d) != ST_OK || !m) {
+        if (d.status == ST_OK)
+            diag_error(&d, ST_ERR, "import failed");
+        return fail(&d);
+    }
+    DumpInfo info;
+    if (pass_canon(m, &d) != ST_OK || pass_shapes(m, &so, &d) != ST_OK ||
+        dump_info(m, path, &info, &d) != ST_OK) {
+        rc = fail(&d);
+        model_free(m);
+        return rc;
+    }
+
+    const CliOption *output = cli_option(&dump_cmd, "--output");
+    FILE *f = stdout;
+    if (output->given && strcmp(output->value, "-") != 0) {
+        f = fopen(output->value, "w");
+        if (!f) {
+            fprintf(stderr, "onnxtune dump: %s: cannot open for writing: %s\n", output->value,
+                    strerror(errno));
+            model_free(m);
+            return 1;
+        }
+    }
+    if (json)
+        dump_json(f, &info, &dopt);
+    else if (dot)
+        dump_dot(f, &info, &dopt);
+    else
+        dump_text(f, &info, &dopt);
+    rc = 0;
+    if (fflush(f) != 0 || ferror(f)) {
+        fprintf(stderr, "onnxtune dump: %s: write error: %s\n",
+                f == stdout ? "standard output" : output->value, strerror(errno));
+        rc = 1;
+    }
+    if (f != stdout && fclose(f) != 0 && rc == 0) {
+        fprintf(stderr, "onnxtune dump: %s: write error: %s\n", output->value, strerror(errno));
+        rc = 1;
+    }
+    model_free(m);
+    return rc;
 }

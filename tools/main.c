@@ -12,6 +12,7 @@ typedef struct {
 
 static const Command commands[] = {
     {"dump", cmd_dump, "show a model: summary, nodes, shapes, parameters, FLOPs (text, --json, --dot)"},
+    {"ops", cmd_ops, "list the supported ops and their rules (--markdown: docs/ops.md)"},
 };
 
 static void usage(FILE *f)

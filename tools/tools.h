@@ -1,8 +1,60 @@
-/* tools.h - the subcommands of the `onnxtune` command. Each lives in tools/cmd_<name>.c and
- * returns the process exit status (0 ok, 1 error, 2 usage). */
+/* tools.h - the subcommands of the `onnxtune` command and the option parser they share. Each
+ * command lives in tools/cmd_<name>.c and returns the process exit status (0 ok, 1 error, 2 usage). */
 #ifndef ONNXTUNE_TOOLS_H
 #define ONNXTUNE_TOOLS_H
 
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct OpRule;
+
 int cmd_dump(int argc, char **argv);
+int cmd_ops(int argc, char **argv);
+
+/* ======================================================================== tools/cmd_ops.c */
+
+/* Kernel column of `onnxtune ops --markdown` (docs/ops.md): the name of an op's forward or backward
+ * kernel, NULL for none. Unset (NULL) until codegen/runtime supply a lookup; the table shows '-'. */
+extern const char *(*ops_kernel_name)(const struct OpRule *r, bool backward);
+
+/* ======================================================================== tools/cli.c */
+
+/* One option of a command. `name` is the long form ("--batch"); options with an `arg`
+ * placeholder take a value (--batch 4 or --batch=4), the others are flags. */
+typedef struct CliOption {
+    const char *name;       /* "--batch" */
+    const char *alias;      /* short form such as "-o", or NULL */
+    const char *arg;        /* value placeholder shown in --help ("N"), NULL for a flag */
+    const char *help;       /* one line */
+    bool given;             /* out: seen at least once */
+    const char *value;      /* out: the value of the last occurrence (repeats: last wins) */
+} CliOption;
+
+typedef struct CliCommand {
+    const char *name;       /* "dump": messages read "onnxtune dump: ..." */
+    const char *args;       /* positional synopsis for usage, e.g. "MODEL" (NULL: none) */
+    const char *summary;    /* one line shown under the usage line */
+    int min_args, max_args; /* how many positional arguments are accepted */
+    CliOption *opts;        /* terminated by a zeroed row; --help/-h are built in */
+} CliCommand;
+
+/* Parse argv[1..argc) (argv[0] is the command's name). Positional arguments go to args[0..max_args)
+ * and their count to *nargs; "--" ends the options. Returns -1 when the command should run, else
+ * the exit status to return at once: 0 after --help (usage on stdout), 2 after a usage error
+ * (one line on stderr): unknown option, missing or unexpected value, wrong number of arguments. */
+int cli_parse(CliCommand *cmd, int argc, char **argv, char **args, int *nargs);
+/* Print the usage and every option to f. */
+void cli_usage(const CliCommand *cmd, FILE *f);
+/* Print "onnxtune CMD: message (see onnxtune CMD --help)" to stderr; returns 2. */
+int cli_usage_error(const CliCommand *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* The option named `name` (long form) of cmd; NULL if there is none (a programming error). */
+CliOption *cli_option(CliCommand *cmd, const char *name);
+/* The value of a given option as an integer in [min, max]; false after printing a usage error. */
+bool cli_int(const CliCommand *cmd, const CliOption *o, int64_t min, int64_t max, int64_t *out);
 
 #endif
