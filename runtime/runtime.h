@@ -16,4 +16,355 @@
 /* Thread count for OpenBLAS and the OpenMP kernels (<= 0: leave the defaults). */
 void rt_set_threads(int n);
 
+/* ======================================================================== runtime/elementwise.c */
+
+/* Element types, numbered like ONNX's TensorProto.DataType (the runtime does not include ir.h).
+ * Half types are stored as their uint16_t bit patterns; bool is one uint8_t, 0 or 1. */
+typedef enum {
+    RT_UNDEFINED = 0,
+    RT_FLOAT = 1,
+    RT_UINT8 = 2,
+    RT_INT8 = 3,
+    RT_UINT16 = 4,
+    RT_INT16 = 5,
+    RT_INT32 = 6,
+    RT_INT64 = 7,
+    RT_BOOL = 9,      /* uint8_t, 0 or 1 */
+    RT_FLOAT16 = 10,  /* IEEE binary16 bits */
+    RT_DOUBLE = 11,
+    RT_UINT32 = 12,
+    RT_UINT64 = 13,
+    RT_BFLOAT16 = 16, /* upper 16 bits of a float32 */
+} RtDType;
+
+#define RT_MAX_RANK 8   /* kernels taking a rank accept 0..RT_MAX_RANK */
+
+size_t rt_dtype_size(RtDType dt);      /* bytes per element; 0 for codes the runtime does not handle */
+const char *rt_dtype_name(RtDType dt); /* "float32", "int64", ... ; "?" for unknown codes */
+/* Half conversions, round to nearest even (NaN stays a quiet NaN, overflow gives inf). */
+float rt_half_to_float(uint16_t h);
+uint16_t rt_float_to_half(float f);
+uint16_t rt_double_to_half(double d);   /* rounds once (no double rounding through float) */
+float rt_bfloat16_to_float(uint16_t h);
+uint16_t rt_float_to_bfloat16(float f);
+uint16_t rt_double_to_bfloat16(double d);
+
+/* Broadcast strides (in elements) of an operand of shape xdims[xrank] read as shape ydims[yrank]
+ * under ONNX multidirectional broadcasting (dims aligned on the right): 0 on broadcast dims.
+ * xstrides has yrank entries. The compiler calls this at code generation time. */
+void rt_broadcast_strides(int yrank, const size_t *ydims, int xrank, const size_t *xdims,
+                          size_t *xstrides);
+
+/* Unary ops. alpha/beta carry the attributes named on each row. float16/bfloat16 tensors are
+ * computed by codegen through Cast to float. */
+typedef enum {
+    UNARY_ABS,              /* float, double, all ints (unsigned: identity) */
+    UNARY_NEG,              /* float, double, signed ints (wraps: -INT_MIN = INT_MIN) */
+    UNARY_SIGN,             /* float, double, all ints; sign(NaN) = NaN */
+    UNARY_RELU,             /* float, double, signed ints */
+    UNARY_RECIPROCAL,       /* float/double only from here to UNARY_SHRINK */
+    UNARY_FLOOR,
+    UNARY_CEIL,
+    UNARY_ROUND,            /* half to even */
+    UNARY_SQRT,
+    UNARY_EXP,
+    UNARY_LOG,
+    UNARY_SIN,
+    UNARY_COS,
+    UNARY_TAN,
+    UNARY_ASIN,
+    UNARY_ACOS,
+    UNARY_ATAN,
+    UNARY_SINH,
+    UNARY_COSH,
+    UNARY_ASINH,
+    UNARY_ACOSH,
+    UNARY_ATANH,
+    UNARY_ERF,
+    UNARY_SIGMOID,
+    UNARY_TANH,
+    UNARY_SOFTPLUS,         /* log(1 + exp(x)), computed without overflow */
+    UNARY_SOFTSIGN,         /* x / (1 + |x|) */
+    UNARY_LEAKY_RELU,       /* alpha (ONNX default 0.01) */
+    UNARY_ELU,              /* alpha (1.0) */
+    UNARY_SELU,             /* alpha (1.67326319217681884765625), beta = gamma (1.05070102214813232421875) */
+    UNARY_CELU,             /* alpha (1.0) */
+    UNARY_HARD_SIGMOID,     /* alpha (0.2), beta (0.5): max(0, min(1, alpha*x + beta)) */
+    UNARY_HARD_SWISH,       /* x * max(0, min(1, x/6 + 1/2)) */
+    UNARY_THRESHOLDED_RELU, /* alpha (1.0): x > alpha ? x : 0 */
+    UNARY_MISH,             /* x * tanh(softplus(x)) */
+    UNARY_SHRINK,           /* alpha = bias (0), beta = lambd (0.5) */
+    UNARY_NOT,              /* bool only */
+    UNARY_BITWISE_NOT,      /* ints only */
+    UNARY_COUNT
+} UnaryOp;
+
+bool unary_supports(UnaryOp op, RtDType dt);   /* codegen asks this; unsupported pairs are no-ops */
+/* Abs Neg Sign Relu Reciprocal Floor Ceil Round Sqrt Exp Log Sin Cos Tan Asin Acos Atan Sinh Cosh
+ * Asinh Acosh Atanh Erf Sigmoid Tanh Softplus Softsign LeakyRelu Elu Selu Celu HardSigmoid HardSwish
+ * ThresholdedRelu Mish Shrink Not BitwiseNot. y[n], x[n] of dtype dt; y may be x (in place). */
+void unary_forward(UnaryOp op, RtDType dt, void *y, const void *x, size_t n, float alpha, float beta);
+
+/* Clip-6/11/12/13: y = min(max(x, *lo), *hi); lo/hi point at one element of dt, or are NULL for
+ * no bound (NaN stays NaN). Any numeric dt except the half types. y[n], x[n]; y may be x. */
+void clip_forward(RtDType dt, void *y, const void *x, size_t n, const void *lo, const void *hi);
+
+/* IsNaN, IsInf. x[n] of dt in {FLOAT, DOUBLE, FLOAT16, BFLOAT16}; y[n] bool. */
+void isnan_forward(RtDType dt, uint8_t *y, const void *x, size_t n);
+void isinf_forward(RtDType dt, uint8_t *y, const void *x, size_t n, bool detect_negative,
+                   bool detect_positive);
+
+/* Binary ops. Comparisons and logical ops write bool (see binary_output_dtype). */
+typedef enum {
+    BINARY_ADD,             /* ints wrap around */
+    BINARY_SUB,
+    BINARY_MUL,
+    BINARY_DIV,             /* ints truncate toward zero; int x/0 gives 0 */
+    BINARY_POW,             /* a and b of the same dtype (codegen casts the exponent); int a^-n -> 0 unless |a|==1 */
+    BINARY_MOD,             /* Mod fmod=0: result has the sign of the divisor (Python); int x%0 gives 0 */
+    BINARY_FMOD,            /* Mod fmod=1: sign of the dividend (C fmod / %) */
+    BINARY_MIN,             /* Min/Max propagate NaN */
+    BINARY_MAX,
+    BINARY_PRELU,           /* a < 0 ? a*b : a (b is the slope, broadcast to a) */
+    BINARY_EQUAL,           /* -> bool; any dtype including bool */
+    BINARY_LESS,            /* -> bool; numeric dtypes */
+    BINARY_LESS_EQUAL,
+    BINARY_GREATER,
+    BINARY_GREATER_EQUAL,
+    BINARY_AND,             /* bool only -> bool */
+    BINARY_OR,
+    BINARY_XOR,
+    BINARY_SHIFT_LEFT,      /* BitShift, unsigned ints; a shift >= the width gives 0 */
+    BINARY_SHIFT_RIGHT,
+    BINARY_BITWISE_AND,     /* ints and bool */
+    BINARY_BITWISE_OR,
+    BINARY_BITWISE_XOR,
+    BINARY_COUNT
+} BinaryOp;
+
+/* Dtypes: FLOAT DOUBLE INT8..INT64 UINT8..UINT64 BOOL as allowed per row above (no half types). */
+bool binary_supports(BinaryOp op, RtDType dt);
+RtDType binary_output_dtype(BinaryOp op, RtDType dt);
+/* Add Sub Mul Div Pow Mod Min Max PRelu Equal Less LessOrEqual Greater GreaterOrEqual And Or Xor
+ * BitShift BitwiseAnd/Or/Xor with broadcasting (variadic Sum/Min/Max/Mean are chains of these).
+ * y: ydims[rank] of binary_output_dtype(op, dt), dense. a, b: dtype dt, element (i0..ir-1) read at
+ * sum(i_k * astrides[k]) (strides in elements, 0 on broadcast dims: see rt_broadcast_strides).
+ * rank 0 is a scalar op. y may be a or b when that operand is not broadcast. */
+void binary_forward(BinaryOp op, RtDType dt, void *y, const void *a, const void *b, int rank,
+                    const size_t *ydims, const size_t *astrides, const size_t *bstrides);
+
+/* Where: y = cond ? a : b with three-way broadcasting (cond: bool; a, b, y: any dtype of
+ * `elsize` bytes). Shapes/strides as in binary_forward. */
+void where_forward(size_t elsize, void *y, const uint8_t *cond, const void *a, const void *b, int rank,
+                   const size_t *ydims, const size_t *cstrides, const size_t *astrides,
+                   const size_t *bstrides);
+
+/* Expand (and any broadcast copy): y[ydims] = x read with xstrides (0 on broadcast dims). */
+void expand_forward(size_t elsize, void *y, const void *x, int rank, const size_t *ydims,
+                    const size_t *xstrides);
+
+/* Cast / CastLike between all RtDType codes. float -> int truncates toward zero and saturates
+ * (NaN -> 0); -> bool is x != 0; -> FLOAT16/BFLOAT16 rounds to nearest even. x[n], y[n]. */
+bool cast_supports(RtDType to, RtDType from);
+void cast_forward(RtDType to, void *y, RtDType from, const void *x, size_t n);
+
+/* ======================================================================== runtime/movement.c */
+
+/* Data movement. Kernels that only copy take the element size in bytes (any dtype); kernels that
+ * compute take an RtDType. Index tensors are int64 or int32 (index_dt = RT_INT64 or RT_INT32);
+ * negative indices count from the end. An index still out of range after that (codegen cannot
+ * always prove it) reads as zero / is skipped, never faults. Reshape, Flatten, Squeeze, Unsqueeze
+ * and Identity are views and have no kernel; NonZero and Unique have data-dependent shapes: none. */
+
+/* Transpose: y = x permuted, y dim i = x dim perm[i]. x: xdims[rank] (rank <= RT_MAX_RANK). */
+void transpose_forward(size_t elsize, void *y, const void *x, int rank, const size_t *xdims,
+                       const int *perm);
+
+/* Concat: xs[k]: [outer, axis_dims[k], inner] -> y: [outer, sum(axis_dims), inner]. */
+void concat_forward(size_t elsize, void *y, int n_inputs, const void *const *xs, const size_t *axis_dims,
+                    size_t outer, size_t inner);
+/* Split: x: [outer, sum(axis_dims), inner] -> ys[k]: [outer, axis_dims[k], inner]. */
+void split_forward(size_t elsize, void *const *ys, int n_outputs, const size_t *axis_dims, const void *x,
+                   size_t outer, size_t inner);
+
+/* Slice-13 resolved per dim: y[i0..] = x[starts[0] + i0*steps[0], ...]; codegen clamps starts/ends
+ * as ONNX says and passes every dim (start 0, step 1, ydim = xdim for unsliced ones). Steps may be
+ * negative, never 0. x: xdims[rank], y: ydims[rank]. */
+void slice_forward(size_t elsize, void *y, const void *x, int rank, const size_t *xdims,
+                   const int64_t *starts, const int64_t *steps, const size_t *ydims);
+
+/* Gather: x: [outer, axis_dim, inner], indices: [n_indices] (any shape, flattened),
+ * y: [outer, n_indices, inner]. */
+void gather_forward(size_t elsize, void *y, const void *x, size_t outer, size_t axis_dim, size_t inner,
+                    RtDType index_dt, const void *indices, size_t n_indices);
+
+/* GatherElements: x: xdims[rank], indices and y: idims[rank]; y[i] = x[i with i[axis] = indices[i]]. */
+void gather_elements_forward(size_t elsize, void *y, const void *x, const size_t *xdims, int rank, int axis,
+                             RtDType index_dt, const void *indices, const size_t *idims);
+
+/* GatherND with batch_dims: x: [batch, index_dims[0..k-1], slice] (the dims after batch_dims,
+ * flattened), indices: [batch, n_tuples, k], y: [batch, n_tuples, slice]. */
+void gather_nd_forward(size_t elsize, void *y, const void *x, size_t batch, int k, const size_t *index_dims,
+                       size_t slice, RtDType index_dt, const void *indices, size_t n_tuples);
+
+/* Reduction of ScatterElements-16/18 and ScatterND-16/18. */
+typedef enum {
+    SCATTER_NONE,   /* overwrite; with duplicate indices the last update wins */
+    SCATTER_ADD,
+    SCATTER_MUL,
+    SCATTER_MAX,
+    SCATTER_MIN,
+} ScatterReduction;
+
+/* ScatterElements (and Scatter-9/11): y = x, then y[i with i[axis] = indices[i]] (op)= updates[i].
+ * x, y: xdims[rank] (y may be x); indices, updates: idims[rank]. dt: numeric or bool (NONE only). */
+void scatter_elements_forward(RtDType dt, void *y, const void *x, const size_t *xdims, int rank, int axis,
+                              RtDType index_dt, const void *indices, const void *updates,
+                              const size_t *idims, ScatterReduction red);
+
+/* ScatterND: x, y: [index_dims[0..k-1], slice] (y may be x); indices: [n_tuples, k];
+ * updates: [n_tuples, slice]. Tuples are applied in order. */
+void scatter_nd_forward(RtDType dt, void *y, const void *x, int k, const size_t *index_dims, size_t slice,
+                        RtDType index_dt, const void *indices, const void *updates, size_t n_tuples,
+                        ScatterReduction red);
+
+typedef enum {
+    PAD_CONSTANT,   /* fill with *value */
+    PAD_REFLECT,    /* mirror without repeating the edge (NumPy 'reflect'); a dim of 1 repeats it */
+    PAD_EDGE,       /* repeat the edge */
+    PAD_WRAP,       /* Pad-19 'wrap': periodic */
+} PadMode;
+
+/* Pad-2/11/13: y dim d = xdims[d] + pads_begin[d] + pads_end[d]; negative pads crop.
+ * y[i] = x[i - pads_begin] inside x, else per mode. value: one element (elsize bytes) for
+ * PAD_CONSTANT, may be NULL for zero. */
+void pad_forward(size_t elsize, void *y, const size_t *ydims, const void *x, const size_t *xdims, int rank,
+                 const int64_t *pads_begin, PadMode mode, const void *value);
+
+/* Tile: y dim d = xdims[d] * repeats[d]. */
+void tile_forward(size_t elsize, void *y, const void *x, const size_t *xdims, int rank, const size_t *repeats);
+
+/* DepthToSpace: x: [n, c, h, w] -> y: [n, c/(b*b), h*b, w*b]; crd: CRD mode, else DCR (default). */
+void depth_to_space_forward(size_t elsize, void *y, const void *x, size_t n, size_t c, size_t h, size_t w,
+                            size_t b, bool crd);
+/* SpaceToDepth: x: [n, c, h, w] -> y: [n, c*b*b, h/b, w/b]. */
+void space_to_depth_forward(size_t elsize, void *y, const void *x, size_t n, size_t c, size_t h, size_t w,
+                            size_t b);
+
+/* Trilu: x, y: [batch, rows, cols]; upper keeps j - i >= k, lower keeps j - i <= k, rest 0. */
+void trilu_forward(size_t elsize, void *y, const void *x, size_t batch, size_t rows, size_t cols, int64_t k,
+                   bool upper);
+
+/* CumSum: x, y: [outer, axis_dim, inner]; dt: FLOAT DOUBLE INT32 INT64 UINT32 UINT64. */
+void cumsum_forward(RtDType dt, void *y, const void *x, size_t outer, size_t axis_dim, size_t inner,
+                    bool exclusive, bool reverse);
+
+/* OneHot: indices: [outer, inner] of any numeric index_dt (floats truncate) -> y: [outer, depth,
+ * inner] of dt; values: {off, on} of dt. Index i < 0 counts from depth; out of range: all off. */
+void onehot_forward(RtDType dt, void *y, RtDType index_dt, const void *indices, size_t outer, size_t depth,
+                    size_t inner, const void *values);
+
+/* Range: y[i] = start + i * delta, i < n; start, delta point at one element of dt
+ * (FLOAT DOUBLE INT16 INT32 INT64). */
+void range_forward(RtDType dt, void *y, const void *start, const void *delta, size_t n);
+
+/* EyeLike: y: [rows, cols] of dt, 1 where j - i == k, else 0. */
+void eyelike_forward(RtDType dt, void *y, size_t rows, size_t cols, int64_t k);
+
+/* Compress: keeps the slices i of x: [outer, axis_dim, inner] with i < cond_len and cond[i] != 0,
+ * writing y: [outer, count, inner]; returns count (the codegen knows it when cond is constant). */
+size_t compress_forward(size_t elsize, void *y, const void *x, size_t outer, size_t axis_dim, size_t inner,
+                        const uint8_t *cond, size_t cond_len);
+
+/* TopK: x: [outer, axis_dim, inner] of dt (numeric) -> values: [outer, k, inner] of dt and
+ * indices: [outer, k, inner] int64; sorted by value (largest: descending), ties by lower index,
+ * NaN counts as larger than everything. Always sorted. work: topk_workspace(axis_dim) bytes. */
+size_t topk_workspace(size_t axis_dim);
+void topk_forward(RtDType dt, void *values, int64_t *indices, const void *x, size_t outer, size_t axis_dim,
+                  size_t inner, size_t k, bool largest, void *work);
+
+/* ======================================================================== runtime/resize.c */
+
+/* Resize-11/13/18 (no antialias), float32. Codegen resolves scales or sizes into ydims and one
+ * scale per axis (scales[d] = ydims[d] / xdims[d] when sizes were given), as the ONNX reference
+ * does; "length_resized" below is scales[d] * xdims[d]. Upsample-7/9 maps to ASYMMETRIC with
+ * NEAREST_FLOOR (nearest) or linear. Every axis is resized by the same rule (N and C usually have
+ * scale 1, which copies them). Values outside the input are taken from the edge. */
+typedef enum {
+    RESIZE_NEAREST,
+    RESIZE_LINEAR,              /* bilinear/trilinear/...: separable, 2 taps per resized axis */
+    RESIZE_CUBIC,               /* 4 taps per axis, cubic_coeff_a */
+} ResizeMode;
+
+typedef enum {
+    RESIZE_HALF_PIXEL,          /* (x + 0.5) / scale - 0.5 (the ONNX default) */
+    RESIZE_PYTORCH_HALF_PIXEL,  /* same, but 0 when length_resized <= 1 */
+    RESIZE_ALIGN_CORNERS,       /* x * (in - 1) / (length_resized - 1), 0 when length_resized == 1 */
+    RESIZE_ASYMMETRIC,          /* x / scale */
+    RESIZE_TF_HALF_PIXEL_FOR_NN,/* (x + 0.5) / scale */
+    RESIZE_TF_CROP_AND_RESIZE,  /* roi-relative; outside the input: extrapolation_value */
+    RESIZE_HALF_PIXEL_SYMMETRIC,/* Resize-19: half_pixel re-centred */
+} ResizeCoord;
+
+typedef enum {
+    RESIZE_ROUND_PREFER_FLOOR,  /* the ONNX default */
+    RESIZE_ROUND_PREFER_CEIL,
+    RESIZE_FLOOR,
+    RESIZE_CEIL,
+} ResizeNearestMode;
+
+typedef struct ResizeParams {
+    ResizeMode mode;
+    ResizeCoord coord;
+    ResizeNearestMode nearest;  /* RESIZE_NEAREST only */
+    float cubic_coeff_a;        /* RESIZE_CUBIC only; ONNX default -0.75 */
+    bool exclude_outside;       /* cubic: zero the taps outside the input, renormalise */
+    float extrapolation_value;  /* tf_crop_and_resize only */
+    const float *roi;           /* [2*rank]: starts then ends (normalised); tf_crop_and_resize only */
+} ResizeParams;
+
+/* Bytes of scratch resize_forward needs (per-axis tap tables). */
+size_t resize_workspace(int rank, const size_t *ydims, const ResizeParams *p);
+/* x: xdims[rank] -> y: ydims[rank]; scales[rank]; work: resize_workspace() bytes, 8-aligned. */
+void resize_forward(float *y, const size_t *ydims, const float *x, const size_t *xdims, int rank,
+                    const double *scales, const ResizeParams *p, void *work);
+
+/* ======================================================================== runtime/npy.c */
+
+/* NumPy .npy files (format 1.0, 2.0, 3.0), C order, little-endian; dtypes float16/32/64,
+ * int8/16/32/64, uint8/16/32/64, bool. Unlike the kernels these can fail: they return an NpyStatus
+ * and write a one-line message naming the file and the fault into err[errlen] (err may be NULL). */
+typedef enum {
+    NPY_OK = 0,
+    NPY_EIO,            /* open/read/write/rename failed (errno text in the message) */
+    NPY_EFORMAT,        /* not a valid .npy: bad magic, header, size, truncated data */
+    NPY_EUNSUPPORTED,   /* valid but not handled: Fortran order, big-endian, other dtypes, rank > 8 */
+    NPY_ENOMEM,         /* allocation failed or the size overflows */
+} NpyStatus;
+
+typedef struct NpyArray {
+    RtDType dtype;
+    int rank;                   /* 0 for a 0-d array (one element) */
+    size_t dims[RT_MAX_RANK];
+    size_t numel;
+    size_t nbytes;              /* numel * rt_dtype_size(dtype) */
+    void *data;                 /* C order, aligned for dtype; owned (see npy_free) */
+    void *map_;                 /* private: the mapping of npy_map, or NULL */
+    size_t map_len_;
+} NpyArray;
+
+/* Parse a whole .npy image held in memory; copies the data (safe for fuzzing). */
+NpyStatus npy_parse(const void *buf, size_t len, NpyArray *out, char *err, size_t errlen);
+/* Read a file into malloc'd memory. */
+NpyStatus npy_read(const char *path, NpyArray *out, char *err, size_t errlen);
+/* Map a file read-only (data is then read-only too; falls back to npy_read when the data offset is
+ * not aligned for the dtype). For large inputs that data loaders stream through. */
+NpyStatus npy_map(const char *path, NpyArray *out, char *err, size_t errlen);
+/* Release what npy_parse/read/map allocated; zeroes *a. Safe on a zeroed or failed NpyArray. */
+void npy_free(NpyArray *a);
+/* Write via PATH.tmp + rename, so readers never see half a file. dims[rank], data C order. */
+NpyStatus npy_write(const char *path, RtDType dt, int rank, const size_t *dims, const void *data, char *err,
+                    size_t errlen);
+const char *npy_status_name(NpyStatus st);
+
 #endif
