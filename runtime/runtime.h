@@ -16,6 +16,228 @@
 /* Thread count for OpenBLAS and the OpenMP kernels (<= 0: leave the defaults). */
 void rt_set_threads(int n);
 
+/* ======================================================================== runtime/gemm.c */
+
+/* Gemm (ONNX 13): y = alpha * op(a) @ op(b) + beta * c.
+ *   y [M,N];  a [M,K], or [K,M] when trans_a;  b [K,N], or [N,K] when trans_b.
+ *   c: NULL (no C input), or unidirectionally broadcast to [M,N], described by c_rows (1 or M) and
+ *      c_cols (1 or N): scalar or [1] -> 1,1; [N] or [1,N] -> 1,N; [M,1] -> M,1; [M,N] -> M,N.
+ * y must not alias a or b; it may alias c only when c is [M,N]. Sizes must fit in an int (cblas). */
+void gemm_forward(float *y, const float *a, const float *b, const float *c,
+                  size_t m, size_t n, size_t k, bool trans_a, bool trans_b,
+                  float alpha, float beta, size_t c_rows, size_t c_cols);
+
+/* MatMul (ONNX 13, numpy.matmul semantics): y[batch..., M, N] = a[batch..., M, K] @ b[batch..., K, N].
+ *   A 1-D a is read as [1,K] (M = 1) and a 1-D b as [K,1] (N = 1): y's memory is the same, only its
+ *   shape drops that dim.  The broadcast batch dims of y are batch_dims[0..batch_rank); a_strides[i]
+ *   and b_strides[i] are the element strides of a and b along batch dim i, 0 where that operand is
+ *   broadcast or lacks the dim (matmul_batch_strides computes all three).  batch_rank 0: one product.
+ * When b is shared by all batches and a is dense, the batch folds into M (one sgemm). */
+void matmul_forward(float *y, const float *a, const float *b, size_t m, size_t n, size_t k,
+                    size_t batch_rank, const size_t *batch_dims,
+                    const size_t *a_strides, const size_t *b_strides);
+
+/* Numpy broadcasting of MatMul batch dims, for codegen: a_batch[a_rank] and b_batch[b_rank] are the
+ * dims of a and b before their last two (right-aligned against each other).  Writes
+ * max(a_rank, b_rank) entries to batch_dims, a_strides and b_strides for matmul_forward and returns
+ * that rank, or (size_t)-1 if the dims do not broadcast. */
+size_t matmul_batch_strides(size_t a_rank, const size_t *a_batch, size_t b_rank, const size_t *b_batch,
+                            size_t m, size_t n, size_t k,
+                            size_t *batch_dims, size_t *a_strides, size_t *b_strides);
+
+/* ======================================================================== runtime/conv.c */
+
+#define RT_MAX_SPATIAL 3
+
+/* The spatial geometry of a Conv, ConvTranspose or pooling window (nd = 1, 2 or 3 spatial dims).
+ * Codegen resolves auto_pad, ceil_mode, output_padding and output_shape into `out` and the pads.
+ * A stride or dilation of 0 is read as 1. */
+typedef struct SpatialWindow {
+    size_t nd;                         /* number of spatial dims, 1..RT_MAX_SPATIAL */
+    size_t in[RT_MAX_SPATIAL];         /* X's spatial dims */
+    size_t out[RT_MAX_SPATIAL];        /* Y's spatial dims */
+    size_t kernel[RT_MAX_SPATIAL];     /* kernel_shape */
+    size_t stride[RT_MAX_SPATIAL];     /* strides */
+    size_t dilation[RT_MAX_SPATIAL];   /* dilations */
+    size_t pad_begin[RT_MAX_SPATIAL];  /* pads[0..nd) */
+    size_t pad_end[RT_MAX_SPATIAL];    /* pads[nd..2nd): only AveragePool with count_include_pad reads them */
+} SpatialWindow;
+
+/* Conv (ONNX 11): y[N, C_out, out...] = conv(x[N, C_in, in...], w[C_out, C_in/group, kernel...])
+ *   + bias[C_out] (bias may be NULL).  Paths: 1x1 stride-1 unpadded kernels are one sgemm per image
+ *   and group; C_in/group == 1 (depthwise, any channel multiplier) is a direct loop; anything else is
+ *   im2col into the workspace and one sgemm per image and group.
+ * workspace: conv_forward_workspace() bytes (0 for the first two paths, then NULL is fine). */
+size_t conv_forward_workspace(size_t n, size_t c_in, size_t c_out, size_t group,
+                              const SpatialWindow *win);
+void conv_forward(float *y, const float *x, const float *w, const float *bias,
+                  size_t n, size_t c_in, size_t c_out, size_t group,
+                  const SpatialWindow *win, float *workspace);
+
+/* ConvTranspose (ONNX 11): y[N, C_out, out...] from x[N, C_in, in...], w[C_in, C_out/group, kernel...],
+ *   bias[C_out] or NULL.  win->in is X's spatial shape, win->out Y's; each input position i feeds
+ *   output o = i*stride - pad_begin + k*dilation when 0 <= o < out.  sgemm + col2im per image and group.
+ * workspace: conv_transpose_forward_workspace() bytes (0 for 1x1 stride-1 unpadded kernels). */
+size_t conv_transpose_forward_workspace(size_t n, size_t c_in, size_t c_out, size_t group,
+                                        const SpatialWindow *win);
+void conv_transpose_forward(float *y, const float *x, const float *w, const float *bias,
+                            size_t n, size_t c_in, size_t c_out, size_t group,
+                            const SpatialWindow *win, float *workspace);
+
+/* ======================================================================== runtime/pool.c */
+
+/* MaxPool (ONNX 12): y[N, C, out...] = max of x[N, C, in...] over each window; padding never wins.
+ *   indices: NULL, or int64 [N, C, out...]: the flat index into x (over N*C*in..., storage_order 0)
+ *   of the first maximum in window order.  A window that sees no input gives -inf and index -1. */
+void maxpool_forward(float *y, int64_t *indices, const float *x, size_t n, size_t c,
+                     const SpatialWindow *win);
+
+/* AveragePool (ONNX 19): y[N, C, out...] = mean of x[N, C, in...] over each window.  The divisor
+ * counts the window's taps inside x, or with count_include_pad those inside x extended by
+ * pad_begin/pad_end (taps past the end pads, possible with ceil_mode, are never counted). */
+void avgpool_forward(float *y, const float *x, size_t n, size_t c, const SpatialWindow *win,
+                     bool count_include_pad);
+
+/* LpPool (ONNX 18): y[N, C, out...] = (sum over the window of |x|^p)^(1/p), pads count as 0.
+ * GlobalLpPool is lppool_forward with kernel = in and out = 1. */
+void lppool_forward(float *y, const float *x, size_t n, size_t c, const SpatialWindow *win, float p);
+
+/* GlobalAveragePool / GlobalMaxPool (ONNX 1): y[N, C] (1... spatial) from x[N, C, spatial]. */
+void global_avgpool_forward(float *y, const float *x, size_t n, size_t c, size_t spatial);
+void global_maxpool_forward(float *y, const float *x, size_t n, size_t c, size_t spatial);
+
+/* ======================================================================== runtime/norm.c */
+
+/* BatchNormalization (ONNX 15, inference): y = (x - mean) / sqrt(var + epsilon) * scale + bias.
+ *   x, y [N, C, spatial]; scale, bias, mean, var [C]. */
+void batchnorm_forward(float *y, const float *x, const float *scale, const float *bias,
+                       const float *mean, const float *var, size_t n, size_t c, size_t spatial,
+                       float epsilon);
+
+/* InstanceNormalization (ONNX 6): each x[n, c, :] is normalised by its own mean and (biased)
+ * variance, then y = xhat * scale[c] + bias[c].  x, y [N, C, spatial]; scale, bias [C]. */
+void instancenorm_forward(float *y, const float *x, const float *scale, const float *bias,
+                          size_t n, size_t c, size_t spatial, float epsilon);
+
+/* LayerNormalization (ONNX 17): x viewed as [rows, cols] with cols = prod(x.shape[axis:]); each row
+ *   is normalised by its mean and (biased) variance, y = xhat * scale + bias.
+ *   scale [cols]; bias [cols] or NULL; mean, inv_std_dev: NULL or [rows] (ONNX Mean, InvStdDev). */
+void layernorm_forward(float *y, float *mean, float *inv_std_dev, const float *x,
+                       const float *scale, const float *bias, size_t rows, size_t cols,
+                       float epsilon);
+
+/* LRN (ONNX 13): y = x / (bias + alpha/size * sum of x^2 over channels
+ *   [c - floor((size-1)/2), c + ceil((size-1)/2)])^beta.  x, y [N, C, spatial]. */
+void lrn_forward(float *y, const float *x, size_t n, size_t c, size_t spatial, size_t size,
+                 float alpha, float beta, float bias);
+
+/* ======================================================================== runtime/softmax.c */
+
+/* Softmax, LogSoftmax, Hardmax (ONNX 13) along one axis: x, y [outer, axis, inner].  For the
+ * opset < 13 versions (coerced to 2-D) codegen passes axis = prod(shape[axis:]), inner = 1.
+ * Hardmax puts 1 at the first maximum. */
+void softmax_forward(float *y, const float *x, size_t outer, size_t axis, size_t inner);
+void logsoftmax_forward(float *y, const float *x, size_t outer, size_t axis, size_t inner);
+void hardmax_forward(float *y, const float *x, size_t outer, size_t axis, size_t inner);
+
+/* ======================================================================== runtime/reduce.c */
+
+typedef enum ReduceKind {
+    REDUCE_SUM,        /* ReduceSum */
+    REDUCE_MEAN,       /* ReduceMean */
+    REDUCE_MAX,        /* ReduceMax */
+    REDUCE_MIN,        /* ReduceMin */
+    REDUCE_PROD,       /* ReduceProd */
+    REDUCE_L1,         /* ReduceL1: sum |x| */
+    REDUCE_L2,         /* ReduceL2: sqrt(sum x^2) */
+    REDUCE_LOG_SUM,    /* ReduceLogSum: log(sum x) */
+    REDUCE_LOG_SUM_EXP, /* ReduceLogSumExp: log(sum exp x), computed stably */
+    REDUCE_SUM_SQUARE, /* ReduceSumSquare: sum x^2 */
+} ReduceKind;
+
+/* Reduce* (ONNX 18): x has dims[rank]; bit i of axes_mask set means dim i is reduced.  y holds the
+ * kept dims in order (keepdims does not change the memory).  Sums accumulate in double in a fixed
+ * order.  An empty reduction gives the identity (0, 1, -inf, +inf; NaN for Mean).  rank <= 32;
+ * codegen handles noop_with_empty_axes (a copy). */
+void reduce_forward(float *y, const float *x, ReduceKind kind, size_t rank, const size_t *dims,
+                    uint32_t axes_mask);
+
+/* ArgMax / ArgMin (ONNX 13): y[outer, inner] (keepdims does not change memory) = index along axis
+ * of the first (or with select_last_index the last) extreme of x[outer, axis, inner]. */
+void argmax_forward(int64_t *y, const float *x, size_t outer, size_t axis, size_t inner,
+                    bool select_last_index);
+void argmin_forward(int64_t *y, const float *x, size_t outer, size_t axis, size_t inner,
+                    bool select_last_index);
+
+/* ======================================================================== runtime/rnn.c */
+
+typedef enum RnnActivationKind {
+    RNN_ACT_DEFAULT,           /* the op's default for this slot (LSTM f,g,h: Sigmoid, Tanh, Tanh; */
+                               /* GRU f,g: Sigmoid, Tanh; RNN f: Tanh) */
+    RNN_ACT_SIGMOID,
+    RNN_ACT_TANH,
+    RNN_ACT_RELU,
+    RNN_ACT_AFFINE,            /* alpha*x + beta */
+    RNN_ACT_LEAKY_RELU,        /* alpha: slope */
+    RNN_ACT_THRESHOLDED_RELU,  /* x if x > alpha else 0 */
+    RNN_ACT_SCALED_TANH,       /* alpha*tanh(beta*x) */
+    RNN_ACT_HARD_SIGMOID,      /* max(0, min(1, alpha*x + beta)) */
+    RNN_ACT_ELU,               /* x if x >= 0 else alpha*(exp(x) - 1) */
+    RNN_ACT_SOFTSIGN,          /* x / (1 + |x|) */
+    RNN_ACT_SOFTPLUS,          /* log(1 + exp(x)) */
+} RnnActivationKind;
+
+/* One activation with its activation_alpha/activation_beta (codegen fills the ONNX defaults). */
+typedef struct RnnActivation {
+    RnnActivationKind kind;
+    float alpha, beta;
+} RnnActivation;
+
+typedef enum RnnDirection {
+    RNN_FORWARD,        /* "forward" */
+    RNN_REVERSE,        /* "reverse" */
+    RNN_BIDIRECTIONAL,  /* "bidirectional": num_directions = 2, forward first */
+} RnnDirection;
+
+/* Attributes and sizes shared by LSTM, GRU and RNN.  A zeroed struct plus sizes is the ONNX default. */
+typedef struct RnnParams {
+    size_t seq_length, batch, input_size, hidden_size;
+    RnnDirection direction;
+    int layout;                /* 0: X [seq, batch, input]; 1: X [batch, seq, input] */
+    float clip;                /* > 0: clip every gate's pre-activation to [-clip, clip] */
+    bool input_forget;         /* LSTM: couple the gates, f = 1 - i */
+    bool linear_before_reset;  /* GRU */
+    RnnActivation act[6];      /* activations: LSTM 3, GRU 2, RNN 1 per direction, forward's first */
+} RnnParams;
+
+/* Shapes (D = num_directions, H = hidden_size, layout 0 / layout 1):
+ *   x  [seq, batch, input] / [batch, seq, input]
+ *   y  [seq, D, batch, H]  / [batch, seq, D, H]     (NULL: not wanted)
+ *   y_h, y_c, initial_h, initial_c  [D, batch, H] / [batch, D, H]   (NULL: not wanted / zeros)
+ *   sequence_lens: NULL (all seq) or int32 [batch]; steps past a sequence's length leave its state
+ *   alone and write zeros to y, the reverse direction starts at the sequence's last valid step.
+ *   The input projection of all steps is one sgemm; each step is one sgemm on the hidden state. */
+
+/* LSTM (ONNX 14): w [D, 4H, input], r [D, 4H, H], b [D, 8H] or NULL, peephole [D, 3H] or NULL;
+ * gate order i, o, f, c (peepholes i, o, f). */
+size_t lstm_forward_workspace(const RnnParams *params);
+void lstm_forward(float *y, float *y_h, float *y_c, const float *x, const float *w, const float *r,
+                  const float *b, const int32_t *sequence_lens, const float *initial_h,
+                  const float *initial_c, const float *peephole, const RnnParams *params,
+                  float *workspace);
+
+/* GRU (ONNX 14): w [D, 3H, input], r [D, 3H, H], b [D, 6H] or NULL; gate order z, r, h. */
+size_t gru_forward_workspace(const RnnParams *params);
+void gru_forward(float *y, float *y_h, const float *x, const float *w, const float *r,
+                 const float *b, const int32_t *sequence_lens, const float *initial_h,
+                 const RnnParams *params, float *workspace);
+
+/* RNN (ONNX 14): w [D, H, input], r [D, H, H], b [D, 2H] or NULL. */
+size_t rnn_forward_workspace(const RnnParams *params);
+void rnn_forward(float *y, float *y_h, const float *x, const float *w, const float *r,
+                 const float *b, const int32_t *sequence_lens, const float *initial_h,
+                 const RnnParams *params, float *workspace);
+
 /* ======================================================================== runtime/elementwise.c */
 
 /* Element types, numbered like ONNX's TensorProto.DataType (the runtime does not include ir.h).

@@ -1,0 +1,299 @@
+/* conv.c - Conv and ConvTranspose forward kernels (1-D, 2-D, 3-D, groups, strides, dilations, pads).
+ * Every geometry is handled as 3-D with leading unit dims. GEMM-shaped work goes to cblas_sgemm,
+ * the rest (im2col, col2im, depthwise) is OpenMP loops that each own their output rows, so results
+ * do not depend on the thread count. No Winograd/FFT and no NHWC layouts. */
+#include "runtime.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* A SpatialWindow right-aligned into 3 dims, plus the products the kernels need. */
+typedef struct Geom3 {
+    size_t in[3], out[3], k[3], s[3], d[3], p[3];
+    size_t in_size, out_size, k_size;
+} Geom3;
+
+static Geom3 geom3_from(const SpatialWindow *win)
+{
+    Geom3 g;
+    size_t shift = 3 - win->nd;
+    for (size_t i = 0; i < 3; i++) {
+        g.in[i] = g.out[i] = g.k[i] = g.s[i] = g.d[i] = 1;
+        g.p[i] = 0;
+    }
+    for (size_t i = 0; i < win->nd; i++) {
+        g.in[shift + i] = win->in[i];
+        g.out[shift + i] = win->out[i];
+        g.k[shift + i] = win->kernel[i];
+        g.s[shift + i] = win->stride[i] ? win->stride[i] : 1;
+        g.d[shift + i] = win->dilation[i] ? win->dilation[i] : 1;
+        g.p[shift + i] = win->pad_begin[i];
+    }
+    g.in_size = g.in[0] * g.in[1] * g.in[2];
+    g.out_size = g.out[0] * g.out[1] * g.out[2];
+    g.k_size = g.k[0] * g.k[1] * g.k[2];
+    return g;
+}
+
+/* The range [*lo, *hi) of positions o in [0, n) with 0 <= o*s - p + off < limit. */
+static void valid_range(size_t n, size_t limit, size_t s, size_t p, size_t off, size_t *lo, size_t *hi)
+{
+    /* o*s >= p - off  and  o*s < limit + p - off */
+    long long low = (long long)p - (long long)off;
+    long long high = (long long)limit + (long long)p - (long long)off;
+    size_t l = low <= 0 ? 0 : (size_t)((low + (long long)s - 1) / (long long)s);
+    size_t h = high <= 0 ? 0 : (size_t)((high + (long long)s - 1) / (long long)s);
+    if (h > n)
+        h = n;
+    if (l > h)
+        l = h;
+    *lo = l;
+    *hi = h;
+}
+
+static bool is_pointwise(const Geom3 *g)
+{
+    for (size_t i = 0; i < 3; i++)
+        if (g->k[i] != 1 || g->s[i] != 1 || g->p[i] != 0 || g->in[i] != g->out[i])
+            return false;
+    return true;
+}
+
+/* col[channels*K, out_size]: row (c, kd, kh, kw) holds x[c] sampled under that tap, 0 in the pads. */
+static void im2col(float *col, const float *x, size_t channels, const Geom3 *g)
+{
+    size_t rows = channels * g->k_size;
+    #pragma omp parallel for schedule(static) if (rows * g->out_size > 32768)
+    for (size_t r = 0; r < rows; r++) {
+        size_t c = r / g->k_size, tap = r % g->k_size;
+        size_t kw = tap % g->k[2], kh = tap / g->k[2] % g->k[1], kd = tap / (g->k[2] * g->k[1]);
+        const float *xc = x + c * g->in_size;
+        float *dst = col + r * g->out_size;
+        size_t d_lo, d_hi, h_lo, h_hi, w_lo, w_hi;
+        valid_range(g->out[0], g->in[0], g->s[0], g->p[0], kd * g->d[0], &d_lo, &d_hi);
+        valid_range(g->out[1], g->in[1], g->s[1], g->p[1], kh * g->d[1], &h_lo, &h_hi);
+        valid_range(g->out[2], g->in[2], g->s[2], g->p[2], kw * g->d[2], &w_lo, &w_hi);
+        size_t plane = g->out[1] * g->out[2];
+        for (size_t od = 0; od < g->out[0]; od++) {
+            float *dplane = dst + od * plane;
+            if (od < d_lo || od >= d_hi) {
+                memset(dplane, 0, plane * sizeof(float));
+                continue;
+            }
+            size_t id = od * g->s[0] + kd * g->d[0] - g->p[0];
+            for (size_t oh = 0; oh < g->out[1]; oh++) {
+                float *drow = dplane + oh * g->out[2];
+                if (oh < h_lo || oh >= h_hi) {
+                    memset(drow, 0, g->out[2] * sizeof(float));
+                    continue;
+                }
+                size_t ih = oh * g->s[1] + kh * g->d[1] - g->p[1];
+                const float *xrow = xc + (id * g->in[1] + ih) * g->in[2];
+                memset(drow, 0, w_lo * sizeof(float));
+                memset(drow + w_hi, 0, (g->out[2] - w_hi) * sizeof(float));
+                if (w_lo == w_hi)
+                    continue;
+                /* iw = ow*s + kw*d - p, valid for ow in [w_lo, w_hi). */
+                size_t iw0 = w_lo * g->s[2] + kw * g->d[2] - g->p[2];
+                if (g->s[2] == 1)
+                    memcpy(drow + w_lo, xrow + iw0, (w_hi - w_lo) * sizeof(float));
+                else
+                    for (size_t ow = w_lo, iw = iw0; ow < w_hi; ow++, iw += g->s[2])
+                        drow[ow] = xrow[iw];
+            }
+        }
+    }
+}
+
+/* Adds bias[c] to every y[n, c, :]. */
+static void add_channel_bias(float *y, const float *bias, size_t n, size_t c, size_t size)
+{
+    if (!bias)
+        return;
+    #pragma omp parallel for schedule(static) if (n * c * size > 65536)
+    for (size_t nc = 0; nc < n * c; nc++) {
+        float b = bias[nc % c], *yp = y + nc * size;
+        for (size_t i = 0; i < size; i++)
+            yp[i] += b;
+    }
+}
+
+/* Conv with one input channel per group: y[n, oc] = sum over taps of w[oc, tap] * x[n, oc / mult]. */
+static void conv_depthwise(float *y, const float *x, const float *w, const float *bias,
+                           size_t n, size_t c_in, size_t c_out, const Geom3 *g)
+{
+    size_t mult = c_out / c_in;
+    #pragma omp parallel for schedule(static) if (n * c_out * g->out_size * g->k_size > 32768)
+    for (size_t nc = 0; nc < n * c_out; nc++) {
+        size_t b = nc / c_out, oc = nc % c_out;
+        const float *xp = x + (b * c_in + oc / mult) * g->in_size;
+        const float *wp = w + oc * g->k_size;
+        float *yp = y + nc * g->out_size;
+        float init = bias ? bias[oc] : 0.0f;
+        for (size_t i = 0; i < g->out_size; i++)
+            yp[i] = init;
+        for (size_t kd = 0; kd < g->k[0]; kd++) {
+            size_t d_lo, d_hi;
+            valid_range(g->out[0], g->in[0], g->s[0], g->p[0], kd * g->d[0], &d_lo, &d_hi);
+            for (size_t kh = 0; kh < g->k[1]; kh++) {
+                size_t h_lo, h_hi;
+                valid_range(g->out[1], g->in[1], g->s[1], g->p[1], kh * g->d[1], &h_lo, &h_hi);
+                for (size_t kw = 0; kw < g->k[2]; kw++) {
+                    size_t w_lo, w_hi;
+                    valid_range(g->out[2], g->in[2], g->s[2], g->p[2], kw * g->d[2], &w_lo, &w_hi);
+                    if (w_lo == w_hi)
+                        continue;
+                    float wv = wp[(kd * g->k[1] + kh) * g->k[2] + kw];
+                    size_t iw0 = w_lo * g->s[2] + kw * g->d[2] - g->p[2], sw = g->s[2];
+                    for (size_t od = d_lo; od < d_hi; od++) {
+                        size_t id = od * g->s[0] + kd * g->d[0] - g->p[0];
+                        for (size_t oh = h_lo; oh < h_hi; oh++) {
+                            size_t ih = oh * g->s[1] + kh * g->d[1] - g->p[1];
+                            const float *xr = xp + (id * g->in[1] + ih) * g->in[2] + iw0;
+                            float *yr = yp + (od * g->out[1] + oh) * g->out[2] + w_lo;
+                            size_t len = w_hi - w_lo;
+                            if (sw == 1)
+                                for (size_t i = 0; i < len; i++)
+                                    yr[i] += wv * xr[i];
+                            else
+                                for (size_t i = 0; i < len; i++)
+                                    yr[i] += wv * xr[i * sw];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+size_t conv_forward_workspace(size_t n, size_t c_in, size_t c_out, size_t group,
+                              const SpatialWindow *win)
+{
+    Geom3 g = geom3_from(win);
+    if (group == 0)
+        group = 1;
+    if (c_in / group == 1 || is_pointwise(&g))
+        return 0;
+    return c_in / group * g.k_size * g.out_size * sizeof(float);
+}
+
+void conv_forward(float *y, const float *x, const float *w, const float *bias,
+                  size_t n, size_t c_in, size_t c_out, size_t group,
+                  const SpatialWindow *win, float *workspace)
+{
+    Geom3 g = geom3_from(win);
+    if (group == 0)
+        group = 1;
+    size_t cin_g = c_in / group, cout_g = c_out / group;
+    if (n == 0 || c_out == 0 || g.out_size == 0)
+        return;
+    if (cin_g == 1) {
+        conv_depthwise(y, x, w, bias, n, c_in, c_out, &g);
+        return;
+    }
+    bool pointwise = is_pointwise(&g);
+    size_t kdim = cin_g * g.k_size;
+    for (size_t b = 0; b < n; b++) {
+        for (size_t gr = 0; gr < group; gr++) {
+            const float *xg = x + (b * c_in + gr * cin_g) * g.in_size;
+            const float *wg = w + gr * cout_g * kdim;
+            float *yg = y + (b * c_out + gr * cout_g) * g.out_size;
+            const float *cols = xg;
+            if (!pointwise) {
+                im2col(workspace, xg, cin_g, &g);
+                cols = workspace;
+            }
+            /* yg[cout_g, out_size] = wg[cout_g, kdim] @ cols[kdim, out_size] */
+            if (kdim == 0)
+                memset(yg, 0, cout_g * g.out_size * sizeof(float));
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout_g, (int)g.out_size,
+                            (int)kdim, 1.0f, wg, (int)kdim, cols, (int)g.out_size, 0.0f, yg,
+                            (int)g.out_size);
+        }
+    }
+    add_channel_bias(y, bias, n, c_out, g.out_size);
+}
+
+/* y[c, :] += col[(c, tap), i] at o = i*s - p + tap*d, for every channel c (each thread owns whole
+ * output channels, and taps are added in a fixed order). */
+static void col2im(float *y, const float *col, size_t channels, const Geom3 *g)
+{
+    #pragma omp parallel for schedule(static) if (channels * g->k_size * g->in_size > 32768)
+    for (size_t c = 0; c < channels; c++) {
+        float *yc = y + c * g->out_size;
+        for (size_t tap = 0; tap < g->k_size; tap++) {
+            size_t kw = tap % g->k[2], kh = tap / g->k[2] % g->k[1], kd = tap / (g->k[2] * g->k[1]);
+            const float *src = col + (c * g->k_size + tap) * g->in_size;
+            /* Input positions i whose output o = i*s - p + k*d lies in [0, out). */
+            size_t d_lo, d_hi, h_lo, h_hi, w_lo, w_hi;
+            valid_range(g->in[0], g->out[0], g->s[0], g->p[0], kd * g->d[0], &d_lo, &d_hi);
+            valid_range(g->in[1], g->out[1], g->s[1], g->p[1], kh * g->d[1], &h_lo, &h_hi);
+            valid_range(g->in[2], g->out[2], g->s[2], g->p[2], kw * g->d[2], &w_lo, &w_hi);
+            if (w_lo == w_hi)
+                continue;
+            size_t sw = g->s[2];
+            for (size_t id = d_lo; id < d_hi; id++) {
+                size_t od = id * g->s[0] + kd * g->d[0] - g->p[0];
+                for (size_t ih = h_lo; ih < h_hi; ih++) {
+                    size_t oh = ih * g->s[1] + kh * g->d[1] - g->p[1];
+                    const float *sr = src + (id * g->in[1] + ih) * g->in[2];
+                    size_t ow0 = w_lo * sw + kw * g->d[2] - g->p[2];
+                    float *yr = yc + (od * g->out[1] + oh) * g->out[2] + ow0;
+                    size_t len = w_hi - w_lo;
+                    if (sw == 1)
+                        for (size_t i = 0; i < len; i++)
+                            yr[i] += sr[w_lo + i];
+                    else
+                        for (size_t i = 0; i < len; i++)
+                            yr[i * sw] += sr[w_lo + i];
+                }
+            }
+        }
+    }
+}
+
+size_t conv_transpose_forward_workspace(size_t n, size_t c_in, size_t c_out, size_t group,
+                                        const SpatialWindow *win)
+{
+    Geom3 g = geom3_from(win);
+    if (group == 0)
+        group = 1;
+    if (is_pointwise(&g))
+        return 0;
+    return c_out / group * g.k_size * g.in_size * sizeof(float);
+}
+
+void conv_transpose_forward(float *y, const float *x, const float *w, const float *bias,
+                            size_t n, size_t c_in, size_t c_out, size_t group,
+                            const SpatialWindow *win, float *workspace)
+{
+    Geom3 g = geom3_from(win);
+    if (group == 0)
+        group = 1;
+    size_t cin_g = c_in / group, cout_g = c_out / group;
+    if (n == 0 || c_out == 0 || g.out_size == 0)
+        return;
+    bool pointwise = is_pointwise(&g);
+    size_t rows = cout_g * g.k_size;
+    for (size_t b = 0; b < n; b++) {
+        for (size_t gr = 0; gr < group; gr++) {
+            const float *xg = x + (b * c_in + gr * cin_g) * g.in_size;
+            const float *wg = w + gr * cin_g * rows;
+            float *yg = y + (b * c_out + gr * cout_g) * g.out_size;
+            float *cols = pointwise ? yg : workspace;
+            /* cols[cout_g*K, in_size] = wg[cin_g, cout_g*K]^T @ xg[cin_g, in_size] */
+            if (cin_g == 0)
+                memset(cols, 0, rows * g.in_size * sizeof(float));
+            else
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)g.in_size,
+                            (int)cin_g, 1.0f, wg, (int)rows, xg, (int)g.in_size, 0.0f, cols,
+                            (int)g.in_size);
+            if (!pointwise) {
+                memset(yg, 0, cout_g * g.out_size * sizeof(float));
+                col2im(yg, cols, cout_g, &g);
+            }
+        }
+    }
+    add_channel_bias(y, bias, n, c_out, g.out_size);
+}

@@ -1,0 +1,118 @@
+/* softmax.c - Softmax, LogSoftmax and Hardmax along one axis of [outer, axis, inner], forward.
+ * Max-subtracted, sums in double; contiguous rows when inner == 1, otherwise tiles of the inner dim
+ * so memory is read in order. No online (single-pass) softmax. */
+#include "runtime.h"
+
+#include <math.h>
+
+enum { TILE = 64 };
+
+typedef enum SoftmaxKind { SM_SOFTMAX, SM_LOG_SOFTMAX } SoftmaxKind;
+
+static void softmax_row(float *y, const float *x, size_t len, SoftmaxKind kind)
+{
+    float mx = -INFINITY;
+    for (size_t i = 0; i < len; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    double sum = 0.0;
+    if (kind == SM_SOFTMAX) {
+        for (size_t i = 0; i < len; i++) {
+            float e = expf(x[i] - mx);
+            y[i] = e;
+            sum += e;
+        }
+        float inv = (float)(1.0 / sum);
+        for (size_t i = 0; i < len; i++)
+            y[i] *= inv;
+    } else {
+        for (size_t i = 0; i < len; i++)
+            sum += expf(x[i] - mx);
+        float shift = mx + (float)log(sum);
+        for (size_t i = 0; i < len; i++)
+            y[i] = x[i] - shift;
+    }
+}
+
+/* x, y: [axis, inner] starting at column j0, `width` <= TILE columns. */
+static void softmax_tile(float *y, const float *x, size_t axis, size_t inner, size_t width,
+                         SoftmaxKind kind)
+{
+    float mx[TILE];
+    double sum[TILE];
+    for (size_t j = 0; j < width; j++) {
+        mx[j] = -INFINITY;
+        sum[j] = 0.0;
+    }
+    for (size_t a = 0; a < axis; a++)
+        for (size_t j = 0; j < width; j++)
+            mx[j] = x[a * inner + j] > mx[j] ? x[a * inner + j] : mx[j];
+    for (size_t a = 0; a < axis; a++)
+        for (size_t j = 0; j < width; j++) {
+            float e = expf(x[a * inner + j] - mx[j]);
+            if (kind == SM_SOFTMAX)
+                y[a * inner + j] = e;
+            sum[j] += e;
+        }
+    if (kind == SM_SOFTMAX) {
+        float inv[TILE];
+        for (size_t j = 0; j < width; j++)
+            inv[j] = (float)(1.0 / sum[j]);
+        for (size_t a = 0; a < axis; a++)
+            for (size_t j = 0; j < width; j++)
+                y[a * inner + j] *= inv[j];
+    } else {
+        float shift[TILE];
+        for (size_t j = 0; j < width; j++)
+            shift[j] = mx[j] + (float)log(sum[j]);
+        for (size_t a = 0; a < axis; a++)
+            for (size_t j = 0; j < width; j++)
+                y[a * inner + j] = x[a * inner + j] - shift[j];
+    }
+}
+
+static void softmax_any(float *y, const float *x, size_t outer, size_t axis, size_t inner,
+                        SoftmaxKind kind)
+{
+    if (inner == 1) {
+        #pragma omp parallel for schedule(static) if (outer * axis > 16384)
+        for (size_t o = 0; o < outer; o++)
+            softmax_row(y + o * axis, x + o * axis, axis, kind);
+        return;
+    }
+    size_t tiles = (inner + TILE - 1) / TILE;
+    #pragma omp parallel for schedule(static) if (outer * axis * inner > 16384)
+    for (size_t t = 0; t < outer * tiles; t++) {
+        size_t o = t / tiles, j0 = t % tiles * TILE;
+        size_t width = inner - j0 < TILE ? inner - j0 : TILE;
+        size_t off = o * axis * inner + j0;
+        softmax_tile(y + off, x + off, axis, inner, width, kind);
+    }
+}
+
+void softmax_forward(float *y, const float *x, size_t outer, size_t axis, size_t inner)
+{
+    softmax_any(y, x, outer, axis, inner, SM_SOFTMAX);
+}
+
+void logsoftmax_forward(float *y, const float *x, size_t outer, size_t axis, size_t inner)
+{
+    softmax_any(y, x, outer, axis, inner, SM_LOG_SOFTMAX);
+}
+
+void hardmax_forward(float *y, const float *x, size_t outer, size_t axis, size_t inner)
+{
+    #pragma omp parallel for schedule(static) if (outer * axis * inner > 65536)
+    for (size_t t = 0; t < outer * inner; t++) {
+        size_t o = t / inner, j = t % inner;
+        const float *xp = x + o * axis * inner + j;
+        float *yp = y + o * axis * inner + j;
+        size_t best = 0;
+        for (size_t a = 1; a < axis; a++)
+            if (xp[a * inner] > xp[best * inner])
+                best = a;
+        for (size_t a = 0; a < axis; a++)
+            yp[a * inner] = 0.0f;
+        if (axis)
+            yp[best * inner] = 1.0f;
+    }
+}
