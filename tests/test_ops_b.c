@@ -1,0 +1,812 @@
+/* test_ops_b.c - unit tests of the shape, conv, pool, rnn and control op rules on tiny hand-built
+ * graphs: inferred shapes (with unknown and symbolic dims), canonicalisation of old opset forms,
+ * folding, and the errors bad shapes give. Shapes against ONNX's own data: test_shapes_onnx.c. */
+#include "ir.h"
+#include "test.h"
+
+/* ---- building graphs ---- */
+
+static Diag diag;
+
+static Model *new_model(void)
+{
+    Model *m = model_new();
+    m->graph = graph_new(m->arena, "g", NULL);
+    diag_init(&diag, NULL);
+    return m;
+}
+
+/* A graph input; dims < 0 are unknown, and named "N" when -2 (a symbolic batch). */
+static Value *input(Graph *g, const char *name, DType t, int rank, const int64_t *dims)
+{
+    Value *v = graph_add_value(g, name, &diag);
+    v->dtype = t;
+    v->shape = shape_make(rank, dims);
+    for (int i = 0; i < rank; i++)
+        if (dims[i] == -2) {
+            v->shape.dim[i] = -1;
+            v->shape.sym[i] = "N";
+        }
+    graph_add_input(g, v);
+    return v;
+}
+#define INPUT(g, name, t, ...) input(g, name, t, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), \
+                                     (int64_t[]){__VA_ARGS__})
+
+static Value *const_tensor(Graph *g, const char *name, DType t, int rank, const int64_t *dims, const double *vals)
+{
+    Value *v = graph_add_value(g, name, &diag);
+    Shape s = shape_make(rank, dims);
+    v->init = tensor_new(g->arena, t, &s);
+    v->dtype = t;
+    v->shape = s;
+    for (size_t i = 0; i < v->init->numel; i++)
+        tensor_set_f64(v->init, i, vals[i]);
+    return v;
+}
+
+/* 1-D int64 constant */
+static Value *const_ints(Graph *g, const char *name, size_t n, const int64_t *vals)
+{
+    Value *v = graph_add_value(g, name, &diag);
+    int64_t len = (int64_t)n;
+    Shape s = shape_make(1, &len);
+    v->init = tensor_new(g->arena, DT_INT64, &s);
+    v->dtype = DT_INT64;
+    v->shape = s;
+    for (size_t i = 0; i < n; i++)
+        ((int64_t *)v->init->data)[i] = vals[i];
+    return v;
+}
+#define INTS(g, name, ...) const_ints(g, name, sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), \
+                                      (int64_t[]){__VA_ARGS__})
+
+static Node *add_node(Graph *g, const char *op, int opset, int nin, Value *const *ins, int nout,
+                      const char *const *outs)
+{
+    Value *ov[16];
+    for (int i = 0; i < nout; i++)
+        ov[i] = graph_add_value(g, outs[i], &diag);
+    Node *n = graph_add_node(g, op, "", NULL, nin, ins, nout, ov, &diag);
+    n->opset = opset;
+    return n;
+}
+#define NODE(g, op, opset, ins, outs) add_node(g, op, opset, (int)(sizeof(ins) / sizeof(Value *)), ins, \
+                                               (int)(sizeof(outs) / sizeof(char *)), outs)
+#define IN(...) ((Value *[]){__VA_ARGS__})
+#define OUT(...) ((const char *[]){__VA_ARGS__})
+
+static void attr_int(Graph *g, Node *n, const char *name, int64_t v)
+{
+    Attr a = {.name = name, .type = AT_INT, .i = v};
+    node_add_attr(g, n, &a);
+}
+
+static void attr_ints(Graph *g, Node *n, const char *name, size_t k, const int64_t *v)
+{
+    Attr a = {.name = name, .type = AT_INTS, .n = k, .ints = (int64_t *)v};
+    a.ints = arena_calloc(g->arena, k ? k : 1, sizeof(int64_t));
+    for (size_t i = 0; i < k; i++)
+        a.ints[i] = v[i];
+    node_add_attr(g, n, &a);
+}
+#define ATTR_INTS(g, n, name, ...) attr_ints(g, n, name, sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), \
+                                             (int64_t[]){__VA_ARGS__})
+
+static void attr_str(Graph *g, Node *n, const char *name, const char *s)
+{
+    Attr a = {.name = name, .type = AT_STRING, .s = s, .slen = strlen(s)};
+    node_add_attr(g, n, &a);
+}
+
+static void attr_float(Graph *g, Node *n, const char *name, float f)
+{
+    Attr a = {.name = name, .type = AT_FLOAT, .f = f};
+    node_add_attr(g, n, &a);
+}
+
+static void attr_floats(Graph *g, Node *n, const char *name, size_t k, const float *v)
+{
+    Attr a = {.name = name, .type = AT_FLOATS, .n = k};
+    a.floats = arena_calloc(g->arena, k, sizeof(float));
+    for (size_t i = 0; i < k; i++)
+        a.floats[i] = v[i];
+    node_add_attr(g, n, &a);
+}
+
+/* Canonicalise and infer with folding; batch > 0 fixes unknown leading input dims. */
+static Status run(Model *m, int64_t batch)
+{
+    diag_init(&diag, NULL);
+    Status st = pass_canon(m, &diag);
+    if (st)
+        return st;
+    ShapeOptions opt = {.batch = batch, .fold = true};
+    return pass_shapes(m, &opt, &diag);
+}
+
+static Value *val(Model *m, const char *name)
+{
+    Value *v = graph_find(m->graph, name);
+    if (!v)
+        fprintf(stderr, "no value '%s'\n", name);
+    return v;
+}
+
+/* Shape of a value as "[2,N,?]" (a few rotating buffers so two can be compared in one CHECK). */
+static const char *shp(Model *m, const char *name)
+{
+    static char bufs[4][160];
+    static int k;
+    Value *v = val(m, name);
+    char *b = bufs[k++ & 3];
+    if (!v)
+        return "(missing)";
+    return shape_str(&v->shape, b, 160);
+}
+
+static bool msg_has(const char *needle)
+{
+    if (strstr(diag.msg, needle))
+        return true;
+    fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", diag.msg, needle);
+    return false;
+}
+
+static size_t live_nodes(Model *m, const char *op)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < m->graph->nnodes; i++)
+        if (!m->graph->nodes[i]->dead && (!op || strcmp(m->graph->nodes[i]->op_type, op) == 0))
+            c++;
+    return c;
+}
+
+static int64_t ival(Model *m, const char *name, size_t i)
+{
+    Value *v = val(m, name);
+    if (!v || !v->init || i >= v->init->numel) {
+        fprintf(stderr, "value '%s' has no constant element %zu\n", name, i);
+        return -999999;
+    }
+    return tensor_get_i64(v->init, i);
+}
+
+/* ======================================================================== shape family */
+
+static void test_constant(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Node *c1 = NODE(g, "Constant", 13, IN(NULL), OUT("c1"));
+    c1->ninputs = 0;
+    ATTR_INTS(g, c1, "value_ints", 4, 5, 6);
+    Node *c2 = NODE(g, "Constant", 13, IN(NULL), OUT("c2"));
+    c2->ninputs = 0;
+    attr_float(g, c2, "value_float", 2.5f);
+    NODE(g, "Identity", 16, IN(val(m, "c2")), OUT("y"));
+    graph_add_output(g, val(m, "y"));
+    graph_add_output(g, val(m, "c1"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "c1"), "[3]");
+    CHECK_EQ_INT(val(m, "c1")->dtype, DT_INT64);
+    CHECK_EQ_INT(ival(m, "c1", 2), 6);
+    CHECK_STR(shp(m, "c2"), "[]");
+    CHECK(val(m, "c2")->init && tensor_get_f64(val(m, "c2")->init, 0) == 2.5);
+    CHECK_EQ_INT(live_nodes(m, "Constant"), 0);
+    model_free(m);
+
+    m = new_model(); /* two value attributes */
+    c1 = NODE(m->graph, "Constant", 13, IN(NULL), OUT("c"));
+    c1->ninputs = 0;
+    attr_int(m->graph, c1, "value_int", 1);
+    attr_float(m->graph, c1, "value_float", 1);
+    CHECK_EQ_INT(run(m, 0), ST_INVALID);
+    CHECK(msg_has("value_int") && msg_has("value_float"));
+    model_free(m);
+}
+
+static void test_constant_of_shape(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Node *n = NODE(g, "ConstantOfShape", 9, IN(INTS(g, "s", 2, 3)), OUT("y"));
+    Attr a = {.name = "value", .type = AT_TENSOR};
+    Shape one = shape_make(1, (int64_t[]){1});
+    a.t = tensor_new(g->arena, DT_INT32, &one);
+    ((int32_t *)a.t->data)[0] = 7;
+    node_add_attr(g, n, &a);
+    Value *s2 = INPUT(g, "s2", DT_INT64, 3); /* a non-constant shape of 3 dims */
+    NODE(g, "ConstantOfShape", 9, IN(s2), OUT("z"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "y"), "[2,3]");
+    CHECK_EQ_INT(val(m, "y")->dtype, DT_INT32);
+    CHECK_EQ_INT(ival(m, "y", 5), 7);
+    CHECK_STR(shp(m, "z"), "[?,?,?]");
+    CHECK_EQ_INT(val(m, "z")->dtype, DT_FLOAT);
+    model_free(m);
+}
+
+static void test_shape_size(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *x = INPUT(g, "x", DT_FLOAT, -2, 3, 224, 224);
+    NODE(g, "Shape", 15, IN(x), OUT("all"));
+    Node *n = NODE(g, "Shape", 15, IN(x), OUT("tail"));
+    attr_int(g, n, "start", 1);
+    n = NODE(g, "Shape", 15, IN(x), OUT("mid"));
+    attr_int(g, n, "start", -3);
+    attr_int(g, n, "end", -1);
+    NODE(g, "Size", 13, IN(x), OUT("size"));
+    for (const char *o = "all"; o; o = strcmp(o, "all") == 0 ? "tail" : strcmp(o, "tail") == 0 ? "mid" : NULL)
+        graph_add_output(g, val(m, o));
+    graph_add_output(g, val(m, "size"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "all"), "[4]");
+    CHECK(!val(m, "all")->init); /* the batch is unknown */
+    CHECK_STR(shp(m, "tail"), "[3]");
+    CHECK_EQ_INT(ival(m, "tail", 0), 3);
+    CHECK_EQ_INT(ival(m, "tail", 2), 224);
+    CHECK_STR(shp(m, "mid"), "[2]");
+    CHECK_EQ_INT(ival(m, "mid", 1), 224);
+    CHECK(!val(m, "size")->init);
+    model_free(m);
+
+    m = new_model(); /* with the batch fixed everything is known */
+    g = m->graph;
+    x = INPUT(g, "x", DT_FLOAT, -2, 3, 224, 224);
+    NODE(g, "Shape", 15, IN(x), OUT("all"));
+    NODE(g, "Size", 13, IN(x), OUT("size"));
+    graph_add_output(g, val(m, "all"));
+    graph_add_output(g, val(m, "size"));
+    CHECK_EQ_INT(run(m, 8), ST_OK);
+    CHECK_EQ_INT(ival(m, "all", 0), 8);
+    CHECK_EQ_INT(ival(m, "size", 0), 8 * 3 * 224 * 224);
+    model_free(m);
+}
+
+static void test_reshape(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *x = INPUT(g, "x", DT_FLOAT, -2, 3, 4);
+    NODE(g, "Reshape", 14, IN(x, INTS(g, "s1", 0, -1)), OUT("a"));
+    Value *y = INPUT(g, "y", DT_FLOAT, 2, 3, 4);
+    NODE(g, "Reshape", 14, IN(y, INTS(g, "s2", 4, -1)), OUT("b"));
+    NODE(g, "Reshape", 14, IN(y, INTS(g, "s3", -1)), OUT("c"));
+    Value *e = INPUT(g, "e", DT_FLOAT, 0, 4);
+    Node *n = NODE(g, "Reshape", 14, IN(e, INTS(g, "s4", 0, 2, 2)), OUT("d"));
+    attr_int(g, n, "allowzero", 1);
+    Node *r1 = NODE(g, "Reshape", 1, IN(y), OUT("f")); /* Reshape-1: shape attribute */
+    ATTR_INTS(g, r1, "shape", 6, 4);
+    Value *ss = INPUT(g, "ss", DT_INT64, 3);
+    NODE(g, "Reshape", 14, IN(y, ss), OUT("h"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "a"), "[N,12]");
+    CHECK_STR(shp(m, "b"), "[4,6]");
+    CHECK_STR(shp(m, "c"), "[24]");
+    CHECK_STR(shp(m, "d"), "[0,2,2]");
+    CHECK_STR(shp(m, "f"), "[6,4]");
+    CHECK_EQ_INT(r1->ninputs, 2);
+    CHECK(r1->ninputs == 2 && value_is_const(r1->inputs[1]) && !node_attr(r1, "shape"));
+    CHECK_EQ_INT(r1->opset, 17);
+    CHECK_STR(shp(m, "h"), "[?,?,?]");
+    model_free(m);
+
+    m = new_model();
+    y = INPUT(m->graph, "y", DT_FLOAT, 2, 3, 4);
+    NODE(m->graph, "Reshape", 14, IN(y, INTS(m->graph, "s", 5, 5)), OUT("b"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("[2,3,4]") && msg_has("[5,5]") && msg_has("24 elements vs 25"));
+    model_free(m);
+
+    m = new_model();
+    y = INPUT(m->graph, "y", DT_FLOAT, 2, 3, 4);
+    NODE(m->graph, "Reshape", 14, IN(y, INTS(m->graph, "s", 5, -1)), OUT("b"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("not a multiple of 5"));
+    model_free(m);
+
+    m = new_model();
+    y = INPUT(m->graph, "y", DT_FLOAT, 2, 3, 4);
+    NODE(m->graph, "Reshape", 14, IN(y, INTS(m->graph, "s", -1, -1)), OUT("b"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("more than one -1"));
+    model_free(m);
+}
+
+static void test_flatten_transpose(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *x = INPUT(g, "x", DT_FLOAT, 2, 3, 4, 5);
+    Node *n = NODE(g, "Flatten", 13, IN(x), OUT("a"));
+    attr_int(g, n, "axis", 2);
+    n = NODE(g, "Flatten", 13, IN(x), OUT("b"));
+    attr_int(g, n, "axis", -1);
+    Value *xn = INPUT(g, "xn", DT_FLOAT, -2, 3, 4);
+    NODE(g, "Flatten", 13, IN(xn), OUT("c"));
+    n = NODE(g, "Flatten", 13, IN(x), OUT("d"));
+    attr_int(g, n, "axis", 0);
+    n = NODE(g, "Transpose", 13, IN(xn), OUT("t"));
+    ATTR_INTS(g, n, "perm", 2, 0, 1);
+    NODE(g, "Transpose", 13, IN(xn), OUT("t2"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "a"), "[6,20]");
+    CHECK_STR(shp(m, "b"), "[24,5]");
+    CHECK_STR(shp(m, "c"), "[N,12]");
+    CHECK_STR(shp(m, "d"), "[1,120]");
+    CHECK_STR(shp(m, "t"), "[4,N,3]");
+    CHECK_STR(shp(m, "t2"), "[4,3,N]");
+    model_free(m);
+
+    m = new_model();
+    x = INPUT(m->graph, "x", DT_FLOAT, 2, 3);
+    n = NODE(m->graph, "Transpose", 13, IN(x), OUT("t"));
+    ATTR_INTS(m->graph, n, "perm", 0, 0);
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("not a permutation"));
+    model_free(m);
+
+    /* folding a transpose of a constant */
+    m = new_model();
+    g = m->graph;
+    Value *c = const_tensor(g, "c", DT_FLOAT, 2, (int64_t[]){2, 3}, (double[]){1, 2, 3, 4, 5, 6});
+    NODE(g, "Transpose", 13, IN(c), OUT("t"));
+    graph_add_output(g, val(m, "t"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "t"), "[3,2]");
+    Value *t = val(m, "t");
+    CHECK(t->init && tensor_get_f64(t->init, 1) == 4 && tensor_get_f64(t->init, 2) == 2 &&
+          tensor_get_f64(t->init, 5) == 6);
+    model_free(m);
+}
+
+static void test_squeeze_unsqueeze(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *x = INPUT(g, "x", DT_FLOAT, 1, 3, 1, 5);
+    Node *s11 = NODE(g, "Squeeze", 11, IN(x), OUT("a")); /* Squeeze-11: axes attribute */
+    ATTR_INTS(g, s11, "axes", 0, -2);
+    NODE(g, "Squeeze", 13, IN(x), OUT("b"));
+    Value *y = INPUT(g, "y", DT_FLOAT, 3, 4);
+    Node *u11 = NODE(g, "Unsqueeze", 11, IN(y), OUT("c"));
+    ATTR_INTS(g, u11, "axes", 0, 3);
+    NODE(g, "Unsqueeze", 13, IN(y, INTS(g, "ax", -1)), OUT("d"));
+    Value *z = INPUT(g, "z", DT_FLOAT, -2, 1);
+    NODE(g, "Squeeze", 13, IN(z), OUT("e")); /* N might be 1: rank unknown */
+    NODE(g, "Squeeze", 13, IN(z, INTS(g, "ax1", 1)), OUT("f"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "a"), "[3,5]");
+    CHECK(s11->ninputs == 2 && value_is_const(s11->inputs[1]) && !node_attr(s11, "axes"));
+    CHECK_EQ_INT(s11->opset, 17);
+    CHECK_STR(shp(m, "b"), "[3,5]");
+    CHECK_STR(shp(m, "c"), "[1,3,4,1]");
+    CHECK(u11->ninputs == 2 && value_is_const(u11->inputs[1]) && u11->inputs[1]->init->numel == 2 &&
+          tensor_get_i64(u11->inputs[1]->init, 1) == 3);
+    CHECK_STR(shp(m, "d"), "[3,4,1]");
+    CHECK_STR(shp(m, "e"), "[?]");
+    CHECK_STR(shp(m, "f"), "[N]");
+    model_free(m);
+
+    m = new_model();
+    x = INPUT(m->graph, "x", DT_FLOAT, 2, 3);
+    NODE(m->graph, "Squeeze", 13, IN(x, INTS(m->graph, "ax", 1)), OUT("a"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("axis 1") && msg_has("[2,3]"));
+    model_free(m);
+
+    m = new_model();
+    x = INPUT(m->graph, "x", DT_FLOAT, 2, 3);
+    NODE(m->graph, "Unsqueeze", 13, IN(x, INTS(m->graph, "ax", 0, 0)), OUT("a"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("twice"));
+    model_free(m);
+}
+
+static void test_concat_split(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *a = INPUT(g, "a", DT_FLOAT, 2, 3), *b = INPUT(g, "b", DT_FLOAT, 2, -2), *c = INPUT(g, "c", DT_FLOAT, 4, 3);
+    Node *n = NODE(g, "Concat", 13, IN(a, b), OUT("ab"));
+    attr_int(g, n, "axis", 1);
+    n = NODE(g, "Concat", 13, IN(a, c, a), OUT("aca"));
+    attr_int(g, n, "axis", -2);
+    Value *x = INPUT(g, "x", DT_FLOAT, 6, -2);
+    Node *s2 = NODE(g, "Split", 2, IN(x), OUT("s0", "s1")); /* Split-2: split attribute */
+    ATTR_INTS(g, s2, "split", 2, 4);
+    n = NODE(g, "Split", 13, IN(x), OUT("e0", "e1", "e2"));
+    n = NODE(g, "Split", 13, IN(x), OUT("f0", "f1"));
+    attr_int(g, n, "axis", 1);
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "ab"), "[2,?]");
+    CHECK_STR(shp(m, "aca"), "[8,3]");
+    CHECK_STR(shp(m, "s0"), "[2,N]");
+    CHECK_STR(shp(m, "s1"), "[4,N]");
+    CHECK(s2->ninputs == 2 && value_is_const(s2->inputs[1]) && !node_attr(s2, "split"));
+    CHECK_STR(shp(m, "e2"), "[2,N]");
+    CHECK_STR(shp(m, "f1"), "[6,?]");
+    model_free(m);
+
+    m = new_model();
+    a = INPUT(m->graph, "a", DT_FLOAT, 2, 3);
+    b = INPUT(m->graph, "b", DT_FLOAT, 3, 3);
+    n = NODE(m->graph, "Concat", 13, IN(a, b), OUT("ab"));
+    attr_int(m->graph, n, "axis", 1);
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("input 1 has shape [3,3]") && msg_has("input 0 has shape [2,3]") && msg_has("dim 0"));
+    model_free(m);
+
+    m = new_model();
+    x = INPUT(m->graph, "x", DT_FLOAT, 7);
+    NODE(m->graph, "Split", 13, IN(x), OUT("p", "q"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("2 equal parts"));
+    model_free(m);
+
+    m = new_model();
+    x = INPUT(m->graph, "x", DT_FLOAT, 7);
+    NODE(m->graph, "Split", 13, IN(x, INTS(m->graph, "sp", 3, 3)), OUT("p", "q"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("add up to 6") && msg_has("[7]"));
+    model_free(m);
+
+    /* folding: concat and split of constants */
+    m = new_model();
+    g = m->graph;
+    Value *k1 = const_tensor(g, "k1", DT_INT64, 2, (int64_t[]){2, 1}, (double[]){1, 2});
+    Value *k2 = const_tensor(g, "k2", DT_INT64, 2, (int64_t[]){2, 2}, (double[]){3, 4, 5, 6});
+    n = NODE(g, "Concat", 13, IN(k1, k2), OUT("k"));
+    attr_int(g, n, "axis", 1);
+    n = NODE(g, "Split", 13, IN(val(m, "k"), INTS(g, "sp", 2, 1)), OUT("l", "r"));
+    attr_int(g, n, "axis", 1);
+    graph_add_output(g, val(m, "l"));
+    graph_add_output(g, val(m, "r"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_EQ_INT(live_nodes(m, NULL), 0);
+    CHECK_STR(shp(m, "l"), "[2,2]");
+    CHECK_EQ_INT(ival(m, "l", 0), 1);
+    CHECK_EQ_INT(ival(m, "l", 1), 3);
+    CHECK_EQ_INT(ival(m, "l", 2), 2);
+    CHECK_EQ_INT(ival(m, "l", 3), 5);
+    CHECK_EQ_INT(ival(m, "r", 0), 4);
+    CHECK_EQ_INT(ival(m, "r", 1), 6);
+    model_free(m);
+}
+
+static void test_slice(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *x = INPUT(g, "x", DT_FLOAT, 10, 20, -2);
+    Node *s1 = NODE(g, "Slice", 1, IN(x), OUT("a")); /* Slice-1: attributes */
+    ATTR_INTS(g, s1, "starts", 1, -5);
+    ATTR_INTS(g, s1, "ends", 1000, -1);
+    ATTR_INTS(g, s1, "axes", 0, 1);
+    NODE(g, "Slice", 13, IN(x, INTS(g, "st", -1), INTS(g, "en", -100000), INTS(g, "ax", 1), INTS(g, "sp", -3)),
+         OUT("b"));
+    NODE(g, "Slice", 13, IN(x, INTS(g, "st2", 0), INTS(g, "en2", INT64_MAX), INTS(g, "ax2", 2)), OUT("c"));
+    NODE(g, "Slice", 13, IN(x, INTS(g, "st3", 1), INTS(g, "en3", 3), INTS(g, "ax3", 2)), OUT("d"));
+    Value *dyn = INPUT(g, "dyn", DT_INT64, 1);
+    NODE(g, "Slice", 13, IN(x, dyn, dyn, INTS(g, "ax4", 0)), OUT("e"));
+    NODE(g, "Slice", 13, IN(x, INTS(g, "st5", 5), INTS(g, "en5", 2)), OUT("f"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "a"), "[9,4,N]");
+    CHECK(s1->ninputs == 4 && value_is_const(s1->inputs[3]) && !node_attr(s1, "starts"));
+    CHECK_STR(shp(m, "b"), "[10,7,N]"); /* 19, 16, ..., 1 */
+    CHECK_STR(shp(m, "c"), "[10,20,N]");
+    CHECK_STR(shp(m, "d"), "[10,20,?]");
+    CHECK_STR(shp(m, "e"), "[?,20,N]");
+    CHECK_STR(shp(m, "f"), "[0,20,N]");
+    model_free(m);
+
+    /* fold with a negative step: [0..9][8:2:-2] = 8 6 4 */
+    m = new_model();
+    g = m->graph;
+    Value *c = const_tensor(g, "c", DT_FLOAT, 1, (int64_t[]){10}, (double[]){0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+    NODE(g, "Slice", 13, IN(c, INTS(g, "s", 8), INTS(g, "e", 2), INTS(g, "a", 0), INTS(g, "p", -2)), OUT("y"));
+    graph_add_output(g, val(m, "y"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "y"), "[3]");
+    Value *y = val(m, "y");
+    CHECK(y->init && tensor_get_f64(y->init, 0) == 8 && tensor_get_f64(y->init, 2) == 4);
+    model_free(m);
+
+    m = new_model();
+    x = INPUT(m->graph, "x", DT_FLOAT, 4, 4);
+    NODE(m->graph, "Slice", 13, IN(x, INTS(m->graph, "s", 0), INTS(m->graph, "e", 2), INTS(m->graph, "a", 0),
+                                   INTS(m->graph, "p", 0)), OUT("y"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("zero step"));
+    model_free(m);
+
+    m = new_model();
+    x = INPUT(m->graph, "x", DT_FLOAT, 4, 4);
+    NODE(m->graph, "Slice", 13, IN(x, INTS(m->graph, "s", 0), INTS(m->graph, "e", 2), INTS(m->graph, "a", 2)),
+         OUT("y"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("axes 2 is out of range for rank 2"));
+    model_free(m);
+}
+
+static void test_gather_scatter(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *x = INPUT(g, "x", DT_FLOAT, 5, -2, 7);
+    Value *i2 = INPUT(g, "i2", DT_INT64, 2, 3);
+    Node *n = NODE(g, "Gather", 13, IN(x, i2), OUT("a"));
+    attr_int(g, n, "axis", 1);
+    Value *i0 = const_tensor(g, "i0", DT_INT64, 0, NULL, (double[]){-1});
+    n = NODE(g, "Gather", 13, IN(x, i0), OUT("b"));
+    attr_int(g, n, "axis", -1);
+    Value *ie = INPUT(g, "ie", DT_INT64, 5, 2, 7);
+    NODE(g, "GatherElements", 13, IN(x, ie), OUT("c"));
+    Value *data = INPUT(g, "data", DT_FLOAT, 2, 3, 4, 5);
+    Value *ind = INPUT(g, "ind", DT_INT64, 2, 6, 2);
+    n = NODE(g, "GatherND", 13, IN(data, ind), OUT("d"));
+    attr_int(g, n, "batch_dims", 1);
+    Value *upd = INPUT(g, "upd", DT_FLOAT, 5, 2, 7);
+    Node *sc = NODE(g, "Scatter", 9, IN(x, ie, upd), OUT("e")); /* Scatter-9 -> ScatterElements */
+    Value *ind2 = INPUT(g, "ind2", DT_INT64, 4, 1);
+    Value *upd2 = INPUT(g, "upd2", DT_FLOAT, 4, 4, 5);
+    NODE(g, "ScatterND", 16, IN(INPUT(g, "d3", DT_FLOAT, 8, 4, 5), ind2, upd2), OUT("f"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "a"), "[5,2,3,7]");
+    CHECK_STR(shp(m, "b"), "[5,N]");
+    CHECK_STR(shp(m, "c"), "[5,2,7]");
+    CHECK_STR(shp(m, "d"), "[2,6,5]");
+    CHECK_STR(shp(m, "e"), "[5,N,7]");
+    CHECK_STR(sc->op_type, "ScatterElements");
+    CHECK_STR(shp(m, "f"), "[8,4,5]");
+    model_free(m);
+
+    /* Gather fold, negative index, and an out-of-range index */
+    m = new_model();
+    g = m->graph;
+    Value *c = const_tensor(g, "c", DT_INT64, 1, (int64_t[]){3}, (double[]){10, 20, 30});
+    NODE(g, "Gather", 13, IN(c, const_tensor(g, "i", DT_INT64, 1, (int64_t[]){2}, (double[]){-1, 0})), OUT("y"));
+    graph_add_output(g, val(m, "y"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_EQ_INT(ival(m, "y", 0), 30);
+    CHECK_EQ_INT(ival(m, "y", 1), 10);
+    model_free(m);
+
+    m = new_model();
+    g = m->graph;
+    c = const_tensor(g, "c", DT_INT64, 1, (int64_t[]){3}, (double[]){10, 20, 30});
+    NODE(g, "Gather", 13, IN(c, const_tensor(g, "i", DT_INT64, 0, NULL, (double[]){3})), OUT("y"));
+    graph_add_output(g, val(m, "y"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("out of range"));
+    model_free(m);
+
+    m = new_model();
+    NODE(m->graph, "ScatterND", 16, IN(INPUT(m->graph, "d", DT_FLOAT, 8, 4, 5), INPUT(m->graph, "i", DT_INT64, 4, 1),
+                                       INPUT(m->graph, "u", DT_FLOAT, 4, 4, 6)), OUT("f"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("input 2 (updates) shape [4,4,6]"));
+    model_free(m);
+}
+
+static void test_pad_expand_tile_range(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *x = INPUT(g, "x", DT_FLOAT, -2, 3, 4);
+    Node *p2 = NODE(g, "Pad", 2, IN(x), OUT("a")); /* Pad-2: pads and value attributes */
+    ATTR_INTS(g, p2, "pads", 0, 1, 2, 0, 3, -1);
+    attr_float(g, p2, "value", 1.5f);
+    NODE(g, "Pad", 13, IN(x, INTS(g, "pads", 1, 0, 0, 1, 0, 0)), OUT("b"));
+    Value *e = INPUT(g, "e", DT_FLOAT, 3, 1);
+    NODE(g, "Expand", 13, IN(e, INTS(g, "es", 2, 1, 6)), OUT("c"));
+    NODE(g, "Tile", 13, IN(x, INTS(g, "rep", 1, 2, 3)), OUT("d"));
+    Value *r0 = const_tensor(g, "r0", DT_INT32, 0, NULL, (double[]){10});
+    Value *r1 = const_tensor(g, "r1", DT_INT32, 0, NULL, (double[]){1});
+    Value *r2 = const_tensor(g, "r2", DT_INT32, 0, NULL, (double[]){-3});
+    NODE(g, "Range", 11, IN(r0, r1, r2), OUT("r"));
+    graph_add_output(g, val(m, "r"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "a"), "[N,7,5]"); /* begins 0,1,2 ends 0,3,-1 */
+    CHECK(p2->ninputs == 3 && value_is_const(p2->inputs[1]) && value_is_const(p2->inputs[2]) &&
+          tensor_get_f64(p2->inputs[2]->init, 0) == 1.5 && p2->inputs[2]->dtype == DT_FLOAT &&
+          !node_attr(p2, "pads") && !node_attr(p2, "value"));
+    CHECK_STR(shp(m, "b"), "[?,3,4]");
+    CHECK_STR(shp(m, "c"), "[2,3,6]");
+    CHECK_STR(shp(m, "d"), "[N,6,12]");
+    CHECK_STR(shp(m, "r"), "[3]");
+    CHECK_EQ_INT(val(m, "r")->dtype, DT_INT32);
+    CHECK_EQ_INT(ival(m, "r", 2), 4);
+    model_free(m);
+
+    m = new_model();
+    x = INPUT(m->graph, "x", DT_FLOAT, 3, 2);
+    NODE(m->graph, "Expand", 13, IN(x, INTS(m->graph, "s", 4, 3)), OUT("y"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("cannot be broadcast"));
+    model_free(m);
+
+    m = new_model();
+    x = INPUT(m->graph, "x", DT_FLOAT, 3, 2);
+    NODE(m->graph, "Pad", 13, IN(x, INTS(m->graph, "p", 0, 0, 0)), OUT("y"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("input 1 (pads) has 3 entries") && msg_has("[3,2]"));
+    model_free(m);
+
+    /* expand + tile folds */
+    m = new_model();
+    g = m->graph;
+    Value *c = const_tensor(g, "c", DT_FLOAT, 2, (int64_t[]){2, 1}, (double[]){1, 2});
+    NODE(g, "Expand", 13, IN(c, INTS(g, "s", 2, 3)), OUT("ex"));
+    NODE(g, "Tile", 13, IN(c, INTS(g, "t", 1, 2)), OUT("ti"));
+    graph_add_output(g, val(m, "ex"));
+    graph_add_output(g, val(m, "ti"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "ex"), "[2,3]");
+    CHECK(val(m, "ex")->init && tensor_get_f64(val(m, "ex")->init, 2) == 1 &&
+          tensor_get_f64(val(m, "ex")->init, 3) == 2);
+    CHECK_STR(shp(m, "ti"), "[2,2]");
+    CHECK(val(m, "ti")->init && tensor_get_f64(val(m, "ti")->init, 1) == 1 &&
+          tensor_get_f64(val(m, "ti")->init, 2) == 2);
+    model_free(m);
+}
+
+static void test_resize(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *x = INPUT(g, "x", DT_FLOAT, -2, 3, 10, 10);
+    Value *sc = const_tensor(g, "sc", DT_FLOAT, 1, (int64_t[]){4}, (double[]){1, 1, 2, 0.7});
+    Node *u9 = NODE(g, "Upsample", 9, IN(x, sc), OUT("a")); /* Upsample-9 -> Resize-13 */
+    Node *u7 = NODE(g, "Upsample", 7, IN(x), OUT("b"));     /* Upsample-7: scales attribute */
+    attr_floats(g, u7, "scales", 4, (float[]){1, 1, 3, 3});
+    attr_str(g, u7, "mode", "linear");
+    Node *r10 = NODE(g, "Resize", 10, IN(x, sc), OUT("c"));
+    Value *empty = const_tensor(g, "empty", DT_FLOAT, 1, (int64_t[]){0}, NULL);
+    Node *r11 = NODE(g, "Resize", 11, IN(x, empty, empty, INTS(g, "sz", 1, 3, 5, 6)), OUT("d"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "a"), "[N,3,20,7]");
+    CHECK_STR(u9->op_type, "Resize");
+    CHECK(u9->ninputs == 3 && !u9->inputs[1] && u9->inputs[2] == sc);
+    CHECK_STR(node_attr_string(u9, "coordinate_transformation_mode", ""), "asymmetric");
+    CHECK_STR(node_attr_string(u9, "nearest_mode", ""), "floor");
+    CHECK_STR(shp(m, "b"), "[N,3,30,30]");
+    CHECK_STR(u7->op_type, "Resize");
+    CHECK(u7->ninputs == 3 && value_is_const(u7->inputs[2]) && !node_attr(u7, "scales"));
+    CHECK_STR(node_attr_string(u7, "mode", ""), "linear");
+    CHECK_STR(shp(m, "c"), "[N,3,20,7]");
+    CHECK(r10->ninputs == 3 && !r10->inputs[1] && r10->opset == 17);
+    CHECK_STR(shp(m, "d"), "[1,3,5,6]");
+    CHECK(r11->ninputs == 4 && !r11->inputs[1] && !r11->inputs[2]);
+    model_free(m);
+
+    m = new_model();
+    x = INPUT(m->graph, "x", DT_FLOAT, 1, 3, 10, 10);
+    NODE(m->graph, "Resize", 13, IN(x, NULL, const_tensor(m->graph, "s", DT_FLOAT, 1, (int64_t[]){2},
+                                                           (double[]){2, 2})), OUT("y"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("input 2 (scales) has 2 entries") && msg_has("[1,3,10,10]"));
+    model_free(m);
+}
+
+static void test_misc_shape_ops(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *x = INPUT(g, "x", DT_FLOAT, -2, 8, 6, 4);
+    Node *n = NODE(g, "DepthToSpace", 13, IN(x), OUT("a"));
+    attr_int(g, n, "blocksize", 2);
+    n = NODE(g, "SpaceToDepth", 13, IN(x), OUT("b"));
+    attr_int(g, n, "blocksize", 2);
+    NODE(g, "Trilu", 14, IN(x), OUT("c"));
+    NODE(g, "CumSum", 14, IN(x, const_tensor(g, "ax", DT_INT64, 0, NULL, (double[]){-1})), OUT("d"));
+    Value *ix = INPUT(g, "ix", DT_INT64, -2, 5);
+    n = NODE(g, "OneHot", 11, IN(ix, const_tensor(g, "depth", DT_FLOAT, 0, NULL, (double[]){10}),
+                                 const_tensor(g, "ov", DT_FLOAT, 1, (int64_t[]){2}, (double[]){0, 1})), OUT("e"));
+    attr_int(g, n, "axis", 1);
+    Value *sq = INPUT(g, "sq", DT_INT32, 3, 4);
+    n = NODE(g, "EyeLike", 9, IN(sq), OUT("f"));
+    attr_int(g, n, "dtype", DT_DOUBLE);
+    Value *cond = const_tensor(g, "cond", DT_BOOL, 1, (int64_t[]){4}, (double[]){1, 0, 1, 1});
+    n = NODE(g, "Compress", 11, IN(x, cond), OUT("h"));
+    attr_int(g, n, "axis", 3);
+    Node *tk = NODE(g, "TopK", 1, IN(x), OUT("tv", "ti")); /* TopK-1: k attribute */
+    attr_int(g, tk, "k", 3);
+    NODE(g, "NonZero", 13, IN(x), OUT("nz"));
+    Value *nc = const_tensor(g, "nc", DT_FLOAT, 2, (int64_t[]){2, 3}, (double[]){0, 1, 0, 2, 0, 3});
+    NODE(g, "NonZero", 13, IN(nc), OUT("nzc"));
+    graph_add_output(g, val(m, "nzc"));
+    NODE(g, "Identity", 16, IN(x), OUT("id"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "a"), "[N,2,12,8]");
+    CHECK_STR(shp(m, "b"), "[N,32,3,2]");
+    CHECK_STR(shp(m, "c"), "[N,8,6,4]");
+    CHECK_STR(shp(m, "d"), "[N,8,6,4]");
+    CHECK_STR(shp(m, "e"), "[N,10,5]");
+    CHECK_STR(shp(m, "f"), "[3,4]");
+    CHECK_EQ_INT(val(m, "f")->dtype, DT_DOUBLE);
+    CHECK_STR(shp(m, "h"), "[N,8,6,3]");
+    CHECK_STR(shp(m, "tv"), "[N,8,6,3]");
+    CHECK_EQ_INT(val(m, "ti")->dtype, DT_INT64);
+    CHECK(tk->ninputs == 2 && value_is_const(tk->inputs[1]) && tensor_get_i64(tk->inputs[1]->init, 0) == 3);
+    CHECK_STR(shp(m, "nz"), "[4,?]");
+    CHECK_STR(shp(m, "nzc"), "[2,3]");
+    CHECK_EQ_INT(ival(m, "nzc", 0), 0); /* rows (0,1,1), cols (1,0,2) */
+    CHECK_EQ_INT(ival(m, "nzc", 1), 1);
+    CHECK_EQ_INT(ival(m, "nzc", 3), 1);
+    CHECK_EQ_INT(ival(m, "nzc", 5), 2);
+    CHECK_STR(shp(m, "id"), "[N,8,6,4]");
+    model_free(m);
+
+    m = new_model();
+    x = INPUT(m->graph, "x", DT_FLOAT, 1, 6, 4, 4);
+    n = NODE(m->graph, "DepthToSpace", 13, IN(x), OUT("a"));
+    attr_int(m->graph, n, "blocksize", 2);
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("blocksize^2"));
+    model_free(m);
+
+    m = new_model();
+    x = INPUT(m->graph, "x", DT_FLOAT, 2, 5);
+    n = NODE(m->graph, "TopK", 11, IN(x, INTS(m->graph, "k", 6)), OUT("v", "i"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("k = 6 exceeds axis 1"));
+    model_free(m);
+}
+
+/* PyTorch's x.reshape(x.shape[0], -1): Shape -> Gather -> Unsqueeze -> Concat -> Reshape. */
+static Model *torch_flatten_chain(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *x = INPUT(g, "x", DT_FLOAT, -2, 3, 4, 5);
+    NODE(g, "Shape", 13, IN(x), OUT("s"));
+    Value *zero = const_tensor(g, "zero", DT_INT64, 0, NULL, (double[]){0});
+    NODE(g, "Gather", 13, IN(val(m, "s"), zero), OUT("b"));
+    NODE(g, "Unsqueeze", 13, IN(val(m, "b"), INTS(g, "ax0", 0)), OUT("bu"));
+    Node *c = NODE(g, "Concat", 13, IN(val(m, "bu"), INTS(g, "minus1", -1)), OUT("shape"));
+    attr_int(g, c, "axis", 0);
+    NODE(g, "Reshape", 13, IN(x, val(m, "shape")), OUT("y"));
+    graph_add_output(g, val(m, "y"));
+    return m;
+}
+
+static void test_torch_shape_chain(void)
+{
+    Model *m = torch_flatten_chain();
+    CHECK_EQ_INT(run(m, 2), ST_OK);
+    CHECK_STR(shp(m, "y"), "[2,60]");
+    CHECK_EQ_INT(live_nodes(m, NULL), 1); /* only the Reshape is left */
+    Node *r = m->graph->nnodes ? m->graph->nodes[0] : NULL;
+    CHECK(r && strcmp(r->op_type, "Reshape") == 0 && value_is_const(r->inputs[1]) &&
+          tensor_get_i64(r->inputs[1]->init, 0) == 2 && tensor_get_i64(r->inputs[1]->init, 1) == -1);
+    model_free(m);
+
+    /* batch left symbolic: nothing folds past the Shape, the rank is still known */
+    m = torch_flatten_chain();
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "y"), "[?,?]");
+    CHECK_EQ_INT(live_nodes(m, NULL), 5);
+    model_free(m);
+}
+
+int main(void)
+{
+    test_constant();
+    test_constant_of_shape();
+    test_shape_size();
+    test_reshape();
+    test_flatten_transpose();
+    test_squeeze_unsqueeze();
+    test_concat_split();
+    test_slice();
+    test_gather_scatter();
+    test_pad_expand_tile_range();
+    test_resize();
+    test_misc_shape_ops();
+    test_torch_shape_chain();
+    return test_summary("test_ops_b");
+}
