@@ -25,11 +25,19 @@ static CliCommand dump_cmd = {
     1, 1, dump_opts,
 };
 
+/* Print the diagnostic as diag_print would ("FILE: message"), but with control bytes in names
+ * escaped so the error stays one line whatever the model's names hold. */
 static int fail(const Diag *d)
 {
-    fputs("onnxtune dump: ", stderr);
-    diag_print(d, stderr);
-    return status_exit_code(d->status) ? status_exit_code(d->status) : 1;
+    Buf b = {0};
+    if (d->file) {
+        buf_put_clean(&b, d->file, strlen(d->file));
+        buf_printf(&b, ": ");
+    }
+    buf_put_clean(&b, d->msg, strlen(d->msg));
+    fprintf(stderr, "onnxtune dump: %s\n", buf_str(&b));
+    buf_free(&b);
+    return d->status == ST_OK ? 1 : status_exit_code(d->status);
 }
 
 int cmd_dump(int argc, char **argv)
