@@ -671,14 +671,63 @@ static Status import_attr(Importer *im, Scope *s, const char *node_what, Onnx__A
 
 /* ======================================================================== nodes and functions */
 
-static const Onnx__FunctionProto *find_function(const Importer *im, const char *domain, const char *op,
-                                                char *key, size_t keysize)
+/* A model-local function and the number of nodes inlining it creates (computed once). */
+typedef struct FuncInfo {
+    const Onnx__FunctionProto *fn;
+    size_t size;            /* 0: not computed yet; SIZE_MAX: too large or nested too deep */
+    bool busy;              /* being computed (a recursive function) */
+} FuncInfo;
+
+static FuncInfo *find_function(const Importer *im, const char *domain, const char *op)
 {
+    char key[512];
     if (!im->funcs || !im->funcs->count)
         return NULL;
-    snprintf(key, keysize, "%s\x1f%s", domain, op);
+    snprintf(key, sizeof key, "%s\x1f%s", norm_domain(domain), op);
     void **slot = strmap_find(im->funcs, key);
     return slot ? *slot : NULL;
+}
+
+static size_t sat_add(size_t a, size_t b)
+{
+    return b > SIZE_MAX - a ? SIZE_MAX : a + b;
+}
+
+static size_t func_size(const Importer *im, FuncInfo *fi, int depth);
+
+/* Nodes that importing `nodes` creates, with calls expanded and subgraphs counted (saturating). */
+static size_t nodes_size(const Importer *im, Onnx__NodeProto **nodes, size_t n, int depth)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n && total < SIZE_MAX; i++) {
+        const Onnx__NodeProto *np = nodes[i];
+        FuncInfo *fi = np->op_type ? find_function(im, np->domain, np->op_type) : NULL;
+        total = sat_add(total, fi ? func_size(im, fi, depth + 1) : 1);
+        for (size_t k = 0; k < np->n_attribute; k++) {
+            const Onnx__AttributeProto *ap = np->attribute[k];
+            if (ap->g)
+                total = sat_add(total, nodes_size(im, ap->g->node, ap->g->n_node, depth));
+            for (size_t j = 0; j < ap->n_graphs; j++)
+                total = sat_add(total, nodes_size(im, ap->graphs[j]->node, ap->graphs[j]->n_node, depth));
+        }
+    }
+    return total;
+}
+
+static size_t func_size(const Importer *im, FuncInfo *fi, int depth)
+{
+    if (depth > MAX_INLINE_DEPTH)
+        return SIZE_MAX;
+    if (fi->busy)
+        return 1; /* recursion: inline_call reports it */
+    if (!fi->size) {
+        fi->busy = true;
+        fi->size = nodes_size(im, fi->fn->node, fi->fn->n_node, depth);
+        fi->busy = false;
+        if (!fi->size)
+            fi->size = 1; /* an empty body still costs an Identity per output, at most */
+    }
+    return fi->size;
 }
 
 /* The name a node gets: as exported, else "<OpType>_<index>"; prefixed inside function bodies. */
@@ -790,10 +839,14 @@ static Status import_node(Importer *im, Scope *s, Onnx__NodeProto *np, const cha
     if (np->n_input > INT_MAX || np->n_output > INT_MAX || np->n_attribute > INT_MAX)
         return diag_error(d, ST_UNSUPPORTED, "%s: too many inputs, outputs or attributes", what);
     const char *domain = norm_domain(np->domain);
-    char key[512];
-    const Onnx__FunctionProto *fn = find_function(im, domain, np->op_type, key, sizeof key);
-    if (fn)
-        return inline_call(im, s, np, name, fn, outs, what);
+    FuncInfo *fi = find_function(im, domain, np->op_type);
+    if (fi) {
+        if (!s->call && func_size(im, fi, 0) > MAX_INLINED_NODES - im->inlined_nodes)
+            return diag_error(d, ST_UNSUPPORTED, "%s: inlining function '%s' would create more than %zu "
+                              "nodes (or nest calls more than %d deep)", what, np->op_type,
+                              MAX_INLINED_NODES, MAX_INLINE_DEPTH);
+        return inline_call(im, s, np, name, fi->fn, outs, what);
+    }
     if (s->call && ++im->inlined_nodes > MAX_INLINED_NODES)
         return diag_error(d, ST_UNSUPPORTED, "%s: inlining functions would create more than %zu nodes",
                           what, MAX_INLINED_NODES);
@@ -1055,8 +1108,10 @@ static Status import_model(Importer *im, Onnx__ModelProto *mp, const uint8_t *bu
         if (strmap_find(im->funcs, key))
             return diag_error(d, ST_INVALID, "model-local function '%s' (domain '%s') is defined twice",
                               fn->name, norm_domain(fn->domain));
-        if (!strmap_put(im->tmp, im->funcs, key, (void *)fn))
+        FuncInfo *fi = arena_alloc(im->tmp, sizeof *fi);
+        if (!fi || !strmap_put(im->tmp, im->funcs, key, fi))
             return diag_error(d, ST_NOMEM, "out of memory");
+        fi->fn = fn;
     }
     Graph *g = graph_new(a, mp->graph->name, NULL);
     if (!g)

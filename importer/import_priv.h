@@ -28,7 +28,7 @@ typedef struct Importer {
      * buffers are copied instead of adopted). */
     int inline_depth;
     size_t inlined_nodes;   /* nodes created by inlining, capped against exponential blowup */
-    struct StrMap *funcs;   /* "domain\x1fname" -> const Onnx__FunctionProto * */
+    struct StrMap *funcs;   /* "domain\x1fname" -> FuncInfo * (import.c) */
 } Importer;
 
 /* Map ONNX TensorProto.DataType to DType; false for numbers we do not know. */
