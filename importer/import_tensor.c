@@ -135,8 +135,8 @@ static Status read_typed(Importer *im, Onnx__TensorProto *tp, const char *what, 
         if (have == 0)
             return diag_error(im->d, ST_INVALID, "%s: no data: expected %zu values in %s or raw_data",
                               what, want, field);
-        return diag_error(im->d, ST_INVALID, "%s: %s has %zu values, expected %zu (%s %s)", what,
-                          field, have, want, dtype_onnx_name(t->dtype), "elements of the dims");
+        return diag_error(im->d, ST_INVALID, "%s: %s has %zu values, expected %zu (from dims and "
+                          "data_type %s)", what, field, have, want, dtype_onnx_name(t->dtype));
     }
     if (t->numel == 0)
         return ST_OK;
