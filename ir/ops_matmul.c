@@ -1,6 +1,301 @@
-/* ops_matmul.c - shape, canonicalisation and folding rules of the matmul op family. */
+/* ops_matmul.c - rules of the matrix products: Gemm (opset 13), MatMul (numpy semantics, 1-D included)
+ * and Einsum (shape rule for explicit and implicit equations with ellipsis). Products are not folded:
+ * constant matrix products do not occur in exported models and could be costly at compile time. */
 #include "ir.h"
 
+#include <ctype.h>
+#include <string.h>
+
+static char *shp(const Shape *s, char *buf)
+{
+    return shape_str(s, buf, 128);
+}
+
+/* ======================================================================== Gemm */
+
+/* Gemm-1 and -6 carried broadcast (C is broadcast to [M,N] when 1; otherwise C must be [M,N], which
+ * unidirectional broadcasting also accepts), so dropping it gives the Gemm-7+ meaning. Gemm-11 made C
+ * optional; nothing to rewrite for that. */
+static Status canon_gemm(Graph *g, Node *n, Diag *d)
+{
+    node_remove_attr(n, "broadcast");
+    return ST_OK;
+}
+
+static Status shape_gemm(Graph *g, Node *n, Diag *d)
+{
+    Status st;
+    if ((st = op_check_arity(n, 2, 3, 1, 1, d)) || (st = op_require_inputs(n, 2, d)) ||
+        (st = op_same_dtype(n, 0, 1, d)) || (st = op_same_dtype(n, 0, 2, d)))
+        return st;
+    const Value *a = n->inputs[0], *b = n->inputs[1], *c = node_input(n, 2);
+    char s1[128], s2[128];
+    if (a->shape.rank >= 0 && a->shape.rank != 2)
+        return diag_node(d, n, ST_SHAPE, "input 0 (A) '%s' must be 2-D, not %s", a->name, shp(&a->shape, s1));
+    if (b->shape.rank >= 0 && b->shape.rank != 2)
+        return diag_node(d, n, ST_SHAPE, "input 1 (B) '%s' must be 2-D, not %s", b->name, shp(&b->shape, s1));
+    bool ta = node_attr_int(n, "transA", 0) != 0, tb = node_attr_int(n, "transB", 0) != 0;
+    Shape out = shape_make(2, NULL);
+    if (a->shape.rank == 2)
+        dim_copy(&out, 0, &a->shape, ta ? 1 : 0);
+    if (b->shape.rank == 2)
+        dim_copy(&out, 1, &b->shape, tb ? 0 : 1);
+    if (a->shape.rank == 2 && b->shape.rank == 2 && dim_conflict(&a->shape, ta ? 0 : 1, &b->shape, tb ? 1 : 0))
+        return diag_node(d, n, ST_SHAPE, "inner dims differ: input 0 (A) %s%s has K=%lld, input 1 (B) %s%s has K=%lld",
+                         shp(&a->shape, s1), ta ? " transposed" : "", (long long)a->shape.dim[ta ? 0 : 1],
+                         shp(&b->shape, s2), tb ? " transposed" : "", (long long)b->shape.dim[tb ? 1 : 0]);
+    if (c && c->shape.rank >= 0) {
+        /* C broadcasts unidirectionally to [M,N] */
+        bool ok = c->shape.rank <= 2;
+        for (int k = 0; ok && k < c->shape.rank; k++) {
+            int j = 2 - c->shape.rank + k;
+            ok = !(c->shape.dim[k] >= 0 && c->shape.dim[k] != 1 && dim_conflict(&c->shape, k, &out, j));
+        }
+        if (!ok)
+            return diag_node(d, n, ST_SHAPE, "input 2 (C) shape %s does not broadcast to the output [M,N] = %s",
+                             shp(&c->shape, s1), shp(&out, s2));
+    }
+    op_set_output(n, 0, a->dtype, &out);
+    return ST_OK;
+}
+
+static double flops_gemm(const Node *n)
+{
+    if (n->ninputs < 1 || !n->inputs[0] || n->noutputs < 1)
+        return 0;
+    const Shape *a = &n->inputs[0]->shape, *y = &n->outputs[0]->shape;
+    if (a->rank != 2 || !shape_is_static(a) || !shape_is_static(y))
+        return 0;
+    double k = (double)a->dim[node_attr_int(n, "transA", 0) ? 0 : 1];
+    return shape_numel_or0(y) * k;
+}
+
+/* ======================================================================== MatMul */
+
+/* numpy.matmul: a 1-D A is [1,K] and a 1-D B is [K,1] with that dim removed afterwards; the batch dims
+ * (all but the last two) broadcast. */
+static Status shape_matmul(Graph *g, Node *n, Diag *d)
+{
+    Status st;
+    if ((st = op_check_arity(n, 2, 2, 1, 1, d)) || (st = op_require_inputs(n, 2, d)) ||
+        (st = op_same_dtype(n, 0, 1, d)))
+        return st;
+    const Value *av = n->inputs[0], *bv = n->inputs[1];
+    char s1[128], s2[128];
+    for (int i = 0; i < 2; i++)
+        if (n->inputs[i]->shape.rank == 0)
+            return diag_node(d, n, ST_SHAPE, "input %d '%s' is a scalar; MatMul needs rank >= 1", i, n->inputs[i]->name);
+    if (av->shape.rank < 0 || bv->shape.rank < 0) {
+        op_set_output(n, 0, av->dtype, NULL);
+        return ST_OK;
+    }
+    Shape a = av->shape, b = bv->shape;
+    bool a1 = a.rank == 1, b1 = b.rank == 1;
+    if (a1) { /* [K] -> [1,K] */
+        a.rank = 2, a.dim[1] = a.dim[0], a.sym[1] = a.sym[0], a.dim[0] = 1, a.sym[0] = NULL;
+    }
+    if (b1) { /* [K] -> [K,1] */
+        b.rank = 2, b.dim[1] = 1, b.sym[1] = NULL;
+    }
+    if (dim_conflict(&a, a.rank - 1, &b, b.rank - 2))
+        return diag_node(d, n, ST_SHAPE, "inner dims differ: input 0 %s has K=%lld, input 1 %s has K=%lld",
+                         shp(&av->shape, s1), (long long)a.dim[a.rank - 1], shp(&bv->shape, s2),
+                         (long long)b.dim[b.rank - 2]);
+    Shape ab = shape_make(a.rank - 2, NULL), bb = shape_make(b.rank - 2, NULL), batch;
+    for (int i = 0; i < ab.rank; i++)
+        dim_copy(&ab, i, &a, i);
+    for (int i = 0; i < bb.rank; i++)
+        dim_copy(&bb, i, &b, i);
+    if ((st = shape_broadcast(n, 0, &ab, 1, &bb, &batch, d)))
+        return st;
+    if (batch.rank + 2 > IR_MAX_RANK)
+        return diag_node(d, n, ST_UNSUPPORTED, "rank above %d", IR_MAX_RANK);
+    Shape out = batch;
+    if (!a1)
+        dim_copy(&out, out.rank++, &a, a.rank - 2);
+    if (!b1)
+        dim_copy(&out, out.rank++, &b, b.rank - 1);
+    op_set_output(n, 0, av->dtype, &out);
+    return ST_OK;
+}
+
+static double flops_matmul(const Node *n)
+{
+    if (n->ninputs < 1 || !n->inputs[0] || n->noutputs < 1)
+        return 0;
+    const Shape *a = &n->inputs[0]->shape;
+    if (a->rank < 1 || a->dim[a->rank - 1] < 0)
+        return 0;
+    return shape_numel_or0(&n->outputs[0]->shape) * (double)a->dim[a->rank - 1];
+}
+
+/* ======================================================================== Einsum */
+
+/* One parsed term: letters (or '.' for the ellipsis, at most once) in order. */
+typedef struct {
+    char sym[IR_MAX_RANK + 1];
+    int n;
+    int ellipsis; /* position of "..." in sym, -1 when absent */
+} EinsumTerm;
+
+/* Parse the next term up to ',' or '-' or NUL; false on a bad character or too many letters. */
+static bool einsum_term(const char **p, EinsumTerm *t)
+{
+    t->n = 0;
+    t->ellipsis = -1;
+    for (;;) {
+        while (**p == ' ')
+            (*p)++;
+        char c = **p;
+        if (c == '.') {
+            if (strncmp(*p, "...", 3) != 0 || t->ellipsis >= 0 || t->n >= IR_MAX_RANK)
+                return false;
+            t->ellipsis = t->n;
+            t->sym[t->n++] = '.';
+            *p += 3;
+        } else if (isalpha((unsigned char)c)) {
+            if (t->n >= IR_MAX_RANK)
+                return false;
+            t->sym[t->n++] = c;
+            (*p)++;
+        } else {
+            return c == ',' || c == '-' || c == '\0';
+        }
+    }
+}
+
+/* Einsum-12: letters name dims (equal letters must have equal sizes), "..." stands for broadcast
+ * leading dims. Without "->" the output is the ellipsis dims then the letters used once, sorted. */
+static Status shape_einsum(Graph *g, Node *n, Diag *d)
+{
+    Status st;
+    if ((st = op_check_arity(n, 1, -1, 1, 1, d)) || (st = op_require_inputs(n, n->ninputs, d)))
+        return st;
+    for (int i = 1; i < n->ninputs; i++)
+        if ((st = op_same_dtype(n, 0, i, d)))
+            return st;
+    const char *eq = node_attr_string(n, "equation", NULL);
+    if (!eq)
+        return diag_node(d, n, ST_INVALID, "attribute equation is required");
+    DType t = n->inputs[0]->dtype;
+    int64_t ldim[128]; /* per letter: size, sym, how many times it appears, seen at all */
+    const char *lsym[128];
+    int count[128] = {0};
+    bool seen[128] = {false};
+    Shape ell = shape_scalar();
+    bool any_ell = false, unknown_rank = false;
+    const char *p = eq;
+    for (int i = 0; i < n->ninputs; i++) {
+        EinsumTerm term;
+        if (!einsum_term(&p, &term))
+            return diag_node(d, n, ST_INVALID, "cannot parse equation \"%s\"", eq);
+        const Shape *s = &n->inputs[i]->shape;
+        if (s->rank < 0) {
+            unknown_rank = true;
+        } else {
+            int nell = s->rank - (term.n - (term.ellipsis >= 0));
+            if ((term.ellipsis < 0 && s->rank != term.n) || nell < 0)
+                return diag_node(d, n, ST_SHAPE, "input %d has rank %d but its equation term has %d letters%s", i,
+                                 s->rank, term.n - (term.ellipsis >= 0), term.ellipsis >= 0 ? " and ..." : "");
+            int k = 0;
+            for (int j = 0; j < term.n; j++) {
+                if (term.sym[j] == '.') {
+                    Shape e = shape_make(nell, NULL), r;
+                    for (int q = 0; q < nell; q++)
+                        dim_copy(&e, q, s, k + q);
+                    if (!any_ell) {
+                        ell = e;
+                    } else if ((st = shape_broadcast(n, 0, &ell, i, &e, &r, d))) {
+                        return st;
+                    } else {
+                        ell = r;
+                    }
+                    any_ell = true;
+                    k += nell;
+                    continue;
+                }
+                unsigned c = (unsigned char)term.sym[j];
+                int64_t v = s->dim[k];
+                count[c]++;
+                if (!seen[c]) {
+                    ldim[c] = v;
+                    lsym[c] = v < 0 ? s->sym[k] : NULL;
+                    seen[c] = true;
+                } else if (ldim[c] < 0 && v >= 0) {
+                    ldim[c] = v;
+                    lsym[c] = NULL;
+                } else if (ldim[c] >= 0 && v >= 0 && v != ldim[c]) {
+                    /* numpy.einsum does not broadcast labelled dims, only the ellipsis */
+                    return diag_node(d, n, ST_SHAPE, "letter '%c' is %lld in input %d but %lld in an earlier input",
+                                     (char)c, (long long)v, i, (long long)ldim[c]);
+                }
+                k++;
+            }
+        }
+        if (i + 1 < n->ninputs) {
+            if (*p != ',')
+                return diag_node(d, n, ST_INVALID, "equation \"%s\" has fewer terms than the %d inputs", eq,
+                                 n->ninputs);
+            p++;
+        }
+    }
+    while (*p == ' ')
+        p++;
+    if (*p == ',')
+        return diag_node(d, n, ST_INVALID, "equation \"%s\" has more terms than the %d inputs", eq, n->ninputs);
+    if (unknown_rank) {
+        op_set_output(n, 0, t, NULL);
+        return ST_OK;
+    }
+    Shape out = shape_scalar();
+    if (strncmp(p, "->", 2) == 0) {
+        p += 2;
+        EinsumTerm term;
+        if (!einsum_term(&p, &term) || *p != '\0')
+            return diag_node(d, n, ST_INVALID, "cannot parse the output of equation \"%s\"", eq);
+        for (int j = 0; j < term.n; j++) {
+            if (term.sym[j] == '.') {
+                for (int q = 0; q < ell.rank && out.rank < IR_MAX_RANK; q++)
+                    dim_copy(&out, out.rank++, &ell, q);
+                continue;
+            }
+            unsigned c = (unsigned char)term.sym[j];
+            if (!seen[c])
+                return diag_node(d, n, ST_INVALID, "output letter '%c' of \"%s\" is in no input", (char)c, eq);
+            if (out.rank >= IR_MAX_RANK)
+                return diag_node(d, n, ST_UNSUPPORTED, "output rank above %d", IR_MAX_RANK);
+            out.dim[out.rank] = ldim[c];
+            out.sym[out.rank++] = ldim[c] < 0 ? lsym[c] : NULL;
+        }
+    } else if (*p == '\0') {
+        for (int q = 0; q < ell.rank; q++)
+            dim_copy(&out, out.rank++, &ell, q);
+        for (unsigned c = 0; c < 128; c++)
+            if (seen[c] && count[c] == 1 && out.rank < IR_MAX_RANK) {
+                out.dim[out.rank] = ldim[c];
+                out.sym[out.rank++] = ldim[c] < 0 ? lsym[c] : NULL;
+            }
+    } else {
+        return diag_node(d, n, ST_INVALID, "cannot parse equation \"%s\"", eq);
+    }
+    op_set_output(n, 0, t, &out);
+    return ST_OK;
+}
+
+/* The contraction cost depends on the equation; the dump shows 0 (unknown) rather than a guess. */
+static double flops_unknown(const Node *n)
+{
+    return 0;
+}
+
+/* ======================================================================== the table */
+
 const OpRule matmul_rules[] = {
+    {.name = "Gemm", .domain = "", .family = "matmul", .canon_opset = 13, .canon = canon_gemm, .shape = shape_gemm,
+     .flops = flops_gemm},
+    {.name = "MatMul", .domain = "", .family = "matmul", .canon_opset = 13, .shape = shape_matmul,
+     .flops = flops_matmul},
+    {.name = "Einsum", .domain = "", .family = "matmul", .canon_opset = 12, .shape = shape_einsum,
+     .flops = flops_unknown},
     {0},
 };

@@ -413,6 +413,355 @@ static void test_elementwise_canon(void)
     (void)cscalar;
 }
 
+
+/* ======================================================================== reduce */
+
+static void test_reduce(void)
+{
+    fresh();
+    Value *x = input(DT_FLOAT, 3, (int64_t[]){-1, 4, 5}, (const char *[]){"N", 0, 0});
+    Value *in[2] = {x, cints((int64_t[]){-2}, 1)};
+    Node *n = node("ReduceSum", 2, in, 1);
+    attr_int(n, "keepdims", 0);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[N,5]");
+    n = node("ReduceMax", 2, in, 1);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[N,1,5]");
+    /* no axes: all dims, or none with noop_with_empty_axes */
+    n = node("ReduceMean", 1, &x, 1);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[1,1,1]");
+    n = node("ReduceMean", 1, &x, 1);
+    attr_int(n, "noop_with_empty_axes", 1);
+    attr_int(n, "keepdims", 0);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[N,4,5]");
+    /* axes out of range and repeated */
+    Value *bad[2] = {x, cints((int64_t[]){3}, 1)};
+    n = node("ReduceL2", 2, bad, 1);
+    CHECK_ERR(n, ST_SHAPE, "axes[0] 3 is out of range for rank 3");
+    Value *rep[2] = {x, cints((int64_t[]){1, -2}, 2)};
+    n = node("ReduceL1", 2, rep, 1);
+    CHECK_ERR(n, ST_SHAPE, "appears twice");
+    /* axes known only at run time: rank kept with keepdims, dims unknown */
+    Value *dyn[2] = {x, input(DT_INT64, 1, (int64_t[]){1}, NULL)};
+    n = node("ReduceSumSquare", 2, dyn, 1);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[?,?,?]");
+    n = node("ReduceSumSquare", 2, dyn, 1);
+    attr_int(n, "keepdims", 0);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[?,?]");
+    /* ArgMax */
+    n = node("ArgMax", 1, &x, 1);
+    attr_int(n, "axis", -1);
+    attr_int(n, "keepdims", 0);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[N,4]");
+    CHECK_EQ_INT(n->outputs[0]->dtype, DT_INT64);
+    n = node("ArgMin", 1, &x, 1);
+    attr_int(n, "axis", 3);
+    CHECK_ERR(n, ST_SHAPE, "axis 3 is out of range");
+    n = node("Softmax", 1, &x, 1);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[N,4,5]");
+    Value *xi = input(DT_INT32, 1, (int64_t[]){4}, NULL);
+    n = node("LogSoftmax", 1, &xi, 1);
+    CHECK_ERR(n, ST_SHAPE, "not a float type");
+}
+
+static void test_reduce_canon_fold(void)
+{
+    /* ReduceMean-11 axes attribute becomes input 1; ReduceSum-11 too (ReduceSum moved at 13) */
+    fresh();
+    Value *x = input(DT_FLOAT, 4, (int64_t[]){2, 3, 4, 5}, NULL);
+    Node *mean = node("ReduceMean", 1, &x, 1);
+    mean->opset = 11;
+    attr_ints(mean, "axes", (int64_t[]){2, 3}, 2);
+    Node *sum = node("ReduceSum", 1, &x, 1);
+    sum->opset = 11;
+    attr_ints(sum, "axes", (int64_t[]){1}, 1);
+    attr_int(sum, "keepdims", 0);
+    graph_add_output(g, mean->outputs[0]);
+    graph_add_output(g, sum->outputs[0]);
+    CHECK_EQ_INT(run_passes(), ST_OK);
+    CHECK(node_attr(mean, "axes") == NULL && mean->ninputs == 2);
+    if (mean->ninputs == 2) {
+        const Tensor *t = mean->inputs[1]->init;
+        CHECK(t && t->dtype == DT_INT64 && t->numel == 2 && tensor_get_i64(t, 1) == 3);
+    }
+    CHECK_SHAPE(mean->outputs[0], "[2,3,1,1]");
+    CHECK_SHAPE(sum->outputs[0], "[2,4,5]");
+    CHECK_EQ_INT(mean->opset, 18);
+    CHECK_EQ_INT(sum->opset, 13);
+
+    /* folding: ReduceProd of a shape is its element count (int64, exact); ReduceSum over one axis */
+    fresh();
+    Value *shape = cints((int64_t[]){3037000499LL, 3037000499LL}, 2);
+    Node *prod = node("ReduceProd", 1, &shape, 1);
+    attr_int(prod, "keepdims", 0);
+    Value *m = ctensor(DT_FLOAT, 2, (int64_t[]){2, 3}, (double[]){1, 2, 3, 4, 5, 6});
+    Value *rs[2] = {m, cints((int64_t[]){0}, 1)};
+    Node *rsum = node("ReduceSum", 2, rs, 1);
+    Node *lse = node("ReduceLogSumExp", 1, &m, 1);
+    Node *am = node("ArgMax", 1, &m, 1);
+    attr_int(am, "axis", 1);
+    graph_add_output(g, prod->outputs[0]);
+    graph_add_output(g, rsum->outputs[0]);
+    graph_add_output(g, lse->outputs[0]);
+    graph_add_output(g, am->outputs[0]);
+    CHECK_EQ_INT(run_passes(), ST_OK);
+    const Tensor *t = prod->outputs[0]->init;
+    CHECK(t != NULL);
+    if (t) {
+        CHECK_EQ_INT(t->shape.rank, 0);
+        CHECK_EQ_INT(tensor_get_i64(t, 0), 9223372030926249001LL);
+    }
+    t = rsum->outputs[0]->init;
+    CHECK(t != NULL);
+    if (t) {
+        CHECK_SHAPE(rsum->outputs[0], "[1,3]");
+        CHECK_NEAR(tensor_get_f64(t, 0), 5, 0);
+        CHECK_NEAR(tensor_get_f64(t, 2), 9, 0);
+    }
+    t = lse->outputs[0]->init;
+    CHECK(t != NULL);
+    if (t)
+        CHECK_NEAR(tensor_get_f64(t, 0), log(exp(1) + exp(2) + exp(3) + exp(4) + exp(5) + exp(6)), 1e-5);
+    t = am->outputs[0]->init;
+    CHECK(t != NULL);
+    if (t) {
+        CHECK_SHAPE(am->outputs[0], "[2,1]");
+        CHECK_EQ_INT(tensor_get_i64(t, 0), 2);
+    }
+}
+
+static void test_softmax_canon(void)
+{
+    /* Softmax-11 on rank 4 with axis=1: coerced to 2-D, so Flatten(1) -> Softmax(-1) -> Reshape(Shape(x)) */
+    fresh();
+    Value *x = input(DT_FLOAT, 4, (int64_t[]){2, 3, 4, 5}, NULL);
+    Node *sm = node("Softmax", 1, &x, 1);
+    sm->opset = 11;
+    attr_int(sm, "axis", 1);
+    Value *y = sm->outputs[0];
+    graph_add_output(g, y);
+    Status st = run_passes();
+    bool have_shape_ops = op_lookup("", "Flatten") && op_lookup("", "Reshape") && op_lookup("", "Shape");
+    CHECK_EQ_INT(st, have_shape_ops ? ST_OK : ST_UNSUPPORTED);
+    Node *flat = find_op("Flatten"), *re = y->producer;
+    CHECK(flat && flat->inputs[0] == x && node_attr_int(flat, "axis", 0) == 1);
+    CHECK(sm->inputs[0] == (flat ? flat->outputs[0] : NULL));
+    CHECK_EQ_INT(node_attr_int(sm, "axis", 0), -1);
+    CHECK(re && strcmp(re->op_type, "Reshape") == 0 && re->inputs[0] == sm->outputs[0]);
+    if (have_shape_ops) {
+        CHECK_SHAPE(sm->outputs[0], "[2,60]");
+        CHECK_SHAPE(y, "[2,3,4,5]");
+        CHECK(re && value_is_const(re->inputs[1])); /* Shape(x) folded */
+    }
+    /* axis = rank-1 needs no rewrite */
+    fresh();
+    x = input(DT_FLOAT, 3, (int64_t[]){2, 3, 4}, NULL);
+    Node *ls = node("LogSoftmax", 1, &x, 1);
+    ls->opset = 1;
+    attr_int(ls, "axis", 2);
+    graph_add_output(g, ls->outputs[0]);
+    CHECK_EQ_INT(run_passes(), ST_OK);
+    CHECK_EQ_INT(g->nnodes, 1);
+    CHECK_EQ_INT(node_attr_int(ls, "axis", 0), -1);
+    CHECK_SHAPE(ls->outputs[0], "[2,3,4]");
+}
+
+/* ======================================================================== norm */
+
+static void test_norm(void)
+{
+    fresh();
+    Value *x = input(DT_FLOAT, 4, (int64_t[]){-1, 3, 8, 8}, (const char *[]){"N", 0, 0, 0});
+    Value *c3 = input(DT_FLOAT, 1, (int64_t[]){3}, NULL);
+    Value *c4 = input(DT_FLOAT, 1, (int64_t[]){4}, NULL);
+    Value *bn[5] = {x, c3, c3, c3, c3};
+    Node *n = node("BatchNormalization", 5, bn, 1);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[N,3,8,8]");
+    n = node("BatchNormalization", 5, bn, 3);
+    attr_int(n, "training_mode", 1);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[2], "[3]");
+    Value *bad[5] = {x, c3, c3, c4, c3};
+    n = node("BatchNormalization", 5, bad, 1);
+    CHECK_ERR(n, ST_SHAPE, "input 3 (input_mean) has shape [4] but must be [C]");
+    n = node("BatchNormalization", 3, bn, 1);
+    CHECK_ERR(n, ST_INVALID, "expects 5 inputs, got 3");
+    Value *in3[3] = {x, c3, c3};
+    n = node("InstanceNormalization", 3, in3, 1);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[N,3,8,8]");
+    /* LayerNormalization-17: Mean/InvStdDev keep the leading dims */
+    Value *s8 = input(DT_FLOAT, 1, (int64_t[]){8}, NULL);
+    Value *ln[3] = {x, s8, s8};
+    n = node("LayerNormalization", 3, ln, 3);
+    attr_int(n, "axis", 2);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[N,3,8,8]");
+    CHECK_SHAPE(n->outputs[1], "[N,3,1,1]");
+    CHECK_EQ_INT(n->outputs[2]->dtype, DT_FLOAT);
+    Value *ln_bad[2] = {x, c3};
+    n = node("LayerNormalization", 2, ln_bad, 1);
+    CHECK_ERR(n, ST_SHAPE, "does not broadcast to the normalised dims [8]");
+    n = node("LRN", 1, &x, 1);
+    CHECK_ERR(n, ST_INVALID, "attribute size");
+    n = node("Dropout", 1, &x, 2);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_EQ_INT(n->outputs[1]->dtype, DT_BOOL);
+    CHECK_SHAPE(n->outputs[1], "[N,3,8,8]");
+    n = node("MeanVarianceNormalization", 1, &x, 1);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[N,3,8,8]");
+}
+
+static void test_norm_canon(void)
+{
+    /* BatchNormalization-6: is_test/spatial/consumed_inputs go; the unused training outputs are dropped */
+    fresh();
+    Value *x = input(DT_FLOAT, 4, (int64_t[]){2, 3, 4, 4}, NULL);
+    Value *c = input(DT_FLOAT, 1, (int64_t[]){3}, NULL);
+    Value *bn[5] = {x, c, c, c, c};
+    Node *n = node("BatchNormalization", 5, bn, 5);
+    n->opset = 6;
+    attr_int(n, "is_test", 1);
+    attr_int(n, "spatial", 1);
+    attr_ints(n, "consumed_inputs", (int64_t[]){0, 0, 0, 1, 1}, 5);
+    graph_add_output(g, n->outputs[0]);
+    CHECK_EQ_INT(run_passes(), ST_OK);
+    CHECK_EQ_INT(n->noutputs, 1);
+    CHECK_EQ_INT(n->nattrs, 0);
+    CHECK_EQ_INT(n->opset, 15);
+    /* spatial=0 with per-activation scale is refused */
+    fresh();
+    x = input(DT_FLOAT, 4, (int64_t[]){2, 3, 4, 4}, NULL);
+    Value *s = input(DT_FLOAT, 3, (int64_t[]){3, 4, 4}, NULL);
+    Value *bn2[5] = {x, s, s, s, s};
+    n = node("BatchNormalization", 5, bn2, 1);
+    n->opset = 7;
+    attr_int(n, "spatial", 0);
+    graph_add_output(g, n->outputs[0]);
+    CHECK_EQ_INT(run_passes(), ST_UNSUPPORTED);
+    CHECK_MSG(strstr(d.msg, "spatial=0") != NULL, "%s", d.msg);
+    /* Dropout-7 ratio attribute becomes input 1; Dropout-6 is_test=0 means training */
+    fresh();
+    x = input(DT_FLOAT, 2, (int64_t[]){2, 3}, NULL);
+    Node *dr = node("Dropout", 1, &x, 1);
+    dr->opset = 7;
+    attr_float(dr, "ratio", 0.25f);
+    Node *dr6 = node("Dropout", 1, &x, 2);
+    dr6->opset = 6;
+    attr_int(dr6, "is_test", 0);
+    graph_add_output(g, dr->outputs[0]);
+    graph_add_output(g, dr6->outputs[1]);
+    CHECK_EQ_INT(run_passes(), ST_OK);
+    CHECK_EQ_INT(dr->ninputs, 2);
+    CHECK(dr->ninputs == 2 && value_is_const(dr->inputs[1]) && tensor_get_f64(dr->inputs[1]->init, 0) == 0.25);
+    CHECK_EQ_INT(dr6->ninputs, 3);
+    CHECK(dr6->ninputs == 3 && dr6->inputs[1] == NULL && tensor_get_i64(dr6->inputs[2]->init, 0) == 1);
+    CHECK_EQ_INT(dr6->outputs[1]->dtype, DT_BOOL);
+}
+
+/* ======================================================================== matmul */
+
+static void test_matmul(void)
+{
+    fresh();
+    Value *a = input(DT_FLOAT, 3, (int64_t[]){-1, 3, 4}, (const char *[]){"N", 0, 0});
+    Value *b = input(DT_FLOAT, 2, (int64_t[]){4, 5}, NULL);
+    Value *ab[2] = {a, b};
+    Node *n = node("MatMul", 2, ab, 1);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[N,3,5]");
+    Value *v4 = input(DT_FLOAT, 1, (int64_t[]){4}, NULL);
+    Value *vv[2] = {v4, v4};
+    n = node("MatMul", 2, vv, 1);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[]");
+    Value *av[2] = {a, v4};
+    n = node("MatMul", 2, av, 1);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[N,3]");
+    Value *vb[2] = {v4, b};
+    n = node("MatMul", 2, vb, 1);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[5]");
+    Value *c = input(DT_FLOAT, 4, (int64_t[]){2, 1, 5, 6}, NULL);
+    Value *d4 = input(DT_FLOAT, 3, (int64_t[]){7, 6, 2}, NULL);
+    Value *cd[2] = {c, d4};
+    n = node("MatMul", 2, cd, 1);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[2,7,5,2]");
+    Value *ba[2] = {b, a};
+    n = node("MatMul", 2, ba, 1);
+    CHECK_ERR(n, ST_SHAPE, "inner dims differ: input 0 [4,5] has K=5, input 1 [N,3,4] has K=3");
+    /* Gemm */
+    Value *m = input(DT_FLOAT, 2, (int64_t[]){4, 3}, NULL);
+    Value *w = input(DT_FLOAT, 2, (int64_t[]){5, 4}, NULL);
+    Value *bias = input(DT_FLOAT, 1, (int64_t[]){5}, NULL);
+    Value *gin[3] = {m, w, bias};
+    n = node("Gemm", 3, gin, 1);
+    attr_int(n, "transA", 1);
+    attr_int(n, "transB", 1);
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[3,5]");
+    n = node("Gemm", 3, gin, 1);
+    attr_int(n, "transA", 1);
+    CHECK_ERR(n, ST_SHAPE, "inner dims differ");
+    Value *gbad[3] = {m, b, v4};
+    n = node("Gemm", 3, gbad, 1);
+    attr_int(n, "transA", 1);
+    CHECK_ERR(n, ST_SHAPE, "input 2 (C) shape [4] does not broadcast to the output [M,N] = [3,5]");
+    n = node("Gemm", 2, ab, 1);
+    CHECK_ERR(n, ST_SHAPE, "must be 2-D");
+}
+
+static void test_einsum_gemm_canon(void)
+{
+    fresh();
+    Value *a = input(DT_FLOAT, 3, (int64_t[]){2, 3, 4}, NULL);
+    Value *b = input(DT_FLOAT, 3, (int64_t[]){2, 4, 5}, NULL);
+    Value *ab[2] = {a, b};
+    Node *n = node("Einsum", 2, ab, 1);
+    attr_string(n, "equation", "bij,bjk->bik");
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[2,3,5]");
+    n = node("Einsum", 2, ab, 1);
+    attr_string(n, "equation", "bij,bjk");
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[3,5]"); /* implicit: letters used once, sorted */
+    Value *sq = input(DT_FLOAT, 4, (int64_t[]){-1, 6, 3, 3}, (const char *[]){"N", 0, 0, 0});
+    n = node("Einsum", 1, &sq, 1);
+    attr_string(n, "equation", "...ii->...i");
+    CHECK_EQ_INT(infer(n), ST_OK);
+    CHECK_SHAPE(n->outputs[0], "[N,6,3]");
+    n = node("Einsum", 2, ab, 1);
+    attr_string(n, "equation", "bij,bkj->bik");
+    CHECK_ERR(n, ST_SHAPE, "letter 'j' is 5 in input 1 but 4 in an earlier input");
+    n = node("Einsum", 2, ab, 1);
+    attr_string(n, "equation", "bij->bi");
+    CHECK_ERR(n, ST_INVALID, "fewer terms");
+    /* Gemm-6 broadcast attribute is dropped */
+    fresh();
+    Value *x = input(DT_FLOAT, 2, (int64_t[]){2, 3}, NULL);
+    Value *w = input(DT_FLOAT, 2, (int64_t[]){3, 4}, NULL);
+    Value *c = input(DT_FLOAT, 1, (int64_t[]){4}, NULL);
+    Value *in[3] = {x, w, c};
+    Node *gm = node("Gemm", 3, in, 1);
+    gm->opset = 6;
+    attr_int(gm, "broadcast", 1);
+    graph_add_output(g, gm->outputs[0]);
+    CHECK_EQ_INT(run_passes(), ST_OK);
+    CHECK(node_attr(gm, "broadcast") == NULL);
+    CHECK_SHAPE(gm->outputs[0], "[2,4]");
+}
+
 int main(void)
 {
     test_unary();
@@ -420,6 +769,13 @@ int main(void)
     test_broadcast();
     test_int_fold();
     test_elementwise_canon();
+    test_reduce();
+    test_reduce_canon_fold();
+    test_softmax_canon();
+    test_norm();
+    test_norm_canon();
+    test_matmul();
+    test_einsum_gemm_canon();
     model_free(m);
     return test_summary("test_ops_a");
 }
