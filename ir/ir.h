@@ -451,4 +451,38 @@ Status node_set_op(Graph *g, Node *n, const char *op_type, Diag *d) MUST_CHECK;
 Node *graph_add_node1(Graph *g, const char *op_type, const char *name_hint, int ninputs, Value *const *inputs,
                       const char *out_hint, Diag *d);
 
+/* ======================================================================== ir/ops_conv.c */
+
+/* Spatial geometry of a Conv, ConvTranspose or pooling node: its attributes with ONNX's defaults, and
+ * output sizes. conv_geom_out / conv_transpose_geom_out also turn auto_pad SAME_* (and ConvTranspose's
+ * output_shape) into explicit pads, so codegen only ever reads pad_begin/pad_end. */
+typedef enum {
+    PAD_NOTSET = 0,  /* explicit pads attribute */
+    PAD_VALID,       /* no padding */
+    PAD_SAME_UPPER,  /* output = ceil(in / stride), odd padding at the end */
+    PAD_SAME_LOWER,  /* same, odd padding at the beginning */
+} AutoPad;
+
+typedef struct ConvGeom {
+    int nsp;                          /* spatial dims: rank - 2 */
+    AutoPad auto_pad;
+    bool ceil_mode;                   /* pools */
+    int64_t group;                    /* convs */
+    int64_t kernel[IR_MAX_RANK];      /* -1 when unknown (no kernel_shape, weight dims unknown) */
+    int64_t stride[IR_MAX_RANK];
+    int64_t dilation[IR_MAX_RANK];
+    int64_t pad_begin[IR_MAX_RANK];   /* ConvTranspose: pad_end < 0 adds that many bias-only outputs */
+    int64_t pad_end[IR_MAX_RANK];
+    int64_t out_pad[IR_MAX_RANK];     /* ConvTranspose output_padding */
+} ConvGeom;
+
+/* Read n's attributes for `nsp` spatial dims; `wkernel` (NULL for pools) is the kernel from the weight's
+ * shape (-1 unknown) and must agree with kernel_shape. ST_SHAPE/ST_INVALID naming the attribute. */
+Status conv_geom(const Node *n, int nsp, const int64_t *wkernel, ConvGeom *g, Diag *d) MUST_CHECK;
+/* Conv/pool output size of spatial dim i for input size `in` (-1 unknown); resolves SAME_* pads of dim i
+ * when `in` and the kernel are known. 0 means the kernel does not fit the padded input. */
+int64_t conv_geom_out(ConvGeom *g, int i, int64_t in);
+/* ConvTranspose output size of dim i; `want` >= 0 is output_shape[i]. Resolves the pads of dim i. */
+int64_t conv_transpose_geom_out(ConvGeom *g, int i, int64_t in, int64_t want);
+
 #endif

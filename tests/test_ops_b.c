@@ -793,6 +793,208 @@ static void test_torch_shape_chain(void)
     model_free(m);
 }
 
+/* ======================================================================== conv and pool */
+
+static void test_conv(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *x = INPUT(g, "x", DT_FLOAT, 1, 3, 7, 7), *w = INPUT(g, "w", DT_FLOAT, 8, 3, 3, 3);
+    Node *n = NODE(g, "Conv", 11, IN(x, w), OUT("pad1"));
+    ATTR_INTS(g, n, "pads", 1, 1, 1, 1);
+    ATTR_INTS(g, n, "strides", 2, 2);
+    n = NODE(g, "Conv", 11, IN(x, w), OUT("valid"));
+    attr_str(g, n, "auto_pad", "VALID");
+    ATTR_INTS(g, n, "strides", 2, 2);
+    n = NODE(g, "Conv", 11, IN(x, w), OUT("same"));
+    attr_str(g, n, "auto_pad", "SAME_UPPER");
+    ATTR_INTS(g, n, "strides", 2, 2);
+    n = NODE(g, "Conv", 11, IN(x, w, INPUT(g, "b", DT_FLOAT, 8)), OUT("dil"));
+    ATTR_INTS(g, n, "dilations", 2, 1);
+    Value *xg = INPUT(g, "xg", DT_FLOAT, -2, 4, -1, 224), *wg = INPUT(g, "wg", DT_FLOAT, 8, 2, 3, 3);
+    n = NODE(g, "Conv", 11, IN(xg, wg), OUT("grp"));
+    attr_int(g, n, "group", 2);
+    attr_str(g, n, "auto_pad", "SAME_LOWER");
+    ATTR_INTS(g, n, "strides", 2, 2);
+    Value *x1 = INPUT(g, "x1", DT_FLOAT, 2, 4, 10), *w1 = INPUT(g, "w1", DT_FLOAT, 6, 4, 5);
+    NODE(g, "Conv", 11, IN(x1, w1), OUT("c1d"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "pad1"), "[1,8,4,4]");
+    CHECK_STR(shp(m, "valid"), "[1,8,3,3]");
+    CHECK_STR(shp(m, "same"), "[1,8,4,4]");
+    CHECK_STR(shp(m, "dil"), "[1,8,3,5]");
+    CHECK_STR(shp(m, "grp"), "[N,8,?,112]");
+    CHECK_STR(shp(m, "c1d"), "[2,6,6]");
+    Node *c1 = val(m, "c1d")->producer;
+    CHECK(c1 && c1->rule && c1->rule->flops && c1->rule->flops(c1) == 2.0 * 6 * 6 * 4 * 5);
+    model_free(m);
+
+    /* SAME_UPPER / SAME_LOWER put the odd pad at the end / the beginning: 8 wide, kernel 3, stride 2 */
+    m = new_model();
+    g = m->graph;
+    x = INPUT(g, "x", DT_FLOAT, 1, 1, 8);
+    n = NODE(g, "Conv", 11, IN(x, INPUT(g, "w", DT_FLOAT, 1, 1, 3)), OUT("y"));
+    attr_str(g, n, "auto_pad", "SAME_UPPER");
+    ATTR_INTS(g, n, "strides", 2);
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    ConvGeom cg;
+    CHECK_EQ_INT(conv_geom(n, 1, (int64_t[]){3}, &cg, &diag), ST_OK);
+    CHECK_EQ_INT(conv_geom_out(&cg, 0, 8), 4);
+    CHECK_EQ_INT(cg.pad_begin[0], 0);
+    CHECK_EQ_INT(cg.pad_end[0], 1);
+    node_remove_attr(n, "auto_pad");
+    attr_str(g, n, "auto_pad", "SAME_LOWER");
+    CHECK_EQ_INT(conv_geom(n, 1, (int64_t[]){3}, &cg, &diag), ST_OK);
+    CHECK_EQ_INT(conv_geom_out(&cg, 0, 8), 4);
+    CHECK_EQ_INT(cg.pad_begin[0], 1);
+    CHECK_EQ_INT(cg.pad_end[0], 0);
+    model_free(m);
+
+    m = new_model();
+    g = m->graph;
+    n = NODE(g, "Conv", 11, IN(INPUT(g, "x", DT_FLOAT, 1, 3, 8, 8), INPUT(g, "w", DT_FLOAT, 8, 2, 3, 3)), OUT("y"));
+    attr_int(g, n, "group", 2);
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("input 0 shape [1,3,8,8] has 3 channels") && msg_has("[8,2,3,3]") && msg_has("expects 4"));
+    model_free(m);
+
+    m = new_model();
+    g = m->graph;
+    NODE(g, "Conv", 11, IN(INPUT(g, "x", DT_FLOAT, 1, 3, 2, 8), INPUT(g, "w", DT_FLOAT, 8, 3, 3, 3)), OUT("y"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("smaller than the dilated kernel"));
+    model_free(m);
+
+    m = new_model();
+    g = m->graph;
+    n = NODE(g, "Conv", 11, IN(INPUT(g, "x", DT_FLOAT, 1, 3, 8, 8), INPUT(g, "w", DT_FLOAT, 8, 3, 3, 3)), OUT("y"));
+    ATTR_INTS(g, n, "kernel_shape", 3, 5);
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("kernel_shape[1] = 5"));
+    model_free(m);
+
+    m = new_model();
+    g = m->graph;
+    NODE(g, "Conv", 11, IN(INPUT(g, "x", DT_FLOAT, 1, 3, 8, 8), INPUT(g, "w", DT_FLOAT, 8, 3, 3, 3),
+                           INPUT(g, "b", DT_FLOAT, 4)), OUT("y"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("input 2 (B) shape [4] must be [8]"));
+    model_free(m);
+}
+
+static void test_conv_transpose(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *x = INPUT(g, "x", DT_FLOAT, 1, 1, 3, 3), *w = INPUT(g, "w", DT_FLOAT, 1, 2, 3, 3);
+    Node *n = NODE(g, "ConvTranspose", 11, IN(x, w), OUT("opad"));
+    ATTR_INTS(g, n, "strides", 3, 2);
+    ATTR_INTS(g, n, "output_padding", 1, 1);
+    Node *os = NODE(g, "ConvTranspose", 11, IN(x, w), OUT("oshape"));
+    ATTR_INTS(g, os, "strides", 3, 2);
+    ATTR_INTS(g, os, "output_shape", 10, 8);
+    Node *same = NODE(g, "ConvTranspose", 11, IN(x, w), OUT("same"));
+    ATTR_INTS(g, same, "strides", 2, 2);
+    attr_str(g, same, "auto_pad", "SAME_UPPER");
+    n = NODE(g, "ConvTranspose", 11, IN(x, w), OUT("pads"));
+    ATTR_INTS(g, n, "pads", 1, 2, 1, 2);
+    Value *xg = INPUT(g, "xg", DT_FLOAT, -2, 4, 5, 5), *wg = INPUT(g, "wg", DT_FLOAT, 4, 3, 2, 2);
+    n = NODE(g, "ConvTranspose", 11, IN(xg, wg), OUT("grp"));
+    attr_int(g, n, "group", 2);
+    ATTR_INTS(g, n, "strides", 2, 2);
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "opad"), "[1,2,10,8]");
+    CHECK_STR(shp(m, "oshape"), "[1,2,10,8]");
+    CHECK_STR(shp(m, "same"), "[1,2,6,6]");
+    CHECK_STR(shp(m, "pads"), "[1,2,3,1]");
+    CHECK_STR(shp(m, "grp"), "[N,6,10,10]");
+    /* the pads codegen uses: SAME_UPPER 7 -> 6 cuts the end (as the backend data has it);
+     * output_shape 10x8 from 9x7 adds one bias-only row and column at the end */
+    ConvGeom cg;
+    CHECK_EQ_INT(conv_geom(same, 2, (int64_t[]){3, 3}, &cg, &diag), ST_OK);
+    CHECK_EQ_INT(conv_transpose_geom_out(&cg, 0, 3, -1), 6);
+    CHECK_EQ_INT(cg.pad_begin[0], 0);
+    CHECK_EQ_INT(cg.pad_end[0], 1);
+    CHECK_EQ_INT(conv_geom(os, 2, (int64_t[]){3, 3}, &cg, &diag), ST_OK);
+    CHECK_EQ_INT(conv_transpose_geom_out(&cg, 0, 3, 10), 10);
+    CHECK_EQ_INT(cg.pad_begin[0], 0);
+    CHECK_EQ_INT(cg.pad_end[0], -1);
+    model_free(m);
+
+    m = new_model();
+    g = m->graph;
+    NODE(g, "ConvTranspose", 11, IN(INPUT(g, "x", DT_FLOAT, 1, 3, 3, 3), INPUT(g, "w", DT_FLOAT, 2, 2, 3, 3)),
+         OUT("y"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("has 3 channels but input 1 (W) shape [2,2,3,3] expects 2"));
+    model_free(m);
+}
+
+static void test_pool(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *x = INPUT(g, "x", DT_FLOAT, -2, 3, 5, 4);
+    Node *n = NODE(g, "MaxPool", 12, IN(x), OUT("mp", "idx"));
+    ATTR_INTS(g, n, "kernel_shape", 2, 3);
+    ATTR_INTS(g, n, "strides", 2, 2);
+    ATTR_INTS(g, n, "pads", 1, 0, 1, 0);
+    attr_int(g, n, "ceil_mode", 1);
+    n = NODE(g, "AveragePool", 11, IN(x), OUT("ap"));
+    ATTR_INTS(g, n, "kernel_shape", 3, 3);
+    attr_str(g, n, "auto_pad", "SAME_UPPER");
+    ATTR_INTS(g, n, "strides", 2, 2);
+    n = NODE(g, "MaxPool", 12, IN(x), OUT("mpd"));
+    ATTR_INTS(g, n, "kernel_shape", 2, 2);
+    ATTR_INTS(g, n, "dilations", 2, 2);
+    Node *lp = NODE(g, "LpPool", 1, IN(x), OUT("lp"));
+    ATTR_INTS(g, lp, "kernel_shape", 5, 4);
+    attr_float(g, lp, "p", 3.0f);
+    NODE(g, "GlobalAveragePool", 1, IN(x), OUT("gap"));
+    NODE(g, "GlobalMaxPool", 1, IN(INPUT(g, "x3", DT_FLOAT, 2, 3, 4, 5, 6)), OUT("gmp"));
+    Value *xu = INPUT(g, "xu", DT_FLOAT, 4);
+    xu->shape = shape_unknown();
+    n = NODE(g, "MaxPool", 12, IN(xu), OUT("mpu"));
+    ATTR_INTS(g, n, "kernel_shape", 3);
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    /* height: 5 + 1 + 1 - 2 = 5 -> ceil(5/2) + 1 = 4, but the 4th window would start in the end padding
+     * (PyTorch drops it): 3. width: (4 - 3) / 2 ceil + 1 = 2 */
+    CHECK_STR(shp(m, "mp"), "[N,3,3,2]");
+    CHECK_STR(shp(m, "idx"), "[N,3,3,2]");
+    CHECK_EQ_INT(val(m, "idx")->dtype, DT_INT64);
+    CHECK_STR(shp(m, "ap"), "[N,3,3,2]");
+    CHECK_STR(shp(m, "mpd"), "[N,3,3,2]");
+    CHECK_STR(shp(m, "lp"), "[N,3,1,1]");
+    CHECK_EQ_INT(node_attr_int(lp, "p", 0), 3);
+    CHECK_STR(shp(m, "gap"), "[N,3,1,1]");
+    CHECK_STR(shp(m, "gmp"), "[2,3,1,1,1]");
+    CHECK_STR(shp(m, "mpu"), "[?,?,?]");
+    model_free(m);
+
+    m = new_model();
+    g = m->graph;
+    n = NODE(g, "MaxPool", 12, IN(INPUT(g, "x", DT_FLOAT, 1, 3, 2, 2)), OUT("y"));
+    ATTR_INTS(g, n, "kernel_shape", 3, 3);
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("smaller than the window 3"));
+    model_free(m);
+
+    m = new_model();
+    g = m->graph;
+    n = NODE(g, "AveragePool", 11, IN(INPUT(g, "x", DT_FLOAT, 1, 3, 8, 8)), OUT("y"));
+    ATTR_INTS(g, n, "kernel_shape", 3);
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("[1,3,8,8] does not fit kernel_shape of 1 dims"));
+    model_free(m);
+
+    m = new_model();
+    g = m->graph;
+    NODE(g, "MaxPool", 12, IN(INPUT(g, "x", DT_FLOAT, 1, 3, 8, 8)), OUT("y"));
+    CHECK_EQ_INT(run(m, 0), ST_INVALID);
+    CHECK(msg_has("kernel_shape is required"));
+    model_free(m);
+}
+
 int main(void)
 {
     test_constant();
@@ -808,5 +1010,8 @@ int main(void)
     test_resize();
     test_misc_shape_ops();
     test_torch_shape_chain();
+    test_conv();
+    test_conv_transpose();
+    test_pool();
     return test_summary("test_ops_b");
 }
