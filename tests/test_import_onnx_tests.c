@@ -1,0 +1,191 @@
+/* test_import_onnx_tests.c - imports every model.onnx of the ONNX backend test data (ONNX_TESTS_DIR,
+ * default ../shared/onnx-tests from the repository root) and reads each test_data_set_0 .pb file,
+ * checking the tensors' element types and static dims against the graph's declared inputs and
+ * outputs. Values whose declared type is not a tensor (sequences, optionals, maps) are serialized as
+ * other protos and are listed as skipped with that reason. Skips the whole test if the data is absent.
+ */
+#include "test.h"
+#include "importer.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+static int models, models_failed, tensors, tensors_failed, type_mismatches, skipped, quirks;
+
+/* Data files of ONNX 1.12 that disagree with their own model (NumPy has no bfloat16, so the
+ * generator saved those tensors as UINT16; CastLike's 'like' input was saved with a dummy shape). */
+static const struct {
+    const char *case_suffix, *file;
+    const char *reason;
+} known_quirks[] = {
+    {"/test_cast_BFLOAT16_to_FLOAT", "input_0", "bfloat16 data saved as UINT16"},
+    {"/test_cast_FLOAT_to_BFLOAT16", "output_0", "bfloat16 data saved as UINT16"},
+    {"/test_castlike_BFLOAT16_to_FLOAT", "input_0", "bfloat16 data saved as UINT16"},
+    {"/test_castlike_BFLOAT16_to_FLOAT", "input_1", "'like' saved with shape [1]"},
+    {"/test_castlike_BFLOAT16_to_FLOAT_expanded", "input_0", "bfloat16 data saved as UINT16"},
+    {"/test_castlike_BFLOAT16_to_FLOAT_expanded", "input_1", "'like' saved with shape [1]"},
+    {"/test_castlike_FLOAT_to_BFLOAT16", "input_1", "bfloat16 'like' saved as UINT16 [1]"},
+    {"/test_castlike_FLOAT_to_BFLOAT16", "output_0", "bfloat16 data saved as UINT16"},
+    {"/test_castlike_FLOAT_to_BFLOAT16_expanded", "input_1", "bfloat16 'like' saved as UINT16 [1]"},
+    {"/test_castlike_FLOAT_to_BFLOAT16_expanded", "output_0", "bfloat16 data saved as UINT16"},
+};
+
+static const char *known_quirk(const char *casedir, const char *kind, size_t k)
+{
+    char file[64];
+    snprintf(file, sizeof file, "%s_%zu", kind, k);
+    size_t n = strlen(casedir);
+    for (size_t i = 0; i < sizeof known_quirks / sizeof known_quirks[0]; i++) {
+        size_t m = strlen(known_quirks[i].case_suffix);
+        if (n >= m && strcmp(casedir + n - m, known_quirks[i].case_suffix) == 0 &&
+            strcmp(file, known_quirks[i].file) == 0)
+            return known_quirks[i].reason;
+    }
+    return NULL;
+}
+
+/* Does tensor t fit value v's declared type? Returns a reason when not. */
+static const char *mismatch(const Value *v, const Tensor *t)
+{
+    if (v->dtype != DT_UNDEFINED && v->dtype != t->dtype)
+        return "element type";
+    if (v->shape.rank >= 0) {
+        if (v->shape.rank != t->shape.rank)
+            return "rank";
+        for (int i = 0; i < v->shape.rank; i++)
+            if (v->shape.dim[i] >= 0 && v->shape.dim[i] != t->shape.dim[i])
+                return "dims";
+    }
+    return NULL;
+}
+
+static void check_data(const char *casedir, const char *kind, Value **vals, size_t nvals)
+{
+    for (size_t k = 0;; k++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/test_data_set_0/%s_%zu.pb", casedir, kind, k);
+        struct stat st;
+        if (stat(path, &st) != 0)
+            break;
+        if (k >= nvals) {
+            type_mismatches++;
+            CHECK_MSG(0, "%s: more %s files than graph %ss", path, kind, kind);
+            break;
+        }
+        const Value *v = vals[k];
+        if (v->kind != VK_TENSOR) {
+            skipped++;
+            printf("skipped %s: %s '%s' is a %s, serialized as a %s, not a TensorProto\n", path, kind,
+                   v->name, v->kind == VK_SEQUENCE ? "sequence" : v->kind == VK_OPTIONAL ? "optional" : "map",
+                   v->kind == VK_SEQUENCE ? "SequenceProto" : v->kind == VK_OPTIONAL ? "OptionalProto" : "MapProto");
+            continue;
+        }
+        Arena *a = arena_new();
+        Tensor *t;
+        char *name;
+        Diag d;
+        diag_init(&d, path);
+        tensors++;
+        if (onnx_read_tensor_file(path, a, &t, &name, &d) != ST_OK) {
+            tensors_failed++;
+            test_failures++;
+            diag_print(&d, stderr);
+        } else {
+            const char *why = mismatch(v, t);
+            char s1[128], s2[128];
+            const char *quirk = why ? known_quirk(casedir, kind, k) : NULL;
+            if (quirk) {
+                quirks++;
+                printf("known quirk %s: %s (%s differs)\n", path, quirk, why);
+            } else if (why) {
+                type_mismatches++;
+                CHECK_MSG(0, "%s: %s differs from %s '%s': %s %s vs declared %s %s", path, why, kind,
+                          v->name, dtype_name(t->dtype), shape_str(&t->shape, s1, sizeof s1),
+                          dtype_name(v->dtype), shape_str(&v->shape, s2, sizeof s2));
+            }
+        }
+        arena_free(a);
+    }
+}
+
+static void run_case(const char *casedir)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/model.onnx", casedir);
+    Diag d;
+    diag_init(&d, path);
+    Model *m;
+    models++;
+    if (onnx_import_file(path, &m, &d) != ST_OK) {
+        models_failed++;
+        test_failures++;
+        diag_print(&d, stderr);
+        return;
+    }
+    /* the data files follow the graph inputs that are not initializer defaults */
+    Graph *g = m->graph;
+    Value **ins = calloc(g->ninputs + 1, sizeof *ins);
+    size_t nins = 0;
+    for (size_t i = 0; ins && i < g->ninputs; i++)
+        if (!g->inputs[i]->init)
+            ins[nins++] = g->inputs[i];
+    check_data(casedir, "input", ins, nins);
+    check_data(casedir, "output", g->outputs, g->noutputs);
+    free(ins);
+    model_free(m);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int main(void)
+{
+    const char *root = getenv("ONNX_TESTS_DIR");
+    if (!root || !*root)
+        root = "../shared/onnx-tests";
+    static const char *suites[] = {"node", "pytorch-operator", "simple"};
+    int found = 0;
+    for (size_t s = 0; s < sizeof suites / sizeof suites[0]; s++) {
+        char sdir[1024];
+        snprintf(sdir, sizeof sdir, "%s/%s", root, suites[s]);
+        DIR *dir = opendir(sdir);
+        if (!dir)
+            continue;
+        found++;
+        char **names = NULL;
+        size_t n = 0, cap = 0;
+        for (struct dirent *e; (e = readdir(dir));) {
+            if (e->d_name[0] == '.')
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 256;
+                char **nn = realloc(names, cap * sizeof *nn);
+                if (!nn)
+                    return 2;
+                names = nn;
+            }
+            names[n++] = strdup(e->d_name);
+        }
+        closedir(dir);
+        qsort(names, n, sizeof *names, cmp_str);
+        for (size_t i = 0; i < n; i++) {
+            char casedir[1100];
+            snprintf(casedir, sizeof casedir, "%s/%s", sdir, names[i]);
+            run_case(casedir);
+            free(names[i]);
+        }
+        free(names);
+    }
+    if (!found) {
+        printf("test_import_onnx_tests: no ONNX test data under %s (set ONNX_TESTS_DIR); skipped\n", root);
+        return 0;
+    }
+    printf("models: %d imported, %d failed; tensors: %d read, %d failed, %d type mismatches, %d known "
+           "data quirks; %d non-tensor values skipped\n", models - models_failed, models_failed,
+           tensors - tensors_failed, tensors_failed, type_mismatches, quirks, skipped);
+    CHECK_EQ_INT(quirks, (int)(sizeof known_quirks / sizeof known_quirks[0]));
+    CHECK(models > 0);
+    return test_summary("test_import_onnx_tests");
+}
