@@ -995,6 +995,59 @@ static void test_pool(void)
     model_free(m);
 }
 
+/* ======================================================================== rnn */
+
+static void test_rnn(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    /* LSTM, bidirectional, layout 0: X [seq 7, batch N, input 10], hidden 16 */
+    Value *x = INPUT(g, "x", DT_FLOAT, 7, -2, 10);
+    Value *w = INPUT(g, "w", DT_FLOAT, 2, 64, 10), *r = INPUT(g, "r", DT_FLOAT, 2, 64, 16);
+    Value *b = INPUT(g, "b", DT_FLOAT, 2, 128);
+    Node *l = NODE(g, "LSTM", 1, IN(x, w, r, b), OUT("y", "yh", "yc"));
+    attr_str(g, l, "direction", "bidirectional");
+    attr_int(g, l, "hidden_size", 16);
+    attr_int(g, l, "output_sequence", 1);
+    /* GRU, layout 1: X [batch 4, seq 5, input 3]; hidden size from R */
+    Value *xg = INPUT(g, "xg", DT_FLOAT, 4, 5, 3);
+    Node *gru = NODE(g, "GRU", 14, IN(xg, INPUT(g, "wg", DT_FLOAT, 1, 18, 3), INPUT(g, "rg", DT_FLOAT, 1, 18, 6),
+                                      NULL, NULL, INPUT(g, "hg", DT_FLOAT, 4, 1, 6)), OUT("gy", "gyh"));
+    attr_int(g, gru, "layout", 1);
+    /* RNN with an unknown sequence length and hidden size from W */
+    Value *xr = INPUT(g, "xr", DT_FLOAT, -1, 2, 3);
+    NODE(g, "RNN", 14, IN(xr, INPUT(g, "wr", DT_FLOAT, 1, 5, 3), INPUT(g, "rr", DT_FLOAT, 1, 5, 5)), OUT("ry", "ryh"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "y"), "[7,2,N,16]");
+    CHECK_STR(shp(m, "yh"), "[2,N,16]");
+    CHECK_STR(shp(m, "yc"), "[2,N,16]");
+    CHECK(!node_attr(l, "output_sequence") && l->opset == 17);
+    CHECK_STR(shp(m, "gy"), "[4,5,1,6]");
+    CHECK_STR(shp(m, "gyh"), "[4,1,6]");
+    CHECK(gru->rule->flops(gru) == 4.0 * 5 * 1 * 18 * (3 + 6));
+    CHECK_STR(shp(m, "ry"), "[?,1,2,5]");
+    CHECK_STR(shp(m, "ryh"), "[1,2,5]");
+    model_free(m);
+
+    m = new_model();
+    g = m->graph;
+    l = NODE(g, "LSTM", 14, IN(INPUT(g, "x", DT_FLOAT, 7, 2, 10), INPUT(g, "w", DT_FLOAT, 1, 64, 12),
+                               INPUT(g, "r", DT_FLOAT, 1, 64, 16)), OUT("y", "yh", "yc"));
+    attr_int(g, l, "hidden_size", 16);
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("input 1 (W) has shape [1,64,12], expected [1,64,10]"));
+    model_free(m);
+
+    m = new_model();
+    g = m->graph;
+    l = NODE(g, "GRU", 14, IN(INPUT(g, "x", DT_FLOAT, 7, 2, 10), INPUT(g, "w", DT_FLOAT, 1, 24, 10),
+                              INPUT(g, "r", DT_FLOAT, 1, 24, 8), NULL, NULL, INPUT(g, "h", DT_FLOAT, 1, 3, 8)),
+             OUT("y", "yh"));
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("input 5 (initial_h) has shape [1,3,8], expected [1,2,8]"));
+    model_free(m);
+}
+
 int main(void)
 {
     test_constant();
@@ -1013,5 +1066,6 @@ int main(void)
     test_conv();
     test_conv_transpose();
     test_pool();
+    test_rnn();
     return test_summary("test_ops_b");
 }
