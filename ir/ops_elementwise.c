@@ -93,16 +93,52 @@ static double flops_out0(const Node *n)
 
 /* ---- canonicalisation shared by the family ---- */
 
+/* Give input 1 of n (of known rank) k trailing 1-dims through an Unsqueeze, so numpy broadcasting
+ * lines its dims up with the leading dims of input 0. */
+static Status unsqueeze_trailing(Graph *g, Node *n, int64_t k, Diag *d)
+{
+    Value *b = n->inputs[1];
+    if (k <= 0)
+        return ST_OK;
+    if (b->shape.rank + k > IR_MAX_RANK)
+        return diag_node(d, n, ST_UNSUPPORTED, "rank above %d", IR_MAX_RANK);
+    int64_t axes[IR_MAX_RANK];
+    for (int64_t i = 0; i < k; i++)
+        axes[i] = b->shape.rank + i;
+    Value *axv = graph_const_ints(g, "legacy_broadcast_axes", axes, (size_t)k, d);
+    if (!axv)
+        return d->status;
+    Value *in[2] = {b, axv};
+    Node *u = graph_add_node1(g, "Unsqueeze", n->name, 2, in, "legacy_broadcast", d);
+    if (!u)
+        return d->status;
+    return node_set_input(g, n, 1, u->outputs[0], d);
+}
+
+/* PRelu-1 and -6 predate numpy broadcasting: a 1-D slope of length C applies per channel (dim 1) of
+ * X [N,C,...], which numpy broadcasting would align with the last dim instead. */
+static Status canon_prelu_legacy(Graph *g, Node *n, Diag *d)
+{
+    if (n->ninputs != 2 || !n->inputs[0] || !n->inputs[1])
+        return ST_OK;
+    const Shape *x = &n->inputs[0]->shape, *s = &n->inputs[1]->shape;
+    if (x->rank > 2 && s->rank == 1 && s->dim[0] > 1 && s->dim[0] == x->dim[1])
+        return unsqueeze_trailing(g, n, x->rank - 2, d);
+    return ST_OK;
+}
+
 /* Add/Sub/Mul/Div-1 and -6, Pow-1, And/Or/Xor-1, Equal/Greater/Less-1 (the "legacy broadcast" form):
  * with broadcast=1, B's dims equal a run of A's dims starting at `axis` (default: A's trailing dims).
  * Numpy broadcasting aligns trailing dims, so B gets (rank A - axis - rank B) trailing 1-dims via an
  * Unsqueeze. Without broadcast=1 the shapes must be equal, which numpy broadcasting accepts as is.
- * Opset 1-5 versions also carry consumed_inputs, which means nothing to us. */
+ * Opset 1-5 versions also carry consumed_inputs, which means nothing to us. PRelu-1/-6 go their own way. */
 static Status canon_legacy_broadcast(Graph *g, Node *n, Diag *d)
 {
     node_remove_attr(n, "consumed_inputs");
     if (n->opset <= 0 || n->opset >= 7)
         return ST_OK;
+    if (strcmp(n->op_type, "PRelu") == 0)
+        return canon_prelu_legacy(g, n, d);
     if (!node_attr(n, "broadcast"))
         return ST_OK;
     int64_t bcast = node_attr_int(n, "broadcast", 0);
@@ -122,19 +158,7 @@ static Status canon_legacy_broadcast(Graph *g, Node *n, Diag *d)
     if (axis < 0 || k < 0)
         return diag_node(d, n, ST_SHAPE, "broadcast axis %lld does not fit input 0 of rank %d and input 1 "
                          "of rank %d", (long long)ax->i, a->shape.rank, b->shape.rank);
-    if (k == 0)
-        return ST_OK;
-    int64_t axes[IR_MAX_RANK];
-    for (int64_t i = 0; i < k; i++)
-        axes[i] = b->shape.rank + i;
-    Value *axv = graph_const_ints(g, "legacy_broadcast_axes", axes, (size_t)k, d);
-    if (!axv)
-        return d->status;
-    Value *in[2] = {b, axv};
-    Node *u = graph_add_node1(g, "Unsqueeze", n->name, 2, in, "legacy_broadcast", d);
-    if (!u)
-        return d->status;
-    return node_set_input(g, n, 1, u->outputs[0], d);
+    return unsqueeze_trailing(g, n, k, d);
 }
 
 /* ======================================================================== unary */

@@ -356,6 +356,22 @@ static void test_elementwise_canon(void)
     if (op_lookup("", "Unsqueeze"))
         CHECK_SHAPE(add->outputs[0], "[2,3,4,5]");
 
+    /* PRelu-6: a [C] slope applies per channel, so it becomes [C,1,1] */
+    fresh();
+    Value *px = input(DT_FLOAT, 4, (int64_t[]){2, 3, 4, 4}, NULL);
+    Value *slope = input(DT_FLOAT, 1, (int64_t[]){3}, NULL);
+    Value *pin[2] = {px, slope};
+    Node *prelu = node("PRelu", 2, pin, 1);
+    prelu->opset = 6;
+    graph_add_output(g, prelu->outputs[0]);
+    CHECK_EQ_INT(run_passes(), op_lookup("", "Unsqueeze") ? ST_OK : ST_UNSUPPORTED);
+    unsq = find_op("Unsqueeze");
+    CHECK(unsq != NULL && prelu->inputs[1] == unsq->outputs[0] && unsq->inputs[0] == slope);
+    if (op_lookup("", "Unsqueeze")) {
+        CHECK_SHAPE(prelu->inputs[1], "[3,1,1]");
+        CHECK_SHAPE(prelu->outputs[0], "[2,3,4,4]");
+    }
+
     /* Clip-6 min/max attributes become inputs 1 and 2 */
     fresh();
     Value *x = input(DT_FLOAT, 2, (int64_t[]){2, 2}, NULL);
