@@ -962,7 +962,7 @@ static Status import_initializer(Importer *im, Scope *s, Onnx__TensorProto *tp, 
         return diag_error(im->d, ST_INVALID, "initializer %zu has no name", i);
     snprintf(what, sizeof what, "initializer '%s'", tp->name);
     Value *v = scope_define(im, s, tp->name, what);
-    Tensor *t;
+    Tensor *t = NULL;
     if (!v)
         return im->d->status;
     Status st = import_tensor(im, tp, what, steal, &t);
@@ -988,7 +988,7 @@ static Status import_graph_body(Importer *im, Scope *s, Onnx__GraphProto *gp, co
                               gwhat, i);
         snprintf(what, sizeof what, "sparse_initializer '%s'", name);
         Value *v = scope_define(im, s, name, what);
-        Tensor *t;
+        Tensor *t = NULL;
         if (!v)
             return d->status;
         if ((st = import_sparse_tensor(im, sp, what, steal, &t)) || (st = set_init(im, v, t)))

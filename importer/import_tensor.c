@@ -331,7 +331,7 @@ static Status read_external(Importer *im, const Onnx__TensorProto *tp, const cha
 
 Status import_tensor(Importer *im, Onnx__TensorProto *tp, const char *what, bool steal, Tensor **out)
 {
-    Tensor *t;
+    Tensor *t = NULL;
     Status st = tensor_header(im, tp, what, &t);
     if (st)
         return st;
@@ -384,7 +384,7 @@ Status import_sparse_tensor(Importer *im, Onnx__SparseTensorProto *sp, const cha
         if ((uint64_t)sp->dims[i] > SIZE_MAX || !size_mul(numel, (size_t)sp->dims[i], &numel))
             return diag_error(d, ST_INVALID, "%s: sparse dims overflow", what);
     }
-    Tensor *vals, *idx = NULL;
+    Tensor *vals = NULL, *idx = NULL;
     snprintf(sub, sizeof sub, "%s (sparse values)", what);
     Status st = import_tensor(im, sp->values, sub, steal, &vals);
     if (st)
