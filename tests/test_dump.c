@@ -2,11 +2,14 @@
  * a model built here with protobuf-c (odd names, an unknown op, a subgraph attribute), the committed
  * models/ (parameter counts worked out from their layer sizes), --json checked by a JSON syntax
  * checker written here, --dot checked for structure, and bad files and bad options for exit codes.
+ * With --sweep (tests/cmake/dump.cmake) it instead dumps every ONNX backend test model in all three
+ * formats: each run must succeed with well-formed output or fail with one clean line, never crash.
  * It does not check FLOPs values (the op rules' tests do) or render the DOT output. */
 #include "test.h"
 #include "ir.h"
 #include "onnx.pb-c.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <regex.h>
 #include <stdint.h>
@@ -845,7 +848,129 @@ static void test_ops(void)
     run_free(&r);
 }
 
-int main(void)
+
+/* ======================================================================== --sweep */
+
+static void unlink_tmp(void)
+{
+    static const char *const files[] = {"built.onnx", "missing.onnx", "text.onnx", "empty.onnx", "truncated0.onnx",
+                                        "truncated1.onnx", "truncated2.onnx", "mlp_half.onnx", "out.json",
+                                        "stdout", "stderr"};
+    char path[128];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
+        unlink(path);
+    }
+    rmdir(tmpdir);
+}
+
+typedef struct SweepCounts {
+    size_t models, ok, clean_errors, bad;
+} SweepCounts;
+
+/* Dump one model in the three formats; count each run. */
+static void sweep_model(const char *path, SweepCounts *c)
+{
+    static const char *const modes[] = {NULL, "--json", "--dot"};
+    c->models++;
+    for (size_t k = 0; k < 3; k++) {
+        const char *args[4] = {"dump", modes[k] ? modes[k] : path, modes[k] ? path : NULL, NULL};
+        Run r = run_tool(args);
+        const char *mode = modes[k] ? modes[k] : "text";
+        int before = test_failures;
+        if (r.status == 0) {
+            if (k == 0) {
+                CHECK_MSG(text_is_clean(r.out), "%s (text): raw control bytes in the output", path);
+            } else if (k == 1) {
+                check_json_doc(path, &r);
+            } else {
+                size_t edges;
+                check_dot(path, &r, &edges);
+            }
+            CHECK_MSG(r.err_len == 0, "%s (%s): exit 0 but stderr: %s", path, mode, r.err);
+        } else if (r.status == 1) {
+            char prefix[600];
+            snprintf(prefix, sizeof prefix, "onnxtune dump: %s: ", path);
+            CHECK_MSG(count_lines(r.err) == 1 && strncmp(r.err, prefix, strlen(prefix)) == 0,
+                      "%s (%s): exit 1 without one clean line: %s", path, mode, r.err);
+            if (k == 0)
+                printf("error: %s", r.err); /* once per model: the same error repeats in each mode */
+        } else {
+            CHECK_MSG(false, "%s (%s): exit status %d (crash or timeout?) stderr: %s", path, mode, r.status, r.err);
+        }
+        if (test_failures != before)
+            c->bad++;
+        else if (r.status == 0)
+            c->ok++;
+        else
+            c->clean_errors++;
+        run_free(&r);
+    }
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The entries of a directory, sorted (so the sweep's output is stable). */
+static size_t list_dir(const char *dir, char ***out)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0, cap = 0;
+    char **names = NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn)
+                break;
+            names = nn;
+        }
+        names[n++] = strdup(e->d_name);
+    }
+    if (d)
+        closedir(d);
+    if (n)
+        qsort(names, n, sizeof *names, cmp_str);
+    *out = names;
+    return n;
+}
+
+static int sweep(const char *root)
+{
+    char **suites;
+    size_t nsuites = list_dir(root, &suites);
+    SweepCounts c = {0};
+    for (size_t i = 0; i < nsuites; i++) {
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/%s", root, suites[i]);
+        char **cases;
+        size_t ncases = list_dir(dir, &cases);
+        for (size_t j = 0; j < ncases; j++) {
+            char path[1024];
+            snprintf(path, sizeof path, "%s/%s/model.onnx", dir, cases[j]);
+            if (access(path, R_OK) == 0)
+                sweep_model(path, &c);
+            free(cases[j]);
+        }
+        free(cases);
+        free(suites[i]);
+    }
+    free(suites);
+    if (c.models == 0) {
+        printf("test_dump --sweep: no models under %s (set ONNX_TESTS_DIR); skipped\n", root);
+        return 77;
+    }
+    printf("test_dump --sweep: %zu models x 3 formats: %zu runs ok, %zu clean errors (exit 1, one line), "
+           "%zu bad\n", c.models, c.ok, c.clean_errors, c.bad);
+    return -1;
+}
+
+int main(int argc, char **argv)
 {
     tool = getenv("ONNXTUNE");
     if (!tool || access(tool, X_OK) != 0) {
@@ -856,6 +981,12 @@ int main(void)
     if (!mkdtemp(tmpdir) || !(pa = arena_new())) {
         fprintf(stderr, "test_dump: cannot make a temporary directory\n");
         return 1;
+    }
+    if (argc > 1 && strcmp(argv[1], "--sweep") == 0) {
+        const char *root = argc > 2 ? argv[2] : getenv("ONNX_TESTS_DIR");
+        int rc = sweep(root ? root : "../shared/onnx-tests");
+        unlink_tmp();
+        return rc >= 0 ? rc : test_summary("test_dump --sweep");
     }
     test_json_checker();
     size_t len;
@@ -869,14 +1000,7 @@ int main(void)
     test_options(path);
     test_ops();
 
-    static const char *const files[] = {"built.onnx", "missing.onnx", "text.onnx", "empty.onnx", "truncated0.onnx",
-                                        "truncated1.onnx", "truncated2.onnx", "mlp_half.onnx", "out.json",
-                                        "stdout", "stderr"};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
-        unlink(path);
-    }
-    rmdir(tmpdir);
+    unlink_tmp();
     arena_free(pa);
     return test_summary("test_dump");
 }
