@@ -426,7 +426,6 @@ static void test_elementwise_canon(void)
     graph_add_output(g, relu->outputs[0]);
     CHECK_EQ_INT(run_passes(), ST_OK);
     CHECK(node_attr(relu, "consumed_inputs") == NULL);
-    (void)cscalar;
 }
 
 
@@ -778,6 +777,66 @@ static void test_einsum_gemm_canon(void)
     CHECK_SHAPE(gm->outputs[0], "[2,4]");
 }
 
+/* ======================================================================== robustness */
+
+/* Every rule of these families on odd inputs (missing, unknown rank, scalar, empty, rank 8, wrong
+ * dtype, constants), canonicalised from opset 1 and inferred and folded: statuses may be anything
+ * but ST_OK must leave typed outputs, and nothing may crash (run this under the sanitizer build). */
+static void test_no_crash(void)
+{
+    static const char *fams[] = {"elementwise", "reduce", "norm", "matmul"};
+    int rules = 0, ok = 0;
+    const OpRule *r;
+    for (size_t i = 0; (r = op_rule_at(i)); i++) {
+        bool mine = false;
+        for (size_t f = 0; f < 4; f++)
+            mine = mine || strcmp(r->family, fams[f]) == 0;
+        if (!mine)
+            continue;
+        rules++;
+        for (int variant = 0; variant < 9; variant++)
+            for (int nin = 0; nin <= 5; nin++) {
+                fresh();
+                Value *in[5];
+                for (int k = 0; k < nin; k++) {
+                    /* variants 7 and 8: every input the same float / int64 constant (folds) */
+                    switch (variant == 7 ? 5 : variant == 8 ? 2 : (variant + k) % 7) {
+                    case 0: in[k] = NULL; break;
+                    case 1: in[k] = input(DT_FLOAT, -1, NULL, NULL); break;
+                    case 2: in[k] = cints((int64_t[]){2}, 1); break;
+                    case 3: in[k] = input(DT_FLOAT, 1, (int64_t[]){0}, NULL); break;
+                    case 4: in[k] = input(DT_FLOAT, 8, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1}, NULL); break;
+                    case 5: in[k] = ctensor(DT_FLOAT, 2, (int64_t[]){2, 2}, (double[]){1, -2, 3, 0}); break;
+                    default: in[k] = cscalar(DT_BOOL, 1); break;
+                    }
+                }
+                Node *n = node(r->name, nin, in, variant >= 7 ? 1 : 1 + variant % 3);
+                if (variant < 3)
+                    n->opset = 1;
+                if (variant % 2 == 0)
+                    goto run;
+                attr_int(n, "axis", variant - 3);
+                attr_ints(n, "axes", (int64_t[]){variant - 3, 0}, 1 + variant % 2);
+                attr_int(n, "broadcast", 1);
+                attr_float(n, "min", -1);
+                attr_string(n, "equation", variant % 2 ? "ij,jk->ik" : "...i,i");
+                attr_string(n, "direction", "LEFT");
+                attr_int(n, "to", variant % 2 ? DT_INT64 : DT_STRING);
+                attr_int(n, "size", 3);
+            run:
+                graph_add_output(g, n->outputs[0]);
+                if (run_passes() == ST_OK) {
+                    ok++;
+                    for (int k = 0; k < n->noutputs && !n->dead; k++)
+                        CHECK_MSG(n->outputs[k]->kind == VK_TENSOR, "%s output %d", r->name, k);
+                }
+            }
+    }
+    printf("robustness: %d rules, %d of %d odd graphs inferred\n", rules, ok, rules * 54);
+    CHECK(rules >= 80);
+    CHECK(ok > 0);
+}
+
 int main(void)
 {
     test_unary();
@@ -792,6 +851,7 @@ int main(void)
     test_norm_canon();
     test_matmul();
     test_einsum_gemm_canon();
+    test_no_crash();
     model_free(m);
     return test_summary("test_ops_a");
 }
