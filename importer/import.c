@@ -18,8 +18,6 @@
  * attribute), so this allows ~30 levels of If/Loop while keeping protobuf-c's recursion bounded. */
 #define MAX_MESSAGE_DEPTH 100
 #define MAX_INLINE_DEPTH 32
-/* Inlining can grow a model exponentially (f calls g twice, g calls h twice, ...). */
-#define MAX_INLINED_NODES ((size_t)1 << 20)
 
 /* ======================================================================== scratch string maps */
 
@@ -375,6 +373,8 @@ static bool scope_lookup(const Scope *s, const char *name, Value **v)
  * definer for the duplicate message. */
 static Value *scope_define(Importer *im, Scope *s, const char *name, const char *what)
 {
+    if (im->inline_depth && import_charge_inline(im, 1, what))
+        return NULL;
     if (s->names ? strmap_find(s->names, name) != NULL : graph_find_local(s->g, name) != NULL) {
         diag_error(im->d, ST_INVALID, "%s: value '%s' is defined twice%s%s%s", what, name,
                    s->g->name && *s->g->name ? " in graph '" : "", s->g->name ? s->g->name : "",
@@ -749,6 +749,15 @@ static Status add_identity(Importer *im, Graph *g, Value *from, Value *to, const
     return ST_OK;
 }
 
+Status import_charge_inline(Importer *im, size_t units, const char *what)
+{
+    if (units > MAX_INLINE_COST - im->inline_cost)
+        return diag_error(im->d, ST_UNSUPPORTED, "%s: inlining functions would create more than %zu "
+                          "nodes, values or KiB of tensors", what, MAX_INLINE_COST);
+    im->inline_cost += units;
+    return ST_OK;
+}
+
 /* Replace a call to a model-local function by the function's body: formal inputs are bound to the
  * call's inputs, formal outputs to its outputs, every other name is renamed "<call>/<name>", and
  * ref_attr_name attributes take the call's attribute values. */
@@ -841,15 +850,14 @@ static Status import_node(Importer *im, Scope *s, Onnx__NodeProto *np, const cha
     const char *domain = norm_domain(np->domain);
     FuncInfo *fi = find_function(im, domain, np->op_type);
     if (fi) {
-        if (!s->call && func_size(im, fi, 0) > MAX_INLINED_NODES - im->inlined_nodes)
+        if (!s->call && func_size(im, fi, 0) > MAX_INLINE_COST - im->inline_cost)
             return diag_error(d, ST_UNSUPPORTED, "%s: inlining function '%s' would create more than %zu "
                               "nodes (or nest calls more than %d deep)", what, np->op_type,
-                              MAX_INLINED_NODES, MAX_INLINE_DEPTH);
+                              MAX_INLINE_COST, MAX_INLINE_DEPTH);
         return inline_call(im, s, np, name, fi->fn, outs, what);
     }
-    if (s->call && ++im->inlined_nodes > MAX_INLINED_NODES)
-        return diag_error(d, ST_UNSUPPORTED, "%s: inlining functions would create more than %zu nodes",
-                          what, MAX_INLINED_NODES);
+    if (im->inline_depth && import_charge_inline(im, 1, what))
+        return d->status;
     Value **ins = arena_calloc(im->tmp, np->n_input ? np->n_input : 1, sizeof *ins);
     if (!ins)
         return diag_error(d, ST_NOMEM, "%s: out of memory", what);
@@ -869,14 +877,19 @@ static Status import_node(Importer *im, Scope *s, Onnx__NodeProto *np, const cha
                           "(ai.onnx)", what);
     if (np->doc_string && *np->doc_string && !(n->doc = arena_strdup(im->a, np->doc_string)))
         return diag_error(d, ST_NOMEM, "%s: out of memory", what);
+    StrMap *seen = np->n_attribute > 1 ? strmap_new(im->tmp) : NULL;
+    if (np->n_attribute > 1 && !seen)
+        return diag_error(d, ST_NOMEM, "%s: out of memory", what);
     for (size_t i = 0; i < np->n_attribute; i++) {
         Attr at;
         bool present;
-        for (size_t k = 0; k < i; k++)
-            if (np->attribute[k]->name && np->attribute[i]->name &&
-                strcmp(np->attribute[k]->name, np->attribute[i]->name) == 0)
-                return diag_error(d, ST_INVALID, "%s: attribute '%s' appears twice", what,
-                                  np->attribute[i]->name);
+        const char *an = np->attribute[i]->name;
+        if (seen && an) {
+            if (strmap_find(seen, an))
+                return diag_error(d, ST_INVALID, "%s: attribute '%s' appears twice", what, an);
+            if (!strmap_put(im->tmp, seen, an, NULL))
+                return diag_error(d, ST_NOMEM, "%s: out of memory", what);
+        }
         Status st = import_attr(im, s, what, np->attribute[i], &at, &present);
         if (st)
             return st;

@@ -9,7 +9,7 @@
 
 /* Densifying a sparse tensor larger than this is refused (a few bytes of indices could otherwise
  * ask for terabytes). */
-#define IMPORT_MAX_DENSE_BYTES ((size_t)1 << 31)
+#define IMPORT_MAX_DENSE_BYTES ((size_t)1 << 30)
 
 /* State of one import. Scratch memory (maps, per-node arrays) lives in `tmp`, freed at the end;
  * everything the IR keeps lives in the model arena `a`. */
@@ -27,9 +27,16 @@ typedef struct Importer {
     /* True while importing a function body (its protos are imported once per call, so tensor
      * buffers are copied instead of adopted). */
     int inline_depth;
-    size_t inlined_nodes;   /* nodes created by inlining, capped against exponential blowup */
+    /* Work done while inlining (nodes, values, KiB of copied tensors): capped, since inlining can
+     * grow a model exponentially (f calls g twice, g calls h twice, ...). */
+    size_t inline_cost;
     struct StrMap *funcs;   /* "domain\x1fname" -> FuncInfo * (import.c) */
 } Importer;
+
+#define MAX_INLINE_COST ((size_t)1 << 20)
+
+/* Charge `units` of inlining work; an error once the budget is spent. */
+Status import_charge_inline(Importer *im, size_t units, const char *what) MUST_CHECK;
 
 /* Map ONNX TensorProto.DataType to DType; false for numbers we do not know. */
 bool import_dtype(int64_t onnx_type, DType *out);

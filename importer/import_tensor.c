@@ -335,6 +335,9 @@ Status import_tensor(Importer *im, Onnx__TensorProto *tp, const char *what, bool
     Status st = tensor_header(im, tp, what, &t);
     if (st)
         return st;
+    /* protos inside functions are decoded once per call: their copies count against the budget */
+    if (im->inline_depth && (st = import_charge_inline(im, t->nbytes / 1024 + 1, what)))
+        return st;
     if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
         st = read_external(im, tp, what, t);
     else if (t->dtype == DT_STRING) {
@@ -396,6 +399,8 @@ Status import_sparse_tensor(Importer *im, Onnx__SparseTensorProto *sp, const cha
     if (!size_mul(numel, es, &dense_bytes) || dense_bytes > IMPORT_MAX_DENSE_BYTES)
         return diag_error(d, ST_UNSUPPORTED, "%s: the dense form of this sparse tensor (%zu elements) "
                           "is too large", what, numel);
+    if (im->inline_depth && (st = import_charge_inline(im, dense_bytes / 1024 + 1, what)))
+        return st;
     if (nnz) {
         if (!sp->indices)
             return diag_error(d, ST_INVALID, "%s: sparse tensor with %zu values but no indices", what,

@@ -554,6 +554,47 @@ static void test_functions(void)
     CHECK(st == ST_INVALID && strstr(d.msg, "ref_attr_name") && strstr(d.msg, "node 'mm'"));
 }
 
+/* Graph attributes passed to a function by reference read names of the caller's scope. */
+static void test_function_graph_attrs(void)
+{
+    Onnx__GraphProto *g = fx_graph("main");
+    FX_PUSH(g, input, fx_vi("X", FLOAT_T, -1, NULL, NULL));
+    FX_PUSH(g, input, fx_vi("C", ONNX__TENSOR_PROTO__DATA_TYPE__BOOL, 0, NULL, NULL));
+    Onnx__ModelProto *mp = fx_model(g, 8, 17);
+    Onnx__FunctionProto *f = fx_function(mp, "local", "MyIf", "c", "y", "then_g,else_g");
+    Onnx__NodeProto *ifn = fx_node("If", "", "c", "y");
+    fx_attr(ifn, "then_branch", AT_GRAPH)->ref_attr_name = fx_str("then_g");
+    fx_attr(ifn, "else_branch", AT_GRAPH)->ref_attr_name = fx_str("else_g");
+    FX_PUSH(f, node, ifn);
+    Onnx__GraphProto *tg = fx_graph("then"), *eg = fx_graph("else");
+    FX_PUSH(tg, node, fx_node("Neg", "neg", "X", "nx"));
+    FX_PUSH(tg, output, fx_vi("nx", FLOAT_T, -1, NULL, NULL));
+    FX_PUSH(eg, output, fx_vi("X", FLOAT_T, -1, NULL, NULL));
+    Onnx__NodeProto *call = fx_node("MyIf", "call", "C", "Y");
+    call->domain = fx_str("local");
+    fx_attr(call, "then_g", AT_GRAPH)->g = tg;
+    fx_attr(call, "else_g", AT_GRAPH)->g = eg;
+    FX_PUSH(g, node, call);
+    FX_PUSH(g, output, fx_vi("Y", FLOAT_T, -1, NULL, NULL));
+    Model *m;
+    Diag d;
+    Status st = fx_import(mp, &m, &d);
+    CHECK_MSG(st == ST_OK, "%s", d.msg);
+    if (st)
+        return;
+    const Node *n = fx_find_node(m->graph, "call/If_0");
+    CHECK(n && n->inputs[0] == graph_find(m->graph, "C") && n->outputs[0] == graph_find(m->graph, "Y"));
+    const Attr *ta = n ? node_attr(n, "then_branch") : NULL, *ea = n ? node_attr(n, "else_branch") : NULL;
+    CHECK(ta && ta->g && ea && ea->g);
+    if (ta && ta->g && ea && ea->g) {
+        CHECK(ta->g->parent == m->graph);
+        CHECK(ta->g->nnodes == 1 && ta->g->nodes[0]->inputs[0] == graph_find(m->graph, "X"));
+        CHECK(ea->g->noutputs == 1 && ea->g->outputs[0]->producer &&
+              ea->g->outputs[0]->producer->inputs[0] == graph_find(m->graph, "X"));
+    }
+    model_free(m);
+}
+
 /* Exponential inlining is refused rather than eating all memory. */
 static void test_inline_blowup(void)
 {
@@ -579,6 +620,37 @@ static void test_inline_blowup(void)
     Model *m;
     Diag d;
     Status st = fx_import(mp, &m, &d);
+    CHECK_MSG(st == ST_UNSUPPORTED && strstr(d.msg, "more than"), "%s", d.msg);
+
+    /* the same through graph attributes passed down by reference, which the size estimate does
+     * not see (2^16 calls pass the estimate, 2^16 copies of a 64-node graph do not) */
+    g = fx_graph("main");
+    FX_PUSH(g, input, fx_vi("X", FLOAT_T, -1, NULL, NULL));
+    mp = fx_model(g, 8, 17);
+    Onnx__FunctionProto *g0 = fx_function(mp, "f", "G0", "x", "y", "body");
+    Onnx__NodeProto *user = fx_node("Custom", "", "x", "y");
+    fx_attr(user, "g", AT_GRAPH)->ref_attr_name = fx_str("body");
+    FX_PUSH(g0, node, user);
+    for (int k = 1; k <= 16; k++) {
+        snprintf(name, sizeof name, "G%d", k);
+        snprintf(prev, sizeof prev, "G%d", k - 1);
+        Onnx__FunctionProto *f = fx_function(mp, "f", name, "x", "y", "body");
+        Onnx__NodeProto *a = fx_node(prev, "a", "x", "h"), *b = fx_node(prev, "b", "h", "y");
+        a->domain = fx_str("f"), b->domain = fx_str("f");
+        fx_attr(a, "body", AT_GRAPH)->ref_attr_name = fx_str("body");
+        fx_attr(b, "body", AT_GRAPH)->ref_attr_name = fx_str("body");
+        FX_PUSH(f, node, a);
+        FX_PUSH(f, node, b);
+    }
+    Onnx__GraphProto *body = fx_graph("b");
+    for (int k = 0; k < 64; k++)
+        FX_PUSH(body, node, fx_node("Relu", "", "X", ""));
+    call = fx_node("G16", "top", "X", "Y");
+    call->domain = fx_str("f");
+    fx_attr(call, "body", AT_GRAPH)->g = body;
+    FX_PUSH(g, node, call);
+    FX_PUSH(g, output, fx_vi("Y", FLOAT_T, -1, NULL, NULL));
+    st = fx_import(mp, &m, &d);
     CHECK_MSG(st == ST_UNSUPPORTED && strstr(d.msg, "more than"), "%s", d.msg);
 }
 
@@ -724,6 +796,7 @@ int main(void)
     test_types();
     test_subgraphs();
     test_functions();
+    test_function_graph_attrs();
     test_inline_blowup();
     test_structural_errors();
     test_domains();

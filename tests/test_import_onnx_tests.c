@@ -62,7 +62,7 @@ static const char *mismatch(const Value *v, const Tensor *t)
 static void check_data(const char *casedir, const char *kind, Value **vals, size_t nvals)
 {
     for (size_t k = 0;; k++) {
-        char path[1200];
+        char path[1400];
         snprintf(path, sizeof path, "%s/test_data_set_0/%s_%zu.pb", casedir, kind, k);
         struct stat st;
         if (stat(path, &st) != 0)
@@ -110,7 +110,7 @@ static void check_data(const char *casedir, const char *kind, Value **vals, size
 
 static void run_case(const char *casedir)
 {
-    char path[1100];
+    char path[1200];
     snprintf(path, sizeof path, "%s/model.onnx", casedir);
     Diag d;
     diag_init(&d, path);
