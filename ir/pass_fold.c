@@ -29,12 +29,18 @@ Status fold_node(Graph *g, Node *n, bool *folded, Diag *d)
     Status st = n->rule->fold(g, n, d);
     if (st)
         return st;
-    for (int i = 0; i < n->noutputs; i++) {
-        Value *o = n->outputs[i];
-        if (!o->init)
-            return diag_node(d, n, ST_ERR, "internal: fold rule left output %d '%s' without data", i, o->name);
-        o->producer = NULL;
+    /* a rule may decline (dtype it cannot compute): it returns OK and leaves outputs without
+     * data; then the node stays, and no output may look constant */
+    bool all = true;
+    for (int i = 0; i < n->noutputs; i++)
+        all = all && n->outputs[i]->init;
+    if (!all) {
+        for (int i = 0; i < n->noutputs; i++)
+            n->outputs[i]->init = NULL;
+        return ST_OK;
     }
+    for (int i = 0; i < n->noutputs; i++)
+        n->outputs[i]->producer = NULL;
     n->dead = true;
     *folded = true;
     return ST_OK;
