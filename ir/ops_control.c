@@ -1,6 +1,425 @@
-/* ops_control.c - shape, canonicalisation and folding rules of the control op family. */
+/* ops_control.c - rules of the control-flow ops If, Loop and Scan: their bodies are inferred with
+ * infer_graph, an If whose condition is constant is replaced by its chosen branch (inlined into the
+ * enclosing graph), and loop-carried shapes are widened until the body agrees with itself.
+ * Loop and Scan bodies are never folded: a shape that holds for one iteration need not hold for all. */
 #include "ir.h"
 
+#include <string.h>
+
+/* The most specific shape both a and b fit: equal dims stay, others become unknown. */
+static Shape shape_join(const Shape *a, const Shape *b)
+{
+    if (a->rank < 0 || b->rank < 0 || a->rank != b->rank)
+        return shape_unknown();
+    Shape s = *a;
+    for (int i = 0; i < a->rank; i++)
+        if (!dim_same(a, i, b, i))
+            s.dim[i] = -1, s.sym[i] = NULL;
+    return s;
+}
+
+/* Same rank, dims and symbols (unknown dims without a symbol count as equal here). */
+static bool shape_identical(const Shape *a, const Shape *b)
+{
+    if (a->rank != b->rank)
+        return false;
+    for (int i = 0; i < a->rank; i++) {
+        const char *x = a->sym[i], *y = b->sym[i];
+        if (a->dim[i] != b->dim[i] || (!x) != (!y) || (x && strcmp(x, y) != 0))
+            return false;
+    }
+    return true;
+}
+
+static Graph *graph_attr(const Node *n, const char *name, Diag *d)
+{
+    const Attr *a = node_attr(n, name);
+    if (!a || a->type != AT_GRAPH || !a->g) {
+        diag_node(d, n, ST_INVALID, "attribute %s (a graph) is required", name);
+        return NULL;
+    }
+    return a->g;
+}
+
+static void set_value_type(Value *o, const Value *from, const Shape *s)
+{
+    o->kind = from->kind;
+    o->dtype = from->dtype;
+    o->shape = s ? *s : from->shape;
+}
+
+/* A body's value types before inference, so a re-run with wider inputs starts from the declarations
+ * (infer_node treats a value's current shape as declared). */
+typedef struct Saved {
+    size_t n;
+    DType *dtype;
+    Shape *shape;
+    bool *had_init;
+} Saved;
+
+static Status save_types(Arena *a, const Node *n, Graph *body, Saved *sv, Diag *d)
+{
+    sv->n = body->nvalues;
+    sv->dtype = arena_calloc(a, sv->n ? sv->n : 1, sizeof *sv->dtype);
+    sv->shape = arena_calloc(a, sv->n ? sv->n : 1, sizeof *sv->shape);
+    sv->had_init = arena_calloc(a, sv->n ? sv->n : 1, sizeof *sv->had_init);
+    if (!sv->dtype || !sv->shape || !sv->had_init)
+        return diag_node(d, n, ST_NOMEM, "out of memory");
+    for (size_t i = 0; i < sv->n; i++) {
+        sv->dtype[i] = body->values[i]->dtype;
+        sv->shape[i] = body->values[i]->shape;
+        sv->had_init[i] = body->values[i]->init != NULL;
+    }
+    return ST_OK;
+}
+
+static void restore_types(Graph *body, const Saved *sv)
+{
+    for (size_t i = 0; i < sv->n && i < body->nvalues; i++) {
+        Value *v = body->values[i];
+        if (!v->producer)
+            continue;
+        v->dtype = sv->dtype[i];
+        v->shape = sv->shape[i];
+        if (!sv->had_init[i])
+            v->init = NULL;
+    }
+}
+
+/* Infer a subgraph the way the walk that reached this node would (folding only where it is safe). */
+static Status infer_body(Graph *body, bool fold, Diag *d)
+{
+    ShapeOptions opt = {.fold = fold};
+    return infer_graph(body, &opt, d);
+}
+
+/* ---- If (1, 11, 13, 16): cond (one bool) -> then_branch or else_branch outputs ---- */
+
+/* Replace If node n by the nodes of `branch`, right after n in g's order so the walk infers them next;
+ * Identity nodes write the If's own outputs so their names (maybe graph outputs) survive. */
+static Status inline_branch(Graph *g, Node *n, Graph *branch, Diag *d)
+{
+    size_t nv = branch->nvalues, first = g->nnodes;
+    Value **map = arena_calloc(g->arena, nv ? nv : 1, sizeof *map);
+    if (!map)
+        return diag_node(d, n, ST_NOMEM, "out of memory inlining a branch");
+    for (size_t i = 0; i < nv; i++) {
+        Value *bv = branch->values[i], *v = graph_new_value(g, bv->name, d);
+        if (!v)
+            return d->status;
+        v->kind = bv->kind, v->dtype = bv->dtype, v->shape = bv->shape, v->init = bv->init;
+        v->is_initializer = bv->is_initializer, v->doc = bv->doc;
+        map[i] = v;
+    }
+#define MAPPED(v) ((v) && (size_t)(v)->id < nv && branch->values[(v)->id] == (v) ? map[(v)->id] : (v))
+    for (size_t i = 0; i < branch->nnodes; i++) {
+        Node *bn = branch->nodes[i];
+        if (bn->dead)
+            continue;
+        Value *ins[64], *outs[64];
+        if (bn->ninputs > 64 || bn->noutputs > 64)
+            return diag_node(d, bn, ST_UNSUPPORTED, "too many inputs or outputs to inline");
+        for (int k = 0; k < bn->ninputs; k++)
+            ins[k] = MAPPED(bn->inputs[k]);
+        for (int k = 0; k < bn->noutputs; k++)
+            outs[k] = MAPPED(bn->outputs[k]);
+        Node *nn = graph_add_node(g, bn->op_type, bn->domain, bn->name, bn->ninputs, ins, bn->noutputs, outs, d);
+        if (!nn)
+            return d->status;
+        nn->opset = bn->opset, nn->doc = bn->doc, nn->attrs = bn->attrs, nn->nattrs = bn->nattrs;
+        for (int k = 0; k < nn->nattrs; k++) { /* nested subgraphs now read the inlined values */
+            Attr *at = &nn->attrs[k];
+            for (size_t j = 0; j < (at->type == AT_GRAPH ? 1 : at->type == AT_GRAPHS ? at->n : 0); j++) {
+                Graph *sub = at->type == AT_GRAPH ? at->g : at->graphs[j];
+                if (!sub)
+                    continue;
+                sub->parent = g;
+                for (size_t v = 0; v < nv; v++)
+                    graph_replace_uses(sub, branch->values[v], map[v]);
+            }
+        }
+    }
+    for (int i = 0; i < n->noutputs; i++) {
+        Value *src = MAPPED(branch->outputs[i]);
+        if (!graph_add_node(g, "Identity", "", NULL, 1, &src, 1, &n->outputs[i], d))
+            return d->status;
+        g->nodes[g->nnodes - 1]->opset = 17;
+    }
+#undef MAPPED
+    n->dead = true;
+    /* move the new nodes from the end to just after n */
+    size_t pos = 0;
+    while (pos < first && g->nodes[pos] != n)
+        pos++;
+    if (pos == first)
+        return diag_node(d, n, ST_ERR, "internal: If node is not in its graph");
+    size_t k = g->nnodes - first;
+    Node **tmp = arena_calloc(g->arena, k ? k : 1, sizeof *tmp);
+    if (!tmp)
+        return diag_node(d, n, ST_NOMEM, "out of memory inlining a branch");
+    memcpy(tmp, g->nodes + first, k * sizeof *tmp);
+    memmove(g->nodes + pos + 1 + k, g->nodes + pos + 1, (first - pos - 1) * sizeof *tmp);
+    memcpy(g->nodes + pos + 1, tmp, k * sizeof *tmp);
+    for (size_t i = 0; i < g->nnodes; i++)
+        g->nodes[i]->index = (int)i;
+    return ST_OK;
+}
+
+static Status if_shape(Graph *g, Node *n, Diag *d)
+{
+    Status st = op_check_arity(n, 1, 1, 0, -1, d);
+    if (!st)
+        st = op_require_inputs(n, 1, d);
+    if (!st)
+        st = op_check_dtype(n, 0, DT_BOOL, d);
+    if (st)
+        return st;
+    Graph *br[2] = {graph_attr(n, "then_branch", d), graph_attr(n, "else_branch", d)};
+    if (!br[0] || !br[1])
+        return d->status;
+    const char *names[2] = {"then_branch", "else_branch"};
+    for (int b = 0; b < 2; b++)
+        if (br[b]->noutputs != (size_t)n->noutputs)
+            return diag_node(d, n, ST_INVALID, "%s has %zu outputs but the If has %d", names[b], br[b]->noutputs,
+                             n->noutputs);
+    const Value *cond = n->inputs[0];
+    int chosen = -1;
+    if (value_is_const(cond)) {
+        if (cond->init->numel != 1)
+            return diag_node(d, n, ST_SHAPE, "input 0 (cond) must hold one element, not %zu", cond->init->numel);
+        chosen = tensor_get_i64(cond->init, 0) ? 0 : 1;
+    }
+    for (int b = 0; b < 2; b++)
+        if ((chosen < 0 || chosen == b) && (st = infer_body(br[b], true, d)))
+            return st;
+    for (int i = 0; i < n->noutputs; i++) {
+        const Value *a = br[0]->outputs[i], *b = br[1]->outputs[i];
+        if (chosen >= 0) {
+            set_value_type(n->outputs[i], br[chosen]->outputs[i], NULL);
+            continue;
+        }
+        if (a->kind != b->kind || (a->dtype && b->dtype && a->dtype != b->dtype))
+            return diag_node(d, n, ST_SHAPE, "output %d is %s in then_branch but %s in else_branch", i,
+                             a->kind != b->kind ? (a->kind == VK_TENSOR ? "a tensor" : "not a tensor")
+                                                : dtype_name(a->dtype),
+                             a->kind != b->kind ? (b->kind == VK_TENSOR ? "a tensor" : "not a tensor")
+                                                : dtype_name(b->dtype));
+        Shape s = shape_join(&a->shape, &b->shape);
+        set_value_type(n->outputs[i], a->dtype ? a : b, &s);
+    }
+    return chosen >= 0 ? inline_branch(g, n, br[chosen], d) : ST_OK;
+}
+
+/* ---- Loop (1, 11, 13, 16): (M, cond, v_initial...) -> (v_final..., scan_outputs...) ----
+ * body: (iteration_num, cond, v...) -> (cond, v..., scan...) */
+
+/* Widen the carried inputs of `body` (from body input `first`, `count` of them) until the body
+ * returns what it receives (from body output `out_first`). Leaves body inferred. */
+static Status infer_carried(Graph *g, Node *n, Graph *body, int first, int out_first, int count, Diag *d)
+{
+    Saved sv;
+    Status st = save_types(g->arena, n, body, &sv, d);
+    if (st)
+        return st;
+    for (int round = 0;; round++) {
+        if ((st = infer_body(body, false, d)))
+            return st;
+        bool changed = false;
+        for (int i = 0; i < count; i++) {
+            Value *in = body->inputs[first + i];
+            const Value *out = body->outputs[out_first + i];
+            Shape s = shape_join(&in->shape, &out->shape);
+            if (round >= 3 && !shape_identical(&s, &in->shape))
+                s = shape_unknown(); /* still moving: give up on it */
+            if (out->dtype && in->dtype && out->dtype != in->dtype)
+                return diag_node(d, n, ST_SHAPE, "loop-carried value %d enters the body as %s but leaves as %s", i,
+                                 dtype_name(in->dtype), dtype_name(out->dtype));
+            if (!shape_identical(&s, &in->shape)) {
+                in->shape = s;
+                changed = true;
+            }
+        }
+        if (!changed)
+            return ST_OK;
+        if (round >= 4)
+            return diag_node(d, n, ST_ERR, "internal: loop-carried shapes do not settle");
+        restore_types(body, &sv);
+    }
+}
+
+static Status loop_shape(Graph *g, Node *n, Diag *d)
+{
+    Status st = op_check_arity(n, 2, -1, 0, -1, d);
+    if (!st)
+        st = op_check_dtype(n, 0, DT_INT64, d);
+    if (!st)
+        st = op_check_dtype(n, 1, DT_BOOL, d);
+    if (st)
+        return st;
+    Graph *body = graph_attr(n, "body", d);
+    if (!body)
+        return d->status;
+    int nc = n->ninputs - 2, nscan = n->noutputs - nc;
+    if (nscan < 0 || body->ninputs != (size_t)nc + 2 || body->noutputs != (size_t)(1 + nc + nscan))
+        return diag_node(d, n, ST_INVALID, "body has %zu inputs and %zu outputs; with %d loop-carried values and "
+                         "%d outputs it needs %d and %d", body->ninputs, body->noutputs, nc, n->noutputs, nc + 2,
+                         1 + n->noutputs);
+    Shape sc = shape_scalar();
+    body->inputs[0]->kind = VK_TENSOR, body->inputs[0]->dtype = DT_INT64, body->inputs[0]->shape = sc;
+    body->inputs[1]->kind = VK_TENSOR, body->inputs[1]->dtype = DT_BOOL, body->inputs[1]->shape = sc;
+    for (int i = 0; i < nc; i++) {
+        const Value *v = n->inputs[2 + i];
+        if (!v)
+            return diag_node(d, n, ST_INVALID, "loop-carried input %d is missing", 2 + i);
+        Value *b = body->inputs[2 + i];
+        b->kind = v->kind;
+        if (v->dtype)
+            b->dtype = v->dtype;
+        b->shape = v->shape;
+    }
+    if ((st = infer_carried(g, n, body, 2, 1, nc, d)))
+        return st;
+    /* the trip count is M when nothing can stop the loop early: no cond input (the body's cond is then
+     * ignored), or a cond that is constant true both going in and coming out of the body */
+    int64_t trips = -1;
+    const Value *m = node_input(n, 0), *c = node_input(n, 1), *bc = body->outputs[0];
+    if (value_is_const(m) && m->init->numel == 1) {
+        bool always = !c || (value_is_const(c) && c->init->numel == 1 && tensor_get_i64(c->init, 0) &&
+                             value_is_const(bc) && bc->init->numel == 1 && tensor_get_i64(bc->init, 0));
+        if (always)
+            trips = tensor_get_i64(m->init, 0);
+    }
+    for (int i = 0; i < nc; i++)
+        set_value_type(n->outputs[i], body->inputs[2 + i], NULL);
+    for (int k = 0; k < nscan; k++) {
+        const Value *bo = body->outputs[1 + nc + k];
+        if (bo->kind != VK_TENSOR)
+            return diag_node(d, n, ST_UNSUPPORTED, "scan output %d of the body is not a tensor", k);
+        Shape s = shape_unknown();
+        if (bo->shape.rank >= 0) {
+            if (bo->shape.rank + 1 > IR_MAX_RANK)
+                return diag_node(d, n, ST_UNSUPPORTED, "scan output %d has rank %d, beyond the IR's limit", k,
+                                 bo->shape.rank + 1);
+            s = shape_make(bo->shape.rank + 1, NULL);
+            s.dim[0] = trips < 0 ? -1 : trips;
+            for (int j = 0; j < bo->shape.rank; j++)
+                dim_copy(&s, j + 1, &bo->shape, j);
+        }
+        op_set_output(n, nc + k, bo->dtype, &s);
+    }
+    return ST_OK;
+}
+
+/* ---- Scan (9, 11 negative axes, 16): (state..., scan_in...) -> (state_final..., scan_out...) ----
+ * body: (state..., scan_in slice...) -> (state..., scan_out element...) */
+
+static Status scan_canon(Graph *g, Node *n, Diag *d)
+{
+    (void)g;
+    if (n->opset < 9)
+        return diag_node(d, n, ST_UNSUPPORTED, "Scan-8 (batched, with sequence_lens) is not supported; re-export "
+                         "at opset >= 9");
+    return ST_OK;
+}
+
+static Status scan_shape(Graph *g, Node *n, Diag *d)
+{
+    Status st = op_check_arity(n, 1, -1, 1, -1, d);
+    if (st)
+        return st;
+    Graph *body = graph_attr(n, "body", d);
+    if (!body)
+        return d->status;
+    int64_t m = node_attr_int(n, "num_scan_inputs", -1);
+    if (m < 1 || m > n->ninputs)
+        return diag_node(d, n, ST_INVALID, "attribute num_scan_inputs (%lld) must be in 1..%d", (long long)m,
+                         n->ninputs);
+    int ns = n->ninputs - (int)m, nk = n->noutputs - ns;
+    if (nk < 0 || body->ninputs != (size_t)n->ninputs || body->noutputs != (size_t)n->noutputs)
+        return diag_node(d, n, ST_INVALID, "body has %zu inputs and %zu outputs but the Scan has %d and %d",
+                         body->ninputs, body->noutputs, n->ninputs, n->noutputs);
+    if ((st = op_require_inputs(n, n->ninputs, d)))
+        return st;
+    IntList in_axes, out_axes;
+    bool have_in = op_attr_ints(n, "scan_input_axes", &in_axes), have_out = op_attr_ints(n, "scan_output_axes", &out_axes);
+    if ((have_in && in_axes.n != (size_t)m) || (have_out && out_axes.n != (size_t)nk))
+        return diag_node(d, n, ST_INVALID, "scan_input_axes/scan_output_axes do not match the scan inputs/outputs");
+    for (int i = 0; i < ns; i++) {
+        const Value *v = n->inputs[i];
+        Value *b = body->inputs[i];
+        b->kind = v->kind;
+        if (v->dtype)
+            b->dtype = v->dtype;
+        b->shape = v->shape;
+    }
+    int64_t seq = -1;
+    const char *seq_sym = NULL;
+    char a[160];
+    for (int j = 0; j < m; j++) {
+        const Value *v = n->inputs[ns + j];
+        Value *b = body->inputs[ns + j];
+        b->kind = VK_TENSOR;
+        if (v->dtype)
+            b->dtype = v->dtype;
+        if (v->shape.rank < 0) {
+            b->shape = shape_unknown();
+            continue;
+        }
+        int ax;
+        if ((st = op_axis(n, "scan_input_axes", have_in ? in_axes.v[j] : 0, v->shape.rank, &ax, d)))
+            return st;
+        int64_t len = v->shape.dim[ax];
+        if (len >= 0 && seq >= 0 && len != seq)
+            return diag_node(d, n, ST_SHAPE, "scan input %d shape %s has %lld steps but an earlier one has %lld",
+                             ns + j, shape_str(&v->shape, a, sizeof a), (long long)len, (long long)seq);
+        if (len >= 0)
+            seq = len;
+        else if (!seq_sym)
+            seq_sym = v->shape.sym[ax];
+        Shape s = shape_make(v->shape.rank - 1, NULL);
+        for (int k = 0, o = 0; k < v->shape.rank; k++)
+            if (k != ax)
+                dim_copy(&s, o++, &v->shape, k);
+        b->shape = s;
+    }
+    if ((st = infer_carried(g, n, body, 0, 0, ns, d)))
+        return st;
+    for (int i = 0; i < ns; i++)
+        set_value_type(n->outputs[i], body->inputs[i], NULL);
+    for (int k = 0; k < nk; k++) {
+        const Value *bo = body->outputs[ns + k];
+        if (bo->shape.rank < 0) {
+            op_set_output(n, ns + k, bo->dtype, NULL);
+            continue;
+        }
+        int r = bo->shape.rank + 1, ax;
+        if (r > IR_MAX_RANK)
+            return diag_node(d, n, ST_UNSUPPORTED, "scan output %d has rank %d, beyond the IR's limit", k, r);
+        if ((st = op_axis(n, "scan_output_axes", have_out ? out_axes.v[k] : 0, r, &ax, d)))
+            return st;
+        Shape s = shape_make(r, NULL);
+        for (int i = 0, j = 0; i < r; i++)
+            if (i == ax) {
+                s.dim[i] = seq;
+                s.sym[i] = seq < 0 ? seq_sym : NULL;
+            } else {
+                dim_copy(&s, i, &bo->shape, j++);
+            }
+        op_set_output(n, ns + k, bo->dtype, &s);
+    }
+    return ST_OK;
+}
+
+static double no_flops(const Node *n)
+{
+    (void)n;
+    return 0;
+}
+
+/* name, domain, family, canonical opset, canon, shape, fold, flops, grad */
 const OpRule control_rules[] = {
+    {"If", "", "control", 17, NULL, if_shape, NULL, no_flops, NULL},
+    {"Loop", "", "control", 17, NULL, loop_shape, NULL, no_flops, NULL},
+    {"Scan", "", "control", 17, scan_canon, scan_shape, NULL, no_flops, NULL},
     {0},
 };

@@ -1048,6 +1048,163 @@ static void test_rnn(void)
     model_free(m);
 }
 
+/* ======================================================================== control flow */
+
+static Value *scalar_input(Graph *g, const char *name, DType t)
+{
+    Value *v = graph_add_value(g, name, &diag);
+    v->dtype = t;
+    v->shape = shape_scalar();
+    graph_add_input(g, v);
+    return v;
+}
+
+static void attr_graph(Graph *g, Node *n, const char *name, Graph *sub)
+{
+    Attr a = {.name = name, .type = AT_GRAPH, .g = sub};
+    node_add_attr(g, n, &a);
+}
+
+/* then: Reshape(x, [6]) ; else: Reshape(x, [-1, 2]) */
+static Model *if_model(Value **cond_out, bool const_cond, DType else_type)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *x = INPUT(g, "x", DT_FLOAT, 2, 3);
+    Value *cond = const_cond ? const_tensor(g, "cond", DT_BOOL, 0, NULL, (double[]){1}) : scalar_input(g, "cond", DT_BOOL);
+    Graph *th = graph_new(m->arena, "then", g), *el = graph_new(m->arena, "else", g);
+    NODE(th, "Reshape", 14, IN(x, INTS(th, "s6", 6)), OUT("t_out"));
+    graph_add_output(th, graph_find(th, "t_out"));
+    if (else_type == DT_FLOAT) {
+        NODE(el, "Reshape", 14, IN(x, INTS(el, "s32", -1, 2)), OUT("e_out"));
+    } else {
+        NODE(el, "Shape", 15, IN(x), OUT("e_out"));
+    }
+    graph_add_output(el, graph_find(el, "e_out"));
+    Node *n = NODE(g, "If", 16, IN(cond), OUT("y"));
+    attr_graph(g, n, "then_branch", th);
+    attr_graph(g, n, "else_branch", el);
+    NODE(g, "Identity", 16, IN(val(m, "y")), OUT("z"));
+    graph_add_output(g, val(m, "z"));
+    *cond_out = cond;
+    return m;
+}
+
+static void test_if(void)
+{
+    Value *cond;
+    Model *m = if_model(&cond, false, DT_FLOAT);
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "y"), "[?]"); /* rank 1 vs rank 2: unknown */
+    CHECK_EQ_INT(val(m, "y")->dtype, DT_FLOAT);
+    CHECK_STR(shp(m, "z"), "[?]");
+    CHECK_EQ_INT(live_nodes(m, "If"), 1);
+    model_free(m);
+
+    /* a constant condition inlines the then branch: no If is left, y is the branch's [6] */
+    m = if_model(&cond, true, DT_FLOAT);
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "y"), "[6]");
+    CHECK_STR(shp(m, "z"), "[6]");
+    CHECK_EQ_INT(live_nodes(m, "If"), 0);
+    CHECK_EQ_INT(live_nodes(m, "Reshape"), 1);
+    Node *r = NULL;
+    for (size_t i = 0; i < m->graph->nnodes; i++)
+        if (strcmp(m->graph->nodes[i]->op_type, "Reshape") == 0)
+            r = m->graph->nodes[i];
+    CHECK(r && r->inputs[0] == val(m, "x") && graph_find_local(m->graph, r->inputs[1]->name) == r->inputs[1]);
+    Diag vd;
+    diag_init(&vd, NULL);
+    CHECK_EQ_INT(graph_verify(m->graph, &vd), ST_OK);
+    if (vd.status)
+        fprintf(stderr, "  verify: %s\n", vd.msg);
+    /* the inlined nodes come before their readers */
+    size_t pos_r = 0, pos_z = 0;
+    for (size_t i = 0; i < m->graph->nnodes; i++) {
+        if (m->graph->nodes[i] == r)
+            pos_r = i;
+        if (m->graph->nodes[i]->outputs[0] == val(m, "z"))
+            pos_z = i;
+    }
+    CHECK(pos_r < pos_z);
+    model_free(m);
+
+    m = if_model(&cond, false, DT_INT64);
+    CHECK_EQ_INT(run(m, 0), ST_SHAPE);
+    CHECK(msg_has("output 0 is float32 in then_branch but int64 in else_branch"));
+    model_free(m);
+}
+
+static void test_loop_scan(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *v0 = INPUT(g, "v0", DT_FLOAT, 2), *w0 = INPUT(g, "w0", DT_FLOAT, -2, 4);
+    Value *trips = const_tensor(g, "M", DT_INT64, 0, NULL, (double[]){5});
+    Graph *body = graph_new(m->arena, "body", g);
+    Value *it = scalar_input(body, "iter", DT_INT64), *ci = scalar_input(body, "cond_in", DT_BOOL);
+    Value *v = graph_add_value(body, "v", &diag), *w = graph_add_value(body, "w", &diag);
+    graph_add_input(body, v);
+    graph_add_input(body, w);
+    NODE(body, "Identity", 16, IN(ci), OUT("cond_out"));
+    Node *c = NODE(body, "Concat", 13, IN(v, v), OUT("v_out")); /* doubles each time round */
+    attr_int(body, c, "axis", 0);
+    NODE(body, "Identity", 16, IN(w), OUT("w_out"));
+    NODE(body, "Unsqueeze", 13, IN(it, INTS(body, "ax0", 0)), OUT("it1"));
+    NODE(body, "Shape", 15, IN(v), OUT("vshape")); /* must not fold to the first iteration's [2] */
+    graph_add_output(body, graph_find(body, "cond_out"));
+    graph_add_output(body, graph_find(body, "v_out"));
+    graph_add_output(body, graph_find(body, "w_out"));
+    graph_add_output(body, graph_find(body, "it1"));
+    graph_add_output(body, graph_find(body, "vshape"));
+    Node *loop = NODE(g, "Loop", 16, IN(trips, NULL, v0, w0), OUT("v_fin", "w_fin", "its", "shapes"));
+    attr_graph(g, loop, "body", body);
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "v_fin"), "[?]");
+    CHECK_STR(shp(m, "w_fin"), "[N,4]");
+    CHECK_STR(shp(m, "its"), "[5,1]");
+    CHECK_EQ_INT(val(m, "its")->dtype, DT_INT64);
+    CHECK_STR(shp(m, "shapes"), "[5,1]");
+    Value *vs = graph_find(body, "vshape");
+    CHECK(vs && !vs->init && vs->producer && !vs->producer->dead);
+    model_free(m);
+
+    /* Scan-9: state [2], scan input [3, 7, 2] scanned along axis 1 */
+    m = new_model();
+    g = m->graph;
+    Value *s0 = INPUT(g, "s0", DT_FLOAT, 2), *xs = INPUT(g, "xs", DT_FLOAT, 3, 7, 2);
+    body = graph_new(m->arena, "body", g);
+    Value *st = INPUT(body, "st", DT_FLOAT, 2), *sl = graph_add_value(body, "slice", &diag);
+    graph_add_input(body, sl);
+    NODE(body, "Identity", 16, IN(st), OUT("st_out"));
+    NODE(body, "Identity", 16, IN(sl), OUT("el"));
+    NODE(body, "Identity", 16, IN(sl), OUT("el2"));
+    graph_add_output(body, graph_find(body, "st_out"));
+    graph_add_output(body, graph_find(body, "el"));
+    graph_add_output(body, graph_find(body, "el2"));
+    Node *scan = NODE(g, "Scan", 11, IN(s0, xs), OUT("s_fin", "ys", "ys2"));
+    attr_graph(g, scan, "body", body);
+    attr_int(g, scan, "num_scan_inputs", 1);
+    ATTR_INTS(g, scan, "scan_input_axes", 1);
+    ATTR_INTS(g, scan, "scan_output_axes", 0, -1);
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "s_fin"), "[2]");
+    CHECK_STR(shp(m, "ys"), "[7,3,2]");
+    CHECK_STR(shp(m, "ys2"), "[3,2,7]");
+    CHECK_STR(shape_str(&sl->shape, (char[64]){0}, 64), "[3,2]");
+    model_free(m);
+
+    m = new_model(); /* a body whose arity does not fit */
+    g = m->graph;
+    body = graph_new(m->arena, "body", g);
+    loop = NODE(g, "Loop", 16, IN(const_tensor(g, "M", DT_INT64, 0, NULL, (double[]){2}), NULL,
+                                  INPUT(g, "v0", DT_FLOAT, 2)), OUT("v_fin"));
+    attr_graph(g, loop, "body", body);
+    CHECK_EQ_INT(run(m, 0), ST_INVALID);
+    CHECK(msg_has("body has 0 inputs and 0 outputs"));
+    model_free(m);
+}
+
 int main(void)
 {
     test_constant();
@@ -1067,5 +1224,7 @@ int main(void)
     test_conv_transpose();
     test_pool();
     test_rnn();
+    test_if();
+    test_loop_scan();
     return test_summary("test_ops_b");
 }
