@@ -96,6 +96,19 @@ void maxpool_forward(float *y, int64_t *indices, const float *x, size_t n, size_
     }
 }
 
+void maxpool_indices_column_major(int64_t *indices, size_t count, const SpatialWindow *win)
+{
+    Geom3 g = geom3_from(win);
+    for (size_t i = 0; i < count; i++) {
+        if (indices[i] < 0)
+            continue;
+        /* (d, h, w) of the row-major position; the leading unit dims of Geom3 drop out */
+        size_t at = (size_t)indices[i], plane = at / g.in_size, pos = at % g.in_size;
+        size_t iw = pos % g.in[2], ih = pos / g.in[2] % g.in[1], id = pos / (g.in[2] * g.in[1]);
+        indices[i] = (int64_t)(plane * g.in_size + id + g.in[0] * (ih + g.in[1] * iw));
+    }
+}
+
 void avgpool_forward(float *y, const float *x, size_t n, size_t c, const SpatialWindow *win,
                      bool count_include_pad)
 {

@@ -87,10 +87,15 @@ void conv_transpose_forward(float *y, const float *x, const float *w, const floa
 /* ======================================================================== runtime/pool.c */
 
 /* MaxPool (ONNX 12): y[N, C, out...] = max of x[N, C, in...] over each window; padding never wins.
- *   indices: NULL, or int64 [N, C, out...]: the flat index into x (over N*C*in..., storage_order 0)
- *   of the first maximum in window order.  A window that sees no input gives -inf and index -1. */
+ *   indices: NULL, or int64 [N, C, out...]: the flat index into x, (n*C + c) * prod(in) + row-major
+ *   position in the plane (storage_order 0), of the first maximum in window order.  A window that
+ *   sees no input gives -inf and index -1. */
 void maxpool_forward(float *y, int64_t *indices, const float *x, size_t n, size_t c,
                      const SpatialWindow *win);
+
+/* MaxPool storage_order 1: rewrites indices[count] from maxpool_forward in place so that the
+ * position within each plane is column-major (the first spatial dim varies fastest). */
+void maxpool_indices_column_major(int64_t *indices, size_t count, const SpatialWindow *win);
 
 /* AveragePool (ONNX 19): y[N, C, out...] = mean of x[N, C, in...] over each window.  The divisor
  * counts the window's taps inside x, or with count_include_pad those inside x extended by

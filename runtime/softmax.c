@@ -27,9 +27,10 @@ static void softmax_row(float *y, const float *x, size_t len, SoftmaxKind kind)
     } else {
         for (size_t i = 0; i < len; i++)
             sum += expf(x[i] - mx);
-        float shift = mx + (float)log(sum);
+        /* (x - max) first: max + log(sum) would round away the small differences of large logits. */
+        float lse = (float)log(sum);
         for (size_t i = 0; i < len; i++)
-            y[i] = x[i] - shift;
+            y[i] = (x[i] - mx) - lse;
     }
 }
 
@@ -61,12 +62,12 @@ static void softmax_tile(float *y, const float *x, size_t axis, size_t inner, si
             for (size_t j = 0; j < width; j++)
                 y[a * inner + j] *= inv[j];
     } else {
-        float shift[TILE];
+        float lse[TILE];
         for (size_t j = 0; j < width; j++)
-            shift[j] = mx[j] + (float)log(sum[j]);
+            lse[j] = (float)log(sum[j]);
         for (size_t a = 0; a < axis; a++)
             for (size_t j = 0; j < width; j++)
-                y[a * inner + j] = x[a * inner + j] - shift[j];
+                y[a * inner + j] = (x[a * inner + j] - mx[j]) - lse[j];
     }
 }
 

@@ -6,6 +6,7 @@
 #include "test.h"
 
 #include <stdint.h>
+#include <strings.h>
 
 /* ------------------------------------------------------------------------ helpers */
 
@@ -24,9 +25,10 @@ static float frand(void) { return (float)(2.0 * urand() - 1.0); }
 /* Uniform in [lo, hi]. */
 static size_t irand(size_t lo, size_t hi) { return lo + (size_t)(urand() * (double)(hi - lo + 1)); }
 
+/* Zeroed, so a kernel that skips an element shows up as a mismatch rather than garbage. */
 static void *xmalloc(size_t bytes)
 {
-    void *p = malloc(bytes ? bytes : 1);
+    void *p = calloc(bytes ? bytes : 1, 1);
     if (!p) {
         fprintf(stderr, "out of memory\n");
         exit(2);
@@ -521,6 +523,21 @@ static void run_pool_case(PoolKind kind, int iter)
              win.pad_end[0], ceil_mode);
     if (kind == PK_MAX) {
         maxpool_forward(y, idx, x, n, c, &win);
+        check_equal_i64(what, idx, idx_want, total);
+        /* storage_order 1: the in-plane position in column-major order */
+        size_t in_size2 = prod(win.in, win.nd);
+        for (size_t i = 0; i < total; i++) {
+            size_t plane = (size_t)idx_want[i] / in_size2, rest = (size_t)idx_want[i] % in_size2, coord[3];
+            for (size_t d = win.nd; d-- > 0;) {
+                coord[d] = rest % win.in[d];
+                rest /= win.in[d];
+            }
+            size_t cm = 0;
+            for (size_t d = win.nd; d-- > 0;)
+                cm = cm * win.in[d] + coord[d];
+            idx_want[i] = (int64_t)(plane * in_size2 + cm);
+        }
+        maxpool_indices_column_major(idx, total, &win);
         check_equal_i64(what, idx, idx_want, total);
         maxpool_forward(y, NULL, x, n, c, &win);
     } else if (kind == PK_LP) {
@@ -1039,7 +1056,8 @@ static void test_rnn(void)
 
 /* ------------------------------------------------------------------------ PyTorch references */
 
-/* A minimal reader for the .npy files our script writes: little-endian float32 or int64, C order. */
+/* A minimal reader for the .npy files our script writes: little-endian float32, int64 or int32 (read
+ * as int64), C order. */
 typedef struct Npy {
     bool is_int;
     size_t rank, shape[8], count;
@@ -1056,11 +1074,14 @@ static bool npy_load(const char *path, Npy *out)
     bool ok = fread(pre, 1, 10, f) == 10 && memcmp(pre, "\x93NUMPY", 6) == 0 && pre[6] == 1;
     size_t hlen = ok ? (size_t)pre[8] | (size_t)pre[9] << 8 : 0;
     char header[1024] = {0};
+    size_t esz = 4;
     ok = ok && hlen < sizeof header && fread(header, 1, hlen, f) == hlen;
     if (ok) {
         ok = strstr(header, "'fortran_order': False") != NULL;
-        out->is_int = strstr(header, "'descr': '<i8'") != NULL;
+        bool i4 = strstr(header, "'descr': '<i4'") != NULL;
+        out->is_int = i4 || strstr(header, "'descr': '<i8'") != NULL;
         ok = ok && (out->is_int || strstr(header, "'descr': '<f4'") != NULL);
+        esz = i4 ? 4 : out->is_int ? 8 : 4;
         const char *s = strstr(header, "'shape': (");
         ok = ok && s;
         out->count = 1;
@@ -1078,10 +1099,11 @@ static bool npy_load(const char *path, Npy *out)
                 s++;
         }
     }
-    size_t esz = out->is_int ? 8 : 4;
     if (ok) {
-        out->data = xmalloc(out->count * esz);
+        out->data = xmalloc(out->count * (out->is_int ? 8 : 4));
         ok = fread(out->data, esz, out->count, f) == out->count;
+        for (size_t i = out->count; ok && esz == 4 && out->is_int && i-- > 0;)
+            ((int64_t *)out->data)[i] = ((int32_t *)out->data)[i];
     }
     fclose(f);
     if (!ok)
@@ -1309,6 +1331,461 @@ static void test_torch_refs(void)
     torch_norms();
 }
 
+/* ------------------------------------------------------------------------ ONNX backend node cases */
+
+/* Cases exported by make_rt_dense_ref.py: each handler maps the node's attributes to kernel
+ * arguments the way codegen must (auto_pad, output_shape, axes, layouts), runs the kernel and compares
+ * every present output. */
+
+#define ONNX_DIR "tests/ref/rt_dense/onnx"
+enum { MAX_IO = 8 };
+
+typedef struct OnnxCase {
+    char name[128], op[64], attrs[1024];
+    int n_in, n_out;
+    bool has_in[MAX_IO], has_out[MAX_IO];
+    Npy in[MAX_IO], out[MAX_IO];
+} OnnxCase;
+
+static const char *attr_find(const OnnxCase *c, const char *key)
+{
+    char pat[80];
+    snprintf(pat, sizeof pat, " %s=", key);
+    const char *p = strstr(c->attrs, pat);
+    return p ? p + strlen(pat) : NULL;
+}
+
+static int64_t attr_int(const OnnxCase *c, const char *key, int64_t def)
+{
+    const char *v = attr_find(c, key);
+    return v ? strtoll(v, NULL, 10) : def;
+}
+
+static double attr_float(const OnnxCase *c, const char *key, double def)
+{
+    const char *v = attr_find(c, key);
+    return v ? strtod(v, NULL) : def;
+}
+
+/* Comma-separated ints: how many (at most max), or -1 if absent. */
+static int attr_ints(const OnnxCase *c, const char *key, int64_t *out, int max)
+{
+    const char *v = attr_find(c, key);
+    if (!v)
+        return -1;
+    int n = 0;
+    while (n < max && *v && *v != ' ') {
+        char *end;
+        out[n++] = strtoll(v, &end, 10);
+        v = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+static int attr_floats(const OnnxCase *c, const char *key, float *out, int max)
+{
+    const char *v = attr_find(c, key);
+    if (!v)
+        return -1;
+    int n = 0;
+    while (n < max && *v && *v != ' ') {
+        char *end;
+        out[n++] = strtof(v, &end);
+        v = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+/* Item `index` of a comma-separated string attribute, or "" if absent. */
+static const char *attr_str(const OnnxCase *c, const char *key, int index, char *buf, size_t n)
+{
+    const char *v = attr_find(c, key);
+    buf[0] = 0;
+    for (int i = 0; v && *v && *v != ' '; i++) {
+        size_t k = strcspn(v, ", ");
+        if (i == index) {
+            snprintf(buf, n, "%.*s", (int)k, v);
+            break;
+        }
+        v += k + (v[k] == ',');
+    }
+    return buf;
+}
+
+static float *in_f(const OnnxCase *c, int k) { return k < c->n_in && c->has_in[k] ? c->in[k].data : NULL; }
+
+static size_t norm_axis(int64_t axis, size_t rank) { return (size_t)(axis < 0 ? axis + (int64_t)rank : axis); }
+
+static void onnx_compare(const OnnxCase *c, int k, const float *got, double atol, double rtol)
+{
+    char what[200];
+    snprintf(what, sizeof what, "onnx %s output %d", c->name, k);
+    check_close_f(what, got, c->out[k].data, c->out[k].count, atol, rtol);
+}
+
+static void onnx_gemm(OnnxCase *c)
+{
+    Npy *a = &c->in[0], *b = &c->in[1];
+    bool ta = attr_int(c, "transA", 0), tb = attr_int(c, "transB", 0);
+    size_t m = ta ? a->shape[1] : a->shape[0], k = ta ? a->shape[0] : a->shape[1];
+    size_t n = tb ? b->shape[0] : b->shape[1];
+    size_t c_rows = 1, c_cols = 1;
+    if (in_f(c, 2)) {
+        Npy *cc = &c->in[2];
+        c_rows = cc->rank == 2 ? cc->shape[0] : 1;
+        c_cols = cc->rank >= 1 ? cc->shape[cc->rank - 1] : 1;
+    }
+    float *y = rand_floats(m * n);
+    gemm_forward(y, a->data, b->data, in_f(c, 2), m, n, k, ta, tb, (float)attr_float(c, "alpha", 1.0),
+                 (float)attr_float(c, "beta", 1.0), c_rows, c_cols);
+    onnx_compare(c, 0, y, 1e-5, 1e-5);
+    free(y);
+}
+
+static void onnx_matmul(OnnxCase *c)
+{
+    Npy *a = &c->in[0], *b = &c->in[1];
+    size_t m = a->rank == 1 ? 1 : a->shape[a->rank - 2], k = a->shape[a->rank - 1];
+    size_t n = b->rank == 1 ? 1 : b->shape[b->rank - 1];
+    size_t bd[8], as[8], bs[8];
+    size_t r = matmul_batch_strides(a->rank > 2 ? a->rank - 2 : 0, a->shape, b->rank > 2 ? b->rank - 2 : 0,
+                                    b->shape, m, n, k, bd, as, bs);
+    float *y = rand_floats(c->out[0].count);
+    matmul_forward(y, a->data, b->data, m, n, k, r, bd, as, bs);
+    onnx_compare(c, 0, y, 1e-5, 1e-5);
+    free(y);
+}
+
+/* The window of a Conv/ConvTranspose/pool node: kernel from kernel_shape (or W), out from Y's shape,
+ * pads explicit or resolved from auto_pad / output_shape. */
+static SpatialWindow onnx_window(const OnnxCase *c, const Npy *x, const Npy *y, const Npy *w, bool transpose)
+{
+    SpatialWindow win = {0};
+    int64_t ks[3], st[3], dl[3], pads[6], op[3];
+    win.nd = x->rank - 2;
+    int nk = attr_ints(c, "kernel_shape", ks, 3), ns = attr_ints(c, "strides", st, 3);
+    int ndl = attr_ints(c, "dilations", dl, 3), np = attr_ints(c, "pads", pads, 6);
+    int nop = attr_ints(c, "output_padding", op, 3);
+    char ap[32];
+    attr_str(c, "auto_pad", 0, ap, sizeof ap);
+    bool same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
+    bool upper = !strcmp(ap, "SAME_UPPER");
+    int64_t tmp[3];
+    bool out_shape = transpose && attr_ints(c, "output_shape", tmp, 3) > 0;
+    for (size_t d = 0; d < win.nd; d++) {
+        win.in[d] = x->shape[2 + d];
+        win.out[d] = y->shape[2 + d];
+        win.kernel[d] = nk > 0 ? (size_t)ks[d] : w->shape[2 + d];
+        win.stride[d] = ns > 0 ? (size_t)st[d] : 1;
+        win.dilation[d] = ndl > 0 ? (size_t)dl[d] : 1;
+        long long eff = (long long)(win.dilation[d] * (win.kernel[d] - 1) + 1), s = (long long)win.stride[d];
+        long long in = (long long)win.in[d], out = (long long)win.out[d];
+        if (same || out_shape) {
+            long long total = transpose ? s * (in - 1) + (nop > 0 ? op[d] : 0) + eff - out : (out - 1) * s + eff - in;
+            if (total < 0)
+                total = 0;
+            /* SAME_UPPER puts the odd pad at the end, SAME_LOWER (and ConvTranspose output_shape
+             * without auto_pad) at the start; checked against the ONNX cases. */
+            long long begin = upper ? total / 2 : total - total / 2;
+            win.pad_begin[d] = (size_t)begin;
+            win.pad_end[d] = (size_t)(total - begin);
+        } else if (np > 0) {
+            win.pad_begin[d] = (size_t)pads[d];
+            win.pad_end[d] = (size_t)pads[win.nd + d];
+        }
+    }
+    return win;
+}
+
+static void onnx_conv(OnnxCase *c)
+{
+    bool transpose = !strcmp(c->op, "ConvTranspose");
+    Npy *x = &c->in[0], *w = &c->in[1], *y = &c->out[0];
+    size_t group = (size_t)attr_int(c, "group", 1);
+    SpatialWindow win = onnx_window(c, x, y, w, transpose);
+    size_t n = x->shape[0], c_in = x->shape[1], c_out = transpose ? w->shape[1] * group : w->shape[0];
+    size_t ws = transpose ? conv_transpose_forward_workspace(n, c_in, c_out, group, &win)
+                          : conv_forward_workspace(n, c_in, c_out, group, &win);
+    float *work = ws ? xmalloc(ws) : NULL, *out = rand_floats(y->count);
+    if (transpose)
+        conv_transpose_forward(out, x->data, w->data, in_f(c, 2), n, c_in, c_out, group, &win, work);
+    else
+        conv_forward(out, x->data, w->data, in_f(c, 2), n, c_in, c_out, group, &win, work);
+    onnx_compare(c, 0, out, 1e-5, 1e-5);
+    free(out);
+    free(work);
+}
+
+static void onnx_pool(OnnxCase *c)
+{
+    Npy *x = &c->in[0], *y = &c->out[0];
+    size_t n = x->shape[0], ch = x->shape[1], spatial = prod(x->shape + 2, x->rank - 2);
+    float *out = rand_floats(y->count);
+    if (!strcmp(c->op, "GlobalAveragePool") || !strcmp(c->op, "GlobalMaxPool")) {
+        if (c->op[6] == 'A')
+            global_avgpool_forward(out, x->data, n, ch, spatial);
+        else
+            global_maxpool_forward(out, x->data, n, ch, spatial);
+        onnx_compare(c, 0, out, 1e-6, 1e-5);
+        free(out);
+        return;
+    }
+    SpatialWindow win = onnx_window(c, x, y, NULL, false);
+    if (!strcmp(c->op, "MaxPool")) {
+        int64_t *idx = c->n_out > 1 && c->has_out[1] ? xmalloc(y->count * sizeof(int64_t)) : NULL;
+        maxpool_forward(out, idx, x->data, n, ch, &win);
+        if (idx && attr_int(c, "storage_order", 0) == 1)
+            maxpool_indices_column_major(idx, y->count, &win);
+        if (idx) {
+            char what[200];
+            snprintf(what, sizeof what, "onnx %s Indices", c->name);
+            check_equal_i64(what, idx, c->out[1].data, c->out[1].count);
+            free(idx);
+        }
+    } else {
+        avgpool_forward(out, x->data, n, ch, &win, attr_int(c, "count_include_pad", 0) != 0);
+    }
+    onnx_compare(c, 0, out, 1e-6, 1e-5);
+    free(out);
+}
+
+static void onnx_norm(OnnxCase *c)
+{
+    Npy *x = &c->in[0], *y = &c->out[0];
+    float *out = rand_floats(y->count);
+    size_t spatial = x->rank > 2 ? prod(x->shape + 2, x->rank - 2) : 1;
+    if (!strcmp(c->op, "BatchNormalization")) {
+        batchnorm_forward(out, x->data, in_f(c, 1), in_f(c, 2), in_f(c, 3), in_f(c, 4), x->shape[0], x->shape[1],
+                          spatial, (float)attr_float(c, "epsilon", 1e-5));
+    } else if (!strcmp(c->op, "InstanceNormalization")) {
+        instancenorm_forward(out, x->data, in_f(c, 1), in_f(c, 2), x->shape[0], x->shape[1], spatial,
+                             (float)attr_float(c, "epsilon", 1e-5));
+    } else if (!strcmp(c->op, "LRN")) {
+        lrn_forward(out, x->data, x->shape[0], x->shape[1], spatial, (size_t)attr_int(c, "size", 1),
+                    (float)attr_float(c, "alpha", 1e-4), (float)attr_float(c, "beta", 0.75),
+                    (float)attr_float(c, "bias", 1.0));
+    } else { /* LayerNormalization */
+        size_t axis = norm_axis(attr_int(c, "axis", -1), x->rank);
+        size_t rows = prod(x->shape, axis), cols = x->count / rows;
+        float *mean = c->n_out > 1 && c->has_out[1] ? rand_floats(rows) : NULL;
+        float *inv = c->n_out > 2 && c->has_out[2] ? rand_floats(rows) : NULL;
+        layernorm_forward(out, mean, inv, x->data, in_f(c, 1), in_f(c, 2), rows, cols,
+                          (float)attr_float(c, "epsilon", 1e-5));
+        if (mean)
+            onnx_compare(c, 1, mean, 1e-6, 1e-5);
+        if (inv)
+            onnx_compare(c, 2, inv, 1e-5, 1e-5);
+        free(mean);
+        free(inv);
+    }
+    onnx_compare(c, 0, out, 1e-5, 1e-4);
+    free(out);
+}
+
+static void onnx_softmax(OnnxCase *c)
+{
+    Npy *x = &c->in[0];
+    size_t axis = norm_axis(attr_int(c, "axis", -1), x->rank);
+    size_t outer = prod(x->shape, axis), inner = prod(x->shape + axis + 1, x->rank - axis - 1);
+    float *out = rand_floats(x->count);
+    if (!strcmp(c->op, "Softmax"))
+        softmax_forward(out, x->data, outer, x->shape[axis], inner);
+    else if (!strcmp(c->op, "LogSoftmax"))
+        logsoftmax_forward(out, x->data, outer, x->shape[axis], inner);
+    else
+        hardmax_forward(out, x->data, outer, x->shape[axis], inner);
+    onnx_compare(c, 0, out, 1e-6, 1e-5);
+    free(out);
+}
+
+static void onnx_reduce(OnnxCase *c)
+{
+    static const struct { const char *op; ReduceKind kind; } kinds[] = {
+        {"ReduceSum", REDUCE_SUM}, {"ReduceMean", REDUCE_MEAN}, {"ReduceMax", REDUCE_MAX},
+        {"ReduceMin", REDUCE_MIN}, {"ReduceProd", REDUCE_PROD}, {"ReduceL1", REDUCE_L1},
+        {"ReduceL2", REDUCE_L2}, {"ReduceLogSum", REDUCE_LOG_SUM}, {"ReduceLogSumExp", REDUCE_LOG_SUM_EXP},
+        {"ReduceSumSquare", REDUCE_SUM_SQUARE}};
+    Npy *x = &c->in[0];
+    ReduceKind kind = REDUCE_SUM;
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (!strcmp(c->op, kinds[i].op))
+            kind = kinds[i].kind;
+    int64_t axes[8];
+    int na = attr_ints(c, "axes", axes, 8);
+    if (na < 0 && c->n_in > 1 && c->has_in[1]) { /* axes as an input (ReduceSum 13, all of 18) */
+        na = (int)c->in[1].count;
+        for (int i = 0; i < na && i < 8; i++)
+            axes[i] = ((int64_t *)c->in[1].data)[i];
+    }
+    uint32_t mask = 0;
+    for (int i = 0; i < na; i++)
+        mask |= 1u << norm_axis(axes[i], x->rank);
+    if (na <= 0)
+        mask = attr_int(c, "noop_with_empty_axes", 0) ? 0 : (1u << x->rank) - 1;
+    float *out = rand_floats(c->out[0].count);
+    reduce_forward(out, x->data, kind, x->rank, x->shape, mask);
+    onnx_compare(c, 0, out, 1e-5, 1e-5);
+    free(out);
+}
+
+static void onnx_arg(OnnxCase *c)
+{
+    Npy *x = &c->in[0];
+    size_t axis = norm_axis(attr_int(c, "axis", 0), x->rank);
+    size_t outer = prod(x->shape, axis), inner = prod(x->shape + axis + 1, x->rank - axis - 1);
+    int64_t *out = xmalloc(c->out[0].count * sizeof(int64_t));
+    bool last = attr_int(c, "select_last_index", 0) != 0;
+    if (!strcmp(c->op, "ArgMax"))
+        argmax_forward(out, x->data, outer, x->shape[axis], inner, last);
+    else
+        argmin_forward(out, x->data, outer, x->shape[axis], inner, last);
+    char what[200];
+    snprintf(what, sizeof what, "onnx %s", c->name);
+    check_equal_i64(what, out, c->out[0].data, c->out[0].count);
+    free(out);
+}
+
+static RnnActivationKind activation_kind(const char *name)
+{
+    static const struct { const char *name; RnnActivationKind kind; } names[] = {
+        {"Sigmoid", RNN_ACT_SIGMOID}, {"Tanh", RNN_ACT_TANH}, {"Relu", RNN_ACT_RELU},
+        {"Affine", RNN_ACT_AFFINE}, {"LeakyRelu", RNN_ACT_LEAKY_RELU},
+        {"ThresholdedRelu", RNN_ACT_THRESHOLDED_RELU}, {"ScaledTanh", RNN_ACT_SCALED_TANH},
+        {"HardSigmoid", RNN_ACT_HARD_SIGMOID}, {"Elu", RNN_ACT_ELU}, {"Softsign", RNN_ACT_SOFTSIGN},
+        {"Softplus", RNN_ACT_SOFTPLUS}};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (!strcasecmp(name, names[i].name))
+            return names[i].kind;
+    return RNN_ACT_DEFAULT;
+}
+
+static void onnx_rnn(OnnxCase *c)
+{
+    RnnOp op = !strcmp(c->op, "LSTM") ? OP_LSTM : !strcmp(c->op, "GRU") ? OP_GRU : OP_RNN;
+    Npy *x = &c->in[0];
+    RnnParams p = {0};
+    char dir[32];
+    attr_str(c, "direction", 0, dir, sizeof dir);
+    p.direction = !strcmp(dir, "reverse") ? RNN_REVERSE : !strcmp(dir, "bidirectional") ? RNN_BIDIRECTIONAL : RNN_FORWARD;
+    p.layout = (int)attr_int(c, "layout", 0);
+    p.seq_length = x->shape[p.layout ? 1 : 0];
+    p.batch = x->shape[p.layout ? 0 : 1];
+    p.input_size = x->shape[2];
+    p.hidden_size = (size_t)attr_int(c, "hidden_size", 0);
+    p.clip = (float)attr_float(c, "clip", 0.0);
+    p.input_forget = attr_int(c, "input_forget", 0) != 0;
+    p.linear_before_reset = attr_int(c, "linear_before_reset", 0) != 0;
+    float alpha[6], beta[6];
+    int nal = attr_floats(c, "activation_alpha", alpha, 6), nbe = attr_floats(c, "activation_beta", beta, 6);
+    for (int i = 0; i < 6; i++) {
+        char name[32];
+        p.act[i].kind = activation_kind(attr_str(c, "activations", i, name, sizeof name));
+        p.act[i].alpha = i < nal ? alpha[i] : 0.0f;
+        p.act[i].beta = i < nbe ? beta[i] : 0.0f;
+    }
+    int32_t lens[64];
+    const int32_t *lp = NULL;
+    if (c->n_in > 4 && c->has_in[4]) {
+        for (size_t i = 0; i < p.batch && i < 64; i++)
+            lens[i] = (int32_t)((int64_t *)c->in[4].data)[i];
+        lp = lens;
+    }
+    size_t ws = op == OP_LSTM ? lstm_forward_workspace(&p) : op == OP_GRU ? gru_forward_workspace(&p)
+                                                           : rnn_forward_workspace(&p);
+    float *work = xmalloc(ws), *outs[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < c->n_out && k < 3; k++)
+        if (c->has_out[k])
+            outs[k] = rand_floats(c->out[k].count);
+    if (op == OP_LSTM)
+        lstm_forward(outs[0], outs[1], outs[2], x->data, in_f(c, 1), in_f(c, 2), in_f(c, 3), lp, in_f(c, 5),
+                     in_f(c, 6), in_f(c, 7), &p, work);
+    else if (op == OP_GRU)
+        gru_forward(outs[0], outs[1], x->data, in_f(c, 1), in_f(c, 2), in_f(c, 3), lp, in_f(c, 5), &p, work);
+    else
+        rnn_forward(outs[0], outs[1], x->data, in_f(c, 1), in_f(c, 2), in_f(c, 3), lp, in_f(c, 5), &p, work);
+    for (int k = 0; k < 3; k++)
+        if (outs[k]) {
+            onnx_compare(c, k, outs[k], 1e-5, 1e-4);
+            free(outs[k]);
+        }
+    free(work);
+}
+
+static void test_onnx_cases(void)
+{
+    static const struct { const char *op; void (*fn)(OnnxCase *); } handlers[] = {
+        {"Gemm", onnx_gemm}, {"MatMul", onnx_matmul}, {"Conv", onnx_conv}, {"ConvTranspose", onnx_conv},
+        {"MaxPool", onnx_pool}, {"AveragePool", onnx_pool}, {"GlobalAveragePool", onnx_pool},
+        {"GlobalMaxPool", onnx_pool}, {"BatchNormalization", onnx_norm},
+        {"InstanceNormalization", onnx_norm}, {"LayerNormalization", onnx_norm}, {"LRN", onnx_norm},
+        {"Softmax", onnx_softmax}, {"LogSoftmax", onnx_softmax}, {"Hardmax", onnx_softmax},
+        {"ArgMax", onnx_arg}, {"ArgMin", onnx_arg}, {"LSTM", onnx_rnn}, {"GRU", onnx_rnn}, {"RNN", onnx_rnn}};
+    FILE *f = fopen(ONNX_DIR "/manifest.txt", "r");
+    CHECK_MSG(f != NULL, "cannot open " ONNX_DIR "/manifest.txt (run from the repo root)");
+    if (!f)
+        return;
+    char line[2048];
+    int ran = 0, listed = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        line[strcspn(line, "\n")] = 0;
+        listed++;
+        OnnxCase c;
+        memset(&c, 0, sizeof c);
+        char ins[512] = "", outs[512] = "";
+        int used = 0;
+        if (sscanf(line, "%127s %63s inputs=%511s outputs=%511s%n", c.name, c.op, ins, outs, &used) < 4) {
+            /* "inputs=" may be followed by nothing only for zero-input nodes, which we have none of. */
+            CHECK_MSG(0, "bad manifest line: %s", line);
+            continue;
+        }
+        snprintf(c.attrs, sizeof c.attrs, " %s ", line + used);
+        void (*fn)(OnnxCase *) = NULL;
+        for (size_t i = 0; i < sizeof handlers / sizeof *handlers; i++)
+            if (!strcmp(c.op, handlers[i].op))
+                fn = handlers[i].fn;
+        if (!strncmp(c.op, "Reduce", 6))
+            fn = onnx_reduce;
+        CHECK_MSG(fn != NULL, "%s: no handler for op %s", c.name, c.op);
+        /* inputs=a,,c: entry k present when its name is non-empty; files are in<k>.npy / out<k>.npy */
+        const char *lists[2] = {ins, outs};
+        bool ok = fn != NULL;
+        for (int side = 0; side < 2 && ok; side++) {
+            const char *p = lists[side];
+            for (int k = 0; k < MAX_IO; k++) {
+                size_t len = strcspn(p, ",");
+                bool present = len > 0;
+                if (side == 0)
+                    c.has_in[k] = present, c.n_in = k + 1;
+                else
+                    c.has_out[k] = present, c.n_out = k + 1;
+                if (present) {
+                    char path[400];
+                    snprintf(path, sizeof path, ONNX_DIR "/%s/%s%d.npy", c.name, side ? "out" : "in", k);
+                    ok = npy_load(path, side ? &c.out[k] : &c.in[k]);
+                    CHECK_MSG(ok, "cannot read %s", path);
+                    if (!ok)
+                        break;
+                }
+                if (!p[len])
+                    break;
+                p += len + 1;
+            }
+        }
+        if (ok) {
+            fn(&c);
+            ran++;
+        }
+        for (int k = 0; k < MAX_IO; k++) {
+            free(c.in[k].data);
+            free(c.out[k].data);
+        }
+    }
+    fclose(f);
+    CHECK_MSG(ran == listed && ran > 200, "ran %d of %d ONNX cases", ran, listed);
+}
+
 int main(void)
 {
     test_gemm();
@@ -1321,5 +1798,6 @@ int main(void)
     test_argmax();
     test_rnn();
     test_torch_refs();
+    test_onnx_cases();
     return test_summary("test_rt_dense");
 }

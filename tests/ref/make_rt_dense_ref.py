@@ -1,17 +1,40 @@
 #!/usr/bin/python3
-"""make_rt_dense_ref.py - PyTorch reference outputs for the dense runtime kernels (tests/test_rt_dense.c).
+"""make_rt_dense_ref.py - reference data for the dense runtime kernels (tests/test_rt_dense.c).
 
-Writes tests/ref/rt_dense/<case>.<tensor>.npy: float32 or int64 arrays in ONNX layouts (weights
-reordered to ONNX gate orders, MaxPool indices flattened over N*C*spatial). Every case has a
-<case>.params.npy (int64) whose fields the test reads in the order written here. Run with
-/usr/bin/python3 (Debian's torch); the outputs are committed. Does not touch ONNX files.
+1. PyTorch: tests/ref/rt_dense/<case>.<tensor>.npy, float32 or int64 arrays in ONNX layouts (weights
+   reordered to ONNX gate orders, MaxPool indices flattened over N*C*spatial). Every case has a
+   <case>.params.npy (int64) whose fields the test reads in the order written here.
+2. ONNX backend node cases of the dense ops: tests/ref/rt_dense/onnx/manifest.txt plus
+   <case>/{in<k>,out<k>}.npy, in the manifest format of tests/ref/make_rt_ref.py
+   ("NAME OP inputs=a,,c outputs=y,z attr=v ..."; an empty name is an absent optional tensor).
+   float64 tensors (the ReduceLogSumExp cases) are stored as float32: the kernels are float32.
+Run from anywhere with /usr/bin/python3 (Debian's torch and onnx); the outputs are committed.
+Usage: make_rt_dense_ref.py [ONNX_NODE_TESTS_DIR]
 """
 import os
+import re
+import sys
+
 import numpy as np
+import onnx
 import torch
 import torch.nn.functional as F
+from onnx import numpy_helper
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rt_dense")
+ONNX_OUT = os.path.join(OUT, "onnx")
+
+# ONNX node cases (whole directory names) checked by test_rt_dense. The pooling cases on 32x32 and
+# 32^3 inputs are left out for size; the 5x5 "precomputed" ones cover the same attributes.
+ONNX_CASES = [
+    r"test_gemm_.*", r"test_matmul_[234]d", r"test_basic_conv_.*", r"test_conv_with_.*",
+    r"test_convtranspose(_.*)?", r"test_averagepool_(1d_default|2d_ceil|2d_precomputed_.*)",
+    r"test_maxpool_(1d_default|2d_ceil|2d_dilations|2d_precomputed_.*|2d_same_lower|with_argmax_.*)",
+    r"test_global(average|max)pool(_precomputed)?", r"test_batchnorm_(epsilon|example)",
+    r"test_instancenorm_.*", r"test_layer_normalization_.*(?<!expanded)", r"test_lrn(_default)?",
+    r"test_(log)?softmax_(?!.*expanded).*", r"test_hardmax_.*", r"test_reduce_.*(?<!expanded)",
+    r"test_arg(max|min)_.*", r"test_(lstm|gru|simple_rnn|rnn)_.*",
+]
 torch.manual_seed(1234)
 torch.set_num_threads(1)
 
@@ -179,11 +202,67 @@ def norm_cases():
     save("lrn", "params", np.array([5], np.int64))  # size; alpha 1e-2, beta 0.75, bias 2 fixed
 
 
+def attr_text(a):
+    v = onnx.helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, float):
+        return repr(float(np.float32(v)))
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return ",".join(repr(float(np.float32(x))) if isinstance(x, float)
+                        else x.decode() if isinstance(x, bytes) else str(x) for x in v)
+    raise ValueError(f"attribute {a.name}: unsupported type")
+
+
+def export_onnx_cases(src):
+    pats = [re.compile(p + r"\Z") for p in ONNX_CASES]
+    lines = []
+    for name in sorted(os.listdir(src)):
+        if not any(p.match(name) for p in pats):
+            continue
+        model = onnx.load(os.path.join(src, name, "model.onnx"))
+        node = model.graph.node[0]
+        if len(model.graph.node) != 1:
+            continue
+        d = os.path.join(ONNX_OUT, name)
+        os.makedirs(d, exist_ok=True)
+        data = os.path.join(src, name, "test_data_set_0")
+        # The test data sets list the present inputs/outputs in order; absent ones have empty names.
+        k_in = 0
+        for k, nm in enumerate(node.input):
+            if nm:
+                t = numpy_helper.to_array(onnx.load_tensor(os.path.join(data, f"input_{k_in}.pb")))
+                t = t.astype(np.float32) if t.dtype == np.float64 else t
+                np.save(os.path.join(d, f"in{k}.npy"), t)
+                k_in += 1
+        k_out = 0
+        for k, nm in enumerate(node.output):
+            if nm:
+                t = numpy_helper.to_array(onnx.load_tensor(os.path.join(data, f"output_{k_out}.pb")))
+                t = t.astype(np.float32) if t.dtype == np.float64 else t
+                np.save(os.path.join(d, f"out{k}.npy"), t)
+                k_out += 1
+        attrs = " ".join(f"{a.name}={attr_text(a)}" for a in node.attribute)
+        lines.append(f"{name} {node.op_type} inputs={','.join(node.input)} outputs={','.join(node.output)}"
+                     + (" " + attrs if attrs else ""))
+    with open(os.path.join(ONNX_OUT, "manifest.txt"), "w") as f:
+        f.write(f"# made by tests/ref/make_rt_dense_ref.py from the ONNX {onnx.__version__} backend node tests\n")
+        f.write("\n".join(lines) + "\n")
+    return len(lines)
+
+
 def main():
+    import shutil
     os.makedirs(OUT, exist_ok=True)
     for f in os.listdir(OUT):
         if f.endswith(".npy"):
             os.remove(os.path.join(OUT, f))
+    shutil.rmtree(ONNX_OUT, ignore_errors=True)
+    os.makedirs(ONNX_OUT)
+    src = sys.argv[1] if len(sys.argv) > 1 else "/work/shared/onnx-tests/node"
+    print(f"{export_onnx_cases(src)} ONNX node cases from {src}")
     conv_case("conv1d", (2, 4, 15), 6, [3], 2, [2], [1], [2], [2])
     conv_case("conv2d", (1, 6, 9, 8), 4, [3, 3], 2, [2, 1], [1, 0], [2, 1], [1, 1])
     conv_case("conv2d_dilated", (2, 3, 11, 10), 5, [3, 2], 1, [1, 2], [2, 1], [2, 1], [2, 3], False)
@@ -210,8 +289,8 @@ def main():
     rnn_family_case("gru_bidir", "gru", 5, 3, 4, 6, [3, 5, 1], True, True)
     rnn_family_case("rnn_bidir", "rnn", 4, 3, 3, 5, [4, 1, 3], True, True)
     norm_cases()
-    total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
-    print(f"wrote {len(os.listdir(OUT))} files, {total} bytes to {OUT}")
+    sizes = [os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(OUT) for f in fs]
+    print(f"wrote {len(sizes)} files, {sum(sizes)} bytes under {OUT}")
 
 
 if __name__ == "__main__":
