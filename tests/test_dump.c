@@ -666,6 +666,31 @@ static void test_built_model(const char *path)
     run_free(&r);
 }
 
+/* With --batch the FLOPs are known: the JSON total is the sum of the nodes' values, and the text
+ * summary shows the same total. Without it (symbolic N) the total is null, not 0. */
+static void test_flops_totals(const char *path)
+{
+    Run r = run_tool((const char *[]){"dump", "--json", "--batch", "4", path, NULL});
+    CHECK_MSG(r.status == 0, "dump --json --batch 4 %s: exit %d", path, r.status);
+    const char *top = strstr(r.out, "\n  \"flops\": ");
+    double total = top ? strtod(top + 12, NULL) : -1, sum = 0;
+    size_t nodes = 0;
+    for (const char *p = r.out; (p = strstr(p, ",\"flops\":")); p++, nodes++)
+        sum += strtod(p + 9, NULL); /* null reads as 0 */
+    CHECK_MSG(total > 0, "%s: no FLOPs total with --batch 4", path);
+    CHECK_MSG(nodes > 0 && fabs(sum - total) <= 1e-9 * total, "%s: node FLOPs sum to %.17g, total %.17g", path,
+              sum, total);
+    run_free(&r);
+    r = run_tool((const char *[]){"dump", "--batch", "4", path, NULL});
+    char want[64];
+    snprintf(want, sizeof want, "FLOPs: %.0f ", total);
+    CHECK_HAS(r.out, want);
+    run_free(&r);
+    r = run_tool((const char *[]){"dump", "--json", path, NULL});
+    CHECK_HAS(r.out, "\n  \"flops\": null,");
+    run_free(&r);
+}
+
 /* The committed example models, checked against their layer sizes (models/make_small.py). */
 static void test_example_models(void)
 {
@@ -712,6 +737,7 @@ static void test_example_models(void)
         size_t edges;
         check_dot(path, &r, &edges);
         run_free(&r);
+        test_flops_totals(path);
     }
 }
 

@@ -271,7 +271,10 @@ void dump_json(FILE *f, const DumpInfo *info, const DumpOptions *opt)
     fprintf(f, ",\n  \"params\": %zu,\n  \"param_bytes\": %zu,\n  \"trainable_params\": %zu,\n"
                "  \"initializer_count\": %zu,\n  \"initializer_bytes\": %zu,\n  \"flops\": ",
             info->params, info->param_bytes, info->trainable, info->ninits, info->init_bytes);
-    json_number(f, info->flops);
+    if (g->nnodes && info->flops_missing == g->nnodes)
+        fputs("null", f);  /* no estimate at all: unknown, not zero */
+    else
+        json_number(f, info->flops);
     fprintf(f, ",\n  \"flops_missing_nodes\": %zu,\n  \"op_histogram\": {", info->flops_missing);
     for (size_t i = 0; i < info->nhist; i++) {
         buf_clear(&b);

@@ -215,8 +215,13 @@ static void print_summary(FILE *f, const DumpInfo *info, Buf *b)
     fprintf(f, "\ninitializers: %zu, %zu bytes (%s)\n", info->ninits, info->init_bytes, buf_str(b));
 
     size_t nn = g->nnodes;
+    bool symbolic = false;  /* estimates need static shapes: say how to get them */
+    for (size_t i = 0; i < g->ninputs; i++)
+        if (value_is_real_input(g->inputs[i]) && !shape_is_static(&g->inputs[i]->shape))
+            symbolic = true;
+    const char *hint = symbolic && info->flops_missing ? "; inputs have unknown dims: try --batch N" : "";
     if (info->flops_missing == nn) {
-        fprintf(f, "FLOPs: - (no estimate for any of %zu nodes)\n", nn);
+        fprintf(f, "FLOPs: - (no estimate for any of %zu nodes%s)\n", nn, hint);
     } else {
         buf_clear(b);
         if (info->flops >= 1000) {
@@ -224,8 +229,8 @@ static void print_summary(FILE *f, const DumpInfo *info, Buf *b)
             buf_human(b, info->flops);
             buf_printf(b, ")");
         }
-        fprintf(f, "FLOPs: %.0f%s total, estimated for %zu of %zu nodes\n", info->flops, buf_str(b),
-                nn - info->flops_missing, nn);
+        fprintf(f, "FLOPs: %.0f%s total, estimated for %zu of %zu nodes%s\n", info->flops, buf_str(b),
+                nn - info->flops_missing, nn, hint);
     }
     fprintf(f, "nodes: %zu, %zu op types\n", nn, info->nhist);
     fprintf(f, "op histogram:\n");
