@@ -235,8 +235,17 @@ struct Node {
     Attr *attrs;
     int index;              /* position in graph->nodes */
     bool dead;              /* removed by a pass; graph_compact drops it */
+    int phase;              /* Phase: which part of a training step the node belongs to */
     const char *doc;
 };
+
+/* The parts of a training step; inference programs have only PHASE_FORWARD nodes. */
+typedef enum {
+    PHASE_FORWARD = 0,      /* the model (and the new head) */
+    PHASE_LOSS,             /* the loss on the model's output */
+    PHASE_BACKWARD,         /* gradients, built by pass_autodiff */
+    PHASE_OPTIMIZER,        /* parameter updates, built by pass_optim */
+} Phase;
 
 typedef struct OpsetImport {
     const char *domain;     /* "" or "ai.onnx" are normalised to "" */
@@ -451,6 +460,48 @@ Status node_set_op(Graph *g, Node *n, const char *op_type, Diag *d) MUST_CHECK;
 Node *graph_add_node1(Graph *g, const char *op_type, const char *name_hint, int ninputs, Value *const *inputs,
                       const char *out_hint, Diag *d);
 
+/* ======================================================================== ir/pass_memplan.c */
+
+/* Where a value lives at run time (codegen's memory plan). */
+typedef enum {
+    MEM_NONE = 0,   /* not planned (not read or written by any node) */
+    MEM_CONST,      /* constant: in the weights blob (codegen lays it out) */
+    MEM_INPUT,      /* graph input `index`: the caller's buffer, read-only */
+    MEM_OUTPUT,     /* graph output `index`: written straight into the caller's buffer */
+    MEM_ARENA,      /* intermediate at `offset` in the activation arena */
+    MEM_ALIAS,      /* a view of value `alias` (same bytes, another shape) */
+} MemKind;
+
+typedef struct MemSlot {
+    MemKind kind;
+    size_t offset;  /* MEM_ARENA: byte offset, 64-byte aligned */
+    size_t bytes;   /* size of the value's data */
+    int index;      /* MEM_INPUT / MEM_OUTPUT: position in graph inputs / outputs */
+    int alias;      /* MEM_ALIAS: id of the value viewed (-1 otherwise) */
+} MemSlot;
+
+/* What the code generator knows about its kernels; NULL callbacks mean "never". */
+typedef struct MemPlanOptions {
+    void *ctx;
+    bool (*is_view)(const Node *n, void *ctx);                 /* output 0 is input 0's bytes */
+    bool (*can_reuse)(const Node *n, int out, int in, void *ctx); /* output may overwrite that input */
+    size_t (*scratch_bytes)(const Node *n, void *ctx);         /* scratch while n runs */
+} MemPlanOptions;
+
+typedef struct MemPlan {
+    MemSlot *slots;         /* per value id (graph->values), in the graph's arena */
+    size_t *scratch;        /* per node index: arena offset of its scratch space */
+    size_t *scratch_bytes;  /* per node index: its size (0: none) */
+    size_t arena_bytes;     /* size of the activation arena (graph outputs and inputs excluded) */
+    size_t naive_bytes;     /* the same without any reuse, for reports */
+} MemPlan;
+
+/* Plan graph g (nodes in execution order, every computed value of static shape). A graph output that
+ * is a view, an input, a constant or listed twice is left where it is: codegen copies it out. The
+ * arena is live until the end of the run; a value's block is reused after its last reader (or the
+ * last reader of any view of it). ST_SHAPE naming the node when a shape is not static. */
+Status pass_memplan(Graph *g, const MemPlanOptions *opt, MemPlan *plan, Diag *d) MUST_CHECK;
+
 /* ======================================================================== ir/ops_conv.c */
 
 /* Spatial geometry of a Conv, ConvTranspose or pooling node: its attributes with ONNX's defaults, and
@@ -485,4 +536,42 @@ int64_t conv_geom_out(ConvGeom *g, int i, int64_t in);
 /* ConvTranspose output size of dim i; `want` >= 0 is output_shape[i]. Resolves the pads of dim i. */
 int64_t conv_transpose_geom_out(ConvGeom *g, int i, int64_t in, int64_t want);
 
+/* ======================================================================== ir/pass_autodiff.c */
+
+/* Reverse-mode differentiation of a scalar loss with respect to the trainable parameters
+ * (Value.trainable). Backward nodes are ordinary IR nodes (standard ONNX ops where they fit,
+ * otherwise ops of the "onnxtune" domain such as ConvGrad) with phase PHASE_BACKWARD, shape-
+ * inferred as they are added. Only nodes on a path from a trainable parameter to the loss get
+ * backward nodes, so frozen regions cost nothing in the backward pass. */
+typedef struct Gradients {
+    size_t n;
+    Value **params;         /* trainable parameters, in graph value order */
+    Value **grads;          /* grads[i] = dLoss/dparams[i], same shape and dtype */
+} Gradients;
+
+Status pass_autodiff(Graph *g, Value *loss, Gradients *out, Diag *d) MUST_CHECK;
+
+/* For gradient rules (OpRule.grad): */
+/* dLoss/d(output i of n), or NULL when no gradient flows into that output. */
+Value *grad_output(GradCtx *c, const Node *n, int i);
+/* Whether input i of n needs a gradient (it depends on a trainable parameter). */
+bool grad_needed(GradCtx *c, const Node *n, int i);
+/* Add g to the gradient of input i of n; several contributions are summed. g must have the
+ * input's shape (reduce broadcast dims first: grad_unbroadcast). */
+Status grad_accumulate(GradCtx *c, const Node *n, int i, Value *g, Diag *d) MUST_CHECK;
+Graph *grad_graph(GradCtx *c);
+/* Append a backward node (domain "" or "onnxtune") with `nout` fresh outputs (named from the
+ * forward node's name), infer its shapes, and return it; outputs are node->outputs. */
+Node *grad_add_node(GradCtx *c, const Node *fwd, const char *domain, const char *op_type, int nin,
+                    Value *const *in, int nout, Diag *d);
+/* The same in two steps, for nodes that need attributes: create, set attributes, then finish
+ * (shape inference). */
+Node *grad_new_node(GradCtx *c, const Node *fwd, const char *domain, const char *op_type, int nin,
+                    Value *const *in, int nout, Diag *d);
+Status grad_finish_node(GradCtx *c, Node *n, Diag *d) MUST_CHECK;
+/* Sum g (a gradient of broadcast shape) down to `shape` (ReduceSum over broadcast axes, then
+ * Reshape); returns g itself when the shapes already agree. */
+Value *grad_unbroadcast(GradCtx *c, const Node *fwd, Value *g, const Shape *shape, Diag *d);
+
 #endif
+
