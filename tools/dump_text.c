@@ -163,9 +163,11 @@ static void print_summary(FILE *f, const DumpInfo *info, Buf *b)
     fprintf(f, "model: %s\n", buf_str(b));
     buf_clear(b);
     buf_name(b, m->producer_name ? m->producer_name : "");
-    buf_printf(b, " ");
-    buf_name(b, m->producer_version ? m->producer_version : "");
-    fprintf(f, "producer: %s\n", b->len > 1 ? buf_str(b) : "(none)");
+    if (m->producer_version && m->producer_version[0]) {
+        buf_printf(b, b->len ? " " : "");
+        buf_name(b, m->producer_version);
+    }
+    fprintf(f, "producer: %s\n", b->len ? buf_str(b) : "(none)");
     fprintf(f, "ir_version: %lld\n", (long long)m->ir_version);
     if (m->model_version)
         fprintf(f, "model_version: %lld\n", (long long)m->model_version);
@@ -217,11 +219,12 @@ static void print_summary(FILE *f, const DumpInfo *info, Buf *b)
     size_t nn = g->nnodes;
     bool symbolic = false;  /* estimates need static shapes: say how to get them */
     for (size_t i = 0; i < g->ninputs; i++)
-        if (value_is_real_input(g->inputs[i]) && !shape_is_static(&g->inputs[i]->shape))
+        if (value_is_real_input(g->inputs[i]) && g->inputs[i]->kind == VK_TENSOR &&
+            !shape_is_static(&g->inputs[i]->shape))
             symbolic = true;
     const char *hint = symbolic && info->flops_missing ? "; inputs have unknown dims: try --batch N" : "";
     if (info->flops_missing == nn) {
-        fprintf(f, "FLOPs: - (no estimate for any of %zu nodes%s)\n", nn, hint);
+        fprintf(f, "FLOPs: - (no estimate for any of %zu node%s%s)\n", nn, nn == 1 ? "" : "s", hint);
     } else {
         buf_clear(b);
         if (info->flops >= 1000) {
@@ -232,7 +235,7 @@ static void print_summary(FILE *f, const DumpInfo *info, Buf *b)
         fprintf(f, "FLOPs: %.0f%s total, estimated for %zu of %zu nodes%s\n", info->flops, buf_str(b),
                 nn - info->flops_missing, nn, hint);
     }
-    fprintf(f, "nodes: %zu, %zu op types\n", nn, info->nhist);
+    fprintf(f, "nodes: %zu, %zu op type%s\n", nn, info->nhist, info->nhist == 1 ? "" : "s");
     fprintf(f, "op histogram:\n");
     size_t width = 0;
     for (size_t i = 0; i < info->nhist; i++) {
