@@ -196,6 +196,30 @@ static void test_constant(void)
     CHECK_EQ_INT(live_nodes(m, "Constant"), 0);
     model_free(m);
 
+    m = new_model(); /* sparse_value (densified by the importer) and value_strings */
+    g = m->graph;
+    c1 = NODE(g, "Constant", 13, IN(NULL), OUT("sp"));
+    c1->ninputs = 0;
+    Attr a = {.name = "sparse_value", .type = AT_TENSOR};
+    Shape s23 = shape_make(2, (int64_t[]){2, 3});
+    a.t = tensor_new(g->arena, DT_DOUBLE, &s23);
+    ((double *)a.t->data)[4] = 9;
+    node_add_attr(g, c1, &a);
+    c2 = NODE(g, "Constant", 13, IN(NULL), OUT("strs"));
+    c2->ninputs = 0;
+    Attr as = {.name = "value_strings", .type = AT_STRINGS, .n = 2, .strings = (const char *[]){"ab", "c"}};
+    node_add_attr(g, c2, &as);
+    graph_add_output(g, val(m, "sp"));
+    graph_add_output(g, val(m, "strs"));
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "sp"), "[2,3]");
+    CHECK_EQ_INT(val(m, "sp")->dtype, DT_DOUBLE);
+    CHECK(val(m, "sp")->init && tensor_get_f64(val(m, "sp")->init, 4) == 9);
+    CHECK_STR(shp(m, "strs"), "[2]");
+    CHECK(val(m, "strs")->init && val(m, "strs")->init->str_len[0] == 2 &&
+          strcmp(((const char **)val(m, "strs")->init->data)[1], "c") == 0);
+    model_free(m);
+
     m = new_model(); /* two value attributes */
     c1 = NODE(m->graph, "Constant", 13, IN(NULL), OUT("c"));
     c1->ninputs = 0;
@@ -1205,6 +1229,70 @@ static void test_loop_scan(void)
     model_free(m);
 }
 
+/* ======================================================================== odd inputs */
+
+/* Every rule of these families, fed combinations of odd inputs (missing, scalar, empty, unknown rank,
+ * absurd dims, odd constant values), must return a status with a message or succeed: never crash. */
+static void test_odd_inputs(void)
+{
+    static const char *const families[] = {"shape", "conv", "pool", "rnn", "control"};
+    enum { NPAL = 9 };
+    size_t runs = 0, errors = 0;
+    const OpRule *r;
+    for (size_t ri = 0; (r = op_rule_at(ri)); ri++) {
+        bool mine = false;
+        for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
+            mine |= strcmp(r->family, families[f]) == 0;
+        if (!mine)
+            continue;
+        for (int nin = 0; nin <= 4; nin++)
+            for (int combo = 0; combo < NPAL * NPAL; combo++) {
+                Model *m = new_model();
+                Graph *g = m->graph;
+                Value *ins[4];
+                for (int i = 0; i < nin; i++) {
+                    int k = (i % 2 == 0 ? combo % NPAL : combo / NPAL);
+                    char name[16];
+                    snprintf(name, sizeof name, "in%d", i);
+                    switch (k) {
+                    case 0: ins[i] = NULL; break;
+                    case 1: ins[i] = scalar_input(g, name, DT_FLOAT); break;
+                    case 2: ins[i] = INPUT(g, name, DT_FLOAT, 0, 3); break;
+                    case 3: ins[i] = INPUT(g, name, DT_FLOAT, 2, 3, 4, 5); ins[i]->shape = shape_unknown(); break;
+                    case 4: ins[i] = INPUT(g, name, DT_FLOAT, (int64_t)1 << 62, (int64_t)1 << 62, 3); break;
+                    case 5: ins[i] = INPUT(g, name, DT_INT64, -1, 1, -2, 7); break;
+                    case 6: ins[i] = INTS(g, name, -5, (int64_t)1 << 62); break;
+                    case 7: ins[i] = INTS(g, name, 0, -1, 3, 0, 0, 0, 0, 0, 2); break;
+                    default: ins[i] = const_tensor(g, name, DT_FLOAT, 2, (int64_t[]){2, 2}, (double[]){1, 0, -1, 2});
+                    }
+                }
+                const char *outs[3] = {"o0", "o1", "o2"};
+                Node *n = add_node(g, r->name, 17, nin, ins, 1 + combo % 3, outs);
+                if (combo % 4 == 1)
+                    attr_int(g, n, "axis", -7);
+                if (combo % 5 == 2)
+                    ATTR_INTS(g, n, "kernel_shape", 3, 3);
+                if (combo % 7 == 3)
+                    ATTR_INTS(g, n, "perm", 5, 0);
+                diag_init(&diag, NULL);
+                Status st = r->shape(g, n, &diag);
+                runs++;
+                if (st) {
+                    errors++;
+                    CHECK_MSG(diag.status == st && diag.msg[0], "%s: status %s without a message", r->name,
+                              status_name(st));
+                } else if (r->fold) {
+                    bool folded;
+                    diag_init(&diag, NULL);
+                    st = fold_node(g, n, &folded, &diag);
+                    CHECK_MSG(!st || diag.msg[0], "%s: fold status %s without a message", r->name, status_name(st));
+                }
+                model_free(m);
+            }
+    }
+    CHECK(runs > 1000 && errors > 0 && errors < runs);
+}
+
 int main(void)
 {
     test_constant();
@@ -1226,5 +1314,6 @@ int main(void)
     test_rnn();
     test_if();
     test_loop_scan();
+    test_odd_inputs();
     return test_summary("test_ops_b");
 }
