@@ -1,6 +1,6 @@
-/* gemm.c - Gemm and MatMul forward kernels on cblas_sgemm (float32, row-major).
- * They only arrange the calls: bias broadcast, batch loops and the fold of a shared right operand
- * into one big product. No packing of our own and no small-matrix kernels. */
+/* gemm.c - Gemm and MatMul forward kernels on cblas_sgemm (float32, row-major), plus float64 twins
+ * on cblas_dgemm. They only arrange the calls: bias broadcast, batch loops and the fold of a shared
+ * right operand into one big product. No packing of our own and no small-matrix kernels. */
 #include "runtime.h"
 
 #include <cblas.h>
@@ -81,6 +81,57 @@ void matmul_forward(float *y, const float *a, const float *b, size_t m, size_t n
             b_off += coord * b_strides[i];
         }
         sgemm_rowmajor(y + t * m * n, a + a_off, b + b_off, m, n, k, false, false, 1.0f, 0.0f, n);
+    }
+}
+
+/* ---- float64: the same arrangements on dgemm */
+
+static void dgemm_rowmajor(double *y, const double *a, const double *b, size_t m, size_t n, size_t k,
+                           bool trans_a, bool trans_b, double alpha, double beta_y, size_t ldy)
+{
+    if (m == 0 || n == 0)
+        return;
+    if (k == 0) {
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++)
+                y[i * ldy + j] = beta_y == 0.0 ? 0.0 : beta_y * y[i * ldy + j];
+        return;
+    }
+    cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, alpha, a, (int)(trans_a ? m : k), b, (int)(trans_b ? k : n),
+                beta_y, y, (int)ldy);
+}
+
+void gemm_forward_f64(double *y, const double *a, const double *b, const double *c,
+                      size_t m, size_t n, size_t k, bool trans_a, bool trans_b,
+                      double alpha, double beta, size_t c_rows, size_t c_cols)
+{
+    double beta_y = 0.0;
+    if (c && beta != 0.0) {
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++)
+                y[i * n + j] = beta * c[(c_rows == 1 ? 0 : i) * c_cols + (c_cols == 1 ? 0 : j)];
+        beta_y = 1.0;
+    }
+    dgemm_rowmajor(y, a, b, m, n, k, trans_a, trans_b, alpha, beta_y, n);
+}
+
+void matmul_forward_f64(double *y, const double *a, const double *b, size_t m, size_t n, size_t k,
+                        size_t batch_rank, const size_t *batch_dims,
+                        const size_t *a_strides, const size_t *b_strides)
+{
+    size_t batch = 1;
+    for (size_t i = 0; i < batch_rank; i++)
+        batch *= batch_dims[i];
+    for (size_t t = 0; t < batch; t++) {
+        size_t rest = t, a_off = 0, b_off = 0;
+        for (size_t i = batch_rank; i-- > 0;) {
+            size_t coord = rest % batch_dims[i];
+            rest /= batch_dims[i];
+            a_off += coord * a_strides[i];
+            b_off += coord * b_strides[i];
+        }
+        dgemm_rowmajor(y + t * m * n, a + a_off, b + b_off, m, n, k, false, false, 1.0, 0.0, n);
     }
 }
 

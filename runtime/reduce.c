@@ -1,7 +1,8 @@
 /* reduce.c - the Reduce* family over any set of axes, and ArgMax/ArgMin, forward.
  * Dims are first simplified (unit dims dropped, neighbours of the same kind merged); the common
  * [outer, reduced, inner] shape gets vectorisable loops, other masks a generic odometer walk.
- * Each output element is accumulated by one thread in a fixed order, in double. */
+ * Each output element is accumulated by one thread in a fixed order, in double (float or double
+ * tensors; no long double for the latter). ArgMax/ArgMin are float only. */
 #include "runtime.h"
 
 #include <math.h>
@@ -33,14 +34,14 @@ static inline double reduce_step(ReduceKind kind, double acc, double v, double s
     }
 }
 
-static float reduce_finish(ReduceKind kind, double acc, size_t count, double shift)
+static double reduce_finish(ReduceKind kind, double acc, size_t count, double shift)
 {
     switch (kind) {
-    case REDUCE_MEAN: return count ? (float)(acc / (double)count) : NAN;
-    case REDUCE_L2: return (float)sqrt(acc);
-    case REDUCE_LOG_SUM: return (float)log(acc);
-    case REDUCE_LOG_SUM_EXP: return count ? (float)(shift + log(acc)) : -INFINITY;
-    default: return (float)acc;
+    case REDUCE_MEAN: return count ? acc / (double)count : NAN;
+    case REDUCE_L2: return sqrt(acc);
+    case REDUCE_LOG_SUM: return log(acc);
+    case REDUCE_LOG_SUM_EXP: return count ? shift + log(acc) : -INFINITY;
+    default: return acc;
     }
 }
 
@@ -48,6 +49,21 @@ static float reduce_finish(ReduceKind kind, double acc, size_t count, double shi
 static double lse_shift(double mx)
 {
     return isinf(mx) && mx < 0 ? 0.0 : mx;
+}
+
+/* Element i of x, a float or a double tensor. `f64` is a constant at every call site below, so the
+ * compiler specialises each loop for one type. */
+static inline double load(const void *x, bool f64, size_t i)
+{
+    return f64 ? ((const double *)x)[i] : (double)((const float *)x)[i];
+}
+
+static inline void store(void *y, bool f64, size_t i, double v)
+{
+    if (f64)
+        ((double *)y)[i] = v;
+    else
+        ((float *)y)[i] = (float)v;
 }
 
 /* The loop body repeated per kind so that the kind switch sits outside the loop. */
@@ -62,27 +78,29 @@ static double lse_shift(double mx)
     default: LOOP(a += v); break;                                                   \
     }
 
-/* y = reduce(x[0..len)) over a contiguous row. */
-static float reduce_row(ReduceKind kind, const float *x, size_t len)
+/* reduce(x[base .. base+len)), a contiguous row. */
+static inline double reduce_row(ReduceKind kind, const void *x, bool f64, size_t base, size_t len)
 {
     double a = reduce_identity(kind), sh = 0.0;
     if (kind == REDUCE_LOG_SUM_EXP) {
         double mx = -INFINITY;
-        for (size_t i = 0; i < len; i++)
-            mx = x[i] > mx ? x[i] : mx;
+        for (size_t i = 0; i < len; i++) {
+            double v = load(x, f64, base + i);
+            mx = v > mx ? v : mx;
+        }
         sh = lse_shift(mx);
         if (isinf(sh))
-            return (float)sh;
+            return sh;
     }
-#define ROW_LOOP(BODY) for (size_t i = 0; i < len; i++) { double v = x[i]; BODY; }
+#define ROW_LOOP(BODY) for (size_t i = 0; i < len; i++) { double v = load(x, f64, base + i); BODY; }
     FOR_EACH_KIND(kind, ROW_LOOP)
 #undef ROW_LOOP
     return reduce_finish(kind, a, len, sh);
 }
 
-/* y[0..width) = reduce over r of x[r*inner + j], for width <= TILE columns. */
-static void reduce_tile(float *y, ReduceKind kind, const float *x, size_t len, size_t inner,
-                        size_t width)
+/* y[ybase + j] = reduce over r of x[base + r*inner + j], for j < width <= TILE columns. */
+static inline void reduce_tile(void *y, size_t ybase, ReduceKind kind, const void *x, bool f64, size_t base,
+                               size_t len, size_t inner, size_t width)
 {
     double acc[TILE], shift[TILE];
     for (size_t j = 0; j < width; j++) {
@@ -91,31 +109,32 @@ static void reduce_tile(float *y, ReduceKind kind, const float *x, size_t len, s
     }
     if (kind == REDUCE_LOG_SUM_EXP) {
         for (size_t r = 0; r < len; r++)
-            for (size_t j = 0; j < width; j++)
-                shift[j] = x[r * inner + j] > shift[j] ? x[r * inner + j] : shift[j];
+            for (size_t j = 0; j < width; j++) {
+                double v = load(x, f64, base + r * inner + j);
+                shift[j] = v > shift[j] ? v : shift[j];
+            }
         for (size_t j = 0; j < width; j++)
             shift[j] = lse_shift(shift[j]);
     }
 #define TILE_LOOP(BODY) for (size_t r = 0; r < len; r++) for (size_t j = 0; j < width; j++) { \
-        double v = x[r * inner + j], sh = shift[j], a = acc[j]; (void)sh; BODY; acc[j] = a; }
+        double v = load(x, f64, base + r * inner + j), sh = shift[j], a = acc[j]; (void)sh; BODY; acc[j] = a; }
     FOR_EACH_KIND(kind, TILE_LOOP)
 #undef TILE_LOOP
     for (size_t j = 0; j < width; j++)
-        y[j] = kind == REDUCE_LOG_SUM_EXP && isinf(shift[j]) && len ? (float)shift[j]
-             : reduce_finish(kind, acc[j], len, shift[j]);
+        store(y, f64, ybase + j, kind == REDUCE_LOG_SUM_EXP && isinf(shift[j]) && len ? shift[j]
+                                 : reduce_finish(kind, acc[j], len, shift[j]));
 }
 
-/* Generic walk: output element t's kept coordinates give `base`; the reduced dims are walked with
- * an odometer. */
-static float reduce_strided(ReduceKind kind, const float *x, size_t base, size_t nred,
-                            const size_t *rdims, const size_t *rstrides, size_t count)
+/* Generic walk: the reduced dims of one output element, from offset `base`, by odometer. */
+static inline double reduce_strided(ReduceKind kind, const void *x, bool f64, size_t base, size_t nred,
+                                    const size_t *rdims, const size_t *rstrides, size_t count)
 {
     double shift = 0.0;
     for (int pass = kind == REDUCE_LOG_SUM_EXP ? 0 : 1; pass < 2; pass++) {
         double acc = pass == 0 ? -INFINITY : reduce_identity(kind);
         size_t coord[MAX_RANK] = {0}, off = base;
         for (size_t i = 0; i < count; i++) {
-            double v = x[off];
+            double v = load(x, f64, off);
             acc = pass == 0 ? (v > acc ? v : acc) : reduce_step(kind, acc, v, shift);
             for (size_t d = nred; d-- > 0;) {
                 off += rstrides[d];
@@ -128,16 +147,16 @@ static float reduce_strided(ReduceKind kind, const float *x, size_t base, size_t
         if (pass == 0) {
             shift = lse_shift(acc);
             if (isinf(shift))
-                return (float)shift;
+                return shift;
         } else {
             return reduce_finish(kind, acc, count, shift);
         }
     }
-    return 0.0f;
+    return 0.0;
 }
 
-void reduce_forward(float *y, const float *x, ReduceKind kind, size_t rank, const size_t *dims,
-                    uint32_t axes_mask)
+static inline void reduce_any(void *y, const void *x, bool f64, ReduceKind kind, size_t rank,
+                              const size_t *dims, uint32_t axes_mask)
 {
     /* Simplify: drop unit dims, merge runs of kept or reduced dims. */
     size_t sdims[MAX_RANK], count = 1, out_count = 1, nd = 0;
@@ -162,7 +181,7 @@ void reduce_forward(float *y, const float *x, ReduceKind kind, size_t rank, cons
         return;
     if (count == 0) {
         for (size_t t = 0; t < out_count; t++)
-            y[t] = reduce_finish(kind, reduce_identity(kind), 0, 0.0);
+            store(y, f64, t, reduce_finish(kind, reduce_identity(kind), 0, 0.0));
         return;
     }
 
@@ -185,14 +204,14 @@ void reduce_forward(float *y, const float *x, ReduceKind kind, size_t rank, cons
         if (inner == 1) {
             #pragma omp parallel for schedule(static) if (outer * count > 65536)
             for (size_t o = 0; o < outer; o++)
-                y[o] = reduce_row(kind, x + o * count, count);
+                store(y, f64, o, reduce_row(kind, x, f64, o * count, count));
         } else {
             size_t tiles = (inner + TILE - 1) / TILE;
             #pragma omp parallel for schedule(static) if (outer * count * inner > 65536)
             for (size_t t = 0; t < outer * tiles; t++) {
                 size_t o = t / tiles, j0 = t % tiles * TILE;
                 size_t width = inner - j0 < TILE ? inner - j0 : TILE;
-                reduce_tile(y + o * inner + j0, kind, x + o * count * inner + j0, count, inner, width);
+                reduce_tile(y, o * inner + j0, kind, x, f64, o * count * inner + j0, count, inner, width);
             }
         }
         return;
@@ -221,8 +240,20 @@ void reduce_forward(float *y, const float *x, ReduceKind kind, size_t rank, cons
             base += rest % kdims[d] * kstrides[d];
             rest /= kdims[d];
         }
-        y[t] = reduce_strided(kind, x, base, nr, rdims, rstrides, count);
+        store(y, f64, t, reduce_strided(kind, x, f64, base, nr, rdims, rstrides, count));
     }
+}
+
+void reduce_forward(float *y, const float *x, ReduceKind kind, size_t rank, const size_t *dims,
+                    uint32_t axes_mask)
+{
+    reduce_any(y, x, false, kind, rank, dims, axes_mask);
+}
+
+void reduce_forward_f64(double *y, const double *x, ReduceKind kind, size_t rank, const size_t *dims,
+                        uint32_t axes_mask)
+{
+    reduce_any(y, x, true, kind, rank, dims, axes_mask);
 }
 
 static void arg_extreme(int64_t *y, const float *x, size_t outer, size_t axis, size_t inner,

@@ -37,6 +37,14 @@ void matmul_forward(float *y, const float *a, const float *b, size_t m, size_t n
                     size_t batch_rank, const size_t *batch_dims,
                     const size_t *a_strides, const size_t *b_strides);
 
+/* float64 twins of gemm_forward and matmul_forward (cblas_dgemm; matmul without the batch fold). */
+void gemm_forward_f64(double *y, const double *a, const double *b, const double *c,
+                      size_t m, size_t n, size_t k, bool trans_a, bool trans_b,
+                      double alpha, double beta, size_t c_rows, size_t c_cols);
+void matmul_forward_f64(double *y, const double *a, const double *b, size_t m, size_t n, size_t k,
+                        size_t batch_rank, const size_t *batch_dims,
+                        const size_t *a_strides, const size_t *b_strides);
+
 /* Numpy broadcasting of MatMul batch dims, for codegen: a_batch[a_rank] and b_batch[b_rank] are the
  * dims of a and b before their last two (right-aligned against each other).  Writes
  * max(a_rank, b_rank) entries to batch_dims, a_strides and b_strides for matmul_forward and returns
@@ -166,6 +174,8 @@ typedef enum ReduceKind {
  * codegen handles noop_with_empty_axes (a copy). */
 void reduce_forward(float *y, const float *x, ReduceKind kind, size_t rank, const size_t *dims,
                     uint32_t axes_mask);
+void reduce_forward_f64(double *y, const double *x, ReduceKind kind, size_t rank, const size_t *dims,
+                        uint32_t axes_mask);
 
 /* ArgMax / ArgMin (ONNX 13): y[outer, inner] (keepdims does not change memory) = index along axis
  * of the first (or with select_last_index the last) extreme of x[outer, axis, inner]. */

@@ -73,8 +73,8 @@ static bool next_index(size_t *idx, const size_t *dims, size_t nd)
 
 /* Compares got to want elementwise: |got - want| <= atol + rtol*|want| (NaN equals NaN, inf equals
  * the same inf); prints the first mismatch and the worst error. */
-static void check_close(const char *what, const float *got, const double *want, size_t n,
-                        double atol, double rtol)
+static void check_close_d(const char *what, const double *got, const double *want, size_t n,
+                          double atol, double rtol)
 {
     size_t bad = 0, first = 0;
     double worst = 0.0;
@@ -94,8 +94,24 @@ static void check_close(const char *what, const float *got, const double *want, 
         if (!ok && bad++ == 0)
             first = i;
     }
-    CHECK_MSG(bad == 0, "%s: %zu of %zu values differ, first at %zu: got %.9g want %.9g (max abs err %.3g)",
-              what, bad, n, first, bad ? (double)got[first] : 0.0, bad ? want[first] : 0.0, worst);
+    CHECK_MSG(bad == 0, "%s: %zu of %zu values differ, first at %zu: got %.17g want %.17g (max abs err %.3g)",
+              what, bad, n, first, bad ? got[first] : 0.0, bad ? want[first] : 0.0, worst);
+}
+
+static double *to_double(const float *x, size_t n)
+{
+    double *d = xmalloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        d[i] = x ? x[i] : 0.0;
+    return d;
+}
+
+static void check_close(const char *what, const float *got, const double *want, size_t n,
+                        double atol, double rtol)
+{
+    double *g = to_double(got, n);
+    check_close_d(what, g, want, n, atol, rtol);
+    free(g);
 }
 
 static void check_close_f(const char *what, const float *got, const float *want, size_t n,
@@ -152,6 +168,12 @@ static void test_gemm(void)
         char what[128];
         snprintf(what, sizeof what, "gemm m=%zu n=%zu k=%zu ta=%d tb=%d c=%d", m, n, k, ta, tb, cform);
         check_close(what, y, want, m * n, 1e-5, 1e-5);
+        double *ad = to_double(a, m * k), *bd = to_double(b, k * n), *cd = c ? to_double(c, c_rows * c_cols) : NULL;
+        double *yd = to_double(y, m * n);
+        ref_gemm(want, a, b, c, m, n, k, ta, tb, alpha, beta, c_rows, c_cols);
+        gemm_forward_f64(yd, ad, bd, cd, m, n, k, ta, tb, alpha, beta, c_rows, c_cols);
+        check_close_d(what, yd, want, m * n, 1e-12, 1e-12);
+        free(ad); free(bd); free(cd); free(yd);
         free(a); free(b); free(c); free(y); free(want);
     }
     /* K = 0: y = beta * C only. */
@@ -239,6 +261,10 @@ static void test_matmul(void)
         char what[128];
         snprintf(what, sizeof what, "matmul a rank %zu b rank %zu batch %zu", ar, br, batch);
         check_close(what, y, want, batch * mm * nn, 1e-5, 1e-5);
+        double *ad = to_double(a, asz), *bdd = to_double(b, bsz), *yd = to_double(y, batch * mm * nn);
+        matmul_forward_f64(yd, ad, bdd, mm, nn, k, r, bd, as, bs);
+        check_close_d(what, yd, want, batch * mm * nn, 1e-12, 1e-12);
+        free(ad); free(bdd); free(yd);
         free(a); free(b); free(y); free(want);
     }
     size_t a3[1] = {3}, b2[1] = {2}, bd[1], as[1], bs[1];
@@ -807,6 +833,10 @@ static void test_reduce(void)
         snprintf(what, sizeof what, "reduce %s iter %d rank %zu mask 0x%x count %zu", reduce_names[kind], iter, rank,
                  mask, count);
         check_close(what, y, want, out_count, 1e-5, 1e-5);
+        double *xd = to_double(x, total), *yd = to_double(NULL, out_count);
+        reduce_forward_f64(yd, xd, kind, rank, dims, mask);
+        check_close_d(what, yd, want, out_count, 1e-12, 1e-12);
+        free(xd); free(yd);
         free(x); free(y); free(want);
     }
     free(vals);
