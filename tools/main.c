@@ -13,6 +13,9 @@ typedef struct {
 static const Command commands[] = {
     {"dump", cmd_dump, "show a model: summary, nodes, shapes, parameters, FLOPs (text, --json, --dot)"},
     {"ops", cmd_ops, "list the supported ops and their rules (--markdown: docs/ops.md)"},
+    {"compile", cmd_compile, "build a model into a standalone program (generated C, one arena, the runtime)"},
+    {"run", cmd_run, "compile for the given inputs (cached) and run: --input NAME=FILE.npy --output-dir DIR"},
+    {"conform", cmd_conform, "run the ONNX backend test cases under folders: PASS/FAIL/UNSUPPORTED per case"},
 };
 
 static void usage(FILE *f)

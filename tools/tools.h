@@ -11,6 +11,24 @@ struct OpRule;
 
 int cmd_dump(int argc, char **argv);
 int cmd_ops(int argc, char **argv);
+int cmd_compile(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_conform(int argc, char **argv);
+
+/* ======================================================================== tools/cmd_compile.c */
+
+/* --input NAME=FILE.npy options (they repeat, so they are taken out of argv before cli_parse). */
+typedef struct InputArg {
+    const char *name;       /* malloc'd; tools_free_inputs */
+    const char *path;       /* points into argv */
+} InputArg;
+struct InputShape;
+/* Move every "--input V" / "--input=V" before a "--" out of argv into out[max]; *argc shrinks.
+ * Returns the count, or -1 after printing a usage error. */
+int tools_take_inputs(const char *cmd, int *argc, char **argv, InputArg *out, int max);
+void tools_free_inputs(InputArg *in, int n);
+/* Each input file's dtype and shape (NPY header), for codegen to fix the input shapes. */
+bool tools_input_shapes(const char *cmd, const InputArg *in, int n, struct InputShape *out);
 
 /* ======================================================================== tools/cmd_ops.c */
 

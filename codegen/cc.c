@@ -1,0 +1,247 @@
+/* cc.c - the C compiler driver: finds the runtime (header and static library) and runs the system
+ * compiler ($CC, default cc) on generated files, capturing its output so a failure can be shown.
+ * It does not write C (emit.c does) and never runs a shell: arguments go straight to execvp. */
+#include "codegen.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef ONNXTUNE_SOURCE_DIR
+#define ONNXTUNE_SOURCE_DIR ""
+#endif
+#ifndef ONNXTUNE_BINARY_DIR
+#define ONNXTUNE_BINARY_DIR ""
+#endif
+
+static bool file_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* Try include_dir/runtime.h and lib; copy both out when both exist. */
+static bool try_paths(const char *inc, const char *lib, char *include_dir, size_t inc_size, char *lib_path,
+                      size_t lib_size)
+{
+    char hdr[PATH_MAX];
+    if ((size_t)snprintf(hdr, sizeof hdr, "%s/runtime.h", inc) >= sizeof hdr || !file_exists(hdr) ||
+        !file_exists(lib) || strlen(inc) >= inc_size || strlen(lib) >= lib_size)
+        return false;
+    strcpy(include_dir, inc);
+    strcpy(lib_path, lib);
+    return true;
+}
+
+Status codegen_runtime_paths(char *include_dir, size_t inc_size, char *lib_path, size_t lib_size, Diag *d)
+{
+    char exe[PATH_MAX], inc[PATH_MAX + 64], lib[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        /* an installed prefix: bin/onnxtune, include/onnxtune/runtime.h, lib/onnxtune/libonnxtune_rt.a */
+        snprintf(inc, sizeof inc, "%s/../include/onnxtune", exe);
+        snprintf(lib, sizeof lib, "%s/../lib/onnxtune/libonnxtune_rt.a", exe);
+        if (try_paths(inc, lib, include_dir, inc_size, lib_path, lib_size))
+            return ST_OK;
+        /* a build tree: the library next to the executable, the header in the sources */
+        snprintf(inc, sizeof inc, "%s/runtime", ONNXTUNE_SOURCE_DIR);
+        snprintf(lib, sizeof lib, "%s/libonnxtune_rt.a", exe);
+        if (try_paths(inc, lib, include_dir, inc_size, lib_path, lib_size))
+            return ST_OK;
+    }
+    snprintf(inc, sizeof inc, "%s/runtime", ONNXTUNE_SOURCE_DIR);
+    snprintf(lib, sizeof lib, "%s/libonnxtune_rt.a", ONNXTUNE_BINARY_DIR);
+    if (try_paths(inc, lib, include_dir, inc_size, lib_path, lib_size))
+        return ST_OK;
+    return diag_error(d, ST_IO, "cannot find the onnxtune runtime (runtime.h and libonnxtune_rt.a): looked "
+                      "next to the onnxtune executable and in %s", ONNXTUNE_BINARY_DIR);
+}
+
+/* argv under construction */
+typedef struct Argv {
+    char *v[64];
+    int n;
+    char *own[8]; /* strings to free */
+    int nown;
+} Argv;
+
+static void push(Argv *a, const char *s)
+{
+    if (a->n < 62)
+        a->v[a->n++] = (char *)s;
+}
+
+static char *own(Argv *a, char *s)
+{
+    if (s && a->nown < 8)
+        a->own[a->nown++] = s;
+    return s;
+}
+
+static char *dup_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    return strndup(path, slash == path ? 1 : (size_t)(slash - path));
+}
+
+static char *concat(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 1);
+    if (s) {
+        memcpy(s, a, la);
+        memcpy(s + la, b, lb + 1);
+    }
+    return s;
+}
+
+Status codegen_cc_start(CcJob *job, Diag *d)
+{
+    char inc[PATH_MAX], lib[PATH_MAX];
+    Status st = codegen_runtime_paths(inc, sizeof inc, lib, sizeof lib, d);
+    if (st)
+        return st;
+    if (job->ninputs == 0 || job->ninputs > 40)
+        return diag_error(d, ST_USAGE, "internal: a compiler job needs 1 to 40 inputs");
+
+    /* $CC may carry arguments ("ccache gcc", "gcc -m64"): split on blanks */
+    const char *cc_env = getenv("CC");
+    char *cc = strdup(cc_env && *cc_env ? cc_env : "cc");
+    Argv a = {0};
+    if (!cc)
+        return diag_error(d, ST_NOMEM, "out of memory");
+    own(&a, cc);
+    for (char *tok = strtok(cc, " \t"); tok; tok = strtok(NULL, " \t"))
+        push(&a, tok);
+    if (a.n == 0)
+        push(&a, "cc");
+
+    const char *opt = job->opt_level ? job->opt_level : "-O2";
+    if (job->mode == CC_SHARED) {
+        push(&a, "-shared");
+        push(&a, "-fopenmp");
+        push(&a, "-o");
+        push(&a, job->output);
+        for (size_t i = 0; i < job->ninputs; i++)
+            push(&a, job->inputs[i]);
+        push(&a, own(&a, strdup(lib)));
+        push(&a, "-lopenblas");
+        push(&a, "-lm");
+    } else {
+        push(&a, "-std=c11");
+        push(&a, opt);
+        push(&a, "-fopenmp");
+        push(&a, "-Wall");
+        push(&a, "-Wextra");
+        if (job->werror)
+            push(&a, "-Werror");
+        if (job->mode == CC_OBJECT)
+            push(&a, "-fPIC");
+        push(&a, "-I");
+        push(&a, own(&a, strdup(inc)));
+        char *dir = own(&a, dup_dir(job->inputs[0]));
+        push(&a, own(&a, dir ? concat("-Wa,-I", dir) : NULL)); /* .incbin finds the weights there */
+        if (job->mode == CC_OBJECT)
+            push(&a, "-c");
+        push(&a, job->inputs[0]);
+        push(&a, "-o");
+        push(&a, job->output);
+        if (job->mode == CC_PROGRAM) {
+            push(&a, own(&a, strdup(lib)));
+            push(&a, "-lopenblas");
+            push(&a, "-lm");
+        }
+    }
+    a.v[a.n] = NULL;
+    for (int i = 0; i < a.n; i++)
+        if (!a.v[i]) {
+            st = diag_error(d, ST_NOMEM, "out of memory");
+            goto out;
+        }
+
+    const char *tmp = getenv("TMPDIR");
+    snprintf(job->log_path, sizeof job->log_path, "%s/onnxtune-cc-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(job->log_path);
+    if (fd < 0) {
+        st = diag_error(d, ST_IO, "%s: cannot create a temporary file: %s", job->log_path, strerror(errno));
+        goto out;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd);
+        unlink(job->log_path);
+        st = diag_error(d, ST_ERR, "cannot start the C compiler: %s", strerror(errno));
+        goto out;
+    }
+    if (pid == 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+        execvp(a.v[0], a.v);
+        fprintf(stderr, "cannot run the C compiler '%s': %s (set CC to a C compiler)\n", a.v[0], strerror(errno));
+        _exit(127);
+    }
+    close(fd);
+    job->pid = (int)pid;
+out:
+    for (int i = 0; i < a.nown; i++)
+        free(a.own[i]);
+    return st;
+}
+
+Status codegen_cc_finish(CcJob *job, Diag *d)
+{
+    int ws = 0;
+    while (waitpid((pid_t)job->pid, &ws, 0) < 0)
+        if (errno != EINTR) {
+            unlink(job->log_path);
+            return diag_error(d, ST_ERR, "lost the C compiler process: %s", strerror(errno));
+        }
+    job->pid = 0;
+    Status st = ST_OK;
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+        /* quote the first lines of what it said */
+        char text[1200] = "";
+        FILE *f = fopen(job->log_path, "r");
+        if (f) {
+            size_t len = 0;
+            char line[400];
+            for (int k = 0; k < 12 && fgets(line, sizeof line, f); k++) {
+                size_t l = strlen(line);
+                if (len + l + 1 >= sizeof text)
+                    break;
+                memcpy(text + len, line, l + 1);
+                len += l;
+            }
+            fclose(f);
+            while (len && text[len - 1] == '\n')
+                text[--len] = '\0';
+        }
+        if (WIFSIGNALED(ws))
+            st = diag_error(d, ST_ERR, "the C compiler was killed by signal %d compiling %s", WTERMSIG(ws),
+                            job->inputs[0]);
+        else
+            st = diag_error(d, ST_ERR, "the C compiler failed (exit %d) on the generated file %s:\n%s",
+                            WEXITSTATUS(ws), job->inputs[0], text);
+    }
+    unlink(job->log_path);
+    return st;
+}
+
+Status codegen_cc(CcJob *job, Diag *d)
+{
+    Status st = codegen_cc_start(job, d);
+    return st ? st : codegen_cc_finish(job, d);
+}

@@ -1,0 +1,165 @@
+/* codegen.h - the public face of codegen/: an inferred IR graph in, one specialised C file out, and
+ * the C compiler driver that turns it into a program or a shared object linked with the runtime.
+ *
+ * Shapes are constants in the generated code; every intermediate lives at a planned offset of one
+ * arena (ir/pass_memplan.c); kernels come from runtime/ (runtime.h). Codegen does not infer shapes
+ * (ir/pass_shapes.c does) and has no control flow (If/Loop/Scan are refused).
+ */
+#ifndef ONNXTUNE_CODEGEN_H
+#define ONNXTUNE_CODEGEN_H
+
+#include "importer.h"
+#include "ir.h"
+
+#define ONNXTUNE_VERSION "0.1.0"
+
+/* ---- the generated code's interface ------------------------------------------------------------
+ *
+ * A generated file defines, for its PREFIX (a C identifier):
+ *   void PREFIX_run(void *const *inputs, void *const *outputs, void *workspace);
+ *   const CgModelInfo PREFIX_info;
+ * inputs[i] / outputs[i] are dense C-order buffers of the i-th runtime input / graph output (shapes
+ * and dtypes in PREFIX_info); workspace is workspace_bytes, 64-byte aligned (NULL when 0). A run
+ * never allocates and never fails. The types below are written once here and printed verbatim into
+ * every generated file (CG_ABI), so the two can never disagree. */
+#define CG_ABI(X) X(                                                                              \
+typedef struct CgTensorInfo {                                                                     \
+    const char *name;                                                                             \
+    int dtype;                                                                                    \
+    int rank;                                                                                     \
+    int64_t dims[8];                                                                              \
+    int batch_axis;                                                                               \
+    int64_t batch_scale;                                                                          \
+} CgTensorInfo;                                                                                   \
+typedef struct CgModelInfo {                                                                      \
+    const char *model;                                                                            \
+    int64_t batch;                                                                                \
+    int ninputs;                                                                                  \
+    int noutputs;                                                                                 \
+    const CgTensorInfo *inputs;                                                                   \
+    const CgTensorInfo *outputs;                                                                  \
+    size_t workspace_bytes;                                                                       \
+    const char *no_chunk;                                                                         \
+    int threads;                                                                                  \
+    void (*run)(void *const *inputs, void *const *outputs, void *workspace);                      \
+} CgModelInfo;)
+/* Field notes: dtype is ONNX's TensorProto.DataType (= DType = RtDType); batch_axis is the dim that
+ * grows with the batch (-1: none) and batch_scale its size per batch item; batch is the compiled
+ * batch (0: the model has no batch dim); no_chunk says why inputs of another batch cannot be run in
+ * chunks of `batch` (NULL: they can); threads is the default thread count (0: the runtime's). */
+#define CG_ABI_EXPAND(...) __VA_ARGS__
+#define CG_ABI_STRING(...) #__VA_ARGS__
+CG_ABI(CG_ABI_EXPAND)
+
+/* ======================================================================== codegen/emit.c */
+
+/* Which dim of each runtime input and graph output is the batch dim (found by inferring shapes at
+ * two batch sizes: codegen_batch_axes). All NULL/0: no chunking information. */
+typedef struct BatchAxes {
+    int64_t batch;              /* the compiled batch; 0 when no input has a batch dim */
+    int *input_axis;            /* per runtime input (graph inputs without a default, in order) */
+    int64_t *input_scale;
+    int *output_axis;           /* per graph output */
+    int64_t *output_scale;
+    const char *no_chunk;       /* why another batch cannot be run in chunks (NULL: it can) */
+} BatchAxes;
+
+typedef struct CodegenOptions {
+    const char *prefix;         /* C identifier prefix of PREFIX_run / PREFIX_info; NULL: "model" */
+    const char *model_path;     /* named in comments and the info */
+    bool emit_main;             /* also emit main(): the standalone program (runtime/npy.c in/out) */
+    /* Weights: with weights_path the blob is written there and .incbin'd by its basename (the C
+     * compiler needs -Wa,-I<its folder>: codegen_cc does that); NULL: a C array in the file. */
+    const char *weights_path;
+    const BatchAxes *batch;     /* NULL: no chunking (exact shapes only) */
+    int threads;                /* default thread count of the program (0: runtime default) */
+} CodegenOptions;
+
+/* What one generation produced, for reports. */
+typedef struct CodegenStats {
+    size_t nodes;               /* nodes emitted (views included) */
+    size_t arena_bytes;         /* activation arena (the workspace) */
+    size_t naive_bytes;         /* the arena without buffer reuse */
+    size_t weights_bytes;       /* the weights blob */
+} CodegenStats;
+
+/* Emit the C file for graph g (nodes in execution order, every shape inferred and static) to out.
+ * Errors name the node and op: an op without an emitter, an attribute value or dtype the emitter
+ * does not handle (ST_UNSUPPORTED), a shape that is not static (ST_SHAPE). stats may be NULL. */
+Status codegen_emit(Graph *g, const CodegenOptions *opt, FILE *out, CodegenStats *stats,
+                    Diag *d) MUST_CHECK;
+
+/* True if op_type (default domain) has an emitter. */
+bool codegen_has_emitter(const char *op_type);
+/* Iterate over the emitted op names: for (i = 0; (name = codegen_op_at(i)); i++). */
+const char *codegen_op_at(size_t i);
+
+/* ======================================================================== codegen/driver.c */
+
+/* A shape fixed for a graph input before inference (from an example file or a test's data). */
+typedef struct InputShape {
+    const char *name;
+    DType dtype;                /* DT_UNDEFINED: not checked */
+    Shape shape;                /* static */
+} InputShape;
+
+/* Import, canonicalise, fix the given input shapes (rank and known dims must agree with the model),
+ * set remaining unknown leading input dims to `batch` (> 0), infer shapes with folding. On failure
+ * *out is NULL. */
+Status codegen_load(const char *path, const InputShape *shapes, size_t nshapes, int64_t batch,
+                    Model **out, Diag *d) MUST_CHECK;
+
+/* The batch dims of m1's runtime inputs and outputs, comparing shapes inferred at batch b1 (m1)
+ * and b2 (m2, the same model). Allocated in m1's arena. */
+Status codegen_batch_axes(const Model *m1, int64_t b1, const Model *m2, int64_t b2, BatchAxes *out,
+                          Diag *d) MUST_CHECK;
+
+/* `onnxtune compile`: model file -> standalone program. */
+typedef struct CompileOptions {
+    const char *model;          /* ONNX file */
+    const char *output;         /* PROG */
+    bool emit_c;                /* keep PROG.c and PROG.weights next to PROG */
+    int64_t batch;              /* compiled batch (<= 0: 1) */
+    bool exact;                 /* compile for exactly `shapes` (no batch, no chunking): onnxtune run */
+    const InputShape *shapes;   /* shapes of example inputs (fix symbolic dims), may be NULL */
+    size_t nshapes;
+    int threads;                /* default --threads of PROG (0: runtime default) */
+    bool werror;                /* build the generated C with -Werror (tests) */
+    FILE *log;                  /* notes for the user (stderr), may be NULL */
+} CompileOptions;
+Status codegen_compile_model(const CompileOptions *o, CodegenStats *stats, Diag *d) MUST_CHECK;
+
+/* ======================================================================== codegen/cc.c */
+
+typedef enum {
+    CC_PROGRAM,     /* one .c -> executable, linked with the runtime, OpenBLAS, OpenMP, libm */
+    CC_OBJECT,      /* one .c -> position-independent .o */
+    CC_SHARED,      /* .o files -> shared object linked with the runtime */
+} CcMode;
+
+typedef struct CcJob {
+    CcMode mode;
+    const char *const *inputs;  /* source or object files */
+    size_t ninputs;
+    const char *output;
+    const char *opt_level;      /* "-O2" when NULL */
+    bool werror;
+    /* filled by codegen_cc_start */
+    int pid;
+    char log_path[4096];        /* the compiler's stdout+stderr */
+} CcJob;
+
+/* Where the runtime's header and static library are: next to the running executable (build tree
+ * or an installed prefix: ../include/onnxtune, ../lib/onnxtune), else the build tree this binary
+ * was configured in. */
+Status codegen_runtime_paths(char *include_dir, size_t inc_size, char *lib_path, size_t lib_size,
+                             Diag *d) MUST_CHECK;
+/* Start the C compiler ($CC, default cc) on a job without waiting. */
+Status codegen_cc_start(CcJob *job, Diag *d) MUST_CHECK;
+/* Wait for it; on failure the message names the command's first input and quotes the compiler's
+ * first lines. */
+Status codegen_cc_finish(CcJob *job, Diag *d) MUST_CHECK;
+/* Start and finish. */
+Status codegen_cc(CcJob *job, Diag *d) MUST_CHECK;
+
+#endif

@@ -1,0 +1,115 @@
+/* emit.h - private to codegen/: the state of one generation and the helpers emitters share.
+ * Each codegen/emit_<family>.c defines a table of Emitters; emit.c gathers them and drives.
+ * Emitters print the body of one node's block; they never lay out memory or weights themselves. */
+#ifndef ONNXTUNE_EMIT_H
+#define ONNXTUNE_EMIT_H
+
+#include "codegen.h"
+#include "runtime.h"
+
+typedef struct Cg Cg;
+
+typedef struct Emitter {
+    const char *op;
+    /* Print the node's code (cg_line) or return ST_UNSUPPORTED naming what is not handled. */
+    Status (*emit)(Cg *cg, const Node *n);
+    /* Scratch bytes the node needs while it runs (NULL: none). Called before emit. */
+    size_t (*scratch)(const Node *n);
+    unsigned flags;
+} Emitter;
+
+enum {
+    EM_VIEW = 1,        /* output 0 is input 0's bytes with another shape: no code at all (unless
+                           another output is read: then emit runs) */
+    EM_INPLACE = 2,     /* output 0 may overwrite any input of the same shape and size */
+    EM_INPLACE0 = 16,   /* output 0 may overwrite input 0 when of the same shape and size */
+    /* The kernels are float32 only: the driver casts float64/float16/bfloat16 inputs into float32
+     * scratch copies first and the outputs back after (cg_ptr/cg_dtype then see float32). */
+    EM_F32 = 4,
+    EM_HALF = 8,        /* the same for float16/bfloat16 only (the kernels handle float64) */
+};
+
+/* The generation state. Emitters only read it through the functions below. */
+struct Cg {
+    Graph *g;
+    const CodegenOptions *opt;
+    MemPlan plan;
+    Diag *d;
+    FILE *out;              /* the body being written */
+    const Node *node;       /* the node being emitted */
+    size_t node_index;
+    char **cname;           /* per value: its C identifier */
+    bool *used;             /* per value: read by the body (needs a declaration) */
+    size_t *woff;           /* per value: offset in the weights blob, SIZE_MAX when not laid out */
+    const char **override;  /* per value: a float32 copy's pointer while its node is emitted */
+    unsigned char *wblob;   /* the weights blob */
+    size_t wbytes, wcap;
+    bool nomem;
+};
+
+/* ---- printing ---- */
+void cg_line(Cg *cg, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* A string that lives as long as the generation (for building expressions). */
+const char *cg_fmt(Cg *cg, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+/* ---- values ---- */
+/* The C identifier of v's data pointer (typed by its dtype; const for inputs and weights). */
+const char *cg_ptr(Cg *cg, const Value *v);
+/* v's element type as the emitter sees it (float32 for EM_F32/EM_HALF copies). */
+DType cg_dtype(Cg *cg, const Value *v);
+/* NULL when v is absent, else cg_ptr. */
+const char *cg_ptr_or_null(Cg *cg, const Value *v);
+/* Pointer to the node's scratch space ("(void *)(ws + OFF)"), "NULL" when it has none. */
+const char *cg_scratch(Cg *cg);
+/* Number of elements of a static value. */
+size_t cg_numel(const Value *v);
+/* True when nothing reads v and it is not a graph output. */
+bool cg_unused(Cg *cg, const Value *v);
+
+/* ---- literals ---- */
+const char *cg_ctype(DType t);          /* "float", "int64_t", ... */
+const char *cg_rtdtype(DType t);        /* "RT_FLOAT", ... */
+/* "(const size_t[]){2, 3}" for an array of size_t values; "NULL" when n == 0. */
+const char *cg_sizes(Cg *cg, const size_t *v, size_t n);
+const char *cg_i64s(Cg *cg, const int64_t *v, size_t n);
+const char *cg_ints(Cg *cg, const int *v, size_t n);
+/* A float literal that reads back exactly ("0.5f", "INFINITY", "NAN"). */
+const char *cg_float(Cg *cg, double x);
+/* The dims of a static shape as size_t (rank entries). */
+void cg_dims(const Shape *s, size_t *dims);
+
+/* ---- attributes and constant inputs ---- */
+/* Ints from constant input i if present, else attribute `attr` (NULL: none); *count = number read,
+ * at most max. false when the input is present but not constant (the emitter cannot handle that). */
+bool cg_const_ints(const Node *n, int i, const char *attr, int64_t *out, size_t max, size_t *count);
+/* A scalar constant input as double; false when absent or not constant. */
+bool cg_const_scalar(const Node *n, int i, double *out);
+
+/* ---- spatial windows (emit_conv.c) ---- */
+/* The kernels' window of a Conv/ConvTranspose/pool node with input x and output y; wkernel: the kernel
+ * from the weight's shape (NULL for pools). false when the kernels cannot take it. */
+bool cg_window(const Node *n, const Value *x, const Value *y, const int64_t *wkernel, bool transpose,
+               SpatialWindow *win);
+/* Print "static const SpatialWindow win = {...};". */
+void cg_emit_window(Cg *cg, const SpatialWindow *w);
+
+/* ---- errors ---- */
+Status cg_unsupported(Cg *cg, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* ST_UNSUPPORTED unless input/output value v has dtype t. */
+Status cg_require_dtype(Cg *cg, const Value *v, DType t);
+
+/* ---- the families' tables (terminated by a zeroed row) ---- */
+extern const Emitter elementwise_emitters[];
+extern const Emitter shape_emitters[];
+extern const Emitter matmul_emitters[];
+extern const Emitter conv_emitters[];
+extern const Emitter pool_emitters[];
+extern const Emitter norm_emitters[];
+extern const Emitter reduce_emitters[];
+extern const Emitter rnn_emitters[];
+
+/* ---- emit_main.c ---- */
+/* Print the generated program's main() (reads PREFIX_info through `prog_model`). */
+void cg_emit_main(FILE *out);
+
+#endif

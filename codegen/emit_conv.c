@@ -1,0 +1,106 @@
+/* emit_conv.c - emitters of the conv family (Conv, ConvTranspose) on runtime/conv.c, and the spatial
+ * window builder the pools share: attributes and SAME_* pads resolved by ir/ops_conv.c's geometry,
+ * output sizes from shape inference, printed as one static SpatialWindow per node.
+ * float32 kernels; other float types run in float32 copies (EM_F32). */
+#include "emit.h"
+
+#include <string.h>
+
+/* Resolve n's window for input x (rank nsp + 2) and output y; false when the geometry is not one the
+ * kernels take (more than RT_MAX_SPATIAL spatial dims, output_shape larger than the full output). */
+bool cg_window(const Node *n, const Value *x, const Value *y, const int64_t *wkernel, bool transpose,
+               SpatialWindow *win)
+{
+    int nsp = x->shape.rank - 2;
+    ConvGeom g;
+    Diag d;
+    diag_init(&d, NULL);
+    memset(win, 0, sizeof *win);
+    if (nsp < 1 || nsp > RT_MAX_SPATIAL || y->shape.rank != x->shape.rank || conv_geom(n, nsp, wkernel, &g, &d))
+        return false;
+    IntList os;
+    bool have_os = transpose && op_attr_ints(n, "output_shape", &os);
+    win->nd = (size_t)nsp;
+    for (int i = 0; i < nsp; i++) {
+        int64_t in = x->shape.dim[2 + i];
+        if (transpose)
+            conv_transpose_geom_out(&g, i, in, have_os ? os.v[os.n - (size_t)nsp + (size_t)i] : -1);
+        else
+            conv_geom_out(&g, i, in);
+        if (g.kernel[i] < 1 || g.pad_begin[i] < 0 || (!transpose && g.pad_end[i] < 0))
+            return false;
+        win->in[i] = (size_t)in;
+        win->out[i] = (size_t)y->shape.dim[2 + i];
+        win->kernel[i] = (size_t)g.kernel[i];
+        win->stride[i] = (size_t)g.stride[i];
+        win->dilation[i] = (size_t)g.dilation[i];
+        win->pad_begin[i] = (size_t)g.pad_begin[i];
+        win->pad_end[i] = g.pad_end[i] > 0 ? (size_t)g.pad_end[i] : 0;
+    }
+    return true;
+}
+
+static const char *sizes3(Cg *cg, const size_t *v, size_t nd)
+{
+    const char *s = cg_sizes(cg, v, nd);
+    return s + strlen("(const size_t[])"); /* "{a, b}" for a designated initializer */
+}
+
+void cg_emit_window(Cg *cg, const SpatialWindow *w)
+{
+    cg_line(cg, "static const SpatialWindow win = {.nd = %zu, .in = %s, .out = %s, .kernel = %s,", w->nd,
+            sizes3(cg, w->in, w->nd), sizes3(cg, w->out, w->nd), sizes3(cg, w->kernel, w->nd));
+    cg_line(cg, "    .stride = %s, .dilation = %s, .pad_begin = %s, .pad_end = %s};", sizes3(cg, w->stride, w->nd),
+            sizes3(cg, w->dilation, w->nd), sizes3(cg, w->pad_begin, w->nd), sizes3(cg, w->pad_end, w->nd));
+}
+
+static bool conv_setup(const Node *n, bool transpose, SpatialWindow *win, size_t *c_in, size_t *c_out, size_t *group)
+{
+    const Value *x = n->inputs[0], *w = n->inputs[1], *y = n->outputs[0];
+    if (x->shape.rank < 3 || w->shape.rank != x->shape.rank)
+        return false;
+    int64_t wk[IR_MAX_RANK];
+    for (int i = 2; i < w->shape.rank; i++)
+        wk[i - 2] = w->shape.dim[i];
+    if (!cg_window(n, x, y, wk, transpose, win))
+        return false;
+    *c_in = (size_t)x->shape.dim[1];
+    *c_out = (size_t)y->shape.dim[1];
+    *group = (size_t)node_attr_int(n, "group", 1);
+    return *group >= 1;
+}
+
+static size_t scratch_conv(const Node *n)
+{
+    SpatialWindow win;
+    size_t ci, co, gr;
+    bool tr = strcmp(n->op_type, "ConvTranspose") == 0;
+    if (!conv_setup(n, tr, &win, &ci, &co, &gr))
+        return 0;
+    size_t batch = (size_t)n->inputs[0]->shape.dim[0];
+    return tr ? conv_transpose_forward_workspace(batch, ci, co, gr, &win)
+              : conv_forward_workspace(batch, ci, co, gr, &win);
+}
+
+static Status emit_conv(Cg *cg, const Node *n)
+{
+    const Value *x = n->inputs[0], *w = n->inputs[1], *b = node_input(n, 2), *y = n->outputs[0];
+    bool tr = strcmp(n->op_type, "ConvTranspose") == 0;
+    SpatialWindow win;
+    size_t ci, co, gr;
+    if (cg_dtype(cg, x) != DT_FLOAT || cg_dtype(cg, w) != DT_FLOAT)
+        return cg_unsupported(cg, "%s of %s", n->op_type, dtype_name(x->dtype));
+    if (!conv_setup(n, tr, &win, &ci, &co, &gr))
+        return cg_unsupported(cg, "this geometry (1 to %d spatial dims, pads that only crop)", RT_MAX_SPATIAL);
+    cg_emit_window(cg, &win);
+    cg_line(cg, "%s(%s, %s, %s, %s, %lld, %zu, %zu, %zu, &win, %s);", tr ? "conv_transpose_forward" : "conv_forward",
+            cg_ptr(cg, y), cg_ptr(cg, x), cg_ptr(cg, w), cg_ptr_or_null(cg, b), (long long)x->shape.dim[0], ci, co,
+            gr, cg_scratch(cg));
+    return ST_OK;
+}
+
+const Emitter conv_emitters[] = {
+    {"Conv", emit_conv, scratch_conv, EM_F32},
+    {"ConvTranspose", emit_conv, scratch_conv, EM_F32},
+    {0},
+};

@@ -1,0 +1,120 @@
+/* emit_norm.c - emitters of the normalisation family on runtime/norm.c: BatchNormalization (inference),
+ * InstanceNormalization, LayerNormalization (with its optional Mean/InvStdDev), LRN, and Dropout
+ * (inference: a view of its input, plus an all-true mask when one is read). Training-mode
+ * BatchNormalization and Dropout are refused; MeanVarianceNormalization has no emitter. */
+#include "emit.h"
+
+#include <string.h>
+
+/* [N, C, spatial...] -> n, c, prod(spatial) */
+static bool ncs(const Value *x, size_t *n, size_t *c, size_t *spatial)
+{
+    if (x->shape.rank < 2)
+        return false;
+    *n = (size_t)x->shape.dim[0];
+    *c = (size_t)x->shape.dim[1];
+    *spatial = 1;
+    for (int i = 2; i < x->shape.rank; i++)
+        *spatial *= (size_t)x->shape.dim[i];
+    return true;
+}
+
+static Status emit_batchnorm(Cg *cg, const Node *n)
+{
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    size_t bn, c, sp;
+    if (node_attr_int(n, "training_mode", 0) != 0)
+        return cg_unsupported(cg, "training_mode 1 (batch statistics)");
+    for (int k = 1; k < n->noutputs; k++)
+        if (!cg_unused(cg, n->outputs[k]))
+            return cg_unsupported(cg, "the running statistics outputs (training mode)");
+    if (n->ninputs < 5 || cg_dtype(cg, x) != DT_FLOAT)
+        return cg_unsupported(cg, "BatchNormalization of %s", dtype_name(x->dtype));
+    for (int k = 1; k < 5; k++)
+        if (!n->inputs[k] || cg_dtype(cg, n->inputs[k]) != DT_FLOAT)
+            return cg_unsupported(cg, "input %d of another type than float", k);
+    if (!ncs(x, &bn, &c, &sp))
+        return cg_unsupported(cg, "an input of rank %d", x->shape.rank);
+    cg_line(cg, "batchnorm_forward(%s, %s, %s, %s, %s, %s, %zu, %zu, %zu, %s);", cg_ptr(cg, y), cg_ptr(cg, x),
+            cg_ptr(cg, n->inputs[1]), cg_ptr(cg, n->inputs[2]), cg_ptr(cg, n->inputs[3]), cg_ptr(cg, n->inputs[4]),
+            bn, c, sp, cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)));
+    return ST_OK;
+}
+
+static Status emit_instancenorm(Cg *cg, const Node *n)
+{
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    size_t bn, c, sp;
+    if (cg_dtype(cg, x) != DT_FLOAT || !ncs(x, &bn, &c, &sp))
+        return cg_unsupported(cg, "InstanceNormalization of %s rank %d", dtype_name(x->dtype), x->shape.rank);
+    cg_line(cg, "instancenorm_forward(%s, %s, %s, %s, %zu, %zu, %zu, %s);", cg_ptr(cg, y), cg_ptr(cg, x),
+            cg_ptr(cg, n->inputs[1]), cg_ptr(cg, n->inputs[2]), bn, c, sp,
+            cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)));
+    return ST_OK;
+}
+
+static Status emit_layernorm(Cg *cg, const Node *n)
+{
+    const Value *x = n->inputs[0], *scale = n->inputs[1], *bias = node_input(n, 2), *y = n->outputs[0];
+    int rank = x->shape.rank;
+    int64_t axis = node_attr_int(n, "axis", -1);
+    if (axis < 0)
+        axis += rank;
+    if (axis < 0 || axis >= rank || rank < 1)
+        return cg_unsupported(cg, "axis %lld of a rank %d input", (long long)node_attr_int(n, "axis", -1), rank);
+    if (cg_dtype(cg, x) != DT_FLOAT)
+        return cg_unsupported(cg, "LayerNormalization of %s", dtype_name(x->dtype));
+    size_t rows = 1, cols = 1;
+    for (int i = 0; i < rank; i++)
+        *(i < axis ? &rows : &cols) *= (size_t)x->shape.dim[i];
+    if (cg_numel(scale) != cols || (bias && cg_numel(bias) != cols))
+        return cg_unsupported(cg, "Scale/B that broadcast (only the normalized shape itself)");
+    const Value *mean = n->noutputs > 1 ? n->outputs[1] : NULL, *inv = n->noutputs > 2 ? n->outputs[2] : NULL;
+    cg_line(cg, "layernorm_forward(%s, %s, %s, %s, %s, %s, %zu, %zu, %s);", cg_ptr(cg, y),
+            mean && !cg_unused(cg, mean) ? cg_ptr(cg, mean) : "NULL", inv && !cg_unused(cg, inv) ? cg_ptr(cg, inv) : "NULL",
+            cg_ptr(cg, x), cg_ptr(cg, scale), cg_ptr_or_null(cg, bias), rows, cols,
+            cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)));
+    return ST_OK;
+}
+
+static Status emit_lrn(Cg *cg, const Node *n)
+{
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    size_t bn, c, sp;
+    if (cg_dtype(cg, x) != DT_FLOAT || !ncs(x, &bn, &c, &sp))
+        return cg_unsupported(cg, "LRN of %s rank %d", dtype_name(x->dtype), x->shape.rank);
+    int64_t size = node_attr_int(n, "size", 0);
+    if (size < 1)
+        return cg_unsupported(cg, "size %lld", (long long)size);
+    cg_line(cg, "lrn_forward(%s, %s, %zu, %zu, %zu, %lld, %s, %s, %s);", cg_ptr(cg, y), cg_ptr(cg, x), bn, c, sp,
+            (long long)size, cg_float(cg, node_attr_float(n, "alpha", 1e-4f)),
+            cg_float(cg, node_attr_float(n, "beta", 0.75f)), cg_float(cg, node_attr_float(n, "bias", 1.0f)));
+    return ST_OK;
+}
+
+/* Dropout in inference: y = x; the mask (when read) is all true. It is a view unless the mask is read. */
+static Status emit_dropout(Cg *cg, const Node *n)
+{
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    double ratio = 0.5, training = 0;
+    if (node_input(n, 2) && !cg_const_scalar(n, 2, &training))
+        return cg_unsupported(cg, "training_mode that is not a constant");
+    if (node_input(n, 1) && !cg_const_scalar(n, 1, &ratio))
+        ratio = 0.5;
+    if (training != 0 && ratio != 0)
+        return cg_unsupported(cg, "training_mode true (random dropout)");
+    cg_line(cg, "memcpy(%s, %s, %zu);", cg_ptr(cg, y), cg_ptr(cg, x), cg_numel(x) * dtype_size(x->dtype));
+    if (n->noutputs > 1 && !cg_unused(cg, n->outputs[1]))
+        cg_line(cg, "memset(%s, 1, %zu); /* the mask: nothing dropped */", cg_ptr(cg, n->outputs[1]),
+                cg_numel(n->outputs[1]));
+    return ST_OK;
+}
+
+const Emitter norm_emitters[] = {
+    {"BatchNormalization", emit_batchnorm, NULL, EM_INPLACE0 | EM_F32},
+    {"InstanceNormalization", emit_instancenorm, NULL, EM_F32},
+    {"LayerNormalization", emit_layernorm, NULL, EM_F32},
+    {"LRN", emit_lrn, NULL, EM_F32},
+    {"Dropout", emit_dropout, NULL, EM_VIEW},
+    {0},
+};

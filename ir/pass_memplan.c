@@ -1,0 +1,248 @@
+/* pass_memplan.c - memory planning for generated code: where every value of a graph lives at run
+ * time. Intermediates get 64-byte aligned offsets in one activation arena, reused once a value (and
+ * every view of it) is dead; views share their source's bytes; an op may write over an input that
+ * dies at it. Graph inputs and outputs are the caller's buffers, constants the weights blob.
+ * It does not lay out the weights (codegen does, for the constants it actually reads) and does not
+ * look into subgraphs (codegen has no control flow). */
+#include "ir.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MEMPLAN_ALIGN 64
+
+typedef struct Block {
+    size_t offset, bytes;
+} Block;
+
+/* Live blocks of the arena, sorted by offset; placement is first fit. */
+typedef struct Blocks {
+    Block *b;
+    size_t n, cap;
+    size_t high;    /* high-water mark: the arena size so far */
+} Blocks;
+
+static size_t align_up(size_t x)
+{
+    return (x + MEMPLAN_ALIGN - 1) / MEMPLAN_ALIGN * MEMPLAN_ALIGN;
+}
+
+static bool blocks_alloc(Blocks *bs, size_t bytes, size_t *offset)
+{
+    if (bytes > SIZE_MAX - 2 * MEMPLAN_ALIGN)
+        return false;
+    bytes = align_up(bytes ? bytes : 1);
+    size_t at = 0, pos = bs->n;
+    for (size_t i = 0; i < bs->n; i++) {
+        if (bs->b[i].offset >= at + bytes) {
+            pos = i;
+            break;
+        }
+        size_t end = bs->b[i].offset + align_up(bs->b[i].bytes);
+        if (end > at)
+            at = end;
+    }
+    if (bs->n == bs->cap) {
+        size_t cap = bs->cap ? bs->cap * 2 : 32;
+        Block *nb = realloc(bs->b, cap * sizeof *nb);
+        if (!nb)
+            return false;
+        bs->b = nb;
+        bs->cap = cap;
+    }
+    memmove(bs->b + pos + 1, bs->b + pos, (bs->n - pos) * sizeof *bs->b);
+    bs->b[pos] = (Block){at, bytes};
+    bs->n++;
+    if (at + bytes > bs->high)
+        bs->high = at + bytes;
+    *offset = at;
+    return true;
+}
+
+static void blocks_free(Blocks *bs, size_t offset)
+{
+    for (size_t i = 0; i < bs->n; i++)
+        if (bs->b[i].offset == offset) {
+            memmove(bs->b + i, bs->b + i + 1, (bs->n - i - 1) * sizeof *bs->b);
+            bs->n--;
+            return;
+        }
+}
+
+static Status value_bytes(const Value *v, size_t *out, Diag *d)
+{
+    char buf[128];
+    if (v->kind != VK_TENSOR)
+        return diag_node(d, v->producer, ST_UNSUPPORTED, "value '%s' is not a tensor (sequences, maps and "
+                         "optionals are not supported by code generation)", v->name);
+    size_t numel, es = dtype_size(v->dtype);
+    if (!shape_is_static(&v->shape))
+        return v->producer
+            ? diag_node(d, v->producer, ST_SHAPE, "output '%s' has shape %s, not static (data-dependent, "
+                        "or a symbolic dim no input fixes)", v->name, shape_str(&v->shape, buf, sizeof buf))
+            : diag_error(d, ST_SHAPE, "value '%s' has shape %s, not static", v->name,
+                         shape_str(&v->shape, buf, sizeof buf));
+    if (es == 0 || v->dtype == DT_STRING)
+        return diag_node(d, v->producer, ST_UNSUPPORTED, "value '%s' has element type %s, which code "
+                         "generation does not support", v->name, dtype_name(v->dtype));
+    if (!shape_numel(&v->shape, &numel) || !size_mul(numel, es, out))
+        return diag_node(d, v->producer, ST_NOMEM, "value '%s' is too large", v->name);
+    return ST_OK;
+}
+
+/* The value whose storage v uses: follows views back to their source. */
+static int root_of(const MemPlan *p, int id)
+{
+    while (p->slots[id].kind == MEM_ALIAS)
+        id = p->slots[id].alias;
+    return id;
+}
+
+Status pass_memplan(Graph *g, const MemPlanOptions *opt, MemPlan *plan, Diag *d)
+{
+    memset(plan, 0, sizeof *plan);
+    size_t nv = g->nvalues, nn = g->nnodes;
+    plan->slots = arena_calloc(g->arena, nv ? nv : 1, sizeof *plan->slots);
+    plan->scratch = arena_calloc(g->arena, nn ? nn : 1, sizeof *plan->scratch);
+    plan->scratch_bytes = arena_calloc(g->arena, nn ? nn : 1, sizeof *plan->scratch_bytes);
+    size_t *last = calloc(nv ? nv : 1, sizeof *last);   /* last node reading a value; nn: the end */
+    bool *taken = calloc(nv ? nv : 1, sizeof *taken);   /* a root whose block moved to a new value */
+    Blocks bs = {0};
+    Status st = ST_OK;
+    if (!plan->slots || !plan->scratch || !plan->scratch_bytes || !last || !taken) {
+        st = diag_error(d, ST_NOMEM, "out of memory planning memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nv; i++)
+        plan->slots[i].alias = -1;
+
+    /* kinds: constants, the caller's inputs and outputs, views, the rest planned below */
+    for (size_t i = 0; i < nv; i++) {
+        Value *v = g->values[i];
+        if (v->init)   /* initializer defaults of inputs too: compiled in */
+            plan->slots[i].kind = MEM_CONST;
+    }
+    for (size_t i = 0; i < g->ninputs; i++) {
+        Value *v = g->inputs[i];
+        if (plan->slots[v->id].kind == MEM_CONST)
+            continue;
+        plan->slots[v->id].kind = MEM_INPUT;
+        plan->slots[v->id].index = (int)i;
+    }
+    for (size_t i = 0; i < nn; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead)
+            continue;
+        for (int k = 0; k < n->noutputs; k++) {
+            Value *o = n->outputs[k];
+            MemSlot *s = &plan->slots[o->id];
+            if (s->kind == MEM_CONST)
+                continue;
+            if ((st = value_bytes(o, &s->bytes, d)))
+                goto out;
+            if (k == 0 && n->ninputs > 0 && n->inputs[0] && opt && opt->is_view && opt->is_view(n, opt->ctx)) {
+                s->kind = MEM_ALIAS;
+                s->alias = n->inputs[0]->id;
+            }
+        }
+    }
+    for (size_t i = 0; i < g->noutputs; i++) {
+        Value *v = g->outputs[i];
+        MemSlot *s = &plan->slots[v->id];
+        if (s->kind == MEM_NONE && v->producer) {   /* the first mention of a computed value */
+            s->kind = MEM_OUTPUT;
+            s->index = (int)i;
+        }
+    }
+    for (size_t i = 0; i < nv; i++) {
+        Value *v = g->values[i];
+        if (plan->slots[i].kind == MEM_INPUT && (st = value_bytes(v, &plan->slots[i].bytes, d)))
+            goto out;
+    }
+
+    /* liveness of roots: the last node that reads the value or any view of it */
+    for (size_t i = 0; i < nn; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead)
+            continue;
+        for (int k = 0; k < n->noutputs; k++) {
+            int r = root_of(plan, n->outputs[k]->id);
+            if (last[r] < i)
+                last[r] = i;
+        }
+        for (int k = 0; k < n->ninputs; k++)
+            if (n->inputs[k] && n->inputs[k]->id >= 0 && (size_t)n->inputs[k]->id < nv &&
+                g->values[n->inputs[k]->id] == n->inputs[k]) {
+                int r = root_of(plan, n->inputs[k]->id);
+                if (last[r] < i)
+                    last[r] = i;
+            }
+    }
+    for (size_t i = 0; i < g->noutputs; i++)
+        last[root_of(plan, g->outputs[i]->id)] = nn;
+
+    /* placement, in node order */
+    for (size_t i = 0; i < nn; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead)
+            continue;
+        for (int k = 0; k < n->noutputs; k++) {
+            Value *o = n->outputs[k];
+            MemSlot *s = &plan->slots[o->id];
+            if (s->kind != MEM_NONE)
+                continue;
+            s->kind = MEM_ARENA;
+            bool reused = false;
+            for (int j = 0; j < n->ninputs && opt && opt->can_reuse && !reused; j++) {
+                Value *in = n->inputs[j];
+                if (!in || !opt->can_reuse(n, k, j, opt->ctx))
+                    continue;
+                int r = root_of(plan, in->id);
+                MemSlot *rs = &plan->slots[r];
+                if (rs->kind != MEM_ARENA || taken[r] || last[r] != i || rs->bytes != s->bytes)
+                    continue;
+                s->offset = rs->offset;
+                taken[r] = true;
+                reused = true;
+            }
+            if (!reused && !blocks_alloc(&bs, s->bytes, &s->offset)) {
+                st = diag_node(d, n, ST_NOMEM, "out of memory planning output '%s'", o->name);
+                goto out;
+            }
+            plan->naive_bytes += align_up(s->bytes);
+        }
+        size_t sb = opt && opt->scratch_bytes ? opt->scratch_bytes(n, opt->ctx) : 0;
+        if (sb) {
+            if (!blocks_alloc(&bs, sb, &plan->scratch[i])) {
+                st = diag_node(d, n, ST_NOMEM, "out of memory planning scratch space");
+                goto out;
+            }
+            plan->scratch_bytes[i] = sb;
+            plan->naive_bytes += align_up(sb);
+            blocks_free(&bs, plan->scratch[i]);
+        }
+        /* free what dies here: roots read last by this node, and outputs nobody reads */
+        for (int k = 0; k < n->ninputs; k++) {
+            if (!n->inputs[k])
+                continue;
+            int r = root_of(plan, n->inputs[k]->id);
+            if (plan->slots[r].kind == MEM_ARENA && last[r] == i && !taken[r]) {
+                blocks_free(&bs, plan->slots[r].offset);
+                taken[r] = true;   /* freed once even when read twice */
+            }
+        }
+        for (int k = 0; k < n->noutputs; k++) {
+            int r = root_of(plan, n->outputs[k]->id);
+            if (plan->slots[r].kind == MEM_ARENA && last[r] == i && !taken[r]) {
+                blocks_free(&bs, plan->slots[r].offset);
+                taken[r] = true;
+            }
+        }
+    }
+    plan->arena_bytes = bs.high;
+out:
+    free(bs.b);
+    free(last);
+    free(taken);
+    return st;
+}
