@@ -371,6 +371,7 @@ typedef struct ShapeOptions {
     int64_t batch;          /* > 0: give unknown leading dims of graph inputs this size */
     bool fold;              /* fold constant subgraphs while walking */
     bool allow_unknown_ops; /* unknown ops leave their outputs unknown instead of failing (dump) */
+    bool keep_params;       /* never fold nodes that read initializers (they may train) */
     size_t unknown_ops;     /* out: how many nodes were left unknown */
 } ShapeOptions;
 

@@ -72,6 +72,22 @@ static void skip_unknown(Node *n, ShapeOptions *opt)
     (void)n;
 }
 
+static bool outputs_known(const Node *n)
+{
+    for (int k = 0; k < n->noutputs; k++)
+        if (!n->outputs[k]->init)
+            return false;
+    return n->noutputs > 0;
+}
+
+static bool reads_initializer(const Node *n)
+{
+    for (int k = 0; k < n->ninputs; k++)
+        if (n->inputs[k] && n->inputs[k]->is_initializer)
+            return true;
+    return false;
+}
+
 static void fix_batch(Graph *g, int64_t batch)
 {
     for (size_t i = 0; i < g->ninputs; i++) {
@@ -96,7 +112,14 @@ Status infer_graph(Graph *g, ShapeOptions *opt, Diag *d)
         Status st = infer_node(g, n, d);
         if (st)
             return st;
-        if (opt->fold) {
+        if (opt->fold && outputs_known(n)) {
+            /* Shape/Size/Constant rules set their data from shapes alone: done at compile time */
+            for (int k = 0; k < n->noutputs; k++)
+                n->outputs[k]->producer = NULL;
+            n->dead = true;
+            continue;
+        }
+        if (opt->fold && !(opt->keep_params && reads_initializer(n))) {
             bool folded;
             if ((st = fold_node(g, n, &folded, d)))
                 return st;
