@@ -597,9 +597,10 @@ static Status import_attr(Importer *im, Scope *s, const char *node_what, Onnx__A
         if (!ap->t)
             return diag_error(d, ST_INVALID, "%s: type TENSOR but no tensor", what);
         return import_tensor(im, ap->t, what, steal, &out->t);
-    case AT_SPARSE_TENSOR:
+    case AT_SPARSE_TENSOR: /* densified: later stages see a plain TENSOR attribute */
         if (!ap->sparse_tensor)
             return diag_error(d, ST_INVALID, "%s: type SPARSE_TENSOR but no sparse_tensor", what);
+        out->type = AT_TENSOR;
         return import_sparse_tensor(im, ap->sparse_tensor, what, steal, &out->t);
     case AT_GRAPH:
         if (!ap->g)
@@ -637,6 +638,7 @@ static Status import_attr(Importer *im, Scope *s, const char *node_what, Onnx__A
     case AT_SPARSE_TENSORS:
         n = type == AT_TENSORS ? ap->n_tensors : ap->n_sparse_tensors;
         out->n = n;
+        out->type = AT_TENSORS;
         if (!(out->tensors = arena_calloc(a, n ? n : 1, sizeof(Tensor *))))
             return diag_error(d, ST_NOMEM, "%s: out of memory", what);
         for (size_t i = 0; i < n && !st; i++) {

@@ -9,6 +9,31 @@
 
 #include "ir.h"
 
+/* How ONNX lands in the IR (what later stages can rely on):
+ * - Initializers are values with `init` and is_initializer. An initializer that is also a graph
+ *   input is ONE value with is_input, is_initializer and init all set: an input whose default is the
+ *   initializer (value_is_const() is false for it). Models before IR 4 list every weight so.
+ * - Graph values are typed from inputs, outputs and value_info: kind, dtype (for sequences, maps
+ *   and optionals the element type of the tensor inside) and shape (dim_param -> dim -1 + sym;
+ *   negative dim_values read as unknown). Untyped values: VK_TENSOR, DT_UNDEFINED, rank -1.
+ * - Nodes: names as exported, else "<OpType>_<index in its graph>"; "" inputs are NULL; "" outputs
+ *   get fresh values "<node>_out<k>"; `opset` is the version of the node's domain ("ai.onnx" is "").
+ *   Nodes are topologically sorted (files need not be) and graph_verify has passed.
+ * - Attributes: STRING keeps its bytes (slen; may hold NULs); STRINGS are NUL-terminated copies;
+ *   SPARSE_TENSOR(S) arrive densified as TENSOR(S); TYPE_PROTO(S) keep only the element type, as a
+ *   DType in `i` (`ints`). Constant nodes stay Constant nodes, in whatever form they came.
+ * - Subgraph attributes are Graphs whose parent is the graph of their node; their nodes point at
+ *   outer values directly. A subgraph output that is an outer value gets an Identity.
+ * - Model-local functions are inlined: the body's nodes and values are renamed "<call>/<name>",
+ *   formal inputs and outputs are the call's values, ref_attr_name takes the call's attribute (or
+ *   drops the attribute when the call has none), nodes keep the function's opset_import.
+ * - External data: location relative to the model's folder, refused when absolute or resolving
+ *   (realpath, so also through symlinks) outside it; offset/length checked against the file.
+ * - Not imported: training_info, quantization annotations, TensorProto.segment (an error),
+ *   FunctionProto attribute defaults (not in the ONNX 1.12 schema we compile).
+ * - Limits (errors, not crashes): 100 nested messages, 32 nested function calls, ~1M nodes/values
+ *   made by inlining, 1 GiB for a densified sparse tensor, rank IR_MAX_RANK. */
+
 /* ======================================================================== importer/import.c */
 
 /* Read and import an ONNX model file. External data is resolved relative to the model's folder.
