@@ -59,8 +59,9 @@ static bool is_pointwise(const Geom3 *g)
     return true;
 }
 
-/* col[channels*K, out_size]: row (c, kd, kh, kw) holds x[c] sampled under that tap, 0 in the pads. */
-static void im2col(float *col, const float *x, size_t channels, const Geom3 *g)
+/* col[channels*K, out_size] with row stride ld: row (c, kd, kh, kw) holds x[c] sampled under that
+ * tap, 0 in the pads. */
+static void im2col(float *col, size_t ld, const float *x, size_t channels, const Geom3 *g)
 {
     size_t rows = channels * g->k_size;
     #pragma omp parallel for schedule(static) if (rows * g->out_size > 32768)
@@ -68,7 +69,7 @@ static void im2col(float *col, const float *x, size_t channels, const Geom3 *g)
         size_t c = r / g->k_size, tap = r % g->k_size;
         size_t kw = tap % g->k[2], kh = tap / g->k[2] % g->k[1], kd = tap / (g->k[2] * g->k[1]);
         const float *xc = x + c * g->in_size;
-        float *dst = col + r * g->out_size;
+        float *dst = col + r * ld;
         size_t d_lo, d_hi, h_lo, h_hi, w_lo, w_hi;
         valid_range(g->out[0], g->in[0], g->s[0], g->p[0], kd * g->d[0], &d_lo, &d_hi);
         valid_range(g->out[1], g->in[1], g->s[1], g->p[1], kh * g->d[1], &h_lo, &h_hi);
@@ -118,52 +119,136 @@ static void add_channel_bias(float *y, const float *bias, size_t n, size_t c, si
     }
 }
 
-/* Conv with one input channel per group: y[n, oc] = sum over taps of w[oc, tap] * x[n, oc / mult]. */
-static void conv_depthwise(float *y, const float *x, const float *w, const float *bias,
-                           size_t n, size_t c_in, size_t c_out, const Geom3 *g)
+/* One output of a single-channel conv, every tap bounds-checked: the border case. */
+static float dw_point(const float *xp, const float *wp, float init, const Geom3 *g, size_t od, size_t oh,
+                      size_t ow)
 {
-    size_t mult = c_out / c_in;
-    #pragma omp parallel for schedule(static) if (n * c_out * g->out_size * g->k_size > 32768)
-    for (size_t nc = 0; nc < n * c_out; nc++) {
-        size_t b = nc / c_out, oc = nc % c_out;
-        const float *xp = x + (b * c_in + oc / mult) * g->in_size;
-        const float *wp = w + oc * g->k_size;
-        float *yp = y + nc * g->out_size;
-        float init = bias ? bias[oc] : 0.0f;
-        for (size_t i = 0; i < g->out_size; i++)
-            yp[i] = init;
-        for (size_t kd = 0; kd < g->k[0]; kd++) {
-            size_t d_lo, d_hi;
-            valid_range(g->out[0], g->in[0], g->s[0], g->p[0], kd * g->d[0], &d_lo, &d_hi);
-            for (size_t kh = 0; kh < g->k[1]; kh++) {
-                size_t h_lo, h_hi;
-                valid_range(g->out[1], g->in[1], g->s[1], g->p[1], kh * g->d[1], &h_lo, &h_hi);
-                for (size_t kw = 0; kw < g->k[2]; kw++) {
-                    size_t w_lo, w_hi;
-                    valid_range(g->out[2], g->in[2], g->s[2], g->p[2], kw * g->d[2], &w_lo, &w_hi);
-                    if (w_lo == w_hi)
-                        continue;
-                    float wv = wp[(kd * g->k[1] + kh) * g->k[2] + kw];
-                    size_t iw0 = w_lo * g->s[2] + kw * g->d[2] - g->p[2], sw = g->s[2];
-                    for (size_t od = d_lo; od < d_hi; od++) {
-                        size_t id = od * g->s[0] + kd * g->d[0] - g->p[0];
-                        for (size_t oh = h_lo; oh < h_hi; oh++) {
-                            size_t ih = oh * g->s[1] + kh * g->d[1] - g->p[1];
-                            const float *xr = xp + (id * g->in[1] + ih) * g->in[2] + iw0;
-                            float *yr = yp + (od * g->out[1] + oh) * g->out[2] + w_lo;
-                            size_t len = w_hi - w_lo;
-                            if (sw == 1)
-                                for (size_t i = 0; i < len; i++)
-                                    yr[i] += wv * xr[i];
-                            else
-                                for (size_t i = 0; i < len; i++)
-                                    yr[i] += wv * xr[i * sw];
-                        }
+    float acc = init;
+    for (size_t kd = 0; kd < g->k[0]; kd++) {
+        long long id = (long long)(od * g->s[0] + kd * g->d[0]) - (long long)g->p[0];
+        if (id < 0 || id >= (long long)g->in[0])
+            continue;
+        for (size_t kh = 0; kh < g->k[1]; kh++) {
+            long long ih = (long long)(oh * g->s[1] + kh * g->d[1]) - (long long)g->p[1];
+            if (ih < 0 || ih >= (long long)g->in[1])
+                continue;
+            for (size_t kw = 0; kw < g->k[2]; kw++) {
+                long long iw = (long long)(ow * g->s[2] + kw * g->d[2]) - (long long)g->p[2];
+                if (iw >= 0 && iw < (long long)g->in[2])
+                    acc += wp[(kd * g->k[1] + kh) * g->k[2] + kw] *
+                           xp[((size_t)id * g->in[1] + (size_t)ih) * g->in[2] + (size_t)iw];
+            }
+        }
+    }
+    return acc;
+}
+
+/* A 2-D 3x3 single-channel conv plane: rows and columns whose nine taps are all inside x sum them
+ * in registers and store once; the border goes through dw_point. */
+static void dw_plane_3x3(float *yp, const float *xp, const float *wp, float init, const Geom3 *g)
+{
+    size_t W = g->in[2], OH = g->out[1], OW = g->out[2], sw = g->s[2], dh = g->d[1], dw = g->d[2];
+    size_t lo0, hi0, lo2, hi2;
+    valid_range(OW, W, sw, g->p[2], 0, &lo0, &hi0);
+    valid_range(OW, W, sw, g->p[2], 2 * dw, &lo2, &hi2);
+    size_t c_lo = lo0 > lo2 ? lo0 : lo2, c_hi = hi0 < hi2 ? hi0 : hi2;
+    if (c_lo > c_hi)
+        c_lo = c_hi;
+    float w0 = wp[0], w1 = wp[1], w2 = wp[2], w3 = wp[3], w4 = wp[4], w5 = wp[5], w6 = wp[6], w7 = wp[7], w8 = wp[8];
+    for (size_t oh = 0; oh < OH; oh++) {
+        float *yr = yp + oh * OW;
+        long long ih0 = (long long)(oh * g->s[1]) - (long long)g->p[1];
+        if (ih0 < 0 || ih0 + 2 * (long long)dh >= (long long)g->in[1] || c_lo == c_hi) {
+            for (size_t ow = 0; ow < OW; ow++)
+                yr[ow] = dw_point(xp, wp, init, g, 0, oh, ow);
+            continue;
+        }
+        for (size_t ow = 0; ow < c_lo; ow++)
+            yr[ow] = dw_point(xp, wp, init, g, 0, oh, ow);
+        for (size_t ow = c_hi; ow < OW; ow++)
+            yr[ow] = dw_point(xp, wp, init, g, 0, oh, ow);
+        /* interior: iw = ow*sw - pw for the first tap column */
+        const float *a = xp + (size_t)ih0 * W + (c_lo * sw - g->p[2]);
+        const float *b = a + dh * W, *c = b + dh * W;
+        float *yo = yr + c_lo;
+        size_t len = c_hi - c_lo;
+        if (sw == 1)
+            for (size_t i = 0; i < len; i++)
+                yo[i] = init + w0 * a[i] + w1 * a[i + dw] + w2 * a[i + 2 * dw] + w3 * b[i] + w4 * b[i + dw] +
+                        w5 * b[i + 2 * dw] + w6 * c[i] + w7 * c[i + dw] + w8 * c[i + 2 * dw];
+        else
+            for (size_t i = 0; i < len; i++) {
+                size_t j = i * sw;
+                yo[i] = init + w0 * a[j] + w1 * a[j + dw] + w2 * a[j + 2 * dw] + w3 * b[j] + w4 * b[j + dw] +
+                        w5 * b[j + 2 * dw] + w6 * c[j] + w7 * c[j + dw] + w8 * c[j + 2 * dw];
+            }
+    }
+}
+
+/* Any other single-channel conv plane: tap by tap over the valid output rows, y += w * x. */
+static void dw_plane_any(float *yp, const float *xp, const float *wp, float init, const Geom3 *g)
+{
+    for (size_t i = 0; i < g->out_size; i++)
+        yp[i] = init;
+    for (size_t kd = 0; kd < g->k[0]; kd++) {
+        size_t d_lo, d_hi;
+        valid_range(g->out[0], g->in[0], g->s[0], g->p[0], kd * g->d[0], &d_lo, &d_hi);
+        for (size_t kh = 0; kh < g->k[1]; kh++) {
+            size_t h_lo, h_hi;
+            valid_range(g->out[1], g->in[1], g->s[1], g->p[1], kh * g->d[1], &h_lo, &h_hi);
+            for (size_t kw = 0; kw < g->k[2]; kw++) {
+                size_t w_lo, w_hi;
+                valid_range(g->out[2], g->in[2], g->s[2], g->p[2], kw * g->d[2], &w_lo, &w_hi);
+                if (w_lo == w_hi)
+                    continue;
+                float wv = wp[(kd * g->k[1] + kh) * g->k[2] + kw];
+                size_t iw0 = w_lo * g->s[2] + kw * g->d[2] - g->p[2], sw = g->s[2];
+                for (size_t od = d_lo; od < d_hi; od++) {
+                    size_t id = od * g->s[0] + kd * g->d[0] - g->p[0];
+                    for (size_t oh = h_lo; oh < h_hi; oh++) {
+                        size_t ih = oh * g->s[1] + kh * g->d[1] - g->p[1];
+                        const float *xr = xp + (id * g->in[1] + ih) * g->in[2] + iw0;
+                        float *yr = yp + (od * g->out[1] + oh) * g->out[2] + w_lo;
+                        size_t len = w_hi - w_lo;
+                        if (sw == 1)
+                            for (size_t i = 0; i < len; i++)
+                                yr[i] += wv * xr[i];
+                        else
+                            for (size_t i = 0; i < len; i++)
+                                yr[i] += wv * xr[i * sw];
                     }
                 }
             }
         }
     }
+}
+
+/* Conv with one input channel per group: y[n, oc] = sum over taps of w[oc, tap] * x[n, oc / mult]. */
+static void conv_depthwise(float *y, const float *x, const float *w, const float *bias,
+                           size_t n, size_t c_in, size_t c_out, const Geom3 *g)
+{
+    size_t mult = c_out / c_in;
+    bool k3x3 = g->in[0] == 1 && g->out[0] == 1 && g->k[0] == 1 && g->p[0] == 0 && g->k[1] == 3 && g->k[2] == 3;
+    #pragma omp parallel for schedule(static) if (n * c_out * g->out_size * g->k_size > 32768)
+    for (size_t nc = 0; nc < n * c_out; nc++) {
+        size_t b = nc / c_out, oc = nc % c_out;
+        const float *xp = x + (b * c_in + oc / mult) * g->in_size;
+        float *yp = y + nc * g->out_size;
+        float init = bias ? bias[oc] : 0.0f;
+        if (k3x3) /* 2-D 3x3, the MobileNet case */
+            dw_plane_3x3(yp, xp, w + oc * g->k_size, init, g);
+        else
+            dw_plane_any(yp, xp, w + oc * g->k_size, init, g);
+    }
+}
+
+/* Below this many output positions per image, the images of a batch share one GEMM (N = n * out):
+ * BLAS is inefficient on narrow products such as the 7x7 maps of late ResNet stages. */
+enum { FOLD_BELOW = 256 };
+
+static bool folds_batch(size_t n, const Geom3 *g)
+{
+    return n > 1 && g->out_size < FOLD_BELOW;
 }
 
 size_t conv_forward_workspace(size_t n, size_t c_in, size_t c_out, size_t group,
@@ -172,9 +257,35 @@ size_t conv_forward_workspace(size_t n, size_t c_in, size_t c_out, size_t group,
     Geom3 g = geom3_from(win);
     if (group == 0)
         group = 1;
-    if (c_in / group == 1 || is_pointwise(&g))
+    if (c_in / group == 1)
+        return 0;
+    if (folds_batch(n, &g)) /* col[kdim, n*out] and the product [cout_g, n*out] */
+        return (c_in / group * g.k_size + c_out / group) * n * g.out_size * sizeof(float);
+    if (is_pointwise(&g))
         return 0;
     return c_in / group * g.k_size * g.out_size * sizeof(float);
+}
+
+/* Conv with the batch folded into the GEMM's N: per group, col[kdim, n*out] from every image, one
+ * sgemm into prod[cout_g, n*out], then each image's block copied to y. */
+static void conv_folded(float *y, const float *x, const float *w, size_t n, size_t c_in, size_t c_out,
+                        size_t group, const Geom3 *g, float *workspace)
+{
+    size_t cin_g = c_in / group, cout_g = c_out / group, kdim = cin_g * g->k_size;
+    size_t cols = n * g->out_size;
+    float *col = workspace, *prod = workspace + kdim * cols;
+    for (size_t gr = 0; gr < group; gr++) {
+        for (size_t b = 0; b < n; b++)
+            im2col(col + b * g->out_size, cols, x + (b * c_in + gr * cin_g) * g->in_size, cin_g, g);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout_g, (int)cols, (int)kdim, 1.0f,
+                    w + gr * cout_g * kdim, (int)kdim, col, (int)cols, 0.0f, prod, (int)cols);
+        #pragma omp parallel for schedule(static) if (cout_g * cols > 65536)
+        for (size_t t = 0; t < n * cout_g; t++) {
+            size_t b = t / cout_g, oc = t % cout_g;
+            memcpy(y + (b * c_out + gr * cout_g + oc) * g->out_size, prod + oc * cols + b * g->out_size,
+                   g->out_size * sizeof(float));
+        }
+    }
 }
 
 void conv_forward(float *y, const float *x, const float *w, const float *bias,
@@ -191,8 +302,13 @@ void conv_forward(float *y, const float *x, const float *w, const float *bias,
         conv_depthwise(y, x, w, bias, n, c_in, c_out, &g);
         return;
     }
-    bool pointwise = is_pointwise(&g);
     size_t kdim = cin_g * g.k_size;
+    if (kdim > 0 && folds_batch(n, &g)) {
+        conv_folded(y, x, w, n, c_in, c_out, group, &g, workspace);
+        add_channel_bias(y, bias, n, c_out, g.out_size);
+        return;
+    }
+    bool pointwise = is_pointwise(&g);
     for (size_t b = 0; b < n; b++) {
         for (size_t gr = 0; gr < group; gr++) {
             const float *xg = x + (b * c_in + gr * cin_g) * g.in_size;
@@ -200,7 +316,7 @@ void conv_forward(float *y, const float *x, const float *w, const float *bias,
             float *yg = y + (b * c_out + gr * cout_g) * g.out_size;
             const float *cols = xg;
             if (!pointwise) {
-                im2col(workspace, xg, cin_g, &g);
+                im2col(workspace, g.out_size, xg, cin_g, &g);
                 cols = workspace;
             }
             /* yg[cout_g, out_size] = wg[cout_g, kdim] @ cols[kdim, out_size] */

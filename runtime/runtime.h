@@ -72,10 +72,11 @@ typedef struct SpatialWindow {
 } SpatialWindow;
 
 /* Conv (ONNX 11): y[N, C_out, out...] = conv(x[N, C_in, in...], w[C_out, C_in/group, kernel...])
- *   + bias[C_out] (bias may be NULL).  Paths: 1x1 stride-1 unpadded kernels are one sgemm per image
- *   and group; C_in/group == 1 (depthwise, any channel multiplier) is a direct loop; anything else is
- *   im2col into the workspace and one sgemm per image and group.
- * workspace: conv_forward_workspace() bytes (0 for the first two paths, then NULL is fine). */
+ *   + bias[C_out] (bias may be NULL).  Paths: C_in/group == 1 (depthwise, any channel multiplier) is
+ *   a direct loop; small outputs (< 256 positions) with N > 1 fold the batch into one sgemm per group;
+ *   1x1 stride-1 unpadded kernels are one sgemm per image and group; anything else is im2col into
+ *   the workspace and one sgemm per image and group.
+ * workspace: conv_forward_workspace() bytes (0 for depthwise and unfolded 1x1: NULL is fine). */
 size_t conv_forward_workspace(size_t n, size_t c_in, size_t c_out, size_t group,
                               const SpatialWindow *win);
 void conv_forward(float *y, const float *x, const float *w, const float *bias,

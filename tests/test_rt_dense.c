@@ -341,13 +341,13 @@ static void ref_conv_transpose(double *y, const float *x, const float *w, const 
         }
 }
 
-typedef enum ConvKind { CK_RANDOM, CK_POINTWISE, CK_DEPTHWISE, CK_DEPTHWISE_MULT, CK_BIG } ConvKind;
+typedef enum ConvKind { CK_RANDOM, CK_POINTWISE, CK_DEPTHWISE, CK_DEPTHWISE_MULT, CK_DEPTHWISE_3X3, CK_BIG } ConvKind;
 
 static void run_conv_case(ConvKind kind, int iter)
 {
     SpatialWindow win = {0};
     win.nd = irand(1, 3);
-    size_t group = irand(1, 3), n = irand(1, 2);
+    size_t group = irand(1, 3), n = irand(1, 3);
     size_t c_in = group * irand(1, 3), c_out = group * irand(1, 3);
     for (size_t d = 0; d < win.nd; d++) {
         win.kernel[d] = irand(1, 3);
@@ -362,9 +362,15 @@ static void run_conv_case(ConvKind kind, int iter)
             win.kernel[d] = 1, win.stride[d] = 1, win.pad_begin[d] = win.pad_end[d] = 0;
         group = irand(1, 2), c_in = group * irand(2, 8), c_out = group * irand(1, 8);
     }
-    if (kind == CK_DEPTHWISE || kind == CK_DEPTHWISE_MULT) {
+    if (kind == CK_DEPTHWISE || kind == CK_DEPTHWISE_MULT || kind == CK_DEPTHWISE_3X3) {
         c_in = group = irand(1, 6);
-        c_out = kind == CK_DEPTHWISE ? c_in : c_in * irand(2, 3);
+        c_out = kind == CK_DEPTHWISE_MULT ? c_in * irand(2, 3) : c_in;
+    }
+    if (kind == CK_DEPTHWISE_3X3) { /* the register-blocked 2-D 3x3 path, interior and borders */
+        win.nd = 2;
+        for (size_t d = 0; d < 2; d++)
+            win.kernel[d] = 3, win.stride[d] = irand(1, 2), win.dilation[d] = irand(1, 2), win.in[d] = irand(1, 14),
+            win.pad_begin[d] = irand(0, 2), win.pad_end[d] = irand(0, 2);
     }
     if (kind == CK_BIG) { /* resnet-like 3x3, large enough for the OpenMP paths */
         win.nd = 2, n = 2, group = 1, c_in = 16, c_out = 24;
@@ -386,7 +392,9 @@ static void run_conv_case(ConvKind kind, int iter)
     float *y = rand_floats(n * c_out * out_size);
     double *want = zeros_d(n * c_out * out_size);
     size_t ws = conv_forward_workspace(n, c_in, c_out, group, &win);
-    if (kind == CK_POINTWISE || kind == CK_DEPTHWISE || kind == CK_DEPTHWISE_MULT)
+    bool folded = n > 1 && out_size < 256; /* the batch-folded GEMM path needs scratch even for 1x1 */
+    if ((kind == CK_POINTWISE && !folded) || kind == CK_DEPTHWISE || kind == CK_DEPTHWISE_MULT ||
+        kind == CK_DEPTHWISE_3X3)
         CHECK_EQ_INT(ws, 0);
     float *work = ws ? xmalloc(ws) : NULL;
     ref_conv(want, x, w, bias, n, c_in, c_out, group, &win);
@@ -452,6 +460,8 @@ static void test_conv(void)
         run_conv_case(CK_POINTWISE, i);
         run_conv_case(CK_DEPTHWISE, i);
         run_conv_case(CK_DEPTHWISE_MULT, i);
+        run_conv_case(CK_DEPTHWISE_3X3, i);
+        run_conv_case(CK_DEPTHWISE_3X3, i);
     }
     run_conv_case(CK_BIG, 0);
     for (int i = 0; i < 100; i++)
