@@ -493,7 +493,7 @@ void space_to_depth_forward(size_t elsize, void *y, const void *x, size_t n, siz
 void trilu_forward(size_t elsize, void *y, const void *x, size_t batch, size_t rows, size_t cols, int64_t k,
                    bool upper);
 
-/* CumSum: x, y: [outer, axis_dim, inner]; dt: FLOAT DOUBLE INT32 INT64 UINT32 UINT64. */
+/* CumSum: x, y: [outer, axis_dim, inner] (y must not alias x); dt: FLOAT DOUBLE INT32 INT64 UINT32 UINT64. */
 void cumsum_forward(RtDType dt, void *y, const void *x, size_t outer, size_t axis_dim, size_t inner,
                     bool exclusive, bool reverse);
 
