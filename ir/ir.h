@@ -265,6 +265,7 @@ struct Graph {
     Value **outputs;
     size_t noutputs;
     struct NameMap *names;  /* name -> Value, private to graph.c */
+    const struct ShapeOptions *shape_opt; /* set by infer_graph while it walks this graph */
 };
 
 typedef struct MetaProp {

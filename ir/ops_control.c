@@ -90,6 +90,12 @@ static void restore_types(Graph *body, const Saved *sv)
 static Status infer_body(Graph *body, bool fold, Diag *d)
 {
     ShapeOptions opt = {.fold = fold};
+    for (const Graph *p = body->parent; p; p = p->parent)
+        if (p->shape_opt) {
+            opt.allow_unknown_ops = p->shape_opt->allow_unknown_ops;
+            opt.keep_params = p->shape_opt->keep_params;
+            break;
+        }
     return infer_graph(body, &opt, d);
 }
 

@@ -99,7 +99,7 @@ static void fix_batch(Graph *g, int64_t batch)
     }
 }
 
-Status infer_graph(Graph *g, ShapeOptions *opt, Diag *d)
+static Status walk_graph(Graph *g, ShapeOptions *opt, Diag *d)
 {
     for (size_t i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
@@ -129,6 +129,14 @@ Status infer_graph(Graph *g, ShapeOptions *opt, Diag *d)
     if (opt->fold)
         graph_remove_unused(g);
     return ST_OK;
+}
+
+Status infer_graph(Graph *g, ShapeOptions *opt, Diag *d)
+{
+    g->shape_opt = opt; /* subgraph rules (If, Loop) inherit the caller's choices */
+    Status st = walk_graph(g, opt, d);
+    g->shape_opt = NULL;
+    return st;
 }
 
 Status pass_shapes(Model *m, ShapeOptions *opt, Diag *d)
