@@ -556,7 +556,7 @@ typedef struct ResizeParams {
     ResizeCoord coord;
     ResizeNearestMode nearest;  /* RESIZE_NEAREST only */
     float cubic_coeff_a;        /* RESIZE_CUBIC only; ONNX default -0.75 */
-    bool exclude_outside;       /* cubic: zero the taps outside the input, renormalise */
+    bool exclude_outside;       /* linear/cubic: zero the taps outside the input, renormalise (nearest: ignored) */
     float extrapolation_value;  /* tf_crop_and_resize only */
     const float *roi;           /* [2*rank]: starts then ends (normalised); tf_crop_and_resize only */
 } ResizeParams;

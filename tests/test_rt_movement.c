@@ -1,5 +1,5 @@
-/* test_rt_movement.c - runtime/movement.c against naive per-element references written here (random
- * shapes, every element size, negative steps and indices, reflect/edge/wrap pads and crops, ties in
+/* test_rt_movement.c - runtime/movement.c and resize.c against naive per-element references written
+ * here (random shapes, every element size, negative steps and indices, reflect/edge/wrap pads and crops, ties in
  * TopK) and against the ONNX backend node cases exported by tests/ref/make_rt_ref.py. The ONNX cases
  * also show how codegen resolves each op's attributes into kernel arguments.
  */
@@ -55,6 +55,9 @@ static void split_at(int rank, const size_t *dims, int axis, size_t *outer, size
 }
 
 static const size_t ELSIZES[] = {1, 2, 4, 8, 3};
+
+/* A zeroed buffer the size of a reference output. */
+static void *out_like(const NpyArray *a) { return calloc(a->nbytes + 16, 1); }
 
 /* ------------------------------------------------------------------------ Transpose */
 
@@ -553,9 +556,267 @@ static void test_misc_random(void)
     CHECK(memcmp(y, x, 16) == 0);
 }
 
-/* ------------------------------------------------------------------------ ONNX node data */
+/* ------------------------------------------------------------------------ Resize */
 
-static void *out_like(const NpyArray *a) { return calloc(a->nbytes + 16, 1); }
+/* The ONNX reference implementation (onnx/backend/test/case/node/resize.py), transcribed literally:
+ * 1-D interpolation over an edge-padded copy, neighbours chosen by (distance, index), recursion over
+ * the axes. One deliberate difference: pytorch_half_pixel with an output length of 1 samples 0 as the
+ * spec says (the reference script uses -0.5). */
+static int ref_coeffs(const ResizeParams *p, double ratio, bool integer, double *c)
+{
+    if (p->mode == RESIZE_NEAREST) {
+        if (integer) {
+            c[0] = 0, c[1] = 1;
+        } else {
+            switch (p->nearest) {
+            case RESIZE_ROUND_PREFER_FLOOR: c[0] = ratio <= 0.5, c[1] = ratio > 0.5; break;
+            case RESIZE_ROUND_PREFER_CEIL: c[0] = ratio < 0.5, c[1] = ratio >= 0.5; break;
+            case RESIZE_FLOOR: c[0] = 1, c[1] = 0; break;
+            case RESIZE_CEIL: c[0] = 0, c[1] = 1; break;
+            }
+        }
+        return 2;
+    }
+    if (p->mode == RESIZE_LINEAR) {
+        c[0] = 1 - ratio, c[1] = ratio;
+        return 2;
+    }
+    double A = p->cubic_coeff_a;
+    c[0] = ((A * (ratio + 1) - 5 * A) * (ratio + 1) + 8 * A) * (ratio + 1) - 4 * A;
+    c[1] = ((A + 2) * ratio - (A + 3)) * ratio * ratio + 1;
+    c[2] = ((A + 2) * (1 - ratio) - (A + 3)) * (1 - ratio) * (1 - ratio) + 1;
+    c[3] = ((A * ((1 - ratio) + 1) - 5 * A) * ((1 - ratio) + 1) + 8 * A) * ((1 - ratio) + 1) - 4 * A;
+    return 4;
+}
+
+static double ref_interp_1d(const double *data, size_t len, double scale, size_t xo, size_t out_int,
+                            const ResizeParams *p, double roi0, double roi1)
+{
+    double x = (double)xo, in = (double)len, out = scale * in, xori = 0;
+    switch (p->coord) {
+    case RESIZE_ALIGN_CORNERS: xori = out == 1 ? 0 : x * (in - 1) / (out - 1); break;
+    case RESIZE_ASYMMETRIC: xori = x / scale; break;
+    case RESIZE_TF_CROP_AND_RESIZE:
+        xori = out == 1 ? (roi1 - roi0) * (in - 1) / 2 : x * (roi1 - roi0) * (in - 1) / (out - 1);
+        xori += roi0 * (in - 1);
+        if (xori < 0 || xori > in - 1)
+            return p->extrapolation_value;
+        break;
+    case RESIZE_PYTORCH_HALF_PIXEL: xori = out == 1 ? 0 : (x + 0.5) / scale - 0.5; break;
+    case RESIZE_TF_HALF_PIXEL_FOR_NN: xori = (x + 0.5) / scale; break;
+    case RESIZE_HALF_PIXEL_SYMMETRIC: {      /* Resize-19 */
+        double adjustment = (double)out_int / out, center = in / 2, offset = center * (1 - adjustment);
+        xori = offset + (x + 0.5) / scale - 0.5;
+        break;
+    }
+    default: xori = (x + 0.5) / scale - 0.5; break;
+    }
+    double fl = floor(xori), c[4];
+    bool integer = xori == fl;
+    int n = ref_coeffs(p, integer ? 1 : xori - fl, integer, c);
+    /* Edge-pad by ceil(n/2), then the n indices of the padded array nearest to x (ties: lower). */
+    int pad = (n + 1) / 2;
+    int64_t limit = (int64_t)len + 2 * pad, chosen[4];
+    double xp = xori + pad;
+    bool used[64] = {0};
+    for (int k = 0; k < n; k++) {
+        int64_t best = -1;
+        for (int64_t i = 0; i < limit; i++) {
+            if (used[i])
+                continue;
+            if (best < 0 || fabs(xp - (double)i) < fabs(xp - (double)best))
+                best = i;
+        }
+        used[best] = true;
+    }
+    int m = 0;
+    for (int64_t i = 0; i < limit; i++)
+        if (used[i])
+            chosen[m++] = i;
+    double points[4], sum = 0;
+    for (int k = 0; k < n; k++) {
+        int64_t src = chosen[k] - pad;
+        points[k] = data[src < 0 ? 0 : src >= (int64_t)len ? (int64_t)len - 1 : src];
+        if (p->exclude_outside && (src < 0 || src >= (int64_t)len))
+            c[k] = 0;
+        sum += c[k];
+    }
+    double r = 0;
+    for (int k = 0; k < n; k++)
+        r += (p->exclude_outside ? c[k] / sum : c[k]) * points[k];
+    return r;
+}
+
+/* data: dims[n] (C order), one output coordinate xo[n]; roi holds [starts..., ends...] of these n axes. */
+static double ref_interp_nd(const double *data, int n, const size_t *dims, const size_t *ydims, const double *scales,
+                            const size_t *xo, const ResizeParams *p, const double *roi)
+{
+    double roi0 = roi ? roi[0] : 0, roi1 = roi ? roi[n] : 1;
+    if (n == 1)
+        return ref_interp_1d(data, dims[0], scales[0], xo[0], ydims[0], p, roi0, roi1);
+    size_t sub = numel_of(n - 1, dims + 1);
+    double r[64], subroi[2 * RT_MAX_RANK];
+    for (int k = 0; roi && k < n - 1; k++) {
+        subroi[k] = roi[1 + k];
+        subroi[n - 1 + k] = roi[n + 1 + k];
+    }
+    for (size_t i = 0; i < dims[0]; i++)
+        r[i] = ref_interp_nd(data + i * sub, n - 1, dims + 1, ydims + 1, scales + 1, xo + 1, p, roi ? subroi : NULL);
+    return ref_interp_1d(r, dims[0], scales[0], xo[0], ydims[0], p, roi0, roi1);
+}
+
+static int resize_compare(const char *what, const float *got, const size_t *ydims, int rank, const float *x,
+                          const size_t *xdims, const double *scales, const ResizeParams *p)
+{
+    size_t ny = numel_of(rank, ydims), nx = numel_of(rank, xdims), yi[8];
+    double *xd = malloc(nx * sizeof *xd), roi[2 * RT_MAX_RANK];
+    for (size_t i = 0; i < nx; i++)
+        xd[i] = x[i];
+    for (int d = 0; p->roi && d < 2 * rank; d++)
+        roi[d] = p->roi[d];
+    int bad = 0;
+    for (size_t i = 0; i < ny; i++) {
+        unravel(rank, ydims, i, yi);
+        double w = ref_interp_nd(xd, rank, xdims, ydims, scales, yi, p, p->roi ? roi : NULL);
+        if (!(fabs(got[i] - w) <= 1e-5 + 1e-5 * fabs(w))) {
+            if (!bad)
+                fprintf(stderr, "%s: y[%zu] = %.9g, reference %.9g\n", what, i, got[i], w);
+            bad++;
+        }
+    }
+    free(xd);
+    return bad;
+}
+
+static void test_resize_random(void)
+{
+    static const ResizeCoord coords[] = {RESIZE_HALF_PIXEL, RESIZE_PYTORCH_HALF_PIXEL, RESIZE_ALIGN_CORNERS,
+                                         RESIZE_ASYMMETRIC, RESIZE_TF_HALF_PIXEL_FOR_NN, RESIZE_TF_CROP_AND_RESIZE,
+                                         RESIZE_HALF_PIXEL_SYMMETRIC};
+    int cases = 0;
+    for (int rep = 0; rep < 1750; rep++) {
+        ResizeParams p = {0};
+        p.mode = (ResizeMode)(rep % 3);
+        p.coord = coords[(rep / 3) % 7];
+        p.nearest = (ResizeNearestMode)(rnd() % 4);
+        p.cubic_coeff_a = rnd() % 2 ? -0.75f : -0.5f;
+        p.exclude_outside = p.mode != RESIZE_NEAREST && rnd() % 3 == 0;   /* nearest ignores it */
+        p.extrapolation_value = 7.5f;
+        int rank = 1 + (int)(rnd() % 3);
+        size_t xdims[4], ydims[4];
+        double scales[4];
+        float roi[8];
+        for (int d = 0; d < rank; d++) {
+            xdims[d] = 1 + rnd() % 5;
+            if (rnd() % 2) {                 /* sizes given: scale = out / in */
+                ydims[d] = 1 + rnd() % 8;
+                scales[d] = (double)ydims[d] / (double)xdims[d];
+            } else {                         /* float32 scales: out = floor(in * scale) */
+                static const float sc[] = {0.5f, 0.6f, 1.0f, 1.5f, 2.0f, 2.5f, 3.0f, 0.8f};
+                float f = sc[rnd() % 8];
+                scales[d] = f;
+                ydims[d] = (size_t)floor(scales[d] * (double)xdims[d]);
+                if (ydims[d] == 0) {
+                    ydims[d] = 1;
+                    scales[d] = 1.0 / (double)xdims[d];
+                }
+            }
+            roi[d] = (float)(rnd() % 5) * 0.1f - 0.1f;
+            roi[rank + d] = roi[d] + 0.2f + (float)(rnd() % 8) * 0.15f;
+        }
+        p.roi = p.coord == RESIZE_TF_CROP_AND_RESIZE ? roi : NULL;
+        size_t nx = numel_of(rank, xdims), ny = numel_of(rank, ydims);
+        float *x = malloc(nx * 4), *y = malloc(ny * 4);
+        for (size_t i = 0; i < nx; i++)
+            x[i] = (float)(rnd() % 100) / 10.0f - 5;
+        void *work = malloc(resize_workspace(rank, ydims, &p) + 8);
+        resize_forward(y, ydims, x, xdims, rank, scales, &p, work);
+        char what[96];
+        snprintf(what, sizeof what, "resize rep %d mode %d coord %d nearest %d excl %d", rep, p.mode, p.coord,
+                 p.nearest, p.exclude_outside);
+        int bad = resize_compare(what, y, ydims, rank, x, xdims, scales, &p);
+        CHECK_MSG(bad == 0, "%s: %d differ", what, bad);
+        cases++;
+        free(x);
+        free(y);
+        free(work);
+    }
+    /* A large bilinear upsample takes the parallel path; every element equals the reference. */
+    ResizeParams p = {RESIZE_LINEAR, RESIZE_HALF_PIXEL, RESIZE_ROUND_PREFER_FLOOR, -0.75f, false, 0, NULL};
+    size_t xd[4] = {2, 3, 17, 19}, yd[4] = {2, 3, 40, 45};
+    double sc[4] = {1, 1, 40.0 / 17, 45.0 / 19};
+    float *x = malloc(numel_of(4, xd) * 4), *y = malloc(numel_of(4, yd) * 4);
+    for (size_t i = 0; i < numel_of(4, xd); i++)
+        x[i] = (float)(rnd() % 1000) / 100.0f;
+    void *work = malloc(resize_workspace(4, yd, &p));
+    resize_forward(y, yd, x, xd, 4, sc, &p, work);
+    CHECK(resize_compare("resize large bilinear", y, yd, 4, x, xd, sc, &p) == 0);
+    free(x);
+    free(y);
+    free(work);
+    printf("resize: %d random cases\n", cases);
+}
+
+static void onnx_resize(RefCase *c)
+{
+    const NpyArray *x = &c->in[0], *yref = &c->out[0];
+    char buf[32];
+    ResizeParams p = {0};
+    const char *mode = ref_str(c, "mode", "nearest", buf, sizeof buf);
+    p.mode = strcmp(mode, "linear") == 0 ? RESIZE_LINEAR : strcmp(mode, "cubic") == 0 ? RESIZE_CUBIC : RESIZE_NEAREST;
+    const char *ct = ref_str(c, "coordinate_transformation_mode", "half_pixel", buf, sizeof buf);
+    static const struct { const char *name; ResizeCoord coord; } cts[] = {
+        {"half_pixel", RESIZE_HALF_PIXEL}, {"pytorch_half_pixel", RESIZE_PYTORCH_HALF_PIXEL},
+        {"align_corners", RESIZE_ALIGN_CORNERS}, {"asymmetric", RESIZE_ASYMMETRIC},
+        {"tf_half_pixel_for_nn", RESIZE_TF_HALF_PIXEL_FOR_NN}, {"tf_crop_and_resize", RESIZE_TF_CROP_AND_RESIZE},
+    };
+    for (size_t i = 0; i < sizeof cts / sizeof cts[0]; i++)
+        if (strcmp(ct, cts[i].name) == 0)
+            p.coord = cts[i].coord;
+    const char *nm = ref_str(c, "nearest_mode", "round_prefer_floor", buf, sizeof buf);
+    p.nearest = strcmp(nm, "round_prefer_ceil") == 0 ? RESIZE_ROUND_PREFER_CEIL : strcmp(nm, "floor") == 0 ? RESIZE_FLOOR
+              : strcmp(nm, "ceil") == 0 ? RESIZE_CEIL : RESIZE_ROUND_PREFER_FLOOR;
+    p.cubic_coeff_a = (float)ref_float(c, "cubic_coeff_a", -0.75);
+    p.exclude_outside = ref_int(c, "exclude_outside", 0) != 0;
+    p.extrapolation_value = (float)ref_float(c, "extrapolation_value", 0);
+    double scales[RT_MAX_RANK];
+    size_t ydims[RT_MAX_RANK];
+    const NpyArray *sc = NULL, *sz = NULL;
+    if (strcmp(c->op, "Upsample") == 0) {       /* Upsample-9: X, scales; nearest = asymmetric + floor */
+        sc = &c->in[1];
+        p.coord = RESIZE_ASYMMETRIC;
+        p.nearest = RESIZE_FLOOR;
+    } else {
+        sc = c->n_in > 2 && c->has_in[2] && c->in[2].numel ? &c->in[2] : NULL;
+        sz = c->n_in > 3 && c->has_in[3] ? &c->in[3] : NULL;
+    }
+    for (int d = 0; d < x->rank; d++) {
+        if (sz) {
+            ydims[d] = (size_t)ref_get_i64(sz, (size_t)d);
+            scales[d] = (double)ydims[d] / (double)x->dims[d];
+        } else {
+            scales[d] = ref_get(sc, (size_t)d);
+            ydims[d] = (size_t)floor(scales[d] * (double)x->dims[d]);
+        }
+        CHECK_MSG(ydims[d] == yref->dims[d], "%s: dim %d %zu vs %zu", c->name, d, ydims[d], yref->dims[d]);
+    }
+    float roi[2 * RT_MAX_RANK];
+    if (c->n_in > 1 && c->has_in[1] && strcmp(c->op, "Resize") == 0) {
+        for (size_t i = 0; i < c->in[1].numel && i < 2 * RT_MAX_RANK; i++)
+            roi[i] = (float)ref_get(&c->in[1], i);
+        p.roi = roi;
+    }
+    float *y = out_like(yref);
+    void *work = malloc(resize_workspace(x->rank, ydims, &p));
+    resize_forward(y, ydims, x->data, x->dims, x->rank, scales, &p, work);
+    ref_compare(c->name, y, yref, 1e-5, 1e-5);
+    /* Our transcription of the reference agrees on the same case. */
+    CHECK(resize_compare(c->name, y, ydims, x->rank, x->data, x->dims, scales, &p) == 0);
+    free(y);
+    free(work);
+}
+
+/* ------------------------------------------------------------------------ ONNX node data */
 
 static void compare_out(RefCase *c, int k, const void *got)
 {
@@ -850,6 +1111,7 @@ static void test_onnx_cases(void)
         {"DepthToSpace", onnx_depth_space, 2}, {"SpaceToDepth", onnx_depth_space, 1}, {"Trilu", onnx_trilu, 18},
         {"CumSum", onnx_cumsum, 7}, {"OneHot", onnx_onehot, 4}, {"Range", onnx_range, 2},
         {"EyeLike", onnx_eyelike, 3}, {"Compress", onnx_compress, 4}, {"TopK", onnx_topk, 3},
+        {"Resize", onnx_resize, 22}, {"Upsample", onnx_resize, 1},
     };
     int total = 0;
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
@@ -869,6 +1131,7 @@ int main(void)
     test_gather_scatter_random();
     test_topk_random();
     test_misc_random();
+    test_resize_random();
     test_onnx_cases();
     return test_summary("test_rt_movement");
 }
