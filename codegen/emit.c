@@ -17,11 +17,10 @@ static const Emitter *const families[] = {
 
 static const Emitter *emitter_for(const Node *n)
 {
-    if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0)
-        return NULL;
+    const char *dom = n->domain && strcmp(n->domain, "ai.onnx") != 0 ? n->domain : "";
     for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
         for (const Emitter *e = families[f]; e->op; e++)
-            if (strcmp(e->op, n->op_type) == 0)
+            if (strcmp(e->op, n->op_type) == 0 && strcmp(e->domain ? e->domain : "", dom) == 0)
                 return e;
     return NULL;
 }

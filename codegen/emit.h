@@ -16,7 +16,13 @@ typedef struct Emitter {
     /* Scratch bytes the node needs while it runs (NULL: none). Called before emit. */
     size_t (*scratch)(const Node *n);
     unsigned flags;
+    /* NULL for ai.onnx ops; "onnxtune" for the ops training adds (backward ops, losses, updates). */
+    const char *domain;
 } Emitter;
+
+/* A table row for an op of the onnxtune domain: EMIT_ONNXTUNE("ReluGrad", emit_relu_grad, NULL, 0). */
+#define EMIT_ONNXTUNE(op_, emit_, scratch_, flags_) \
+    {.op = op_, .emit = emit_, .scratch = scratch_, .flags = flags_, .domain = "onnxtune"}
 
 enum {
     EM_VIEW = 1,        /* output 0 is input 0's bytes with another shape: no code at all (unless
