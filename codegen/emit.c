@@ -751,10 +751,15 @@ Status codegen_emit(Graph *g, const CodegenOptions *opt, FILE *out, CodegenStats
 
     for (size_t i = 0; i < g->nnodes; i++) {
         const Node *n = g->nodes[i];
+        const Emitter *e = emitter_for(n);
         cg.node = n;
-        if (!n->dead && !emitter_for(n))
+        if (n->dead)
+            continue;
+        if (!e)
             return cg_unsupported(&cg, "no code generator for op %s%s%s", n->domain[0] ? n->domain : "",
                                   n->domain[0] ? "." : "", n->op_type);
+        if (e->check && (st = e->check(&cg, n)))
+            return st;
     }
     cg.node = NULL;
     MemPlanOptions mo = {.ctx = &cg, .is_view = plan_is_view, .can_reuse = plan_can_reuse, .scratch_bytes = plan_scratch};

@@ -16,11 +16,16 @@ typedef struct Emitter {
     /* Scratch bytes the node needs while it runs (NULL: none). Called before emit. */
     size_t (*scratch)(const Node *n);
     unsigned flags;
+    /* Refuse what the emitter cannot do before any code is written (NULL: nothing to check). View
+     * nodes are only checked, never emitted. */
+    Status (*check)(Cg *cg, const Node *n);
     /* NULL for ai.onnx ops; "onnxtune" for the ops training adds (backward ops, losses, updates). */
     const char *domain;
 } Emitter;
 
-/* A table row for an op of the onnxtune domain: EMIT_ONNXTUNE("ReluGrad", emit_relu_grad, NULL, 0). */
+/* A table row without a check: EMIT("Relu", emit_unary, NULL, EM_INPLACE0). */
+#define EMIT(op_, emit_, scratch_, flags_) {.op = op_, .emit = emit_, .scratch = scratch_, .flags = flags_}
+/* The same for an op of the onnxtune domain: EMIT_ONNXTUNE("ReluGrad", emit_relu_grad, NULL, 0). */
 #define EMIT_ONNXTUNE(op_, emit_, scratch_, flags_) \
     {.op = op_, .emit = emit_, .scratch = scratch_, .flags = flags_, .domain = "onnxtune"}
 

@@ -100,7 +100,7 @@ static Status emit_conv(Cg *cg, const Node *n)
 }
 
 const Emitter conv_emitters[] = {
-    {"Conv", emit_conv, scratch_conv, EM_F32},
-    {"ConvTranspose", emit_conv, scratch_conv, EM_F32},
+    EMIT("Conv", emit_conv, scratch_conv, EM_F32),
+    EMIT("ConvTranspose", emit_conv, scratch_conv, EM_F32),
     {0},
 };

@@ -279,8 +279,8 @@ static Status emit_isnan(Cg *cg, const Node *n)
     return ST_OK;
 }
 
-#define UNARY(name) {name, emit_unary, NULL, EM_INPLACE0 | EM_HALF}
-#define BINARY(name) {name, emit_binary, scratch_binary, EM_INPLACE | EM_HALF}
+#define UNARY(name) EMIT(name, emit_unary, NULL, EM_INPLACE0 | EM_HALF)
+#define BINARY(name) EMIT(name, emit_binary, scratch_binary, EM_INPLACE | EM_HALF)
 
 const Emitter elementwise_emitters[] = {
     UNARY("Abs"), UNARY("Neg"), UNARY("Sign"), UNARY("Relu"), UNARY("Reciprocal"), UNARY("Floor"),
@@ -294,15 +294,15 @@ const Emitter elementwise_emitters[] = {
     BINARY("Equal"), BINARY("Less"), BINARY("LessOrEqual"), BINARY("Greater"), BINARY("GreaterOrEqual"),
     BINARY("And"), BINARY("Or"), BINARY("Xor"), BINARY("BitShift"), BINARY("BitwiseAnd"), BINARY("BitwiseOr"),
     BINARY("BitwiseXor"),
-    {"Sum", emit_variadic, NULL, EM_HALF},
-    {"Mean", emit_variadic, NULL, EM_HALF},
-    {"Max", emit_variadic, NULL, EM_HALF},
-    {"Min", emit_variadic, NULL, EM_HALF},
-    {"Where", emit_where, NULL, 0},
-    {"Cast", emit_cast, NULL, 0},
-    {"CastLike", emit_cast, NULL, 0},
-    {"Clip", emit_clip, NULL, EM_INPLACE0 | EM_HALF},
-    {"IsNaN", emit_isnan, NULL, 0},
-    {"IsInf", emit_isnan, NULL, 0},
+    EMIT("Sum", emit_variadic, NULL, EM_HALF),
+    EMIT("Mean", emit_variadic, NULL, EM_HALF),
+    EMIT("Max", emit_variadic, NULL, EM_HALF),
+    EMIT("Min", emit_variadic, NULL, EM_HALF),
+    EMIT("Where", emit_where, NULL, 0),
+    EMIT("Cast", emit_cast, NULL, 0),
+    EMIT("CastLike", emit_cast, NULL, 0),
+    EMIT("Clip", emit_clip, NULL, EM_INPLACE0 | EM_HALF),
+    EMIT("IsNaN", emit_isnan, NULL, 0),
+    EMIT("IsInf", emit_isnan, NULL, 0),
     {0},
 };

@@ -69,7 +69,7 @@ static Status emit_matmul(Cg *cg, const Node *n)
 }
 
 const Emitter matmul_emitters[] = {
-    {"Gemm", emit_gemm, NULL, EM_F32},
-    {"MatMul", emit_matmul, NULL, EM_F32},
+    EMIT("Gemm", emit_gemm, NULL, EM_F32),
+    EMIT("MatMul", emit_matmul, NULL, EM_F32),
     {0},
 };

@@ -93,9 +93,8 @@ static Status emit_lrn(Cg *cg, const Node *n)
 }
 
 /* Dropout in inference: y = x; the mask (when read) is all true. It is a view unless the mask is read. */
-static Status emit_dropout(Cg *cg, const Node *n)
+static Status check_dropout(Cg *cg, const Node *n)
 {
-    const Value *x = n->inputs[0], *y = n->outputs[0];
     double ratio = 0.5, training = 0;
     if (node_input(n, 2) && !cg_const_scalar(n, 2, &training))
         return cg_unsupported(cg, "training_mode that is not a constant");
@@ -103,6 +102,12 @@ static Status emit_dropout(Cg *cg, const Node *n)
         ratio = 0.5;
     if (training != 0 && ratio != 0)
         return cg_unsupported(cg, "training_mode true (random dropout)");
+    return ST_OK;
+}
+
+static Status emit_dropout(Cg *cg, const Node *n)
+{
+    const Value *x = n->inputs[0], *y = n->outputs[0];
     cg_line(cg, "memcpy(%s, %s, %zu);", cg_ptr(cg, y), cg_ptr(cg, x), cg_numel(x) * dtype_size(x->dtype));
     if (n->noutputs > 1 && !cg_unused(cg, n->outputs[1]))
         cg_line(cg, "memset(%s, 1, %zu); /* the mask: nothing dropped */", cg_ptr(cg, n->outputs[1]),
@@ -111,10 +116,10 @@ static Status emit_dropout(Cg *cg, const Node *n)
 }
 
 const Emitter norm_emitters[] = {
-    {"BatchNormalization", emit_batchnorm, NULL, EM_INPLACE0 | EM_F32},
-    {"InstanceNormalization", emit_instancenorm, NULL, EM_F32},
-    {"LayerNormalization", emit_layernorm, NULL, EM_F32},
-    {"LRN", emit_lrn, NULL, EM_F32},
-    {"Dropout", emit_dropout, NULL, EM_VIEW},
+    EMIT("BatchNormalization", emit_batchnorm, NULL, EM_INPLACE0 | EM_F32),
+    EMIT("InstanceNormalization", emit_instancenorm, NULL, EM_F32),
+    EMIT("LayerNormalization", emit_layernorm, NULL, EM_F32),
+    EMIT("LRN", emit_lrn, NULL, EM_F32),
+    {.op = "Dropout", .emit = emit_dropout, .flags = EM_VIEW, .check = check_dropout},
     {0},
 };

@@ -65,11 +65,11 @@ static Status emit_global_pool(Cg *cg, const Node *n)
 }
 
 const Emitter pool_emitters[] = {
-    {"MaxPool", emit_pool, NULL, EM_F32},
-    {"AveragePool", emit_pool, NULL, EM_F32},
-    {"LpPool", emit_pool, NULL, EM_F32},
-    {"GlobalAveragePool", emit_global_pool, NULL, EM_F32},
-    {"GlobalMaxPool", emit_global_pool, NULL, EM_F32},
-    {"GlobalLpPool", emit_global_pool, NULL, EM_F32},
+    EMIT("MaxPool", emit_pool, NULL, EM_F32),
+    EMIT("AveragePool", emit_pool, NULL, EM_F32),
+    EMIT("LpPool", emit_pool, NULL, EM_F32),
+    EMIT("GlobalAveragePool", emit_global_pool, NULL, EM_F32),
+    EMIT("GlobalMaxPool", emit_global_pool, NULL, EM_F32),
+    EMIT("GlobalLpPool", emit_global_pool, NULL, EM_F32),
     {0},
 };

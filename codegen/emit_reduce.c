@@ -99,16 +99,16 @@ static Status emit_softmax(Cg *cg, const Node *n)
     return ST_OK;
 }
 
-#define REDUCE(name) {name, emit_reduce, NULL, EM_F32}
+#define REDUCE(name) EMIT(name, emit_reduce, NULL, EM_F32)
 
 const Emitter reduce_emitters[] = {
     REDUCE("ReduceSum"), REDUCE("ReduceMean"), REDUCE("ReduceMax"), REDUCE("ReduceMin"), REDUCE("ReduceProd"),
     REDUCE("ReduceL1"), REDUCE("ReduceL2"), REDUCE("ReduceLogSum"), REDUCE("ReduceLogSumExp"),
     REDUCE("ReduceSumSquare"),
-    {"ArgMax", emit_arg, NULL, EM_F32},
-    {"ArgMin", emit_arg, NULL, EM_F32},
-    {"Softmax", emit_softmax, NULL, EM_F32},
-    {"LogSoftmax", emit_softmax, NULL, EM_F32},
-    {"Hardmax", emit_softmax, NULL, EM_F32},
+    EMIT("ArgMax", emit_arg, NULL, EM_F32),
+    EMIT("ArgMin", emit_arg, NULL, EM_F32),
+    EMIT("Softmax", emit_softmax, NULL, EM_F32),
+    EMIT("LogSoftmax", emit_softmax, NULL, EM_F32),
+    EMIT("Hardmax", emit_softmax, NULL, EM_F32),
     {0},
 };

@@ -147,8 +147,8 @@ static Status emit_rnn(Cg *cg, const Node *n)
 }
 
 const Emitter rnn_emitters[] = {
-    {"LSTM", emit_rnn, scratch_rnn, EM_F32},
-    {"GRU", emit_rnn, scratch_rnn, EM_F32},
-    {"RNN", emit_rnn, scratch_rnn, EM_F32},
+    EMIT("LSTM", emit_rnn, scratch_rnn, EM_F32),
+    EMIT("GRU", emit_rnn, scratch_rnn, EM_F32),
+    EMIT("RNN", emit_rnn, scratch_rnn, EM_F32),
     {0},
 };
