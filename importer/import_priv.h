@@ -33,10 +33,33 @@ typedef struct Importer {
     struct StrMap *funcs;   /* "domain\x1fname" -> FuncInfo * (import.c) */
 } Importer;
 
+/* ======================================================================== importer/import.c */
+
 #define MAX_INLINE_COST ((size_t)1 << 20)
 
 /* Charge `units` of inlining work; an error once the budget is spent. */
 Status import_charge_inline(Importer *im, size_t units, const char *what) MUST_CHECK;
+
+/* ======================================================================== importer/import_wire.c */
+
+typedef struct Range {
+    size_t off, len;
+} Range;
+
+/* The model cut in two: `skel`, a ModelProto without the top graph's initializers (small: nodes
+ * and metadata), and the byte ranges of those initializers' TensorProtos in the input. */
+typedef struct Split {
+    uint8_t *skel;          /* malloc'd */
+    size_t skel_len;
+    Range *inits;           /* in the scratch arena */
+    size_t ninits;
+} Split;
+
+/* Check nesting and framing of a ModelProto and cut it in two (the skeleton is malloc'd; the
+ * ranges live in im->tmp). A parse error names the byte offset. */
+Status import_split(Importer *im, const uint8_t *buf, size_t len, Split *sp) MUST_CHECK;
+
+/* ======================================================================== importer/import_tensor.c */
 
 /* Map ONNX TensorProto.DataType to DType; false for numbers we do not know. */
 bool import_dtype(int64_t onnx_type, DType *out);
