@@ -45,4 +45,35 @@ Status onnx_import_bytes(const void *buf, size_t len, const char *dir, Model **o
 /* Read one serialized TensorProto file (the ONNX backend tests' input_K.pb / output_K.pb). */
 Status onnx_read_tensor_file(const char *path, Arena *a, Tensor **out, char **name, Diag *d) MUST_CHECK;
 
+/* ======================================================================== importer/export.c */
+
+/* Where one initializer's raw bytes sit in an exported file (a training program overwrites them). */
+typedef struct ExportParam {
+    const char *name;
+    const Value *value;
+    size_t offset, nbytes;
+} ExportParam;
+
+typedef struct ExportLayout {
+    size_t nparams;
+    ExportParam *params;        /* every non-string initializer, in value order */
+} ExportLayout;
+
+typedef struct ExportOptions {
+    const char *producer_version;
+    const char *doc;
+    const MetaProp *props;      /* added to the model's metadata_props (class names, preprocessing) */
+    size_t nprops;
+} ExportOptions;
+
+/* Serialize m's forward nodes (phase PHASE_FORWARD, default domain), its graph inputs and outputs,
+ * and every constant they read as an initializer. The default opset is the highest of the model's
+ * and the nodes' (canonical forms may be newer than the file they came from). Bytes live in `a`. */
+Status onnx_export_bytes(const Model *m, const ExportOptions *o, Arena *a, uint8_t **bytes, size_t *len,
+                         ExportLayout *layout, Diag *d) MUST_CHECK;
+/* The same, written to path atomically (temporary file, fsync, rename). o may be NULL. */
+Status onnx_export_file(const Model *m, const ExportOptions *o, const char *path, Diag *d) MUST_CHECK;
+/* Write bytes to path atomically: nothing half-written is ever seen under that name. */
+Status write_file_atomic(const char *path, const void *data, size_t len, Diag *d) MUST_CHECK;
+
 #endif
