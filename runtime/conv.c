@@ -413,3 +413,275 @@ void conv_transpose_forward(float *y, const float *x, const float *w, const floa
     }
     add_channel_bias(y, bias, n, c_out, g.out_size);
 }
+
+/* ---- backward ------------------------------------------------------------------------------------
+ * The gradients of conv_forward: dx through W^T @ dY and col2im (the adjoint of im2col), dW through
+ * dY @ im2col(x)^T summed over images, both with the same paths as forward (depthwise direct, batch
+ * folded into the GEMM for small outputs, 1x1 without im2col). The bias gradient is a ReduceSum in
+ * the IR. Kernels write (never accumulate into) their outputs. */
+
+/* dx[c, i] += col[(c, tap), o] wherever i = o*s - p + tap*d: col[channels*K, out_size] has row stride
+ * ld. Each thread owns whole channels of dx and adds taps in a fixed order. */
+static void col2im_add(float *dx, const float *col, size_t ld, size_t channels, const Geom3 *g)
+{
+    #pragma omp parallel for schedule(static) if (channels * g->k_size * g->out_size > 32768)
+    for (size_t c = 0; c < channels; c++) {
+        float *xc = dx + c * g->in_size;
+        for (size_t tap = 0; tap < g->k_size; tap++) {
+            size_t kw = tap % g->k[2], kh = tap / g->k[2] % g->k[1], kd = tap / (g->k[2] * g->k[1]);
+            const float *src = col + (c * g->k_size + tap) * ld;
+            size_t d_lo, d_hi, h_lo, h_hi, w_lo, w_hi;
+            valid_range(g->out[0], g->in[0], g->s[0], g->p[0], kd * g->d[0], &d_lo, &d_hi);
+            valid_range(g->out[1], g->in[1], g->s[1], g->p[1], kh * g->d[1], &h_lo, &h_hi);
+            valid_range(g->out[2], g->in[2], g->s[2], g->p[2], kw * g->d[2], &w_lo, &w_hi);
+            if (w_lo == w_hi)
+                continue;
+            size_t sw = g->s[2], len = w_hi - w_lo;
+            for (size_t od = d_lo; od < d_hi; od++) {
+                size_t id = od * g->s[0] + kd * g->d[0] - g->p[0];
+                for (size_t oh = h_lo; oh < h_hi; oh++) {
+                    size_t ih = oh * g->s[1] + kh * g->d[1] - g->p[1];
+                    const float *sr = src + (od * g->out[1] + oh) * g->out[2] + w_lo;
+                    float *xr = xc + (id * g->in[1] + ih) * g->in[2] + (w_lo * sw + kw * g->d[2] - g->p[2]);
+                    if (sw == 1)
+                        for (size_t i = 0; i < len; i++)
+                            xr[i] += sr[i];
+                    else
+                        for (size_t i = 0; i < len; i++)
+                            xr[i * sw] += sr[i];
+                }
+            }
+        }
+    }
+}
+
+/* dst[rows, n*size] <- the group's rows of every image of src[n, stride_rows, size] starting at row
+ * `first` (the images side by side, as the folded GEMMs want them). */
+static void gather_images(float *dst, const float *src, size_t n, size_t stride_rows, size_t first,
+                          size_t rows, size_t size)
+{
+    #pragma omp parallel for schedule(static) if (n * rows * size > 65536)
+    for (size_t t = 0; t < n * rows; t++) {
+        size_t b = t / rows, r = t % rows;
+        memcpy(dst + r * n * size + b * size, src + (b * stride_rows + first + r) * size, size * sizeof(float));
+    }
+}
+
+/* Depthwise dx: each (image, input channel) plane sums its `mult` output channels tap by tap. */
+static void dw_backward_input(float *dx, const float *dy, const float *w, size_t n, size_t c_in, size_t c_out,
+                              const Geom3 *g)
+{
+    size_t mult = c_out / c_in;
+    #pragma omp parallel for schedule(static) if (n * c_out * g->out_size * g->k_size > 32768)
+    for (size_t nc = 0; nc < n * c_in; nc++) {
+        size_t b = nc / c_in, ic = nc % c_in;
+        float *xp = dx + nc * g->in_size;
+        memset(xp, 0, g->in_size * sizeof(float));
+        for (size_t m = 0; m < mult; m++) {
+            size_t oc = ic * mult + m;
+            const float *yp = dy + (b * c_out + oc) * g->out_size, *wp = w + oc * g->k_size;
+            for (size_t tap = 0; tap < g->k_size; tap++) {
+                size_t kw = tap % g->k[2], kh = tap / g->k[2] % g->k[1], kd = tap / (g->k[2] * g->k[1]);
+                size_t d_lo, d_hi, h_lo, h_hi, w_lo, w_hi;
+                valid_range(g->out[0], g->in[0], g->s[0], g->p[0], kd * g->d[0], &d_lo, &d_hi);
+                valid_range(g->out[1], g->in[1], g->s[1], g->p[1], kh * g->d[1], &h_lo, &h_hi);
+                valid_range(g->out[2], g->in[2], g->s[2], g->p[2], kw * g->d[2], &w_lo, &w_hi);
+                if (w_lo == w_hi)
+                    continue;
+                float wv = wp[tap];
+                size_t sw = g->s[2], len = w_hi - w_lo;
+                for (size_t od = d_lo; od < d_hi; od++) {
+                    size_t id = od * g->s[0] + kd * g->d[0] - g->p[0];
+                    for (size_t oh = h_lo; oh < h_hi; oh++) {
+                        size_t ih = oh * g->s[1] + kh * g->d[1] - g->p[1];
+                        const float *yr = yp + (od * g->out[1] + oh) * g->out[2] + w_lo;
+                        float *xr = xp + (id * g->in[1] + ih) * g->in[2] + (w_lo * sw + kw * g->d[2] - g->p[2]);
+                        if (sw == 1)
+                            for (size_t i = 0; i < len; i++)
+                                xr[i] += wv * yr[i];
+                        else
+                            for (size_t i = 0; i < len; i++)
+                                xr[i * sw] += wv * yr[i];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* sum_i a[i] * b[i * stride] in float, 8 independent partial sums (vectorisable, fixed order). */
+static float dot_strided(const float *a, const float *b, size_t len, size_t stride)
+{
+    float acc[8] = {0};
+    size_t i = 0;
+    if (stride == 1)
+        for (; i + 8 <= len; i += 8)
+            for (size_t j = 0; j < 8; j++)
+                acc[j] += a[i + j] * b[i + j];
+    float s = 0.0f;
+    for (; i < len; i++)
+        s += a[i] * b[i * stride];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + s;
+}
+
+/* Depthwise dW: dw[oc, tap] = sum over images and output positions of dy * x under the tap; rows
+ * sum in float, rows and images in double. */
+static void dw_backward_weight(float *dw, const float *dy, const float *x, size_t n, size_t c_in, size_t c_out,
+                               const Geom3 *g)
+{
+    size_t mult = c_out / c_in;
+    #pragma omp parallel for schedule(static) if (n * c_out * g->out_size * g->k_size > 32768)
+    for (size_t oc = 0; oc < c_out; oc++) {
+        for (size_t tap = 0; tap < g->k_size; tap++) {
+            size_t kw = tap % g->k[2], kh = tap / g->k[2] % g->k[1], kd = tap / (g->k[2] * g->k[1]);
+            size_t d_lo, d_hi, h_lo, h_hi, w_lo, w_hi;
+            valid_range(g->out[0], g->in[0], g->s[0], g->p[0], kd * g->d[0], &d_lo, &d_hi);
+            valid_range(g->out[1], g->in[1], g->s[1], g->p[1], kh * g->d[1], &h_lo, &h_hi);
+            valid_range(g->out[2], g->in[2], g->s[2], g->p[2], kw * g->d[2], &w_lo, &w_hi);
+            double acc = 0.0;
+            size_t sw = g->s[2], len = w_hi > w_lo ? w_hi - w_lo : 0;
+            for (size_t b = 0; b < n && len; b++) {
+                const float *yp = dy + (b * c_out + oc) * g->out_size;
+                const float *xp = x + (b * c_in + oc / mult) * g->in_size;
+                for (size_t od = d_lo; od < d_hi; od++) {
+                    size_t id = od * g->s[0] + kd * g->d[0] - g->p[0];
+                    for (size_t oh = h_lo; oh < h_hi; oh++) {
+                        size_t ih = oh * g->s[1] + kh * g->d[1] - g->p[1];
+                        const float *yr = yp + (od * g->out[1] + oh) * g->out[2] + w_lo;
+                        const float *xr = xp + (id * g->in[1] + ih) * g->in[2] + (w_lo * sw + kw * g->d[2] - g->p[2]);
+                        acc += dot_strided(yr, xr, len, sw);
+                    }
+                }
+            }
+            dw[oc * g->k_size + tap] = (float)acc;
+        }
+    }
+}
+
+size_t conv_backward_input_workspace(size_t n, size_t c_in, size_t c_out, size_t group,
+                                     const SpatialWindow *win)
+{
+    Geom3 g = geom3_from(win);
+    if (group == 0)
+        group = 1;
+    size_t cin_g = c_in / group, cout_g = c_out / group;
+    if (cin_g == 1)
+        return 0;
+    if (folds_batch(n, &g)) /* dY gathered [cout_g, n*out] and col [kdim, n*out] */
+        return (cout_g + cin_g * g.k_size) * n * g.out_size * sizeof(float);
+    if (is_pointwise(&g))
+        return 0;
+    return cin_g * g.k_size * g.out_size * sizeof(float);
+}
+
+void conv_backward_input(float *dx, const float *dy, const float *w, size_t n, size_t c_in, size_t c_out,
+                         size_t group, const SpatialWindow *win, float *workspace)
+{
+    Geom3 g = geom3_from(win);
+    if (group == 0)
+        group = 1;
+    size_t cin_g = c_in / group, cout_g = c_out / group, kdim = cin_g * g.k_size;
+    if (n == 0 || c_in == 0 || g.in_size == 0)
+        return;
+    if (cout_g == 0 || g.out_size == 0) {
+        memset(dx, 0, n * c_in * g.in_size * sizeof(float));
+        return;
+    }
+    if (cin_g == 1) {
+        dw_backward_input(dx, dy, w, n, c_in, c_out, &g);
+        return;
+    }
+    if (folds_batch(n, &g)) {
+        size_t cols = n * g.out_size;
+        float *dyc = workspace, *col = workspace + cout_g * cols;
+        for (size_t gr = 0; gr < group; gr++) {
+            gather_images(dyc, dy, n, c_out, gr * cout_g, cout_g, g.out_size);
+            /* col[kdim, n*out] = w_g[cout_g, kdim]^T @ dyc[cout_g, n*out] */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kdim, (int)cols, (int)cout_g, 1.0f,
+                        w + gr * cout_g * kdim, (int)kdim, dyc, (int)cols, 0.0f, col, (int)cols);
+            for (size_t b = 0; b < n; b++) {
+                float *xg = dx + (b * c_in + gr * cin_g) * g.in_size;
+                memset(xg, 0, cin_g * g.in_size * sizeof(float));
+                col2im_add(xg, col + b * g.out_size, cols, cin_g, &g);
+            }
+        }
+        return;
+    }
+    bool pointwise = is_pointwise(&g);
+    for (size_t b = 0; b < n; b++)
+        for (size_t gr = 0; gr < group; gr++) {
+            const float *yg = dy + (b * c_out + gr * cout_g) * g.out_size;
+            float *xg = dx + (b * c_in + gr * cin_g) * g.in_size;
+            float *col = pointwise ? xg : workspace;
+            /* col[kdim, out] = w_g[cout_g, kdim]^T @ yg[cout_g, out] */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kdim, (int)g.out_size, (int)cout_g, 1.0f,
+                        w + gr * cout_g * kdim, (int)kdim, yg, (int)g.out_size, 0.0f, col, (int)g.out_size);
+            if (!pointwise) {
+                memset(xg, 0, cin_g * g.in_size * sizeof(float));
+                col2im_add(xg, col, g.out_size, cin_g, &g);
+            }
+        }
+}
+
+size_t conv_backward_weight_workspace(size_t n, size_t c_in, size_t c_out, size_t group,
+                                      const SpatialWindow *win)
+{
+    Geom3 g = geom3_from(win);
+    if (group == 0)
+        group = 1;
+    size_t cin_g = c_in / group, cout_g = c_out / group;
+    if (cin_g == 1)
+        return 0;
+    if (folds_batch(n, &g)) /* col [kdim, n*out] and dY gathered [cout_g, n*out] */
+        return (cin_g * g.k_size + cout_g) * n * g.out_size * sizeof(float);
+    if (is_pointwise(&g))
+        return 0;
+    return cin_g * g.k_size * g.out_size * sizeof(float);
+}
+
+void conv_backward_weight(float *dw, const float *dy, const float *x, size_t n, size_t c_in, size_t c_out,
+                          size_t group, const SpatialWindow *win, float *workspace)
+{
+    Geom3 g = geom3_from(win);
+    if (group == 0)
+        group = 1;
+    size_t cin_g = c_in / group, cout_g = c_out / group, kdim = cin_g * g.k_size;
+    if (c_out == 0 || kdim == 0)
+        return;
+    if (n == 0 || g.out_size == 0) {
+        memset(dw, 0, c_out * kdim * sizeof(float));
+        return;
+    }
+    if (cin_g == 1) {
+        dw_backward_weight(dw, dy, x, n, c_in, c_out, &g);
+        return;
+    }
+    if (folds_batch(n, &g)) {
+        size_t cols = n * g.out_size;
+        float *col = workspace, *dyc = workspace + kdim * cols;
+        for (size_t gr = 0; gr < group; gr++) {
+            for (size_t b = 0; b < n; b++)
+                im2col(col + b * g.out_size, cols, x + (b * c_in + gr * cin_g) * g.in_size, cin_g, &g);
+            gather_images(dyc, dy, n, c_out, gr * cout_g, cout_g, g.out_size);
+            /* dw_g[cout_g, kdim] = dyc[cout_g, n*out] @ col[kdim, n*out]^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cout_g, (int)kdim, (int)cols, 1.0f, dyc,
+                        (int)cols, col, (int)cols, 0.0f, dw + gr * cout_g * kdim, (int)kdim);
+        }
+        return;
+    }
+    bool pointwise = is_pointwise(&g);
+    for (size_t b = 0; b < n; b++)
+        for (size_t gr = 0; gr < group; gr++) {
+            const float *xg = x + (b * c_in + gr * cin_g) * g.in_size;
+            const float *yg = dy + (b * c_out + gr * cout_g) * g.out_size;
+            const float *cols = xg;
+            if (!pointwise) {
+                im2col(workspace, g.out_size, xg, cin_g, &g);
+                cols = workspace;
+            }
+            /* dw_g[cout_g, kdim] (+)= yg[cout_g, out] @ cols[kdim, out]^T, images in order */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cout_g, (int)kdim, (int)g.out_size, 1.0f,
+                        yg, (int)g.out_size, cols, (int)g.out_size, b ? 1.0f : 0.0f, dw + gr * cout_g * kdim,
+                        (int)kdim);
+        }
+}

@@ -93,6 +93,22 @@ void conv_transpose_forward(float *y, const float *x, const float *w, const floa
                             size_t n, size_t c_in, size_t c_out, size_t group,
                             const SpatialWindow *win, float *workspace);
 
+/* Conv backward (onnxtune.ConvGradInput / ConvGradWeight), for conv_forward's geometry and sizes:
+ *   conv_backward_input:  dx[N, C_in, in...] = dLoss/dx from dy[N, C_out, out...], w[C_out, C_in/group, kernel...]
+ *   conv_backward_weight: dw[C_out, C_in/group, kernel...] = dLoss/dw from dy and x[N, C_in, in...]
+ * Both write their output (no accumulation) and are deterministic.  Paths as conv_forward: depthwise
+ * direct (no workspace); small outputs with N > 1 fold the batch into one sgemm per group; 1x1
+ * stride-1 unpadded kernels skip im2col/col2im; else per image im2col (dw) or col2im (dx).
+ * The bias gradient is a ReduceSum of dy over N and the spatial dims (done in the IR). */
+size_t conv_backward_input_workspace(size_t n, size_t c_in, size_t c_out, size_t group,
+                                     const SpatialWindow *win);
+void conv_backward_input(float *dx, const float *dy, const float *w, size_t n, size_t c_in, size_t c_out,
+                         size_t group, const SpatialWindow *win, float *workspace);
+size_t conv_backward_weight_workspace(size_t n, size_t c_in, size_t c_out, size_t group,
+                                      const SpatialWindow *win);
+void conv_backward_weight(float *dw, const float *dy, const float *x, size_t n, size_t c_in, size_t c_out,
+                          size_t group, const SpatialWindow *win, float *workspace);
+
 /* ======================================================================== runtime/pool.c */
 
 /* MaxPool (ONNX 12): y[N, C, out...] = max of x[N, C, in...] over each window; padding never wins.
@@ -566,6 +582,59 @@ size_t resize_workspace(int rank, const size_t *ydims, const ResizeParams *p);
 /* x: xdims[rank] -> y: ydims[rank]; scales[rank]; work: resize_workspace() bytes, 8-aligned. */
 void resize_forward(float *y, const size_t *ydims, const float *x, const size_t *xdims, int rank,
                     const double *scales, const ResizeParams *p, void *work);
+
+/* ======================================================================== runtime/loss.c */
+
+/* Training losses, PyTorch's formulas with mean reduction (float32 in, double accumulation, fixed
+ * order). Forward writes the scalar *loss; backward WRITES d loss_total / d x = dloss * d loss / d x
+ * (dloss: the scalar upstream gradient). An empty batch gives a NaN loss and writes nothing. */
+
+/* nn.CrossEntropyLoss(label_smoothing=eps): logits [n, c], target int64 [n] class indices,
+ *   loss = mean_i[(1-eps) * -log p[i, y_i] + eps/c * sum_j -log p[i, j]],  p = softmax(logits[i]);
+ *   dlogits[i, j] = (p[i, j] - (1-eps) * [j == y_i] - eps/c) * dloss / n.
+ * A target outside [0, c) contributes only its smoothing term (programs check targets first). */
+size_t cross_entropy_check_targets(const int64_t *target, size_t n, size_t c); /* first bad index, or n */
+void cross_entropy_forward(float *loss, const float *logits, const int64_t *target, size_t n, size_t c,
+                           float label_smoothing);
+void cross_entropy_backward(float *dlogits, const float *dloss, const float *logits, const int64_t *target,
+                            size_t n, size_t c, float label_smoothing);
+
+/* nn.MSELoss: mean (x - t)^2, dx = 2 (x - t) dloss / n.  x, target, dx [n]. */
+void mse_loss_forward(float *loss, const float *x, const float *target, size_t n);
+void mse_loss_backward(float *dx, const float *dloss, const float *x, const float *target, size_t n);
+/* nn.L1Loss: mean |x - t|, dx = sign(x - t) dloss / n (0 where x == t). */
+void l1_loss_forward(float *loss, const float *x, const float *target, size_t n);
+void l1_loss_backward(float *dx, const float *dloss, const float *x, const float *target, size_t n);
+/* nn.BCEWithLogitsLoss: mean[max(x, 0) - x t + log(1 + exp(-|x|))], dx = (sigmoid(x) - t) dloss / n. */
+void bce_with_logits_forward(float *loss, const float *x, const float *target, size_t n);
+void bce_with_logits_backward(float *dx, const float *dloss, const float *x, const float *target, size_t n);
+
+/* ======================================================================== runtime/optim.c */
+
+/* Optimizer steps of torch 1.13 (torch.optim, single-tensor CPU path), in place on float32 param[n] and
+ * state[n]; grad[n] is read only. step is the 1-based number of this step; lr the learning rate of
+ * this step. grad_scale: NULL, or clip_grad_norm's scale, applied to grad first (grad.mul_(coef)).
+ * Hyperparameters are doubles (torch's are Python floats) and rounded to float where torch does. */
+
+/* SGD: g = grad + wd*p;  if momentum: buf = (step 1 ? g : momentum*buf + (1-dampening)*g),
+ *      g = nesterov ? g + momentum*buf : buf;  p = p - lr*g.
+ * momentum_buffer: NULL when momentum is 0. */
+void sgd_update(float *param, const float *grad, float *momentum_buffer, size_t n, double lr, int64_t step,
+                double momentum, double dampening, bool nesterov, double weight_decay, const float *grad_scale);
+
+/* Adam (decoupled false): g = grad + wd*p.  AdamW (decoupled true): p = p*(1 - lr*wd).  Then
+ *   m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g;
+ *   denom = sqrt(v)/sqrt(1 - b2^t) + eps;  p = p - (lr/(1 - b1^t)) * m/denom.
+ * exp_avg (m) and exp_avg_sq (v) start at zero. */
+void adam_update(float *param, const float *grad, float *exp_avg, float *exp_avg_sq, size_t n, double lr,
+                 int64_t step, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
+                 const float *grad_scale);
+
+/* clip_grad_norm_(max_norm): total = L2 norm of the per-tensor L2 norms of grads[k][sizes[k]] (k < count),
+ * *total_norm = total, *scale = min(max_norm / (total + 1e-6), 1) (NaN stays NaN). The gradients are not
+ * touched: the update kernels take scale as grad_scale. */
+void clip_grad_norm(float *scale, float *total_norm, const float *const *grads, const size_t *sizes,
+                    size_t count, double max_norm);
 
 /* ======================================================================== runtime/npy.c */
 
