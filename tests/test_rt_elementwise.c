@@ -486,9 +486,9 @@ static int64_t ref_binary_sint(BinaryOp op, int64_t a, int64_t b, int bits)
         int64_t q = a / b;
         if ((a % b != 0) && ((a < 0) != (b < 0)))
             q -= 1;
-        return a - q * b;
+        return (int64_t)((uint64_t)a - (uint64_t)q * (uint64_t)b);   /* may pass through overflow */
     }
-    case BINARY_FMOD: return (b == 0 || b == -1) ? 0 : a - (a / b) * b;
+    case BINARY_FMOD: return (b == 0 || b == -1) ? 0 : (int64_t)((uint64_t)a - (uint64_t)(a / b) * (uint64_t)b);
     case BINARY_MIN: return a < b ? a : b;
     case BINARY_MAX: return a > b ? a : b;
     case BINARY_PRELU: return a < 0 ? wrap_signed((int64_t)((uint64_t)a * (uint64_t)b), bits) : a;
