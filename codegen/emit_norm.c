@@ -98,8 +98,8 @@ static Status check_dropout(Cg *cg, const Node *n)
     double ratio = 0.5, training = 0;
     if (node_input(n, 2) && !cg_const_scalar(n, 2, &training))
         return cg_unsupported(cg, "training_mode that is not a constant");
-    if (node_input(n, 1) && !cg_const_scalar(n, 1, &ratio))
-        ratio = 0.5;
+    if (training != 0 && node_input(n, 1) && !cg_const_scalar(n, 1, &ratio))
+        return cg_unsupported(cg, "a ratio that is not a constant in training mode");
     if (training != 0 && ratio != 0)
         return cg_unsupported(cg, "training_mode true (random dropout)");
     return ST_OK;

@@ -19,10 +19,11 @@ static Status emit_pool(Cg *cg, const Node *n)
         const Value *idx = n->noutputs > 1 ? n->outputs[1] : NULL;
         if (idx && cg_unused(cg, idx))
             idx = NULL;
-        if (idx && node_attr_int(n, "storage_order", 0) != 0)
-            return cg_unsupported(cg, "Indices with storage_order 1 (column major)");
         cg_line(cg, "maxpool_forward(%s, %s, %s, %lld, %lld, &win);", cg_ptr(cg, y), cg_ptr_or_null(cg, idx),
                 cg_ptr(cg, x), batch, c);
+        if (idx && node_attr_int(n, "storage_order", 0) != 0)
+            cg_line(cg, "maxpool_indices_column_major(%s, %zu, &win); /* storage_order 1 */", cg_ptr(cg, idx),
+                    cg_numel(idx));
     } else if (strcmp(n->op_type, "AveragePool") == 0) {
         cg_line(cg, "avgpool_forward(%s, %s, %lld, %lld, &win, %s);", cg_ptr(cg, y), cg_ptr(cg, x), batch, c,
                 node_attr_int(n, "count_include_pad", 0) ? "true" : "false");

@@ -1,9 +1,9 @@
-/* emit_shape.c - emitters of the shape family on runtime/movement.c and elementwise.c (Expand): views
- * (Reshape, Flatten, Squeeze, Unsqueeze, Identity: no code), copies by index (Transpose, Concat,
- * Split, Slice, Gather*, Scatter*, Pad, Tile, DepthToSpace, ...) and generators (Shape, Size,
- * ConstantOfShape, Range, EyeLike, OneHot). Index arithmetic that depends on constants (Slice starts,
- * Pad pads, Tile repeats) is resolved here; data-dependent ops (NonZero) have no emitter. Copy kernels
- * take the element size, so every dtype works. */
+/* emit_shape.c - emitters of the shape family on runtime/movement.c, resize.c and elementwise.c
+ * (Expand): views (Reshape, Flatten, Squeeze, Unsqueeze, Identity: no code), copies by index
+ * (Transpose, Concat, Split, Slice, Gather*, Scatter*, Pad, Tile, DepthToSpace, ...), generators
+ * (Shape, Size, ConstantOfShape, Range, EyeLike, OneHot) and Resize. Index arithmetic that depends
+ * on constants (Slice starts, Pad pads, Tile repeats) is resolved here; data-dependent ops (NonZero)
+ * have no emitter. Copy kernels take the element size, so every dtype works. */
 #include "emit.h"
 
 #include <math.h>
@@ -587,6 +587,109 @@ static Status emit_topk(Cg *cg, const Node *n)
     return ST_OK;
 }
 
+/* ---- Resize ---- */
+
+static bool resize_params(const Node *n, ResizeParams *p, const char **why)
+{
+    memset(p, 0, sizeof *p);
+    const char *mode = node_attr_string(n, "mode", "nearest");
+    const char *ct = node_attr_string(n, "coordinate_transformation_mode", "half_pixel");
+    const char *nm = node_attr_string(n, "nearest_mode", "round_prefer_floor");
+    *why = NULL;
+    if (node_attr_int(n, "antialias", 0))
+        *why = "antialias";
+    if (node_attr(n, "axes"))
+        *why = "the axes attribute";
+    if (strcmp(node_attr_string(n, "keep_aspect_ratio_policy", "stretch"), "stretch") != 0)
+        *why = "keep_aspect_ratio_policy";
+    p->mode = !strcmp(mode, "linear") ? RESIZE_LINEAR : !strcmp(mode, "cubic") ? RESIZE_CUBIC : RESIZE_NEAREST;
+    static const struct { const char *name; ResizeCoord c; } coords[] = {
+        {"half_pixel", RESIZE_HALF_PIXEL}, {"pytorch_half_pixel", RESIZE_PYTORCH_HALF_PIXEL},
+        {"align_corners", RESIZE_ALIGN_CORNERS}, {"asymmetric", RESIZE_ASYMMETRIC},
+        {"tf_half_pixel_for_nn", RESIZE_TF_HALF_PIXEL_FOR_NN}, {"tf_crop_and_resize", RESIZE_TF_CROP_AND_RESIZE},
+        {"half_pixel_symmetric", RESIZE_HALF_PIXEL_SYMMETRIC},
+    };
+    bool found = false;
+    for (size_t i = 0; i < sizeof coords / sizeof coords[0]; i++)
+        if (strcmp(coords[i].name, ct) == 0) {
+            p->coord = coords[i].c;
+            found = true;
+        }
+    if (!found)
+        *why = "this coordinate_transformation_mode";
+    p->nearest = !strcmp(nm, "round_prefer_ceil") ? RESIZE_ROUND_PREFER_CEIL
+                 : !strcmp(nm, "floor")           ? RESIZE_FLOOR
+                 : !strcmp(nm, "ceil")            ? RESIZE_CEIL
+                                                  : RESIZE_ROUND_PREFER_FLOOR;
+    p->cubic_coeff_a = node_attr_float(n, "cubic_coeff_a", -0.75f);
+    p->exclude_outside = node_attr_int(n, "exclude_outside", 0) != 0;
+    p->extrapolation_value = node_attr_float(n, "extrapolation_value", 0.0f);
+    return *why == NULL;
+}
+
+static size_t scratch_resize(const Node *n)
+{
+    ResizeParams p;
+    const char *why;
+    const Value *y = n->outputs[0];
+    if (!resize_params(n, &p, &why) || y->shape.rank > IR_MAX_RANK)
+        return 0;
+    size_t yd[IR_MAX_RANK];
+    cg_dims(&y->shape, yd);
+    return resize_workspace(y->shape.rank, yd, &p);
+}
+
+static const char *doubles(Cg *cg, const double *v, size_t n)
+{
+    char buf[64 * IR_MAX_RANK] = "";
+    for (size_t i = 0; i < n; i++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%.17g", i ? ", " : "", v[i]);
+    return cg_fmt(cg, "(const double[]){%s}", buf);
+}
+
+static Status emit_resize(Cg *cg, const Node *n)
+{
+    const Value *x = n->inputs[0], *roi = node_input(n, 1), *scales = node_input(n, 2), *y = n->outputs[0];
+    ResizeParams p;
+    const char *why;
+    int rank = x->shape.rank;
+    if (!resize_params(n, &p, &why))
+        return cg_unsupported(cg, "%s", why);
+    if (cg_dtype(cg, x) != DT_FLOAT)
+        return cg_unsupported(cg, "Resize of %s", dtype_name(x->dtype));
+    if (rank < 1)
+        return cg_unsupported(cg, "a scalar input");
+    double sc[IR_MAX_RANK];
+    for (int i = 0; i < rank; i++)
+        sc[i] = x->shape.dim[i] ? (double)y->shape.dim[i] / (double)x->shape.dim[i] : 1.0;
+    if (scales && scales->init && scales->init->numel == (size_t)rank) {
+        for (int i = 0; i < rank; i++)
+            sc[i] = (double)(float)tensor_get_f64(scales->init, (size_t)i);
+    } else if (scales && cg_numel(scales) > 0) {
+        return cg_unsupported(cg, "scales that are not constant");
+    }
+    const char *roi_ptr = "NULL";
+    if (p.coord == RESIZE_TF_CROP_AND_RESIZE) {
+        if (!roi || cg_numel(roi) != 2 * (size_t)rank || cg_dtype(cg, roi) != DT_FLOAT)
+            return cg_unsupported(cg, "tf_crop_and_resize without a float roi of 2*rank entries");
+        roi_ptr = cg_ptr(cg, roi);
+    }
+    static const char *const modes[] = {"RESIZE_NEAREST", "RESIZE_LINEAR", "RESIZE_CUBIC"};
+    static const char *const crd[] = {"RESIZE_HALF_PIXEL", "RESIZE_PYTORCH_HALF_PIXEL", "RESIZE_ALIGN_CORNERS",
+                                      "RESIZE_ASYMMETRIC", "RESIZE_TF_HALF_PIXEL_FOR_NN",
+                                      "RESIZE_TF_CROP_AND_RESIZE", "RESIZE_HALF_PIXEL_SYMMETRIC"};
+    static const char *const near[] = {"RESIZE_ROUND_PREFER_FLOOR", "RESIZE_ROUND_PREFER_CEIL", "RESIZE_FLOOR",
+                                       "RESIZE_CEIL"};
+    if (cg_numel(y) == 0)
+        return ST_OK;
+    cg_line(cg, "const ResizeParams p = {%s, %s, %s, %s, %s, %s, %s};", modes[p.mode], crd[p.coord], near[p.nearest],
+            cg_float(cg, p.cubic_coeff_a), p.exclude_outside ? "true" : "false", cg_float(cg, p.extrapolation_value),
+            roi_ptr);
+    cg_line(cg, "resize_forward(%s, %s, %s, %s, %d, %s, &p, %s);", cg_ptr(cg, y), dims_of(cg, y), cg_ptr(cg, x),
+            dims_of(cg, x), rank, doubles(cg, sc, (size_t)rank), cg_scratch(cg));
+    return ST_OK;
+}
+
 #define VIEW(name) EMIT(name, emit_view, NULL, EM_VIEW)
 
 const Emitter shape_emitters[] = {
@@ -616,5 +719,6 @@ const Emitter shape_emitters[] = {
     EMIT("OneHot", emit_onehot, NULL, 0),
     EMIT("Compress", emit_compress, NULL, 0),
     EMIT("TopK", emit_topk, scratch_topk, EM_HALF),
+    EMIT("Resize", emit_resize, scratch_resize, EM_F32),
     {0},
 };
