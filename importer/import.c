@@ -286,6 +286,13 @@ static Status import_subgraph(Importer *im, Scope *outer, Onnx__GraphProto *gp, 
     if (!st)
         st = graph_toposort(g, im->d);
     *out = g;
+    if (st) {
+        /* say where the subgraph is: "node 'loop' (Loop) attribute 'body': node 'x' ..." */
+        char msg[2 * sizeof im->d->msg];
+        snprintf(msg, sizeof msg, "%s: %s", what, im->d->msg);
+        memcpy(im->d->msg, msg, sizeof im->d->msg - 1);
+        im->d->msg[sizeof im->d->msg - 1] = 0;
+    }
     return st;
 }
 

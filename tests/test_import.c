@@ -738,7 +738,8 @@ static void test_structural_errors(void)
     FX_PUSH(sub, node, fx_node("Neg", "inner", "ghost", "o"));
     FX_PUSH(sub, output, fx_vi("o", FLOAT_T, -1, NULL, NULL));
     fx_attr(mp->graph->node[0], "body", AT_GRAPH)->g = sub;
-    EXPECT_ERROR(mp, ST_INVALID, "node 'inner' (Neg): input 0 'ghost' is not defined", NULL);
+    EXPECT_ERROR(mp, ST_INVALID, "node 'mm' (MatMul) attribute 'body': node 'inner' (Neg): input 0 'ghost' "
+                 "is not defined", NULL);
 }
 
 /* "ai.onnx" is the default domain; models using only another domain need no ai.onnx opset. */
