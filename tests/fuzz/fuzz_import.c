@@ -5,8 +5,10 @@
  */
 #include "importer.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Touch everything the IR points at, so ASan sees a dangling or short buffer. */
 static size_t walk_graph(const Graph *g, int depth);
@@ -79,14 +81,33 @@ static size_t walk_graph(const Graph *g, int depth)
     return sum;
 }
 
+/* External data resolves against this folder, which holds one 64-byte file, w.bin (seeds refer to
+ * it), so the offset/length/path checks are fuzzed too. Only files inside it can ever be read. */
+static char ext_dir[64] = "/tmp/onnxtune_fuzz_ext";
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    char path[128];
+    mkdir(ext_dir, 0700);
+    snprintf(path, sizeof path, "%s/w.bin", ext_dir);
+    FILE *f = fopen(path, "wb");
+    for (int i = 0; f && i < 64; i++)
+        fputc(i, f);
+    if (f)
+        fclose(f);
+    return 0;
+}
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
     Diag d;
     Model *m = (Model *)&d;
     diag_init(&d, NULL);
-    Status st = onnx_import_bytes(data, size, NULL, &m, &d);
+    Status st = onnx_import_bytes(data, size, ext_dir, &m, &d);
     if (st == ST_OK) {
         if (!m || !m->graph || d.status != ST_OK)
             abort();
@@ -101,8 +122,6 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 
 #ifdef FUZZ_REPLAY_MAIN
 #include <dirent.h>
-#include <stdio.h>
-#include <sys/stat.h>
 
 static int replay_file(const char *path)
 {
@@ -131,6 +150,7 @@ static int replay_file(const char *path)
 int main(int argc, char **argv)
 {
     int n = 0;
+    LLVMFuzzerInitialize(&argc, &argv);
     for (int i = 1; i < argc; i++) {
         struct stat st;
         if (stat(argv[i], &st) != 0) {

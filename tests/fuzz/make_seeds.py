@@ -133,6 +133,15 @@ def main():
     g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "old",
                           [vi("x", [1, 1, 4, 4]), vi("w", [1, 1, 3, 3])], [vi("y", [1, 1, 4, 4])], [w])
     save("ir3.onnx", g, opset=8, ir=3)
+    # external data in w.bin, the 64-byte file the harness keeps in its data folder
+    x = TensorProto()
+    x.name, x.data_type, x.data_location = "w", F, TensorProto.EXTERNAL
+    x.dims.extend([2, 2])
+    for k, v in (("location", "w.bin"), ("offset", "16"), ("length", "16")):
+        e = x.external_data.add()
+        e.key, e.value = k, v
+    g = helper.make_graph([helper.make_node("Identity", ["w"], ["y"])], "ext", [], [vi("y", [2, 2])], [x])
+    save("external.onnx", g)
     print("wrote", sorted(os.listdir(OUT)))
 
 
