@@ -138,7 +138,7 @@ static void NAME(UnaryOp op, T *y, const T *x, size_t n, T alpha, T beta)       
     case UNARY_ACOSH:      EACH(acosh(v)); break;                                              \
     case UNARY_ATANH:      EACH(atanh(v)); break;                                              \
     case UNARY_ERF:        EACH(erf(v)); break;                                                \
-    case UNARY_SIGMOID:    EACH(v >= zero ? one / (one + exp(-v)) : exp(v) / (one + exp(v))); break; \
+    case UNARY_SIGMOID:    EACH(one / (one + exp(-v))); break;   /* exp overflow gives 0, fine */  \
     case UNARY_TANH:       EACH(tanh(v)); break;                                               \
     case UNARY_SOFTPLUS:   EACH(v > zero ? v + log1p(exp(-v)) : log1p(exp(v))); break;         \
     case UNARY_SOFTSIGN:   EACH(v / (one + fabs(v))); break;                                   \
@@ -848,6 +848,31 @@ void cast_forward(RtDType to, void *y, RtDType from, const void *x, size_t n)
     }
     if (half_from && to == from) {
         memcpy(y, x, n * 2);
+        return;
+    }
+    /* The common direct conversions, one loop each. */
+    const uint16_t *hx = x;
+    const float *fx = x;
+    uint16_t *hy = y;
+    float *fy = y;
+    if (from == RT_FLOAT && to == RT_FLOAT16) {
+        for (size_t i = 0; i < n; i++)
+            hy[i] = rt_float_to_half(fx[i]);
+        return;
+    }
+    if (from == RT_FLOAT && to == RT_BFLOAT16) {
+        for (size_t i = 0; i < n; i++)
+            hy[i] = rt_float_to_bfloat16(fx[i]);
+        return;
+    }
+    if (from == RT_FLOAT16 && to == RT_FLOAT) {
+        for (size_t i = 0; i < n; i++)
+            fy[i] = rt_half_to_float(hx[i]);
+        return;
+    }
+    if (from == RT_BFLOAT16 && to == RT_FLOAT) {
+        for (size_t i = 0; i < n; i++)
+            fy[i] = rt_bfloat16_to_float(hx[i]);
         return;
     }
     /* Through a float (or, from double, a double) staging buffer, one block at a time. */
