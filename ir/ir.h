@@ -180,6 +180,9 @@ struct Value {
     bool is_output;         /* a graph output */
     bool is_initializer;    /* came from graph.initializer (a weight) */
     bool trainable;         /* set by the freeze pass */
+    bool is_state;          /* mutable training state carried across steps (optimizer moments, BN running
+                               stats under --bn-train): `init` holds its initial contents, it is not a
+                               constant, and the nodes that own it update it in place (pass_optim.c banner) */
     const char *doc;
 };
 
@@ -575,5 +578,158 @@ Status grad_finish_node(GradCtx *c, Node *n, Diag *d) MUST_CHECK;
  * Reshape); returns g itself when the shapes already agree. */
 Value *grad_unbroadcast(GradCtx *c, const Node *fwd, Value *g, const Shape *shape, Diag *d);
 
-#endif
+/* ======================================================================== ir/pass_freeze.c */
 
+/* Which parameters train. A parameter is a float initializer of rank >= 1 read by some node, other than
+ * a BatchNormalization running statistic (value_is_param). All start frozen; then --train-from, then
+ * --train-bias, then the --train/--freeze globs in command-line order (later wins) set Value.trainable.
+ * Globs are fnmatch(3) patterns without flags ('*' crosses dots) on names as exported. A glob, name or
+ * option that selects nothing is an ST_USAGE error naming it.
+ *   --train-from NAME: a value: every parameter read by a node downstream of it; a node: that node's
+ *     parameters and those of every node downstream of it.
+ *   --train-bias (BitFit): parameters named *.bias, and input 2 of Conv, ConvTranspose, Gemm,
+ *     BatchNormalization, InstanceNormalization, LayerNormalization.
+ *   --bn-train: each BatchNormalization whose inputs depend on a trainable parameter (or whose scale/B
+ *     train) gets training_mode=1 (momentum kept, ONNX default 0.9 = torch 0.1): in the training step it
+ *     normalises with the batch mean and biased variance and updates its inputs 3 and 4 (running mean,
+ *     running var, which become is_state) in place with PyTorch's rule, the running var from the
+ *     UNBIASED batch variance; evaluation uses the running stats. Every other BatchNormalization loses
+ *     training_mode (inference, frozen stats).
+ * Dropout nodes are not marked: in a training graph every Dropout is active in the training step and
+ * the identity in evaluation. Run pass_freeze before pass_head (the head's parameters always train). */
+typedef struct FreezeRule {
+    bool train;             /* --train (true) or --freeze (false) */
+    const char *glob;
+} FreezeRule;
+
+typedef struct FreezeOptions {
+    const FreezeRule *rules;    /* in command-line order */
+    size_t nrules;
+    const char *train_from;     /* --train-from VALUE_OR_NODE, or NULL */
+    bool train_bias;            /* --train-bias */
+    bool bn_train;              /* --bn-train */
+} FreezeOptions;
+
+typedef struct FreezeSummary {
+    size_t trainable, frozen;               /* parameter tensors */
+    size_t trainable_elems, frozen_elems;   /* their elements */
+    size_t bn_train;                        /* BatchNormalization nodes on batch statistics */
+} FreezeSummary;
+
+Status pass_freeze(Model *m, const FreezeOptions *o, Diag *d) MUST_CHECK;
+/* For the dump: counts over the parameters (value_is_param) of g. */
+void freeze_summary(const Graph *g, FreezeSummary *s);
+bool value_is_param(const Graph *g, const Value *v);
+
+/* ======================================================================== ir/pass_head.c */
+
+/* A new classification head. The cut (default: the data input of the final classifier, i.e. the last
+ * Gemm with constant B and transA 0, or MatMul with a constant right operand, that the first graph
+ * output depends on) is flattened to [N, F] (Flatten axis 1) when its rank is > 2; rank < 2 or unknown F
+ * is the ST_SHAPE error "a head on a tensor of unsuitable rank". The graph's outputs are replaced by the
+ * head's logits and everything that only fed the old outputs is removed (removed initializers stop
+ * training). Heads, as PyTorch modules (Linear = Gemm transB=1, weight [out, in], bias [out]):
+ *   linear:K   head = nn.Linear(F, K)                             head.weight, head.bias
+ *   mlp:H,K    head = nn.Sequential(nn.Linear(F, H), nn.ReLU(), nn.Linear(H, K))
+ *                                                                 head.0.*, head.2.*
+ *     with --head-dropout P > 0 a Dropout(P) node sits between the ReLU and head.2 (applied functionally,
+ *     so the names stay those of the Sequential; in PyTorch: head[2](F.dropout(head[1](head[0](x)), P))).
+ * The output is named "logits" unless a live value has that name, else "head_logits" (the removed
+ * classifier's names, "logits" or "head.weight", are taken over). Init as nn.Linear's default:
+ * weight and bias ~ U(-1/sqrt(in), 1/sqrt(in)), drawn from one splitmix64 stream seeded with `seed`, in
+ * order weight (row-major) then bias, layer by layer: u = (splitmix64() >> 40) * 2^-24,
+ * value = (float)((2u - 1) * bound). Not PyTorch's generator (fixtures pass --init instead). */
+typedef enum {
+    HEAD_NONE = 0,          /* keep the model's outputs */
+    HEAD_LINEAR,            /* linear:K */
+    HEAD_MLP,               /* mlp:H,K */
+} HeadKind;
+
+typedef struct HeadOptions {
+    HeadKind kind;
+    int64_t classes;        /* K */
+    int64_t hidden;         /* H (mlp) */
+    double dropout;         /* --head-dropout P in [0, 1) (mlp) */
+    const char *cut;        /* --cut VALUE, or NULL for the default */
+    uint64_t seed;          /* --seed */
+} HeadOptions;
+
+/* "none", "linear:K", "mlp:H,K" -> kind, classes, hidden (other fields untouched). */
+Status head_parse(const char *spec, HeadOptions *o, Diag *d) MUST_CHECK;
+Status pass_head(Model *m, const HeadOptions *o, Diag *d) MUST_CHECK;
+
+/* ======================================================================== ir/pass_loss.c */
+
+#define ONNXTUNE_DOMAIN "onnxtune"   /* the domain of our own ops (ops_train.c, backward ops) */
+
+/* The loss on the logits (LossOptions.logits, or the graph's only output): a new graph input "target"
+ * (int64 [N] class indices for cross_entropy, else float of the logits' shape; "target_1"... if the
+ * name is taken) and an onnxtune.<Op>Loss node (PHASE_LOSS) producing the float scalar "loss" ("loss_1"
+ * if taken), appended to the graph outputs after the logits. Mean reduction, as PyTorch's defaults.
+ * Adds the onnxtune opset import. The ops and formulas: ir/ops_train.c. */
+typedef enum {
+    LOSS_CROSS_ENTROPY = 0, /* cross_entropy: nn.CrossEntropyLoss(label_smoothing=eps), logits [N, C] */
+    LOSS_MSE,               /* mse: nn.MSELoss */
+    LOSS_L1,                /* l1: nn.L1Loss */
+    LOSS_BCE_WITH_LOGITS,   /* bce_with_logits: nn.BCEWithLogitsLoss */
+} LossKind;
+
+typedef struct LossOptions {
+    LossKind kind;
+    double label_smoothing; /* --label-smoothing, cross_entropy only, in [0, 1] */
+    const char *logits;     /* the value to put the loss on; NULL: the graph's only output */
+} LossOptions;
+
+Status loss_parse(const char *name, LossKind *out, Diag *d) MUST_CHECK;
+const char *loss_name(LossKind k);
+Status pass_loss(Model *m, const LossOptions *o, Value **loss, Diag *d) MUST_CHECK;
+/* Add the opset import of ONNXTUNE_DOMAIN (version 1) to m if missing. */
+Status model_import_onnxtune(Model *m, Diag *d) MUST_CHECK;
+
+/* ======================================================================== ir/pass_optim.c */
+
+/* The optimizer step after pass_autodiff, torch 1.13's formulas (ir/ops_train.c, runtime/optim.c).
+ * It adds two runtime scalar graph inputs, "lr" (double) and "step" (int64: 1 at the first step), that
+ * the training program passes every step (it computes the schedule); optional clipping (an
+ * onnxtune.ClipGradNorm over all gradients producing "grad_clip_scale" and the graph output
+ * "grad_norm", the total norm before clipping); and per parameter p one node, PHASE_OPTIMIZER:
+ *   SGDUpdate(p, grad, lr, step, [momentum_buffer], [grad_scale])   attrs momentum dampening nesterov
+ *                                                                   weight_decay
+ *   AdamUpdate / AdamWUpdate(p, grad, lr, step, exp_avg, exp_avg_sq, [grad_scale])
+ *                                                   attrs beta1 beta2 epsilon weight_decay
+ * State values "<p>.momentum_buffer", "<p>.exp_avg", "<p>.exp_avg_sq" are zero-initialised constants
+ * with is_state set.
+ *
+ * The in-place convention (for codegen, memplan and later passes):
+ *   - Update nodes have NO outputs. They overwrite their input 0 (the parameter) and their state inputs
+ *     (momentum_buffer, exp_avg, exp_avg_sq) in place; grad, lr, step, grad_scale are only read.
+ *     BatchNormalization with training_mode=1 likewise updates its inputs 3 and 4 (is_state).
+ *   - So trainable parameters and is_state values are not constants: they live in mutable buffers that
+ *     persist across steps (the training program's parameter and state arenas), even though `init`
+ *     is set (their initial contents). Passes must not fold through them.
+ *   - PHASE_OPTIMIZER nodes run after every other node of the step (the backward pass reads parameters);
+ *     emit nodes phase by phase. graph_remove_unused would drop them (no outputs): do not call it on a
+ *     graph after pass_optim. */
+typedef enum {
+    OPTIM_SGD = 0,          /* torch.optim.SGD */
+    OPTIM_ADAM,             /* torch.optim.Adam (weight decay added to the gradient) */
+    OPTIM_ADAMW,            /* torch.optim.AdamW (decoupled: p *= 1 - lr*wd first) */
+} OptimKind;
+
+typedef struct OptimOptions {
+    OptimKind kind;
+    double momentum;        /* SGD --momentum (0) */
+    double dampening;       /* SGD dampening (0) */
+    bool nesterov;          /* SGD --nesterov */
+    double beta1, beta2;    /* Adam(W) --beta1 (0.9) --beta2 (0.999) */
+    double eps;             /* Adam(W) --eps (1e-8) */
+    double weight_decay;    /* --weight-decay (SGD/Adam 0, AdamW 0.01) */
+    double grad_clip;       /* --grad-clip NORM: > 0 clips the total L2 norm of all gradients */
+} OptimOptions;
+
+/* PyTorch's defaults for `kind`. */
+void optim_defaults(OptimKind kind, OptimOptions *o);
+Status optim_parse(const char *name, OptimKind *out, Diag *d) MUST_CHECK;
+Status pass_optim(Graph *g, const Gradients *grads, const OptimOptions *o, Diag *d) MUST_CHECK;
+
+#endif
