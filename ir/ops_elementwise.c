@@ -781,12 +781,68 @@ static Status fold_cast(Graph *g, Node *n, Diag *d)
     return ST_OK;
 }
 
+/* ======================================================================== gradient rules */
+
+/* One backward node with one output (default domain); NULL on error (the Diag says why). */
+static Value *bw1(GradCtx *c, const Node *fwd, const char *op, int nin, Value *const *in, Diag *d)
+{
+    Node *m = grad_add_node(c, fwd, "", op, nin, in, 1, d);
+    return m ? m->outputs[0] : NULL;
+}
+
+/* Accumulate g (of the broadcast output shape) into input i after reducing it to the input's shape;
+ * negated (after the reduction, on fewer elements) when neg. */
+static Status grad_to_input(GradCtx *c, Node *n, int i, Value *g, bool neg, Diag *d)
+{
+    if (g)
+        g = grad_unbroadcast(c, n, g, &n->inputs[i]->shape, d);
+    if (g && neg)
+        g = bw1(c, n, "Neg", 1, &g, d);
+    return g ? grad_accumulate(c, n, i, g, d) : d->status;
+}
+
+/* Y = A + B, A - B, A * B, A / B with numpy broadcasting:
+ *   Add: dA = dY, dB = dY;  Sub: dA = dY, dB = -dY;  Mul: dA = dY * B, dB = dY * A;
+ *   Div: dA = dY / B, dB = -dY * A / B^2 = -(dY * Y) / B;
+ * each reduced over the dims its input was broadcast along. */
+static Status grad_arith(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy)
+        return ST_OK;
+    Value *a = n->inputs[0], *b = n->inputs[1], *y = n->outputs[0];
+    BinaryKind k = binary_info(n->op_type)->kind;
+    Status st;
+    if (grad_needed(c, n, 0)) {
+        Value *g = k == BI_MUL ? bw1(c, n, "Mul", 2, (Value *[]){dy, b}, d)
+                   : k == BI_DIV ? bw1(c, n, "Div", 2, (Value *[]){dy, b}, d)
+                                 : dy;
+        if ((st = grad_to_input(c, n, 0, g, false, d)))
+            return st;
+    }
+    if (grad_needed(c, n, 1)) {
+        Value *g = dy;
+        if (k == BI_MUL) {
+            g = bw1(c, n, "Mul", 2, (Value *[]){dy, a}, d);
+        } else if (k == BI_DIV) {
+            g = bw1(c, n, "Mul", 2, (Value *[]){dy, y}, d);
+            g = g ? bw1(c, n, "Div", 2, (Value *[]){g, b}, d) : NULL;
+        }
+        if ((st = grad_to_input(c, n, 1, g, k == BI_SUB || k == BI_DIV, d)))
+            return st;
+    }
+    return ST_OK;
+}
+
 /* ======================================================================== the table */
 
 #define UNARY(op, v) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
     .canon = canon_legacy_broadcast, .shape = shape_unary, .fold = fold_unary, .flops = flops_out0}
 #define BINARY(op, v) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
     .canon = canon_legacy_broadcast, .shape = shape_binary, .fold = fold_binary, .flops = flops_variadic}
+#define BINARY_GRAD(op, v, g) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
+    .canon = canon_legacy_broadcast, .shape = shape_binary, .fold = fold_binary, .flops = flops_variadic, \
+    .grad = g}
 
 const OpRule elementwise_rules[] = {
     UNARY("Abs", 13), UNARY("Neg", 13), UNARY("Reciprocal", 13), UNARY("Floor", 13), UNARY("Ceil", 13),
@@ -798,7 +854,8 @@ const OpRule elementwise_rules[] = {
     UNARY("Celu", 12), UNARY("HardSigmoid", 6), UNARY("HardSwish", 14), UNARY("ThresholdedRelu", 10),
     UNARY("Mish", 18), UNARY("Shrink", 9), UNARY("IsNaN", 13), UNARY("IsInf", 10), UNARY("Not", 1),
     UNARY("BitwiseNot", 18),
-    BINARY("Add", 14), BINARY("Sub", 14), BINARY("Mul", 14), BINARY("Div", 14), BINARY("Pow", 15),
+    BINARY_GRAD("Add", 14, grad_arith), BINARY_GRAD("Sub", 14, grad_arith), BINARY_GRAD("Mul", 14, grad_arith),
+    BINARY_GRAD("Div", 14, grad_arith), BINARY("Pow", 15),
     BINARY("Mod", 13), BINARY("Min", 13), BINARY("Max", 13), BINARY("Sum", 13), BINARY("Mean", 13),
     BINARY("PRelu", 16), BINARY("Equal", 13), BINARY("Less", 13), BINARY("LessOrEqual", 16),
     BINARY("Greater", 13), BINARY("GreaterOrEqual", 16), BINARY("And", 7), BINARY("Or", 7), BINARY("Xor", 7),

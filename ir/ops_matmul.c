@@ -70,6 +70,57 @@ static double flops_gemm(const Node *n)
     return shape_numel_or0(y) * k;
 }
 
+/* A backward Gemm: alpha * op(a) @ op(b) with op = transpose when ta / tb. */
+static Value *grad_gemm_node(GradCtx *c, const Node *fwd, Value *a, Value *b, bool ta, bool tb, float alpha,
+                             Diag *d)
+{
+    Graph *g = grad_graph(c);
+    Node *m = grad_new_node(c, fwd, "", "Gemm", 2, (Value *[]){a, b}, 1, d);
+    if (!m || (ta && node_set_attr_int(g, m, "transA", 1, d)) || (tb && node_set_attr_int(g, m, "transB", 1, d)) ||
+        (alpha != 1.0f && node_set_attr_float(g, m, "alpha", alpha, d)) || grad_finish_node(c, m, d))
+        return NULL;
+    return m->outputs[0];
+}
+
+/* Y = alpha * op(A) @ op(B) + beta * C, op(X) = X or X^T (transA, transB):
+ *   d op(A) = alpha * dY @ op(B)^T,   d op(B) = alpha * op(A)^T @ dY,   dC = unbroadcast(beta * dY).
+ * Each is one Gemm with the transposes folded into its flags (no Transpose nodes). */
+static Status grad_gemm(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy)
+        return ST_OK;
+    Value *a = n->inputs[0], *b = n->inputs[1], *cc = node_input(n, 2);
+    bool ta = node_attr_int(n, "transA", 0) != 0, tb = node_attr_int(n, "transB", 0) != 0;
+    float alpha = node_attr_float(n, "alpha", 1.0f), beta = node_attr_float(n, "beta", 1.0f);
+    Status st;
+    if (grad_needed(c, n, 0)) {
+        /* dA = alpha dY op(B)^T; with transA, dA = (that)^T = alpha op(B) dY^T */
+        Value *da = ta ? grad_gemm_node(c, n, b, dy, tb, true, alpha, d)
+                       : grad_gemm_node(c, n, dy, b, false, !tb, alpha, d);
+        if (!da || (st = grad_accumulate(c, n, 0, da, d)))
+            return d->status;
+    }
+    if (grad_needed(c, n, 1)) {
+        /* dB = alpha op(A)^T dY; with transB, dB = alpha dY^T op(A) */
+        Value *db = tb ? grad_gemm_node(c, n, dy, a, true, ta, alpha, d)
+                       : grad_gemm_node(c, n, a, dy, !ta, false, alpha, d);
+        if (!db || (st = grad_accumulate(c, n, 1, db, d)))
+            return d->status;
+    }
+    if (cc && grad_needed(c, n, 2)) {
+        Value *dc = grad_unbroadcast(c, n, dy, &cc->shape, d);
+        if (dc && beta != 1.0f) {
+            Value *k = graph_const_scalar(grad_graph(c), "gemm_beta", dc->dtype, beta, d);
+            Node *m = k ? grad_add_node(c, n, "", "Mul", 2, (Value *[]){dc, k}, 1, d) : NULL;
+            dc = m ? m->outputs[0] : NULL;
+        }
+        if (!dc || (st = grad_accumulate(c, n, 2, dc, d)))
+            return d->status;
+    }
+    return ST_OK;
+}
+
 /* ======================================================================== MatMul */
 
 /* numpy.matmul: a 1-D A is [1,K] and a 1-D B is [K,1] with that dim removed afterwards; the batch dims
@@ -292,7 +343,7 @@ static double flops_unknown(const Node *n)
 
 const OpRule matmul_rules[] = {
     {.name = "Gemm", .domain = "", .family = "matmul", .canon_opset = 13, .canon = canon_gemm, .shape = shape_gemm,
-     .flops = flops_gemm},
+     .flops = flops_gemm, .grad = grad_gemm},
     {.name = "MatMul", .domain = "", .family = "matmul", .canon_opset = 13, .shape = shape_matmul,
      .flops = flops_matmul},
     {.name = "Einsum", .domain = "", .family = "matmul", .canon_opset = 12, .shape = shape_einsum,

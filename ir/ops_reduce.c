@@ -227,6 +227,69 @@ static Status fold_reduce(Graph *g, Node *n, Diag *d)
     return ST_OK;
 }
 
+/* ---- gradients of the reductions ---- */
+
+/* One backward node with one output (default domain); NULL on error (the Diag says why). */
+static Value *bw1(GradCtx *c, const Node *fwd, const char *op, int nin, Value *const *in, Diag *d)
+{
+    Node *m = grad_add_node(c, fwd, "", op, nin, in, 1, d);
+    return m ? m->outputs[0] : NULL;
+}
+
+/* g (of Y's shape) broadcast back over X: Expand(Reshape(g, X's shape with reduced dims 1), shape(X)). */
+static Value *grad_reduce_back(GradCtx *c, Node *n, Value *g, Diag *d)
+{
+    Graph *gr = grad_graph(c);
+    const Value *x = n->inputs[0];
+    char a[128];
+    if (!shape_is_static(&x->shape)) {
+        diag_node(d, n, ST_SHAPE, "training needs static shapes, but input 0 is %s (pass --batch)",
+                  shape_str(&x->shape, a, sizeof a));
+        return NULL;
+    }
+    bool reduced[IR_MAX_RANK], noop, known;
+    if (reduce_plan(gr, n, x->shape.rank, reduced, &noop, &known, d))
+        return NULL;
+    if (!known) {
+        diag_node(d, n, ST_UNSUPPORTED, "training needs constant axes");
+        return NULL;
+    }
+    if (noop)
+        return g;
+    Shape kept = x->shape;
+    for (int i = 0; i < x->shape.rank; i++)
+        if (reduced[i])
+            kept.dim[i] = 1;
+    if (!shape_equal(&g->shape, &kept)) {
+        Value *t = graph_const_ints(gr, "grad_shape", kept.dim, (size_t)kept.rank, d);
+        if (!t || !(g = bw1(c, n, "Reshape", 2, (Value *[]){g, t}, d)))
+            return NULL;
+    }
+    if (shape_equal(&kept, &x->shape))
+        return g;
+    Value *t = graph_const_ints(gr, "grad_shape", x->shape.dim, (size_t)x->shape.rank, d);
+    return t ? bw1(c, n, "Expand", 2, (Value *[]){g, t}, d) : NULL;
+}
+
+/* ReduceSum: Y[kept] = sum over the reduced dims of X:  dX = broadcast of dY.
+ * ReduceMean: Y = ReduceSum(X) / count:                 dX = broadcast of dY / count
+ * (scaled before the broadcast, on fewer elements). */
+static Status grad_reduce_sum_mean(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy || !grad_needed(c, n, 0))
+        return ST_OK;
+    size_t nx, ny;
+    if (strcmp(n->op_type, "ReduceMean") == 0 && shape_numel(&n->inputs[0]->shape, &nx) &&
+        shape_numel(&dy->shape, &ny) && ny > 0 && nx != ny) {
+        Value *k = graph_const_scalar(grad_graph(c), "mean_scale", dy->dtype, (double)ny / (double)nx, d);
+        if (!k || !(dy = bw1(c, n, "Mul", 2, (Value *[]){dy, k}, d)))
+            return d->status;
+    }
+    Value *dx = grad_reduce_back(c, n, dy, d);
+    return dx ? grad_accumulate(c, n, 0, dx, d) : d->status;
+}
+
 /* ======================================================================== ArgMax, ArgMin */
 
 static Status shape_arg(Graph *g, Node *n, Diag *d)
@@ -358,11 +421,13 @@ static double flops_softmax(const Node *n)
 
 #define REDUCE(op, v) {.name = op, .domain = "", .family = "reduce", .canon_opset = v, .canon = canon_reduce, \
     .shape = shape_reduce, .fold = fold_reduce, .flops = flops_in0}
+#define REDUCE_GRAD(op, v, g) {.name = op, .domain = "", .family = "reduce", .canon_opset = v, \
+    .canon = canon_reduce, .shape = shape_reduce, .fold = fold_reduce, .flops = flops_in0, .grad = g}
 #define SOFTMAX(op) {.name = op, .domain = "", .family = "reduce", .canon_opset = 13, .canon = canon_softmax, \
     .shape = shape_softmax, .flops = flops_softmax}
 
 const OpRule reduce_rules[] = {
-    REDUCE("ReduceSum", 13), REDUCE("ReduceMean", 18), REDUCE("ReduceMax", 18), REDUCE("ReduceMin", 18),
+    REDUCE_GRAD("ReduceSum", 13, grad_reduce_sum_mean), REDUCE_GRAD("ReduceMean", 18, grad_reduce_sum_mean), REDUCE("ReduceMax", 18), REDUCE("ReduceMin", 18),
     REDUCE("ReduceProd", 18), REDUCE("ReduceL1", 18), REDUCE("ReduceL2", 18), REDUCE("ReduceLogSum", 18),
     REDUCE("ReduceLogSumExp", 18), REDUCE("ReduceSumSquare", 18),
     {.name = "ArgMax", .domain = "", .family = "reduce", .canon_opset = 13, .shape = shape_arg, .fold = fold_arg,

@@ -1964,16 +1964,51 @@ static Status nonzero_fold(Graph *g, Node *n, Diag *d)
     return ST_OK;
 }
 
+/* ======================================================================== gradient rules */
+
+/* One backward node with one output (default domain); NULL on error (the Diag says why). */
+static Value *bw1(GradCtx *c, const Node *fwd, const char *op, int nin, Value *const *in, Diag *d)
+{
+    Node *m = grad_add_node(c, fwd, "", op, nin, in, 1, d);
+    return m ? m->outputs[0] : NULL;
+}
+
+/* g reshaped to the static shape s (g itself when the shapes agree). */
+static Value *grad_reshape(GradCtx *c, const Node *fwd, Value *g, const Shape *s, Diag *d)
+{
+    if (shape_equal(&g->shape, s))
+        return g;
+    char a[128];
+    if (!shape_is_static(s)) {
+        diag_node(d, fwd, ST_SHAPE, "training needs static shapes, but input 0 is %s (pass --batch)",
+                  shape_str(s, a, sizeof a));
+        return NULL;
+    }
+    Value *target = graph_const_ints(grad_graph(c), "grad_shape", s->dim, (size_t)s->rank, d);
+    return target ? bw1(c, fwd, "Reshape", 2, (Value *[]){g, target}, d) : NULL;
+}
+
+/* Y = X with another shape (Reshape, Flatten, Squeeze, Unsqueeze) or X itself (Identity):
+ * dX = Reshape(dY, shape(X)). */
+static Status grad_view(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy || !grad_needed(c, n, 0))
+        return ST_OK;
+    Value *dx = grad_reshape(c, n, dy, &n->inputs[0]->shape, d);
+    return dx ? grad_accumulate(c, n, 0, dx, d) : d->status;
+}
+
 /* name, domain, family, canonical opset, canon, shape, fold, flops, grad */
 const OpRule shape_rules[] = {
     {"Constant", "", "shape", 17, NULL, constant_shape, constant_fold, no_flops, NULL},
     {"ConstantOfShape", "", "shape", 17, NULL, constant_of_shape_shape, constant_of_shape_fold, no_flops, NULL},
     {"Shape", "", "shape", 17, NULL, shape_shape, shape_fold, no_flops, NULL},
     {"Size", "", "shape", 17, NULL, size_shape, shape_fold, no_flops, NULL},
-    {"Reshape", "", "shape", 17, reshape_canon, reshape_shape, fold_copy, no_flops, NULL},
-    {"Flatten", "", "shape", 17, NULL, flatten_shape, fold_copy, no_flops, NULL},
-    {"Squeeze", "", "shape", 17, axes_canon, squeeze_shape, fold_copy, no_flops, NULL},
-    {"Unsqueeze", "", "shape", 17, axes_canon, unsqueeze_shape, fold_copy, no_flops, NULL},
+    {"Reshape", "", "shape", 17, reshape_canon, reshape_shape, fold_copy, no_flops, grad_view},
+    {"Flatten", "", "shape", 17, NULL, flatten_shape, fold_copy, no_flops, grad_view},
+    {"Squeeze", "", "shape", 17, axes_canon, squeeze_shape, fold_copy, no_flops, grad_view},
+    {"Unsqueeze", "", "shape", 17, axes_canon, unsqueeze_shape, fold_copy, no_flops, grad_view},
     {"Transpose", "", "shape", 17, NULL, transpose_shape, transpose_fold, no_flops, NULL},
     {"Concat", "", "shape", 17, concat_canon, concat_shape, concat_fold, no_flops, NULL},
     {"Split", "", "shape", 17, split_canon, split_shape, split_fold, no_flops, NULL},
@@ -1988,7 +2023,7 @@ const OpRule shape_rules[] = {
     {"Expand", "", "shape", 17, NULL, expand_shape, expand_fold, no_flops, NULL},
     {"Tile", "", "shape", 17, tile_canon, tile_shape, tile_fold, no_flops, NULL},
     {"Range", "", "shape", 17, NULL, range_shape, range_fold, no_flops, NULL},
-    {"Identity", "", "shape", 17, NULL, identity_shape, identity_fold, no_flops, NULL},
+    {"Identity", "", "shape", 17, NULL, identity_shape, identity_fold, no_flops, grad_view},
     {"Resize", "", "shape", 17, resize_canon, resize_shape, NULL, out0_numel, NULL},
     {"Upsample", "", "shape", 17, resize_canon, resize_shape, NULL, out0_numel, NULL},
     {"DepthToSpace", "", "shape", 17, NULL, depth_space_shape, NULL, no_flops, NULL},
