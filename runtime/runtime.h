@@ -427,8 +427,9 @@ void cast_forward(RtDType to, void *y, RtDType from, const void *x, size_t n);
 /* Data movement. Kernels that only copy take the element size in bytes (any dtype); kernels that
  * compute take an RtDType. Index tensors are int64 or int32 (index_dt = RT_INT64 or RT_INT32);
  * negative indices count from the end. An index still out of range after that (codegen cannot
- * always prove it) reads as zero / is skipped, never faults. Reshape, Flatten, Squeeze, Unsqueeze
- * and Identity are views and have no kernel; NonZero and Unique have data-dependent shapes: none. */
+ * always prove it) reads as zero / is skipped, never faults. Outputs must not overlap inputs unless
+ * a kernel says so. Reshape, Flatten, Squeeze, Unsqueeze and Identity are views and have no kernel;
+ * NonZero and Unique have data-dependent shapes: none. */
 
 /* Transpose: y = x permuted, y dim i = x dim perm[i]. x: xdims[rank] (rank <= RT_MAX_RANK). */
 void transpose_forward(size_t elsize, void *y, const void *x, int rank, const size_t *xdims,
@@ -505,7 +506,7 @@ void depth_to_space_forward(size_t elsize, void *y, const void *x, size_t n, siz
 void space_to_depth_forward(size_t elsize, void *y, const void *x, size_t n, size_t c, size_t h, size_t w,
                             size_t b);
 
-/* Trilu: x, y: [batch, rows, cols]; upper keeps j - i >= k, lower keeps j - i <= k, rest 0. */
+/* Trilu: x, y: [batch, rows, cols] (y may be x); upper keeps j - i >= k, lower keeps j - i <= k, rest 0. */
 void trilu_forward(size_t elsize, void *y, const void *x, size_t batch, size_t rows, size_t cols, int64_t k,
                    bool upper);
 
@@ -539,7 +540,7 @@ void topk_forward(RtDType dt, void *values, int64_t *indices, const void *x, siz
 
 /* ======================================================================== runtime/resize.c */
 
-/* Resize-11/13/18 (no antialias), float32. Codegen resolves scales or sizes into ydims and one
+/* Resize-11/13/18/19 (no antialias), float32. Codegen resolves scales or sizes into ydims and one
  * scale per axis (scales[d] = ydims[d] / xdims[d] when sizes were given), as the ONNX reference
  * does; "length_resized" below is scales[d] * xdims[d]. Upsample-7/9 maps to ASYMMETRIC with
  * NEAREST_FLOOR (nearest) or linear. Every axis is resized by the same rule (N and C usually have
