@@ -1,7 +1,7 @@
-/* norm.c - BatchNormalization (inference), InstanceNormalization, LayerNormalization and LRN,
- * forward. Statistics accumulate in double, two passes (mean, then centred variance), one thread
- * per row, so results do not depend on the thread count. Training-mode BatchNormalization (running
- * statistics) is not here. */
+/* norm.c - BatchNormalization (inference and training), InstanceNormalization, LayerNormalization and
+ * LRN forward; the backward of BatchNormalization, InstanceNormalization and LayerNormalization; Dropout
+ * in training (counter-based mask). Statistics accumulate in double, two passes (mean, then centred
+ * variance), one thread per row, so results do not depend on the thread count. No LRN backward. */
 #include "runtime.h"
 
 #include <math.h>
@@ -105,4 +105,230 @@ void lrn_forward(float *y, const float *x, size_t n, size_t c, size_t spatial, s
                 yp[i] = xp[i] / powf(bias + coef * sq[i], beta);
         }
     }
+}
+
+/* ---- training forward and backward ----------------------------------------------------------------
+ * Statistics in double, fixed order, each thread owning whole channels or rows (or column blocks for
+ * the LayerNorm parameter sums), so results do not depend on the thread count. Backward kernels write
+ * (never accumulate into) their outputs; a NULL output is not computed. */
+
+/* Batch mean and biased variance of channel ch of x[n, c, spatial] (two passes). */
+static void channel_stats(const float *x, size_t n, size_t c, size_t spatial, size_t ch, double *mean,
+                          double *var)
+{
+    double sum = 0.0, sq = 0.0, m = (double)(n * spatial);
+    for (size_t b = 0; b < n; b++) {
+        const float *xp = x + (b * c + ch) * spatial;
+        for (size_t i = 0; i < spatial; i++)
+            sum += xp[i];
+    }
+    double mu = m > 0 ? sum / m : 0.0;
+    for (size_t b = 0; b < n; b++) {
+        const float *xp = x + (b * c + ch) * spatial;
+        for (size_t i = 0; i < spatial; i++) {
+            double d = (double)xp[i] - mu;
+            sq += d * d;
+        }
+    }
+    *mean = mu;
+    *var = m > 0 ? sq / m : 0.0;
+}
+
+void batchnorm_train_forward(float *y, float *running_mean_out, float *running_var_out, const float *x,
+                             const float *scale, const float *bias, const float *running_mean,
+                             const float *running_var, size_t n, size_t c, size_t spatial, float epsilon,
+                             float momentum)
+{
+    size_t m = n * spatial;
+    #pragma omp parallel for schedule(static) if (n * c * spatial > 65536)
+    for (size_t ch = 0; ch < c; ch++) {
+        double mu, var;
+        channel_stats(x, n, c, spatial, ch, &mu, &var);
+        float mul = (float)((double)scale[ch] / sqrt(var + (double)epsilon)), add = bias[ch], mf = (float)mu;
+        for (size_t b = 0; b < n; b++) {
+            const float *xp = x + (b * c + ch) * spatial;
+            float *yp = y + (b * c + ch) * spatial;
+            for (size_t i = 0; i < spatial; i++)
+                yp[i] = (xp[i] - mf) * mul + add;
+        }
+        double unbiased = m > 1 ? var * (double)m / (double)(m - 1) : var;
+        double mom = (double)momentum;
+        if (running_mean_out)
+            running_mean_out[ch] = (float)(mom * (double)running_mean[ch] + (1.0 - mom) * mu);
+        if (running_var_out)
+            running_var_out[ch] = (float)(mom * (double)running_var[ch] + (1.0 - mom) * unbiased);
+    }
+}
+
+void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy, const float *x,
+                        const float *scale, const float *mean, const float *var, size_t n, size_t c,
+                        size_t spatial, float epsilon, bool training)
+{
+    double m = (double)(n * spatial);
+    #pragma omp parallel for schedule(static) if (n * c * spatial > 65536)
+    for (size_t ch = 0; ch < c; ch++) {
+        double mu, v;
+        if (training)
+            channel_stats(x, n, c, spatial, ch, &mu, &v);
+        else
+            mu = mean[ch], v = var[ch];
+        double inv = 1.0 / sqrt(v + (double)epsilon), sum_dy = 0.0, sum_dyxc = 0.0;
+        for (size_t b = 0; b < n; b++) {
+            const float *xp = x + (b * c + ch) * spatial, *gp = dy + (b * c + ch) * spatial;
+            for (size_t i = 0; i < spatial; i++) {
+                sum_dy += gp[i];
+                sum_dyxc += (double)gp[i] * ((double)xp[i] - mu);
+            }
+        }
+        if (dscale)
+            dscale[ch] = (float)(sum_dyxc * inv);
+        if (dbias)
+            dbias[ch] = (float)sum_dy;
+        if (!dx)
+            continue;
+        /* inference: dx = dy * scale * inv.  training: the mean and variance depend on x too,
+         * dx = scale * inv * (dy - mean(dy) - xhat * mean(dy * xhat)). */
+        float k = (float)((double)scale[ch] * inv);
+        float a = training && m > 0 ? (float)(sum_dy / m) : 0.0f;
+        float bcoef = training && m > 0 ? (float)(sum_dyxc * inv * inv / m) : 0.0f, mf = (float)mu;
+        for (size_t b = 0; b < n; b++) {
+            const float *xp = x + (b * c + ch) * spatial, *gp = dy + (b * c + ch) * spatial;
+            float *dp = dx + (b * c + ch) * spatial;
+            for (size_t i = 0; i < spatial; i++)
+                dp[i] = k * (gp[i] - a - (xp[i] - mf) * bcoef);
+        }
+    }
+}
+
+void instancenorm_backward(float *dx, float *dscale, float *dbias, const float *dy, const float *x,
+                           const float *scale, size_t n, size_t c, size_t spatial, float epsilon)
+{
+    #pragma omp parallel for schedule(static) if (n * c * spatial > 32768)
+    for (size_t ch = 0; ch < c; ch++) {
+        double ds = 0.0, db = 0.0;
+        for (size_t b = 0; b < n; b++) {
+            const float *xp = x + (b * c + ch) * spatial, *gp = dy + (b * c + ch) * spatial;
+            double mu, inv;
+            row_stats(xp, spatial, epsilon, &mu, &inv);
+            double sum_dy = 0.0, sum_dyxc = 0.0;
+            for (size_t i = 0; i < spatial; i++) {
+                sum_dy += gp[i];
+                sum_dyxc += (double)gp[i] * ((double)xp[i] - mu);
+            }
+            ds += sum_dyxc * inv;
+            db += sum_dy;
+            if (!dx || !spatial)
+                continue;
+            float k = (float)((double)scale[ch] * inv), a = (float)(sum_dy / (double)spatial);
+            float bcoef = (float)(sum_dyxc * inv * inv / (double)spatial), mf = (float)mu;
+            float *dp = dx + (b * c + ch) * spatial;
+            for (size_t i = 0; i < spatial; i++)
+                dp[i] = k * (gp[i] - a - (xp[i] - mf) * bcoef);
+        }
+        if (dscale)
+            dscale[ch] = (float)ds;
+        if (dbias)
+            dbias[ch] = (float)db;
+    }
+}
+
+void layernorm_backward(float *dx, float *dscale, float *dbias, const float *dy, const float *x,
+                        const float *scale, const float *mean, const float *inv_std_dev, size_t rows,
+                        size_t cols)
+{
+    if (dx) {
+        #pragma omp parallel for schedule(static) if (rows * cols > 32768)
+        for (size_t r = 0; r < rows; r++) {
+            const float *xp = x + r * cols, *gp = dy + r * cols;
+            float *dp = dx + r * cols;
+            float mu = mean[r], inv = inv_std_dev[r];
+            double sum_g = 0.0, sum_gx = 0.0; /* g = dy * scale */
+            for (size_t i = 0; i < cols; i++) {
+                double g = (double)gp[i] * scale[i];
+                sum_g += g;
+                sum_gx += g * (double)((xp[i] - mu) * inv);
+            }
+            float a = cols ? (float)(sum_g / (double)cols) : 0.0f, bcoef = cols ? (float)(sum_gx / (double)cols) : 0.0f;
+            for (size_t i = 0; i < cols; i++)
+                dp[i] = inv * (gp[i] * scale[i] - a - (xp[i] - mu) * inv * bcoef);
+        }
+    }
+    if (!dscale && !dbias)
+        return;
+    enum { BLOCK = 64 };
+    size_t nblocks = (cols + BLOCK - 1) / BLOCK;
+    #pragma omp parallel for schedule(static) if (rows * cols > 32768)
+    for (size_t blk = 0; blk < nblocks; blk++) {
+        size_t c0 = blk * BLOCK, len = cols - c0 < BLOCK ? cols - c0 : BLOCK;
+        double ds[BLOCK] = {0}, db[BLOCK] = {0};
+        for (size_t r = 0; r < rows; r++) {
+            const float *xp = x + r * cols + c0, *gp = dy + r * cols + c0;
+            float mu = mean[r], inv = inv_std_dev[r];
+            for (size_t i = 0; i < len; i++) {
+                ds[i] += (double)gp[i] * (double)((xp[i] - mu) * inv);
+                db[i] += gp[i];
+            }
+        }
+        for (size_t i = 0; i < len; i++) {
+            if (dscale)
+                dscale[c0 + i] = (float)ds[i];
+            if (dbias)
+                dbias[c0 + i] = (float)db[i];
+        }
+    }
+}
+
+/* splitmix64's output function of state z. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+#define GOLDEN64 0x9E3779B97F4A7C15ull
+
+/* The key of one (seed, step, stream): element i keeps when the high 32 bits of splitmix64's i-th
+ * output from this key are >= ratio * 2^32. */
+static uint64_t dropout_key(const int64_t *seed, uint64_t stream)
+{
+    uint64_t k = mix64((uint64_t)seed[0] + GOLDEN64 * (stream + 1));
+    return mix64(k ^ mix64((uint64_t)seed[1] + GOLDEN64));
+}
+
+static uint64_t dropout_threshold(float ratio)
+{
+    if (!(ratio > 0.0f))
+        return 0;
+    if (ratio >= 1.0f)
+        return (uint64_t)1 << 32;
+    return (uint64_t)ceil((double)ratio * 4294967296.0);
+}
+
+static bool dropout_keep(uint64_t key, uint64_t thr, size_t i)
+{
+    return (mix64(key + GOLDEN64 * ((uint64_t)i + 1)) >> 32) >= thr;
+}
+
+void dropout_forward(float *y, uint8_t *mask, const float *x, size_t n, float ratio, const int64_t *seed,
+                     uint64_t stream)
+{
+    uint64_t key = dropout_key(seed, stream), thr = dropout_threshold(ratio);
+    float k = ratio < 1.0f ? 1.0f / (1.0f - ratio) : 0.0f;
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        bool keep = dropout_keep(key, thr, i);
+        y[i] = keep ? x[i] * k : 0.0f;
+        if (mask)
+            mask[i] = keep;
+    }
+}
+
+void dropout_backward(float *dx, const float *dy, size_t n, float ratio, const int64_t *seed, uint64_t stream)
+{
+    uint64_t key = dropout_key(seed, stream), thr = dropout_threshold(ratio);
+    float k = ratio < 1.0f ? 1.0f / (1.0f - ratio) : 0.0f;
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++)
+        dx[i] = dropout_keep(key, thr, i) ? dy[i] * k : 0.0f;
 }

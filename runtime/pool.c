@@ -1,6 +1,7 @@
-/* pool.c - MaxPool, AveragePool, LpPool and the global pools, forward (1-D, 2-D, 3-D windows with
- * strides, dilations and pads). Geometry is handled as 3-D with leading unit dims; OpenMP splits
- * over (n, c) planes. It does not compute output sizes: codegen passes them (ceil_mode included). */
+/* pool.c - MaxPool, AveragePool, LpPool and the global pools, forward, and the MaxPool/AveragePool
+ * backward (1-D, 2-D, 3-D windows with strides, dilations and pads). Geometry is handled as 3-D with
+ * leading unit dims; OpenMP splits over (n, c) planes. It does not compute output sizes: codegen
+ * passes them (ceil_mode included). */
 #include "runtime.h"
 
 #include <math.h>
@@ -190,5 +191,78 @@ void global_maxpool_forward(float *y, const float *x, size_t n, size_t c, size_t
         for (size_t i = 0; i < spatial; i++)
             best = xp[i] > best ? xp[i] : best;
         y[pl] = best;
+    }
+}
+
+/* ---- backward ------------------------------------------------------------------------------------
+ * Each thread owns whole (n, c) planes of dx and adds windows in output order, so overlapping windows
+ * sum deterministically. Kernels write (never accumulate into) dx. */
+
+void maxpool_backward(float *dx, const float *dy, const float *x, size_t n, size_t c, const SpatialWindow *win)
+{
+    Geom3 g = geom3_from(win);
+    size_t planes = n * c;
+    #pragma omp parallel for schedule(static) if (planes * g.out_size > 16384)
+    for (size_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * g.in_size, *yp = dy + pl * g.out_size;
+        float *dp = dx + pl * g.in_size;
+        for (size_t i = 0; i < g.in_size; i++)
+            dp[i] = 0.0f;
+        size_t o[3];
+        for (o[0] = 0; o[0] < g.out[0]; o[0]++)
+        for (o[1] = 0; o[1] < g.out[1]; o[1]++)
+        for (o[2] = 0; o[2] < g.out[2]; o[2]++) {
+            /* the same search as maxpool_forward: the first maximum in window order */
+            Taps t = window_taps(&g, o);
+            float best = -INFINITY;
+            long long best_at = -1;
+            for (size_t a = t.lo[0], id = t.first[0]; a < t.hi[0]; a++, id += g.d[0])
+                for (size_t b = t.lo[1], ih = t.first[1]; b < t.hi[1]; b++, ih += g.d[1]) {
+                    size_t row = (id * g.in[1] + ih) * g.in[2];
+                    for (size_t e = t.lo[2], iw = t.first[2]; e < t.hi[2]; e++, iw += g.d[2])
+                        if (xp[row + iw] > best || best_at < 0) {
+                            best = xp[row + iw];
+                            best_at = (long long)(row + iw);
+                        }
+                }
+            if (best_at >= 0)
+                dp[best_at] += yp[(o[0] * g.out[1] + o[1]) * g.out[2] + o[2]];
+        }
+    }
+}
+
+void avgpool_backward(float *dx, const float *dy, size_t n, size_t c, const SpatialWindow *win,
+                      bool count_include_pad)
+{
+    Geom3 g = geom3_from(win);
+    size_t planes = n * c;
+    #pragma omp parallel for schedule(static) if (planes * g.out_size > 16384)
+    for (size_t pl = 0; pl < planes; pl++) {
+        const float *yp = dy + pl * g.out_size;
+        float *dp = dx + pl * g.in_size;
+        for (size_t i = 0; i < g.in_size; i++)
+            dp[i] = 0.0f;
+        size_t o[3];
+        for (o[0] = 0; o[0] < g.out[0]; o[0]++)
+        for (o[1] = 0; o[1] < g.out[1]; o[1]++)
+        for (o[2] = 0; o[2] < g.out[2]; o[2]++) {
+            Taps t = window_taps(&g, o);
+            size_t count = 1; /* avgpool_forward's divisor */
+            for (size_t i = 0; i < 3; i++) {
+                size_t lo = t.lo[i], hi = t.hi[i];
+                if (count_include_pad)
+                    tap_range(o[i], g.s[i], 0, g.d[i], g.k[i], g.in[i] + g.p[i] + g.pe[i], &lo, &hi);
+                count *= hi - lo;
+            }
+            if (!count)
+                continue;
+            float share = yp[(o[0] * g.out[1] + o[1]) * g.out[2] + o[2]] / (float)count;
+            for (size_t a = t.lo[0], id = t.first[0]; a < t.hi[0]; a++, id += g.d[0])
+                for (size_t b = t.lo[1], ih = t.first[1]; b < t.hi[1]; b++, ih += g.d[1]) {
+                    float *dr = dp + (id * g.in[1] + ih) * g.in[2];
+                    for (size_t e = t.lo[2], iw = t.first[2]; e < t.hi[2]; e++, iw += g.d[2])
+                        dr[iw] += share;
+                }
+        }
     }
 }

@@ -136,6 +136,17 @@ void lppool_forward(float *y, const float *x, size_t n, size_t c, const SpatialW
 void global_avgpool_forward(float *y, const float *x, size_t n, size_t c, size_t spatial);
 void global_maxpool_forward(float *y, const float *x, size_t n, size_t c, size_t spatial);
 
+/* MaxPool backward (onnxtune.MaxPoolGrad): dx[N, C, in...] gets each dy[N, C, out...] at the first
+ * maximum of its window, recomputed from x exactly as maxpool_forward chooses it (PyTorch's tie rule);
+ * overlapping windows add up. GlobalMaxPool is the window kernel = in, out = 1. */
+void maxpool_backward(float *dx, const float *dy, const float *x, size_t n, size_t c,
+                      const SpatialWindow *win);
+
+/* AveragePool backward (onnxtune.AveragePoolGrad): dx[N, C, in...] = sum over the windows holding
+ * each position of dy / (avgpool_forward's divisor for that window). */
+void avgpool_backward(float *dx, const float *dy, size_t n, size_t c, const SpatialWindow *win,
+                      bool count_include_pad);
+
 /* ======================================================================== runtime/norm.c */
 
 /* BatchNormalization (ONNX 15, inference): y = (x - mean) / sqrt(var + epsilon) * scale + bias.
@@ -160,6 +171,52 @@ void layernorm_forward(float *y, float *mean, float *inv_std_dev, const float *x
  *   [c - floor((size-1)/2), c + ceil((size-1)/2)])^beta.  x, y [N, C, spatial]. */
 void lrn_forward(float *y, const float *x, size_t n, size_t c, size_t spatial, size_t size,
                  float alpha, float beta, float bias);
+
+/* BatchNormalization training forward (ONNX 15 training_mode=1, PyTorch's semantics): per channel
+ *   the batch mean and biased variance over N and spatial normalise, y = xhat * scale + bias, and
+ *   running_mean_out = momentum * running_mean + (1 - momentum) * batch_mean,
+ *   running_var_out  = momentum * running_var  + (1 - momentum) * batch_var * m / (m - 1)
+ *   (m = N * spatial: the unbiased variance as torch; ONNX momentum 0.9 is torch's 0.1).
+ *   x, y [N, C, spatial]; scale, bias, running_* [C]. running_*_out: NULL (not wanted) or [C], and
+ *   may be running_mean/running_var themselves (updated in place). */
+void batchnorm_train_forward(float *y, float *running_mean_out, float *running_var_out, const float *x,
+                             const float *scale, const float *bias, const float *running_mean,
+                             const float *running_var, size_t n, size_t c, size_t spatial, float epsilon,
+                             float momentum);
+
+/* BatchNormalization backward (onnxtune.BatchNormalizationGrad); dy, x, dx [N, C, spatial], the rest [C].
+ *   training: the batch statistics are recomputed from x (as batchnorm_train_forward has them) and
+ *     dx = scale * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat)); mean and var are not read.
+ *   inference: frozen statistics mean, var: dx = dy * scale * inv_std.
+ *   dscale = sum(dy * xhat), dbias = sum(dy) over N and spatial.  NULL outputs are skipped. */
+void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy, const float *x,
+                        const float *scale, const float *mean, const float *var, size_t n, size_t c,
+                        size_t spatial, float epsilon, bool training);
+
+/* InstanceNormalization backward (onnxtune.InstanceNormalizationGrad): statistics per (n, c) row
+ *   recomputed from x; dx as the training BatchNormalization per row; dscale, dbias [C] summed over N.
+ *   NULL outputs are skipped. */
+void instancenorm_backward(float *dx, float *dscale, float *dbias, const float *dy, const float *x,
+                           const float *scale, size_t n, size_t c, size_t spatial, float epsilon);
+
+/* LayerNormalization backward (onnxtune.LayerNormalizationGrad): x, dy, dx [rows, cols]; scale,
+ *   dscale, dbias [cols]; mean, inv_std_dev [rows] as layernorm_forward wrote them.
+ *   dx = inv_std * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * scale;
+ *   dscale = sum over rows of dy * xhat, dbias = sum over rows of dy.  NULL outputs are skipped. */
+void layernorm_backward(float *dx, float *dscale, float *dbias, const float *dy, const float *x,
+                        const float *scale, const float *mean, const float *inv_std_dev, size_t rows,
+                        size_t cols);
+
+/* Dropout in training (onnxtune.Dropout, onnxtune.DropoutGrad): element i of x[n] is kept when a
+ *   counter-based uniform draw u(seed[0], seed[1], stream, i) in [0, 1) is >= ratio (splitmix64;
+ *   seed = {seed, step} from the training program, stream tells the Dropout nodes apart), then
+ *   y = keep ? x / (1 - ratio) : 0 (ratio >= 1: all 0) and mask[i] = keep (mask NULL: not wanted).
+ *   The same (seed, step, stream) always gives the same mask, so dropout_backward recomputes it:
+ *   dx = keep ? dy / (1 - ratio) : 0. */
+void dropout_forward(float *y, uint8_t *mask, const float *x, size_t n, float ratio, const int64_t *seed,
+                     uint64_t stream);
+void dropout_backward(float *dx, const float *dy, size_t n, float ratio, const int64_t *seed,
+                      uint64_t stream);
 
 /* ======================================================================== runtime/softmax.c */
 

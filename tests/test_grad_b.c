@@ -165,10 +165,290 @@ static const ConvCase conv_cases[] = {
     {"3d depthwise s(1,2,2)",    1, 3,  3,   3, 3, {3, 6, 7},  {2, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, {0, 1, 0}},
 };
 
+typedef struct PoolCase {
+    const char *name;
+    size_t n, c, nd;
+    size_t in[3], k[3], s[3], d[3], pb[3], pe[3];
+    size_t out_extra[3]; /* ceil_mode: one more window than floor gives */
+    bool count_include_pad;
+} PoolCase;
+
+static void check_pool_kernels(const PoolCase *pc)
+{
+    SpatialWindow w = window(pc->nd, pc->in, pc->k, pc->s, pc->d, pc->pb, pc->pe);
+    for (size_t i = 0; i < pc->nd; i++)
+        w.out[i] += pc->out_extra[i];
+    size_t in_sz = prod(w.in, w.nd), out_sz = prod(w.out, w.nd), planes = pc->n * pc->c;
+    float *x = rand_buf(planes * in_sz, 0, 1), *dy = rand_buf(planes * out_sz, -1, 1);
+    for (size_t i = 0; i < planes * in_sz; i++) /* few distinct values: many ties */
+        x[i] = floorf(x[i] * 4.0f);
+    float *dx = rand_buf(planes * in_sz, 5, 6);
+    double *rmax = zeros_f64(planes * in_sz), *ravg = zeros_f64(planes * in_sz);
+    for (size_t pl = 0; pl < planes; pl++) {
+        /* per output: the first maximum in tap order, and the divisor */
+        double *best = malloc(out_sz * sizeof *best);
+        long long *at = malloc(out_sz * sizeof *at);
+        size_t *count = calloc(out_sz, sizeof *count);
+        for (size_t o = 0; o < out_sz; o++)
+            best[o] = -INFINITY, at[o] = -1;
+        FOR_WINDOW(&w, {
+            if (inside && (at[o_flat] < 0 || x[pl * in_sz + i_flat] > best[o_flat])) {
+                best[o_flat] = x[pl * in_sz + i_flat];
+                at[o_flat] = (long long)i_flat;
+            }
+            /* with count_include_pad: taps inside [-pad_begin, in + pad_end) */
+            long long ii[3] = {i0, i1, i2};
+            bool counted = inside;
+            if (pc->count_include_pad) {
+                counted = true;
+                for (size_t q = 0; q < w.nd; q++)
+                    counted = counted && ii[sh + q] >= -(long long)w.pad_begin[q] &&
+                              ii[sh + q] < (long long)(w.in[q] + w.pad_end[q]);
+            }
+            count[o_flat] += counted;
+        });
+        for (size_t o = 0; o < out_sz; o++)
+            if (at[o] >= 0)
+                rmax[pl * in_sz + (size_t)at[o]] += dy[pl * out_sz + o];
+        FOR_WINDOW(&w, if (inside && count[o_flat]) ravg[pl * in_sz + i_flat] += dy[pl * out_sz + o_flat] /
+                                                                                  (double)count[o_flat];);
+        free(best), free(at), free(count);
+    }
+    maxpool_backward(dx, dy, x, pc->n, pc->c, &w);
+    report("maxpool_backward", pc->name, max_rel_err(dx, rmax, planes * in_sz), 1e-6);
+    avgpool_backward(dx, dy, pc->n, pc->c, &w, pc->count_include_pad);
+    report("avgpool_backward", pc->name, max_rel_err(dx, ravg, planes * in_sz), 1e-6);
+    free(x), free(dy), free(dx), free(rmax), free(ravg);
+}
+
+static const PoolCase pool_cases[] = {
+    /* name                        n  c  nd in          k          s          d          pb         pe      extra    cip */
+    {"2d 2x2 s2",                  2, 3, 2, {8, 6},     {2, 2},    {2, 2},    {1, 1},    {0, 0},    {0, 0},    {0, 0}, false},
+    {"2d 3x3 s2 pad1 (overlap)",   2, 2, 2, {9, 10},    {3, 3},    {2, 2},    {1, 1},    {1, 1},    {1, 1},    {0, 0}, false},
+    {"2d 3x3 s2 pad1 incl pad",    1, 2, 2, {9, 10},    {3, 3},    {2, 2},    {1, 1},    {1, 1},    {1, 1},    {0, 0}, true},
+    {"2d 3x3 s2 ceil_mode",        1, 3, 2, {8, 8},     {3, 3},    {2, 2},    {1, 1},    {0, 0},    {0, 0},    {1, 1}, false},
+    {"2d 3x3 s2 ceil incl pad",    1, 3, 2, {8, 8},     {3, 3},    {2, 2},    {1, 1},    {1, 0},    {1, 0},    {0, 1}, true},
+    {"2d dilated 2x2 d2",          1, 2, 2, {7, 7},     {2, 2},    {1, 1},    {2, 2},    {0, 0},    {0, 0},    {0, 0}, false},
+    {"1d k3 s1 pad1",              2, 2, 1, {11},       {3},       {1},       {1},       {1},       {1},       {0},    true},
+    {"3d 2x2x2 s2",                1, 2, 3, {4, 4, 5},  {2, 2, 2}, {2, 2, 2}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}, {0, 0, 1}, false},
+    {"global 7x7",                 2, 3, 2, {7, 7},     {7, 7},    {1, 1},    {1, 1},    {0, 0},    {0, 0},    {0, 0}, false},
+};
+
+/* ---- norm kernels against float64 finite differences of naive forwards ------------------------ */
+
+/* Naive BN forward in double: training uses biased batch statistics, else mean/var given. */
+static void bn_ref_forward(double *y, const double *x, const double *scale, const double *bias, const double *mean,
+                           const double *var, size_t n, size_t c, size_t sp, double eps, bool training)
+{
+    for (size_t ch = 0; ch < c; ch++) {
+        double mu = mean ? mean[ch] : 0, v = var ? var[ch] : 0;
+        if (training) {
+            double s = 0, q = 0;
+            for (size_t b = 0; b < n; b++)
+                for (size_t i = 0; i < sp; i++)
+                    s += x[(b * c + ch) * sp + i];
+            mu = s / (double)(n * sp);
+            for (size_t b = 0; b < n; b++)
+                for (size_t i = 0; i < sp; i++)
+                    q += pow(x[(b * c + ch) * sp + i] - mu, 2);
+            v = q / (double)(n * sp);
+        }
+        for (size_t b = 0; b < n; b++)
+            for (size_t i = 0; i < sp; i++) {
+                size_t k = (b * c + ch) * sp + i;
+                y[k] = (x[k] - mu) / sqrt(v + eps) * scale[ch] + bias[ch];
+            }
+    }
+}
+
+/* Naive LayerNorm / InstanceNorm forward in double over rows of length cols; scale index = col (layer)
+ * or row % c (instance). */
+static void rownorm_ref_forward(double *y, const double *x, const double *scale, const double *bias, size_t rows,
+                                size_t cols, double eps, size_t inst_c)
+{
+    for (size_t r = 0; r < rows; r++) {
+        double s = 0, q = 0;
+        for (size_t i = 0; i < cols; i++)
+            s += x[r * cols + i];
+        double mu = s / (double)cols;
+        for (size_t i = 0; i < cols; i++)
+            q += pow(x[r * cols + i] - mu, 2);
+        double inv = 1 / sqrt(q / (double)cols + eps);
+        for (size_t i = 0; i < cols; i++) {
+            size_t p = inst_c ? r % inst_c : i;
+            y[r * cols + i] = (x[r * cols + i] - mu) * inv * scale[p] + bias[p];
+        }
+    }
+}
+
+typedef enum { NK_BN_TRAIN, NK_BN_INFER, NK_LAYER, NK_INSTANCE } NormKind;
+
+/* L(x, scale, bias) = sum(y * R) in double; its gradient by central differences (h = 1e-6). */
+typedef struct NormProblem {
+    NormKind kind;
+    size_t n, c, sp;   /* layer: rows = n, cols = c * sp */
+    double eps;
+    double *x, *scale, *bias, *mean, *var, *r;
+} NormProblem;
+
+static double norm_loss(const NormProblem *p)
+{
+    size_t total = p->n * p->c * p->sp;
+    double *y = malloc(total * sizeof *y), l = 0;
+    if (p->kind == NK_LAYER)
+        rownorm_ref_forward(y, p->x, p->scale, p->bias, p->n, p->c * p->sp, p->eps, 0);
+    else if (p->kind == NK_INSTANCE)
+        rownorm_ref_forward(y, p->x, p->scale, p->bias, p->n * p->c, p->sp, p->eps, p->c);
+    else
+        bn_ref_forward(y, p->x, p->scale, p->bias, p->mean, p->var, p->n, p->c, p->sp, p->eps,
+                       p->kind == NK_BN_TRAIN);
+    for (size_t i = 0; i < total; i++)
+        l += y[i] * p->r[i];
+    free(y);
+    return l;
+}
+
+static void numeric_grad(NormProblem *p, double *v, size_t count, double *g)
+{
+    for (size_t i = 0; i < count; i++) {
+        double keep = v[i], h = 1e-6;
+        v[i] = keep + h;
+        double lp = norm_loss(p);
+        v[i] = keep - h;
+        double lm = norm_loss(p);
+        v[i] = keep;
+        g[i] = (lp - lm) / (2 * h);
+    }
+}
+
+static double *to_f64(const float *v, size_t n)
+{
+    double *d = malloc((n ? n : 1) * sizeof *d);
+    for (size_t i = 0; i < n; i++)
+        d[i] = v[i];
+    return d;
+}
+
+static void check_norm_kernel(NormKind kind, const char *name, size_t n, size_t c, size_t sp)
+{
+    size_t total = n * c * sp, np = kind == NK_LAYER ? c * sp : c, rows = kind == NK_LAYER ? n : n * c;
+    float *x = rand_buf(total, -2, 3), *scale = rand_buf(np, 0.5, 1.5), *bias = rand_buf(np, -1, 1);
+    float *mean = rand_buf(c, -0.5, 0.5), *var = rand_buf(c, 0.5, 2), *r = rand_buf(total, -1, 1);
+    float eps = 1e-3f;
+    NormProblem p = {kind, n, c, sp, eps, to_f64(x, total), to_f64(scale, np), to_f64(bias, np), to_f64(mean, c),
+                     to_f64(var, c), to_f64(r, total)};
+    double *gx = zeros_f64(total), *gs = zeros_f64(np), *gb = zeros_f64(np);
+    numeric_grad(&p, p.x, total, gx);
+    numeric_grad(&p, p.scale, np, gs);
+    numeric_grad(&p, p.bias, np, gb);
+    float *dx = rand_buf(total, 5, 6), *ds = rand_buf(np, 5, 6), *db = rand_buf(np, 5, 6);
+    if (kind == NK_LAYER) {
+        float *y = malloc(total * sizeof *y), *mu = malloc(rows * sizeof *mu), *inv = malloc(rows * sizeof *inv);
+        layernorm_forward(y, mu, inv, x, scale, bias, rows, c * sp, eps);
+        layernorm_backward(dx, ds, db, r, x, scale, mu, inv, rows, c * sp);
+        free(y), free(mu), free(inv);
+    } else if (kind == NK_INSTANCE) {
+        instancenorm_backward(dx, ds, db, r, x, scale, n, c, sp, eps);
+    } else {
+        batchnorm_backward(dx, ds, db, r, x, scale, mean, var, n, c, sp, eps, kind == NK_BN_TRAIN);
+    }
+    const char *op = kind == NK_LAYER ? "layernorm_backward" : kind == NK_INSTANCE ? "instancenorm_backward"
+                                                                                   : "batchnorm_backward";
+    char buf[96];
+    snprintf(buf, sizeof buf, "%s dX", name);
+    report(op, buf, max_rel_err(dx, gx, total), 1e-4);
+    snprintf(buf, sizeof buf, "%s dScale", name);
+    report(op, buf, max_rel_err(ds, gs, np), 1e-4);
+    snprintf(buf, sizeof buf, "%s dB", name);
+    report(op, buf, max_rel_err(db, gb, np), 1e-4);
+    free(x), free(scale), free(bias), free(mean), free(var), free(r), free(dx), free(ds), free(db);
+    free(p.x), free(p.scale), free(p.bias), free(p.mean), free(p.var), free(p.r), free(gx), free(gs), free(gb);
+}
+
+/* The training forward: y against the naive forward, running statistics against PyTorch's formula. */
+static void check_bn_train_forward(size_t n, size_t c, size_t sp)
+{
+    size_t total = n * c * sp;
+    float *x = rand_buf(total, -2, 3), *scale = rand_buf(c, 0.5, 1.5), *bias = rand_buf(c, -1, 1);
+    float *rm = rand_buf(c, -0.5, 0.5), *rv = rand_buf(c, 0.5, 2), *y = malloc(total * sizeof *y);
+    float *rm_in = malloc(c * sizeof *rm_in), *rv_in = malloc(c * sizeof *rv_in);
+    memcpy(rm_in, rm, c * sizeof *rm);
+    memcpy(rv_in, rv, c * sizeof *rv);
+    double *xd = to_f64(x, total), *sd = to_f64(scale, c), *bd = to_f64(bias, c), *yref = zeros_f64(total);
+    bn_ref_forward(yref, xd, sd, bd, NULL, NULL, n, c, sp, 1e-5, true);
+    batchnorm_train_forward(y, rm, rv, x, scale, bias, rm, rv, n, c, sp, 1e-5f, 0.9f); /* in place */
+    report("batchnorm_train_forward", "Y", max_rel_err(y, yref, total), 1e-5);
+    double *wm = zeros_f64(c), *wv = zeros_f64(c);
+    for (size_t ch = 0; ch < c; ch++) {
+        double s = 0, q = 0, m = (double)(n * sp);
+        for (size_t b = 0; b < n; b++)
+            for (size_t i = 0; i < sp; i++)
+                s += xd[(b * c + ch) * sp + i];
+        for (size_t b = 0; b < n; b++)
+            for (size_t i = 0; i < sp; i++)
+                q += pow(xd[(b * c + ch) * sp + i] - s / m, 2);
+        wm[ch] = 0.9 * rm_in[ch] + 0.1 * (s / m);
+        wv[ch] = 0.9 * rv_in[ch] + 0.1 * (q / (m - 1)); /* torch: unbiased batch variance */
+    }
+    report("batchnorm_train_forward", "running_mean (in place)", max_rel_err(rm, wm, c), 1e-6);
+    report("batchnorm_train_forward", "running_var (in place, unbiased)", max_rel_err(rv, wv, c), 1e-6);
+    free(x), free(scale), free(bias), free(rm), free(rv), free(y), free(rm_in), free(rv_in);
+    free(xd), free(sd), free(bd), free(yref), free(wm), free(wv);
+}
+
+/* Dropout: the kept fraction, determinism, y = x * mask / (1 - p) and dx = dy * mask / (1 - p). */
+static void check_dropout_kernels(float ratio)
+{
+    size_t n = 1 << 20;
+    float *x = rand_buf(n, -1, 1), *y = malloc(n * sizeof *y), *y2 = malloc(n * sizeof *y2);
+    float *dx = malloc(n * sizeof *dx);
+    uint8_t *mask = malloc(n), *mask2 = malloc(n);
+    int64_t seed[2] = {1234, 7}, seed_next[2] = {1234, 8};
+    dropout_forward(y, mask, x, n, ratio, seed, 3);
+    size_t kept = 0, both = 0, same_pair = 0, bad = 0;
+    float k = 1.0f / (1.0f - ratio);
+    for (size_t i = 0; i < n; i++) {
+        kept += mask[i];
+        bad += y[i] != (mask[i] ? x[i] * k : 0.0f);
+        same_pair += i && mask[i] == mask[i - 1];
+    }
+    dropout_forward(y2, mask2, x, n, ratio, seed, 3);
+    CHECK_MSG(memcmp(mask, mask2, n) == 0 && memcmp(y, y2, n * sizeof *y) == 0, "dropout not deterministic");
+    dropout_forward(y2, mask2, x, n, ratio, seed_next, 3);
+    for (size_t i = 0; i < n; i++)
+        both += mask[i] && mask2[i];
+    dropout_backward(dx, x, n, ratio, seed, 3); /* dy = x */
+    CHECK_MSG(memcmp(dx, y, n * sizeof *y) == 0, "dropout_backward is not dy * mask / (1 - p)");
+    /* kept ~ Binomial(n, 1-p): 6 sigma; next step's mask independent: overlap ~ (1-p)^2; neighbours
+     * agree with probability p^2 + (1-p)^2 */
+    double q = 1.0 - ratio, sigma = sqrt((double)n * q * (1 - q));
+    double sig2 = sqrt((double)n * q * q * (1 - q * q)), pa = ratio * ratio + q * q;
+    double sig3 = sqrt((double)n * pa * (1 - pa));
+    printf("  %-22s p=%.2f kept %.4f (want %.4f), next-step overlap %.4f (want %.4f), neighbours agree %.4f "
+           "(want %.4f)\n", "dropout_forward", ratio, (double)kept / (double)n, q, (double)both / (double)n, q * q,
+           (double)same_pair / (double)(n - 1), pa);
+    CHECK_MSG(fabs((double)kept - (double)n * q) <= 6 * sigma, "dropout p=%g kept %zu of %zu", ratio, kept, n);
+    CHECK_MSG(fabs((double)both - (double)n * q * q) <= 6 * sig2, "dropout masks of two steps are correlated");
+    CHECK_MSG(fabs((double)same_pair - (double)(n - 1) * pa) <= 6 * sig3, "dropout neighbours are correlated");
+    CHECK_MSG(bad == 0, "dropout y != x * mask / (1 - p) at %zu elements", bad);
+    free(x), free(y), free(y2), free(dx), free(mask), free(mask2);
+}
+
 int main(void)
 {
     printf("kernels against naive float64 loops (tolerance 1e-5 relative to the tensor's max):\n");
     for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
         check_conv_kernels(&conv_cases[i]);
+    for (size_t i = 0; i < sizeof pool_cases / sizeof pool_cases[0]; i++)
+        check_pool_kernels(&pool_cases[i]);
+    printf("norm kernels against float64 central differences of naive forwards (tolerance 1e-4):\n");
+    check_norm_kernel(NK_BN_TRAIN, "bn training 3x4x5", 3, 4, 5);
+    check_norm_kernel(NK_BN_TRAIN, "bn training 2x3 (no spatial)", 2, 3, 1);
+    check_norm_kernel(NK_BN_INFER, "bn inference 2x3x7", 2, 3, 7);
+    check_norm_kernel(NK_LAYER, "layernorm 4 rows x 12", 4, 3, 4);
+    check_norm_kernel(NK_INSTANCE, "instancenorm 2x3x6", 2, 3, 6);
+    check_bn_train_forward(4, 3, 10);
+    check_dropout_kernels(0.1f);
+    check_dropout_kernels(0.5f);
     return test_summary("test_grad_b");
 }
