@@ -416,6 +416,9 @@ static bool converts(const Emitter *e, const Value *v)
 {
     if (!v)
         return false;
+    if ((e->flags & EM_INT8) && (v->dtype == DT_INT8 || v->dtype == DT_UINT8 || v->dtype == DT_INT16 ||
+                                 v->dtype == DT_UINT16))
+        return true;
     if (e->flags & EM_F32)
         return v->dtype == DT_DOUBLE || v->dtype == DT_FLOAT16 || v->dtype == DT_BFLOAT16;
     if (e->flags & EM_HALF)

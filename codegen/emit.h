@@ -38,6 +38,7 @@ enum {
      * scratch copies first and the outputs back after (cg_ptr/cg_dtype then see float32). */
     EM_F32 = 4,
     EM_HALF = 8,        /* the same for float16/bfloat16 only (the kernels handle float64) */
+    EM_INT8 = 32,       /* also 8/16-bit integers (exact in float32: for max/min-like ops only) */
 };
 
 /* The generation state. Emitters only read it through the functions below. */

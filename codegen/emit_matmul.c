@@ -1,7 +1,10 @@
 /* emit_matmul.c - emitters of the matmul family: Gemm and MatMul on runtime/gemm.c (one sgemm, or a
- * batch of them with broadcast strides resolved here). float32 kernels; float64 and the half types
- * run in float32 copies (EM_F32). Einsum has no emitter. */
+ * batch of them with broadcast strides resolved here; float64 and the half types run in float32
+ * copies, EM_F32), and Einsum as plain nested loops written out here (no kernel: equations are too
+ * varied, and the ONNX models that use it are small). */
 #include "emit.h"
+
+#include <string.h>
 
 static Status emit_gemm(Cg *cg, const Node *n)
 {
@@ -68,8 +71,198 @@ static Status emit_matmul(Cg *cg, const Node *n)
     return ST_OK;
 }
 
+
+/* ---- Einsum: labels are letters (0..51) and the dims under "..." (52..59, right-aligned) ---- */
+
+#define EIN_LABELS 60
+
+typedef struct EinTerm {
+    int rank;
+    int label[IR_MAX_RANK];
+} EinTerm;
+
+static int letter_label(char c)
+{
+    return c >= 'a' && c <= 'z' ? c - 'a' : c >= 'A' && c <= 'Z' ? 26 + c - 'A' : -1;
+}
+
+/* Parse one term up to ',' '-' or the end; `ell` is the number of dims "..." stands for (-1: find it
+ * from `rank`, the input's rank). */
+static bool ein_term(const char **p, int rank, int ell_max, EinTerm *t, int *ell_out)
+{
+    int letters = 0, ell_at = -1;
+    const char *s = *p;
+    for (; *s && *s != ',' && *s != '-'; s++) {
+        if (*s == ' ')
+            continue;
+        if (*s == '.') {
+            if (strncmp(s, "...", 3) != 0 || ell_at >= 0)
+                return false;
+            ell_at = letters;
+            s += 2;
+        } else if (letter_label(*s) >= 0) {
+            letters++;
+        } else {
+            return false;
+        }
+    }
+    int ell = ell_at >= 0 ? (rank >= 0 ? rank - letters : ell_max) : 0;
+    if (ell < 0 || letters + ell > IR_MAX_RANK || ell > 8)
+        return false;
+    t->rank = 0;
+    for (s = *p; *s && *s != ',' && *s != '-'; s++) {
+        if (*s == ' ')
+            continue;
+        if (*s == '.') {
+            for (int k = 0; k < ell; k++)
+                t->label[t->rank++] = 52 + (ell_max - ell) + k;
+            s += 2;
+        } else {
+            t->label[t->rank++] = letter_label(*s);
+        }
+    }
+    *p = s;
+    *ell_out = ell;
+    return true;
+}
+
+static Status emit_einsum(Cg *cg, const Node *n)
+{
+    const Value *y = n->outputs[0];
+    const char *eq = node_attr_string(n, "equation", "");
+    DType t = y->dtype;
+    if (t != DT_FLOAT && t != DT_DOUBLE && t != DT_INT32 && t != DT_INT64)
+        return cg_unsupported(cg, "Einsum of %s", dtype_name(t));
+    if (n->ninputs > 8)
+        return cg_unsupported(cg, "more than 8 inputs");
+    int ell_max = 0;
+    for (int i = 0; i < n->ninputs; i++) {
+        /* first pass: how many dims "..." covers at most */
+        const char *p = eq;
+        EinTerm term;
+        int ell;
+        for (int k = 0; k < i; k++) {
+            p = strchr(p, ',');
+            if (!p)
+                return cg_unsupported(cg, "equation '%s'", eq);
+            p++;
+        }
+        if (!ein_term(&p, n->inputs[i]->shape.rank, 0, &term, &ell))
+            return cg_unsupported(cg, "equation '%s'", eq);
+        if (ell > ell_max)
+            ell_max = ell;
+    }
+    EinTerm in[8], out;
+    int64_t size[EIN_LABELS];
+    int count[EIN_LABELS] = {0};
+    for (int l = 0; l < EIN_LABELS; l++)
+        size[l] = -1;
+    const char *p = eq;
+    for (int i = 0; i < n->ninputs; i++) {
+        int ell;
+        const Value *x = n->inputs[i];
+        if (!ein_term(&p, x->shape.rank, ell_max, &in[i], &ell) || in[i].rank != x->shape.rank)
+            return cg_unsupported(cg, "equation '%s' for input %d of rank %d", eq, i, x->shape.rank);
+        for (int k = 0; k < in[i].rank; k++) {
+            int l = in[i].label[k];
+            int64_t dsz = x->shape.dim[k];
+            count[l]++;
+            if (size[l] < 0 || size[l] == 1)
+                size[l] = dsz;
+            else if (dsz != size[l] && !(l >= 52 && dsz == 1))
+                return cg_unsupported(cg, "label sizes %lld and %lld disagree", (long long)size[l], (long long)dsz);
+        }
+        if (*p == ',')
+            p++;
+    }
+    if (p[0] == '-' && p[1] == '>') {
+        p += 2;
+        int ell;
+        if (!ein_term(&p, -1, ell_max, &out, &ell) || *p)
+            return cg_unsupported(cg, "equation '%s'", eq);
+    } else {
+        /* implicit output: the "..." dims, then the letters seen once, in alphabetical order */
+        out.rank = 0;
+        for (int k = 0; k < ell_max; k++)
+            out.label[out.rank++] = 52 + k;
+        for (int l = 0; l < 52 && out.rank < IR_MAX_RANK; l++)
+            if (count[l] == 1)
+                out.label[out.rank++] = l;
+    }
+    if (out.rank != y->shape.rank)
+        return cg_unsupported(cg, "equation '%s' gives rank %d, inferred %d", eq, out.rank, y->shape.rank);
+    /* loop order: the output's labels, then the summed ones */
+    bool in_out[EIN_LABELS] = {false};
+    int order[EIN_LABELS], nloops = 0, nsum;
+    for (int k = 0; k < out.rank; k++)
+        if (!in_out[out.label[k]]) {
+            in_out[out.label[k]] = true;
+            order[nloops++] = out.label[k];
+        }
+    int nout_loops = nloops;
+    for (int l = 0; l < EIN_LABELS; l++)
+        if (count[l] && !in_out[l])
+            order[nloops++] = l;
+    nsum = nloops - nout_loops;
+    char names[EIN_LABELS][8];
+    for (int l = 0; l < EIN_LABELS; l++) {
+        if (l < 52)
+            snprintf(names[l], sizeof names[l], "l_%c", l < 26 ? 'a' + l : 'A' + l - 26);
+        else
+            snprintf(names[l], sizeof names[l], "l_e%d", l - 52);
+    }
+    /* offset expressions: sum of index * stride over each tensor's dims (0 stride on broadcast) */
+    char *expr[9];
+    for (int i = 0; i <= n->ninputs; i++) {
+        const EinTerm *term = i < n->ninputs ? &in[i] : &out;
+        const Value *v = i < n->ninputs ? n->inputs[i] : y;
+        char buf[512] = "";
+        int64_t stride[IR_MAX_RANK];
+        for (int k = term->rank - 1; k >= 0; k--)
+            stride[k] = k == term->rank - 1 ? 1 : stride[k + 1] * v->shape.dim[k + 1];
+        for (int k = 0; k < term->rank; k++) {
+            int l = term->label[k];
+            if (v->shape.dim[k] == 1 && size[l] != 1)
+                continue; /* broadcast */
+            size_t at = strlen(buf);
+            if (stride[k] == 1)
+                snprintf(buf + at, sizeof buf - at, "%s%s", at ? " + " : "", names[l]);
+            else
+                snprintf(buf + at, sizeof buf - at, "%s%s * %lld", at ? " + " : "", names[l], (long long)stride[k]);
+        }
+        expr[i] = (char *)cg_fmt(cg, "%s", buf[0] ? buf : "0");
+    }
+    const char *acc_t = t == DT_FLOAT || t == DT_DOUBLE ? "double" : "int64_t", *ct = cg_ctype(t);
+    char ind[64] = "";
+    for (int k = 0; k < nloops; k++) {
+        int l = order[k];
+        if (k == nout_loops)
+            cg_line(cg, "%s%s acc = 0;", ind, acc_t);
+        cg_line(cg, "%sfor (size_t %s = 0; %s < %lld; %s++)%s", ind, names[l], names[l], (long long)size[l], names[l],
+                k == nout_loops - 1 && nsum ? " {" : "");
+        strcat(ind, "    ");
+    }
+    char prod[2048] = "";
+    for (int i = 0; i < n->ninputs; i++)
+        snprintf(prod + strlen(prod), sizeof prod - strlen(prod), "%s(%s)%s[%s]", i ? " * " : "", acc_t,
+                 cg_ptr(cg, n->inputs[i]), expr[i]);
+    if (nsum) {
+        cg_line(cg, "%sacc += %s;", ind, prod);
+        ind[strlen(ind) - 4 * (size_t)nsum] = '\0';
+        cg_line(cg, "%s%s[%s] = (%s)acc;", ind, cg_ptr(cg, y), expr[n->ninputs], ct);
+        if (nout_loops) {
+            ind[strlen(ind) - 4] = '\0';
+            cg_line(cg, "%s}", ind);
+        }
+    } else {
+        cg_line(cg, "%s%s[%s] = (%s)(%s);", ind, cg_ptr(cg, y), expr[n->ninputs], ct, prod);
+    }
+    return ST_OK;
+}
+
 const Emitter matmul_emitters[] = {
     EMIT("Gemm", emit_gemm, NULL, EM_F32),
     EMIT("MatMul", emit_matmul, NULL, EM_F32),
+    EMIT("Einsum", emit_einsum, NULL, 0),
     {0},
 };

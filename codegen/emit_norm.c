@@ -1,7 +1,7 @@
-/* emit_norm.c - emitters of the normalisation family on runtime/norm.c: BatchNormalization (inference),
- * InstanceNormalization, LayerNormalization (with its optional Mean/InvStdDev), LRN, and Dropout
- * (inference: a view of its input, plus an all-true mask when one is read). Training-mode
- * BatchNormalization and Dropout are refused; MeanVarianceNormalization has no emitter. */
+/* emit_norm.c - emitters of the normalisation family on runtime/norm.c: BatchNormalization
+ * (and training_mode, as loops written here), InstanceNormalization, LayerNormalization (with its
+ * optional Mean/InvStdDev), LRN, MeanVarianceNormalization (composed from reduce/binary kernels) and
+ * Dropout (inference: a view of its input, plus an all-true mask when read; training is refused). */
 #include "emit.h"
 
 #include <string.h>
@@ -23,11 +23,6 @@ static Status emit_batchnorm(Cg *cg, const Node *n)
 {
     const Value *x = n->inputs[0], *y = n->outputs[0];
     size_t bn, c, sp;
-    if (node_attr_int(n, "training_mode", 0) != 0)
-        return cg_unsupported(cg, "training_mode 1 (batch statistics)");
-    for (int k = 1; k < n->noutputs; k++)
-        if (!cg_unused(cg, n->outputs[k]))
-            return cg_unsupported(cg, "the running statistics outputs (training mode)");
     if (n->ninputs < 5 || cg_dtype(cg, x) != DT_FLOAT)
         return cg_unsupported(cg, "BatchNormalization of %s", dtype_name(x->dtype));
     for (int k = 1; k < 5; k++)
@@ -35,6 +30,41 @@ static Status emit_batchnorm(Cg *cg, const Node *n)
             return cg_unsupported(cg, "input %d of another type than float", k);
     if (!ncs(x, &bn, &c, &sp))
         return cg_unsupported(cg, "an input of rank %d", x->shape.rank);
+    if (node_attr_int(n, "training_mode", 0) != 0) {
+        /* batch statistics (biased variance); running stats = input * momentum + batch * (1 - momentum) */
+        float momentum = node_attr_float(n, "momentum", 0.9f);
+        const char *xp = cg_ptr(cg, x), *yp = cg_ptr(cg, y);
+        const Value *rm = n->noutputs > 1 ? n->outputs[1] : NULL, *rv = n->noutputs > 2 ? n->outputs[2] : NULL;
+        cg_line(cg, "for (size_t c = 0; c < %zu; c++) {", c);
+        cg_line(cg, "    double sum = 0, sq = 0;");
+        cg_line(cg, "    for (size_t n = 0; n < %zu; n++)", bn);
+        cg_line(cg, "        for (size_t i = 0; i < %zu; i++)", sp);
+        cg_line(cg, "            sum += %s[(n * %zu + c) * %zu + i];", xp, c, sp);
+        cg_line(cg, "    double mean = sum / %zu.0;", bn * sp);
+        cg_line(cg, "    for (size_t n = 0; n < %zu; n++)", bn);
+        cg_line(cg, "        for (size_t i = 0; i < %zu; i++) {", sp);
+        cg_line(cg, "            double d = %s[(n * %zu + c) * %zu + i] - mean;", xp, c, sp);
+        cg_line(cg, "            sq += d * d;");
+        cg_line(cg, "        }");
+        cg_line(cg, "    double var = sq / %zu.0, mul = %s[c] / sqrt(var + %s);", bn * sp, cg_ptr(cg, n->inputs[1]),
+                cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)));
+        cg_line(cg, "    for (size_t n = 0; n < %zu; n++)", bn);
+        cg_line(cg, "        for (size_t i = 0; i < %zu; i++) {", sp);
+        cg_line(cg, "            size_t at = (n * %zu + c) * %zu + i;", c, sp);
+        cg_line(cg, "            %s[at] = (float)((%s[at] - mean) * mul + %s[c]);", yp, xp, cg_ptr(cg, n->inputs[2]));
+        cg_line(cg, "        }");
+        if (rm && !cg_unused(cg, rm))
+            cg_line(cg, "    %s[c] = (float)(%s[c] * %s + mean * (1.0 - %s));", cg_ptr(cg, rm), cg_ptr(cg, n->inputs[3]),
+                    cg_float(cg, momentum), cg_float(cg, momentum));
+        if (rv && !cg_unused(cg, rv))
+            cg_line(cg, "    %s[c] = (float)(%s[c] * %s + var * (1.0 - %s));", cg_ptr(cg, rv), cg_ptr(cg, n->inputs[4]),
+                    cg_float(cg, momentum), cg_float(cg, momentum));
+        cg_line(cg, "}");
+        return ST_OK;
+    }
+    for (int k = 1; k < n->noutputs; k++)
+        if (!cg_unused(cg, n->outputs[k]))
+            return cg_unsupported(cg, "the running statistics outputs outside training mode");
     cg_line(cg, "batchnorm_forward(%s, %s, %s, %s, %s, %s, %zu, %zu, %zu, %s);", cg_ptr(cg, y), cg_ptr(cg, x),
             cg_ptr(cg, n->inputs[1]), cg_ptr(cg, n->inputs[2]), cg_ptr(cg, n->inputs[3]), cg_ptr(cg, n->inputs[4]),
             bn, c, sp, cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)));
@@ -115,11 +145,74 @@ static Status emit_dropout(Cg *cg, const Node *n)
     return ST_OK;
 }
 
+
+/* MeanVarianceNormalization-13: y = (x - mean) / (sqrt(var) + 1e-9), mean and (biased) variance over
+ * `axes` (default 0, 2, 3), composed from the reduce and binary kernels. */
+static bool mvn_axes(const Node *n, int rank, uint32_t *mask)
+{
+    int64_t axes[IR_MAX_RANK] = {0, 2, 3};
+    size_t na = 3;
+    if (node_attr(n, "axes") && !cg_const_ints(n, -1, "axes", axes, IR_MAX_RANK, &na))
+        return false;
+    *mask = 0;
+    for (size_t i = 0; i < na; i++) {
+        int64_t a = axes[i] < 0 ? axes[i] + rank : axes[i];
+        if (a < 0 || a >= rank)
+            return false;
+        *mask |= 1u << a;
+    }
+    return true;
+}
+
+static size_t scratch_mvn(const Node *n)
+{
+    const Value *x = n->inputs[0];
+    uint32_t mask;
+    if (!mvn_axes(n, x->shape.rank, &mask))
+        return 0;
+    size_t kept = 1;
+    for (int i = 0; i < x->shape.rank; i++)
+        if (!(mask >> i & 1))
+            kept *= (size_t)x->shape.dim[i];
+    return (2 * ((kept + 15) / 16 * 16) + cg_numel(x)) * sizeof(float);
+}
+
+static Status emit_mvn(Cg *cg, const Node *n)
+{
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    int rank = x->shape.rank;
+    uint32_t mask;
+    if (cg_dtype(cg, x) != DT_FLOAT || !mvn_axes(n, rank, &mask))
+        return cg_unsupported(cg, "MeanVarianceNormalization of %s with these axes", dtype_name(x->dtype));
+    size_t xd[IR_MAX_RANK], kd[IR_MAX_RANK], dense[IR_MAX_RANK], ks[IR_MAX_RANK], kept = 1;
+    cg_dims(&x->shape, xd);
+    for (int i = 0; i < rank; i++) {
+        kd[i] = mask >> i & 1 ? 1 : xd[i];
+        kept *= kd[i];
+    }
+    rt_broadcast_strides(rank, xd, rank, xd, dense);
+    rt_broadcast_strides(rank, xd, rank, kd, ks);
+    size_t kept_pad = (kept + 15) / 16 * 16;
+    const char *sd = cg_sizes(cg, xd, (size_t)rank), *sdense = cg_sizes(cg, dense, (size_t)rank);
+    const char *sk = cg_sizes(cg, ks, (size_t)rank), *yp = cg_ptr(cg, y);
+    cg_line(cg, "float *mean = %s, *sd = mean + %zu, *sq = sd + %zu;", cg_scratch(cg), kept_pad, kept_pad);
+    cg_line(cg, "reduce_forward(mean, %s, REDUCE_MEAN, %d, %s, 0x%xu);", cg_ptr(cg, x), rank, sd, mask);
+    cg_line(cg, "binary_forward(BINARY_SUB, RT_FLOAT, %s, %s, mean, %d, %s, %s, %s);", yp, cg_ptr(cg, x), rank, sd,
+            sdense, sk);
+    cg_line(cg, "binary_forward(BINARY_MUL, RT_FLOAT, sq, %s, %s, %d, %s, %s, %s);", yp, yp, rank, sd, sdense, sdense);
+    cg_line(cg, "reduce_forward(sd, sq, REDUCE_MEAN, %d, %s, 0x%xu);", rank, sd, mask);
+    cg_line(cg, "for (size_t i = 0; i < %zu; i++)", kept);
+    cg_line(cg, "    sd[i] = sqrtf(sd[i]) + 1e-9f;");
+    cg_line(cg, "binary_forward(BINARY_DIV, RT_FLOAT, %s, %s, sd, %d, %s, %s, %s);", yp, yp, rank, sd, sdense, sk);
+    return ST_OK;
+}
+
 const Emitter norm_emitters[] = {
     EMIT("BatchNormalization", emit_batchnorm, NULL, EM_INPLACE0 | EM_F32),
     EMIT("InstanceNormalization", emit_instancenorm, NULL, EM_F32),
     EMIT("LayerNormalization", emit_layernorm, NULL, EM_F32),
     EMIT("LRN", emit_lrn, NULL, EM_F32),
+    EMIT("MeanVarianceNormalization", emit_mvn, scratch_mvn, EM_F32),
     {.op = "Dropout", .emit = emit_dropout, .flags = EM_VIEW, .check = check_dropout},
     {0},
 };

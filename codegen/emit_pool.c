@@ -1,6 +1,7 @@
 /* emit_pool.c - emitters of the pool family on runtime/pool.c: MaxPool (with its optional Indices),
  * AveragePool, LpPool and the global pools. Windows come from emit_conv.c's cg_window.
- * float32 kernels; other float types run in float32 copies (EM_F32). */
+ * float32 kernels; other float types run in float32 copies (EM_F32), and so do 8/16-bit integers
+ * for the max pools (exact). */
 #include "emit.h"
 
 #include <string.h>
@@ -66,11 +67,11 @@ static Status emit_global_pool(Cg *cg, const Node *n)
 }
 
 const Emitter pool_emitters[] = {
-    EMIT("MaxPool", emit_pool, NULL, EM_F32),
+    EMIT("MaxPool", emit_pool, NULL, EM_F32 | EM_INT8),
     EMIT("AveragePool", emit_pool, NULL, EM_F32),
     EMIT("LpPool", emit_pool, NULL, EM_F32),
     EMIT("GlobalAveragePool", emit_global_pool, NULL, EM_F32),
-    EMIT("GlobalMaxPool", emit_global_pool, NULL, EM_F32),
+    EMIT("GlobalMaxPool", emit_global_pool, NULL, EM_F32 | EM_INT8),
     EMIT("GlobalLpPool", emit_global_pool, NULL, EM_F32),
     {0},
 };
