@@ -394,9 +394,275 @@ static void test_head(void)
     model_free(m);
 }
 
+/* ======================================================================== loss kernels */
+
+static uint64_t rng_state = 12345;
+static double rnd(double lo, double hi) /* deterministic test data */
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + (hi - lo) * (double)(rng_state >> 11) * 0x1p-53;
+}
+
+typedef enum { L_CE, L_MSE, L_L1, L_BCE } LossId;
+
+/* The textbook forms, in long double: -sum_c q_c log p_c with q the smoothed one-hot; log-sigmoid BCE. */
+static double loss_ref(LossId k, const double *x, const double *t, const int64_t *y, size_t n, size_t c,
+                       double eps)
+{
+    long double total = 0;
+    if (k == L_CE) {
+        for (size_t i = 0; i < n; i++) {
+            long double z = 0;
+            for (size_t j = 0; j < c; j++)
+                z += expl((long double)x[i * c + j]);
+            for (size_t j = 0; j < c; j++) {
+                long double q = eps / (double)c + ((int64_t)j == y[i] ? 1 - eps : 0);
+                total -= q * logl(expl((long double)x[i * c + j]) / z);
+            }
+        }
+        return (double)(total / n);
+    }
+    for (size_t i = 0; i < n * c; i++) {
+        long double e = (long double)x[i] - t[i], s = 1 / (1 + expl(-(long double)x[i]));
+        total += k == L_MSE ? e * e : k == L_L1 ? fabsl(e) : -(t[i] * logl(s) + (1 - t[i]) * logl(1 - s));
+    }
+    return (double)(total / (n * c));
+}
+
+static void loss_kernel(LossId k, float *loss, const float *x, const float *t, const int64_t *y, size_t n,
+                        size_t c, float eps)
+{
+    switch (k) {
+    case L_CE: cross_entropy_forward(loss, x, y, n, c, eps); break;
+    case L_MSE: mse_loss_forward(loss, x, t, n * c); break;
+    case L_L1: l1_loss_forward(loss, x, t, n * c); break;
+    case L_BCE: bce_with_logits_forward(loss, x, t, n * c); break;
+    }
+}
+
+static void loss_kernel_backward(LossId k, float *dx, float dloss, const float *x, const float *t,
+                                 const int64_t *y, size_t n, size_t c, float eps)
+{
+    switch (k) {
+    case L_CE: cross_entropy_backward(dx, &dloss, x, y, n, c, eps); break;
+    case L_MSE: mse_loss_backward(dx, &dloss, x, t, n * c); break;
+    case L_L1: l1_loss_backward(dx, &dloss, x, t, n * c); break;
+    case L_BCE: bce_with_logits_backward(dx, &dloss, x, t, n * c); break;
+    }
+}
+
+/* Forward against loss_ref, backward against central differences of loss_ref (float64). */
+static void check_loss(LossId k, size_t n, size_t c, float eps, const char *what)
+{
+    enum { MAXE = 64 };
+    float x[MAXE], t[MAXE], dx[MAXE], loss;
+    double xd[MAXE], td[MAXE];
+    int64_t y[MAXE];
+    size_t ne = n * c;
+    for (size_t i = 0; i < ne; i++) {
+        x[i] = (float)rnd(-3, 3);
+        t[i] = k == L_BCE ? (float)(rnd(0, 1) < 0.4) : (float)rnd(-2, 2);
+        xd[i] = x[i];
+        td[i] = t[i];
+    }
+    for (size_t i = 0; i < n; i++)
+        y[i] = (int64_t)(rnd(0, 1) * (double)c) % (int64_t)c;
+    double ref = loss_ref(k, xd, td, y, n, c, eps);
+    loss_kernel(k, &loss, x, t, y, n, c, eps);
+    CHECK_MSG(fabs(loss - ref) <= 1e-6 * fmax(1, fabs(ref)), "%s forward: %.9g vs reference %.9g", what, loss, ref);
+    const float dloss = 0.7f;
+    loss_kernel_backward(k, dx, dloss, x, t, y, n, c, eps);
+    double worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < ne; i++) {
+        const double h = 1e-6;
+        double save = xd[i];
+        xd[i] = save + h;
+        double up = loss_ref(k, xd, td, y, n, c, eps);
+        xd[i] = save - h;
+        double down = loss_ref(k, xd, td, y, n, c, eps);
+        xd[i] = save;
+        double fd = (up - down) / (2 * h) * dloss, err = fabs(dx[i] - fd) / fmax(1e-3, fabs(fd));
+        if (err > worst) {
+            worst = err;
+            at = i;
+        }
+    }
+    CHECK_MSG(worst <= 2e-5, "%s backward vs finite differences: rel err %.3g at element %zu", what, worst, at);
+}
+
+static void test_loss_kernels(void)
+{
+    for (int rep = 0; rep < 3; rep++) {
+        check_loss(L_CE, 5, 4, 0.0f, "cross_entropy");
+        check_loss(L_CE, 3, 7, 0.1f, "cross_entropy eps 0.1");
+        check_loss(L_CE, 4, 3, 1.0f, "cross_entropy eps 1");
+        check_loss(L_MSE, 4, 5, 0, "mse");
+        check_loss(L_L1, 4, 5, 0, "l1");
+        check_loss(L_BCE, 4, 5, 0, "bce_with_logits");
+    }
+    /* by hand: uniform logits give log C whatever the smoothing; MSE/L1/BCE of small cases */
+    float z[6] = {0}, loss, dz[6];
+    int64_t y[2] = {1, 2};
+    cross_entropy_forward(&loss, z, y, 2, 3, 0.0f);
+    CHECK_NEAR(loss, log(3.0), 1e-7);
+    cross_entropy_forward(&loss, z, y, 2, 3, 0.3f);
+    CHECK_NEAR(loss, log(3.0), 1e-7);
+    float one = 1;
+    cross_entropy_backward(dz, &one, z, y, 2, 3, 0.0f); /* (1/3 - onehot) / 2 */
+    CHECK_NEAR(dz[0], 1.0 / 6, 1e-7);
+    CHECK_NEAR(dz[1], -1.0 / 3, 1e-7);
+    CHECK_NEAR(dz[5], -1.0 / 3, 1e-7);
+    float a[2] = {1, 2}, b[2] = {0, 0}, bx[2] = {0, 0};
+    mse_loss_forward(&loss, a, b, 2);
+    CHECK_NEAR(loss, 2.5, 1e-7);
+    l1_loss_forward(&loss, a, b, 2);
+    CHECK_NEAR(loss, 1.5, 1e-7);
+    bce_with_logits_forward(&loss, bx, a, 2); /* x = 0: log 2 - 0 */
+    CHECK_NEAR(loss, log(2.0), 1e-7);
+    l1_loss_backward(dz, &one, b, b, 2); /* x == t: zero gradient, as torch's sign */
+    CHECK(dz[0] == 0 && dz[1] == 0);
+    /* no overflow on large logits */
+    float big[4] = {1000, -1000, -1000, 1000};
+    int64_t yb[2] = {1, 1};
+    cross_entropy_forward(&loss, big, yb, 2, 2, 0.0f); /* row 0 misses by 2000, row 1 is right */
+    CHECK_NEAR(loss, 1000, 1e-3);
+    cross_entropy_backward(dz, &one, big, yb, 2, 2, 0.0f);
+    CHECK_NEAR(dz[0], 0.5, 1e-7);
+    CHECK_NEAR(dz[1], -0.5, 1e-7);
+    CHECK_NEAR(dz[3], 0, 1e-7);
+    float xb[2] = {100, -100}, tb[2] = {0, 1};
+    bce_with_logits_forward(&loss, xb, tb, 2);
+    CHECK_NEAR(loss, 100, 1e-4);
+    bce_with_logits_backward(dz, &one, xb, tb, 2);
+    CHECK_NEAR(dz[0], 0.5, 1e-7);
+    CHECK_NEAR(dz[1], -0.5, 1e-7);
+    int64_t bad[3] = {0, 3, -1};
+    CHECK_EQ_INT(cross_entropy_check_targets(bad, 3, 3), 1);
+    CHECK_EQ_INT(cross_entropy_check_targets(bad, 1, 3), 1);
+}
+
+/* ======================================================================== optimizer kernels */
+
+typedef struct {
+    int kind;                           /* 0 sgd, 1 adam, 2 adamw */
+    double momentum, dampening, wd, beta1, beta2, eps, scale;
+    bool nesterov;
+} OptCase;
+
+/* The formulas of the issue (torch 1.13), in double, written out independently of runtime/optim.c. */
+static void opt_ref(const OptCase *c, double *p, const double *g0, double *buf, double *m, double *v, size_t n,
+                    double lr, int t)
+{
+    for (size_t i = 0; i < n; i++) {
+        double g = g0[i] * (c->scale ? c->scale : 1);
+        if (c->kind == 0) {
+            g += c->wd * p[i];
+            if (c->momentum) {
+                buf[i] = t == 1 ? g : c->momentum * buf[i] + (1 - c->dampening) * g;
+                g = c->nesterov ? g + c->momentum * buf[i] : buf[i];
+            }
+            p[i] -= lr * g;
+            continue;
+        }
+        if (c->kind == 2)
+            p[i] *= 1 - lr * c->wd;
+        else
+            g += c->wd * p[i];
+        m[i] = c->beta1 * m[i] + (1 - c->beta1) * g;
+        v[i] = c->beta2 * v[i] + (1 - c->beta2) * g * g;
+        double denom = sqrt(v[i]) / sqrt(1 - pow(c->beta2, t)) + c->eps;
+        p[i] -= lr / (1 - pow(c->beta1, t)) * m[i] / denom;
+    }
+}
+
+static void check_optimizer(const OptCase *c, const char *what)
+{
+    enum { N = 24 };
+    float p[N], buf[N] = {0}, m[N] = {0}, v[N] = {0}, g[N];
+    double pd[N], bufd[N] = {0}, md[N] = {0}, vd[N] = {0}, gd[N];
+    for (size_t i = 0; i < N; i++)
+        pd[i] = p[i] = (float)rnd(-1, 1);
+    const double lrs[3] = {0.1, 0.05, 0.02}; /* a schedule: lr is read each step */
+    float scale = (float)c->scale;
+    for (int t = 1; t <= 3; t++) {
+        for (size_t i = 0; i < N; i++)
+            gd[i] = g[i] = (float)rnd(-2, 2);
+        double lr = c->kind ? lrs[t - 1] / 10 : lrs[t - 1];
+        if (c->kind == 0)
+            sgd_update(p, g, c->momentum ? buf : NULL, N, lr, t, c->momentum, c->dampening, c->nesterov, c->wd,
+                       c->scale ? &scale : NULL);
+        else
+            adam_update(p, g, m, v, N, lr, t, c->beta1, c->beta2, c->eps, c->wd, c->kind == 2,
+                        c->scale ? &scale : NULL);
+        opt_ref(c, pd, gd, bufd, md, vd, N, lr, t);
+        double worst = 0;
+        size_t at = 0;
+        for (size_t i = 0; i < N; i++) {
+            double e = fabs(p[i] - pd[i]) / fmax(1e-3, fabs(pd[i]));
+            if (e > worst) {
+                worst = e;
+                at = i;
+            }
+        }
+        CHECK_MSG(worst <= 2e-6, "%s step %d: param rel err %.3g at %zu (%.9g vs %.9g)", what, t, worst, at,
+                  p[at], pd[at]);
+        for (size_t i = 0; c->kind && i < N; i++)
+            CHECK_MSG(fabs(m[i] - md[i]) <= 1e-6 * fmax(1, fabs(md[i])) && fabs(v[i] - vd[i]) <= 1e-6 * fmax(1e-3, vd[i]),
+                      "%s step %d state %zu", what, t, i);
+        for (size_t i = 0; c->kind == 0 && c->momentum && i < N; i++)
+            CHECK_MSG(fabs(buf[i] - bufd[i]) <= 1e-5 * fmax(1, fabs(bufd[i])), "%s step %d buf %zu", what, t, i);
+    }
+}
+
+static void test_optim_kernels(void)
+{
+    OptCase sgd = {0};
+    check_optimizer(&sgd, "sgd");
+    OptCase mom = {.momentum = 0.9};
+    check_optimizer(&mom, "sgd momentum");
+    OptCase nest = {.momentum = 0.9, .nesterov = true, .wd = 5e-4};
+    check_optimizer(&nest, "sgd nesterov wd");
+    OptCase damp = {.momentum = 0.5, .dampening = 0.3, .wd = 0.1, .scale = 0.25};
+    check_optimizer(&damp, "sgd dampening wd scale");
+    OptCase adam = {.kind = 1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
+    check_optimizer(&adam, "adam");
+    OptCase adam_wd = {.kind = 1, .beta1 = 0.8, .beta2 = 0.99, .eps = 1e-6, .wd = 0.05, .scale = 0.5};
+    check_optimizer(&adam_wd, "adam wd scale");
+    OptCase adamw = {.kind = 2, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .wd = 0.01};
+    check_optimizer(&adamw, "adamw");
+
+    /* SGD by hand: p=1, g=2, lr 0.1, momentum 0.9: buf 2 -> p 0.8; g=2 again: buf 3.8 -> p 0.42 */
+    float p = 1, g = 2, buf = 0;
+    sgd_update(&p, &g, &buf, 1, 0.1, 1, 0.9, 0, false, 0, NULL);
+    CHECK_NEAR(p, 0.8, 1e-7);
+    sgd_update(&p, &g, &buf, 1, 0.1, 2, 0.9, 0, false, 0, NULL);
+    CHECK_NEAR(buf, 3.8, 1e-6);
+    CHECK_NEAR(p, 0.42, 1e-6);
+    /* Adam's first step moves each parameter by lr * sign(g) (up to eps) */
+    float pa[2] = {0.5f, 0.5f}, ga[2] = {3, -1e-3f}, ma[2] = {0}, va[2] = {0};
+    adam_update(pa, ga, ma, va, 2, 0.01, 1, 0.9, 0.999, 1e-8, 0, false, NULL);
+    CHECK_NEAR(pa[0], 0.49, 1e-6);
+    CHECK_NEAR(pa[1], 0.51, 1e-5);
+
+    /* clip_grad_norm_: two tensors with total norm 5 */
+    float g1[2] = {3, 0}, g2[1] = {4}, scale, total;
+    const float *gs[2] = {g1, g2};
+    size_t sizes[2] = {2, 1};
+    clip_grad_norm(&scale, &total, gs, sizes, 2, 1.0);
+    CHECK_NEAR(total, 5, 1e-6);
+    CHECK_NEAR(scale, 1 / (5 + 1e-6), 1e-7);
+    clip_grad_norm(&scale, &total, gs, sizes, 2, 10.0);
+    CHECK(scale == 1.0f);
+    clip_grad_norm(&scale, &total, gs, sizes, 0, 1.0);
+    CHECK(total == 0 && scale == 1.0f);
+}
+
 int main(void)
 {
     test_freeze();
     test_head();
+    test_loss_kernels();
+    test_optim_kernels();
     return test_summary("test_train_passes");
 }
