@@ -658,11 +658,275 @@ static void test_optim_kernels(void)
     CHECK(total == 0 && scale == 1.0f);
 }
 
+/* ======================================================================== loss and optimizer passes */
+
+static Status loss_with(Model *m, LossKind k, double eps, const char *logits, Value **loss)
+{
+    LossOptions o = {.kind = k, .label_smoothing = eps, .logits = logits};
+    diag_init(&d, NULL);
+    return pass_loss(m, &o, loss, &d);
+}
+
+static Node *find_op_node(Model *m, const char *op)
+{
+    for (size_t i = 0; i < m->graph->nnodes; i++)
+        if (!m->graph->nodes[i]->dead && strcmp(m->graph->nodes[i]->op_type, op) == 0)
+            return m->graph->nodes[i];
+    return NULL;
+}
+
+static void test_loss_pass(void)
+{
+    Model *m = load("models/mlp/model.onnx", 4);
+    if (!m) {
+        CHECK(!"models/mlp/model.onnx loads");
+        return;
+    }
+    Value *loss = NULL;
+    LossKind k;
+    CHECK_EQ_INT(loss_parse("bce_with_logits", &k, &d), ST_OK);
+    CHECK_EQ_INT(k, LOSS_BCE_WITH_LOGITS);
+    CHECK_STR(loss_name(LOSS_CROSS_ENTROPY), "cross_entropy");
+    CHECK_ERR((diag_init(&d, NULL), loss_parse("hinge", &k, &d)), ST_USAGE, "'hinge'");
+    CHECK_ERR(loss_with(m, LOSS_MSE, 0.1, NULL, &loss), ST_USAGE, "cross_entropy only");
+    CHECK_ERR(loss_with(m, LOSS_CROSS_ENTROPY, 1.5, NULL, &loss), ST_USAGE, "--label-smoothing");
+    CHECK_ERR(loss_with(m, LOSS_CROSS_ENTROPY, 0, "nope", &loss), ST_USAGE, "'nope'");
+    CHECK_ERR(loss_with(m, LOSS_CROSS_ENTROPY, 0, "x", &loss), ST_OK, "");
+    model_free(m);
+
+    m = load("models/mlp/model.onnx", 4);
+    CHECK_EQ_INT(loss_with(m, LOSS_CROSS_ENTROPY, 0.1, NULL, &loss), ST_OK);
+    Graph *g = m->graph;
+    Value *target = val(m, "target");
+    CHECK(loss && target && target->is_input && target->dtype == DT_INT64);
+    check_shape(target, "[4]");
+    CHECK(loss && loss->dtype == DT_FLOAT && loss->shape.rank == 0 && strcmp(loss->name, "loss") == 0);
+    CHECK_EQ_INT(g->noutputs, 2);
+    if (g->noutputs == 2)
+        CHECK(strcmp(g->outputs[0]->name, "logits") == 0 && g->outputs[1] == loss);
+    Node *n = loss ? loss->producer : NULL;
+    CHECK(n && strcmp(n->op_type, "CrossEntropyLoss") == 0 && strcmp(n->domain, ONNXTUNE_DOMAIN) == 0 &&
+          n->phase == PHASE_LOSS && n->rule != NULL);
+    if (n)
+        CHECK_NEAR(node_attr_float(n, "label_smoothing", 0), 0.1, 1e-7);
+    CHECK_EQ_INT(model_opset(m, ONNXTUNE_DOMAIN), 1);
+    CHECK_EQ_INT(graph_verify(g, &d), ST_OK);
+    model_free(m);
+
+    /* float targets for the others; names already taken get a suffix */
+    m = load("models/mlp/model.onnx", 4);
+    CHECK_EQ_INT(loss_with(m, LOSS_MSE, 0, NULL, &loss), ST_OK);
+    target = val(m, "target");
+    CHECK(target && target->dtype == DT_FLOAT);
+    check_shape(target, "[4,10]");
+    CHECK_EQ_INT(loss_with(m, LOSS_L1, 0, "logits", &loss), ST_OK);
+    CHECK(loss && strcmp(loss->name, "loss_1") == 0 && val(m, "target_1") && val(m, "target_1")->is_input);
+    CHECK_ERR(loss_with(m, LOSS_L1, 0, NULL, &loss), ST_USAGE, "3 outputs");
+    model_free(m);
+
+    /* the op rules refuse what does not fit */
+    m = load("models/mlp/model.onnx", 4);
+    CHECK_EQ_INT(loss_with(m, LOSS_CROSS_ENTROPY, 0, NULL, &loss), ST_OK);
+    n = loss->producer;
+    target = val(m, "target");
+    target->shape.dim[0] = 5;
+    CHECK_ERR((diag_init(&d, NULL), infer_node(m->graph, n, &d)), ST_SHAPE, "has 4 rows but target");
+    target->shape.dim[0] = 4;
+    target->dtype = DT_FLOAT;
+    CHECK_ERR((diag_init(&d, NULL), infer_node(m->graph, n, &d)), ST_SHAPE, "must be int64");
+    model_free(m);
+    m = load("models/cnn/model.onnx", 4);
+    CHECK_ERR(loss_with(m, LOSS_CROSS_ENTROPY, 0, "/features/features.7/GlobalAveragePool_output_0", &loss),
+              ST_SHAPE, "[N, C]");
+    CHECK_EQ_INT(loss_with(m, LOSS_BCE_WITH_LOGITS, 0, "/features/features.7/GlobalAveragePool_output_0", &loss),
+                 ST_OK);
+    model_free(m);
+}
+
+/* A model whose "logits" is a trainable initializer W [4,3] itself: the loss and optimizer chain with no
+ * forward op in between, so it needs no other op's gradient rule. */
+static Model *param_model(void)
+{
+    Model *m = model_new();
+    Graph *g = m ? graph_new(m->arena, "param", NULL) : NULL;
+    if (!g)
+        return NULL;
+    m->graph = g;
+    diag_init(&d, NULL);
+    int64_t dims[2] = {4, 3};
+    Shape s = shape_make(2, dims);
+    Value *w = graph_const(g, "W", DT_FLOAT, &s, &d);
+    w->is_initializer = true;
+    for (size_t i = 0; i < 12; i++)
+        ((float *)w->init->data)[i] = (float)rnd(-1, 1);
+    graph_add_output(g, w);
+    return m;
+}
+
+static void test_chain_param(void)
+{
+    for (int kind = 0; kind < 3; kind++) {
+        Model *m = param_model();
+        Graph *g = m->graph;
+        FreezeRule all[] = {{true, "*"}};
+        /* an output-only initializer is read by no node: not a parameter until the loss reads it */
+        CHECK_ERR(freeze_with(m, all, 1, NULL, false, false), ST_USAGE, "--train '*' matches no trainable");
+        Value *loss = NULL;
+        CHECK_EQ_INT(loss_with(m, kind == 1 ? LOSS_MSE : LOSS_CROSS_ENTROPY, 0.1 * (kind != 1), NULL, &loss),
+                     ST_OK);
+        CHECK_EQ_INT(freeze_with(m, all, 1, NULL, false, false), ST_OK);
+        Gradients grads;
+        Status st = pass_autodiff(g, loss, &grads, &d);
+        CHECK_MSG(st == ST_OK, "autodiff: %s", d.msg);
+        if (st)
+            continue;
+        Value *w = val(m, "W");
+        CHECK_EQ_INT(grads.n, 1);
+        CHECK(grads.params[0] == w && grads.grads[0]->producer);
+        Node *b = grads.grads[0]->producer;
+        CHECK_STR(b->op_type, kind == 1 ? "MSELossGrad" : "CrossEntropyLossGrad");
+        CHECK(b->phase == PHASE_BACKWARD && b->inputs[1] == w && b->inputs[0]->init &&
+              tensor_get_f64(b->inputs[0]->init, 0) == 1.0);
+        if (kind != 1)
+            CHECK_NEAR(node_attr_float(b, "label_smoothing", 0), 0.1, 1e-7);
+        check_shape(grads.grads[0], "[4,3]");
+
+        OptimOptions o;
+        optim_defaults(kind == 0 ? OPTIM_SGD : kind == 1 ? OPTIM_ADAM : OPTIM_ADAMW, &o);
+        if (kind == 0) {
+            o.momentum = 0.9;
+            o.nesterov = true;
+            o.grad_clip = 1.0;
+        }
+        diag_init(&d, NULL);
+        st = pass_optim(g, &grads, &o, &d);
+        CHECK_MSG(st == ST_OK, "pass_optim: %s", d.msg);
+        if (st)
+            continue;
+        Value *lr = val(m, "lr"), *step = val(m, "step");
+        CHECK(lr && lr->is_input && lr->dtype == DT_DOUBLE && lr->shape.rank == 0);
+        CHECK(step && step->is_input && step->dtype == DT_INT64 && step->shape.rank == 0);
+        const char *op = kind == 0 ? "SGDUpdate" : kind == 1 ? "AdamUpdate" : "AdamWUpdate";
+        Node *u = find_op_node(m, op);
+        CHECK(u && u->noutputs == 0 && u->phase == PHASE_OPTIMIZER && strcmp(u->domain, ONNXTUNE_DOMAIN) == 0);
+        if (!u)
+            continue;
+        CHECK(u->inputs[0] == w && u->inputs[1] == grads.grads[0] && u->inputs[2] == lr && u->inputs[3] == step);
+        if (kind == 0) {
+            Value *buf = val(m, "W.momentum_buffer");
+            Node *clip = find_op_node(m, "ClipGradNorm");
+            CHECK_EQ_INT(u->ninputs, 6);
+            CHECK(buf && u->inputs[4] == buf && buf->is_state && buf->init && !buf->trainable);
+            CHECK(clip && clip->ninputs == 1 && clip->inputs[0] == grads.grads[0] && u->inputs[5] == clip->outputs[0]);
+            CHECK(clip && clip->phase == PHASE_OPTIMIZER && clip->outputs[1]->is_output &&
+                  strcmp(clip->outputs[1]->name, "grad_norm") == 0);
+            CHECK_NEAR(node_attr_float(u, "momentum", 0), 0.9, 1e-7);
+            CHECK_EQ_INT(node_attr_int(u, "nesterov", 0), 1);
+            for (size_t i = 0; buf && i < 12; i++)
+                CHECK(((float *)buf->init->data)[i] == 0);
+        } else {
+            CHECK_EQ_INT(u->ninputs, 6);
+            CHECK(u->inputs[4] == val(m, "W.exp_avg") && u->inputs[5] == val(m, "W.exp_avg_sq"));
+            CHECK(u->inputs[4] && u->inputs[4]->is_state && u->inputs[5]->is_state);
+            CHECK_NEAR(node_attr_float(u, "beta2", 0), 0.999, 1e-7);
+            CHECK_NEAR(node_attr_float(u, "weight_decay", -1), kind == 2 ? 0.01 : 0, 1e-9);
+            CHECK(find_op_node(m, "ClipGradNorm") == NULL);
+        }
+        CHECK_EQ_INT(graph_verify(g, &d), ST_OK);
+        /* a second optimizer would need the names again */
+        CHECK_ERR((diag_init(&d, NULL), pass_optim(g, &grads, &o, &d)), ST_USAGE, "'lr'");
+        model_free(m);
+    }
+
+    /* bad options */
+    Model *m = param_model();
+    Value *loss;
+    FreezeRule all[] = {{true, "*"}};
+    Gradients grads;
+    CHECK_EQ_INT(loss_with(m, LOSS_CROSS_ENTROPY, 0, NULL, &loss), ST_OK);
+    CHECK_EQ_INT(freeze_with(m, all, 1, NULL, false, false), ST_OK);
+    CHECK_EQ_INT(pass_autodiff(m->graph, loss, &grads, &d), ST_OK);
+    OptimOptions o;
+    optim_defaults(OPTIM_SGD, &o);
+    o.nesterov = true;
+    CHECK_ERR((diag_init(&d, NULL), pass_optim(m->graph, &grads, &o, &d)), ST_USAGE, "--nesterov");
+    optim_defaults(OPTIM_ADAM, &o);
+    o.beta2 = 1;
+    CHECK_ERR((diag_init(&d, NULL), pass_optim(m->graph, &grads, &o, &d)), ST_USAGE, "--beta2");
+    optim_defaults(OPTIM_ADAM, &o);
+    o.momentum = 0.9;
+    CHECK_ERR((diag_init(&d, NULL), pass_optim(m->graph, &grads, &o, &d)), ST_USAGE, "SGD options");
+    OptimKind k;
+    CHECK_ERR((diag_init(&d, NULL), optim_parse("rmsprop", &k, &d)), ST_USAGE, "'rmsprop'");
+    CHECK_EQ_INT(optim_parse("adamw", &k, &d), ST_OK);
+    CHECK_EQ_INT(k, OPTIM_ADAMW);
+    optim_defaults(OPTIM_ADAMW, &o);
+    CHECK(o.weight_decay == 0.01 && o.beta1 == 0.9 && o.beta2 == 0.999 && o.eps == 1e-8);
+    model_free(m);
+}
+
+/* The issue's chain on the CNN with a frozen backbone: freeze -> head -> loss -> autodiff -> optim. The
+ * head is a Gemm, so autodiff needs Gemm's gradient rule (ir/ops_matmul.c, another helper's); until it
+ * exists this part reports itself as PENDING rather than passing. */
+static void test_chain_cnn(void)
+{
+    Model *m = load("models/cnn/model.onnx", 4);
+    if (!m) {
+        CHECK(!"models/cnn/model.onnx loads");
+        return;
+    }
+    Value *loss = NULL;
+    CHECK_EQ_INT(freeze_with(m, NULL, 0, NULL, false, true), ST_OK);
+    CHECK_EQ_INT(head_with(m, "linear:5", NULL, 0, 7), ST_OK);
+    CHECK_EQ_INT(loss_with(m, LOSS_CROSS_ENTROPY, 0, NULL, &loss), ST_OK);
+    FreezeSummary s;
+    freeze_summary(m->graph, &s);
+    CHECK_EQ_INT(s.trainable, 2);
+    CHECK_EQ_INT(s.bn_train, 0);
+    Gradients grads;
+    diag_init(&d, NULL);
+    Status st = pass_autodiff(m->graph, loss, &grads, &d);
+    const OpRule *gemm = op_lookup("", "Gemm");
+    if (!gemm || !gemm->grad) {
+        CHECK_EQ_INT(st, ST_UNSUPPORTED);
+        CHECK_MSG(strstr(d.msg, "no gradient rule for Gemm"), "%s", d.msg);
+        printf("PENDING: the cnn chain stops at autodiff until Gemm has a gradient rule (%s)\n", d.msg);
+        model_free(m);
+        return;
+    }
+    CHECK_MSG(st == ST_OK, "autodiff: %s", d.msg);
+    if (st) {
+        model_free(m);
+        return;
+    }
+    CHECK_EQ_INT(grads.n, 2);
+    for (size_t i = 0; i < grads.n; i++)
+        CHECK(strncmp(grads.params[i]->name, "head.", 5) == 0);
+    /* frozen backbone: no backward node reads a backbone activation's gradient */
+    size_t conv_grads = 0;
+    for (size_t i = 0; i < m->graph->nnodes; i++)
+        conv_grads += m->graph->nodes[i]->phase == PHASE_BACKWARD && strstr(m->graph->nodes[i]->name, "features");
+    CHECK_EQ_INT(conv_grads, 0);
+    OptimOptions o;
+    optim_defaults(OPTIM_SGD, &o);
+    o.momentum = 0.9;
+    o.nesterov = true;
+    o.weight_decay = 5e-4;
+    diag_init(&d, NULL);
+    CHECK_EQ_INT(pass_optim(m->graph, &grads, &o, &d), ST_OK);
+    CHECK_EQ_INT(count_op(m, "SGDUpdate"), 2);
+    CHECK_EQ_INT(graph_verify(m->graph, &d), ST_OK);
+    model_free(m);
+}
+
 int main(void)
 {
     test_freeze();
     test_head();
     test_loss_kernels();
     test_optim_kernels();
+    test_loss_pass();
+    test_chain_param();
+    test_chain_cnn();
     return test_summary("test_train_passes");
 }
