@@ -500,7 +500,7 @@ void pad_forward(size_t elsize, void *y, const size_t *ydims, const void *x, con
 
 void tile_forward(size_t elsize, void *y, const void *x, const size_t *xdims, int rank, const size_t *repeats)
 {
-    size_t ydims[RT_MAX_RANK], xst[RT_MAX_RANK];
+    size_t ydims[RT_MAX_RANK] = {0}, xst[RT_MAX_RANK];
     for (int d = 0; d < rank; d++)
         ydims[d] = xdims[d] * repeats[d];
     size_t total = product(rank, ydims);
