@@ -163,6 +163,25 @@ Status codegen_compile_model(const CompileOptions *o, CodegenStats *stats, Diag 
     Status st = codegen_load(o->model, o->shapes, o->nshapes, batch, &m, d);
     if (st)
         return st;
+    for (size_t i = 0; i < m->graph->ninputs; i++) {
+        const Value *v = m->graph->inputs[i];
+        char buf[128];
+        for (int k = 0; !v->init && k < v->shape.rank; k++)
+            if (v->shape.dim[k] < 0) {
+                st = diag_error(d, ST_SHAPE, "input '%s' %s: dim %d%s%s%s is not fixed; give an example input "
+                                "(--input %s=FILE.npy) to fix it", v->name, shape_str(&v->shape, buf, sizeof buf), k,
+                                v->shape.sym[k] ? " ('" : "", v->shape.sym[k] ? v->shape.sym[k] : "",
+                                v->shape.sym[k] ? "')" : "", v->name);
+                model_free(m);
+                return st;
+            }
+        if (!v->init && v->shape.rank < 0) {
+            st = diag_error(d, ST_SHAPE, "input '%s' has an unknown rank; give an example input (--input %s=FILE.npy)",
+                            v->name, v->name);
+            model_free(m);
+            return st;
+        }
+    }
 
     /* the batch dims: infer again at another batch and compare */
     BatchAxes ba = {0};

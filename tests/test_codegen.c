@@ -2,7 +2,9 @@
  * generated C built with -Werror, PROG run on the committed inputs and its outputs compared with the
  * committed PyTorch outputs (relative L2 error <= 1e-4), at the batch compiled for and at another
  * batch (chunks, the last one padded). Also `onnxtune run` with its cache, and the errors PROG and
- * compile must give: wrong input name, shape and dtype, an op without an emitter.
+ * compile must give: wrong input name, shape and dtype, an op without an emitter. The tiny models of
+ * tests/codegen/ (tests/ref/make_codegen_models.py) cover a 0-d input shared by every chunk, a model
+ * that cannot run in chunks, and a symbolic dim only an example input fixes.
  * Needs $ONNXTUNE (set by CTest) and a C compiler; it prints what differed.
  */
 #include "test.h"
@@ -174,6 +176,76 @@ static void check_errors(void)
     }
 }
 
+/* Write a float32 NPY of `rank` dims with x[i] = f(i). */
+static void write_npy(const char *name, int rank, const size_t *dims, float scale, float offset)
+{
+    char path[PATH_MAX + 64], err[256];
+    size_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= dims[i];
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)i * scale + offset;
+    snprintf(path, sizeof path, "%s/%s", tmp, name);
+    CHECK_MSG(npy_write(path, RT_FLOAT, rank, dims, v, err, sizeof err) == NPY_OK, "%s", err);
+    free(v);
+}
+
+/* got/NAME.npy as float32 with numel n, or NULL */
+static float *read_floats(const char *name, size_t n, NpyArray *a)
+{
+    char path[PATH_MAX + 64], err[256];
+    snprintf(path, sizeof path, "%s/%s", tmp, name);
+    if (npy_read(path, a, err, sizeof err) != NPY_OK || a->dtype != RT_FLOAT || a->numel != n) {
+        fprintf(stderr, "    %s: %s\n", path, err);
+        return NULL;
+    }
+    return a->data;
+}
+
+static void check_small_models(void)
+{
+    char prog[PATH_MAX + 64];
+    snprintf(prog, sizeof prog, "%s/small", tmp);
+    /* a 0-d input shared by all chunks: batch 5 in chunks of 2 */
+    write_npy("x53.npy", 2, (size_t[]){5, 3}, 1.0f, -7.0f);
+    write_npy("s.npy", 0, NULL, 0.0f, 2.5f);
+    CHECK(run("'%s' compile tests/codegen/scalar_mul.onnx --batch 2 -o '%s' --werror", tool, prog) == 0);
+    CHECK(run("'%s' --input x='%s/x53.npy' --input s='%s/s.npy' --output-dir '%s/sm'", prog, tmp, tmp, tmp) == 0);
+    NpyArray a;
+    const float *y = read_floats("sm/y.npy", 15, &a);
+    CHECK_MSG(y != NULL, "scalar_mul: no output of 5x3");
+    for (size_t i = 0; y && i < 15; i++)
+        CHECK_NEAR(y[i], ((float)i - 7.0f) * 2.5f, 0);
+    if (y)
+        npy_free(&a);
+
+    /* an output that does not grow with the batch: other batches are refused, naming --batch 5 */
+    CHECK(run("'%s' compile tests/codegen/batch_sum.onnx --batch 2 -o '%s' --werror", tool, prog) == 0);
+    CHECK(run("'%s' --input x='%s/x53.npy' --output-dir '%s/bs'", prog, tmp, tmp) != 0);
+    CHECK_MSG(log_contains("does not grow with the batch") && log_contains("--batch 5"),
+              "batch_sum at another batch: message");
+    CHECK(run("'%s' compile tests/codegen/batch_sum.onnx --batch 5 -o '%s' --werror", tool, prog) == 0);
+    CHECK(run("'%s' --input x='%s/x53.npy' --output-dir '%s/bs'", prog, tmp, tmp) == 0);
+    y = read_floats("bs/y.npy", 3, &a);
+    for (size_t j = 0; y && j < 3; j++) /* sum over i < 5 of (3i + j - 7) */
+        CHECK_NEAR(y[j], 3.0 * (0 + 1 + 2 + 3 + 4) + 5.0 * j - 35.0, 1e-4);
+    if (y)
+        npy_free(&a);
+
+    /* a symbolic dim: refused with a hint, then fixed by an example input */
+    CHECK(run("'%s' compile tests/codegen/symbolic_seq.onnx -o '%s'", tool, prog) != 0);
+    CHECK_MSG(log_contains("'seq'") && log_contains("--input x=FILE.npy"), "symbolic dim: message");
+    CHECK(run("'%s' compile tests/codegen/symbolic_seq.onnx --input x='%s/x53.npy' -o '%s' --werror", tool, tmp,
+              prog) == 0);
+    CHECK(run("'%s' --input x='%s/x53.npy' --output-dir '%s/ss'", prog, tmp, tmp) == 0);
+    y = read_floats("ss/y.npy", 15, &a);
+    for (size_t i = 0; y && i < 15; i++)
+        CHECK_NEAR(y[i], (float)i - 7.0f > 0 ? (float)i - 7.0f : 0.0f, 0);
+    if (y)
+        npy_free(&a);
+}
+
 static void check_run_cache(void)
 {
     char cache[PATH_MAX + 16], out[PATH_MAX + 16], got[PATH_MAX + 64];
@@ -218,6 +290,7 @@ int main(void)
         check_example(&examples[i], 2 + (int)(i % 2)); /* chunks of 2 or 3, padded */
     }
     check_errors();
+    check_small_models();
     check_run_cache();
     if (!test_failures)
         run("rm -rf '%s'", tmp);
