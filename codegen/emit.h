@@ -119,6 +119,7 @@ extern const Emitter pool_emitters[];
 extern const Emitter norm_emitters[];
 extern const Emitter reduce_emitters[];
 extern const Emitter rnn_emitters[];
+extern const Emitter elementwise_grad_emitters[]; /* backward ops: codegen/emit_grad_<family>.c */
 
 /* ---- emit_main.c ---- */
 /* Print the generated program's main() (reads PREFIX_info through `prog_model`). */

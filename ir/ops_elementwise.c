@@ -834,39 +834,320 @@ static Status grad_arith(GradCtx *c, Node *n, Diag *d)
     return ST_OK;
 }
 
+/* Scalar constant x of dtype t for backward nodes. */
+static Value *grad_scalar(GradCtx *c, const char *hint, DType t, double x, Diag *d)
+{
+    return graph_const_scalar(grad_graph(c), hint, t, x, d);
+}
+
+/* The activations whose derivative is one fused kernel pass: onnxtune.<Op>Grad(dY, T) -> dX with
+ * T = X, or Y for the rows marked from_output (unary_backward_reads_output in runtime.h). The grad
+ * node's alpha/beta are the kernel's: the forward attributes with ONNX defaults filled in. */
+typedef struct {
+    UnaryKind kind;
+    const char *grad_op;
+    bool from_output;
+} ActGrad;
+
+static const ActGrad act_grads[] = {
+    {UN_ABS, "AbsGrad", false}, {UN_RECIPROCAL, "ReciprocalGrad", true}, {UN_SQRT, "SqrtGrad", true},
+    {UN_ERF, "ErfGrad", false}, {UN_SIGMOID, "SigmoidGrad", true}, {UN_TANH, "TanhGrad", true},
+    {UN_SOFTPLUS, "SoftplusGrad", false}, {UN_SOFTSIGN, "SoftsignGrad", false}, {UN_RELU, "ReluGrad", false},
+    {UN_LEAKYRELU, "LeakyReluGrad", false}, {UN_ELU, "EluGrad", false}, {UN_SELU, "SeluGrad", false},
+    {UN_CELU, "CeluGrad", false}, {UN_HARDSIGMOID, "HardSigmoidGrad", false},
+    {UN_HARDSWISH, "HardSwishGrad", false}, {UN_THRESHOLDEDRELU, "ThresholdedReluGrad", false},
+    {UN_MISH, "MishGrad", false}, {UN_SHRINK, "ShrinkGrad", false},
+};
+
+static const ActGrad *act_grad(UnaryKind k)
+{
+    for (size_t i = 0; i < sizeof act_grads / sizeof act_grads[0]; i++)
+        if (act_grads[i].kind == k)
+            return &act_grads[i];
+    return NULL;
+}
+
+/* Y = f(X) element-wise:
+ *   Neg: dX = -dY;   Exp: dX = dY * Y;   Log: dX = dY / X;
+ *   the activations in act_grads: dX = dY * f'(X) (from Y for Sigmoid, Tanh, Sqrt, Reciprocal) in one
+ *   fused onnxtune.<Op>Grad node. */
+static Status grad_unary(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy || !grad_needed(c, n, 0))
+        return ST_OK;
+    const UnaryInfo *info = unary_info(n->op_type);
+    Value *x = n->inputs[0], *y = n->outputs[0], *dx;
+    if (info->kind == UN_NEG) {
+        dx = bw1(c, n, "Neg", 1, &dy, d);
+    } else if (info->kind == UN_EXP) {
+        dx = bw1(c, n, "Mul", 2, (Value *[]){dy, y}, d);
+    } else if (info->kind == UN_LOG) {
+        dx = bw1(c, n, "Div", 2, (Value *[]){dy, x}, d);
+    } else {
+        const ActGrad *ag = act_grad(info->kind);
+        if (!ag)
+            return diag_node(d, n, ST_ERR, "internal: no backward op for %s", n->op_type);
+        UnaryParams p = unary_params(n, info->kind);
+        double alpha = info->kind == UN_SHRINK ? p.bias : p.alpha;
+        double beta = info->kind == UN_SELU ? p.gamma : info->kind == UN_SHRINK ? p.lambd : p.beta;
+        Graph *g = grad_graph(c);
+        Node *m = grad_new_node(c, n, ONNXTUNE_DOMAIN, ag->grad_op, 2, (Value *[]){dy, ag->from_output ? y : x},
+                                1, d);
+        if (!m || node_set_attr_float(g, m, "alpha", (float)alpha, d) ||
+            node_set_attr_float(g, m, "beta", (float)beta, d) || grad_finish_node(c, m, d))
+            return d->status;
+        dx = m->outputs[0];
+    }
+    return dx ? grad_accumulate(c, n, 0, dx, d) : d->status;
+}
+
+/* Y = A ^ B (B may be of another numeric type, Pow-12+):
+ *   dA = dY * B * A^(B-1)  (B a constant scalar k: dY * k * A^(k-1); k = 1: dY; k = 2: dY * 2A),
+ *   dB = dY * Y * log(A)   (defined for A > 0). */
+static Status grad_pow(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy)
+        return ST_OK;
+    Value *a = n->inputs[0], *b = n->inputs[1], *y = n->outputs[0];
+    DType t = a->dtype;
+    Status st;
+    if (grad_needed(c, n, 0)) {
+        Value *g;
+        if (value_is_const(b) && b->init->numel == 1) {
+            double k = tensor_get_f64(b->init, 0);
+            if (k == 1) {
+                g = dy;
+            } else if (k == 2) {
+                Value *two = grad_scalar(c, "pow_k", t, 2, d);
+                g = two ? bw1(c, n, "Mul", 2, (Value *[]){a, two}, d) : NULL;
+                g = g ? bw1(c, n, "Mul", 2, (Value *[]){dy, g}, d) : NULL;
+            } else {
+                Value *km1 = grad_scalar(c, "pow_k_minus_1", t, k - 1, d), *kv = grad_scalar(c, "pow_k", t, k, d);
+                g = km1 && kv ? bw1(c, n, "Pow", 2, (Value *[]){a, km1}, d) : NULL;
+                g = g ? bw1(c, n, "Mul", 2, (Value *[]){g, kv}, d) : NULL;
+                g = g ? bw1(c, n, "Mul", 2, (Value *[]){dy, g}, d) : NULL;
+            }
+        } else {
+            Value *bb = b;
+            if (b->dtype != t) {
+                Node *m = grad_new_node(c, n, "", "Cast", 1, &b, 1, d);
+                if (!m || node_set_attr_int(grad_graph(c), m, "to", t, d) || grad_finish_node(c, m, d))
+                    return d->status;
+                bb = m->outputs[0];
+            }
+            Value *one = grad_scalar(c, "one", t, 1, d);
+            Value *bm1 = one ? bw1(c, n, "Sub", 2, (Value *[]){bb, one}, d) : NULL;
+            g = bm1 ? bw1(c, n, "Pow", 2, (Value *[]){a, bm1}, d) : NULL;
+            g = g ? bw1(c, n, "Mul", 2, (Value *[]){g, bb}, d) : NULL;
+            g = g ? bw1(c, n, "Mul", 2, (Value *[]){dy, g}, d) : NULL;
+        }
+        if ((st = grad_to_input(c, n, 0, g, false, d)))
+            return st;
+    }
+    if (grad_needed(c, n, 1)) {
+        if (b->dtype != t)
+            return diag_node(d, n, ST_UNSUPPORTED, "a gradient for the exponent '%s' of type %s (the base is %s)",
+                             b->name, dtype_name(b->dtype), dtype_name(t));
+        Value *g = bw1(c, n, "Mul", 2, (Value *[]){dy, y}, d);
+        Value *la = g ? bw1(c, n, "Log", 1, &a, d) : NULL;
+        g = la ? bw1(c, n, "Mul", 2, (Value *[]){g, la}, d) : NULL;
+        if ((st = grad_to_input(c, n, 1, g, false, d)))
+            return st;
+    }
+    return ST_OK;
+}
+
+/* Y = X0 + X1 + ... (Sum) or that / k (Mean): dXi = dY (or dY / k), reduced to Xi's shape.
+ * Y = max(X0, X1, ...) (Max; Min alike): dXi = dY * [Xi == Y] / #{j : Xj == Y}, i.e. ties share the
+ * gradient evenly, as torch.maximum/minimum do. */
+static Status grad_variadic(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy)
+        return ST_OK;
+    BinaryKind k = binary_info(n->op_type)->kind;
+    Value *y = n->outputs[0], *w = dy;
+    Value *mask[64];
+    Status st;
+    if (n->ninputs > 64)
+        return diag_node(d, n, ST_UNSUPPORTED, "a gradient through more than 64 inputs");
+    if (k == BI_MEAN && n->ninputs > 1) {
+        Value *s = grad_scalar(c, "mean_scale", dy->dtype, 1.0 / n->ninputs, d);
+        if (!s || !(w = bw1(c, n, "Mul", 2, (Value *[]){dy, s}, d)))
+            return d->status;
+    }
+    if ((k == BI_MAX || k == BI_MIN) && n->ninputs > 1) {
+        for (int i = 0; i < n->ninputs; i++) {
+            Value *eq = bw1(c, n, "Equal", 2, (Value *[]){n->inputs[i], y}, d);
+            Node *m = eq ? grad_new_node(c, n, "", "Cast", 1, &eq, 1, d) : NULL;
+            if (!m || node_set_attr_int(grad_graph(c), m, "to", dy->dtype, d) || grad_finish_node(c, m, d))
+                return d->status;
+            mask[i] = m->outputs[0];
+        }
+        Node *cnt = grad_add_node(c, n, "", "Sum", n->ninputs, mask, 1, d);
+        if (!cnt || !(w = bw1(c, n, "Div", 2, (Value *[]){dy, cnt->outputs[0]}, d)))
+            return d->status;
+    }
+    for (int i = 0; i < n->ninputs; i++) {
+        if (!grad_needed(c, n, i))
+            continue;
+        Value *g = w;
+        if ((k == BI_MAX || k == BI_MIN) && n->ninputs > 1)
+            g = bw1(c, n, "Mul", 2, (Value *[]){w, mask[i]}, d);
+        if ((st = grad_to_input(c, n, i, g, false, d)))
+            return st;
+    }
+    return ST_OK;
+}
+
+/* Y = X < 0 ? slope * X : X (slope broadcast to X):
+ *   dX = X < 0 ? dY * slope : dY,   dslope = reduce(X < 0 ? dY * X : 0) to slope's shape. */
+static Status grad_prelu(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy)
+        return ST_OK;
+    Value *x = n->inputs[0], *slope = n->inputs[1];
+    Value *zero = grad_scalar(c, "zero", dy->dtype, 0, d);
+    Value *neg = zero ? bw1(c, n, "Less", 2, (Value *[]){x, zero}, d) : NULL;
+    Status st;
+    if (!neg)
+        return d->status;
+    if (grad_needed(c, n, 0)) {
+        Value *g = bw1(c, n, "Mul", 2, (Value *[]){dy, slope}, d);
+        g = g ? bw1(c, n, "Where", 3, (Value *[]){neg, g, dy}, d) : NULL;
+        if ((st = grad_to_input(c, n, 0, g, false, d)))
+            return st;
+    }
+    if (grad_needed(c, n, 1)) {
+        Value *g = bw1(c, n, "Mul", 2, (Value *[]){dy, x}, d);
+        g = g ? bw1(c, n, "Where", 3, (Value *[]){neg, g, zero}, d) : NULL;
+        if ((st = grad_to_input(c, n, 1, g, false, d)))
+            return st;
+    }
+    return ST_OK;
+}
+
+/* Y = C ? A : B (three-way broadcasting): dA = reduce(C ? dY : 0), dB = reduce(C ? 0 : dY). */
+static Status grad_where(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy || (!grad_needed(c, n, 1) && !grad_needed(c, n, 2)))
+        return ST_OK;
+    Value *cond = n->inputs[0], *zero = grad_scalar(c, "zero", dy->dtype, 0, d);
+    Status st;
+    if (!zero)
+        return d->status;
+    for (int i = 1; i <= 2; i++) {
+        if (!grad_needed(c, n, i))
+            continue;
+        Value *g = bw1(c, n, "Where", 3, i == 1 ? (Value *[]){cond, dy, zero} : (Value *[]){cond, zero, dy}, d);
+        if ((st = grad_to_input(c, n, i, g, false, d)))
+            return st;
+    }
+    return ST_OK;
+}
+
+/* Y = min(max(X, lo), hi): dX = dY where lo <= X <= hi, else 0 (torch.clamp's mask), in one fused
+ * onnxtune.ClipGrad(dY, X, lo, hi). The bounds get no gradient. */
+static Status grad_clip(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy)
+        return ST_OK;
+    for (int i = 1; i < n->ninputs; i++)
+        if (grad_needed(c, n, i))
+            return diag_node(d, n, ST_UNSUPPORTED, "Clip has no gradient for its bound '%s' (input %d); freeze it",
+                             n->inputs[i]->name, i);
+    if (!grad_needed(c, n, 0))
+        return ST_OK;
+    Value *in[4] = {dy, n->inputs[0], node_input(n, 1), node_input(n, 2)};
+    Node *m = grad_add_node(c, n, ONNXTUNE_DOMAIN, "ClipGrad", n->ninputs + 1, in, 1, d);
+    return m ? grad_accumulate(c, n, 0, m->outputs[0], d) : d->status;
+}
+
+/* Y = Cast(X) between float types: dX = Cast(dY) back to X's type (dY itself when the types agree).
+ * CastLike likewise for its input 0. Casts to or from non-float types carry no gradient. */
+static Status grad_cast(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0), *x = n->inputs[0];
+    if (!dy || !grad_needed(c, n, 0) || !dtype_is_float(n->outputs[0]->dtype))
+        return ST_OK;
+    if (dy->dtype == x->dtype)
+        return grad_accumulate(c, n, 0, dy, d);
+    Node *m = grad_new_node(c, n, "", "Cast", 1, &dy, 1, d);
+    if (!m || node_set_attr_int(grad_graph(c), m, "to", x->dtype, d) || grad_finish_node(c, m, d))
+        return d->status;
+    return grad_accumulate(c, n, 0, m->outputs[0], d);
+}
+
+/* onnxtune.<Op>Grad(dY, T[, lo, hi]) -> dX: dY and T of one float type and shape; dX is T's. */
+static Status shape_act_grad(Graph *g, Node *n, Diag *d)
+{
+    Status st;
+    bool clip = strcmp(n->op_type, "ClipGrad") == 0;
+    if ((st = op_check_arity(n, 2, clip ? 4 : 2, 1, 1, d)) || (st = op_require_inputs(n, 2, d)) ||
+        (st = check_class(n, 0, TC_FLOAT, d)) || (st = op_same_dtype(n, 0, 1, d)) ||
+        (clip && ((st = op_same_dtype(n, 1, 2, d)) || (st = op_same_dtype(n, 1, 3, d)))))
+        return st;
+    const Value *dy = n->inputs[0], *t = n->inputs[1];
+    if (dy->shape.rank >= 0 && t->shape.rank >= 0 && !shape_equal(&dy->shape, &t->shape) &&
+        shape_is_static(&dy->shape) && shape_is_static(&t->shape)) {
+        char a[128], b[128];
+        return diag_node(d, n, ST_SHAPE, "input 0 (dY) %s and input 1 %s differ in shape",
+                         shape_str(&dy->shape, a, sizeof a), shape_str(&t->shape, b, sizeof b));
+    }
+    op_set_output(n, 0, t->dtype, &t->shape);
+    return ST_OK;
+}
+
 /* ======================================================================== the table */
 
 #define UNARY(op, v) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
     .canon = canon_legacy_broadcast, .shape = shape_unary, .fold = fold_unary, .flops = flops_out0}
 #define BINARY(op, v) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
     .canon = canon_legacy_broadcast, .shape = shape_binary, .fold = fold_binary, .flops = flops_variadic}
+#define UNARY_GRAD(op, v) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
+    .canon = canon_legacy_broadcast, .shape = shape_unary, .fold = fold_unary, .flops = flops_out0, \
+    .grad = grad_unary}
+#define ACT_GRAD(op) {.name = op, .domain = ONNXTUNE_DOMAIN, .family = "elementwise", .canon_opset = 1, \
+    .shape = shape_act_grad, .flops = flops_out0}
 #define BINARY_GRAD(op, v, g) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
     .canon = canon_legacy_broadcast, .shape = shape_binary, .fold = fold_binary, .flops = flops_variadic, \
     .grad = g}
 
 const OpRule elementwise_rules[] = {
-    UNARY("Abs", 13), UNARY("Neg", 13), UNARY("Reciprocal", 13), UNARY("Floor", 13), UNARY("Ceil", 13),
-    UNARY("Round", 11), UNARY("Sqrt", 13), UNARY("Exp", 13), UNARY("Log", 13),
+    UNARY_GRAD("Abs", 13), UNARY_GRAD("Neg", 13), UNARY_GRAD("Reciprocal", 13), UNARY("Floor", 13),
+    UNARY("Ceil", 13), UNARY("Round", 11), UNARY_GRAD("Sqrt", 13), UNARY_GRAD("Exp", 13), UNARY_GRAD("Log", 13),
     UNARY("Sin", 7), UNARY("Cos", 7), UNARY("Tan", 7), UNARY("Asin", 7), UNARY("Acos", 7), UNARY("Atan", 7),
     UNARY("Sinh", 9), UNARY("Cosh", 9), UNARY("Asinh", 9), UNARY("Acosh", 9), UNARY("Atanh", 9),
-    UNARY("Erf", 13), UNARY("Sign", 13), UNARY("Relu", 14), UNARY("Sigmoid", 13), UNARY("Tanh", 13),
-    UNARY("Softplus", 1), UNARY("Softsign", 1), UNARY("LeakyRelu", 16), UNARY("Elu", 6), UNARY("Selu", 6),
-    UNARY("Celu", 12), UNARY("HardSigmoid", 6), UNARY("HardSwish", 14), UNARY("ThresholdedRelu", 10),
-    UNARY("Mish", 18), UNARY("Shrink", 9), UNARY("IsNaN", 13), UNARY("IsInf", 10), UNARY("Not", 1),
-    UNARY("BitwiseNot", 18),
+    UNARY_GRAD("Erf", 13), UNARY("Sign", 13), UNARY_GRAD("Relu", 14), UNARY_GRAD("Sigmoid", 13),
+    UNARY_GRAD("Tanh", 13), UNARY_GRAD("Softplus", 1), UNARY_GRAD("Softsign", 1), UNARY_GRAD("LeakyRelu", 16),
+    UNARY_GRAD("Elu", 6), UNARY_GRAD("Selu", 6), UNARY_GRAD("Celu", 12), UNARY_GRAD("HardSigmoid", 6),
+    UNARY_GRAD("HardSwish", 14), UNARY_GRAD("ThresholdedRelu", 10), UNARY_GRAD("Mish", 18),
+    UNARY_GRAD("Shrink", 9), UNARY("IsNaN", 13), UNARY("IsInf", 10), UNARY("Not", 1), UNARY("BitwiseNot", 18),
     BINARY_GRAD("Add", 14, grad_arith), BINARY_GRAD("Sub", 14, grad_arith), BINARY_GRAD("Mul", 14, grad_arith),
-    BINARY_GRAD("Div", 14, grad_arith), BINARY("Pow", 15),
-    BINARY("Mod", 13), BINARY("Min", 13), BINARY("Max", 13), BINARY("Sum", 13), BINARY("Mean", 13),
-    BINARY("PRelu", 16), BINARY("Equal", 13), BINARY("Less", 13), BINARY("LessOrEqual", 16),
+    BINARY_GRAD("Div", 14, grad_arith), BINARY_GRAD("Pow", 15, grad_pow), BINARY("Mod", 13),
+    BINARY_GRAD("Min", 13, grad_variadic), BINARY_GRAD("Max", 13, grad_variadic),
+    BINARY_GRAD("Sum", 13, grad_variadic), BINARY_GRAD("Mean", 13, grad_variadic),
+    BINARY_GRAD("PRelu", 16, grad_prelu), BINARY("Equal", 13), BINARY("Less", 13), BINARY("LessOrEqual", 16),
     BINARY("Greater", 13), BINARY("GreaterOrEqual", 16), BINARY("And", 7), BINARY("Or", 7), BINARY("Xor", 7),
     BINARY("BitShift", 11), BINARY("BitwiseAnd", 18), BINARY("BitwiseOr", 18), BINARY("BitwiseXor", 18),
     {.name = "Where", .domain = "", .family = "elementwise", .canon_opset = 16, .shape = shape_where,
-     .fold = fold_where, .flops = flops_out0},
+     .fold = fold_where, .flops = flops_out0, .grad = grad_where},
     {.name = "Clip", .domain = "", .family = "elementwise", .canon_opset = 13, .canon = canon_clip,
-     .shape = shape_clip, .fold = fold_clip, .flops = flops_out0},
+     .shape = shape_clip, .fold = fold_clip, .flops = flops_out0, .grad = grad_clip},
     {.name = "Cast", .domain = "", .family = "elementwise", .canon_opset = 13, .canon = canon_cast,
-     .shape = shape_cast, .fold = fold_cast, .flops = flops_out0},
+     .shape = shape_cast, .fold = fold_cast, .flops = flops_out0, .grad = grad_cast},
     {.name = "CastLike", .domain = "", .family = "elementwise", .canon_opset = 15, .shape = shape_cast,
-     .fold = fold_cast, .flops = flops_out0},
+     .fold = fold_cast, .flops = flops_out0, .grad = grad_cast},
+    /* backward ops (onnxtune domain): <Op>Grad(dY, T) -> dX, see act_grads */
+    ACT_GRAD("AbsGrad"), ACT_GRAD("ReciprocalGrad"), ACT_GRAD("SqrtGrad"), ACT_GRAD("ErfGrad"),
+    ACT_GRAD("SigmoidGrad"), ACT_GRAD("TanhGrad"), ACT_GRAD("SoftplusGrad"), ACT_GRAD("SoftsignGrad"),
+    ACT_GRAD("ReluGrad"), ACT_GRAD("LeakyReluGrad"), ACT_GRAD("EluGrad"), ACT_GRAD("SeluGrad"), ACT_GRAD("CeluGrad"),
+    ACT_GRAD("HardSigmoidGrad"), ACT_GRAD("HardSwishGrad"), ACT_GRAD("ThresholdedReluGrad"), ACT_GRAD("MishGrad"),
+    ACT_GRAD("ShrinkGrad"), ACT_GRAD("ClipGrad"),
     {0},
 };

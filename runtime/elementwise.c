@@ -1,5 +1,6 @@
 /* elementwise.c - element-wise kernels: unary math and activations, Clip, IsNaN/IsInf, binary ops with
- * ONNX multidirectional broadcasting, Where, Expand, Cast, and the half-precision conversions.
+ * ONNX multidirectional broadcasting, Where, Expand, Cast, and the half-precision conversions; the
+ * backward kernels of the activations and Clip (float32; other gradients are built from these ops).
  * It does no float16/bfloat16 arithmetic (codegen casts to float around it) and no string casts.
  */
 #include "runtime.h"
@@ -905,4 +906,87 @@ void cast_forward(RtDType to, void *y, RtDType from, const void *x, size_t n)
                 hy[i] = to == RT_FLOAT16 ? rt_double_to_half(dbuf[i]) : rt_double_to_bfloat16(dbuf[i]);
         }
     }
+}
+
+/* ------------------------------------------------------------------------ backward */
+
+bool unary_backward_supports(UnaryOp op)
+{
+    switch (op) {
+    case UNARY_ABS: case UNARY_RECIPROCAL: case UNARY_SQRT: case UNARY_ERF: case UNARY_SIGMOID:
+    case UNARY_TANH: case UNARY_SOFTPLUS: case UNARY_SOFTSIGN: case UNARY_RELU: case UNARY_LEAKY_RELU:
+    case UNARY_ELU: case UNARY_SELU: case UNARY_CELU: case UNARY_HARD_SIGMOID: case UNARY_HARD_SWISH:
+    case UNARY_THRESHOLDED_RELU: case UNARY_MISH: case UNARY_SHRINK:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool unary_backward_reads_output(UnaryOp op)
+{
+    return op == UNARY_SIGMOID || op == UNARY_TANH || op == UNARY_SQRT || op == UNARY_RECIPROCAL;
+}
+
+/* dx[i] = dy[i] * D, with v = t[i] (X or Y). */
+#define EACH_GRAD(D) for (size_t i = 0; i < n; i++) { float v = t[i]; dx[i] = dy[i] * (D); }
+
+static void unary_backward_slice(UnaryOp op, float *dx, const float *dy, const float *t, size_t n, float alpha,
+                                 float beta)
+{
+    const float two_over_sqrt_pi = 1.12837916709551257f;
+    switch (op) {
+    case UNARY_ABS:        EACH_GRAD(v > 0 ? 1.0f : v < 0 ? -1.0f : 0.0f); break;
+    case UNARY_RECIPROCAL: EACH_GRAD(-v * v); break;                             /* y = 1/x: -y^2 */
+    case UNARY_SQRT:       EACH_GRAD(0.5f / v); break;                           /* y = sqrt x: 1/(2y) */
+    case UNARY_ERF:        EACH_GRAD(two_over_sqrt_pi * expf(-v * v)); break;
+    case UNARY_SIGMOID:    EACH_GRAD(v * (1.0f - v)); break;                     /* from y */
+    case UNARY_TANH:       EACH_GRAD(1.0f - v * v); break;                       /* from y */
+    case UNARY_SOFTPLUS:   EACH_GRAD(1.0f / (1.0f + expf(-v))); break;           /* sigmoid(x) */
+    case UNARY_SOFTSIGN:   EACH_GRAD(1.0f / ((1.0f + fabsf(v)) * (1.0f + fabsf(v)))); break;
+    case UNARY_RELU:       EACH_GRAD(v > 0 ? 1.0f : 0.0f); break;
+    case UNARY_LEAKY_RELU: EACH_GRAD(v > 0 ? 1.0f : alpha); break;
+    case UNARY_ELU:        EACH_GRAD(v > 0 ? 1.0f : alpha * expf(v)); break;
+    case UNARY_SELU:       EACH_GRAD(v > 0 ? beta : beta * alpha * expf(v)); break;
+    case UNARY_CELU:       EACH_GRAD(v > 0 ? 1.0f : expf(v / alpha)); break;
+    case UNARY_HARD_SIGMOID: {
+        float a = alpha, b = beta;
+        EACH_GRAD(a * v + b > 0 && a * v + b < 1 ? a : 0.0f);
+        break;
+    }
+    case UNARY_HARD_SWISH: EACH_GRAD(v < -3 ? 0.0f : v <= 3 ? v / 3 + 0.5f : 1.0f); break;
+    case UNARY_THRESHOLDED_RELU: EACH_GRAD(v > alpha ? 1.0f : 0.0f); break;
+    case UNARY_MISH:
+        for (size_t i = 0; i < n; i++) {
+            float v = t[i], sp = v > 0 ? v + log1pf(expf(-v)) : log1pf(expf(v)), th = tanhf(sp);
+            float sg = 1.0f / (1.0f + expf(-v));
+            dx[i] = dy[i] * (th + v * sg * (1.0f - th * th));
+        }
+        break;
+    case UNARY_SHRINK:     EACH_GRAD(v < -beta || v > beta ? 1.0f : 0.0f); break;
+    default: break;
+    }
+}
+
+void unary_backward(UnaryOp op, float *dx, const float *dy, const float *t, size_t n, float alpha, float beta)
+{
+    if (!unary_backward_supports(op))
+        return;
+    if (n < PAR_MIN) {
+        unary_backward_slice(op, dx, dy, t, n, alpha, beta);
+        return;
+    }
+    size_t nchunks = (n + CHUNK - 1) / CHUNK;
+    #pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t lo = c * CHUNK, len = n - lo < CHUNK ? n - lo : CHUNK;
+        unary_backward_slice(op, dx + lo, dy + lo, t + lo, len, alpha, beta);
+    }
+}
+
+void clip_backward(float *dx, const float *dy, const float *x, size_t n, const float *lo, const float *hi)
+{
+    float l = lo ? *lo : -INFINITY, h = hi ? *hi : INFINITY;
+    for (size_t i = 0; i < n; i++)
+        dx[i] = x[i] >= l && x[i] <= h ? dy[i] : 0.0f;
 }

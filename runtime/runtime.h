@@ -479,6 +479,22 @@ void expand_forward(size_t elsize, void *y, const void *x, int rank, const size_
 bool cast_supports(RtDType to, RtDType from);
 void cast_forward(RtDType to, void *y, RtDType from, const void *x, size_t n);
 
+/* Backward of the unary activations, float32: dx[i] = dy[i] * f'(at x[i]). t is the forward input X,
+ * or the forward output Y for the ops unary_backward_reads_output() names (Sigmoid, Tanh, Sqrt,
+ * Reciprocal). alpha/beta as in unary_forward. Derivatives at kinks follow PyTorch: Relu, LeakyRelu,
+ * Elu, Selu, Celu, ThresholdedRelu take the x <= threshold side; Abs'(0) = 0; HardSigmoid passes only
+ * strictly inside its linear part; HardSwish'(x) = (2x+3)/6 on [-3, 3]. dx may be dy or t. Ops:
+ * Abs Reciprocal Sqrt Erf Sigmoid Tanh Softplus Softsign Relu LeakyRelu Elu Selu Celu HardSigmoid
+ * HardSwish ThresholdedRelu Mish Shrink; others are no-ops (unary_backward_supports false). */
+bool unary_backward_supports(UnaryOp op);
+bool unary_backward_reads_output(UnaryOp op);
+void unary_backward(UnaryOp op, float *dx, const float *dy, const float *t, size_t n, float alpha,
+                    float beta);
+
+/* Clip backward, float32: dx = dy where lo <= x <= hi (torch.clamp's inclusive mask), else 0; lo/hi
+ * NULL: no bound. dx may be dy. */
+void clip_backward(float *dx, const float *dy, const float *x, size_t n, const float *lo, const float *hi);
+
 /* ======================================================================== runtime/movement.c */
 
 /* Data movement. Kernels that only copy take the element size in bytes (any dtype); kernels that

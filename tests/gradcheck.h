@@ -253,6 +253,13 @@ GC_API void gc_avoid(GcCase *c, Value *v, double point, double margin)
             p->data[i] = (float)(p->data[i] >= point ? point + margin : point - margin);
 }
 
+/* The base values of parameter v (numel of them), to adjust in place; NULL when v is not one. */
+GC_API float *gc_values(GcCase *c, Value *v)
+{
+    GcParam *p = gc_ok(c) ? gc_param_of(c, v) : NULL;
+    return p ? p->data : NULL;
+}
+
 /* Set the values of parameter v (n of them). */
 GC_API void gc_set(GcCase *c, Value *v, const float *vals, size_t n)
 {
