@@ -132,8 +132,8 @@ static bool matches(const char *text, const char *re)
     return ok;
 }
 
-#define CHECK_HAS(text, s) CHECK_MSG(has(text, s), "output lacks \"%s\":\n%s", s, text)
-#define CHECK_RE(text, re) CHECK_MSG(matches(text, re), "output does not match /%s/:\n%s", re, text)
+#define CHECK_HAS(text, s) CHECK_MSG(has(text, s), "output lacks \"%s\":\n%s", s, (text) ? (text) : "(none)")
+#define CHECK_RE(text, re) CHECK_MSG(matches(text, re), "output does not match /%s/:\n%s", re, (text) ? (text) : "(none)")
 
 /* ======================================================================== a JSON syntax checker */
 
@@ -915,7 +915,7 @@ static void sweep_model(const char *path, SweepCounts *c)
             }
             CHECK_MSG(r.err_len == 0, "%s (%s): exit 0 but stderr: %s", path, mode, r.err);
         } else if (r.status == 1) {
-            char prefix[600];
+            char prefix[1100];
             snprintf(prefix, sizeof prefix, "onnxtune dump: %s: ", path);
             CHECK_MSG(count_lines(r.err) == 1 && strncmp(r.err, prefix, strlen(prefix)) == 0,
                       "%s (%s): exit 1 without one clean line: %s", path, mode, r.err);
