@@ -1,6 +1,7 @@
 /* movement.c - data movement kernels: Transpose, Concat/Split, Slice, Gather/GatherElements/GatherND,
  * ScatterElements/ScatterND, Pad, Tile, DepthToSpace/SpaceToDepth, Trilu, CumSum, OneHot, Range,
- * EyeLike, Compress and TopK. Pure copies go by element size so one kernel serves every dtype.
+ * EyeLike, Compress and TopK; the backward of Slice and Gather (float32: the others' gradients are
+ * movements too). Pure copies go by element size so one kernel serves every dtype.
  * Views (Reshape, Flatten, Squeeze, Unsqueeze, Identity) have no kernel here: codegen aliases them.
  */
 #include "runtime.h"
@@ -776,5 +777,59 @@ void topk_forward(RtDType dt, void *values, int64_t *indices, const void *x, siz
     case RT_UINT32: topk_u32(values, indices, x, outer, axis_dim, inner, k, largest, h); break;
     case RT_UINT64: topk_u64(values, indices, x, outer, axis_dim, inner, k, largest, h); break;
     default: break;
+    }
+}
+
+/* ------------------------------------------------------------------------ backward */
+
+void slice_backward(float *dx, const float *dy, int rank, const size_t *xdims, const int64_t *starts,
+                    const int64_t *steps, const size_t *ydims)
+{
+    size_t xst[RT_MAX_RANK], idx[RT_MAX_RANK] = {0};
+    dense_strides(rank, xdims, xst);
+    memset(dx, 0, product(rank, xdims) * sizeof *dx);
+    size_t total = product(rank, ydims);
+    if (total == 0)
+        return;
+    int64_t base = 0;
+    for (int d = 0; d < rank; d++)
+        base += starts[d] * (int64_t)xst[d];
+    size_t n = rank ? ydims[rank - 1] : 1;
+    int64_t step = rank ? steps[rank - 1] * (int64_t)xst[rank - 1] : 0;
+    for (size_t i = 0; i < total; i += n) {
+        int64_t off = base;
+        for (int d = 0; d < rank - 1; d++)
+            off += (int64_t)idx[d] * steps[d] * (int64_t)xst[d];
+        for (size_t k = 0; k < n; k++)
+            dx[off + (int64_t)k * step] = dy[i + k];
+        for (int d = rank - 2; d >= 0; d--) {   /* next row index, last dim excluded */
+            if (++idx[d] < ydims[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+}
+
+void gather_backward(float *dx, const float *dy, size_t outer, size_t axis_dim, size_t inner, RtDType index_dt,
+                     const void *indices, size_t n_indices)
+{
+    enum { COLS = 256 };
+    size_t blocks = (inner + COLS - 1) / COLS;
+    memset(dx, 0, outer * axis_dim * inner * sizeof *dx);
+    /* each (outer, column block) is one task adding the rows in index order: deterministic sums */
+    #pragma omp parallel for schedule(static) if (outer * n_indices * inner >= PAR_MIN)
+    for (size_t t = 0; t < outer * blocks; t++) {
+        size_t o = t / blocks, c0 = t % blocks * COLS, w = inner - c0 < COLS ? inner - c0 : COLS;
+        float *dst = dx + o * axis_dim * inner + c0;
+        const float *src = dy + o * n_indices * inner + c0;
+        for (size_t j = 0; j < n_indices; j++) {
+            int64_t i = load_index(index_dt, indices, j);
+            if (!resolve_index(&i, axis_dim))
+                continue;
+            float *row = dst + (size_t)i * inner;
+            const float *g = src + j * inner;
+            for (size_t k = 0; k < w; k++)
+                row[k] += g[k];
+        }
     }
 }

@@ -226,6 +226,10 @@ void dropout_backward(float *dx, const float *dy, size_t n, float ratio, const i
 void softmax_forward(float *y, const float *x, size_t outer, size_t axis, size_t inner);
 void logsoftmax_forward(float *y, const float *x, size_t outer, size_t axis, size_t inner);
 void hardmax_forward(float *y, const float *x, size_t outer, size_t axis, size_t inner);
+/* Backward, float32: Softmax dx = y * (dy - sum_axis(dy * y)); LogSoftmax dx = dy - exp(y) * sum_axis(dy)
+ * (y: the forward output). dx, dy, y [outer, axis, inner]; sums in double; dx may be dy. */
+void softmax_backward(float *dx, const float *dy, const float *y, size_t outer, size_t axis, size_t inner);
+void logsoftmax_backward(float *dx, const float *dy, const float *y, size_t outer, size_t axis, size_t inner);
 
 /* ======================================================================== runtime/reduce.c */
 
@@ -568,6 +572,17 @@ typedef enum {
  * PAD_CONSTANT, may be NULL for zero. */
 void pad_forward(size_t elsize, void *y, const size_t *ydims, const void *x, const size_t *xdims, int rank,
                  const int64_t *pads_begin, PadMode mode, const void *value);
+
+/* Slice backward, float32: dx [xdims] = 0, then dx[starts[d] + i_d*steps[d]] = dy[i] (ydims, starts and
+ * steps resolved as for slice_forward; a slice never repeats an element). */
+void slice_backward(float *dx, const float *dy, int rank, const size_t *xdims, const int64_t *starts,
+                    const int64_t *steps, const size_t *ydims);
+
+/* Gather backward, float32 (the embedding gradient): dx [outer, axis_dim, inner] = 0, then
+ * dx[o, indices[j], :] += dy[o, j, :] in index order, so repeated indices add up deterministically.
+ * Out-of-range indices are skipped as in gather_forward. */
+void gather_backward(float *dx, const float *dy, size_t outer, size_t axis_dim, size_t inner, RtDType index_dt,
+                     const void *indices, size_t n_indices);
 
 /* Tile: y dim d = xdims[d] * repeats[d]. */
 void tile_forward(size_t elsize, void *y, const void *x, const size_t *xdims, int rank, const size_t *repeats);

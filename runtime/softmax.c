@@ -1,6 +1,7 @@
-/* softmax.c - Softmax, LogSoftmax and Hardmax along one axis of [outer, axis, inner], forward.
- * Max-subtracted, sums in double; contiguous rows when inner == 1, otherwise tiles of the inner dim
- * so memory is read in order. No online (single-pass) softmax. */
+/* softmax.c - Softmax, LogSoftmax and Hardmax along one axis of [outer, axis, inner], forward, and
+ * the backward of Softmax and LogSoftmax. Max-subtracted, sums in double; contiguous rows when
+ * inner == 1, otherwise tiles of the inner dim so memory is read in order. No online (single-pass)
+ * softmax. */
 #include "runtime.h"
 
 #include <math.h>
@@ -116,4 +117,52 @@ void hardmax_forward(float *y, const float *x, size_t outer, size_t axis, size_t
         if (axis)
             yp[best * inner] = 1.0f;
     }
+}
+
+/* ------------------------------------------------------------------------ backward */
+
+/* Softmax: dx = y * (dy - sum_a dy*y); LogSoftmax: dx = dy - exp(y) * sum_a dy. x, y: [axis, inner]
+ * from column j0, width <= TILE columns (a row when inner == 1). */
+static void softmax_backward_tile(float *dx, const float *dy, const float *y, size_t axis, size_t inner,
+                                  size_t width, SoftmaxKind kind)
+{
+    double sum[TILE];
+    for (size_t j = 0; j < width; j++)
+        sum[j] = 0.0;
+    for (size_t a = 0; a < axis; a++)
+        for (size_t j = 0; j < width; j++) {
+            size_t k = a * inner + j;
+            sum[j] += kind == SM_SOFTMAX ? (double)dy[k] * y[k] : (double)dy[k];
+        }
+    float s[TILE];
+    for (size_t j = 0; j < width; j++)
+        s[j] = (float)sum[j];
+    for (size_t a = 0; a < axis; a++)
+        for (size_t j = 0; j < width; j++) {
+            size_t k = a * inner + j;
+            dx[k] = kind == SM_SOFTMAX ? y[k] * (dy[k] - s[j]) : dy[k] - expf(y[k]) * s[j];
+        }
+}
+
+static void softmax_backward_any(float *dx, const float *dy, const float *y, size_t outer, size_t axis,
+                                 size_t inner, SoftmaxKind kind)
+{
+    size_t tiles = (inner + TILE - 1) / TILE;
+    #pragma omp parallel for schedule(static) if (outer * axis * inner > 16384)
+    for (size_t t = 0; t < outer * tiles; t++) {
+        size_t o = t / tiles, j0 = t % tiles * TILE;
+        size_t width = inner - j0 < TILE ? inner - j0 : TILE;
+        size_t off = o * axis * inner + j0;
+        softmax_backward_tile(dx + off, dy + off, y + off, axis, inner, width, kind);
+    }
+}
+
+void softmax_backward(float *dx, const float *dy, const float *y, size_t outer, size_t axis, size_t inner)
+{
+    softmax_backward_any(dx, dy, y, outer, axis, inner, SM_SOFTMAX);
+}
+
+void logsoftmax_backward(float *dx, const float *dy, const float *y, size_t outer, size_t axis, size_t inner)
+{
+    softmax_backward_any(dx, dy, y, outer, axis, inner, SM_LOG_SOFTMAX);
 }
