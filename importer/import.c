@@ -143,6 +143,24 @@ static bool scope_lookup(const Scope *s, const char *name, Value **v)
     return false;
 }
 
+/* A new value named `hint`, or hint_N when taken. graph_new_value tries hint_1, hint_2, ... in turn,
+ * which is quadratic when many values share a hint (unnamed nodes, repeated node names); one counter
+ * for the whole import finds a free name at once. */
+static Value *fresh_value(Importer *im, Graph *g, const char *hint)
+{
+    if (!graph_find(g, hint))
+        return graph_add_value(g, hint, im->d);
+    for (;;) {
+        char *name = arena_printf(im->tmp, "%s_%zu", hint, ++im->fresh);
+        if (!name) {
+            diag_error(im->d, ST_NOMEM, "out of memory naming a value");
+            return NULL;
+        }
+        if (!graph_find(g, name))
+            return graph_add_value(g, name, im->d);
+    }
+}
+
 /* Define `name` in s (renamed with the scope's prefix in function bodies); `what` names the
  * definer for the duplicate message. */
 static Value *scope_define(Importer *im, Scope *s, const char *name, const char *what)
@@ -158,7 +176,7 @@ static Value *scope_define(Importer *im, Scope *s, const char *name, const char 
     if (!s->names)
         return graph_add_value(s->g, name, im->d);
     char *full = arena_printf(im->tmp, "%s%s", s->prefix, name);
-    Value *v = full ? graph_new_value(s->g, full, im->d) : NULL;
+    Value *v = full ? fresh_value(im, s->g, full) : NULL;
     if (v && !strmap_put(im->tmp, s->names, name, v))
         v = NULL;
     if (!v)
@@ -660,6 +678,9 @@ static Status import_node(Importer *im, Scope *s, Onnx__NodeProto *np, const cha
                           "(ai.onnx)", what);
     if (np->doc_string && *np->doc_string && !(n->doc = arena_strdup(im->a, np->doc_string)))
         return diag_error(d, ST_NOMEM, "%s: out of memory", what);
+    /* filled here rather than by node_add_attr, which copies the array on every call */
+    if (!(n->attrs = arena_calloc(im->a, np->n_attribute ? np->n_attribute : 1, sizeof *n->attrs)))
+        return diag_error(d, ST_NOMEM, "%s: out of memory", what);
     StrMap *seen = np->n_attribute > 1 ? strmap_new(im->tmp) : NULL;
     if (np->n_attribute > 1 && !seen)
         return diag_error(d, ST_NOMEM, "%s: out of memory", what);
@@ -676,8 +697,10 @@ static Status import_node(Importer *im, Scope *s, Onnx__NodeProto *np, const cha
         Status st = import_attr(im, s, what, np->attribute[i], &at, &present);
         if (st)
             return st;
-        if (present && !node_add_attr(s->g, n, &at))
+        if (present && !(at.name = arena_strdup(im->a, at.name)))
             return diag_error(d, ST_NOMEM, "%s: out of memory", what);
+        if (present)
+            n->attrs[n->nattrs++] = at;
     }
     return ST_OK;
 }
@@ -727,7 +750,7 @@ static Status import_nodes(Importer *im, Scope *s, Onnx__NodeProto **nodes, size
         for (size_t k = 0; k < nodes[i]->n_output; k++)
             if (!*nodes[i]->output[k]) {
                 char *hint = arena_printf(im->tmp, "%s_out%zu", names[i], k);
-                if (!hint || !(outs[i][k] = graph_new_value(s->g, hint, d)))
+                if (!hint || !(outs[i][k] = fresh_value(im, s->g, hint)))
                     return d->status ? d->status : diag_error(d, ST_NOMEM, "out of memory");
             }
     for (size_t i = 0; i < n; i++) {
@@ -790,6 +813,12 @@ static Status import_graph_body(Importer *im, Scope *s, Onnx__GraphProto *gp, co
         if ((st = import_sparse_tensor(im, sp, what, steal, &t)) || (st = set_init(im, v, t)))
             return st;
     }
+    /* the input and output lists are filled here rather than by graph_add_input/output, which
+     * grow their arrays one element at a time (quadratic for thousands of inputs) */
+    g->inputs = arena_calloc(im->a, gp->n_input ? gp->n_input : 1, sizeof *g->inputs);
+    g->outputs = arena_calloc(im->a, gp->n_output ? gp->n_output : 1, sizeof *g->outputs);
+    if (!g->inputs || !g->outputs)
+        return diag_error(d, ST_NOMEM, "%s: out of memory", gwhat);
     for (size_t i = 0; i < gp->n_input; i++) {
         const Onnx__ValueInfoProto *vi = gp->input[i];
         if (!vi->name || !*vi->name)
@@ -811,8 +840,8 @@ static Status import_graph_body(Importer *im, Scope *s, Onnx__GraphProto *gp, co
         }
         if (vi->doc_string && *vi->doc_string)
             v->doc = arena_strdup(im->a, vi->doc_string);
-        if (!graph_add_input(g, v))
-            return diag_error(d, ST_NOMEM, "%s: out of memory", what);
+        v->is_input = true;
+        g->inputs[g->ninputs++] = v;
     }
     if (gp->n_value_info) {
         if (!(s->vinfo = strmap_new(im->tmp)))
@@ -835,7 +864,7 @@ static Status import_graph_body(Importer *im, Scope *s, Onnx__GraphProto *gp, co
                               gwhat, what);
         if (graph_find_local(g, v->name) != v) {
             /* a subgraph returning an outer value: copy it so the output belongs to this graph */
-            Value *copy = graph_new_value(g, vi->name, d);
+            Value *copy = fresh_value(im, g, vi->name);
             if (!copy)
                 return d->status;
             copy->kind = v->kind, copy->dtype = v->dtype, copy->shape = v->shape;
@@ -845,8 +874,8 @@ static Status import_graph_body(Importer *im, Scope *s, Onnx__GraphProto *gp, co
         }
         if (!v->init && v->dtype == DT_UNDEFINED && v->shape.rank < 0 && (st = import_type(im, vi->type, what, v)))
             return st;
-        if (!graph_add_output(g, v))
-            return diag_error(d, ST_NOMEM, "%s: out of memory", what);
+        v->is_output = true;
+        g->outputs[g->noutputs++] = v;
     }
     return ST_OK;
 }

@@ -30,6 +30,7 @@ typedef struct Importer {
     /* Work done while inlining (nodes, values, KiB of copied tensors): capped, since inlining can
      * grow a model exponentially (f calls g twice, g calls h twice, ...). */
     size_t inline_cost;
+    size_t fresh;           /* counter making fresh value names unique */
     struct StrMap *funcs;   /* "domain\x1fname" -> FuncInfo * (import.c) */
 } Importer;
 
