@@ -14,6 +14,7 @@ static const Emitter *const families[] = {
     elementwise_emitters, shape_emitters, matmul_emitters, conv_emitters,
     pool_emitters, norm_emitters, reduce_emitters, rnn_emitters,
     elementwise_grad_emitters,
+    train_emitters,
 };
 
 static const Emitter *emitter_for(const Node *n)

@@ -121,9 +121,9 @@ Status pass_optim(Graph *g, const Gradients *grads, const OptimOptions *o, Diag 
         return diag_error(d, ST_INVALID, "no parameter gradients to apply (nothing trains)");
     for (size_t i = 0; i < grads->n; i++) {
         const Value *p = grads->params[i], *gr = grads->grads[i];
-        if (p->dtype != DT_FLOAT || !p->init)
+        if (p->dtype != DT_FLOAT)
             return diag_error(d, ST_UNSUPPORTED, "parameter '%s' is %s: the optimizers update float32 "
-                              "initializers only", p->name, dtype_name(p->dtype));
+                              "parameters only", p->name, dtype_name(p->dtype));
         if (!gr || gr->dtype != p->dtype || !shape_equal(&gr->shape, &p->shape))
             return diag_error(d, ST_ERR, "internal: the gradient of '%s' does not match it", p->name);
     }

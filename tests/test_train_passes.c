@@ -2,6 +2,7 @@
  * models/mlp; the loss and optimizer kernels against double-precision references, finite differences
  * and torch.optim's formulas; and, when tests/ref/train/ exists, PyTorch's reference runs of the MLP
  * replayed with these kernels (the MLP's own forward/backward written out here). */
+#include "gradcheck.h"
 #include "importer.h"
 #include "ir.h"
 #include "runtime.h"
@@ -1440,6 +1441,183 @@ static void test_fixtures(void)
     free(index);
 }
 
+/* ======================================================================== emitters (codegen/emit_train.c) */
+
+/* A loss node of the onnxtune domain on x and t. */
+static Value *gc_loss_op(GcCase *c, const char *op, Value *x, Value *t, double eps)
+{
+    if (!gc_ok(c))
+        return NULL;
+    Value *out = graph_new_value(c->g, op, &c->d);
+    Node *n = out ? graph_add_node(c->g, op, ONNXTUNE_DOMAIN, NULL, 2, (Value *[]){x, t}, 1, &out, &c->d) : NULL;
+    if (!n)
+        return NULL;
+    n->opset = 1;
+    if (eps > 0 && node_set_attr_float(c->g, n, "label_smoothing", (float)eps, &c->d))
+        return NULL;
+    return infer_node(c->g, n, &c->d) ? NULL : out;
+}
+
+/* The losses' gradient rules, backward ops, emitters and kernels together: generated code against
+ * finite differences (tests/gradcheck.h). */
+static void test_emit_losses(void)
+{
+    GradCheck *s = gc_new("train_losses");
+    if (!s) {
+        CHECK(!"gradcheck suite");
+        return;
+    }
+    const int64_t y4[4] = {0, 3, 1, 4};
+    for (int k = 0; k < 2; k++) {
+        GcCase *c = gc_case(s, "CrossEntropyLoss", k ? "label_smoothing 0.2" : "[4,5]");
+        Value *x = gc_param(c, "x", "4,5", -3, 3), *y = gc_ints(c, "4", y4);
+        Value *l = gc_loss_op(c, "CrossEntropyLoss", x, y, k ? 0.2 : 0);
+        gc_check(c, 1, &l);
+    }
+    GcCase *c = gc_case(s, "CrossEntropyLoss", "after a head Gemm (transB)");
+    Value *f = gc_data(c, "f", "4,6", -1, 1), *w = gc_param(c, "w", "5,6", -1, 1), *b = gc_param(c, "b", "5", -1, 1);
+    Value *z = gc_op(c, "Gemm", 3, (Value *[]){f, w, b}, "transB=1");
+    Value *l = gc_loss_op(c, "CrossEntropyLoss", z, gc_ints(c, "4", y4), 0.1);
+    gc_check(c, 1, &l);
+    static const char *const ops[] = {"MSELoss", "L1Loss", "BCEWithLogitsLoss"};
+    for (int k = 0; k < 3; k++) {
+        c = gc_case(s, ops[k], "[3,4]");
+        Value *x = gc_param(c, "x", "3,4", -3, 3);
+        Value *t = k == 1 ? gc_data(c, "t", "3,4", 0, 0) : gc_data(c, "t", "3,4", k == 2 ? 0 : -1, 1);
+        if (k == 1)
+            gc_avoid(c, x, 0, 0.2); /* |x - t| has a kink at x = t = 0 */
+        l = gc_loss_op(c, ops[k], x, t, 0);
+        gc_check(c, 1, &l);
+    }
+    CHECK_EQ_INT(gc_run(s), 0);
+}
+
+/* Emit graph g as C, compile it (-Werror) and load it; NULL (and a failed check) on error. */
+static void *compile_graph(Graph *g, const char *dir, const char *prefix)
+{
+    char c_path[PATH_MAX], o_path[PATH_MAX], so_path[PATH_MAX];
+    snprintf(c_path, sizeof c_path, "%s/%s.c", dir, prefix);
+    snprintf(o_path, sizeof o_path, "%s/%s.o", dir, prefix);
+    snprintf(so_path, sizeof so_path, "%s/%s.so", dir, prefix);
+    FILE *fp = fopen(c_path, "w");
+    CodegenOptions co = {.prefix = prefix, .model_path = prefix};
+    diag_init(&d, NULL);
+    Status st = fp ? codegen_emit(g, &co, fp, NULL, &d) : ST_IO;
+    if (fp)
+        fclose(fp);
+    const char *src[1] = {c_path}, *obj[1] = {o_path};
+    CcJob cc = {.mode = CC_OBJECT, .inputs = src, .ninputs = 1, .output = o_path, .werror = true};
+    CcJob ld = {.mode = CC_SHARED, .inputs = obj, .ninputs = 1, .output = so_path};
+    if (!st)
+        st = codegen_cc(&cc, &d);
+    if (!st)
+        st = codegen_cc(&ld, &d);
+    void *h = st ? NULL : dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
+    CHECK_MSG(h != NULL, "%s: %s", prefix, st ? d.msg : dlerror());
+    if (!getenv("TRAIN_TEST_KEEP")) {
+        unlink(c_path);
+        unlink(o_path);
+        unlink(so_path);
+    }
+    return h;
+}
+
+/* pass_optim's nodes through codegen: W [3,4] and its gradient G are runtime inputs, the state values
+ * are made runtime inputs too (as the training program's mutable state arena would hold them), and
+ * three steps of the generated program must equal the kernels called directly, bit for bit, with the
+ * hyperparameters the pass was given. */
+static void test_emit_updates(void)
+{
+    char dir[] = "/tmp/onnxtune-train-XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(!"mkdtemp");
+        return;
+    }
+    for (int kind = 0; kind < 3; kind++) {
+        Model *m = model_new();
+        Graph *g = m ? graph_new(m->arena, "upd", NULL) : NULL;
+        if (!g)
+            break;
+        m->graph = g;
+        diag_init(&d, NULL);
+        int64_t dims[2] = {3, 4};
+        Value *w = graph_add_value(g, "W", &d), *gr = graph_add_value(g, "G", &d);
+        w->dtype = gr->dtype = DT_FLOAT;
+        w->shape = gr->shape = shape_make(2, dims);
+        graph_add_input(g, w);
+        graph_add_input(g, gr);
+        Gradients grads = {1, &w, &gr};
+        OptimOptions o;
+        optim_defaults((OptimKind)kind, &o);
+        if (kind == 0) {
+            o.momentum = 0.8;
+            o.dampening = 0.1;
+        } else {
+            o.beta1 = 0.85;
+            o.beta2 = 0.995;
+            o.eps = 1e-6;
+        }
+        o.weight_decay = 0.03;
+        o.grad_clip = 2.5;
+        Status st = pass_optim(g, &grads, &o, &d);
+        CHECK_MSG(st == ST_OK, "pass_optim: %s", d.msg);
+        if (st) {
+            model_free(m);
+            continue;
+        }
+        for (size_t i = 0; i < g->nvalues; i++)
+            if (g->values[i]->is_state) {
+                g->values[i]->init = NULL;
+                graph_add_input(g, g->values[i]);
+            }
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "upd%d", kind);
+        void *h = compile_graph(g, dir, prefix);
+        char sym[64];
+        snprintf(sym, sizeof sym, "%s_info", prefix);
+        const CgModelInfo *info = h ? dlsym(h, sym) : NULL;
+        CHECK_MSG(!h || info, "no %s", sym);
+        if (info) {
+            CHECK_EQ_INT(info->ninputs, kind == 0 ? 5 : 6);
+            CHECK_EQ_INT(info->noutputs, 1);
+            float pw[12], pg[12], s1[12] = {0}, s2[12] = {0}, norm;
+            float rw[12], rs1[12] = {0}, rs2[12] = {0}, scale, rnorm;
+            double lr;
+            int64_t step;
+            for (int i = 0; i < 12; i++)
+                rw[i] = pw[i] = (float)rnd(-1, 1);
+            void *ins[6] = {pw, pg, &lr, &step, s1, s2};
+            void *outs[1] = {&norm};
+            size_t wsb = (info->workspace_bytes + 63) / 64 * 64;
+            void *ws = wsb ? aligned_alloc(64, wsb) : NULL;
+            for (step = 1; step <= 3; step++) {
+                lr = 0.1 / (double)step;
+                for (int i = 0; i < 12; i++)
+                    pg[i] = (float)rnd(-2, 2) * (step == 2 ? 0.1f : 1.0f); /* step 2 is not clipped */
+                info->run(ins, outs, ws);
+                const float *gs[1] = {pg};
+                size_t n12 = 12;
+                clip_grad_norm(&scale, &rnorm, gs, &n12, 1, 2.5);
+                if (kind == 0)
+                    sgd_update(rw, pg, rs1, 12, lr, step, 0.8, 0.1, false, 0.03, &scale);
+                else
+                    adam_update(rw, pg, rs1, rs2, 12, lr, step, 0.85, 0.995, 1e-6, 0.03, kind == 2, &scale);
+                CHECK_MSG(norm == rnorm, "kind %d step %d: grad_norm %.9g vs %.9g", kind, (int)step, norm, rnorm);
+                CHECK_MSG(memcmp(pw, rw, sizeof pw) == 0, "kind %d step %d: parameter differs from the kernel's", kind,
+                          (int)step);
+                CHECK_MSG(memcmp(s1, rs1, sizeof s1) == 0 && memcmp(s2, rs2, sizeof s2) == 0,
+                          "kind %d step %d: state differs", kind, (int)step);
+            }
+            CHECK(scale < 1 && rnorm > 2.5); /* the last step was clipped */
+            free(ws);
+        }
+        if (h)
+            dlclose(h);
+        model_free(m);
+    }
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_freeze();
@@ -1450,5 +1628,7 @@ int main(void)
     test_chain_param();
     test_chain_cnn();
     test_fixtures();
+    test_emit_losses();
+    test_emit_updates();
     return test_summary("test_train_passes");
 }
