@@ -6,6 +6,8 @@
 #include "test.h"
 #include "test_import_fixtures.h"
 
+#include <sys/resource.h>
+
 #define FLOAT_T ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
 #define INT64_T ONNX__TENSOR_PROTO__DATA_TYPE__INT64
 
@@ -770,6 +772,50 @@ static void test_domains(void)
     model_free(m);
 }
 
+/* Many graph inputs, many attributes on one node, many nodes sharing a name: linear, not quadratic
+ * (each of these once cost gigabytes). Checked by peak RSS, which the quadratic versions blow. */
+static void test_scaling(void)
+{
+    enum { N = 20000 };
+    Onnx__GraphProto *g = fx_graph("wide");
+    char name[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "in%d", i);
+        FX_PUSH(g, input, fx_vi(name, FLOAT_T, -1, NULL, NULL));
+        FX_PUSH(g, output, fx_vi(name, FLOAT_T, -1, NULL, NULL));
+    }
+    Onnx__NodeProto *n = fx_node("Custom", "attrs", "in0", "y");
+    n->domain = fx_str("d");
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "a%d", i);
+        Onnx__AttributeProto *a = fx_attr(n, name, AT_INT);
+        a->has_i = 1, a->i = i;
+    }
+    FX_PUSH(g, node, n);
+    for (int i = 0; i < N / 4; i++) {
+        snprintf(name, sizeof name, "o%d", i);
+        char outs[48];
+        snprintf(outs, sizeof outs, "%s,", name);
+        FX_PUSH(g, node, fx_node("Dropout", "same", "in1", outs));
+    }
+    Model *m;
+    Diag d;
+    Status st = fx_import(fx_model(g, 8, 17), &m, &d);
+    CHECK_MSG(st == ST_OK, "%s", d.msg);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    CHECK_MSG(ru.ru_maxrss < 200 * 1024, "peak RSS %ld kB", ru.ru_maxrss);
+    printf("test_scaling: peak RSS %ld kB\n", ru.ru_maxrss);
+    if (st)
+        return;
+    CHECK_EQ_INT(m->graph->ninputs, N);
+    CHECK_EQ_INT(m->graph->noutputs, N);
+    const Node *c = fx_find_node(m->graph, "attrs");
+    CHECK(c && c->nattrs == N && node_attr_int(c, "a19999", -1) == 19999);
+    CHECK_EQ_INT(m->graph->nnodes, 1 + N / 4);
+    model_free(m);
+}
+
 /* Deeply nested subgraphs are refused before protobuf-c recurses into them. */
 static void test_nesting_limit(void)
 {
@@ -790,6 +836,7 @@ static void test_nesting_limit(void)
 
 int main(void)
 {
+    test_scaling(); /* first: it checks the process's peak RSS */
     test_basic();
     test_attributes();
     test_constants();

@@ -40,14 +40,17 @@ static inline char *fx_str(const char *s)
     return p;
 }
 
-/* Append p to a protobuf-c repeated field (array *arr with count *n). */
+/* Append p to a protobuf-c repeated field (array *arr with count *n). Arrays built only by fx_push
+ * have a power-of-two capacity, so they grow when the count is one. */
 static inline void fx_push(void ***arr, size_t *n, void *p)
 {
-    void **na = fx_alloc((*n + 1) * sizeof *na);
-    if (*n)
-        memcpy(na, *arr, *n * sizeof *na);
-    na[(*n)++] = p;
-    *arr = na;
+    if ((*n & (*n - 1)) == 0) {
+        void **na = fx_alloc((*n ? 2 * *n : 1) * sizeof *na);
+        if (*n)
+            memcpy(na, *arr, *n * sizeof *na);
+        *arr = na;
+    }
+    (*arr)[(*n)++] = p;
 }
 #define FX_PUSH(msg, field, p) fx_push((void ***)&(msg)->field, &(msg)->n_##field, (p))
 
