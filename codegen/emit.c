@@ -15,6 +15,7 @@ static const Emitter *const families[] = {
     pool_emitters, norm_emitters, reduce_emitters, rnn_emitters,
     elementwise_grad_emitters,
     train_emitters,
+    shape_grad_emitters, reduce_grad_emitters,
 };
 
 static const Emitter *emitter_for(const Node *n)

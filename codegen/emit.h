@@ -121,6 +121,8 @@ extern const Emitter reduce_emitters[];
 extern const Emitter rnn_emitters[];
 extern const Emitter elementwise_grad_emitters[]; /* backward ops: codegen/emit_grad_<family>.c */
 extern const Emitter train_emitters[];            /* losses, ClipGradNorm, updates: codegen/emit_train.c */
+extern const Emitter shape_grad_emitters[];
+extern const Emitter reduce_grad_emitters[];
 
 /* ---- emit_main.c ---- */
 /* Print the generated program's main() (reads PREFIX_info through `prog_model`). */

@@ -93,19 +93,18 @@ static Status grad_gemm(GradCtx *c, Node *n, Diag *d)
     Value *a = n->inputs[0], *b = n->inputs[1], *cc = node_input(n, 2);
     bool ta = node_attr_int(n, "transA", 0) != 0, tb = node_attr_int(n, "transB", 0) != 0;
     float alpha = node_attr_float(n, "alpha", 1.0f), beta = node_attr_float(n, "beta", 1.0f);
-    Status st;
     if (grad_needed(c, n, 0)) {
         /* dA = alpha dY op(B)^T; with transA, dA = (that)^T = alpha op(B) dY^T */
         Value *da = ta ? grad_gemm_node(c, n, b, dy, tb, true, alpha, d)
                        : grad_gemm_node(c, n, dy, b, false, !tb, alpha, d);
-        if (!da || (st = grad_accumulate(c, n, 0, da, d)))
+        if (!da || grad_accumulate(c, n, 0, da, d))
             return d->status;
     }
     if (grad_needed(c, n, 1)) {
         /* dB = alpha op(A)^T dY; with transB, dB = alpha dY^T op(A) */
         Value *db = tb ? grad_gemm_node(c, n, dy, a, true, ta, alpha, d)
                        : grad_gemm_node(c, n, a, dy, !ta, false, alpha, d);
-        if (!db || (st = grad_accumulate(c, n, 1, db, d)))
+        if (!db || grad_accumulate(c, n, 1, db, d))
             return d->status;
     }
     if (cc && grad_needed(c, n, 2)) {
@@ -115,7 +114,7 @@ static Status grad_gemm(GradCtx *c, Node *n, Diag *d)
             Node *m = k ? grad_add_node(c, n, "", "Mul", 2, (Value *[]){dc, k}, 1, d) : NULL;
             dc = m ? m->outputs[0] : NULL;
         }
-        if (!dc || (st = grad_accumulate(c, n, 2, dc, d)))
+        if (!dc || grad_accumulate(c, n, 2, dc, d))
             return d->status;
     }
     return ST_OK;
@@ -178,6 +177,108 @@ static double flops_matmul(const Node *n)
     if (a->rank < 1 || a->dim[a->rank - 1] < 0)
         return 0;
     return shape_numel_or0(&n->outputs[0]->shape) * (double)a->dim[a->rank - 1];
+}
+
+/* One backward node with one output (default domain); NULL on error (the Diag says why). */
+static Value *bw1(GradCtx *c, const Node *fwd, const char *op, int nin, Value *const *in, Diag *d)
+{
+    Node *m = grad_add_node(c, fwd, "", op, nin, in, 1, d);
+    return m ? m->outputs[0] : NULL;
+}
+
+/* v reshaped to s (v itself when the shapes agree). */
+static Value *grad_reshape(GradCtx *c, const Node *fwd, Value *v, const Shape *s, Diag *d)
+{
+    if (shape_equal(&v->shape, s))
+        return v;
+    Value *t = graph_const_ints(grad_graph(c), "grad_shape", s->dim, (size_t)s->rank, d);
+    return t ? bw1(c, fwd, "Reshape", 2, (Value *[]){v, t}, d) : NULL;
+}
+
+/* v with its last two dims swapped. */
+static Value *grad_swap_last(GradCtx *c, const Node *fwd, Value *v, Diag *d)
+{
+    int r = v->shape.rank;
+    int64_t perm[IR_MAX_RANK];
+    for (int i = 0; i < r; i++)
+        perm[i] = i;
+    perm[r - 2] = r - 1;
+    perm[r - 1] = r - 2;
+    Node *m = grad_new_node(c, fwd, "", "Transpose", 1, &v, 1, d);
+    if (!m || node_set_attr_ints(grad_graph(c), m, "perm", perm, (size_t)r, d) || grad_finish_node(c, m, d))
+        return NULL;
+    return m->outputs[0];
+}
+
+/* Y[b..., M, N] = A[b..., M, K] @ B[b..., K, N] (numpy.matmul: a 1-D A is [1,K], a 1-D B is [K,1]):
+ *   dA = reduce(dY @ B^T) to A's shape,  dB = reduce(A^T @ dY) to B's shape (over broadcast batch dims).
+ * When B has no batch dims (a weight: x[b,T,K] @ W[K,N]) the batch folds into M and both are one Gemm:
+ *   dA = dY[bM,N] @ W^T,  dW = A[bM,K]^T @ dY[bM,N]  (no batched product, no ReduceSum). */
+static Status grad_matmul(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy)
+        return ST_OK;
+    Value *a = n->inputs[0], *b = n->inputs[1];
+    bool need_a = grad_needed(c, n, 0), need_b = grad_needed(c, n, 1);
+    char s1[128], s2[128];
+    if (!shape_is_static(&a->shape) || !shape_is_static(&b->shape))
+        return diag_node(d, n, ST_SHAPE, "training needs static shapes, but the inputs are %s and %s (pass --batch)",
+                         shp(&a->shape, s1), shp(&b->shape, s2));
+    /* the views with both matrix dims: A' [a.., M, K], B' [b.., K, N], dY' [batch.., M, N] */
+    bool a1 = a->shape.rank == 1, b1 = b->shape.rank == 1;
+    Shape as = a1 ? shape_make(2, (int64_t[]){1, a->shape.dim[0]}) : a->shape;
+    Shape bs = b1 ? shape_make(2, (int64_t[]){b->shape.dim[0], 1}) : b->shape;
+    int64_t m = as.dim[as.rank - 2], k = as.dim[as.rank - 1], nn = bs.dim[bs.rank - 1];
+    int nbatch = dy->shape.rank - !a1 - !b1;
+    Shape ys = shape_make(nbatch + 2, NULL);
+    for (int i = 0; i < nbatch; i++)
+        ys.dim[i] = dy->shape.dim[i];
+    ys.dim[nbatch] = m;
+    ys.dim[nbatch + 1] = nn;
+    Value *g = grad_reshape(c, n, dy, &ys, d);
+    Value *a2 = need_b ? grad_reshape(c, n, a, &as, d) : a, *b2 = need_a ? grad_reshape(c, n, b, &bs, d) : b;
+    if (!g || !a2 || !b2)
+        return d->status;
+    if (bs.rank == 2) {
+        /* B shared by every batch (Y's batch dims are A's): fold the batch into M */
+        int64_t rows = (int64_t)(shape_numel_or0(&ys) / (double)nn);
+        Shape g2s = shape_make(2, (int64_t[]){rows, nn}), a2s = shape_make(2, (int64_t[]){rows, k});
+        Value *g2 = grad_reshape(c, n, g, &g2s, d);
+        if (!g2)
+            return d->status;
+        if (need_a) {
+            Value *da = grad_gemm_node(c, n, g2, b2, false, true, 1.0f, d);
+            da = da ? grad_reshape(c, n, da, &a->shape, d) : NULL;
+            if (!da || grad_accumulate(c, n, 0, da, d))
+                return d->status;
+        }
+        if (need_b) {
+            Value *af = grad_reshape(c, n, a2, &a2s, d);
+            Value *db = af ? grad_gemm_node(c, n, af, g2, true, false, 1.0f, d) : NULL;
+            db = db ? grad_reshape(c, n, db, &b->shape, d) : NULL;
+            if (!db || grad_accumulate(c, n, 1, db, d))
+                return d->status;
+        }
+        return ST_OK;
+    }
+    if (need_a) {
+        Value *bt = grad_swap_last(c, n, b2, d);
+        Value *da = bt ? bw1(c, n, "MatMul", 2, (Value *[]){g, bt}, d) : NULL;
+        da = da ? grad_unbroadcast(c, n, da, &as, d) : NULL;
+        da = da ? grad_reshape(c, n, da, &a->shape, d) : NULL;
+        if (!da || grad_accumulate(c, n, 0, da, d))
+            return d->status;
+    }
+    if (need_b) {
+        Value *at = grad_swap_last(c, n, a2, d);
+        Value *db = at ? bw1(c, n, "MatMul", 2, (Value *[]){at, g}, d) : NULL;
+        db = db ? grad_unbroadcast(c, n, db, &bs, d) : NULL;
+        db = db ? grad_reshape(c, n, db, &b->shape, d) : NULL;
+        if (!db || grad_accumulate(c, n, 1, db, d))
+            return d->status;
+    }
+    return ST_OK;
 }
 
 /* ======================================================================== Einsum */
@@ -345,7 +446,7 @@ const OpRule matmul_rules[] = {
     {.name = "Gemm", .domain = "", .family = "matmul", .canon_opset = 13, .canon = canon_gemm, .shape = shape_gemm,
      .flops = flops_gemm, .grad = grad_gemm},
     {.name = "MatMul", .domain = "", .family = "matmul", .canon_opset = 13, .shape = shape_matmul,
-     .flops = flops_matmul},
+     .flops = flops_matmul, .grad = grad_matmul},
     {.name = "Einsum", .domain = "", .family = "matmul", .canon_opset = 12, .shape = shape_einsum,
      .flops = flops_unknown},
     {0},

@@ -290,6 +290,67 @@ static Status grad_reduce_sum_mean(GradCtx *c, Node *n, Diag *d)
     return dx ? grad_accumulate(c, n, 0, dx, d) : d->status;
 }
 
+/* Y = ReduceMax(X) (ReduceMin alike): dX = dY * [X == Y] / #{ties}, ties sharing the gradient evenly
+ * as torch.amax/amin do.  Y = ReduceL2(X) = sqrt(sum X^2): dX = dY * X / Y (not defined at Y = 0).
+ * Y = ReduceSumSquare(X): dX = 2 X dY.  Y = ReduceL1(X): dX = sign(X) dY.
+ * Y = ReduceLogSumExp(X): dX = dY * exp(X - Y).  dY and Y are broadcast back over X first. */
+static Status grad_reduce_other(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy || !grad_needed(c, n, 0))
+        return ST_OK;
+    Graph *g = grad_graph(c);
+    Value *x = n->inputs[0], *y = n->outputs[0], *dx = NULL;
+    ReduceKind k = (ReduceKind)reduce_kind(n->op_type);
+    if (k == RD_MAX || k == RD_MIN) {
+        Value *yb = grad_reduce_back(c, n, y, d);
+        Value *eq = yb ? bw1(c, n, "Equal", 2, (Value *[]){x, yb}, d) : NULL;
+        Node *m = eq ? grad_new_node(c, n, "", "Cast", 1, &eq, 1, d) : NULL;
+        if (!m || node_set_attr_int(g, m, "to", x->dtype, d) || grad_finish_node(c, m, d))
+            return d->status;
+        Value *mask = m->outputs[0];
+        /* the tie count, of Y's shape: the mask reduced like the forward node */
+        Value *in[2] = {mask, node_input(n, 1)};
+        Node *cnt = grad_new_node(c, n, "", "ReduceSum", in[1] ? 2 : 1, in, 1, d);
+        if (!cnt || node_set_attr_int(g, cnt, "keepdims", node_attr_int(n, "keepdims", 1), d) ||
+            node_set_attr_int(g, cnt, "noop_with_empty_axes", node_attr_int(n, "noop_with_empty_axes", 0), d) ||
+            grad_finish_node(c, cnt, d))
+            return d->status;
+        Value *share = bw1(c, n, "Div", 2, (Value *[]){dy, cnt->outputs[0]}, d);
+        Value *sb = share ? grad_reduce_back(c, n, share, d) : NULL;
+        dx = sb ? bw1(c, n, "Mul", 2, (Value *[]){sb, mask}, d) : NULL;
+        return dx ? grad_accumulate(c, n, 0, dx, d) : d->status;
+    }
+    Value *dyb = grad_reduce_back(c, n, dy, d), *t = NULL;
+    if (!dyb)
+        return d->status;
+    switch (k) {
+    case RD_L2: {
+        Value *yb = grad_reduce_back(c, n, y, d);
+        t = yb ? bw1(c, n, "Div", 2, (Value *[]){x, yb}, d) : NULL;
+        break;
+    }
+    case RD_SUMSQUARE: {
+        Value *two = graph_const_scalar(g, "two", x->dtype, 2, d);
+        t = two ? bw1(c, n, "Mul", 2, (Value *[]){x, two}, d) : NULL;
+        break;
+    }
+    case RD_L1:
+        t = bw1(c, n, "Sign", 1, &x, d);
+        break;
+    case RD_LOGSUMEXP: {
+        Value *yb = grad_reduce_back(c, n, y, d);
+        t = yb ? bw1(c, n, "Sub", 2, (Value *[]){x, yb}, d) : NULL;
+        t = t ? bw1(c, n, "Exp", 1, &t, d) : NULL;
+        break;
+    }
+    default:
+        return diag_node(d, n, ST_ERR, "internal: no gradient rule for %s", n->op_type);
+    }
+    dx = t ? bw1(c, n, "Mul", 2, (Value *[]){dyb, t}, d) : NULL;
+    return dx ? grad_accumulate(c, n, 0, dx, d) : d->status;
+}
+
 /* ======================================================================== ArgMax, ArgMin */
 
 static Status shape_arg(Graph *g, Node *n, Diag *d)
@@ -417,6 +478,46 @@ static double flops_softmax(const Node *n)
     return 4 * flops_in0(n); /* max, exp, sum, divide */
 }
 
+/* Y = softmax(X) along axis:     dX = Y * (dY - sum_axis(dY * Y)),
+ * Y = log_softmax(X) along axis: dX = dY - exp(Y) * sum_axis(dY),
+ * each one fused pass over [outer, axis, inner]: onnxtune.SoftmaxGrad / LogSoftmaxGrad(dY, Y), attr axis.
+ * Hardmax is piecewise constant: no gradient flows through it. */
+static Status grad_softmax(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy || !grad_needed(c, n, 0) || strcmp(n->op_type, "Hardmax") == 0)
+        return ST_OK;
+    char op[32];
+    snprintf(op, sizeof op, "%sGrad", n->op_type);
+    Node *m = grad_new_node(c, n, ONNXTUNE_DOMAIN, op, 2, (Value *[]){dy, n->outputs[0]}, 1, d);
+    if (!m || node_set_attr_int(grad_graph(c), m, "axis", node_attr_int(n, "axis", -1), d) ||
+        grad_finish_node(c, m, d))
+        return d->status;
+    return grad_accumulate(c, n, 0, m->outputs[0], d);
+}
+
+/* onnxtune.SoftmaxGrad / LogSoftmaxGrad(dY, Y) -> dX: float, both of one shape, a valid axis. */
+static Status shape_softmax_grad(Graph *g, Node *n, Diag *d)
+{
+    Status st;
+    if ((st = op_check_arity(n, 2, 2, 1, 1, d)) || (st = op_require_inputs(n, 2, d)) ||
+        (st = op_same_dtype(n, 0, 1, d)))
+        return st;
+    const Value *dy = n->inputs[0], *y = n->inputs[1];
+    if (dy->dtype != DT_UNDEFINED && !dtype_is_float(dy->dtype))
+        return diag_node(d, n, ST_SHAPE, "input 0 '%s' is %s, not a float type", dy->name, dtype_name(dy->dtype));
+    if (shape_is_static(&dy->shape) && shape_is_static(&y->shape) && !shape_equal(&dy->shape, &y->shape)) {
+        char a[128], b[128];
+        return diag_node(d, n, ST_SHAPE, "input 0 (dY) %s and input 1 (Y) %s differ in shape",
+                         shape_str(&dy->shape, a, sizeof a), shape_str(&y->shape, b, sizeof b));
+    }
+    int axis;
+    if (y->shape.rank >= 0 && (st = op_axis(n, "axis", node_attr_int(n, "axis", -1), y->shape.rank, &axis, d)))
+        return st;
+    op_set_output(n, 0, y->dtype, &y->shape);
+    return ST_OK;
+}
+
 /* ======================================================================== the table */
 
 #define REDUCE(op, v) {.name = op, .domain = "", .family = "reduce", .canon_opset = v, .canon = canon_reduce, \
@@ -424,16 +525,23 @@ static double flops_softmax(const Node *n)
 #define REDUCE_GRAD(op, v, g) {.name = op, .domain = "", .family = "reduce", .canon_opset = v, \
     .canon = canon_reduce, .shape = shape_reduce, .fold = fold_reduce, .flops = flops_in0, .grad = g}
 #define SOFTMAX(op) {.name = op, .domain = "", .family = "reduce", .canon_opset = 13, .canon = canon_softmax, \
-    .shape = shape_softmax, .flops = flops_softmax}
+    .shape = shape_softmax, .flops = flops_softmax, .grad = grad_softmax}
 
 const OpRule reduce_rules[] = {
-    REDUCE_GRAD("ReduceSum", 13, grad_reduce_sum_mean), REDUCE_GRAD("ReduceMean", 18, grad_reduce_sum_mean), REDUCE("ReduceMax", 18), REDUCE("ReduceMin", 18),
-    REDUCE("ReduceProd", 18), REDUCE("ReduceL1", 18), REDUCE("ReduceL2", 18), REDUCE("ReduceLogSum", 18),
-    REDUCE("ReduceLogSumExp", 18), REDUCE("ReduceSumSquare", 18),
+    REDUCE_GRAD("ReduceSum", 13, grad_reduce_sum_mean), REDUCE_GRAD("ReduceMean", 18, grad_reduce_sum_mean),
+    REDUCE_GRAD("ReduceMax", 18, grad_reduce_other), REDUCE_GRAD("ReduceMin", 18, grad_reduce_other),
+    REDUCE("ReduceProd", 18), REDUCE_GRAD("ReduceL1", 18, grad_reduce_other),
+    REDUCE_GRAD("ReduceL2", 18, grad_reduce_other), REDUCE("ReduceLogSum", 18),
+    REDUCE_GRAD("ReduceLogSumExp", 18, grad_reduce_other), REDUCE_GRAD("ReduceSumSquare", 18, grad_reduce_other),
     {.name = "ArgMax", .domain = "", .family = "reduce", .canon_opset = 13, .shape = shape_arg, .fold = fold_arg,
      .flops = flops_in0},
     {.name = "ArgMin", .domain = "", .family = "reduce", .canon_opset = 13, .shape = shape_arg, .fold = fold_arg,
      .flops = flops_in0},
     SOFTMAX("Softmax"), SOFTMAX("LogSoftmax"), SOFTMAX("Hardmax"),
+    /* backward ops (onnxtune domain) */
+    {.name = "SoftmaxGrad", .domain = ONNXTUNE_DOMAIN, .family = "reduce", .canon_opset = 1,
+     .shape = shape_softmax_grad, .flops = flops_softmax},
+    {.name = "LogSoftmaxGrad", .domain = ONNXTUNE_DOMAIN, .family = "reduce", .canon_opset = 1,
+     .shape = shape_softmax_grad, .flops = flops_softmax},
     {0},
 };

@@ -1999,6 +1999,289 @@ static Status grad_view(GradCtx *c, Node *n, Diag *d)
     return dx ? grad_accumulate(c, n, 0, dx, d) : d->status;
 }
 
+/* Static shape of input 0 or an error naming the op: training needs static shapes. */
+static Status grad_static_input(const Node *n, Diag *d)
+{
+    const Shape *x = in_shape(n, 0);
+    char a[128];
+    if (shape_is_static(x))
+        return ST_OK;
+    return diag_node(d, n, ST_SHAPE, "training needs static shapes, but input 0 is %s (pass --batch)",
+                     shape_str(x, a, sizeof a));
+}
+
+
+/* Zeros of the static shape s (a broadcast scalar: nothing large in the weights). */
+static Value *grad_zeros(GradCtx *c, const Node *fwd, DType t, const Shape *s, Diag *d)
+{
+    Graph *g = grad_graph(c);
+    Value *z = graph_const_scalar(g, "zero", t, 0, d);
+    Value *shp = z ? graph_const_ints(g, "grad_shape", s->dim, (size_t)s->rank, d) : NULL;
+    return shp ? bw1(c, fwd, "Expand", 2, (Value *[]){z, shp}, d) : NULL;
+}
+
+/* Y = transpose(X, perm): dX = transpose(dY, inverse of perm). */
+static Status grad_transpose(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy || !grad_needed(c, n, 0))
+        return ST_OK;
+    int r = in_shape(n, 0)->rank, perm[IR_MAX_RANK];
+    int64_t inv[IR_MAX_RANK];
+    Status st = transpose_perm(n, r, perm, d);
+    if (st)
+        return st;
+    for (int i = 0; i < r; i++)
+        inv[perm[i]] = i;
+    Node *m = grad_new_node(c, n, "", "Transpose", 1, &dy, 1, d);
+    if (!m || node_set_attr_ints(grad_graph(c), m, "perm", inv, (size_t)r, d) || grad_finish_node(c, m, d))
+        return d->status;
+    return grad_accumulate(c, n, 0, m->outputs[0], d);
+}
+
+/* Y = concat(X0, ..., Xk; axis): dXi = dY[.., offset_i : offset_i + size_i, ..] (a Slice per input
+ * that needs a gradient). */
+static Status grad_concat(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy)
+        return ST_OK;
+    int ax;
+    Status st = op_axis(n, "axis", node_attr_int(n, "axis", 0), dy->shape.rank, &ax, d);
+    if (st)
+        return st;
+    Graph *g = grad_graph(c);
+    int64_t off = 0;
+    for (int i = 0; i < n->ninputs; i++) {
+        const Shape *x = in_shape(n, i);
+        int64_t size = x->rank > ax ? x->dim[ax] : -1;
+        if (size < 0)
+            return diag_node(d, n, ST_SHAPE, "training needs static shapes (input %d)", i);
+        if (grad_needed(c, n, i)) {
+            int64_t b = off, e = off + size, a = ax;
+            Value *in[4] = {dy, graph_const_ints(g, "starts", &b, 1, d), graph_const_ints(g, "ends", &e, 1, d),
+                            graph_const_ints(g, "axes", &a, 1, d)};
+            Value *dx = in[1] && in[2] && in[3] ? bw1(c, n, "Slice", 4, in, d) : NULL;
+            if (!dx || (st = grad_accumulate(c, n, i, dx, d)))
+                return d->status;
+        }
+        off += size;
+    }
+    return ST_OK;
+}
+
+/* Y0, ..., Yk = split(X; axis, sizes): dX = concat(dY0, ..., dYk; axis), zeros for the outputs that get
+ * no gradient. */
+static Status grad_split(GradCtx *c, Node *n, Diag *d)
+{
+    if (!grad_needed(c, n, 0))
+        return ST_OK;
+    Value **parts = arena_calloc(grad_graph(c)->arena, (size_t)n->noutputs, sizeof *parts);
+    if (!parts)
+        return diag_node(d, n, ST_NOMEM, "out of memory building the backward pass");
+    bool any = false;
+    for (int i = 0; i < n->noutputs; i++) {
+        parts[i] = grad_output(c, n, i);
+        any = any || parts[i];
+    }
+    if (!any)
+        return ST_OK;
+    for (int i = 0; i < n->noutputs; i++) {
+        Value *y = n->outputs[i];
+        if (!parts[i] && !(parts[i] = grad_zeros(c, n, y->dtype, &y->shape, d)))
+            return d->status;
+    }
+    Node *m = grad_new_node(c, n, "", "Concat", n->noutputs, parts, 1, d);
+    if (!m || node_set_attr_int(grad_graph(c), m, "axis", node_attr_int(n, "axis", 0), d) ||
+        grad_finish_node(c, m, d))
+        return d->status;
+    return grad_accumulate(c, n, 0, m->outputs[0], d);
+}
+
+/* Y = X[start_i : end_i : step_i] per axis: dX = zeros of X's shape with dY put back where it came from.
+ * Unit steps: Pad(dY, begin = start, end = dim - start - count); other steps: onnxtune.SliceGrad(dY) with
+ * attributes starts, steps (resolved, every axis) and shape (X's dims). */
+static Status grad_slice(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy || !grad_needed(c, n, 0))
+        return ST_OK;
+    Status st;
+    if ((st = grad_static_input(n, d)))
+        return st;
+    const Shape *x = in_shape(n, 0);
+    int r = x->rank;
+    SliceSpec sp;
+    if ((st = slice_spec(grad_graph(c), n, r, &sp, d)))
+        return st;
+    if (!sp.known)
+        return diag_node(d, n, ST_UNSUPPORTED, "training needs constant starts, ends, axes and steps");
+    int64_t starts[IR_MAX_RANK], steps[IR_MAX_RANK], pads[2 * IR_MAX_RANK];
+    bool unit = true;
+    for (int i = 0; i < r; i++) {
+        SliceAxis a = sp.sliced[i] ? slice_axis(sp.start[i], sp.end[i], sp.step[i], x->dim[i])
+                                   : (SliceAxis){0, 1, x->dim[i]};
+        starts[i] = a.start;
+        steps[i] = a.step;
+        unit = unit && (a.step == 1 || a.count <= 1);
+        pads[i] = a.start;
+        pads[r + i] = x->dim[i] - a.start - a.count;
+        if (a.count == 0)
+            pads[i] = 0, pads[r + i] = x->dim[i];
+    }
+    Value *dx;
+    if (unit) {
+        Value *p = graph_const_ints(grad_graph(c), "pads", pads, 2 * (size_t)r, d);
+        dx = p ? bw1(c, n, "Pad", 2, (Value *[]){dy, p}, d) : NULL;
+    } else {
+        Graph *g = grad_graph(c);
+        Node *m = grad_new_node(c, n, ONNXTUNE_DOMAIN, "SliceGrad", 1, &dy, 1, d);
+        if (!m || node_set_attr_ints(g, m, "starts", starts, (size_t)r, d) ||
+            node_set_attr_ints(g, m, "steps", steps, (size_t)r, d) ||
+            node_set_attr_ints(g, m, "shape", x->dim, (size_t)r, d) || grad_finish_node(c, m, d))
+            return d->status;
+        dx = m->outputs[0];
+    }
+    return dx ? grad_accumulate(c, n, 0, dx, d) : d->status;
+}
+
+/* Y = gather(X, indices; axis): dX = zeros of X's shape plus each row of dY added at its index
+ * (repeated indices add up: the embedding gradient), onnxtune.GatherGrad(dY, indices) with attributes
+ * axis and shape (X's dims); a deterministic kernel, no atomics. */
+static Status grad_gather(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy || !grad_needed(c, n, 0))
+        return ST_OK;
+    Status st;
+    if ((st = grad_static_input(n, d)))
+        return st;
+    const Shape *x = in_shape(n, 0);
+    int ax;
+    if ((st = op_axis(n, "axis", node_attr_int(n, "axis", 0), x->rank, &ax, d)))
+        return st;
+    Graph *g = grad_graph(c);
+    Node *m = grad_new_node(c, n, ONNXTUNE_DOMAIN, "GatherGrad", 2, (Value *[]){dy, n->inputs[1]}, 1, d);
+    if (!m || node_set_attr_ints(g, m, "shape", x->dim, (size_t)x->rank, d) ||
+        node_set_attr_int(g, m, "axis", ax, d) || grad_finish_node(c, m, d))
+        return d->status;
+    return grad_accumulate(c, n, 0, m->outputs[0], d);
+}
+
+/* Y = X broadcast to a shape: dX = dY summed over the broadcast dims. */
+static Status grad_expand(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy || !grad_needed(c, n, 0))
+        return ST_OK;
+    Value *dx = grad_unbroadcast(c, n, dy, in_shape(n, 0), d);
+    return dx ? grad_accumulate(c, n, 0, dx, d) : d->status;
+}
+
+/* Y = pad(X; begin, end) in constant mode (negative pads crop): dX = dY[begin : begin + dim] where
+ * that lies inside Y, zeros where X was cropped away (a Slice, then a Pad when something was cropped).
+ * reflect/edge modes and a gradient for the pad value are refused. */
+static Status grad_pad(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy)
+        return ST_OK;
+    if (grad_needed(c, n, 2))
+        return diag_node(d, n, ST_UNSUPPORTED, "no gradient for the pad value '%s'; freeze it", n->inputs[2]->name);
+    if (!grad_needed(c, n, 0))
+        return ST_OK;
+    const char *mode = node_attr_string(n, "mode", "constant");
+    if (strcmp(mode, "constant") != 0)
+        return diag_node(d, n, ST_UNSUPPORTED, "no gradient for Pad mode '%s' (only 'constant')", mode);
+    Status st;
+    if ((st = grad_static_input(n, d)))
+        return st;
+    IntList p;
+    Graph *g = grad_graph(c);
+    if ((st = op_input_ints(g, n, 1, &p, d)))
+        return st;
+    const Shape *x = in_shape(n, 0);
+    int r = x->rank;
+    if (!p.known || p.n != 2 * (size_t)r)
+        return diag_node(d, n, ST_UNSUPPORTED, "training needs constant pads");
+    int64_t starts[IR_MAX_RANK], ends[IR_MAX_RANK], axes[IR_MAX_RANK], crop[2 * IR_MAX_RANK];
+    bool cropped = false;
+    for (int i = 0; i < r; i++) {
+        int64_t pb = p.v[i], pe = p.v[r + i];
+        starts[i] = pb > 0 ? pb : 0;
+        ends[i] = dy->shape.dim[i] - (pe > 0 ? pe : 0);
+        axes[i] = i;
+        crop[i] = pb < 0 ? -pb : 0;
+        crop[r + i] = pe < 0 ? -pe : 0;
+        cropped = cropped || pb < 0 || pe < 0;
+    }
+    Value *in[4] = {dy, graph_const_ints(g, "starts", starts, (size_t)r, d), graph_const_ints(g, "ends", ends, (size_t)r, d),
+                    graph_const_ints(g, "axes", axes, (size_t)r, d)};
+    Value *dx = in[1] && in[2] && in[3] ? bw1(c, n, "Slice", 4, in, d) : NULL;
+    if (dx && cropped) {
+        Value *cp = graph_const_ints(g, "pads", crop, 2 * (size_t)r, d);
+        dx = cp ? bw1(c, n, "Pad", 2, (Value *[]){dx, cp}, d) : NULL;
+    }
+    return dx ? grad_accumulate(c, n, 0, dx, d) : d->status;
+}
+
+/* Y = tile(X; repeats): Y viewed as [r0, x0, r1, x1, ...], dX = its sum over the r axes. */
+static Status grad_tile(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy || !grad_needed(c, n, 0))
+        return ST_OK;
+    Status st;
+    if ((st = grad_static_input(n, d)))
+        return st;
+    const Shape *x = in_shape(n, 0);
+    int r = x->rank;
+    if (2 * r > IR_MAX_RANK)
+        return diag_node(d, n, ST_UNSUPPORTED, "no gradient for Tile of rank %d (at most %d)", r, IR_MAX_RANK / 2);
+    int64_t view[IR_MAX_RANK], axes[IR_MAX_RANK];
+    for (int i = 0; i < r; i++) {
+        view[2 * i] = x->dim[i] ? dy->shape.dim[i] / x->dim[i] : 0;
+        view[2 * i + 1] = x->dim[i];
+        axes[i] = 2 * i;
+    }
+    Graph *g = grad_graph(c);
+    Value *vs = graph_const_ints(g, "grad_shape", view, 2 * (size_t)r, d);
+    Value *v = vs ? bw1(c, n, "Reshape", 2, (Value *[]){dy, vs}, d) : NULL;
+    Value *ax = v ? graph_const_ints(g, "axes", axes, (size_t)r, d) : NULL;
+    Node *m = ax ? grad_new_node(c, n, "", "ReduceSum", 2, (Value *[]){v, ax}, 1, d) : NULL;
+    if (!m || node_set_attr_int(g, m, "keepdims", 0, d) || grad_finish_node(c, m, d))
+        return d->status;
+    return grad_accumulate(c, n, 0, m->outputs[0], d);
+}
+
+/* onnxtune.SliceGrad(dY) and onnxtune.GatherGrad(dY, indices) -> dX: dY's type, attribute shape. */
+static Status grad_scatter_shape(Graph *g, Node *n, Diag *d)
+{
+    (void)g;
+    bool gather = strcmp(n->op_type, "GatherGrad") == 0;
+    Status st = op_check_arity(n, gather ? 2 : 1, gather ? 2 : 1, 1, 1, d);
+    if (!st)
+        st = op_require_inputs(n, n->ninputs, d);
+    if (st)
+        return st;
+    IntList shp;
+    if (!op_attr_ints(n, "shape", &shp) || (int64_t)shp.n > IR_MAX_RANK)
+        return diag_node(d, n, ST_INVALID, "attribute shape (the input's dims) is required");
+    for (size_t i = 0; i < shp.n; i++)
+        if (shp.v[i] < 0)
+            return diag_node(d, n, ST_INVALID, "attribute shape has a negative dim");
+    if (gather && in_dtype(n, 1) != DT_UNDEFINED && in_dtype(n, 1) != DT_INT64 && in_dtype(n, 1) != DT_INT32)
+        return diag_node(d, n, ST_SHAPE, "input 1 (indices) must be int32 or int64");
+    if (!gather) {
+        IntList a, b;
+        if (!op_attr_ints(n, "starts", &a) || !op_attr_ints(n, "steps", &b) || a.n != shp.n || b.n != shp.n)
+            return diag_node(d, n, ST_INVALID, "attributes starts and steps need one entry per dim of shape");
+    }
+    Shape out = shape_make((int)shp.n, shp.v);
+    op_set_output(n, 0, in_dtype(n, 0), &out);
+    return ST_OK;
+}
+
 /* name, domain, family, canonical opset, canon, shape, fold, flops, grad */
 const OpRule shape_rules[] = {
     {"Constant", "", "shape", 17, NULL, constant_shape, constant_fold, no_flops, NULL},
@@ -2009,19 +2292,19 @@ const OpRule shape_rules[] = {
     {"Flatten", "", "shape", 17, NULL, flatten_shape, fold_copy, no_flops, grad_view},
     {"Squeeze", "", "shape", 17, axes_canon, squeeze_shape, fold_copy, no_flops, grad_view},
     {"Unsqueeze", "", "shape", 17, axes_canon, unsqueeze_shape, fold_copy, no_flops, grad_view},
-    {"Transpose", "", "shape", 17, NULL, transpose_shape, transpose_fold, no_flops, NULL},
-    {"Concat", "", "shape", 17, concat_canon, concat_shape, concat_fold, no_flops, NULL},
-    {"Split", "", "shape", 17, split_canon, split_shape, split_fold, no_flops, NULL},
-    {"Slice", "", "shape", 17, slice_canon, slice_shape, slice_fold, no_flops, NULL},
-    {"Gather", "", "shape", 17, NULL, gather_shape, gather_fold, no_flops, NULL},
+    {"Transpose", "", "shape", 17, NULL, transpose_shape, transpose_fold, no_flops, grad_transpose},
+    {"Concat", "", "shape", 17, concat_canon, concat_shape, concat_fold, no_flops, grad_concat},
+    {"Split", "", "shape", 17, split_canon, split_shape, split_fold, no_flops, grad_split},
+    {"Slice", "", "shape", 17, slice_canon, slice_shape, slice_fold, no_flops, grad_slice},
+    {"Gather", "", "shape", 17, NULL, gather_shape, gather_fold, no_flops, grad_gather},
     {"GatherElements", "", "shape", 17, NULL, gather_elements_shape, NULL, no_flops, NULL},
     {"GatherND", "", "shape", 17, NULL, gather_nd_shape, NULL, no_flops, NULL},
     {"ScatterElements", "", "shape", 17, NULL, scatter_elements_shape, NULL, no_flops, NULL},
     {"Scatter", "", "shape", 17, scatter_canon, scatter_elements_shape, NULL, no_flops, NULL},
     {"ScatterND", "", "shape", 17, NULL, scatter_nd_shape, NULL, no_flops, NULL},
-    {"Pad", "", "shape", 17, pad_canon, pad_shape, NULL, no_flops, NULL},
-    {"Expand", "", "shape", 17, NULL, expand_shape, expand_fold, no_flops, NULL},
-    {"Tile", "", "shape", 17, tile_canon, tile_shape, tile_fold, no_flops, NULL},
+    {"Pad", "", "shape", 17, pad_canon, pad_shape, NULL, no_flops, grad_pad},
+    {"Expand", "", "shape", 17, NULL, expand_shape, expand_fold, no_flops, grad_expand},
+    {"Tile", "", "shape", 17, tile_canon, tile_shape, tile_fold, no_flops, grad_tile},
     {"Range", "", "shape", 17, NULL, range_shape, range_fold, no_flops, NULL},
     {"Identity", "", "shape", 17, NULL, identity_shape, identity_fold, no_flops, grad_view},
     {"Resize", "", "shape", 17, resize_canon, resize_shape, NULL, out0_numel, NULL},
@@ -2035,5 +2318,8 @@ const OpRule shape_rules[] = {
     {"Compress", "", "shape", 17, NULL, compress_shape, NULL, no_flops, NULL},
     {"TopK", "", "shape", 17, topk_canon, topk_shape, NULL, no_flops, NULL},
     {"NonZero", "", "shape", 17, NULL, nonzero_shape, nonzero_fold, no_flops, NULL},
+    /* backward ops (onnxtune domain) */
+    {"SliceGrad", ONNXTUNE_DOMAIN, "shape", 1, NULL, grad_scatter_shape, NULL, out0_numel, NULL},
+    {"GatherGrad", ONNXTUNE_DOMAIN, "shape", 1, NULL, grad_scatter_shape, NULL, out0_numel, NULL},
     {0},
 };

@@ -23,6 +23,14 @@ static void gemm_case(GradCheck *s, const char *label, const char *adims, const 
     gc_check(c, 1, &y);
 }
 
+static void matmul_case(GradCheck *s, const char *label, const char *adims, const char *bdims)
+{
+    GcCase *c = gc_case(s, "MatMul", label);
+    Value *a = gc_param(c, "a", adims, -1, 1), *b = gc_param(c, "b", bdims, -1, 1);
+    Value *y = gc_op(c, "MatMul", 2, IN(a, b), NULL);
+    gc_check(c, 1, &y);
+}
+
 static void matmul_cases(GradCheck *s)
 {
     gemm_case(s, "A[3,4] B[4,5]", "3,4", "4,5", NULL, NULL);
@@ -30,6 +38,22 @@ static void matmul_cases(GradCheck *s)
     gemm_case(s, "transB, C [N] (linear layer)", "3,4", "5,4", "5", "transB=1");
     gemm_case(s, "transA transB alpha beta, C [3,1]", "4,3", "5,4", "3,1", "transA=1 transB=1 alpha=0.5 beta=2.0");
     gemm_case(s, "C scalar, beta", "3,4", "4,5", "", "beta=0.25");
+    matmul_case(s, "[3,4] @ [4,5]", "3,4", "4,5");
+    matmul_case(s, "[2,3,4] @ W[4,5] (batch folds into M)", "2,3,4", "4,5");
+    matmul_case(s, "[2,1,3,4] @ [3,4,5] (batch broadcast)", "2,1,3,4", "3,4,5");
+    matmul_case(s, "[3,4] @ [2,4,5] (A broadcast)", "3,4", "2,4,5");
+    matmul_case(s, "[4] @ [2,4,5] (1-D A)", "4", "2,4,5");
+    matmul_case(s, "[2,3,4] @ [4] (1-D B)", "2,3,4", "4");
+    matmul_case(s, "[4] @ [4] (dot)", "4", "4");
+    matmul_case(s, "[4] @ [4,5] (1-D A, 2-D B)", "4", "4,5");
+    {
+        GcCase *c = gc_case(s, "MatMul", "attention: Q @ K^T, frozen K");
+        Value *q = gc_param(c, "q", "2,3,5,4", -1, 1);
+        Value *k = gc_data(c, "k", "2,3,6,4", -1, 1);
+        Value *kt = gc_op(c, "Transpose", 1, &k, "perm=[0,1,3,2]");
+        Value *y = gc_op(c, "MatMul", 2, IN(q, kt), NULL);
+        gc_check(c, 1, &y);
+    }
 }
 
 /* ---- elementwise ---- */
@@ -208,8 +232,73 @@ static void elementwise_cases(GradCheck *s)
 
 /* ---- shape ---- */
 
+/* One op with one trainable input x and constant other inputs. */
+static void shape_case(GradCheck *s, const char *op, const char *label, const char *xdims, int nin, Value *const *rest,
+                       const char *attrs, GcCase *c)
+{
+    (void)s;
+    Value *x = gc_param(c, "x", xdims, -1, 1);
+    Value *in[8] = {x};
+    for (int i = 1; i < nin; i++)
+        in[i] = rest[i - 1];
+    Value *y = gc_op(c, op, nin, in, attrs);
+    (void)label;
+    gc_check(c, 1, &y);
+}
+
+#define SHAPE_CASE(op, label, xdims, attrs, ...) do { \
+        GcCase *c_ = gc_case(s, op, label); \
+        Value *rest_[] = {NULL, __VA_ARGS__}; \
+        shape_case(s, op, label, xdims, (int)(sizeof rest_ / sizeof rest_[0]), rest_ + 1, attrs, c_); \
+    } while (0)
+#define C_ (c_)
+
 static void shape_cases(GradCheck *s)
 {
+    SHAPE_CASE("Transpose", "perm [2,0,3,1]", "2,3,4,5", "perm=[2,0,3,1]");
+    SHAPE_CASE("Reshape", "[2,3,4] -> [4,-1]", "2,3,4", NULL, gc_ints(C_, "2", I64(4, -1)));
+    SHAPE_CASE("Squeeze", "axes [1]", "3,1,4", NULL, gc_ints(C_, "1", I64(1)));
+    SHAPE_CASE("Unsqueeze", "axes [0,3]", "3,4", NULL, gc_ints(C_, "2", I64(0, 3)));
+    SHAPE_CASE("Identity", "", "3,4", NULL);
+    SHAPE_CASE("Expand", "[3,1] -> [2,3,4]", "3,1", NULL, gc_ints(C_, "3", I64(2, 3, 4)));
+    SHAPE_CASE("Tile", "repeats [2,1,3]", "2,3,2", NULL, gc_ints(C_, "3", I64(2, 1, 3)));
+    SHAPE_CASE("Slice", "unit steps, axes [1,2], negative end", "3,5,6", NULL, gc_ints(C_, "2", I64(1, 1)),
+               gc_ints(C_, "2", I64(4, -1)), gc_ints(C_, "2", I64(1, 2)));
+    SHAPE_CASE("Slice", "steps [2,-1] (negative), clamped ends", "5,6,3", NULL, gc_ints(C_, "2", I64(0, -2)),
+               gc_ints(C_, "2", I64(100, -100)), gc_ints(C_, "2", I64(0, 1)), gc_ints(C_, "2", I64(2, -1)));
+    SHAPE_CASE("Slice", "x[:, 0:1] (ViT class token)", "2,5,4", NULL, gc_ints(C_, "1", I64(0)), gc_ints(C_, "1", I64(1)),
+               gc_ints(C_, "1", I64(1)));
+    SHAPE_CASE("Pad", "constant, pads [0,1,2, 1,0,1]", "2,3,4", NULL, gc_ints(C_, "6", I64(0, 1, 2, 1, 0, 1)));
+    SHAPE_CASE("Pad", "negative pads crop, value 0.5", "3,5", NULL, gc_ints(C_, "4", I64(-1, 2, 1, -2)),
+               gc_scalar(C_, 0.5));
+    SHAPE_CASE("Gather", "activations, axis 1, indices [2,2]", "3,5,4", "axis=1", gc_ints(C_, "2,2", I64(4, 0, -1, 2)));
+    SHAPE_CASE("Gather", "scalar index axis 1 (class token)", "2,5,4", "axis=1", gc_ints(C_, "", I64(0)));
+    {
+        GcCase *c = gc_case(s, "Gather", "embedding [10,6], tokens [2,5] with repeats");
+        Value *w = gc_param(c, "embedding", "10,6", -1, 1);
+        Value *tok = gc_ints(c, "2,5", I64(3, 7, 3, 0, 9, 7, 7, 1, 3, 2));
+        Value *y = gc_op(c, "Gather", 2, IN(w, tok), NULL);
+        gc_check(c, 1, &y);
+    }
+    {
+        GcCase *c = gc_case(s, "Concat", "axis 1, three inputs, one frozen");
+        Value *a = gc_param(c, "a", "2,3,4", -1, 1), *b = gc_data(c, "b", "2,1,4", -1, 1);
+        Value *e = gc_param(c, "e", "2,2,4", -1, 1);
+        Value *y = gc_op(c, "Concat", 3, IN(a, b, e), "axis=1");
+        gc_check(c, 1, &y);
+    }
+    {
+        GcCase *c = gc_case(s, "Concat", "axis -1, same value twice");
+        Value *a = gc_param(c, "a", "3,2", -1, 1);
+        Value *y = gc_op(c, "Concat", 2, IN(a, a), "axis=-1");
+        gc_check(c, 1, &y);
+    }
+    {
+        GcCase *c = gc_case(s, "Split", "sizes [1,3,2] on axis 1, one output unused");
+        Value *x = gc_param(c, "x", "2,6,3", -1, 1);
+        Node *sp = gc_node(c, "Split", 2, IN(x, gc_ints(c, "3", I64(1, 3, 2))), 3, "axis=1");
+        gc_check(c, 2, sp ? IN(sp->outputs[0], sp->outputs[2]) : IN(NULL, NULL));
+    }
     {
         GcCase *c = gc_case(s, "Flatten", "axis=2 of [2,3,4,5]");
         Value *x = gc_param(c, "x", "2,3,4,5", -1, 1);
@@ -222,6 +311,44 @@ static void shape_cases(GradCheck *s)
 
 static void reduce_cases(GradCheck *s)
 {
+    SHAPE_CASE("Softmax", "middle axis of [2,5,3]", "2,5,3", "axis=1");
+    SHAPE_CASE("Softmax", "last axis", "4,7", NULL);
+    SHAPE_CASE("LogSoftmax", "last axis", "4,7", NULL);
+    SHAPE_CASE("LogSoftmax", "axis 0 of [5,2,3]", "5,2,3", "axis=0");
+    SHAPE_CASE("ReduceMax", "axes [1] keepdims=1", "3,4,5", NULL, gc_ints(C_, "1", I64(1)));
+    SHAPE_CASE("ReduceMin", "all axes keepdims=0", "3,4", "keepdims=0");
+    SHAPE_CASE("ReduceL2", "axes [-1]", "3,4", "keepdims=0", gc_ints(C_, "1", I64(-1)));
+    SHAPE_CASE("ReduceSumSquare", "axes [0,2]", "3,4,2", NULL, gc_ints(C_, "2", I64(0, 2)));
+    SHAPE_CASE("ReduceLogSumExp", "axes [1]", "3,4", NULL, gc_ints(C_, "1", I64(1)));
+    {
+        GcCase *c = gc_case(s, "ReduceMax", "ties: max over [x, x] splits evenly");
+        Value *x = gc_param(c, "x", "3,1,4", -1, 1);
+        Value *xx = gc_op(c, "Concat", 2, IN(x, x), "axis=1");
+        Value *y = gc_op(c, "ReduceMax", 2, IN(xx, gc_ints(c, "1", I64(1))), NULL);
+        gc_check(c, 1, &y);
+    }
+    {
+        GcCase *c = gc_case(s, "ReduceL1", "axes [1]");
+        Value *x = gc_param(c, "x", "3,4", -1, 1);
+        gc_avoid(c, x, 0, 0.05);
+        Value *y = gc_op(c, "ReduceL1", 2, IN(x, gc_ints(c, "1", I64(1))), NULL);
+        gc_check(c, 1, &y);
+    }
+    {
+        /* LayerNorm as older exporters decompose it: every step is a rule of this file */
+        GcCase *c = gc_case(s, "ReduceMean", "decomposed LayerNorm over the last axis");
+        Value *x = gc_param(c, "x", "2,3,8", -2, 2);
+        Value *gamma = gc_param(c, "gamma", "8", 0.5, 1.5), *beta = gc_param(c, "beta", "8", -1, 1);
+        Value *ax = gc_ints(c, "1", I64(-1));
+        Value *mu = gc_op(c, "ReduceMean", 2, IN(x, ax), NULL);
+        Value *xc = gc_op(c, "Sub", 2, IN(x, mu), NULL);
+        Value *sq = gc_op(c, "Pow", 2, IN(xc, gc_scalar(c, 2)), NULL);
+        Value *var = gc_op(c, "ReduceMean", 2, IN(sq, ax), NULL);
+        Value *den = gc_op(c, "Sqrt", 1, IN(gc_op(c, "Add", 2, IN(var, gc_scalar(c, 1e-5)), NULL)), NULL);
+        Value *xn = gc_op(c, "Div", 2, IN(xc, den), NULL);
+        Value *y = gc_op(c, "Add", 2, IN(gc_op(c, "Mul", 2, IN(xn, gamma), NULL), beta), NULL);
+        gc_check(c, 1, &y);
+    }
     {
         GcCase *c = gc_case(s, "ReduceSum", "axes [1,3] keepdims=0");
         Value *x = gc_param(c, "x", "2,3,4,5", -1, 1);
