@@ -120,6 +120,9 @@ extern const Emitter norm_emitters[];
 extern const Emitter reduce_emitters[];
 extern const Emitter rnn_emitters[];
 extern const Emitter elementwise_grad_emitters[]; /* backward ops: codegen/emit_grad_<family>.c */
+extern const Emitter conv_grad_emitters[];
+extern const Emitter pool_grad_emitters[];
+extern const Emitter norm_grad_emitters[];
 extern const Emitter train_emitters[];            /* losses, ClipGradNorm, updates: codegen/emit_train.c */
 extern const Emitter shape_grad_emitters[];
 extern const Emitter reduce_grad_emitters[];

@@ -540,6 +540,26 @@ Status conv_geom(const Node *n, int nsp, const int64_t *wkernel, ConvGeom *g, Di
 int64_t conv_geom_out(ConvGeom *g, int i, int64_t in);
 /* ConvTranspose output size of dim i; `want` >= 0 is output_shape[i]. Resolves the pads of dim i. */
 int64_t conv_transpose_geom_out(ConvGeom *g, int i, int64_t in, int64_t want);
+/* For gradient rules: the geometry of a Conv or pool node n for its static input shape x, every pad
+ * explicit (auto_pad resolved); ST_SHAPE when x is not static. */
+Status conv_geom_resolve(const Node *n, const Shape *x, const int64_t *wkernel, ConvGeom *g, Diag *d) MUST_CHECK;
+/* Set the window attributes of backward node b from g: kernel_shape, strides, dilations, explicit pads,
+ * group (when not 1) and ceil_mode (when set). */
+Status conv_geom_set_attrs(Graph *gr, Node *b, const ConvGeom *g, Diag *d) MUST_CHECK;
+/* A backward node's window g must give the spatial dims of `out` (its dY) for those of `in` (the
+ * forward input); ST_SHAPE naming the dim otherwise. */
+Status conv_geom_check(const Node *n, ConvGeom *g, const Shape *in, const Shape *out, Diag *d) MUST_CHECK;
+
+/* ======================================================================== ir/ops_norm.c */
+
+/* Dropout in a training step: turn default-domain Dropout node n (any opset, canonical) into
+ * onnxtune.Dropout(X, ratio, seed) with attribute stream. `seed` is an int64 [2] value {seed, step}
+ * that the training program passes every step (a runtime graph input); `stream` must differ between
+ * the Dropout nodes of one graph. Element i of stream s is kept when the draw u(seed, step, s, i) >=
+ * ratio (runtime/norm.c dropout_forward), so masks are deterministic, resumable from (seed, step),
+ * and recomputed by the backward op onnxtune.DropoutGrad instead of being stored. The ratio must be
+ * constant. Evaluation graphs keep the ONNX Dropout (the identity). */
+Status dropout_to_training(Graph *g, Node *n, Value *seed, int64_t stream, Diag *d) MUST_CHECK;
 
 /* ======================================================================== ir/pass_autodiff.c */
 

@@ -1,8 +1,10 @@
 /* ops_conv.c - rules of the conv family (Conv, ConvTranspose) and the spatial geometry they share with
  * the pools: attributes with ONNX's defaults, output sizes, and auto_pad turned into explicit pads so
- * codegen never sees SAME_UPPER. It does not fold convolutions (weights are not folded into anything). */
+ * codegen never sees SAME_UPPER; Conv's gradient rule and its backward ops onnxtune.ConvGradInput and
+ * ConvGradWeight. It does not fold convolutions, nor differentiate ConvTranspose. */
 #include "ir.h"
 
+#include <math.h>
 #include <string.h>
 
 /* Larger kernel/stride/pad/dim values are taken as corrupt input (keeps the arithmetic overflow-free). */
@@ -303,9 +305,188 @@ static double conv_transpose_flops(const Node *n)
     return shape_is_static(w) ? shape_numel_or0(&n->inputs[0]->shape) * per_in : 0;
 }
 
+/* ======================================================================== gradients */
+
+Status conv_geom_resolve(const Node *n, const Shape *x, const int64_t *wkernel, ConvGeom *g, Diag *d)
+{
+    char a[160];
+    if (!shape_is_static(x) || x->rank < 3)
+        return diag_node(d, n, ST_SHAPE, "input 0 shape %s must be static and at least 3-D for training (pass "
+                         "--batch)", shape_str(x, a, sizeof a));
+    Status st = conv_geom(n, x->rank - 2, wkernel, g, d);
+    if (st)
+        return st;
+    for (int i = 0; i < g->nsp; i++) {
+        if (g->kernel[i] < 1)
+            return diag_node(d, n, ST_SHAPE, "the kernel size of spatial dim %d is unknown", i);
+        conv_geom_out(g, i, x->dim[2 + i]);
+    }
+    return ST_OK;
+}
+
+Status conv_geom_set_attrs(Graph *gr, Node *b, const ConvGeom *g, Diag *d)
+{
+    int64_t pads[2 * IR_MAX_RANK];
+    size_t nsp = (size_t)g->nsp;
+    for (size_t i = 0; i < nsp; i++) {
+        pads[i] = g->pad_begin[i];
+        pads[i + nsp] = g->pad_end[i];
+    }
+    Status st;
+    if ((st = node_set_attr_ints(gr, b, "kernel_shape", g->kernel, nsp, d)) ||
+        (st = node_set_attr_ints(gr, b, "strides", g->stride, nsp, d)) ||
+        (st = node_set_attr_ints(gr, b, "dilations", g->dilation, nsp, d)) ||
+        (st = node_set_attr_ints(gr, b, "pads", pads, 2 * nsp, d)))
+        return st;
+    if (g->group != 1 && (st = node_set_attr_int(gr, b, "group", g->group, d)))
+        return st;
+    if (g->ceil_mode && (st = node_set_attr_int(gr, b, "ceil_mode", 1, d)))
+        return st;
+    return ST_OK;
+}
+
+Status conv_geom_check(const Node *n, ConvGeom *g, const Shape *in, const Shape *out, Diag *d)
+{
+    for (int i = 0; i < g->nsp; i++) {
+        int64_t o = conv_geom_out(g, i, in->dim[2 + i]);
+        if (o >= 0 && out->dim[2 + i] >= 0 && o != out->dim[2 + i]) {
+            char a[160], b[160];
+            return diag_node(d, n, ST_SHAPE, "spatial dim %d: input %s gives %lld outputs under this window, the "
+                             "gradient %s has %lld", i, shape_str(in, a, sizeof a), (long long)o,
+                             shape_str(out, b, sizeof b), (long long)out->dim[2 + i]);
+        }
+    }
+    return ST_OK;
+}
+
+/* onnxtune.ConvGradInput (1): dY [N, M, O...], W [M, C/group, k...] -> dX of shape attribute input_shape
+ * [N, C, D...]; window attributes as Conv's with explicit pads. */
+static Status conv_grad_input_shape(Graph *gr, Node *n, Diag *d)
+{
+    (void)gr;
+    Status st = op_check_arity(n, 2, 2, 1, 1, d);
+    if (!st)
+        st = op_require_inputs(n, 2, d);
+    if (!st)
+        st = op_same_dtype(n, 0, 1, d);
+    if (st)
+        return st;
+    const Shape *dy = &n->inputs[0]->shape, *w = &n->inputs[1]->shape;
+    IntList is;
+    if (!op_attr_ints(n, "input_shape", &is))
+        return diag_node(d, n, ST_INVALID, "attribute input_shape is required");
+    Shape x = shape_make((int)(is.n <= IR_MAX_RANK ? is.n : 0), NULL);
+    for (int i = 0; i < x.rank; i++)
+        x.dim[i] = is.v[i];
+    char a[160], b[160], e[160];
+    if (x.rank < 3 || !shape_is_static(&x) || dy->rank != x.rank || w->rank != x.rank || !shape_is_static(w))
+        return diag_node(d, n, ST_SHAPE, "dY %s, W %s and input_shape %s must be static and of one rank >= 3",
+                         shape_str(dy, a, sizeof a), shape_str(w, b, sizeof b), shape_str(&x, e, sizeof e));
+    ConvGeom g;
+    if ((st = conv_geom(n, x.rank - 2, w->dim + 2, &g, d)) || (st = conv_geom_check(n, &g, &x, dy, d)))
+        return st;
+    if (x.dim[1] != w->dim[1] * g.group || dim_conflict(dy, 1, w, 0) || dim_conflict(dy, 0, &x, 0))
+        return diag_node(d, n, ST_SHAPE, "dY %s, W %s and input_shape %s disagree on N or channels (group %lld)",
+                         shape_str(dy, a, sizeof a), shape_str(w, b, sizeof b), shape_str(&x, e, sizeof e),
+                         (long long)g.group);
+    op_set_output(n, 0, n->inputs[0]->dtype, &x);
+    return ST_OK;
+}
+
+/* onnxtune.ConvGradWeight (1): dY [N, M, O...], X [N, C, D...] -> dW [M, C/group, kernel_shape...]. */
+static Status conv_grad_weight_shape(Graph *gr, Node *n, Diag *d)
+{
+    (void)gr;
+    Status st = op_check_arity(n, 2, 2, 1, 1, d);
+    if (!st)
+        st = op_require_inputs(n, 2, d);
+    if (!st)
+        st = op_same_dtype(n, 0, 1, d);
+    if (st)
+        return st;
+    const Shape *dy = &n->inputs[0]->shape, *x = &n->inputs[1]->shape;
+    char a[160], b[160];
+    if (x->rank < 3 || !shape_is_static(x) || !shape_is_static(dy) || dy->rank != x->rank)
+        return diag_node(d, n, ST_SHAPE, "dY %s and X %s must be static and of one rank >= 3",
+                         shape_str(dy, a, sizeof a), shape_str(x, b, sizeof b));
+    ConvGeom g;
+    IntList ks;
+    if (!op_attr_ints(n, "kernel_shape", &ks))
+        return diag_node(d, n, ST_INVALID, "attribute kernel_shape is required");
+    if ((st = conv_geom(n, x->rank - 2, NULL, &g, d)) || (st = conv_geom_check(n, &g, x, dy, d)))
+        return st;
+    if (x->dim[1] % g.group || dy->dim[1] % g.group || dy->dim[0] != x->dim[0])
+        return diag_node(d, n, ST_SHAPE, "dY %s and X %s do not fit group %lld", shape_str(dy, a, sizeof a),
+                         shape_str(x, b, sizeof b), (long long)g.group);
+    Shape w = shape_make(x->rank, NULL);
+    w.dim[0] = dy->dim[1];
+    w.dim[1] = x->dim[1] / g.group;
+    for (int i = 0; i < g.nsp; i++)
+        w.dim[2 + i] = g.kernel[i];
+    op_set_output(n, 0, n->inputs[0]->dtype, &w);
+    return ST_OK;
+}
+
+/* MACs of either backward conv: those of the forward conv, N * M * prod(out) * C/group * prod(kernel). */
+static double conv_grad_input_flops(const Node *n)
+{
+    return n->ninputs == 2 && n->inputs[1] ? shape_numel_or0(&n->inputs[0]->shape) *
+               shape_numel_or0(&n->inputs[1]->shape) / fmax(1.0, (double)n->inputs[1]->shape.dim[0]) : 0;
+}
+
+static double conv_grad_weight_flops(const Node *n)
+{
+    return n->noutputs == 1 ? shape_numel_or0(&n->inputs[0]->shape) * shape_numel_or0(&n->outputs[0]->shape) /
+               fmax(1.0, (double)n->outputs[0]->shape.dim[0]) : 0;
+}
+
+/* Conv: Y[n, m, o] = sum_{c in group(m), k} W[m, c, k] * X[n, c, o*stride - pad + k*dilation] + B[m].
+ *   dX = ConvGradInput(dY, W)  (the adjoint: W^T dY scattered back through the window)
+ *   dW = ConvGradWeight(dY, X) (sum over n and o of dY times the window of X)
+ *   dB = ReduceSum(dY, axes = [0, 2, 3, ...]) */
+static Status conv_grad(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0), *x = n->inputs[0], *w = n->inputs[1], *bias = node_input(n, 2);
+    if (!dy)
+        return ST_OK;
+    Graph *gr = grad_graph(c);
+    ConvGeom g;
+    Status st;
+    if (!shape_is_static(&w->shape) || w->shape.rank != x->shape.rank)
+        return diag_node(d, n, ST_SHAPE, "the weight's shape must be static for training");
+    if ((st = conv_geom_resolve(n, &x->shape, w->shape.dim + 2, &g, d)))
+        return st;
+    if (grad_needed(c, n, 0)) {
+        Node *b = grad_new_node(c, n, ONNXTUNE_DOMAIN, "ConvGradInput", 2, (Value *[]){dy, w}, 1, d);
+        if (!b || (st = conv_geom_set_attrs(gr, b, &g, d)) ||
+            (st = node_set_attr_ints(gr, b, "input_shape", x->shape.dim, (size_t)x->shape.rank, d)) ||
+            (st = grad_finish_node(c, b, d)) || (st = grad_accumulate(c, n, 0, b->outputs[0], d)))
+            return d->status;
+    }
+    if (grad_needed(c, n, 1)) {
+        Node *b = grad_new_node(c, n, ONNXTUNE_DOMAIN, "ConvGradWeight", 2, (Value *[]){dy, x}, 1, d);
+        if (!b || (st = conv_geom_set_attrs(gr, b, &g, d)) || (st = grad_finish_node(c, b, d)) ||
+            (st = grad_accumulate(c, n, 1, b->outputs[0], d)))
+            return d->status;
+    }
+    if (bias && grad_needed(c, n, 2)) {
+        int64_t axes[IR_MAX_RANK] = {0};
+        for (int i = 2; i < dy->shape.rank; i++)
+            axes[i - 1] = i;
+        Value *ax = graph_const_ints(gr, "conv_bias_axes", axes, (size_t)dy->shape.rank - 1, d);
+        Node *r = ax ? grad_new_node(c, n, "", "ReduceSum", 2, (Value *[]){dy, ax}, 1, d) : NULL;
+        if (!r || (st = node_set_attr_int(gr, r, "keepdims", 0, d)) || (st = grad_finish_node(c, r, d)) ||
+            (st = grad_accumulate(c, n, 2, r->outputs[0], d)))
+            return d->status;
+    }
+    return ST_OK;
+}
+
 /* name, domain, family, canonical opset, canon, shape, fold, flops, grad */
 const OpRule conv_rules[] = {
-    {"Conv", "", "conv", 17, NULL, conv_shape, NULL, conv_flops, NULL},
+    {"Conv", "", "conv", 17, NULL, conv_shape, NULL, conv_flops, conv_grad},
     {"ConvTranspose", "", "conv", 17, NULL, conv_transpose_shape, NULL, conv_transpose_flops, NULL},
+    {"ConvGradInput", ONNXTUNE_DOMAIN, "conv", 1, NULL, conv_grad_input_shape, NULL, conv_grad_input_flops, NULL},
+    {"ConvGradWeight", ONNXTUNE_DOMAIN, "conv", 1, NULL, conv_grad_weight_shape, NULL, conv_grad_weight_flops, NULL},
     {0},
 };

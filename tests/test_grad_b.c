@@ -1,10 +1,14 @@
-/* test_grad_b.c - gradients of the conv, pool and norm families (G1's part of autodiff).
+/* test_grad_b.c - gradients of the conv, pool and norm families.
  * 1. The backward kernels of runtime/conv.c, pool.c and norm.c against naive float64 loops written
- *    here from the forward definitions, on random shapes (every path: depthwise, folded batch, 1x1).
+ *    here from the forward definitions, on random shapes (every path: depthwise, folded batch, 1x1),
+ *    the norm kernels against float64 central differences of naive forwards, Dropout's mask statistics.
+ * 2. The gradient rules end to end (pass_autodiff, codegen, the kernels) against finite differences
+ *    of the compiled forward (tests/gradcheck.h: directional derivatives, tolerance 1e-3 relative).
  * It prints one row per case (op, case, max rel err, PASS/FAIL) and exits non-zero on any FAIL.
  */
 #include "test.h"
 
+#include "gradcheck.h"
 #include "runtime.h"
 
 #include <stdint.h>
@@ -434,6 +438,337 @@ static void check_dropout_kernels(float ratio)
     free(x), free(y), free(y2), free(dx), free(mask), free(mask2);
 }
 
+/* ---- 2. gradient rules against finite differences ---------------------------------------------- */
+
+#define IN(...) ((Value *[]){__VA_ARGS__})
+
+static void conv_case(GradCheck *s, const char *label, const char *xd, const char *wd, const char *bd,
+                      const char *attrs)
+{
+    GcCase *c = gc_case(s, "Conv", label);
+    Value *x = gc_param(c, "x", xd, -1, 1), *w = gc_param(c, "w", wd, -1, 1);
+    Value *b = bd ? gc_param(c, "b", bd, -1, 1) : NULL;
+    Value *y = gc_op(c, "Conv", b ? 3 : 2, IN(x, w, b), attrs);
+    gc_check(c, 1, &y);
+}
+
+static void conv_fd_cases(GradCheck *s)
+{
+    conv_case(s, "3x3 plain, bias", "2,3,6,6", "4,3,3,3", "4", NULL);
+    conv_case(s, "3x3 plain, no bias", "2,3,6,5", "4,3,3,3", NULL, NULL);
+    conv_case(s, "3x3 stride 2 pads 1", "2,3,7,8", "4,3,3,3", "4", "strides=[2,2] pads=[1,1,1,1]");
+    conv_case(s, "5x3 asymmetric pads, stride (1,2)", "1,2,9,8", "3,2,5,3", "3", "strides=[1,2] pads=[2,0,1,1]");
+    conv_case(s, "auto_pad SAME_UPPER stride 2", "2,2,7,6", "3,2,3,3", "3", "strides=[2,2] auto_pad='SAME_UPPER'");
+    conv_case(s, "dilation 2 pads 2", "2,2,8,8", "3,2,3,3", "3", "dilations=[2,2] pads=[2,2,2,2]");
+    conv_case(s, "grouped g=2", "2,4,6,6", "6,2,3,3", "6", "group=2 pads=[1,1,1,1]");
+    conv_case(s, "depthwise 3x3 s2 (mobilenet)", "2,4,7,7", "4,1,3,3", "4", "group=4 strides=[2,2] pads=[1,1,1,1]");
+    conv_case(s, "depthwise multiplier 2", "1,3,6,6", "6,1,3,3", NULL, "group=3 pads=[1,1,1,1]");
+    conv_case(s, "1x1 pointwise", "2,8,5,5", "4,8,1,1", "4", NULL);
+    conv_case(s, "1x1 stride 2 (downsample)", "2,6,6,6", "4,6,1,1", NULL, "strides=[2,2]");
+    conv_case(s, "1x1 pointwise N=1 17x16", "1,5,17,16", "3,5,1,1", "3", NULL);
+    conv_case(s, "3x3 N=1 18x17 (im2col per image)", "1,2,18,17", "3,2,3,3", "3", "pads=[1,1,1,1]");
+    conv_case(s, "1-D k3 stride 2 pads 1", "2,3,10", "4,3,3", "4", "strides=[2] pads=[1,1]");
+    conv_case(s, "3-D 2x3x3", "1,2,4,5,5", "2,2,2,3,3", "2", "pads=[0,1,1,0,1,1]");
+}
+
+/* Distinct values 0.1 apart (a shuffled ramp), so perturbations of +-2 eps = 0.04 never reorder a
+ * window's maximum. */
+static void spread_values(GcCase *c, Value *x, size_t n)
+{
+    if (!gc_ok(c))
+        return;
+    float *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)(0.1 * ((double)i - (double)n / 2));
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(urand() * (double)i);
+        float t = v[i - 1];
+        v[i - 1] = v[j];
+        v[j] = t;
+    }
+    gc_set(c, x, v, n);
+    free(v);
+}
+
+static void pool_case(GradCheck *s, const char *op, const char *label, const char *xd, size_t numel,
+                      const char *attrs)
+{
+    GcCase *c = gc_case(s, op, label);
+    Value *x = gc_param(c, "x", xd, -1, 1);
+    spread_values(c, x, numel);
+    Value *y = gc_op(c, op, 1, &x, attrs);
+    gc_check(c, 1, &y);
+}
+
+static void pool_fd_cases(GradCheck *s)
+{
+    pool_case(s, "MaxPool", "2x2 stride 2", "2,2,4,6", 96, "kernel_shape=[2,2] strides=[2,2]");
+    pool_case(s, "MaxPool", "3x3 stride 2 pads 1 (resnet stem)", "1,2,7,7", 98,
+              "kernel_shape=[3,3] strides=[2,2] pads=[1,1,1,1]");
+    pool_case(s, "MaxPool", "3x3 stride 2 ceil_mode", "1,2,8,8", 128, "kernel_shape=[3,3] strides=[2,2] ceil_mode=1");
+    pool_case(s, "MaxPool", "2x2 dilation 2", "1,2,6,6", 72, "kernel_shape=[2,2] dilations=[2,2]");
+    pool_case(s, "MaxPool", "1-D k3 s1 pads 1", "2,3,8", 48, "kernel_shape=[3] pads=[1,1]");
+    pool_case(s, "AveragePool", "2x2 stride 2", "2,2,4,6", 96, "kernel_shape=[2,2] strides=[2,2]");
+    pool_case(s, "AveragePool", "3x3 s2 pads 1 exclude pad", "1,2,7,7", 98,
+              "kernel_shape=[3,3] strides=[2,2] pads=[1,1,1,1]");
+    pool_case(s, "AveragePool", "3x3 s2 pads 1 count_include_pad", "1,2,7,7", 98,
+              "kernel_shape=[3,3] strides=[2,2] pads=[1,1,1,1] count_include_pad=1");
+    pool_case(s, "AveragePool", "3x3 s2 ceil_mode", "1,2,8,8", 128, "kernel_shape=[3,3] strides=[2,2] ceil_mode=1");
+    pool_case(s, "AveragePool", "3x3 s2 ceil pads 1 incl pad", "1,2,8,8", 128,
+              "kernel_shape=[3,3] strides=[2,2] pads=[1,1,1,1] ceil_mode=1 count_include_pad=1");
+    pool_case(s, "GlobalAveragePool", "[2,3,5,4]", "2,3,5,4", 120, NULL);
+    pool_case(s, "GlobalMaxPool", "[2,3,5,4]", "2,3,5,4", 120, NULL);
+}
+
+/* BatchNormalization with X, scale and B trainable; frozen running statistics. */
+static void bn_case(GradCheck *s, const char *label, const char *xd, const char *cd, bool training)
+{
+    GcCase *c = gc_case(s, "BatchNormalization", label);
+    Value *x = gc_param(c, "x", xd, -1, 2), *scale = gc_param(c, "scale", cd, 0.5, 1.5);
+    Value *b = gc_param(c, "b", cd, -1, 1);
+    Value *mean = gc_data(c, "mean", cd, -0.5, 0.5), *var = gc_data(c, "var", cd, 0.5, 2);
+    Value *y = gc_op(c, "BatchNormalization", 5, IN(x, scale, b, mean, var),
+                     training ? "epsilon=1e-3 training_mode=1 momentum=0.9" : "epsilon=1e-3");
+    /* batch statistics make dX nearly orthogonal to most directions: <g,u> is small and the float32
+     * loss's rounding dominates at eps 0.02 (errors fall as eps grows), so a larger step */
+    if (training && c)
+        c->eps = 0.05;
+    gc_check(c, 1, &y);
+}
+
+static void layernorm_case(GradCheck *s, const char *label, const char *xd, const char *pd, int axis)
+{
+    GcCase *c = gc_case(s, "LayerNormalization", label);
+    Value *x = gc_param(c, "x", xd, -1, 2), *scale = gc_param(c, "scale", pd, 0.5, 1.5);
+    Value *b = gc_param(c, "b", pd, -1, 1);
+    char attrs[64];
+    snprintf(attrs, sizeof attrs, "axis=%d epsilon=1e-3", axis);
+    Value *y = gc_op(c, "LayerNormalization", 3, IN(x, scale, b), attrs);
+    gc_check(c, 1, &y);
+}
+
+static void norm_fd_cases(GradCheck *s)
+{
+    bn_case(s, "inference [2,3,4,5]", "2,3,4,5", "3", false);
+    bn_case(s, "training_mode=1 [4,3,3,3]", "4,3,3,3", "3", true);
+    bn_case(s, "training_mode=1 [6,4] (BatchNorm1d)", "6,4", "4", true);
+    layernorm_case(s, "last dim of [3,4,6]", "3,4,6", "6", -1);
+    layernorm_case(s, "last 2 dims of [3,4,6]", "3,4,6", "4,6", -2);
+    {
+        GcCase *c = gc_case(s, "LayerNormalization", "fan-out with Mean read (axis 1)");
+        Value *x = gc_param(c, "x", "4,5", -1, 2), *scale = gc_param(c, "scale", "5", 0.5, 1.5);
+        Node *n = gc_node(c, "LayerNormalization", 2, IN(x, scale), 2, "axis=1");
+        Value *y = n ? gc_op(c, "Mul", 2, IN(n->outputs[0], x), NULL) : NULL;
+        gc_check(c, 1, &y);
+    }
+    {
+        GcCase *c = gc_case(s, "InstanceNormalization", "[2,3,4,4]");
+        Value *x = gc_param(c, "x", "2,3,4,4", -1, 2), *scale = gc_param(c, "scale", "3", 0.5, 1.5);
+        Value *b = gc_param(c, "b", "3", -1, 1);
+        Value *y = gc_op(c, "InstanceNormalization", 3, IN(x, scale, b), "epsilon=1e-3");
+        gc_check(c, 1, &y);
+    }
+    {
+        GcCase *c = gc_case(s, "Dropout", "inference (identity)");
+        Value *x = gc_param(c, "x", "3,4", -1, 1);
+        Value *y = gc_op(c, "Dropout", 2, IN(x, gc_scalar(c, 0.3)), NULL);
+        gc_check(c, 1, &y);
+    }
+    {
+        GcCase *c = gc_case(s, "onnxtune.Dropout", "training p=0.3, seed/step input");
+        Value *x = gc_param(c, "x", "4,50", -1, 1);
+        Node *n = gc_node(c, "Dropout", 2, IN(x, gc_scalar(c, 0.3)), 1, NULL);
+        Value *seed = gc_ints(c, "2", (const int64_t[]){42, 3});
+        if (n && seed && dropout_to_training(c->g, n, seed, 1, &c->d) == ST_OK)
+            gc_check(c, 1, &n->outputs[0]);
+    }
+}
+
+/* ---- 3. against PyTorch (tests/ref/make_grad_ref.py) ------------------------------------------- */
+
+#define GRAD_REF_DIR "tests/ref/grad"
+
+typedef struct TorchCase {
+    const char *name, *op, *attrs;  /* attrs: the ONNX spelling of the script's call */
+    int nin;                        /* inputs in0..in<nin-1>.npy */
+    unsigned trains;                /* bit k: input k trains (grad<k>.npy), else a constant */
+} TorchCase;
+
+static const TorchCase torch_cases[] = {
+    {"conv_s2p1", "Conv", "strides=[2,2] pads=[1,1,1,1]", 3, 7},
+    {"conv_depthwise", "Conv", "group=4 pads=[1,1,1,1]", 3, 7},
+    {"conv_group_dilated", "Conv", "group=2 dilations=[2,2] pads=[2,2,2,2]", 2, 3},
+    {"bn_train", "BatchNormalization", "epsilon=1e-5 momentum=0.9 training_mode=1", 5, 7},
+    {"maxpool_ties", "MaxPool", "kernel_shape=[3,3] strides=[2,2] pads=[1,1,1,1] ceil_mode=1", 1, 1},
+    {"avgpool_ceil_pad", "AveragePool",
+     "kernel_shape=[3,3] strides=[2,2] pads=[1,1,1,1] ceil_mode=1 count_include_pad=1", 1, 1},
+};
+
+static bool load_npy(const char *cs, const char *name, NpyArray *a)
+{
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/%s/%s.npy", GRAD_REF_DIR, cs, name);
+    if (npy_read(path, a, err, sizeof err) != NPY_OK || a->dtype != RT_FLOAT) {
+        fprintf(stderr, "  %s\n", err);
+        npy_free(a);
+        return false;
+    }
+    return true;
+}
+
+static const char *npy_dims(const NpyArray *a, char *buf, size_t n)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < a->rank && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%zu", i ? "," : "", a->dims[i]);
+    return buf;
+}
+
+/* Compare float32 results with a reference, reporting one row. */
+static void report_npy(const char *op, const char *label, const float *got, const NpyArray *want, double tol)
+{
+    double *w = to_f64(want->data, want->numel);
+    report(op, label, max_rel_err(got, w, want->numel), tol);
+    free(w);
+}
+
+/* Build op(in...) with the loss sum(Y * R), differentiate, compile to a shared object, run once and
+ * compare Y and the gradients with PyTorch's. */
+static void check_torch_case(GradCheck *s, const TorchCase *tc)
+{
+    NpyArray in[5] = {{0}}, r = {0}, y = {0}, want[5] = {{0}};
+    bool ok = load_npy(tc->name, "r", &r) && load_npy(tc->name, "y", &y);
+    char name[16], dims[64], path[PATH_MAX + 160];
+    for (int k = 0; ok && k < tc->nin; k++) {
+        snprintf(name, sizeof name, "in%d", k);
+        ok = load_npy(tc->name, name, &in[k]);
+        snprintf(name, sizeof name, "grad%d", k);
+        if (ok && (tc->trains >> k & 1))
+            ok = load_npy(tc->name, name, &want[k]);
+    }
+    CHECK_MSG(ok, "%s: reference files missing (run tests/ref/make_grad_ref.py)", tc->name);
+    GcCase *c = ok ? gc_case(s, tc->op, tc->name) : NULL;
+    Value *vin[5] = {0};
+    for (int k = 0; c && k < tc->nin; k++) {
+        snprintf(name, sizeof name, "in%d", k);
+        if (tc->trains >> k & 1) {
+            vin[k] = gc_param(c, name, npy_dims(&in[k], dims, sizeof dims), 0, 0);
+            gc_set(c, vin[k], in[k].data, in[k].numel);
+        } else if ((vin[k] = gc_data(c, name, npy_dims(&in[k], dims, sizeof dims), 0, 0))) {
+            memcpy(vin[k]->init->data, in[k].data, in[k].nbytes);
+        }
+    }
+    Value *yv = c ? gc_op(c, tc->op, tc->nin, vin, tc->attrs) : NULL;
+    Value *rv = yv ? gc_data(c, "R", npy_dims(&r, dims, sizeof dims), 0, 0) : NULL;
+    if (rv)
+        memcpy(rv->init->data, r.data, r.nbytes);
+    Value *prod = rv ? gc_op(c, "Mul", 2, IN(yv, rv), NULL) : NULL;
+    Value *loss = prod ? gc_op(c, "ReduceSum", 1, &prod, "keepdims=0") : NULL;
+    Gradients gr = {0};
+    int grad_out[5] = {-1, -1, -1, -1, -1};
+    bool built = loss && pass_autodiff(c->g, loss, &gr, &c->d) == ST_OK && graph_add_output(c->g, yv);
+    for (size_t i = 0; built && i < gr.n; i++)
+        for (int k = 0; k < tc->nin; k++)
+            if (gr.params[i] == vin[k]) {
+                grad_out[k] = (int)c->g->noutputs;
+                built = graph_add_output(c->g, gr.grads[i]);
+            }
+    if (built) {
+        graph_remove_unused(c->g);
+        built = graph_verify(c->g, &c->d) == ST_OK;
+    }
+    /* C file, object, shared object */
+    void *so = NULL;
+    const CgModelInfo *info = NULL;
+    if (built) {
+        snprintf(c->c_path, sizeof c->c_path, "%s/%s.c", s->dir, c->prefix);
+        snprintf(c->o_path, sizeof c->o_path, "%s/%s.o", s->dir, c->prefix);
+        snprintf(path, sizeof path, "%s/%s.so", s->dir, c->prefix);
+        FILE *f = fopen(c->c_path, "w");
+        CodegenOptions co = {.prefix = c->prefix, .model_path = tc->name};
+        const char *src = c->c_path, *obj = c->o_path;
+        CcJob job = {.mode = CC_OBJECT, .inputs = &src, .ninputs = 1, .output = c->o_path, .werror = true};
+        CcJob link = {.mode = CC_SHARED, .inputs = &obj, .ninputs = 1, .output = path};
+        built = f && codegen_emit(c->g, &co, f, NULL, &c->d) == ST_OK;
+        if (f)
+            fclose(f);
+        built = built && codegen_cc(&job, &c->d) == ST_OK && codegen_cc(&link, &c->d) == ST_OK;
+        so = built ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
+        snprintf(name, sizeof name, "%s", "");
+        char sym[128];
+        snprintf(sym, sizeof sym, "%s_info", c->prefix);
+        info = so ? dlsym(so, sym) : NULL;
+    }
+    CHECK_MSG(info != NULL, "%s: not built: %s", tc->name, c && c->d.status ? c->d.msg : "(no message)");
+    if (info) {
+        void *ins[5] = {0}, *outs[8] = {0};
+        for (int i = 0; i < info->ninputs; i++)
+            for (int k = 0; k < tc->nin; k++)
+                if (vin[k] && strcmp(info->inputs[i].name, vin[k]->name) == 0)
+                    ins[i] = in[k].data;
+        for (int k = 0; k < info->noutputs && k < 8; k++) {
+            size_t n = 1;
+            for (int j = 0; j < info->outputs[k].rank; j++)
+                n *= (size_t)info->outputs[k].dims[j];
+            outs[k] = calloc(n ? n : 1, sizeof(float));
+        }
+        void *ws = info->workspace_bytes ? aligned_alloc(64, (info->workspace_bytes + 63) / 64 * 64) : NULL;
+        info->run(ins, outs, ws);
+        char label[96];
+        snprintf(label, sizeof label, "torch %s: Y", tc->name);
+        report_npy(tc->op, label, outs[0], &y, 1e-5);
+        for (int k = 0; k < tc->nin; k++) {
+            if (!(tc->trains >> k & 1))
+                continue;
+            snprintf(label, sizeof label, "torch %s: dL/din%d", tc->name, k);
+            CHECK_MSG(grad_out[k] >= 0, "%s: autodiff gave no gradient for input %d", tc->name, k);
+            if (grad_out[k] >= 0)
+                report_npy(tc->op, label, outs[grad_out[k]], &want[k], 1e-4);
+        }
+        for (int k = 0; k < info->noutputs && k < 8; k++)
+            free(outs[k]);
+        free(ws);
+    }
+    /* BatchNormalization's running statistics: runtime/norm.c's update against torch's */
+    NpyArray rm = {0}, rvar = {0};
+    if (strcmp(tc->op, "BatchNormalization") == 0 && ok && load_npy(tc->name, "running_mean", &rm) &&
+        load_npy(tc->name, "running_var", &rvar)) {
+        size_t n = in[0].dims[0], ch = in[0].dims[1], sp = in[0].numel / (n * ch);
+        float *yb = malloc(in[0].nbytes), *m = malloc(ch * sizeof *m), *v = malloc(ch * sizeof *v);
+        batchnorm_train_forward(yb, m, v, in[0].data, in[1].data, in[2].data, in[3].data, in[4].data, n, ch, sp,
+                                1e-5f, 0.9f);
+        report_npy("batchnorm_train_forward", "torch bn_train: running_mean", m, &rm, 1e-5);
+        report_npy("batchnorm_train_forward", "torch bn_train: running_var", v, &rvar, 1e-5);
+        report_npy("batchnorm_train_forward", "torch bn_train: Y", yb, &y, 1e-5);
+        free(yb), free(m), free(v);
+    }
+    npy_free(&rm), npy_free(&rvar), npy_free(&r), npy_free(&y);
+    for (int k = 0; k < 5; k++)
+        npy_free(&in[k]), npy_free(&want[k]);
+    if (so)
+        dlclose(so);
+}
+
+/* Free a suite whose cases were built but not run by gc_run. */
+static void free_suite(GradCheck *s)
+{
+    for (int i = 0; i < s->ncases; i++) {
+        GcCase *c = s->cases[i];
+        for (int p = 0; p < c->nparams; p++)
+            free(c->params[p].data);
+        for (int k = 0; k < c->ny; k++)
+            free(c->r[k]);
+        model_free(c->m);
+        free(c);
+    }
+    char cmd[PATH_MAX + 32];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
+    if (!test_failures && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", s->dir);
+    free(s);
+}
+
 int main(void)
 {
     printf("kernels against naive float64 loops (tolerance 1e-5 relative to the tensor's max):\n");
@@ -450,5 +785,24 @@ int main(void)
     check_bn_train_forward(4, 3, 10);
     check_dropout_kernels(0.1f);
     check_dropout_kernels(0.5f);
+
+    GradCheck *s = gc_new("grad_b");
+    CHECK(s != NULL);
+    if (!s)
+        return test_summary("test_grad_b");
+    conv_fd_cases(s);
+    pool_fd_cases(s);
+    norm_fd_cases(s);
+    printf("gradient rules against finite differences:\n");
+    int failures = gc_run(s);
+    CHECK_EQ_INT(failures, 0);
+
+    printf("against PyTorch (tests/ref/grad, float64 references; Y 1e-5, gradients 1e-4):\n");
+    GradCheck *ts = gc_new("grad_b_torch");
+    CHECK(ts != NULL);
+    for (size_t i = 0; ts && i < sizeof torch_cases / sizeof torch_cases[0]; i++)
+        check_torch_case(ts, &torch_cases[i]);
+    if (ts)
+        free_suite(ts);
     return test_summary("test_grad_b");
 }
