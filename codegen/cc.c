@@ -69,7 +69,7 @@ Status codegen_runtime_paths(char *include_dir, size_t inc_size, char *lib_path,
 
 /* argv under construction */
 typedef struct Argv {
-    char *v[64];
+    char *v[CC_MAX_INPUTS + 32];
     int n;
     char *own[8]; /* strings to free */
     int nown;
@@ -77,7 +77,7 @@ typedef struct Argv {
 
 static void push(Argv *a, const char *s)
 {
-    if (a->n < 62)
+    if (a->n < CC_MAX_INPUTS + 30)
         a->v[a->n++] = (char *)s;
 }
 
@@ -113,8 +113,8 @@ Status codegen_cc_start(CcJob *job, Diag *d)
     Status st = codegen_runtime_paths(inc, sizeof inc, lib, sizeof lib, d);
     if (st)
         return st;
-    if (job->ninputs == 0 || job->ninputs > 40)
-        return diag_error(d, ST_USAGE, "internal: a compiler job needs 1 to 40 inputs");
+    if (job->ninputs == 0 || job->ninputs > CC_MAX_INPUTS)
+        return diag_error(d, ST_USAGE, "internal: a compiler job takes 1 to %d inputs", CC_MAX_INPUTS);
 
     /* $CC may carry arguments ("ccache gcc", "gcc -m64"): split on blanks */
     const char *cc_env = getenv("CC");

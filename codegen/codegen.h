@@ -137,9 +137,11 @@ typedef enum {
     CC_SHARED,      /* .o files -> shared object linked with the runtime */
 } CcMode;
 
+#define CC_MAX_INPUTS 400
+
 typedef struct CcJob {
     CcMode mode;
-    const char *const *inputs;  /* source or object files */
+    const char *const *inputs;  /* source or object files (at most CC_MAX_INPUTS) */
     size_t ninputs;
     const char *output;
     const char *opt_level;      /* "-O2" when NULL */

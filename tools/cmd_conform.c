@@ -33,20 +33,28 @@ typedef struct DataSet {
     int nin, nout;
 } DataSet;
 
+/* One compiled form of a case: data sets whose input shapes (and compiled-in values) agree share one. */
+typedef struct Unit {
+    char prefix[48];        /* of PREFIX_run / PREFIX_info */
+    int set;                /* the data set it was generated from */
+    int bake;               /* 0: all inputs at run time; 1, 2: small inputs compiled in */
+    int nrt;                /* runtime inputs */
+    int *set_input;         /* per runtime input: index into a data set's inputs */
+    char *c_path, *o_path;  /* generated file and object (NULL: generation failed) */
+    bool built;             /* the object compiled */
+} Unit;
+
 typedef struct Case {
     char *dir;              /* the case folder */
     char *name;             /* "<suite>/<case>", as printed */
-    Arena *arena;           /* test data */
+    Arena *arena;           /* test data and units */
     DataSet *sets;
     int nsets;
+    Unit *units;            /* at most one per data set */
+    int nunits;
+    int *unit_of;           /* per data set: its unit */
     Result result;
     char reason[512];
-    int unit;               /* index of its compiled unit in the chunk, -1 none */
-    char prefix[32];
-    const char *note;       /* PASS note ("shape inputs compiled in") */
-    char **in_names;        /* runtime input names of the compiled model, in PREFIX_info order */
-    int *set_input;         /* per runtime input: index into the data set's inputs */
-    int nrt;
 } Case;
 
 typedef struct Options {
@@ -134,7 +142,6 @@ static void add_cases(CaseList *cl, const char *dir, const char *label, int dept
         memset(c, 0, sizeof *c);
         c->dir = strdup(dir);
         c->name = strdup(label);
-        c->unit = -1;
         return;
     }
     if (depth >= 4)
@@ -252,9 +259,9 @@ static bool is_small_int(const Tensor *t, size_t max)
     return t->numel <= max && (dtype_is_int(t->dtype) || t->dtype == DT_BOOL);
 }
 
-/* Import, fix input shapes from data set 0, infer, generate. bake: 0 none, 1 small int inputs, 2 any
- * small input compiled in as constants. Returns the status; a message in c. */
-static Status prepare(Case *c, const Options *o, int bake, FILE *out)
+/* Import, fix input shapes from data set u->set, infer, generate. bake: 0 none, 1 small int inputs,
+ * 2 any small input compiled in as constants. Returns the status; a message in c. */
+static Status prepare(Case *c, Unit *u, int bake, FILE *out)
 {
     Model *m = NULL;
     Diag d;
@@ -271,7 +278,7 @@ static Status prepare(Case *c, const Options *o, int bake, FILE *out)
         goto out;
     }
     Graph *g = m->graph;
-    const DataSet *s = &c->sets[0];
+    const DataSet *s = &c->sets[u->set];
     for (size_t i = 0; i < g->ninputs; i++)
         if (g->inputs[i]->kind != VK_TENSOR) {
             set_result(c, R_UNSUPPORTED, "input '%s' is not a tensor (sequence, map or optional)", g->inputs[i]->name);
@@ -353,39 +360,37 @@ static Status prepare(Case *c, const Options *o, int bake, FILE *out)
         st = ST_INVALID;
         goto out;
     }
-    CodegenOptions co = {.prefix = c->prefix, .model_path = model};
+    CodegenOptions co = {.prefix = u->prefix, .model_path = model};
     st = codegen_emit(g, &co, out, NULL, &d);
     if (st) {
         set_result(c, st == ST_UNSUPPORTED || st == ST_SHAPE ? R_UNSUPPORTED : R_FAIL, "%s", d.msg);
         goto out;
     }
     /* remember which data-set input feeds each runtime input */
-    c->nrt = 0;
-    c->in_names = arena_calloc(c->arena, g->ninputs + 1, sizeof *c->in_names);
-    c->set_input = arena_calloc(c->arena, g->ninputs + 1, sizeof *c->set_input);
-    for (size_t i = 0; c->in_names && c->set_input && i < g->ninputs; i++) {
+    u->nrt = 0;
+    u->bake = bake;
+    u->set_input = arena_calloc(c->arena, g->ninputs + 1, sizeof *u->set_input);
+    for (size_t i = 0; u->set_input && i < g->ninputs; i++) {
         if (g->inputs[i]->init)
             continue;
-        c->set_input[c->nrt] = -1;
+        u->set_input[u->nrt] = -1;
         for (int k = 0; k < s->nin; k++)
             if (fed[k] == g->inputs[i])
-                c->set_input[c->nrt] = k;
-        if (c->set_input[c->nrt] < 0) {
+                u->set_input[u->nrt] = k;
+        if (u->set_input[u->nrt] < 0) {
             set_result(c, R_FAIL, "graph input '%s' has no test data", g->inputs[i]->name);
             st = ST_INVALID;
             goto out;
         }
-        c->in_names[c->nrt++] = arena_strdup(c->arena, g->inputs[i]->name);
+        u->nrt++;
     }
-    c->note = bake ? "(shape-determining inputs compiled in)" : NULL;
-    (void)o;
 out:
     model_free(m);
     return st;
 }
 
-/* Generate the case's C file; retry with constant inputs when shapes depend on input values. */
-static bool generate(Case *c, const Options *o, const char *path)
+/* Generate the unit's C file; retry with constant inputs when shapes depend on input values. */
+static bool generate(Case *c, Unit *u, const char *path)
 {
     for (int bake = 0; bake <= 2; bake++) {
         FILE *f = fopen(path, "w");
@@ -396,16 +401,17 @@ static bool generate(Case *c, const Options *o, const char *path)
         Result before = c->result;
         char reason[sizeof c->reason];
         memcpy(reason, c->reason, sizeof reason);
-        Status st = prepare(c, o, bake, f);
+        Status st = prepare(c, u, bake, f);
         fclose(f);
         if (st == ST_OK)
             return true;
         bool retry = (st == ST_SHAPE && strstr(c->reason, "not static")) ||
                      (st == ST_UNSUPPORTED && (strstr(c->reason, "not constant") || strstr(c->reason, "not a constant")));
         bool has_int = false, has_small = false;
-        for (int k = 0; k < c->sets[0].nin; k++) {
-            has_int |= is_small_int(c->sets[0].in[k], 64);
-            has_small |= c->sets[0].in[k]->numel <= 16;
+        const DataSet *ds = &c->sets[u->set];
+        for (int k = 0; k < ds->nin; k++) {
+            has_int |= is_small_int(ds->in[k], 64);
+            has_small |= ds->in[k]->numel <= 16;
         }
         if (!retry || bake == 2 || (bake == 0 && !has_int && !has_small) || (bake == 1 && !has_small))
             break;
@@ -482,8 +488,8 @@ static void compare(const void *got, const Tensor *exp, int k, const char *name,
 
 /* ---- running (in a forked child) ---- */
 
-/* Run data set `si` of case c through info; write "PASS" or a reason to fd. */
-static void child_run(const Case *c, int si, const CgModelInfo *info, int fd)
+/* Run data set `si` of case c through info (its unit u); write "PASS" or a reason to fd. */
+static void child_run(const Case *c, const Unit *u, int si, const CgModelInfo *info, int fd)
 {
     const DataSet *s = &c->sets[si];
     char why[600] = "";
@@ -494,19 +500,19 @@ static void child_run(const Case *c, int si, const CgModelInfo *info, int fd)
         snprintf(why, sizeof why, "out of memory");
         goto done;
     }
-    if (info->ninputs != c->nrt || info->noutputs != s->nout) {
+    if (info->ninputs != u->nrt || info->noutputs != s->nout) {
         snprintf(why, sizeof why, "internal: %d inputs and %d outputs compiled, %d and %d expected", info->ninputs,
-                 info->noutputs, c->nrt, s->nout);
+                 info->noutputs, u->nrt, s->nout);
         goto done;
     }
     for (int i = 0; i < info->ninputs; i++) {
-        const Tensor *t = s->in[c->set_input[i]];
+        const Tensor *t = s->in[u->set_input[i]];
         const CgTensorInfo *ti = &info->inputs[i];
         bool ok = ti->dtype == (int)t->dtype && ti->rank == t->shape.rank;
         for (int k = 0; ok && k < ti->rank; k++)
             ok = ti->dims[k] == t->shape.dim[k];
         if (!ok) {
-            snprintf(why, sizeof why, "test data set %d: input '%s' has another shape or dtype than data set 0", si,
+            snprintf(why, sizeof why, "test data set %d: input '%s' has another shape or dtype than compiled", si,
                      ti->name);
             goto done;
         }
@@ -534,14 +540,17 @@ done:
 
 static void run_case(Case *c, void *so, const Options *o)
 {
-    char sym[64];
-    snprintf(sym, sizeof sym, "%s_info", c->prefix);
-    const CgModelInfo *info = dlsym(so, sym);
-    if (!info) {
-        set_result(c, R_FAIL, "internal: %s not found in the shared object", sym);
-        return;
-    }
+    bool baked = false;
     for (int si = 0; si < c->nsets; si++) {
+        Unit *u = &c->units[c->unit_of[si]];
+        char sym[64];
+        snprintf(sym, sizeof sym, "%s_info", u->prefix);
+        const CgModelInfo *info = dlsym(so, sym);
+        if (!info) {
+            set_result(c, R_FAIL, "internal: %s not found in the shared object", sym);
+            return;
+        }
+        baked |= u->bake > 0;
         int fds[2];
         if (pipe(fds) != 0) {
             set_result(c, R_FAIL, "pipe: %s", strerror(errno));
@@ -552,7 +561,7 @@ static void run_case(Case *c, void *so, const Options *o)
         if (pid == 0) {
             close(fds[0]);
             alarm((unsigned)o->timeout);
-            child_run(c, si, info, fds[1]);
+            child_run(c, u, si, info, fds[1]);
         }
         close(fds[1]);
         char msg[700];
@@ -581,11 +590,14 @@ static void run_case(Case *c, void *so, const Options *o)
             return;
         }
         if (strcmp(msg, "PASS") != 0) {
-            set_result(c, R_FAIL, "%s%s", c->nsets > 1 ? "" : "", msg[0] ? msg : "the run wrote no result");
+            if (c->nsets > 1)
+                set_result(c, R_FAIL, "data set %d: %s", si, msg[0] ? msg : "the run wrote no result");
+            else
+                set_result(c, R_FAIL, "%s", msg[0] ? msg : "the run wrote no result");
             return;
         }
     }
-    set_result(c, R_PASS, "%s", c->note ? c->note : "");
+    set_result(c, R_PASS, "%s", baked ? "(shape-determining inputs compiled in)" : "");
 }
 
 /* ---- one chunk: generate, compile in parallel, link, run ---- */
@@ -605,62 +617,119 @@ static void first_line(const char *msg, char *out, size_t size)
     out[n] = '\0';
 }
 
+/* Can data set si run on unit u (made from another set)? Same input dtypes and shapes, and when
+ * inputs were compiled in, the same small inputs' bytes. */
+static bool set_fits(const Case *c, const Unit *u, int si)
+{
+    const DataSet *a = &c->sets[u->set], *b = &c->sets[si];
+    if (a->nin != b->nin)
+        return false;
+    for (int k = 0; k < a->nin; k++) {
+        const Tensor *x = a->in[k], *y = b->in[k];
+        if (x->dtype != y->dtype || !same_shape(&x->shape, &y->shape))
+            return false;
+        if (u->bake && x->numel <= 64 && x->nbytes && memcmp(x->data, y->data, x->nbytes) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Generate the units of case c (index ci of chunk chunk_no): one per group of fitting data sets. */
+static void generate_units(Case *c, size_t chunk_no, size_t ci, const Options *o)
+{
+    c->units = arena_calloc(c->arena, (size_t)c->nsets, sizeof *c->units);
+    c->unit_of = arena_calloc(c->arena, (size_t)c->nsets, sizeof *c->unit_of);
+    if (!c->units || !c->unit_of) {
+        set_result(c, R_FAIL, "out of memory");
+        return;
+    }
+    for (int si = 0; si < c->nsets; si++) {
+        int fit = -1;
+        for (int k = 0; k < c->nunits && fit < 0; k++)
+            if (set_fits(c, &c->units[k], si))
+                fit = k;
+        if (fit >= 0) {
+            c->unit_of[si] = fit;
+            continue;
+        }
+        Unit *u = &c->units[c->nunits];
+        u->set = si;
+        if (c->nunits)
+            snprintf(u->prefix, sizeof u->prefix, "case%zu_%zu_set%d", chunk_no, ci, si);
+        else
+            snprintf(u->prefix, sizeof u->prefix, "case%zu_%zu", chunk_no, ci);
+        char *c_path = arena_printf(c->arena, "%s/%s.c", o->work, u->prefix);
+        char *o_path = arena_printf(c->arena, "%s/%s.o", o->work, u->prefix);
+        if (!c_path || !o_path) {
+            set_result(c, R_FAIL, "out of memory");
+            return;
+        }
+        if (!generate(c, u, c_path)) {
+            unlink(c_path);
+            return;
+        }
+        u->c_path = c_path;
+        u->o_path = o_path;
+        c->unit_of[si] = c->nunits++;
+    }
+}
+
+/* A unit waiting for (or being compiled by) the C compiler. */
+typedef struct Build {
+    Case *c;
+    Unit *u;
+} Build;
+
 static void run_chunk(Case *cs, size_t n, size_t chunk_no, const Options *o)
 {
-    char **c_paths = calloc(n, sizeof *c_paths), **o_paths = calloc(n, sizeof *o_paths);
-    const char **objs = calloc(n + 1, sizeof *objs);
-    size_t nobj = 0;
-    if (!c_paths || !o_paths || !objs)
-        goto out;
+    size_t nb = 0, nobj = 0;
     for (size_t i = 0; i < n; i++) {
         Case *c = &cs[i];
         c->arena = arena_new();
-        snprintf(c->prefix, sizeof c->prefix, "case%zu_%zu", chunk_no, i);
-        if (!c->arena || !read_sets(c))
-            continue;
-        char path[PATH_MAX + 64];
-        snprintf(path, sizeof path, "%s/%s.c", o->work, c->prefix);
-        if (!generate(c, o, path)) {
-            unlink(path);
+        if (!c->arena) {
+            set_result(c, R_FAIL, "out of memory");
             continue;
         }
-        c_paths[i] = strdup(path);
-        snprintf(path, sizeof path, "%s/%s.o", o->work, c->prefix);
-        o_paths[i] = strdup(path);
+        if (read_sets(c))
+            generate_units(c, chunk_no, i, o);
+        if (c->result == R_NONE)
+            nb += (size_t)c->nunits;
     }
+    Build *builds = calloc(nb + 1, sizeof *builds);
+    const char **objs = calloc(nb + 1, sizeof *objs);
+    CcJob *jobs = calloc((size_t)o->jobs, sizeof *jobs);
+    size_t *job_build = calloc((size_t)o->jobs, sizeof *job_build);
+    if (!builds || !objs || !jobs || !job_build)
+        goto out;
+    nb = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; cs[i].result == R_NONE && k < cs[i].nunits; k++)
+            builds[nb++] = (Build){&cs[i], &cs[i].units[k]};
 
     /* compile the C files, o->jobs at a time */
-    CcJob *jobs = calloc((size_t)o->jobs, sizeof *jobs);
-    size_t *job_case = calloc((size_t)o->jobs, sizeof *job_case);
-    const char **one = calloc(n + 1, sizeof *one);
-    if (!jobs || !job_case || !one)
-        goto out_jobs;
     size_t next = 0;
     int running = 0;
     for (;;) {
-        while (running < o->jobs && next < n) {
-            size_t i = next++;
-            if (!c_paths[i])
-                continue;
+        while (running < o->jobs && next < nb) {
+            size_t b = next++;
             int slot = 0;
             while (jobs[slot].pid)
                 slot++;
-            one[i] = c_paths[i];
-            jobs[slot] = (CcJob){.mode = CC_OBJECT, .inputs = &one[i], .ninputs = 1, .output = o_paths[i],
-                                 .opt_level = "-O1", .werror = true};
+            jobs[slot] = (CcJob){.mode = CC_OBJECT, .inputs = (const char *const *)&builds[b].u->c_path,
+                                 .ninputs = 1, .output = builds[b].u->o_path, .opt_level = "-O1", .werror = true};
             Diag d;
             diag_init(&d, NULL);
             if (codegen_cc_start(&jobs[slot], &d) != ST_OK) {
-                set_result(&cs[i], R_FAIL, "%s", d.msg);
+                set_result(builds[b].c, R_FAIL, "%s", d.msg);
                 jobs[slot].pid = 0;
                 continue;
             }
-            job_case[slot] = i;
+            job_build[slot] = b;
             running++;
         }
         if (running == 0)
             break;
-        /* finish whichever job ends first */
+        /* whichever compiler ends first: reap it and judge its status here */
         int ws;
         pid_t pid = wait(&ws);
         int slot = 0;
@@ -668,12 +737,11 @@ static void run_chunk(Case *cs, size_t n, size_t chunk_no, const Options *o)
             slot++;
         if (slot == o->jobs)
             continue;
-        /* hand the reaped status back: re-wait is impossible, so judge it here */
-        size_t i = job_case[slot];
+        Build *b = &builds[job_build[slot]];
         jobs[slot].pid = 0;
         running--;
         if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-            char text[800] = "", line[400];
+            char text[800] = "", line[400], err[300];
             FILE *f = fopen(jobs[slot].log_path, "r");
             size_t len = 0;
             while (f && fgets(line, sizeof line, f) && len + strlen(line) + 1 < sizeof text) {
@@ -682,27 +750,27 @@ static void run_chunk(Case *cs, size_t n, size_t chunk_no, const Options *o)
             }
             if (f)
                 fclose(f);
-            char err[300];
             first_line(text[0] ? text : "no output", err, sizeof err);
-            set_result(&cs[i], R_FAIL, "generated C does not compile: %s", err);
+            set_result(b->c, R_FAIL, "generated C does not compile: %s", err);
         } else {
-            objs[nobj++] = o_paths[i];
+            b->u->built = true;
+            objs[nobj++] = b->u->o_path;
         }
         unlink(jobs[slot].log_path);
     }
 
-    /* link and run */
+    /* link, dlopen, run each case whose units all built */
     if (nobj > 0) {
         char so_path[PATH_MAX + 64];
         snprintf(so_path, sizeof so_path, "%s/chunk%zu.so", o->work, chunk_no);
         CcJob link = {.mode = CC_SHARED, .inputs = objs, .ninputs = nobj, .output = so_path};
         Diag d;
         diag_init(&d, NULL);
-        Status st = nobj > 40 ? diag_error(&d, ST_ERR, "internal: chunk too large") : codegen_cc(&link, &d);
+        Status st = codegen_cc(&link, &d);
         void *so = st ? NULL : dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
         for (size_t i = 0; i < n; i++) {
             Case *c = &cs[i];
-            if (!c_paths[i] || c->result != R_NONE)
+            if (c->result != R_NONE)
                 continue;
             if (st)
                 set_result(c, R_FAIL, "linking the chunk failed: %s", d.msg);
@@ -716,35 +784,29 @@ static void run_chunk(Case *cs, size_t n, size_t chunk_no, const Options *o)
         if (!o->keep)
             unlink(so_path);
     }
-out_jobs:
-    free(jobs);
-    free(job_case);
-    free(one);
 out:
     for (size_t i = 0; i < n; i++) {
-        if (!o->keep) {
-            if (c_paths && c_paths[i])
-                unlink(c_paths[i]);
-            if (o_paths && o_paths[i])
-                unlink(o_paths[i]);
+        Case *c = &cs[i];
+        for (int k = 0; !o->keep && k < c->nunits; k++) {
+            unlink(c->units[k].c_path);
+            unlink(c->units[k].o_path);
         }
-        if (c_paths)
-            free(c_paths[i]);
-        if (o_paths)
-            free(o_paths[i]);
-        if (cs[i].result == R_NONE)
-            set_result(&cs[i], R_FAIL, "internal: no result");
-        arena_free(cs[i].arena);
-        cs[i].arena = NULL;
+        if (c->result == R_NONE)
+            set_result(c, R_FAIL, "internal: no result");
+        arena_free(c->arena);
+        c->arena = NULL;
+        c->units = NULL;
+        c->nunits = 0;
     }
-    free(c_paths);
-    free(o_paths);
+    free(builds);
     free(objs);
+    free(jobs);
+    free(job_build);
 }
 
 static CliOption conform_opts[] = {
     {"--jobs", "-j", "N", "C compiler processes at a time (default 2)", false, NULL},
-    {"--chunk", NULL, "N", "cases per shared object (default 40)", false, NULL},
+    {"--chunk", NULL, "N", "cases per shared object (default 40, at most 100)", false, NULL},
     {"--filter", NULL, "TEXT", "only cases whose name contains TEXT", false, NULL},
     {"--timeout", NULL, "S", "seconds one data set may run (default 30)", false, NULL},
     {"--keep", NULL, "DIR", "keep the generated C, objects and shared objects in DIR", false, NULL},
@@ -773,7 +835,7 @@ int cmd_conform(int argc, char **argv)
         o.jobs = (int)v;
     }
     if ((opt = cli_option(&conform_cmd, "--chunk"))->given) {
-        if (!cli_int(&conform_cmd, opt, 1, 40, &v))
+        if (!cli_int(&conform_cmd, opt, 1, 100, &v))
             return 2;
         o.chunk = (int)v;
     }

@@ -1,0 +1,65 @@
+#!/usr/bin/python3
+"""make_conform_cases.py - a few ONNX backend-style test cases (model.onnx + test_data_set_*/) for
+tests/test_codegen_conform.c, written to tests/conform_cases/: two data sets of different shapes,
+a shape input whose values differ per data set, exact integer outputs, an expected output that is
+deliberately wrong (must FAIL) and an unknown op (must be UNSUPPORTED). Deterministic; run with
+/usr/bin/python3 (onnx 1.12, numpy)."""
+import os
+import shutil
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, TensorProto
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conform_cases")
+
+
+def case(name, nodes, inputs, outputs, sets, check=True):
+    d = os.path.join(OUT, name)
+    os.makedirs(d, exist_ok=True)
+    g = helper.make_graph(nodes, name, inputs, outputs)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="make_conform_cases.py")
+    if check:
+        onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(d, "model.onnx"))
+    for k, (ins, outs) in enumerate(sets):
+        sd = os.path.join(d, "test_data_set_%d" % k)
+        os.makedirs(sd, exist_ok=True)
+        for i, (n, a) in enumerate(ins):
+            open(os.path.join(sd, "input_%d.pb" % i), "wb").write(numpy_helper.from_array(a, n).SerializeToString())
+        for i, (n, a) in enumerate(outs):
+            open(os.path.join(sd, "output_%d.pb" % i), "wb").write(numpy_helper.from_array(a, n).SerializeToString())
+
+
+def main():
+    shutil.rmtree(OUT, ignore_errors=True)
+    rng = np.random.default_rng(7)
+    f, i64 = TensorProto.FLOAT, TensorProto.INT64
+    vi = helper.make_tensor_value_info
+
+    a = rng.standard_normal((2, 3)).astype(np.float32)
+    b = rng.standard_normal((4, 3)).astype(np.float32)
+    case("relu_two_sets", [helper.make_node("Relu", ["x"], ["y"])], [vi("x", f, ["N", 3])], [vi("y", f, ["N", 3])],
+         [([("x", a)], [("y", np.maximum(a, 0))]), ([("x", b)], [("y", np.maximum(b, 0))])])
+
+    x = np.arange(6, dtype=np.float32)
+    case("reshape_by_input", [helper.make_node("Reshape", ["x", "shape"], ["y"])],
+         [vi("x", f, [6]), vi("shape", i64, [2])], [vi("y", f, ["a", "b"])],
+         [([("x", x), ("shape", np.array([3, 2], np.int64))], [("y", x.reshape(3, 2))]),
+          ([("x", x + 1), ("shape", np.array([2, 3], np.int64))], [("y", (x + 1).reshape(2, 3))])])
+
+    p = np.array([[3, -4], [1 << 40, 7]], np.int64)
+    q = np.array([5, -(1 << 20)], np.int64)
+    case("int64_mul", [helper.make_node("Mul", ["p", "q"], ["r"])], [vi("p", i64, [2, 2]), vi("q", i64, [2])],
+         [vi("r", i64, [2, 2])], [([("p", p), ("q", q)], [("r", p * q)])])
+
+    u = rng.standard_normal((3,)).astype(np.float32)
+    v = rng.standard_normal((3,)).astype(np.float32)
+    case("wrong_output", [helper.make_node("Add", ["u", "v"], ["w"])], [vi("u", f, [3]), vi("v", f, [3])],
+         [vi("w", f, [3])], [([("u", u), ("v", v)], [("w", u + v + 1)])])
+
+    case("unknown_op", [helper.make_node("NoSuchOp", ["x"], ["y"])], [vi("x", f, [2])], [vi("y", f, [2])],
+         [([("x", np.ones(2, np.float32))], [("y", np.ones(2, np.float32))])], check=False)
+
+
+if __name__ == "__main__":
+    main()
