@@ -73,6 +73,10 @@ typedef struct CodegenOptions {
     const char *weights_path;
     const BatchAxes *batch;     /* NULL: no chunking (exact shapes only) */
     int threads;                /* default thread count of the program (0: runtime default) */
+    /* Bit (1u << Phase) per phase whose nodes are emitted; 0: every node. Generations of one graph with
+     * different phases share its memory plan, hence one workspace: a training program runs the step
+     * and, once its loss is known to be finite, the update (codegen/train_program.c). */
+    unsigned phases;
 } CodegenOptions;
 
 /* What one generation produced, for reports. */

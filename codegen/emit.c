@@ -502,11 +502,17 @@ static bool all_outputs_empty(const Node *n)
     return n->noutputs > 0;
 }
 
+/* Whether n is in the phases this generation emits (CodegenOptions.phases). */
+static bool node_emitted(const Cg *cg, const Node *n)
+{
+    return !cg->opt->phases || (cg->opt->phases >> n->phase & 1u);
+}
+
 static Status emit_nodes(Cg *cg)
 {
     for (size_t i = 0; i < cg->g->nnodes; i++) {
         const Node *n = cg->g->nodes[i];
-        if (n->dead)
+        if (n->dead || !node_emitted(cg, n))
             continue;
         cg->node = n;
         cg->node_index = i;
@@ -580,7 +586,7 @@ static void emit_output_copies(Cg *cg)
     for (size_t i = 0; i < cg->g->noutputs; i++) {
         const Value *v = cg->g->outputs[i];
         const MemSlot *s = &cg->plan.slots[v->id];
-        if (s->kind == MEM_OUTPUT && s->index == (int)i)
+        if ((s->kind == MEM_OUTPUT && s->index == (int)i) || (v->producer && !node_emitted(cg, v->producer)))
             continue;
         size_t bytes = cg_numel(v) * dtype_size(v->dtype);
         fprintf(cg->out, "    /* graph output %zu '", i);
@@ -828,8 +834,10 @@ Status codegen_emit(Graph *g, const CodegenOptions *opt, FILE *out, CodegenStats
         fprintf(out, "#include <errno.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <sys/stat.h>\n");
     fprintf(out, "#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n"
                  "#include \"runtime.h\"\n\n");
+    /* guarded: a training program is several generations in one file (codegen/train_program.c) */
+    fprintf(out, "#ifndef ONNXTUNE_CG_ABI\n#define ONNXTUNE_CG_ABI\n");
     emit_abi(out);
-    fputc('\n', out);
+    fprintf(out, "#endif\n\n");
     emit_weights(&cg, out, prefix, wname);
 
     fprintf(out, "void %s_run(void *const *inputs, void *const *outputs, void *workspace);\n", prefix);
