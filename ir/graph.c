@@ -480,7 +480,7 @@ void graph_remove_unused(Graph *g)
         Node *nd = g->nodes[i];
         if (nd->dead)
             continue;
-        bool used = false;
+        bool used = nd->noutputs == 0; /* nodes without outputs act by side effect (updates) */
         for (int k = 0; k < nd->noutputs; k++) {
             Value *o = nd->outputs[k];
             if (o && (size_t)o->id < cap && g->values[o->id] == o && live[o->id])
@@ -538,5 +538,6 @@ Value *node_input(const Node *n, int i)
 
 bool value_is_const(const Value *v)
 {
-    return v && v->init && !v->is_input;
+    /* parameters that train and optimizer state change from step to step */
+    return v && v->init && !v->is_input && !v->trainable && !v->is_state;
 }

@@ -327,7 +327,8 @@ const char *node_attr_string(const Node *n, const char *name, const char *dflt);
 /* Input i or NULL when absent/omitted. */
 Value *node_input(const Node *n, int i);
 /* A value whose data is known at compile time: a constant or folded value, but not a graph
- * input with an initializer default (the caller may override those). */
+ * input with an initializer default (the caller may override those), a trainable parameter or
+ * optimizer state. */
 bool value_is_const(const Value *v);
 
 /* ======================================================================== ir/verify.c */
