@@ -13,11 +13,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* A sanitizer build's runtime library needs the sanitizers at link time; generated code then gets
+ * them too (so the tests check it as well). */
+#if defined(__SANITIZE_ADDRESS__)
+#define CC_SANITIZE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CC_SANITIZE 1
+#endif
+#endif
+
 #ifndef ONNXTUNE_SOURCE_DIR
 #define ONNXTUNE_SOURCE_DIR ""
 #endif
 #ifndef ONNXTUNE_BINARY_DIR
 #define ONNXTUNE_BINARY_DIR ""
+#endif
+/* A sanitizer build's runtime library needs the sanitizers in every program linked with it. */
+#ifndef ONNXTUNE_RT_SANITIZE
+#define ONNXTUNE_RT_SANITIZE 0
 #endif
 
 static bool file_exists(const char *path)
@@ -129,9 +143,15 @@ Status codegen_cc_start(CcJob *job, Diag *d)
         push(&a, "cc");
 
     const char *opt = job->opt_level ? job->opt_level : "-O2";
+#ifdef CC_SANITIZE
+    push(&a, "-fsanitize=address,undefined");
+    push(&a, "-fno-omit-frame-pointer");
+#endif
     if (job->mode == CC_SHARED) {
         push(&a, "-shared");
         push(&a, "-fopenmp");
+        if (ONNXTUNE_RT_SANITIZE)
+            push(&a, "-fsanitize=address,undefined"); /* the runtime was built with them */
         push(&a, "-o");
         push(&a, job->output);
         for (size_t i = 0; i < job->ninputs; i++)
@@ -143,6 +163,8 @@ Status codegen_cc_start(CcJob *job, Diag *d)
         push(&a, "-std=c11");
         push(&a, opt);
         push(&a, "-fopenmp");
+        if (ONNXTUNE_RT_SANITIZE)
+            push(&a, "-fsanitize=address,undefined");
         push(&a, "-Wall");
         push(&a, "-Wextra");
         if (job->werror)
