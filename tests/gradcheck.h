@@ -180,8 +180,14 @@ GC_API GcCase *gc_case_model(GradCheck *s, const char *op, const char *label, Mo
     model_free(c->m);
     c->m = m;
     c->g = m ? m->graph : NULL;
-    if (!c->g)
+    if (!c->g) {
         gc_fail(c, "no model");
+        return c;
+    }
+    /* the case's outputs replace the model's */
+    for (size_t i = 0; i < c->g->noutputs; i++)
+        c->g->outputs[i]->is_output = false;
+    c->g->noutputs = 0;
     return c;
 }
 
@@ -410,6 +416,29 @@ GC_API void gc_train_initializers(GcCase *c)
         v->init = NULL;
         v->trainable = true;
         c->params[c->nparams++] = (GcParam){.v = v, .data = data, .n = n, .grad_out = -1};
+    }
+}
+
+/* Give every runtime input of a loaded model that is not a parameter fixed data uniform in [lo, hi]
+ * (the data a training step would read): it becomes a constant of the case. */
+GC_API void gc_data_inputs(GcCase *c, double lo, double hi)
+{
+    if (!gc_ok(c))
+        return;
+    for (size_t i = 0; i < c->g->ninputs; i++) {
+        Value *v = c->g->inputs[i];
+        if (v->init || v->trainable)
+            continue;
+        if (v->dtype != DT_FLOAT || !shape_is_static(&v->shape)) {
+            gc_fail(c, "input '%s' is not a float tensor of static shape", v->name);
+            return;
+        }
+        if (!(v->init = tensor_new(c->g->arena, DT_FLOAT, &v->shape))) {
+            gc_fail(c, "out of memory");
+            return;
+        }
+        for (size_t k = 0; k < v->init->numel; k++)
+            tensor_set_f64(v->init, k, gc_uniform(&c->rng, lo, hi));
     }
 }
 

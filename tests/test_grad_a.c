@@ -363,6 +363,57 @@ static void reduce_cases(GradCheck *s)
     }
 }
 
+/* ---- end to end ---- */
+
+/* models/mlp (Gemm, Relu, Gemm) at batch 4 with every parameter trainable: the gradients of
+ * L = ReduceSum(logits * R) against finite differences. */
+static void model_cases(GradCheck *s)
+{
+    Model *m = NULL;
+    Diag d;
+    diag_init(&d, "models/mlp/model.onnx");
+    if (codegen_load("models/mlp/model.onnx", NULL, 0, 4, &m, &d) != ST_OK) {
+        diag_print(&d, stderr);
+        CHECK_MSG(false, "cannot load models/mlp/model.onnx");
+        return;
+    }
+    Value *logits = m->graph->noutputs ? m->graph->outputs[0] : NULL;
+    GcCase *c = gc_case_model(s, "model", "models/mlp: all parameters, batch 4", m);
+    gc_train_initializers(c);
+    CHECK_EQ_INT(c->nparams, 4);
+    gc_data_inputs(c, -1, 1);
+    /* Finite differences must not straddle a ReLU kink: a step of eps along a +-1 direction moves the
+     * ReLU input z[i,j] = x[i] . fc1.weight[j] + fc1.bias[j] by at most eps * (1 + sum_k |x[i,k]|), so
+     * rows of x are redrawn until every |z[i,j]| exceeds 1.5 times that (eps 5e-3: large enough that
+     * float32 rounding of the logits stays far below the tolerance). */
+    c->eps = 5e-3;
+    Value *x = graph_find(m->graph, "x"), *w1 = graph_find(m->graph, "fc1.weight"), *b1 = graph_find(m->graph, "fc1.bias");
+    const float *w = gc_values(c, w1), *b = gc_values(c, b1);
+    CHECK(x && x->init && w && b);
+    if (!x || !x->init || !w || !b)
+        return;
+    unsigned seed = 12345;
+    for (int i = 0; i < 4; i++) {
+        bool ok = false;
+        for (int tries = 0; tries < 100000 && !ok; tries++) {
+            double reach = 1, margin = INFINITY;
+            for (int k = 0; k < 16; k++)
+                reach += fabs(tensor_get_f64(x->init, (size_t)(i * 16 + k)));
+            for (int j = 0; j < 32; j++) {
+                double z = b[j];
+                for (int k = 0; k < 16; k++)
+                    z += tensor_get_f64(x->init, (size_t)(i * 16 + k)) * w[j * 16 + k];
+                margin = fmin(margin, fabs(z));
+            }
+            ok = margin > 1.5 * c->eps * reach;
+            for (int k = 0; !ok && k < 16; k++)
+                tensor_set_f64(x->init, (size_t)(i * 16 + k), gc_uniform(&seed, -1, 1));
+        }
+        CHECK_MSG(ok, "no row of data keeps the ReLU inputs away from 0");
+    }
+    gc_check(c, 1, &logits);
+}
+
 int main(void)
 {
     GradCheck *s = gc_new("grad_a");
@@ -374,6 +425,7 @@ int main(void)
     activation_cases(s);
     shape_cases(s);
     reduce_cases(s);
+    model_cases(s);
     int failures = gc_run(s);
     CHECK_EQ_INT(failures, 0);
     return test_summary("test_grad_a");
