@@ -467,41 +467,50 @@ static void gather_images(float *dst, const float *src, size_t n, size_t stride_
     }
 }
 
-/* Depthwise dx: each (image, input channel) plane sums its `mult` output channels tap by tap. */
+/* Depthwise dx: blocks of (image, input channel) planes that fit in L1 together; per tap (its valid
+ * ranges computed once per block: small planes such as 7x7 are dominated by them otherwise), every
+ * plane of the block adds its `mult` output channels. */
 static void dw_backward_input(float *dx, const float *dy, const float *w, size_t n, size_t c_in, size_t c_out,
                               const Geom3 *g)
 {
-    size_t mult = c_out / c_in;
+    size_t mult = c_out / c_in, planes = n * c_in, per_plane = g->in_size + mult * g->out_size;
+    size_t block = per_plane && 4096 / per_plane > 1 ? 4096 / per_plane : 1;
+    if (block > 16)
+        block = 16;
+    size_t nblocks = (planes + block - 1) / block;
     #pragma omp parallel for schedule(static) if (n * c_out * g->out_size * g->k_size > 32768)
-    for (size_t nc = 0; nc < n * c_in; nc++) {
-        size_t b = nc / c_in, ic = nc % c_in;
-        float *xp = dx + nc * g->in_size;
-        memset(xp, 0, g->in_size * sizeof(float));
-        for (size_t m = 0; m < mult; m++) {
-            size_t oc = ic * mult + m;
-            const float *yp = dy + (b * c_out + oc) * g->out_size, *wp = w + oc * g->k_size;
-            for (size_t tap = 0; tap < g->k_size; tap++) {
-                size_t kw = tap % g->k[2], kh = tap / g->k[2] % g->k[1], kd = tap / (g->k[2] * g->k[1]);
-                size_t d_lo, d_hi, h_lo, h_hi, w_lo, w_hi;
-                valid_range(g->out[0], g->in[0], g->s[0], g->p[0], kd * g->d[0], &d_lo, &d_hi);
-                valid_range(g->out[1], g->in[1], g->s[1], g->p[1], kh * g->d[1], &h_lo, &h_hi);
-                valid_range(g->out[2], g->in[2], g->s[2], g->p[2], kw * g->d[2], &w_lo, &w_hi);
-                if (w_lo == w_hi)
-                    continue;
-                float wv = wp[tap];
-                size_t sw = g->s[2], len = w_hi - w_lo;
-                for (size_t od = d_lo; od < d_hi; od++) {
-                    size_t id = od * g->s[0] + kd * g->d[0] - g->p[0];
-                    for (size_t oh = h_lo; oh < h_hi; oh++) {
-                        size_t ih = oh * g->s[1] + kh * g->d[1] - g->p[1];
-                        const float *yr = yp + (od * g->out[1] + oh) * g->out[2] + w_lo;
-                        float *xr = xp + (id * g->in[1] + ih) * g->in[2] + (w_lo * sw + kw * g->d[2] - g->p[2]);
-                        if (sw == 1)
-                            for (size_t i = 0; i < len; i++)
-                                xr[i] += wv * yr[i];
-                        else
-                            for (size_t i = 0; i < len; i++)
-                                xr[i * sw] += wv * yr[i];
+    for (size_t blk = 0; blk < nblocks; blk++) {
+        size_t p0 = blk * block, p1 = p0 + block < planes ? p0 + block : planes;
+        memset(dx + p0 * g->in_size, 0, (p1 - p0) * g->in_size * sizeof(float));
+        for (size_t tap = 0; tap < g->k_size; tap++) {
+            size_t kw = tap % g->k[2], kh = tap / g->k[2] % g->k[1], kd = tap / (g->k[2] * g->k[1]);
+            size_t d_lo, d_hi, h_lo, h_hi, w_lo, w_hi;
+            valid_range(g->out[0], g->in[0], g->s[0], g->p[0], kd * g->d[0], &d_lo, &d_hi);
+            valid_range(g->out[1], g->in[1], g->s[1], g->p[1], kh * g->d[1], &h_lo, &h_hi);
+            valid_range(g->out[2], g->in[2], g->s[2], g->p[2], kw * g->d[2], &w_lo, &w_hi);
+            if (w_lo == w_hi)
+                continue;
+            size_t sw = g->s[2], len = w_hi - w_lo, iw0 = w_lo * sw + kw * g->d[2] - g->p[2];
+            for (size_t pl = p0; pl < p1; pl++) {
+                size_t b = pl / c_in, ic = pl % c_in;
+                float *xp = dx + pl * g->in_size;
+                for (size_t m = 0; m < mult; m++) {
+                    size_t oc = ic * mult + m;
+                    const float *yp = dy + (b * c_out + oc) * g->out_size;
+                    float wv = w[oc * g->k_size + tap];
+                    for (size_t od = d_lo; od < d_hi; od++) {
+                        size_t id = od * g->s[0] + kd * g->d[0] - g->p[0];
+                        for (size_t oh = h_lo; oh < h_hi; oh++) {
+                            size_t ih = oh * g->s[1] + kh * g->d[1] - g->p[1];
+                            const float *yr = yp + (od * g->out[1] + oh) * g->out[2] + w_lo;
+                            float *xr = xp + (id * g->in[1] + ih) * g->in[2] + iw0;
+                            if (sw == 1)
+                                for (size_t i = 0; i < len; i++)
+                                    xr[i] += wv * yr[i];
+                            else
+                                for (size_t i = 0; i < len; i++)
+                                    xr[i * sw] += wv * yr[i];
+                        }
                     }
                 }
             }
