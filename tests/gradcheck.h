@@ -391,7 +391,9 @@ GC_API Value *gc_op(GcCase *c, const char *op, int nin, Value *const *in, const 
     return n ? n->outputs[0] : NULL;
 }
 
-/* Turn every float initializer of a loaded model that some node reads into a trainable parameter. */
+/* Turn every float initializer of a loaded model that some node reads into a trainable parameter
+ * (single numbers are left alone: exporters store constants such as LayerNorm's epsilon or the
+ * exponent of x^2 that way). */
 GC_API void gc_train_initializers(GcCase *c)
 {
     if (!gc_ok(c))
@@ -399,7 +401,8 @@ GC_API void gc_train_initializers(GcCase *c)
     Graph *g = c->g;
     for (size_t i = 0; i < g->nvalues; i++) {
         Value *v = g->values[i];
-        if (!v->init || v->dtype != DT_FLOAT || !v->is_initializer || graph_count_uses(g, v) == 0)
+        if (!v->init || v->dtype != DT_FLOAT || !v->is_initializer || v->init->numel < 2 ||
+            graph_count_uses(g, v) == 0)
             continue;
         if (c->nparams >= GC_MAX_PARAMS) {
             gc_fail(c, "more than %d parameters", GC_MAX_PARAMS);
@@ -417,6 +420,22 @@ GC_API void gc_train_initializers(GcCase *c)
         v->trainable = true;
         c->params[c->nparams++] = (GcParam){.v = v, .data = data, .n = n, .grad_out = -1};
     }
+}
+
+/* Fix the integer input `name` of a loaded model to values uniform in [lo, hi) (token ids, say). */
+GC_API void gc_int_input(GcCase *c, const char *name, int64_t lo, int64_t hi)
+{
+    Value *v = gc_ok(c) ? graph_find_local(c->g, name) : NULL;
+    if (!v || !dtype_is_int(v->dtype) || !shape_is_static(&v->shape) || hi <= lo) {
+        gc_fail(c, "no integer input '%s' of static shape", name);
+        return;
+    }
+    if (!(v->init = tensor_new(c->g->arena, v->dtype, &v->shape))) {
+        gc_fail(c, "out of memory");
+        return;
+    }
+    for (size_t k = 0; k < v->init->numel; k++)
+        tensor_set_i64(v->init, k, lo + (int64_t)(gc_rand_u32(&c->rng) % (unsigned)(hi - lo)));
 }
 
 /* Give every runtime input of a loaded model that is not a parameter fixed data uniform in [lo, hi]
@@ -610,6 +629,9 @@ static bool gc_eval(GcCase *c, const CgModelInfo *info)
             double floor_ = 1e-4 * gnorm * sqrt((double)p->n);
             double den = fmax(fmax(fabs(an), fabs(fd)), floor_);
             double err = den > 0 ? fabs(an - fd) / den : 0;
+            if (getenv("GRADCHECK_VERBOSE"))
+                printf("    %-24s %-40s dir %d  <g,u> %.9g  fd %.9g  rel err %.3g\n", c->label, p->v->name, dir, an, fd,
+                       err);
             if (!(err <= c->max_err)) {
                 c->max_err = err;
                 worst_p = which[i];
