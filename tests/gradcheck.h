@@ -6,7 +6,9 @@
  * with central differences of L along random directions u:
  *     <g, u>  vs  fd = (4 D(eps/2) - D(eps)) / 3,  D(e) = (L(p + e u) - L(p - e u)) / (2 e)
  * (central differences with Richardson extrapolation), u random +-1, L summed in double from the Y_k:
- *     rel err = |<g,u> - fd| / max(|<g,u>|, |fd|, 1e-4 * |g| * |u|)   (the floor guards cancellation).
+ *     rel err = |<g,u> - fd| / max(|<g,u>|, |fd|, 1e-4 * |g| * |u|, atol / tol)   (the floor guards
+ *     cancellation; c->atol, 0 by default, lets a case accept an absolute difference, for gradients
+ *     that are exactly 0 where finite differences see only float32 noise).
  * Float32 kernels, eps 2e-2, tolerance 1e-3 by default (per case: c->eps, c->tol). Parameters near a
  * kink (Relu at 0, Max ties, Clip bounds) must be kept away from it by the case (gc_avoid).
  * It does not test forward values (the conformance tests do) and never fixes a failing case.
@@ -63,6 +65,8 @@ typedef struct GcCase {
     size_t yn[GC_MAX_YS];
     int ny;
     double eps, tol;
+    double atol;            /* 0, or an absolute difference that counts as agreement (a gradient that is
+                               exactly 0, where finite differences only see float32 noise) */
     bool ready;             /* C file written */
     char prefix[96];
     char c_path[PATH_MAX + 128], o_path[PATH_MAX + 128];
@@ -626,7 +630,7 @@ static bool gc_eval(GcCase *c, const CgModelInfo *info)
             }
             memcpy(work_in[i], p->data, p->n * sizeof(float));
             double fd = (4 * diff[1] - diff[0]) / 3;
-            double floor_ = 1e-4 * gnorm * sqrt((double)p->n);
+            double floor_ = fmax(1e-4 * gnorm * sqrt((double)p->n), c->atol / c->tol);
             double den = fmax(fmax(fabs(an), fabs(fd)), floor_);
             double err = den > 0 ? fabs(an - fd) / den : 0;
             if (getenv("GRADCHECK_VERBOSE"))
