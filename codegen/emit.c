@@ -320,7 +320,8 @@ static void layout_weight(Cg *cg, const Value *v)
         cg->wblob = nb;
         cg->wcap = cap;
     }
-    memset(cg->wblob + cg->wbytes, 0, at - cg->wbytes);
+    if (at > cg->wbytes)
+        memset(cg->wblob + cg->wbytes, 0, at - cg->wbytes);
     if (t->nbytes)
         memcpy(cg->wblob + at, t->data, t->nbytes);
     cg->wbytes = end;
@@ -376,7 +377,6 @@ bool cg_unused(Cg *cg, const Value *v)
             if (n->inputs[k] == v)
                 return false;
     }
-    (void)cg;
     return true;
 }
 
