@@ -168,4 +168,39 @@ Status codegen_cc_finish(CcJob *job, Diag *d) MUST_CHECK;
 /* Start and finish. */
 Status codegen_cc(CcJob *job, Diag *d) MUST_CHECK;
 
+/* ======================================================================== codegen/train_program.c */
+
+/* `onnxtune compile` without --infer: a training program. The generated file holds the model's part
+ * (step, update and evaluation functions, parameter table, export template, compile-time defaults:
+ * runtime.h's TrainProgram) and a main() calling runtime/trainer.c's trainer_main. */
+typedef struct TrainCompileOptions {
+    const char *model;          /* ONNX file */
+    const char *output;         /* PROG */
+    bool emit_c;                /* keep PROG.c and its blobs PROG.params, PROG.export.onnx, PROG.*.weights */
+    bool werror;                /* build the generated C with -Werror (tests) */
+    const char *opt_level;      /* C compiler optimisation; NULL: -O2 */
+    int64_t batch;              /* the compiled training batch B (>= 1): the largest batch PROG runs */
+    const InputShape *shapes;   /* example input shapes (fix symbolic dims other than the batch), may be NULL */
+    size_t nshapes;
+    FreezeOptions freeze;
+    HeadOptions head;
+    LossOptions loss;
+    OptimOptions optim;
+    const char *const *defaults; /* PROG options given at compile time, argv form: PROG's defaults */
+    size_t ndefaults;
+    const char *compiled_with;  /* the compile options as one line, for PROG --help */
+    int threads;                /* recorded in the generated infos (PROG --threads sets the count) */
+} TrainCompileOptions;
+
+typedef struct TrainCompileStats {
+    size_t train_nodes, eval_nodes;         /* nodes of the training and evaluation graphs */
+    size_t trainable, frozen;               /* parameter tensors */
+    size_t trainable_elems, frozen_elems;   /* their elements */
+    size_t params_bytes;                    /* the parameter buffer (with optimizer state) */
+    size_t workspace_bytes;                 /* both graphs' activation arenas */
+    int64_t batch;
+} TrainCompileStats;
+
+Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *stats, Diag *d) MUST_CHECK;
+
 #endif

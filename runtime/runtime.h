@@ -816,4 +816,110 @@ NpyStatus npy_write(const char *path, RtDType dt, int rank, const size_t *dims, 
                     size_t errlen);
 const char *npy_status_name(NpyStatus st);
 
+/* ======================================================================== runtime/trainer.c */
+
+/* The generic half of a training program. `onnxtune compile` (without --infer) generates the model's
+ * parts (codegen/train_program.c): the step, update and evaluation functions, the parameter table, the
+ * export template and the compile-time defaults, and a main() that calls trainer_main. trainer_main does
+ * the rest: options, NPY data and its checks, shuffling, batching, the learning-rate schedule,
+ * validation, metrics and export. Kernels see two run-time settings through the calls below; programs
+ * that never set them (inference, tests) get every row and the compiled hyperparameters. */
+
+/* Valid rows of the current batch. A short batch runs padded to the compiled batch B (padding rows
+ * repeat the batch's first row); the ops that mix rows (the losses, BatchNormalization on batch
+ * statistics and their backward ops) read only the first rt_batch_rows(B) rows and write zero gradient
+ * rows for the padding, so a padded step equals a step on the short batch. rows 0: every row. */
+void rt_set_batch_rows(size_t rows);
+size_t rt_batch_rows(size_t compiled);
+
+/* Optimizer hyperparameters given on the training program's command line. Emitters of the updates print
+ * rt_hyper(RT_HYPER_X, compiled value): the compiled value unless the program set another. */
+typedef enum {
+    RT_HYPER_MOMENTUM = 0,
+    RT_HYPER_DAMPENING,
+    RT_HYPER_NESTEROV,      /* 0 or 1 */
+    RT_HYPER_WEIGHT_DECAY,
+    RT_HYPER_BETA1,
+    RT_HYPER_BETA2,
+    RT_HYPER_EPS,
+    RT_HYPER_MAX_NORM,      /* --grad-clip */
+    RT_HYPER_COUNT
+} RtHyper;
+void rt_set_hyper(RtHyper h, double value);
+double rt_hyper(RtHyper h, double compiled);
+
+typedef enum { TRAIN_LOSS_CROSS_ENTROPY = 0, TRAIN_LOSS_MSE, TRAIN_LOSS_L1, TRAIN_LOSS_BCE_WITH_LOGITS } TrainLoss;
+typedef enum { TRAIN_OPTIM_SGD = 0, TRAIN_OPTIM_ADAM, TRAIN_OPTIM_ADAMW } TrainOptim;
+
+/* What lives in the program's parameter buffer (one mutable buffer, 64-byte aligned entries). */
+typedef enum {
+    TRAIN_PARAM_TRAINABLE = 0,  /* updated by the optimizer */
+    TRAIN_PARAM_FROZEN,         /* a float initializer that does not train (replaceable with --init) */
+    TRAIN_PARAM_BUFFER,         /* BatchNormalization running statistics the step updates (--bn-train) */
+    TRAIN_PARAM_STATE,          /* optimizer state (momentum buffer, Adam moments): zero at the start */
+} TrainParamKind;
+
+typedef struct TrainParam {
+    const char *name;           /* the initializer's name; "<param>.<state key>" for optimizer state */
+    int kind;                   /* TrainParamKind */
+    int dtype;                  /* RtDType */
+    int rank;
+    int64_t dims[RT_MAX_RANK];
+    size_t nbytes;
+    size_t offset;              /* in TrainProgram.init and in the parameter buffer */
+    int64_t export_offset;      /* byte offset of its raw data in the export template; -1: not exported */
+} TrainParam;
+
+/* One runtime input of a generated function: what the trainer passes there. */
+typedef enum { TRAIN_IN_X = 0, TRAIN_IN_TARGET, TRAIN_IN_LR, TRAIN_IN_STEP, TRAIN_IN_SEED, TRAIN_IN_PARAM } TrainInKind;
+typedef struct TrainSlot {
+    int kind;                   /* TrainInKind */
+    int param;                  /* TRAIN_IN_PARAM: index into TrainProgram.params */
+} TrainSlot;
+typedef enum { TRAIN_OUT_LOGITS = 0, TRAIN_OUT_LOSS, TRAIN_OUT_GRAD_NORM } TrainOutKind;
+
+/* A generated graph: inputs[i] / outputs[i] say what the i-th runtime input / output is. x: X's layout
+ * [B, ...] (dtype, dims; dims[0] = B), target: the loss's target, lr: double [], step: int64 [] (1 at
+ * the first step), seed: int64 [2] {seed, step} for Dropout; logits [B, ...], loss float [],
+ * grad_norm float [] (the total gradient norm before clipping). */
+typedef void (*TrainFn)(void *const *inputs, void *const *outputs, void *workspace);
+typedef struct TrainGraph {
+    TrainFn run;                /* training: forward, loss and backward; evaluation: forward and loss */
+    TrainFn update;             /* training: gradient clipping and the optimizer update; NULL for evaluation */
+    int ninputs, noutputs;
+    const TrainSlot *inputs;
+    const int *outputs;         /* TrainOutKind per output */
+    size_t workspace_bytes;     /* shared by run and update: the gradients stay in it between the two */
+} TrainGraph;
+
+typedef struct TrainTensor {
+    int dtype;                  /* RtDType */
+    int rank;
+    int64_t dims[RT_MAX_RANK];
+} TrainTensor;
+
+typedef struct TrainProgram {
+    const char *model;          /* the ONNX file it was compiled from (its base name) */
+    const char *compiled_with;  /* the compile options, for --help */
+    int64_t batch;              /* the compiled batch B: the largest training batch */
+    TrainTensor x, target, logits;
+    int loss;                   /* TrainLoss */
+    int optimizer;              /* TrainOptim */
+    double hyper[RT_HYPER_COUNT]; /* the compiled hyperparameters */
+    bool momentum_buffer;       /* SGD compiled with momentum (so --momentum can change it, not switch it on) */
+    bool clipping;              /* compiled with --grad-clip (so it can be changed, not switched on) */
+    TrainGraph train, eval;
+    int nparams;
+    const TrainParam *params;
+    const unsigned char *init;  /* initial contents of the parameter buffer, params_bytes long */
+    size_t params_bytes;
+    const unsigned char *export_template; /* the fine-tuned model as ONNX with the initial weights */
+    size_t export_bytes;
+    int ndefaults;
+    const char *const *defaults; /* compile-time defaults of the program's options, parsed before argv */
+} TrainProgram;
+
+/* Everything but the model: returns the exit status (0 trained, 1 failed, 2 usage). */
+int trainer_main(int argc, char **argv, const TrainProgram *p);
+
 #endif

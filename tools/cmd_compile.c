@@ -1,5 +1,6 @@
 /* cmd_compile.c - `onnxtune compile MODEL --infer [--batch N] -o PROG`: the model as one standalone
  * program (codegen/driver.c does the work), and the --input NAME=FILE.npy handling that `run` shares.
+ * Without --infer, a training program (codegen/train_program.c; options parsed by tools/cmd_train.c).
  * It only parses options and prints; it compiles nothing itself. */
 #include "tools.h"
 
@@ -96,7 +97,7 @@ static const char *human_bytes(size_t n, char *buf, size_t size)
 }
 
 static CliOption compile_opts[] = {
-    {"--infer", NULL, NULL, "compile the forward pass (inference; the default)", false, NULL},
+    {"--infer", NULL, NULL, "compile the forward pass (inference); without it, a training program", false, NULL},
     {"--output", "-o", "PROG", "the program to write (default: the model's name without .onnx)", false, NULL},
     {"--batch", NULL, "N", "compile for batch N (default 1); other batches run in chunks of N", false, NULL},
     {"--input", NULL, "NAME=FILE.npy", "an example input: fixes the input's other symbolic dims (repeatable)",
@@ -104,24 +105,40 @@ static CliOption compile_opts[] = {
     {"--threads", NULL, "N", "PROG's default thread count (PROG --threads overrides it)", false, NULL},
     {"--emit-c", NULL, NULL, "keep the generated PROG.c and its weights PROG.weights", false, NULL},
     {"--werror", NULL, NULL, "build the generated C with -Werror", false, NULL},
+    {"--opt-level", NULL, "N", "training programs: the C compiler's -O level (default 2)", false, NULL},
     {0},
 };
 
 static CliCommand compile_cmd = {
     "compile", "MODEL",
     "Generate C for MODEL (shapes fixed, one planned arena) and build it into a standalone program:\n"
-    "  PROG --input NAME=FILE.npy ... --output-dir DIR   writes DIR/<output name>.npy",
+    "  with --infer: PROG --input NAME=FILE.npy ... --output-dir DIR   writes DIR/<output name>.npy\n"
+    "  without: a training program, PROG --train-x X.npy --train-y Y.npy ... (PROG --help); the training\n"
+    "  options (--train, --freeze, --head, --loss, --optimizer, ...: onnxtune train --help) fix what\n"
+    "  trains, and --epochs, --lr, --lr-schedule, --warmup, --val-split, --seed, --no-shuffle, --drop-last\n"
+    "  given here become PROG's defaults",
     1, 1, compile_opts,
 };
+
+static int compile_trainer(const char *model, const char *output, TrainArgs *ta, const InputShape *shapes,
+                           int nshapes, int64_t batch, int64_t threads);
 
 int cmd_compile(int argc, char **argv)
 {
     InputArg inputs[64];
+    TrainArgs ta;
     int ninputs = tools_take_inputs("compile", &argc, argv, inputs, 64);
     if (ninputs < 0)
         return 2;
+    if (!tools_take_train_options("compile", &argc, argv, &ta, true)) {
+        tools_free_inputs(inputs, ninputs);
+        return 2;
+    }
     char *args[1];
     int nargs, rc = cli_parse(&compile_cmd, argc, argv, args, &nargs);
+    if (rc < 0 && cli_option(&compile_cmd, "--infer")->given && (ta.argc || ta.ndefaults))
+        rc = cli_usage_error(&compile_cmd, "%s is a training option; --infer compiles the forward pass only",
+                             ta.argc ? ta.argv[0] : ta.defaults[0]);
     if (rc >= 0) {
         tools_free_inputs(inputs, ninputs);
         return rc;
@@ -152,6 +169,11 @@ int cmd_compile(int argc, char **argv)
         tools_free_inputs(inputs, ninputs);
         return 1;
     }
+    if (!cli_option(&compile_cmd, "--infer")->given) {
+        rc = compile_trainer(args[0], output, &ta, shapes, ninputs, batch, threads);
+        tools_free_inputs(inputs, ninputs);
+        return rc;
+    }
     CompileOptions co = {
         .model = args[0], .output = output, .emit_c = cli_option(&compile_cmd, "--emit-c")->given, .batch = batch,
         .shapes = shapes, .nshapes = (size_t)ninputs, .threads = (int)threads,
@@ -170,6 +192,47 @@ int cmd_compile(int argc, char **argv)
     char arena[32], weights[32];
     fprintf(stderr, "onnxtune compile: wrote %s (%zu nodes, arena %s, weights %s)%s%s%s\n", output, stats.nodes,
             human_bytes(stats.arena_bytes, arena, sizeof arena), human_bytes(stats.weights_bytes, weights, sizeof weights),
+            co.emit_c ? " and " : "", co.emit_c ? output : "", co.emit_c ? ".c" : "");
+    return 0;
+}
+
+/* ---- the training branch ---- */
+
+static int compile_trainer(const char *model, const char *output, TrainArgs *ta, const InputShape *shapes,
+                           int nshapes, int64_t batch, int64_t threads)
+{
+    const CliOption *ol = cli_option(&compile_cmd, "--opt-level");
+    int64_t level = 2;
+    if (ol->given && !cli_int(&compile_cmd, ol, 0, 3, &level))
+        return 2;
+    char opt[8];
+    snprintf(opt, sizeof opt, "-O%d", (int)level);
+    TrainCompileOptions co = {
+        .model = model, .output = output, .emit_c = cli_option(&compile_cmd, "--emit-c")->given,
+        .werror = cli_option(&compile_cmd, "--werror")->given, .opt_level = opt, .batch = batch > 0 ? batch : 32,
+        .shapes = shapes, .nshapes = (size_t)nshapes, .threads = (int)threads,
+    };
+    if (!tools_train_compile_options("compile", ta, &co))
+        return 2;
+    if (threads > 0 && ta->ndefaults + 2 <= (int)(sizeof ta->defaults / sizeof ta->defaults[0])) {
+        ta->defaults[ta->ndefaults++] = "--threads";
+        ta->defaults[ta->ndefaults++] = cli_option(&compile_cmd, "--threads")->value;
+        co.ndefaults = (size_t)ta->ndefaults;
+    }
+    Diag d;
+    diag_init(&d, model);
+    TrainCompileStats stats;
+    Status st = codegen_compile_trainer(&co, &stats, &d);
+    if (st) {
+        fprintf(stderr, "onnxtune compile: ");
+        diag_print(&d, stderr);
+        return status_exit_code(st);
+    }
+    char pb[32], wb[32];
+    fprintf(stderr, "onnxtune compile: wrote %s: a training program for batch %lld (trains %zu tensors, %zu values; "
+            "%zu frozen, %zu values; parameters and optimizer state %s, workspace %s)%s%s%s\n", output,
+            (long long)stats.batch, stats.trainable, stats.trainable_elems, stats.frozen, stats.frozen_elems,
+            human_bytes(stats.params_bytes, pb, sizeof pb), human_bytes(stats.workspace_bytes, wb, sizeof wb),
             co.emit_c ? " and " : "", co.emit_c ? output : "", co.emit_c ? ".c" : "");
     return 0;
 }

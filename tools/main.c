@@ -16,6 +16,7 @@ static const Command commands[] = {
     {"compile", cmd_compile, "build a model into a standalone program (generated C, one arena, the runtime)"},
     {"run", cmd_run, "compile for the given inputs (cached) and run: --input NAME=FILE.npy --output-dir DIR"},
     {"conform", cmd_conform, "run the ONNX backend test cases under folders: PASS/FAIL/UNSUPPORTED per case"},
+    {"train", cmd_train, "compile a training program (cached) and fine-tune: --train-x X.npy --train-y Y.npy"},
 };
 
 static void usage(FILE *f)

@@ -14,6 +14,7 @@ int cmd_ops(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_conform(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 /* ======================================================================== tools/cmd_compile.c */
 
@@ -74,5 +75,27 @@ int cli_usage_error(const CliCommand *cmd, const char *fmt, ...)
 CliOption *cli_option(CliCommand *cmd, const char *name);
 /* The value of a given option as an integer in [min, max]; false after printing a usage error. */
 bool cli_int(const CliCommand *cmd, const CliOption *o, int64_t min, int64_t max, int64_t *out);
+
+/* ======================================================================== tools/cmd_train.c */
+
+/* The training options that `compile` (without --infer) and `train` share: what trains, the head, the
+ * loss, the optimizer and its hyperparameters (compiled in; PROG may change the values), and with
+ * `compile` the PROG options it records as PROG's defaults (--epochs, --lr, --lr-schedule, ...). */
+struct TrainCompileOptions;
+typedef struct TrainArgs {
+    const char *argv[256];      /* the training options as given (pointers into argv), for --help and caching */
+    int argc;
+    const char *defaults[64];   /* PROG options recorded at compile time */
+    int ndefaults;
+    char compiled_with[2048];   /* argv joined with spaces */
+} TrainArgs;
+/* Move every training option before a "--" out of argv into a (*argc shrinks). With record_defaults
+ * (compile), PROG's options --epochs, --lr, --lr-schedule, --warmup, --val-split, --no-shuffle, --shuffle,
+ * --drop-last go to a->defaults too; without (train), they stay in argv for PROG. Returns false after
+ * printing a usage error. */
+bool tools_take_train_options(const char *cmd, int *argc, char **argv, TrainArgs *a, bool record_defaults);
+/* Parse a's options into o (freeze, head, loss, optim, seed, defaults, compiled_with); false after printing
+ * a usage error. o's other fields are left alone. */
+bool tools_train_compile_options(const char *cmd, TrainArgs *a, struct TrainCompileOptions *o);
 
 #endif

@@ -1,0 +1,623 @@
+/* train_program.c - `onnxtune compile` for training: the model through freeze, head, loss, autodiff and
+ * optimizer passes, generated as the model-specific half of a training program (step, update and
+ * evaluation functions, the parameter table, the export template, compile-time defaults) whose main()
+ * hands over to runtime/trainer.c. It does no training itself and knows no op.
+ *
+ * The program's pieces:
+ *   - the training graph at batch B: forward (BatchNormalization on batch statistics where --bn-train
+ *     says, Dropout active), loss, backward, clipping and updates. Generated twice from one memory plan
+ *     (CodegenOptions.phases): train_step_run (forward, loss, backward) and train_update_run (clipping,
+ *     updates), so the trainer sees the loss before the weights change and can stop on NaN/Inf with the
+ *     last good weights;
+ *   - the evaluation graph: the same model, head and loss imported again, inference mode;
+ *   - parameters: every float initializer read by a node, plus optimizer state and BatchNormalization
+ *     running statistics, become runtime inputs of both graphs, pointing into one mutable buffer the
+ *     trainer owns (initial contents embedded), so both graphs see the same weights, --init can replace
+ *     any of them, and the updates write them in place;
+ *   - the export template: the model imported a third time with its batch dim left symbolic, head
+ *     attached, serialized by onnx_export_bytes; the trainer writes the trained weights at the offsets
+ *     its layout gives (matched by name) and saves the bytes.
+ * A short batch runs padded to B: see rt_batch_rows in runtime.h. */
+#include "codegen.h"
+#include "runtime.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TRAIN_PHASES ((1u << PHASE_FORWARD) | (1u << PHASE_LOSS) | (1u << PHASE_BACKWARD))
+#define UPDATE_PHASES (1u << PHASE_OPTIMIZER)
+
+/* ---- loading ---- */
+
+/* Import and canonicalise `path`, fix the example shapes, then give the leading dim of every runtime
+ * input the batch (batch > 0: unknown dims and, for models exported with a fixed leading 1, that 1;
+ * batch 0: left symbolic) and infer shapes. Nodes that read initializers are not folded: those
+ * initializers may train or be replaced. */
+static Status load_model(const char *path, const InputShape *shapes, size_t nshapes, int64_t batch, Model **out,
+                         Diag *d)
+{
+    Model *m = NULL;
+    *out = NULL;
+    Status st = onnx_import_file(path, &m, d);
+    if (st)
+        return st;
+    if ((st = pass_canon(m, d)))
+        goto fail;
+    Graph *g = m->graph;
+    char a[128], b[128];
+    for (size_t k = 0; k < nshapes; k++) {
+        Value *v = graph_find_local(g, shapes[k].name);
+        if (!v || !v->is_input || v->init) {
+            st = diag_error(d, ST_USAGE, "the model has no input named '%s'", shapes[k].name);
+            goto fail;
+        }
+        bool ok = (v->shape.rank < 0 || v->shape.rank == shapes[k].shape.rank) &&
+                  (shapes[k].dtype == DT_UNDEFINED || v->dtype == DT_UNDEFINED || v->dtype == shapes[k].dtype);
+        for (int i = 1; ok && i < v->shape.rank; i++)
+            ok = v->shape.dim[i] < 0 || v->shape.dim[i] == shapes[k].shape.dim[i];
+        if (!ok) {
+            st = diag_error(d, ST_SHAPE, "input '%s' is %s %s in the model, but %s %s was given", v->name,
+                            dtype_name(v->dtype), shape_str(&v->shape, a, sizeof a), dtype_name(shapes[k].dtype),
+                            shape_str(&shapes[k].shape, b, sizeof b));
+            goto fail;
+        }
+        int64_t lead = v->shape.rank > 0 ? v->shape.dim[0] : -1;
+        const char *sym = v->shape.rank > 0 ? v->shape.sym[0] : NULL;
+        v->shape = shapes[k].shape;
+        for (int i = 0; i < v->shape.rank; i++)
+            v->shape.sym[i] = NULL;
+        if (v->shape.rank > 0) {    /* the leading dim stays the model's: the batch decides it below */
+            v->shape.dim[0] = lead;
+            v->shape.sym[0] = sym;
+        }
+        if (v->dtype == DT_UNDEFINED)
+            v->dtype = shapes[k].dtype;
+    }
+    for (size_t i = 0; i < g->ninputs && batch > 0; i++) {
+        Value *v = g->inputs[i];
+        if (v->init || v->shape.rank < 1 || (v->shape.dim[0] >= 0 && v->shape.dim[0] != 1))
+            continue;
+        v->shape.dim[0] = batch;
+        v->shape.sym[0] = NULL;
+    }
+    ShapeOptions so = {.fold = true, .keep_params = true};
+    if ((st = pass_shapes(m, &so, d)))
+        goto fail;
+    *out = m;
+    return ST_OK;
+fail:
+    model_free(m);
+    return st;
+}
+
+/* The one runtime input the trainer feeds from X: the graph's only input without a value. */
+static Status data_input(const Graph *g, Value **x, Diag *d)
+{
+    *x = NULL;
+    for (size_t i = 0; i < g->ninputs; i++) {
+        Value *v = g->inputs[i];
+        if (v->init)
+            continue;
+        if (*x)
+            return diag_error(d, ST_UNSUPPORTED, "the model has several inputs ('%s', '%s'); training programs take "
+                              "one (X)", (*x)->name, v->name);
+        *x = v;
+    }
+    if (!*x)
+        return diag_error(d, ST_INVALID, "the model has no input");
+    char buf[128];
+    if (!shape_is_static(&(*x)->shape) || (*x)->shape.rank < 1)
+        return diag_error(d, ST_SHAPE, "input '%s' is %s: training needs [N, ...] with every other dim known (give "
+                          "an example input with --input %s=FILE.npy)", (*x)->name,
+                          shape_str(&(*x)->shape, buf, sizeof buf), (*x)->name);
+    return ST_OK;
+}
+
+/* ---- parameters ---- */
+
+typedef struct Param {
+    const char *name;
+    int kind;               /* TrainParamKind of runtime.h (the numbers are printed) */
+    DType dtype;
+    Shape shape;
+    const Tensor *init;     /* initial contents (detached from the value) */
+    size_t offset;
+    int64_t export_offset;
+} Param;
+
+typedef struct Params {
+    Param *p;
+    size_t n;
+    size_t bytes;
+} Params;
+
+/* Kernels that read input i of n as a compile-time constant (it must stay one). */
+static bool read_as_constant(const Node *n, int i)
+{
+    if (n->domain[0] || i == 0)
+        return false;
+    return strcmp(n->op_type, "Resize") == 0 || strcmp(n->op_type, "Upsample") == 0;
+}
+
+/* Values that live in the mutable parameter buffer: trainable parameters, state (optimizer moments,
+ * BatchNormalization running statistics under --bn-train), and every other float initializer of rank >= 1
+ * that a node reads (so --init can replace it and the export sees it). */
+static bool is_mutable(const Graph *g, const Value *v)
+{
+    if (!v->init || !(v->trainable || v->is_state || v->is_initializer) || v->dtype != DT_FLOAT ||
+        v->shape.rank < 1)
+        return false;
+    bool read = false;
+    for (size_t k = 0; k < g->nnodes; k++) {
+        const Node *n = g->nodes[k];
+        for (int i = 0; !n->dead && i < n->ninputs; i++)
+            if (n->inputs[i] == v) {
+                if (read_as_constant(n, i))
+                    return false;
+                read = true;
+            }
+    }
+    return read;
+}
+
+/* Turn the mutable values of the training graph into runtime inputs and record them in ps. */
+static Status lift_params(Graph *g, Params *ps, Diag *d)
+{
+    ps->p = arena_calloc(g->arena, g->nvalues + 1, sizeof *ps->p);
+    if (!ps->p)
+        return diag_error(d, ST_NOMEM, "out of memory");
+    for (size_t i = 0; i < g->nvalues; i++) {
+        Value *v = g->values[i];
+        if (!is_mutable(g, v))
+            continue;
+        Param *p = &ps->p[ps->n++];
+        p->name = v->name;
+        p->kind = v->trainable ? TRAIN_PARAM_TRAINABLE
+                : v->is_state ? (v->is_initializer ? TRAIN_PARAM_BUFFER : TRAIN_PARAM_STATE) : TRAIN_PARAM_FROZEN;
+        p->dtype = v->dtype;
+        p->shape = v->shape;
+        p->init = v->init;
+        p->export_offset = -1;
+        p->offset = (ps->bytes + 63) / 64 * 64;
+        if (!size_add(p->offset, v->init->nbytes, &ps->bytes))
+            return diag_error(d, ST_NOMEM, "the parameters do not fit in memory");
+        v->init = NULL;
+        if (!v->is_input && !graph_add_input(g, v))
+            return diag_error(d, ST_NOMEM, "out of memory");
+    }
+    return ST_OK;
+}
+
+/* The evaluation graph reads the same buffer: its values named like a parameter become inputs too. */
+static Status lift_eval_params(Graph *g, const Params *ps, Diag *d)
+{
+    for (size_t k = 0; k < ps->n; k++) {
+        Value *v = graph_find_local(g, ps->p[k].name);
+        if (!v || !v->init || !graph_count_uses(g, v))
+            continue;
+        if (v->dtype != ps->p[k].dtype || !shape_equal(&v->shape, &ps->p[k].shape))
+            return diag_error(d, ST_ERR, "internal: '%s' differs between the training and evaluation graphs",
+                              v->name);
+        v->init = NULL;
+        if (!v->is_input && !graph_add_input(g, v))
+            return diag_error(d, ST_NOMEM, "out of memory");
+    }
+    return ST_OK;
+}
+
+/* ---- building the graphs ---- */
+
+/* Dropout nodes of the training graph draw masks from a runtime seed input {seed, step}. */
+static Status train_dropouts(Graph *g, bool *any, Diag *d)
+{
+    Value *seed = NULL;
+    int64_t stream = 0;
+    *any = false;
+    for (size_t k = 0; k < g->nnodes; k++) {
+        Node *n = g->nodes[k];
+        if (n->dead || n->domain[0] || strcmp(n->op_type, "Dropout") != 0)
+            continue;
+        if (!seed) {
+            if (graph_find(g, "dropout_seed"))
+                return diag_error(d, ST_USAGE, "the model already has a value named 'dropout_seed', which the "
+                                  "training step's input would be called");
+            int64_t two = 2;
+            if (!(seed = graph_add_value(g, "dropout_seed", d)))
+                return d->status;
+            seed->dtype = DT_INT64;
+            seed->shape = shape_make(1, &two);
+            if (!graph_add_input(g, seed))
+                return diag_error(d, ST_NOMEM, "out of memory");
+        }
+        Status st = dropout_to_training(g, n, seed, stream++, d);
+        if (st)
+            return st;
+    }
+    *any = seed != NULL;
+    return ST_OK;
+}
+
+static Status build_train_graph(const TrainCompileOptions *o, Model **out, Params *ps, const char **x_name,
+                                bool *dropout, Diag *d)
+{
+    Model *m = NULL;
+    Status st = load_model(o->model, o->shapes, o->nshapes, o->batch, &m, d);
+    Value *loss = NULL, *x = NULL;
+    Gradients grads;
+    if (!st && !(st = data_input(m->graph, &x, d)))
+        *x_name = x->name;
+    if (!st)
+        st = pass_freeze(m, &o->freeze, d);
+    if (!st)
+        st = pass_head(m, &o->head, d);
+    if (!st)
+        st = pass_loss(m, &o->loss, &loss, d);
+    if (!st)
+        st = train_dropouts(m->graph, dropout, d);
+    if (!st)
+        st = pass_autodiff(m->graph, loss, &grads, d);
+    if (!st)
+        st = pass_optim(m->graph, &grads, &o->optim, d);
+    if (!st)
+        st = lift_params(m->graph, ps, d);
+    if (st) {
+        model_free(m);
+        return st;
+    }
+    *out = m;
+    return ST_OK;
+}
+
+static Status build_eval_graph(const TrainCompileOptions *o, const Params *ps, Model **out, Diag *d)
+{
+    Model *m = NULL;
+    Value *loss = NULL;
+    FreezeOptions none = {0};   /* every BatchNormalization in inference mode */
+    Status st = load_model(o->model, o->shapes, o->nshapes, o->batch, &m, d);
+    if (!st)
+        st = pass_freeze(m, &none, d);
+    if (!st)
+        st = pass_head(m, &o->head, d);
+    if (!st)
+        st = pass_loss(m, &o->loss, &loss, d);
+    if (!st)
+        st = lift_eval_params(m->graph, ps, d);
+    if (st) {
+        model_free(m);
+        return st;
+    }
+    *out = m;
+    return ST_OK;
+}
+
+/* The fine-tuned model as ONNX with the initial weights: batch dim symbolic, head attached. */
+static Status build_export(const TrainCompileOptions *o, Params *ps, Arena *a, uint8_t **bytes, size_t *len,
+                           Diag *d)
+{
+    Model *m = NULL;
+    FreezeOptions none = {0};
+    ExportLayout layout;
+    ExportOptions eo = {.producer_version = ONNXTUNE_VERSION};
+    Status st = load_model(o->model, o->shapes, o->nshapes, 0, &m, d);
+    if (!st)
+        st = pass_freeze(m, &none, d);
+    if (!st)
+        st = pass_head(m, &o->head, d);
+    if (!st)
+        st = onnx_export_bytes(m, &eo, a, bytes, len, &layout, d);
+    for (size_t i = 0; !st && i < layout.nparams; i++)
+        for (size_t k = 0; k < ps->n; k++)
+            if (strcmp(ps->p[k].name, layout.params[i].name) == 0 && ps->p[k].kind != TRAIN_PARAM_STATE &&
+                layout.params[i].nbytes == ps->p[k].init->nbytes)
+                ps->p[k].export_offset = (int64_t)layout.params[i].offset;
+    model_free(m);
+    return st;
+}
+
+/* ---- the program's tables ---- */
+
+static void put_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < ' ' || (unsigned char)*s >= 127)
+            fprintf(f, "\\%03o", (unsigned char)*s);
+        else
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void put_tensor(FILE *f, DType t, const Shape *s)
+{
+    fprintf(f, "{%d, %d, {", (int)t, s->rank);
+    for (int i = 0; i < s->rank; i++)
+        fprintf(f, "%s%lld", i ? ", " : "", (long long)s->dim[i]);
+    fprintf(f, "}}");
+}
+
+static void put_incbin(FILE *f, const char *sym, const char *file, size_t bytes)
+{
+    fprintf(f, "__asm__(\".section .rodata\\n\"\n"
+               "        \".balign 64\\n\"\n"
+               "        \".globl %s\\n\"\n"
+               "        \".hidden %s\\n\"\n"
+               "        \"%s:\\n\"\n"
+               "        \".incbin \\\"%s\\\"\\n\"\n"
+               "        \".byte 0\\n\"\n"
+               "        \".previous\\n\");\n", sym, sym, sym, file);
+    fprintf(f, "extern const unsigned char %s[%zu] __attribute__((visibility(\"hidden\")));\n", sym, bytes + 1);
+}
+
+/* The loss node (PHASE_LOSS): input 0 the logits, input 1 the target. */
+static const Node *loss_node(const Graph *g)
+{
+    for (size_t k = 0; k < g->nnodes; k++)
+        if (!g->nodes[k]->dead && g->nodes[k]->phase == PHASE_LOSS)
+            return g->nodes[k];
+    return NULL;
+}
+
+/* What a graph's runtime inputs and outputs are, for the trainer. */
+static Status put_slots(FILE *f, const char *name, const Graph *g, const char *x_name, const Params *ps, Diag *d)
+{
+    const Node *ln = loss_node(g);
+    if (!ln)
+        return diag_error(d, ST_ERR, "internal: no loss node in the %s graph", name);
+    fprintf(f, "static const TrainSlot %s_slots_in[] = {\n", name);
+    for (size_t i = 0; i < g->ninputs; i++) {
+        const Value *v = g->inputs[i];
+        if (v->init)
+            continue;
+        int param = -1;
+        for (size_t k = 0; k < ps->n && param < 0; k++)
+            if (strcmp(ps->p[k].name, v->name) == 0)
+                param = (int)k;
+        const char *kind = param >= 0 ? "TRAIN_IN_PARAM" : strcmp(v->name, x_name) == 0 ? "TRAIN_IN_X"
+                         : v == ln->inputs[1] ? "TRAIN_IN_TARGET" : strcmp(v->name, "lr") == 0 ? "TRAIN_IN_LR"
+                         : strcmp(v->name, "step") == 0 ? "TRAIN_IN_STEP"
+                         : strcmp(v->name, "dropout_seed") == 0 ? "TRAIN_IN_SEED" : NULL;
+        if (!kind)
+            return diag_error(d, ST_ERR, "internal: what the trainer feeds to input '%s' is unknown", v->name);
+        fprintf(f, "    {%s, %d}, /* ", kind, param < 0 ? 0 : param);
+        for (const char *s = v->name; *s; s++)
+            fputc(*s == '*' || *s == '/' ? '_' : *s, f);
+        fprintf(f, " */\n");
+    }
+    fprintf(f, "};\nstatic const int %s_slots_out[] = {", name);
+    for (size_t i = 0; i < g->noutputs; i++) {
+        const Value *v = g->outputs[i];
+        const char *kind = v == ln->inputs[0] ? "TRAIN_OUT_LOGITS" : v == ln->outputs[0] ? "TRAIN_OUT_LOSS"
+                         : strcmp(v->name, "grad_norm") == 0 ? "TRAIN_OUT_GRAD_NORM" : NULL;
+        if (!kind)
+            return diag_error(d, ST_ERR, "internal: output '%s' is not one the trainer knows", v->name);
+        fprintf(f, "%s%s", i ? ", " : "", kind);
+    }
+    fprintf(f, "};\n");
+    return ST_OK;
+}
+
+static size_t count_runtime_inputs(const Graph *g)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->ninputs; i++)
+        n += !g->inputs[i]->init;
+    return n;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static Status write_blob(const char *path, const void *data, size_t len, Diag *d)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return diag_error(d, ST_IO, "%s: cannot write: %s", path, strerror(errno));
+    size_t w = len ? fwrite(data, 1, len, f) : 0;
+    if (fclose(f) != 0 || w != len)
+        return diag_error(d, ST_IO, "%s: write failed", path);
+    return ST_OK;
+}
+
+/* The parameters' initial contents, each at its 64-aligned offset. */
+static Status write_params(const char *path, const Params *ps, Diag *d)
+{
+    unsigned char *buf = calloc(ps->bytes ? ps->bytes : 1, 1);
+    if (!buf)
+        return diag_error(d, ST_NOMEM, "out of memory (%zu bytes of parameters)", ps->bytes);
+    for (size_t k = 0; k < ps->n; k++)
+        if (ps->p[k].init->nbytes)
+            memcpy(buf + ps->p[k].offset, ps->p[k].init->data, ps->p[k].init->nbytes);
+    Status st = write_blob(path, buf, ps->bytes, d);
+    free(buf);
+    return st;
+}
+
+static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, Model *eval, const Params *ps,
+                           const char *x_name, size_t export_bytes, const char *params_file, const char *export_file,
+                           const CodegenStats *st_train, const CodegenStats *st_eval, bool dropout, Diag *d)
+{
+    const Graph *g = train->graph;
+    const Node *ln = loss_node(g);
+    const Value *x = graph_find_local(g, x_name), *logits = ln ? ln->inputs[0] : NULL, *target = ln ? ln->inputs[1] : NULL;
+    Status st;
+    if (!x || !logits || !target)
+        return diag_error(d, ST_ERR, "internal: the training graph lacks its data input, logits or target");
+    const OptimOptions *op = &o->optim;
+    fprintf(f, "\n/* ---- the training program: the tables runtime/trainer.c reads ------------------------- */\n\n");
+    put_incbin(f, "train_params_init", params_file, ps->bytes);
+    put_incbin(f, "train_export_template", export_file, export_bytes);
+    fprintf(f, "\n/* name, kind, dtype, rank, dims, bytes, offset in the parameter buffer, offset in the export */\n");
+    fprintf(f, "static const TrainParam train_params[] = {\n");
+    for (size_t k = 0; k < ps->n; k++) {
+        const Param *p = &ps->p[k];
+        fprintf(f, "    {");
+        put_string(f, p->name);
+        fprintf(f, ", %d, %d, %d, {", p->kind, (int)p->dtype, p->shape.rank);
+        for (int i = 0; i < p->shape.rank; i++)
+            fprintf(f, "%s%lld", i ? ", " : "", (long long)p->shape.dim[i]);
+        fprintf(f, "}, %zu, %zu, %lld},\n", p->init->nbytes, p->offset, (long long)p->export_offset);
+    }
+    if (!ps->n)
+        fprintf(f, "    {0},\n");
+    fprintf(f, "};\n\n");
+    if ((st = put_slots(f, "train", g, x_name, ps, d)) || (st = put_slots(f, "eval", eval->graph, x_name, ps, d)))
+        return st;
+    fprintf(f, "\nstatic const char *const train_defaults[] = {");
+    for (size_t i = 0; i < o->ndefaults; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        put_string(f, o->defaults[i]);
+    }
+    fprintf(f, "%s};\n\n", o->ndefaults ? "" : "NULL");
+    fprintf(f, "static const TrainProgram train_program = {\n    .model = ");
+    put_string(f, base_name(o->model));
+    fprintf(f, ",\n    .compiled_with = ");
+    put_string(f, o->compiled_with ? o->compiled_with : "");
+    fprintf(f, ",\n    .batch = %lld,\n    .x = ", (long long)x->shape.dim[0]);
+    put_tensor(f, x->dtype, &x->shape);
+    fprintf(f, ",\n    .target = ");
+    put_tensor(f, target->dtype, &target->shape);
+    fprintf(f, ",\n    .logits = ");
+    put_tensor(f, logits->dtype, &logits->shape);
+    fprintf(f, ",\n    .loss = %d,\n    .optimizer = %d,\n", (int)o->loss.kind, (int)op->kind);
+    fprintf(f, "    .hyper = {%.17g, %.17g, %d, %.17g, %.17g, %.17g, %.17g, %.17g},\n", op->momentum, op->dampening,
+            op->nesterov ? 1 : 0, op->weight_decay, op->beta1, op->beta2, op->eps, op->grad_clip);
+    fprintf(f, "    .momentum_buffer = %s,\n    .clipping = %s,\n",
+            op->kind == OPTIM_SGD && op->momentum > 0 ? "true" : "false", op->grad_clip > 0 ? "true" : "false");
+    fprintf(f, "    .train = {train_step_run, train_update_run, %zu, %zu, train_slots_in, train_slots_out, %zu},\n",
+            count_runtime_inputs(g), g->noutputs, (st_train->arena_bytes + 63) / 64 * 64);
+    fprintf(f, "    .eval = {eval_run, NULL, %zu, %zu, eval_slots_in, eval_slots_out, %zu},\n",
+            count_runtime_inputs(eval->graph), eval->graph->noutputs, (st_eval->arena_bytes + 63) / 64 * 64);
+    fprintf(f, "    .nparams = %zu,\n    .params = train_params,\n    .init = train_params_init,\n"
+               "    .params_bytes = %zu,\n    .export_template = train_export_template,\n    .export_bytes = %zu,\n",
+            ps->n, ps->bytes, export_bytes);
+    fprintf(f, "    .ndefaults = %zu,\n    .defaults = %s,\n};\n\n", o->ndefaults, o->ndefaults ? "train_defaults" : "NULL");
+    fprintf(f, "/* dropout: %s */\n", dropout ? "active in train_step_run (seed input {seed, step})" : "none");
+    fprintf(f, "int main(int argc, char **argv)\n{\n    return trainer_main(argc, argv, &train_program);\n}\n");
+    return ferror(f) ? diag_error(d, ST_IO, "write error on the generated C file") : ST_OK;
+}
+
+static const char *tmp_root(void)
+{
+    const char *t = getenv("TMPDIR");
+    return t && *t ? t : "/tmp";
+}
+
+Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *stats, Diag *d)
+{
+    Model *train = NULL, *eval = NULL;
+    Params ps = {0};
+    bool dropout = false;
+    const char *x_name = NULL;
+    Arena *a = arena_new();
+    uint8_t *export = NULL;
+    size_t export_len = 0;
+    char dir[4096] = "", c_path[4300], files[5][4300];
+    static const char *const suffix[5] = {"train_step.weights", "train_update.weights", "eval.weights", "params",
+                                          "export.onnx"};
+    if (!a)
+        return diag_error(d, ST_NOMEM, "out of memory");
+    if (o->batch < 1) {
+        arena_free(a);
+        return diag_error(d, ST_USAGE, "--batch must be at least 1");
+    }
+    Status st = build_train_graph(o, &train, &ps, &x_name, &dropout, d);
+    if (!st)
+        st = build_eval_graph(o, &ps, &eval, d);
+    if (!st)
+        st = build_export(o, &ps, a, &export, &export_len, d);
+    if (st)
+        goto out;
+
+    if (o->emit_c) {
+        snprintf(c_path, sizeof c_path, "%s.c", o->output);
+        for (int i = 0; i < 5; i++)
+            snprintf(files[i], sizeof files[i], "%s.%s", o->output, suffix[i]);
+    } else {
+        snprintf(dir, sizeof dir, "%s/onnxtune-XXXXXX", tmp_root());
+        if (!mkdtemp(dir)) {
+            st = diag_error(d, ST_IO, "%s: cannot create a temporary folder: %s", dir, strerror(errno));
+            dir[0] = '\0';
+            goto out;
+        }
+        snprintf(c_path, sizeof c_path, "%s/train.c", dir);
+        for (int i = 0; i < 5; i++)
+            snprintf(files[i], sizeof files[i], "%s/%s", dir, suffix[i]);
+    }
+    for (int i = 0; i < 5; i++)
+        if (strpbrk(base_name(files[i]), "\"\\\n")) {
+            st = diag_error(d, ST_USAGE, "%s: the program's name may not contain quotes or backslashes", o->output);
+            goto out;
+        }
+    if ((st = write_params(files[3], &ps, d)) || (st = write_blob(files[4], export, export_len, d)))
+        goto out;
+    FILE *f = fopen(c_path, "w");
+    if (!f) {
+        st = diag_error(d, ST_IO, "%s: cannot write: %s", c_path, strerror(errno));
+        goto out;
+    }
+    CodegenStats s_step = {0}, s_update = {0}, s_eval = {0};
+    CodegenOptions co = {.prefix = "train_step", .model_path = o->model, .weights_path = files[0],
+                         .threads = o->threads, .phases = TRAIN_PHASES};
+    st = codegen_emit(train->graph, &co, f, &s_step, d);
+    if (!st) {
+        co.prefix = "train_update";
+        co.weights_path = files[1];
+        co.phases = UPDATE_PHASES;
+        st = codegen_emit(train->graph, &co, f, &s_update, d);
+    }
+    if (!st) {
+        co.prefix = "eval";
+        co.weights_path = files[2];
+        co.phases = 0;
+        st = codegen_emit(eval->graph, &co, f, &s_eval, d);
+    }
+    if (!st)
+        st = emit_program(o, f, train, eval, &ps, x_name, export_len, base_name(files[3]), base_name(files[4]),
+                          &s_step, &s_eval, dropout, d);
+    if (fclose(f) != 0 && !st)
+        st = diag_error(d, ST_IO, "%s: write failed", c_path);
+    if (st)
+        goto out;
+    const char *inputs[1] = {c_path};
+    CcJob job = {.mode = CC_PROGRAM, .inputs = inputs, .ninputs = 1, .output = o->output, .werror = o->werror,
+                 .opt_level = o->opt_level};
+    st = codegen_cc(&job, d);
+    if (stats) {
+        memset(stats, 0, sizeof *stats);
+        stats->train_nodes = s_step.nodes;
+        stats->eval_nodes = s_eval.nodes;
+        stats->workspace_bytes = s_step.arena_bytes + s_eval.arena_bytes;
+        stats->params_bytes = ps.bytes;
+        for (size_t k = 0; k < ps.n; k++) {
+            size_t numel = ps.p[k].init->numel;
+            if (ps.p[k].kind == TRAIN_PARAM_TRAINABLE) {
+                stats->trainable++;
+                stats->trainable_elems += numel;
+            } else if (ps.p[k].kind != TRAIN_PARAM_STATE) {
+                stats->frozen++;
+                stats->frozen_elems += numel;
+            }
+        }
+        stats->batch = o->batch;
+    }
+out:
+    if (dir[0]) {
+        unlink(c_path);
+        for (int i = 0; i < 5; i++)
+            unlink(files[i]);
+        rmdir(dir);
+    }
+    model_free(train);
+    model_free(eval);
+    arena_free(a);
+    return st;
+}

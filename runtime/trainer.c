@@ -1,0 +1,948 @@
+/* trainer.c - the generic half of a compiled training program (trainer_main): options (compile-time
+ * defaults first, then the command line, the last occurrence winning), NPY data and its checks, seeded
+ * shuffling, batching with a padded short last batch, the learning-rate schedule, validation, metrics,
+ * NaN/Inf stops that keep the last good weights, and the export of the fine-tuned ONNX model.
+ * It knows no model: the generated functions and tables of runtime.h's TrainProgram do the math. */
+#define _POSIX_C_SOURCE 200809L
+#include "runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__GNUC__)
+#define TRAINER_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define TRAINER_PRINTF(f, a)
+#endif
+
+/* ---- the run-time settings kernels read ---- */
+
+static size_t batch_rows;
+static bool hyper_set[RT_HYPER_COUNT];
+static double hyper_value[RT_HYPER_COUNT];
+
+void rt_set_batch_rows(size_t rows)
+{
+    batch_rows = rows;
+}
+
+size_t rt_batch_rows(size_t compiled)
+{
+    return batch_rows && batch_rows < compiled ? batch_rows : compiled;
+}
+
+void rt_set_hyper(RtHyper h, double value)
+{
+    if ((unsigned)h < RT_HYPER_COUNT) {
+        hyper_set[h] = true;
+        hyper_value[h] = value;
+    }
+}
+
+double rt_hyper(RtHyper h, double compiled)
+{
+    return (unsigned)h < RT_HYPER_COUNT && hyper_set[h] ? hyper_value[h] : compiled;
+}
+
+/* ---- the generator: splitmix64, for shuffling and --val-split ---- */
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Fisher-Yates: for i = n-1 .. 1 swap order[i] and order[j], j = splitmix64() % (i + 1). Epoch e (from 1)
+ * uses the stream seeded with seed * 2^20 + e; --val-split's permutation the one seeded with seed * 2^20. */
+static void shuffle(size_t *order, size_t n, uint64_t state)
+{
+    for (size_t i = n; i-- > 1;) {
+        size_t j = (size_t)(splitmix64(&state) % (uint64_t)(i + 1));
+        size_t tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+}
+
+/* ---- options ---- */
+
+enum { SCHED_CONSTANT, SCHED_STEP, SCHED_COSINE };
+
+typedef struct InitArg {
+    char *name;         /* malloc'd "NAME=FILE" with the '=' replaced by NUL */
+    const char *path;   /* into name's buffer */
+} InitArg;
+
+typedef struct Options {
+    const char *train_x, *train_y, *val_x, *val_y, *metrics, *export_path;
+    double val_split;
+    int64_t epochs, batch, seed, warmup, threads;
+    double lr;
+    bool shuffle, drop_last, quiet;
+    int schedule;
+    int64_t step_epochs;
+    double step_gamma;
+    InitArg inits[256];
+    size_t ninits;
+} Options;
+
+typedef struct OptSpec {
+    const char *name;
+    const char *arg;    /* value placeholder; NULL for a flag */
+    const char *help;
+} OptSpec;
+
+static const OptSpec specs[] = {
+    {"--train-x", "X.npy", "training inputs [N, ...]: the model input's layout and element type"},
+    {"--train-y", "Y.npy", "training targets: int64 class indices [N] (cross_entropy), else float like the output"},
+    {"--val-x", "X.npy", "validation inputs (with --val-y): loss and accuracy after every epoch"},
+    {"--val-y", "Y.npy", "validation targets"},
+    {"--val-split", "F", "validate on a seeded random fraction F of the training data instead"},
+    {"--epochs", "E", "passes over the training data (default 10)"},
+    {"--batch", "N", "batch size, at most the compiled batch (default: the compiled batch)"},
+    {"--lr", "F", "learning rate (default 0.01 for sgd, 0.001 for adam/adamw)"},
+    {"--lr-schedule", "S", "constant, step:EPOCHS,GAMMA or cosine (default constant)"},
+    {"--warmup", "STEPS", "linear warmup over the first STEPS optimizer steps (default 0)"},
+    {"--momentum", "F", "SGD momentum (a program compiled without momentum cannot switch it on)"},
+    {"--nesterov", NULL, "SGD Nesterov momentum"},
+    {"--weight-decay", "F", "weight decay (L2 for sgd/adam, decoupled for adamw)"},
+    {"--beta1", "F", "Adam beta1"},
+    {"--beta2", "F", "Adam beta2"},
+    {"--eps", "F", "Adam epsilon"},
+    {"--grad-clip", "NORM", "clip the total gradient norm (programs compiled with --grad-clip)"},
+    {"--seed", "S", "seed of shuffling, --val-split and dropout (default 0)"},
+    {"--no-shuffle", NULL, "keep the file order"},
+    {"--shuffle", NULL, "shuffle every epoch (the default)"},
+    {"--drop-last", NULL, "skip a short last batch (default: train on it)"},
+    {"--init", "NAME=FILE.npy", "replace initializer NAME before training (repeatable)"},
+    {"--metrics", "FILE", "write JSON lines: one per step {epoch,step,loss,lr}, one per validation"},
+    {"--export", "OUT.onnx", "write the fine-tuned model (ONNX) when training ends"},
+    {"--threads", "N", "threads for the kernels"},
+    {"--quiet", NULL, "print only errors"},
+    {NULL, NULL, NULL},
+};
+
+/* Options fixed when the program is compiled: naming them here gives a helpful error. */
+static const char *const compile_only[] = {
+    "--train", "--freeze", "--train-from", "--train-bias", "--bn-train", "--head", "--head-dropout", "--cut",
+    "--loss", "--label-smoothing", "--optimizer", "--infer", "--input", "--emit-c", NULL,
+};
+
+typedef struct Trainer {
+    const TrainProgram *p;
+    const char *prog;
+    Options o;
+} Trainer;
+
+static int fail(const Trainer *t, const char *fmt, ...) TRAINER_PRINTF(2, 3);
+
+/* "PROG: message" on stderr; returns the exit status 1. */
+static int fail(const Trainer *t, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", t->prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+static const char *loss_name(int loss)
+{
+    static const char *const names[] = {"cross_entropy", "mse", "l1", "bce_with_logits"};
+    return loss >= 0 && loss < 4 ? names[loss] : "?";
+}
+
+static const char *optim_name(int o)
+{
+    static const char *const names[] = {"sgd", "adam", "adamw"};
+    return o >= 0 && o < 3 ? names[o] : "?";
+}
+
+static void usage(const Trainer *t, FILE *f)
+{
+    const TrainProgram *p = t->p;
+    fprintf(f, "usage: %s --train-x X.npy --train-y Y.npy [options]\n", t->prog);
+    fprintf(f, "Fine-tunes %s (compiled by onnxtune for batch %lld; %s loss, %s).\n", p->model ? p->model : "the model",
+            (long long)p->batch, loss_name(p->loss), optim_name(p->optimizer));
+    if (p->compiled_with && *p->compiled_with)
+        fprintf(f, "Compiled with: %s\n", p->compiled_with);
+    fprintf(f, "\noptions:\n");
+    for (const OptSpec *s = specs; s->name; s++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", s->name, s->arg ? " " : "", s->arg ? s->arg : "");
+        fprintf(f, "  %-24s %s\n", left, s->help);
+    }
+    fprintf(f, "  %-24s %s\n", "-h, --help", "show this help and exit");
+    if (p->ndefaults) {
+        fprintf(f, "\ndefaults set at compile time:");
+        for (int i = 0; i < p->ndefaults; i++)
+            fprintf(f, " %s", p->defaults[i]);
+        fputc('\n', f);
+    }
+}
+
+static bool parse_f64(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno == ERANGE || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno == ERANGE || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* One option with its value (NULL for flags); returns 0 or the exit status of a usage error. */
+static int apply_option(Trainer *t, const char *name, const char *v)
+{
+    Options *o = &t->o;
+    const TrainProgram *p = t->p;
+    double f;
+    int64_t i;
+#define IS(s) (strcmp(name, s) == 0)
+#define BAD_VALUE(what) (fprintf(stderr, "%s: %s wants %s, not '%s'\n", t->prog, name, what, v), 2)
+    if (IS("--train-x"))
+        o->train_x = v;
+    else if (IS("--train-y"))
+        o->train_y = v;
+    else if (IS("--val-x"))
+        o->val_x = v;
+    else if (IS("--val-y"))
+        o->val_y = v;
+    else if (IS("--metrics"))
+        o->metrics = v;
+    else if (IS("--export"))
+        o->export_path = v;
+    else if (IS("--no-shuffle") || IS("--shuffle"))
+        o->shuffle = IS("--shuffle");
+    else if (IS("--drop-last"))
+        o->drop_last = true;
+    else if (IS("--quiet"))
+        o->quiet = true;
+    else if (IS("--val-split")) {
+        if (!parse_f64(v, &f) || !(f > 0 && f < 1))
+            return BAD_VALUE("a fraction between 0 and 1");
+        o->val_split = f;
+    } else if (IS("--epochs")) {
+        if (!parse_i64(v, 1, 1000000, &o->epochs))
+            return BAD_VALUE("a number of epochs >= 1");
+    } else if (IS("--batch")) {
+        if (!parse_i64(v, 1, INT64_MAX, &i))
+            return BAD_VALUE("a batch size >= 1");
+        if (i > p->batch) {
+            fprintf(stderr, "%s: --batch %lld is larger than the compiled batch %lld (recompile with onnxtune "
+                    "compile --batch %lld)\n", t->prog, (long long)i, (long long)p->batch, (long long)i);
+            return 2;
+        }
+        o->batch = i;
+    } else if (IS("--lr")) {
+        if (!parse_f64(v, &f) || f < 0)
+            return BAD_VALUE("a learning rate >= 0");
+        o->lr = f;
+    } else if (IS("--seed")) {
+        if (!parse_i64(v, 0, INT64_MAX >> 20, &o->seed))
+            return BAD_VALUE("a seed >= 0");
+    } else if (IS("--warmup")) {
+        if (!parse_i64(v, 0, INT64_MAX, &o->warmup))
+            return BAD_VALUE("a number of steps >= 0");
+    } else if (IS("--threads")) {
+        if (!parse_i64(v, 1, 4096, &o->threads))
+            return BAD_VALUE("a thread count from 1 to 4096");
+    } else if (IS("--lr-schedule")) {
+        char *end;
+        if (strcmp(v, "constant") == 0) {
+            o->schedule = SCHED_CONSTANT;
+        } else if (strcmp(v, "cosine") == 0) {
+            o->schedule = SCHED_COSINE;
+        } else if (strncmp(v, "step:", 5) == 0 && (o->step_epochs = strtoll(v + 5, &end, 10)) >= 1 && *end == ',' &&
+                   parse_f64(end + 1, &o->step_gamma) && o->step_gamma > 0) {
+            o->schedule = SCHED_STEP;
+        } else {
+            return BAD_VALUE("constant, cosine or step:EPOCHS,GAMMA");
+        }
+    } else if (IS("--init")) {
+        const char *eq = strchr(v, '=');
+        if (!eq || eq == v || !eq[1])
+            return BAD_VALUE("NAME=FILE.npy");
+        if (o->ninits == sizeof o->inits / sizeof o->inits[0]) {
+            fprintf(stderr, "%s: too many --init options\n", t->prog);
+            return 2;
+        }
+        char *copy = strdup(v);
+        if (!copy)
+            return fail(t, "out of memory");
+        copy[eq - v] = '\0';
+        o->inits[o->ninits++] = (InitArg){copy, copy + (eq - v) + 1};
+    } else if (IS("--nesterov")) {
+        if (p->optimizer != TRAIN_OPTIM_SGD)
+            return fprintf(stderr, "%s: --nesterov is an SGD option (this program uses %s)\n", t->prog,
+                           optim_name(p->optimizer)), 2;
+        rt_set_hyper(RT_HYPER_NESTEROV, 1);
+    } else if (IS("--momentum") || IS("--weight-decay") || IS("--beta1") || IS("--beta2") || IS("--eps") ||
+               IS("--grad-clip")) {
+        bool sgd_only = IS("--momentum"), adam_only = IS("--beta1") || IS("--beta2") || IS("--eps");
+        if (!parse_f64(v, &f) || f < 0)
+            return BAD_VALUE("a number >= 0");
+        if ((sgd_only && p->optimizer != TRAIN_OPTIM_SGD) || (adam_only && p->optimizer == TRAIN_OPTIM_SGD))
+            return fprintf(stderr, "%s: %s is not an option of %s (the optimizer is fixed at compile time)\n",
+                           t->prog, name, optim_name(p->optimizer)), 2;
+        if (IS("--momentum") && !p->momentum_buffer && f != 0)
+            return fprintf(stderr, "%s: the program was compiled without momentum; recompile with "
+                           "--momentum %s\n", t->prog, v), 2;
+        if (IS("--grad-clip") && !p->clipping && f != 0)
+            return fprintf(stderr, "%s: the program was compiled without --grad-clip; recompile with "
+                           "--grad-clip %s\n", t->prog, v), 2;
+        if ((IS("--beta1") || IS("--beta2")) && f >= 1)
+            return BAD_VALUE("a number in [0, 1)");
+        RtHyper h = IS("--momentum") ? RT_HYPER_MOMENTUM : IS("--weight-decay") ? RT_HYPER_WEIGHT_DECAY
+                  : IS("--beta1") ? RT_HYPER_BETA1 : IS("--beta2") ? RT_HYPER_BETA2 : IS("--eps") ? RT_HYPER_EPS
+                  : RT_HYPER_MAX_NORM;
+        if (h == RT_HYPER_MAX_NORM && f == 0)
+            f = INFINITY;   /* --grad-clip 0: no clipping (a scale of min(inf, 1) = 1) */
+        rt_set_hyper(h, f);
+    } else {
+        return 2;   /* not reached: names come from specs */
+    }
+    return 0;
+#undef IS
+#undef BAD_VALUE
+}
+
+/* Parse argv-like args[0..n) (the defaults, then the command line). Returns -1 to go on, else the exit
+ * status (0 after --help). */
+static int parse_args(Trainer *t, int n, const char *const *args, bool defaults)
+{
+    for (int k = 0; k < n; k++) {
+        const char *a = args[k];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(t, stdout);
+            return 0;
+        }
+        const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+        size_t len = eq ? (size_t)(eq - a) : strlen(a);
+        const OptSpec *s = specs;
+        while (s->name && (strlen(s->name) != len || strncmp(s->name, a, len) != 0))
+            s++;
+        if (!s->name) {
+            for (const char *const *c = compile_only; *c; c++)
+                if (strlen(*c) == len && strncmp(*c, a, len) == 0) {
+                    fprintf(stderr, "%s: %.*s is fixed when the program is compiled (onnxtune compile MODEL %.*s "
+                            "... -o PROG)\n", t->prog, (int)len, a, (int)len, a);
+                    return 2;
+                }
+            fprintf(stderr, "%s: unknown %s '%s' (see %s --help)\n", t->prog,
+                    defaults ? "compiled-in option" : "option", a, t->prog);
+            return 2;
+        }
+        const char *v = NULL;
+        if (s->arg) {
+            if (eq)
+                v = eq + 1;
+            else if (k + 1 < n)
+                v = args[++k];
+            else {
+                fprintf(stderr, "%s: %s needs a value (%s %s)\n", t->prog, s->name, s->name, s->arg);
+                return 2;
+            }
+        } else if (eq) {
+            fprintf(stderr, "%s: %s takes no value\n", t->prog, s->name);
+            return 2;
+        }
+        int rc = apply_option(t, s->name, v);
+        if (rc)
+            return rc;
+    }
+    return -1;
+}
+
+/* ---- data ---- */
+
+typedef struct Data {
+    NpyArray x, y;
+    size_t n;               /* samples */
+    size_t *rows;           /* the samples this split uses (indices into x, y), n of them */
+    bool owns_rows;
+} Data;
+
+static size_t tensor_row_bytes(const TrainTensor *t)
+{
+    size_t b = rt_dtype_size((RtDType)t->dtype);
+    for (int i = 1; i < t->rank; i++)
+        b *= (size_t)t->dims[i];
+    return b;
+}
+
+/* "[N,1,8,8]" with the batch dim as N */
+static const char *shape_text(char *buf, size_t size, int rank, const size_t *dims, const int64_t *model_dims)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < rank && k + 24 < size; i++) {
+        int len = i == 0 && model_dims ? snprintf(buf + k, size - k, "[N")
+                                       : snprintf(buf + k, size - k, "%s%lld", i ? "," : "[",
+                                                  (long long)(model_dims ? model_dims[i] : (int64_t)dims[i]));
+        k += len > 0 ? (size_t)len : 0;
+    }
+    snprintf(buf + k, size - k, rank ? "]" : "[]");
+    return buf;
+}
+
+/* x or y of a split against the model: dtype, rank, the dims after the first. */
+static int check_array(const Trainer *t, const char *flag, const char *path, const NpyArray *a, const TrainTensor *want,
+                       const char *what)
+{
+    bool ok = a->dtype == (RtDType)want->dtype && a->rank == want->rank && a->rank >= 1;
+    for (int i = 1; ok && i < a->rank; i++)
+        ok = a->dims[i] == (size_t)want->dims[i];
+    if (ok)
+        return 0;
+    char got[160], exp[160];
+    size_t dims[RT_MAX_RANK];
+    for (int i = 0; i < a->rank && i < RT_MAX_RANK; i++)
+        dims[i] = a->dims[i];
+    return fail(t, "%s %s is %s %s, but the model wants %s %s (%s)", flag, path, rt_dtype_name(a->dtype),
+                shape_text(got, sizeof got, a->rank, dims, NULL), rt_dtype_name((RtDType)want->dtype),
+                shape_text(exp, sizeof exp, want->rank, NULL, want->dims), what);
+}
+
+/* Load X and Y of one split and check them against the model and each other (nothing trains before). */
+static int load_split(const Trainer *t, const char *xflag, const char *xpath, const char *yflag, const char *ypath,
+                      Data *d)
+{
+    const TrainProgram *p = t->p;
+    char err[1024];
+    if (npy_read(xpath, &d->x, err, sizeof err) != NPY_OK)
+        return fail(t, "%s: %s", xflag, err);
+    if (npy_read(ypath, &d->y, err, sizeof err) != NPY_OK)
+        return fail(t, "%s: %s", yflag, err);
+    int rc = check_array(t, xflag, xpath, &d->x, &p->x, "the model's input");
+    if (!rc)
+        rc = check_array(t, yflag, ypath, &d->y, &p->target,
+                         p->loss == TRAIN_LOSS_CROSS_ENTROPY ? "class indices for cross_entropy"
+                                                             : "targets of the output's shape for this loss");
+    if (rc)
+        return rc;
+    if (d->x.dims[0] != d->y.dims[0])
+        return fail(t, "%s %s has %zu samples but %s %s has %zu", xflag, xpath, d->x.dims[0], yflag, ypath,
+                    d->y.dims[0]);
+    d->n = d->x.dims[0];
+    if (d->n == 0)
+        return fail(t, "%s %s has no samples", xflag, xpath);
+    if (p->loss == TRAIN_LOSS_CROSS_ENTROPY) {
+        const int64_t *y = d->y.data;
+        int64_t classes = p->logits.dims[1];
+        for (size_t i = 0; i < d->n; i++)
+            if (y[i] < 0 || y[i] >= classes)
+                return fail(t, "%s %s: label %lld of sample %zu is out of range: the model has %lld classes "
+                            "(0..%lld)", yflag, ypath, (long long)y[i], i, (long long)classes, (long long)classes - 1);
+    }
+    d->rows = malloc(d->n * sizeof *d->rows);
+    if (!d->rows)
+        return fail(t, "out of memory");
+    d->owns_rows = true;
+    for (size_t i = 0; i < d->n; i++)
+        d->rows[i] = i;
+    return 0;
+}
+
+static void data_free(Data *d)
+{
+    npy_free(&d->x);
+    npy_free(&d->y);
+    if (d->owns_rows)
+        free(d->rows);
+    memset(d, 0, sizeof *d);
+}
+
+/* --val-split F: a seeded random ceil(F * N) samples validate, the rest (in file order) train. Both views
+ * share the training arrays. */
+static int split_off(const Trainer *t, Data *train, Data *val)
+{
+    size_t n = train->n, k = (size_t)ceil(t->o.val_split * (double)n);
+    if (k >= n)
+        k = n - 1;
+    if (k == 0)
+        return fail(t, "--val-split %g of %zu samples leaves no validation sample", t->o.val_split, n);
+    size_t *perm = malloc(n * sizeof *perm);
+    bool *is_val = calloc(n, sizeof *is_val);
+    val->rows = malloc(k * sizeof *val->rows);
+    if (!perm || !is_val || !val->rows) {
+        free(perm);
+        free(is_val);
+        return fail(t, "out of memory");
+    }
+    val->owns_rows = true;
+    for (size_t i = 0; i < n; i++)
+        perm[i] = i;
+    shuffle(perm, n, (uint64_t)t->o.seed << 20);
+    for (size_t i = 0; i < k; i++)
+        is_val[perm[i]] = true;
+    size_t a = 0, b = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (is_val[i])
+            val->rows[b++] = i;
+        else
+            train->rows[a++] = i;
+    }
+    train->n = a;
+    val->n = b;
+    free(perm);
+    free(is_val);
+    return 0;
+}
+
+/* ---- parameters ---- */
+
+static const TrainParam *find_param(const TrainProgram *p, const char *name)
+{
+    for (int i = 0; i < p->nparams; i++)
+        if (strcmp(p->params[i].name, name) == 0)
+            return &p->params[i];
+    return NULL;
+}
+
+static int apply_inits(const Trainer *t, unsigned char *params)
+{
+    const TrainProgram *p = t->p;
+    char err[1024], got[160], want[160];
+    for (size_t k = 0; k < t->o.ninits; k++) {
+        const InitArg *ia = &t->o.inits[k];
+        const TrainParam *tp = find_param(p, ia->name);
+        if (!tp || tp->kind == TRAIN_PARAM_STATE) {
+            const char *example = NULL;
+            for (int i = 0; i < p->nparams && !example; i++)
+                if (p->params[i].kind == TRAIN_PARAM_TRAINABLE)
+                    example = p->params[i].name;
+            return fail(t, "--init %s: the program has no initializer of that name%s%s%s", ia->name,
+                        example ? " (trainable ones are named like '" : "", example ? example : "", example ? "')" : "");
+        }
+        NpyArray a;
+        if (npy_read(ia->path, &a, err, sizeof err) != NPY_OK)
+            return fail(t, "--init %s: %s", ia->name, err);
+        bool ok = a.dtype == (RtDType)tp->dtype && a.rank == tp->rank;
+        for (int i = 0; ok && i < a.rank; i++)
+            ok = a.dims[i] == (size_t)tp->dims[i];
+        if (!ok) {
+            size_t dims[RT_MAX_RANK], wd[RT_MAX_RANK];
+            for (int i = 0; i < a.rank && i < RT_MAX_RANK; i++)
+                dims[i] = a.dims[i];
+            for (int i = 0; i < tp->rank; i++)
+                wd[i] = (size_t)tp->dims[i];
+            int rc = fail(t, "--init %s: %s is %s %s, but '%s' is %s %s", ia->name, ia->path, rt_dtype_name(a.dtype),
+                          shape_text(got, sizeof got, a.rank, dims, NULL), tp->name, rt_dtype_name((RtDType)tp->dtype),
+                          shape_text(want, sizeof want, tp->rank, wd, NULL));
+            npy_free(&a);
+            return rc;
+        }
+        memcpy(params + tp->offset, a.data, tp->nbytes);
+        npy_free(&a);
+    }
+    return 0;
+}
+
+/* The template with the current weights, written to PATH.tmp.PID, fsynced and renamed over path. */
+static int export_model(const Trainer *t, const unsigned char *params, const char *path)
+{
+    const TrainProgram *p = t->p;
+    unsigned char *buf = malloc(p->export_bytes ? p->export_bytes : 1);
+    if (!buf)
+        return fail(t, "out of memory exporting");
+    memcpy(buf, p->export_template, p->export_bytes);
+    for (int i = 0; i < p->nparams; i++) {
+        const TrainParam *tp = &p->params[i];
+        if (tp->export_offset >= 0 && tp->kind != TRAIN_PARAM_STATE)
+            memcpy(buf + tp->export_offset, params + tp->offset, tp->nbytes);
+    }
+    size_t plen = strlen(path) + 32;
+    char *tmp = malloc(plen);
+    int fd = -1;
+    if (tmp) {
+        snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    }
+    if (fd < 0) {
+        int rc = fail(t, "--export %s: cannot create %s: %s", path, tmp ? tmp : "a temporary file", strerror(errno));
+        free(tmp);
+        free(buf);
+        return rc;
+    }
+    size_t left = p->export_bytes;
+    const unsigned char *at = buf;
+    while (left) {
+        ssize_t w = write(fd, at, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        at += w;
+        left -= (size_t)w;
+    }
+    int saved = errno;
+    bool ok = left == 0 && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) {
+        if (left)
+            errno = saved;
+        int rc = fail(t, "--export %s: write failed: %s", path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        free(buf);
+        return rc;
+    }
+    free(tmp);
+    free(buf);
+    return 0;
+}
+
+/* ---- the learning-rate schedule (tests/ref/README.md) ---- */
+
+/* lr of optimizer step t (from 0) of T, S steps per epoch: L * w(t) * s(t) with the linear warmup
+ * w(t) = (t+1)/W for t < W, and s = 1 (constant), G^floor(floor(t/S)/E) (step:E,G), or
+ * 0.5 * (1 + cos(pi * (t-W) / (T-W))) after the warmup (cosine). */
+static double lr_at(const Options *o, int64_t t, int64_t total, int64_t per_epoch)
+{
+    double w = o->warmup > 0 && t < o->warmup ? (double)(t + 1) / (double)o->warmup : 1.0, s = 1.0;
+    if (o->schedule == SCHED_STEP)
+        s = pow(o->step_gamma, (double)((t / per_epoch) / o->step_epochs));
+    else if (o->schedule == SCHED_COSINE && t >= o->warmup && total > o->warmup)
+        s = 0.5 * (1.0 + cos(M_PI * (double)(t - o->warmup) / (double)(total - o->warmup)));
+    return o->lr * w * s;
+}
+
+/* ---- running the generated functions ---- */
+
+typedef struct Buffers {
+    unsigned char *x, *y;           /* one batch: [B, ...] */
+    float *logits, loss, grad_norm;
+    double lr;
+    int64_t step, seed[2];
+    void **in_train, **out_train, **in_eval, **out_eval;
+    void *ws_train, *ws_eval;
+    unsigned char *params;
+} Buffers;
+
+static void *slot_pointer(Buffers *b, const TrainSlot *s)
+{
+    switch (s->kind) {
+    case TRAIN_IN_X: return b->x;
+    case TRAIN_IN_TARGET: return b->y;
+    case TRAIN_IN_LR: return &b->lr;
+    case TRAIN_IN_STEP: return &b->step;
+    case TRAIN_IN_SEED: return b->seed;
+    default: return NULL;
+    }
+}
+
+static int bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void ***out, void **ws)
+{
+    *in = calloc((size_t)g->ninputs + 1, sizeof **in);
+    *out = calloc((size_t)g->noutputs + 1, sizeof **out);
+    *ws = g->workspace_bytes ? aligned_alloc(64, (g->workspace_bytes + 63) / 64 * 64) : NULL;
+    if (!*in || !*out || (g->workspace_bytes && !*ws))
+        return fail(t, "out of memory (workspace of %zu bytes)", g->workspace_bytes);
+    if (*ws)
+        memset(*ws, 0, g->workspace_bytes);
+    for (int i = 0; i < g->ninputs; i++) {
+        const TrainSlot *s = &g->inputs[i];
+        (*in)[i] = s->kind == TRAIN_IN_PARAM ? (void *)(b->params + t->p->params[s->param].offset) : slot_pointer(b, s);
+    }
+    for (int i = 0; i < g->noutputs; i++)
+        (*out)[i] = g->outputs[i] == TRAIN_OUT_LOGITS ? (void *)b->logits
+                  : g->outputs[i] == TRAIN_OUT_LOSS ? (void *)&b->loss : (void *)&b->grad_norm;
+    return 0;
+}
+
+/* Copy rows `idx[0..rows)` of a split into the batch buffers; padding rows repeat the first. */
+static void gather(const Trainer *t, Buffers *b, const Data *d, const size_t *idx, size_t rows)
+{
+    const TrainProgram *p = t->p;
+    size_t xr = tensor_row_bytes(&p->x), yr = tensor_row_bytes(&p->target), batch = (size_t)p->batch;
+    const unsigned char *x = d->x.data, *y = d->y.data;
+    for (size_t r = 0; r < batch; r++) {
+        size_t s = idx[r < rows ? r : 0];
+        memcpy(b->x + r * xr, x + s * xr, xr);
+        memcpy(b->y + r * yr, y + s * yr, yr);
+    }
+}
+
+/* Correct predictions among the first rows of the batch (cross_entropy only: argmax = label). */
+static size_t count_correct(const Trainer *t, const Buffers *b, size_t rows)
+{
+    const TrainProgram *p = t->p;
+    size_t c = (size_t)p->logits.dims[1], ok = 0;
+    const int64_t *y = (const int64_t *)b->y;
+    for (size_t r = 0; r < rows; r++) {
+        const float *z = b->logits + r * c;
+        size_t best = 0;
+        for (size_t k = 1; k < c; k++)
+            if (z[k] > z[best])
+                best = k;
+        ok += (int64_t)best == y[r];
+    }
+    return ok;
+}
+
+typedef struct EvalResult {
+    double loss, accuracy;
+    bool finite;
+} EvalResult;
+
+static EvalResult evaluate(const Trainer *t, Buffers *b, const Data *d, size_t batch)
+{
+    const TrainProgram *p = t->p;
+    double sum = 0;
+    size_t correct = 0;
+    for (size_t at = 0; at < d->n; at += batch) {
+        size_t rows = d->n - at < batch ? d->n - at : batch;
+        gather(t, b, d, d->rows + at, rows);
+        rt_set_batch_rows(rows);
+        p->eval.run(b->in_eval, b->out_eval, b->ws_eval);
+        sum += (double)b->loss * (double)rows;
+        if (p->loss == TRAIN_LOSS_CROSS_ENTROPY)
+            correct += count_correct(t, b, rows);
+    }
+    EvalResult r = {sum / (double)d->n, (double)correct / (double)d->n, isfinite(sum)};
+    return r;
+}
+
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- trainer_main ---- */
+
+static int train(Trainer *t, Data *tr, Data *val, Buffers *b, FILE *metrics)
+{
+    const TrainProgram *p = t->p;
+    const Options *o = &t->o;
+    size_t batch = (size_t)o->batch, n = tr->n;
+    int64_t per_epoch = (int64_t)(o->drop_last ? n / batch : (n + batch - 1) / batch);
+    if (per_epoch == 0)
+        return fail(t, "--drop-last with %zu training samples and batch %zu leaves no batch", n, batch);
+    int64_t total = per_epoch * o->epochs, step = 0;
+    bool cross_entropy = p->loss == TRAIN_LOSS_CROSS_ENTROPY, any_buffer = false;
+    size_t buffer_bytes = 0;
+    for (int i = 0; i < p->nparams; i++)
+        if (p->params[i].kind == TRAIN_PARAM_BUFFER) {
+            any_buffer = true;
+            buffer_bytes = p->params[i].offset + p->params[i].nbytes > buffer_bytes
+                               ? p->params[i].offset + p->params[i].nbytes : buffer_bytes;
+        }
+    /* the step updates BatchNormalization running statistics before its loss is known: keep a copy */
+    unsigned char *saved = any_buffer ? malloc(buffer_bytes) : NULL;
+    size_t *order = malloc(n * sizeof *order);
+    if ((any_buffer && !saved) || !order) {
+        free(saved);
+        free(order);
+        return fail(t, "out of memory");
+    }
+    if (!o->quiet) {
+        printf("%s: training %s on %zu samples, batch %zu", t->prog, p->model ? p->model : "the model", n, batch);
+        if (n % batch && !o->drop_last)
+            printf(" (last %zu)", n % batch);
+        printf(", %lld epochs = %lld steps, %s, lr %g%s", (long long)o->epochs, (long long)total,
+               optim_name(p->optimizer), o->lr,
+               o->schedule == SCHED_COSINE ? " cosine" : o->schedule == SCHED_STEP ? " step" : "");
+        if (val->n)
+            printf("; validating on %zu", val->n);
+        printf("\n");
+        fflush(stdout);
+    }
+    int rc = 0;
+    double start = seconds();
+    for (int64_t e = 1; e <= o->epochs && !rc; e++) {
+        memcpy(order, tr->rows, n * sizeof *order);
+        if (o->shuffle)
+            shuffle(order, n, ((uint64_t)o->seed << 20) + (uint64_t)e);
+        double epoch_loss = 0, t0 = seconds();
+        size_t epoch_rows = 0, correct = 0;
+        for (int64_t i = 0; i < per_epoch; i++) {
+            size_t at = (size_t)i * batch, rows = n - at < batch ? n - at : batch;
+            gather(t, b, tr, order + at, rows);
+            b->lr = lr_at(o, step, total, per_epoch);
+            b->step = ++step;
+            b->seed[0] = o->seed;
+            b->seed[1] = step;
+            if (saved)
+                for (int k = 0; k < p->nparams; k++)
+                    if (p->params[k].kind == TRAIN_PARAM_BUFFER)
+                        memcpy(saved + p->params[k].offset, b->params + p->params[k].offset, p->params[k].nbytes);
+            rt_set_batch_rows(rows);
+            p->train.run(b->in_train, b->out_train, b->ws_train);
+            if (!isfinite(b->loss)) {
+                if (saved)
+                    for (int k = 0; k < p->nparams; k++)
+                        if (p->params[k].kind == TRAIN_PARAM_BUFFER)
+                            memcpy(b->params + p->params[k].offset, saved + p->params[k].offset, p->params[k].nbytes);
+                fail(t, "the loss is %s at step %lld (epoch %lld, batch %lld of %lld): training stopped; the weights "
+                     "after step %lld are kept%s", isnan(b->loss) ? "NaN" : "infinite", (long long)step, (long long)e,
+                     (long long)i + 1, (long long)per_epoch, (long long)step - 1,
+                     o->export_path ? " and exported" : "");
+                rc = 1;
+                break;
+            }
+            p->train.update(b->in_train, b->out_train, b->ws_train);
+            epoch_loss += (double)b->loss * (double)rows;
+            epoch_rows += rows;
+            if (cross_entropy)
+                correct += count_correct(t, b, rows);
+            if (metrics)
+                fprintf(metrics, "{\"epoch\":%lld,\"step\":%lld,\"loss\":%.9g,\"lr\":%.17g}\n", (long long)e,
+                        (long long)step, (double)b->loss, b->lr);
+        }
+        if (rc)
+            break;
+        double dt = seconds() - t0;
+        if (!o->quiet) {
+            printf("epoch %lld/%lld: train loss %.4f", (long long)e, (long long)o->epochs, epoch_loss / (double)epoch_rows);
+            if (cross_entropy)
+                printf(" accuracy %.4f", (double)correct / (double)epoch_rows);
+        }
+        if (val->n) {
+            EvalResult r = evaluate(t, b, val, batch);
+            if (!o->quiet) {
+                printf(" | val loss %.4f", r.loss);
+                if (cross_entropy)
+                    printf(" accuracy %.4f", r.accuracy);
+            }
+            if (metrics) {
+                fprintf(metrics, "{\"epoch\":%lld,\"split\":\"val\",\"loss\":%.9g", (long long)e, r.loss);
+                if (cross_entropy)
+                    fprintf(metrics, ",\"accuracy\":%.9g", r.accuracy);
+                fprintf(metrics, ",\"samples\":%zu}\n", val->n);
+            }
+        }
+        if (!o->quiet) {
+            printf(" | %.0f samples/s\n", dt > 0 ? (double)epoch_rows / dt : 0.0);
+            fflush(stdout);
+        }
+        if (metrics)
+            fflush(metrics);
+    }
+    if (!rc && !o->quiet)
+        printf("%s: %lld steps in %.1f s\n", t->prog, (long long)step, seconds() - start);
+    free(saved);
+    free(order);
+    return rc;
+}
+
+int trainer_main(int argc, char **argv, const TrainProgram *p)
+{
+    Trainer t = {.p = p, .prog = argc > 0 ? argv[0] : "PROG"};
+    Options *o = &t.o;
+    o->epochs = 10;
+    o->batch = p->batch;
+    o->lr = p->optimizer == TRAIN_OPTIM_SGD ? 0.01 : 0.001;
+    o->shuffle = true;
+    int rc = parse_args(&t, p->ndefaults, p->defaults, true);
+    if (rc < 0)
+        rc = parse_args(&t, argc - 1, (const char *const *)argv + 1, false);
+    if (rc >= 0)
+        goto out_options;
+    rc = 2;
+    if (!o->train_x || !o->train_y) {
+        fprintf(stderr, "%s: missing --train-x X.npy --train-y Y.npy (see %s --help)\n", t.prog, t.prog);
+        goto out_options;
+    }
+    if (!o->val_x != !o->val_y) {
+        fprintf(stderr, "%s: --val-x and --val-y go together\n", t.prog);
+        goto out_options;
+    }
+    if (o->val_x && o->val_split > 0) {
+        fprintf(stderr, "%s: give either --val-x/--val-y or --val-split, not both\n", t.prog);
+        goto out_options;
+    }
+    if (o->threads > 0)
+        rt_set_threads((int)o->threads);
+
+    Data tr = {0}, val = {0};
+    Buffers b = {0};
+    FILE *metrics = NULL;
+    rc = load_split(&t, "--train-x", o->train_x, "--train-y", o->train_y, &tr);
+    if (!rc && o->val_x)
+        rc = load_split(&t, "--val-x", o->val_x, "--val-y", o->val_y, &val);
+    if (!rc && o->val_split > 0) {
+        val.x = tr.x;   /* shares the arrays: only the row lists differ */
+        val.y = tr.y;
+        rc = split_off(&t, &tr, &val);
+    }
+    if (rc)
+        goto out;
+    size_t batch = (size_t)p->batch;
+    b.params = aligned_alloc(64, (p->params_bytes + 63) / 64 * 64 + 64);
+    b.x = malloc(batch * tensor_row_bytes(&p->x) + 1);
+    b.y = malloc(batch * tensor_row_bytes(&p->target) + 1);
+    b.logits = malloc(batch * tensor_row_bytes(&p->logits) + 1);
+    if (!b.params || !b.x || !b.y || !b.logits) {
+        rc = fail(&t, "out of memory (parameters: %zu bytes)", p->params_bytes);
+        goto out;
+    }
+    memcpy(b.params, p->init, p->params_bytes);
+    if ((rc = apply_inits(&t, b.params)) || (rc = bind(&t, &b, &p->train, &b.in_train, &b.out_train, &b.ws_train)) ||
+        (rc = bind(&t, &b, &p->eval, &b.in_eval, &b.out_eval, &b.ws_eval)))
+        goto out;
+    if (o->metrics && !(metrics = fopen(o->metrics, "w"))) {
+        rc = fail(&t, "--metrics %s: cannot write: %s", o->metrics, strerror(errno));
+        goto out;
+    }
+    rc = train(&t, &tr, &val, &b, metrics);
+    if (metrics && fclose(metrics) != 0 && !rc)
+        rc = fail(&t, "--metrics %s: write failed", o->metrics);
+    metrics = NULL;
+    /* after a NaN/Inf stop too: the parameters are those of the last good step */
+    if (o->export_path) {
+        int erc = export_model(&t, b.params, o->export_path);
+        if (!erc && !o->quiet)
+            printf("%s: exported %s\n", t.prog, o->export_path);
+        rc = rc ? rc : erc;
+    }
+out:
+    if (metrics)
+        fclose(metrics);
+    if (val.x.data == tr.x.data) {
+        memset(&val.x, 0, sizeof val.x);
+        memset(&val.y, 0, sizeof val.y);
+    }
+    data_free(&tr);
+    data_free(&val);
+    free(b.params);
+    free(b.x);
+    free(b.y);
+    free(b.logits);
+    free(b.in_train);
+    free(b.out_train);
+    free(b.in_eval);
+    free(b.out_eval);
+    free(b.ws_train);
+    free(b.ws_eval);
+out_options:
+    for (size_t i = 0; i < o->ninits; i++)
+        free(o->inits[i].name);
+    return rc;
+}

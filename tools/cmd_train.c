@@ -1,0 +1,498 @@
+/* cmd_train.c - `onnxtune train MODEL [compile options] [PROG options]`: compile a training program
+ * (cached like `onnxtune run`) and run it, in one step; and the training options that `compile`
+ * (without --infer) shares. It parses and prints; codegen/train_program.c builds, runtime/trainer.c trains.
+ * Programs are cached ($ONNXTUNE_CACHE, else $XDG_CACHE_HOME/onnxtune or ~/.cache/onnxtune) under a hash
+ * of the model's bytes, the compile options, the batch, example shapes, the onnxtune version and the
+ * onnxtune binary and runtime library it came from; a new program is built aside and renamed in. */
+#include "tools.h"
+
+#include "codegen.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- the training options ---- */
+
+enum { T_COMPILE, T_DEFAULT, T_BOTH };
+
+static const struct {
+    const char *name;
+    bool value;
+    int kind;           /* T_COMPILE: structure or hyperparameter; T_DEFAULT: PROG's default; T_BOTH: --seed */
+    const char *arg, *help;
+} train_opts[] = {
+    {"--train", true, T_COMPILE, "GLOB", "train the initializers matching GLOB (repeatable; later wins)"},
+    {"--freeze", true, T_COMPILE, "GLOB", "freeze the initializers matching GLOB (repeatable; later wins)"},
+    {"--train-from", true, T_COMPILE, "NAME", "train every parameter downstream of a value or node"},
+    {"--train-bias", false, T_COMPILE, NULL, "train every bias (BitFit)"},
+    {"--bn-train", false, T_COMPILE, NULL, "BatchNormalization in the trainable region on batch statistics"},
+    {"--head", true, T_COMPILE, "SPEC", "none, linear:K or mlp:H,K (replaces the final classifier)"},
+    {"--head-dropout", true, T_COMPILE, "P", "dropout between the mlp head's layers"},
+    {"--cut", true, T_COMPILE, "VALUE", "attach the head to VALUE (default: the final classifier's input)"},
+    {"--loss", true, T_COMPILE, "NAME", "cross_entropy (default), mse, l1, bce_with_logits"},
+    {"--label-smoothing", true, T_COMPILE, "E", "cross_entropy label smoothing"},
+    {"--optimizer", true, T_COMPILE, "NAME", "sgd (default), adam, adamw"},
+    {"--momentum", true, T_COMPILE, "F", "SGD momentum"},
+    {"--nesterov", false, T_COMPILE, NULL, "SGD Nesterov momentum"},
+    {"--weight-decay", true, T_COMPILE, "F", "weight decay (sgd/adam 0, adamw 0.01)"},
+    {"--beta1", true, T_COMPILE, "F", "Adam beta1 (0.9)"},
+    {"--beta2", true, T_COMPILE, "F", "Adam beta2 (0.999)"},
+    {"--eps", true, T_COMPILE, "F", "Adam epsilon (1e-8)"},
+    {"--grad-clip", true, T_COMPILE, "NORM", "clip the total gradient norm"},
+    {"--seed", true, T_BOTH, "S", "seed of the head's init (and PROG's default --seed)"},
+    {"--epochs", true, T_DEFAULT, "E", "PROG's default --epochs"},
+    {"--lr", true, T_DEFAULT, "F", "PROG's default --lr"},
+    {"--lr-schedule", true, T_DEFAULT, "S", "PROG's default --lr-schedule"},
+    {"--warmup", true, T_DEFAULT, "STEPS", "PROG's default --warmup"},
+    {"--val-split", true, T_DEFAULT, "F", "PROG's default --val-split"},
+    {"--no-shuffle", false, T_DEFAULT, NULL, "PROG keeps the file order by default"},
+    {"--shuffle", false, T_DEFAULT, NULL, "PROG shuffles by default"},
+    {"--drop-last", false, T_DEFAULT, NULL, "PROG skips a short last batch by default"},
+};
+#define NTRAIN_OPTS (sizeof train_opts / sizeof train_opts[0])
+
+static int find_train_opt(const char *a, size_t len)
+{
+    for (size_t i = 0; i < NTRAIN_OPTS; i++)
+        if (strlen(train_opts[i].name) == len && strncmp(train_opts[i].name, a, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+bool tools_take_train_options(const char *cmd, int *argc, char **argv, TrainArgs *a, bool record_defaults)
+{
+    memset(a, 0, sizeof *a);
+    int w = 1;
+    bool done = false;
+    for (int i = 1; i < *argc; i++) {
+        const char *arg = argv[i];
+        if (!done && strcmp(arg, "--") == 0)
+            done = true;
+        const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+        int k = done ? -1 : find_train_opt(arg, eq ? (size_t)(eq - arg) : strlen(arg));
+        if (k < 0 || (train_opts[k].kind == T_DEFAULT && !record_defaults)) {
+            argv[w++] = argv[i];
+            continue;
+        }
+        bool takes = train_opts[k].value;
+        if (takes && !eq && i + 1 >= *argc) {
+            fprintf(stderr, "onnxtune %s: option %s needs a value (%s %s)\n", cmd, arg, arg, train_opts[k].arg);
+            return false;
+        }
+        if (!takes && eq) {
+            fprintf(stderr, "onnxtune %s: option %.*s takes no value\n", cmd, (int)(eq - arg), arg);
+            return false;
+        }
+        int n = takes && !eq ? 2 : 1;
+        if (a->argc + n > (int)(sizeof a->argv / sizeof a->argv[0]) ||
+            a->ndefaults + n > (int)(sizeof a->defaults / sizeof a->defaults[0])) {
+            fprintf(stderr, "onnxtune %s: too many training options\n", cmd);
+            return false;
+        }
+        for (int j = 0; j < n; j++) {
+            if (train_opts[k].kind != T_DEFAULT)
+                a->argv[a->argc++] = argv[i + j];
+            if (train_opts[k].kind != T_COMPILE && record_defaults)
+                a->defaults[a->ndefaults++] = argv[i + j];
+        }
+        i += n - 1;
+    }
+    *argc = w;
+    argv[w] = NULL;
+    /* compiled_with: the options as given, --seed once */
+    size_t len = 0;
+    for (int i = 0; i < a->argc + a->ndefaults; i++) {
+        const char *s = i < a->argc ? a->argv[i] : a->defaults[i - a->argc];
+        if (i >= a->argc && (strcmp(s, "--seed") == 0 || strncmp(s, "--seed=", 7) == 0)) {
+            i += s[6] != '=';
+            continue;
+        }
+        int wrote = snprintf(a->compiled_with + len, sizeof a->compiled_with - len, "%s%s", len ? " " : "", s);
+        if (wrote < 0 || (size_t)wrote >= sizeof a->compiled_with - len)
+            break;
+        len += (size_t)wrote;
+    }
+    return true;
+}
+
+static bool number(const char *cmd, const char *name, const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (!*v || *end || errno == ERANGE || !isfinite(x)) {
+        fprintf(stderr, "onnxtune %s: %s wants a number, not '%s'\n", cmd, name, v);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+static FreezeRule freeze_rules[128];
+
+bool tools_train_compile_options(const char *cmd, TrainArgs *a, struct TrainCompileOptions *o)
+{
+    Diag d;
+    diag_init(&d, NULL);
+    const char *optimizer = "sgd", *loss = "cross_entropy";
+    double mom = 0, wd = NAN, b1 = NAN, b2 = NAN, eps = NAN, clip = 0, ls = 0, hd = 0, seed = 0;
+    bool nesterov = false;
+    o->freeze = (FreezeOptions){.rules = freeze_rules};
+    o->head = (HeadOptions){.kind = HEAD_NONE};
+    for (int i = 0; i < a->argc; i++) {
+        const char *arg = a->argv[i], *eq = strchr(arg, '='), *v = NULL;
+        size_t len = eq && strncmp(arg, "--", 2) == 0 ? (size_t)(eq - arg) : strlen(arg);
+        int k = find_train_opt(arg, len);
+        if (k < 0)
+            continue;
+        if (train_opts[k].value)
+            v = eq && len < strlen(arg) ? eq + 1 : a->argv[++i];
+        const char *name = train_opts[k].name;
+#define IS(s) (strcmp(name, s) == 0)
+        bool ok = true;
+        if (IS("--train") || IS("--freeze")) {
+            if (o->freeze.nrules == sizeof freeze_rules / sizeof freeze_rules[0]) {
+                fprintf(stderr, "onnxtune %s: too many --train/--freeze options\n", cmd);
+                return false;
+            }
+            freeze_rules[o->freeze.nrules++] = (FreezeRule){IS("--train"), v};
+        } else if (IS("--train-from")) {
+            o->freeze.train_from = v;
+        } else if (IS("--train-bias")) {
+            o->freeze.train_bias = true;
+        } else if (IS("--bn-train")) {
+            o->freeze.bn_train = true;
+        } else if (IS("--head")) {
+            double keep = o->head.dropout;
+            const char *cut = o->head.cut;
+            ok = head_parse(v, &o->head, &d) == ST_OK;
+            o->head.dropout = keep;
+            o->head.cut = cut;
+        } else if (IS("--cut")) {
+            o->head.cut = v;
+        } else if (IS("--head-dropout")) {
+            ok = number(cmd, name, v, &hd);
+        } else if (IS("--loss")) {
+            loss = v;
+        } else if (IS("--label-smoothing")) {
+            ok = number(cmd, name, v, &ls);
+        } else if (IS("--optimizer")) {
+            optimizer = v;
+        } else if (IS("--momentum")) {
+            ok = number(cmd, name, v, &mom);
+        } else if (IS("--nesterov")) {
+            nesterov = true;
+        } else if (IS("--weight-decay")) {
+            ok = number(cmd, name, v, &wd);
+        } else if (IS("--beta1")) {
+            ok = number(cmd, name, v, &b1);
+        } else if (IS("--beta2")) {
+            ok = number(cmd, name, v, &b2);
+        } else if (IS("--eps")) {
+            ok = number(cmd, name, v, &eps);
+        } else if (IS("--grad-clip")) {
+            ok = number(cmd, name, v, &clip);
+        } else if (IS("--seed")) {
+            ok = number(cmd, name, v, &seed) && seed >= 0 && seed == floor(seed);
+            if (!ok)
+                fprintf(stderr, "onnxtune %s: --seed wants an integer >= 0, not '%s'\n", cmd, v);
+        }
+#undef IS
+        if (!ok) {
+            if (d.status)
+                fprintf(stderr, "onnxtune %s: %s\n", cmd, d.msg);
+            return false;
+        }
+    }
+    OptimKind kind;
+    if (optim_parse(optimizer, &kind, &d) || loss_parse(loss, &o->loss.kind, &d)) {
+        fprintf(stderr, "onnxtune %s: %s\n", cmd, d.msg);
+        return false;
+    }
+    o->loss.label_smoothing = ls;
+    o->head.dropout = hd;
+    o->head.seed = (uint64_t)seed;
+    optim_defaults(kind, &o->optim);
+    o->optim.momentum = mom;
+    o->optim.nesterov = nesterov;
+    o->optim.grad_clip = clip;
+    if (!isnan(wd))
+        o->optim.weight_decay = wd;
+    if (!isnan(b1))
+        o->optim.beta1 = b1;
+    if (!isnan(b2))
+        o->optim.beta2 = b2;
+    if (!isnan(eps))
+        o->optim.eps = eps;
+    o->defaults = a->defaults;
+    o->ndefaults = (size_t)a->ndefaults;
+    o->compiled_with = a->compiled_with;
+    return true;
+}
+
+/* ---- the cache (the scheme of cmd_run.c) ---- */
+
+typedef struct Hash {
+    uint64_t a, b;
+} Hash;
+
+static void hash_bytes(Hash *h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) {
+        h->a = (h->a ^ s[i]) * 1099511628211ull;
+        h->b = (h->b ^ s[i]) * 0x100000001b3ull + 0x9e3779b97f4a7c15ull;
+    }
+}
+
+static void hash_str(Hash *h, const char *s)
+{
+    hash_bytes(h, s, strlen(s) + 1);
+}
+
+static bool hash_file(Hash *h, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        hash_bytes(h, buf, n);
+    bool ok = !ferror(f);
+    fclose(f);
+    return ok;
+}
+
+static void hash_stamp(Hash *h, const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+        hash_bytes(h, &sb.st_size, sizeof sb.st_size);
+        hash_bytes(h, &sb.st_mtim, sizeof sb.st_mtim);
+    }
+    hash_str(h, path);
+}
+
+static bool cache_dir(char *out, size_t size)
+{
+    const char *env = getenv("ONNXTUNE_CACHE"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int n;
+    if (env && *env)
+        n = snprintf(out, size, "%s", env);
+    else if (xdg && *xdg)
+        n = snprintf(out, size, "%s/onnxtune", xdg);
+    else if (home && *home)
+        n = snprintf(out, size, "%s/.cache/onnxtune", home);
+    else
+        n = snprintf(out, size, "/tmp/onnxtune-cache-%ld", (long)getuid());
+    if (n <= 0 || (size_t)n >= size)
+        return false;
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", out);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return false;
+            *p = '/';
+        }
+    return mkdir(buf, 0777) == 0 || errno == EEXIST;
+}
+
+/* ---- onnxtune train ---- */
+
+static void train_usage(FILE *f)
+{
+    fprintf(f, "usage: onnxtune train MODEL [compile options] [PROG options]\n"
+               "Compile MODEL into a training program (cached) and run it: onnxtune compile's training options,\n"
+               "then the program's (--train-x X.npy --train-y Y.npy, --epochs, --lr, --metrics, --export, ...;\n"
+               "see PROG --help, e.g. onnxtune train MODEL --help-program).\n\noptions of train itself:\n");
+    fprintf(f, "  %-22s %s\n", "--batch N", "compiled batch, and PROG's batch (default 32)");
+    fprintf(f, "  %-22s %s\n", "--input NAME=FILE.npy", "an example input fixing symbolic dims (repeatable)");
+    fprintf(f, "  %-22s %s\n", "--no-cache", "rebuild even when a cached program exists");
+    fprintf(f, "  %-22s %s\n", "--werror", "build the generated C with -Werror");
+    fprintf(f, "  %-22s %s\n", "--help-program", "show the program's options");
+    fprintf(f, "\ncompile options:\n");
+    for (size_t i = 0; i < NTRAIN_OPTS; i++)
+        if (train_opts[i].kind != T_DEFAULT) {
+            char left[64];
+            snprintf(left, sizeof left, "%s%s%s", train_opts[i].name, train_opts[i].arg ? " " : "",
+                     train_opts[i].arg ? train_opts[i].arg : "");
+            fprintf(f, "  %-22s %s\n", left, train_opts[i].help);
+        }
+}
+
+int cmd_train(int argc, char **argv)
+{
+    InputArg inputs[64];
+    TrainArgs ta;
+    int ninputs = tools_take_inputs("train", &argc, argv, inputs, 64);
+    if (ninputs < 0)
+        return 2;
+    int rc = 2;
+    char **pargv = NULL;
+    if (!tools_take_train_options("train", &argc, argv, &ta, false))
+        goto out;
+    /* what is left: MODEL, train's own options, and PROG's */
+    const char *model = NULL, *batch_arg = NULL;
+    bool no_cache = false, werror = false, help_program = false;
+    pargv = calloc((size_t)argc + 4, sizeof *pargv);
+    if (!pargv) {
+        fprintf(stderr, "onnxtune train: out of memory\n");
+        rc = 1;
+        goto out;
+    }
+    int np = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            train_usage(stdout);
+            rc = 0;
+            goto out;
+        } else if (strcmp(a, "--help-program") == 0) {
+            help_program = true;
+        } else if (strcmp(a, "--no-cache") == 0) {
+            no_cache = true;
+        } else if (strcmp(a, "--werror") == 0) {
+            werror = true;
+        } else if (strcmp(a, "--batch") == 0 || strncmp(a, "--batch=", 8) == 0) {
+            if (a[7] == '=')
+                batch_arg = a + 8;
+            else if (i + 1 < argc)
+                batch_arg = argv[++i];
+            else {
+                fprintf(stderr, "onnxtune train: option --batch needs a value (--batch N)\n");
+                goto out;
+            }
+        } else if (a[0] != '-' && !model) {
+            model = a;
+        } else {
+            /* PROG's, with its value */
+            static const char *const valued[] = {"--train-x", "--train-y", "--val-x", "--val-y", "--val-split",
+                                                 "--epochs", "--lr", "--lr-schedule", "--warmup", "--init",
+                                                 "--metrics", "--export", "--threads", NULL};
+            pargv[np++] = argv[i];
+            for (const char *const *v = valued; *v; v++)
+                if (strcmp(a, *v) == 0 && i + 1 < argc) {
+                    pargv[np++] = argv[++i];
+                    break;
+                }
+        }
+    }
+    if (!model) {
+        fprintf(stderr, "onnxtune train: missing MODEL (see onnxtune train --help)\n");
+        goto out;
+    }
+    int64_t batch = 32;
+    if (batch_arg) {
+        char *end;
+        long long b = strtoll(batch_arg, &end, 10);
+        if (!*batch_arg || *end || b < 1 || b > (1 << 20)) {
+            fprintf(stderr, "onnxtune train: --batch wants a number from 1 to %d, not '%s'\n", 1 << 20, batch_arg);
+            goto out;
+        }
+        batch = b;
+    }
+    TrainCompileOptions co = {.model = model, .batch = batch, .werror = werror};
+    InputShape shapes[64];
+    if (!tools_train_compile_options("train", &ta, &co))
+        goto out;
+    rc = 1;
+    if (!tools_input_shapes("train", inputs, ninputs, shapes))
+        goto out;
+    co.shapes = shapes;
+    co.nshapes = (size_t)ninputs;
+
+    /* the cache key */
+    char exe[PATH_MAX] = "", inc[PATH_MAX], lib[PATH_MAX], dir[PATH_MAX], prog[PATH_MAX + 64];
+    Hash h = {14695981039346656037ull, 0x6a09e667f3bcc908ull};
+    Diag d;
+    diag_init(&d, model);
+    if (!hash_file(&h, model)) {
+        fprintf(stderr, "onnxtune train: %s: cannot read the model: %s\n", model, strerror(errno));
+        goto out;
+    }
+    hash_str(&h, "train");
+    for (int i = 0; i < ta.argc; i++)
+        hash_str(&h, ta.argv[i]);
+    hash_bytes(&h, &batch, sizeof batch);
+    for (int i = 0; i < ninputs; i++) {
+        hash_str(&h, shapes[i].name);
+        hash_bytes(&h, &shapes[i].dtype, sizeof shapes[i].dtype);
+        hash_bytes(&h, &shapes[i].shape.rank, sizeof shapes[i].shape.rank);
+        hash_bytes(&h, shapes[i].shape.dim, sizeof shapes[i].shape.dim[0] * (size_t)shapes[i].shape.rank);
+    }
+    hash_str(&h, ONNXTUNE_VERSION);
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0)
+        exe[len] = '\0';
+    hash_stamp(&h, exe);
+    if (codegen_runtime_paths(inc, sizeof inc, lib, sizeof lib, &d) == ST_OK)
+        hash_stamp(&h, lib);
+    const char *cc = getenv("CC");
+    hash_str(&h, cc ? cc : "cc");
+    if (!cache_dir(dir, sizeof dir)) {
+        fprintf(stderr, "onnxtune train: cannot create the cache folder %s: %s (set ONNXTUNE_CACHE)\n", dir,
+                strerror(errno));
+        goto out;
+    }
+    snprintf(prog, sizeof prog, "%s/train-%016llx%016llx", dir, (unsigned long long)h.a, (unsigned long long)h.b);
+    struct stat sb;
+    if (no_cache || stat(prog, &sb) != 0) {
+        char tmp[PATH_MAX + 96];
+        snprintf(tmp, sizeof tmp, "%s.tmp%ld", prog, (long)getpid());
+        co.output = tmp;
+        TrainCompileStats stats;
+        Status st = codegen_compile_trainer(&co, &stats, &d);
+        if (st) {
+            unlink(tmp);
+            fprintf(stderr, "onnxtune train: ");
+            diag_print(&d, stderr);
+            rc = status_exit_code(st);
+            goto out;
+        }
+        if (rename(tmp, prog) != 0) {
+            fprintf(stderr, "onnxtune train: cannot move the program into the cache (%s): %s\n", prog, strerror(errno));
+            unlink(tmp);
+            goto out;
+        }
+    }
+
+    /* PROG [--batch N] [PROG options] */
+    pargv[0] = "onnxtune train";
+    if (help_program)
+        pargv[np++] = "--help";
+    if (batch_arg) {
+        memmove(pargv + 3, pargv + 1, (size_t)(np - 1) * sizeof *pargv);
+        pargv[1] = "--batch";
+        pargv[2] = (char *)batch_arg;
+        np += 2;
+    }
+    pargv[np] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execv(prog, pargv);
+        fprintf(stderr, "onnxtune train: cannot run %s: %s\n", prog, strerror(errno));
+        _exit(127);
+    }
+    int ws = 0;
+    rc = 1;
+    if (pid < 0)
+        fprintf(stderr, "onnxtune train: cannot start %s: %s\n", prog, strerror(errno));
+    else if (waitpid(pid, &ws, 0) == pid)
+        rc = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    if (pid > 0 && WIFSIGNALED(ws))
+        fprintf(stderr, "onnxtune train: the program %s was killed by signal %d\n", prog, WTERMSIG(ws));
+out:
+    free(pargv);
+    tools_free_inputs(inputs, ninputs);
+    return rc;
+}
