@@ -46,6 +46,11 @@ static float *filled(size_t n)
     return p;
 }
 
+typedef struct ConvShape {
+    const char *name;
+    size_t n, c_in, c_out, group, in, k, stride;
+} ConvShape;
+
 typedef struct Case {
     const char *name;
     size_t n, c_in, c_out, group, in, k, stride;
@@ -122,25 +127,28 @@ int main(int argc, char **argv)
 {
     int max_threads = argc > 1 ? atoi(argv[1]) : 2;
     const char *only = argc > 2 ? argv[2] : NULL; /* a substring of the case names */
-    Case cases[] = {
-        {.name = "resnet18 layer4 3x3 512->512 7x7", .n = 16, .c_in = 512, .c_out = 512, .group = 1, .in = 7, .k = 3, .stride = 1},
-        {.name = "resnet18 layer4.0 3x3 256->512 s2 14->7", .n = 16, .c_in = 256, .c_out = 512, .group = 1, .in = 14, .k = 3, .stride = 2},
-        {.name = "resnet18 layer4.0 downsample 1x1 s2", .n = 16, .c_in = 256, .c_out = 512, .group = 1, .in = 14, .k = 1, .stride = 2},
-        {.name = "resnet18 layer3 3x3 256->256 14x14", .n = 16, .c_in = 256, .c_out = 256, .group = 1, .in = 14, .k = 3, .stride = 1},
-        {.name = "resnet18 layer1 3x3 64->64 56x56", .n = 16, .c_in = 64, .c_out = 64, .group = 1, .in = 56, .k = 3, .stride = 1},
-        {.name = "mobilenet_v2 1x1 160->960 7x7", .n = 16, .c_in = 160, .c_out = 960, .group = 1, .in = 7, .k = 1, .stride = 1},
-        {.name = "mobilenet_v2 dw 3x3 960 7x7", .n = 16, .c_in = 960, .c_out = 960, .group = 960, .in = 7, .k = 3, .stride = 1},
-        {.name = "mobilenet_v2 dw 3x3 144 56x56", .n = 16, .c_in = 144, .c_out = 144, .group = 144, .in = 56, .k = 3, .stride = 1},
-        {.name = "mobilenet_v2 dw 3x3 s2 144 56->28", .n = 16, .c_in = 144, .c_out = 144, .group = 144, .in = 56, .k = 3, .stride = 2},
+    static const ConvShape shapes[] = {
+        /* name                                    n   c_in c_out group in  k  stride */
+        {"resnet18 layer4 3x3 512->512 7x7", 16, 512, 512, 1, 7, 3, 1},
+        {"resnet18 layer4.0 3x3 256->512 s2 14->7", 16, 256, 512, 1, 14, 3, 2},
+        {"resnet18 layer4.0 downsample 1x1 s2", 16, 256, 512, 1, 14, 1, 2},
+        {"resnet18 layer3 3x3 256->256 14x14", 16, 256, 256, 1, 14, 3, 1},
+        {"resnet18 layer1 3x3 64->64 56x56", 16, 64, 64, 1, 56, 3, 1},
+        {"mobilenet_v2 1x1 160->960 7x7", 16, 160, 960, 1, 7, 1, 1},
+        {"mobilenet_v2 dw 3x3 960 7x7", 16, 960, 960, 960, 7, 3, 1},
+        {"mobilenet_v2 dw 3x3 144 56x56", 16, 144, 144, 144, 56, 3, 1},
+        {"mobilenet_v2 dw 3x3 s2 144 56->28", 16, 144, 144, 144, 56, 3, 2},
     };
-    size_t ncase = sizeof cases / sizeof *cases;
+    size_t ncase = sizeof shapes / sizeof *shapes;
     const char *core = getenv("OPENBLAS_CORETYPE");
     printf("OPENBLAS_CORETYPE=%s; median of %d runs; GFLOP/s = 2 * MACs / time (the forward conv's MACs)\n",
            core ? core : "(unset)", REPS);
     printf("%-42s %3s %9s %9s %9s %9s %9s\n", "conv (batch 16)", "thr", "fwd ms", "fwd GF/s", "dX GF/s", "dW GF/s",
            "sgemm GF/s");
     for (size_t i = 0; i < ncase; i++) {
-        Case *c = &cases[i];
+        const ConvShape *sh = &shapes[i];
+        Case cs = {.name = sh->name, .n = sh->n, .c_in = sh->c_in, .c_out = sh->c_out, .group = sh->group,
+                   .in = sh->in, .k = sh->k, .stride = sh->stride}, *c = &cs;
         if (only && !strstr(c->name, only))
             continue;
         setup(c);

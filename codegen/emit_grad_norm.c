@@ -35,7 +35,8 @@ static Status require_float_inputs(Cg *cg, const Node *n)
     return ST_OK;
 }
 
-/* BatchNormalizationGrad(dY, X, scale[, input_mean, input_var]) -> dX, dscale, dB */
+/* BatchNormalizationGrad(dY, X, scale[, input_mean, input_var]) -> dX, dscale, dB (inference with dX
+ * alone: X omitted) */
 static Status emit_batchnorm_grad(Cg *cg, const Node *n)
 {
     const Value *dy = n->inputs[0], *x = n->inputs[1];
@@ -44,10 +45,11 @@ static Status emit_batchnorm_grad(Cg *cg, const Node *n)
     Status st = require_float_inputs(cg, n);
     if (st)
         return st;
-    if (!split_ncs(x, &bn, &c, &sp))
-        return cg_unsupported(cg, "an input of rank %d", x->shape.rank);
+    if (!split_ncs(dy, &bn, &c, &sp))
+        return cg_unsupported(cg, "an input of rank %d", dy->shape.rank);
     cg_line(cg, "batchnorm_backward(%s, %s, %s, %s, %s, %s, %s, %s, %zu, %zu, %zu, %s, %s);", out_or_null(cg, n, 0),
-            out_or_null(cg, n, 1), out_or_null(cg, n, 2), cg_ptr(cg, dy), cg_ptr(cg, x), cg_ptr(cg, n->inputs[2]),
+            out_or_null(cg, n, 1), out_or_null(cg, n, 2), cg_ptr(cg, dy), cg_ptr_or_null(cg, x),
+            cg_ptr(cg, n->inputs[2]),
             training ? "NULL" : cg_ptr(cg, n->inputs[3]), training ? "NULL" : cg_ptr(cg, n->inputs[4]), bn, c, sp,
             cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)), training ? "true" : "false");
     return ST_OK;

@@ -303,17 +303,28 @@ static Status shape_norm_grad(Node *n, int nin_min, int nin_max, const Shape *p,
 }
 
 /* onnxtune.BatchNormalizationGrad (1): dY, X [N, C, ...], scale [C], then input_mean, input_var [C]
- * unless training_mode=1 (batch statistics, recomputed from X) -> dX, dscale [C], dB [C]. */
+ * unless training_mode=1 (batch statistics, recomputed from X) -> dX, dscale [C], dB [C]. In inference
+ * mode with one output (dX = dY * scale / sqrt(var + epsilon)) X may be omitted. */
 static Status shape_batchnorm_grad(Graph *g, Node *n, Diag *d)
 {
+    bool training = node_attr_int(n, "training_mode", 0) != 0;
+    Status st;
+    if (!training && n->noutputs == 1 && n->ninputs == 5 && !n->inputs[1]) {
+        if ((st = op_require_inputs(n, 1, d)) || (st = op_same_dtype(n, 0, 2, d)))
+            return st;
+        if (!node_input(n, 2) || !node_input(n, 3) || !node_input(n, 4) || n->inputs[0]->shape.rank < 2)
+            return diag_node(d, n, ST_INVALID, "needs dY [N, C, ...], scale, input_mean and input_var");
+        op_set_output(n, 0, n->inputs[0]->dtype, &n->inputs[0]->shape);
+        return ST_OK;
+    }
     const Value *x = node_input(n, 1);
     Shape c = shape_make(1, NULL);
     if (x && x->shape.rank >= 2)
         dim_copy(&c, 0, &x->shape, 1);
-    Status st = shape_norm_grad(n, 3, 5, &c, d);
+    st = shape_norm_grad(n, 3, 5, &c, d);
     if (!st && n->inputs[1]->shape.rank < 2)
         return diag_node(d, n, ST_SHAPE, "X must be [N, C, ...]");
-    if (!st && !node_attr_int(n, "training_mode", 0) && (!node_input(n, 3) || !node_input(n, 4)))
+    if (!st && !training && (!node_input(n, 3) || !node_input(n, 4)))
         return diag_node(d, n, ST_INVALID, "inference mode needs input_mean and input_var (inputs 3 and 4)");
     return st;
 }
@@ -360,11 +371,11 @@ static Status shape_layernorm_grad(Graph *g, Node *n, Diag *d)
     return shape_norm_grad(n, 5, 5, &norm, d);
 }
 
-/* A backward node with 3 outputs and its attributes copied from fwd (epsilon, axis, training_mode). */
-static Node *norm_grad_node(GradCtx *c, Node *fwd, const char *op, int nin, Value *const *in, Diag *d)
+/* A backward node with nout outputs and its attributes copied from fwd (epsilon, axis, training_mode). */
+static Node *norm_grad_node(GradCtx *c, Node *fwd, const char *op, int nin, Value *const *in, int nout, Diag *d)
 {
     Graph *gr = grad_graph(c);
-    Node *b = grad_new_node(c, fwd, ONNXTUNE_DOMAIN, op, nin, in, 3, d);
+    Node *b = grad_new_node(c, fwd, ONNXTUNE_DOMAIN, op, nin, in, nout, d);
     if (!b)
         return NULL;
     static const char *const copied[] = {"epsilon", "axis", "training_mode"};
@@ -405,8 +416,11 @@ static Status grad_batchnorm(GradCtx *c, Node *n, Diag *d)
     if (!training && (grad_needed(c, n, 3) || grad_needed(c, n, 4)))
         return diag_node(d, n, ST_UNSUPPORTED, "a gradient with respect to input_mean or input_var (they are "
                          "statistics, not parameters)");
+    /* frozen statistics and parameters (the usual fine-tuning): dX alone, without reading X */
+    bool dx_only = !training && !grad_needed(c, n, 1) && !grad_needed(c, n, 2);
     Node *b = norm_grad_node(c, n, "BatchNormalizationGrad", training ? 3 : 5,
-                             (Value *[]){dy, n->inputs[0], n->inputs[1], n->inputs[3], n->inputs[4]}, d);
+                             (Value *[]){dy, dx_only ? NULL : n->inputs[0], n->inputs[1], n->inputs[3], n->inputs[4]},
+                             dx_only ? 1 : 3, d);
     if (!b)
         return d->status;
     Status st;
@@ -423,7 +437,8 @@ static Status grad_instancenorm(GradCtx *c, Node *n, Diag *d)
     Value *dy = grad_output(c, n, 0);
     if (!dy)
         return ST_OK;
-    Node *b = norm_grad_node(c, n, "InstanceNormalizationGrad", 3, (Value *[]){dy, n->inputs[0], n->inputs[1]}, d);
+    Node *b = norm_grad_node(c, n, "InstanceNormalizationGrad", 3, (Value *[]){dy, n->inputs[0], n->inputs[1]}, 3,
+                             d);
     if (!b)
         return d->status;
     Status st;
@@ -476,7 +491,7 @@ static Status grad_layernorm(GradCtx *c, Node *n, Diag *d)
     if (st)
         return st;
     Node *b = norm_grad_node(c, n, "LayerNormalizationGrad", 5,
-                             (Value *[]){dy, n->inputs[0], n->inputs[1], n->outputs[1], n->outputs[2]}, d);
+                             (Value *[]){dy, n->inputs[0], n->inputs[1], n->outputs[1], n->outputs[2]}, 3, d);
     if (!b)
         return d->status;
     if ((st = accumulate_param(c, n, 0, b, 0, d)) || (st = accumulate_param(c, n, 1, b, 1, d)))

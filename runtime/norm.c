@@ -173,7 +173,7 @@ void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy,
         else
             mu = mean[ch], v = var[ch];
         double inv = 1.0 / sqrt(v + (double)epsilon), sum_dy = 0.0, sum_dyxc = 0.0;
-        for (size_t b = 0; b < n; b++) {
+        for (size_t b = 0; (training || dscale || dbias) && b < n; b++) {
             const float *xp = x + (b * c + ch) * spatial, *gp = dy + (b * c + ch) * spatial;
             for (size_t i = 0; i < spatial; i++) {
                 sum_dy += gp[i];
@@ -194,8 +194,12 @@ void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy,
         for (size_t b = 0; b < n; b++) {
             const float *xp = x + (b * c + ch) * spatial, *gp = dy + (b * c + ch) * spatial;
             float *dp = dx + (b * c + ch) * spatial;
-            for (size_t i = 0; i < spatial; i++)
-                dp[i] = k * (gp[i] - a - (xp[i] - mf) * bcoef);
+            if (training)
+                for (size_t i = 0; i < spatial; i++)
+                    dp[i] = k * (gp[i] - a - (xp[i] - mf) * bcoef);
+            else
+                for (size_t i = 0; i < spatial; i++)
+                    dp[i] = k * gp[i];
         }
     }
 }

@@ -187,7 +187,8 @@ void batchnorm_train_forward(float *y, float *running_mean_out, float *running_v
 /* BatchNormalization backward (onnxtune.BatchNormalizationGrad); dy, x, dx [N, C, spatial], the rest [C].
  *   training: the batch statistics are recomputed from x (as batchnorm_train_forward has them) and
  *     dx = scale * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat)); mean and var are not read.
- *   inference: frozen statistics mean, var: dx = dy * scale * inv_std.
+ *   inference: frozen statistics mean, var: dx = dy * scale * inv_std (x is not read, and may be
+ *     NULL, when dscale and dbias are NULL too).
  *   dscale = sum(dy * xhat), dbias = sum(dy) over N and spatial.  NULL outputs are skipped. */
 void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy, const float *x,
                         const float *scale, const float *mean, const float *var, size_t n, size_t c,

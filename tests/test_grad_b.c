@@ -554,6 +554,14 @@ static void layernorm_case(GradCheck *s, const char *label, const char *xd, cons
 static void norm_fd_cases(GradCheck *s)
 {
     bn_case(s, "inference [2,3,4,5]", "2,3,4,5", "3", false);
+    {
+        GcCase *c = gc_case(s, "BatchNormalization", "inference, only X trains (dX without X)");
+        Value *x = gc_param(c, "x", "2,3,4,5", -1, 2), *scale = gc_data(c, "scale", "3", 0.5, 1.5);
+        Value *b = gc_data(c, "b", "3", -1, 1), *mean = gc_data(c, "mean", "3", -0.5, 0.5);
+        Value *var = gc_data(c, "var", "3", 0.5, 2);
+        Value *y = gc_op(c, "BatchNormalization", 5, IN(x, scale, b, mean, var), "epsilon=1e-3");
+        gc_check(c, 1, &y);
+    }
     bn_case(s, "training_mode=1 [4,3,3,3]", "4,3,3,3", "3", true);
     bn_case(s, "training_mode=1 [6,4] (BatchNorm1d)", "6,4", "4", true);
     layernorm_case(s, "last dim of [3,4,6]", "3,4,6", "6", -1);
