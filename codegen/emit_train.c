@@ -2,7 +2,9 @@
  * runtime/optim.c: the losses and their backward ops, ClipGradNorm, and the in-place optimizer updates.
  * float32 tensors only. The updates write through their parameter and state inputs (the pass_optim.c
  * convention of ir.h): this file casts the const away, so the training program must hand them mutable
- * buffers; it does not decide where parameters live. */
+ * buffers; it does not decide where parameters live. Losses average over the valid rows of a padded
+ * short batch (rt_batch_rows) and their backward ops zero the padding's rows; hyperparameters are read
+ * through rt_hyper so a training program can change them at run time (runtime.h, runtime/trainer.c). */
 #include "emit.h"
 
 #include <math.h>
@@ -25,6 +27,12 @@ static const char *attr_double(Cg *cg, const Node *n, const char *name, float df
             break;
     }
     return cg_fmt(cg, "%s", buf);
+}
+
+/* A hyperparameter as "rt_hyper(RT_HYPER_X, compiled)": the training program may override it. */
+static const char *hyper(Cg *cg, const Node *n, const char *which, const char *name, float dflt)
+{
+    return cg_fmt(cg, "rt_hyper(%s, %s)", which, attr_double(cg, n, name, dflt));
 }
 
 static Status require_float(Cg *cg, const Node *n, int first, int count)
@@ -73,8 +81,8 @@ static Status emit_cross_entropy(Cg *cg, const Node *n)
     if ((st = require_float(cg, n, 0, 1)) || (st = cg_require_dtype(cg, t, DT_INT64)) ||
         (st = cg_require_dtype(cg, n->outputs[0], DT_FLOAT)) || (st = ce_dims(cg, x, &rows, &cols)))
         return st;
-    cg_line(cg, "cross_entropy_forward(%s, %s, %s, %zu, %zu, %s);", cg_ptr(cg, n->outputs[0]), cg_ptr(cg, x),
-            cg_ptr(cg, t), rows, cols, cg_float(cg, node_attr_float(n, "label_smoothing", 0)));
+    cg_line(cg, "cross_entropy_forward(%s, %s, %s, rt_batch_rows(%zu), %zu, %s);", cg_ptr(cg, n->outputs[0]),
+            cg_ptr(cg, x), cg_ptr(cg, t), rows, cols, cg_float(cg, node_attr_float(n, "label_smoothing", 0)));
     return ST_OK;
 }
 
@@ -86,9 +94,22 @@ static Status emit_cross_entropy_grad(Cg *cg, const Node *n)
     if ((st = require_float(cg, n, 0, 2)) || (st = cg_require_dtype(cg, t, DT_INT64)) ||
         (st = ce_dims(cg, x, &rows, &cols)))
         return st;
-    cg_line(cg, "cross_entropy_backward(%s, %s, %s, %s, %zu, %zu, %s);", cg_ptr(cg, n->outputs[0]), cg_ptr(cg, dl),
-            cg_ptr(cg, x), cg_ptr(cg, t), rows, cols, cg_float(cg, node_attr_float(n, "label_smoothing", 0)));
+    cg_line(cg, "size_t rows = rt_batch_rows(%zu);", rows);
+    cg_line(cg, "cross_entropy_backward(%s, %s, %s, %s, rows, %zu, %s);", cg_ptr(cg, n->outputs[0]), cg_ptr(cg, dl),
+            cg_ptr(cg, x), cg_ptr(cg, t), cols, cg_float(cg, node_attr_float(n, "label_smoothing", 0)));
+    cg_line(cg, "memset(%s + rows * %zu, 0, (%zu - rows) * %zu * sizeof(float));", cg_ptr(cg, n->outputs[0]), cols,
+            rows, cols);
     return ST_OK;
+}
+
+/* The count of the valid elements of x [N, ...] in a padded batch: "rt_batch_rows(N) * per_row". */
+static const char *valid_count(Cg *cg, const Value *x)
+{
+    size_t numel = cg_numel(x);
+    if (x->shape.rank < 1 || x->shape.dim[0] < 1)
+        return cg_fmt(cg, "%zu", numel);
+    size_t rows = (size_t)x->shape.dim[0];
+    return cg_fmt(cg, "rt_batch_rows(%zu) * %zu", rows, numel / rows);
 }
 
 static Status emit_loss(Cg *cg, const Node *n)
@@ -99,8 +120,8 @@ static Status emit_loss(Cg *cg, const Node *n)
         return cg_unsupported(cg, "no kernel for %s", n->op_type);
     if ((st = require_float(cg, n, 0, 2)) || (st = cg_require_dtype(cg, n->outputs[0], DT_FLOAT)))
         return st;
-    cg_line(cg, "%s_forward(%s, %s, %s, %zu);", k, cg_ptr(cg, n->outputs[0]), cg_ptr(cg, n->inputs[0]),
-            cg_ptr(cg, n->inputs[1]), cg_numel(n->inputs[0]));
+    cg_line(cg, "%s_forward(%s, %s, %s, %s);", k, cg_ptr(cg, n->outputs[0]), cg_ptr(cg, n->inputs[0]),
+            cg_ptr(cg, n->inputs[1]), valid_count(cg, n->inputs[0]));
     return ST_OK;
 }
 
@@ -112,8 +133,11 @@ static Status emit_loss_grad(Cg *cg, const Node *n)
         return cg_unsupported(cg, "no kernel for %s", n->op_type);
     if ((st = require_float(cg, n, 0, 3)))
         return st;
-    cg_line(cg, "%s_backward(%s, %s, %s, %s, %zu);", k, cg_ptr(cg, n->outputs[0]), cg_ptr(cg, n->inputs[0]),
-            cg_ptr(cg, n->inputs[1]), cg_ptr(cg, n->inputs[2]), cg_numel(n->inputs[1]));
+    cg_line(cg, "size_t count = %s;", valid_count(cg, n->inputs[1]));
+    cg_line(cg, "%s_backward(%s, %s, %s, %s, count);", k, cg_ptr(cg, n->outputs[0]), cg_ptr(cg, n->inputs[0]),
+            cg_ptr(cg, n->inputs[1]), cg_ptr(cg, n->inputs[2]));
+    cg_line(cg, "memset(%s + count, 0, (%zu - count) * sizeof(float));", cg_ptr(cg, n->outputs[0]),
+            cg_numel(n->inputs[1]));
     return ST_OK;
 }
 
@@ -138,7 +162,7 @@ static Status emit_clip_grad_norm(Cg *cg, const Node *n)
         cg_line(cg, "float total_norm;");
     cg_line(cg, "clip_grad_norm(%s, %s, (const float *const[]){%s}, %s, %d, %s);", cg_ptr(cg, n->outputs[0]),
             keep_total ? cg_ptr(cg, total) : "&total_norm", ptrs, cg_sizes(cg, sizes, (size_t)n->ninputs),
-            n->ninputs, attr_double(cg, n, "max_norm", 1));
+            n->ninputs, hyper(cg, n, "RT_HYPER_MAX_NORM", "max_norm", 1));
     return ST_OK;
 }
 
@@ -172,8 +196,9 @@ static Status emit_sgd(Cg *cg, const Node *n)
         return st;
     cg_line(cg, "sgd_update(%s, %s, %s, %zu, %s, %s, %s, %s, %s, %s, %s);", mutable_ptr(cg, n->inputs[0]),
             cg_ptr(cg, n->inputs[1]), mutable_ptr(cg, node_input(n, 4)), cg_numel(n->inputs[0]), lr, step,
-            attr_double(cg, n, "momentum", 0), attr_double(cg, n, "dampening", 0),
-            node_attr_int(n, "nesterov", 0) ? "true" : "false", attr_double(cg, n, "weight_decay", 0),
+            hyper(cg, n, "RT_HYPER_MOMENTUM", "momentum", 0), hyper(cg, n, "RT_HYPER_DAMPENING", "dampening", 0),
+            cg_fmt(cg, "rt_hyper(RT_HYPER_NESTEROV, %d) != 0", node_attr_int(n, "nesterov", 0) ? 1 : 0),
+            hyper(cg, n, "RT_HYPER_WEIGHT_DECAY", "weight_decay", 0),
             cg_ptr_or_null(cg, node_input(n, 5)));
     return ST_OK;
 }
@@ -187,8 +212,9 @@ static Status emit_adam(Cg *cg, const Node *n)
         return st;
     cg_line(cg, "adam_update(%s, %s, %s, %s, %zu, %s, %s, %s, %s, %s, %s, %s, %s);", mutable_ptr(cg, n->inputs[0]),
             cg_ptr(cg, n->inputs[1]), mutable_ptr(cg, n->inputs[4]), mutable_ptr(cg, n->inputs[5]),
-            cg_numel(n->inputs[0]), lr, step, attr_double(cg, n, "beta1", 0.9f), attr_double(cg, n, "beta2", 0.999f),
-            attr_double(cg, n, "epsilon", 1e-8f), attr_double(cg, n, "weight_decay", adamw ? 1e-2f : 0),
+            cg_numel(n->inputs[0]), lr, step, hyper(cg, n, "RT_HYPER_BETA1", "beta1", 0.9f),
+            hyper(cg, n, "RT_HYPER_BETA2", "beta2", 0.999f), hyper(cg, n, "RT_HYPER_EPS", "epsilon", 1e-8f),
+            hyper(cg, n, "RT_HYPER_WEIGHT_DECAY", "weight_decay", adamw ? 1e-2f : 0),
             adamw ? "true" : "false", cg_ptr_or_null(cg, node_input(n, 6)));
     return ST_OK;
 }
