@@ -210,7 +210,7 @@ static void check_small_models(void)
     /* a 0-d input shared by all chunks: batch 5 in chunks of 2 */
     write_npy("x53.npy", 2, (size_t[]){5, 3}, 1.0f, -7.0f);
     write_npy("s.npy", 0, NULL, 0.0f, 2.5f);
-    CHECK(run("'%s' compile tests/codegen/scalar_mul.onnx --batch 2 -o '%s' --werror", tool, prog) == 0);
+    CHECK(run("'%s' compile tests/codegen/scalar_mul.onnx --infer --batch 2 -o '%s' --werror", tool, prog) == 0);
     CHECK(run("'%s' --input x='%s/x53.npy' --input s='%s/s.npy' --output-dir '%s/sm'", prog, tmp, tmp, tmp) == 0);
     NpyArray a;
     const float *y = read_floats("sm/y.npy", 15, &a);
@@ -221,11 +221,11 @@ static void check_small_models(void)
         npy_free(&a);
 
     /* an output that does not grow with the batch: other batches are refused, naming --batch 5 */
-    CHECK(run("'%s' compile tests/codegen/batch_sum.onnx --batch 2 -o '%s' --werror", tool, prog) == 0);
+    CHECK(run("'%s' compile tests/codegen/batch_sum.onnx --infer --batch 2 -o '%s' --werror", tool, prog) == 0);
     CHECK(run("'%s' --input x='%s/x53.npy' --output-dir '%s/bs'", prog, tmp, tmp) != 0);
     CHECK_MSG(log_contains("does not grow with the batch") && log_contains("--batch 5"),
               "batch_sum at another batch: message");
-    CHECK(run("'%s' compile tests/codegen/batch_sum.onnx --batch 5 -o '%s' --werror", tool, prog) == 0);
+    CHECK(run("'%s' compile tests/codegen/batch_sum.onnx --infer --batch 5 -o '%s' --werror", tool, prog) == 0);
     CHECK(run("'%s' --input x='%s/x53.npy' --output-dir '%s/bs'", prog, tmp, tmp) == 0);
     y = read_floats("bs/y.npy", 3, &a);
     for (size_t j = 0; y && j < 3; j++) /* sum over i < 5 of (3i + j - 7) */
@@ -234,9 +234,9 @@ static void check_small_models(void)
         npy_free(&a);
 
     /* a symbolic dim: refused with a hint, then fixed by an example input */
-    CHECK(run("'%s' compile tests/codegen/symbolic_seq.onnx -o '%s'", tool, prog) != 0);
+    CHECK(run("'%s' compile tests/codegen/symbolic_seq.onnx --infer -o '%s'", tool, prog) != 0);
     CHECK_MSG(log_contains("'seq'") && log_contains("--input x=FILE.npy"), "symbolic dim: message");
-    CHECK(run("'%s' compile tests/codegen/symbolic_seq.onnx --input x='%s/x53.npy' -o '%s' --werror", tool, tmp,
+    CHECK(run("'%s' compile tests/codegen/symbolic_seq.onnx --infer --input x='%s/x53.npy' -o '%s' --werror", tool, tmp,
               prog) == 0);
     CHECK(run("'%s' --input x='%s/x53.npy' --output-dir '%s/ss'", prog, tmp, tmp) == 0);
     y = read_floats("ss/y.npy", 15, &a);
