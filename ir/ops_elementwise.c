@@ -1003,7 +1003,8 @@ static Status grad_variadic(GradCtx *c, Node *n, Diag *d)
 }
 
 /* Y = X < 0 ? slope * X : X (slope broadcast to X):
- *   dX = X < 0 ? dY * slope : dY,   dslope = reduce(X < 0 ? dY * X : 0) to slope's shape. */
+ *   dX = X > 0 ? dY : dY * slope,   dslope = reduce(X > 0 ? 0 : dY * X) to slope's shape
+ * (at X = 0 the slope side, as torch.prelu's backward). */
 static Status grad_prelu(GradCtx *c, Node *n, Diag *d)
 {
     Value *dy = grad_output(c, n, 0);
@@ -1011,19 +1012,19 @@ static Status grad_prelu(GradCtx *c, Node *n, Diag *d)
         return ST_OK;
     Value *x = n->inputs[0], *slope = n->inputs[1];
     Value *zero = grad_scalar(c, "zero", dy->dtype, 0, d);
-    Value *neg = zero ? bw1(c, n, "Less", 2, (Value *[]){x, zero}, d) : NULL;
+    Value *pos = zero ? bw1(c, n, "Greater", 2, (Value *[]){x, zero}, d) : NULL;
     Status st;
-    if (!neg)
+    if (!pos)
         return d->status;
     if (grad_needed(c, n, 0)) {
         Value *g = bw1(c, n, "Mul", 2, (Value *[]){dy, slope}, d);
-        g = g ? bw1(c, n, "Where", 3, (Value *[]){neg, g, dy}, d) : NULL;
+        g = g ? bw1(c, n, "Where", 3, (Value *[]){pos, dy, g}, d) : NULL;
         if ((st = grad_to_input(c, n, 0, g, false, d)))
             return st;
     }
     if (grad_needed(c, n, 1)) {
         Value *g = bw1(c, n, "Mul", 2, (Value *[]){dy, x}, d);
-        g = g ? bw1(c, n, "Where", 3, (Value *[]){neg, g, zero}, d) : NULL;
+        g = g ? bw1(c, n, "Where", 3, (Value *[]){pos, zero, g}, d) : NULL;
         if ((st = grad_to_input(c, n, 1, g, false, d)))
             return st;
     }

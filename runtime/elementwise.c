@@ -954,7 +954,7 @@ static void unary_backward_slice(UnaryOp op, float *dx, const float *dy, const f
         EACH_GRAD(a * v + b > 0 && a * v + b < 1 ? a : 0.0f);
         break;
     }
-    case UNARY_HARD_SWISH: EACH_GRAD(v < -3 ? 0.0f : v <= 3 ? v / 3 + 0.5f : 1.0f); break;
+    case UNARY_HARD_SWISH: EACH_GRAD(v < -3 ? 0.0f : v < 3 ? v / 3 + 0.5f : 1.0f); break;
     case UNARY_THRESHOLDED_RELU: EACH_GRAD(v > alpha ? 1.0f : 0.0f); break;
     case UNARY_MISH:
         for (size_t i = 0; i < n; i++) {

@@ -488,7 +488,7 @@ void cast_forward(RtDType to, void *y, RtDType from, const void *x, size_t n);
  * or the forward output Y for the ops unary_backward_reads_output() names (Sigmoid, Tanh, Sqrt,
  * Reciprocal). alpha/beta as in unary_forward. Derivatives at kinks follow PyTorch: Relu, LeakyRelu,
  * Elu, Selu, Celu, ThresholdedRelu take the x <= threshold side; Abs'(0) = 0; HardSigmoid passes only
- * strictly inside its linear part; HardSwish'(x) = (2x+3)/6 on [-3, 3]. dx may be dy or t. Ops:
+ * strictly inside its linear part; HardSwish'(x) = (2x+3)/6 on [-3, 3) (torch 1.13). dx may be dy or t. Ops:
  * Abs Reciprocal Sqrt Erf Sigmoid Tanh Softplus Softsign Relu LeakyRelu Elu Selu Celu HardSigmoid
  * HardSwish ThresholdedRelu Mish Shrink; others are no-ops (unary_backward_supports false). */
 bool unary_backward_supports(UnaryOp op);

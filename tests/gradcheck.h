@@ -20,6 +20,8 @@
  *     Value *y = gc_op(c, "Gemm", 3, (Value *[]){a, b, cc}, "transB=1 alpha=0.5");
  *     gc_check(c, 1, &y);
  *     int failures = gc_run(s);   // compiles, runs, prints one row per case, frees everything
+ * A case may also carry reference gradients (PyTorch's): gc_set_r fixes R, gc_expect_grad the expected
+ * dL/dparam with its tolerance; then the finite differences and the reference must both agree.
  * gc_attrs syntax: space-separated name=value; value 3 (int), 0.5 or 1e-3 (float), [1,2] (ints),
  * 'text' (string).
  */
@@ -50,6 +52,8 @@ typedef struct GcParam {
     float *data;            /* base values [n] */
     size_t n;
     int grad_out;           /* index of its gradient among the graph outputs, -1: autodiff gave none */
+    float *want;            /* NULL, or a reference gradient [n] (gc_expect_grad) */
+    double want_tol;
 } GcParam;
 
 typedef struct GcCase {
@@ -62,9 +66,12 @@ typedef struct GcCase {
     int nparams;
     Value *ys[GC_MAX_YS];
     float *r[GC_MAX_YS];    /* R_k, numel of Y_k */
+    Value *rv[GC_MAX_YS];   /* R_k's constant in the graph */
     size_t yn[GC_MAX_YS];
     int ny;
     double eps, tol;
+    bool no_fd;             /* reference gradients only (inputs on kinks, where finite differences cannot
+                               decide); the case must carry gc_expect_grad references */
     double atol;            /* 0, or an absolute difference that counts as agreement (a gradient that is
                                exactly 0, where finite differences only see float32 noise) */
     bool ready;             /* C file written */
@@ -72,6 +79,7 @@ typedef struct GcCase {
     char c_path[PATH_MAX + 128], o_path[PATH_MAX + 128];
     int so;                 /* index of its shared object */
     double max_err;
+    double max_ref_err;     /* against the gc_expect_grad references */
     char note[1200];
 } GcCase;
 
@@ -495,6 +503,7 @@ GC_API void gc_check(GcCase *c, int ny, Value *const *ys)
             tensor_set_f64(r->init, i, c->r[k][i]);
         }
         c->ys[k] = y;
+        c->rv[k] = r;
         c->yn[k] = r->init->numel;
         c->ny = k + 1;
         Value *prod = gc_op(c, "Mul", 2, (Value *[]){y, r}, NULL);
@@ -525,6 +534,31 @@ GC_API void gc_check(GcCase *c, int ny, Value *const *ys)
     if (graph_verify(g, &c->d) != ST_OK)
         return;
     c->ready = true;
+}
+
+/* After gc_check: set R_k to r (numel of Y_k values), e.g. the R a reference was computed with. */
+GC_API void gc_set_r(GcCase *c, int k, const float *r, size_t n)
+{
+    if (!gc_ok(c) || k < 0 || k >= c->ny || n != c->yn[k]) {
+        gc_fail(c, "gc_set_r: no output %d of %zu values", k, n);
+        return;
+    }
+    memcpy(c->r[k], r, n * sizeof *r);
+    for (size_t i = 0; i < n; i++)
+        tensor_set_f64(c->rv[k]->init, i, r[i]);
+}
+
+/* Also compare parameter v's gradient with a reference (PyTorch's, say): max |g - want| / max |want|
+ * must be <= tol. The finite-difference check still runs. */
+GC_API void gc_expect_grad(GcCase *c, Value *v, const float *want, size_t n, double tol)
+{
+    GcParam *p = gc_ok(c) ? gc_param_of(c, v) : NULL;
+    if (!p || p->n != n || !(p->want = malloc((n ? n : 1) * sizeof *want))) {
+        gc_fail(c, "gc_expect_grad: not a parameter of %zu values", n);
+        return;
+    }
+    memcpy(p->want, want, n * sizeof *want);
+    p->want_tol = tol;
 }
 
 /* ---- running ---- */
@@ -591,6 +625,8 @@ static bool gc_eval(GcCase *c, const CgModelInfo *info)
             goto done;
     }
     c->max_err = 0;
+    c->max_ref_err = 0;
+    bool ref_bad = false;
     int worst_p = -1;
     double worst_an = 0, worst_fd = 0;
     for (int i = 0; i < nin; i++) {
@@ -606,11 +642,26 @@ static bool gc_eval(GcCase *c, const CgModelInfo *info)
             info->run(ins, outs, ws);
             memcpy(g, outs[p->grad_out], p->n * sizeof *g);
         }
+        if (p->want) {
+            double num = 0, den = 0;
+            for (size_t j = 0; j < p->n; j++) {
+                num = fmax(num, fabs((double)(g ? g[j] : 0) - p->want[j]));
+                den = fmax(den, fabs((double)p->want[j]));
+            }
+            double e = den > 0 ? num / den : num;
+            if (!(e <= p->want_tol) && !ref_bad) {
+                ref_bad = true;
+                snprintf(c->note, sizeof c->note, "d/d%s differs from the reference: max |g - want| / max |want| = "
+                         "%.3g > %g", p->v->name, e, p->want_tol);
+            }
+            if (!(e <= c->max_ref_err))
+                c->max_ref_err = e;
+        }
         double gnorm = 0;
         for (size_t j = 0; g && j < p->n; j++)
             gnorm += (double)g[j] * g[j];
         gnorm = sqrt(gnorm);
-        for (int dir = 0; dir < GC_DIRECTIONS; dir++) {
+        for (int dir = 0; !c->no_fd && dir < GC_DIRECTIONS; dir++) {
             double an = 0;
             for (size_t j = 0; j < p->n; j++) {
                 u[j] = gc_rand_u32(&c->rng) & 1 ? 1.0f : -1.0f;
@@ -644,8 +695,8 @@ static bool gc_eval(GcCase *c, const CgModelInfo *info)
             }
         }
     }
-    ok = c->max_err <= c->tol;
-    if (worst_p >= 0 && !ok)
+    ok = c->max_err <= c->tol && !ref_bad;
+    if (worst_p >= 0 && !(c->max_err <= c->tol))
         snprintf(c->note, sizeof c->note, "worst: d/d%s <g,u> = %.9g, finite difference %.9g%s",
                  c->params[worst_p].v->name, worst_an, worst_fd,
                  c->params[worst_p].grad_out < 0 ? " (autodiff gave no gradient)" : "");
@@ -767,7 +818,16 @@ GC_API int gc_run(GradCheck *s)
                 snprintf(c->note, sizeof c->note, "no symbol %s", sym);
             else
                 pass = gc_eval(c, info);
-            printf("%-18s %-44s %12.3g  %s\n", c->op, c->label, c->max_err, pass ? "PASS" : "FAIL");
+            if (c->no_fd)
+                printf("%-18s %-44s %12s  %s\n", c->op, c->label, "(no FD)", pass ? "PASS" : "FAIL");
+            else
+                printf("%-18s %-44s %12.3g  %s\n", c->op, c->label, c->max_err, pass ? "PASS" : "FAIL");
+            bool has_ref = false;
+            for (int p = 0; p < c->nparams; p++)
+                has_ref = has_ref || c->params[p].want;
+            if (has_ref && info)
+                printf("%-18s %-44s %12.3g  (max |g - ref| / max |ref|)\n", "", "  vs reference gradients",
+                       c->max_ref_err);
         } else {
             printf("%-18s %-44s %12s  FAIL\n", c->op, c->label, "-");
             snprintf(c->note, sizeof c->note, "%s", c->d.status ? c->d.msg : "not built");
@@ -793,7 +853,7 @@ GC_API int gc_run(GradCheck *s)
                 unlink(c->o_path);
         }
         for (int p = 0; p < c->nparams; p++)
-            free(c->params[p].data);
+            free(c->params[p].data), free(c->params[p].want);
         for (int k = 0; k < c->ny; k++)
             free(c->r[k]);
         model_free(c->m);

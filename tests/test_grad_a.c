@@ -9,6 +9,7 @@
 #include "test.h"
 
 #include "gradcheck.h"
+#include "runtime.h"
 
 #define IN(...) ((Value *[]){__VA_ARGS__})
 #define I64(...) ((const int64_t[]){__VA_ARGS__})
@@ -452,6 +453,122 @@ static void transformer_case(GradCheck *s)
     gc_check(c, 1, &logits);
 }
 
+/* ---- against PyTorch where finite differences cannot decide (tests/ref/make_grad_a_ref.py) ---- */
+
+#define GRAD_A_REF "tests/ref/grad_a"
+
+typedef struct TorchRef {
+    const char *name, *op, *attrs;
+    unsigned trains;        /* bit k: input k trains */
+    bool kinks;             /* inputs on kinks or ties: no finite differences */
+} TorchRef;
+
+/* The script's calls in ONNX spelling (Clip's bounds, GELU's graph and PRelu's slope shape are built in
+ * torch_case). */
+static const TorchRef torch_refs[] = {
+    {"max_ties", "Max", NULL, 3, true},
+    {"min_bcast_ties", "Min", NULL, 3, true},
+    {"amax_ties", "ReduceMax", NULL, 1, true},
+    {"amin_all", "ReduceMin", "keepdims=0", 1, true},
+    {"relu_zero", "Relu", NULL, 1, true},
+    {"leaky_relu_zero", "LeakyRelu", "alpha=0.1", 1, true},
+    {"elu_zero", "Elu", "alpha=0.7", 1, true},
+    {"selu_zero", "Selu", NULL, 1, true},
+    {"abs_zero", "Abs", NULL, 1, true},
+    {"clamp_bounds", "Clip", NULL, 1, true},
+    {"hardswish_kinks", "HardSwish", NULL, 1, true},
+    {"hardsigmoid_kinks", "HardSigmoid", "alpha=0.16666667 beta=0.5", 1, true},
+    {"prelu_zero", "PRelu", NULL, 3, true},
+    {"softmax_mid", "Softmax", "axis=1", 1, false},
+    {"log_softmax", "LogSoftmax", "axis=-1", 1, false},
+    {"gelu_erf", "Erf", NULL, 1, false},
+    {"embedding_repeats", "Gather", NULL, 1, false},
+};
+
+static bool load_ref(const char *cs, const char *name, NpyArray *a)
+{
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/%s/%s.npy", GRAD_A_REF, cs, name);
+    if (npy_read(path, a, err, sizeof err) != NPY_OK) {
+        fprintf(stderr, "  %s\n", err);
+        return false;
+    }
+    return true;
+}
+
+static const char *ref_dims(const NpyArray *a, char *buf, size_t n)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < a->rank && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%zu", i ? "," : "", a->dims[i]);
+    return buf;
+}
+
+static void torch_case(GradCheck *s, const TorchRef *t)
+{
+    NpyArray in[2] = {{0}}, want[2] = {{0}}, r = {0};
+    int nin = strcmp(t->name, "max_ties") == 0 || strcmp(t->name, "min_bcast_ties") == 0 ||
+              strcmp(t->name, "prelu_zero") == 0 || strcmp(t->name, "embedding_repeats") == 0 ? 2 : 1;
+    bool ok = load_ref(t->name, "r", &r);
+    char name[16], dims[64], label[96];
+    for (int k = 0; ok && k < nin; k++) {
+        snprintf(name, sizeof name, "in%d", k);
+        ok = load_ref(t->name, name, &in[k]);
+        snprintf(name, sizeof name, "grad%d", k);
+        if (ok && (t->trains >> k & 1))
+            ok = load_ref(t->name, name, &want[k]);
+    }
+    CHECK_MSG(ok, "%s: reference files missing (run tests/ref/make_grad_a_ref.py)", t->name);
+    snprintf(label, sizeof label, "torch %s", t->name);
+    GcCase *c = ok ? gc_case(s, t->op, label) : NULL;
+    Value *v[2] = {NULL, NULL}, *y = NULL;
+    for (int k = 0; c && k < nin; k++) {
+        snprintf(name, sizeof name, "in%d", k);
+        const char *dm = ref_dims(&in[k], dims, sizeof dims);
+        if (k == 1 && strcmp(t->name, "prelu_zero") == 0)
+            dm = "3,1,1"; /* torch's per-channel slope [C] is ONNX's [C,1,1] */
+        if (in[k].dtype == RT_INT64) {
+            v[k] = gc_ints(c, dm, in[k].data);
+        } else if (t->trains >> k & 1) {
+            v[k] = gc_param(c, name, dm, 0, 0);
+            gc_set(c, v[k], in[k].data, in[k].numel);
+        } else if ((v[k] = gc_data(c, name, dm, 0, 0))) {
+            memcpy(v[k]->init->data, in[k].data, in[k].nbytes);
+        }
+    }
+    if (!c) {
+        /* nothing to build */
+    } else if (strcmp(t->name, "clamp_bounds") == 0) {
+        y = gc_op(c, "Clip", 3, IN(v[0], gc_scalar(c, -0.5), gc_scalar(c, 0.5)), NULL);
+    } else if (strcmp(t->name, "amax_ties") == 0) {
+        y = gc_op(c, "ReduceMax", 2, IN(v[0], gc_ints(c, "1", I64(1))), NULL);
+    } else if (strcmp(t->name, "gelu_erf") == 0) {
+        Value *e = gc_op(c, "Div", 2, IN(v[0], gc_scalar(c, 1.4142135623730951)), NULL);
+        e = gc_op(c, "Add", 2, IN(gc_op(c, "Erf", 1, &e, NULL), gc_scalar(c, 1)), NULL);
+        y = gc_op(c, "Mul", 2, IN(gc_op(c, "Mul", 2, IN(v[0], e), NULL), gc_scalar(c, 0.5)), NULL);
+    } else {
+        y = gc_op(c, t->op, nin, v, t->attrs);
+    }
+    if (c) {
+        gc_check(c, 1, &y);
+        gc_set_r(c, 0, r.data, r.numel);
+        c->no_fd = t->kinks;
+        for (int k = 0; k < nin; k++)
+            if (t->trains >> k & 1)
+                gc_expect_grad(c, v[k], want[k].data, want[k].numel, 1e-5);
+    }
+    npy_free(&r);
+    for (int k = 0; k < 2; k++)
+        npy_free(&in[k]), npy_free(&want[k]);
+}
+
+static void torch_cases(GradCheck *s)
+{
+    for (size_t i = 0; i < sizeof torch_refs / sizeof torch_refs[0]; i++)
+        torch_case(s, &torch_refs[i]);
+}
+
 /* ---- frozen parts cost nothing ---- */
 
 /* Backward nodes of op `op` after autodiff of L = ReduceSum(Relu(x0) @ W^T + b) (Gemm, transB) with the
@@ -515,6 +632,7 @@ int main(void)
     reduce_cases(s);
     model_cases(s);
     transformer_case(s);
+    torch_cases(s);
     int failures = gc_run(s);
     CHECK_EQ_INT(failures, 0);
     return test_summary("test_grad_a");
