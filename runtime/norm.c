@@ -137,7 +137,7 @@ static void channel_stats(const float *x, size_t n, size_t c, size_t spatial, si
 void batchnorm_train_forward(float *y, float *running_mean_out, float *running_var_out, const float *x,
                              const float *scale, const float *bias, const float *running_mean,
                              const float *running_var, size_t n, size_t c, size_t spatial, float epsilon,
-                             float momentum)
+                             float momentum, bool unbiased)
 {
     size_t m = n * spatial;
     #pragma omp parallel for schedule(static) if (n * c * spatial > 65536)
@@ -151,12 +151,12 @@ void batchnorm_train_forward(float *y, float *running_mean_out, float *running_v
             for (size_t i = 0; i < spatial; i++)
                 yp[i] = (xp[i] - mf) * mul + add;
         }
-        double unbiased = m > 1 ? var * (double)m / (double)(m - 1) : var;
+        double batch_var = unbiased && m > 1 ? var * (double)m / (double)(m - 1) : var;
         double mom = (double)momentum;
         if (running_mean_out)
             running_mean_out[ch] = (float)(mom * (double)running_mean[ch] + (1.0 - mom) * mu);
         if (running_var_out)
-            running_var_out[ch] = (float)(mom * (double)running_var[ch] + (1.0 - mom) * unbiased);
+            running_var_out[ch] = (float)(mom * (double)running_var[ch] + (1.0 - mom) * batch_var);
     }
 }
 

@@ -172,17 +172,18 @@ void layernorm_forward(float *y, float *mean, float *inv_std_dev, const float *x
 void lrn_forward(float *y, const float *x, size_t n, size_t c, size_t spatial, size_t size,
                  float alpha, float beta, float bias);
 
-/* BatchNormalization training forward (ONNX 15 training_mode=1, PyTorch's semantics): per channel
- *   the batch mean and biased variance over N and spatial normalise, y = xhat * scale + bias, and
+/* BatchNormalization training forward (ONNX 15 training_mode=1): per channel the batch mean and
+ *   biased variance over N and spatial normalise, y = xhat * scale + bias, and
  *   running_mean_out = momentum * running_mean + (1 - momentum) * batch_mean,
- *   running_var_out  = momentum * running_var  + (1 - momentum) * batch_var * m / (m - 1)
- *   (m = N * spatial: the unbiased variance as torch; ONNX momentum 0.9 is torch's 0.1).
+ *   running_var_out  = momentum * running_var  + (1 - momentum) * batch_var,
+ *   batch_var biased (ONNX's reference) or, with `unbiased`, times m / (m - 1), m = N * spatial
+ *   (PyTorch's training; ONNX momentum 0.9 is torch's momentum 0.1).
  *   x, y [N, C, spatial]; scale, bias, running_* [C]. running_*_out: NULL (not wanted) or [C], and
  *   may be running_mean/running_var themselves (updated in place). */
 void batchnorm_train_forward(float *y, float *running_mean_out, float *running_var_out, const float *x,
                              const float *scale, const float *bias, const float *running_mean,
                              const float *running_var, size_t n, size_t c, size_t spatial, float epsilon,
-                             float momentum);
+                             float momentum, bool unbiased);
 
 /* BatchNormalization backward (onnxtune.BatchNormalizationGrad); dy, x, dx [N, C, spatial], the rest [C].
  *   training: the batch statistics are recomputed from x (as batchnorm_train_forward has them) and

@@ -373,8 +373,9 @@ static void check_norm_kernel(NormKind kind, const char *name, size_t n, size_t 
     free(p.x), free(p.scale), free(p.bias), free(p.mean), free(p.var), free(p.r), free(gx), free(gs), free(gb);
 }
 
-/* The training forward: y against the naive forward, running statistics against PyTorch's formula. */
-static void check_bn_train_forward(size_t n, size_t c, size_t sp)
+/* The training forward: y against the naive forward, running statistics against the formula, in place,
+ * with the unbiased (PyTorch) and biased (ONNX reference) batch variance. */
+static void check_bn_train_forward(size_t n, size_t c, size_t sp, bool unbiased)
 {
     size_t total = n * c * sp;
     float *x = rand_buf(total, -2, 3), *scale = rand_buf(c, 0.5, 1.5), *bias = rand_buf(c, -1, 1);
@@ -384,8 +385,11 @@ static void check_bn_train_forward(size_t n, size_t c, size_t sp)
     memcpy(rv_in, rv, c * sizeof *rv);
     double *xd = to_f64(x, total), *sd = to_f64(scale, c), *bd = to_f64(bias, c), *yref = zeros_f64(total);
     bn_ref_forward(yref, xd, sd, bd, NULL, NULL, n, c, sp, 1e-5, true);
-    batchnorm_train_forward(y, rm, rv, x, scale, bias, rm, rv, n, c, sp, 1e-5f, 0.9f); /* in place */
-    report("batchnorm_train_forward", "Y", max_rel_err(y, yref, total), 1e-5);
+    batchnorm_train_forward(y, rm, rv, x, scale, bias, rm, rv, n, c, sp, 1e-5f, 0.9f, unbiased); /* in place */
+    const char *mode = unbiased ? "(unbiased, in place)" : "(biased, in place)";
+    char label[64];
+    snprintf(label, sizeof label, "Y %s", mode);
+    report("batchnorm_train_forward", label, max_rel_err(y, yref, total), 1e-5);
     double *wm = zeros_f64(c), *wv = zeros_f64(c);
     for (size_t ch = 0; ch < c; ch++) {
         double s = 0, q = 0, m = (double)(n * sp);
@@ -396,10 +400,12 @@ static void check_bn_train_forward(size_t n, size_t c, size_t sp)
             for (size_t i = 0; i < sp; i++)
                 q += pow(xd[(b * c + ch) * sp + i] - s / m, 2);
         wm[ch] = 0.9 * rm_in[ch] + 0.1 * (s / m);
-        wv[ch] = 0.9 * rv_in[ch] + 0.1 * (q / (m - 1)); /* torch: unbiased batch variance */
+        wv[ch] = 0.9 * rv_in[ch] + 0.1 * (q / (unbiased ? m - 1 : m));
     }
-    report("batchnorm_train_forward", "running_mean (in place)", max_rel_err(rm, wm, c), 1e-6);
-    report("batchnorm_train_forward", "running_var (in place, unbiased)", max_rel_err(rv, wv, c), 1e-6);
+    snprintf(label, sizeof label, "running_mean %s", mode);
+    report("batchnorm_train_forward", label, max_rel_err(rm, wm, c), 1e-6);
+    snprintf(label, sizeof label, "running_var %s", mode);
+    report("batchnorm_train_forward", label, max_rel_err(rv, wv, c), 1e-6);
     free(x), free(scale), free(bias), free(rm), free(rv), free(y), free(rm_in), free(rv_in);
     free(xd), free(sd), free(bd), free(yref), free(wm), free(wv);
 }
@@ -799,7 +805,7 @@ static void check_torch_case(GradCheck *s, const TorchCase *tc)
         size_t n = in[0].dims[0], ch = in[0].dims[1], sp = in[0].numel / (n * ch);
         float *yb = malloc(in[0].nbytes), *m = malloc(ch * sizeof *m), *v = malloc(ch * sizeof *v);
         batchnorm_train_forward(yb, m, v, in[0].data, in[1].data, in[2].data, in[3].data, in[4].data, n, ch, sp,
-                                1e-5f, 0.9f);
+                                1e-5f, 0.9f, true);
         report_npy("batchnorm_train_forward", "torch bn_train: running_mean", m, &rm, 1e-5);
         report_npy("batchnorm_train_forward", "torch bn_train: running_var", v, &rvar, 1e-5);
         report_npy("batchnorm_train_forward", "torch bn_train: Y", yb, &y, 1e-5);
@@ -844,7 +850,8 @@ int main(void)
     check_norm_kernel(NK_BN_INFER, "bn inference 2x3x7", 2, 3, 7);
     check_norm_kernel(NK_LAYER, "layernorm 4 rows x 12", 4, 3, 4);
     check_norm_kernel(NK_INSTANCE, "instancenorm 2x3x6", 2, 3, 6);
-    check_bn_train_forward(4, 3, 10);
+    check_bn_train_forward(4, 3, 10, true);
+    check_bn_train_forward(4, 3, 10, false);
     check_dropout_kernels(0.1f);
     check_dropout_kernels(0.5f);
 
