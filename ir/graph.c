@@ -169,7 +169,9 @@ Value *graph_new_value(Graph *g, const char *hint, Diag *d)
         hint = "v";
     if (!graph_find(g, hint))
         return graph_add_value(g, hint, d);
-    for (size_t k = 1;; k++) {
+    /* "hint_1" first; after that one counter per graph keeps this linear when many values
+     * share a hint */
+    for (size_t k = 1;; k = ++g->name_seq) {
         char *name = arena_printf(g->arena, "%s_%zu", hint, k);
         if (!name) {
             diag_error(d, ST_NOMEM, "out of memory naming a value");
@@ -229,18 +231,21 @@ Attr *node_add_attr(Graph *g, Node *n, const Attr *attr)
     return &na[n->nattrs++];
 }
 
+/* Arrays filled elsewhere (the importer) may have no recorded capacity: then it is their length. */
 bool graph_add_input(Graph *g, Value *v)
 {
-    size_t cap = g->ninputs;
+    if (g->cap_inputs < g->ninputs)
+        g->cap_inputs = g->ninputs;
     v->is_input = true;
-    return push_ptr(g->arena, (void ***)&g->inputs, &g->ninputs, &cap, v);
+    return push_ptr(g->arena, (void ***)&g->inputs, &g->ninputs, &g->cap_inputs, v);
 }
 
 bool graph_add_output(Graph *g, Value *v)
 {
-    size_t cap = g->noutputs;
+    if (g->cap_outputs < g->noutputs)
+        g->cap_outputs = g->noutputs;
     v->is_output = true;
-    return push_ptr(g->arena, (void ***)&g->outputs, &g->noutputs, &cap, v);
+    return push_ptr(g->arena, (void ***)&g->outputs, &g->noutputs, &g->cap_outputs, v);
 }
 
 void graph_compact(Graph *g)

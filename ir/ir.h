@@ -264,9 +264,10 @@ struct Graph {
     Node **nodes;           /* topologically ordered after graph_toposort */
     size_t nnodes, cap_nodes;
     Value **inputs;         /* graph inputs in declaration order (may include initializer defaults) */
-    size_t ninputs;
+    size_t ninputs, cap_inputs;
     Value **outputs;
-    size_t noutputs;
+    size_t noutputs, cap_outputs;
+    size_t name_seq;        /* suffix counter for graph_new_value */
     struct NameMap *names;  /* name -> Value, private to graph.c */
     const struct ShapeOptions *shape_opt; /* set by infer_graph while it walks this graph */
 };
@@ -334,7 +335,8 @@ bool value_is_const(const Value *v);
 /* ======================================================================== ir/verify.c */
 
 /* Structural checks: each value defined once, no cycles, every input defined before use (or an
- * outer-scope value), outputs produced, types of constants consistent, ops known. */
+ * outer-scope value), outputs produced, constants consistent. Unknown ops are not its business:
+ * the passes that must compute a node report them. */
 Status graph_verify(const Graph *g, Diag *d) MUST_CHECK;
 
 /* ======================================================================== ir/ops.c */
