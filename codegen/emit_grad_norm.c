@@ -47,6 +47,18 @@ static Status emit_batchnorm_grad(Cg *cg, const Node *n)
         return st;
     if (!split_ncs(dy, &bn, &c, &sp))
         return cg_unsupported(cg, "an input of rank %d", dy->shape.rank);
+    if (training) {
+        /* batch statistics of the valid rows of a padded short batch (rt_batch_rows, runtime.h); the
+         * padding's dX rows are zero */
+        const char *dx = out_or_null(cg, n, 0);
+        cg_line(cg, "size_t rows = rt_batch_rows(%zu);", bn);
+        cg_line(cg, "batchnorm_backward(%s, %s, %s, %s, %s, %s, NULL, NULL, rows, %zu, %zu, %s, true);", dx,
+                out_or_null(cg, n, 1), out_or_null(cg, n, 2), cg_ptr(cg, dy), cg_ptr_or_null(cg, x),
+                cg_ptr(cg, n->inputs[2]), c, sp, cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)));
+        if (strcmp(dx, "NULL") != 0)
+            cg_line(cg, "memset(%s + rows * %zu, 0, (%zu - rows) * %zu * sizeof(float));", dx, c * sp, bn, c * sp);
+        return ST_OK;
+    }
     cg_line(cg, "batchnorm_backward(%s, %s, %s, %s, %s, %s, %s, %s, %zu, %zu, %zu, %s, %s);", out_or_null(cg, n, 0),
             out_or_null(cg, n, 1), out_or_null(cg, n, 2), cg_ptr(cg, dy), cg_ptr_or_null(cg, x),
             cg_ptr(cg, n->inputs[2]),

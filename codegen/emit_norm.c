@@ -30,6 +30,18 @@ static Status emit_batchnorm(Cg *cg, const Node *n)
             return cg_unsupported(cg, "input %d of another type than float", k);
     if (!ncs(x, &bn, &c, &sp))
         return cg_unsupported(cg, "an input of rank %d", x->shape.rank);
+    if (node_attr_int(n, "training_mode", 0) != 0 && n->inputs[3]->is_state && n->inputs[4]->is_state) {
+        /* a training program's step (pass_freeze --bn-train): statistics of the valid rows of a padded batch,
+         * running statistics updated in place with PyTorch's rule; padding rows copy row 0 (finite) */
+        const char *rm = cg_ptr(cg, n->inputs[3]), *rv = cg_ptr(cg, n->inputs[4]), *yp = cg_ptr(cg, y);
+        cg_line(cg, "size_t rows = rt_batch_rows(%zu);", bn);
+        cg_line(cg, "batchnorm_train_forward(%s, (float *)%s, (float *)%s, %s, %s, %s, %s, %s, rows, %zu, %zu, %s, %s, true);",
+                yp, rm, rv, cg_ptr(cg, x), cg_ptr(cg, n->inputs[1]), cg_ptr(cg, n->inputs[2]), rm, rv, c, sp,
+                cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)), cg_float(cg, node_attr_float(n, "momentum", 0.9f)));
+        cg_line(cg, "for (size_t r = rows; r < %zu; r++)", bn);
+        cg_line(cg, "    memcpy(%s + r * %zu, %s, %zu * sizeof(float));", yp, c * sp, yp, c * sp);
+        return ST_OK;
+    }
     if (node_attr_int(n, "training_mode", 0) != 0) {
         /* batch statistics (biased variance); running stats = input * momentum + batch * (1 - momentum) */
         float momentum = node_attr_float(n, "momentum", 0.9f);
