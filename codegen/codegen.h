@@ -95,6 +95,8 @@ Status codegen_emit(Graph *g, const CodegenOptions *opt, FILE *out, CodegenStats
 
 /* True if op_type (default domain) has an emitter. */
 bool codegen_has_emitter(const char *op_type);
+/* The same for an op of `domain` ("" or "ai.onnx": the default domain; "onnxtune": training ops). */
+bool codegen_has_emitter_in(const char *domain, const char *op_type);
 /* Iterate over the emitted op names: for (i = 0; (name = codegen_op_at(i)); i++). */
 const char *codegen_op_at(size_t i);
 

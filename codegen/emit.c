@@ -34,6 +34,12 @@ bool codegen_has_emitter(const char *op_type)
     return emitter_for(&n) != NULL;
 }
 
+bool codegen_has_emitter_in(const char *domain, const char *op_type)
+{
+    Node n = {.op_type = op_type, .domain = domain ? domain : ""};
+    return emitter_for(&n) != NULL;
+}
+
 const char *codegen_op_at(size_t i)
 {
     for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
