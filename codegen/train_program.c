@@ -76,13 +76,19 @@ static Status load_model(const char *path, const InputShape *shapes, size_t nsha
         if (v->dtype == DT_UNDEFINED)
             v->dtype = shapes[k].dtype;
     }
+    bool fixed_one = false;
     for (size_t i = 0; i < g->ninputs && batch > 0; i++) {
         Value *v = g->inputs[i];
         if (v->init || v->shape.rank < 1 || (v->shape.dim[0] >= 0 && v->shape.dim[0] != 1))
             continue;
+        fixed_one |= v->shape.dim[0] == 1;
         v->shape.dim[0] = batch;
         v->shape.sym[0] = NULL;
     }
+    /* a model exported with batch 1 declares its outputs (value_info too) with that 1: let inference say */
+    for (size_t i = 0; i < g->nvalues && fixed_one && batch != 1; i++)
+        if (g->values[i]->producer)
+            g->values[i]->shape = shape_unknown();
     ShapeOptions so = {.fold = true, .keep_params = true};
     if ((st = pass_shapes(m, &so, d)))
         goto fail;

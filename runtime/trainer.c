@@ -728,6 +728,18 @@ static EvalResult evaluate(const Trainer *t, Buffers *b, const Data *d, size_t b
     return r;
 }
 
+/* The shortest decimal that reads back as v (as float when is_float): metrics stay readable. */
+static const char *shortest(char *buf, size_t size, double v, bool is_float)
+{
+    for (int prec = is_float ? 6 : 15; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        double back = strtod(buf, NULL);
+        if (is_float ? (float)back == (float)v : back == v)
+            break;
+    }
+    return buf;
+}
+
 static double seconds(void)
 {
     struct timespec ts;
@@ -812,9 +824,11 @@ static int train(Trainer *t, Data *tr, Data *val, Buffers *b, FILE *metrics)
             epoch_rows += rows;
             if (cross_entropy)
                 correct += count_correct(t, b, rows);
-            if (metrics)
-                fprintf(metrics, "{\"epoch\":%lld,\"step\":%lld,\"loss\":%.9g,\"lr\":%.17g}\n", (long long)e,
-                        (long long)step, (double)b->loss, b->lr);
+            if (metrics) {
+                char lb[40], rb[40];
+                fprintf(metrics, "{\"epoch\":%lld,\"step\":%lld,\"loss\":%s,\"lr\":%s}\n", (long long)e,
+                        (long long)step, shortest(lb, sizeof lb, b->loss, true), shortest(rb, sizeof rb, b->lr, false));
+            }
         }
         if (rc)
             break;

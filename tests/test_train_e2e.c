@@ -665,6 +665,41 @@ static void train_command(void)
            "--epochs", "1", "--quiet", NULL);
 }
 
+/* A model exported with a fixed batch of 1 trains batched along that dim: the MLP rewritten so, run
+ * like mlp_sgd, gives mlp_sgd's losses. */
+static void fixed_batch_one(void)
+{
+    char path[512], prog[512], met[512], ref[512];
+    snprintf(path, sizeof path, "%s/mlp_b1.onnx", tmpdir);
+    snprintf(prog, sizeof prog, "%s/mlp_b1", tmpdir);
+    snprintf(met, sizeof met, "%s/mlp_b1.jsonl", tmpdir);
+    snprintf(ref, sizeof ref, "%s/mlp_sgd.jsonl", tmpdir);
+    Model *m = NULL;
+    Diag d;
+    diag_init(&d, "models/mlp/model.onnx");
+    if (onnx_import_file("models/mlp/model.onnx", &m, &d) != ST_OK) {
+        CHECK_MSG(false, "%s", d.msg);
+        return;
+    }
+    Graph *g = m->graph;
+    for (size_t i = 0; i < g->ninputs + g->noutputs; i++) {
+        Value *v = i < g->ninputs ? g->inputs[i] : g->outputs[i - g->ninputs];
+        v->shape.dim[0] = 1;
+        v->shape.sym[0] = NULL;
+    }
+    CHECK_MSG(onnx_export_file(m, NULL, path, &d) == ST_OK, "%s", d.msg);
+    model_free(m);
+    expect("compile batch-1 model", 0, NULL, onnxtune, "compile", path, "--train", "*", "--head", "none", "--momentum",
+           "0.9", "--batch", "8", "--opt-level", "1", "-o", prog, NULL);
+    expect("train batch-1 model", 0, NULL, prog, "--train-x", "tests/ref/train/mlp_sgd/x.npy", "--train-y",
+           "tests/ref/train/mlp_sgd/y.npy", "--epochs", "2", "--lr", "0.1", "--no-shuffle", "--metrics", met, NULL);
+    double a[16], b[16], lr[16];
+    size_t va, vb;
+    size_t na = read_metrics(met, a, lr, 16, &va), nb = read_metrics(ref, b, lr, 16, &vb);
+    CHECK_MSG(na == 10 && nb == 10 && memcmp(a, b, sizeof a[0] * 10) == 0,
+              "the batch-1 export of the MLP trains differently (%zu steps)", na);
+}
+
 int main(void)
 {
     onnxtune = getenv("ONNXTUNE");
@@ -694,6 +729,7 @@ int main(void)
     bad_inputs();
     nan_stop();
     overrides();
+    fixed_batch_one();
     train_command();
     json_free(&index);
     if (!test_failures) {
