@@ -477,12 +477,15 @@ static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, 
     fprintf(f, "};\n\n");
     if ((st = put_slots(f, "train", g, x_name, ps, d)) || (st = put_slots(f, "eval", eval->graph, x_name, ps, d)))
         return st;
-    fprintf(f, "\nstatic const char *const train_defaults[] = {");
-    for (size_t i = 0; i < o->ndefaults; i++) {
-        fprintf(f, "%s", i ? ", " : "");
-        put_string(f, o->defaults[i]);
+    if (o->ndefaults) {
+        fprintf(f, "\nstatic const char *const train_defaults[] = {");
+        for (size_t i = 0; i < o->ndefaults; i++) {
+            fprintf(f, "%s", i ? ", " : "");
+            put_string(f, o->defaults[i]);
+        }
+        fprintf(f, "};\n");
     }
-    fprintf(f, "%s};\n\n", o->ndefaults ? "" : "NULL");
+    fputc('\n', f);
     fprintf(f, "static const TrainProgram train_program = {\n    .model = ");
     put_string(f, base_name(o->model));
     fprintf(f, ",\n    .compiled_with = ");
@@ -608,7 +611,7 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
             if (ps.p[k].kind == TRAIN_PARAM_TRAINABLE) {
                 stats->trainable++;
                 stats->trainable_elems += numel;
-            } else if (ps.p[k].kind != TRAIN_PARAM_STATE) {
+            } else if (ps.p[k].kind == TRAIN_PARAM_FROZEN) {
                 stats->frozen++;
                 stats->frozen_elems += numel;
             }
