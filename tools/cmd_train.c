@@ -80,6 +80,7 @@ bool tools_take_train_options(const char *cmd, int *argc, char **argv, TrainArgs
             argv[w++] = argv[i];
             continue;
         }
+        bool pass_on = train_opts[k].kind == T_BOTH && !record_defaults; /* train: --seed is PROG's too */
         bool takes = train_opts[k].value;
         if (takes && !eq && i + 1 >= *argc) {
             fprintf(stderr, "onnxtune %s: option %s needs a value (%s %s)\n", cmd, arg, arg, train_opts[k].arg);
@@ -101,6 +102,8 @@ bool tools_take_train_options(const char *cmd, int *argc, char **argv, TrainArgs
             if (train_opts[k].kind != T_COMPILE && record_defaults)
                 a->defaults[a->ndefaults++] = argv[i + j];
         }
+        for (int j = 0; pass_on && j < n; j++)
+            argv[w++] = argv[i + j];
         i += n - 1;
     }
     *argc = w;

@@ -7,8 +7,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-struct OpRule;
-
 int cmd_dump(int argc, char **argv);
 int cmd_ops(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
@@ -30,12 +28,6 @@ int tools_take_inputs(const char *cmd, int *argc, char **argv, InputArg *out, in
 void tools_free_inputs(InputArg *in, int n);
 /* Each input file's dtype and shape (NPY header), for codegen to fix the input shapes. */
 bool tools_input_shapes(const char *cmd, const InputArg *in, int n, struct InputShape *out);
-
-/* ======================================================================== tools/cmd_ops.c */
-
-/* Kernel column of `onnxtune ops --markdown` (docs/ops.md): the name of an op's forward or backward
- * kernel, NULL for none. Unset (NULL) until codegen/runtime supply a lookup; the table shows '-'. */
-extern const char *(*ops_kernel_name)(const struct OpRule *r, bool backward);
 
 /* ======================================================================== tools/cli.c */
 
@@ -91,8 +83,8 @@ typedef struct TrainArgs {
 } TrainArgs;
 /* Move every training option before a "--" out of argv into a (*argc shrinks). With record_defaults
  * (compile), PROG's options --epochs, --lr, --lr-schedule, --warmup, --val-split, --no-shuffle, --shuffle,
- * --drop-last go to a->defaults too; without (train), they stay in argv for PROG. Returns false after
- * printing a usage error. */
+ * --drop-last and --seed go to a->defaults too; without (train), they stay in argv for PROG (--seed in
+ * both). Returns false after printing a usage error. */
 bool tools_take_train_options(const char *cmd, int *argc, char **argv, TrainArgs *a, bool record_defaults);
 /* Parse a's options into o (freeze, head, loss, optim, seed, defaults, compiled_with); false after printing
  * a usage error. o's other fields are left alone. */
