@@ -73,7 +73,7 @@ typedef struct SpatialWindow {
 
 /* Conv (ONNX 11): y[N, C_out, out...] = conv(x[N, C_in, in...], w[C_out, C_in/group, kernel...])
  *   + bias[C_out] (bias may be NULL).  Paths: C_in/group == 1 (depthwise, any channel multiplier) is
- *   a direct loop; small outputs (< 256 positions) with N > 1 fold the batch into one sgemm per group;
+ *   a direct loop; small outputs (< 128 positions) with N > 1 fold the batch into one sgemm per group;
  *   1x1 stride-1 unpadded kernels are one sgemm per image and group; anything else is im2col into
  *   the workspace and one sgemm per image and group.
  * workspace: conv_forward_workspace() bytes (0 for depthwise and unfolded 1x1: NULL is fine). */
