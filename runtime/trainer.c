@@ -826,8 +826,11 @@ static int train(Trainer *t, Data *tr, Data *val, Buffers *b, FILE *metrics)
                 correct += count_correct(t, b, rows);
             if (metrics) {
                 char lb[40], rb[40];
-                fprintf(metrics, "{\"epoch\":%lld,\"step\":%lld,\"loss\":%s,\"lr\":%s}\n", (long long)e,
+                fprintf(metrics, "{\"epoch\":%lld,\"step\":%lld,\"loss\":%s,\"lr\":%s", (long long)e,
                         (long long)step, shortest(lb, sizeof lb, b->loss, true), shortest(rb, sizeof rb, b->lr, false));
+                if (p->clipping)    /* the total gradient norm before clipping */
+                    fprintf(metrics, ",\"grad_norm\":%s", shortest(lb, sizeof lb, b->grad_norm, true));
+                fprintf(metrics, "}\n");
             }
         }
         if (rc)
