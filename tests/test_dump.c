@@ -6,6 +6,7 @@
  * formats: each run must succeed with well-formed output or fail with one clean line, never crash.
  * It does not check FLOPs values (the op rules' tests do) or render the DOT output. */
 #include "test.h"
+#include "codegen.h"
 #include "ir.h"
 #include "onnx.pb-c.h"
 
@@ -842,7 +843,8 @@ static void test_options(const char *model)
     run_free(&r);
 }
 
-/* `onnxtune ops` lists every row of the op table; --markdown is one table row per op. */
+/* `onnxtune ops` lists every row of the op table; --markdown is one table row per op (docs/ops.md;
+ * its conformance column: tests/cmake/ops_doc.sh). */
 static void test_ops(void)
 {
     size_t nrules = 0;
@@ -850,19 +852,28 @@ static void test_ops(void)
         nrules++;
     Run r = run_tool((const char *[]){"ops", "--markdown", NULL});
     CHECK_MSG(r.status == 0, "ops --markdown: exit %d", r.status);
-    CHECK_HAS(r.out, "| op | family | canonical opset | shape rule | fold | forward kernel | backward |\n");
+    const char *header = "\n| op | domain | family | opset | forward | backward |\n";
+    CHECK_HAS(r.out, header);
+    const char *table = r.out ? strstr(r.out, header) : NULL;
+    const char *end = table ? strstr(table + 1, "\n\n") : NULL;
     size_t rows = 0;
-    for (const char *p = r.out; (p = strstr(p, "\n| ")); p++)
+    for (const char *p = table; p && end && (p = strstr(p, "\n| ")) && p < end; p++)
         rows++;
     CHECK_EQ_INT(rows, nrules + 1); /* + the header row */
     for (size_t i = 0; i < nrules; i++) {
         const OpRule *rule = op_rule_at(i);
+        const char *fwd = codegen_has_emitter_in(rule->domain, rule->name) ? "yes" : rule->fold ? "fold" : "-";
         char want[160];
-        snprintf(want, sizeof want, "\n| %s%s%s | %s | %d | ", rule->domain[0] ? rule->domain : "",
-                 rule->domain[0] ? "." : "", rule->name, rule->family, rule->canon_opset);
+        snprintf(want, sizeof want, "\n| %s | %s | %s | %d | %s | %s |\n", rule->name,
+                 rule->domain[0] ? rule->domain : "ai.onnx", rule->family, rule->canon_opset, fwd,
+                 rule->grad ? "yes" : "-");
         CHECK_HAS(r.out, want);
     }
     run_free(&r);
+    check_usage_error("ops --cases without --conform-list",
+                      (const char *[]){"ops", "--markdown", "--cases", "tests", NULL});
+    check_usage_error("ops --conform-list without --markdown",
+                      (const char *[]){"ops", "--conform-list", "x", "--cases", "tests", NULL});
 
     r = run_tool((const char *[]){"ops", NULL});
     CHECK_MSG(r.status == 0, "ops: exit %d", r.status);
