@@ -29,6 +29,10 @@
 #ifndef ONNXTUNE_BINARY_DIR
 #define ONNXTUNE_BINARY_DIR ""
 #endif
+#ifndef ONNXTUNE_OPENBLAS_LIB
+#define ONNXTUNE_OPENBLAS_LIB "-lopenblas"
+#define ONNXTUNE_OPENBLAS_DIR ""
+#endif
 /* A sanitizer build's runtime library needs the sanitizers in every program linked with it. */
 #ifndef ONNXTUNE_RT_SANITIZE
 #define ONNXTUNE_RT_SANITIZE 0
@@ -102,6 +106,14 @@ static char *own(Argv *a, char *s)
     return s;
 }
 
+/* The OpenBLAS onnxtune was built with (its OpenMP build), kept at run time by an rpath. */
+static void push_openblas(Argv *a)
+{
+    push(a, ONNXTUNE_OPENBLAS_LIB);
+    if (ONNXTUNE_OPENBLAS_DIR[0])
+        push(a, "-Wl,-rpath," ONNXTUNE_OPENBLAS_DIR);
+}
+
 static char *dup_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -157,7 +169,7 @@ Status codegen_cc_start(CcJob *job, Diag *d)
         for (size_t i = 0; i < job->ninputs; i++)
             push(&a, job->inputs[i]);
         push(&a, own(&a, strdup(lib)));
-        push(&a, "-lopenblas");
+        push_openblas(&a);
         push(&a, "-lm");
     } else {
         push(&a, "-std=c11");
@@ -182,7 +194,7 @@ Status codegen_cc_start(CcJob *job, Diag *d)
         push(&a, job->output);
         if (job->mode == CC_PROGRAM) {
             push(&a, own(&a, strdup(lib)));
-            push(&a, "-lopenblas");
+            push_openblas(&a);
             push(&a, "-lm");
         }
     }

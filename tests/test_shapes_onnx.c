@@ -37,7 +37,8 @@ static void tally(const char *what, const char *example)
     if (nunsupported < (int)(sizeof unsupported / sizeof unsupported[0])) {
         unsupported[nunsupported].what = strdup(what);
         unsupported[nunsupported].count = 1;
-        snprintf(unsupported[nunsupported].example, sizeof unsupported[nunsupported].example, "%s", example);
+        snprintf(unsupported[nunsupported].example, sizeof unsupported[nunsupported].example, "%.*s",
+                 (int)sizeof unsupported[nunsupported].example - 1, example);
         nunsupported++;
     }
 }
