@@ -637,6 +637,15 @@ static void overrides(void)
               "--momentum 0.5 at run time differs from compiling it (%zu, %zu steps)", n5, no);
     CHECK_MSG(n9 == 8 && v9 == 2, "--val-split 0.25: %zu steps (want 8: 27 samples), %zu validation lines", n9, v9);
     CHECK_MSG(n9 > 2 && l9[2] != lo[2], "the compiled momentum 0.9 gave the same losses as 0.5");
+    /* --drop-last: 36 samples in batches of 8 are 4 steps an epoch, the same 4 as with the short batch */
+    expect("drop last", 0, NULL, p9, "--train-x", x, "--train-y", y, "--epochs", "2", "--lr", "0.1", "--no-shuffle",
+           "--drop-last", "--metrics", mo, NULL);
+    size_t nd = read_metrics(mo, lo, lr, 16, &vo);
+    char full[512];
+    snprintf(full, sizeof full, "%s/mlp_sgd.jsonl", tmpdir);
+    size_t nf = read_metrics(full, l5, lr, 16, &v5);
+    CHECK_MSG(nd == 8 && nf == 10 && memcmp(lo, l5, 4 * sizeof lo[0]) == 0,
+              "--drop-last: %zu steps (want 8), the first 4 unlike mlp_sgd's", nd);
 }
 
 /* `onnxtune train` compiles into its cache and runs: the same losses as the compile route. */
