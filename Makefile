@@ -47,7 +47,8 @@ build: deps
 	@cmake --build $(BUILD) -j$(JOBS)
 
 demo: build
-	./$(BUILD)/onnxtune dump models/digits/digits_cnn.onnx
+	./$(BUILD)/onnxtune dump models/digits/digits_cnn.onnx --batch 32 --summary
+	ONNXTUNE=$(BUILD)/onnxtune OUT=$(BUILD) sh models/digits/demo.sh
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -55,6 +56,8 @@ test: build
 test-zoo: build zoo-deps
 	/usr/bin/python3 models/export.py --out $(BUILD)/zoo
 	ONNXTUNE=$(BUILD)/onnxtune tests/zoo.sh $(BUILD)/zoo
+	/usr/bin/python3 tests/ref/make_train_ref.py --zoo $(BUILD)/zoo
+	ONNXTUNE=$(BUILD)/onnxtune ONNXTUNE_TRAIN_REF=$(BUILD)/zoo/train_ref $(BUILD)/test_train_e2e
 
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_OPTS="-DONNXTUNE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
