@@ -4,7 +4,7 @@
  * NaN/Inf stops that keep the last good weights, and the export of the fine-tuned ONNX model.
  * It knows no model: the generated functions and tables of runtime.h's TrainProgram do the math. */
 #define _POSIX_C_SOURCE 200809L
-#include "runtime.h"
+#include "trainer_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,12 +15,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#if defined(__GNUC__)
-#define TRAINER_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#else
-#define TRAINER_PRINTF(f, a)
-#endif
 
 /* ---- the run-time settings kernels read ---- */
 
@@ -53,7 +47,7 @@ double rt_hyper(RtHyper h, double compiled)
 
 /* ---- the generator: splitmix64, for shuffling and --val-split ---- */
 
-static uint64_t splitmix64(uint64_t *state)
+uint64_t tr_splitmix64(uint64_t *state)
 {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -61,12 +55,12 @@ static uint64_t splitmix64(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-/* Fisher-Yates: for i = n-1 .. 1 swap order[i] and order[j], j = splitmix64() % (i + 1). Epoch e (from 1)
+/* Fisher-Yates: for i = n-1 .. 1 swap order[i] and order[j], j = tr_splitmix64() % (i + 1). Epoch e (from 1)
  * uses the stream seeded with seed * 2^20 + e; --val-split's permutation the one seeded with seed * 2^20. */
-static void shuffle(size_t *order, size_t n, uint64_t state)
+void tr_shuffle(size_t *order, size_t n, uint64_t state)
 {
     for (size_t i = n; i-- > 1;) {
-        size_t j = (size_t)(splitmix64(&state) % (uint64_t)(i + 1));
+        size_t j = (size_t)(tr_splitmix64(&state) % (uint64_t)(i + 1));
         size_t tmp = order[i];
         order[i] = order[j];
         order[j] = tmp;
@@ -74,32 +68,6 @@ static void shuffle(size_t *order, size_t n, uint64_t state)
 }
 
 /* ---- options ---- */
-
-enum { SCHED_CONSTANT, SCHED_STEP, SCHED_COSINE };
-
-typedef struct InitArg {
-    char *name;         /* malloc'd "NAME=FILE" with the '=' replaced by NUL */
-    const char *path;   /* into name's buffer */
-} InitArg;
-
-typedef struct Options {
-    const char *train_x, *train_y, *val_x, *val_y, *metrics, *export_path;
-    double val_split;
-    int64_t epochs, batch, seed, warmup, threads;
-    double lr;
-    bool shuffle, drop_last, quiet;
-    int schedule;
-    int64_t step_epochs;
-    double step_gamma;
-    InitArg inits[256];
-    size_t ninits;
-} Options;
-
-typedef struct OptSpec {
-    const char *name;
-    const char *arg;    /* value placeholder; NULL for a flag */
-    const char *help;
-} OptSpec;
 
 static const OptSpec specs[] = {
     {"--train-x", "X.npy", "training inputs [N, ...]: the model input's layout and element type"},
@@ -131,22 +99,22 @@ static const OptSpec specs[] = {
     {NULL, NULL, NULL},
 };
 
+static int apply_option(Trainer *t, const char *name, const char *v);
+
+/* trainer.c's options first, then each topic file's */
+static const TrainerTopic topics[] = {
+    {specs, apply_option},
+    {NULL, NULL},
+};
+
 /* Options fixed when the program is compiled: naming them here gives a helpful error. */
 static const char *const compile_only[] = {
     "--train", "--freeze", "--train-from", "--train-bias", "--bn-train", "--head", "--head-dropout", "--cut",
     "--loss", "--label-smoothing", "--optimizer", "--infer", "--input", "--emit-c", NULL,
 };
 
-typedef struct Trainer {
-    const TrainProgram *p;
-    const char *prog;
-    Options o;
-} Trainer;
-
-static int fail(const Trainer *t, const char *fmt, ...) TRAINER_PRINTF(2, 3);
-
 /* "PROG: message" on stderr; returns the exit status 1. */
-static int fail(const Trainer *t, const char *fmt, ...)
+int tr_fail(const Trainer *t, const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "%s: ", t->prog);
@@ -157,13 +125,13 @@ static int fail(const Trainer *t, const char *fmt, ...)
     return 1;
 }
 
-static const char *loss_name(int loss)
+const char *tr_loss_name(int loss)
 {
     static const char *const names[] = {"cross_entropy", "mse", "l1", "bce_with_logits"};
     return loss >= 0 && loss < 4 ? names[loss] : "?";
 }
 
-static const char *optim_name(int o)
+const char *tr_optim_name(int o)
 {
     static const char *const names[] = {"sgd", "adam", "adamw"};
     return o >= 0 && o < 3 ? names[o] : "?";
@@ -174,15 +142,16 @@ static void usage(const Trainer *t, FILE *f)
     const TrainProgram *p = t->p;
     fprintf(f, "usage: %s --train-x X.npy --train-y Y.npy [options]\n", t->prog);
     fprintf(f, "Fine-tunes %s (compiled by onnxtune for batch %lld; %s loss, %s).\n", p->model ? p->model : "the model",
-            (long long)p->batch, loss_name(p->loss), optim_name(p->optimizer));
+            (long long)p->batch, tr_loss_name(p->loss), tr_optim_name(p->optimizer));
     if (p->compiled_with && *p->compiled_with)
         fprintf(f, "Compiled with: %s\n", p->compiled_with);
     fprintf(f, "\noptions:\n");
-    for (const OptSpec *s = specs; s->name; s++) {
-        char left[64];
-        snprintf(left, sizeof left, "%s%s%s", s->name, s->arg ? " " : "", s->arg ? s->arg : "");
-        fprintf(f, "  %-24s %s\n", left, s->help);
-    }
+    for (const TrainerTopic *tp = topics; tp->specs; tp++)
+        for (const OptSpec *s = tp->specs; s->name; s++) {
+            char left[64];
+            snprintf(left, sizeof left, "%s%s%s", s->name, s->arg ? " " : "", s->arg ? s->arg : "");
+            fprintf(f, "  %-24s %s\n", left, s->help);
+        }
     fprintf(f, "  %-24s %s\n", "-h, --help", "show this help and exit");
     if (p->ndefaults) {
         fprintf(f, "\ndefaults set at compile time:");
@@ -192,7 +161,7 @@ static void usage(const Trainer *t, FILE *f)
     }
 }
 
-static bool parse_f64(const char *s, double *out)
+bool tr_parse_f64(const char *s, double *out)
 {
     char *end;
     errno = 0;
@@ -203,7 +172,7 @@ static bool parse_f64(const char *s, double *out)
     return true;
 }
 
-static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+bool tr_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
     char *end;
     errno = 0;
@@ -242,14 +211,14 @@ static int apply_option(Trainer *t, const char *name, const char *v)
     else if (IS("--quiet"))
         o->quiet = true;
     else if (IS("--val-split")) {
-        if (!parse_f64(v, &f) || !(f > 0 && f < 1))
+        if (!tr_parse_f64(v, &f) || !(f > 0 && f < 1))
             return BAD_VALUE("a fraction between 0 and 1");
         o->val_split = f;
     } else if (IS("--epochs")) {
-        if (!parse_i64(v, 1, 1000000, &o->epochs))
+        if (!tr_parse_i64(v, 1, 1000000, &o->epochs))
             return BAD_VALUE("a number of epochs >= 1");
     } else if (IS("--batch")) {
-        if (!parse_i64(v, 1, INT64_MAX, &i))
+        if (!tr_parse_i64(v, 1, INT64_MAX, &i))
             return BAD_VALUE("a batch size >= 1");
         if (i > p->batch) {
             fprintf(stderr, "%s: --batch %lld is larger than the compiled batch %lld (recompile with onnxtune "
@@ -258,17 +227,17 @@ static int apply_option(Trainer *t, const char *name, const char *v)
         }
         o->batch = i;
     } else if (IS("--lr")) {
-        if (!parse_f64(v, &f) || f < 0)
+        if (!tr_parse_f64(v, &f) || f < 0)
             return BAD_VALUE("a learning rate >= 0");
         o->lr = f;
     } else if (IS("--seed")) {
-        if (!parse_i64(v, 0, INT64_MAX >> 20, &o->seed))
+        if (!tr_parse_i64(v, 0, INT64_MAX >> 20, &o->seed))
             return BAD_VALUE("a seed >= 0");
     } else if (IS("--warmup")) {
-        if (!parse_i64(v, 0, INT64_MAX, &o->warmup))
+        if (!tr_parse_i64(v, 0, INT64_MAX, &o->warmup))
             return BAD_VALUE("a number of steps >= 0");
     } else if (IS("--threads")) {
-        if (!parse_i64(v, 1, 4096, &o->threads))
+        if (!tr_parse_i64(v, 1, 4096, &o->threads))
             return BAD_VALUE("a thread count from 1 to 4096");
     } else if (IS("--lr-schedule")) {
         char *end;
@@ -277,7 +246,7 @@ static int apply_option(Trainer *t, const char *name, const char *v)
         } else if (strcmp(v, "cosine") == 0) {
             o->schedule = SCHED_COSINE;
         } else if (strncmp(v, "step:", 5) == 0 && (o->step_epochs = strtoll(v + 5, &end, 10)) >= 1 && *end == ',' &&
-                   parse_f64(end + 1, &o->step_gamma) && o->step_gamma > 0) {
+                   tr_parse_f64(end + 1, &o->step_gamma) && o->step_gamma > 0) {
             o->schedule = SCHED_STEP;
         } else {
             return BAD_VALUE("constant, cosine or step:EPOCHS,GAMMA");
@@ -292,22 +261,22 @@ static int apply_option(Trainer *t, const char *name, const char *v)
         }
         char *copy = strdup(v);
         if (!copy)
-            return fail(t, "out of memory");
+            return tr_fail(t, "out of memory");
         copy[eq - v] = '\0';
         o->inits[o->ninits++] = (InitArg){copy, copy + (eq - v) + 1};
     } else if (IS("--nesterov")) {
         if (p->optimizer != TRAIN_OPTIM_SGD)
             return fprintf(stderr, "%s: --nesterov is an SGD option (this program uses %s)\n", t->prog,
-                           optim_name(p->optimizer)), 2;
+                           tr_optim_name(p->optimizer)), 2;
         rt_set_hyper(RT_HYPER_NESTEROV, 1);
     } else if (IS("--momentum") || IS("--weight-decay") || IS("--beta1") || IS("--beta2") || IS("--eps") ||
                IS("--grad-clip")) {
         bool sgd_only = IS("--momentum"), adam_only = IS("--beta1") || IS("--beta2") || IS("--eps");
-        if (!parse_f64(v, &f) || f < 0)
+        if (!tr_parse_f64(v, &f) || f < 0)
             return BAD_VALUE("a number >= 0");
         if ((sgd_only && p->optimizer != TRAIN_OPTIM_SGD) || (adam_only && p->optimizer == TRAIN_OPTIM_SGD))
             return fprintf(stderr, "%s: %s is not an option of %s (the optimizer is fixed at compile time)\n",
-                           t->prog, name, optim_name(p->optimizer)), 2;
+                           t->prog, name, tr_optim_name(p->optimizer)), 2;
         if (IS("--momentum") && !p->momentum_buffer && f != 0)
             return fprintf(stderr, "%s: the program was compiled without momentum; recompile with "
                            "--momentum %s\n", t->prog, v), 2;
@@ -342,10 +311,16 @@ static int parse_args(Trainer *t, int n, const char *const *args, bool defaults)
         }
         const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
         size_t len = eq ? (size_t)(eq - a) : strlen(a);
-        const OptSpec *s = specs;
-        while (s->name && (strlen(s->name) != len || strncmp(s->name, a, len) != 0))
-            s++;
-        if (!s->name) {
+        const TrainerTopic *tp;
+        const OptSpec *s = NULL;
+        for (tp = topics; tp->specs; tp++) {
+            s = tp->specs;
+            while (s->name && (strlen(s->name) != len || strncmp(s->name, a, len) != 0))
+                s++;
+            if (s->name)
+                break;
+        }
+        if (!tp->specs) {
             for (const char *const *c = compile_only; *c; c++)
                 if (strlen(*c) == len && strncmp(*c, a, len) == 0) {
                     fprintf(stderr, "%s: %.*s is fixed when the program is compiled (onnxtune compile MODEL %.*s "
@@ -370,7 +345,7 @@ static int parse_args(Trainer *t, int n, const char *const *args, bool defaults)
             fprintf(stderr, "%s: %s takes no value\n", t->prog, s->name);
             return 2;
         }
-        int rc = apply_option(t, s->name, v);
+        int rc = tp->apply(t, s->name, v);
         if (rc)
             return rc;
     }
@@ -379,14 +354,7 @@ static int parse_args(Trainer *t, int n, const char *const *args, bool defaults)
 
 /* ---- data ---- */
 
-typedef struct Data {
-    NpyArray x, y;
-    size_t n;               /* samples */
-    size_t *rows;           /* the samples this split uses (indices into x, y), n of them */
-    bool owns_rows;
-} Data;
-
-static size_t tensor_row_bytes(const TrainTensor *t)
+size_t tr_tensor_row_bytes(const TrainTensor *t)
 {
     size_t b = rt_dtype_size((RtDType)t->dtype);
     for (int i = 1; i < t->rank; i++)
@@ -395,7 +363,7 @@ static size_t tensor_row_bytes(const TrainTensor *t)
 }
 
 /* "[N,1,8,8]" with the batch dim as N */
-static const char *shape_text(char *buf, size_t size, int rank, const size_t *dims, const int64_t *model_dims)
+const char *tr_shape_text(char *buf, size_t size, int rank, const size_t *dims, const int64_t *model_dims)
 {
     size_t k = 0;
     buf[0] = '\0';
@@ -410,7 +378,7 @@ static const char *shape_text(char *buf, size_t size, int rank, const size_t *di
 }
 
 /* x or y of a split against the model: dtype, rank, the dims after the first. */
-static int check_array(const Trainer *t, const char *flag, const char *path, const NpyArray *a, const TrainTensor *want,
+int tr_check_array(const Trainer *t, const char *flag, const char *path, const NpyArray *a, const TrainTensor *want,
                        const char *what)
 {
     bool ok = a->dtype == (RtDType)want->dtype && a->rank == want->rank && a->rank >= 1;
@@ -422,52 +390,52 @@ static int check_array(const Trainer *t, const char *flag, const char *path, con
     size_t dims[RT_MAX_RANK];
     for (int i = 0; i < a->rank && i < RT_MAX_RANK; i++)
         dims[i] = a->dims[i];
-    return fail(t, "%s %s is %s %s, but the model wants %s %s (%s)", flag, path, rt_dtype_name(a->dtype),
-                shape_text(got, sizeof got, a->rank, dims, NULL), rt_dtype_name((RtDType)want->dtype),
-                shape_text(exp, sizeof exp, want->rank, NULL, want->dims), what);
+    return tr_fail(t, "%s %s is %s %s, but the model wants %s %s (%s)", flag, path, rt_dtype_name(a->dtype),
+                tr_shape_text(got, sizeof got, a->rank, dims, NULL), rt_dtype_name((RtDType)want->dtype),
+                tr_shape_text(exp, sizeof exp, want->rank, NULL, want->dims), what);
 }
 
 /* Load X and Y of one split and check them against the model and each other (nothing trains before). */
-static int load_split(const Trainer *t, const char *xflag, const char *xpath, const char *yflag, const char *ypath,
+int tr_load_split(const Trainer *t, const char *xflag, const char *xpath, const char *yflag, const char *ypath,
                       Data *d)
 {
     const TrainProgram *p = t->p;
     char err[1024];
     if (npy_read(xpath, &d->x, err, sizeof err) != NPY_OK)
-        return fail(t, "%s: %s", xflag, err);
+        return tr_fail(t, "%s: %s", xflag, err);
     if (npy_read(ypath, &d->y, err, sizeof err) != NPY_OK)
-        return fail(t, "%s: %s", yflag, err);
-    int rc = check_array(t, xflag, xpath, &d->x, &p->x, "the model's input");
+        return tr_fail(t, "%s: %s", yflag, err);
+    int rc = tr_check_array(t, xflag, xpath, &d->x, &p->x, "the model's input");
     if (!rc)
-        rc = check_array(t, yflag, ypath, &d->y, &p->target,
+        rc = tr_check_array(t, yflag, ypath, &d->y, &p->target,
                          p->loss == TRAIN_LOSS_CROSS_ENTROPY ? "class indices for cross_entropy"
                                                              : "targets of the output's shape for this loss");
     if (rc)
         return rc;
     if (d->x.dims[0] != d->y.dims[0])
-        return fail(t, "%s %s has %zu samples but %s %s has %zu", xflag, xpath, d->x.dims[0], yflag, ypath,
+        return tr_fail(t, "%s %s has %zu samples but %s %s has %zu", xflag, xpath, d->x.dims[0], yflag, ypath,
                     d->y.dims[0]);
     d->n = d->x.dims[0];
     if (d->n == 0)
-        return fail(t, "%s %s has no samples", xflag, xpath);
+        return tr_fail(t, "%s %s has no samples", xflag, xpath);
     if (p->loss == TRAIN_LOSS_CROSS_ENTROPY) {
         const int64_t *y = d->y.data;
         int64_t classes = p->logits.dims[1];
         for (size_t i = 0; i < d->n; i++)
             if (y[i] < 0 || y[i] >= classes)
-                return fail(t, "%s %s: label %lld of sample %zu is out of range: the model has %lld classes "
+                return tr_fail(t, "%s %s: label %lld of sample %zu is out of range: the model has %lld classes "
                             "(0..%lld)", yflag, ypath, (long long)y[i], i, (long long)classes, (long long)classes - 1);
     }
     d->rows = malloc(d->n * sizeof *d->rows);
     if (!d->rows)
-        return fail(t, "out of memory");
+        return tr_fail(t, "out of memory");
     d->owns_rows = true;
     for (size_t i = 0; i < d->n; i++)
         d->rows[i] = i;
     return 0;
 }
 
-static void data_free(Data *d)
+void tr_data_free(Data *d)
 {
     npy_free(&d->x);
     npy_free(&d->y);
@@ -478,25 +446,25 @@ static void data_free(Data *d)
 
 /* --val-split F: a seeded random ceil(F * N) samples validate, the rest (in file order) train. Both views
  * share the training arrays. */
-static int split_off(const Trainer *t, Data *train, Data *val)
+int tr_split_off(const Trainer *t, Data *train, Data *val)
 {
     size_t n = train->n, k = (size_t)ceil(t->o.val_split * (double)n);
     if (k >= n)
         k = n - 1;
     if (k == 0)
-        return fail(t, "--val-split %g of %zu samples leaves no validation sample", t->o.val_split, n);
+        return tr_fail(t, "--val-split %g of %zu samples leaves no validation sample", t->o.val_split, n);
     size_t *perm = malloc(n * sizeof *perm);
     bool *is_val = calloc(n, sizeof *is_val);
     val->rows = malloc(k * sizeof *val->rows);
     if (!perm || !is_val || !val->rows) {
         free(perm);
         free(is_val);
-        return fail(t, "out of memory");
+        return tr_fail(t, "out of memory");
     }
     val->owns_rows = true;
     for (size_t i = 0; i < n; i++)
         perm[i] = i;
-    shuffle(perm, n, (uint64_t)t->o.seed << 20);
+    tr_shuffle(perm, n, (uint64_t)t->o.seed << 20);
     for (size_t i = 0; i < k; i++)
         is_val[perm[i]] = true;
     size_t a = 0, b = 0;
@@ -515,7 +483,7 @@ static int split_off(const Trainer *t, Data *train, Data *val)
 
 /* ---- parameters ---- */
 
-static const TrainParam *find_param(const TrainProgram *p, const char *name)
+const TrainParam *tr_find_param(const TrainProgram *p, const char *name)
 {
     for (int i = 0; i < p->nparams; i++)
         if (strcmp(p->params[i].name, name) == 0)
@@ -523,24 +491,24 @@ static const TrainParam *find_param(const TrainProgram *p, const char *name)
     return NULL;
 }
 
-static int apply_inits(const Trainer *t, unsigned char *params)
+int tr_apply_inits(const Trainer *t, unsigned char *params)
 {
     const TrainProgram *p = t->p;
     char err[1024], got[160], want[160];
     for (size_t k = 0; k < t->o.ninits; k++) {
         const InitArg *ia = &t->o.inits[k];
-        const TrainParam *tp = find_param(p, ia->name);
+        const TrainParam *tp = tr_find_param(p, ia->name);
         if (!tp || tp->kind == TRAIN_PARAM_STATE) {
             const char *example = NULL;
             for (int i = 0; i < p->nparams && !example; i++)
                 if (p->params[i].kind == TRAIN_PARAM_TRAINABLE)
                     example = p->params[i].name;
-            return fail(t, "--init %s: the program has no initializer of that name%s%s%s", ia->name,
+            return tr_fail(t, "--init %s: the program has no initializer of that name%s%s%s", ia->name,
                         example ? " (trainable ones are named like '" : "", example ? example : "", example ? "')" : "");
         }
         NpyArray a;
         if (npy_read(ia->path, &a, err, sizeof err) != NPY_OK)
-            return fail(t, "--init %s: %s", ia->name, err);
+            return tr_fail(t, "--init %s: %s", ia->name, err);
         bool ok = a.dtype == (RtDType)tp->dtype && a.rank == tp->rank;
         for (int i = 0; ok && i < a.rank; i++)
             ok = a.dims[i] == (size_t)tp->dims[i];
@@ -550,9 +518,9 @@ static int apply_inits(const Trainer *t, unsigned char *params)
                 dims[i] = a.dims[i];
             for (int i = 0; i < tp->rank; i++)
                 wd[i] = (size_t)tp->dims[i];
-            int rc = fail(t, "--init %s: %s is %s %s, but '%s' is %s %s", ia->name, ia->path, rt_dtype_name(a.dtype),
-                          shape_text(got, sizeof got, a.rank, dims, NULL), tp->name, rt_dtype_name((RtDType)tp->dtype),
-                          shape_text(want, sizeof want, tp->rank, wd, NULL));
+            int rc = tr_fail(t, "--init %s: %s is %s %s, but '%s' is %s %s", ia->name, ia->path, rt_dtype_name(a.dtype),
+                          tr_shape_text(got, sizeof got, a.rank, dims, NULL), tp->name, rt_dtype_name((RtDType)tp->dtype),
+                          tr_shape_text(want, sizeof want, tp->rank, wd, NULL));
             npy_free(&a);
             return rc;
         }
@@ -563,12 +531,12 @@ static int apply_inits(const Trainer *t, unsigned char *params)
 }
 
 /* The template with the current weights, written to PATH.tmp.PID, fsynced and renamed over path. */
-static int export_model(const Trainer *t, const unsigned char *params, const char *path)
+int tr_export_model(const Trainer *t, const unsigned char *params, const char *path)
 {
     const TrainProgram *p = t->p;
     unsigned char *buf = malloc(p->export_bytes ? p->export_bytes : 1);
     if (!buf)
-        return fail(t, "out of memory exporting");
+        return tr_fail(t, "out of memory exporting");
     memcpy(buf, p->export_template, p->export_bytes);
     for (int i = 0; i < p->nparams; i++) {
         const TrainParam *tp = &p->params[i];
@@ -583,7 +551,7 @@ static int export_model(const Trainer *t, const unsigned char *params, const cha
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     }
     if (fd < 0) {
-        int rc = fail(t, "--export %s: cannot create %s: %s", path, tmp ? tmp : "a temporary file", strerror(errno));
+        int rc = tr_fail(t, "--export %s: cannot create %s: %s", path, tmp ? tmp : "a temporary file", strerror(errno));
         free(tmp);
         free(buf);
         return rc;
@@ -606,7 +574,7 @@ static int export_model(const Trainer *t, const unsigned char *params, const cha
     if (!ok) {
         if (left)
             errno = saved;
-        int rc = fail(t, "--export %s: write failed: %s", path, strerror(errno));
+        int rc = tr_fail(t, "--export %s: write failed: %s", path, strerror(errno));
         unlink(tmp);
         free(tmp);
         free(buf);
@@ -622,7 +590,7 @@ static int export_model(const Trainer *t, const unsigned char *params, const cha
 /* lr of optimizer step t (from 0) of T, S steps per epoch: L * w(t) * s(t) with the linear warmup
  * w(t) = (t+1)/W for t < W, and s = 1 (constant), G^floor(floor(t/S)/E) (step:E,G), or
  * 0.5 * (1 + cos(pi * (t-W) / (T-W))) after the warmup (cosine). */
-static double lr_at(const Options *o, int64_t t, int64_t total, int64_t per_epoch)
+double tr_lr_at(const Options *o, int64_t t, int64_t total, int64_t per_epoch)
 {
     double w = o->warmup > 0 && t < o->warmup ? (double)(t + 1) / (double)o->warmup : 1.0, s = 1.0;
     if (o->schedule == SCHED_STEP)
@@ -633,16 +601,6 @@ static double lr_at(const Options *o, int64_t t, int64_t total, int64_t per_epoc
 }
 
 /* ---- running the generated functions ---- */
-
-typedef struct Buffers {
-    unsigned char *x, *y;           /* one batch: [B, ...] */
-    float *logits, loss, grad_norm;
-    double lr;
-    int64_t step, seed[2];
-    void **in_train, **out_train, **in_eval, **out_eval;
-    void *ws_train, *ws_eval;
-    unsigned char *params;
-} Buffers;
 
 static void *slot_pointer(Buffers *b, const TrainSlot *s)
 {
@@ -656,13 +614,13 @@ static void *slot_pointer(Buffers *b, const TrainSlot *s)
     }
 }
 
-static int bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void ***out, void **ws)
+int tr_bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void ***out, void **ws)
 {
     *in = calloc((size_t)g->ninputs + 1, sizeof **in);
     *out = calloc((size_t)g->noutputs + 1, sizeof **out);
     *ws = g->workspace_bytes ? aligned_alloc(64, (g->workspace_bytes + 63) / 64 * 64) : NULL;
     if (!*in || !*out || (g->workspace_bytes && !*ws))
-        return fail(t, "out of memory (workspace of %zu bytes)", g->workspace_bytes);
+        return tr_fail(t, "out of memory (workspace of %zu bytes)", g->workspace_bytes);
     if (*ws)
         memset(*ws, 0, g->workspace_bytes);
     for (int i = 0; i < g->ninputs; i++) {
@@ -676,10 +634,10 @@ static int bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, v
 }
 
 /* Copy rows `idx[0..rows)` of a split into the batch buffers; padding rows repeat the first. */
-static void gather(const Trainer *t, Buffers *b, const Data *d, const size_t *idx, size_t rows)
+void tr_gather(const Trainer *t, Buffers *b, const Data *d, const size_t *idx, size_t rows)
 {
     const TrainProgram *p = t->p;
-    size_t xr = tensor_row_bytes(&p->x), yr = tensor_row_bytes(&p->target), batch = (size_t)p->batch;
+    size_t xr = tr_tensor_row_bytes(&p->x), yr = tr_tensor_row_bytes(&p->target), batch = (size_t)p->batch;
     const unsigned char *x = d->x.data, *y = d->y.data;
     for (size_t r = 0; r < batch; r++) {
         size_t s = idx[r < rows ? r : 0];
@@ -689,7 +647,7 @@ static void gather(const Trainer *t, Buffers *b, const Data *d, const size_t *id
 }
 
 /* Correct predictions among the first rows of the batch (cross_entropy only: argmax = label). */
-static size_t count_correct(const Trainer *t, const Buffers *b, size_t rows)
+size_t tr_count_correct(const Trainer *t, const Buffers *b, size_t rows)
 {
     const TrainProgram *p = t->p;
     size_t c = (size_t)p->logits.dims[1], ok = 0;
@@ -705,31 +663,26 @@ static size_t count_correct(const Trainer *t, const Buffers *b, size_t rows)
     return ok;
 }
 
-typedef struct EvalResult {
-    double loss, accuracy;
-    bool finite;
-} EvalResult;
-
-static EvalResult evaluate(const Trainer *t, Buffers *b, const Data *d, size_t batch)
+EvalResult tr_evaluate(const Trainer *t, Buffers *b, const Data *d, size_t batch)
 {
     const TrainProgram *p = t->p;
     double sum = 0;
     size_t correct = 0;
     for (size_t at = 0; at < d->n; at += batch) {
         size_t rows = d->n - at < batch ? d->n - at : batch;
-        gather(t, b, d, d->rows + at, rows);
+        tr_gather(t, b, d, d->rows + at, rows);
         rt_set_batch_rows(rows);
         p->eval.run(b->in_eval, b->out_eval, b->ws_eval);
         sum += (double)b->loss * (double)rows;
         if (p->loss == TRAIN_LOSS_CROSS_ENTROPY)
-            correct += count_correct(t, b, rows);
+            correct += tr_count_correct(t, b, rows);
     }
     EvalResult r = {sum / (double)d->n, (double)correct / (double)d->n, isfinite(sum)};
     return r;
 }
 
 /* The shortest decimal that reads back as v (as float when is_float): metrics stay readable. */
-static const char *shortest(char *buf, size_t size, double v, bool is_float)
+const char *tr_shortest(char *buf, size_t size, double v, bool is_float)
 {
     for (int prec = is_float ? 6 : 15; prec <= 17; prec++) {
         snprintf(buf, size, "%.*g", prec, v);
@@ -740,7 +693,7 @@ static const char *shortest(char *buf, size_t size, double v, bool is_float)
     return buf;
 }
 
-static double seconds(void)
+double tr_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -756,7 +709,7 @@ static int train(Trainer *t, Data *tr, Data *val, Buffers *b, FILE *metrics)
     size_t batch = (size_t)o->batch, n = tr->n;
     int64_t per_epoch = (int64_t)(o->drop_last ? n / batch : (n + batch - 1) / batch);
     if (per_epoch == 0)
-        return fail(t, "--drop-last with %zu training samples and batch %zu leaves no batch", n, batch);
+        return tr_fail(t, "--drop-last with %zu training samples and batch %zu leaves no batch", n, batch);
     int64_t total = per_epoch * o->epochs, step = 0;
     bool cross_entropy = p->loss == TRAIN_LOSS_CROSS_ENTROPY, any_buffer = false;
     size_t buffer_bytes = 0;
@@ -772,14 +725,14 @@ static int train(Trainer *t, Data *tr, Data *val, Buffers *b, FILE *metrics)
     if ((any_buffer && !saved) || !order) {
         free(saved);
         free(order);
-        return fail(t, "out of memory");
+        return tr_fail(t, "out of memory");
     }
     if (!o->quiet) {
         printf("%s: training %s on %zu samples, batch %zu", t->prog, p->model ? p->model : "the model", n, batch);
         if (n % batch && !o->drop_last)
             printf(" (last %zu)", n % batch);
         printf(", %lld epochs = %lld steps, %s, lr %g%s", (long long)o->epochs, (long long)total,
-               optim_name(p->optimizer), o->lr,
+               tr_optim_name(p->optimizer), o->lr,
                o->schedule == SCHED_COSINE ? " cosine" : o->schedule == SCHED_STEP ? " step" : "");
         if (val->n)
             printf("; validating on %zu", val->n);
@@ -787,17 +740,17 @@ static int train(Trainer *t, Data *tr, Data *val, Buffers *b, FILE *metrics)
         fflush(stdout);
     }
     int rc = 0;
-    double start = seconds();
+    double start = tr_seconds();
     for (int64_t e = 1; e <= o->epochs && !rc; e++) {
         memcpy(order, tr->rows, n * sizeof *order);
         if (o->shuffle)
-            shuffle(order, n, ((uint64_t)o->seed << 20) + (uint64_t)e);
-        double epoch_loss = 0, t0 = seconds();
+            tr_shuffle(order, n, ((uint64_t)o->seed << 20) + (uint64_t)e);
+        double epoch_loss = 0, t0 = tr_seconds();
         size_t epoch_rows = 0, correct = 0;
         for (int64_t i = 0; i < per_epoch; i++) {
             size_t at = (size_t)i * batch, rows = n - at < batch ? n - at : batch;
-            gather(t, b, tr, order + at, rows);
-            b->lr = lr_at(o, step, total, per_epoch);
+            tr_gather(t, b, tr, order + at, rows);
+            b->lr = tr_lr_at(o, step, total, per_epoch);
             b->step = ++step;
             b->seed[0] = o->seed;
             b->seed[1] = step;
@@ -812,7 +765,7 @@ static int train(Trainer *t, Data *tr, Data *val, Buffers *b, FILE *metrics)
                     for (int k = 0; k < p->nparams; k++)
                         if (p->params[k].kind == TRAIN_PARAM_BUFFER)
                             memcpy(b->params + p->params[k].offset, saved + p->params[k].offset, p->params[k].nbytes);
-                fail(t, "the loss is %s at step %lld (epoch %lld, batch %lld of %lld): training stopped; the weights "
+                tr_fail(t, "the loss is %s at step %lld (epoch %lld, batch %lld of %lld): training stopped; the weights "
                      "after step %lld are kept%s", isnan(b->loss) ? "NaN" : "infinite", (long long)step, (long long)e,
                      (long long)i + 1, (long long)per_epoch, (long long)step - 1,
                      o->export_path ? " and exported" : "");
@@ -823,26 +776,26 @@ static int train(Trainer *t, Data *tr, Data *val, Buffers *b, FILE *metrics)
             epoch_loss += (double)b->loss * (double)rows;
             epoch_rows += rows;
             if (cross_entropy)
-                correct += count_correct(t, b, rows);
+                correct += tr_count_correct(t, b, rows);
             if (metrics) {
                 char lb[40], rb[40];
                 fprintf(metrics, "{\"epoch\":%lld,\"step\":%lld,\"loss\":%s,\"lr\":%s", (long long)e,
-                        (long long)step, shortest(lb, sizeof lb, b->loss, true), shortest(rb, sizeof rb, b->lr, false));
+                        (long long)step, tr_shortest(lb, sizeof lb, b->loss, true), tr_shortest(rb, sizeof rb, b->lr, false));
                 if (p->clipping)    /* the total gradient norm before clipping */
-                    fprintf(metrics, ",\"grad_norm\":%s", shortest(lb, sizeof lb, b->grad_norm, true));
+                    fprintf(metrics, ",\"grad_norm\":%s", tr_shortest(lb, sizeof lb, b->grad_norm, true));
                 fprintf(metrics, "}\n");
             }
         }
         if (rc)
             break;
-        double dt = seconds() - t0;
+        double dt = tr_seconds() - t0;
         if (!o->quiet) {
             printf("epoch %lld/%lld: train loss %.4f", (long long)e, (long long)o->epochs, epoch_loss / (double)epoch_rows);
             if (cross_entropy)
                 printf(" accuracy %.4f", (double)correct / (double)epoch_rows);
         }
         if (val->n) {
-            EvalResult r = evaluate(t, b, val, batch);
+            EvalResult r = tr_evaluate(t, b, val, batch);
             if (!o->quiet) {
                 printf(" | val loss %.4f", r.loss);
                 if (cross_entropy)
@@ -863,7 +816,7 @@ static int train(Trainer *t, Data *tr, Data *val, Buffers *b, FILE *metrics)
             fflush(metrics);
     }
     if (!rc && !o->quiet)
-        printf("%s: %lld steps in %.1f s\n", t->prog, (long long)step, seconds() - start);
+        printf("%s: %lld steps in %.1f s\n", t->prog, (long long)step, tr_seconds() - start);
     free(saved);
     free(order);
     return rc;
@@ -901,40 +854,40 @@ int trainer_main(int argc, char **argv, const TrainProgram *p)
     Data tr = {0}, val = {0};
     Buffers b = {0};
     FILE *metrics = NULL;
-    rc = load_split(&t, "--train-x", o->train_x, "--train-y", o->train_y, &tr);
+    rc = tr_load_split(&t, "--train-x", o->train_x, "--train-y", o->train_y, &tr);
     if (!rc && o->val_x)
-        rc = load_split(&t, "--val-x", o->val_x, "--val-y", o->val_y, &val);
+        rc = tr_load_split(&t, "--val-x", o->val_x, "--val-y", o->val_y, &val);
     if (!rc && o->val_split > 0) {
         val.x = tr.x;   /* shares the arrays: only the row lists differ */
         val.y = tr.y;
-        rc = split_off(&t, &tr, &val);
+        rc = tr_split_off(&t, &tr, &val);
     }
     if (rc)
         goto out;
     size_t batch = (size_t)p->batch;
     b.params = aligned_alloc(64, (p->params_bytes + 63) / 64 * 64 + 64);
-    b.x = malloc(batch * tensor_row_bytes(&p->x) + 1);
-    b.y = malloc(batch * tensor_row_bytes(&p->target) + 1);
-    b.logits = malloc(batch * tensor_row_bytes(&p->logits) + 1);
+    b.x = malloc(batch * tr_tensor_row_bytes(&p->x) + 1);
+    b.y = malloc(batch * tr_tensor_row_bytes(&p->target) + 1);
+    b.logits = malloc(batch * tr_tensor_row_bytes(&p->logits) + 1);
     if (!b.params || !b.x || !b.y || !b.logits) {
-        rc = fail(&t, "out of memory (parameters: %zu bytes)", p->params_bytes);
+        rc = tr_fail(&t, "out of memory (parameters: %zu bytes)", p->params_bytes);
         goto out;
     }
     memcpy(b.params, p->init, p->params_bytes);
-    if ((rc = apply_inits(&t, b.params)) || (rc = bind(&t, &b, &p->train, &b.in_train, &b.out_train, &b.ws_train)) ||
-        (rc = bind(&t, &b, &p->eval, &b.in_eval, &b.out_eval, &b.ws_eval)))
+    if ((rc = tr_apply_inits(&t, b.params)) || (rc = tr_bind(&t, &b, &p->train, &b.in_train, &b.out_train, &b.ws_train)) ||
+        (rc = tr_bind(&t, &b, &p->eval, &b.in_eval, &b.out_eval, &b.ws_eval)))
         goto out;
     if (o->metrics && !(metrics = fopen(o->metrics, "w"))) {
-        rc = fail(&t, "--metrics %s: cannot write: %s", o->metrics, strerror(errno));
+        rc = tr_fail(&t, "--metrics %s: cannot write: %s", o->metrics, strerror(errno));
         goto out;
     }
     rc = train(&t, &tr, &val, &b, metrics);
     if (metrics && fclose(metrics) != 0 && !rc)
-        rc = fail(&t, "--metrics %s: write failed", o->metrics);
+        rc = tr_fail(&t, "--metrics %s: write failed", o->metrics);
     metrics = NULL;
     /* after a NaN/Inf stop too: the parameters are those of the last good step */
     if (o->export_path) {
-        int erc = export_model(&t, b.params, o->export_path);
+        int erc = tr_export_model(&t, b.params, o->export_path);
         if (!erc && !o->quiet)
             printf("%s: exported %s\n", t.prog, o->export_path);
         rc = rc ? rc : erc;
@@ -946,8 +899,8 @@ out:
         memset(&val.x, 0, sizeof val.x);
         memset(&val.y, 0, sizeof val.y);
     }
-    data_free(&tr);
-    data_free(&val);
+    tr_data_free(&tr);
+    tr_data_free(&val);
     free(b.params);
     free(b.x);
     free(b.y);
