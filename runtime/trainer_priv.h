@@ -106,4 +106,7 @@ EvalResult tr_evaluate(const Trainer *t, Buffers *b, const Data *d, size_t batch
 const char *tr_shortest(char *buf, size_t size, double v, bool is_float);
 double tr_seconds(void);
 
+/* trainer_run.c: the epochs (returns the exit status: 0, 1 after a NaN/Inf stop) */
+int tr_train(Trainer *t, Data *tr, Data *val, Buffers *b, FILE *metrics);
+
 #endif
