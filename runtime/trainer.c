@@ -733,7 +733,6 @@ int trainer_main(int argc, char **argv, const TrainProgram *p)
 
     Data tr = {0}, val = {0};
     Buffers b = {0};
-    FILE *metrics = NULL;
     rc = tr_load_split(&t, "--train-x", o->train_x, "--train-y", o->train_y, &tr);
     if (!rc && o->val_x)
         rc = tr_load_split(&t, "--val-x", o->val_x, "--val-y", o->val_y, &val);
@@ -757,24 +756,8 @@ int trainer_main(int argc, char **argv, const TrainProgram *p)
     if ((rc = tr_apply_inits(&t, b.params)) || (rc = tr_bind(&t, &b, &p->train, &b.in_train, &b.out_train, &b.ws_train)) ||
         (rc = tr_bind(&t, &b, &p->eval, &b.in_eval, &b.out_eval, &b.ws_eval)))
         goto out;
-    if (o->metrics && !(metrics = fopen(o->metrics, "w"))) {
-        rc = tr_fail(&t, "--metrics %s: cannot write: %s", o->metrics, strerror(errno));
-        goto out;
-    }
-    rc = tr_train(&t, &tr, &val, &b, metrics);
-    if (metrics && fclose(metrics) != 0 && !rc)
-        rc = tr_fail(&t, "--metrics %s: write failed", o->metrics);
-    metrics = NULL;
-    /* after a NaN/Inf stop too: the parameters are those of the last good step */
-    if (o->export_path) {
-        int erc = tr_export_model(&t, b.params, o->export_path);
-        if (!erc && !o->quiet)
-            printf("%s: exported %s\n", t.prog, o->export_path);
-        rc = rc ? rc : erc;
-    }
+    rc = tr_run(&t, &tr, &val, &b);
 out:
-    if (metrics)
-        fclose(metrics);
     if (val.x.data == tr.x.data) {
         memset(&val.x, 0, sizeof val.x);
         memset(&val.y, 0, sizeof val.y);

@@ -106,7 +106,10 @@ EvalResult tr_evaluate(const Trainer *t, Buffers *b, const Data *d, size_t batch
 const char *tr_shortest(char *buf, size_t size, double v, bool is_float);
 double tr_seconds(void);
 
-/* trainer_run.c: the epochs (returns the exit status: 0, 1 after a NaN/Inf stop) */
-int tr_train(Trainer *t, Data *tr, Data *val, Buffers *b, FILE *metrics);
+/* trainer_run.c: everything after the data and parameters are ready (b->params holds the initial
+ * weights, --init applied): the training (with its metrics, checkpoints, progress and plot), the export
+ * and the summary. Returns the exit status: 0, 1 (failed or a NaN/Inf stop), 130/143 (SIGINT/SIGTERM,
+ * after writing a checkpoint). */
+int tr_run(Trainer *t, Data *tr, Data *val, Buffers *b);
 
 #endif

@@ -4,12 +4,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "trainer_priv.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int tr_train(Trainer *t, Data *tr, Data *val, Buffers *b, FILE *metrics)
+static int train(Trainer *t, Data *tr, Data *val, Buffers *b, FILE *metrics)
 {
     const TrainProgram *p = t->p;
     const Options *o = &t->o;
@@ -126,5 +127,24 @@ int tr_train(Trainer *t, Data *tr, Data *val, Buffers *b, FILE *metrics)
         printf("%s: %lld steps in %.1f s\n", t->prog, (long long)step, tr_seconds() - start);
     free(saved);
     free(order);
+    return rc;
+}
+
+int tr_run(Trainer *t, Data *tr, Data *val, Buffers *b)
+{
+    const Options *o = &t->o;
+    FILE *metrics = NULL;
+    if (o->metrics && !(metrics = fopen(o->metrics, "w")))
+        return tr_fail(t, "--metrics %s: cannot write: %s", o->metrics, strerror(errno));
+    int rc = train(t, tr, val, b, metrics);
+    if (metrics && fclose(metrics) != 0 && !rc)
+        rc = tr_fail(t, "--metrics %s: write failed", o->metrics);
+    /* after a NaN/Inf stop too: the parameters are those of the last good step */
+    if (o->export_path) {
+        int erc = tr_export_model(t, b->params, o->export_path);
+        if (!erc && !o->quiet)
+            printf("%s: exported %s\n", t->prog, o->export_path);
+        rc = rc ? rc : erc;
+    }
     return rc;
 }
