@@ -1012,6 +1012,88 @@ typedef struct PlotAxis {
 } PlotAxis;
 PlotAxis plot_axis(double lo, double hi, int ticks);
 
+/* ======================================================================== runtime/image.c */
+
+/* Image files for the data loaders: PNG (libpng) and JPEG (libjpeg-turbo) decoded to 8-bit pixels as PIL
+ * gives them, then torchvision's transforms, bit-exact with ImageFolder + PIL + torchvision 0.14:
+ *   decode -> [Grayscale] -> Resize(resize) -> CenterCrop | RandomCrop -> RandomHorizontalFlip
+ *   -> ToTensor -> Normalize(mean, std).
+ * These can fail: an ImageStatus and a one-line message in err[errlen] (err may be NULL). */
+typedef enum {
+    IMAGE_OK = 0,
+    IMAGE_ECORRUPT,         /* unreadable, truncated or damaged file */
+    IMAGE_EUNSUPPORTED,     /* not PNG/JPEG, a CMYK JPEG, above 2 * 89478485 pixels (PIL's bomb limit) */
+    IMAGE_ENOMEM,
+} ImageStatus;
+const char *image_status_name(ImageStatus st);
+
+/* 8-bit pixels, interleaved [height, width, channels]; channels 1 (grey) or 3 (RGB). */
+typedef struct Image {
+    size_t width, height, channels;
+    uint8_t *pixels;
+    size_t capacity;            /* bytes allocated: buffers grow, never shrink */
+} Image;
+
+/* Scratch of one loading thread, zero-initialised; every buffer grows to the largest image seen and is
+ * then reused (libpng and libjpeg still allocate their own state per file). Free with image_work_free. */
+typedef struct ImageWork {
+    Image decoded, resized, final, temp;
+    uint8_t **rows;             /* PNG row pointers */
+    size_t rows_cap;
+    double *weights;            /* resampling weights before fixed point */
+    size_t weights_cap;
+    int32_t *coef[2];           /* fixed-point resampling weights: [0] horizontal, [1] vertical */
+    size_t coef_cap[2];
+    size_t *bounds[2];
+    size_t bounds_cap[2];
+    uint8_t *file;              /* the file's bytes (dataset.c reads into it) */
+    size_t file_cap;
+} ImageWork;
+void image_work_free(ImageWork *w);
+
+/* Decode PNG or JPEG bytes buf[len] (format from the signature, not the name) into w->decoded with
+ * channels 3 (PIL's convert("RGB"): palette expanded, grey replicated, alpha dropped, 16-bit PNG -> high
+ * byte) or 1 (PIL's convert("L") of that RGB, (19595 R + 38470 G + 7471 B + 2^15) >> 16; grey stays grey).
+ * A file that ends before its last pixel is corrupt (PIL: "image file is truncated"). */
+ImageStatus image_decode(const void *buf, size_t len, size_t channels, ImageWork *w, char *err, size_t errlen);
+
+/* PIL's Image.resize((width, height), BILINEAR) of 8-bit pixels: separable triangle filter widened by the
+ * scale when shrinking (antialiased), 22-bit fixed-point weights, rounded to 8 bits after each pass (the
+ * horizontal pass first, over the rows the vertical pass needs). dst != src; same size copies. */
+ImageStatus image_resize(Image *dst, const Image *src, size_t width, size_t height, ImageWork *w);
+
+/* The transform of every sample of an image folder. image_transform_default: no resize, no crop, no
+ * augmentation, ImageNet mean/std for 3 channels, mean 0 / std 1 (plain ToTensor) for 1 channel. */
+typedef struct ImageTransform {
+    size_t channels;            /* the model's C: 1 or 3 */
+    size_t height, width;       /* the model's H, W: each sample comes out float32 [channels, height, width] */
+    size_t resize;              /* --resize R: Resize(R), the shorter side to R, the longer int(R*long/short); 0: none */
+    bool crop;                  /* --crop: CenterCrop((height, width)) after resizing (zero padding when smaller,
+                                   as CenterCrop). Without crop or augment_crop an image not already
+                                   height x width is resized to exactly that (Resize((H, W))). */
+    bool augment_crop;          /* --augment crop: RandomCrop((height, width)) instead (implies cropping); where
+                                   the image is smaller it is centred and zero padded as CenterCrop does */
+    bool augment_flip;          /* --augment flip: RandomHorizontalFlip(0.5), after cropping */
+    float mean[3], std[3];      /* Normalize: (x/255 - mean[c]) / std[c] in float32, as torchvision */
+    uint64_t seed;              /* the run's --seed: augmentation comes from (seed, epoch, sample index) */
+} ImageTransform;
+void image_transform_default(ImageTransform *tf, size_t channels, size_t height, size_t width);
+
+/* Decode file[len] and transform it into out[channels * height * width] (CHW). epoch and index pick the
+ * augmentation (ignored without augment_*). */
+ImageStatus image_transform(const ImageTransform *tf, const void *file, size_t len, uint64_t epoch,
+                            uint64_t index, float *out, ImageWork *w, char *err, size_t errlen);
+
+/* The augmentation draws: a counter-based hash, so any sample of any epoch is reproducible in any order
+ * (resume, prefetch): key = m(m(m(seed + G) + epoch) + index), draw k = m(key + G (k + 1)), m splitmix64's
+ * output function, G = 0x9E3779B97F4A7C15. Draw 0: flip when its top bit is 1; draws 1, 2: crop top and
+ * left = draw % (image side - crop side + 1). */
+uint64_t image_augment_draw(uint64_t seed, uint64_t epoch, uint64_t index, unsigned k);
+/* The crop window (top, left; negative: zero padding before the image) and flip of one sample of an image
+ * img_h x img_w (after Resize), as image_transform applies them. */
+void image_augment_choice(const ImageTransform *tf, uint64_t epoch, uint64_t index, size_t img_h, size_t img_w,
+                          int64_t *top, int64_t *left, bool *flip);
+
 /* ======================================================================== runtime/trainer.c */
 
 /* The generic half of a training program. `onnxtune compile` (without --infer) generates the model's
