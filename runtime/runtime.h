@@ -1094,6 +1094,119 @@ uint64_t image_augment_draw(uint64_t seed, uint64_t epoch, uint64_t index, unsig
 void image_augment_choice(const ImageTransform *tf, uint64_t epoch, uint64_t index, size_t img_h, size_t img_w,
                           int64_t *top, int64_t *left, bool *flip);
 
+/* ======================================================================== runtime/dataset.c */
+
+/* A training program's data, whatever its source: n samples, each an x (the model input's layout and
+ * dtype, kept exactly) and a y (int64 class index or float32 targets), loaded in batches by index.
+ *   dataset_open_arrays: X.npy + Y.npy, or one .npz (np.savez/np.savez_compressed with x= and y=). Files
+ *     (and .npz archives) of at least mmap_threshold bytes are memory-mapped, not read, so a data set
+ *     larger than memory trains (deflated .npz members are always inflated into memory; y always is).
+ *   dataset_open_images: an ImageFolder tree DIR/<class>/[sub/]<file>.png|.jpg|.jpeg (case-insensitive):
+ *     classes are the sorted sub-folder names (or the list given, for a validation folder), files are
+ *     sorted per class by (sub-folder, name) as torchvision lists them; x float32 [C, H, W] through
+ *     image.c's transform, y int64 []. Unreadable images never stop a run: a folder of at most
+ *     validate_limit files is fully decoded when opened and the bad files are dropped (n excludes them);
+ *     in a larger one a file that fails when loaded is replaced, deterministically, by the next readable
+ *     sample in dataset order (with that sample's label). Both warn through the callback and count
+ *     (dataset_skipped). Other image formats (.bmp .tif .webp ...) are counted in `ignored` and warned.
+ * Library code: a DatasetStatus and a one-line message naming the file in err[errlen]; nothing printed. */
+typedef enum {
+    DATASET_OK = 0,
+    DATASET_EIO,            /* cannot open/read/list */
+    DATASET_EFORMAT,        /* malformed .npy/.npz/folder; x and y lengths differ; no readable image */
+    DATASET_EUNSUPPORTED,   /* a dtype, compression or layout we do not read */
+    DATASET_ENOMEM,
+    DATASET_EINVAL,         /* a bad argument: index out of range, missing y file, bad transform */
+} DatasetStatus;
+const char *dataset_status_name(DatasetStatus st);
+
+#define DATASET_MMAP_THRESHOLD ((size_t)256 << 20)  /* files from 256 MiB up are mapped */
+#define DATASET_VALIDATE_LIMIT 10000                /* image folders up to this many files are checked at open */
+
+typedef enum { DATASET_ARRAYS = 0, DATASET_IMAGES } DatasetKind;
+
+/* One sample's x or y: the array's dtype and dims without the leading N. */
+typedef struct DatasetSample {
+    RtDType dtype;
+    int rank;
+    size_t dims[RT_MAX_RANK];
+    size_t bytes;               /* of one sample */
+} DatasetSample;
+
+/* Warnings (skipped images); may be called from the prefetch or validation threads, one call per line. */
+typedef void (*DatasetWarnFn)(void *ctx, const char *message);
+
+typedef struct DatasetOptions {
+    size_t mmap_threshold;      /* DATASET_MMAP_THRESHOLD; 0 maps every file, SIZE_MAX none */
+    size_t validate_limit;      /* DATASET_VALIDATE_LIMIT; 0 never validates at open */
+    ImageTransform transform;   /* image folders: the model's C, H, W and the transforms */
+    const char *const *classes; /* image folders: map class folders onto these names (the training folder's
+                                   class_names); NULL: the folder's own sorted list */
+    size_t nclasses;
+    int threads;                /* threads decoding at open; 0: the online CPUs, at most 8 */
+    DatasetWarnFn warn;         /* NULL: warnings are only counted */
+    void *warn_ctx;
+} DatasetOptions;
+void dataset_options_default(DatasetOptions *o);
+
+typedef struct Dataset {
+    int kind;                   /* DatasetKind */
+    size_t n;                   /* samples */
+    DatasetSample x, y;
+    const int64_t *labels;      /* [n] when y is int64 with one value per sample (class indices), else NULL */
+    size_t nclasses;            /* image folders: class_names[nclasses] (index = label) */
+    char **class_names;
+    bool mapped;                /* x is memory-mapped */
+    size_t ignored;             /* image folders: files of other image formats */
+    char *source;               /* the path opened, for messages */
+    struct DatasetImpl *impl_;  /* private */
+} Dataset;
+
+DatasetStatus dataset_open_arrays(Dataset *ds, const char *x_path, const char *y_path, const DatasetOptions *o,
+                                  char *err, size_t errlen);   /* y_path NULL: x_path is an .npz */
+DatasetStatus dataset_open_images(Dataset *ds, const char *dir, const DatasetOptions *o, char *err, size_t errlen);
+void dataset_close(Dataset *ds);   /* safe on a zeroed or failed Dataset */
+
+/* Samples indices[count] into x_out [count, x.dims...] and y_out [count, y.dims...] (either may be NULL),
+ * in the dataset's dtypes. epoch keys the augmentation of image folders. Thread-safe: the prefetcher and
+ * the caller may load from one Dataset at once; results never depend on timing. */
+DatasetStatus dataset_batch(const Dataset *ds, const size_t *indices, size_t count, uint64_t epoch, void *x_out,
+                            void *y_out, char *err, size_t errlen);
+/* Every label in [0, nclasses) (the first one that is not is named). */
+DatasetStatus dataset_check_labels(const Dataset *ds, int64_t nclasses, char *err, size_t errlen);
+size_t dataset_skipped(const Dataset *ds);    /* unreadable images so far: at open and while loading */
+const char *dataset_path(const Dataset *ds, size_t i);   /* image folders: sample i's file; else NULL */
+
+/* Data order. The generator is splitmix64 (Steele, Lea, Flood 2014) from a 64-bit state; a shuffle is
+ * Fisher-Yates: for i = n-1 down to 1, swap order[i] and order[j], j = splitmix64(&state) % (i + 1).
+ * Epoch e (from 1) shuffles with state dataset_shuffle_state(seed, e) = seed * 2^20 + e, --val-split with
+ * dataset_shuffle_state(seed, 0): trainer.c's choices, so results do not change when it calls these. */
+uint64_t dataset_splitmix64(uint64_t *state);
+uint64_t dataset_shuffle_state(uint64_t seed, uint64_t epoch);
+void dataset_shuffle(size_t *order, size_t n, uint64_t state);
+/* --val-split F of samples 0..n-1 into train[] and val[] (each [n] capacity, both ascending). labels NULL:
+ * the first k = ceil(F n) (at most n - 1) of the seeded permutation validate. labels given (stratified):
+ * each class, in the permutation's order, gives floor(F n_c + 0.5) (at most n_c - 1) to validation.
+ * DATASET_EINVAL when F is not in (0, 1) or nothing would validate. */
+DatasetStatus dataset_split(size_t n, const int64_t *labels, double fraction, uint64_t seed, size_t *train,
+                            size_t *ntrain, size_t *val, size_t *nval, char *err, size_t errlen);
+
+/* Loading ahead: a thread fills up to `depth` batches (2: a bounded queue of two) while the caller trains
+ * on the one it holds; depth 0 loads in prefetcher_next itself. The batches, and so the training, are
+ * identical either way. A pass: prefetcher_start copies order[n] and cuts it into batches of `batch`
+ * (<= max_batch; the last one short); prefetcher_next returns them in order: x [count, ...] and y
+ * [count, ...], 64-byte aligned, room for max_batch rows, writable (pad a short batch there), owned by
+ * the caller until the next prefetcher_next/start; count 0 when the pass is done. A new start abandons
+ * the rest of a pass (a run stopping mid-epoch). A load failure is returned by the prefetcher_next that
+ * reaches its batch. */
+typedef struct Prefetcher Prefetcher;
+DatasetStatus prefetcher_open(Prefetcher **pf, const Dataset *ds, size_t max_batch, size_t depth, char *err,
+                              size_t errlen);
+DatasetStatus prefetcher_start(Prefetcher *pf, const size_t *order, size_t n, size_t batch, uint64_t epoch, char *err,
+                               size_t errlen);
+DatasetStatus prefetcher_next(Prefetcher *pf, void **x, void **y, size_t *count, char *err, size_t errlen);
+void prefetcher_close(Prefetcher *pf);
+
 /* ======================================================================== runtime/trainer.c */
 
 /* The generic half of a training program. `onnxtune compile` (without --infer) generates the model's
