@@ -227,7 +227,8 @@ typedef struct {
     ImageStatus st;
 } JpegJob;
 
-static ImageStatus decode_jpeg(JpegJob *j, const uint8_t *buf, size_t len, size_t channels, ImageWork *w)
+static ImageStatus decode_jpeg(JpegJob *j, const uint8_t *buf, size_t len, size_t channels, bool eighth,
+                               ImageWork *w)
 {
     Image *img = &w->decoded;
     j->cinfo.err = jpeg_std_error(&j->jerr.pub);
@@ -248,7 +249,7 @@ static ImageStatus decode_jpeg(JpegJob *j, const uint8_t *buf, size_t len, size_
         longjmp(j->jerr.jump, 1);
     }
     size_t width = j->cinfo.image_width, height = j->cinfo.image_height;
-    if (width * height > IMAGE_MAX_PIXELS) {
+    if ((size_t)width * height > IMAGE_MAX_PIXELS) {
         j->st = fail(IMAGE_EUNSUPPORTED, j->jerr.err, j->jerr.errlen,
                      "JPEG of %zux%zu pixels is above the limit of %zu", width, height, IMAGE_MAX_PIXELS);
         longjmp(j->jerr.jump, 1);
@@ -256,7 +257,13 @@ static ImageStatus decode_jpeg(JpegJob *j, const uint8_t *buf, size_t len, size_
     /* PIL decodes colour JPEGs to RGB (libjpeg's defaults: islow DCT, fancy upsampling) and makes grey
      * from that RGB, not from the luma plane; grey JPEGs stay grey. */
     j->cinfo.out_color_space = in == JCS_GRAYSCALE && channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    if (eighth) {   /* image_check: the whole stream is still entropy-decoded, only the IDCT shrinks */
+        j->cinfo.scale_num = 1;
+        j->cinfo.scale_denom = 8;
+    }
     jpeg_start_decompress(&j->cinfo);
+    width = j->cinfo.output_width;
+    height = j->cinfo.output_height;
     size_t got = (size_t)j->cinfo.output_components;
     if (!image_alloc(img, width, height, got)) {
         j->st = fail(IMAGE_ENOMEM, j->jerr.err, j->jerr.errlen, "cannot allocate a %zux%zu image", width, height);
@@ -274,7 +281,8 @@ static ImageStatus decode_jpeg(JpegJob *j, const uint8_t *buf, size_t len, size_
     return IMAGE_OK;
 }
 
-ImageStatus image_decode(const void *buf, size_t len, size_t channels, ImageWork *w, char *err, size_t errlen)
+static ImageStatus decode(const void *buf, size_t len, size_t channels, bool check, ImageWork *w, char *err,
+                          size_t errlen)
 {
     static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     const uint8_t *b = buf;
@@ -291,11 +299,21 @@ ImageStatus image_decode(const void *buf, size_t len, size_t channels, ImageWork
         memset(&j, 0, sizeof j);
         j.jerr.err = err;
         j.jerr.errlen = errlen;
-        return decode_jpeg(&j, b, len, channels, w);
+        return decode_jpeg(&j, b, len, channels, check, w);
     }
     if (len == 0)
         return fail(IMAGE_ECORRUPT, err, errlen, "empty file");
     return fail(IMAGE_EUNSUPPORTED, err, errlen, "neither a PNG nor a JPEG (unknown signature)");
+}
+
+ImageStatus image_decode(const void *buf, size_t len, size_t channels, ImageWork *w, char *err, size_t errlen)
+{
+    return decode(buf, len, channels, false, w, err, errlen);
+}
+
+ImageStatus image_check(const void *buf, size_t len, size_t channels, ImageWork *w, char *err, size_t errlen)
+{
+    return decode(buf, len, channels, true, w, err, errlen);
 }
 
 /* ------------------------------------------------------------------------ resize: PIL's bilinear */

@@ -1056,6 +1056,9 @@ void image_work_free(ImageWork *w);
  * byte) or 1 (PIL's convert("L") of that RGB, (19595 R + 38470 G + 7471 B + 2^15) >> 16; grey stays grey).
  * A file that ends before its last pixel is corrupt (PIL: "image file is truncated"). */
 ImageStatus image_decode(const void *buf, size_t len, size_t channels, ImageWork *w, char *err, size_t errlen);
+/* Whether image_decode would succeed, cheaper: JPEGs are decoded at 1/8 scale (every byte of the
+ * entropy-coded data is still read and checked), PNGs fully. w->decoded then holds a smaller image. */
+ImageStatus image_check(const void *buf, size_t len, size_t channels, ImageWork *w, char *err, size_t errlen);
 
 /* PIL's Image.resize((width, height), BILINEAR) of 8-bit pixels: separable triangle filter widened by the
  * scale when shrinking (antialiased), 22-bit fixed-point weights, rounded to 8 bits after each pass (the
@@ -1101,11 +1104,13 @@ void image_augment_choice(const ImageTransform *tf, uint64_t epoch, uint64_t ind
  *   dataset_open_arrays: X.npy + Y.npy, or one .npz (np.savez/np.savez_compressed with x= and y=). Files
  *     (and .npz archives) of at least mmap_threshold bytes are memory-mapped, not read, so a data set
  *     larger than memory trains (deflated .npz members are always inflated into memory; y always is).
+ *     A mapped file must not be truncated while it is open (the process would get SIGBUS).
  *   dataset_open_images: an ImageFolder tree DIR/<class>/[sub/]<file>.png|.jpg|.jpeg (case-insensitive):
  *     classes are the sorted sub-folder names (or the list given, for a validation folder), files are
  *     sorted per class by (sub-folder, name) as torchvision lists them; x float32 [C, H, W] through
  *     image.c's transform, y int64 []. Unreadable images never stop a run: a folder of at most
- *     validate_limit files is fully decoded when opened and the bad files are dropped (n excludes them);
+ *     validate_limit files is checked when opened (image_check: 0.8 ms for a 500x375 JPEG) and the bad
+ *     files are dropped (n excludes them);
  *     in a larger one a file that fails when loaded is replaced, deterministically, by the next readable
  *     sample in dataset order (with that sample's label). Both warn through the callback and count
  *     (dataset_skipped). Other image formats (.bmp .tif .webp ...) are counted in `ignored` and warned.
