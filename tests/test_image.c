@@ -22,6 +22,7 @@ static uint64_t next_random(uint64_t *state)
 static unsigned char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
+    *len = 0;
     if (!f)
         return NULL;
     fseek(f, 0, SEEK_END);
@@ -74,7 +75,7 @@ static void test_decode(char **files, size_t nfiles)
     ImageWork w;
     memset(&w, 0, sizeof w);
     for (size_t i = 0; i < nfiles; i++) {
-        size_t len;
+        size_t len = 0;
         char path[512], s[128], err[256];
         snprintf(path, sizeof path, DATA "img/%s", files[i]);
         unsigned char *buf = slurp(path, &len);
@@ -116,7 +117,7 @@ static void test_resize(void)
     memset(&w, 0, sizeof w);
     const char *srcs[2][2] = {{"rgb8.png", "RGB"}, {"gray8.png", "L"}};
     for (int s = 0; s < 2; s++) {
-        size_t len;
+        size_t len = 0;
         char path[512], err[256];
         snprintf(path, sizeof path, DATA "img/%s", srcs[s][0]);
         unsigned char *buf = slurp(path, &len);
@@ -233,7 +234,7 @@ static void test_corrupt(void)
     memset(&w, 0, sizeof w);
     char err[256];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        size_t len;
+        size_t len = 0;
         char path[512];
         snprintf(path, sizeof path, DATA "img/%s", bad[i]);
         unsigned char *buf = slurp(path, &len);
@@ -246,7 +247,7 @@ static void test_corrupt(void)
     }
     const char *good[] = {"rgb8.png", "rgb.jpg", "progressive.jpg", "palette.png"};
     for (size_t g = 0; g < 4; g++) {
-        size_t len;
+        size_t len = 0;
         char path[512];
         snprintf(path, sizeof path, DATA "img/%s", good[g]);
         unsigned char *buf = slurp(path, &len);
@@ -286,7 +287,7 @@ static void test_corrupt(void)
  * the resized image that image_augment_choice names; across samples both flips and many offsets occur. */
 static void test_augment(void)
 {
-    size_t len;
+    size_t len = 0;
     unsigned char *buf = slurp(DATA "img/rgb.jpg", &len);   /* 64x48 */
     CHECK(buf != NULL);
     if (!buf)
