@@ -114,6 +114,16 @@ static void push_openblas(Argv *a)
         push(a, "-Wl,-rpath," ONNXTUNE_OPENBLAS_DIR);
 }
 
+/* What runtime/dataset.c and image.c need in a training program: libjpeg-turbo, libpng, zlib (.npz
+ * and PNG) and pthreads (the prefetch thread). */
+static void push_data_libs(Argv *a)
+{
+    push(a, "-ljpeg");
+    push(a, "-lpng");
+    push(a, "-lz");
+    push(a, "-pthread");
+}
+
 static char *dup_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -195,6 +205,7 @@ Status codegen_cc_start(CcJob *job, Diag *d)
         if (job->mode == CC_PROGRAM) {
             push(&a, own(&a, strdup(lib)));
             push_openblas(&a);
+            push_data_libs(&a);
             push(&a, "-lm");
         }
     }

@@ -70,7 +70,8 @@ void tr_shuffle(size_t *order, size_t n, uint64_t state)
 /* ---- options ---- */
 
 static const OptSpec specs[] = {
-    {"--train-x", "X.npy", "training inputs [N, ...]: the model input's layout and element type"},
+    {"--train-x", "X.npy", "training inputs [N, ...]: the model input's layout and element type (or an .npz "
+                           "with x and y)"},
     {"--train-y", "Y.npy", "training targets: int64 class indices [N] (cross_entropy), else float like the output"},
     {"--val-x", "X.npy", "validation inputs (with --val-y): loss and accuracy after every epoch"},
     {"--val-y", "Y.npy", "validation targets"},
@@ -104,6 +105,10 @@ static int apply_option(Trainer *t, const char *name, const char *v);
 /* trainer.c's options first, then each topic file's */
 static const TrainerTopic topics[] = {
     {specs, apply_option},
+    {tr_run_specs, tr_run_option},
+    {tr_select_specs, tr_select_option},
+    {tr_data_specs, tr_data_option},
+    {tr_eval_specs, tr_eval_option},
     {NULL, NULL},
 };
 
@@ -192,6 +197,9 @@ static int apply_option(Trainer *t, const char *name, const char *v)
     int64_t i;
 #define IS(s) (strcmp(name, s) == 0)
 #define BAD_VALUE(what) (fprintf(stderr, "%s: %s wants %s, not '%s'\n", t->prog, name, what, v), 2)
+    int listed = IS("--lr") || IS("--weight-decay") ? tr_select_list(t, name, v) : -1;    /* F,F,... for --cv */
+    if (listed >= 0)
+        return listed;
     if (IS("--train-x"))
         o->train_x = v;
     else if (IS("--train-y"))
@@ -395,92 +403,6 @@ int tr_check_array(const Trainer *t, const char *flag, const char *path, const N
                 tr_shape_text(exp, sizeof exp, want->rank, NULL, want->dims), what);
 }
 
-/* Load X and Y of one split and check them against the model and each other (nothing trains before). */
-int tr_load_split(const Trainer *t, const char *xflag, const char *xpath, const char *yflag, const char *ypath,
-                      Data *d)
-{
-    const TrainProgram *p = t->p;
-    char err[1024];
-    if (npy_read(xpath, &d->x, err, sizeof err) != NPY_OK)
-        return tr_fail(t, "%s: %s", xflag, err);
-    if (npy_read(ypath, &d->y, err, sizeof err) != NPY_OK)
-        return tr_fail(t, "%s: %s", yflag, err);
-    int rc = tr_check_array(t, xflag, xpath, &d->x, &p->x, "the model's input");
-    if (!rc)
-        rc = tr_check_array(t, yflag, ypath, &d->y, &p->target,
-                         p->loss == TRAIN_LOSS_CROSS_ENTROPY ? "class indices for cross_entropy"
-                                                             : "targets of the output's shape for this loss");
-    if (rc)
-        return rc;
-    if (d->x.dims[0] != d->y.dims[0])
-        return tr_fail(t, "%s %s has %zu samples but %s %s has %zu", xflag, xpath, d->x.dims[0], yflag, ypath,
-                    d->y.dims[0]);
-    d->n = d->x.dims[0];
-    if (d->n == 0)
-        return tr_fail(t, "%s %s has no samples", xflag, xpath);
-    if (p->loss == TRAIN_LOSS_CROSS_ENTROPY) {
-        const int64_t *y = d->y.data;
-        int64_t classes = p->logits.dims[1];
-        for (size_t i = 0; i < d->n; i++)
-            if (y[i] < 0 || y[i] >= classes)
-                return tr_fail(t, "%s %s: label %lld of sample %zu is out of range: the model has %lld classes "
-                            "(0..%lld)", yflag, ypath, (long long)y[i], i, (long long)classes, (long long)classes - 1);
-    }
-    d->rows = malloc(d->n * sizeof *d->rows);
-    if (!d->rows)
-        return tr_fail(t, "out of memory");
-    d->owns_rows = true;
-    for (size_t i = 0; i < d->n; i++)
-        d->rows[i] = i;
-    return 0;
-}
-
-void tr_data_free(Data *d)
-{
-    npy_free(&d->x);
-    npy_free(&d->y);
-    if (d->owns_rows)
-        free(d->rows);
-    memset(d, 0, sizeof *d);
-}
-
-/* --val-split F: a seeded random ceil(F * N) samples validate, the rest (in file order) train. Both views
- * share the training arrays. */
-int tr_split_off(const Trainer *t, Data *train, Data *val)
-{
-    size_t n = train->n, k = (size_t)ceil(t->o.val_split * (double)n);
-    if (k >= n)
-        k = n - 1;
-    if (k == 0)
-        return tr_fail(t, "--val-split %g of %zu samples leaves no validation sample", t->o.val_split, n);
-    size_t *perm = malloc(n * sizeof *perm);
-    bool *is_val = calloc(n, sizeof *is_val);
-    val->rows = malloc(k * sizeof *val->rows);
-    if (!perm || !is_val || !val->rows) {
-        free(perm);
-        free(is_val);
-        return tr_fail(t, "out of memory");
-    }
-    val->owns_rows = true;
-    for (size_t i = 0; i < n; i++)
-        perm[i] = i;
-    tr_shuffle(perm, n, (uint64_t)t->o.seed << 20);
-    for (size_t i = 0; i < k; i++)
-        is_val[perm[i]] = true;
-    size_t a = 0, b = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (is_val[i])
-            val->rows[b++] = i;
-        else
-            train->rows[a++] = i;
-    }
-    train->n = a;
-    val->n = b;
-    free(perm);
-    free(is_val);
-    return 0;
-}
-
 /* ---- parameters ---- */
 
 const TrainParam *tr_find_param(const TrainProgram *p, const char *name)
@@ -543,6 +465,23 @@ int tr_export_model(const Trainer *t, const unsigned char *params, const char *p
         if (tp->export_offset >= 0 && tp->kind != TRAIN_PARAM_STATE)
             memcpy(buf + tp->export_offset, params + tp->offset, tp->nbytes);
     }
+    unsigned char *meta, *grown;    /* metadata_props (class names, preprocessing) follow the template */
+    size_t meta_len, total = p->export_bytes;
+    if (tr_export_metadata(t, &meta, &meta_len)) {
+        free(buf);
+        return 1;
+    }
+    if (meta_len && !(grown = realloc(buf, total + meta_len))) {
+        free(meta);
+        free(buf);
+        return tr_fail(t, "out of memory exporting");
+    }
+    if (meta_len) {
+        buf = grown;
+        memcpy(buf + total, meta, meta_len);
+        total += meta_len;
+    }
+    free(meta);
     size_t plen = strlen(path) + 32;
     char *tmp = malloc(plen);
     int fd = -1;
@@ -556,7 +495,7 @@ int tr_export_model(const Trainer *t, const unsigned char *params, const char *p
         free(buf);
         return rc;
     }
-    size_t left = p->export_bytes;
+    size_t left = total;
     const unsigned char *at = buf;
     while (left) {
         ssize_t w = write(fd, at, left);
@@ -633,19 +572,6 @@ int tr_bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void 
     return 0;
 }
 
-/* Copy rows `idx[0..rows)` of a split into the batch buffers; padding rows repeat the first. */
-void tr_gather(const Trainer *t, Buffers *b, const Data *d, const size_t *idx, size_t rows)
-{
-    const TrainProgram *p = t->p;
-    size_t xr = tr_tensor_row_bytes(&p->x), yr = tr_tensor_row_bytes(&p->target), batch = (size_t)p->batch;
-    const unsigned char *x = d->x.data, *y = d->y.data;
-    for (size_t r = 0; r < batch; r++) {
-        size_t s = idx[r < rows ? r : 0];
-        memcpy(b->x + r * xr, x + s * xr, xr);
-        memcpy(b->y + r * yr, y + s * yr, yr);
-    }
-}
-
 /* Correct predictions among the first rows of the batch (cross_entropy only: argmax = label). */
 size_t tr_count_correct(const Trainer *t, const Buffers *b, size_t rows)
 {
@@ -661,24 +587,6 @@ size_t tr_count_correct(const Trainer *t, const Buffers *b, size_t rows)
         ok += (int64_t)best == y[r];
     }
     return ok;
-}
-
-EvalResult tr_evaluate(const Trainer *t, Buffers *b, const Data *d, size_t batch)
-{
-    const TrainProgram *p = t->p;
-    double sum = 0;
-    size_t correct = 0;
-    for (size_t at = 0; at < d->n; at += batch) {
-        size_t rows = d->n - at < batch ? d->n - at : batch;
-        tr_gather(t, b, d, d->rows + at, rows);
-        rt_set_batch_rows(rows);
-        p->eval.run(b->in_eval, b->out_eval, b->ws_eval);
-        sum += (double)b->loss * (double)rows;
-        if (p->loss == TRAIN_LOSS_CROSS_ENTROPY)
-            correct += tr_count_correct(t, b, rows);
-    }
-    EvalResult r = {sum / (double)d->n, (double)correct / (double)d->n, isfinite(sum)};
-    return r;
 }
 
 /* The shortest decimal that reads back as v (as float when is_float): metrics stay readable. */
@@ -704,43 +612,25 @@ double tr_seconds(void)
 
 int trainer_main(int argc, char **argv, const TrainProgram *p)
 {
-    Trainer t = {.p = p, .prog = argc > 0 ? argv[0] : "PROG"};
+    Trainer t = {.p = p, .prog = argc > 0 ? argv[0] : "PROG", .argc = argc, .argv = argv};
     Options *o = &t.o;
     o->epochs = 10;
     o->batch = p->batch;
     o->lr = p->optimizer == TRAIN_OPTIM_SGD ? 0.01 : 0.001;
     o->shuffle = true;
+    /* PROG eval ... / PROG predict ...: trainer_eval.c */
+    int mode = argc > 1 && strcmp(argv[1], "eval") == 0 ? 1 : argc > 1 && strcmp(argv[1], "predict") == 0 ? 2 : 0;
     int rc = parse_args(&t, p->ndefaults, p->defaults, true);
     if (rc < 0)
-        rc = parse_args(&t, argc - 1, (const char *const *)argv + 1, false);
+        rc = parse_args(&t, argc - 1 - (mode > 0), (const char *const *)argv + 1 + (mode > 0), false);
     if (rc >= 0)
         goto out_options;
-    rc = 2;
-    if (!o->train_x || !o->train_y) {
-        fprintf(stderr, "%s: missing --train-x X.npy --train-y Y.npy (see %s --help)\n", t.prog, t.prog);
-        goto out_options;
-    }
-    if (!o->val_x != !o->val_y) {
-        fprintf(stderr, "%s: --val-x and --val-y go together\n", t.prog);
-        goto out_options;
-    }
-    if (o->val_x && o->val_split > 0) {
-        fprintf(stderr, "%s: give either --val-x/--val-y or --val-split, not both\n", t.prog);
-        goto out_options;
-    }
     if (o->threads > 0)
         rt_set_threads((int)o->threads);
 
     Data tr = {0}, val = {0};
     Buffers b = {0};
-    rc = tr_load_split(&t, "--train-x", o->train_x, "--train-y", o->train_y, &tr);
-    if (!rc && o->val_x)
-        rc = tr_load_split(&t, "--val-x", o->val_x, "--val-y", o->val_y, &val);
-    if (!rc && o->val_split > 0) {
-        val.x = tr.x;   /* shares the arrays: only the row lists differ */
-        val.y = tr.y;
-        rc = tr_split_off(&t, &tr, &val);
-    }
+    rc = mode ? 0 : tr_data_open(&t, &tr, &val);
     if (rc)
         goto out;
     size_t batch = (size_t)p->batch;
@@ -756,14 +646,15 @@ int trainer_main(int argc, char **argv, const TrainProgram *p)
     if ((rc = tr_apply_inits(&t, b.params)) || (rc = tr_bind(&t, &b, &p->train, &b.in_train, &b.out_train, &b.ws_train)) ||
         (rc = tr_bind(&t, &b, &p->eval, &b.in_eval, &b.out_eval, &b.ws_eval)))
         goto out;
-    rc = tr_run(&t, &tr, &val, &b);
-out:
-    if (val.x.data == tr.x.data) {
-        memset(&val.x, 0, sizeof val.x);
-        memset(&val.y, 0, sizeof val.y);
+    if (mode) {
+        rc = tr_eval_main(&t, mode, &b);
+        goto out;
     }
+    rc = tr_run(&t, &tr, &val, &b);
+    tr_data_report(&t, &tr, &val);
+out:
+    tr_data_free(&val);     /* first: it may share the training set */
     tr_data_free(&tr);
-    tr_data_free(&val);
     free(b.params);
     free(b.x);
     free(b.y);

@@ -34,6 +34,24 @@ typedef struct Options {
     double step_gamma;
     InitArg inits[256];
     size_t ninits;
+    /* trainer_run.c: checkpoints, resuming, the plot, plain progress lines, early stopping */
+    const char *checkpoint, *resume, *plot;
+    int64_t checkpoint_every, log_every, patience, max_steps;  /* 0: none */
+    double min_delta;
+    bool monitor_accuracy;
+    /* trainer_select.c: --cv K over the lists of --lr and --weight-decay (nlrs/nwds 0: not lists) */
+    int64_t cv_folds;
+    double lrs[64], wds[64];
+    size_t nlrs, nwds;
+    /* trainer_data.c: image folders, their preprocessing, array options */
+    const char *train_dir, *val_dir, *classes;  /* --classes "a,b,...": class names of array data */
+    int64_t resize, crop_h, crop_w;             /* 0: not given */
+    double mean[3], std[3];
+    int nmean, nstd;                            /* values given (1 or C); 0: the defaults */
+    bool augment_flip, augment_crop, mmap, no_prefetch;
+    /* trainer_eval.c: PROG eval / PROG predict */
+    const char *x, *y, *dir, *weights, *output, *output_labels;
+    bool confusion;
 } Options;
 
 /* One command-line option: trainer.c's table and each topic file's (TrainerTopic). */
@@ -47,6 +65,13 @@ typedef struct Trainer {
     const TrainProgram *p;
     const char *prog;
     Options o;
+    /* trainer_data.c: what the export's metadata_props name (set when the training data opens) */
+    const char *const *class_names;     /* [nclasses]; NULL: none known */
+    size_t nclasses;
+    bool images;                        /* trained on an image folder: tf is its preprocessing */
+    ImageTransform tf;
+    int argc;                           /* the command line, for the resume command trainer_run.c prints */
+    char **argv;
 } Trainer;
 
 /* A topic file's options: specs (ended by a NULL name) and apply(t, name, value or NULL for a flag)
@@ -56,11 +81,19 @@ typedef struct TrainerTopic {
     int (*apply)(Trainer *t, const char *name, const char *v);
 } TrainerTopic;
 
+/* A split (training or validation) of a data set: trainer_data.c opens, loads and frees it. */
 typedef struct Data {
-    NpyArray x, y;
+    Dataset *ds;            /* the samples (NPY pair, .npz, image folder) */
+    bool owns_ds;           /* false for --val-split's validation view of the training set */
     size_t n;               /* samples */
-    size_t *rows;           /* the samples this split uses (indices into x, y), n of them */
+    size_t *rows;           /* the samples this split uses (indices into ds), n of them */
     bool owns_rows;
+    char **names;           /* --classes parsed (owned; the training split's) */
+    size_t nnames;
+    NpyArray x_only;        /* predict --x X.npy without targets: ds is NULL */
+    Prefetcher *pf;         /* loads the batches of a pass ahead (tr_pass_begin / tr_next_batch) */
+    const size_t *pass_order;
+    size_t pass_n, pass_batch, pass_at;
 } Data;
 
 typedef struct Buffers {
@@ -75,7 +108,9 @@ typedef struct Buffers {
 
 typedef struct EvalResult {
     double loss, accuracy;
+    double top5;            /* NaN unless cross_entropy with at least 5 classes */
     bool finite;
+    int rc;                 /* 0, or 1 when loading a batch failed (said on stderr) */
 } EvalResult;
 
 /* ---- trainer.c's helpers (see their comments there) ---- */
@@ -91,25 +126,80 @@ size_t tr_tensor_row_bytes(const TrainTensor *t);
 const char *tr_shape_text(char *buf, size_t size, int rank, const size_t *dims, const int64_t *model_dims);
 int tr_check_array(const Trainer *t, const char *flag, const char *path, const NpyArray *a, const TrainTensor *want,
                    const char *what);
-int tr_load_split(const Trainer *t, const char *xflag, const char *xpath, const char *yflag, const char *ypath,
-                  Data *d);
-void tr_data_free(Data *d);
-int tr_split_off(const Trainer *t, Data *train, Data *val);
 const TrainParam *tr_find_param(const TrainProgram *p, const char *name);
 int tr_apply_inits(const Trainer *t, unsigned char *params);
 int tr_export_model(const Trainer *t, const unsigned char *params, const char *path);
 double tr_lr_at(const Options *o, int64_t t, int64_t total, int64_t per_epoch);
 int tr_bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void ***out, void **ws);
-void tr_gather(const Trainer *t, Buffers *b, const Data *d, const size_t *idx, size_t rows);
 size_t tr_count_correct(const Trainer *t, const Buffers *b, size_t rows);
-EvalResult tr_evaluate(const Trainer *t, Buffers *b, const Data *d, size_t batch);
 const char *tr_shortest(char *buf, size_t size, double v, bool is_float);
 double tr_seconds(void);
+
+/* ---- trainer_data.c: the data ---- */
+
+extern const OptSpec tr_data_specs[];
+int tr_data_option(Trainer *t, const char *name, const char *v);
+/* Open the training split (and the validation split, from --val-x/--val-y, --val-dir or --val-split) as
+ * the options say, checked against the model (dtypes, shapes, labels); sets t->class_names/images/tf.
+ * Returns 0 or the exit status (1: bad data, 2: bad options); either way free both with tr_data_free. */
+int tr_data_open(Trainer *t, Data *train, Data *val);
+/* PROG eval / predict's data: --x/--y, --x DATA.npz or --dir (need_y false: X alone will do). */
+int tr_data_open_eval(Trainer *t, Data *d, bool need_y);
+void tr_data_free(Data *d);
+/* The --val-split view: a seeded random ceil(F * N) samples of train validate, the rest train. */
+int tr_split_off(const Trainer *t, Data *train, Data *val);
+/* Rows idx[0..rows) of a split into b->x, b->y; padding rows (up to the compiled batch) repeat the first.
+ * Returns 0 or 1 (a load failure, said on stderr). */
+int tr_gather(const Trainer *t, Buffers *b, const Data *d, const size_t *idx, size_t rows);
+/* A pass over order[0..n) in batches of `batch` rows (the last short) loaded ahead on another thread
+ * (unless --no-prefetch): tr_pass_begin starts it (abandoning an unfinished one; epoch keys the
+ * augmentation), each tr_next_batch puts the next batch in b->x, b->y (padded as tr_gather) and its row
+ * count in *rows. Both return 0 or 1 (a load failure, said on stderr). */
+int tr_pass_begin(const Trainer *t, Data *d, const size_t *order, size_t n, size_t batch, int64_t epoch);
+int tr_next_batch(const Trainer *t, Buffers *b, Data *d, size_t *rows);
+/* Images skipped as unreadable so far (0 for arrays); a warning line when there are any. */
+size_t tr_data_skipped(const Data *d);
+void tr_data_report(const Trainer *t, const Data *train, const Data *val);
+
+/* ---- trainer_eval.c: evaluation, PROG eval / predict, the export's metadata ---- */
+
+extern const OptSpec tr_eval_specs[];
+int tr_eval_option(Trainer *t, const char *name, const char *v);
+/* The split's loss, accuracy and top-5 at the current weights (eval graph), loaded through the split's
+ * prefetcher. confusion: NULL, or K*K counts to fill (row = label, column = argmax; zeroed first). */
+EvalResult tr_evaluate(const Trainer *t, Buffers *b, Data *d, size_t batch);
+EvalResult tr_evaluate_confusion(const Trainer *t, Buffers *b, Data *d, size_t batch, size_t *confusion);
+/* --confusion at the end of a run: the matrix of the validation split printed and appended to the
+ * metrics file as {"split":"val","confusion":[[...]]}. Returns 0 or 1. */
+int tr_confusion_report(const Trainer *t, Buffers *b, Data *val);
+/* `PROG eval` (mode 1) and `PROG predict` (mode 2), after the options are parsed; b bound, b->params the
+ * compiled weights with --init applied. Returns the exit status. */
+int tr_eval_main(Trainer *t, int mode, Buffers *b);
+/* The metadata_props fields appended to the export (class names, preprocessing): malloc'd protobuf bytes
+ * in *out (NULL, *len 0 when there are none). Returns 0 or 1 (out of memory). */
+int tr_export_metadata(const Trainer *t, unsigned char **out, size_t *len);
 
 /* trainer_run.c: everything after the data and parameters are ready (b->params holds the initial
  * weights, --init applied): the training (with its metrics, checkpoints, progress and plot), the export
  * and the summary. Returns the exit status: 0, 1 (failed or a NaN/Inf stop), 130/143 (SIGINT/SIGTERM,
  * after writing a checkpoint). */
 int tr_run(Trainer *t, Data *tr, Data *val, Buffers *b);
+extern const OptSpec tr_run_specs[];
+int tr_run_option(Trainer *t, const char *name, const char *v);
+
+/* trainer_select.c: --cv K; --lr and --weight-decay with a list of values (trainer.c hands each --lr and
+ * --weight-decay here first: returns -1 for a single value, which trainer.c then takes, else 0 or 2). */
+extern const OptSpec tr_select_specs[];
+int tr_select_option(Trainer *t, const char *name, const char *v);
+int tr_select_list(Trainer *t, const char *name, const char *v);
+/* --cv K: K-fold cross-validation of every --lr x --weight-decay combination from the weights in
+ * b->params (restored there afterwards), a table, then t->o.lr and the weight decay set to the best mean
+ * validation score. Returns 0 or the exit status. */
+int tr_select(Trainer *t, Data *tr, Buffers *b);
+/* trainer_run.c for tr_select: the epochs of one fold from b->params as they are, fresh optimizer steps,
+ * nothing written or shown. *score: the validation result after the last epoch (the best epoch's with
+ * --early-stop). Returns 0, 1 (failed, said on stderr), 2 (the loss diverged at step *nan_step) or
+ * 128 + the signal that stopped it. */
+int tr_fit_fold(Trainer *t, Data *tr, Data *val, Buffers *b, EvalResult *score, int64_t *nan_step);
 
 #endif
