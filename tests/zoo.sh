@@ -147,7 +147,9 @@ for name in $models; do
                 out=$(json_get "$flat" "output_names.$k")
                 [ -n "$out" ] || break
                 ref=$dir/$(json_get "$flat" "outputs.$out")
-                line=$("$NPYCMP" "$run/out/$out.npy" "$ref" "$TOL" 2>&1)
+                # PROG names the file after the output, other characters than [A-Za-z0-9._-] as _
+                file=$(printf '%s' "$out" | sed 's/[^A-Za-z0-9._-]/_/g')
+                line=$("$NPYCMP" "$run/out/$file.npy" "$ref" "$TOL" 2>&1)
                 rc=$?
                 rel=$(printf '%s\n' "$line" | sed -n 's/^rel_l2=\([^ ]*\).*/\1/p')
                 if [ -n "$rel" ]; then
