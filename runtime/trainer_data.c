@@ -169,7 +169,10 @@ static int image_transform_for(const Trainer *t, const char *flag, bool augment,
     tf->augment_crop = augment && o->augment_crop;
     tf->augment_flip = augment && o->augment_flip;
     if ((o->nmean && o->nmean != (int)c && o->nmean != 1) || (o->nstd && o->nstd != (int)c && o->nstd != 1)) {
-        fprintf(stderr, "%s: --mean and --std want 1 or %zu values (the model's channels)\n", t->prog, c);
+        if (c == 1)
+            fprintf(stderr, "%s: --mean and --std want 1 value (the model's input is grey)\n", t->prog);
+        else
+            fprintf(stderr, "%s: --mean and --std want 1 or %zu values (the model's channels)\n", t->prog, c);
         return 2;
     }
     for (size_t k = 0; k < c; k++) {
@@ -337,6 +340,21 @@ static int parse_classes(const Trainer *t, const char *list, Data *d)
     return 0;
 }
 
+/* One line on what a split holds, when it is not plain arrays read into memory. */
+static void describe(const Trainer *t, const char *flag, const Data *d)
+{
+    if (t->o.quiet || !d->ds)
+        return;
+    if (d->ds->kind == DATASET_IMAGES) {
+        printf("%s: %s %s: %zu images in %zu classes (", t->prog, flag, d->ds->source, d->ds->n, d->ds->nclasses);
+        for (size_t c = 0; c < d->ds->nclasses && c < 8; c++)
+            printf("%s%s", c ? " " : "", d->ds->class_names[c]);
+        printf("%s)\n", d->ds->nclasses > 8 ? " ..." : "");
+    } else if (d->ds->mapped) {
+        printf("%s: %s %s: %zu samples, memory-mapped\n", t->prog, flag, d->ds->source, d->ds->n);
+    }
+}
+
 int tr_data_open(Trainer *t, Data *train, Data *val)
 {
     const Options *o = &t->o;
@@ -401,6 +419,7 @@ int tr_data_open(Trainer *t, Data *train, Data *val)
             t->nclasses = train->nnames;
         }
     }
+    describe(t, o->train_dir ? "--train-dir" : "--train-x", train);
     if (o->val_x)
         rc = open_arrays(t, "--val-x", o->val_x, "--val-y", val_npz ? NULL : o->val_y, true, val);
     else if (o->val_dir)
@@ -420,6 +439,8 @@ int tr_data_open(Trainer *t, Data *train, Data *val)
         if (!rc)
             rc = tr_split_off(t, train, val);
     }
+    if (!rc && (o->val_x || o->val_dir))
+        describe(t, o->val_x ? "--val-x" : "--val-dir", val);
     return rc;
 }
 

@@ -166,14 +166,17 @@ static void json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-/* {"split":S,"samples":N,"loss":L[,"accuracy":A][,"top5":T][,"confusion":[[...]],"classes":[...]]} */
+/* {"split":S,"samples":N[,"loss":L][,"accuracy":A][,"top5":T][,"confusion":[[...]][,"classes":[...]]]}: r
+ * NULL leaves out the scores (the confusion record at the end of training: the epoch's line has them). */
 static void metrics_record(const Trainer *t, FILE *f, const char *split, size_t n, const EvalResult *r,
                            const size_t *conf, size_t k)
 {
-    fprintf(f, "{\"split\":\"%s\",\"samples\":%zu,\"loss\":%.9g", split, n, r->loss);
-    if (!isnan(r->accuracy))
+    fprintf(f, "{\"split\":\"%s\",\"samples\":%zu", split, n);
+    if (r)
+        fprintf(f, ",\"loss\":%.9g", r->loss);
+    if (r && !isnan(r->accuracy))
         fprintf(f, ",\"accuracy\":%.9g", r->accuracy);
-    if (!isnan(r->top5))
+    if (r && !isnan(r->top5))
         fprintf(f, ",\"top5\":%.9g", r->top5);
     if (conf) {
         fprintf(f, ",\"confusion\":[");
@@ -222,7 +225,7 @@ int tr_confusion_report(const Trainer *t, Buffers *b, Data *val)
         if (!f)
             rc = tr_fail(t, "--metrics %s: cannot append: %s", t->o.metrics, strerror(errno));
         else {
-            metrics_record(t, f, "val", val->n, &r, conf, k);
+            metrics_record(t, f, "val", val->n, NULL, conf, k);
             if (fclose(f) != 0)
                 rc = tr_fail(t, "--metrics %s: write failed", t->o.metrics);
         }
