@@ -127,8 +127,11 @@ int tr_select(Trainer *t, Data *tr, Buffers *b)
                "%s%s:\n", t->prog, k, n, combos, combos == 1 ? "" : "s", (long long)o->epochs,
                o->epochs == 1 ? "" : "s", what, o->patience ? " of the best epoch" : " after the last epoch");
         printf("%12s %12s", "lr", "weight_decay");
-        for (size_t f = 0; f < k; f++)
-            printf("  %8s%-3zu", "fold ", f + 1);
+        for (size_t f = 0; f < k; f++) {
+            char head[32];
+            snprintf(head, sizeof head, "fold %zu", f + 1);
+            printf("  %11s", head);
+        }
         printf(" %12s %12s\n", "mean", "std");
         fflush(stdout);
     }
