@@ -1,7 +1,7 @@
 /* trainer_eval.c - measuring a model: validation (loss, accuracy, top-5, the confusion matrix), the
  * `PROG eval` and `PROG predict` commands (weights from an export of this program), and the class names and
- * preprocessing the export carries in its metadata_props. It does not train; weights from checkpoints
- * are read by trainer_run.c's code. */
+ * preprocessing the export carries in its metadata_props. It does not train or write checkpoints
+ * (trainer_run.c does). */
 #define _POSIX_C_SOURCE 200809L
 #include "trainer_priv.h"
 
@@ -18,7 +18,8 @@ const OptSpec tr_eval_specs[] = {
     {"--x", "X.npy", "eval/predict: inputs (or DATA.npz with x and y)"},
     {"--y", "Y.npy", "eval: targets"},
     {"--dir", "DIR", "eval/predict: an image folder instead (labels from its class folders)"},
-    {"--weights", "M.onnx", "eval/predict: the weights of an ONNX file this program exported (--export)"},
+    {"--weights", "M.onnx", "eval/predict: the weights of an ONNX file this program exported (--export); or "
+                            "--checkpoint FILE: a checkpoint's"},
     {"--output", "P.npy", "predict: the logits, float32 [N, K], in the data's order"},
     {"--output-labels", "L.npy", "predict: the argmax class of each sample, int64 [N]"},
     {"--confusion", NULL, "print the validation confusion matrix at the end (and write it to --metrics)"},
@@ -611,6 +612,26 @@ static int load_export_weights(Trainer *t, const char *path, unsigned char *para
     return rc;
 }
 
+/* The "params" section of a checkpoint trainer_run.c wrote for this program (its identity as that
+ * file's make_identity forms it: the program's fingerprint and compiled batch). */
+static int load_checkpoint_weights(const Trainer *t, const char *path, unsigned char *params)
+{
+    const TrainProgram *p = t->p;
+    int64_t batch = p->batch;
+    char desc[512], err[2048];
+    snprintf(desc, sizeof desc, "%s compiled with '%s' for batch %lld", p->model ? p->model : "a model",
+             p->compiled_with ? p->compiled_with : "", (long long)batch);
+    CkptIdentity id = {ckpt_hash64(ckpt_program_fingerprint(p), &batch, sizeof batch), desc};
+    Checkpoint c;
+    if (ckpt_read(path, &id, &c, err, sizeof err) != CKPT_OK)
+        return tr_fail(t, "--checkpoint %s", err);
+    int rc = 0;
+    if (ckpt_get(&c, "params", params, p->params_bytes, err, sizeof err) != CKPT_OK)
+        rc = tr_fail(t, "--checkpoint %s", err);
+    ckpt_free(&c);
+    return rc;
+}
+
 /* ---- PROG eval / PROG predict ---- */
 
 int tr_eval_main(Trainer *t, int mode, Buffers *b)
@@ -635,14 +656,20 @@ int tr_eval_main(Trainer *t, int mode, Buffers *b)
     char **names = NULL;
     size_t nnames = 0;
     int rc = 0;
-    if (o->weights) {
+    if (o->weights && o->checkpoint) {
+        fprintf(stderr, "%s %s: give --weights or --checkpoint, not both\n", t->prog, cmd);
+        return 2;
+    }
+    if (o->checkpoint) {
+        rc = load_checkpoint_weights(t, o->checkpoint, b->params);
+    } else if (o->weights) {
         rc = load_export_weights(t, o->weights, b->params, &names, &nnames);
         if (!rc && names) {
             t->class_names = (const char *const *)names;
             t->nclasses = nnames;
         }
     } else if (!o->quiet) {
-        fprintf(stderr, "%s %s: no --weights: evaluating the compiled weights%s\n", t->prog, cmd,
+        fprintf(stderr, "%s %s: no --weights or --checkpoint: evaluating the compiled weights%s\n", t->prog, cmd,
                 o->ninits ? " with --init" : "");
     }
     Data d = {0};

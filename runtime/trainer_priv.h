@@ -170,10 +170,12 @@ int tr_eval_option(Trainer *t, const char *name, const char *v);
 EvalResult tr_evaluate(const Trainer *t, Buffers *b, Data *d, size_t batch);
 EvalResult tr_evaluate_confusion(const Trainer *t, Buffers *b, Data *d, size_t batch, size_t *confusion);
 /* --confusion at the end of a run: the matrix of the validation split printed and appended to the
- * metrics file as {"split":"val","confusion":[[...]]}. Returns 0 or 1. */
+ * metrics file as {"split":"val","samples":N,"confusion":[[...]],"classes":[...]} (rows: the true
+ * class; no "loss" key, so it is not one more epoch's line). Returns 0 or 1. */
 int tr_confusion_report(const Trainer *t, Buffers *b, Data *val);
 /* `PROG eval` (mode 1) and `PROG predict` (mode 2), after the options are parsed; b bound, b->params the
- * compiled weights with --init applied. Returns the exit status. */
+ * compiled weights with --init applied; --weights (an export) or --checkpoint (trainer_run.c's "params"
+ * section, identity as its make_identity forms it) replace them. Returns the exit status. */
 int tr_eval_main(Trainer *t, int mode, Buffers *b);
 /* The metadata_props fields appended to the export (class names, preprocessing): malloc'd protobuf bytes
  * in *out (NULL, *len 0 when there are none). Returns 0 or 1 (out of memory). */

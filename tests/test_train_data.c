@@ -349,6 +349,26 @@ out:
     free(got);
 }
 
+/* eval --checkpoint reads the weights a training run checkpointed: those it exported */
+static void eval_checkpoint(void)
+{
+    const char *ck = tt_path("run.ckpt"), *ex = tt_path("run.onnx"), *a = tt_path("ev_ck.jsonl"),
+               *b = tt_path("ev_ex.jsonl"), *lk = tt_path("linear8.ckpt");
+    tt_expect("train with --checkpoint", 0, NULL, prog, "--train-x", REF "/digits_png_train.npz", "--epochs", "1",
+              "--checkpoint", ck, "--export", ex, NULL);
+    tt_expect("eval --checkpoint", 0, NULL, prog, "eval", "--checkpoint", ck, "--x", REF "/digits_png_val.npz",
+              "--metrics", a, NULL);
+    tt_expect("eval --weights", 0, NULL, prog, "eval", "--weights", ex, "--x", REF "/digits_png_val.npz", "--metrics",
+              b, NULL);
+    CHECK_MSG(tt_same(a, b), "eval of the checkpoint and of the export of the same run differ");
+    tt_expect("a checkpoint of linear8", 0, NULL, tt_path("linear8"), "--train-x", REF "/topk_x.npy", "--train-y",
+              REF "/topk_y.npy", "--epochs", "1", "--checkpoint", lk, NULL);
+    tt_expect("eval --checkpoint of another program", 1, "--checkpoint", prog, "eval", "--checkpoint", lk, "--x",
+              REF "/digits_png_val.npz", NULL);
+    tt_expect("--weights and --checkpoint", 2, "not both", prog, "eval", "--checkpoint", ck, "--weights", ex, "--x",
+              REF "/digits_png_val.npz", NULL);
+}
+
 /* ---- top-5 and the confusion matrix against answers worked out in Python ---- */
 
 static void topk_confusion(void)
@@ -462,6 +482,7 @@ int main(void)
     corrupt_images();
     arrays();
     eval_predict();
+    eval_checkpoint();
     topk_confusion();
     augmentation();
     bad_options();
