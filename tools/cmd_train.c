@@ -1,9 +1,8 @@
 /* cmd_train.c - `onnxtune train MODEL [compile options] [PROG options]`: compile a training program
  * (cached like `onnxtune run`) and run it, in one step; and the training options that `compile`
  * (without --infer) shares. It parses and prints; codegen/train_program.c builds, runtime/trainer.c trains.
- * Programs are cached ($ONNXTUNE_CACHE, else $XDG_CACHE_HOME/onnxtune or ~/.cache/onnxtune) under a hash
- * of the model's bytes, the compile options, the batch, example shapes, the onnxtune version and the
- * onnxtune binary and runtime library it came from; a new program is built aside and renamed in. */
+ * Programs are cached by tools/cache.c as train-<key>, keyed by the model's bytes, the compile options,
+ * the batch and the example shapes (and what cache.c adds: version, binary, runtime library). */
 #include "tools.h"
 
 #include "codegen.h"
@@ -13,9 +12,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 /* ---- the training options ---- */
 
@@ -239,76 +235,6 @@ bool tools_train_compile_options(const char *cmd, TrainArgs *a, struct TrainComp
     return true;
 }
 
-/* ---- the cache (the scheme of cmd_run.c) ---- */
-
-typedef struct Hash {
-    uint64_t a, b;
-} Hash;
-
-static void hash_bytes(Hash *h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) {
-        h->a = (h->a ^ s[i]) * 1099511628211ull;
-        h->b = (h->b ^ s[i]) * 0x100000001b3ull + 0x9e3779b97f4a7c15ull;
-    }
-}
-
-static void hash_str(Hash *h, const char *s)
-{
-    hash_bytes(h, s, strlen(s) + 1);
-}
-
-static bool hash_file(Hash *h, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    unsigned char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        hash_bytes(h, buf, n);
-    bool ok = !ferror(f);
-    fclose(f);
-    return ok;
-}
-
-static void hash_stamp(Hash *h, const char *path)
-{
-    struct stat sb;
-    if (stat(path, &sb) == 0) {
-        hash_bytes(h, &sb.st_size, sizeof sb.st_size);
-        hash_bytes(h, &sb.st_mtim, sizeof sb.st_mtim);
-    }
-    hash_str(h, path);
-}
-
-static bool cache_dir(char *out, size_t size)
-{
-    const char *env = getenv("ONNXTUNE_CACHE"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    int n;
-    if (env && *env)
-        n = snprintf(out, size, "%s", env);
-    else if (xdg && *xdg)
-        n = snprintf(out, size, "%s/onnxtune", xdg);
-    else if (home && *home)
-        n = snprintf(out, size, "%s/.cache/onnxtune", home);
-    else
-        n = snprintf(out, size, "/tmp/onnxtune-cache-%ld", (long)getuid());
-    if (n <= 0 || (size_t)n >= size)
-        return false;
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", out);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return false;
-            *p = '/';
-        }
-    return mkdir(buf, 0777) == 0 || errno == EEXIST;
-}
-
 /* ---- onnxtune train ---- */
 
 static void train_usage(FILE *f)
@@ -330,6 +256,14 @@ static void train_usage(FILE *f)
                      train_opts[i].arg ? train_opts[i].arg : "");
             fprintf(f, "  %-22s %s\n", left, train_opts[i].help);
         }
+}
+
+static Status build_program(void *ctx, const char *output, Diag *d)
+{
+    TrainCompileOptions *co = ctx;
+    TrainCompileStats stats;
+    co->output = output;
+    return codegen_compile_trainer(co, &stats, d);
 }
 
 int cmd_train(int argc, char **argv)
@@ -413,59 +347,21 @@ int cmd_train(int argc, char **argv)
     co.shapes = shapes;
     co.nshapes = (size_t)ninputs;
 
-    /* the cache key */
-    char exe[PATH_MAX] = "", inc[PATH_MAX], lib[PATH_MAX], dir[PATH_MAX], prog[PATH_MAX + 64];
-    Hash h = {14695981039346656037ull, 0x6a09e667f3bcc908ull};
+    CacheKey key;
+    if (!cache_key_start("train", &key, model))
+        goto out;
+    cache_key_str(&key, "train");
+    for (int i = 0; i < ta.argc; i++)
+        cache_key_str(&key, ta.argv[i]);
+    cache_key_bytes(&key, &batch, sizeof batch);
+    cache_key_shapes(&key, shapes, ninputs);
     Diag d;
     diag_init(&d, model);
-    if (!hash_file(&h, model)) {
-        fprintf(stderr, "onnxtune train: %s: cannot read the model: %s\n", model, strerror(errno));
+    char prog[PATH_MAX + 64];
+    int st = cache_program("train", &key, "train-", no_cache, build_program, &co, &d, prog, sizeof prog);
+    if (st >= 0) {
+        rc = st;
         goto out;
-    }
-    hash_str(&h, "train");
-    for (int i = 0; i < ta.argc; i++)
-        hash_str(&h, ta.argv[i]);
-    hash_bytes(&h, &batch, sizeof batch);
-    for (int i = 0; i < ninputs; i++) {
-        hash_str(&h, shapes[i].name);
-        hash_bytes(&h, &shapes[i].dtype, sizeof shapes[i].dtype);
-        hash_bytes(&h, &shapes[i].shape.rank, sizeof shapes[i].shape.rank);
-        hash_bytes(&h, shapes[i].shape.dim, sizeof shapes[i].shape.dim[0] * (size_t)shapes[i].shape.rank);
-    }
-    hash_str(&h, ONNXTUNE_VERSION);
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0)
-        exe[len] = '\0';
-    hash_stamp(&h, exe);
-    if (codegen_runtime_paths(inc, sizeof inc, lib, sizeof lib, &d) == ST_OK)
-        hash_stamp(&h, lib);
-    const char *cc = getenv("CC");
-    hash_str(&h, cc ? cc : "cc");
-    if (!cache_dir(dir, sizeof dir)) {
-        fprintf(stderr, "onnxtune train: cannot create the cache folder %s: %s (set ONNXTUNE_CACHE)\n", dir,
-                strerror(errno));
-        goto out;
-    }
-    snprintf(prog, sizeof prog, "%s/train-%016llx%016llx", dir, (unsigned long long)h.a, (unsigned long long)h.b);
-    struct stat sb;
-    if (no_cache || stat(prog, &sb) != 0) {
-        char tmp[PATH_MAX + 96];
-        snprintf(tmp, sizeof tmp, "%s.tmp%ld", prog, (long)getpid());
-        co.output = tmp;
-        TrainCompileStats stats;
-        Status st = codegen_compile_trainer(&co, &stats, &d);
-        if (st) {
-            unlink(tmp);
-            fprintf(stderr, "onnxtune train: ");
-            diag_print(&d, stderr);
-            rc = status_exit_code(st);
-            goto out;
-        }
-        if (rename(tmp, prog) != 0) {
-            fprintf(stderr, "onnxtune train: cannot move the program into the cache (%s): %s\n", prog, strerror(errno));
-            unlink(tmp);
-            goto out;
-        }
     }
 
     /* PROG [--batch N] [PROG options] */
@@ -479,21 +375,7 @@ int cmd_train(int argc, char **argv)
         np += 2;
     }
     pargv[np] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execv(prog, pargv);
-        fprintf(stderr, "onnxtune train: cannot run %s: %s\n", prog, strerror(errno));
-        _exit(127);
-    }
-    int ws = 0;
-    rc = 1;
-    if (pid < 0)
-        fprintf(stderr, "onnxtune train: cannot start %s: %s\n", prog, strerror(errno));
-    else if (waitpid(pid, &ws, 0) == pid)
-        rc = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    if (pid > 0 && WIFSIGNALED(ws))
-        fprintf(stderr, "onnxtune train: the program %s was killed by signal %d\n", prog, WTERMSIG(ws));
+    rc = cache_run_program("train", prog, pargv);
 out:
     free(pargv);
     tools_free_inputs(inputs, ninputs);

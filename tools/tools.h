@@ -3,6 +3,8 @@
 #ifndef ONNXTUNE_TOOLS_H
 #define ONNXTUNE_TOOLS_H
 
+#include "ir.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +30,32 @@ int tools_take_inputs(const char *cmd, int *argc, char **argv, InputArg *out, in
 void tools_free_inputs(InputArg *in, int n);
 /* Each input file's dtype and shape (NPY header), for codegen to fix the input shapes. */
 bool tools_input_shapes(const char *cmd, const InputArg *in, int n, struct InputShape *out);
+
+/* ======================================================================== tools/cache.c */
+
+/* The program cache of `run` and `train` ($ONNXTUNE_CACHE, else $XDG_CACHE_HOME/onnxtune, ~/.cache/onnxtune
+ * or /tmp/onnxtune-cache-UID). A program's name is a 128-bit key: two FNV-1a streams with different seeds
+ * over the model's bytes, what the command adds, then the onnxtune version, the onnxtune binary's and
+ * runtime library's paths, sizes and mtimes, and $CC. Functions taking `cmd` print their own errors. */
+typedef struct CacheKey {
+    uint64_t a, b;
+} CacheKey;
+/* Start k with the bytes of the file `model`; false after printing "MODEL: cannot read the model". */
+bool cache_key_start(const char *cmd, CacheKey *k, const char *model);
+void cache_key_bytes(CacheKey *k, const void *p, size_t n);
+void cache_key_str(CacheKey *k, const char *s);      /* with its terminating NUL */
+/* Each input's name, dtype and shape. */
+void cache_key_shapes(CacheKey *k, const struct InputShape *s, int n);
+/* Builds the program at `output` (a temporary name beside the cached one). */
+typedef Status (*CacheBuild)(void *ctx, const char *output, Diag *d);
+/* Finish k, write the program's path DIR/<prefix><32 hex digits> to prog[size], and unless it exists
+ * (and !rebuild) build it aside and rename it in. Returns -1 when prog is ready, else the exit status
+ * after printing (d's message when the build fails). */
+int cache_program(const char *cmd, CacheKey *k, const char *prefix, bool rebuild, CacheBuild build, void *ctx,
+                  Diag *d, char *prog, size_t size);
+/* Run prog with argv (argv[0] is how it names itself) and wait: its exit status, 128 + N when killed by
+ * signal N, 1 when it could not be started. */
+int cache_run_program(const char *cmd, const char *prog, char **argv);
 
 /* ======================================================================== tools/cli.c */
 
