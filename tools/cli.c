@@ -119,3 +119,21 @@ bool cli_int(const CliCommand *cmd, const CliOption *o, int64_t min, int64_t max
     *out = v;
     return true;
 }
+
+int cli_take_value(const char *cmd, const char *name, const char *arg, int argc, char **argv, int *i,
+                   const char **value)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '='))
+        return 0;
+    if (a[n] == '=')
+        *value = a + n + 1;
+    else if (*i + 1 < argc)
+        *value = argv[++*i];
+    else {
+        fprintf(stderr, "onnxtune %s: option %s needs a value (%s %s)\n", cmd, name, name, arg);
+        return -1;
+    }
+    return 1;
+}

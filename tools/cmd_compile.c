@@ -15,20 +15,15 @@ int tools_take_inputs(const char *cmd, int *argc, char **argv, InputArg *out, in
     int n = 0, w = 1;
     bool done = false;
     for (int i = 1; i < *argc; i++) {
-        const char *a = argv[i], *val = NULL;
-        if (!done && strcmp(a, "--") == 0)
+        const char *val = NULL;
+        if (!done && strcmp(argv[i], "--") == 0)
             done = true;
-        if (done || (strcmp(a, "--input") != 0 && strncmp(a, "--input=", 8) != 0)) {
+        int took = done ? 0 : cli_take_value(cmd, "--input", "NAME=FILE.npy", *argc, argv, &i, &val);
+        if (took < 0)
+            return -1;
+        if (took == 0) {
             argv[w++] = argv[i];
             continue;
-        }
-        if (a[7] == '=')
-            val = a + 8;
-        else if (i + 1 < *argc)
-            val = argv[++i];
-        else {
-            fprintf(stderr, "onnxtune %s: option --input needs a value (--input NAME=FILE.npy)\n", cmd);
-            return -1;
         }
         const char *eq = strchr(val, '=');
         if (!eq || eq == val || !eq[1]) {

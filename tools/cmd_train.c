@@ -289,6 +289,11 @@ int cmd_train(int argc, char **argv)
     int np = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int took = cli_take_value("train", "--batch", "N", argc, argv, &i, &batch_arg);
+        if (took < 0)
+            goto out;
+        if (took > 0)
+            continue;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             train_usage(stdout);
             rc = 0;
@@ -299,15 +304,6 @@ int cmd_train(int argc, char **argv)
             no_cache = true;
         } else if (strcmp(a, "--werror") == 0) {
             werror = true;
-        } else if (strcmp(a, "--batch") == 0 || strncmp(a, "--batch=", 8) == 0) {
-            if (a[7] == '=')
-                batch_arg = a + 8;
-            else if (i + 1 < argc)
-                batch_arg = argv[++i];
-            else {
-                fprintf(stderr, "onnxtune train: option --batch needs a value (--batch N)\n");
-                goto out;
-            }
         } else if (a[0] != '-' && !model) {
             model = a;
         } else {

@@ -95,6 +95,12 @@ int cli_usage_error(const CliCommand *cmd, const char *fmt, ...)
 CliOption *cli_option(CliCommand *cmd, const char *name);
 /* The value of a given option as an integer in [min, max]; false after printing a usage error. */
 bool cli_int(const CliCommand *cmd, const CliOption *o, int64_t min, int64_t max, int64_t *out);
+/* For commands that take some options out of argv before cli_parse (or instead of it): when argv[*i] is
+ * `name` or `name=VALUE`, set *value (the next argument in the first form, *i moving past it) and
+ * return 1; return 0 for any other argument, -1 after printing "onnxtune CMD: option NAME needs a
+ * value (NAME ARG)". */
+int cli_take_value(const char *cmd, const char *name, const char *arg, int argc, char **argv, int *i,
+                   const char **value);
 
 /* ======================================================================== tools/cmd_train.c */
 
