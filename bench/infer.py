@@ -108,9 +108,12 @@ def sgemm_gflops(a, work, max_threads):
 def measure(a, kind, model, batch, threads, prog):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
     rep, warm = str(a.repeat), str(a.warmup)
-    if kind in ("onnxtune", "onnxtune_passive"):
+    if kind.startswith("onnxtune"):
         if kind == "onnxtune_passive":
             env["OMP_WAIT_POLICY"] = "passive"
+        if kind == "onnxtune_avx512":  # OpenBLAS picks its AVX-512 kernels (BENCHMARKING.md)
+            env.pop("OPENBLAS_CORETYPE", None)
+            env.pop("OPENBLAS_L2_SIZE", None)
         out = run([prog, "--threads", str(threads), "--repeat", rep, "--warmup", warm], env=env)
     elif kind == "pytorch":
         env["GLIBC_TUNABLES"] = TUNED_MALLOC
@@ -146,6 +149,8 @@ def main():
     ap.add_argument("--wait", type=float, default=600, help="seconds to wait for the load to drop")
     ap.add_argument("--no-ort", action="store_true")
     ap.add_argument("--no-passive", action="store_true", help="skip the OMP_WAIT_POLICY=passive onnxtune run")
+    ap.add_argument("--avx512", action="store_true",
+                    help="also run onnxtune with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset (AVX-512 sgemm)")
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--node", default=shutil.which("node") or "node")
     a = ap.parse_args()
@@ -156,7 +161,8 @@ def main():
     models = [m for m in a.models.split(",") if m]
     batches = [int(b) for b in a.batches.split(",") if b]
     threads = [int(t) for t in a.threads.split(",") if t]
-    kinds = ["onnxtune"] + ([] if a.no_passive else ["onnxtune_passive"]) + ["pytorch"] + \
+    kinds = ["onnxtune"] + ([] if a.no_passive else ["onnxtune_passive"]) + \
+        (["onnxtune_avx512"] if a.avx512 else []) + ["pytorch"] + \
             ([] if a.no_ort else ["ort"])
     if not a.no_ort and not os.path.isdir(os.path.join(BENCH, "node_modules", "onnxruntime-node")):
         sys.exit("infer.py: cd bench && ONNXRUNTIME_NODE_INSTALL=skip npm install   (or --no-ort)")
@@ -201,6 +207,7 @@ def main():
           "ratios: median (min–max) over rounds; GFLOP = 2 x `onnxtune dump` flops (multiply-adds)")
     print()
     head = ["model", "batch", "thr", "onnxtune ms"] + (["onnxtune passive ms"] if not a.no_passive else []) + \
+        (["onnxtune AVX-512 ms"] if a.avx512 else []) + \
         ["PyTorch ms"] + ([] if a.no_ort else ["ORT ms"]) + ["onnxtune/PyTorch"] + \
         ([] if a.no_ort else ["onnxtune/ORT"]) + ["onnxtune GFLOP/s", "sgemm 1024 GFLOP/s"]
     print("| " + " | ".join(head) + " |")
@@ -215,6 +222,8 @@ def main():
                 if not a.no_passive:
                     ps = results.get((m, b, t, "onnxtune_passive"))
                     cells.append(ms(statistics.median(ps)) if ps else "=")
+                if a.avx512:
+                    cells.append(ms(statistics.median(results[m, b, t, "onnxtune_avx512"])))
                 cells.append(ms(statistics.median(pt)))
                 if not a.no_ort:
                     cells.append(ms(statistics.median(results[m, b, t, "ort"])))
