@@ -180,6 +180,7 @@ Status codegen_cc_start(CcJob *job, Diag *d)
             push(&a, job->inputs[i]);
         push(&a, own(&a, strdup(lib)));
         push_openblas(&a);
+        push_data_libs(&a);
         push(&a, "-lm");
     } else {
         push(&a, "-std=c11");
