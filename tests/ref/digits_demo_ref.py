@@ -10,8 +10,11 @@ val_x/val_y after every epoch. Two PyTorch runs of that recipe:
   native:  torch's own init (nn.Linear after torch.manual_seed(seed)) and shuffling (torch.randperm
            with a Generator seeded `seed`): how far another draw of the same recipe lands.
 Prints the validation accuracy per epoch of both and the final ones. Nothing is written.
+--images: the data as the demo reads it, models/digits/images/{train,val} through torchvision's
+ImageFolder with Grayscale(), Resize((8, 8)), ToTensor() (the trainer's defaults for an [N,1,8,8] input),
+instead of train_x.npy/val_x.npy (x/16; the PNGs hold round(255 x), so inputs differ by up to 1/510).
 
-Run: /usr/bin/python3 tests/ref/digits_demo_ref.py [--epochs 30] [--lr 0.01] [--batch 32] [--seed 1]
+Run: /usr/bin/python3 tests/ref/digits_demo_ref.py [--epochs 30] [--lr 0.01] [--batch 32] [--seed 1] [--images]
 """
 import argparse
 import math
@@ -81,6 +84,15 @@ class Backbone(nn.Module):
         return self.features(x)
 
 
+def image_folder(path):
+    """x float32 [N,1,8,8], y int64 [N] as ImageFolder + Grayscale + Resize((8, 8)) + ToTensor give them."""
+    from torchvision import datasets, transforms
+    ds = datasets.ImageFolder(path, transforms.Compose([transforms.Grayscale(), transforms.Resize((8, 8)),
+                                                        transforms.ToTensor()]))
+    xs, ys = zip(*[ds[i] for i in range(len(ds))])
+    return torch.stack(xs).numpy(), np.array(ys, dtype=np.int64)
+
+
 def run(backbone, head, x, y, vx, vy, args, order_of_epoch):
     opt = torch.optim.Adam(head.parameters(), lr=args.lr)
     loss_fn = nn.CrossEntropyLoss()
@@ -107,12 +119,16 @@ def main():
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--images", action="store_true", help="read models/digits/images as ImageFolder")
     args = ap.parse_args()
     torch.set_num_threads(1)
     model = onnx.load(os.path.join(DIGITS, "digits_cnn.onnx"))
     inits = {t.name: numpy_helper.to_array(t).copy() for t in model.graph.initializer}
     x, y = np.load(os.path.join(DIGITS, "train_x.npy")), np.load(os.path.join(DIGITS, "train_y.npy"))
     vx, vy = np.load(os.path.join(DIGITS, "val_x.npy")), np.load(os.path.join(DIGITS, "val_y.npy"))
+    if args.images:
+        x, y = image_folder(os.path.join(DIGITS, "images", "train"))
+        vx, vy = image_folder(os.path.join(DIGITS, "images", "val"))
     backbone = Backbone(inits).eval()
 
     head = nn.Linear(64, 5)
