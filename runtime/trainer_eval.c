@@ -518,7 +518,8 @@ static int compare_params(const void *a, const void *b)
 /* The file the program's --export wrote: the template's bytes outside the weights must match (so it is
  * this program's model), what follows the template may only be metadata_props; the weights are read at
  * the template's offsets. Class names from onnxtune.classes go to names/nnames. */
-static int load_export_weights(Trainer *t, const char *path, unsigned char *params, char ***names, size_t *nnames)
+static int load_export_weights(Trainer *t, const char *path, unsigned char *params, char ***names, size_t *nnames,
+                               char **preprocess)
 {
     const TrainProgram *p = t->p;
     FILE *f = fopen(path, "rb");
@@ -603,6 +604,9 @@ static int load_export_weights(Trainer *t, const char *path, unsigned char *para
         if (key && val && kl == strlen("onnxtune.classes") && memcmp(key, "onnxtune.classes", kl) == 0 &&
             !parse_string_list((const char *)val, vl, names, nnames))
             rc = tr_fail(t, "--weights %s: onnxtune.classes is not a JSON list of strings", path);
+        if (key && val && kl == strlen("onnxtune.preprocess") && memcmp(key, "onnxtune.preprocess", kl) == 0 &&
+            !*preprocess && !(*preprocess = strndup((const char *)val, vl)))
+            rc = tr_fail(t, "out of memory");
         k = eend;
     }
     for (size_t i = 0; !rc && i < np; i++)
@@ -610,6 +614,59 @@ static int load_export_weights(Trainer *t, const char *path, unsigned char *para
     free(ps);
     free(buf);
     return rc;
+}
+
+/* The numbers of "key":[a,b,c] or "key":a in the JSON text s (at most 3; 0: absent or null). */
+static int json_numbers(const char *s, const char *key, double v[3])
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *at = strstr(s, pat);
+    if (!at)
+        return 0;
+    at += strlen(pat);
+    bool list = *at == '[';
+    at += list;
+    int n = 0;
+    while (n < 3) {
+        char *end;
+        double x = strtod(at, &end);
+        if (end == at)
+            break;
+        v[n++] = x;
+        at = end;
+        if (!list || *at != ',')
+            break;
+        at++;
+    }
+    return n;
+}
+
+/* eval/predict --dir with an export and no preprocessing options: those the training used, from the
+ * export's onnxtune.preprocess (resize, crop, mean, std). */
+static void preprocess_from_metadata(Trainer *t, const char *pre)
+{
+    Options *o = &t->o;
+    if (!pre || o->resize || o->crop_h || o->nmean || o->nstd)
+        return;
+    double v[3];
+    int n = json_numbers(pre, "resize", v);
+    if (n == 1)
+        o->resize = (int64_t)v[0];
+    if (json_numbers(pre, "crop", v) == 2) {
+        o->crop_h = (int64_t)v[0];
+        o->crop_w = (int64_t)v[1];
+    }
+    if ((n = json_numbers(pre, "mean", o->mean)) == 1 || n == 3)
+        o->nmean = n;
+    if ((n = json_numbers(pre, "std", o->std)) == 1 || n == 3)
+        o->nstd = n;
+    if (!o->quiet) {
+        const char *tv = strstr(pre, "\"torchvision\":\"");
+        const char *end = tv ? strchr(tv + 15, '"') : NULL;
+        if (tv && end)
+            fprintf(stderr, "%s: preprocessing from the export's metadata: %.*s\n", t->prog, (int)(end - tv - 15), tv + 15);
+    }
 }
 
 /* The "params" section of a checkpoint trainer_run.c wrote for this program (its identity as that
@@ -637,7 +694,7 @@ static int load_checkpoint_weights(const Trainer *t, const char *path, unsigned 
 int tr_eval_main(Trainer *t, int mode, Buffers *b)
 {
     const TrainProgram *p = t->p;
-    const Options *o = &t->o;
+    Options *o = &t->o;
     const char *cmd = mode == 1 ? "eval" : "predict";
     if (mode == 2 && !o->output && !o->output_labels) {
         fprintf(stderr, "%s predict: say where the predictions go: --output P.npy and/or --output-labels L.npy\n",
@@ -653,7 +710,7 @@ int tr_eval_main(Trainer *t, int mode, Buffers *b)
                 t->prog, tr_loss_name(p->loss));
         return 2;
     }
-    char **names = NULL;
+    char **names = NULL, *preprocess = NULL;
     size_t nnames = 0;
     int rc = 0;
     if (o->weights && o->checkpoint) {
@@ -663,11 +720,13 @@ int tr_eval_main(Trainer *t, int mode, Buffers *b)
     if (o->checkpoint) {
         rc = load_checkpoint_weights(t, o->checkpoint, b->params);
     } else if (o->weights) {
-        rc = load_export_weights(t, o->weights, b->params, &names, &nnames);
+        rc = load_export_weights(t, o->weights, b->params, &names, &nnames, &preprocess);
         if (!rc && names) {
             t->class_names = (const char *const *)names;
             t->nclasses = nnames;
         }
+        if (!rc && o->dir)
+            preprocess_from_metadata(t, preprocess);
     } else if (!o->quiet) {
         fprintf(stderr, "%s %s: no --weights or --checkpoint: evaluating the compiled weights%s\n", t->prog, cmd,
                 o->ninits ? " with --init" : "");
@@ -744,6 +803,7 @@ int tr_eval_main(Trainer *t, int mode, Buffers *b)
     for (size_t i = 0; i < nnames; i++)
         free(names[i]);
     free(names);
+    free(preprocess);
     t->class_names = NULL;
     t->nclasses = 0;
     return rc;

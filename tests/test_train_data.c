@@ -170,6 +170,16 @@ static void image_folders(void)
                   strstr(pre, "Grayscale(), Resize(10), CenterCrop((8, 8)), ToTensor(), Normalize(mean=[0.5], std=[0.25])"),
               "preprocess with options: %s", pre ? pre : "missing");
     free(pre);
+    /* eval --dir of that export without options preprocesses as its metadata says */
+    const char *ea = tt_path("pre_meta.jsonl"), *eb = tt_path("pre_flags.jsonl"), *ec = tt_path("pre_other.jsonl");
+    tt_expect("eval: preprocessing from the metadata", 0, "preprocessing from the export's metadata: Grayscale(), "
+              "Resize(10), CenterCrop((8, 8))", prog, "eval", "--weights", e_pre, "--dir", IMG "/val", "--metrics", ea,
+              NULL);
+    tt_expect("eval: the same preprocessing as options", 0, NULL, prog, "eval", "--weights", e_pre, "--dir",
+              IMG "/val", "--resize", "10", "--crop", "8", "--mean", "0.5", "--std", "0.25", "--metrics", eb, NULL);
+    tt_expect("eval: other preprocessing", 0, NULL, prog, "eval", "--weights", e_pre, "--dir", IMG "/val", "--mean",
+              "0", "--metrics", ec, NULL);
+    CHECK_MSG(tt_same(ea, eb) && !tt_same(ea, ec), "eval --dir does not preprocess as the export's metadata says");
 }
 
 /* ---- corrupt images ---- */
