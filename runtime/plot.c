@@ -96,8 +96,9 @@ bool plot_history_load(PlotHistory *h, const void *data, size_t len)
     }
     memcpy(steps, p + 24, ns * sizeof *steps);
     memcpy(epochs, p + 24 + ns * sizeof *steps, ne * sizeof *epochs);
-    *h = (PlotHistory){.steps = steps, .nsteps = ns, .cap_steps_ = ns ? ns : 1, .epochs = epochs, .nepochs = ne,
-                       .cap_epochs_ = ne ? ne : 1};
+    /* an empty array's 1-byte block holds no element: capacity 0, so the first add grows it */
+    *h = (PlotHistory){.steps = steps, .nsteps = ns, .cap_steps_ = ns, .epochs = epochs, .nepochs = ne,
+                       .cap_epochs_ = ne};
     return true;
 }
 
