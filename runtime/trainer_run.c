@@ -378,14 +378,23 @@ static void put_word(FILE *f, const char *s)
     fputc('\'', f);
 }
 
-/* "resume with: PROG ARGS --resume FILE": the command line without --resume and --max-steps. */
+/* "resume with: COMMAND --resume FILE": the command line without --resume and --max-steps. The command is
+ * PROG's, or the one `onnxtune train` was given (it puts it in $ONNXTUNE_COMMAND, a word a line). */
 static void print_resume(const Run *r, FILE *f)
 {
     const Trainer *t = r->t;
+    char *words[1024], *copy = NULL;
+    int n = 0;
+    const char *env = getenv("ONNXTUNE_COMMAND");
+    if (env && *env && (copy = strdup(env)))
+        for (char *w = strtok(copy, "\n"); w && n < 1024; w = strtok(NULL, "\n"))
+            words[n++] = w;
+    char *const *argv = n ? words : t->argv;
+    int argc = n ? n : t->argc;
     fprintf(f, "resume with: ");
-    put_word(f, t->argc > 0 ? t->argv[0] : t->prog);
-    for (int i = 1; i < t->argc; i++) {
-        const char *a = t->argv[i];
+    put_word(f, argc > 0 ? argv[0] : t->prog);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
         bool resume = strcmp(a, "--resume") == 0, max = strcmp(a, "--max-steps") == 0;
         if (resume || max) {
             i++;
@@ -399,6 +408,7 @@ static void print_resume(const Run *r, FILE *f)
     fprintf(f, " --resume ");
     put_word(f, r->ckpt);
     fputc('\n', f);
+    free(copy);
 }
 
 /* ---- the epochs ---- */
@@ -706,7 +716,10 @@ int tr_run(Trainer *t, Data *tr, Data *val, Buffers *b)
         if (val->n)
             printf("; validating on %zu", val->n);
         printf("\n");
-        if (o->resume)
+        if (o->resume && r.closed && (r.stopped || r.epoch >= o->epochs))
+            printf("%s: %s holds a finished run (%s after epoch %lld): nothing left to train\n", t->prog, o->resume,
+                   r.stopped ? "stopped early" : "done", (long long)r.epoch);
+        else if (o->resume)
             printf("%s: resuming %s at step %lld (epoch %lld, %s)\n", t->prog, o->resume, (long long)r.step,
                    (long long)(r.closed ? r.epoch + 1 : r.epoch),
                    r.closed ? "its start" : r.done == r.per_epoch ? "its validation" : "a batch into it");

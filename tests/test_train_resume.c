@@ -3,7 +3,7 @@
  * run's metrics file, plot and export byte for byte (so every loss to the last bit), with dropout, Adam
  * state and BatchNormalization buffers in play; a checkpoint is never seen half-written; checkpoints of
  * another program, corrupt ones and mismatched data are refused; a diverging run keeps its last good
- * checkpoint. Needs $ONNXTUNE (CTest sets it). */
+ * checkpoint; `onnxtune train` prints its own command line to resume. Needs $ONNXTUNE (CTest sets it). */
 #include "train_tool.h"
 
 #include <dirent.h>
@@ -17,8 +17,9 @@ static void base_args(TtArgv *a, const char *prog, const char *x, const char *y)
     tt_pushv(a, prog, "--train-x", x, "--train-y", y, "--val-split", "0.25", "--seed", "3", "--quiet", NULL);
 }
 
-/* One program, three ways to 3 epochs: straight; 1 epoch then --resume; --max-steps 6 (mid-epoch, after a
- * --checkpoint-every 3 save), --max-steps 9 (mid-epoch again), then to the end. */
+/* One program, three ways to 3 epochs: straight; 1 epoch then --resume; stops by --max-steps at steps 3
+ * (in epoch 1: no epoch in the plot's history yet), 6 (after a --checkpoint-every 3 save) and 9, each
+ * resumed, then to the end. */
 static void equivalence(const char *name, const char *prog, const char *x, const char *y, const char *lr,
                         int64_t steps_per_epoch)
 {
@@ -50,11 +51,17 @@ static void equivalence(const char *name, const char *prog, const char *x, const
     const char *bm = tt_path("%s_b.jsonl", name), *be = tt_path("%s_b.onnx", name), *bp = tt_path("%s_b.svg", name);
     const char *bc = tt_path("%s_b.ckpt", name);
     base_args(&a, prog, x, y);
-    tt_pushv(&a, "--lr", lr, "--epochs", "3", "--metrics", bm, "--plot", bp, "--checkpoint", bc, "--checkpoint-every",
-             "3", "--max-steps", "6", NULL);
+    tt_pushv(&a, "--lr", lr, "--epochs", "3", "--metrics", bm, "--plot", bp, "--checkpoint", bc, "--max-steps", "3",
+             NULL);
     rc = tt_run(&a);
     CHECK_MSG(rc == 0 && strstr(tt_out, "resume with: ") && strstr(tt_out, "--resume"),
-              "%s: --max-steps 6 exited %d without saying how to resume: %s%s", name, rc, tt_out, tt_err);
+              "%s: --max-steps 3 exited %d without saying how to resume: %s%s", name, rc, tt_out, tt_err);
+    CHECK_EQ_INT(tt_step_lines(bm, NULL), 3);
+    base_args(&a, prog, x, y);
+    tt_pushv(&a, "--lr", lr, "--epochs", "3", "--metrics", bm, "--plot", bp, "--resume", bc, "--checkpoint-every", "3",
+             "--max-steps", "6", NULL);
+    rc = tt_run(&a);
+    CHECK_MSG(rc == 0, "%s: resuming to step 6 exited %d: %s", name, rc, tt_err);
     CHECK_EQ_INT(tt_step_lines(bm, NULL), 6);
     base_args(&a, prog, x, y);
     tt_pushv(&a, "--lr", lr, "--epochs", "3", "--metrics", bm, "--plot", bp, "--resume", bc, "--max-steps", "9", NULL);
@@ -68,7 +75,7 @@ static void equivalence(const char *name, const char *prog, const char *x, const
     CHECK_MSG(tt_same(um, bm), "%s: metrics after resuming mid-epoch differ from the uninterrupted run's", name);
     CHECK_MSG(tt_same(ue, be), "%s: the export after resuming mid-epoch differs", name);
     CHECK_MSG(tt_same(up, bp), "%s: the plot after resuming mid-epoch differs", name);
-    printf("%-10s resume after epoch 1, at steps 6 and 9: metrics, export and plot identical\n", name);
+    printf("%-10s resume after epoch 1, at steps 3, 6 and 9: metrics, export and plot identical\n", name);
 }
 
 /* Checkpoint files left half-written: PATH.tmp.PID in the folder. */
@@ -281,6 +288,39 @@ static void divergence(const char *prog)
            bad_step, bad_step - 1);
 }
 
+/* Through `onnxtune train`: the resume command printed is onnxtune's own command line, and it resumes. */
+static void train_command(void)
+{
+    static char cache[600];
+    snprintf(cache, sizeof cache, "ONNXTUNE_CACHE=%s/cache", tt_dir);
+    putenv(cache);
+    const char *m = tt_path("t.jsonl"), *mu = tt_path("tu.jsonl"), *c = tt_path("t.ckpt");
+    TtArgv a = {.n = 0};
+    tt_pushv(&a, tt_onnxtune, "train", "models/mlp/model.onnx", "--train", "*", "--head", "none", "--momentum", "0.9",
+             "--batch", "8", "--train-x", mlp_x, "--train-y", mlp_y, "--epochs", "3", "--lr", "0.1", "--quiet", NULL);
+    int na = a.n;
+    tt_pushv(&a, "--metrics", mu, NULL);
+    int rc = tt_run(&a);
+    CHECK_MSG(rc == 0, "onnxtune train exited %d: %s", rc, tt_err);
+    a.n = na;
+    tt_pushv(&a, "--metrics", m, "--checkpoint", c, "--max-steps", "7", NULL);
+    rc = tt_run(&a);
+    const char *line = strstr(tt_out, "resume with: ");
+    char cmd[4096] = "";
+    if (line)
+        snprintf(cmd, sizeof cmd, "%.*s", (int)strcspn(line + 13, "\n"), line + 13);
+    char want[600];
+    snprintf(want, sizeof want, "%s train models/mlp/model.onnx --train '*' ", tt_onnxtune);
+    CHECK_MSG(rc == 0 && strncmp(cmd, want, strlen(want)) == 0, "onnxtune train --max-steps: exit %d, resume "
+              "command '%s' (want it to start '%s')", rc, cmd, want);
+    TtArgv sh = {.n = 0};
+    tt_pushv(&sh, "/bin/sh", "-c", cmd, NULL);
+    rc = cmd[0] ? tt_run(&sh) : -1;
+    CHECK_MSG(rc == 0 && tt_same(m, mu), "onnxtune train's resume command exited %d; metrics %s", rc,
+              tt_same(m, mu) ? "equal" : "differ");
+    printf("train      onnxtune train prints its own command to resume; resumed: identical\n");
+}
+
 int main(void)
 {
     if (!tt_setup("test_train_resume"))
@@ -340,6 +380,7 @@ int main(void)
     stop_signal(SIGTERM, ref_m, ref_e, sgd);
     refusals(sgd, other, other_batch);
     divergence(sgd);
+    train_command();
     printf("(%.1f s)\n", tt_now() - t0);
     tt_cleanup();
     return test_summary("test_train_resume");

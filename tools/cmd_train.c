@@ -72,6 +72,15 @@ bool tools_take_train_options(const char *cmd, int *argc, char **argv, TrainArgs
             done = true;
         const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
         int k = done ? -1 : find_train_opt(arg, eq ? (size_t)(eq - arg) : strlen(arg));
+        if (k >= 0 && !record_defaults && strcmp(train_opts[k].name, "--weight-decay") == 0) {
+            const char *v = eq ? eq + 1 : i + 1 < *argc ? argv[i + 1] : "";
+            if (strchr(v, ',')) {   /* `train`: a list is PROG's, for --cv */
+                argv[w++] = argv[i];
+                if (!eq && i + 1 < *argc)
+                    argv[w++] = argv[++i];
+                continue;
+            }
+        }
         if (k < 0 || (train_opts[k].kind == T_DEFAULT && !record_defaults)) {
             argv[w++] = argv[i];
             continue;
@@ -266,13 +275,32 @@ static Status build_program(void *ctx, const char *output, Diag *d)
     return codegen_compile_trainer(co, &stats, d);
 }
 
+/* The command line as typed (argv[-1] is main's onnxtune path), one word a line, for the program's resume
+ * command (runtime/trainer_run.c reads $ONNXTUNE_COMMAND); NULL when a word holds a newline. */
+static char *command_words(int argc, char **argv)
+{
+    size_t len = 1;
+    for (int i = -1; i < argc; i++) {
+        if (strchr(argv[i], '\n'))
+            return NULL;
+        len += strlen(argv[i]) + 1;
+    }
+    char *s = malloc(len), *at = s;
+    for (int i = -1; s && i < argc; i++)
+        at += sprintf(at, "%s%s", argv[i], i + 1 < argc ? "\n" : "");
+    return s;
+}
+
 int cmd_train(int argc, char **argv)
 {
     InputArg inputs[64];
     TrainArgs ta;
+    char *command = command_words(argc, argv);
     int ninputs = tools_take_inputs("train", &argc, argv, inputs, 64);
-    if (ninputs < 0)
+    if (ninputs < 0) {
+        free(command);
         return 2;
+    }
     int rc = 2;
     char **pargv = NULL;
     if (!tools_take_train_options("train", &argc, argv, &ta, false))
@@ -310,7 +338,10 @@ int cmd_train(int argc, char **argv)
             /* PROG's, with its value */
             static const char *const valued[] = {"--train-x", "--train-y", "--val-x", "--val-y", "--val-split",
                                                  "--epochs", "--lr", "--lr-schedule", "--warmup", "--init",
-                                                 "--metrics", "--export", "--threads", NULL};
+                                                 "--metrics", "--export", "--threads", "--checkpoint",
+                                                 "--checkpoint-every", "--resume", "--max-steps", "--plot",
+                                                 "--log-every", "--early-stop", "--min-delta", "--monitor", "--cv",
+                                                 "--weight-decay", NULL};
             pargv[np++] = argv[i];
             for (const char *const *v = valued; *v; v++)
                 if (strcmp(a, *v) == 0 && i + 1 < argc) {
@@ -371,8 +402,11 @@ int cmd_train(int argc, char **argv)
         np += 2;
     }
     pargv[np] = NULL;
+    if (command)
+        setenv("ONNXTUNE_COMMAND", command, 1);
     rc = cache_run_program("train", prog, pargv);
 out:
+    free(command);
     free(pargv);
     tools_free_inputs(inputs, ninputs);
     return rc;
