@@ -224,6 +224,21 @@ static void cross_validation(const char *prog)
     CHECK_MSG(tt_same(rm, m), "the resumed --cv run's metrics differ from the straight one's");
 }
 
+/* SIGINT during the selection: nothing to save, exit 130, said so. */
+static void interrupted(const char *prog)
+{
+    TtArgv a = {.n = 0};
+    tt_pushv(&a, prog, "--train-x", "tests/ref/train/mlp_sgd/x.npy", "--train-y", "tests/ref/train/mlp_sgd/y.npy",
+             "--cv", "3", "--lr", "0.1,0.01", "--epochs", "1000000", NULL);
+    pid_t pid = tt_spawn(&a);
+    bool started = tt_wait_for_file(tt_path("stdout.txt"), 10);
+    tt_sleep(0.2);
+    kill(pid, SIGINT);
+    int rc = tt_wait(pid);
+    CHECK_MSG(started && rc == 130 && strstr(tt_err, "interrupted during the cross-validation"),
+              "SIGINT during --cv: exit %d (want 130): %s", rc, tt_err);
+}
+
 static void usage_errors(const char *prog)
 {
     const char *x = "tests/ref/train/mlp_sgd/x.npy", *y = "tests/ref/train/mlp_sgd/y.npy";
@@ -254,6 +269,7 @@ int main(void)
     early_stop(prog, "loss");
     early_stop(prog, "accuracy");
     cross_validation(prog);
+    interrupted(prog);
     usage_errors(prog);
     printf("(%.1f s)\n", tt_now() - t0);
     tt_cleanup();
