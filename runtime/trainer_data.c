@@ -25,6 +25,8 @@ const OptSpec tr_data_specs[] = {
     {"--classes", "A,B,...", "class names of array data, for the export's metadata (index order)"},
     {"--mmap", NULL, "memory-map the X arrays whatever their size (default: files from 256 MiB)"},
     {"--no-prefetch", NULL, "load each batch when it is needed (default: two batches ahead, another thread)"},
+    {"--no-cache", NULL, "images: decode every epoch (default: keep the decoded images when there is no "
+                         "augmentation and they fit in 512 MiB)"},
     {NULL, NULL, NULL},
 };
 
@@ -60,6 +62,8 @@ int tr_data_option(Trainer *t, const char *name, const char *v)
         o->mmap = true;
     else if (IS("--no-prefetch"))
         o->no_prefetch = true;
+    else if (IS("--no-cache"))
+        o->no_cache = true;
     else if (IS("--resize")) {
         if (!tr_parse_i64(v, 1, 65535, &i))
             return BAD_VALUE("a size in pixels from 1 to 65535");
@@ -233,6 +237,7 @@ static int open_arrays(const Trainer *t, const char *xflag, const char *xpath, c
         if (rc)
             return rc;
         d->n = d->x_only.dims[0];
+        d->mem_x = d->x_only.data;
         return d->n ? all_rows(t, d) : tr_fail(t, "%s %s has no samples", xflag, xpath);
     }
     int rc = new_dataset(t, d);
@@ -284,6 +289,43 @@ static int open_arrays(const Trainer *t, const char *xflag, const char *xpath, c
     return all_rows(t, d);
 }
 
+#define IMAGE_CACHE_LIMIT ((size_t)512 << 20)
+
+/* Without augmentation every epoch decodes the same tensors: when they fit, decode them once (in dataset
+ * order, as the loader would) and serve batches from memory. */
+static int cache_images(const Trainer *t, Data *d, const ImageTransform *tf)
+{
+    const Dataset *ds = d->ds;
+    size_t xb = ds->x.bytes, yb = ds->y.bytes;
+    if (t->o.no_cache || tf->augment_crop || tf->augment_flip || ds->n == 0 ||
+        ds->n > IMAGE_CACHE_LIMIT / (xb + yb))
+        return 0;
+    unsigned char *buf = malloc(ds->n * (xb + yb));
+    size_t *idx = malloc(256 * sizeof *idx);
+    if (!buf || !idx) {   /* no room: decode every epoch instead */
+        free(buf);
+        free(idx);
+        return 0;
+    }
+    char err[1024];
+    for (size_t at = 0; at < ds->n; at += 256) {
+        size_t count = ds->n - at < 256 ? ds->n - at : 256;
+        for (size_t i = 0; i < count; i++)
+            idx[i] = at + i;
+        if (dataset_batch(ds, idx, count, 0, buf + at * xb, buf + ds->n * xb + at * yb, err, sizeof err) !=
+            DATASET_OK) {
+            free(buf);
+            free(idx);
+            return tr_fail(t, "%s: %s", ds->source, err);
+        }
+    }
+    free(idx);
+    d->cache = buf;
+    d->mem_x = buf;
+    d->mem_y = buf + ds->n * xb;
+    return 0;
+}
+
 /* An image folder into d. classes: the names its class folders map onto (NULL: its own sorted list). */
 static int open_images(const Trainer *t, const char *flag, const char *dir, bool augment, const char *const *classes,
                        size_t nclasses, Data *d, ImageTransform *tf_out)
@@ -307,7 +349,8 @@ static int open_images(const Trainer *t, const char *flag, const char *dir, bool
     d->n = d->ds->n;
     if (tf_out)
         *tf_out = tf;
-    return all_rows(t, d);
+    rc = cache_images(t, d, &tf);
+    return rc ? rc : all_rows(t, d);
 }
 
 /* --classes "a,b,c" into d->names. */
@@ -434,7 +477,9 @@ int tr_data_open(Trainer *t, Data *train, Data *val)
             if (!rc && val->ds->n != train->ds->n)
                 rc = tr_fail(t, "--train-dir %s changed while it was read", o->train_dir);
         } else {
-            val->ds = train->ds;
+            val->ds = train->ds;    /* a view: ds and the cache stay the training split's */
+            val->mem_x = train->mem_x;
+            val->mem_y = train->mem_y;
         }
         if (!rc)
             rc = tr_split_off(t, train, val);
@@ -477,8 +522,9 @@ void tr_data_free(Data *d)
     if (d->owns_ds) {
         dataset_close(d->ds);
         free(d->ds);
-        npy_free(&d->x_only);
+        free(d->cache);
     }
+    npy_free(&d->x_only);
     if (d->owns_rows)
         free(d->rows);
     for (size_t i = 0; i < d->nnames; i++)
@@ -540,11 +586,15 @@ static void pad(const Trainer *t, Buffers *b, size_t rows)
 int tr_gather(const Trainer *t, Buffers *b, const Data *d, const size_t *idx, size_t rows)
 {
     const TrainProgram *p = t->p;
-    if (!d->ds) {   /* predict's X alone: targets are zero (their loss means nothing) */
-        size_t xr = tr_tensor_row_bytes(&p->x);
+    if (d->mem_x) {     /* in memory; predict's X alone has zero targets (their loss means nothing) */
+        size_t xr = tr_tensor_row_bytes(&p->x), yr = tr_tensor_row_bytes(&p->target);
         for (size_t r = 0; r < rows; r++)
-            memcpy(b->x + r * xr, (const unsigned char *)d->x_only.data + idx[r] * xr, xr);
-        memset(b->y, 0, (size_t)p->batch * tr_tensor_row_bytes(&p->target));
+            memcpy(b->x + r * xr, d->mem_x + idx[r] * xr, xr);
+        if (d->mem_y)
+            for (size_t r = 0; r < rows; r++)
+                memcpy(b->y + r * yr, d->mem_y + idx[r] * yr, yr);
+        else
+            memset(b->y, 0, (size_t)p->batch * yr);
     } else {
         char err[1024];
         if (dataset_batch(d->ds, idx, rows, 0, b->x, b->y, err, sizeof err) != DATASET_OK)
@@ -561,7 +611,7 @@ int tr_pass_begin(const Trainer *t, Data *d, const size_t *order, size_t n, size
     d->pass_n = n;
     d->pass_batch = batch;
     d->pass_at = 0;
-    if (!d->ds)
+    if (d->mem_x)
         return 0;
     if (!d->pf && prefetcher_open(&d->pf, d->ds, (size_t)t->p->batch, t->o.no_prefetch ? 0 : 2, err, sizeof err) !=
                       DATASET_OK)
@@ -578,7 +628,7 @@ int tr_next_batch(const Trainer *t, Buffers *b, Data *d, size_t *rows)
     *rows = 0;
     if (!count)
         return tr_fail(t, "internal error: a batch was asked for after the end of the pass");
-    if (!d->ds) {
+    if (d->mem_x) {
         int rc = tr_gather(t, b, d, d->pass_order + d->pass_at, count);
         d->pass_at += count;
         *rows = count;

@@ -48,7 +48,7 @@ typedef struct Options {
     int64_t resize, crop_h, crop_w;             /* 0: not given */
     double mean[3], std[3];
     int nmean, nstd;                            /* values given (1 or C); 0: the defaults */
-    bool augment_flip, augment_crop, mmap, no_prefetch;
+    bool augment_flip, augment_crop, mmap, no_prefetch, no_cache;
     /* trainer_eval.c: PROG eval / PROG predict */
     const char *x, *y, *dir, *weights, *output, *output_labels;
     bool confusion;
@@ -91,6 +91,9 @@ typedef struct Data {
     char **names;           /* --classes parsed (owned; the training split's) */
     size_t nnames;
     NpyArray x_only;        /* predict --x X.npy without targets: ds is NULL */
+    const unsigned char *mem_x, *mem_y;     /* samples in memory ([N, ...] as the model wants them): x_only,
+                                               or the decoded images (cache); mem_y NULL: zero targets */
+    void *cache;            /* owned: the decoded images and their labels */
     Prefetcher *pf;         /* loads the batches of a pass ahead (tr_pass_begin / tr_next_batch) */
     const size_t *pass_order;
     size_t pass_n, pass_batch, pass_at;

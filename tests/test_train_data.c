@@ -123,15 +123,20 @@ static void image_folders(void)
     CHECK_MSG(val && strstr(val, "\"top5\":"), "validation lines carry top5 (K = 5): %s", val ? val : "none");
     free(val);
 
-    /* the same file order without shuffling, and the same batches without the prefetch thread */
-    const char *m1 = tt_path("img_noshuf.jsonl"), *m2 = tt_path("npz_noshuf.jsonl"), *m3 = tt_path("noprefetch.jsonl");
+    /* the same file order without shuffling; the same batches decoded every epoch (--no-cache) on the
+     * prefetch thread or in the loop (--no-prefetch) */
+    const char *m1 = tt_path("img_noshuf.jsonl"), *m2 = tt_path("npz_noshuf.jsonl"), *m3 = tt_path("noprefetch.jsonl"),
+               *m4 = tt_path("nocache.jsonl");
     tt_expect("image folders, --no-shuffle", 0, NULL, prog, "--train-dir", IMG "/train", "--epochs", "1",
               "--no-shuffle", "--metrics", m1, NULL);
     tt_expect("arrays, --no-shuffle", 0, NULL, prog, "--train-x", REF "/digits_png_train.npz", "--epochs", "1",
               "--no-shuffle", "--metrics", m2, NULL);
     CHECK_MSG(tt_same(m1, m2), "--no-shuffle: image folder order differs from the arrays' order");
-    tt_expect("--no-prefetch", 0, NULL, prog, "--train-dir", IMG "/train", "--val-dir", IMG "/val", "--epochs", "2",
-              "--metrics", m3, "--no-prefetch", NULL);
+    tt_expect("--no-cache", 0, NULL, prog, "--train-dir", IMG "/train", "--val-dir", IMG "/val", "--epochs", "2",
+              "--metrics", m4, "--no-cache", NULL);
+    CHECK_MSG(tt_same(m_img, m4), "--no-cache (decoding ahead every epoch) trains differently from decoded once");
+    tt_expect("--no-cache --no-prefetch", 0, NULL, prog, "--train-dir", IMG "/train", "--val-dir", IMG "/val",
+              "--epochs", "2", "--metrics", m3, "--no-cache", "--no-prefetch", NULL);
     CHECK_MSG(tt_same(m_img, m3), "--no-prefetch trains differently from the prefetched batches");
 
     /* the export: the arrays' export plus metadata_props; our importer reads both */
