@@ -337,7 +337,7 @@ static void put_metadata_prop(Buf *b, const char *key, const char *value)
 
 /* ---- the export's metadata ---- */
 
-/* onnxtune.preprocess: what turns an image file into the model's input, as JSON (README: docs/training.md). */
+/* onnxtune.preprocess: what turns an image file into the model's input, as JSON (docs/training_data.md). */
 static void preprocess_json(const Trainer *t, Buf *j)
 {
     const ImageTransform *tf = &t->tf;
