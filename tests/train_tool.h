@@ -25,6 +25,8 @@
 static const char *tt_onnxtune;
 static char tt_dir[256];
 static char tt_out[1 << 16], tt_err[1 << 16];   /* stdout and stderr of the last tt_run / tt_wait */
+static char *tt_paths[4096];                    /* tt_path's, freed by tt_cleanup */
+static size_t tt_npaths;
 
 /* $ONNXTUNE and a fresh scratch folder; false (said) when either is missing. */
 static inline bool tt_setup(const char *name)
@@ -46,9 +48,12 @@ static inline bool tt_setup(const char *name)
     return true;
 }
 
-/* Remove the scratch folder when everything passed; else keep it and say where. */
+/* Remove the scratch folder when everything passed, else keep it and say where; free the paths. */
 static inline void tt_cleanup(void)
 {
+    for (size_t i = 0; i < tt_npaths; i++)
+        free(tt_paths[i]);
+    tt_npaths = 0;
     if (!test_failures) {
         char cmd[400];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tt_dir);
@@ -59,7 +64,7 @@ static inline void tt_cleanup(void)
     }
 }
 
-/* A path in the scratch folder (malloc'd and kept: tests are short). */
+/* A path in the scratch folder (valid until tt_cleanup). */
 static inline const char *tt_path(const char *fmt, ...)
 {
     char b[512];
@@ -68,12 +73,12 @@ static inline const char *tt_path(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(b + k, sizeof b - (size_t)k, fmt, ap);
     va_end(ap);
-    char *s = strdup(b);
+    char *s = tt_npaths < sizeof tt_paths / sizeof *tt_paths ? strdup(b) : NULL;
     if (!s) {
-        fprintf(stderr, "out of memory\n");
+        fprintf(stderr, "out of memory (or more than %zu paths)\n", sizeof tt_paths / sizeof *tt_paths);
         exit(1);
     }
-    return s;
+    return tt_paths[tt_npaths++] = s;
 }
 
 typedef struct TtArgv {
