@@ -318,7 +318,17 @@ static void train_command(void)
     rc = cmd[0] ? tt_run(&sh) : -1;
     CHECK_MSG(rc == 0 && tt_same(m, mu), "onnxtune train's resume command exited %d; metrics %s", rc,
               tt_same(m, mu) ? "equal" : "differ");
-    printf("train      onnxtune train prints its own command to resume; resumed: identical\n");
+    /* Ctrl-C reaches the program under onnxtune train too: a checkpoint, 130, onnxtune's command */
+    a.n = na;
+    tt_pushv(&a, "--metrics", tt_path("ti.jsonl"), "--epochs", "1000000", "--checkpoint", tt_path("ti.ckpt"), NULL);
+    pid_t pid = tt_spawn(&a);
+    bool started = tt_wait_for_file(tt_path("ti.jsonl"), 10);
+    tt_sleep(0.1);
+    kill(pid, SIGINT);
+    rc = tt_wait(pid);
+    CHECK_MSG(started && rc == 130 && strstr(tt_err, "resume with: ") && strstr(tt_err, want),
+              "SIGINT to onnxtune train: exit %d (want 130), stderr: %s", rc, tt_err);
+    printf("train      onnxtune train prints its own command to resume; resumed: identical; SIGINT: 130\n");
 }
 
 int main(void)

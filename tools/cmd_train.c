@@ -1,5 +1,6 @@
 /* cmd_train.c - `onnxtune train MODEL [compile options] [PROG options]`: compile a training program
- * (cached like `onnxtune run`) and run it, in one step; and the training options that `compile`
+ * (cached like `onnxtune run`) and run it in its place (exec: signals and the exit status are the
+ * program's), in one step; and the training options that `compile`
  * (without --infer) shares. It parses and prints; codegen/train_program.c builds, runtime/trainer.c trains.
  * Programs are cached by tools/cache.c as train-<key>, keyed by the model's bytes, the compile options,
  * the batch and the example shapes (and what cache.c adds: version, binary, runtime library). */
@@ -12,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- the training options ---- */
 
@@ -404,7 +406,12 @@ int cmd_train(int argc, char **argv)
     pargv[np] = NULL;
     if (command)
         setenv("ONNXTUNE_COMMAND", command, 1);
-    rc = cache_run_program("train", prog, pargv);
+    /* exec, not a child: Ctrl-C and SIGTERM reach the program as if it were run directly (it saves a
+     * checkpoint and exits 130/143), and its exit status is train's */
+    fflush(NULL);
+    execv(prog, pargv);
+    fprintf(stderr, "onnxtune train: cannot run %s: %s\n", prog, strerror(errno));
+    rc = 127;
 out:
     free(command);
     free(pargv);
