@@ -236,6 +236,7 @@ static int open_arrays(const Trainer *t, const char *xflag, const char *xpath, c
         int rc = tr_check_array(t, xflag, xpath, &d->x_only, &p->x, "the model's input");
         if (rc)
             return rc;
+        d->owns_ds = true;  /* x_only, that is */
         d->n = d->x_only.dims[0];
         d->mem_x = d->x_only.data;
         return d->n ? all_rows(t, d) : tr_fail(t, "%s %s has no samples", xflag, xpath);
@@ -523,8 +524,8 @@ void tr_data_free(Data *d)
         dataset_close(d->ds);
         free(d->ds);
         free(d->cache);
+        npy_free(&d->x_only);
     }
-    npy_free(&d->x_only);
     if (d->owns_rows)
         free(d->rows);
     for (size_t i = 0; i < d->nnames; i++)

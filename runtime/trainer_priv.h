@@ -84,7 +84,8 @@ typedef struct TrainerTopic {
 /* A split (training or validation) of a data set: trainer_data.c opens, loads and frees it. */
 typedef struct Data {
     Dataset *ds;            /* the samples (NPY pair, .npz, image folder) */
-    bool owns_ds;           /* false for --val-split's validation view of the training set */
+    bool owns_ds;           /* false for views (--val-split's validation, CV folds): ds, x_only and cache
+                               stay the owner's */
     size_t n;               /* samples */
     size_t *rows;           /* the samples this split uses (indices into ds), n of them */
     bool owns_rows;
