@@ -146,9 +146,10 @@ static void usage(const Trainer *t, FILE *f)
 {
     const TrainProgram *p = t->p;
     fprintf(f, "usage: %s --train-x X.npy --train-y Y.npy [options]   (or --train-x DATA.npz, or --train-dir DIR)\n"
-               "       %s eval (--x X.npy --y Y.npy | --x DATA.npz | --dir DIR) [--weights M.onnx] [--confusion]\n"
-               "       %s predict (--x X.npy | --x DATA.npz | --dir DIR) [--weights M.onnx] --output P.npy "
-               "[--output-labels L.npy]\n", t->prog, t->prog, t->prog);
+               "       %s eval (--x X.npy --y Y.npy | --x DATA.npz | --dir DIR) [--weights M.onnx | --checkpoint C] "
+               "[--confusion]\n"
+               "       %s predict (--x X.npy | --x DATA.npz | --dir DIR) [--weights M.onnx | --checkpoint C] --output "
+               "P.npy [--output-labels L.npy]\n", t->prog, t->prog, t->prog);
     fprintf(f, "Fine-tunes %s (compiled by onnxtune for batch %lld; %s loss, %s).\n", p->model ? p->model : "the model",
             (long long)p->batch, tr_loss_name(p->loss), tr_optim_name(p->optimizer));
     if (p->compiled_with && *p->compiled_with)
