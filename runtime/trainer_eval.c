@@ -22,6 +22,7 @@ const OptSpec tr_eval_specs[] = {
                             "--checkpoint FILE: a checkpoint's"},
     {"--output", "P.npy", "predict: the logits, float32 [N, K], in the data's order"},
     {"--output-labels", "L.npy", "predict: the argmax class of each sample, int64 [N]"},
+    {"--output-list", "FILE", "predict --dir: a line per sample, its image file and predicted class (tab apart)"},
     {"--confusion", NULL, "print the validation confusion matrix at the end (and write it to --metrics)"},
     {NULL, NULL, NULL},
 };
@@ -42,6 +43,8 @@ int tr_eval_option(Trainer *t, const char *name, const char *v)
         o->output = v;
     else if (IS("--output-labels"))
         o->output_labels = v;
+    else if (IS("--output-list"))
+        o->output_list = v;
     else if (IS("--confusion"))
         o->confusion = true;
     else
@@ -689,6 +692,20 @@ static int load_checkpoint_weights(const Trainer *t, const char *path, unsigned 
     return rc;
 }
 
+/* predict --output-list: "FILE<TAB>CLASS" per sample of an image folder, in the predictions' order. */
+static int write_list(const Trainer *t, const char *path, const Data *d, const int64_t *labels)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return tr_fail(t, "--output-list %s: cannot write: %s", path, strerror(errno));
+    char nb[32];
+    for (size_t i = 0; i < d->n; i++)
+        fprintf(f, "%s\t%s\n", dataset_path(d->ds, d->rows[i]), class_name(t, (size_t)labels[i], nb, sizeof nb));
+    if (fclose(f) != 0)
+        return tr_fail(t, "--output-list %s: write failed", path);
+    return 0;
+}
+
 /* ---- PROG eval / PROG predict ---- */
 
 int tr_eval_main(Trainer *t, int mode, Buffers *b)
@@ -696,18 +713,23 @@ int tr_eval_main(Trainer *t, int mode, Buffers *b)
     const TrainProgram *p = t->p;
     Options *o = &t->o;
     const char *cmd = mode == 1 ? "eval" : "predict";
-    if (mode == 2 && !o->output && !o->output_labels) {
-        fprintf(stderr, "%s predict: say where the predictions go: --output P.npy and/or --output-labels L.npy\n",
+    if (mode == 2 && !o->output && !o->output_labels && !o->output_list) {
+        fprintf(stderr, "%s predict: say where the predictions go: --output P.npy, --output-labels L.npy and/or "
+                "--output-list FILE\n", t->prog);
+        return 2;
+    }
+    if (mode == 1 && (o->output || o->output_labels || o->output_list)) {
+        fprintf(stderr, "%s eval: --output, --output-labels and --output-list belong to %s predict\n", t->prog,
                 t->prog);
         return 2;
     }
-    if (mode == 1 && (o->output || o->output_labels)) {
-        fprintf(stderr, "%s eval: --output and --output-labels belong to %s predict\n", t->prog, t->prog);
+    if ((o->output_labels || o->output_list) && !is_classifier(p)) {
+        fprintf(stderr, "%s predict: --output-labels and --output-list need a classifier (cross_entropy), this "
+                "program's loss is %s\n", t->prog, tr_loss_name(p->loss));
         return 2;
     }
-    if (o->output_labels && !is_classifier(p)) {
-        fprintf(stderr, "%s predict: --output-labels needs a classifier (cross_entropy), this program's loss is %s\n",
-                t->prog, tr_loss_name(p->loss));
+    if (o->output_list && !o->dir) {
+        fprintf(stderr, "%s predict: --output-list names image files: it goes with --dir\n", t->prog);
         return 2;
     }
     char **names = NULL, *preprocess = NULL;
@@ -775,25 +797,26 @@ int tr_eval_main(Trainer *t, int mode, Buffers *b)
             dims[i] = (size_t)p->logits.dims[i];
         if (o->output && npy_write(o->output, RT_FLOAT, p->logits.rank, dims, logits, err, sizeof err) != NPY_OK)
             rc = tr_fail(t, "--output: %s", err);
-        if (!rc && o->output_labels) {
-            int64_t *lab = malloc(d.n * sizeof *lab + 1);
-            if (!lab)
-                rc = tr_fail(t, "out of memory");
-            for (size_t i = 0; lab && i < d.n; i++) {
-                const float *z = logits + i * k;
-                size_t best = 0;
-                for (size_t c = 1; c < k; c++)
-                    if (z[c] > z[best])
-                        best = c;
-                lab[i] = (int64_t)best;
-            }
-            if (lab && npy_write(o->output_labels, RT_INT64, 1, &d.n, lab, err, sizeof err) != NPY_OK)
-                rc = tr_fail(t, "--output-labels: %s", err);
-            free(lab);
+        int64_t *lab = !rc && k ? malloc(d.n * sizeof *lab + 1) : NULL;
+        if (!rc && k && !lab)
+            rc = tr_fail(t, "out of memory");
+        for (size_t i = 0; lab && i < d.n; i++) {
+            const float *z = logits + i * k;
+            size_t best = 0;
+            for (size_t c = 1; c < k; c++)
+                if (z[c] > z[best])
+                    best = c;
+            lab[i] = (int64_t)best;
         }
+        if (!rc && o->output_labels && npy_write(o->output_labels, RT_INT64, 1, &d.n, lab, err, sizeof err) != NPY_OK)
+            rc = tr_fail(t, "--output-labels: %s", err);
+        if (!rc && o->output_list)
+            rc = write_list(t, o->output_list, &d, lab);
+        free(lab);
         if (!rc && !o->quiet)
-            printf("%s predict: %zu samples of %s -> %s%s%s\n", t->prog, d.n, src, o->output ? o->output : "",
-                   o->output && o->output_labels ? ", " : "", o->output_labels ? o->output_labels : "");
+            printf("%s predict: %zu samples of %s -> %s%s%s%s%s\n", t->prog, d.n, src, o->output ? o->output : "",
+                   o->output && o->output_labels ? ", " : "", o->output_labels ? o->output_labels : "",
+                   (o->output || o->output_labels) && o->output_list ? ", " : "", o->output_list ? o->output_list : "");
     }
     if (!rc)
         tr_data_report(t, &d, &(Data){0});

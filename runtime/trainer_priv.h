@@ -50,7 +50,7 @@ typedef struct Options {
     int nmean, nstd;                            /* values given (1 or C); 0: the defaults */
     bool augment_flip, augment_crop, mmap, no_prefetch, no_cache;
     /* trainer_eval.c: PROG eval / PROG predict */
-    const char *x, *y, *dir, *weights, *output, *output_labels;
+    const char *x, *y, *dir, *weights, *output, *output_labels, *output_list;
     bool confusion;
 } Options;
 

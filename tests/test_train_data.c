@@ -299,8 +299,9 @@ static void eval_predict(void)
     /* predict: logits and argmax; the argmax scores eval's accuracy; onnxtune run of the export agrees */
     const char *p = tt_path("p.npy"), *l = tt_path("l.npy"), *p2 = tt_path("p2.npy"), *vx = tt_path("val_x.npy"),
                *vy = tt_path("val_y.npy"), *out = tt_path("run_out");
+    const char *list = tt_path("list.txt");
     tt_expect("predict --dir", 0, NULL, prog, "predict", "--weights", e_img, "--dir", IMG "/val", "--output", p,
-              "--output-labels", l, NULL);
+              "--output-labels", l, "--output-list", list, NULL);
     if (!npz_to_npy(REF "/digits_png_val.npz", vx, vy))
         goto out;
     tt_expect("predict --x (no targets)", 0, NULL, prog, "predict", "--weights", e_img, "--x", vx, "--output", p2, NULL);
@@ -322,6 +323,18 @@ static void eval_predict(void)
         correct += lab[i] == y[i];
     }
     CHECK_MSG(agree == 180, "--output-labels is not the argmax of --output in %zu of 180 rows", 180 - agree);
+    /* --output-list: the files in order (sorted classes, sorted names), each with its label's class name */
+    char *text = tt_read(list, NULL);
+    size_t lines = 0, listed = 0;
+    for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n"), lines++) {
+        char want[64];
+        snprintf(want, sizeof want, "/%lld/", (long long)y[lines < 180 ? lines : 0] + 5);
+        const char *tab = strchr(line, '\t');
+        listed += lines < 180 && la.numel == 180 && strstr(line, want) && tab && atoll(tab + 1) == lab[lines] + 5;
+    }
+    CHECK_MSG(lines == 180 && listed == 180, "--output-list: %zu lines, %zu with the file's class folder and the "
+              "predicted class name", lines, listed);
+    free(text);
     CHECK_MSG(fabs((double)correct / 180 - tt_json_num(got, "accuracy")) < 1e-9,
               "predict's labels score %zu/180, eval said accuracy %g", correct, tt_json_num(got, "accuracy"));
     char inarg[600];
