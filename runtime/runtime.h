@@ -728,59 +728,6 @@ void adam_update(float *param, const float *grad, float *exp_avg, float *exp_avg
 void clip_grad_norm(float *scale, float *total_norm, const float *const *grads, const size_t *sizes,
                     size_t count, double max_norm);
 
-/* ======================================================================== runtime/loss.c */
-
-/* Training losses, PyTorch's formulas with mean reduction (float32 in, double accumulation, fixed
- * order). Forward writes the scalar *loss; backward WRITES d loss_total / d x = dloss * d loss / d x
- * (dloss: the scalar upstream gradient). An empty batch gives a NaN loss and writes nothing. */
-
-/* nn.CrossEntropyLoss(label_smoothing=eps): logits [n, c], target int64 [n] class indices,
- *   loss = mean_i[(1-eps) * -log p[i, y_i] + eps/c * sum_j -log p[i, j]],  p = softmax(logits[i]);
- *   dlogits[i, j] = (p[i, j] - (1-eps) * [j == y_i] - eps/c) * dloss / n.
- * A target outside [0, c) contributes only its smoothing term (programs check targets first). */
-size_t cross_entropy_check_targets(const int64_t *target, size_t n, size_t c); /* first bad index, or n */
-void cross_entropy_forward(float *loss, const float *logits, const int64_t *target, size_t n, size_t c,
-                           float label_smoothing);
-void cross_entropy_backward(float *dlogits, const float *dloss, const float *logits, const int64_t *target,
-                            size_t n, size_t c, float label_smoothing);
-
-/* nn.MSELoss: mean (x - t)^2, dx = 2 (x - t) dloss / n.  x, target, dx [n]. */
-void mse_loss_forward(float *loss, const float *x, const float *target, size_t n);
-void mse_loss_backward(float *dx, const float *dloss, const float *x, const float *target, size_t n);
-/* nn.L1Loss: mean |x - t|, dx = sign(x - t) dloss / n (0 where x == t). */
-void l1_loss_forward(float *loss, const float *x, const float *target, size_t n);
-void l1_loss_backward(float *dx, const float *dloss, const float *x, const float *target, size_t n);
-/* nn.BCEWithLogitsLoss: mean[max(x, 0) - x t + log(1 + exp(-|x|))], dx = (sigmoid(x) - t) dloss / n. */
-void bce_with_logits_forward(float *loss, const float *x, const float *target, size_t n);
-void bce_with_logits_backward(float *dx, const float *dloss, const float *x, const float *target, size_t n);
-
-/* ======================================================================== runtime/optim.c */
-
-/* Optimizer steps of torch 1.13 (torch.optim, single-tensor CPU path), in place on float32 param[n] and
- * state[n]; grad[n] is read only. step is the 1-based number of this step; lr the learning rate of
- * this step. grad_scale: NULL, or clip_grad_norm's scale, applied to grad first (grad.mul_(coef)).
- * Hyperparameters are doubles (torch's are Python floats) and rounded to float where torch does. */
-
-/* SGD: g = grad + wd*p;  if momentum: buf = (step 1 ? g : momentum*buf + (1-dampening)*g),
- *      g = nesterov ? g + momentum*buf : buf;  p = p - lr*g.
- * momentum_buffer: NULL when momentum is 0. */
-void sgd_update(float *param, const float *grad, float *momentum_buffer, size_t n, double lr, int64_t step,
-                double momentum, double dampening, bool nesterov, double weight_decay, const float *grad_scale);
-
-/* Adam (decoupled false): g = grad + wd*p.  AdamW (decoupled true): p = p*(1 - lr*wd).  Then
- *   m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g;
- *   denom = sqrt(v)/sqrt(1 - b2^t) + eps;  p = p - (lr/(1 - b1^t)) * m/denom.
- * exp_avg (m) and exp_avg_sq (v) start at zero. */
-void adam_update(float *param, const float *grad, float *exp_avg, float *exp_avg_sq, size_t n, double lr,
-                 int64_t step, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
-                 const float *grad_scale);
-
-/* clip_grad_norm_(max_norm): total = L2 norm of the per-tensor L2 norms of grads[k][sizes[k]] (k < count),
- * *total_norm = total, *scale = min(max_norm / (total + 1e-6), 1) (NaN stays NaN). The gradients are not
- * touched: the update kernels take scale as grad_scale. */
-void clip_grad_norm(float *scale, float *total_norm, const float *const *grads, const size_t *sizes,
-                    size_t count, double max_norm);
-
 /* ======================================================================== runtime/npy.c */
 
 /* NumPy .npy files (format 1.0, 2.0, 3.0), C order, little-endian; dtypes float16/32/64,
