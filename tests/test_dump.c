@@ -1007,6 +1007,34 @@ static int sweep(const char *root)
     return -1;
 }
 
+
+/* The training options show what would train: models/cnn with features.4.* and a new 5-class head
+ * trains features.4's conv (8*16*3*3 + 16 = 1168) and head.weight/bias (16*5 + 5 = 85): 1253. */
+static void test_freeze_flags(void)
+{
+    const char *text[] = {"dump", "models/cnn/model.onnx", "--batch", "2", "--train", "features.4.*",
+                          "--head", "linear:5", NULL};
+    Run r = run_tool(text);
+    CHECK_EQ_INT(r.status, 0);
+    CHECK_HAS(r.out, "1253 trainable");
+    CHECK_HAS(r.out, "head.weight");
+    run_free(&r);
+    const char *dot[] = {"dump", "models/cnn/model.onnx", "--dot", "--train", "features.4.*", NULL};
+    r = run_tool(dot);
+    CHECK_EQ_INT(r.status, 0);
+    /* the conv that trains and its legend entry are the salmon-filled nodes */
+    size_t salmon = 0;
+    for (const char *p = r.out; p && (p = strstr(p, "lightsalmon")); p++)
+        salmon++;
+    CHECK_MSG(salmon == 2, "%zu lightsalmon nodes, want 2 (features.4's conv and the legend)", salmon);
+    run_free(&r);
+    const char *bad[] = {"dump", "models/cnn/model.onnx", "--train", "nothing.*", NULL};
+    r = run_tool(bad);
+    CHECK_EQ_INT(r.status, 2);
+    CHECK_HAS(r.err, "matches no initializer");
+    run_free(&r);
+}
+
 int main(int argc, char **argv)
 {
     tool = getenv("ONNXTUNE");
@@ -1036,6 +1064,7 @@ int main(int argc, char **argv)
     test_bad_inputs(model, len);
     test_options(path);
     test_ops();
+    test_freeze_flags();
 
     unlink_tmp();
     arena_free(pa);

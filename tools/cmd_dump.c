@@ -2,6 +2,7 @@
  * tolerating unknown ops), then print the model as text, JSON or Graphviz (tools/dump_*.c).
  * It never changes the file; errors are one line "onnxtune dump: FILE: message". */
 #include "tools.h"
+#include "codegen.h"
 #include "dump.h"
 #include "importer.h"
 
@@ -21,7 +22,9 @@ static CliOption dump_opts[] = {
 static CliCommand dump_cmd = {
     "dump", "MODEL",
     "Show an ONNX model: summary (producer, opsets, inputs, outputs, parameters, FLOPs, op histogram)\n"
-    "and every node with its inputs, outputs, shapes and attributes. Unknown ops are listed, not fatal.",
+    "and every node with its inputs, outputs, shapes and attributes. Unknown ops are listed, not fatal.\n"
+    "The training options of `onnxtune compile` (--train GLOB, --freeze GLOB, --train-from, --train-bias,\n"
+    "--bn-train, --head, --cut, ...) show what would train: parameters marked trainable, --dot in colour.",
     1, 1, dump_opts,
 };
 
@@ -44,6 +47,13 @@ int cmd_dump(int argc, char **argv)
 {
     char *args[1];
     int nargs;
+    /* the training options (--train, --freeze, --train-from, --train-bias, --bn-train, --head, ...)
+     * show what a training program would train, as `onnxtune compile` would see them */
+    static TrainArgs ta;
+    static TrainCompileOptions to;
+    if (!tools_take_train_options("dump", &argc, argv, &ta, false) ||
+        (ta.argc && !tools_train_compile_options("dump", &ta, &to)))
+        return 2;
     int rc = cli_parse(&dump_cmd, argc, argv, args, &nargs);
     if (rc >= 0)
         return rc;
@@ -67,7 +77,9 @@ int cmd_dump(int argc, char **argv)
         return fail(&d);
     }
     DumpInfo info;
+    so.keep_params = ta.argc > 0;
     if (pass_canon(m, &d) != ST_OK || pass_shapes(m, &so, &d) != ST_OK ||
+        (ta.argc && (pass_freeze(m, &to.freeze, &d) != ST_OK || pass_head(m, &to.head, &d) != ST_OK)) ||
         dump_info(m, path, &info, &d) != ST_OK) {
         rc = fail(&d);
         model_free(m);
