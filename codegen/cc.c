@@ -44,45 +44,61 @@ static bool file_exists(const char *path)
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-/* Try include_dir/runtime.h and lib; copy both out when both exist. */
-static bool try_paths(const char *inc, const char *lib, char *include_dir, size_t inc_size, char *lib_path,
-                      size_t lib_size)
+/* The three folders generated code is built against, in link order (program needs data needs kernels). */
+static const char *const rt_parts[RT_PARTS] = {"program", "data", "kernels"};
+
+/* Try one layout: the headers in inc[k] (inc[k]/<part>.h) and the archives in lib_dir. */
+static bool try_paths(RuntimePaths *rp, char inc[RT_PARTS][PATH_MAX + 64], const char *lib_dir)
 {
-    char hdr[PATH_MAX];
-    if ((size_t)snprintf(hdr, sizeof hdr, "%s/runtime.h", inc) >= sizeof hdr || !file_exists(hdr) ||
-        !file_exists(lib) || strlen(inc) >= inc_size || strlen(lib) >= lib_size)
-        return false;
-    strcpy(include_dir, inc);
-    strcpy(lib_path, lib);
+    for (int k = 0; k < RT_PARTS; k++) {
+        char hdr[PATH_MAX + 96], lib[PATH_MAX + 96];
+        snprintf(hdr, sizeof hdr, "%s/%s.h", inc[k], rt_parts[k]);
+        snprintf(lib, sizeof lib, "%s/libonnxtune_%s.a", lib_dir, rt_parts[k]);
+        if (!file_exists(hdr) || !file_exists(lib) || strlen(inc[k]) >= sizeof rp->inc[k] ||
+            strlen(lib) >= sizeof rp->lib[k])
+            return false;
+    }
+    for (int k = 0; k < RT_PARTS; k++) {
+        strcpy(rp->inc[k], inc[k]);
+        snprintf(rp->lib[k], sizeof rp->lib[k], "%s/libonnxtune_%s.a", lib_dir, rt_parts[k]);
+    }
     return true;
 }
 
-Status codegen_runtime_paths(char *include_dir, size_t inc_size, char *lib_path, size_t lib_size, Diag *d)
+/* Headers in the source tree (kernels/, data/, program/), archives in lib_dir. */
+static bool try_source_tree(RuntimePaths *rp, const char *lib_dir)
 {
-    char exe[PATH_MAX], inc[PATH_MAX + 64], lib[PATH_MAX + 64];
+    char inc[RT_PARTS][PATH_MAX + 64];
+    for (int k = 0; k < RT_PARTS; k++)
+        snprintf(inc[k], sizeof inc[k], "%s/%s", ONNXTUNE_SOURCE_DIR, rt_parts[k]);
+    return try_paths(rp, inc, lib_dir);
+}
+
+Status codegen_runtime_paths(RuntimePaths *rp, Diag *d)
+{
+    char exe[PATH_MAX], lib_dir[PATH_MAX + 64];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
         exe[n] = '\0';
         char *slash = strrchr(exe, '/');
         if (slash)
             *slash = '\0';
-        /* an installed prefix: bin/onnxtune, include/onnxtune/runtime.h, lib/onnxtune/libonnxtune_rt.a */
-        snprintf(inc, sizeof inc, "%s/../include/onnxtune", exe);
-        snprintf(lib, sizeof lib, "%s/../lib/onnxtune/libonnxtune_rt.a", exe);
-        if (try_paths(inc, lib, include_dir, inc_size, lib_path, lib_size))
+        /* an installed prefix: bin/onnxtune, include/onnxtune/{program,data,kernels}.h,
+         * lib/onnxtune/libonnxtune_{program,data,kernels}.a */
+        char inc[RT_PARTS][PATH_MAX + 64];
+        for (int k = 0; k < RT_PARTS; k++)
+            snprintf(inc[k], sizeof inc[k], "%s/../include/onnxtune", exe);
+        snprintf(lib_dir, sizeof lib_dir, "%s/../lib/onnxtune", exe);
+        if (try_paths(rp, inc, lib_dir))
             return ST_OK;
-        /* a build tree: the library next to the executable, the header in the sources */
-        snprintf(inc, sizeof inc, "%s/runtime", ONNXTUNE_SOURCE_DIR);
-        snprintf(lib, sizeof lib, "%s/libonnxtune_rt.a", exe);
-        if (try_paths(inc, lib, include_dir, inc_size, lib_path, lib_size))
+        /* a build tree: the archives next to the executable, the headers in the sources */
+        if (try_source_tree(rp, exe))
             return ST_OK;
     }
-    snprintf(inc, sizeof inc, "%s/runtime", ONNXTUNE_SOURCE_DIR);
-    snprintf(lib, sizeof lib, "%s/libonnxtune_rt.a", ONNXTUNE_BINARY_DIR);
-    if (try_paths(inc, lib, include_dir, inc_size, lib_path, lib_size))
+    if (try_source_tree(rp, ONNXTUNE_BINARY_DIR))
         return ST_OK;
-    return diag_error(d, ST_IO, "cannot find the onnxtune runtime (runtime.h and libonnxtune_rt.a): looked "
-                      "next to the onnxtune executable and in %s", ONNXTUNE_BINARY_DIR);
+    return diag_error(d, ST_IO, "cannot find the onnxtune runtime (kernels.h, data.h, program.h and their "
+                      "libonnxtune_*.a): looked next to the onnxtune executable and in %s", ONNXTUNE_BINARY_DIR);
 }
 
 /* argv under construction */
@@ -114,14 +130,25 @@ static void push_openblas(Argv *a)
         push(a, "-Wl,-rpath," ONNXTUNE_OPENBLAS_DIR);
 }
 
-/* What runtime/dataset.c and image.c need in a training program: libjpeg-turbo, libpng, zlib (.npz
- * and PNG) and pthreads (the prefetch thread). */
+/* What data/ needs in a training program: libjpeg-turbo, libpng, zlib (.npz and PNG) and pthreads (the
+ * prefetch thread). Inference programs and shared objects use only data/npy.c and link none of them. */
 static void push_data_libs(Argv *a)
 {
     push(a, "-ljpeg");
     push(a, "-lpng");
     push(a, "-lz");
     push(a, "-pthread");
+}
+
+/* The archives, OpenBLAS and libm; data/'s libraries only for a program that reads data sets. */
+static void push_runtime_libs(Argv *a, const RuntimePaths *rp, bool data_libs)
+{
+    for (int k = 0; k < RT_PARTS; k++)
+        push(a, rp->lib[k]);
+    push_openblas(a);
+    if (data_libs)
+        push_data_libs(a);
+    push(a, "-lm");
 }
 
 static char *dup_dir(const char *path)
@@ -145,8 +172,8 @@ static char *concat(const char *a, const char *b)
 
 Status codegen_cc_start(CcJob *job, Diag *d)
 {
-    char inc[PATH_MAX], lib[PATH_MAX];
-    Status st = codegen_runtime_paths(inc, sizeof inc, lib, sizeof lib, d);
+    RuntimePaths rp;
+    Status st = codegen_runtime_paths(&rp, d);
     if (st)
         return st;
     if (job->ninputs == 0 || job->ninputs > CC_MAX_INPUTS)
@@ -178,10 +205,7 @@ Status codegen_cc_start(CcJob *job, Diag *d)
         push(&a, job->output);
         for (size_t i = 0; i < job->ninputs; i++)
             push(&a, job->inputs[i]);
-        push(&a, own(&a, strdup(lib)));
-        push_openblas(&a);
-        push_data_libs(&a);
-        push(&a, "-lm");
+        push_runtime_libs(&a, &rp, false);
     } else {
         push(&a, "-std=c11");
         push(&a, opt);
@@ -194,8 +218,12 @@ Status codegen_cc_start(CcJob *job, Diag *d)
             push(&a, "-Werror");
         if (job->mode == CC_OBJECT)
             push(&a, "-fPIC");
-        push(&a, "-I");
-        push(&a, own(&a, strdup(inc)));
+        for (int k = 0; k < RT_PARTS; k++) {
+            if (k && !strcmp(rp.inc[k], rp.inc[k - 1]))
+                continue; /* an installed prefix has one include folder */
+            push(&a, "-I");
+            push(&a, rp.inc[k]);
+        }
         char *dir = own(&a, dup_dir(job->inputs[0]));
         push(&a, own(&a, dir ? concat("-Wa,-I", dir) : NULL)); /* .incbin finds the weights there */
         if (job->mode == CC_OBJECT)
@@ -203,12 +231,8 @@ Status codegen_cc_start(CcJob *job, Diag *d)
         push(&a, job->inputs[0]);
         push(&a, "-o");
         push(&a, job->output);
-        if (job->mode == CC_PROGRAM) {
-            push(&a, own(&a, strdup(lib)));
-            push_openblas(&a);
-            push_data_libs(&a);
-            push(&a, "-lm");
-        }
+        if (job->mode == CC_PROGRAM)
+            push_runtime_libs(&a, &rp, job->data_libs);
     }
     a.v[a.n] = NULL;
     for (int i = 0; i < a.n; i++)

@@ -2,7 +2,7 @@
  * the C compiler driver that turns it into a program or a shared object linked with the runtime.
  *
  * Shapes are constants in the generated code; every intermediate lives at a planned offset of one
- * arena (ir/pass_memplan.c); kernels come from runtime/ (runtime.h). Codegen does not infer shapes
+ * arena (ir/pass_memplan.c); kernels come from kernels/ (kernels.h), the programs' mains from program/. Codegen does not infer shapes
  * (ir/pass_shapes.c does) and has no control flow (If/Loop/Scan are refused).
  */
 #ifndef ONNXTUNE_CODEGEN_H
@@ -10,46 +10,11 @@
 
 #include "importer.h"
 #include "ir.h"
+#include "program.h"
 
 #define ONNXTUNE_VERSION "0.1.0"
 
-/* ---- the generated code's interface ------------------------------------------------------------
- *
- * A generated file defines, for its PREFIX (a C identifier):
- *   void PREFIX_run(void *const *inputs, void *const *outputs, void *workspace);
- *   const CgModelInfo PREFIX_info;
- * inputs[i] / outputs[i] are dense C-order buffers of the i-th runtime input / graph output (shapes
- * and dtypes in PREFIX_info); workspace is workspace_bytes, 64-byte aligned (NULL when 0). A run
- * never allocates and never fails. The types below are written once here and printed verbatim into
- * every generated file (CG_ABI), so the two can never disagree. */
-#define CG_ABI(X) X(                                                                              \
-typedef struct CgTensorInfo {                                                                     \
-    const char *name;                                                                             \
-    int dtype;                                                                                    \
-    int rank;                                                                                     \
-    int64_t dims[8];                                                                              \
-    int batch_axis;                                                                               \
-    int64_t batch_scale;                                                                          \
-} CgTensorInfo;                                                                                   \
-typedef struct CgModelInfo {                                                                      \
-    const char *model;                                                                            \
-    int64_t batch;                                                                                \
-    int ninputs;                                                                                  \
-    int noutputs;                                                                                 \
-    const CgTensorInfo *inputs;                                                                   \
-    const CgTensorInfo *outputs;                                                                  \
-    size_t workspace_bytes;                                                                       \
-    const char *no_chunk;                                                                         \
-    int threads;                                                                                  \
-    void (*run)(void *const *inputs, void *const *outputs, void *workspace);                      \
-} CgModelInfo;)
-/* Field notes: dtype is ONNX's TensorProto.DataType (= DType = RtDType); batch_axis is the dim that
- * grows with the batch (-1: none) and batch_scale its size per batch item; batch is the compiled
- * batch (0: the model has no batch dim); no_chunk says why inputs of another batch cannot be run in
- * chunks of `batch` (NULL: they can); threads is the default thread count (0: the runtime's). */
-#define CG_ABI_EXPAND(...) __VA_ARGS__
-#define CG_ABI_STRING(...) #__VA_ARGS__
-CG_ABI(CG_ABI_EXPAND)
+/* The generated code's interface (PREFIX_run, PREFIX_info: CgModelInfo) is declared in program.h. */
 
 /* ======================================================================== codegen/emit.c */
 
@@ -67,7 +32,7 @@ typedef struct BatchAxes {
 typedef struct CodegenOptions {
     const char *prefix;         /* C identifier prefix of PREFIX_run / PREFIX_info; NULL: "model" */
     const char *model_path;     /* named in comments and the info */
-    bool emit_main;             /* also emit main(): the standalone program (runtime/npy.c in/out) */
+    bool emit_main;             /* also emit main(): the standalone program (program/infer_main.c) */
     /* Weights: with weights_path the blob is written there and .incbin'd by its basename (the C
      * compiler needs -Wa,-I<its folder>: codegen_cc does that); NULL: a C array in the file. */
     const char *weights_path;
@@ -152,16 +117,21 @@ typedef struct CcJob {
     const char *output;
     const char *opt_level;      /* "-O2" when NULL */
     bool werror;
+    bool data_libs;             /* link data/'s libraries (images, zlib, pthreads): training programs */
     /* filled by codegen_cc_start */
     int pid;
     char log_path[4096];        /* the compiler's stdout+stderr */
 } CcJob;
 
-/* Where the runtime's header and static library are: next to the running executable (build tree
- * or an installed prefix: ../include/onnxtune, ../lib/onnxtune), else the build tree this binary
- * was configured in. */
-Status codegen_runtime_paths(char *include_dir, size_t inc_size, char *lib_path, size_t lib_size,
-                             Diag *d) MUST_CHECK;
+/* Where the headers and archives of program/, data/ and kernels/ are (in that order, the link order):
+ * next to the running executable (build tree or an installed prefix: ../include/onnxtune,
+ * ../lib/onnxtune), else the build tree this binary was configured in. */
+#define RT_PARTS 3
+typedef struct RuntimePaths {
+    char inc[RT_PARTS][4096];   /* folder holding program.h, data.h, kernels.h */
+    char lib[RT_PARTS][4096];   /* libonnxtune_program.a, libonnxtune_data.a, libonnxtune_kernels.a */
+} RuntimePaths;
+Status codegen_runtime_paths(RuntimePaths *rp, Diag *d) MUST_CHECK;
 /* Start the C compiler ($CC, default cc) on a job without waiting. */
 Status codegen_cc_start(CcJob *job, Diag *d) MUST_CHECK;
 /* Wait for it; on failure the message names the command's first input and quotes the compiler's
@@ -174,7 +144,7 @@ Status codegen_cc(CcJob *job, Diag *d) MUST_CHECK;
 
 /* `onnxtune compile` without --infer: a training program. The generated file holds the model's part
  * (step, update and evaluation functions, parameter table, export template, compile-time defaults:
- * runtime.h's TrainProgram) and a main() calling runtime/trainer.c's trainer_main. */
+ * program.h's TrainProgram) and a main() calling program/trainer.c's trainer_main. */
 typedef struct TrainCompileOptions {
     const char *model;          /* ONNX file */
     const char *output;         /* PROG */

@@ -633,32 +633,6 @@ static void emit_declarations(Cg *cg, FILE *f, const int *rt_index)
     }
 }
 
-/* Print the ABI types: the stringified CG_ABI, broken into lines again. */
-static void emit_abi(FILE *f)
-{
-    static const char text[] = CG_ABI(CG_ABI_STRING);
-    int depth = 0;
-    bool line_start = true;
-    for (const char *s = text; *s; s++) {
-        if (line_start && *s == ' ')
-            continue;
-        if (line_start && *s == '}')
-            depth--;
-        if (line_start)
-            for (int i = 0; i < depth; i++)
-                fputs("    ", f);
-        line_start = false;
-        fputc(*s, f);
-        if (*s == '{')
-            depth++;
-        if (*s == '{' || *s == ';') {
-            fputc('\n', f);
-            line_start = true;
-        }
-    }
-    fputc('\n', f);
-}
-
 static void emit_weights(Cg *cg, FILE *f, const char *prefix, const char *weights_name)
 {
     if (cg->wbytes == 0) {
@@ -832,18 +806,11 @@ Status codegen_emit(Graph *g, const CodegenOptions *opt, FILE *out, CodegenStats
     fprintf(out, ".\n * %zu nodes; activation arena %zu bytes (%zu without reuse); weights %zu bytes.\n",
             g->nnodes, cg.plan.arena_bytes, cg.plan.naive_bytes, cg.wbytes);
     fprintf(out, " * Each block below is one ONNX node: its name, op, input shapes -> output shapes.\n"
-                 " * Build: cc -std=c11 -O2 -fopenmp THIS.c -I<onnxtune>/runtime%s <build>/libonnxtune_rt.a -lopenblas -lm\n"
+                 " * Build: cc -std=c11 -O2 -fopenmp THIS.c -I<onnxtune>/{program,data,kernels}%s\n"
+                 " *        <build>/libonnxtune_{program,data,kernels}.a -lopenblas -lm\n"
                  " */\n", wname ? " -Wa,-I<this folder>" : "");
-    if (opt->emit_main)
-        fprintf(out, "#define _POSIX_C_SOURCE 200809L\n");
-    if (opt->emit_main)
-        fprintf(out, "#include <errno.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <sys/stat.h>\n");
     fprintf(out, "#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n"
-                 "#include \"runtime.h\"\n\n");
-    /* guarded: a training program is several generations in one file (codegen/train_program.c) */
-    fprintf(out, "#ifndef ONNXTUNE_CG_ABI\n#define ONNXTUNE_CG_ABI\n");
-    emit_abi(out);
-    fprintf(out, "#endif\n\n");
+                 "#include \"kernels.h\"\n#include \"program.h\"\n\n");
     emit_weights(&cg, out, prefix, wname);
 
     fprintf(out, "void %s_run(void *const *inputs, void *const *outputs, void *workspace);\n", prefix);
@@ -886,8 +853,8 @@ Status codegen_emit(Graph *g, const CodegenOptions *opt, FILE *out, CodegenStats
     put_c_string(out, ba ? ba->no_chunk : "compiled for these exact shapes");
     fprintf(out, ",\n    .threads = %d,\n    .run = %s_run,\n};\n", opt->threads, prefix);
     if (opt->emit_main) {
-        fprintf(out, "\nstatic const CgModelInfo *const prog_model = &%s_info;\n", prefix);
-        cg_emit_main(out);
+        fprintf(out, "\nint main(int argc, char **argv)\n{\n    return infer_main(argc, argv, &%s_info);\n}\n",
+                prefix);
     }
     if (ferror(out)) {
         st = diag_error(d, ST_IO, "write error on the generated C file");

@@ -5,7 +5,7 @@
 #define ONNXTUNE_EMIT_H
 
 #include "codegen.h"
-#include "runtime.h"
+#include "program.h"
 
 typedef struct Cg Cg;
 
@@ -126,9 +126,5 @@ extern const Emitter norm_grad_emitters[];
 extern const Emitter train_emitters[];            /* losses, ClipGradNorm, updates: codegen/emit_train.c */
 extern const Emitter shape_grad_emitters[];
 extern const Emitter reduce_grad_emitters[];
-
-/* ---- emit_main.c ---- */
-/* Print the generated program's main() (reads PREFIX_info through `prog_model`). */
-void cg_emit_main(FILE *out);
 
 #endif

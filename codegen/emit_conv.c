@@ -1,4 +1,4 @@
-/* emit_conv.c - emitters of the conv family (Conv, ConvTranspose) on runtime/conv.c, and the spatial
+/* emit_conv.c - emitters of the conv family (Conv, ConvTranspose) on kernels/conv.c, and the spatial
  * window builder the pools share: attributes and SAME_* pads resolved by ir/ops_conv.c's geometry,
  * output sizes from shape inference, printed as one static SpatialWindow per node.
  * float32 kernels; other float types run in float32 copies (EM_F32). */

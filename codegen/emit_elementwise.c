@@ -1,6 +1,6 @@
 /* emit_elementwise.c - emitters of the elementwise family: unary and activation ops, broadcasting
  * binary ops (arithmetic, comparisons, logic, bit ops) and their variadic forms, Where, Cast, Clip,
- * IsNaN/IsInf. Broadcast strides are computed here, at generation time; runtime/elementwise.c loops.
+ * IsNaN/IsInf. Broadcast strides are computed here, at generation time; kernels/elementwise.c loops.
  * float16/bfloat16 run in float32 copies (EM_HALF). Expand lives with the shape ops. */
 #include "emit.h"
 

@@ -1,5 +1,5 @@
 /* emit_grad_conv.c - emitters of the conv family's backward ops, onnxtune.ConvGradInput and
- * ConvGradWeight, on runtime/conv.c's conv_backward_input / conv_backward_weight, their workspace from
+ * ConvGradWeight, on kernels/conv.c's conv_backward_input / conv_backward_weight, their workspace from
  * the scratch hook. The window is the forward Conv's (ir/ops_conv.c wrote it with explicit pads).
  * float32 kernels (other float types through EM_F32 copies); no ConvTranspose backward. */
 #include "emit.h"

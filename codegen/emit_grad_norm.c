@@ -1,4 +1,4 @@
-/* emit_grad_norm.c - emitters of the norm family's training ops on runtime/norm.c: the backward ops
+/* emit_grad_norm.c - emitters of the norm family's training ops on kernels/norm.c: the backward ops
  * onnxtune.BatchNormalizationGrad, InstanceNormalizationGrad, LayerNormalizationGrad, DropoutGrad, and
  * the training forward onnxtune.Dropout. Outputs nobody reads are passed as NULL (not computed).
  * float32 kernels (other float types through EM_F32 copies). The training-mode BatchNormalization
@@ -48,7 +48,7 @@ static Status emit_batchnorm_grad(Cg *cg, const Node *n)
     if (!split_ncs(dy, &bn, &c, &sp))
         return cg_unsupported(cg, "an input of rank %d", dy->shape.rank);
     if (training) {
-        /* batch statistics of the valid rows of a padded short batch (rt_batch_rows, runtime.h); the
+        /* batch statistics of the valid rows of a padded short batch (rt_batch_rows, kernels.h); the
          * padding's dX rows are zero */
         const char *dx = out_or_null(cg, n, 0);
         cg_line(cg, "size_t rows = rt_batch_rows(%zu);", bn);

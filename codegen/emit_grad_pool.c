@@ -1,5 +1,5 @@
 /* emit_grad_pool.c - emitters of the pool family's backward ops, onnxtune.MaxPoolGrad and
- * AveragePoolGrad, on runtime/pool.c's maxpool_backward / avgpool_backward. The window is the
+ * AveragePoolGrad, on kernels/pool.c's maxpool_backward / avgpool_backward. The window is the
  * forward pool's (explicit pads, ceil_mode); the global pools' gradients need no emitter of their own
  * (MaxPoolGrad over the whole plane, or Mul + Expand). float32 kernels (others through EM_F32). */
 #include "emit.h"

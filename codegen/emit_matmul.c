@@ -1,4 +1,4 @@
-/* emit_matmul.c - emitters of the matmul family: Gemm and MatMul on runtime/gemm.c (one sgemm, or a
+/* emit_matmul.c - emitters of the matmul family: Gemm and MatMul on kernels/gemm.c (one sgemm, or a
  * batch of them with broadcast strides resolved here; float64 and the half types run in float32
  * copies, EM_F32), and Einsum as plain nested loops written out here (no kernel: equations are too
  * varied, and the ONNX models that use it are small). */

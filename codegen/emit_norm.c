@@ -1,4 +1,4 @@
-/* emit_norm.c - emitters of the normalisation family on runtime/norm.c: BatchNormalization
+/* emit_norm.c - emitters of the normalisation family on kernels/norm.c: BatchNormalization
  * (and training_mode, as loops written here), InstanceNormalization, LayerNormalization (with its
  * optional Mean/InvStdDev), LRN, MeanVarianceNormalization (composed from reduce/binary kernels) and
  * Dropout (inference: a view of its input, plus an all-true mask when read; training is refused). */

@@ -1,4 +1,4 @@
-/* emit_pool.c - emitters of the pool family on runtime/pool.c: MaxPool (with its optional Indices),
+/* emit_pool.c - emitters of the pool family on kernels/pool.c: MaxPool (with its optional Indices),
  * AveragePool, LpPool and the global pools. Windows come from emit_conv.c's cg_window.
  * float32 kernels; other float types run in float32 copies (EM_F32), and so do 8/16-bit integers
  * for the max pools (exact). */

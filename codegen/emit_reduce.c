@@ -1,4 +1,4 @@
-/* emit_reduce.c - emitters of the reduce family on runtime/reduce.c and runtime/softmax.c: Reduce*
+/* emit_reduce.c - emitters of the reduce family on kernels/reduce.c and kernels/softmax.c: Reduce*
  * (opset 18 form: axes as a constant input, keepdims, noop_with_empty_axes), ArgMax/ArgMin, and
  * Softmax/LogSoftmax/Hardmax (opset 13: one axis; older forms were rewritten by pass_canon).
  * float32 kernels; other float types run in float32 copies (EM_F32); integer inputs are refused. */

@@ -1,4 +1,4 @@
-/* emit_rnn.c - emitters of the recurrent family (LSTM, GRU, RNN) on runtime/rnn.c: attributes become
+/* emit_rnn.c - emitters of the recurrent family (LSTM, GRU, RNN) on kernels/rnn.c: attributes become
  * one static RnnParams (activations with ONNX's defaults for alpha/beta), omitted or unread outputs
  * are passed as NULL. float32 kernels; other float types run in float32 copies (EM_F32). */
 #include "emit.h"

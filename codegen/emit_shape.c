@@ -1,4 +1,4 @@
-/* emit_shape.c - emitters of the shape family on runtime/movement.c, resize.c and elementwise.c
+/* emit_shape.c - emitters of the shape family on kernels/movement.c, resize.c and elementwise.c
  * (Expand): views (Reshape, Flatten, Squeeze, Unsqueeze, Identity: no code), copies by index
  * (Transpose, Concat, Split, Slice, Gather*, Scatter*, Pad, Tile, DepthToSpace, ...), generators
  * (Shape, Size, ConstantOfShape, Range, EyeLike, OneHot) and Resize. Index arithmetic that depends

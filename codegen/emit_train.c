@@ -1,10 +1,10 @@
-/* emit_train.c - emitters of the onnxtune ops fine-tuning adds (ir/ops_train.c) on runtime/loss.c and
- * runtime/optim.c: the losses and their backward ops, ClipGradNorm, and the in-place optimizer updates.
+/* emit_train.c - emitters of the onnxtune ops fine-tuning adds (ir/ops_train.c) on kernels/loss.c and
+ * kernels/optim.c: the losses and their backward ops, ClipGradNorm, and the in-place optimizer updates.
  * float32 tensors only. The updates write through their parameter and state inputs (the pass_optim.c
  * convention of ir.h): this file casts the const away, so the training program must hand them mutable
  * buffers; it does not decide where parameters live. Losses average over the valid rows of a padded
  * short batch (rt_batch_rows) and their backward ops zero the padding's rows; hyperparameters are read
- * through rt_hyper so a training program can change them at run time (runtime.h, runtime/trainer.c). */
+ * through rt_hyper so a training program can change them at run time (kernels.h, kernels/settings.c). */
 #include "emit.h"
 
 #include <math.h>

@@ -1,7 +1,7 @@
 /* train_program.c - `onnxtune compile` for training: the model through freeze, head, loss, autodiff and
  * optimizer passes, generated as the model-specific half of a training program (step, update and
  * evaluation functions, the parameter table, the export template, compile-time defaults) whose main()
- * hands over to runtime/trainer.c. It does no training itself and knows no op.
+ * hands over to program/trainer.c. It does no training itself and knows no op.
  *
  * The program's pieces:
  *   - the training graph at batch B: forward (BatchNormalization on batch statistics where --bn-train
@@ -17,9 +17,9 @@
  *   - the export template: the model imported a third time with its batch dim left symbolic, head
  *     attached, serialized by onnx_export_bytes; the trainer writes the trained weights at the offsets
  *     its layout gives (matched by name) and saves the bytes.
- * A short batch runs padded to B: see rt_batch_rows in runtime.h. */
+ * A short batch runs padded to B: see rt_batch_rows in kernels.h. */
 #include "codegen.h"
-#include "runtime.h"
+#include "program.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -126,7 +126,7 @@ static Status data_input(const Graph *g, Value **x, Diag *d)
 
 typedef struct Param {
     const char *name;
-    int kind;               /* TrainParamKind of runtime.h (the numbers are printed) */
+    int kind;               /* TrainParamKind of program.h (the numbers are printed) */
     DType dtype;
     Shape shape;
     const Tensor *init;     /* initial contents (detached from the value) */
@@ -458,7 +458,7 @@ static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, 
     if (!x || !logits || !target)
         return diag_error(d, ST_ERR, "internal: the training graph lacks its data input, logits or target");
     const OptimOptions *op = &o->optim;
-    fprintf(f, "\n/* ---- the training program: the tables runtime/trainer.c reads ------------------------- */\n\n");
+    fprintf(f, "\n/* ---- the training program: the tables program/trainer.c reads ------------------------- */\n\n");
     put_incbin(f, "train_params_init", params_file, ps->bytes);
     put_incbin(f, "train_export_template", export_file, export_bytes);
     fprintf(f, "\n/* name, kind, dtype, rank, dims, bytes, offset in the parameter buffer, offset in the export */\n");
@@ -598,7 +598,7 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
         goto out;
     const char *inputs[1] = {c_path};
     CcJob job = {.mode = CC_PROGRAM, .inputs = inputs, .ninputs = 1, .output = o->output, .werror = o->werror,
-                 .opt_level = o->opt_level};
+                 .opt_level = o->opt_level, .data_libs = true};
     st = codegen_cc(&job, d);
     if (stats) {
         memset(stats, 0, sizeof *stats);

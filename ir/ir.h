@@ -559,7 +559,7 @@ Status conv_geom_check(const Node *n, ConvGeom *g, const Shape *in, const Shape 
  * onnxtune.Dropout(X, ratio, seed) with attribute stream. `seed` is an int64 [2] value {seed, step}
  * that the training program passes every step (a runtime graph input); `stream` must differ between
  * the Dropout nodes of one graph. Element i of stream s is kept when the draw u(seed, step, s, i) >=
- * ratio (runtime/norm.c dropout_forward), so masks are deterministic, resumable from (seed, step),
+ * ratio (kernels/norm.c dropout_forward), so masks are deterministic, resumable from (seed, step),
  * and recomputed by the backward op onnxtune.DropoutGrad instead of being stored. The ratio must be
  * constant. Evaluation graphs keep the ONNX Dropout (the identity). */
 Status dropout_to_training(Graph *g, Node *n, Value *seed, int64_t stream, Diag *d) MUST_CHECK;
@@ -711,7 +711,7 @@ Status model_import_onnxtune(Model *m, Diag *d) MUST_CHECK;
 
 /* ======================================================================== ir/pass_optim.c */
 
-/* The optimizer step after pass_autodiff, torch 1.13's formulas (ir/ops_train.c, runtime/optim.c).
+/* The optimizer step after pass_autodiff, torch 1.13's formulas (ir/ops_train.c, kernels/optim.c).
  * It adds two runtime scalar graph inputs, "lr" (double) and "step" (int64: 1 at the first step), that
  * the training program passes every step (it computes the schedule); optional clipping (an
  * onnxtune.ClipGradNorm over all gradients producing "grad_clip_scale" and the graph output

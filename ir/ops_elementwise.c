@@ -1,7 +1,7 @@
 /* ops_elementwise.c - rules of the element-wise ops: unary math and activations, binary and variadic
  * ops with numpy broadcasting, comparisons and logic, Where, Clip, Cast and CastLike. Canonical forms
  * follow opset 17 (18 for Mish and the Bitwise ops). Fold rules compute integers in int64, never via
- * doubles, so folded shape arithmetic stays exact. Kernels are not here (runtime/). */
+ * doubles, so folded shape arithmetic stays exact. Kernels are not here (kernels/). */
 #include "ir.h"
 
 #include <math.h>
@@ -841,7 +841,7 @@ static Value *grad_scalar(GradCtx *c, const char *hint, DType t, double x, Diag 
 }
 
 /* The activations whose derivative is one fused kernel pass: onnxtune.<Op>Grad(dY, T) -> dX with
- * T = X, or Y for the rows marked from_output (unary_backward_reads_output in runtime.h). The grad
+ * T = X, or Y for the rows marked from_output (unary_backward_reads_output in kernels.h). The grad
  * node's alpha/beta are the kernel's: the forward attributes with ONNX defaults filled in. */
 typedef struct {
     UnaryKind kind;

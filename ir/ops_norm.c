@@ -282,7 +282,7 @@ static Status shape_mvn(Graph *g, Node *n, Diag *d)
 /* ======================================================================== gradients */
 
 /* The gradient rules of the family and their backward ops (domain onnxtune, version 1). Statistics are
- * float32 (stash_type 1); the kernels are runtime/norm.c's *_backward. */
+ * float32 (stash_type 1); the kernels are kernels/norm.c's *_backward. */
 
 /* A backward node's first output has X's shape, the others `p` (the parameters' shape). */
 static Status shape_norm_grad(Node *n, int nin_min, int nin_max, const Shape *p, Diag *d)

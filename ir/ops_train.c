@@ -1,6 +1,6 @@
 /* ops_train.c - the ops of the "onnxtune" domain that fine-tuning adds: the losses (forward, with their
  * gradient rules) and their backward ops, gradient-norm clipping, and the optimizer updates. Kernels are
- * in runtime/loss.c and runtime/optim.c, emitters in codegen/emit_train.c. Nothing here is folded.
+ * in kernels/loss.c and kernels/optim.c, emitters in codegen/emit_train.c. Nothing here is folded.
  *
  * Losses (PyTorch's, mean reduction), output a float scalar:
  *   CrossEntropyLoss(logits [N,C], target int64 [N]), attr label_smoothing (0):

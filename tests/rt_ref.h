@@ -4,7 +4,7 @@
  */
 #ifndef ONNXTUNE_RT_REF_H
 #define ONNXTUNE_RT_REF_H
-#include "runtime.h"
+#include "data.h"
 #include "test.h"
 
 #include <stdint.h>

@@ -1,8 +1,8 @@
-/* test_checkpoint.c - runtime/checkpoint.c: CRC32 against known values and a bitwise reference, round
+/* test_checkpoint.c - program/checkpoint.c: CRC32 against known values and a bitwise reference, round
  * trips, every truncation and every byte flip of a small checkpoint, other writers refused by name,
  * stale temporaries, SIGKILL during writes (the file is always absent or whole), the stop signals.
  */
-#include "runtime.h"
+#include "program.h"
 #include "test.h"
 
 #include <dirent.h>

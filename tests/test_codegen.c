@@ -9,7 +9,7 @@
  */
 #include "test.h"
 
-#include "runtime.h"
+#include "program.h"
 
 #include <dirent.h>
 #include <limits.h>

@@ -1,10 +1,10 @@
-/* test_dataset.c - runtime/dataset.c: NPY pairs read and memory-mapped (a sparse file above the 256 MiB
+/* test_dataset.c - data/dataset.c: NPY pairs read and memory-mapped (a sparse file above the 256 MiB
  * threshold in /tmp), .npz stored / deflated / ZIP64 (numpy-made fixtures) and damaged archives, image
  * folders against torchvision's ImageFolder listing and transforms (tests/data/make_data.py), skipping of
  * corrupt images at open and substitution while loading, the digits PNGs against their NPY twin, seeded
  * shuffles against a Python splitmix64, splits, and the prefetcher giving the same batches as direct loads.
  */
-#include "runtime.h"
+#include "program.h"
 #include "test.h"
 
 #include <fcntl.h>

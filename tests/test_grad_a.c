@@ -9,7 +9,7 @@
 #include "test.h"
 
 #include "gradcheck.h"
-#include "runtime.h"
+#include "program.h"
 
 #define IN(...) ((Value *[]){__VA_ARGS__})
 #define I64(...) ((const int64_t[]){__VA_ARGS__})

@@ -1,5 +1,5 @@
 /* test_grad_b.c - gradients of the conv, pool and norm families.
- * 1. The backward kernels of runtime/conv.c, pool.c and norm.c against naive float64 loops written
+ * 1. The backward kernels of kernels/conv.c, pool.c and norm.c against naive float64 loops written
  *    here from the forward definitions, on random shapes (every path: depthwise, folded batch, 1x1),
  *    the norm kernels against float64 central differences of naive forwards, Dropout's mask statistics.
  * 2. The gradient rules end to end (pass_autodiff, codegen, the kernels) against finite differences
@@ -13,7 +13,7 @@
 #include "test.h"
 
 #include "gradcheck.h"
-#include "runtime.h"
+#include "program.h"
 
 #include <stdint.h>
 
@@ -798,7 +798,7 @@ static void check_torch_case(GradCheck *s, const TorchCase *tc)
             free(outs[k]);
         free(ws);
     }
-    /* BatchNormalization's running statistics: runtime/norm.c's update against torch's */
+    /* BatchNormalization's running statistics: kernels/norm.c's update against torch's */
     NpyArray rm = {0}, rvar = {0};
     if (strcmp(tc->op, "BatchNormalization") == 0 && ok && load_npy(tc->name, "running_mean", &rm) &&
         load_npy(tc->name, "running_var", &rvar)) {

@@ -1,9 +1,9 @@
-/* test_image.c - runtime/image.c against PIL and torchvision (references made by tests/data/make_data.py):
+/* test_image.c - data/image.c against PIL and torchvision (references made by tests/data/make_data.py):
  * decoding PNG (RGB, grey, palette, RGBA, 1-bit) and JPEG (baseline, grey, progressive) to the same bytes as
  * PIL, PIL's bilinear resize at many scales, the eval transforms against torchvision's, corrupt and truncated
  * files refused without crashing, and the seeded augmentation (reproducible, a true crop/flip of the image).
  */
-#include "runtime.h"
+#include "program.h"
 #include "test.h"
 
 #include <stdint.h>

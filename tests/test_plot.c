@@ -1,8 +1,8 @@
-/* test_plot.c - runtime/plot.c: the SVG is well-formed XML (checked by a small checker here, itself
+/* test_plot.c - program/plot.c: the SVG is well-formed XML (checked by a small checker here, itself
  * tested on malformed documents) for full, empty, one-point, NaN/Inf, constant and very long histories;
  * 1-2-5 axes; escaping; atomic rewrites; the history's saved form.
  */
-#include "runtime.h"
+#include "program.h"
 #include "test.h"
 
 #include <dirent.h>

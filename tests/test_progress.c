@@ -1,9 +1,9 @@
-/* test_progress.c - runtime/progress.c with an injected clock: the exact bar redraws on a terminal
+/* test_progress.c - program/progress.c with an injected clock: the exact bar redraws on a terminal
  * (rate limit, clearing, epoch lines), the plain lines for logs, ETA and throughput arithmetic, the
  * summary, and the choice of mode on a real pseudo-terminal (TERM=dumb or not).
  */
 #define _XOPEN_SOURCE 700
-#include "runtime.h"
+#include "program.h"
 #include "test.h"
 
 #include <fcntl.h>

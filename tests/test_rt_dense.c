@@ -1,8 +1,8 @@
-/* test_rt_dense.c - the dense runtime kernels (runtime/{gemm,conv,pool,norm,softmax,reduce,rnn}.c)
+/* test_rt_dense.c - the dense runtime kernels (kernels/{gemm,conv,pool,norm,softmax,reduce,rnn}.c)
  * against plain float64 reference loops written here (random shapes over every fast path and edge
  * case) and against PyTorch outputs in tests/ref/rt_dense (made by tests/ref/make_rt_dense_ref.py).
  * It does not test the ONNX op rules or codegen; the conformance tests do. */
-#include "runtime.h"
+#include "kernels.h"
 #include "test.h"
 
 #include <stdint.h>

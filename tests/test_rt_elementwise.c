@@ -1,4 +1,4 @@
-/* test_rt_elementwise.c - runtime/elementwise.c against naive references written here from the ONNX
+/* test_rt_elementwise.c - kernels/elementwise.c against naive references written here from the ONNX
  * formulas (random shapes with broadcasting, every dtype, edge values) and against ONNX backend node
  * data exported by tests/ref/make_rt_ref.py (Cast to/from halves, Mod, BitShift, activations, ...).
  */

@@ -1,4 +1,4 @@
-/* test_rt_movement.c - runtime/movement.c and resize.c against naive per-element references written
+/* test_rt_movement.c - kernels/movement.c and resize.c against naive per-element references written
  * here (random shapes, every element size, negative steps and indices, reflect/edge/wrap pads and crops, ties in
  * TopK) and against the ONNX backend node cases exported by tests/ref/make_rt_ref.py. The ONNX cases
  * also show how codegen resolves each op's attributes into kernel arguments.

@@ -8,7 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "importer.h"
 #include "ir.h"
-#include "runtime.h"
+#include "program.h"
 #include "test.h"
 
 #include <ctype.h>

@@ -5,7 +5,7 @@
 #include "gradcheck.h"
 #include "importer.h"
 #include "ir.h"
-#include "runtime.h"
+#include "program.h"
 #include "test.h"
 
 #include <stdint.h>
@@ -551,7 +551,7 @@ typedef struct {
     bool nesterov;
 } OptCase;
 
-/* The formulas of the issue (torch 1.13), in double, written out independently of runtime/optim.c. */
+/* The formulas of the issue (torch 1.13), in double, written out independently of kernels/optim.c. */
 static void opt_ref(const OptCase *c, double *p, const double *g0, double *buf, double *m, double *v, size_t n,
                     double lr, int t)
 {
@@ -1239,8 +1239,8 @@ static double rel_err(const float *got, const float *ref, size_t n)
     return e / fmax(r, 1e-30);
 }
 
-/* The MLP cases (Linear(16,32)-ReLU-Linear(32,10), no head) replayed with runtime/loss.c and
- * runtime/optim.c: the forward and backward of the two Linears are written out here in double. */
+/* The MLP cases (Linear(16,32)-ReLU-Linear(32,10), no head) replayed with kernels/loss.c and
+ * kernels/optim.c: the forward and backward of the two Linears are written out here in double. */
 static void replay_mlp(const char *name, const char *doc)
 {
     enum { IN = 16, HID = 32, OUT = 10, MAXB = 64 };

@@ -1,5 +1,5 @@
 /* tool_npycmp.c - `tool_npycmp GOT.npy REF.npy [TOL]`: the relative L2 error ||got-ref|| / ||ref|| of two
- * NPY arrays, for tests/zoo.sh. It has its own small NPY reader (not runtime/npy.c, which wrote GOT)
+ * NPY arrays, for tests/zoo.sh. It has its own small NPY reader (not data/npy.c, which wrote GOT)
  * and only compares: same dtype class and shape, then the error in double precision.
  * Prints "rel_l2=E max_abs=A n=N"; exit 0 if E < TOL (default 1e-4), 1 if not (or non-finite), 2 on error. */
 #include <math.h>

@@ -7,7 +7,7 @@
 #define ONNXTUNE_TRAIN_TOOL_H
 
 #define _POSIX_C_SOURCE 200809L
-#include "runtime.h"
+#include "program.h"
 #include "test.h"
 
 #include <errno.h>

@@ -101,15 +101,17 @@ static bool cache_dir(char *out, size_t size)
 int cache_program(const char *cmd, CacheKey *k, const char *prefix, bool rebuild, CacheBuild build, void *ctx,
                   Diag *d, char *prog, size_t size)
 {
-    char exe[PATH_MAX] = "", inc[PATH_MAX], lib[PATH_MAX], dir[PATH_MAX];
+    char exe[PATH_MAX] = "", dir[PATH_MAX];
+    RuntimePaths rp;
     cache_key_str(k, ONNXTUNE_VERSION);
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (len > 0)
         exe[len] = '\0';
     key_stamp(k, exe);
     /* a runtime that cannot be found stays recorded in d: the build that follows reports it */
-    if (codegen_runtime_paths(inc, sizeof inc, lib, sizeof lib, d) == ST_OK)
-        key_stamp(k, lib);
+    if (codegen_runtime_paths(&rp, d) == ST_OK)
+        for (int i = 0; i < RT_PARTS; i++)
+            key_stamp(k, rp.lib[i]);
     const char *cc = getenv("CC");
     cache_key_str(k, cc ? cc : "cc");
     if (!cache_dir(dir, sizeof dir)) {

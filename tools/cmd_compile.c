@@ -5,7 +5,7 @@
 #include "tools.h"
 
 #include "codegen.h"
-#include "runtime.h"
+#include "program.h"
 
 #include <stdlib.h>
 #include <string.h>

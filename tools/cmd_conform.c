@@ -9,7 +9,7 @@
 #include "tools.h"
 
 #include "codegen.h"
-#include "runtime.h"
+#include "program.h"
 
 #include <dirent.h>
 #include <dlfcn.h>

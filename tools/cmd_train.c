@@ -1,7 +1,7 @@
 /* cmd_train.c - `onnxtune train MODEL [compile options] [PROG options]`: compile a training program
  * (cached like `onnxtune run`) and run it in its place (exec: signals and the exit status are the
  * program's), in one step; and the training options that `compile`
- * (without --infer) shares. It parses and prints; codegen/train_program.c builds, runtime/trainer.c trains.
+ * (without --infer) shares. It parses and prints; codegen/train_program.c builds, program/trainer.c trains.
  * Programs are cached by tools/cache.c as train-<key>, keyed by the model's bytes, the compile options,
  * the batch and the example shapes (and what cache.c adds: version, binary, runtime library). */
 #include "tools.h"
@@ -278,7 +278,7 @@ static Status build_program(void *ctx, const char *output, Diag *d)
 }
 
 /* The command line as typed (argv[-1] is main's onnxtune path), one word a line, for the program's resume
- * command (runtime/trainer_run.c reads $ONNXTUNE_COMMAND); NULL when a word holds a newline. */
+ * command (program/trainer_run.c reads $ONNXTUNE_COMMAND); NULL when a word holds a newline. */
 static char *command_words(int argc, char **argv)
 {
     size_t len = 1;

@@ -5,7 +5,7 @@ The demo fine-tunes models/digits/digits_cnn.onnx on digits 5-9: backbone frozen
 Linear(64, 5), cross-entropy, Adam lr 0.01, batch 32 (last batch 12), 30 epochs, seed 1, validation on
 val_x/val_y after every epoch. Two PyTorch runs of that recipe:
   replica: the head initialised and the data shuffled exactly as onnxtune does (splitmix64 head init of
-           ir/pass_head.c, Fisher-Yates shuffles of runtime/trainer.c), so the two runs see the same
+           ir/pass_head.c, Fisher-Yates shuffles of program/trainer.c), so the two runs see the same
            numbers in the same order and should agree to float rounding;
   native:  torch's own init (nn.Linear after torch.manual_seed(seed)) and shuffling (torch.randperm
            with a Generator seeded `seed`): how far another draw of the same recipe lands.
@@ -56,7 +56,7 @@ def onnxtune_linear_init(out_f, in_f, seed):
 
 
 def onnxtune_shuffle(n, seed, epoch):
-    """runtime/trainer.c: Fisher-Yates, j = splitmix64() % (i + 1), stream seeded seed * 2^20 + epoch."""
+    """program/trainer.c: Fisher-Yates, j = splitmix64() % (i + 1), stream seeded seed * 2^20 + epoch."""
     order = list(range(n))
     state = ((seed << 20) + epoch) & MASK64
     for i in range(n - 1, 0, -1):

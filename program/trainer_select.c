@@ -10,7 +10,7 @@
  * It does not search other hyper-parameters, and it does not save its progress: an interrupted selection
  * starts again. */
 #define _POSIX_C_SOURCE 200809L
-#include "trainer_priv.h"
+#include "program_priv.h"
 
 #include <math.h>
 #include <stdio.h>

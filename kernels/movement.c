@@ -4,7 +4,7 @@
  * movements too). Pure copies go by element size so one kernel serves every dtype.
  * Views (Reshape, Flatten, Squeeze, Unsqueeze, Identity) have no kernel here: codegen aliases them.
  */
-#include "runtime.h"
+#include "kernels.h"
 
 #include <math.h>
 #include <string.h>

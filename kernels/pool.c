@@ -2,7 +2,7 @@
  * backward (1-D, 2-D, 3-D windows with strides, dilations and pads). Geometry is handled as 3-D with
  * leading unit dims; OpenMP splits over (n, c) planes. It does not compute output sizes: codegen
  * passes them (ceil_mode included). */
-#include "runtime.h"
+#include "kernels.h"
 
 #include <math.h>
 

@@ -3,17 +3,17 @@
  * SIGINT/SIGTERM, the progress display, the plot, the export and the summary. The data, parameters and
  * generated functions come ready from trainer.c and trainer_data.c; this file decides what runs when.
  *
- * A checkpoint (runtime/checkpoint.c, written atomically) holds the sections
+ * A checkpoint (program/checkpoint.c, written atomically) holds the sections
  *   params   the whole parameter buffer: weights, BatchNormalization buffers, optimizer state
  *   run      CkptRun below: the position (epoch, batches done in it, optimizer steps), the epoch's running
  *            sums, the best epoch and its score, the early-stopping count, the metrics file's length
  *   order    this epoch's data order (the shuffled permutation; the cursor is run.done * batch)
- *   history  the plot's history (runtime/plot.c)
+ *   history  the plot's history (program/plot.c)
  *   best     the best epoch's parameter buffer (with --early-stop only)
  * There is no other random state: shuffles are seeded per epoch (seed * 2^20 + epoch) and dropout masks
  * per step ({seed, step}), so the position and the seed decide everything that follows. */
 #define _POSIX_C_SOURCE 200809L
-#include "trainer_priv.h"
+#include "program_priv.h"
 
 #include <errno.h>
 #include <math.h>

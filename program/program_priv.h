@@ -1,10 +1,10 @@
-/* trainer_priv.h - what the files of the generic trainer (runtime/trainer*.c) share: the options, the
- * Trainer, a split of data, the batch buffers, and trainer.c's helpers. Not part of runtime.h: generated
+/* program_priv.h - what the files of the generic trainer (program/trainer*.c) share: the options, the
+ * Trainer, a split of data, the batch buffers, and trainer.c's helpers. Not part of program.h: generated
  * programs only call trainer_main. */
 #ifndef ONNXTUNE_TRAINER_PRIV_H
 #define ONNXTUNE_TRAINER_PRIV_H
 
-#include "runtime.h"
+#include "program.h"
 
 #include <stdbool.h>
 #include <stddef.h>

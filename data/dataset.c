@@ -4,7 +4,7 @@
  * loads the next batches while the current one trains. It does not convert dtypes, read .npz members other
  * than x and y, or stream compressed members (those are inflated into memory).
  */
-#include "runtime.h"
+#include "data.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
  * preprocessing the export carries in its metadata_props. It does not train or write checkpoints
  * (trainer_run.c does). */
 #define _POSIX_C_SOURCE 200809L
-#include "trainer_priv.h"
+#include "program_priv.h"
 
 #include <errno.h>
 #include <math.h>

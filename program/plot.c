@@ -2,7 +2,7 @@
  * (no scripts, fonts or external references), rewritten atomically each epoch, and the history it is
  * drawn from (saved in checkpoints). It draws only lines and markers on linear axes: no zoom, no log scale.
  */
-#include "runtime.h"
+#include "program.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * the same formulas in the same order, scalars rounded to float where torch rounds them, bias
  * corrections in double. They update parameters and state in place and never allocate. Not here: the
  * learning-rate schedule (the training program computes lr) and fused/foreach variants. */
-#include "runtime.h"
+#include "kernels.h"
 
 #include <math.h>
 

@@ -2,7 +2,7 @@
  * the backward of Softmax and LogSoftmax. Max-subtracted, sums in double; contiguous rows when
  * inner == 1, otherwise tiles of the inner dim so memory is read in order. No online (single-pass)
  * softmax. */
-#include "runtime.h"
+#include "kernels.h"
 
 #include <math.h>
 

@@ -3,7 +3,7 @@
  * backward kernels of the activations and Clip (float32; other gradients are built from these ops).
  * It does no float16/bfloat16 arithmetic (codegen casts to float around it) and no string casts.
  */
-#include "runtime.h"
+#include "kernels.h"
 
 #include <string.h>
 #include <tgmath.h>

@@ -2,9 +2,9 @@
  * defaults first, then the command line, the last occurrence winning), NPY data and its checks, seeded
  * shuffling, batching with a padded short last batch, the learning-rate schedule, validation, metrics,
  * NaN/Inf stops that keep the last good weights, and the export of the fine-tuned ONNX model.
- * It knows no model: the generated functions and tables of runtime.h's TrainProgram do the math. */
+ * It knows no model: the generated functions and tables of program.h's TrainProgram do the math. */
 #define _POSIX_C_SOURCE 200809L
-#include "trainer_priv.h"
+#include "program_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,35 +15,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-/* ---- the run-time settings kernels read ---- */
-
-static size_t batch_rows;
-static bool hyper_set[RT_HYPER_COUNT];
-static double hyper_value[RT_HYPER_COUNT];
-
-void rt_set_batch_rows(size_t rows)
-{
-    batch_rows = rows;
-}
-
-size_t rt_batch_rows(size_t compiled)
-{
-    return batch_rows && batch_rows < compiled ? batch_rows : compiled;
-}
-
-void rt_set_hyper(RtHyper h, double value)
-{
-    if ((unsigned)h < RT_HYPER_COUNT) {
-        hyper_set[h] = true;
-        hyper_value[h] = value;
-    }
-}
-
-double rt_hyper(RtHyper h, double compiled)
-{
-    return (unsigned)h < RT_HYPER_COUNT && hyper_set[h] ? hyper_value[h] : compiled;
-}
 
 /* ---- the generator: splitmix64, for shuffling and --val-split ---- */
 

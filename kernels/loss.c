@@ -1,7 +1,7 @@
 /* loss.c - the training losses (PyTorch's, mean reduction), forward and backward side by side. Sums run
  * in double in a fixed order, so a loss is deterministic and exact to float rounding. Float32 only; the
  * backward kernels write (not accumulate) their gradient, as the IR's backward ops are SSA values. */
-#include "runtime.h"
+#include "kernels.h"
 
 #include <math.h>
 

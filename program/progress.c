@@ -2,7 +2,7 @@
  * periodic lines in logs and CI, one line per epoch and a summary at the end. It only formats what the
  * caller reports (losses, sample counts, metrics); it knows nothing of models, data or the trainer.
  */
-#include "runtime.h"
+#include "program.h"
 
 #include <math.h>
 #include <stdio.h>

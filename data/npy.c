@@ -2,7 +2,7 @@
  * for reference data, model inputs and data loaders. It does not read .npz archives, Fortran-order,
  * big-endian, structured, string or object arrays: those get a clear NPY_EUNSUPPORTED message.
  */
-#include "runtime.h"
+#include "data.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
  * LRN forward; the backward of BatchNormalization, InstanceNormalization and LayerNormalization; Dropout
  * in training (counter-based mask). Statistics accumulate in double, two passes (mean, then centred
  * variance), one thread per row, so results do not depend on the thread count. No LRN backward. */
-#include "runtime.h"
+#include "kernels.h"
 
 #include <math.h>
 

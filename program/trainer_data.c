@@ -4,7 +4,7 @@
  * --mean, --std, --augment) and their defaults from the model's input shape. It does not train, evaluate
  * or decode images itself (dataset.c and image.c do). */
 #define _POSIX_C_SOURCE 200809L
-#include "trainer_priv.h"
+#include "program_priv.h"
 
 #include <errno.h>
 #include <math.h>

@@ -6,7 +6,7 @@
  * (clamped to the input, which is what the reference's edge padding amounts to) and their weights.
  * An output element is the sum over the product of its axes' taps.
  */
-#include "runtime.h"
+#include "kernels.h"
 
 #include <math.h>
 #include <string.h>

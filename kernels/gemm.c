@@ -1,7 +1,7 @@
 /* gemm.c - Gemm and MatMul forward kernels on cblas_sgemm (float32, row-major), plus float64 twins
  * on cblas_dgemm. They only arrange the calls: bias broadcast, batch loops and the fold of a shared
  * right operand into one big product. No packing of our own and no small-matrix kernels. */
-#include "runtime.h"
+#include "kernels.h"
 
 #include <cblas.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * [outer, reduced, inner] shape gets vectorisable loops, other masks a generic odometer walk.
  * Each output element is accumulated by one thread in a fixed order, in double (float or double
  * tensors; no long double for the latter). ArgMax/ArgMin are float only. */
-#include "runtime.h"
+#include "kernels.h"
 
 #include <math.h>
 

@@ -4,7 +4,7 @@
  * It does not read other formats, CMYK JPEGs, EXIF orientation or colour profiles; 16-bit PNGs keep their
  * high byte (PIL's way for RGB; PIL clips 16-bit grayscale instead).
  */
-#include "runtime.h"
+#include "data.h"
 
 #include <jpeglib.h>
 #include <jerror.h>

@@ -1,23 +1,50 @@
-/* runtime.h - the one public header of onnxtune's runtime: the kernels that generated programs call.
+/* kernels.h - the one public header of onnxtune's kernels: the math that generated programs call.
  *
  * Kernels take raw pointers and sizes, never allocate (callers pass any scratch space, sized by the
  * matching *_workspace function), and never fail: codegen has checked shapes at compile time.
- * Tensors are dense, C order. Each banner names the file that implements the kernels below it.
- */
-#ifndef ONNXTUNE_RUNTIME_H
-#define ONNXTUNE_RUNTIME_H
+ * Tensors are dense, C order. They depend on BLAS and OpenMP only: nothing here reads files or knows
+ * the training program (data/ and program/ do). Each banner names the file that implements the kernels
+ * below it. */
+#ifndef ONNXTUNE_KERNELS_H
+#define ONNXTUNE_KERNELS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
-/* ======================================================================== runtime/threads.c */
+/* ======================================================================== kernels/settings.c */
 
 /* Thread count for OpenBLAS and the OpenMP kernels (<= 0: leave the defaults). */
 void rt_set_threads(int n);
 
-/* ======================================================================== runtime/gemm.c */
+/* Two more run-time settings that kernels read; programs that never set them (inference, tests) get
+ * every row and the compiled hyperparameters.
+ *
+ * Valid rows of the current batch. A short batch runs padded to the compiled batch B (padding rows
+ * repeat the batch's first row); the ops that mix rows (the losses, BatchNormalization on batch
+ * statistics and their backward ops) read only the first rt_batch_rows(B) rows and write zero gradient
+ * rows for the padding, so a padded step equals a step on the short batch. rows 0: every row. */
+void rt_set_batch_rows(size_t rows);
+size_t rt_batch_rows(size_t compiled);
+
+/* Optimizer hyperparameters given on the training program's command line. Emitters of the updates print
+ * rt_hyper(RT_HYPER_X, compiled value): the compiled value unless the program set another. */
+typedef enum {
+    RT_HYPER_MOMENTUM = 0,
+    RT_HYPER_DAMPENING,
+    RT_HYPER_NESTEROV,      /* 0 or 1 */
+    RT_HYPER_WEIGHT_DECAY,
+    RT_HYPER_BETA1,
+    RT_HYPER_BETA2,
+    RT_HYPER_EPS,
+    RT_HYPER_MAX_NORM,      /* --grad-clip */
+    RT_HYPER_COUNT
+} RtHyper;
+void rt_set_hyper(RtHyper h, double value);
+double rt_hyper(RtHyper h, double compiled);
+
+/* ======================================================================== kernels/gemm.c */
 
 /* Gemm (ONNX 13): y = alpha * op(a) @ op(b) + beta * c.
  *   y [M,N];  a [M,K], or [K,M] when trans_a;  b [K,N], or [N,K] when trans_b.
@@ -54,7 +81,7 @@ size_t matmul_batch_strides(size_t a_rank, const size_t *a_batch, size_t b_rank,
                             size_t m, size_t n, size_t k,
                             size_t *batch_dims, size_t *a_strides, size_t *b_strides);
 
-/* ======================================================================== runtime/conv.c */
+/* ======================================================================== kernels/conv.c */
 
 #define RT_MAX_SPATIAL 3
 
@@ -110,7 +137,7 @@ size_t conv_backward_weight_workspace(size_t n, size_t c_in, size_t c_out, size_
 void conv_backward_weight(float *dw, const float *dy, const float *x, size_t n, size_t c_in, size_t c_out,
                           size_t group, const SpatialWindow *win, float *workspace);
 
-/* ======================================================================== runtime/pool.c */
+/* ======================================================================== kernels/pool.c */
 
 /* MaxPool (ONNX 12): y[N, C, out...] = max of x[N, C, in...] over each window; padding never wins.
  *   indices: NULL, or int64 [N, C, out...]: the flat index into x, (n*C + c) * prod(in) + row-major
@@ -148,7 +175,7 @@ void maxpool_backward(float *dx, const float *dy, const float *x, size_t n, size
 void avgpool_backward(float *dx, const float *dy, size_t n, size_t c, const SpatialWindow *win,
                       bool count_include_pad);
 
-/* ======================================================================== runtime/norm.c */
+/* ======================================================================== kernels/norm.c */
 
 /* BatchNormalization (ONNX 15, inference): y = (x - mean) / sqrt(var + epsilon) * scale + bias.
  *   x, y [N, C, spatial]; scale, bias, mean, var [C]. */
@@ -221,7 +248,7 @@ void dropout_forward(float *y, uint8_t *mask, const float *x, size_t n, float ra
 void dropout_backward(float *dx, const float *dy, size_t n, float ratio, const int64_t *seed,
                       uint64_t stream);
 
-/* ======================================================================== runtime/softmax.c */
+/* ======================================================================== kernels/softmax.c */
 
 /* Softmax, LogSoftmax, Hardmax (ONNX 13) along one axis: x, y [outer, axis, inner].  For the
  * opset < 13 versions (coerced to 2-D) codegen passes axis = prod(shape[axis:]), inner = 1.
@@ -234,7 +261,7 @@ void hardmax_forward(float *y, const float *x, size_t outer, size_t axis, size_t
 void softmax_backward(float *dx, const float *dy, const float *y, size_t outer, size_t axis, size_t inner);
 void logsoftmax_backward(float *dx, const float *dy, const float *y, size_t outer, size_t axis, size_t inner);
 
-/* ======================================================================== runtime/reduce.c */
+/* ======================================================================== kernels/reduce.c */
 
 typedef enum ReduceKind {
     REDUCE_SUM,        /* ReduceSum */
@@ -265,7 +292,7 @@ void argmax_forward(int64_t *y, const float *x, size_t outer, size_t axis, size_
 void argmin_forward(int64_t *y, const float *x, size_t outer, size_t axis, size_t inner,
                     bool select_last_index);
 
-/* ======================================================================== runtime/rnn.c */
+/* ======================================================================== kernels/rnn.c */
 
 typedef enum RnnActivationKind {
     RNN_ACT_DEFAULT,           /* the op's default for this slot (LSTM f,g,h: Sigmoid, Tanh, Tanh; */
@@ -334,7 +361,7 @@ void rnn_forward(float *y, float *y_h, const float *x, const float *w, const flo
                  const float *b, const int32_t *sequence_lens, const float *initial_h,
                  const RnnParams *params, float *workspace);
 
-/* ======================================================================== runtime/elementwise.c */
+/* ======================================================================== kernels/elementwise.c */
 
 /* Element types, numbered like ONNX's TensorProto.DataType (the runtime does not include ir.h).
  * Half types are stored as their uint16_t bit patterns; bool is one uint8_t, 0 or 1. */
@@ -502,7 +529,7 @@ void unary_backward(UnaryOp op, float *dx, const float *dy, const float *t, size
  * NULL: no bound. dx may be dy. */
 void clip_backward(float *dx, const float *dy, const float *x, size_t n, const float *lo, const float *hi);
 
-/* ======================================================================== runtime/movement.c */
+/* ======================================================================== kernels/movement.c */
 
 /* Data movement. Kernels that only copy take the element size in bytes (any dtype); kernels that
  * compute take an RtDType. Index tensors are int64 or int32 (index_dt = RT_INT64 or RT_INT32);
@@ -629,7 +656,7 @@ size_t topk_workspace(size_t axis_dim);
 void topk_forward(RtDType dt, void *values, int64_t *indices, const void *x, size_t outer, size_t axis_dim,
                   size_t inner, size_t k, bool largest, void *work);
 
-/* ======================================================================== runtime/resize.c */
+/* ======================================================================== kernels/resize.c */
 
 /* Resize-11/13/18/19 (no antialias), float32. Codegen resolves scales or sizes into ydims and one
  * scale per axis (scales[d] = ydims[d] / xdims[d] when sizes were given), as the ONNX reference
@@ -675,7 +702,7 @@ size_t resize_workspace(int rank, const size_t *ydims, const ResizeParams *p);
 void resize_forward(float *y, const size_t *ydims, const float *x, const size_t *xdims, int rank,
                     const double *scales, const ResizeParams *p, void *work);
 
-/* ======================================================================== runtime/loss.c */
+/* ======================================================================== kernels/loss.c */
 
 /* Training losses, PyTorch's formulas with mean reduction (float32 in, double accumulation, fixed
  * order). Forward writes the scalar *loss; backward WRITES d loss_total / d x = dloss * d loss / d x
@@ -701,7 +728,7 @@ void l1_loss_backward(float *dx, const float *dloss, const float *x, const float
 void bce_with_logits_forward(float *loss, const float *x, const float *target, size_t n);
 void bce_with_logits_backward(float *dx, const float *dloss, const float *x, const float *target, size_t n);
 
-/* ======================================================================== runtime/optim.c */
+/* ======================================================================== kernels/optim.c */
 
 /* Optimizer steps of torch 1.13 (torch.optim, single-tensor CPU path), in place on float32 param[n] and
  * state[n]; grad[n] is read only. step is the 1-based number of this step; lr the learning rate of
@@ -727,542 +754,5 @@ void adam_update(float *param, const float *grad, float *exp_avg, float *exp_avg
  * touched: the update kernels take scale as grad_scale. */
 void clip_grad_norm(float *scale, float *total_norm, const float *const *grads, const size_t *sizes,
                     size_t count, double max_norm);
-
-/* ======================================================================== runtime/npy.c */
-
-/* NumPy .npy files (format 1.0, 2.0, 3.0), C order, little-endian; dtypes float16/32/64,
- * int8/16/32/64, uint8/16/32/64, bool. Unlike the kernels these can fail: they return an NpyStatus
- * and write a one-line message naming the file and the fault into err[errlen] (err may be NULL). */
-typedef enum {
-    NPY_OK = 0,
-    NPY_EIO,            /* open/read/write/rename failed (errno text in the message) */
-    NPY_EFORMAT,        /* not a valid .npy: bad magic, header, size, truncated data */
-    NPY_EUNSUPPORTED,   /* valid but not handled: Fortran order, big-endian, other dtypes, rank > 8 */
-    NPY_ENOMEM,         /* allocation failed or the size overflows */
-} NpyStatus;
-
-typedef struct NpyArray {
-    RtDType dtype;
-    int rank;                   /* 0 for a 0-d array (one element) */
-    size_t dims[RT_MAX_RANK];
-    size_t numel;
-    size_t nbytes;              /* numel * rt_dtype_size(dtype) */
-    void *data;                 /* C order, aligned for dtype; owned (see npy_free) */
-    void *map_;                 /* private: the mapping of npy_map, or NULL */
-    size_t map_len_;
-} NpyArray;
-
-/* Parse a whole .npy image held in memory; copies the data (safe for fuzzing). */
-NpyStatus npy_parse(const void *buf, size_t len, NpyArray *out, char *err, size_t errlen);
-/* Read a file into malloc'd memory. */
-NpyStatus npy_read(const char *path, NpyArray *out, char *err, size_t errlen);
-/* Map a file read-only (data is then read-only too; falls back to npy_read when the data offset is
- * not aligned for the dtype). For large inputs that data loaders stream through. */
-NpyStatus npy_map(const char *path, NpyArray *out, char *err, size_t errlen);
-/* Release what npy_parse/read/map allocated; zeroes *a. Safe on a zeroed or failed NpyArray. */
-void npy_free(NpyArray *a);
-/* Write via PATH.tmp + rename, so readers never see half a file. dims[rank], data C order. */
-NpyStatus npy_write(const char *path, RtDType dt, int rank, const size_t *dims, const void *data, char *err,
-                    size_t errlen);
-const char *npy_status_name(NpyStatus st);
-
-/* ======================================================================== runtime/checkpoint.c */
-
-/* Checkpoints: a header (magic, format version, the writer's fingerprint and description) and named
- * sections, each with its length and CRC32. ckpt_write writes PATH.tmp.PID in PATH's directory, fsyncs
- * it, renames it over PATH and fsyncs the directory, so PATH is always absent, the old checkpoint or the
- * new one; it first removes PATH.tmp.PID files of processes that no longer exist (killed mid-write).
- * ckpt_read validates everything (truncation, CRCs, magic, version, fingerprint) before returning.
- * Section data is stored as given, in host byte order (little-endian hosts only). Like npy.c these can
- * fail: a CkptStatus and a one-line message naming the file in err[errlen] (err may be NULL). */
-typedef enum {
-    CKPT_OK = 0,
-    CKPT_EIO,           /* open/read/write/fsync/rename failed (errno text in the message) */
-    CKPT_EFORMAT,       /* not a checkpoint, truncated, a CRC mismatch, a malformed section */
-    CKPT_EVERSION,      /* a checkpoint of another format version */
-    CKPT_EMISMATCH,     /* written by another model or compiled program: the fingerprints differ */
-    CKPT_EMISSING,      /* ckpt_get: no such section, or one of another size */
-    CKPT_EINVAL,        /* ckpt_write: an empty, too long or duplicate section name; too many sections */
-    CKPT_ENOMEM,        /* allocation failed */
-} CkptStatus;
-
-#define CKPT_VERSION 1
-#define CKPT_MAX_NAME 255           /* bytes of a section name */
-#define CKPT_MAX_SECTIONS 65536
-#define CKPT_MAX_DESCRIPTION 4096   /* bytes of the writer's description */
-
-typedef struct CkptSection {
-    const char *name;           /* unique, 1..CKPT_MAX_NAME bytes */
-    const void *data;           /* size bytes (NULL when size is 0) */
-    size_t size;
-} CkptSection;
-
-/* Who wrote a checkpoint. The fingerprint decides whether a program may resume from it; the description
- * (e.g. "mlp.onnx compiled with --head linear:10") only makes the refusal readable. */
-typedef struct CkptIdentity {
-    uint64_t fingerprint;
-    const char *description;    /* may be NULL */
-} CkptIdentity;
-
-CkptStatus ckpt_write(const char *path, const CkptIdentity *id, const CkptSection *sections, size_t count,
-                      char *err, size_t errlen);
-
-typedef struct Checkpoint {
-    CkptIdentity id;            /* as written (description owned) */
-    size_t count;
-    CkptSection *sections;      /* in file order; data points into buf_, 8-byte aligned */
-    char *path_;                /* private: for messages */
-    void *buf_;                 /* private: the whole file */
-} Checkpoint;
-
-/* Read and validate path. expect: the reading program's identity, refused (CKPT_EMISMATCH, naming both
- * descriptions and fingerprints) when the fingerprints differ; NULL accepts any writer. */
-CkptStatus ckpt_read(const char *path, const CkptIdentity *expect, Checkpoint *out, char *err, size_t errlen);
-/* The same from a checkpoint image in memory (copied; name is used in messages). For tests and fuzzing. */
-CkptStatus ckpt_parse(const void *data, size_t len, const char *name, const CkptIdentity *expect, Checkpoint *out,
-                      char *err, size_t errlen);
-const CkptSection *ckpt_find(const Checkpoint *c, const char *name);   /* NULL: no such section */
-/* Copy section name into dst[size]; CKPT_EMISSING when it is absent or not exactly size bytes. */
-CkptStatus ckpt_get(const Checkpoint *c, const char *name, void *dst, size_t size, char *err, size_t errlen);
-void ckpt_free(Checkpoint *c);     /* safe on a zeroed or failed Checkpoint */
-const char *ckpt_status_name(CkptStatus st);
-
-/* CRC-32 as zlib's crc32(): crc32_update(0, "123456789", 9) == 0xCBF43926; chain by passing the last value. */
-uint32_t crc32_update(uint32_t crc, const void *data, size_t n);
-/* FNV-1a 64: ckpt_hash64(CKPT_HASH_INIT, ...), chainable, for fingerprints. */
-#define CKPT_HASH_INIT 0xcbf29ce484222325ull
-uint64_t ckpt_hash64(uint64_t h, const void *data, size_t n);
-/* A training program's fingerprint: its loss, optimizer (and momentum buffer), X/target/logits types and
- * dims without the batch, every parameter table row (name, kind, dtype, shape, size, offset) and a CRC of
- * the initial parameter buffer. The compiled batch is left out: it does not change the buffers. */
-struct TrainProgram;
-uint64_t ckpt_program_fingerprint(const struct TrainProgram *p);
-
-/* Atomic replacement of a file, streamed: open writes PATH.tmp.PID (after removing stale temporaries, as
- * above), commit fsyncs, renames over PATH and fsyncs the directory; abort removes the temporary. Commit
- * and a failed open or write leave the AtomicFile closed; after a failed write call abort. */
-typedef struct AtomicFile {
-    int fd;                     /* -1: closed */
-    char *path, *tmp;
-} AtomicFile;
-CkptStatus atomic_file_open(AtomicFile *f, const char *path, char *err, size_t errlen);
-CkptStatus atomic_file_write(AtomicFile *f, const void *data, size_t n, char *err, size_t errlen);
-CkptStatus atomic_file_commit(AtomicFile *f, char *err, size_t errlen);
-void atomic_file_abort(AtomicFile *f);
-
-/* SIGINT/SIGTERM for "finish the step, write a checkpoint, exit with a message on how to resume".
- * install: the first signal sets a flag (and writes message, if any, to stderr at once); a second
- * SIGINT or SIGTERM before restore exits at once with status 128 + signal (a checkpoint being written
- * then is abandoned: its temporary is removed by the next write, the previous checkpoint stays).
- * pending: the first signal's number, 0 if none; the trainer polls it after each step. restore puts the
- * previous handlers back and clears the flag. message must stay valid while installed. */
-void stop_signal_install(const char *message);
-int stop_signal_pending(void);
-void stop_signal_restore(void);
-
-/* ======================================================================== runtime/progress.c */
-
-/* What a training run shows. On a terminal (PROGRESS_AUTO: stdout is a tty and TERM is not "dumb") one
- * bar line redrawn in place with CR, at most once per redraw_interval:
- *   epoch 2/10 [#######.......] 150/300 loss 0.4321 1234.5 samples/s ETA 0:01:23
- * otherwise plain lines "epoch 2/10 step 150/300 loss ... ETA ..." every log_interval seconds and/or
- * every log_every steps. Both print one line per epoch and a summary. loss is the running mean of the
- * epoch (weighted by samples), samples/s the epoch's, ETA the run's mean time per step (validation
- * included) times the steps left. Tests inject the clock and force the mode. */
-typedef enum { PROGRESS_AUTO = 0, PROGRESS_TTY, PROGRESS_PLAIN } ProgressMode;
-
-typedef struct Progress {
-    FILE *out;                  /* NULL: silent (still counts) */
-    bool tty;                   /* bar mode */
-    int width;                  /* bar mode: terminal columns (TIOCGWINSZ, else 80) */
-    double redraw_interval;     /* bar mode: seconds between redraws (0.1) */
-    double log_interval;        /* plain mode: seconds between step lines (30; <= 0: never by time) */
-    int64_t log_every;          /* plain mode: also a step line every this many steps (0: never) */
-    double (*clock)(void *ctx); /* seconds, monotonic; NULL: CLOCK_MONOTONIC */
-    void *clock_ctx;
-    int64_t epochs, steps_per_epoch;    /* of the run; 0: unknown (no bar, no ETA) */
-    /* state, read-only for callers */
-    int64_t epoch, step;        /* current epoch (from 1); steps done in it, resumed ones included */
-    int64_t run_steps, epochs_done;     /* by this process */
-    bool in_epoch;              /* begun and not yet ended */
-    size_t run_samples, epoch_samples;
-    double loss_sum, loss_weight;       /* this epoch: sum of loss * samples, sum of samples */
-    double last_train_loss;     /* the last finished epoch's */
-    double t_run, t_epoch, t_step, t_shown, train_time;
-    size_t shown;               /* bar mode: characters on screen */
-} Progress;
-
-/* Validation (or training) metrics of an epoch; NaN: not measured. Accuracies are fractions. */
-typedef struct ProgressEval {
-    double loss, accuracy, top5;
-} ProgressEval;
-
-typedef struct ProgressSummary {
-    int64_t best_epoch;         /* 0: none */
-    ProgressEval best;          /* its validation metrics */
-    const char *monitor;        /* how "best" was chosen, e.g. "val loss"; NULL: not said */
-    const char *stop_reason;    /* NULL: the run finished its epochs */
-    const char *export_path, *checkpoint_path, *plot_path, *metrics_path;   /* NULL: not written */
-    size_t peak_rss;            /* bytes; 0: measure (getrusage) */
-} ProgressSummary;
-
-/* out FILE (stdout usually); epochs and steps_per_epoch of the whole run. Set clock, intervals, width after. */
-void progress_init(Progress *p, FILE *out, ProgressMode mode, int64_t epochs, int64_t steps_per_epoch);
-/* steps_done: steps of this epoch already done (a resumed run), else 0. */
-void progress_begin_epoch(Progress *p, int64_t epoch, int64_t steps_done);
-void progress_step(Progress *p, double loss, size_t nsamples);
-/* train: NULL, or the epoch's train accuracy/top-5 (a NaN loss means the running mean); val: NULL if none. */
-void progress_end_epoch(Progress *p, const ProgressEval *train, const ProgressEval *val);
-/* Bar mode: erase the bar so a message can be printed; the next step redraws it. */
-void progress_clear(Progress *p);
-/* Lines: totals and throughput, peak memory, the stop reason, the best epoch, where files went. */
-void progress_summary(Progress *p, const ProgressSummary *s);
-size_t progress_peak_rss(void);     /* bytes (getrusage ru_maxrss); 0 if unknown */
-
-/* ======================================================================== runtime/plot.c */
-
-/* `--plot FILE.svg`: two panels sharing an epoch axis, loss (train per step, its smoothed curve, val per
- * epoch) and accuracy (val and train per epoch), with 1-2-5 ticks and a legend. NaN/Inf points are
- * skipped (lines break there); empty, one-point and constant series draw. The history is what a
- * checkpoint keeps (plot_history_save/load) so a resumed run's plot continues. */
-typedef struct PlotPoint {
-    double x, y;                /* x: epoch position, epoch - 1 + step_in_epoch / steps_per_epoch */
-} PlotPoint;
-typedef struct PlotEpoch {
-    double epoch;               /* its x: the epoch number */
-    double train_loss, val_loss, train_accuracy, val_accuracy;  /* accuracies as fractions; NaN: none */
-} PlotEpoch;
-typedef struct PlotHistory {
-    PlotPoint *steps;           /* training loss per step */
-    size_t nsteps, cap_steps_;
-    PlotEpoch *epochs;
-    size_t nepochs, cap_epochs_;
-} PlotHistory;
-
-void plot_history_init(PlotHistory *h);
-bool plot_history_add_step(PlotHistory *h, double epoch_pos, double loss);   /* false: out of memory */
-bool plot_history_add_epoch(PlotHistory *h, const PlotEpoch *e);
-void plot_history_free(PlotHistory *h);
-/* A malloc'd blob for a checkpoint section (*len bytes), and back (false: malformed or out of memory). */
-void *plot_history_save(const PlotHistory *h, size_t *len);
-bool plot_history_load(PlotHistory *h, const void *data, size_t len);
-
-/* The SVG document (malloc'd, *len bytes; NULL: out of memory); title is XML-escaped. */
-char *plot_svg(const PlotHistory *h, const char *title, size_t *len);
-/* plot_svg written atomically (atomic_file_*: a viewer never sees half a file). */
-CkptStatus plot_write_svg(const char *path, const PlotHistory *h, const char *title, char *err, size_t errlen);
-
-/* An axis for [lo, hi] with about `ticks` intervals: step is 1, 2 or 5 x 10^k, lo and hi are multiples
- * of it covering the data; a constant widens to +-10% (+-1 around 0); non-finite input gives [0, 1]. */
-typedef struct PlotAxis {
-    double lo, hi, step;
-} PlotAxis;
-PlotAxis plot_axis(double lo, double hi, int ticks);
-
-/* ======================================================================== runtime/image.c */
-
-/* Image files for the data loaders: PNG (libpng) and JPEG (libjpeg-turbo) decoded to 8-bit pixels as PIL
- * gives them, then torchvision's transforms, bit-exact with ImageFolder + PIL + torchvision 0.14:
- *   decode -> [Grayscale] -> Resize(resize) -> CenterCrop | RandomCrop -> RandomHorizontalFlip
- *   -> ToTensor -> Normalize(mean, std).
- * These can fail: an ImageStatus and a one-line message in err[errlen] (err may be NULL). */
-typedef enum {
-    IMAGE_OK = 0,
-    IMAGE_ECORRUPT,         /* unreadable, truncated or damaged file */
-    IMAGE_EUNSUPPORTED,     /* not PNG/JPEG, a CMYK JPEG, above 2 * 89478485 pixels (PIL's bomb limit) */
-    IMAGE_ENOMEM,
-} ImageStatus;
-const char *image_status_name(ImageStatus st);
-
-/* 8-bit pixels, interleaved [height, width, channels]; channels 1 (grey) or 3 (RGB). */
-typedef struct Image {
-    size_t width, height, channels;
-    uint8_t *pixels;
-    size_t capacity;            /* bytes allocated: buffers grow, never shrink */
-} Image;
-
-/* Scratch of one loading thread, zero-initialised; every buffer grows to the largest image seen and is
- * then reused (libpng and libjpeg still allocate their own state per file). Free with image_work_free. */
-typedef struct ImageWork {
-    Image decoded, resized, final, temp;
-    uint8_t **rows;             /* PNG row pointers */
-    size_t rows_cap;
-    double *weights;            /* resampling weights before fixed point */
-    size_t weights_cap;
-    int32_t *coef[2];           /* fixed-point resampling weights: [0] horizontal, [1] vertical */
-    size_t coef_cap[2];
-    size_t *bounds[2];
-    size_t bounds_cap[2];
-    uint8_t *file;              /* the file's bytes (dataset.c reads into it) */
-    size_t file_cap;
-} ImageWork;
-void image_work_free(ImageWork *w);
-
-/* Decode PNG or JPEG bytes buf[len] (format from the signature, not the name) into w->decoded with
- * channels 3 (PIL's convert("RGB"): palette expanded, grey replicated, alpha dropped, 16-bit PNG -> high
- * byte) or 1 (PIL's convert("L") of that RGB, (19595 R + 38470 G + 7471 B + 2^15) >> 16; grey stays grey).
- * A file that ends before its last pixel is corrupt (PIL: "image file is truncated"). */
-ImageStatus image_decode(const void *buf, size_t len, size_t channels, ImageWork *w, char *err, size_t errlen);
-/* Whether image_decode would succeed, cheaper: JPEGs are decoded at 1/8 scale (every byte of the
- * entropy-coded data is still read and checked), PNGs fully. w->decoded then holds a smaller image. */
-ImageStatus image_check(const void *buf, size_t len, size_t channels, ImageWork *w, char *err, size_t errlen);
-
-/* PIL's Image.resize((width, height), BILINEAR) of 8-bit pixels: separable triangle filter widened by the
- * scale when shrinking (antialiased), 22-bit fixed-point weights, rounded to 8 bits after each pass (the
- * horizontal pass first, over the rows the vertical pass needs). dst != src; same size copies. */
-ImageStatus image_resize(Image *dst, const Image *src, size_t width, size_t height, ImageWork *w);
-
-/* The transform of every sample of an image folder. image_transform_default: no resize, no crop, no
- * augmentation, ImageNet mean/std for 3 channels, mean 0 / std 1 (plain ToTensor) for 1 channel. */
-typedef struct ImageTransform {
-    size_t channels;            /* the model's C: 1 or 3 */
-    size_t height, width;       /* the model's H, W: each sample comes out float32 [channels, height, width] */
-    size_t resize;              /* --resize R: Resize(R), the shorter side to R, the longer int(R*long/short); 0: none */
-    bool crop;                  /* --crop: CenterCrop((height, width)) after resizing (zero padding when smaller,
-                                   as CenterCrop). Without crop or augment_crop an image not already
-                                   height x width is resized to exactly that (Resize((H, W))). */
-    bool augment_crop;          /* --augment crop: RandomCrop((height, width)) instead (implies cropping); where
-                                   the image is smaller it is centred and zero padded as CenterCrop does */
-    bool augment_flip;          /* --augment flip: RandomHorizontalFlip(0.5), after cropping */
-    float mean[3], std[3];      /* Normalize: (x/255 - mean[c]) / std[c] in float32, as torchvision */
-    uint64_t seed;              /* the run's --seed: augmentation comes from (seed, epoch, sample index) */
-} ImageTransform;
-void image_transform_default(ImageTransform *tf, size_t channels, size_t height, size_t width);
-
-/* Decode file[len] and transform it into out[channels * height * width] (CHW). epoch and index pick the
- * augmentation (ignored without augment_*). */
-ImageStatus image_transform(const ImageTransform *tf, const void *file, size_t len, uint64_t epoch,
-                            uint64_t index, float *out, ImageWork *w, char *err, size_t errlen);
-
-/* The augmentation draws: a counter-based hash, so any sample of any epoch is reproducible in any order
- * (resume, prefetch): key = m(m(m(seed + G) + epoch) + index), draw k = m(key + G (k + 1)), m splitmix64's
- * output function, G = 0x9E3779B97F4A7C15. Draw 0: flip when its top bit is 1; draws 1, 2: crop top and
- * left = draw % (image side - crop side + 1). */
-uint64_t image_augment_draw(uint64_t seed, uint64_t epoch, uint64_t index, unsigned k);
-/* The crop window (top, left; negative: zero padding before the image) and flip of one sample of an image
- * img_h x img_w (after Resize), as image_transform applies them. */
-void image_augment_choice(const ImageTransform *tf, uint64_t epoch, uint64_t index, size_t img_h, size_t img_w,
-                          int64_t *top, int64_t *left, bool *flip);
-
-/* ======================================================================== runtime/dataset.c */
-
-/* A training program's data, whatever its source: n samples, each an x (the model input's layout and
- * dtype, kept exactly) and a y (int64 class index or float32 targets), loaded in batches by index.
- *   dataset_open_arrays: X.npy + Y.npy, or one .npz (np.savez/np.savez_compressed with x= and y=). Files
- *     (and .npz archives) of at least mmap_threshold bytes are memory-mapped, not read, so a data set
- *     larger than memory trains (deflated .npz members are always inflated into memory; y always is).
- *     A mapped file must not be truncated while it is open (the process would get SIGBUS).
- *   dataset_open_images: an ImageFolder tree DIR/<class>/[sub/]<file>.png|.jpg|.jpeg (case-insensitive):
- *     classes are the sorted sub-folder names (or the list given, for a validation folder), files are
- *     sorted per class by (sub-folder, name) as torchvision lists them; x float32 [C, H, W] through
- *     image.c's transform, y int64 []. Unreadable images never stop a run: a folder of at most
- *     validate_limit files is checked when opened (image_check: 0.8 ms for a 500x375 JPEG) and the bad
- *     files are dropped (n excludes them);
- *     in a larger one a file that fails when loaded is replaced, deterministically, by the next readable
- *     sample in dataset order (with that sample's label). Both warn through the callback and count
- *     (dataset_skipped). Other image formats (.bmp .tif .webp ...) are counted in `ignored` and warned.
- * Library code: a DatasetStatus and a one-line message naming the file in err[errlen]; nothing printed. */
-typedef enum {
-    DATASET_OK = 0,
-    DATASET_EIO,            /* cannot open/read/list */
-    DATASET_EFORMAT,        /* malformed .npy/.npz/folder; x and y lengths differ; no readable image */
-    DATASET_EUNSUPPORTED,   /* a dtype, compression or layout we do not read */
-    DATASET_ENOMEM,
-    DATASET_EINVAL,         /* a bad argument: index out of range, missing y file, bad transform */
-} DatasetStatus;
-const char *dataset_status_name(DatasetStatus st);
-
-#define DATASET_MMAP_THRESHOLD ((size_t)256 << 20)  /* files from 256 MiB up are mapped */
-#define DATASET_VALIDATE_LIMIT 10000                /* image folders up to this many files are checked at open */
-
-typedef enum { DATASET_ARRAYS = 0, DATASET_IMAGES } DatasetKind;
-
-/* One sample's x or y: the array's dtype and dims without the leading N. */
-typedef struct DatasetSample {
-    RtDType dtype;
-    int rank;
-    size_t dims[RT_MAX_RANK];
-    size_t bytes;               /* of one sample */
-} DatasetSample;
-
-/* Warnings (skipped images); may be called from the prefetch or validation threads, one call per line. */
-typedef void (*DatasetWarnFn)(void *ctx, const char *message);
-
-typedef struct DatasetOptions {
-    size_t mmap_threshold;      /* DATASET_MMAP_THRESHOLD; 0 maps every file, SIZE_MAX none */
-    size_t validate_limit;      /* DATASET_VALIDATE_LIMIT; 0 never validates at open */
-    ImageTransform transform;   /* image folders: the model's C, H, W and the transforms */
-    const char *const *classes; /* image folders: map class folders onto these names (the training folder's
-                                   class_names); NULL: the folder's own sorted list */
-    size_t nclasses;
-    int threads;                /* threads decoding at open; 0: the online CPUs, at most 8 */
-    DatasetWarnFn warn;         /* NULL: warnings are only counted */
-    void *warn_ctx;
-} DatasetOptions;
-void dataset_options_default(DatasetOptions *o);
-
-typedef struct Dataset {
-    int kind;                   /* DatasetKind */
-    size_t n;                   /* samples */
-    DatasetSample x, y;
-    const int64_t *labels;      /* [n] when y is int64 with one value per sample (class indices), else NULL */
-    size_t nclasses;            /* image folders: class_names[nclasses] (index = label) */
-    char **class_names;
-    bool mapped;                /* x is memory-mapped */
-    size_t ignored;             /* image folders: files of other image formats */
-    char *source;               /* the path opened, for messages */
-    struct DatasetImpl *impl_;  /* private */
-} Dataset;
-
-DatasetStatus dataset_open_arrays(Dataset *ds, const char *x_path, const char *y_path, const DatasetOptions *o,
-                                  char *err, size_t errlen);   /* y_path NULL: x_path is an .npz */
-DatasetStatus dataset_open_images(Dataset *ds, const char *dir, const DatasetOptions *o, char *err, size_t errlen);
-void dataset_close(Dataset *ds);   /* safe on a zeroed or failed Dataset */
-
-/* Samples indices[count] into x_out [count, x.dims...] and y_out [count, y.dims...] (either may be NULL),
- * in the dataset's dtypes. epoch keys the augmentation of image folders. Thread-safe: the prefetcher and
- * the caller may load from one Dataset at once; results never depend on timing. */
-DatasetStatus dataset_batch(const Dataset *ds, const size_t *indices, size_t count, uint64_t epoch, void *x_out,
-                            void *y_out, char *err, size_t errlen);
-/* Every label in [0, nclasses) (the first one that is not is named). */
-DatasetStatus dataset_check_labels(const Dataset *ds, int64_t nclasses, char *err, size_t errlen);
-size_t dataset_skipped(const Dataset *ds);    /* unreadable images so far: at open and while loading */
-const char *dataset_path(const Dataset *ds, size_t i);   /* image folders: sample i's file; else NULL */
-
-/* Data order. The generator is splitmix64 (Steele, Lea, Flood 2014) from a 64-bit state; a shuffle is
- * Fisher-Yates: for i = n-1 down to 1, swap order[i] and order[j], j = splitmix64(&state) % (i + 1).
- * Epoch e (from 1) shuffles with state dataset_shuffle_state(seed, e) = seed * 2^20 + e, --val-split with
- * dataset_shuffle_state(seed, 0): trainer.c's choices, so results do not change when it calls these. */
-uint64_t dataset_splitmix64(uint64_t *state);
-uint64_t dataset_shuffle_state(uint64_t seed, uint64_t epoch);
-void dataset_shuffle(size_t *order, size_t n, uint64_t state);
-/* --val-split F of samples 0..n-1 into train[] and val[] (each [n] capacity, both ascending). labels NULL:
- * the first k = ceil(F n) (at most n - 1) of the seeded permutation validate. labels given (stratified):
- * each class, in the permutation's order, gives floor(F n_c + 0.5) (at most n_c - 1) to validation.
- * DATASET_EINVAL when F is not in (0, 1) or nothing would validate. */
-DatasetStatus dataset_split(size_t n, const int64_t *labels, double fraction, uint64_t seed, size_t *train,
-                            size_t *ntrain, size_t *val, size_t *nval, char *err, size_t errlen);
-
-/* Loading ahead: a thread fills up to `depth` batches (2: a bounded queue of two) while the caller trains
- * on the one it holds; depth 0 loads in prefetcher_next itself. The batches, and so the training, are
- * identical either way. A pass: prefetcher_start copies order[n] and cuts it into batches of `batch`
- * (<= max_batch; the last one short); prefetcher_next returns them in order: x [count, ...] and y
- * [count, ...], 64-byte aligned, room for max_batch rows, writable (pad a short batch there), owned by
- * the caller until the next prefetcher_next/start; count 0 when the pass is done. A new start abandons
- * the rest of a pass (a run stopping mid-epoch). A load failure is returned by the prefetcher_next that
- * reaches its batch. */
-typedef struct Prefetcher Prefetcher;
-DatasetStatus prefetcher_open(Prefetcher **pf, const Dataset *ds, size_t max_batch, size_t depth, char *err,
-                              size_t errlen);
-DatasetStatus prefetcher_start(Prefetcher *pf, const size_t *order, size_t n, size_t batch, uint64_t epoch, char *err,
-                               size_t errlen);
-DatasetStatus prefetcher_next(Prefetcher *pf, void **x, void **y, size_t *count, char *err, size_t errlen);
-void prefetcher_close(Prefetcher *pf);
-
-/* ======================================================================== runtime/trainer.c */
-
-/* The generic half of a training program. `onnxtune compile` (without --infer) generates the model's
- * parts (codegen/train_program.c): the step, update and evaluation functions, the parameter table, the
- * export template and the compile-time defaults, and a main() that calls trainer_main. trainer_main does
- * the rest: options, NPY data and its checks, shuffling, batching, the learning-rate schedule,
- * validation, metrics and export. Kernels see two run-time settings through the calls below; programs
- * that never set them (inference, tests) get every row and the compiled hyperparameters. */
-
-/* Valid rows of the current batch. A short batch runs padded to the compiled batch B (padding rows
- * repeat the batch's first row); the ops that mix rows (the losses, BatchNormalization on batch
- * statistics and their backward ops) read only the first rt_batch_rows(B) rows and write zero gradient
- * rows for the padding, so a padded step equals a step on the short batch. rows 0: every row. */
-void rt_set_batch_rows(size_t rows);
-size_t rt_batch_rows(size_t compiled);
-
-/* Optimizer hyperparameters given on the training program's command line. Emitters of the updates print
- * rt_hyper(RT_HYPER_X, compiled value): the compiled value unless the program set another. */
-typedef enum {
-    RT_HYPER_MOMENTUM = 0,
-    RT_HYPER_DAMPENING,
-    RT_HYPER_NESTEROV,      /* 0 or 1 */
-    RT_HYPER_WEIGHT_DECAY,
-    RT_HYPER_BETA1,
-    RT_HYPER_BETA2,
-    RT_HYPER_EPS,
-    RT_HYPER_MAX_NORM,      /* --grad-clip */
-    RT_HYPER_COUNT
-} RtHyper;
-void rt_set_hyper(RtHyper h, double value);
-double rt_hyper(RtHyper h, double compiled);
-
-typedef enum { TRAIN_LOSS_CROSS_ENTROPY = 0, TRAIN_LOSS_MSE, TRAIN_LOSS_L1, TRAIN_LOSS_BCE_WITH_LOGITS } TrainLoss;
-typedef enum { TRAIN_OPTIM_SGD = 0, TRAIN_OPTIM_ADAM, TRAIN_OPTIM_ADAMW } TrainOptim;
-
-/* What lives in the program's parameter buffer (one mutable buffer, 64-byte aligned entries). */
-typedef enum {
-    TRAIN_PARAM_TRAINABLE = 0,  /* updated by the optimizer */
-    TRAIN_PARAM_FROZEN,         /* a float initializer that does not train (replaceable with --init) */
-    TRAIN_PARAM_BUFFER,         /* BatchNormalization running statistics the step updates (--bn-train) */
-    TRAIN_PARAM_STATE,          /* optimizer state (momentum buffer, Adam moments): zero at the start */
-} TrainParamKind;
-
-typedef struct TrainParam {
-    const char *name;           /* the initializer's name; "<param>.<state key>" for optimizer state */
-    int kind;                   /* TrainParamKind */
-    int dtype;                  /* RtDType */
-    int rank;
-    int64_t dims[RT_MAX_RANK];
-    size_t nbytes;
-    size_t offset;              /* in TrainProgram.init and in the parameter buffer */
-    int64_t export_offset;      /* byte offset of its raw data in the export template; -1: not exported */
-} TrainParam;
-
-/* One runtime input of a generated function: what the trainer passes there. */
-typedef enum { TRAIN_IN_X = 0, TRAIN_IN_TARGET, TRAIN_IN_LR, TRAIN_IN_STEP, TRAIN_IN_SEED, TRAIN_IN_PARAM } TrainInKind;
-typedef struct TrainSlot {
-    int kind;                   /* TrainInKind */
-    int param;                  /* TRAIN_IN_PARAM: index into TrainProgram.params */
-} TrainSlot;
-typedef enum { TRAIN_OUT_LOGITS = 0, TRAIN_OUT_LOSS, TRAIN_OUT_GRAD_NORM } TrainOutKind;
-
-/* A generated graph: inputs[i] / outputs[i] say what the i-th runtime input / output is. x: X's layout
- * [B, ...] (dtype, dims; dims[0] = B), target: the loss's target, lr: double [], step: int64 [] (1 at
- * the first step), seed: int64 [2] {seed, step} for Dropout; logits [B, ...], loss float [],
- * grad_norm float [] (the total gradient norm before clipping). */
-typedef void (*TrainFn)(void *const *inputs, void *const *outputs, void *workspace);
-typedef struct TrainGraph {
-    TrainFn run;                /* training: forward, loss and backward; evaluation: forward and loss */
-    TrainFn update;             /* training: gradient clipping and the optimizer update; NULL for evaluation */
-    int ninputs, noutputs;
-    const TrainSlot *inputs;
-    const int *outputs;         /* TrainOutKind per output */
-    size_t workspace_bytes;     /* shared by run and update: the gradients stay in it between the two */
-} TrainGraph;
-
-typedef struct TrainTensor {
-    int dtype;                  /* RtDType */
-    int rank;
-    int64_t dims[RT_MAX_RANK];
-} TrainTensor;
-
-typedef struct TrainProgram {
-    const char *model;          /* the ONNX file it was compiled from (its base name) */
-    const char *compiled_with;  /* the compile options, for --help */
-    int64_t batch;              /* the compiled batch B: the largest training batch */
-    TrainTensor x, target, logits;
-    int loss;                   /* TrainLoss */
-    int optimizer;              /* TrainOptim */
-    double hyper[RT_HYPER_COUNT]; /* the compiled hyperparameters */
-    bool momentum_buffer;       /* SGD compiled with momentum (so --momentum can change it, not switch it on) */
-    bool clipping;              /* compiled with --grad-clip (so it can be changed, not switched on) */
-    TrainGraph train, eval;
-    int nparams;
-    const TrainParam *params;
-    const unsigned char *init;  /* initial contents of the parameter buffer, params_bytes long */
-    size_t params_bytes;
-    const unsigned char *export_template; /* the fine-tuned model as ONNX with the initial weights */
-    size_t export_bytes;
-    int ndefaults;
-    const char *const *defaults; /* compile-time defaults of the program's options, parsed before argv */
-} TrainProgram;
-
-/* Everything but the model: returns the exit status (0 trained, 1 failed, 2 usage). */
-int trainer_main(int argc, char **argv, const TrainProgram *p);
 
 #endif

@@ -2,7 +2,7 @@
  * names the program that wrote them; the atomic file writer they (and plots) use; the SIGINT/SIGTERM
  * flag the trainer polls. It does not know what the sections mean: the trainer chooses and reads them.
  */
-#include "runtime.h"
+#include "program.h"
 
 #include <dirent.h>
 #include <errno.h>

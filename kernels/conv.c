@@ -2,7 +2,7 @@
  * Every geometry is handled as 3-D with leading unit dims. GEMM-shaped work goes to cblas_sgemm,
  * the rest (im2col, col2im, depthwise) is OpenMP loops that each own their output rows, so results
  * do not depend on the thread count. No Winograd/FFT and no NHWC layouts. */
-#include "runtime.h"
+#include "kernels.h"
 
 #include <cblas.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * peepholes, clip and the ONNX activation functions. Per direction, one sgemm projects the inputs of
  * all steps; each step is one sgemm on the hidden state plus a gate loop per batch row.
  * Backward (and keeping the gate activations it needs) is not here yet. */
-#include "runtime.h"
+#include "kernels.h"
 
 #include <cblas.h>
 #include <math.h>
