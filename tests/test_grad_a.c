@@ -118,6 +118,28 @@ static void activation_cases(GradCheck *s)
     unary_case(s, "ThresholdedRelu", "alpha=0.5", -1, 2, "alpha=0.5", KINKS(0.5));
     unary_case(s, "Mish", "", -3, 3, NULL, NULL);
     unary_case(s, "Shrink", "bias=0.2 lambd=0.5", -2, 2, "bias=0.2 lambd=0.5", KINKS(-0.5, 0.5));
+    /* piecewise constant: dX = 0. Y = f(x) * x + f(x) checks both that zero and the product's x path;
+     * x kept 0.05 from the jumps (integers; Round: halves) */
+    static const char *const steps[] = {"Sign", "Floor", "Ceil", "Round"};
+    for (size_t i = 0; i < 4; i++) {
+        GcCase *c = gc_case(s, steps[i], "Y = f(x) * x + f(x)");
+        Value *x = gc_param(c, "x", "3,5", -2.4, 2.4);
+        for (double k = -3; k <= 3; k += i == 3 ? 1 : 0.5)
+            gc_avoid(c, x, i == 3 ? k + 0.5 : k, 0.05);
+        Value *f = gc_op(c, steps[i], 1, &x, NULL);
+        Value *y = gc_op(c, "Add", 2, IN(gc_op(c, "Mul", 2, IN(f, x), NULL), f), NULL);
+        gc_check(c, 1, &y);
+    }
+    {
+        GcCase *c = gc_case(s, "Floor", "only path to the loss: gradient exactly 0");
+        Value *x = gc_param(c, "x", "4", -2.4, 2.4);
+        for (double k = -3; k <= 3; k += 1)
+            gc_avoid(c, x, k, 0.05);
+        Value *y = gc_op(c, "Floor", 1, &x, NULL);
+        if (c)
+            c->atol = 1e-6;
+        gc_check(c, 1, &y);
+    }
     {
         GcCase *c = gc_case(s, "Clip", "min -0.5, max 0.5 (inputs)");
         Value *x = gc_param(c, "x", "4,5", -1, 1);
