@@ -386,6 +386,26 @@ static void reduce_cases(GradCheck *s)
         Value *y = gc_op(c, "ReduceMean", 2, IN(x, gc_ints(c, "1", I64(-1))), NULL);
         gc_check(c, 1, &y);
     }
+    {
+        GcCase *c = gc_case(s, "ReduceProd", "axes [1] keepdims=0, x in +-[0.5, 1.5]");
+        Value *x = gc_param(c, "x", "3,4,2", 0.5, 1.5);
+        float *v = gc_values(c, x);
+        for (size_t i = 0; v && i < 24; i += 3)
+            v[i] = -v[i];
+        Value *y = gc_op(c, "ReduceProd", 2, IN(x, gc_ints(c, "1", I64(1))), "keepdims=0");
+        gc_check(c, 1, &y);
+    }
+    {
+        /* exact zeros: one in a group (its gradient is the product of the others), two in another (all 0),
+         * none in the rest; finite differences see the same (the product is linear in each element) */
+        GcCase *c = gc_case(s, "ReduceProd", "axis 1, zeros: one in a row, two in another");
+        Value *x = gc_param(c, "x", "4,3", 0.5, 1.5);
+        float *v = gc_values(c, x);
+        if (v)
+            v[1] = 0, v[6] = 0, v[8] = 0;
+        Value *y = gc_op(c, "ReduceProd", 2, IN(x, gc_ints(c, "1", I64(1))), NULL);
+        gc_check(c, 1, &y);
+    }
 }
 
 /* ---- end to end ---- */
