@@ -638,6 +638,12 @@ typedef enum {
 void pad_forward(size_t elsize, void *y, const size_t *ydims, const void *x, const size_t *xdims, int rank,
                  const int64_t *pads_begin, PadMode mode, const void *value);
 
+/* Pad backward, float32 (any mode): dx [xdims] = 0, then each dy [ydims] element added to the x element
+ * pad_forward copied it from (constant padding: none); reflect/edge/wrap read some x elements several
+ * times and their gradients add up. */
+void pad_backward(float *dx, const size_t *xdims, const float *dy, const size_t *ydims, int rank,
+                  const int64_t *pads_begin, PadMode mode);
+
 /* Slice backward, float32: dx [xdims] = 0, then dx[starts[d] + i_d*steps[d]] = dy[i] (ydims, starts and
  * steps resolved as for slice_forward; a slice never repeats an element). */
 void slice_backward(float *dx, const float *dy, int rank, const size_t *xdims, const int64_t *starts,

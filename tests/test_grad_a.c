@@ -296,6 +296,10 @@ static void shape_cases(GradCheck *s)
     SHAPE_CASE("Pad", "constant, pads [0,1,2, 1,0,1]", "2,3,4", NULL, gc_ints(C_, "6", I64(0, 1, 2, 1, 0, 1)));
     SHAPE_CASE("Pad", "negative pads crop, value 0.5", "3,5", NULL, gc_ints(C_, "4", I64(-1, 2, 1, -2)),
                gc_scalar(C_, 0.5));
+    SHAPE_CASE("Pad", "reflect, pads [1,2, 2,3]", "3,4", "mode='reflect'", gc_ints(C_, "4", I64(1, 2, 2, 3)));
+    SHAPE_CASE("Pad", "reflect, 3-D, crop and pad", "2,3,5", "mode='reflect'",
+               gc_ints(C_, "6", I64(0, 2, -1, 1, 0, 4)));
+    SHAPE_CASE("Pad", "edge, pads [2,0,1, 0,3,2]", "2,3,4", "mode='edge'", gc_ints(C_, "6", I64(2, 0, 1, 0, 3, 2)));
     SHAPE_CASE("Gather", "activations, axis 1, indices [2,2]", "3,5,4", "axis=1", gc_ints(C_, "2,2", I64(4, 0, -1, 2)));
     SHAPE_CASE("Gather", "scalar index axis 1 (class token)", "2,5,4", "axis=1", gc_ints(C_, "", I64(0)));
     {
