@@ -26,7 +26,7 @@ static Status emit_slice_grad(Cg *cg, const Node *n)
     return ST_OK;
 }
 
-/* dX [shape] = 0 plus each dY element at the X element Pad copied it from (reflect, edge, wrap). */
+/* dX [shape] = 0 plus each dY element at the X element Pad copied it from (reflect, edge). */
 static Status emit_pad_grad(Cg *cg, const Node *n)
 {
     const Value *dy = n->inputs[0], *dx = n->outputs[0];
@@ -39,8 +39,7 @@ static Status emit_pad_grad(Cg *cg, const Node *n)
     if (!cg_const_ints(n, -1, "pads", begin, IR_MAX_RANK, &nb) || nb != (size_t)r || dy->shape.rank != r)
         return cg_unsupported(cg, "pads do not match the rank %d", r);
     const char *mode = node_attr_string(n, "mode", "reflect");
-    const char *m = !strcmp(mode, "reflect") ? "PAD_REFLECT" : !strcmp(mode, "edge") ? "PAD_EDGE"
-                    : !strcmp(mode, "wrap") ? "PAD_WRAP" : NULL;
+    const char *m = !strcmp(mode, "reflect") ? "PAD_REFLECT" : !strcmp(mode, "edge") ? "PAD_EDGE" : NULL;
     if (!m)
         return cg_unsupported(cg, "mode '%s'", mode);
     cg_dims(&dx->shape, xd);

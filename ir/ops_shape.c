@@ -2178,12 +2178,12 @@ static Status grad_expand(GradCtx *c, Node *n, Diag *d)
     return dx ? grad_accumulate(c, n, 0, dx, d) : d->status;
 }
 
-/* Y = pad(X; begin, end) in reflect, edge or wrap mode: each Y element copies one X element, several
+/* Y = pad(X; begin, end) in reflect or edge mode: each Y element copies one X element, several
  * of them the same one: dX = the sum of dY over the Y elements that copy it, onnxtune.PadGrad(dY) with
  * attributes pads (the begin pads, one per dim), mode and shape (X's dims). */
 static Status grad_pad_mode(GradCtx *c, Node *n, const char *mode, Diag *d)
 {
-    if (strcmp(mode, "reflect") != 0 && strcmp(mode, "edge") != 0 && strcmp(mode, "wrap") != 0)
+    if (strcmp(mode, "reflect") != 0 && strcmp(mode, "edge") != 0)
         return diag_node(d, n, ST_UNSUPPORTED, "no gradient for Pad mode '%s'", mode);
     Status st;
     if ((st = grad_static_input(n, d)))
