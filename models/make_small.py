@@ -2,17 +2,19 @@
 
 Each model is randomly initialised with a fixed seed, exported with a symbolic batch axis "N",
 and saved with inputs and PyTorch's eval-mode outputs at batch 2 (batch 4 for mlp;
-input_K.npy/output_K.npy) and batch 3 (*_b3.npy). It trains nothing: the trained digits
+input_K.npy/output_K.npy) and batch 3 (*_b3.npy); bert also gets named_parameters.txt. It trains nothing: the trained digits
 backbone is make_digits.py's.
 
 Run: /usr/bin/python3 models/make_small.py [--only mlp,cnn,...]
 """
 import argparse
+import math
 import os
 import sys
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -76,6 +78,108 @@ class RNNClassifier(nn.Module):
         return self.classifier(h[-1])  # h: [layers,N,hidden]
 
 
+class BertSelfAttention(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads, self.dh = heads, d // heads
+        self.query, self.key, self.value = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+
+    def split(self, x):  # [N,T,D] -> [N,H,T,Dh]
+        n, t, _ = x.shape
+        return x.view(n, t, self.heads, self.dh).transpose(1, 2)
+
+    def forward(self, x, mask):  # x: [N,T,D], mask: [N,1,1,T] additive
+        q, k, v = self.split(self.query(x)), self.split(self.key(x)), self.split(self.value(x))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(self.dh) + mask
+        ctx = torch.softmax(scores, dim=-1) @ v
+        n, _, t, _ = ctx.shape
+        return ctx.transpose(1, 2).reshape(n, t, self.heads * self.dh)
+
+
+class BertDenseNorm(nn.Module):  # BertSelfOutput / BertOutput: dense, residual, LayerNorm
+    def __init__(self, d_in, d):
+        super().__init__()
+        self.dense = nn.Linear(d_in, d)
+        self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
+
+    def forward(self, h, residual):
+        return self.LayerNorm(self.dense(h) + residual)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.self = BertSelfAttention(d, heads)
+        self.output = BertDenseNorm(d, d)
+
+    def forward(self, x, mask):
+        return self.output(self.self(x, mask), x)
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, d, ff):
+        super().__init__()
+        self.dense = nn.Linear(d, ff)
+
+    def forward(self, x):
+        return F.gelu(self.dense(x))  # exact GELU: Erf in the export
+
+
+class BertLayer(nn.Module):
+    def __init__(self, d, heads, ff):
+        super().__init__()
+        self.attention = BertAttention(d, heads)
+        self.intermediate = BertIntermediate(d, ff)
+        self.output = BertDenseNorm(ff, d)
+
+    def forward(self, x, mask):
+        a = self.attention(x, mask)
+        return self.output(self.intermediate(a), a)
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, d, heads, ff, layers):
+        super().__init__()
+        self.layer = nn.ModuleList([BertLayer(d, heads, ff) for _ in range(layers)])
+
+    def forward(self, x, mask):
+        for layer in self.layer:
+            x = layer(x, mask)
+        return x
+
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, vocab, d, max_len):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(vocab, d, padding_idx=0)
+        self.position_embeddings = nn.Embedding(max_len, d)
+        self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
+        self.register_buffer("position_ids", torch.arange(max_len)[None])
+
+    def forward(self, ids):  # [N,T] -> [N,T,D]
+        pos = self.position_ids[:, :ids.shape[1]]
+        return self.LayerNorm(self.word_embeddings(ids) + self.position_embeddings(pos))
+
+
+class TinyBert(nn.Module):
+    """A BERT-style text classifier with HuggingFace's module names (embeddings.*, encoder.layer.K.
+    attention.self.query, ...): token 0 is padding, masked out of attention by an additive mask
+    computed in the graph from input_ids == 0; the classifier reads the first token."""
+    list_parameters = True  # write named_parameters.txt next to the export
+
+    def __init__(self, vocab=40, d=16, heads=2, ff=32, layers=2, max_len=8, classes=4):
+        super().__init__()
+        self.embeddings = BertEmbeddings(vocab, d, max_len)
+        self.encoder = BertEncoder(d, heads, ff, layers)
+        self.classifier = nn.Linear(d, classes)
+
+    def forward(self, input_ids):  # input_ids: [N,T] int64 -> [N,classes]
+        pad = (input_ids == 0)[:, None, None, :]
+        mask = torch.where(pad, torch.tensor(-10000.0), torch.tensor(0.0))
+        h = self.encoder(self.embeddings(input_ids), mask)
+        return self.classifier(h[:, 0])
+
+
 def float_inputs(shape, seed, scale=1.0, shift=0.0):
     def make(batch):
         g = torch.Generator().manual_seed(seed * 1000 + batch)
@@ -114,6 +218,21 @@ def build_transformer():
     return TextTransformer(), token_inputs(7, 50, 3), ["tokens"], ["logits"], [17, 13], (2, 3)
 
 
+def padded_token_inputs(seq, vocab, seed):
+    """Token ids in 1..vocab-1 with a random number (0..seq-2) of trailing padding zeros."""
+    def make(batch):
+        g = torch.Generator().manual_seed(seed * 1000 + batch)
+        ids = torch.randint(1, vocab, (batch, seq), generator=g, dtype=torch.int64)
+        keep = torch.randint(2, seq + 1, (batch,), generator=g)
+        return (ids * (torch.arange(seq)[None] < keep[:, None]),)
+    return make
+
+
+def build_bert():
+    common.set_seed(6)
+    return TinyBert(), padded_token_inputs(8, 40, 6), ["input_ids"], ["logits"], [17, 13], (2, 3)
+
+
 def build_rnn(cell, seed):
     common.set_seed(seed)
     return RNNClassifier(cell), token_inputs(5, 30, seed), ["tokens"], ["logits"], [13], (2, 3)
@@ -125,7 +244,16 @@ MODELS = {
     "transformer": build_transformer,
     "lstm": lambda: build_rnn("lstm", 4),
     "gru": lambda: build_rnn("gru", 5),
+    "bert": build_bert,
 }
+
+
+def write_parameter_list(model, path):
+    """PyTorch's named_parameters(), one "name dim,dim,..." line each: what onnxtune's names must
+    reproduce (tests/test_names.c)."""
+    with open(path, "w") as f:
+        for name, p in model.named_parameters():
+            f.write(f"{name} {','.join(str(d) for d in p.shape)}\n")
 
 
 def main():
@@ -149,6 +277,8 @@ def main():
                                        batches=batches)
         for opset, err in info["errors"].items():
             print(f"{name}: opset {opset} does not export: {err}")
+        if getattr(model, "list_parameters", False):
+            write_parameter_list(model, os.path.join(outdir, "named_parameters.txt"))
         kept = list(info["files"])
         if not kept:
             failed.append(name)
