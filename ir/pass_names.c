@@ -13,8 +13,8 @@
  *     (transposed: PyTorch's [out, in] is stored [in, out], except Gemm with transB=1), Conv/ConvTranspose
  *     1 "weight" and 2 "bias", Gemm 2 "bias", an Add after a MatMul "bias", Gather 0 "weight",
  *     normalisations 1 "weight" and 2 "bias" (BatchNormalization 3, 4 "running_mean", "running_var").
- *     A MatMul or Gemm weight whose bias kept its PyTorch name takes the bias's name with "bias" replaced
- *     by "weight" (nn.MultiheadAttention: in_proj_bias -> in_proj_weight).
+ *     A MatMul or Gemm weight whose bias kept its PyTorch name takes the bias's attribute name with "bias"
+ *     replaced by "weight", in the reader's module (nn.MultiheadAttention: in_proj_bias -> in_proj_weight).
  *   - shared: an initializer read by several nodes is named after the first reader in graph order (a tied
  *     or exporter-deduplicated weight trains once, for every reader, as a tied parameter does in PyTorch).
  *   - clashes: a name already taken gets "#2", "#3", ... (the exporter made separate copies of one
@@ -111,6 +111,8 @@ static const Value *bias_after(const Graph *g, const Node *n)
     if (!add || !is_op(add, "Add") || add->ninputs != 2)
         return NULL;
     const Value *b = add->inputs[add->inputs[0] == n->outputs[0]];
+    while (b && b->producer && is_op(b->producer, "Identity") && b->producer->ninputs == 1)
+        b = b->producer->inputs[0];     /* the exporter's stand-in for a merged initializer */
     return b && b->is_initializer && !b->onnx_name && !exporter_named(b->name) ? b : NULL;
 }
 
@@ -156,13 +158,19 @@ static char *torch_name(Graph *g, const Node *n, int i, const Value *v, bool *tr
     const char *role = param_role(n, i, v, transposed);
     if (!role)
         return NULL;
+    char *module = module_path(g->arena, n->name);
     if (strcmp(role, "weight") == 0 && (is_op(n, "MatMul") || is_op(n, "Gemm"))) {
+        /* the bias's attribute ("bias", "in_proj_bias") names the weight; the module stays the node's, as
+         * the exporter may have merged equal biases of several modules into the first one's */
         const Value *b = is_op(n, "Gemm") ? node_input(n, 2) : bias_after(g, n);
         size_t len = b ? strlen(b->name) : 0;
-        if (b && !b->onnx_name && !exporter_named(b->name) && len > 4 && strcmp(b->name + len - 4, "bias") == 0)
-            return arena_printf(g->arena, "%.*sweight", (int)(len - 4), b->name);
+        if (b && !b->onnx_name && !exporter_named(b->name) && len >= 4 && strcmp(b->name + len - 4, "bias") == 0) {
+            const char *dot = strrchr(b->name, '.');
+            const char *attr = dot && module ? dot + 1 : b->name;
+            return arena_printf(g->arena, "%s%s%.*sweight", module && dot ? module : "", module && dot ? "." : "",
+                                (int)(b->name + len - 4 - attr), attr);
+        }
     }
-    char *module = module_path(g->arena, n->name);
     return module ? arena_printf(g->arena, "%s.%s", module, role) : NULL;
 }
 

@@ -196,6 +196,12 @@ static void test_rules(void)
     Value *iw = add_init(g, "onnx::MatMul_20", 2, 4, 12), *ib = add_init(g, "enc.layers.0.self_attn.in_proj_bias", 1, 12, 0);
     Value *p = add_node(g, "MatMul", "/enc/layers.0/self_attn/MatMul", 2, (Value *[]){h, iw});
     p = add_node(g, "Add", "/enc/layers.0/self_attn/Add", 2, (Value *[]){ib, p});
+    /* layer 1's in_proj_bias merged into layer 0's (equal values; the exporter reads it through an
+     * Identity): the weight stays in layer 1 */
+    Value *iw1 = add_init(g, "onnx::MatMul_21", 2, 4, 12);
+    Value *p1 = add_node(g, "MatMul", "/enc/layers.1/self_attn/MatMul", 2, (Value *[]){h, iw1});
+    Value *ib1 = add_node(g, "Identity", "Identity_3", 1, (Value *[]){ib});
+    add_node(g, "Add", "/enc/layers.1/self_attn/Add", 2, (Value *[]){ib1, p1});
     /* one Linear called twice, exported as two copies; a renamed bias after a MatMul */
     Value *w1 = add_init(g, "onnx::MatMul_30", 2, 4, 4), *w2 = add_init(g, "onnx::MatMul_31", 2, 4, 4);
     Value *b1 = add_init(g, "onnx::Add_32", 1, 4, 0);
@@ -220,6 +226,7 @@ static void test_rules(void)
     CHECK_STR(iw->name, "enc.layers.0.self_attn.in_proj_weight");
     CHECK(iw->transposed);
     CHECK_STR(ib->name, "enc.layers.0.self_attn.in_proj_bias");
+    CHECK_STR(iw1->name, "enc.layers.1.self_attn.in_proj_weight");
     CHECK(ib->onnx_name == NULL);
     CHECK_STR(w1->name, "proj.weight");
     CHECK_STR(b1->name, "proj.bias");
