@@ -13,8 +13,11 @@
  *     (transposed: PyTorch's [out, in] is stored [in, out], except Gemm with transB=1), Conv/ConvTranspose
  *     1 "weight" and 2 "bias", Gemm 2 "bias", an Add after a MatMul "bias", Gather 0 "weight",
  *     normalisations 1 "weight" and 2 "bias" (BatchNormalization 3, 4 "running_mean", "running_var").
- *     A MatMul or Gemm weight whose bias kept its PyTorch name takes the bias's attribute name with "bias"
- *     replaced by "weight", in the reader's module (nn.MultiheadAttention: in_proj_bias -> in_proj_weight).
+ *     A MatMul or Gemm weight whose bias kept its PyTorch name takes the bias's name with "bias" replaced
+ *     by "weight" (nn.MultiheadAttention: in_proj_bias -> in_proj_weight): the bias's name is the full
+ *     path even where container modules that are never called left no scope. A bias the exporter merged
+ *     with other modules' equal ones (read through Identity, or by several nodes) lends only its
+ *     attribute name, in the reader's module.
  *   - shared: an initializer read by several nodes is named after the first reader in graph order (a tied
  *     or exporter-deduplicated weight trains once, for every reader, as a tied parameter does in PyTorch).
  *   - clashes: a name already taken gets "#2", "#3", ... (the exporter made separate copies of one
@@ -104,15 +107,21 @@ static const Node *only_reader(const Graph *g, const Value *v)
     return found;
 }
 
-/* The PyTorch-named bias that an Add after matmul node n (output 0) adds, e.g. "x.in_proj_bias". */
-static const Value *bias_after(const Graph *g, const Node *n)
+/* The PyTorch-named bias that an Add after matmul node n (output 0) adds, e.g. "x.in_proj_bias";
+ * *shared: it is read through an Identity or by several nodes (the exporter merged equal biases of
+ * several modules into the first one's, so its module may not be n's). */
+static const Value *bias_after(const Graph *g, const Node *n, bool *shared)
 {
     const Node *add = only_reader(g, n->outputs[0]);
     if (!add || !is_op(add, "Add") || add->ninputs != 2)
         return NULL;
     const Value *b = add->inputs[add->inputs[0] == n->outputs[0]];
-    while (b && b->producer && is_op(b->producer, "Identity") && b->producer->ninputs == 1)
+    *shared = false;
+    while (b && b->producer && is_op(b->producer, "Identity") && b->producer->ninputs == 1) {
         b = b->producer->inputs[0];     /* the exporter's stand-in for a merged initializer */
+        *shared = true;
+    }
+    *shared = *shared || (b && !only_reader(g, b));
     return b && b->is_initializer && !b->onnx_name && !exporter_named(b->name) ? b : NULL;
 }
 
@@ -160,14 +169,18 @@ static char *torch_name(Graph *g, const Node *n, int i, const Value *v, bool *tr
         return NULL;
     char *module = module_path(g->arena, n->name);
     if (strcmp(role, "weight") == 0 && (is_op(n, "MatMul") || is_op(n, "Gemm"))) {
-        /* the bias's attribute ("bias", "in_proj_bias") names the weight; the module stays the node's, as
-         * the exporter may have merged equal biases of several modules into the first one's */
-        const Value *b = is_op(n, "Gemm") ? node_input(n, 2) : bias_after(g, n);
+        /* the bias's name with "bias" -> "weight" ("x.in_proj_bias" -> "x.in_proj_weight"): it is the full
+         * module path even where modules that are never called (containers) left no scope in node names.
+         * A bias merged with other modules' (shared) lends only its attribute, in the node's module. */
+        bool shared = false;
+        const Value *b = is_op(n, "Gemm") ? node_input(n, 2) : bias_after(g, n, &shared);
         size_t len = b ? strlen(b->name) : 0;
         if (b && !b->onnx_name && !exporter_named(b->name) && len >= 4 && strcmp(b->name + len - 4, "bias") == 0) {
             const char *dot = strrchr(b->name, '.');
-            const char *attr = dot && module ? dot + 1 : b->name;
-            return arena_printf(g->arena, "%s%s%.*sweight", module && dot ? module : "", module && dot ? "." : "",
+            if (!shared || !module)
+                dot = NULL;
+            const char *attr = dot ? dot + 1 : b->name;
+            return arena_printf(g->arena, "%s%s%.*sweight", dot ? module : "", dot ? "." : "",
                                 (int)(b->name + len - 4 - attr), attr);
         }
     }

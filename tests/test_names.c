@@ -1,7 +1,7 @@
-/* test_names.c - PyTorch names for exporter-renamed weights (ir/pass_names.c): on models/bert (a BERT-style
- * encoder whose Linear weights torch.onnx.export renamed onnx::MatMul_<n>) the parameters are exactly
- * PyTorch's named_parameters() (models/bert/named_parameters.txt, shapes in PyTorch's layout) and a
- * module glob selects exactly that module's parameters; the rules on hand-made graphs (Sequential scopes,
+/* test_names.c - PyTorch names for exporter-renamed weights (ir/pass_names.c): on models/bert, gpt2,
+ * distilbert and vit (transformer families whose Linear weights torch.onnx.export renamed
+ * onnx::MatMul_<n>) the parameters are exactly PyTorch's named_parameters() (models/<m>/
+ * named_parameters.txt, shapes in PyTorch's layout) and a layer glob selects exactly that layer's; the rules on hand-made graphs (Sequential scopes,
  * in_proj_weight, shared and duplicated weights, Gemm/Conv); the export keeps the ONNX names; and through
  * $ONNXTUNE: dump shows the names, --init takes PyTorch's layout of a transposed weight. */
 #define _POSIX_C_SOURCE 200809L
@@ -60,6 +60,78 @@ static size_t read_torch_params(const char *path, TorchParam *out, size_t max)
     if (f)
         fclose(f);
     return n;
+}
+
+/* Model `dir`'s parameters (model.onnx and model_opset13.onnx) are PyTorch's (dir/named_parameters.txt),
+ * by name and (PyTorch-layout) shape, and `glob` selects exactly the parameters whose names start with
+ * `prefix`. */
+static void check_family(const char *dir, const char *file, const char *glob, const char *prefix)
+{
+    char path[256], list[256];
+    snprintf(path, sizeof path, "models/%s/%s", dir, file);
+    snprintf(list, sizeof list, "models/%s/named_parameters.txt", dir);
+    TorchParam tp[128];
+    size_t ntp = read_torch_params(list, tp, 128);
+    Model *m = load(path);
+    CHECK_MSG(ntp > 0 && m != NULL, "%s", path);
+    if (!m)
+        return;
+    Graph *g = m->graph;
+    size_t nparams = 0, renamed = 0;
+    for (size_t i = 0; i < g->nvalues; i++) {
+        const Value *v = g->values[i];
+        if (!value_is_param(g, v))
+            continue;
+        nparams++;
+        renamed += v->onnx_name != NULL;
+        bool found = false;
+        for (size_t k = 0; k < ntp && !found; k++)
+            found = strcmp(tp[k].name, v->name) == 0;
+        CHECK_MSG(found, "%s: parameter '%s' (ONNX '%s') is not one of PyTorch's", path, v->name, value_onnx_name(v));
+    }
+    for (size_t k = 0; k < ntp; k++) {
+        const Value *v = graph_find_local(g, tp[k].name);
+        CHECK_MSG(v && value_is_param(g, v), "%s: PyTorch's '%s' is no parameter of the model", path, tp[k].name);
+        bool same = v && v->shape.rank == tp[k].rank;
+        for (int i = 0; same && i < tp[k].rank; i++)
+            same = v->shape.dim[v->transposed ? tp[k].rank - 1 - i : i] == tp[k].dim[i];
+        CHECK_MSG(!v || same, "%s: '%s': shape differs from PyTorch's (transposed %d)", path, tp[k].name,
+                  v->transposed);
+    }
+    CHECK_MSG(nparams == ntp && renamed > 0, "%s: %zu parameters (%zu renamed), PyTorch lists %zu", path, nparams,
+              renamed, ntp);
+    FreezeRule rule = {true, glob};
+    FreezeOptions o = {.rules = &rule, .nrules = 1};
+    diag_init(&d, NULL);
+    CHECK_MSG(pass_freeze(m, &o, &d) == ST_OK, "%s: %s", glob, d.msg);
+    size_t want = 0, got = 0;
+    for (size_t k = 0; k < ntp; k++) {
+        bool in = strncmp(tp[k].name, prefix, strlen(prefix)) == 0;
+        const Value *v = graph_find_local(g, tp[k].name);
+        want += in;
+        CHECK_MSG(v && v->trainable == in, "%s: --train '%s': '%s' is %s", path, glob, tp[k].name,
+                  v && v->trainable ? "trainable" : "frozen");
+    }
+    for (size_t i = 0; i < g->nvalues; i++)
+        got += g->values[i]->trainable;
+    CHECK_MSG(got == want && want > 0, "%s: --train '%s': %zu trainable, PyTorch's module has %zu parameters", path,
+              glob, got, want);
+    model_free(m);
+}
+
+/* The transformer families: BERT, GPT-2, DistilBERT and torchvision's ViT, at opsets 17 and 13. */
+static void test_families(void)
+{
+    static const char *const fam[][3] = {
+        {"bert", "encoder.layer.1.*", "encoder.layer.1."},
+        {"gpt2", "transformer.h.0.*", "transformer.h.0."},
+        {"distilbert", "distilbert.transformer.layer.1.*", "distilbert.transformer.layer.1."},
+        {"vit", "encoder.layers.encoder_layer_1.*", "encoder.layers.encoder_layer_1."},
+    };
+    for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++) {
+        check_family(fam[i][0], "model.onnx", fam[i][1], fam[i][2]);
+        check_family(fam[i][0], "model_opset13.onnx", fam[i][1], fam[i][2]);
+    }
 }
 
 /* The model's parameters are PyTorch's, by name and (PyTorch-layout) shape. */
@@ -354,6 +426,7 @@ static void test_tool(void)
 int main(void)
 {
     test_bert_names();
+    test_families();
     test_rules();
     tool = getenv("ONNXTUNE");
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_names-XXXXXX");
