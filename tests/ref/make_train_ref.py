@@ -82,6 +82,7 @@ MODELS = {
                 onnx="model.onnx", classifier="classifier"),
     "bert": dict(build=make_small.TinyBert, dir="models/bert", onnx="model.onnx",
                  classifier="classifier"),
+    "vit": dict(build=make_small.tiny_vit, dir="models/vit", onnx="model.onnx", classifier="heads"),
     "digits": dict(build=_digits_cnn, dir="models/digits", onnx="digits_cnn.onnx",
                    classifier="classifier"),
     "resnet18": dict(build=_zoo_builder("resnet18"), zoo=True, onnx="model.onnx",
@@ -158,6 +159,18 @@ def torch_to_onnx(kind, arrays):
     return np.concatenate([_blocks(arrays[0], order, 0), _blocks(arrays[1], order, 0)])[None]
 
 
+def node_scope(node_name):
+    """The module path of a node: its name's components joined with dots, a component that repeats
+    its parent's ("/mlp/mlp.0/MatMul": Sequential children) replacing it."""
+    parts = []
+    for comp in node_name.split("/")[1:-1]:
+        if parts and comp.startswith(parts[-1] + "."):
+            parts[-1] = comp
+        else:
+            parts.append(comp)
+    return ".".join(parts)
+
+
 def link_initializers(graph, module):
     """{initializer name: (kind, [state_dict keys])}; every state_dict entry except BN's
     num_batches_tracked must be linked exactly once."""
@@ -173,7 +186,7 @@ def link_initializers(graph, module):
             links[name] = ("same", [name])
             continue
         node, idx = uses[name][0]
-        scope = ".".join(node.name.split("/")[1:-1])  # "/encoder/layers.0/linear1/MatMul"
+        scope = node_scope(node.name)  # "/encoder/layers.0/linear1/MatMul" -> encoder.layers.0.linear1
         sub = module.get_submodule(scope)
         if node.op_type == "MatMul" and idx == 1:
             pname = "in_proj_weight" if isinstance(sub, nn.MultiheadAttention) else "weight"
@@ -405,6 +418,12 @@ CASES = dict([
         data="bert", samples=20, batch=4, epochs=2, train=["encoder.layer.1.*"],
         freeze=["encoder.layer.1.attention.self.key.bias"], head="linear:4",
         loss="cross_entropy", optimizer="adamw", lr=1e-2, weight_decay=0.01)),
+    ("vit_last_sgd", dict(
+        model="vit", desc="torchvision VisionTransformer: its last encoder layer by a glob on "
+        "PyTorch names (in_proj_weight and the MLP weights the exporter renamed included) + head "
+        "linear:4, SGD momentum 0.9",
+        data="vit", samples=20, batch=4, epochs=2, train=["encoder.layers.encoder_layer_1.*"],
+        head="linear:4", loss="cross_entropy", optimizer="sgd", lr=0.05, momentum=0.9)),
     ("lstm_head_sgd", dict(
         model="lstm", desc="LSTM classifier, head linear:3 only, SGD momentum 0.9",
         data="tokens30", samples=20, batch=4, epochs=2, train=[], head="linear:3",
@@ -465,6 +484,9 @@ def make_data(kind, n, seed):
         x = np.load(os.path.join(REPO, "models", "digits", "train_x.npy"))[:n]
         y = np.load(os.path.join(REPO, "models", "digits", "train_y.npy"))[:n]
         return x, y
+    if kind == "vit":
+        return (torch.randn(n, 3, 16, 16, generator=g).numpy(),
+                torch.randint(0, 4, (n,), generator=g).numpy())
     if kind == "bert":  # ids 1..39 with trailing padding zeros, as models/bert's inputs
         ids = make_small.padded_token_inputs(8, 40, seed)(n)[0]
         return ids.numpy(), torch.randint(0, 4, (n,), generator=g).numpy()
