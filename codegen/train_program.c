@@ -44,7 +44,7 @@ static Status load_model(const char *path, const InputShape *shapes, size_t nsha
     Status st = onnx_import_file(path, &m, d);
     if (st)
         return st;
-    if ((st = pass_canon(m, d)))
+    if ((st = pass_canon(m, d)) || (st = pass_torch_names(m, d)))
         goto fail;
     Graph *g = m->graph;
     char a[128], b[128];
@@ -132,6 +132,7 @@ typedef struct Param {
     const Tensor *init;     /* initial contents (detached from the value) */
     size_t offset;
     int64_t export_offset;
+    bool transposed;        /* Value.transposed: --init transposes PyTorch's layout */
 } Param;
 
 typedef struct Params {
@@ -187,6 +188,7 @@ static Status lift_params(Graph *g, Params *ps, Diag *d)
         p->shape = v->shape;
         p->init = v->init;
         p->export_offset = -1;
+        p->transposed = v->transposed;
         p->offset = (ps->bytes + 63) / 64 * 64;
         if (!size_add(p->offset, v->init->nbytes, &ps->bytes))
             return diag_error(d, ST_NOMEM, "the parameters do not fit in memory");
@@ -461,7 +463,8 @@ static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, 
     fprintf(f, "\n/* ---- the training program: the tables program/trainer.c reads ------------------------- */\n\n");
     put_incbin(f, "train_params_init", params_file, ps->bytes);
     put_incbin(f, "train_export_template", export_file, export_bytes);
-    fprintf(f, "\n/* name, kind, dtype, rank, dims, bytes, offset in the parameter buffer, offset in the export */\n");
+    fprintf(f, "\n/* name, kind, dtype, rank, dims, bytes, offset in the parameter buffer, offset in the export, "
+               "transposed */\n");
     fprintf(f, "static const TrainParam train_params[] = {\n");
     for (size_t k = 0; k < ps->n; k++) {
         const Param *p = &ps->p[k];
@@ -470,7 +473,8 @@ static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, 
         fprintf(f, ", %d, %d, %d, {", p->kind, (int)p->dtype, p->shape.rank);
         for (int i = 0; i < p->shape.rank; i++)
             fprintf(f, "%s%lld", i ? ", " : "", (long long)p->shape.dim[i]);
-        fprintf(f, "}, %zu, %zu, %lld},\n", p->init->nbytes, p->offset, (long long)p->export_offset);
+        fprintf(f, "}, %zu, %zu, %lld, %s},\n", p->init->nbytes, p->offset, (long long)p->export_offset,
+                p->transposed ? "true" : "false");
     }
     if (!ps->n)
         fprintf(f, "    {0},\n");

@@ -65,7 +65,7 @@ static Onnx__ValueInfoProto *export_value_info(Exporter *ex, const Value *v)
     Onnx__TypeProto__Tensor *tt = NEW(ex, Onnx__TypeProto__Tensor, ONNX__TYPE_PROTO__TENSOR__INIT);
     if (!vi || !tp || !tt)
         return NULL;
-    vi->name = (char *)v->name;
+    vi->name = (char *)value_onnx_name(v);
     vi->type = tp;
     tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
     tp->tensor_type = tt;
@@ -188,9 +188,9 @@ static Onnx__NodeProto *export_node(Exporter *ex, const Node *n)
     if (!np->input || !np->output || !np->attribute)
         return NULL;
     for (int i = 0; i < n->ninputs; i++)
-        np->input[i] = n->inputs[i] ? (char *)n->inputs[i]->name : (char *)"";
+        np->input[i] = n->inputs[i] ? (char *)value_onnx_name(n->inputs[i]) : (char *)"";
     for (int i = 0; i < n->noutputs; i++)
-        np->output[i] = (char *)n->outputs[i]->name;
+        np->output[i] = (char *)value_onnx_name(n->outputs[i]);
     for (int i = 0; i < n->nattrs; i++)
         if (!(np->attribute[i] = export_attr(ex, n, &n->attrs[i])))
             return NULL;
@@ -261,7 +261,7 @@ static Onnx__GraphProto *export_graph(Exporter *ex, const Graph *g, bool with_in
             return NULL;
         collect_constants(g, cs);
         for (size_t i = 0; i < nc; i++)
-            if (!(gp->initializer[gp->n_initializer++] = export_tensor(ex, cs[i]->name, cs[i]->init)))
+            if (!(gp->initializer[gp->n_initializer++] = export_tensor(ex, value_onnx_name(cs[i]), cs[i]->init)))
                 return NULL;
     }
     return gp;
@@ -360,7 +360,7 @@ Status onnx_export_bytes(const Model *m, const ExportOptions *o, Arena *a, uint8
     /* sizes: graph = packed(graph without initializers) + Σ (header + tensor) */
     size_t glen = protobuf_c_message_get_packed_size(&gp->base);
     for (size_t i = 0; i < nc; i++) {
-        if (!(tps[i] = export_tensor(&ex, cs[i]->name, cs[i]->init)))
+        if (!(tps[i] = export_tensor(&ex, value_onnx_name(cs[i]), cs[i]->init)))
             return diag_error(d, ST_NOMEM, "out of memory exporting");
         tlen[i] = protobuf_c_message_get_packed_size(&tps[i]->base);
         glen += varint_len(((uint64_t)5 << 3) | 2) + varint_len(tlen[i]) + tlen[i];

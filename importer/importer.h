@@ -49,7 +49,7 @@ Status onnx_read_tensor_file(const char *path, Arena *a, Tensor **out, char **na
 
 /* Where one initializer's raw bytes sit in an exported file (a training program overwrites them). */
 typedef struct ExportParam {
-    const char *name;
+    const char *name;           /* the IR name (PyTorch's after pass_torch_names); the file has the ONNX one */
     const Value *value;
     size_t offset, nbytes;
 } ExportParam;
@@ -67,8 +67,9 @@ typedef struct ExportOptions {
 } ExportOptions;
 
 /* Serialize m's forward nodes (phase PHASE_FORWARD, default domain), its graph inputs and outputs,
- * and every constant they read as an initializer. The default opset is the highest of the model's
- * and the nodes' (canonical forms may be newer than the file they came from). Bytes live in `a`. */
+ * and every constant they read as an initializer, under their ONNX names (value_onnx_name). The
+ * default opset is the highest of the model's and the nodes' (canonical forms may be newer than the
+ * file they came from). Bytes live in `a`. */
 Status onnx_export_bytes(const Model *m, const ExportOptions *o, Arena *a, uint8_t **bytes, size_t *len,
                          ExportLayout *layout, Diag *d) MUST_CHECK;
 /* The same, written to path atomically (temporary file, fsync, rename). o may be NULL. */

@@ -132,6 +132,23 @@ Value *graph_find_local(const Graph *g, const char *name)
     return map_get(g->names, name);
 }
 
+bool graph_reindex_names(Graph *g)
+{
+    NameMap *m = arena_alloc(g->arena, sizeof *m);
+    if (!m)
+        return false;
+    for (size_t i = 0; i < g->nvalues; i++)
+        if (!map_put(g->arena, m, g->values[i]))
+            return false;
+    g->names = m;
+    return true;
+}
+
+const char *value_onnx_name(const Value *v)
+{
+    return v->onnx_name ? v->onnx_name : v->name;
+}
+
 Value *graph_find(const Graph *g, const char *name)
 {
     for (; g; g = g->parent) {

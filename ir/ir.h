@@ -183,6 +183,8 @@ struct Value {
     bool is_state;          /* mutable training state carried across steps (optimizer moments, BN running
                                stats under --bn-train): `init` holds its initial contents, it is not a
                                constant, and the nodes that own it update it in place (pass_optim.c banner) */
+    const char *onnx_name;  /* the name in the ONNX file when pass_torch_names gave it PyTorch's, else NULL */
+    bool transposed;        /* renamed weight stored as the transpose of PyTorch's ([in, out]) */
     const char *doc;
 };
 
@@ -309,6 +311,10 @@ Node *graph_add_node(Graph *g, const char *op_type, const char *domain, const ch
 Attr *node_add_attr(Graph *g, Node *n, const Attr *a);
 bool graph_add_input(Graph *g, Value *v);
 bool graph_add_output(Graph *g, Value *v);
+/* Rebuild the name -> value map after renaming values (pass_names.c); false on OOM. */
+bool graph_reindex_names(Graph *g);
+/* The name a value has in the ONNX file: onnx_name when pass_torch_names renamed it. */
+const char *value_onnx_name(const Value *v);
 /* Drop dead nodes and renumber. */
 void graph_compact(Graph *g);
 /* Sort nodes so each comes after the producers of its inputs; ST_INVALID naming a node on a cycle. */
@@ -601,12 +607,21 @@ Status grad_finish_node(GradCtx *c, Node *n, Diag *d) MUST_CHECK;
  * Reshape); returns g itself when the shapes already agree. */
 Value *grad_unbroadcast(GradCtx *c, const Node *fwd, Value *g, const Shape *shape, Diag *d);
 
+/* ======================================================================== ir/pass_names.c */
+
+/* PyTorch names for the initializers torch.onnx.export renamed ("onnx::MatMul_284" read by
+ * "/encoder/layer.11/attention/self/query/MatMul" -> "encoder.layer.11.attention.self.query.weight",
+ * transposed): sets Value.onnx_name (the old name) and Value.transposed and renames the value. Run it
+ * after import, before anything matches names; export writes onnx_name. The rules: its file banner. */
+Status pass_torch_names(Model *m, Diag *d) MUST_CHECK;
+
 /* ======================================================================== ir/pass_freeze.c */
 
 /* Which parameters train. A parameter is a float initializer of rank >= 1 read by some node, other than
  * a BatchNormalization running statistic (value_is_param). All start frozen; then --train-from, then
  * --train-bias, then the --train/--freeze globs in command-line order (later wins) set Value.trainable.
- * Globs are fnmatch(3) patterns without flags ('*' crosses dots) on names as exported. A glob, name or
+ * Globs are fnmatch(3) patterns without flags ('*' crosses dots) on parameter names: PyTorch's where
+ * pass_torch_names recovered them, the ONNX name (Value.onnx_name) matching too. A glob, name or
  * option that selects nothing is an ST_USAGE error naming it.
  *   --train-from NAME: a value: every parameter read by a node downstream of it; a node: that node's
  *     parameters and those of every node downstream of it.

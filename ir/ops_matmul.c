@@ -434,6 +434,102 @@ static Status shape_einsum(Graph *g, Node *n, Diag *d)
     return ST_OK;
 }
 
+/* Y = einsum("A,B,...->Y", X0, X1, ...) is linear in each input, so the gradient of input i contracts
+ * dY with the other inputs back to input i's letters:
+ *   dXi = einsum("Y,<others>->Ai", dY, <other inputs>)
+ * Letters of Ai that appear nowhere else were summed over Xi alone: dXi is constant along them, so the
+ * contraction goes to the other letters and is broadcast back (Reshape with 1s, Expand). Equations with
+ * "..." or a letter repeated within one term (a diagonal) have no gradient here (ST_UNSUPPORTED). */
+static Status grad_einsum(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy)
+        return ST_OK;
+    const char *eq = node_attr_string(n, "equation", "");
+    EinsumTerm term[IR_MAX_RANK + 1], out;
+    int nin = n->ninputs;
+    if (nin > IR_MAX_RANK)
+        return diag_node(d, n, ST_UNSUPPORTED, "no gradient for an Einsum of %d inputs", nin);
+    const char *p = eq;
+    for (int i = 0; i < nin; i++) {
+        if (!einsum_term(&p, &term[i]) || (i + 1 < nin && *p++ != ','))
+            return diag_node(d, n, ST_INVALID, "cannot parse equation \"%s\"", eq);
+    }
+    while (*p == ' ')
+        p++;
+    int count[128] = {0};
+    for (int i = 0; i < nin; i++)
+        for (int j = 0; j < term[i].n; j++)
+            count[(unsigned char)term[i].sym[j]]++;
+    if (strncmp(p, "->", 2) == 0) {
+        p += 2;
+        if (!einsum_term(&p, &out))
+            return diag_node(d, n, ST_INVALID, "cannot parse equation \"%s\"", eq);
+    } else {    /* implicit output: the letters used once, sorted */
+        out.n = 0;
+        out.ellipsis = -1;
+        for (unsigned ch = 0; ch < 128 && out.n < IR_MAX_RANK; ch++)
+            if (count[ch] == 1 && isalpha((int)ch))
+                out.sym[out.n++] = (char)ch;
+    }
+    for (int i = 0; i <= nin; i++) {
+        const EinsumTerm *t = i < nin ? &term[i] : &out;
+        for (int j = 0; j < t->n; j++)
+            if (t->sym[j] == '.' || memchr(t->sym, t->sym[j], (size_t)j))
+                return diag_node(d, n, ST_UNSUPPORTED, "no gradient for Einsum \"%s\" (equations with \"...\" or "
+                                 "a letter repeated within one term are not differentiated)", eq);
+    }
+    Graph *g = grad_graph(c);
+    for (int i = 0; i < nin; i++) {
+        if (!grad_needed(c, n, i))
+            continue;
+        Value *x = n->inputs[i];
+        /* the letters of term i that dY or another input carries */
+        char keep[IR_MAX_RANK + 1];
+        int nkeep = 0;
+        for (int j = 0; j < term[i].n; j++) {
+            char ch = term[i].sym[j];
+            bool elsewhere = memchr(out.sym, ch, (size_t)out.n) != NULL;
+            for (int k = 0; k < nin && !elsewhere; k++)
+                elsewhere = k != i && memchr(term[k].sym, ch, (size_t)term[k].n) != NULL;
+            if (elsewhere)
+                keep[nkeep++] = ch;
+        }
+        char geq[128];
+        int len = snprintf(geq, sizeof geq, "%.*s", out.n, out.sym);
+        Value *in[IR_MAX_RANK + 1];
+        int k = 0;
+        in[k++] = dy;
+        for (int j = 0; j < nin; j++)
+            if (j != i) {
+                len += snprintf(geq + len, sizeof geq - (size_t)len, ",%.*s", term[j].n, term[j].sym);
+                in[k++] = n->inputs[j];
+            }
+        snprintf(geq + len, sizeof geq - (size_t)len, "->%.*s", nkeep, keep);
+        Node *m = grad_new_node(c, n, "", "Einsum", k, in, 1, d);
+        Attr at = {.name = "equation", .type = AT_STRING, .s = arena_strdup(g->arena, geq), .slen = strlen(geq)};
+        if (!m || !node_add_attr(g, m, &at) || grad_finish_node(c, m, d))
+            return d->status ? d->status : diag_error(d, ST_NOMEM, "out of memory");
+        Value *dx = m->outputs[0];
+        if (nkeep < term[i].n) {    /* broadcast along the letters summed over x alone */
+            if (!shape_is_static(&x->shape))
+                return diag_node(d, n, ST_SHAPE, "training needs static shapes (pass --batch)");
+            Shape ones = x->shape;
+            for (int j = 0; j < term[i].n; j++)
+                if (!memchr(keep, term[i].sym[j], (size_t)nkeep))
+                    ones.dim[j] = 1;
+            dx = grad_reshape(c, n, dx, &ones, d);
+            Value *to = dx ? graph_const_ints(g, "grad_shape", x->shape.dim, (size_t)x->shape.rank, d) : NULL;
+            dx = to ? bw1(c, n, "Expand", 2, (Value *[]){dx, to}, d) : NULL;
+            if (!dx)
+                return d->status;
+        }
+        if (grad_accumulate(c, n, i, dx, d))
+            return d->status;
+    }
+    return ST_OK;
+}
+
 /* The contraction cost depends on the equation; the dump shows 0 (unknown) rather than a guess. */
 static double flops_unknown(const Node *n)
 {
@@ -448,6 +544,6 @@ const OpRule matmul_rules[] = {
     {.name = "MatMul", .domain = "", .family = "matmul", .canon_opset = 13, .shape = shape_matmul,
      .flops = flops_matmul, .grad = grad_matmul},
     {.name = "Einsum", .domain = "", .family = "matmul", .canon_opset = 12, .shape = shape_einsum,
-     .flops = flops_unknown},
+     .flops = flops_unknown, .grad = grad_einsum},
     {0},
 };

@@ -177,7 +177,8 @@ static Status apply_glob(Graph *g, const ParamInfo *pi, const FreezeRule *r, Dia
     const char *why = NULL;
     for (size_t i = 0; i < g->nvalues; i++) {
         Value *v = g->values[i];
-        if (!v->is_initializer || fnmatch(r->glob, v->name, 0) != 0)
+        if (!v->is_initializer || (fnmatch(r->glob, v->name, 0) != 0 &&
+                                   (!v->onnx_name || fnmatch(r->glob, v->onnx_name, 0) != 0)))
             continue;
         const char *reason = not_param_reason(pi, v);
         if (reason) {

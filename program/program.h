@@ -263,6 +263,8 @@ typedef struct TrainParam {
     size_t nbytes;
     size_t offset;              /* in TrainProgram.init and in the parameter buffer */
     int64_t export_offset;      /* byte offset of its raw data in the export template; -1: not exported */
+    bool transposed;            /* stored [in, out], the transpose of PyTorch's [out, in] (pass_torch_names):
+                                   --init takes PyTorch's layout and transposes */
 } TrainParam;
 
 /* One runtime input of a generated function: what the trainer passes there. */

@@ -406,22 +406,33 @@ int tr_apply_inits(const Trainer *t, unsigned char *params)
         NpyArray a;
         if (npy_read(ia->path, &a, err, sizeof err) != NPY_OK)
             return tr_fail(t, "--init %s: %s", ia->name, err);
+        /* a transposed weight is given in PyTorch's layout [out, in]: the reverse of the stored dims */
+        bool tr = tp->transposed && tp->rank == 2;
         bool ok = a.dtype == (RtDType)tp->dtype && a.rank == tp->rank;
         for (int i = 0; ok && i < a.rank; i++)
-            ok = a.dims[i] == (size_t)tp->dims[i];
+            ok = a.dims[i] == (size_t)tp->dims[tr ? 1 - i : i];
         if (!ok) {
             size_t dims[RT_MAX_RANK], wd[RT_MAX_RANK];
             for (int i = 0; i < a.rank && i < RT_MAX_RANK; i++)
                 dims[i] = a.dims[i];
             for (int i = 0; i < tp->rank; i++)
-                wd[i] = (size_t)tp->dims[i];
-            int rc = tr_fail(t, "--init %s: %s is %s %s, but '%s' is %s %s", ia->name, ia->path, rt_dtype_name(a.dtype),
+                wd[i] = (size_t)tp->dims[tr ? 1 - i : i];
+            int rc = tr_fail(t, "--init %s: %s is %s %s, but '%s' is %s %s%s", ia->name, ia->path, rt_dtype_name(a.dtype),
                           tr_shape_text(got, sizeof got, a.rank, dims, NULL), tp->name, rt_dtype_name((RtDType)tp->dtype),
-                          tr_shape_text(want, sizeof want, tp->rank, wd, NULL));
+                          tr_shape_text(want, sizeof want, tp->rank, wd, NULL),
+                          tr ? " (PyTorch's layout [out, in]; the model stores it transposed)" : "");
             npy_free(&a);
             return rc;
         }
-        memcpy(params + tp->offset, a.data, tp->nbytes);
+        if (tr) {   /* [out, in] -> [in, out] */
+            size_t rows = a.dims[0], cols = a.dims[1], es = rows && cols ? tp->nbytes / (rows * cols) : 1;
+            for (size_t r = 0; r < rows; r++)
+                for (size_t c = 0; c < cols; c++)
+                    memcpy(params + tp->offset + (c * rows + r) * es, (const unsigned char *)a.data + (r * cols + c) * es,
+                           es);
+        } else {
+            memcpy(params + tp->offset, a.data, tp->nbytes);
+        }
         npy_free(&a);
     }
     return 0;

@@ -42,7 +42,7 @@
 #include <unistd.h>
 
 #define GC_API static __attribute__((unused))
-#define GC_MAX_PARAMS 32
+#define GC_MAX_PARAMS 64
 #define GC_MAX_YS 8
 #define GC_MAX_CASES 512
 #define GC_DIRECTIONS 2

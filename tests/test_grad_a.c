@@ -1,8 +1,8 @@
 /* test_grad_a.c - finite-difference checks (tests/gradcheck.h) of the gradient rules of the
  * elementwise, matmul, shape and reduce families, one case per rule and variant (broadcasting,
  * transposes, batched MatMul, fan-out, embedding Gather with repeated indices, Softmax over a middle
- * axis), and end to end on models/mlp and models/transformer with every parameter trainable; and that
- * frozen inputs get no backward nodes. Tolerance: 1e-3 relative on directional derivatives, eps 2e-2
+ * axis, Einsum), and end to end on models/mlp, models/transformer and the transformer families (bert,
+ * gpt2, distilbert, vit) with every parameter trainable; and that frozen inputs get no backward nodes. Tolerance: 1e-3 relative on directional derivatives, eps 2e-2
  * unless a case says otherwise (gradcheck.h explains the measure). GRADCHECK_VERBOSE=1 prints every
  * parameter's numbers, GRADCHECK_KEEP=1 keeps the generated C.
  */
@@ -34,6 +34,15 @@ static void matmul_case(GradCheck *s, const char *label, const char *adims, cons
     gc_check(c, 1, &y);
 }
 
+/* Einsum: every input is a parameter (bdims NULL: one input). */
+static void einsum_case(GradCheck *s, const char *label, const char *adims, const char *bdims, const char *attrs)
+{
+    GcCase *c = gc_case(s, "Einsum", label);
+    Value *a = gc_param(c, "a", adims, -1, 1), *b = bdims ? gc_param(c, "b", bdims, -1, 1) : NULL;
+    Value *y = gc_op(c, "Einsum", b ? 2 : 1, IN(a, b), attrs);
+    gc_check(c, 1, &y);
+}
+
 static void matmul_cases(GradCheck *s)
 {
     gemm_case(s, "A[3,4] B[4,5]", "3,4", "4,5", NULL, NULL);
@@ -57,6 +66,12 @@ static void matmul_cases(GradCheck *s)
         Value *y = gc_op(c, "MatMul", 2, IN(q, kt), NULL);
         gc_check(c, 1, &y);
     }
+    einsum_case(s, "ntd,nsd->nts (attention scores)", "2,3,4", "2,5,4", "equation='ntd,nsd->nts'");
+    einsum_case(s, "bij,bjk->bik", "2,3,4", "2,4,5", "equation='bij,bjk->bik'");
+    einsum_case(s, "ij,jk (implicit output ik)", "3,4", "4,5", "equation='ij,jk'");
+    einsum_case(s, "ij->ji (one input)", "3,4", NULL, "equation='ij->ji'");
+    einsum_case(s, "ij,k->ik (j summed over A alone)", "3,4", "5", "equation='ij,k->ik'");
+    einsum_case(s, "ij,ij-> (full contraction)", "3,4", "3,4", "equation='ij,ij->'");
 }
 
 /* ---- elementwise ---- */
@@ -499,6 +514,46 @@ static void transformer_case(GradCheck *s)
     gc_check(c, 1, &logits);
 }
 
+/* The transformer families of models/ (make_small.py) at batch 2, every parameter trainable:
+ *   bert: embeddings, LayerNorm, attention with an additive mask computed in the graph from
+ *     input_ids == 0 through Equal/Where, exact GELU through Erf;
+ *   gpt2: fused qkv Split, causal Where, tanh GELU through Pow/Tanh, positions from Range;
+ *   distilbert: masked_fill through Equal/Not/Expand/Where, a ReLU head (swapped for Softplus: finite
+ *     differences cannot follow a kink);
+ *   vit (torchvision): Conv patches, class token Concat, position Add, MultiheadAttention.
+ * The opset 17 exports use LayerNormalization, the opset 13 ones decompose it into ReduceMean, Sub,
+ * Pow, Sqrt, Div. Token ids are drawn from [0, 6): about one in six is padding. eps > 0: the finite
+ * difference step (ViT's position embedding curves enough that 2e-2 is 1e-3 off; with 1e-2 the worst is 4e-4). */
+static void family_case(GradCheck *s, const char *path, const char *label, double eps)
+{
+    Model *m = NULL;
+    Diag d;
+    diag_init(&d, path);
+    if (codegen_load(path, NULL, 0, 2, &m, &d) != ST_OK) {
+        diag_print(&d, stderr);
+        CHECK_MSG(false, "cannot load %s", path);
+        return;
+    }
+    Value *logits = m->graph->noutputs ? m->graph->outputs[0] : NULL;
+    for (size_t i = 0; i < m->graph->nnodes; i++)
+        if (strcmp(m->graph->nodes[i]->op_type, "Relu") == 0)
+            CHECK(node_set_op(m->graph, m->graph->nodes[i], "Softplus", &d) == ST_OK);
+    bool tokens = graph_find_local(m->graph, "input_ids") != NULL;
+    GcCase *c = gc_case_model(s, "model", label, m);
+    /* the key biases' gradients are exactly 0 (softmax ignores a per-query constant) and the others are
+     * 1e-2..1e-1, where finite differences carry ~1e-5 of float32 noise: accept 5e-5 absolute */
+    if (c)
+        c->atol = 5e-5;
+    if (c && eps > 0)
+        c->eps = eps;
+    gc_train_initializers(c);
+    if (tokens)
+        gc_int_input(c, "input_ids", 0, 6);
+    else
+        gc_data_inputs(c, -1, 1);
+    gc_check(c, 1, &logits);
+}
+
 /* ---- against PyTorch where finite differences cannot decide (tests/ref/make_grad_a_ref.py) ---- */
 
 #define GRAD_A_REF "tests/ref/grad_a"
@@ -678,6 +733,13 @@ int main(void)
     reduce_cases(s);
     model_cases(s);
     transformer_case(s);
+    family_case(s, "models/bert/model.onnx", "models/bert (opset 17), batch 2", 0);
+    family_case(s, "models/bert/model_opset13.onnx", "models/bert (opset 13, LayerNorm decomposed), batch 2", 0);
+    family_case(s, "models/gpt2/model.onnx", "models/gpt2 (opset 17), batch 2", 0);
+    family_case(s, "models/gpt2/model_opset13.onnx", "models/gpt2 (opset 13), batch 2", 0);
+    family_case(s, "models/distilbert/model.onnx", "models/distilbert (opset 17, Relu->Softplus), batch 2", 0);
+    family_case(s, "models/vit/model.onnx", "models/vit (opset 17), batch 2, eps 1e-2", 1e-2);
+    family_case(s, "models/vit/model_opset13.onnx", "models/vit (opset 13), batch 2, eps 1e-2", 1e-2);
     torch_cases(s);
     int failures = gc_run(s);
     CHECK_EQ_INT(failures, 0);

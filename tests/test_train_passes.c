@@ -1102,16 +1102,25 @@ static void parse_args(const StrList *a, CaseArgs *c)
         c->optim.weight_decay = wd;
 }
 
-/* Trainable values of m are exactly the list. */
+/* The value of m named `name` in the ONNX file (fixtures use those names; pass_torch_names renamed some). */
+static Value *val_onnx(Model *m, const char *name)
+{
+    for (size_t i = 0; i < m->graph->nvalues; i++)
+        if (strcmp(value_onnx_name(m->graph->values[i]), name) == 0)
+            return m->graph->values[i];
+    return NULL;
+}
+
+/* Trainable values of m are exactly the list (of ONNX names). */
 static void check_trainable_list(Model *m, const StrList *want, const char *what)
 {
     for (size_t i = 0; i < m->graph->nvalues; i++) {
         const Value *v = m->graph->values[i];
-        CHECK_MSG(v->trainable == in_list(want, v->name), "%s: '%s' is %s", what, v->name,
+        CHECK_MSG(v->trainable == in_list(want, value_onnx_name(v)), "%s: '%s' is %s", what, v->name,
                   v->trainable ? "trainable but the fixture freezes it" : "frozen but the fixture trains it");
     }
     for (size_t i = 0; i < want->n; i++)
-        CHECK_MSG(val(m, want->s[i]) != NULL, "%s: no value '%s'", what, want->s[i]);
+        CHECK_MSG(val_onnx(m, want->s[i]) != NULL, "%s: no value '%s'", what, want->s[i]);
 }
 
 /* The passes of one case's argv on its model: the trainable set, cut, removed classifier and BN region
@@ -1141,7 +1150,8 @@ static void check_case_passes(const char *name, const char *doc, const char *arg
         return;
     }
     diag_init(&d, NULL);
-    Status st = pass_freeze(m, &c.freeze, &d);
+    Status st = pass_torch_names(m, &d);    /* as compile does: the fixtures' globs may be PyTorch names */
+    st = st ? st : pass_freeze(m, &c.freeze, &d);
     CHECK_MSG(st == ST_OK, "%s: pass_freeze: %s", what, d.msg);
     st = st ? st : pass_head(m, &c.head, &d);
     CHECK_MSG(st == ST_OK, "%s: pass_head: %s", what, d.msg);
@@ -1195,7 +1205,7 @@ static void check_case_passes(const char *name, const char *doc, const char *arg
     if (!st) {
         StrList got = {.n = 0};
         for (size_t i = 0; i < grads.n && i < MAXS; i++)
-            snprintf(got.s[got.n++], sizeof got.s[0], "%s", grads.params[i]->name);
+            snprintf(got.s[got.n++], sizeof got.s[0], "%s", value_onnx_name(grads.params[i]));
         CHECK_MSG(got.n == trainable.n, "%s: %zu gradients for %zu trainable", what, got.n, trainable.n);
         for (size_t i = 0; i < trainable.n; i++)
             CHECK_MSG(in_list(&got, trainable.s[i]), "%s: no gradient for '%s'", what, trainable.s[i]);

@@ -78,7 +78,7 @@ int cmd_dump(int argc, char **argv)
     }
     DumpInfo info;
     so.keep_params = ta.argc > 0;
-    if (pass_canon(m, &d) != ST_OK || pass_shapes(m, &so, &d) != ST_OK ||
+    if (pass_canon(m, &d) != ST_OK || pass_torch_names(m, &d) != ST_OK || pass_shapes(m, &so, &d) != ST_OK ||
         (ta.argc && (pass_freeze(m, &to.freeze, &d) != ST_OK || pass_head(m, &to.head, &d) != ST_OK)) ||
         dump_info(m, path, &info, &d) != ST_OK) {
         rc = fail(&d);

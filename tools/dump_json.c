@@ -175,6 +175,11 @@ static void json_initializers(FILE *f, const Graph *g, bool *first)
                 v->init ? v->init->numel : 0, v->init ? v->init->nbytes : 0,
                 value_role(v) == VR_PARAM ? "true" : "false", v->trainable ? "true" : "false");
         json_str(f, g->name);
+        if (v->onnx_name) {
+            fputs(",\"onnx_name\":", f);
+            json_str(f, v->onnx_name);
+            fprintf(f, ",\"transposed\":%s", v->transposed ? "true" : "false");
+        }
         fputc('}', f);
     }
     for (size_t i = 0; i < g->nnodes; i++) {

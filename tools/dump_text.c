@@ -62,7 +62,12 @@ static void buf_value(Buf *b, const Value *v, bool mark_inputs)
     buf_printf(b, ": ");
     buf_value_type(b, v);
     switch (value_role(v)) {
-    case VR_PARAM: buf_printf(b, v->trainable ? " (param, trainable)" : " (param)"); break;
+    case VR_PARAM:
+        buf_printf(b, v->trainable ? " (param, trainable" : " (param");
+        if (v->onnx_name)
+            buf_printf(b, "; ONNX %s%s", v->onnx_name, v->transposed ? ", transposed" : "");
+        buf_printf(b, ")");
+        break;
     case VR_INIT: buf_printf(b, " (init)"); break;
     case VR_CONST: buf_printf(b, " (const)"); break;
     case VR_INPUT: buf_printf(b, mark_inputs ? " (input)" : ""); break;

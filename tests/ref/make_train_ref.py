@@ -80,6 +80,9 @@ MODELS = {
                  onnx="model.onnx", classifier="classifier"),
     "gru": dict(build=lambda: make_small.RNNClassifier("gru"), dir="models/gru",
                 onnx="model.onnx", classifier="classifier"),
+    "bert": dict(build=make_small.TinyBert, dir="models/bert", onnx="model.onnx",
+                 classifier="classifier"),
+    "vit": dict(build=make_small.tiny_vit, dir="models/vit", onnx="model.onnx", classifier="heads"),
     "digits": dict(build=_digits_cnn, dir="models/digits", onnx="digits_cnn.onnx",
                    classifier="classifier"),
     "resnet18": dict(build=_zoo_builder("resnet18"), zoo=True, onnx="model.onnx",
@@ -156,6 +159,18 @@ def torch_to_onnx(kind, arrays):
     return np.concatenate([_blocks(arrays[0], order, 0), _blocks(arrays[1], order, 0)])[None]
 
 
+def node_scope(node_name):
+    """The module path of a node: its name's components joined with dots, a component that repeats
+    its parent's ("/mlp/mlp.0/MatMul": Sequential children) replacing it."""
+    parts = []
+    for comp in node_name.split("/")[1:-1]:
+        if parts and comp.startswith(parts[-1] + "."):
+            parts[-1] = comp
+        else:
+            parts.append(comp)
+    return ".".join(parts)
+
+
 def link_initializers(graph, module):
     """{initializer name: (kind, [state_dict keys])}; every state_dict entry except BN's
     num_batches_tracked must be linked exactly once."""
@@ -171,7 +186,7 @@ def link_initializers(graph, module):
             links[name] = ("same", [name])
             continue
         node, idx = uses[name][0]
-        scope = ".".join(node.name.split("/")[1:-1])  # "/encoder/layers.0/linear1/MatMul"
+        scope = node_scope(node.name)  # "/encoder/layers.0/linear1/MatMul" -> encoder.layers.0.linear1
         sub = module.get_submodule(scope)
         if node.op_type == "MatMul" and idx == 1:
             pname = "in_proj_weight" if isinstance(sub, nn.MultiheadAttention) else "weight"
@@ -261,17 +276,28 @@ def bn_stat_inputs(graph):
     return {n.input[i] for n in graph.node if n.op_type == "BatchNormalization" for i in (3, 4)}
 
 
-def select_trainable(graph, train, freeze, removed):
+def glob_names(name, links):
+    """The names a glob may match for initializer `name`: its own and, for a weight the exporter
+    renamed (onnx::MatMul_<n>), the PyTorch parameter's, as onnxtune's pass_torch_names gives it."""
+    kind, keys = links.get(name, ("same", [name]))
+    return [name] + (keys if kind == "transpose" else [])
+
+
+def glob_match(name, links, globs):
+    return any(fnmatch.fnmatchcase(n, g) for n in glob_names(name, links) for g in globs)
+
+
+def select_trainable(graph, links, train, freeze, removed):
     """Initializers matched by a --train glob and by no --freeze glob (fnmatch, '*' crosses
-    dots), minus the removed classifier and BN running statistics (they get no gradient)."""
+    dots, on the ONNX or the PyTorch name), minus the removed classifier and BN running
+    statistics (they get no gradient)."""
     stats = bn_stat_inputs(graph)
     out = []
     for t in graph.initializer:
         n = t.name
         if n in removed or n in stats:
             continue
-        if any(fnmatch.fnmatchcase(n, g) for g in train) and \
-                not any(fnmatch.fnmatchcase(n, g) for g in freeze):
+        if glob_match(n, links, train) and not glob_match(n, links, freeze):
             out.append(n)
     return out
 
@@ -379,6 +405,25 @@ CASES = dict([
         train_from="/encoder/layers.0/norm2/LayerNormalization_output_0",
         head="linear:4", loss="cross_entropy", optimizer="adamw", lr=1e-2,
         weight_decay=0.01)),
+    ("bert_last_sgd", dict(
+        model="bert", desc="BERT-style encoder: its last layer by a glob on PyTorch names (the "
+        "exporter's onnx::MatMul weights included as encoder.layer.1.*.weight) + head linear:4, "
+        "SGD momentum 0.9; padding masked in the graph. The key bias stays frozen: its gradient "
+        "is exactly zero (softmax ignores a per-query constant)",
+        data="bert", samples=20, batch=4, epochs=2, train=["encoder.layer.1.*"],
+        freeze=["encoder.layer.1.attention.self.key.bias"], head="linear:4",
+        loss="cross_entropy", optimizer="sgd", lr=0.05, momentum=0.9)),
+    ("bert_last_adamw", dict(
+        model="bert", desc="the same with AdamW (weight decay 0.01)",
+        data="bert", samples=20, batch=4, epochs=2, train=["encoder.layer.1.*"],
+        freeze=["encoder.layer.1.attention.self.key.bias"], head="linear:4",
+        loss="cross_entropy", optimizer="adamw", lr=1e-2, weight_decay=0.01)),
+    ("vit_last_sgd", dict(
+        model="vit", desc="torchvision VisionTransformer: its last encoder layer by a glob on "
+        "PyTorch names (in_proj_weight and the MLP weights the exporter renamed included) + head "
+        "linear:4, SGD momentum 0.9",
+        data="vit", samples=20, batch=4, epochs=2, train=["encoder.layers.encoder_layer_1.*"],
+        head="linear:4", loss="cross_entropy", optimizer="sgd", lr=0.05, momentum=0.9)),
     ("lstm_head_sgd", dict(
         model="lstm", desc="LSTM classifier, head linear:3 only, SGD momentum 0.9",
         data="tokens30", samples=20, batch=4, epochs=2, train=[], head="linear:3",
@@ -457,6 +502,12 @@ def make_data(kind, n, seed):
         x = np.load(os.path.join(REPO, "models", "digits", "train_x.npy"))[:n]
         y = np.load(os.path.join(REPO, "models", "digits", "train_y.npy"))[:n]
         return x, y
+    if kind == "vit":
+        return (torch.randn(n, 3, 16, 16, generator=g).numpy(),
+                torch.randint(0, 4, (n,), generator=g).numpy())
+    if kind == "bert":  # ids 1..39 with trailing padding zeros, as models/bert's inputs
+        ids = make_small.padded_token_inputs(8, 40, seed)(n)[0]
+        return ids.numpy(), torch.randint(0, 4, (n,), generator=g).numpy()
     if kind.startswith("tokens"):
         vocab = int(kind[len("tokens"):])
         classes = 4 if vocab == 50 else 3
@@ -586,9 +637,9 @@ def prepare(c, spec, model_dir):
     module, graph, links = load_from_onnx(spec, model_dir)
     cut, cls_inits, in_features = default_cut(graph)
     removed = cls_inits if c["head"] != "none" else []
-    trainable = select_trainable(graph, c["train"], c["freeze"], removed)
+    trainable = select_trainable(graph, links, c["train"], c["freeze"], removed)
     for g in c["train"] + c["freeze"]:
-        if not any(fnmatch.fnmatchcase(t.name, g) for t in graph.initializer):
+        if not any(glob_match(t.name, links, [g]) for t in graph.initializer):
             raise RuntimeError(f"glob {g!r} matches no initializer")
     if c["train_from"] and [n for n in train_from_set(graph, c["train_from"], removed)
                             if not any(fnmatch.fnmatchcase(n, g) for g in c["freeze"])] \
