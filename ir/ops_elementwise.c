@@ -8,50 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- dtype classes ---- */
-
-typedef enum {
-    TC_ANY = 0,     /* no check */
-    TC_FLOAT,       /* float16, bfloat16, float, double */
-    TC_NUMERIC,     /* floats and integers */
-    TC_BOOL,
-    TC_INT,         /* integers */
-    TC_UNSIGNED,    /* unsigned integers */
-} TypeClass;
-
 static bool is_unsigned(DType t)
 {
     return t == DT_UINT8 || t == DT_UINT16 || t == DT_UINT32 || t == DT_UINT64;
-}
-
-static bool in_class(DType t, TypeClass c)
-{
-    switch (c) {
-    case TC_ANY: return true;
-    case TC_FLOAT: return dtype_is_float(t);
-    case TC_NUMERIC: return dtype_is_float(t) || dtype_is_int(t);
-    case TC_BOOL: return t == DT_BOOL;
-    case TC_INT: return dtype_is_int(t);
-    case TC_UNSIGNED: return is_unsigned(t);
-    }
-    return false;
-}
-
-static const char *class_name(TypeClass c)
-{
-    static const char *names[] = {"any type", "a float type", "a numeric type", "bool", "an integer type",
-                                  "an unsigned integer type"};
-    return names[c];
-}
-
-/* Present input i with a known dtype must be of class c. */
-static Status check_class(const Node *n, int i, TypeClass c, Diag *d)
-{
-    const Value *v = node_input(n, i);
-    if (!v || v->dtype == DT_UNDEFINED || in_class(v->dtype, c))
-        return ST_OK;
-    return diag_node(d, n, ST_SHAPE, "input %d '%s' is %s but %s needs %s", i, v->name, dtype_name(v->dtype),
-                     n->op_type, class_name(c));
 }
 
 /* Folding reads and writes through double or int64; these are the dtypes that round-trip. */
@@ -174,24 +133,23 @@ typedef enum {
 typedef struct {
     const char *name;
     UnaryKind kind;
-    TypeClass types;
 } UnaryInfo;
 
 static const UnaryInfo unary_ops[] = {
-    {"Abs", UN_ABS, TC_NUMERIC}, {"Neg", UN_NEG, TC_NUMERIC}, {"Reciprocal", UN_RECIPROCAL, TC_FLOAT},
-    {"Floor", UN_FLOOR, TC_FLOAT}, {"Ceil", UN_CEIL, TC_FLOAT}, {"Round", UN_ROUND, TC_FLOAT},
-    {"Sqrt", UN_SQRT, TC_FLOAT}, {"Exp", UN_EXP, TC_FLOAT}, {"Log", UN_LOG, TC_FLOAT},
-    {"Sin", UN_SIN, TC_FLOAT}, {"Cos", UN_COS, TC_FLOAT}, {"Tan", UN_TAN, TC_FLOAT},
-    {"Asin", UN_ASIN, TC_FLOAT}, {"Acos", UN_ACOS, TC_FLOAT}, {"Atan", UN_ATAN, TC_FLOAT},
-    {"Sinh", UN_SINH, TC_FLOAT}, {"Cosh", UN_COSH, TC_FLOAT}, {"Asinh", UN_ASINH, TC_FLOAT},
-    {"Acosh", UN_ACOSH, TC_FLOAT}, {"Atanh", UN_ATANH, TC_FLOAT}, {"Erf", UN_ERF, TC_NUMERIC},
-    {"Sign", UN_SIGN, TC_NUMERIC}, {"Relu", UN_RELU, TC_NUMERIC}, {"Sigmoid", UN_SIGMOID, TC_FLOAT},
-    {"Tanh", UN_TANH, TC_FLOAT}, {"Softplus", UN_SOFTPLUS, TC_FLOAT}, {"Softsign", UN_SOFTSIGN, TC_FLOAT},
-    {"LeakyRelu", UN_LEAKYRELU, TC_FLOAT}, {"Elu", UN_ELU, TC_FLOAT}, {"Selu", UN_SELU, TC_FLOAT},
-    {"Celu", UN_CELU, TC_FLOAT}, {"HardSigmoid", UN_HARDSIGMOID, TC_FLOAT},
-    {"HardSwish", UN_HARDSWISH, TC_FLOAT}, {"ThresholdedRelu", UN_THRESHOLDEDRELU, TC_FLOAT},
-    {"Mish", UN_MISH, TC_FLOAT}, {"Shrink", UN_SHRINK, TC_NUMERIC}, {"IsNaN", UN_ISNAN, TC_FLOAT},
-    {"IsInf", UN_ISINF, TC_FLOAT}, {"Not", UN_NOT, TC_BOOL}, {"BitwiseNot", UN_BITWISENOT, TC_INT},
+    {"Abs", UN_ABS}, {"Neg", UN_NEG}, {"Reciprocal", UN_RECIPROCAL},
+    {"Floor", UN_FLOOR}, {"Ceil", UN_CEIL}, {"Round", UN_ROUND},
+    {"Sqrt", UN_SQRT}, {"Exp", UN_EXP}, {"Log", UN_LOG},
+    {"Sin", UN_SIN}, {"Cos", UN_COS}, {"Tan", UN_TAN},
+    {"Asin", UN_ASIN}, {"Acos", UN_ACOS}, {"Atan", UN_ATAN},
+    {"Sinh", UN_SINH}, {"Cosh", UN_COSH}, {"Asinh", UN_ASINH},
+    {"Acosh", UN_ACOSH}, {"Atanh", UN_ATANH}, {"Erf", UN_ERF},
+    {"Sign", UN_SIGN}, {"Relu", UN_RELU}, {"Sigmoid", UN_SIGMOID},
+    {"Tanh", UN_TANH}, {"Softplus", UN_SOFTPLUS}, {"Softsign", UN_SOFTSIGN},
+    {"LeakyRelu", UN_LEAKYRELU}, {"Elu", UN_ELU}, {"Selu", UN_SELU},
+    {"Celu", UN_CELU}, {"HardSigmoid", UN_HARDSIGMOID},
+    {"HardSwish", UN_HARDSWISH}, {"ThresholdedRelu", UN_THRESHOLDEDRELU},
+    {"Mish", UN_MISH}, {"Shrink", UN_SHRINK}, {"IsNaN", UN_ISNAN},
+    {"IsInf", UN_ISINF}, {"Not", UN_NOT}, {"BitwiseNot", UN_BITWISENOT},
 };
 
 static const UnaryInfo *unary_info(const char *op)
@@ -297,13 +255,9 @@ static bool unary_i64(UnaryKind k, int64_t x, bool uns, int64_t *out)
 
 static Status shape_unary(Graph *g, Node *n, Diag *d)
 {
-    Status st;
     const UnaryInfo *info = unary_info(n->op_type);
     if (!info)
         return diag_node(d, n, ST_ERR, "internal: no unary rule for %s", n->op_type);
-    if ((st = op_check_arity(n, 1, 1, 1, 1, d)) || (st = op_require_inputs(n, 1, d)) ||
-        (st = check_class(n, 0, info->types, d)))
-        return st;
     const Value *x = n->inputs[0];
     DType t = info->kind == UN_ISNAN || info->kind == UN_ISINF ? DT_BOOL : x->dtype;
     op_set_output(n, 0, t, &x->shape);
@@ -341,25 +295,23 @@ typedef enum {
 typedef struct {
     const char *name;
     BinaryKind kind;
-    TypeClass types;    /* of the inputs */
     bool to_bool;       /* output is bool (comparisons) */
-    bool variadic;      /* 1..N inputs (Sum, Mean, Min, Max) */
 } BinaryInfo;
 
 static const BinaryInfo binary_ops[] = {
-    {"Add", BI_ADD, TC_NUMERIC, false, false}, {"Sub", BI_SUB, TC_NUMERIC, false, false},
-    {"Mul", BI_MUL, TC_NUMERIC, false, false}, {"Div", BI_DIV, TC_NUMERIC, false, false},
-    {"Pow", BI_POW, TC_NUMERIC, false, false}, {"Mod", BI_MOD, TC_NUMERIC, false, false},
-    {"Min", BI_MIN, TC_NUMERIC, false, true}, {"Max", BI_MAX, TC_NUMERIC, false, true},
-    {"Sum", BI_SUM, TC_NUMERIC, false, true}, {"Mean", BI_MEAN, TC_FLOAT, false, true},
-    {"PRelu", BI_PRELU, TC_NUMERIC, false, false},
-    {"Equal", BI_EQUAL, TC_ANY, true, false}, {"Less", BI_LESS, TC_NUMERIC, true, false},
-    {"LessOrEqual", BI_LESSEQ, TC_NUMERIC, true, false}, {"Greater", BI_GREATER, TC_NUMERIC, true, false},
-    {"GreaterOrEqual", BI_GREATEREQ, TC_NUMERIC, true, false},
-    {"And", BI_AND, TC_BOOL, true, false}, {"Or", BI_OR, TC_BOOL, true, false},
-    {"Xor", BI_XOR, TC_BOOL, true, false}, {"BitShift", BI_BITSHIFT, TC_UNSIGNED, false, false},
-    {"BitwiseAnd", BI_BITAND, TC_INT, false, false}, {"BitwiseOr", BI_BITOR, TC_INT, false, false},
-    {"BitwiseXor", BI_BITXOR, TC_INT, false, false},
+    {"Add", BI_ADD, false}, {"Sub", BI_SUB, false},
+    {"Mul", BI_MUL, false}, {"Div", BI_DIV, false},
+    {"Pow", BI_POW, false}, {"Mod", BI_MOD, false},
+    {"Min", BI_MIN, false}, {"Max", BI_MAX, false},
+    {"Sum", BI_SUM, false}, {"Mean", BI_MEAN, false},
+    {"PRelu", BI_PRELU, false},
+    {"Equal", BI_EQUAL, true}, {"Less", BI_LESS, true},
+    {"LessOrEqual", BI_LESSEQ, true}, {"Greater", BI_GREATER, true},
+    {"GreaterOrEqual", BI_GREATEREQ, true},
+    {"And", BI_AND, true}, {"Or", BI_OR, true},
+    {"Xor", BI_XOR, true}, {"BitShift", BI_BITSHIFT, false},
+    {"BitwiseAnd", BI_BITAND, false}, {"BitwiseOr", BI_BITOR, false},
+    {"BitwiseXor", BI_BITXOR, false},
 };
 
 static const BinaryInfo *binary_info(const char *op)
@@ -376,19 +328,10 @@ static Status shape_binary(Graph *g, Node *n, Diag *d)
     const BinaryInfo *info = binary_info(n->op_type);
     if (!info)
         return diag_node(d, n, ST_ERR, "internal: no binary rule for %s", n->op_type);
-    if ((st = info->variadic ? op_check_arity(n, 1, -1, 1, 1, d) : op_check_arity(n, 2, 2, 1, 1, d)) ||
-        (st = op_require_inputs(n, n->ninputs, d)))
-        return st;
     DType t = DT_UNDEFINED;
-    for (int i = 0; i < n->ninputs; i++) {
-        if ((st = check_class(n, i, info->types, d)))
-            return st;
-        /* Pow-12+ lets the exponent have its own type; everything else needs one type */
-        if (i > 0 && info->kind != BI_POW && (st = op_same_dtype(n, 0, i, d)))
-            return st;
+    for (int i = 0; i < n->ninputs; i++)
         if (t == DT_UNDEFINED && (i == 0 || info->kind != BI_POW))
             t = n->inputs[i]->dtype;
-    }
     if (info->kind == BI_MOD && dtype_is_float(t) && node_attr_int(n, "fmod", 0) != 1)
         return diag_node(d, n, ST_SHAPE, "Mod on %s needs fmod=1", dtype_name(t));
     if (info->kind == BI_BITSHIFT) {
@@ -559,9 +502,6 @@ static double flops_variadic(const Node *n)
 static Status shape_where(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 3, 3, 1, 1, d)) || (st = op_require_inputs(n, 3, d)) ||
-        (st = check_class(n, 0, TC_BOOL, d)) || (st = op_same_dtype(n, 1, 2, d)))
-        return st;
     Shape out;
     if ((st = shape_broadcast_inputs(n, 0, 3, &out, d)))
         return st;
@@ -622,9 +562,6 @@ static Status canon_clip(Graph *g, Node *n, Diag *d)
 static Status shape_clip(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 1, 3, 1, 1, d)) || (st = op_require_inputs(n, 1, d)) ||
-        (st = check_class(n, 0, TC_NUMERIC, d)))
-        return st;
     const Value *x = n->inputs[0];
     for (int i = 1; i < n->ninputs; i++) {
         Value *b = n->inputs[i];
@@ -698,11 +635,7 @@ static Status canon_cast(Graph *g, Node *n, Diag *d)
 
 static Status shape_cast(Graph *g, Node *n, Diag *d)
 {
-    Status st;
     bool like = strcmp(n->op_type, "CastLike") == 0;
-    if ((st = op_check_arity(n, like ? 2 : 1, like ? 2 : 1, 1, 1, d)) ||
-        (st = op_require_inputs(n, n->ninputs, d)))
-        return st;
     DType t;
     if (like) {
         t = n->inputs[1]->dtype;
@@ -1087,12 +1020,6 @@ static Status grad_cast(GradCtx *c, Node *n, Diag *d)
 /* onnxtune.<Op>Grad(dY, T[, lo, hi]) -> dX: dY and T of one float type and shape; dX is T's. */
 static Status shape_act_grad(Graph *g, Node *n, Diag *d)
 {
-    Status st;
-    bool clip = strcmp(n->op_type, "ClipGrad") == 0;
-    if ((st = op_check_arity(n, 2, clip ? 4 : 2, 1, 1, d)) || (st = op_require_inputs(n, 2, d)) ||
-        (st = check_class(n, 0, TC_FLOAT, d)) || (st = op_same_dtype(n, 0, 1, d)) ||
-        (clip && ((st = op_same_dtype(n, 1, 2, d)) || (st = op_same_dtype(n, 1, 3, d)))))
-        return st;
     const Value *dy = n->inputs[0], *t = n->inputs[1];
     if (dy->shape.rank >= 0 && t->shape.rank >= 0 && !shape_equal(&dy->shape, &t->shape) &&
         shape_is_static(&dy->shape) && shape_is_static(&t->shape)) {
@@ -1106,49 +1033,64 @@ static Status shape_act_grad(Graph *g, Node *n, Diag *d)
 
 /* ======================================================================== the table */
 
-#define UNARY(op, v) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
-    .canon = canon_legacy_broadcast, .shape = shape_unary, .fold = fold_unary, .flops = flops_out0}
-#define BINARY(op, v) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
-    .canon = canon_legacy_broadcast, .shape = shape_binary, .fold = fold_binary, .flops = flops_variadic}
-#define UNARY_GRAD(op, v) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
-    .canon = canon_legacy_broadcast, .shape = shape_unary, .fold = fold_unary, .flops = flops_out0, \
-    .grad = grad_unary}
-#define ACT_GRAD(op) {.name = op, .domain = ONNXTUNE_DOMAIN, .family = "elementwise", .canon_opset = 1, \
-    .shape = shape_act_grad, .flops = flops_out0}
-#define BINARY_GRAD(op, v, g) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
+#define UNARY_ROW(op, v, cls, g) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
+    .canon = canon_legacy_broadcast, .shape = shape_unary, .fold = fold_unary, .flops = flops_out0, .grad = g, \
+    ARITY(1, 1, 1, 1), REQUIRED(1), DTYPES(IN_CLASS(0, cls))}
+#define UNARY(op, v, cls) UNARY_ROW(op, v, cls, NULL)
+#define UNARY_GRAD(op, v, cls) UNARY_ROW(op, v, cls, grad_unary)
+#define BINARY_ROW(op, v, g, in_max, ...) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
     .canon = canon_legacy_broadcast, .shape = shape_binary, .fold = fold_binary, .flops = flops_variadic, \
-    .grad = g}
+    .grad = g, ARITY(in_max == 2 ? 2 : 1, in_max, 1, 1), REQUIRED(ALL_INPUTS), DTYPES(__VA_ARGS__)}
+#define BINARY(op, v, cls) BINARY_ROW(op, v, NULL, 2, IN_CLASS_SAME(cls))
+#define BINARY_GRAD(op, v, g, cls) BINARY_ROW(op, v, g, 2, IN_CLASS_SAME(cls))
+#define VARIADIC(op, v, g, cls) BINARY_ROW(op, v, g, -1, IN_CLASS_SAME(cls))
+#define ACT_GRAD(op) {.name = op, .domain = ONNXTUNE_DOMAIN, .family = "elementwise", .canon_opset = 1, \
+    .shape = shape_act_grad, .flops = flops_out0, ARITY(2, 2, 1, 1), REQUIRED(2), \
+    DTYPES(IN_CLASS(0, TC_FLOAT), IN_SAME(0, 1))}
 
 const OpRule elementwise_rules[] = {
-    UNARY_GRAD("Abs", 13), UNARY_GRAD("Neg", 13), UNARY_GRAD("Reciprocal", 13), UNARY("Floor", 13),
-    UNARY("Ceil", 13), UNARY("Round", 11), UNARY_GRAD("Sqrt", 13), UNARY_GRAD("Exp", 13), UNARY_GRAD("Log", 13),
-    UNARY("Sin", 7), UNARY("Cos", 7), UNARY("Tan", 7), UNARY("Asin", 7), UNARY("Acos", 7), UNARY("Atan", 7),
-    UNARY("Sinh", 9), UNARY("Cosh", 9), UNARY("Asinh", 9), UNARY("Acosh", 9), UNARY("Atanh", 9),
-    UNARY_GRAD("Erf", 13), UNARY("Sign", 13), UNARY_GRAD("Relu", 14), UNARY_GRAD("Sigmoid", 13),
-    UNARY_GRAD("Tanh", 13), UNARY_GRAD("Softplus", 1), UNARY_GRAD("Softsign", 1), UNARY_GRAD("LeakyRelu", 16),
-    UNARY_GRAD("Elu", 6), UNARY_GRAD("Selu", 6), UNARY_GRAD("Celu", 12), UNARY_GRAD("HardSigmoid", 6),
-    UNARY_GRAD("HardSwish", 14), UNARY_GRAD("ThresholdedRelu", 10), UNARY_GRAD("Mish", 18),
-    UNARY_GRAD("Shrink", 9), UNARY("IsNaN", 13), UNARY("IsInf", 10), UNARY("Not", 1), UNARY("BitwiseNot", 18),
-    BINARY_GRAD("Add", 14, grad_arith), BINARY_GRAD("Sub", 14, grad_arith), BINARY_GRAD("Mul", 14, grad_arith),
-    BINARY_GRAD("Div", 14, grad_arith), BINARY_GRAD("Pow", 15, grad_pow), BINARY("Mod", 13),
-    BINARY_GRAD("Min", 13, grad_variadic), BINARY_GRAD("Max", 13, grad_variadic),
-    BINARY_GRAD("Sum", 13, grad_variadic), BINARY_GRAD("Mean", 13, grad_variadic),
-    BINARY_GRAD("PRelu", 16, grad_prelu), BINARY("Equal", 13), BINARY("Less", 13), BINARY("LessOrEqual", 16),
-    BINARY("Greater", 13), BINARY("GreaterOrEqual", 16), BINARY("And", 7), BINARY("Or", 7), BINARY("Xor", 7),
-    BINARY("BitShift", 11), BINARY("BitwiseAnd", 18), BINARY("BitwiseOr", 18), BINARY("BitwiseXor", 18),
+    UNARY_GRAD("Abs", 13, TC_NUMERIC), UNARY_GRAD("Neg", 13, TC_NUMERIC), UNARY_GRAD("Reciprocal", 13, TC_FLOAT),
+    UNARY("Floor", 13, TC_FLOAT), UNARY("Ceil", 13, TC_FLOAT), UNARY("Round", 11, TC_FLOAT),
+    UNARY_GRAD("Sqrt", 13, TC_FLOAT), UNARY_GRAD("Exp", 13, TC_FLOAT), UNARY_GRAD("Log", 13, TC_FLOAT),
+    UNARY("Sin", 7, TC_FLOAT), UNARY("Cos", 7, TC_FLOAT), UNARY("Tan", 7, TC_FLOAT), UNARY("Asin", 7, TC_FLOAT),
+    UNARY("Acos", 7, TC_FLOAT), UNARY("Atan", 7, TC_FLOAT), UNARY("Sinh", 9, TC_FLOAT), UNARY("Cosh", 9, TC_FLOAT),
+    UNARY("Asinh", 9, TC_FLOAT), UNARY("Acosh", 9, TC_FLOAT), UNARY("Atanh", 9, TC_FLOAT),
+    UNARY_GRAD("Erf", 13, TC_NUMERIC), UNARY("Sign", 13, TC_NUMERIC), UNARY_GRAD("Relu", 14, TC_NUMERIC),
+    UNARY_GRAD("Sigmoid", 13, TC_FLOAT), UNARY_GRAD("Tanh", 13, TC_FLOAT), UNARY_GRAD("Softplus", 1, TC_FLOAT),
+    UNARY_GRAD("Softsign", 1, TC_FLOAT), UNARY_GRAD("LeakyRelu", 16, TC_FLOAT), UNARY_GRAD("Elu", 6, TC_FLOAT),
+    UNARY_GRAD("Selu", 6, TC_FLOAT), UNARY_GRAD("Celu", 12, TC_FLOAT), UNARY_GRAD("HardSigmoid", 6, TC_FLOAT),
+    UNARY_GRAD("HardSwish", 14, TC_FLOAT), UNARY_GRAD("ThresholdedRelu", 10, TC_FLOAT),
+    UNARY_GRAD("Mish", 18, TC_FLOAT), UNARY_GRAD("Shrink", 9, TC_NUMERIC), UNARY("IsNaN", 13, TC_FLOAT),
+    UNARY("IsInf", 10, TC_FLOAT), UNARY("Not", 1, TC_BOOL), UNARY("BitwiseNot", 18, TC_INT),
+    BINARY_GRAD("Add", 14, grad_arith, TC_NUMERIC), BINARY_GRAD("Sub", 14, grad_arith, TC_NUMERIC),
+    BINARY_GRAD("Mul", 14, grad_arith, TC_NUMERIC), BINARY_GRAD("Div", 14, grad_arith, TC_NUMERIC),
+    BINARY_ROW("Pow", 15, grad_pow, 2, IN_CLASS(ALL_INPUTS, TC_NUMERIC)), BINARY("Mod", 13, TC_NUMERIC),
+    VARIADIC("Min", 13, grad_variadic, TC_NUMERIC), VARIADIC("Max", 13, grad_variadic, TC_NUMERIC),
+    VARIADIC("Sum", 13, grad_variadic, TC_NUMERIC), VARIADIC("Mean", 13, grad_variadic, TC_FLOAT),
+    BINARY_GRAD("PRelu", 16, grad_prelu, TC_NUMERIC), BINARY("Equal", 13, TC_ANY), BINARY("Less", 13, TC_NUMERIC),
+    BINARY("LessOrEqual", 16, TC_NUMERIC), BINARY("Greater", 13, TC_NUMERIC),
+    BINARY("GreaterOrEqual", 16, TC_NUMERIC), BINARY("And", 7, TC_BOOL), BINARY("Or", 7, TC_BOOL),
+    BINARY("Xor", 7, TC_BOOL), BINARY("BitShift", 11, TC_UNSIGNED), BINARY("BitwiseAnd", 18, TC_INT),
+    BINARY("BitwiseOr", 18, TC_INT), BINARY("BitwiseXor", 18, TC_INT),
     {.name = "Where", .domain = "", .family = "elementwise", .canon_opset = 16, .shape = shape_where,
-     .fold = fold_where, .flops = flops_out0, .grad = grad_where},
+     .fold = fold_where, .flops = flops_out0, .grad = grad_where, ARITY(3, 3, 1, 1), REQUIRED(3),
+     DTYPES(IN_CLASS(0, TC_BOOL), IN_SAME(1, 2))},
     {.name = "Clip", .domain = "", .family = "elementwise", .canon_opset = 13, .canon = canon_clip,
-     .shape = shape_clip, .fold = fold_clip, .flops = flops_out0, .grad = grad_clip},
+     .shape = shape_clip, .fold = fold_clip, .flops = flops_out0, .grad = grad_clip, ARITY(1, 3, 1, 1), REQUIRED(1),
+     DTYPES(IN_CLASS(0, TC_NUMERIC))},
     {.name = "Cast", .domain = "", .family = "elementwise", .canon_opset = 13, .canon = canon_cast,
-     .shape = shape_cast, .fold = fold_cast, .flops = flops_out0, .grad = grad_cast},
+     .shape = shape_cast, .fold = fold_cast, .flops = flops_out0, .grad = grad_cast, ARITY(1, 1, 1, 1),
+     REQUIRED(ALL_INPUTS)},
     {.name = "CastLike", .domain = "", .family = "elementwise", .canon_opset = 15, .shape = shape_cast,
-     .fold = fold_cast, .flops = flops_out0, .grad = grad_cast},
+     .fold = fold_cast, .flops = flops_out0, .grad = grad_cast, ARITY(2, 2, 1, 1), REQUIRED(ALL_INPUTS)},
     /* backward ops (onnxtune domain): <Op>Grad(dY, T) -> dX, see act_grads */
     ACT_GRAD("AbsGrad"), ACT_GRAD("ReciprocalGrad"), ACT_GRAD("SqrtGrad"), ACT_GRAD("ErfGrad"),
     ACT_GRAD("SigmoidGrad"), ACT_GRAD("TanhGrad"), ACT_GRAD("SoftplusGrad"), ACT_GRAD("SoftsignGrad"),
     ACT_GRAD("ReluGrad"), ACT_GRAD("LeakyReluGrad"), ACT_GRAD("EluGrad"), ACT_GRAD("SeluGrad"), ACT_GRAD("CeluGrad"),
     ACT_GRAD("HardSigmoidGrad"), ACT_GRAD("HardSwishGrad"), ACT_GRAD("ThresholdedReluGrad"), ACT_GRAD("MishGrad"),
-    ACT_GRAD("ShrinkGrad"), ACT_GRAD("ClipGrad"),
+    ACT_GRAD("ShrinkGrad"),
+    {.name = "ClipGrad", .domain = ONNXTUNE_DOMAIN, .family = "elementwise", .canon_opset = 1,
+     .shape = shape_act_grad, .flops = flops_out0, ARITY(2, 4, 1, 1), REQUIRED(2),
+     DTYPES(IN_CLASS(0, TC_FLOAT), IN_SAME(0, 1), IN_SAME(1, 2), IN_SAME(1, 3))},
     {0},
 };
