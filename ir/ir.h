@@ -374,6 +374,15 @@ typedef struct TypeCheck {
     int arg;                /* a DType, a TypeClass or another input, by kind */
 } TypeCheck;
 
+/* An attribute with its ONNX default, which canonicalisation writes onto nodes that lack it. */
+typedef struct OpAttr {
+    const char *name;       /* NULL: none */
+    AttrType type;          /* AT_FLOAT, AT_INT or AT_STRING */
+    double value;           /* AT_FLOAT, AT_INT */
+    const char *s;          /* AT_STRING */
+    const char *s_other;    /* AT_STRING: the one other value the kernel knows (ir/unary.def), or NULL */
+} OpAttr;
+
 /* One row of the op table. The rules for an op family live in ir/ops_<family>.c; ir/ops.c
  * gathers the families' tables. Rules work on the canonical form of the op (see docs/ir.md). */
 typedef struct OpRule {
@@ -400,6 +409,9 @@ typedef struct OpRule {
     OpArity arity;          /* unset: the rule checks counts itself */
     int required;           /* inputs 0..required-1 must be present tensors; ALL_INPUTS: every one */
     TypeCheck types[8];     /* checked in order until a TK_NONE */
+    /* Attributes pass_canon writes with their defaults when a node lacks them, so shape rules,
+     * codegen and autodiff read the node's own values and never an ONNX default. */
+    OpAttr defaults[2];
 } OpRule;
 
 /* Row fields of an OpRule, e.g. {.name = "Gemm", ..., ARITY(2, 3, 1, 1), REQUIRED(2),
@@ -416,9 +428,37 @@ const OpRule *op_lookup(const char *domain, const char *name);
 /* Iterate over all rules: for (i = 0; (r = op_rule_at(i)); i++). */
 const OpRule *op_rule_at(size_t i);
 
+/* ======================================================================== ir/ops_elementwise.c */
+
+/* The unary element-wise ops, one row per line of ir/unary.def (which says what the fields mean). */
+typedef enum {
+    UG_NONE = 0,            /* no gradient */
+    UG_X,                   /* dX's node reads dY and X */
+    UG_Y,                   /* dX's node reads dY and Y */
+    UG_DY,                  /* dX's node reads dY only */
+} UnaryGrad;
+
+typedef struct UnaryDef {
+    const char *name;       /* ONNX op_type */
+    int kernel;             /* runtime UnaryOp (runtime.h); -1 for the bool-valued tests */
+    const char *kernel_name;/* its C name, "UNARY_RELU", for generated code */
+    bool to_bool;           /* IsNaN, IsInf: bool output, kernels of their own */
+    UnaryGrad grad;
+    const char *grad_op;    /* dX's default-domain op; NULL: onnxtune.<name>Grad (unary_backward) */
+    OpAttr attr[2];         /* what the kernel gets as alpha and beta */
+} UnaryDef;
+
+/* The row of a forward op_type, or of an onnxtune.<op>Grad op_type; NULL when not unary. */
+const UnaryDef *unary_def(const char *op_type);
+const UnaryDef *unary_def_of_grad(const char *grad_op_type);
+/* The kernel's alpha and beta for node n of row u (its attributes, set by canonicalisation). Fails
+ * (ST_UNSUPPORTED) on a string attribute with a value the kernel does not know. */
+Status unary_params(const Node *n, const UnaryDef *u, float out[2], Diag *d) MUST_CHECK;
+
 /* ======================================================================== ir/pass_canon.c */
 
-/* Rewrite every node to its op's canonical form so later passes never look at opsets. */
+/* Rewrite every node to its op's canonical form so later passes never look at opsets, and write the
+ * op's default attributes (OpRule.defaults) onto nodes that lack them. */
 Status pass_canon(Model *m, Diag *d) MUST_CHECK;
 
 /* ======================================================================== ir/pass_shapes.c */

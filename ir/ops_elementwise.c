@@ -1,8 +1,10 @@
-/* ops_elementwise.c - rules of the element-wise ops: unary math and activations, binary and variadic
- * ops with numpy broadcasting, comparisons and logic, Where, Clip, Cast and CastLike. Canonical forms
- * follow opset 17 (18 for Mish and the Bitwise ops). Fold rules compute integers in int64, never via
- * doubles, so folded shape arithmetic stays exact. Kernels are not here (runtime/). */
+/* ops_elementwise.c - rules of the element-wise ops: the unary math and activations of ir/unary.def,
+ * binary and variadic ops with numpy broadcasting, comparisons and logic, Where, Clip, Cast and CastLike.
+ * Canonical forms follow opset 17 (18 for Mish and the Bitwise ops). Unary folding runs the runtime's
+ * kernel (runtime/elementwise.c), so folded constants and generated code compute alike; the other fold
+ * rules compute integers in int64, never via doubles, so folded shape arithmetic stays exact. */
 #include "ir.h"
+#include "runtime.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -122,164 +124,129 @@ static Status canon_legacy_broadcast(Graph *g, Node *n, Diag *d)
 
 /* ======================================================================== unary */
 
-typedef enum {
-    UN_ABS, UN_NEG, UN_RECIPROCAL, UN_FLOOR, UN_CEIL, UN_ROUND, UN_SQRT, UN_EXP, UN_LOG, UN_SIN, UN_COS,
-    UN_TAN, UN_ASIN, UN_ACOS, UN_ATAN, UN_SINH, UN_COSH, UN_ASINH, UN_ACOSH, UN_ATANH, UN_ERF, UN_SIGN,
-    UN_RELU, UN_SIGMOID, UN_TANH, UN_SOFTPLUS, UN_SOFTSIGN, UN_LEAKYRELU, UN_ELU, UN_SELU, UN_CELU,
-    UN_HARDSIGMOID, UN_HARDSWISH, UN_THRESHOLDEDRELU, UN_MISH, UN_SHRINK, UN_ISNAN, UN_ISINF, UN_NOT,
-    UN_BITWISENOT,
-} UnaryKind;
+/* ir/unary.def expanded into rows of UnaryDef. */
+#define NO_ATTR {0}
+#define FLOAT_ATTR(name, v) {#name, AT_FLOAT, v, NULL, NULL}
+#define INT_ATTR(name, v) {#name, AT_INT, v, NULL, NULL}
+#define STRING_ATTR(name, v, other) {#name, AT_STRING, 0, v, other}
+#define UDEF_GRAD_NONE UG_NONE, NULL
+#define UDEF_GRAD_FUSED_X UG_X, NULL
+#define UDEF_GRAD_FUSED_Y UG_Y, NULL
+#define UDEF_GRAD_ONNX_X(op) UG_X, #op
+#define UDEF_GRAD_ONNX_Y(op) UG_Y, #op
+#define UDEF_GRAD_ONNX_DY(op) UG_DY, #op
 
-typedef struct {
-    const char *name;
-    UnaryKind kind;
-} UnaryInfo;
-
-static const UnaryInfo unary_ops[] = {
-    {"Abs", UN_ABS}, {"Neg", UN_NEG}, {"Reciprocal", UN_RECIPROCAL},
-    {"Floor", UN_FLOOR}, {"Ceil", UN_CEIL}, {"Round", UN_ROUND},
-    {"Sqrt", UN_SQRT}, {"Exp", UN_EXP}, {"Log", UN_LOG},
-    {"Sin", UN_SIN}, {"Cos", UN_COS}, {"Tan", UN_TAN},
-    {"Asin", UN_ASIN}, {"Acos", UN_ACOS}, {"Atan", UN_ATAN},
-    {"Sinh", UN_SINH}, {"Cosh", UN_COSH}, {"Asinh", UN_ASINH},
-    {"Acosh", UN_ACOSH}, {"Atanh", UN_ATANH}, {"Erf", UN_ERF},
-    {"Sign", UN_SIGN}, {"Relu", UN_RELU}, {"Sigmoid", UN_SIGMOID},
-    {"Tanh", UN_TANH}, {"Softplus", UN_SOFTPLUS}, {"Softsign", UN_SOFTSIGN},
-    {"LeakyRelu", UN_LEAKYRELU}, {"Elu", UN_ELU}, {"Selu", UN_SELU},
-    {"Celu", UN_CELU}, {"HardSigmoid", UN_HARDSIGMOID},
-    {"HardSwish", UN_HARDSWISH}, {"ThresholdedRelu", UN_THRESHOLDEDRELU},
-    {"Mish", UN_MISH}, {"Shrink", UN_SHRINK}, {"IsNaN", UN_ISNAN},
-    {"IsInf", UN_ISINF}, {"Not", UN_NOT}, {"BitwiseNot", UN_BITWISENOT},
+static const UnaryDef unary_defs[] = {
+#define UNARY(op, kernel, types, since, grad, alpha, beta) \
+    {#op, UNARY_##kernel, "UNARY_" #kernel, false, UDEF_GRAD_##grad, {alpha, beta}},
+#define UNARY_TO_BOOL(op, types, since, alpha, beta) {#op, -1, NULL, true, UG_NONE, NULL, {alpha, beta}},
+#include "unary.def"
 };
 
-static const UnaryInfo *unary_info(const char *op)
+const UnaryDef *unary_def(const char *op_type)
 {
-    for (size_t i = 0; i < sizeof unary_ops / sizeof unary_ops[0]; i++)
-        if (strcmp(unary_ops[i].name, op) == 0)
-            return &unary_ops[i];
+    for (size_t i = 0; i < sizeof unary_defs / sizeof unary_defs[0]; i++)
+        if (strcmp(unary_defs[i].name, op_type) == 0)
+            return &unary_defs[i];
     return NULL;
 }
 
-/* Attributes of the activations, read once per node (defaults as in the opset 17 spec). */
-typedef struct {
-    double alpha, beta, gamma, lambd, bias;
-    bool neg_inf, pos_inf;
-} UnaryParams;
-
-static UnaryParams unary_params(const Node *n, UnaryKind k)
+const UnaryDef *unary_def_of_grad(const char *grad_op_type)
 {
-    UnaryParams p = {0};
-    double alpha = 0, beta = 0;
-    switch (k) {
-    case UN_LEAKYRELU: alpha = 0.01; break;
-    case UN_ELU: case UN_CELU: case UN_THRESHOLDEDRELU: alpha = 1.0; break;
-    case UN_SELU: alpha = 1.67326319217681884765625; break;
-    case UN_HARDSIGMOID: alpha = 0.2, beta = 0.5; break;
-    default: break;
+    size_t len = strlen(grad_op_type);
+    for (size_t i = 0; i < sizeof unary_defs / sizeof unary_defs[0]; i++) {
+        const UnaryDef *u = &unary_defs[i];
+        size_t k = strlen(u->name);
+        if (u->grad != UG_NONE && !u->grad_op && len == k + 4 && strncmp(grad_op_type, u->name, k) == 0 &&
+            strcmp(grad_op_type + k, "Grad") == 0)
+            return u;
     }
-    p.alpha = node_attr_float(n, "alpha", (float)alpha);
-    p.beta = node_attr_float(n, "beta", (float)beta);
-    p.gamma = node_attr_float(n, "gamma", 1.05070102214813232421875f);
-    p.lambd = node_attr_float(n, "lambd", 0.5f);
-    p.bias = node_attr_float(n, "bias", 0.0f);
-    p.neg_inf = node_attr_int(n, "detect_negative", 1) != 0;
-    p.pos_inf = node_attr_int(n, "detect_positive", 1) != 0;
-    return p;
+    return NULL;
 }
 
-static double softplus(double x)
+Status unary_params(const Node *n, const UnaryDef *u, float out[2], Diag *d)
 {
-    return x > 30 ? x : log1p(exp(x));
-}
-
-static double unary_f64(UnaryKind k, double x, const UnaryParams *p)
-{
-    switch (k) {
-    case UN_ABS: return fabs(x);
-    case UN_NEG: return -x;
-    case UN_RECIPROCAL: return 1.0 / x;
-    case UN_FLOOR: return floor(x);
-    case UN_CEIL: return ceil(x);
-    case UN_ROUND: return nearbyint(x); /* halves to even, the default rounding mode */
-    case UN_SQRT: return sqrt(x);
-    case UN_EXP: return exp(x);
-    case UN_LOG: return log(x);
-    case UN_SIN: return sin(x);
-    case UN_COS: return cos(x);
-    case UN_TAN: return tan(x);
-    case UN_ASIN: return asin(x);
-    case UN_ACOS: return acos(x);
-    case UN_ATAN: return atan(x);
-    case UN_SINH: return sinh(x);
-    case UN_COSH: return cosh(x);
-    case UN_ASINH: return asinh(x);
-    case UN_ACOSH: return acosh(x);
-    case UN_ATANH: return atanh(x);
-    case UN_ERF: return erf(x);
-    case UN_SIGN: return x > 0 ? 1 : x < 0 ? -1 : x; /* keeps NaN and signed zero */
-    case UN_RELU: return x > 0 ? x : 0;
-    case UN_SIGMOID: return 1.0 / (1.0 + exp(-x));
-    case UN_TANH: return tanh(x);
-    case UN_SOFTPLUS: return softplus(x);
-    case UN_SOFTSIGN: return x / (1.0 + fabs(x));
-    case UN_LEAKYRELU: return x >= 0 ? x : p->alpha * x;
-    case UN_ELU: return x >= 0 ? x : p->alpha * (exp(x) - 1);
-    case UN_SELU: return x > 0 ? p->gamma * x : p->gamma * p->alpha * (exp(x) - 1);
-    case UN_CELU: return fmax(0, x) + fmin(0, p->alpha * (exp(x / p->alpha) - 1));
-    case UN_HARDSIGMOID: return fmax(0, fmin(1, p->alpha * x + p->beta));
-    case UN_HARDSWISH: return x * fmax(0, fmin(1, x / 6 + 0.5));
-    case UN_THRESHOLDEDRELU: return x > p->alpha ? x : 0;
-    case UN_MISH: return x * tanh(softplus(x));
-    case UN_SHRINK: return x < -p->lambd ? x + p->bias : x > p->lambd ? x - p->bias : 0;
-    case UN_ISNAN: return isnan(x);
-    case UN_ISINF: return isinf(x) && ((x > 0 && p->pos_inf) || (x < 0 && p->neg_inf));
-    case UN_NOT: return x == 0;
-    case UN_BITWISENOT: return NAN; /* integers only, handled in unary_i64 */
+    for (int i = 0; i < 2; i++) {
+        const OpAttr *a = &u->attr[i];
+        out[i] = 0;
+        if (!a->name)
+            continue;
+        if (a->type == AT_FLOAT) {
+            out[i] = node_attr_float(n, a->name, (float)a->value);
+        } else if (a->type == AT_INT) {
+            out[i] = (float)node_attr_int(n, a->name, (int64_t)a->value);
+        } else {
+            const char *v = node_attr_string(n, a->name, a->s);
+            if (strcmp(v, a->s) != 0 && !(a->s_other && strcmp(v, a->s_other) == 0))
+                return diag_node(d, n, ST_UNSUPPORTED, "attribute %s=\"%s\" (only \"%s\"%s%s%s)", a->name, v,
+                                 a->s, a->s_other ? " and \"" : "", a->s_other ? a->s_other : "",
+                                 a->s_other ? "\"" : "");
+            out[i] = strcmp(v, a->s) == 0 ? 0.0f : 1.0f;
+        }
     }
-    return NAN;
-}
-
-/* Integer semantics where they differ from the float ones; false: compute through double. */
-static bool unary_i64(UnaryKind k, int64_t x, bool uns, int64_t *out)
-{
-    switch (k) {
-    case UN_ABS: *out = uns || x >= 0 ? x : (int64_t)(0 - (uint64_t)x); return true;
-    case UN_NEG: *out = (int64_t)(0 - (uint64_t)x); return true;
-    case UN_SIGN: *out = uns ? x != 0 : (x > 0) - (x < 0); return true;
-    case UN_RELU: *out = !uns && x < 0 ? 0 : x; return true;
-    case UN_NOT: *out = x == 0; return true;
-    case UN_BITWISENOT: *out = ~x; return true;
-    default: return false;
-    }
+    return ST_OK;
 }
 
 static Status shape_unary(Graph *g, Node *n, Diag *d)
 {
-    const UnaryInfo *info = unary_info(n->op_type);
-    if (!info)
-        return diag_node(d, n, ST_ERR, "internal: no unary rule for %s", n->op_type);
+    const UnaryDef *u = unary_def(n->op_type);
+    float p[2];
+    Status st = unary_params(n, u, p, d);
+    if (st)
+        return st;
     const Value *x = n->inputs[0];
-    DType t = info->kind == UN_ISNAN || info->kind == UN_ISINF ? DT_BOOL : x->dtype;
-    op_set_output(n, 0, t, &x->shape);
+    op_set_output(n, 0, u->to_bool ? DT_BOOL : x->dtype, &x->shape);
     return ST_OK;
 }
 
+/* The runtime kernel on a copy of the constant: integers in int64 (or uint64, or bool) where the kernel
+ * has integer semantics for the op, everything else in double, stored back with store_f64. */
 static Status fold_unary(Graph *g, Node *n, Diag *d)
 {
-    const UnaryInfo *info = unary_info(n->op_type);
+    const UnaryDef *u = unary_def(n->op_type);
     const Tensor *x = n->inputs[0]->init;
     Tensor *y;
+    float p[2];
     Status st;
-    if ((st = check_foldable(n, x->dtype, d)) || (st = op_fold_output(g, n, 0, &y, d)))
+    if ((st = check_foldable(n, x->dtype, d)) || (st = op_fold_output(g, n, 0, &y, d)) ||
+        (st = unary_params(n, u, p, d)))
         return st;
-    UnaryParams p = unary_params(n, info->kind);
-    bool ints = dtype_is_int(x->dtype) || x->dtype == DT_BOOL, uns = is_unsigned(x->dtype);
-    for (size_t i = 0; i < y->numel; i++) {
-        int64_t r;
-        if (ints && unary_i64(info->kind, tensor_get_i64(x, i), uns, &r))
-            tensor_set_i64(y, i, r);
+    size_t count = y->numel;
+    RtDType dt = RT_DOUBLE;
+    if (!u->to_bool && x->dtype == DT_BOOL && unary_supports((UnaryOp)u->kernel, RT_BOOL))
+        dt = RT_BOOL;
+    else if (!u->to_bool && dtype_is_int(x->dtype) && is_unsigned(x->dtype) &&
+             unary_supports((UnaryOp)u->kernel, RT_UINT64))
+        dt = RT_UINT64;
+    else if (!u->to_bool && (dtype_is_int(x->dtype) || x->dtype == DT_BOOL) &&
+             unary_supports((UnaryOp)u->kernel, RT_INT64))
+        dt = RT_INT64;
+    double *xf = arena_calloc(g->arena, count ? count : 1, sizeof *xf);
+    int64_t *xi = arena_calloc(g->arena, count ? count : 1, sizeof *xi);
+    uint8_t *xb = arena_calloc(g->arena, count ? count : 1, 1);
+    if (!xf || !xi || !xb)
+        return diag_node(d, n, ST_NOMEM, "out of memory folding");
+    for (size_t i = 0; i < count; i++) {
+        xf[i] = tensor_get_f64(x, i);
+        xi[i] = tensor_get_i64(x, i);
+        xb[i] = xi[i] != 0;
+    }
+    if (u->to_bool) {
+        if (strcmp(u->name, "IsNaN") == 0)
+            isnan_forward(RT_DOUBLE, xb, xf, count);
         else
-            store_f64(y, i, unary_f64(info->kind, tensor_get_f64(x, i), &p));
+            isinf_forward(RT_DOUBLE, xb, xf, count, p[0] != 0, p[1] != 0);
+        for (size_t i = 0; i < count; i++)
+            tensor_set_i64(y, i, xb[i]);
+        return ST_OK;
+    }
+    void *buf = dt == RT_DOUBLE ? (void *)xf : dt == RT_BOOL ? (void *)xb : (void *)xi;
+    unary_forward((UnaryOp)u->kernel, dt, buf, buf, count, p[0], p[1]);
+    for (size_t i = 0; i < count; i++) {
+        if (dt == RT_DOUBLE)
+            store_f64(y, i, xf[i]);
+        else
+            tensor_set_i64(y, i, dt == RT_BOOL ? xb[i] : xi[i]);
     }
     return ST_OK;
 }
@@ -773,62 +740,27 @@ static Value *grad_scalar(GradCtx *c, const char *hint, DType t, double x, Diag 
     return graph_const_scalar(grad_graph(c), hint, t, x, d);
 }
 
-/* The activations whose derivative is one fused kernel pass: onnxtune.<Op>Grad(dY, T) -> dX with
- * T = X, or Y for the rows marked from_output (unary_backward_reads_output in runtime.h). The grad
- * node's alpha/beta are the kernel's: the forward attributes with ONNX defaults filled in. */
-typedef struct {
-    UnaryKind kind;
-    const char *grad_op;
-    bool from_output;
-} ActGrad;
-
-static const ActGrad act_grads[] = {
-    {UN_ABS, "AbsGrad", false}, {UN_RECIPROCAL, "ReciprocalGrad", true}, {UN_SQRT, "SqrtGrad", true},
-    {UN_ERF, "ErfGrad", false}, {UN_SIGMOID, "SigmoidGrad", true}, {UN_TANH, "TanhGrad", true},
-    {UN_SOFTPLUS, "SoftplusGrad", false}, {UN_SOFTSIGN, "SoftsignGrad", false}, {UN_RELU, "ReluGrad", false},
-    {UN_LEAKYRELU, "LeakyReluGrad", false}, {UN_ELU, "EluGrad", false}, {UN_SELU, "SeluGrad", false},
-    {UN_CELU, "CeluGrad", false}, {UN_HARDSIGMOID, "HardSigmoidGrad", false},
-    {UN_HARDSWISH, "HardSwishGrad", false}, {UN_THRESHOLDEDRELU, "ThresholdedReluGrad", false},
-    {UN_MISH, "MishGrad", false}, {UN_SHRINK, "ShrinkGrad", false},
-};
-
-static const ActGrad *act_grad(UnaryKind k)
-{
-    for (size_t i = 0; i < sizeof act_grads / sizeof act_grads[0]; i++)
-        if (act_grads[i].kind == k)
-            return &act_grads[i];
-    return NULL;
-}
-
-/* Y = f(X) element-wise:
- *   Neg: dX = -dY;   Exp: dX = dY * Y;   Log: dX = dY / X;
- *   the activations in act_grads: dX = dY * f'(X) (from Y for Sigmoid, Tanh, Sqrt, Reciprocal) in one
- *   fused onnxtune.<Op>Grad node. */
+/* Y = f(X) element-wise, one backward node as ir/unary.def's grad column says:
+ *   ONNX_DY(Neg): dX = -dY;   ONNX_Y(Mul) (Exp): dX = dY * Y;   ONNX_X(Div) (Log): dX = dY / X;
+ *   FUSED_X / FUSED_Y: dX = dY * f'(X) (computed from Y for Sigmoid, Tanh, Sqrt, Reciprocal) in one
+ *   onnxtune.<Op>Grad(dY, X or Y) node, whose alpha and beta are the forward kernel's. */
 static Status grad_unary(GradCtx *c, Node *n, Diag *d)
 {
     Value *dy = grad_output(c, n, 0);
     if (!dy || !grad_needed(c, n, 0))
         return ST_OK;
-    const UnaryInfo *info = unary_info(n->op_type);
-    Value *x = n->inputs[0], *y = n->outputs[0], *dx;
-    if (info->kind == UN_NEG) {
-        dx = bw1(c, n, "Neg", 1, &dy, d);
-    } else if (info->kind == UN_EXP) {
-        dx = bw1(c, n, "Mul", 2, (Value *[]){dy, y}, d);
-    } else if (info->kind == UN_LOG) {
-        dx = bw1(c, n, "Div", 2, (Value *[]){dy, x}, d);
+    const UnaryDef *u = unary_def(n->op_type);
+    Value *t = u->grad == UG_X ? n->inputs[0] : u->grad == UG_Y ? n->outputs[0] : NULL, *dx;
+    if (u->grad_op) {
+        dx = bw1(c, n, u->grad_op, t ? 2 : 1, (Value *[]){dy, t}, d);
     } else {
-        const ActGrad *ag = act_grad(info->kind);
-        if (!ag)
-            return diag_node(d, n, ST_ERR, "internal: no backward op for %s", n->op_type);
-        UnaryParams p = unary_params(n, info->kind);
-        double alpha = info->kind == UN_SHRINK ? p.bias : p.alpha;
-        double beta = info->kind == UN_SELU ? p.gamma : info->kind == UN_SHRINK ? p.lambd : p.beta;
+        float p[2];
         Graph *g = grad_graph(c);
-        Node *m = grad_new_node(c, n, ONNXTUNE_DOMAIN, ag->grad_op, 2, (Value *[]){dy, ag->from_output ? y : x},
-                                1, d);
-        if (!m || node_set_attr_float(g, m, "alpha", (float)alpha, d) ||
-            node_set_attr_float(g, m, "beta", (float)beta, d) || grad_finish_node(c, m, d))
+        Node *m = unary_params(n, u, p, d) ? NULL
+                  : grad_new_node(c, n, ONNXTUNE_DOMAIN, arena_printf(g->arena, "%sGrad", u->name), 2,
+                                  (Value *[]){dy, t}, 1, d);
+        if (!m || node_set_attr_float(g, m, "alpha", p[0], d) || node_set_attr_float(g, m, "beta", p[1], d) ||
+            grad_finish_node(c, m, d))
             return d->status;
         dx = m->outputs[0];
     }
@@ -1033,35 +965,41 @@ static Status shape_act_grad(Graph *g, Node *n, Diag *d)
 
 /* ======================================================================== the table */
 
-#define UNARY_ROW(op, v, cls, g) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
-    .canon = canon_legacy_broadcast, .shape = shape_unary, .fold = fold_unary, .flops = flops_out0, .grad = g, \
-    ARITY(1, 1, 1, 1), REQUIRED(1), DTYPES(IN_CLASS(0, cls))}
-#define UNARY(op, v, cls) UNARY_ROW(op, v, cls, NULL)
-#define UNARY_GRAD(op, v, cls) UNARY_ROW(op, v, cls, grad_unary)
 #define BINARY_ROW(op, v, g, in_max, ...) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
     .canon = canon_legacy_broadcast, .shape = shape_binary, .fold = fold_binary, .flops = flops_variadic, \
     .grad = g, ARITY(in_max == 2 ? 2 : 1, in_max, 1, 1), REQUIRED(ALL_INPUTS), DTYPES(__VA_ARGS__)}
 #define BINARY(op, v, cls) BINARY_ROW(op, v, NULL, 2, IN_CLASS_SAME(cls))
 #define BINARY_GRAD(op, v, g, cls) BINARY_ROW(op, v, g, 2, IN_CLASS_SAME(cls))
 #define VARIADIC(op, v, g, cls) BINARY_ROW(op, v, g, -1, IN_CLASS_SAME(cls))
+
+/* A unary.def row as an op rule; its alpha/beta attributes are the defaults canonicalisation writes. */
+#define UNARY_RULE(op, since, types, grad_rule, ...) {.name = #op, .domain = "", .family = "elementwise", \
+    .canon_opset = since, .canon = canon_legacy_broadcast, .shape = shape_unary, .fold = fold_unary, \
+    .flops = flops_out0, .grad = grad_rule, ARITY(1, 1, 1, 1), REQUIRED(1), DTYPES(IN_CLASS(0, types)), \
+    .defaults = {__VA_ARGS__}},
+#define GRAD_RULE_NONE NULL
+#define GRAD_RULE_FUSED_X grad_unary
+#define GRAD_RULE_FUSED_Y grad_unary
+#define GRAD_RULE_ONNX_X(op) grad_unary
+#define GRAD_RULE_ONNX_Y(op) grad_unary
+#define GRAD_RULE_ONNX_DY(op) grad_unary
+
+/* onnxtune.<Op>Grad(dY, T) -> dX for the unary.def rows with a fused gradient; none for the others
+ * (ONNX_X(Div) expands to ACT_GRAD_ROW_NONE, which then takes the (op) that follows). */
 #define ACT_GRAD(op) {.name = op, .domain = ONNXTUNE_DOMAIN, .family = "elementwise", .canon_opset = 1, \
     .shape = shape_act_grad, .flops = flops_out0, ARITY(2, 2, 1, 1), REQUIRED(2), \
     DTYPES(IN_CLASS(0, TC_FLOAT), IN_SAME(0, 1))}
+#define ACT_GRAD_ROW_NONE(op)
+#define ACT_GRAD_ROW_FUSED_X(op) ACT_GRAD(#op "Grad"),
+#define ACT_GRAD_ROW_FUSED_Y(op) ACT_GRAD(#op "Grad"),
+#define ACT_GRAD_ROW_ONNX_X(std) ACT_GRAD_ROW_NONE
+#define ACT_GRAD_ROW_ONNX_Y(std) ACT_GRAD_ROW_NONE
+#define ACT_GRAD_ROW_ONNX_DY(std) ACT_GRAD_ROW_NONE
 
 const OpRule elementwise_rules[] = {
-    UNARY_GRAD("Abs", 13, TC_NUMERIC), UNARY_GRAD("Neg", 13, TC_NUMERIC), UNARY_GRAD("Reciprocal", 13, TC_FLOAT),
-    UNARY("Floor", 13, TC_FLOAT), UNARY("Ceil", 13, TC_FLOAT), UNARY("Round", 11, TC_FLOAT),
-    UNARY_GRAD("Sqrt", 13, TC_FLOAT), UNARY_GRAD("Exp", 13, TC_FLOAT), UNARY_GRAD("Log", 13, TC_FLOAT),
-    UNARY("Sin", 7, TC_FLOAT), UNARY("Cos", 7, TC_FLOAT), UNARY("Tan", 7, TC_FLOAT), UNARY("Asin", 7, TC_FLOAT),
-    UNARY("Acos", 7, TC_FLOAT), UNARY("Atan", 7, TC_FLOAT), UNARY("Sinh", 9, TC_FLOAT), UNARY("Cosh", 9, TC_FLOAT),
-    UNARY("Asinh", 9, TC_FLOAT), UNARY("Acosh", 9, TC_FLOAT), UNARY("Atanh", 9, TC_FLOAT),
-    UNARY_GRAD("Erf", 13, TC_NUMERIC), UNARY("Sign", 13, TC_NUMERIC), UNARY_GRAD("Relu", 14, TC_NUMERIC),
-    UNARY_GRAD("Sigmoid", 13, TC_FLOAT), UNARY_GRAD("Tanh", 13, TC_FLOAT), UNARY_GRAD("Softplus", 1, TC_FLOAT),
-    UNARY_GRAD("Softsign", 1, TC_FLOAT), UNARY_GRAD("LeakyRelu", 16, TC_FLOAT), UNARY_GRAD("Elu", 6, TC_FLOAT),
-    UNARY_GRAD("Selu", 6, TC_FLOAT), UNARY_GRAD("Celu", 12, TC_FLOAT), UNARY_GRAD("HardSigmoid", 6, TC_FLOAT),
-    UNARY_GRAD("HardSwish", 14, TC_FLOAT), UNARY_GRAD("ThresholdedRelu", 10, TC_FLOAT),
-    UNARY_GRAD("Mish", 18, TC_FLOAT), UNARY_GRAD("Shrink", 9, TC_NUMERIC), UNARY("IsNaN", 13, TC_FLOAT),
-    UNARY("IsInf", 10, TC_FLOAT), UNARY("Not", 1, TC_BOOL), UNARY("BitwiseNot", 18, TC_INT),
+#define UNARY(op, kernel, types, since, grad, alpha, beta) UNARY_RULE(op, since, types, GRAD_RULE_##grad, alpha, beta)
+#define UNARY_TO_BOOL(op, types, since, alpha, beta) UNARY_RULE(op, since, types, NULL, alpha, beta)
+#include "unary.def"
     BINARY_GRAD("Add", 14, grad_arith, TC_NUMERIC), BINARY_GRAD("Sub", 14, grad_arith, TC_NUMERIC),
     BINARY_GRAD("Mul", 14, grad_arith, TC_NUMERIC), BINARY_GRAD("Div", 14, grad_arith, TC_NUMERIC),
     BINARY_ROW("Pow", 15, grad_pow, 2, IN_CLASS(ALL_INPUTS, TC_NUMERIC)), BINARY("Mod", 13, TC_NUMERIC),
@@ -1083,12 +1021,9 @@ const OpRule elementwise_rules[] = {
      REQUIRED(ALL_INPUTS)},
     {.name = "CastLike", .domain = "", .family = "elementwise", .canon_opset = 15, .shape = shape_cast,
      .fold = fold_cast, .flops = flops_out0, .grad = grad_cast, ARITY(2, 2, 1, 1), REQUIRED(ALL_INPUTS)},
-    /* backward ops (onnxtune domain): <Op>Grad(dY, T) -> dX, see act_grads */
-    ACT_GRAD("AbsGrad"), ACT_GRAD("ReciprocalGrad"), ACT_GRAD("SqrtGrad"), ACT_GRAD("ErfGrad"),
-    ACT_GRAD("SigmoidGrad"), ACT_GRAD("TanhGrad"), ACT_GRAD("SoftplusGrad"), ACT_GRAD("SoftsignGrad"),
-    ACT_GRAD("ReluGrad"), ACT_GRAD("LeakyReluGrad"), ACT_GRAD("EluGrad"), ACT_GRAD("SeluGrad"), ACT_GRAD("CeluGrad"),
-    ACT_GRAD("HardSigmoidGrad"), ACT_GRAD("HardSwishGrad"), ACT_GRAD("ThresholdedReluGrad"), ACT_GRAD("MishGrad"),
-    ACT_GRAD("ShrinkGrad"),
+    /* backward ops (onnxtune domain): <Op>Grad(dY, T) -> dX for unary.def's FUSED_X and FUSED_Y rows */
+#define UNARY(op, kernel, types, since, grad, alpha, beta) ACT_GRAD_ROW_##grad(op)
+#include "unary.def"
     {.name = "ClipGrad", .domain = ONNXTUNE_DOMAIN, .family = "elementwise", .canon_opset = 1,
      .shape = shape_act_grad, .flops = flops_out0, ARITY(2, 4, 1, 1), REQUIRED(2),
      DTYPES(IN_CLASS(0, TC_FLOAT), IN_SAME(0, 1), IN_SAME(1, 2), IN_SAME(1, 3))},
