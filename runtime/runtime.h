@@ -412,6 +412,7 @@ typedef enum {
     UNARY_HARD_SWISH,       /* x * max(0, min(1, x/6 + 1/2)) */
     UNARY_THRESHOLDED_RELU, /* alpha: x > alpha ? x : 0 */
     UNARY_MISH,             /* x * tanh(softplus(x)) */
+    UNARY_GELU,             /* alpha 0: x/2 (1 + erf(x/sqrt 2)); else x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
     UNARY_SHRINK,           /* alpha = bias, beta = lambd */
     UNARY_NOT,              /* bool only */
     UNARY_BITWISE_NOT,      /* ints only */

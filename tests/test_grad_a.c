@@ -117,6 +117,7 @@ static void activation_cases(GradCheck *s)
     unary_case(s, "HardSwish", "", -5, 5, NULL, KINKS(-3, 3));
     unary_case(s, "ThresholdedRelu", "alpha=0.5", -1, 2, "alpha=0.5", KINKS(0.5));
     unary_case(s, "Mish", "", -3, 3, NULL, NULL);
+    unary_case(s, "Gelu", "", -3, 3, NULL, NULL);
     unary_case(s, "Shrink", "bias=0.2 lambd=0.5", -2, 2, "bias=0.2 lambd=0.5", KINKS(-0.5, 0.5));
     {
         GcCase *c = gc_case(s, "Clip", "min -0.5, max 0.5 (inputs)");
