@@ -6,76 +6,20 @@
 
 #include <string.h>
 
-/* ---- unary ---- */
-
-typedef struct UnaryRow {
-    const char *op;
-    UnaryOp kind;
-    const char *kname;
-    const char *alpha_attr, *beta_attr;
-    float alpha, beta;   /* ONNX defaults */
-} UnaryRow;
-
-static const UnaryRow unary_rows[] = {
-    {"Abs", UNARY_ABS, "UNARY_ABS", NULL, NULL, 0, 0},
-    {"Neg", UNARY_NEG, "UNARY_NEG", NULL, NULL, 0, 0},
-    {"Sign", UNARY_SIGN, "UNARY_SIGN", NULL, NULL, 0, 0},
-    {"Relu", UNARY_RELU, "UNARY_RELU", NULL, NULL, 0, 0},
-    {"Reciprocal", UNARY_RECIPROCAL, "UNARY_RECIPROCAL", NULL, NULL, 0, 0},
-    {"Floor", UNARY_FLOOR, "UNARY_FLOOR", NULL, NULL, 0, 0},
-    {"Ceil", UNARY_CEIL, "UNARY_CEIL", NULL, NULL, 0, 0},
-    {"Round", UNARY_ROUND, "UNARY_ROUND", NULL, NULL, 0, 0},
-    {"Sqrt", UNARY_SQRT, "UNARY_SQRT", NULL, NULL, 0, 0},
-    {"Exp", UNARY_EXP, "UNARY_EXP", NULL, NULL, 0, 0},
-    {"Log", UNARY_LOG, "UNARY_LOG", NULL, NULL, 0, 0},
-    {"Sin", UNARY_SIN, "UNARY_SIN", NULL, NULL, 0, 0},
-    {"Cos", UNARY_COS, "UNARY_COS", NULL, NULL, 0, 0},
-    {"Tan", UNARY_TAN, "UNARY_TAN", NULL, NULL, 0, 0},
-    {"Asin", UNARY_ASIN, "UNARY_ASIN", NULL, NULL, 0, 0},
-    {"Acos", UNARY_ACOS, "UNARY_ACOS", NULL, NULL, 0, 0},
-    {"Atan", UNARY_ATAN, "UNARY_ATAN", NULL, NULL, 0, 0},
-    {"Sinh", UNARY_SINH, "UNARY_SINH", NULL, NULL, 0, 0},
-    {"Cosh", UNARY_COSH, "UNARY_COSH", NULL, NULL, 0, 0},
-    {"Asinh", UNARY_ASINH, "UNARY_ASINH", NULL, NULL, 0, 0},
-    {"Acosh", UNARY_ACOSH, "UNARY_ACOSH", NULL, NULL, 0, 0},
-    {"Atanh", UNARY_ATANH, "UNARY_ATANH", NULL, NULL, 0, 0},
-    {"Erf", UNARY_ERF, "UNARY_ERF", NULL, NULL, 0, 0},
-    {"Sigmoid", UNARY_SIGMOID, "UNARY_SIGMOID", NULL, NULL, 0, 0},
-    {"Tanh", UNARY_TANH, "UNARY_TANH", NULL, NULL, 0, 0},
-    {"Softplus", UNARY_SOFTPLUS, "UNARY_SOFTPLUS", NULL, NULL, 0, 0},
-    {"Softsign", UNARY_SOFTSIGN, "UNARY_SOFTSIGN", NULL, NULL, 0, 0},
-    {"LeakyRelu", UNARY_LEAKY_RELU, "UNARY_LEAKY_RELU", "alpha", NULL, 0.01f, 0},
-    {"Elu", UNARY_ELU, "UNARY_ELU", "alpha", NULL, 1.0f, 0},
-    {"Selu", UNARY_SELU, "UNARY_SELU", "alpha", "gamma", 1.67326319217681884765625f, 1.05070102214813232421875f},
-    {"Celu", UNARY_CELU, "UNARY_CELU", "alpha", NULL, 1.0f, 0},
-    {"HardSigmoid", UNARY_HARD_SIGMOID, "UNARY_HARD_SIGMOID", "alpha", "beta", 0.2f, 0.5f},
-    {"HardSwish", UNARY_HARD_SWISH, "UNARY_HARD_SWISH", NULL, NULL, 0, 0},
-    {"ThresholdedRelu", UNARY_THRESHOLDED_RELU, "UNARY_THRESHOLDED_RELU", "alpha", NULL, 1.0f, 0},
-    {"Mish", UNARY_MISH, "UNARY_MISH", NULL, NULL, 0, 0},
-    {"Shrink", UNARY_SHRINK, "UNARY_SHRINK", "bias", "lambd", 0.0f, 0.5f},
-    {"Not", UNARY_NOT, "UNARY_NOT", NULL, NULL, 0, 0},
-    {"BitwiseNot", UNARY_BITWISE_NOT, "UNARY_BITWISE_NOT", NULL, NULL, 0, 0},
-};
-
-static const UnaryRow *unary_row(const char *op)
-{
-    for (size_t i = 0; i < sizeof unary_rows / sizeof unary_rows[0]; i++)
-        if (strcmp(unary_rows[i].op, op) == 0)
-            return &unary_rows[i];
-    return NULL;
-}
+/* ---- unary (ir/unary.def) ---- */
 
 static Status emit_unary(Cg *cg, const Node *n)
 {
-    const UnaryRow *r = unary_row(n->op_type);
+    const UnaryDef *u = unary_def(n->op_type);
     const Value *x = n->inputs[0], *y = n->outputs[0];
     DType dt = cg_dtype(cg, x);
-    if (!unary_supports(r->kind, (RtDType)dt))
+    float p[2];
+    if (!unary_supports((UnaryOp)u->kernel, (RtDType)dt))
         return cg_unsupported(cg, "%s is not implemented for %s", n->op_type, dtype_name(x->dtype));
-    float alpha = r->alpha_attr ? node_attr_float(n, r->alpha_attr, r->alpha) : 0;
-    float beta = r->beta_attr ? node_attr_float(n, r->beta_attr, r->beta) : 0;
-    cg_line(cg, "unary_forward(%s, %s, %s, %s, %zu, %s, %s);", r->kname, cg_rtdtype(dt), cg_ptr(cg, y),
-            cg_ptr(cg, x), cg_numel(x), cg_float(cg, alpha), cg_float(cg, beta));
+    if (unary_params(n, u, p, cg->d))
+        return cg->d->status;
+    cg_line(cg, "unary_forward(%s, %s, %s, %s, %zu, %s, %s);", u->kernel_name, cg_rtdtype(dt), cg_ptr(cg, y),
+            cg_ptr(cg, x), cg_numel(x), cg_float(cg, p[0]), cg_float(cg, p[1]));
     return ST_OK;
 }
 
@@ -267,6 +211,9 @@ static Status emit_clip(Cg *cg, const Node *n)
 static Status emit_isnan(Cg *cg, const Node *n)
 {
     const Value *x = n->inputs[0], *y = n->outputs[0];
+    float p[2];
+    if (unary_params(n, unary_def(n->op_type), p, cg->d))
+        return cg->d->status;
     if (!dtype_is_float(x->dtype))
         return cg_unsupported(cg, "%s of %s", n->op_type, dtype_name(x->dtype));
     if (strcmp(n->op_type, "IsNaN") == 0)
@@ -274,22 +221,16 @@ static Status emit_isnan(Cg *cg, const Node *n)
                 cg_numel(x));
     else
         cg_line(cg, "isinf_forward(%s, %s, %s, %zu, %s, %s);", cg_rtdtype(x->dtype), cg_ptr(cg, y), cg_ptr(cg, x),
-                cg_numel(x), node_attr_int(n, "detect_negative", 1) ? "true" : "false",
-                node_attr_int(n, "detect_positive", 1) ? "true" : "false");
+                cg_numel(x), p[0] != 0 ? "true" : "false", p[1] != 0 ? "true" : "false");
     return ST_OK;
 }
 
-#define UNARY(name) EMIT(name, emit_unary, NULL, EM_INPLACE0 | EM_HALF)
 #define BINARY(name) EMIT(name, emit_binary, scratch_binary, EM_INPLACE | EM_HALF)
 
 const Emitter elementwise_emitters[] = {
-    UNARY("Abs"), UNARY("Neg"), UNARY("Sign"), UNARY("Relu"), UNARY("Reciprocal"), UNARY("Floor"),
-    UNARY("Ceil"), UNARY("Round"), UNARY("Sqrt"), UNARY("Exp"), UNARY("Log"), UNARY("Sin"), UNARY("Cos"),
-    UNARY("Tan"), UNARY("Asin"), UNARY("Acos"), UNARY("Atan"), UNARY("Sinh"), UNARY("Cosh"), UNARY("Asinh"),
-    UNARY("Acosh"), UNARY("Atanh"), UNARY("Erf"), UNARY("Sigmoid"), UNARY("Tanh"), UNARY("Softplus"),
-    UNARY("Softsign"), UNARY("LeakyRelu"), UNARY("Elu"), UNARY("Selu"), UNARY("Celu"), UNARY("HardSigmoid"),
-    UNARY("HardSwish"), UNARY("ThresholdedRelu"), UNARY("Mish"), UNARY("Shrink"), UNARY("Not"),
-    UNARY("BitwiseNot"),
+#define UNARY(op, kernel, types, since, grad, alpha, beta) EMIT(#op, emit_unary, NULL, EM_INPLACE0 | EM_HALF),
+#define UNARY_TO_BOOL(op, types, since, alpha, beta) EMIT(#op, emit_isnan, NULL, 0),
+#include "unary.def"
     BINARY("Add"), BINARY("Sub"), BINARY("Mul"), BINARY("Div"), BINARY("Pow"), BINARY("Mod"), BINARY("PRelu"),
     BINARY("Equal"), BINARY("Less"), BINARY("LessOrEqual"), BINARY("Greater"), BINARY("GreaterOrEqual"),
     BINARY("And"), BINARY("Or"), BINARY("Xor"), BINARY("BitShift"), BINARY("BitwiseAnd"), BINARY("BitwiseOr"),
@@ -302,7 +243,5 @@ const Emitter elementwise_emitters[] = {
     EMIT("Cast", emit_cast, NULL, 0),
     EMIT("CastLike", emit_cast, NULL, 0),
     EMIT("Clip", emit_clip, NULL, EM_INPLACE0 | EM_HALF),
-    EMIT("IsNaN", emit_isnan, NULL, 0),
-    EMIT("IsInf", emit_isnan, NULL, 0),
     {0},
 };

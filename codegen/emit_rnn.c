@@ -8,7 +8,7 @@
 typedef struct ActRow {
     const char *name, *kind;
     bool has_alpha, has_beta;
-    float alpha, beta;
+    float alpha, beta;      /* defaults of the activations that are not unary ops (ir/unary.def has theirs) */
 } ActRow;
 
 static const ActRow acts[] = {
@@ -16,11 +16,11 @@ static const ActRow acts[] = {
     {"Tanh", "RNN_ACT_TANH", false, false, 0, 0},
     {"Relu", "RNN_ACT_RELU", false, false, 0, 0},
     {"Affine", "RNN_ACT_AFFINE", true, true, 1.0f, 0.0f},
-    {"LeakyRelu", "RNN_ACT_LEAKY_RELU", true, false, 0.01f, 0},
-    {"ThresholdedRelu", "RNN_ACT_THRESHOLDED_RELU", true, false, 1.0f, 0},
+    {"LeakyRelu", "RNN_ACT_LEAKY_RELU", true, false, 0, 0},
+    {"ThresholdedRelu", "RNN_ACT_THRESHOLDED_RELU", true, false, 0, 0},
     {"ScaledTanh", "RNN_ACT_SCALED_TANH", true, true, 1.0f, 1.0f},
-    {"HardSigmoid", "RNN_ACT_HARD_SIGMOID", true, true, 0.2f, 0.5f},
-    {"Elu", "RNN_ACT_ELU", true, false, 1.0f, 0},
+    {"HardSigmoid", "RNN_ACT_HARD_SIGMOID", true, true, 0, 0},
+    {"Elu", "RNN_ACT_ELU", true, false, 0, 0},
     {"Softsign", "RNN_ACT_SOFTSIGN", false, false, 0, 0},
     {"Softplus", "RNN_ACT_SOFTPLUS", false, false, 0, 0},
 };
@@ -80,8 +80,9 @@ static bool rnn_params_at(const Node *n, int first, RnnParams *p, const char **k
             return false;
         }
         kinds[i] = r->kind;
-        p->act[i].alpha = r->alpha;
-        p->act[i].beta = r->beta;
+        const UnaryDef *u = unary_def(r->name);
+        p->act[i].alpha = u && u->attr[0].name ? (float)u->attr[0].value : r->alpha;
+        p->act[i].beta = u && u->attr[1].name ? (float)u->attr[1].value : r->beta;
         /* activation_alpha/beta are consumed in order by the activations that take them */
         if (r->has_alpha && al && al->type == AT_FLOATS && ia < al->n)
             p->act[i].alpha = al->floats[ia++];

@@ -347,6 +347,48 @@ Status graph_verify(const Graph *g, Diag *d) MUST_CHECK;
 
 /* ======================================================================== ir/ops.c */
 
+/* Dtype classes an op's inputs may be restricted to (TypeCheck, op_check_class). */
+typedef enum {
+    TC_ANY = 0,     /* no check */
+    TC_FLOAT,       /* float16, bfloat16, float, double */
+    TC_NUMERIC,     /* floats and integers */
+    TC_BOOL,
+    TC_INT,         /* integers */
+    TC_UNSIGNED,    /* unsigned integers */
+} TypeClass;
+
+#define ALL_INPUTS (-1)
+
+typedef struct OpArity {
+    bool set;
+    int in_min, in_max;     /* max -1: any */
+    int out_min, out_max;
+} OpArity;
+
+typedef enum {
+    TK_NONE = 0,
+    TK_IS,                  /* input `input` has dtype `arg` */
+    TK_CLASS,               /* input `input` has a dtype of TypeClass `arg` */
+    TK_SAME,                /* inputs `input` and `arg` have one dtype */
+    TK_CLASS_SAME,          /* every input i: TK_CLASS `arg`, then TK_SAME with input 0 */
+} TypeCheckKind;
+
+/* One dtype constraint; inputs that are absent or not yet typed pass. */
+typedef struct TypeCheck {
+    TypeCheckKind kind;
+    int input;              /* ALL_INPUTS: every input (TK_SAME: `arg` ALL_INPUTS is every one after it) */
+    int arg;                /* a DType, a TypeClass or another input, by kind */
+} TypeCheck;
+
+/* An attribute with its ONNX default, which canonicalisation writes onto nodes that lack it. */
+typedef struct OpAttr {
+    const char *name;       /* NULL: none */
+    AttrType type;          /* AT_FLOAT, AT_INT or AT_STRING */
+    double value;           /* AT_FLOAT, AT_INT */
+    const char *s;          /* AT_STRING */
+    const char *s_other;    /* AT_STRING: the one other value the kernel knows (ir/unary.def), or NULL */
+} OpAttr;
+
 /* One row of the op table. The rules for an op family live in ir/ops_<family>.c; ir/ops.c
  * gathers the families' tables. Rules work on the canonical form of the op (see docs/ir.md). */
 typedef struct OpRule {
@@ -367,15 +409,63 @@ typedef struct OpRule {
      * gradients through the GradCtx. NULL: not differentiable (autodiff refuses a trainable
      * path through it). Keep it next to the op's shape rule. */
     Status (*grad)(GradCtx *c, Node *n, Diag *d);
+    /* What the shape pass checks before `shape` runs (op_check_signature), so rules start at
+     * the op's own logic: input/output counts, inputs that must be present tensors, and dtype
+     * constraints in order. Write them with ARITY, REQUIRED and DTYPES below. */
+    OpArity arity;          /* unset: the rule checks counts itself */
+    int required;           /* inputs 0..required-1 must be present tensors; ALL_INPUTS: every one */
+    TypeCheck types[8];     /* checked in order until a TK_NONE */
+    /* Attributes pass_canon writes with their defaults when a node lacks them, so shape rules,
+     * codegen and autodiff read the node's own values and never an ONNX default. */
+    OpAttr defaults[2];
 } OpRule;
+
+/* Row fields of an OpRule, e.g. {.name = "Gemm", ..., ARITY(2, 3, 1, 1), REQUIRED(2),
+ * DTYPES(IN_SAME(0, 1), IN_SAME(0, 2))}. A max of -1 means any number. */
+#define ARITY(in_min, in_max, out_min, out_max) .arity = {true, in_min, in_max, out_min, out_max}
+#define REQUIRED(k) .required = (k)
+#define DTYPES(...) .types = {__VA_ARGS__}
+#define IN_IS(i, dtype) {TK_IS, i, dtype}        /* input i (ALL_INPUTS: each) is exactly dtype */
+#define IN_CLASS(i, cls) {TK_CLASS, i, cls}      /* input i (ALL_INPUTS: each) is of TypeClass cls */
+#define IN_SAME(i, j) {TK_SAME, i, j}            /* inputs i and j (j ALL_INPUTS: each j > i) agree */
+#define IN_CLASS_SAME(cls) {TK_CLASS_SAME, ALL_INPUTS, cls} /* each input: of cls, and input 0's dtype */
 
 const OpRule *op_lookup(const char *domain, const char *name);
 /* Iterate over all rules: for (i = 0; (r = op_rule_at(i)); i++). */
 const OpRule *op_rule_at(size_t i);
 
+/* ======================================================================== ir/ops_elementwise.c */
+
+/* The unary element-wise ops, one row per line of ir/unary.def (which says what the fields mean). */
+typedef enum {
+    UG_NONE = 0,            /* no gradient */
+    UG_ZERO,                /* piecewise constant: dX = 0, an explicit zero tensor */
+    UG_X,                   /* dX's node reads dY and X */
+    UG_Y,                   /* dX's node reads dY and Y */
+    UG_DY,                  /* dX's node reads dY only */
+} UnaryGrad;
+
+typedef struct UnaryDef {
+    const char *name;       /* ONNX op_type */
+    int kernel;             /* runtime UnaryOp (kernels.h); -1 for the bool-valued tests */
+    const char *kernel_name;/* its C name, "UNARY_RELU", for generated code */
+    bool to_bool;           /* IsNaN, IsInf: bool output, kernels of their own */
+    UnaryGrad grad;
+    const char *grad_op;    /* dX's default-domain op; NULL: onnxtune.<name>Grad (unary_backward) */
+    OpAttr attr[2];         /* what the kernel gets as alpha and beta */
+} UnaryDef;
+
+/* The row of a forward op_type, or of an onnxtune.<op>Grad op_type; NULL when not unary. */
+const UnaryDef *unary_def(const char *op_type);
+const UnaryDef *unary_def_of_grad(const char *grad_op_type);
+/* The kernel's alpha and beta for node n of row u (its attributes, set by canonicalisation). Fails
+ * (ST_UNSUPPORTED) on a string attribute with a value the kernel does not know. */
+Status unary_params(const Node *n, const UnaryDef *u, float out[2], Diag *d) MUST_CHECK;
+
 /* ======================================================================== ir/pass_canon.c */
 
-/* Rewrite every node to its op's canonical form so later passes never look at opsets. */
+/* Rewrite every node to its op's canonical form so later passes never look at opsets, and write the
+ * op's default attributes (OpRule.defaults) onto nodes that lack them. */
 Status pass_canon(Model *m, Diag *d) MUST_CHECK;
 
 /* ======================================================================== ir/pass_shapes.c */
@@ -415,6 +505,12 @@ Status op_require_inputs(const Node *n, int count, Diag *d) MUST_CHECK;
 Status op_check_dtype(const Node *n, int i, DType want, Diag *d) MUST_CHECK;
 /* Inputs i and j (when present and typed) must have the same dtype. */
 Status op_same_dtype(const Node *n, int i, int j, Diag *d) MUST_CHECK;
+/* Input i (when present and typed) must be of class c; ST_SHAPE naming the op's need otherwise. */
+Status op_check_class(const Node *n, int i, TypeClass c, Diag *d) MUST_CHECK;
+bool dtype_in_class(DType t, TypeClass c);
+/* Row r's arity, required inputs and dtype constraints, checked on node n in that order; the shape pass
+ * calls it before the rule's shape function. */
+Status op_check_signature(const OpRule *r, const Node *n, Diag *d) MUST_CHECK;
 
 /* A list of int64s read from a constant input or an attribute; known false when not available. */
 typedef struct IntList {

@@ -173,13 +173,7 @@ static Status inline_branch(Graph *g, Node *n, Graph *branch, Diag *d)
 
 static Status if_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 1, 1, 0, -1, d);
-    if (!st)
-        st = op_require_inputs(n, 1, d);
-    if (!st)
-        st = op_check_dtype(n, 0, DT_BOOL, d);
-    if (st)
-        return st;
+    Status st;
     Graph *br[2] = {graph_attr(n, "then_branch", d), graph_attr(n, "else_branch", d)};
     if (!br[0] || !br[1])
         return d->status;
@@ -255,13 +249,7 @@ static Status infer_carried(Graph *g, Node *n, Graph *body, int first, int out_f
 
 static Status loop_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 2, -1, 0, -1, d);
-    if (!st)
-        st = op_check_dtype(n, 0, DT_INT64, d);
-    if (!st)
-        st = op_check_dtype(n, 1, DT_BOOL, d);
-    if (st)
-        return st;
+    Status st;
     Graph *body = graph_attr(n, "body", d);
     if (!body)
         return d->status;
@@ -330,9 +318,7 @@ static Status scan_canon(Graph *g, Node *n, Diag *d)
 
 static Status scan_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 1, -1, 1, -1, d);
-    if (st)
-        return st;
+    Status st;
     Graph *body = graph_attr(n, "body", d);
     if (!body)
         return d->status;
@@ -422,10 +408,12 @@ static double no_flops(const Node *n)
     return 0;
 }
 
-/* name, domain, family, canonical opset, canon, shape, fold, flops, grad */
+/* name, domain, family, canonical opset, canon, shape, fold, flops, grad, then the signature */
 const OpRule control_rules[] = {
-    {"If", "", "control", 17, NULL, if_shape, NULL, no_flops, NULL},
-    {"Loop", "", "control", 17, NULL, loop_shape, NULL, no_flops, NULL},
-    {"Scan", "", "control", 17, scan_canon, scan_shape, NULL, no_flops, NULL},
+    {"If", "", "control", 17, NULL, if_shape, NULL, no_flops, NULL, ARITY(1, 1, 0, -1), REQUIRED(1),
+     DTYPES(IN_IS(0, DT_BOOL))},
+    {"Loop", "", "control", 17, NULL, loop_shape, NULL, no_flops, NULL, ARITY(2, -1, 0, -1),
+     DTYPES(IN_IS(0, DT_INT64), IN_IS(1, DT_BOOL))},
+    {"Scan", "", "control", 17, scan_canon, scan_shape, NULL, no_flops, NULL, ARITY(1, -1, 1, -1)},
     {0},
 };

@@ -140,15 +140,6 @@ int64_t conv_transpose_geom_out(ConvGeom *g, int i, int64_t in, int64_t want)
 
 static Status conv_common(const Node *n, const Shape **x, const Shape **w, int *rank, Diag *d)
 {
-    Status st = op_check_arity(n, 2, 3, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 2, d);
-    if (!st)
-        st = op_same_dtype(n, 0, 1, d);
-    if (!st)
-        st = op_same_dtype(n, 0, 2, d);
-    if (st)
-        return st;
     *x = &n->inputs[0]->shape;
     *w = &n->inputs[1]->shape;
     *rank = (*x)->rank >= 0 ? (*x)->rank : (*w)->rank;
@@ -364,13 +355,7 @@ Status conv_geom_check(const Node *n, ConvGeom *g, const Shape *in, const Shape 
 static Status conv_grad_input_shape(Graph *gr, Node *n, Diag *d)
 {
     (void)gr;
-    Status st = op_check_arity(n, 2, 2, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 2, d);
-    if (!st)
-        st = op_same_dtype(n, 0, 1, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *dy = &n->inputs[0]->shape, *w = &n->inputs[1]->shape;
     IntList is;
     if (!op_attr_ints(n, "input_shape", &is))
@@ -397,13 +382,7 @@ static Status conv_grad_input_shape(Graph *gr, Node *n, Diag *d)
 static Status conv_grad_weight_shape(Graph *gr, Node *n, Diag *d)
 {
     (void)gr;
-    Status st = op_check_arity(n, 2, 2, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 2, d);
-    if (!st)
-        st = op_same_dtype(n, 0, 1, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *dy = &n->inputs[0]->shape, *x = &n->inputs[1]->shape;
     char a[160], b[160];
     if (x->rank < 3 || !shape_is_static(x) || !shape_is_static(dy) || dy->rank != x->rank)
@@ -482,11 +461,15 @@ static Status conv_grad(GradCtx *c, Node *n, Diag *d)
     return ST_OK;
 }
 
-/* name, domain, family, canonical opset, canon, shape, fold, flops, grad */
+/* name, domain, family, canonical opset, canon, shape, fold, flops, grad, then the signature */
 const OpRule conv_rules[] = {
-    {"Conv", "", "conv", 17, NULL, conv_shape, NULL, conv_flops, conv_grad},
-    {"ConvTranspose", "", "conv", 17, NULL, conv_transpose_shape, NULL, conv_transpose_flops, NULL},
-    {"ConvGradInput", ONNXTUNE_DOMAIN, "conv", 1, NULL, conv_grad_input_shape, NULL, conv_grad_input_flops, NULL},
-    {"ConvGradWeight", ONNXTUNE_DOMAIN, "conv", 1, NULL, conv_grad_weight_shape, NULL, conv_grad_weight_flops, NULL},
+    {"Conv", "", "conv", 17, NULL, conv_shape, NULL, conv_flops, conv_grad, ARITY(2, 3, 1, 1), REQUIRED(2),
+     DTYPES(IN_SAME(0, 1), IN_SAME(0, 2))},
+    {"ConvTranspose", "", "conv", 17, NULL, conv_transpose_shape, NULL, conv_transpose_flops, NULL, ARITY(2, 3, 1, 1),
+     REQUIRED(2), DTYPES(IN_SAME(0, 1), IN_SAME(0, 2))},
+    {"ConvGradInput", ONNXTUNE_DOMAIN, "conv", 1, NULL, conv_grad_input_shape, NULL, conv_grad_input_flops, NULL,
+     ARITY(2, 2, 1, 1), REQUIRED(2), DTYPES(IN_SAME(0, 1))},
+    {"ConvGradWeight", ONNXTUNE_DOMAIN, "conv", 1, NULL, conv_grad_weight_shape, NULL, conv_grad_weight_flops, NULL,
+     ARITY(2, 2, 1, 1), REQUIRED(2), DTYPES(IN_SAME(0, 1))},
     {0},
 };

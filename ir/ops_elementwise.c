@@ -1,57 +1,18 @@
-/* ops_elementwise.c - rules of the element-wise ops: unary math and activations, binary and variadic
- * ops with numpy broadcasting, comparisons and logic, Where, Clip, Cast and CastLike. Canonical forms
- * follow opset 17 (18 for Mish and the Bitwise ops). Fold rules compute integers in int64, never via
- * doubles, so folded shape arithmetic stays exact. Kernels are not here (kernels/). */
+/* ops_elementwise.c - rules of the element-wise ops: the unary math and activations of ir/unary.def,
+ * binary and variadic ops with numpy broadcasting, comparisons and logic, Where, Clip, Cast and CastLike.
+ * Canonical forms follow opset 17 (18 for Mish and the Bitwise ops). Unary folding runs the runtime's
+ * kernel (kernels/elementwise.c), so folded constants and generated code compute alike; the other fold
+ * rules compute integers in int64, never via doubles, so folded shape arithmetic stays exact. */
 #include "ir.h"
+#include "kernels.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- dtype classes ---- */
-
-typedef enum {
-    TC_ANY = 0,     /* no check */
-    TC_FLOAT,       /* float16, bfloat16, float, double */
-    TC_NUMERIC,     /* floats and integers */
-    TC_BOOL,
-    TC_INT,         /* integers */
-    TC_UNSIGNED,    /* unsigned integers */
-} TypeClass;
-
 static bool is_unsigned(DType t)
 {
     return t == DT_UINT8 || t == DT_UINT16 || t == DT_UINT32 || t == DT_UINT64;
-}
-
-static bool in_class(DType t, TypeClass c)
-{
-    switch (c) {
-    case TC_ANY: return true;
-    case TC_FLOAT: return dtype_is_float(t);
-    case TC_NUMERIC: return dtype_is_float(t) || dtype_is_int(t);
-    case TC_BOOL: return t == DT_BOOL;
-    case TC_INT: return dtype_is_int(t);
-    case TC_UNSIGNED: return is_unsigned(t);
-    }
-    return false;
-}
-
-static const char *class_name(TypeClass c)
-{
-    static const char *names[] = {"any type", "a float type", "a numeric type", "bool", "an integer type",
-                                  "an unsigned integer type"};
-    return names[c];
-}
-
-/* Present input i with a known dtype must be of class c. */
-static Status check_class(const Node *n, int i, TypeClass c, Diag *d)
-{
-    const Value *v = node_input(n, i);
-    if (!v || v->dtype == DT_UNDEFINED || in_class(v->dtype, c))
-        return ST_OK;
-    return diag_node(d, n, ST_SHAPE, "input %d '%s' is %s but %s needs %s", i, v->name, dtype_name(v->dtype),
-                     n->op_type, class_name(c));
 }
 
 /* Folding reads and writes through double or int64; these are the dtypes that round-trip. */
@@ -163,169 +124,130 @@ static Status canon_legacy_broadcast(Graph *g, Node *n, Diag *d)
 
 /* ======================================================================== unary */
 
-typedef enum {
-    UN_ABS, UN_NEG, UN_RECIPROCAL, UN_FLOOR, UN_CEIL, UN_ROUND, UN_SQRT, UN_EXP, UN_LOG, UN_SIN, UN_COS,
-    UN_TAN, UN_ASIN, UN_ACOS, UN_ATAN, UN_SINH, UN_COSH, UN_ASINH, UN_ACOSH, UN_ATANH, UN_ERF, UN_SIGN,
-    UN_RELU, UN_SIGMOID, UN_TANH, UN_SOFTPLUS, UN_SOFTSIGN, UN_LEAKYRELU, UN_ELU, UN_SELU, UN_CELU,
-    UN_HARDSIGMOID, UN_HARDSWISH, UN_THRESHOLDEDRELU, UN_MISH, UN_SHRINK, UN_ISNAN, UN_ISINF, UN_NOT,
-    UN_BITWISENOT,
-} UnaryKind;
+/* ir/unary.def expanded into rows of UnaryDef. */
+#define NO_ATTR {0}
+#define FLOAT_ATTR(name, v) {#name, AT_FLOAT, v, NULL, NULL}
+#define INT_ATTR(name, v) {#name, AT_INT, v, NULL, NULL}
+#define STRING_ATTR(name, v, other) {#name, AT_STRING, 0, v, other}
+#define UDEF_GRAD_NONE UG_NONE, NULL
+#define UDEF_GRAD_ZERO UG_ZERO, NULL
+#define UDEF_GRAD_FUSED_X UG_X, NULL
+#define UDEF_GRAD_FUSED_Y UG_Y, NULL
+#define UDEF_GRAD_ONNX_X(op) UG_X, #op
+#define UDEF_GRAD_ONNX_Y(op) UG_Y, #op
+#define UDEF_GRAD_ONNX_DY(op) UG_DY, #op
 
-typedef struct {
-    const char *name;
-    UnaryKind kind;
-    TypeClass types;
-} UnaryInfo;
-
-static const UnaryInfo unary_ops[] = {
-    {"Abs", UN_ABS, TC_NUMERIC}, {"Neg", UN_NEG, TC_NUMERIC}, {"Reciprocal", UN_RECIPROCAL, TC_FLOAT},
-    {"Floor", UN_FLOOR, TC_FLOAT}, {"Ceil", UN_CEIL, TC_FLOAT}, {"Round", UN_ROUND, TC_FLOAT},
-    {"Sqrt", UN_SQRT, TC_FLOAT}, {"Exp", UN_EXP, TC_FLOAT}, {"Log", UN_LOG, TC_FLOAT},
-    {"Sin", UN_SIN, TC_FLOAT}, {"Cos", UN_COS, TC_FLOAT}, {"Tan", UN_TAN, TC_FLOAT},
-    {"Asin", UN_ASIN, TC_FLOAT}, {"Acos", UN_ACOS, TC_FLOAT}, {"Atan", UN_ATAN, TC_FLOAT},
-    {"Sinh", UN_SINH, TC_FLOAT}, {"Cosh", UN_COSH, TC_FLOAT}, {"Asinh", UN_ASINH, TC_FLOAT},
-    {"Acosh", UN_ACOSH, TC_FLOAT}, {"Atanh", UN_ATANH, TC_FLOAT}, {"Erf", UN_ERF, TC_NUMERIC},
-    {"Sign", UN_SIGN, TC_NUMERIC}, {"Relu", UN_RELU, TC_NUMERIC}, {"Sigmoid", UN_SIGMOID, TC_FLOAT},
-    {"Tanh", UN_TANH, TC_FLOAT}, {"Softplus", UN_SOFTPLUS, TC_FLOAT}, {"Softsign", UN_SOFTSIGN, TC_FLOAT},
-    {"LeakyRelu", UN_LEAKYRELU, TC_FLOAT}, {"Elu", UN_ELU, TC_FLOAT}, {"Selu", UN_SELU, TC_FLOAT},
-    {"Celu", UN_CELU, TC_FLOAT}, {"HardSigmoid", UN_HARDSIGMOID, TC_FLOAT},
-    {"HardSwish", UN_HARDSWISH, TC_FLOAT}, {"ThresholdedRelu", UN_THRESHOLDEDRELU, TC_FLOAT},
-    {"Mish", UN_MISH, TC_FLOAT}, {"Shrink", UN_SHRINK, TC_NUMERIC}, {"IsNaN", UN_ISNAN, TC_FLOAT},
-    {"IsInf", UN_ISINF, TC_FLOAT}, {"Not", UN_NOT, TC_BOOL}, {"BitwiseNot", UN_BITWISENOT, TC_INT},
+static const UnaryDef unary_defs[] = {
+#define UNARY(op, kernel, types, since, grad, alpha, beta) \
+    {#op, UNARY_##kernel, "UNARY_" #kernel, false, UDEF_GRAD_##grad, {alpha, beta}},
+#define UNARY_TO_BOOL(op, types, since, alpha, beta) {#op, -1, NULL, true, UG_NONE, NULL, {alpha, beta}},
+#include "unary.def"
 };
 
-static const UnaryInfo *unary_info(const char *op)
+const UnaryDef *unary_def(const char *op_type)
 {
-    for (size_t i = 0; i < sizeof unary_ops / sizeof unary_ops[0]; i++)
-        if (strcmp(unary_ops[i].name, op) == 0)
-            return &unary_ops[i];
+    for (size_t i = 0; i < sizeof unary_defs / sizeof unary_defs[0]; i++)
+        if (strcmp(unary_defs[i].name, op_type) == 0)
+            return &unary_defs[i];
     return NULL;
 }
 
-/* Attributes of the activations, read once per node (defaults as in the opset 17 spec). */
-typedef struct {
-    double alpha, beta, gamma, lambd, bias;
-    bool neg_inf, pos_inf;
-} UnaryParams;
-
-static UnaryParams unary_params(const Node *n, UnaryKind k)
+const UnaryDef *unary_def_of_grad(const char *grad_op_type)
 {
-    UnaryParams p = {0};
-    double alpha = 0, beta = 0;
-    switch (k) {
-    case UN_LEAKYRELU: alpha = 0.01; break;
-    case UN_ELU: case UN_CELU: case UN_THRESHOLDEDRELU: alpha = 1.0; break;
-    case UN_SELU: alpha = 1.67326319217681884765625; break;
-    case UN_HARDSIGMOID: alpha = 0.2, beta = 0.5; break;
-    default: break;
+    size_t len = strlen(grad_op_type);
+    for (size_t i = 0; i < sizeof unary_defs / sizeof unary_defs[0]; i++) {
+        const UnaryDef *u = &unary_defs[i];
+        size_t k = strlen(u->name);
+        if ((u->grad == UG_X || u->grad == UG_Y) && !u->grad_op && len == k + 4 && strncmp(grad_op_type, u->name, k) == 0 &&
+            strcmp(grad_op_type + k, "Grad") == 0)
+            return u;
     }
-    p.alpha = node_attr_float(n, "alpha", (float)alpha);
-    p.beta = node_attr_float(n, "beta", (float)beta);
-    p.gamma = node_attr_float(n, "gamma", 1.05070102214813232421875f);
-    p.lambd = node_attr_float(n, "lambd", 0.5f);
-    p.bias = node_attr_float(n, "bias", 0.0f);
-    p.neg_inf = node_attr_int(n, "detect_negative", 1) != 0;
-    p.pos_inf = node_attr_int(n, "detect_positive", 1) != 0;
-    return p;
+    return NULL;
 }
 
-static double softplus(double x)
+Status unary_params(const Node *n, const UnaryDef *u, float out[2], Diag *d)
 {
-    return x > 30 ? x : log1p(exp(x));
-}
-
-static double unary_f64(UnaryKind k, double x, const UnaryParams *p)
-{
-    switch (k) {
-    case UN_ABS: return fabs(x);
-    case UN_NEG: return -x;
-    case UN_RECIPROCAL: return 1.0 / x;
-    case UN_FLOOR: return floor(x);
-    case UN_CEIL: return ceil(x);
-    case UN_ROUND: return nearbyint(x); /* halves to even, the default rounding mode */
-    case UN_SQRT: return sqrt(x);
-    case UN_EXP: return exp(x);
-    case UN_LOG: return log(x);
-    case UN_SIN: return sin(x);
-    case UN_COS: return cos(x);
-    case UN_TAN: return tan(x);
-    case UN_ASIN: return asin(x);
-    case UN_ACOS: return acos(x);
-    case UN_ATAN: return atan(x);
-    case UN_SINH: return sinh(x);
-    case UN_COSH: return cosh(x);
-    case UN_ASINH: return asinh(x);
-    case UN_ACOSH: return acosh(x);
-    case UN_ATANH: return atanh(x);
-    case UN_ERF: return erf(x);
-    case UN_SIGN: return x > 0 ? 1 : x < 0 ? -1 : x; /* keeps NaN and signed zero */
-    case UN_RELU: return x > 0 ? x : 0;
-    case UN_SIGMOID: return 1.0 / (1.0 + exp(-x));
-    case UN_TANH: return tanh(x);
-    case UN_SOFTPLUS: return softplus(x);
-    case UN_SOFTSIGN: return x / (1.0 + fabs(x));
-    case UN_LEAKYRELU: return x >= 0 ? x : p->alpha * x;
-    case UN_ELU: return x >= 0 ? x : p->alpha * (exp(x) - 1);
-    case UN_SELU: return x > 0 ? p->gamma * x : p->gamma * p->alpha * (exp(x) - 1);
-    case UN_CELU: return fmax(0, x) + fmin(0, p->alpha * (exp(x / p->alpha) - 1));
-    case UN_HARDSIGMOID: return fmax(0, fmin(1, p->alpha * x + p->beta));
-    case UN_HARDSWISH: return x * fmax(0, fmin(1, x / 6 + 0.5));
-    case UN_THRESHOLDEDRELU: return x > p->alpha ? x : 0;
-    case UN_MISH: return x * tanh(softplus(x));
-    case UN_SHRINK: return x < -p->lambd ? x + p->bias : x > p->lambd ? x - p->bias : 0;
-    case UN_ISNAN: return isnan(x);
-    case UN_ISINF: return isinf(x) && ((x > 0 && p->pos_inf) || (x < 0 && p->neg_inf));
-    case UN_NOT: return x == 0;
-    case UN_BITWISENOT: return NAN; /* integers only, handled in unary_i64 */
+    for (int i = 0; i < 2; i++) {
+        const OpAttr *a = &u->attr[i];
+        out[i] = 0;
+        if (!a->name)
+            continue;
+        if (a->type == AT_FLOAT) {
+            out[i] = node_attr_float(n, a->name, (float)a->value);
+        } else if (a->type == AT_INT) {
+            out[i] = (float)node_attr_int(n, a->name, (int64_t)a->value);
+        } else {
+            const char *v = node_attr_string(n, a->name, a->s);
+            if (strcmp(v, a->s) != 0 && !(a->s_other && strcmp(v, a->s_other) == 0))
+                return diag_node(d, n, ST_UNSUPPORTED, "attribute %s=\"%s\" (only \"%s\"%s%s%s)", a->name, v,
+                                 a->s, a->s_other ? " and \"" : "", a->s_other ? a->s_other : "",
+                                 a->s_other ? "\"" : "");
+            out[i] = strcmp(v, a->s) == 0 ? 0.0f : 1.0f;
+        }
     }
-    return NAN;
-}
-
-/* Integer semantics where they differ from the float ones; false: compute through double. */
-static bool unary_i64(UnaryKind k, int64_t x, bool uns, int64_t *out)
-{
-    switch (k) {
-    case UN_ABS: *out = uns || x >= 0 ? x : (int64_t)(0 - (uint64_t)x); return true;
-    case UN_NEG: *out = (int64_t)(0 - (uint64_t)x); return true;
-    case UN_SIGN: *out = uns ? x != 0 : (x > 0) - (x < 0); return true;
-    case UN_RELU: *out = !uns && x < 0 ? 0 : x; return true;
-    case UN_NOT: *out = x == 0; return true;
-    case UN_BITWISENOT: *out = ~x; return true;
-    default: return false;
-    }
+    return ST_OK;
 }
 
 static Status shape_unary(Graph *g, Node *n, Diag *d)
 {
-    Status st;
-    const UnaryInfo *info = unary_info(n->op_type);
-    if (!info)
-        return diag_node(d, n, ST_ERR, "internal: no unary rule for %s", n->op_type);
-    if ((st = op_check_arity(n, 1, 1, 1, 1, d)) || (st = op_require_inputs(n, 1, d)) ||
-        (st = check_class(n, 0, info->types, d)))
+    const UnaryDef *u = unary_def(n->op_type);
+    float p[2];
+    Status st = unary_params(n, u, p, d);
+    if (st)
         return st;
     const Value *x = n->inputs[0];
-    DType t = info->kind == UN_ISNAN || info->kind == UN_ISINF ? DT_BOOL : x->dtype;
-    op_set_output(n, 0, t, &x->shape);
+    op_set_output(n, 0, u->to_bool ? DT_BOOL : x->dtype, &x->shape);
     return ST_OK;
 }
 
+/* The runtime kernel on a copy of the constant: integers in int64 (or uint64, or bool) where the kernel
+ * has integer semantics for the op, everything else in double, stored back with store_f64. */
 static Status fold_unary(Graph *g, Node *n, Diag *d)
 {
-    const UnaryInfo *info = unary_info(n->op_type);
+    const UnaryDef *u = unary_def(n->op_type);
     const Tensor *x = n->inputs[0]->init;
     Tensor *y;
+    float p[2];
     Status st;
-    if ((st = check_foldable(n, x->dtype, d)) || (st = op_fold_output(g, n, 0, &y, d)))
+    if ((st = check_foldable(n, x->dtype, d)) || (st = op_fold_output(g, n, 0, &y, d)) ||
+        (st = unary_params(n, u, p, d)))
         return st;
-    UnaryParams p = unary_params(n, info->kind);
-    bool ints = dtype_is_int(x->dtype) || x->dtype == DT_BOOL, uns = is_unsigned(x->dtype);
-    for (size_t i = 0; i < y->numel; i++) {
-        int64_t r;
-        if (ints && unary_i64(info->kind, tensor_get_i64(x, i), uns, &r))
-            tensor_set_i64(y, i, r);
+    size_t count = y->numel;
+    RtDType dt = RT_DOUBLE;
+    if (!u->to_bool && x->dtype == DT_BOOL && unary_supports((UnaryOp)u->kernel, RT_BOOL))
+        dt = RT_BOOL;
+    else if (!u->to_bool && dtype_is_int(x->dtype) && is_unsigned(x->dtype) &&
+             unary_supports((UnaryOp)u->kernel, RT_UINT64))
+        dt = RT_UINT64;
+    else if (!u->to_bool && (dtype_is_int(x->dtype) || x->dtype == DT_BOOL) &&
+             unary_supports((UnaryOp)u->kernel, RT_INT64))
+        dt = RT_INT64;
+    double *xf = arena_calloc(g->arena, count ? count : 1, sizeof *xf);
+    int64_t *xi = arena_calloc(g->arena, count ? count : 1, sizeof *xi);
+    uint8_t *xb = arena_calloc(g->arena, count ? count : 1, 1);
+    if (!xf || !xi || !xb)
+        return diag_node(d, n, ST_NOMEM, "out of memory folding");
+    for (size_t i = 0; i < count; i++) {
+        xf[i] = tensor_get_f64(x, i);
+        xi[i] = tensor_get_i64(x, i);
+        xb[i] = xi[i] != 0;
+    }
+    if (u->to_bool) {
+        if (strcmp(u->name, "IsNaN") == 0)
+            isnan_forward(RT_DOUBLE, xb, xf, count);
         else
-            store_f64(y, i, unary_f64(info->kind, tensor_get_f64(x, i), &p));
+            isinf_forward(RT_DOUBLE, xb, xf, count, p[0] != 0, p[1] != 0);
+        for (size_t i = 0; i < count; i++)
+            tensor_set_i64(y, i, xb[i]);
+        return ST_OK;
+    }
+    void *buf = dt == RT_DOUBLE ? (void *)xf : dt == RT_BOOL ? (void *)xb : (void *)xi;
+    unary_forward((UnaryOp)u->kernel, dt, buf, buf, count, p[0], p[1]);
+    for (size_t i = 0; i < count; i++) {
+        if (dt == RT_DOUBLE)
+            store_f64(y, i, xf[i]);
+        else
+            tensor_set_i64(y, i, dt == RT_BOOL ? xb[i] : xi[i]);
     }
     return ST_OK;
 }
@@ -341,25 +263,23 @@ typedef enum {
 typedef struct {
     const char *name;
     BinaryKind kind;
-    TypeClass types;    /* of the inputs */
     bool to_bool;       /* output is bool (comparisons) */
-    bool variadic;      /* 1..N inputs (Sum, Mean, Min, Max) */
 } BinaryInfo;
 
 static const BinaryInfo binary_ops[] = {
-    {"Add", BI_ADD, TC_NUMERIC, false, false}, {"Sub", BI_SUB, TC_NUMERIC, false, false},
-    {"Mul", BI_MUL, TC_NUMERIC, false, false}, {"Div", BI_DIV, TC_NUMERIC, false, false},
-    {"Pow", BI_POW, TC_NUMERIC, false, false}, {"Mod", BI_MOD, TC_NUMERIC, false, false},
-    {"Min", BI_MIN, TC_NUMERIC, false, true}, {"Max", BI_MAX, TC_NUMERIC, false, true},
-    {"Sum", BI_SUM, TC_NUMERIC, false, true}, {"Mean", BI_MEAN, TC_FLOAT, false, true},
-    {"PRelu", BI_PRELU, TC_NUMERIC, false, false},
-    {"Equal", BI_EQUAL, TC_ANY, true, false}, {"Less", BI_LESS, TC_NUMERIC, true, false},
-    {"LessOrEqual", BI_LESSEQ, TC_NUMERIC, true, false}, {"Greater", BI_GREATER, TC_NUMERIC, true, false},
-    {"GreaterOrEqual", BI_GREATEREQ, TC_NUMERIC, true, false},
-    {"And", BI_AND, TC_BOOL, true, false}, {"Or", BI_OR, TC_BOOL, true, false},
-    {"Xor", BI_XOR, TC_BOOL, true, false}, {"BitShift", BI_BITSHIFT, TC_UNSIGNED, false, false},
-    {"BitwiseAnd", BI_BITAND, TC_INT, false, false}, {"BitwiseOr", BI_BITOR, TC_INT, false, false},
-    {"BitwiseXor", BI_BITXOR, TC_INT, false, false},
+    {"Add", BI_ADD, false}, {"Sub", BI_SUB, false},
+    {"Mul", BI_MUL, false}, {"Div", BI_DIV, false},
+    {"Pow", BI_POW, false}, {"Mod", BI_MOD, false},
+    {"Min", BI_MIN, false}, {"Max", BI_MAX, false},
+    {"Sum", BI_SUM, false}, {"Mean", BI_MEAN, false},
+    {"PRelu", BI_PRELU, false},
+    {"Equal", BI_EQUAL, true}, {"Less", BI_LESS, true},
+    {"LessOrEqual", BI_LESSEQ, true}, {"Greater", BI_GREATER, true},
+    {"GreaterOrEqual", BI_GREATEREQ, true},
+    {"And", BI_AND, true}, {"Or", BI_OR, true},
+    {"Xor", BI_XOR, true}, {"BitShift", BI_BITSHIFT, false},
+    {"BitwiseAnd", BI_BITAND, false}, {"BitwiseOr", BI_BITOR, false},
+    {"BitwiseXor", BI_BITXOR, false},
 };
 
 static const BinaryInfo *binary_info(const char *op)
@@ -376,19 +296,10 @@ static Status shape_binary(Graph *g, Node *n, Diag *d)
     const BinaryInfo *info = binary_info(n->op_type);
     if (!info)
         return diag_node(d, n, ST_ERR, "internal: no binary rule for %s", n->op_type);
-    if ((st = info->variadic ? op_check_arity(n, 1, -1, 1, 1, d) : op_check_arity(n, 2, 2, 1, 1, d)) ||
-        (st = op_require_inputs(n, n->ninputs, d)))
-        return st;
     DType t = DT_UNDEFINED;
-    for (int i = 0; i < n->ninputs; i++) {
-        if ((st = check_class(n, i, info->types, d)))
-            return st;
-        /* Pow-12+ lets the exponent have its own type; everything else needs one type */
-        if (i > 0 && info->kind != BI_POW && (st = op_same_dtype(n, 0, i, d)))
-            return st;
+    for (int i = 0; i < n->ninputs; i++)
         if (t == DT_UNDEFINED && (i == 0 || info->kind != BI_POW))
             t = n->inputs[i]->dtype;
-    }
     if (info->kind == BI_MOD && dtype_is_float(t) && node_attr_int(n, "fmod", 0) != 1)
         return diag_node(d, n, ST_SHAPE, "Mod on %s needs fmod=1", dtype_name(t));
     if (info->kind == BI_BITSHIFT) {
@@ -559,9 +470,6 @@ static double flops_variadic(const Node *n)
 static Status shape_where(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 3, 3, 1, 1, d)) || (st = op_require_inputs(n, 3, d)) ||
-        (st = check_class(n, 0, TC_BOOL, d)) || (st = op_same_dtype(n, 1, 2, d)))
-        return st;
     Shape out;
     if ((st = shape_broadcast_inputs(n, 0, 3, &out, d)))
         return st;
@@ -622,9 +530,6 @@ static Status canon_clip(Graph *g, Node *n, Diag *d)
 static Status shape_clip(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 1, 3, 1, 1, d)) || (st = op_require_inputs(n, 1, d)) ||
-        (st = check_class(n, 0, TC_NUMERIC, d)))
-        return st;
     const Value *x = n->inputs[0];
     for (int i = 1; i < n->ninputs; i++) {
         Value *b = n->inputs[i];
@@ -698,11 +603,7 @@ static Status canon_cast(Graph *g, Node *n, Diag *d)
 
 static Status shape_cast(Graph *g, Node *n, Diag *d)
 {
-    Status st;
     bool like = strcmp(n->op_type, "CastLike") == 0;
-    if ((st = op_check_arity(n, like ? 2 : 1, like ? 2 : 1, 1, 1, d)) ||
-        (st = op_require_inputs(n, n->ninputs, d)))
-        return st;
     DType t;
     if (like) {
         t = n->inputs[1]->dtype;
@@ -840,62 +741,27 @@ static Value *grad_scalar(GradCtx *c, const char *hint, DType t, double x, Diag 
     return graph_const_scalar(grad_graph(c), hint, t, x, d);
 }
 
-/* The activations whose derivative is one fused kernel pass: onnxtune.<Op>Grad(dY, T) -> dX with
- * T = X, or Y for the rows marked from_output (unary_backward_reads_output in kernels.h). The grad
- * node's alpha/beta are the kernel's: the forward attributes with ONNX defaults filled in. */
-typedef struct {
-    UnaryKind kind;
-    const char *grad_op;
-    bool from_output;
-} ActGrad;
-
-static const ActGrad act_grads[] = {
-    {UN_ABS, "AbsGrad", false}, {UN_RECIPROCAL, "ReciprocalGrad", true}, {UN_SQRT, "SqrtGrad", true},
-    {UN_ERF, "ErfGrad", false}, {UN_SIGMOID, "SigmoidGrad", true}, {UN_TANH, "TanhGrad", true},
-    {UN_SOFTPLUS, "SoftplusGrad", false}, {UN_SOFTSIGN, "SoftsignGrad", false}, {UN_RELU, "ReluGrad", false},
-    {UN_LEAKYRELU, "LeakyReluGrad", false}, {UN_ELU, "EluGrad", false}, {UN_SELU, "SeluGrad", false},
-    {UN_CELU, "CeluGrad", false}, {UN_HARDSIGMOID, "HardSigmoidGrad", false},
-    {UN_HARDSWISH, "HardSwishGrad", false}, {UN_THRESHOLDEDRELU, "ThresholdedReluGrad", false},
-    {UN_MISH, "MishGrad", false}, {UN_SHRINK, "ShrinkGrad", false},
-};
-
-static const ActGrad *act_grad(UnaryKind k)
-{
-    for (size_t i = 0; i < sizeof act_grads / sizeof act_grads[0]; i++)
-        if (act_grads[i].kind == k)
-            return &act_grads[i];
-    return NULL;
-}
-
-/* Y = f(X) element-wise:
- *   Neg: dX = -dY;   Exp: dX = dY * Y;   Log: dX = dY / X;
- *   the activations in act_grads: dX = dY * f'(X) (from Y for Sigmoid, Tanh, Sqrt, Reciprocal) in one
- *   fused onnxtune.<Op>Grad node. */
+/* Y = f(X) element-wise, one backward node as ir/unary.def's grad column says:
+ *   ONNX_DY(Neg): dX = -dY;   ONNX_Y(Mul) (Exp): dX = dY * Y;   ONNX_X(Div) (Log): dX = dY / X;
+ *   FUSED_X / FUSED_Y: dX = dY * f'(X) (computed from Y for Sigmoid, Tanh, Sqrt, Reciprocal) in one
+ *   onnxtune.<Op>Grad(dY, X or Y) node, whose alpha and beta are the forward kernel's. */
 static Status grad_unary(GradCtx *c, Node *n, Diag *d)
 {
     Value *dy = grad_output(c, n, 0);
     if (!dy || !grad_needed(c, n, 0))
         return ST_OK;
-    const UnaryInfo *info = unary_info(n->op_type);
-    Value *x = n->inputs[0], *y = n->outputs[0], *dx;
-    if (info->kind == UN_NEG) {
-        dx = bw1(c, n, "Neg", 1, &dy, d);
-    } else if (info->kind == UN_EXP) {
-        dx = bw1(c, n, "Mul", 2, (Value *[]){dy, y}, d);
-    } else if (info->kind == UN_LOG) {
-        dx = bw1(c, n, "Div", 2, (Value *[]){dy, x}, d);
+    const UnaryDef *u = unary_def(n->op_type);
+    Value *t = u->grad == UG_X ? n->inputs[0] : u->grad == UG_Y ? n->outputs[0] : NULL, *dx;
+    if (u->grad_op) {
+        dx = bw1(c, n, u->grad_op, t ? 2 : 1, (Value *[]){dy, t}, d);
     } else {
-        const ActGrad *ag = act_grad(info->kind);
-        if (!ag)
-            return diag_node(d, n, ST_ERR, "internal: no backward op for %s", n->op_type);
-        UnaryParams p = unary_params(n, info->kind);
-        double alpha = info->kind == UN_SHRINK ? p.bias : p.alpha;
-        double beta = info->kind == UN_SELU ? p.gamma : info->kind == UN_SHRINK ? p.lambd : p.beta;
+        float p[2];
         Graph *g = grad_graph(c);
-        Node *m = grad_new_node(c, n, ONNXTUNE_DOMAIN, ag->grad_op, 2, (Value *[]){dy, ag->from_output ? y : x},
-                                1, d);
-        if (!m || node_set_attr_float(g, m, "alpha", (float)alpha, d) ||
-            node_set_attr_float(g, m, "beta", (float)beta, d) || grad_finish_node(c, m, d))
+        Node *m = unary_params(n, u, p, d) ? NULL
+                  : grad_new_node(c, n, ONNXTUNE_DOMAIN, arena_printf(g->arena, "%sGrad", u->name), 2,
+                                  (Value *[]){dy, t}, 1, d);
+        if (!m || node_set_attr_float(g, m, "alpha", p[0], d) || node_set_attr_float(g, m, "beta", p[1], d) ||
+            grad_finish_node(c, m, d))
             return d->status;
         dx = m->outputs[0];
     }
@@ -1104,12 +970,6 @@ static Status grad_cast(GradCtx *c, Node *n, Diag *d)
 /* onnxtune.<Op>Grad(dY, T[, lo, hi]) -> dX: dY and T of one float type and shape; dX is T's. */
 static Status shape_act_grad(Graph *g, Node *n, Diag *d)
 {
-    Status st;
-    bool clip = strcmp(n->op_type, "ClipGrad") == 0;
-    if ((st = op_check_arity(n, 2, clip ? 4 : 2, 1, 1, d)) || (st = op_require_inputs(n, 2, d)) ||
-        (st = check_class(n, 0, TC_FLOAT, d)) || (st = op_same_dtype(n, 0, 1, d)) ||
-        (clip && ((st = op_same_dtype(n, 1, 2, d)) || (st = op_same_dtype(n, 1, 3, d)))))
-        return st;
     const Value *dy = n->inputs[0], *t = n->inputs[1];
     if (dy->shape.rank >= 0 && t->shape.rank >= 0 && !shape_equal(&dy->shape, &t->shape) &&
         shape_is_static(&dy->shape) && shape_is_static(&t->shape)) {
@@ -1123,52 +983,69 @@ static Status shape_act_grad(Graph *g, Node *n, Diag *d)
 
 /* ======================================================================== the table */
 
-#define UNARY(op, v) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
-    .canon = canon_legacy_broadcast, .shape = shape_unary, .fold = fold_unary, .flops = flops_out0}
-#define BINARY(op, v) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
-    .canon = canon_legacy_broadcast, .shape = shape_binary, .fold = fold_binary, .flops = flops_variadic}
-#define UNARY_GRAD(op, v) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
-    .canon = canon_legacy_broadcast, .shape = shape_unary, .fold = fold_unary, .flops = flops_out0, \
-    .grad = grad_unary}
-#define UNARY_ZERO_GRAD(op, v) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
-    .canon = canon_legacy_broadcast, .shape = shape_unary, .fold = fold_unary, .flops = flops_out0, \
-    .grad = grad_zero}
-#define ACT_GRAD(op) {.name = op, .domain = ONNXTUNE_DOMAIN, .family = "elementwise", .canon_opset = 1, \
-    .shape = shape_act_grad, .flops = flops_out0}
-#define BINARY_GRAD(op, v, g) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
+#define BINARY_ROW(op, v, g, in_max, ...) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
     .canon = canon_legacy_broadcast, .shape = shape_binary, .fold = fold_binary, .flops = flops_variadic, \
-    .grad = g}
+    .grad = g, ARITY(in_max == 2 ? 2 : 1, in_max, 1, 1), REQUIRED(ALL_INPUTS), DTYPES(__VA_ARGS__)}
+#define BINARY(op, v, cls) BINARY_ROW(op, v, NULL, 2, IN_CLASS_SAME(cls))
+#define BINARY_GRAD(op, v, g, cls) BINARY_ROW(op, v, g, 2, IN_CLASS_SAME(cls))
+#define VARIADIC(op, v, g, cls) BINARY_ROW(op, v, g, -1, IN_CLASS_SAME(cls))
+
+/* A unary.def row as an op rule; its alpha/beta attributes are the defaults canonicalisation writes. */
+#define UNARY_RULE(op, since, types, grad_rule, ...) {.name = #op, .domain = "", .family = "elementwise", \
+    .canon_opset = since, .canon = canon_legacy_broadcast, .shape = shape_unary, .fold = fold_unary, \
+    .flops = flops_out0, .grad = grad_rule, ARITY(1, 1, 1, 1), REQUIRED(1), DTYPES(IN_CLASS(0, types)), \
+    .defaults = {__VA_ARGS__}},
+#define GRAD_RULE_NONE NULL
+#define GRAD_RULE_ZERO grad_zero
+#define GRAD_RULE_FUSED_X grad_unary
+#define GRAD_RULE_FUSED_Y grad_unary
+#define GRAD_RULE_ONNX_X(op) grad_unary
+#define GRAD_RULE_ONNX_Y(op) grad_unary
+#define GRAD_RULE_ONNX_DY(op) grad_unary
+
+/* onnxtune.<Op>Grad(dY, T) -> dX for the unary.def rows with a fused gradient; none for the others
+ * (ONNX_X(Div) expands to ACT_GRAD_ROW_NONE, which then takes the (op) that follows). */
+#define ACT_GRAD(op) {.name = op, .domain = ONNXTUNE_DOMAIN, .family = "elementwise", .canon_opset = 1, \
+    .shape = shape_act_grad, .flops = flops_out0, ARITY(2, 2, 1, 1), REQUIRED(2), \
+    DTYPES(IN_CLASS(0, TC_FLOAT), IN_SAME(0, 1))}
+#define ACT_GRAD_ROW_NONE(op)
+#define ACT_GRAD_ROW_ZERO(op)
+#define ACT_GRAD_ROW_FUSED_X(op) ACT_GRAD(#op "Grad"),
+#define ACT_GRAD_ROW_FUSED_Y(op) ACT_GRAD(#op "Grad"),
+#define ACT_GRAD_ROW_ONNX_X(std) ACT_GRAD_ROW_NONE
+#define ACT_GRAD_ROW_ONNX_Y(std) ACT_GRAD_ROW_NONE
+#define ACT_GRAD_ROW_ONNX_DY(std) ACT_GRAD_ROW_NONE
 
 const OpRule elementwise_rules[] = {
-    UNARY_GRAD("Abs", 13), UNARY_GRAD("Neg", 13), UNARY_GRAD("Reciprocal", 13), UNARY_ZERO_GRAD("Floor", 13),
-    UNARY_ZERO_GRAD("Ceil", 13), UNARY_ZERO_GRAD("Round", 11), UNARY_GRAD("Sqrt", 13), UNARY_GRAD("Exp", 13), UNARY_GRAD("Log", 13),
-    UNARY("Sin", 7), UNARY("Cos", 7), UNARY("Tan", 7), UNARY("Asin", 7), UNARY("Acos", 7), UNARY("Atan", 7),
-    UNARY("Sinh", 9), UNARY("Cosh", 9), UNARY("Asinh", 9), UNARY("Acosh", 9), UNARY("Atanh", 9),
-    UNARY_GRAD("Erf", 13), UNARY_ZERO_GRAD("Sign", 13), UNARY_GRAD("Relu", 14), UNARY_GRAD("Sigmoid", 13),
-    UNARY_GRAD("Tanh", 13), UNARY_GRAD("Softplus", 1), UNARY_GRAD("Softsign", 1), UNARY_GRAD("LeakyRelu", 16),
-    UNARY_GRAD("Elu", 6), UNARY_GRAD("Selu", 6), UNARY_GRAD("Celu", 12), UNARY_GRAD("HardSigmoid", 6),
-    UNARY_GRAD("HardSwish", 14), UNARY_GRAD("ThresholdedRelu", 10), UNARY_GRAD("Mish", 18),
-    UNARY_GRAD("Shrink", 9), UNARY("IsNaN", 13), UNARY("IsInf", 10), UNARY("Not", 1), UNARY("BitwiseNot", 18),
-    BINARY_GRAD("Add", 14, grad_arith), BINARY_GRAD("Sub", 14, grad_arith), BINARY_GRAD("Mul", 14, grad_arith),
-    BINARY_GRAD("Div", 14, grad_arith), BINARY_GRAD("Pow", 15, grad_pow), BINARY("Mod", 13),
-    BINARY_GRAD("Min", 13, grad_variadic), BINARY_GRAD("Max", 13, grad_variadic),
-    BINARY_GRAD("Sum", 13, grad_variadic), BINARY_GRAD("Mean", 13, grad_variadic),
-    BINARY_GRAD("PRelu", 16, grad_prelu), BINARY("Equal", 13), BINARY("Less", 13), BINARY("LessOrEqual", 16),
-    BINARY("Greater", 13), BINARY("GreaterOrEqual", 16), BINARY("And", 7), BINARY("Or", 7), BINARY("Xor", 7),
-    BINARY("BitShift", 11), BINARY("BitwiseAnd", 18), BINARY("BitwiseOr", 18), BINARY("BitwiseXor", 18),
+#define UNARY(op, kernel, types, since, grad, alpha, beta) UNARY_RULE(op, since, types, GRAD_RULE_##grad, alpha, beta)
+#define UNARY_TO_BOOL(op, types, since, alpha, beta) UNARY_RULE(op, since, types, NULL, alpha, beta)
+#include "unary.def"
+    BINARY_GRAD("Add", 14, grad_arith, TC_NUMERIC), BINARY_GRAD("Sub", 14, grad_arith, TC_NUMERIC),
+    BINARY_GRAD("Mul", 14, grad_arith, TC_NUMERIC), BINARY_GRAD("Div", 14, grad_arith, TC_NUMERIC),
+    BINARY_ROW("Pow", 15, grad_pow, 2, IN_CLASS(ALL_INPUTS, TC_NUMERIC)), BINARY("Mod", 13, TC_NUMERIC),
+    VARIADIC("Min", 13, grad_variadic, TC_NUMERIC), VARIADIC("Max", 13, grad_variadic, TC_NUMERIC),
+    VARIADIC("Sum", 13, grad_variadic, TC_NUMERIC), VARIADIC("Mean", 13, grad_variadic, TC_FLOAT),
+    BINARY_GRAD("PRelu", 16, grad_prelu, TC_NUMERIC), BINARY("Equal", 13, TC_ANY), BINARY("Less", 13, TC_NUMERIC),
+    BINARY("LessOrEqual", 16, TC_NUMERIC), BINARY("Greater", 13, TC_NUMERIC),
+    BINARY("GreaterOrEqual", 16, TC_NUMERIC), BINARY("And", 7, TC_BOOL), BINARY("Or", 7, TC_BOOL),
+    BINARY("Xor", 7, TC_BOOL), BINARY("BitShift", 11, TC_UNSIGNED), BINARY("BitwiseAnd", 18, TC_INT),
+    BINARY("BitwiseOr", 18, TC_INT), BINARY("BitwiseXor", 18, TC_INT),
     {.name = "Where", .domain = "", .family = "elementwise", .canon_opset = 16, .shape = shape_where,
-     .fold = fold_where, .flops = flops_out0, .grad = grad_where},
+     .fold = fold_where, .flops = flops_out0, .grad = grad_where, ARITY(3, 3, 1, 1), REQUIRED(3),
+     DTYPES(IN_CLASS(0, TC_BOOL), IN_SAME(1, 2))},
     {.name = "Clip", .domain = "", .family = "elementwise", .canon_opset = 13, .canon = canon_clip,
-     .shape = shape_clip, .fold = fold_clip, .flops = flops_out0, .grad = grad_clip},
+     .shape = shape_clip, .fold = fold_clip, .flops = flops_out0, .grad = grad_clip, ARITY(1, 3, 1, 1), REQUIRED(1),
+     DTYPES(IN_CLASS(0, TC_NUMERIC))},
     {.name = "Cast", .domain = "", .family = "elementwise", .canon_opset = 13, .canon = canon_cast,
-     .shape = shape_cast, .fold = fold_cast, .flops = flops_out0, .grad = grad_cast},
+     .shape = shape_cast, .fold = fold_cast, .flops = flops_out0, .grad = grad_cast, ARITY(1, 1, 1, 1),
+     REQUIRED(ALL_INPUTS)},
     {.name = "CastLike", .domain = "", .family = "elementwise", .canon_opset = 15, .shape = shape_cast,
-     .fold = fold_cast, .flops = flops_out0, .grad = grad_cast},
-    /* backward ops (onnxtune domain): <Op>Grad(dY, T) -> dX, see act_grads */
-    ACT_GRAD("AbsGrad"), ACT_GRAD("ReciprocalGrad"), ACT_GRAD("SqrtGrad"), ACT_GRAD("ErfGrad"),
-    ACT_GRAD("SigmoidGrad"), ACT_GRAD("TanhGrad"), ACT_GRAD("SoftplusGrad"), ACT_GRAD("SoftsignGrad"),
-    ACT_GRAD("ReluGrad"), ACT_GRAD("LeakyReluGrad"), ACT_GRAD("EluGrad"), ACT_GRAD("SeluGrad"), ACT_GRAD("CeluGrad"),
-    ACT_GRAD("HardSigmoidGrad"), ACT_GRAD("HardSwishGrad"), ACT_GRAD("ThresholdedReluGrad"), ACT_GRAD("MishGrad"),
-    ACT_GRAD("ShrinkGrad"), ACT_GRAD("ClipGrad"),
+     .fold = fold_cast, .flops = flops_out0, .grad = grad_cast, ARITY(2, 2, 1, 1), REQUIRED(ALL_INPUTS)},
+    /* backward ops (onnxtune domain): <Op>Grad(dY, T) -> dX for unary.def's FUSED_X and FUSED_Y rows */
+#define UNARY(op, kernel, types, since, grad, alpha, beta) ACT_GRAD_ROW_##grad(op)
+#include "unary.def"
+    {.name = "ClipGrad", .domain = ONNXTUNE_DOMAIN, .family = "elementwise", .canon_opset = 1,
+     .shape = shape_act_grad, .flops = flops_out0, ARITY(2, 4, 1, 1), REQUIRED(2),
+     DTYPES(IN_CLASS(0, TC_FLOAT), IN_SAME(0, 1), IN_SAME(1, 2), IN_SAME(1, 3))},
     {0},
 };

@@ -24,10 +24,6 @@ static Status canon_gemm(Graph *g, Node *n, Diag *d)
 
 static Status shape_gemm(Graph *g, Node *n, Diag *d)
 {
-    Status st;
-    if ((st = op_check_arity(n, 2, 3, 1, 1, d)) || (st = op_require_inputs(n, 2, d)) ||
-        (st = op_same_dtype(n, 0, 1, d)) || (st = op_same_dtype(n, 0, 2, d)))
-        return st;
     const Value *a = n->inputs[0], *b = n->inputs[1], *c = node_input(n, 2);
     char s1[128], s2[128];
     if (a->shape.rank >= 0 && a->shape.rank != 2)
@@ -127,9 +123,6 @@ static Status grad_gemm(GradCtx *c, Node *n, Diag *d)
 static Status shape_matmul(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 2, 2, 1, 1, d)) || (st = op_require_inputs(n, 2, d)) ||
-        (st = op_same_dtype(n, 0, 1, d)))
-        return st;
     const Value *av = n->inputs[0], *bv = n->inputs[1];
     char s1[128], s2[128];
     for (int i = 0; i < 2; i++)
@@ -321,8 +314,6 @@ static bool einsum_term(const char **p, EinsumTerm *t)
 static Status shape_einsum(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 1, -1, 1, 1, d)) || (st = op_require_inputs(n, n->ninputs, d)))
-        return st;
     for (int i = 1; i < n->ninputs; i++)
         if ((st = op_same_dtype(n, 0, i, d)))
             return st;
@@ -540,10 +531,10 @@ static double flops_unknown(const Node *n)
 
 const OpRule matmul_rules[] = {
     {.name = "Gemm", .domain = "", .family = "matmul", .canon_opset = 13, .canon = canon_gemm, .shape = shape_gemm,
-     .flops = flops_gemm, .grad = grad_gemm},
+     .flops = flops_gemm, .grad = grad_gemm, ARITY(2, 3, 1, 1), REQUIRED(2), DTYPES(IN_SAME(0, 1), IN_SAME(0, 2))},
     {.name = "MatMul", .domain = "", .family = "matmul", .canon_opset = 13, .shape = shape_matmul,
-     .flops = flops_matmul, .grad = grad_matmul},
+     .flops = flops_matmul, .grad = grad_matmul, ARITY(2, 2, 1, 1), REQUIRED(2), DTYPES(IN_SAME(0, 1))},
     {.name = "Einsum", .domain = "", .family = "matmul", .canon_opset = 12, .shape = shape_einsum,
-     .flops = flops_unknown, .grad = grad_einsum},
+     .flops = flops_unknown, .grad = grad_einsum, ARITY(1, -1, 1, 1), REQUIRED(ALL_INPUTS)},
     {0},
 };

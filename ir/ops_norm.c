@@ -67,8 +67,6 @@ static Status canon_batchnorm(Graph *g, Node *n, Diag *d)
 static Status shape_batchnorm(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 5, 5, 1, 3, d)) || (st = op_require_inputs(n, 5, d)))
-        return st;
     const Value *x = n->inputs[0];
     if (x->dtype != DT_UNDEFINED && !dtype_is_float(x->dtype))
         return diag_node(d, n, ST_SHAPE, "input 0 '%s' is %s, not a float type", x->name, dtype_name(x->dtype));
@@ -112,8 +110,6 @@ static Status canon_drop_consumed(Graph *g, Node *n, Diag *d)
 static Status shape_instancenorm(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 3, 3, 1, 1, d)) || (st = op_require_inputs(n, 3, d)))
-        return st;
     const Value *x = n->inputs[0];
     if (x->shape.rank >= 0 && x->shape.rank < 3) {
         char s[128];
@@ -135,8 +131,6 @@ static Status shape_instancenorm(Graph *g, Node *n, Diag *d)
 static Status shape_layernorm(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 2, 3, 1, 3, d)) || (st = op_require_inputs(n, 2, d)))
-        return st;
     const Value *x = n->inputs[0];
     if (x->dtype != DT_UNDEFINED && !dtype_is_float(x->dtype))
         return diag_node(d, n, ST_SHAPE, "input 0 '%s' is %s, not a float type", x->name, dtype_name(x->dtype));
@@ -191,9 +185,6 @@ static double flops_layernorm(const Node *n)
 
 static Status shape_lrn(Graph *g, Node *n, Diag *d)
 {
-    Status st;
-    if ((st = op_check_arity(n, 1, 1, 1, 1, d)) || (st = op_require_inputs(n, 1, d)))
-        return st;
     const Value *x = n->inputs[0];
     const Attr *size = node_attr(n, "size");
     if (!size || size->type != AT_INT || size->i <= 0)
@@ -242,8 +233,6 @@ static Status canon_dropout(Graph *g, Node *n, Diag *d)
 static Status shape_dropout(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 1, 3, 1, 2, d)) || (st = op_require_inputs(n, 1, d)))
-        return st;
     const Value *x = n->inputs[0];
     for (int i = 1; i < n->ninputs; i++) {
         const Value *v = n->inputs[i];
@@ -265,8 +254,6 @@ static Status shape_dropout(Graph *g, Node *n, Diag *d)
 static Status shape_mvn(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 1, 1, 1, 1, d)) || (st = op_require_inputs(n, 1, d)))
-        return st;
     const Value *x = n->inputs[0];
     IntList axes;
     if (op_attr_ints(n, "axes", &axes) && x->shape.rank >= 0)
@@ -348,8 +335,6 @@ static Status shape_instancenorm_grad(Graph *g, Node *n, Diag *d)
 static Status shape_layernorm_grad(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 5, 5, 1, 3, d)) || (st = op_require_inputs(n, 5, d)))
-        return st;
     const Value *x = n->inputs[1];
     int axis;
     if ((st = op_axis(n, "axis", node_attr_int(n, "axis", -1), x->shape.rank, &axis, d)))
@@ -522,10 +507,6 @@ static Status grad_dropout(GradCtx *c, Node *n, Diag *d)
  * onnxtune.DropoutGrad (1): dY, ratio, seed -> dX = keep ? dY / (1 - ratio) : 0 (the mask recomputed). */
 static Status shape_dropout_train(Graph *g, Node *n, Diag *d)
 {
-    bool grad = strcmp(n->op_type, "DropoutGrad") == 0;
-    Status st;
-    if ((st = op_check_arity(n, 3, 3, 1, grad ? 1 : 2, d)) || (st = op_require_inputs(n, 1, d)))
-        return st;
     const Value *x = n->inputs[0], *ratio = node_input(n, 1), *seed = node_input(n, 2);
     char s[128];
     if (ratio && (ratio->shape.rank != 0 || !dtype_is_float(ratio->dtype)))
@@ -576,25 +557,27 @@ Status dropout_to_training(Graph *g, Node *n, Value *seed, int64_t stream, Diag 
 
 const OpRule norm_rules[] = {
     {.name = "BatchNormalization", .domain = "", .family = "norm", .canon_opset = 15, .canon = canon_batchnorm,
-     .shape = shape_batchnorm, .flops = flops_batchnorm, .grad = grad_batchnorm},
+     .shape = shape_batchnorm, .flops = flops_batchnorm, .grad = grad_batchnorm, ARITY(5, 5, 1, 3), REQUIRED(5)},
     {.name = "InstanceNormalization", .domain = "", .family = "norm", .canon_opset = 6,
-     .canon = canon_drop_consumed, .shape = shape_instancenorm, .flops = flops_layernorm, .grad = grad_instancenorm},
+     .canon = canon_drop_consumed, .shape = shape_instancenorm, .flops = flops_layernorm, .grad = grad_instancenorm,
+     ARITY(3, 3, 1, 1), REQUIRED(3)},
     {.name = "LayerNormalization", .domain = "", .family = "norm", .canon_opset = 17, .shape = shape_layernorm,
-     .flops = flops_layernorm, .grad = grad_layernorm},
-    {.name = "LRN", .domain = "", .family = "norm", .canon_opset = 13, .shape = shape_lrn, .flops = flops_lrn},
+     .flops = flops_layernorm, .grad = grad_layernorm, ARITY(2, 3, 1, 3), REQUIRED(2)},
+    {.name = "LRN", .domain = "", .family = "norm", .canon_opset = 13, .shape = shape_lrn, .flops = flops_lrn,
+     ARITY(1, 1, 1, 1), REQUIRED(1)},
     {.name = "Dropout", .domain = "", .family = "norm", .canon_opset = 13, .canon = canon_dropout,
-     .shape = shape_dropout, .flops = flops_in0, .grad = grad_dropout},
+     .shape = shape_dropout, .flops = flops_in0, .grad = grad_dropout, ARITY(1, 3, 1, 2), REQUIRED(1)},
     {.name = "BatchNormalizationGrad", .domain = ONNXTUNE_DOMAIN, .family = "norm", .canon_opset = 1,
      .shape = shape_batchnorm_grad, .flops = flops_layernorm},
     {.name = "InstanceNormalizationGrad", .domain = ONNXTUNE_DOMAIN, .family = "norm", .canon_opset = 1,
      .shape = shape_instancenorm_grad, .flops = flops_layernorm},
     {.name = "LayerNormalizationGrad", .domain = ONNXTUNE_DOMAIN, .family = "norm", .canon_opset = 1,
-     .shape = shape_layernorm_grad, .flops = flops_layernorm},
+     .shape = shape_layernorm_grad, .flops = flops_layernorm, ARITY(5, 5, 1, 3), REQUIRED(5)},
     {.name = "Dropout", .domain = ONNXTUNE_DOMAIN, .family = "norm", .canon_opset = 1, .shape = shape_dropout_train,
-     .flops = flops_in0, .grad = grad_dropout_train},
+     .flops = flops_in0, .grad = grad_dropout_train, ARITY(3, 3, 1, 2), REQUIRED(1)},
     {.name = "DropoutGrad", .domain = ONNXTUNE_DOMAIN, .family = "norm", .canon_opset = 1,
-     .shape = shape_dropout_train, .flops = flops_in0},
+     .shape = shape_dropout_train, .flops = flops_in0, ARITY(3, 3, 1, 1), REQUIRED(1)},
     {.name = "MeanVarianceNormalization", .domain = "", .family = "norm", .canon_opset = 13, .shape = shape_mvn,
-     .flops = flops_layernorm},
+     .flops = flops_layernorm, ARITY(1, 1, 1, 1), REQUIRED(1)},
     {0},
 };

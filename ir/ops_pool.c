@@ -12,11 +12,7 @@ static Status pool_shape(Graph *gr, Node *n, Diag *d)
 {
     (void)gr;
     bool maxpool = strcmp(n->op_type, "MaxPool") == 0;
-    Status st = op_check_arity(n, 1, 1, 1, maxpool ? 2 : 1, d);
-    if (!st)
-        st = op_require_inputs(n, 1, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = &n->inputs[0]->shape;
     DType t = n->inputs[0]->dtype;
     IntList ks;
@@ -70,11 +66,6 @@ static Status lppool_canon(Graph *g, Node *n, Diag *d)
 static Status global_pool_shape(Graph *gr, Node *n, Diag *d)
 {
     (void)gr;
-    Status st = op_check_arity(n, 1, 1, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 1, d);
-    if (st)
-        return st;
     const Shape *x = &n->inputs[0]->shape;
     char a[160];
     if (x->rank >= 0 && x->rank < 3)
@@ -115,13 +106,7 @@ static double global_pool_flops(const Node *n)
 static Status maxpool_grad_shape(Graph *gr, Node *n, Diag *d)
 {
     (void)gr;
-    Status st = op_check_arity(n, 2, 2, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 2, d);
-    if (!st)
-        st = op_same_dtype(n, 0, 1, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *dy = &n->inputs[0]->shape, *x = &n->inputs[1]->shape;
     char a[160], b[160];
     if (x->rank < 3 || dy->rank != x->rank || !shape_is_static(x) || dim_conflict(dy, 0, x, 0) ||
@@ -140,11 +125,7 @@ static Status maxpool_grad_shape(Graph *gr, Node *n, Diag *d)
 static Status avgpool_grad_shape(Graph *gr, Node *n, Diag *d)
 {
     (void)gr;
-    Status st = op_check_arity(n, 1, 1, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 1, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *dy = &n->inputs[0]->shape;
     IntList is;
     if (!op_attr_ints(n, "input_shape", &is))
@@ -241,17 +222,22 @@ static double pool_grad_flops(const Node *n)
     return shape_numel_or0(&n->inputs[0]->shape) * w;
 }
 
-/* name, domain, family, canonical opset, canon, shape, fold, flops, grad.
+/* name, domain, family, canonical opset, canon, shape, fold, flops, grad, then the signature.
  * The older versions (MaxPool-1/8/10/11, AveragePool-1/7/10) only lack attributes whose defaults
  * give their semantics, so they need no rewrite. */
 const OpRule pool_rules[] = {
-    {"MaxPool", "", "pool", 17, NULL, pool_shape, NULL, pool_flops, pool_grad},
-    {"AveragePool", "", "pool", 17, NULL, pool_shape, NULL, pool_flops, pool_grad},
-    {"LpPool", "", "pool", 17, lppool_canon, pool_shape, NULL, pool_flops, NULL},
-    {"GlobalAveragePool", "", "pool", 17, NULL, global_pool_shape, NULL, global_pool_flops, global_pool_grad},
-    {"GlobalMaxPool", "", "pool", 17, NULL, global_pool_shape, NULL, global_pool_flops, global_pool_grad},
-    {"GlobalLpPool", "", "pool", 17, lppool_canon, global_pool_shape, NULL, global_pool_flops, NULL},
-    {"MaxPoolGrad", ONNXTUNE_DOMAIN, "pool", 1, NULL, maxpool_grad_shape, NULL, pool_grad_flops, NULL},
-    {"AveragePoolGrad", ONNXTUNE_DOMAIN, "pool", 1, NULL, avgpool_grad_shape, NULL, pool_grad_flops, NULL},
+    {"MaxPool", "", "pool", 17, NULL, pool_shape, NULL, pool_flops, pool_grad, ARITY(1, 1, 1, 2), REQUIRED(1)},
+    {"AveragePool", "", "pool", 17, NULL, pool_shape, NULL, pool_flops, pool_grad, ARITY(1, 1, 1, 1), REQUIRED(1)},
+    {"LpPool", "", "pool", 17, lppool_canon, pool_shape, NULL, pool_flops, NULL, ARITY(1, 1, 1, 1), REQUIRED(1)},
+    {"GlobalAveragePool", "", "pool", 17, NULL, global_pool_shape, NULL, global_pool_flops, global_pool_grad,
+     ARITY(1, 1, 1, 1), REQUIRED(1)},
+    {"GlobalMaxPool", "", "pool", 17, NULL, global_pool_shape, NULL, global_pool_flops, global_pool_grad,
+     ARITY(1, 1, 1, 1), REQUIRED(1)},
+    {"GlobalLpPool", "", "pool", 17, lppool_canon, global_pool_shape, NULL, global_pool_flops, NULL,
+     ARITY(1, 1, 1, 1), REQUIRED(1)},
+    {"MaxPoolGrad", ONNXTUNE_DOMAIN, "pool", 1, NULL, maxpool_grad_shape, NULL, pool_grad_flops, NULL,
+     ARITY(2, 2, 1, 1), REQUIRED(2), DTYPES(IN_SAME(0, 1))},
+    {"AveragePoolGrad", ONNXTUNE_DOMAIN, "pool", 1, NULL, avgpool_grad_shape, NULL, pool_grad_flops, NULL,
+     ARITY(1, 1, 1, 1), REQUIRED(1)},
     {0},
 };

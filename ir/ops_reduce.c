@@ -99,8 +99,6 @@ static Status reduce_plan(Graph *g, const Node *n, int rank, bool *reduced, bool
 static Status shape_reduce(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 1, 2, 1, 1, d)) || (st = op_require_inputs(n, 1, d)))
-        return st;
     const Value *x = n->inputs[0];
     if (x->dtype != DT_UNDEFINED && !dtype_is_float(x->dtype) && !dtype_is_int(x->dtype))
         return diag_node(d, n, ST_SHAPE, "input 0 '%s' is %s, not a numeric type", x->name, dtype_name(x->dtype));
@@ -411,8 +409,6 @@ static Status grad_reduce_prod(GradCtx *c, Node *n, Diag *d)
 static Status shape_arg(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 1, 1, 1, 1, d)) || (st = op_require_inputs(n, 1, d)))
-        return st;
     const Value *x = n->inputs[0];
     if (x->shape.rank < 0) {
         op_set_output(n, 0, DT_INT64, NULL);
@@ -516,8 +512,6 @@ static Status canon_softmax(Graph *g, Node *n, Diag *d)
 static Status shape_softmax(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 1, 1, 1, 1, d)) || (st = op_require_inputs(n, 1, d)))
-        return st;
     const Value *x = n->inputs[0];
     if (x->dtype != DT_UNDEFINED && !dtype_is_float(x->dtype))
         return diag_node(d, n, ST_SHAPE, "input 0 '%s' is %s, not a float type", x->name, dtype_name(x->dtype));
@@ -555,9 +549,6 @@ static Status grad_softmax(GradCtx *c, Node *n, Diag *d)
 static Status shape_softmax_grad(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 2, 2, 1, 1, d)) || (st = op_require_inputs(n, 2, d)) ||
-        (st = op_same_dtype(n, 0, 1, d)))
-        return st;
     const Value *dy = n->inputs[0], *y = n->inputs[1];
     if (dy->dtype != DT_UNDEFINED && !dtype_is_float(dy->dtype))
         return diag_node(d, n, ST_SHAPE, "input 0 '%s' is %s, not a float type", dy->name, dtype_name(dy->dtype));
@@ -576,11 +567,12 @@ static Status shape_softmax_grad(Graph *g, Node *n, Diag *d)
 /* ======================================================================== the table */
 
 #define REDUCE(op, v) {.name = op, .domain = "", .family = "reduce", .canon_opset = v, .canon = canon_reduce, \
-    .shape = shape_reduce, .fold = fold_reduce, .flops = flops_in0}
+    .shape = shape_reduce, .fold = fold_reduce, .flops = flops_in0, ARITY(1, 2, 1, 1), REQUIRED(1)}
 #define REDUCE_GRAD(op, v, g) {.name = op, .domain = "", .family = "reduce", .canon_opset = v, \
-    .canon = canon_reduce, .shape = shape_reduce, .fold = fold_reduce, .flops = flops_in0, .grad = g}
+    .canon = canon_reduce, .shape = shape_reduce, .fold = fold_reduce, .flops = flops_in0, .grad = g, \
+    ARITY(1, 2, 1, 1), REQUIRED(1)}
 #define SOFTMAX(op) {.name = op, .domain = "", .family = "reduce", .canon_opset = 13, .canon = canon_softmax, \
-    .shape = shape_softmax, .flops = flops_softmax, .grad = grad_softmax}
+    .shape = shape_softmax, .flops = flops_softmax, .grad = grad_softmax, ARITY(1, 1, 1, 1), REQUIRED(1)}
 
 const OpRule reduce_rules[] = {
     REDUCE_GRAD("ReduceSum", 13, grad_reduce_sum_mean), REDUCE_GRAD("ReduceMean", 18, grad_reduce_sum_mean),
@@ -589,14 +581,14 @@ const OpRule reduce_rules[] = {
     REDUCE_GRAD("ReduceL2", 18, grad_reduce_other), REDUCE("ReduceLogSum", 18),
     REDUCE_GRAD("ReduceLogSumExp", 18, grad_reduce_other), REDUCE_GRAD("ReduceSumSquare", 18, grad_reduce_other),
     {.name = "ArgMax", .domain = "", .family = "reduce", .canon_opset = 13, .shape = shape_arg, .fold = fold_arg,
-     .flops = flops_in0},
+     .flops = flops_in0, ARITY(1, 1, 1, 1), REQUIRED(1)},
     {.name = "ArgMin", .domain = "", .family = "reduce", .canon_opset = 13, .shape = shape_arg, .fold = fold_arg,
-     .flops = flops_in0},
+     .flops = flops_in0, ARITY(1, 1, 1, 1), REQUIRED(1)},
     SOFTMAX("Softmax"), SOFTMAX("LogSoftmax"), SOFTMAX("Hardmax"),
     /* backward ops (onnxtune domain) */
     {.name = "SoftmaxGrad", .domain = ONNXTUNE_DOMAIN, .family = "reduce", .canon_opset = 1,
-     .shape = shape_softmax_grad, .flops = flops_softmax},
+     .shape = shape_softmax_grad, .flops = flops_softmax, ARITY(2, 2, 1, 1), REQUIRED(2), DTYPES(IN_SAME(0, 1))},
     {.name = "LogSoftmaxGrad", .domain = ONNXTUNE_DOMAIN, .family = "reduce", .canon_opset = 1,
-     .shape = shape_softmax_grad, .flops = flops_softmax},
+     .shape = shape_softmax_grad, .flops = flops_softmax, ARITY(2, 2, 1, 1), REQUIRED(2), DTYPES(IN_SAME(0, 1))},
     {0},
 };

@@ -49,16 +49,7 @@ static Status rnn_shape(Graph *gr, Node *n, Diag *d)
 {
     (void)gr;
     bool lstm = strcmp(n->op_type, "LSTM") == 0;
-    Status st = op_check_arity(n, 3, lstm ? 8 : 6, 0, lstm ? 3 : 2, d);
-    if (!st)
-        st = op_require_inputs(n, 3, d);
-    for (int i = 1; !st && i < n->ninputs; i++)
-        if (i != 4)
-            st = op_same_dtype(n, 0, i, d);
-    if (!st)
-        st = op_check_dtype(n, 4, DT_INT32, d);
-    if (st)
-        return st;
+    Status st;
     int64_t layout = node_attr_int(n, "layout", 0);
     if (layout != 0 && layout != 1)
         return diag_node(d, n, ST_INVALID, "attribute layout must be 0 or 1, not %lld", (long long)layout);
@@ -299,16 +290,20 @@ static double rnn_grad_flops(const Node *n)
            (double)(w->dim[2] + r->dim[2]);
 }
 
-/* name, domain, family, canonical opset, canon, shape, fold, flops, grad */
+/* name, domain, family, canonical opset, canon, shape, fold, flops, grad, then the signature */
 const OpRule rnn_rules[] = {
-    {"LSTM", "", "rnn", 17, rnn_canon, rnn_shape, NULL, rnn_flops, grad_rnn},
-    {"GRU", "", "rnn", 17, rnn_canon, rnn_shape, NULL, rnn_flops, grad_rnn},
-    {"RNN", "", "rnn", 17, rnn_canon, rnn_shape, NULL, rnn_flops, grad_rnn},
-    {"LSTM", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_train_shape, NULL, rnn_flops, NULL},
-    {"GRU", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_train_shape, NULL, rnn_flops, NULL},
-    {"RNN", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_train_shape, NULL, rnn_flops, NULL},
-    {"LSTMGrad", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_grad_shape, NULL, rnn_grad_flops, NULL},
-    {"GRUGrad", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_grad_shape, NULL, rnn_grad_flops, NULL},
-    {"RNNGrad", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_grad_shape, NULL, rnn_grad_flops, NULL},
+    {"LSTM", "", "rnn", 17, rnn_canon, rnn_shape, NULL, rnn_flops, grad_rnn, ARITY(3, 8, 0, 3), REQUIRED(3),
+     DTYPES(IN_SAME(0, 1), IN_SAME(0, 2), IN_SAME(0, 3), IN_SAME(0, 5), IN_SAME(0, 6), IN_SAME(0, 7),
+            IN_IS(4, DT_INT32))},
+    {"GRU", "", "rnn", 17, rnn_canon, rnn_shape, NULL, rnn_flops, grad_rnn, ARITY(3, 6, 0, 2), REQUIRED(3),
+     DTYPES(IN_SAME(0, 1), IN_SAME(0, 2), IN_SAME(0, 3), IN_SAME(0, 5), IN_IS(4, DT_INT32))},
+    {"RNN", "", "rnn", 17, rnn_canon, rnn_shape, NULL, rnn_flops, grad_rnn, ARITY(3, 6, 0, 2), REQUIRED(3),
+     DTYPES(IN_SAME(0, 1), IN_SAME(0, 2), IN_SAME(0, 3), IN_SAME(0, 5), IN_IS(4, DT_INT32))},
+    {"LSTM", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_train_shape, NULL, rnn_flops, NULL, ARITY(3, 8, 4, 4), REQUIRED(3)},
+    {"GRU", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_train_shape, NULL, rnn_flops, NULL, ARITY(3, 6, 3, 3), REQUIRED(3)},
+    {"RNN", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_train_shape, NULL, rnn_flops, NULL, ARITY(3, 6, 3, 3), REQUIRED(3)},
+    {"LSTMGrad", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_grad_shape, NULL, rnn_grad_flops, NULL, ARITY(11, 11, 1, 6)},
+    {"GRUGrad", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_grad_shape, NULL, rnn_grad_flops, NULL, ARITY(11, 11, 1, 5)},
+    {"RNNGrad", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_grad_shape, NULL, rnn_grad_flops, NULL, ARITY(11, 11, 1, 5)},
     {0},
 };

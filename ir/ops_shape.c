@@ -217,9 +217,7 @@ static Status constant_tensor(Graph *g, Node *n, Tensor **out, Diag *d)
 /* Constant's output is data whatever the walk folds, so the shape rule sets init too. */
 static Status constant_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 0, 0, 1, 1, d);
-    if (st)
-        return st;
+    Status st;
     Tensor *t;
     if ((st = constant_tensor(g, n, &t, d)))
         return st;
@@ -237,13 +235,7 @@ static Status constant_fold(Graph *g, Node *n, Diag *d)
 
 static Status constant_of_shape_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 1, 1, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 1, d);
-    if (!st)
-        st = op_check_dtype(n, 0, DT_INT64, d);
-    if (st)
-        return st;
+    Status st;
     const Attr *a = node_attr(n, "value");
     DType t = DT_FLOAT;
     if (a) {
@@ -309,11 +301,6 @@ static void shape_range(const Node *n, int rank, int *start, int *end)
 
 static Status shape_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 1, 1, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 1, d);
-    if (st)
-        return st;
     const Shape *s = in_shape(n, 0);
     Value *o = n->outputs[0];
     o->init = NULL;
@@ -341,11 +328,6 @@ static Status shape_shape(Graph *g, Node *n, Diag *d)
 
 static Status size_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 1, 1, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 1, d);
-    if (st)
-        return st;
     Shape out = shape_scalar();
     op_set_output(n, 0, DT_INT64, &out);
     Value *o = n->outputs[0];
@@ -383,13 +365,7 @@ static Status reshape_canon(Graph *g, Node *n, Diag *d)
 
 static Status reshape_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 2, 2, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 2, d);
-    if (!st)
-        st = op_check_dtype(n, 1, DT_INT64, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = in_shape(n, 0);
     DType t = in_dtype(n, 0);
     IntList l;
@@ -478,11 +454,6 @@ static Status reshape_shape(Graph *g, Node *n, Diag *d)
 static Status flatten_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
-    Status st = op_check_arity(n, 1, 1, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 1, d);
-    if (st)
-        return st;
     const Shape *x = in_shape(n, 0);
     Shape out = shape_make(2, NULL);
     if (x->rank < 0) {
@@ -517,11 +488,7 @@ static Status axes_canon(Graph *g, Node *n, Diag *d)
 
 static Status squeeze_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 1, 2, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 1, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = in_shape(n, 0);
     DType t = in_dtype(n, 0);
     IntList axes;
@@ -572,11 +539,7 @@ static Status squeeze_shape(Graph *g, Node *n, Diag *d)
 
 static Status unsqueeze_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 2, 2, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 2, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = in_shape(n, 0);
     DType t = in_dtype(n, 0);
     IntList axes;
@@ -642,11 +605,7 @@ static Status transpose_perm(const Node *n, int rank, int *perm, Diag *d)
 static Status transpose_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
-    Status st = op_check_arity(n, 1, 1, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 1, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = in_shape(n, 0);
     if (x->rank < 0) {
         op_set_output(n, 0, in_dtype(n, 0), NULL);
@@ -698,11 +657,7 @@ static Status concat_canon(Graph *g, Node *n, Diag *d)
 static Status concat_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
-    Status st = op_check_arity(n, 1, -1, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, n->ninputs, d);
-    if (st)
-        return st;
+    Status st;
     if (!node_attr(n, "axis"))
         return diag_node(d, n, ST_INVALID, "attribute axis is required");
     int64_t axis = node_attr_int(n, "axis", 0);
@@ -830,11 +785,7 @@ static Status split_sizes(Graph *g, Node *n, const Shape *x, int ax, int64_t *si
 
 static Status split_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 1, 2, 1, -1, d);
-    if (!st)
-        st = op_require_inputs(n, 1, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = in_shape(n, 0);
     DType t = in_dtype(n, 0);
     if (x->rank < 0) {
@@ -975,11 +926,7 @@ static Status slice_spec(Graph *g, Node *n, int rank, SliceSpec *sp, Diag *d)
 
 static Status slice_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 3, 5, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 3, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = in_shape(n, 0);
     DType t = in_dtype(n, 0);
     if (x->rank < 0) {
@@ -1047,11 +994,7 @@ static Status slice_fold(Graph *g, Node *n, Diag *d)
 static Status gather_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
-    Status st = op_check_arity(n, 2, 2, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 2, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = in_shape(n, 0), *ix = in_shape(n, 1);
     DType it = in_dtype(n, 1), t = in_dtype(n, 0);
     if (it != DT_UNDEFINED && it != DT_INT64 && it != DT_INT32)
@@ -1109,11 +1052,7 @@ static Status gather_fold(Graph *g, Node *n, Diag *d)
 static Status gather_elements_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
-    Status st = op_check_arity(n, 2, 2, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 2, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = in_shape(n, 0), *ix = in_shape(n, 1);
     char a[160], b[160];
     if (x->rank >= 0 && ix->rank >= 0) {
@@ -1131,13 +1070,7 @@ static Status gather_elements_shape(Graph *g, Node *n, Diag *d)
 static Status gather_nd_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
-    Status st = op_check_arity(n, 2, 2, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 2, d);
-    if (!st)
-        st = op_check_dtype(n, 1, DT_INT64, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = in_shape(n, 0), *ix = in_shape(n, 1);
     DType t = in_dtype(n, 0);
     int64_t b = node_attr_int(n, "batch_dims", 0);
@@ -1182,13 +1115,7 @@ static Status scatter_canon(Graph *g, Node *n, Diag *d)
 static Status scatter_elements_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
-    Status st = op_check_arity(n, 3, 3, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 3, d);
-    if (!st)
-        st = op_same_dtype(n, 0, 2, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = in_shape(n, 0), *ix = in_shape(n, 1), *u = in_shape(n, 2);
     char a[160], b[160];
     if (ix->rank >= 0 && u->rank >= 0 && !shape_equal(ix, u)) {
@@ -1214,15 +1141,6 @@ static Status scatter_elements_shape(Graph *g, Node *n, Diag *d)
 static Status scatter_nd_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
-    Status st = op_check_arity(n, 3, 3, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 3, d);
-    if (!st)
-        st = op_same_dtype(n, 0, 2, d);
-    if (!st)
-        st = op_check_dtype(n, 1, DT_INT64, d);
-    if (st)
-        return st;
     const Shape *x = in_shape(n, 0), *ix = in_shape(n, 1), *u = in_shape(n, 2);
     char a[160], b[160], c[160];
     if (x->rank >= 0 && ix->rank >= 1 && u->rank >= 0 && ix->dim[ix->rank - 1] >= 0) {
@@ -1274,15 +1192,7 @@ static Status pad_canon(Graph *g, Node *n, Diag *d)
 
 static Status pad_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 2, 3, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 2, d);
-    if (!st)
-        st = op_check_dtype(n, 1, DT_INT64, d);
-    if (!st)
-        st = op_same_dtype(n, 0, 2, d);
-    if (st)
-        return st;
+    Status st;
     const char *mode = node_attr_string(n, "mode", "constant");
     if (strcmp(mode, "constant") != 0 && strcmp(mode, "reflect") != 0 && strcmp(mode, "edge") != 0)
         return diag_node(d, n, ST_UNSUPPORTED, "mode '%s' is not one of constant, reflect, edge", mode);
@@ -1332,13 +1242,7 @@ static Status pad_shape(Graph *g, Node *n, Diag *d)
 
 static Status expand_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 2, 2, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 2, d);
-    if (!st)
-        st = op_check_dtype(n, 1, DT_INT64, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = in_shape(n, 0);
     DType t = in_dtype(n, 0);
     IntList l;
@@ -1412,13 +1316,7 @@ static Status tile_canon(Graph *g, Node *n, Diag *d)
 
 static Status tile_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 2, 2, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 2, d);
-    if (!st)
-        st = op_check_dtype(n, 1, DT_INT64, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = in_shape(n, 0);
     DType t = in_dtype(n, 0);
     IntList rep;
@@ -1479,15 +1377,6 @@ static Status tile_fold(Graph *g, Node *n, Diag *d)
 
 static Status range_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 3, 3, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 3, d);
-    if (!st)
-        st = op_same_dtype(n, 0, 1, d);
-    if (!st)
-        st = op_same_dtype(n, 0, 2, d);
-    if (st)
-        return st;
     for (int i = 0; i < 3; i++) {
         const Shape *s = in_shape(n, i);
         if (s->rank > 1 || (s->rank == 1 && s->dim[0] != 1 && s->dim[0] >= 0))
@@ -1537,9 +1426,6 @@ static Status range_fold(Graph *g, Node *n, Diag *d)
 static Status identity_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
-    Status st = op_check_arity(n, 1, 1, 1, 1, d);
-    if (st)
-        return st;
     const Value *x = node_input(n, 0);
     if (!x)
         return diag_node(d, n, ST_INVALID, "input 0 is required but missing");
@@ -1621,11 +1507,7 @@ static Status resize_canon(Graph *g, Node *n, Diag *d)
 
 static Status resize_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 1, 4, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 1, d);
-    if (st)
-        return st;
+    Status st;
     const char *mode = node_attr_string(n, "mode", "nearest");
     if (strcmp(mode, "nearest") != 0 && strcmp(mode, "linear") != 0 && strcmp(mode, "cubic") != 0)
         return diag_node(d, n, ST_UNSUPPORTED, "mode '%s' is not one of nearest, linear, cubic", mode);
@@ -1687,11 +1569,6 @@ static Status resize_shape(Graph *g, Node *n, Diag *d)
 static Status depth_space_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
-    Status st = op_check_arity(n, 1, 1, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 1, d);
-    if (st)
-        return st;
     bool to_space = strcmp(n->op_type, "DepthToSpace") == 0;
     const Shape *x = in_shape(n, 0);
     int64_t b = node_attr_int(n, "blocksize", 0);
@@ -1739,11 +1616,7 @@ static Status trilu_cumsum_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
     bool cumsum = strcmp(n->op_type, "CumSum") == 0;
-    Status st = op_check_arity(n, cumsum ? 2 : 1, 2, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, cumsum ? 2 : 1, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = in_shape(n, 0), *k = in_shape(n, 1);
     char a[160];
     if (k->rank > 1 || (k->rank == 1 && k->dim[0] >= 0 && k->dim[0] != 1))
@@ -1763,11 +1636,7 @@ static Status trilu_cumsum_shape(Graph *g, Node *n, Diag *d)
 
 static Status onehot_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 3, 3, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 3, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *ix = in_shape(n, 0), *vs = in_shape(n, 2);
     DType t = in_dtype(n, 2);
     if (vs->rank >= 0 && (vs->rank != 1 || (vs->dim[0] >= 0 && vs->dim[0] != 2)))
@@ -1804,11 +1673,6 @@ static Status onehot_shape(Graph *g, Node *n, Diag *d)
 static Status eyelike_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
-    Status st = op_check_arity(n, 1, 1, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 1, d);
-    if (st)
-        return st;
     const Shape *x = in_shape(n, 0);
     char a[160];
     if (x->rank >= 0 && x->rank != 2)
@@ -1830,13 +1694,7 @@ static Status eyelike_shape(Graph *g, Node *n, Diag *d)
 static Status compress_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
-    Status st = op_check_arity(n, 2, 2, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 2, d);
-    if (!st)
-        st = op_check_dtype(n, 1, DT_BOOL, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = in_shape(n, 0), *c = in_shape(n, 1);
     DType t = in_dtype(n, 0);
     if (c->rank >= 0 && c->rank != 1)
@@ -1881,13 +1739,7 @@ static Status topk_canon(Graph *g, Node *n, Diag *d)
 
 static Status topk_shape(Graph *g, Node *n, Diag *d)
 {
-    Status st = op_check_arity(n, 2, 2, 2, 2, d);
-    if (!st)
-        st = op_require_inputs(n, 2, d);
-    if (!st)
-        st = op_check_dtype(n, 1, DT_INT64, d);
-    if (st)
-        return st;
+    Status st;
     const Shape *x = in_shape(n, 0);
     DType t = in_dtype(n, 0);
     IntList k;
@@ -1923,11 +1775,6 @@ static Status topk_shape(Graph *g, Node *n, Diag *d)
 static Status nonzero_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
-    Status st = op_check_arity(n, 1, 1, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, 1, d);
-    if (st)
-        return st;
     const Value *x = n->inputs[0];
     Shape out = shape_make(2, NULL);
     if (x->shape.rank >= 0)
@@ -2290,11 +2137,6 @@ static Status grad_scatter_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
     bool gather = strcmp(n->op_type, "GatherGrad") == 0;
-    Status st = op_check_arity(n, gather ? 2 : 1, gather ? 2 : 1, 1, 1, d);
-    if (!st)
-        st = op_require_inputs(n, n->ninputs, d);
-    if (st)
-        return st;
     IntList shp;
     if (!op_attr_ints(n, "shape", &shp) || (int64_t)shp.n > IR_MAX_RANK)
         return diag_node(d, n, ST_INVALID, "attribute shape (the input's dims) is required");
@@ -2317,45 +2159,68 @@ static Status grad_scatter_shape(Graph *g, Node *n, Diag *d)
     return ST_OK;
 }
 
-/* name, domain, family, canonical opset, canon, shape, fold, flops, grad */
+/* name, domain, family, canonical opset, canon, shape, fold, flops, grad, then the signature */
 const OpRule shape_rules[] = {
-    {"Constant", "", "shape", 17, NULL, constant_shape, constant_fold, no_flops, NULL},
-    {"ConstantOfShape", "", "shape", 17, NULL, constant_of_shape_shape, constant_of_shape_fold, no_flops, NULL},
-    {"Shape", "", "shape", 17, NULL, shape_shape, shape_fold, no_flops, NULL},
-    {"Size", "", "shape", 17, NULL, size_shape, shape_fold, no_flops, NULL},
-    {"Reshape", "", "shape", 17, reshape_canon, reshape_shape, fold_copy, no_flops, grad_view},
-    {"Flatten", "", "shape", 17, NULL, flatten_shape, fold_copy, no_flops, grad_view},
-    {"Squeeze", "", "shape", 17, axes_canon, squeeze_shape, fold_copy, no_flops, grad_view},
-    {"Unsqueeze", "", "shape", 17, axes_canon, unsqueeze_shape, fold_copy, no_flops, grad_view},
-    {"Transpose", "", "shape", 17, NULL, transpose_shape, transpose_fold, no_flops, grad_transpose},
-    {"Concat", "", "shape", 17, concat_canon, concat_shape, concat_fold, no_flops, grad_concat},
-    {"Split", "", "shape", 17, split_canon, split_shape, split_fold, no_flops, grad_split},
-    {"Slice", "", "shape", 17, slice_canon, slice_shape, slice_fold, no_flops, grad_slice},
-    {"Gather", "", "shape", 17, NULL, gather_shape, gather_fold, no_flops, grad_gather},
-    {"GatherElements", "", "shape", 17, NULL, gather_elements_shape, NULL, no_flops, NULL},
-    {"GatherND", "", "shape", 17, NULL, gather_nd_shape, NULL, no_flops, NULL},
-    {"ScatterElements", "", "shape", 17, NULL, scatter_elements_shape, NULL, no_flops, NULL},
-    {"Scatter", "", "shape", 17, scatter_canon, scatter_elements_shape, NULL, no_flops, NULL},
-    {"ScatterND", "", "shape", 17, NULL, scatter_nd_shape, NULL, no_flops, NULL},
-    {"Pad", "", "shape", 17, pad_canon, pad_shape, NULL, no_flops, grad_pad},
-    {"Expand", "", "shape", 17, NULL, expand_shape, expand_fold, no_flops, grad_expand},
-    {"Tile", "", "shape", 17, tile_canon, tile_shape, tile_fold, no_flops, grad_tile},
-    {"Range", "", "shape", 17, NULL, range_shape, range_fold, no_flops, NULL},
-    {"Identity", "", "shape", 17, NULL, identity_shape, identity_fold, no_flops, grad_view},
-    {"Resize", "", "shape", 17, resize_canon, resize_shape, NULL, out0_numel, NULL},
-    {"Upsample", "", "shape", 17, resize_canon, resize_shape, NULL, out0_numel, NULL},
-    {"DepthToSpace", "", "shape", 17, NULL, depth_space_shape, NULL, no_flops, NULL},
-    {"SpaceToDepth", "", "shape", 17, NULL, depth_space_shape, NULL, no_flops, NULL},
-    {"Trilu", "", "shape", 17, NULL, trilu_cumsum_shape, NULL, no_flops, NULL},
-    {"CumSum", "", "shape", 17, NULL, trilu_cumsum_shape, NULL, out0_numel, NULL},
-    {"OneHot", "", "shape", 17, NULL, onehot_shape, NULL, no_flops, NULL},
-    {"EyeLike", "", "shape", 17, NULL, eyelike_shape, NULL, no_flops, NULL},
-    {"Compress", "", "shape", 17, NULL, compress_shape, NULL, no_flops, NULL},
-    {"TopK", "", "shape", 17, topk_canon, topk_shape, NULL, no_flops, NULL},
-    {"NonZero", "", "shape", 17, NULL, nonzero_shape, nonzero_fold, no_flops, NULL},
+    {"Constant", "", "shape", 17, NULL, constant_shape, constant_fold, no_flops, NULL, ARITY(0, 0, 1, 1)},
+    {"ConstantOfShape", "", "shape", 17, NULL, constant_of_shape_shape, constant_of_shape_fold, no_flops, NULL,
+     ARITY(1, 1, 1, 1), REQUIRED(1), DTYPES(IN_IS(0, DT_INT64))},
+    {"Shape", "", "shape", 17, NULL, shape_shape, shape_fold, no_flops, NULL, ARITY(1, 1, 1, 1), REQUIRED(1)},
+    {"Size", "", "shape", 17, NULL, size_shape, shape_fold, no_flops, NULL, ARITY(1, 1, 1, 1), REQUIRED(1)},
+    {"Reshape", "", "shape", 17, reshape_canon, reshape_shape, fold_copy, no_flops, grad_view, ARITY(2, 2, 1, 1),
+     REQUIRED(2), DTYPES(IN_IS(1, DT_INT64))},
+    {"Flatten", "", "shape", 17, NULL, flatten_shape, fold_copy, no_flops, grad_view, ARITY(1, 1, 1, 1), REQUIRED(1)},
+    {"Squeeze", "", "shape", 17, axes_canon, squeeze_shape, fold_copy, no_flops, grad_view, ARITY(1, 2, 1, 1),
+     REQUIRED(1)},
+    {"Unsqueeze", "", "shape", 17, axes_canon, unsqueeze_shape, fold_copy, no_flops, grad_view, ARITY(2, 2, 1, 1),
+     REQUIRED(2)},
+    {"Transpose", "", "shape", 17, NULL, transpose_shape, transpose_fold, no_flops, grad_transpose, ARITY(1, 1, 1, 1),
+     REQUIRED(1)},
+    {"Concat", "", "shape", 17, concat_canon, concat_shape, concat_fold, no_flops, grad_concat, ARITY(1, -1, 1, 1),
+     REQUIRED(ALL_INPUTS)},
+    {"Split", "", "shape", 17, split_canon, split_shape, split_fold, no_flops, grad_split, ARITY(1, 2, 1, -1),
+     REQUIRED(1)},
+    {"Slice", "", "shape", 17, slice_canon, slice_shape, slice_fold, no_flops, grad_slice, ARITY(3, 5, 1, 1),
+     REQUIRED(3)},
+    {"Gather", "", "shape", 17, NULL, gather_shape, gather_fold, no_flops, grad_gather, ARITY(2, 2, 1, 1),
+     REQUIRED(2)},
+    {"GatherElements", "", "shape", 17, NULL, gather_elements_shape, NULL, no_flops, NULL, ARITY(2, 2, 1, 1),
+     REQUIRED(2)},
+    {"GatherND", "", "shape", 17, NULL, gather_nd_shape, NULL, no_flops, NULL, ARITY(2, 2, 1, 1), REQUIRED(2),
+     DTYPES(IN_IS(1, DT_INT64))},
+    {"ScatterElements", "", "shape", 17, NULL, scatter_elements_shape, NULL, no_flops, NULL, ARITY(3, 3, 1, 1),
+     REQUIRED(3), DTYPES(IN_SAME(0, 2))},
+    {"Scatter", "", "shape", 17, scatter_canon, scatter_elements_shape, NULL, no_flops, NULL, ARITY(3, 3, 1, 1),
+     REQUIRED(3), DTYPES(IN_SAME(0, 2))},
+    {"ScatterND", "", "shape", 17, NULL, scatter_nd_shape, NULL, no_flops, NULL, ARITY(3, 3, 1, 1), REQUIRED(3),
+     DTYPES(IN_SAME(0, 2), IN_IS(1, DT_INT64))},
+    {"Pad", "", "shape", 17, pad_canon, pad_shape, NULL, no_flops, grad_pad, ARITY(2, 3, 1, 1), REQUIRED(2),
+     DTYPES(IN_IS(1, DT_INT64), IN_SAME(0, 2))},
+    {"Expand", "", "shape", 17, NULL, expand_shape, expand_fold, no_flops, grad_expand, ARITY(2, 2, 1, 1),
+     REQUIRED(2), DTYPES(IN_IS(1, DT_INT64))},
+    {"Tile", "", "shape", 17, tile_canon, tile_shape, tile_fold, no_flops, grad_tile, ARITY(2, 2, 1, 1), REQUIRED(2),
+     DTYPES(IN_IS(1, DT_INT64))},
+    {"Range", "", "shape", 17, NULL, range_shape, range_fold, no_flops, NULL, ARITY(3, 3, 1, 1), REQUIRED(3),
+     DTYPES(IN_SAME(0, 1), IN_SAME(0, 2))},
+    {"Identity", "", "shape", 17, NULL, identity_shape, identity_fold, no_flops, grad_view, ARITY(1, 1, 1, 1)},
+    {"Resize", "", "shape", 17, resize_canon, resize_shape, NULL, out0_numel, NULL, ARITY(1, 4, 1, 1), REQUIRED(1)},
+    {"Upsample", "", "shape", 17, resize_canon, resize_shape, NULL, out0_numel, NULL, ARITY(1, 4, 1, 1), REQUIRED(1)},
+    {"DepthToSpace", "", "shape", 17, NULL, depth_space_shape, NULL, no_flops, NULL, ARITY(1, 1, 1, 1), REQUIRED(1)},
+    {"SpaceToDepth", "", "shape", 17, NULL, depth_space_shape, NULL, no_flops, NULL, ARITY(1, 1, 1, 1), REQUIRED(1)},
+    {"Trilu", "", "shape", 17, NULL, trilu_cumsum_shape, NULL, no_flops, NULL, ARITY(1, 2, 1, 1), REQUIRED(1)},
+    {"CumSum", "", "shape", 17, NULL, trilu_cumsum_shape, NULL, out0_numel, NULL, ARITY(2, 2, 1, 1), REQUIRED(2)},
+    {"OneHot", "", "shape", 17, NULL, onehot_shape, NULL, no_flops, NULL, ARITY(3, 3, 1, 1), REQUIRED(3)},
+    {"EyeLike", "", "shape", 17, NULL, eyelike_shape, NULL, no_flops, NULL, ARITY(1, 1, 1, 1), REQUIRED(1)},
+    {"Compress", "", "shape", 17, NULL, compress_shape, NULL, no_flops, NULL, ARITY(2, 2, 1, 1), REQUIRED(2),
+     DTYPES(IN_IS(1, DT_BOOL))},
+    {"TopK", "", "shape", 17, topk_canon, topk_shape, NULL, no_flops, NULL, ARITY(2, 2, 2, 2), REQUIRED(2),
+     DTYPES(IN_IS(1, DT_INT64))},
+    {"NonZero", "", "shape", 17, NULL, nonzero_shape, nonzero_fold, no_flops, NULL, ARITY(1, 1, 1, 1), REQUIRED(1)},
     /* backward ops (onnxtune domain) */
-    {"SliceGrad", ONNXTUNE_DOMAIN, "shape", 1, NULL, grad_scatter_shape, NULL, out0_numel, NULL},
-    {"PadGrad", ONNXTUNE_DOMAIN, "shape", 1, NULL, grad_scatter_shape, NULL, out0_numel, NULL},
-    {"GatherGrad", ONNXTUNE_DOMAIN, "shape", 1, NULL, grad_scatter_shape, NULL, out0_numel, NULL},
+    {"SliceGrad", ONNXTUNE_DOMAIN, "shape", 1, NULL, grad_scatter_shape, NULL, out0_numel, NULL, ARITY(1, 1, 1, 1),
+     REQUIRED(ALL_INPUTS)},
+    {"PadGrad", ONNXTUNE_DOMAIN, "shape", 1, NULL, grad_scatter_shape, NULL, out0_numel, NULL, ARITY(1, 1, 1, 1),
+     REQUIRED(ALL_INPUTS)},
+    {"GatherGrad", ONNXTUNE_DOMAIN, "shape", 1, NULL, grad_scatter_shape, NULL, out0_numel, NULL, ARITY(2, 2, 1, 1),
+     REQUIRED(ALL_INPUTS)},
     {0},
 };

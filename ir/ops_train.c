@@ -101,8 +101,6 @@ static bool is_cross_entropy(const Node *n)
 static Status shape_loss(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 2, 2, 1, 1, d)) || (st = op_require_inputs(n, 2, d)))
-        return st;
     if (is_cross_entropy(n))
         st = check_ce_inputs(n, 0, d);
     else if (!(st = check_float(n, 0, d)) && !(st = op_same_dtype(n, 0, 1, d)))
@@ -117,8 +115,7 @@ static Status shape_loss(Graph *g, Node *n, Diag *d)
 static Status shape_loss_grad(Graph *g, Node *n, Diag *d)
 {
     Status st;
-    if ((st = op_check_arity(n, 3, 3, 1, 1, d)) || (st = op_require_inputs(n, 3, d)) ||
-        (st = check_scalar(n, 0, "dloss", n->inputs[1]->dtype, n->inputs[1]->dtype, d)))
+    if ((st = check_scalar(n, 0, "dloss", n->inputs[1]->dtype, n->inputs[1]->dtype, d)))
         return st;
     if (is_cross_entropy(n))
         st = check_ce_inputs(n, 1, d);
@@ -159,12 +156,6 @@ static Status grad_loss(GradCtx *c, Node *n, Diag *d)
 
 static Status shape_clip_grad_norm(Graph *g, Node *n, Diag *d)
 {
-    Status st;
-    if ((st = op_check_arity(n, 1, -1, 1, 2, d)) || (st = op_require_inputs(n, n->ninputs, d)))
-        return st;
-    for (int i = 0; i < n->ninputs; i++)
-        if ((st = op_check_dtype(n, i, DT_FLOAT, d)))
-            return st;
     const Attr *a = node_attr(n, "max_norm");
     if (!a || a->type != AT_FLOAT || !(a->f > 0) || isinf(a->f))
         return diag_node(d, n, ST_INVALID, "attribute max_norm (a positive float) is required");
@@ -200,9 +191,7 @@ static Status shape_update(Graph *g, Node *n, Diag *d)
 {
     Status st;
     bool sgd = strcmp(n->op_type, "SGDUpdate") == 0;
-    int nstate = sgd ? 1 : 2, max_in = 4 + nstate + 1;
-    if ((st = op_check_arity(n, sgd ? 4 : 6, max_in, 0, 0, d)) || (st = op_require_inputs(n, 4, d)) ||
-        (st = op_check_dtype(n, 0, DT_FLOAT, d)) || (st = check_like_param(n, 1, "grad", false, d)) ||
+    if ((st = check_like_param(n, 1, "grad", false, d)) ||
         (st = check_scalar(n, 2, "lr", DT_DOUBLE, DT_FLOAT, d)) ||
         (st = check_scalar(n, 3, "step", DT_INT64, DT_INT64, d)))
         return st;
@@ -217,6 +206,7 @@ static Status shape_update(Graph *g, Node *n, Diag *d)
                (st = check_like_param(n, 5, "exp_avg_sq", false, d))) {
         return st;
     }
+    int max_in = sgd ? 6 : 7;
     if (node_input(n, max_in - 1) && (st = check_scalar(n, max_in - 1, "grad_scale", DT_FLOAT, DT_FLOAT, d)))
         return st;
     return ST_OK;
@@ -225,11 +215,12 @@ static Status shape_update(Graph *g, Node *n, Diag *d)
 /* ======================================================================== the table */
 
 #define LOSS(op) {.name = op, .domain = ONNXTUNE_DOMAIN, .family = "train", .canon_opset = 1, \
-    .shape = shape_loss, .flops = flops_in0, .grad = grad_loss}, \
+    .shape = shape_loss, .flops = flops_in0, .grad = grad_loss, ARITY(2, 2, 1, 1), REQUIRED(2)}, \
     {.name = op "Grad", .domain = ONNXTUNE_DOMAIN, .family = "train", .canon_opset = 1, \
-    .shape = shape_loss_grad, .flops = flops_in0}
-#define UPDATE(op) {.name = op, .domain = ONNXTUNE_DOMAIN, .family = "train", .canon_opset = 1, \
-    .shape = shape_update, .flops = flops_in0}
+    .shape = shape_loss_grad, .flops = flops_in0, ARITY(3, 3, 1, 1), REQUIRED(3)}
+/* (param, grad, lr, step, state... [, grad_scale]): SGD has one optional state input, Adam(W) two */
+#define UPDATE(op, in_min, in_max) {.name = op, .domain = ONNXTUNE_DOMAIN, .family = "train", .canon_opset = 1, \
+    .shape = shape_update, .flops = flops_in0, ARITY(in_min, in_max, 0, 0), REQUIRED(4), DTYPES(IN_IS(0, DT_FLOAT))}
 
 const OpRule train_rules[] = {
     LOSS("CrossEntropyLoss"),
@@ -237,9 +228,10 @@ const OpRule train_rules[] = {
     LOSS("L1Loss"),
     LOSS("BCEWithLogitsLoss"),
     {.name = "ClipGradNorm", .domain = ONNXTUNE_DOMAIN, .family = "train", .canon_opset = 1,
-     .shape = shape_clip_grad_norm, .flops = flops_clip_grad_norm},
-    UPDATE("SGDUpdate"),
-    UPDATE("AdamUpdate"),
-    UPDATE("AdamWUpdate"),
+     .shape = shape_clip_grad_norm, .flops = flops_clip_grad_norm, ARITY(1, -1, 1, 2), REQUIRED(ALL_INPUTS),
+     DTYPES(IN_IS(ALL_INPUTS, DT_FLOAT))},
+    UPDATE("SGDUpdate", 4, 6),
+    UPDATE("AdamUpdate", 6, 7),
+    UPDATE("AdamWUpdate", 6, 7),
     {0},
 };

@@ -57,6 +57,78 @@ Status op_same_dtype(const Node *n, int i, int j, Diag *d)
                      a->name, dtype_name(a->dtype), j, b->name, dtype_name(b->dtype));
 }
 
+static bool is_unsigned(DType t)
+{
+    return t == DT_UINT8 || t == DT_UINT16 || t == DT_UINT32 || t == DT_UINT64;
+}
+
+bool dtype_in_class(DType t, TypeClass c)
+{
+    switch (c) {
+    case TC_ANY: return true;
+    case TC_FLOAT: return dtype_is_float(t);
+    case TC_NUMERIC: return dtype_is_float(t) || dtype_is_int(t);
+    case TC_BOOL: return t == DT_BOOL;
+    case TC_INT: return dtype_is_int(t);
+    case TC_UNSIGNED: return is_unsigned(t);
+    }
+    return false;
+}
+
+static const char *class_name(TypeClass c)
+{
+    static const char *names[] = {"any type", "a float type", "a numeric type", "bool", "an integer type",
+                                  "an unsigned integer type"};
+    return names[c];
+}
+
+Status op_check_class(const Node *n, int i, TypeClass c, Diag *d)
+{
+    const Value *v = node_input(n, i);
+    if (!v || v->dtype == DT_UNDEFINED || dtype_in_class(v->dtype, c))
+        return ST_OK;
+    return diag_node(d, n, ST_SHAPE, "input %d '%s' is %s but %s needs %s", i, v->name, dtype_name(v->dtype),
+                     n->op_type, class_name(c));
+}
+
+static Status check_type(const Node *n, const TypeCheck *c, int i, Diag *d)
+{
+    switch (c->kind) {
+    case TK_IS: return op_check_dtype(n, i, (DType)c->arg, d);
+    case TK_CLASS: return op_check_class(n, i, (TypeClass)c->arg, d);
+    case TK_SAME: return op_same_dtype(n, c->input, c->arg == ALL_INPUTS ? i : c->arg, d);
+    case TK_CLASS_SAME: {
+        Status st = op_check_class(n, i, (TypeClass)c->arg, d);
+        return st || i == 0 ? st : op_same_dtype(n, 0, i, d);
+    }
+    case TK_NONE: break;
+    }
+    return ST_OK;
+}
+
+Status op_check_signature(const OpRule *r, const Node *n, Diag *d)
+{
+    const OpArity *a = &r->arity;
+    Status st;
+    if (a->set && (st = op_check_arity(n, a->in_min, a->in_max, a->out_min, a->out_max, d)))
+        return st;
+    if (r->required && (st = op_require_inputs(n, r->required == ALL_INPUTS ? n->ninputs : r->required, d)))
+        return st;
+    size_t nc = sizeof r->types / sizeof r->types[0];
+    for (const TypeCheck *c = r->types; c < r->types + nc && c->kind != TK_NONE; c++) {
+        bool each = c->kind == TK_CLASS_SAME || (c->kind == TK_SAME ? c->arg == ALL_INPUTS : c->input == ALL_INPUTS);
+        if (!each) {
+            if ((st = check_type(n, c, c->input, d)))
+                return st;
+            continue;
+        }
+        for (int i = c->kind == TK_SAME ? c->input + 1 : 0; i < n->ninputs; i++)
+            if ((st = check_type(n, c, i, d)))
+                return st;
+    }
+    return ST_OK;
+}
+
 Status op_input_ints(Graph *g, const Node *n, int i, IntList *out, Diag *d)
 {
     memset(out, 0, sizeof *out);

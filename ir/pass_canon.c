@@ -1,7 +1,31 @@
 /* pass_canon.c - opset canonicalisation: every node is rewritten into its op's one canonical form
- * (docs/ir.md lists them), so no later pass looks at opset versions. The rewrites themselves live
- * with each op's rules in ir/ops_<family>.c; this pass only walks the graphs. */
+ * (docs/ir.md lists them) with its default attributes written out (OpRule.defaults), so no later pass
+ * looks at opset versions or knows ONNX's defaults. The rewrites themselves live with each op's rules
+ * in ir/ops_<family>.c; this pass only walks the graphs. */
 #include "ir.h"
+
+#include <string.h>
+
+/* Write each default attribute of n's op that n lacks. */
+static Status canon_defaults(Graph *g, Node *n, Diag *d)
+{
+    const OpAttr *defs = n->rule->defaults;
+    for (size_t i = 0; i < sizeof n->rule->defaults / sizeof defs[0]; i++) {
+        const OpAttr *a = &defs[i];
+        if (!a->name || node_attr(n, a->name))
+            continue;
+        Attr at = {.name = a->name, .type = a->type};
+        if (a->type == AT_FLOAT)
+            at.f = (float)a->value;
+        else if (a->type == AT_INT)
+            at.i = (int64_t)a->value;
+        else if (a->type == AT_STRING)
+            at.s = a->s, at.slen = strlen(a->s);
+        if (!node_add_attr(g, n, &at))
+            return diag_node(d, n, ST_NOMEM, "out of memory adding attribute %s", a->name);
+    }
+    return ST_OK;
+}
 
 static Status canon_graph(Graph *g, Diag *d)
 {
@@ -29,8 +53,12 @@ static Status canon_graph(Graph *g, Diag *d)
                 return st;
         }
         /* a canon rule may have turned the node into another op; keep its own canonical opset */
-        if (nd->rule)
+        if (nd->rule) {
             nd->opset = nd->rule->canon_opset;
+            Status st = canon_defaults(g, nd, d);
+            if (st)
+                return st;
+        }
     }
     graph_compact(g);
     return graph_toposort(g, d);

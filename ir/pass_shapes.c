@@ -56,7 +56,9 @@ Status infer_node(Graph *g, Node *n, Diag *d)
         n->outputs[i]->dtype = DT_UNDEFINED;
         n->outputs[i]->shape = shape_unknown();
     }
-    Status st = n->rule->shape(g, n, d);
+    Status st = op_check_signature(n->rule, n, d);
+    if (!st)
+        st = n->rule->shape(g, n, d);
     if (st)
         return st;
     for (int i = 0; i < nk; i++)

@@ -151,6 +151,12 @@ static void NAME(UnaryOp op, T *y, const T *x, size_t n, T alpha, T beta)       
     case UNARY_HARD_SWISH: EACH(v * fmax(zero, fmin(one, sixth * v + half))); break;           \
     case UNARY_THRESHOLDED_RELU: EACH(v > alpha ? v : zero); break;                            \
     case UNARY_MISH:       EACH(v * tanh(v > zero ? v + log1p(exp(-v)) : log1p(exp(v)))); break; \
+    case UNARY_GELU:                                                                           \
+        if (alpha == zero)                                                                     \
+            EACH(half * v * (one + erf(v * (T)0.70710678118654752440)))                        \
+        else                                                                                   \
+            EACH(half * v * (one + tanh((T)0.79788456080286535588 * (v + (T)0.044715 * v * v * v)))) \
+        break;                                                                                 \
     case UNARY_SHRINK:     EACH(v < -beta ? v + alpha : v > beta ? v - alpha : zero); break;   \
     default: break;                                                                            \
     }                                                                                          \
@@ -916,7 +922,7 @@ bool unary_backward_supports(UnaryOp op)
     case UNARY_ABS: case UNARY_RECIPROCAL: case UNARY_SQRT: case UNARY_ERF: case UNARY_SIGMOID:
     case UNARY_TANH: case UNARY_SOFTPLUS: case UNARY_SOFTSIGN: case UNARY_RELU: case UNARY_LEAKY_RELU:
     case UNARY_ELU: case UNARY_SELU: case UNARY_CELU: case UNARY_HARD_SIGMOID: case UNARY_HARD_SWISH:
-    case UNARY_THRESHOLDED_RELU: case UNARY_MISH: case UNARY_SHRINK:
+    case UNARY_THRESHOLDED_RELU: case UNARY_MISH: case UNARY_GELU: case UNARY_SHRINK:
         return true;
     default:
         return false;
@@ -961,6 +967,16 @@ static void unary_backward_slice(UnaryOp op, float *dx, const float *dy, const f
             float v = t[i], sp = v > 0 ? v + log1pf(expf(-v)) : log1pf(expf(v)), th = tanhf(sp);
             float sg = 1.0f / (1.0f + expf(-v));
             dx[i] = dy[i] * (th + v * sg * (1.0f - th * th));
+        }
+        break;
+    case UNARY_GELU:
+        if (alpha == 0) {   /* Phi(x) + x phi(x) */
+            EACH_GRAD(0.5f * (1.0f + erff(v * 0.70710678f)) + v * 0.39894228f * expf(-0.5f * v * v));
+        } else {            /* torch's tanh form: 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2) */
+            for (size_t i = 0; i < n; i++) {
+                float v = t[i], k = 0.79788456f, c = 0.044715f, th = tanhf(k * (v + c * v * v * v));
+                dx[i] = dy[i] * (0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * k * (1.0f + 3.0f * c * v * v));
+            }
         }
         break;
     case UNARY_SHRINK:     EACH_GRAD(v < -beta || v > beta ? 1.0f : 0.0f); break;

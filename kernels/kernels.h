@@ -435,8 +435,9 @@ uint16_t rt_double_to_bfloat16(double d);
 void rt_broadcast_strides(int yrank, const size_t *ydims, int xrank, const size_t *xdims,
                           size_t *xstrides);
 
-/* Unary ops. alpha/beta carry the attributes named on each row. float16/bfloat16 tensors are
- * computed by codegen through Cast to float. */
+/* Unary ops. alpha/beta carry the attributes named on each row (ir/unary.def maps each ONNX op, with
+ * its attribute defaults, to one of these). float16/bfloat16 tensors are computed by codegen through
+ * Cast to float. */
 typedef enum {
     UNARY_ABS,              /* float, double, all ints (unsigned: identity) */
     UNARY_NEG,              /* float, double, signed ints (wraps: -INT_MIN = INT_MIN) */
@@ -465,24 +466,23 @@ typedef enum {
     UNARY_TANH,
     UNARY_SOFTPLUS,         /* log(1 + exp(x)), computed without overflow */
     UNARY_SOFTSIGN,         /* x / (1 + |x|) */
-    UNARY_LEAKY_RELU,       /* alpha (ONNX default 0.01) */
-    UNARY_ELU,              /* alpha (1.0) */
-    UNARY_SELU,             /* alpha (1.67326319217681884765625), beta = gamma (1.05070102214813232421875) */
-    UNARY_CELU,             /* alpha (1.0) */
-    UNARY_HARD_SIGMOID,     /* alpha (0.2), beta (0.5): max(0, min(1, alpha*x + beta)) */
+    UNARY_LEAKY_RELU,       /* alpha */
+    UNARY_ELU,              /* alpha */
+    UNARY_SELU,             /* alpha, beta = gamma */
+    UNARY_CELU,             /* alpha */
+    UNARY_HARD_SIGMOID,     /* alpha, beta: max(0, min(1, alpha*x + beta)) */
     UNARY_HARD_SWISH,       /* x * max(0, min(1, x/6 + 1/2)) */
-    UNARY_THRESHOLDED_RELU, /* alpha (1.0): x > alpha ? x : 0 */
+    UNARY_THRESHOLDED_RELU, /* alpha: x > alpha ? x : 0 */
     UNARY_MISH,             /* x * tanh(softplus(x)) */
-    UNARY_SHRINK,           /* alpha = bias (0), beta = lambd (0.5) */
+    UNARY_GELU,             /* alpha 0: x/2 (1 + erf(x/sqrt 2)); else x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+    UNARY_SHRINK,           /* alpha = bias, beta = lambd */
     UNARY_NOT,              /* bool only */
     UNARY_BITWISE_NOT,      /* ints only */
     UNARY_COUNT
 } UnaryOp;
 
 bool unary_supports(UnaryOp op, RtDType dt);   /* codegen asks this; unsupported pairs are no-ops */
-/* Abs Neg Sign Relu Reciprocal Floor Ceil Round Sqrt Exp Log Sin Cos Tan Asin Acos Atan Sinh Cosh
- * Asinh Acosh Atanh Erf Sigmoid Tanh Softplus Softsign LeakyRelu Elu Selu Celu HardSigmoid HardSwish
- * ThresholdedRelu Mish Shrink Not BitwiseNot. y[n], x[n] of dtype dt; y may be x (in place). */
+/* y[n], x[n] of dtype dt; y may be x (in place). Constant folding calls it too (RT_DOUBLE, RT_INT64). */
 void unary_forward(UnaryOp op, RtDType dt, void *y, const void *x, size_t n, float alpha, float beta);
 
 /* Clip-6/11/12/13: y = min(max(x, *lo), *hi); lo/hi point at one element of dt, or are NULL for
@@ -552,9 +552,9 @@ void cast_forward(RtDType to, void *y, RtDType from, const void *x, size_t n);
  * or the forward output Y for the ops unary_backward_reads_output() names (Sigmoid, Tanh, Sqrt,
  * Reciprocal). alpha/beta as in unary_forward. Derivatives at kinks follow PyTorch: Relu, LeakyRelu,
  * Elu, Selu, Celu, ThresholdedRelu take the x <= threshold side; Abs'(0) = 0; HardSigmoid passes only
- * strictly inside its linear part; HardSwish'(x) = (2x+3)/6 on [-3, 3) (torch 1.13). dx may be dy or t. Ops:
- * Abs Reciprocal Sqrt Erf Sigmoid Tanh Softplus Softsign Relu LeakyRelu Elu Selu Celu HardSigmoid
- * HardSwish ThresholdedRelu Mish Shrink; others are no-ops (unary_backward_supports false). */
+ * strictly inside its linear part; HardSwish'(x) = (2x+3)/6 on [-3, 3) (torch 1.13). dx may be dy or t.
+ * The ops are those ir/unary.def marks FUSED_X or FUSED_Y; others are no-ops (unary_backward_supports
+ * false). */
 bool unary_backward_supports(UnaryOp op);
 bool unary_backward_reads_output(UnaryOp op);
 void unary_backward(UnaryOp op, float *dx, const float *dy, const float *t, size_t n, float alpha,

@@ -24,6 +24,8 @@ int main(void)
     int st = p ? pclose(p) : -1;
     CHECK_MSG(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d, expected 1 (one case fails)",
               WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    CHECK_MSG(strstr(out, "PASS conform_cases/gelu\n") != NULL, "gelu:\n%s", out);
+    CHECK_MSG(strstr(out, "PASS conform_cases/gelu_tanh\n") != NULL, "gelu_tanh:\n%s", out);
     CHECK_MSG(strstr(out, "PASS conform_cases/int64_mul\n") != NULL, "int64_mul:\n%s", out);
     CHECK_MSG(strstr(out, "PASS conform_cases/relu_two_sets\n") != NULL, "relu_two_sets:\n%s", out);
     CHECK_MSG(strstr(out, "PASS conform_cases/reshape_by_input (shape-determining inputs compiled in)\n") != NULL,
@@ -31,12 +33,12 @@ int main(void)
     CHECK_MSG(strstr(out, "UNSUPPORTED conform_cases/unknown_op ") && strstr(out, "NoSuchOp"), "unknown_op:\n%s", out);
     CHECK_MSG(strstr(out, "FAIL conform_cases/wrong_output output 0 'w': 3 of 3 values differ") != NULL,
               "wrong_output:\n%s", out);
-    const char *last = strstr(out, "3 passed, 1 failed, 1 unsupported\n");
-    CHECK_MSG(last && last[strlen("3 passed, 1 failed, 1 unsupported\n")] == '\0', "summary line:\n%s", out);
+    const char *last = strstr(out, "5 passed, 1 failed, 1 unsupported\n");
+    CHECK_MSG(last && last[strlen("5 passed, 1 failed, 1 unsupported\n")] == '\0', "summary line:\n%s", out);
     /* cases are printed in name order, one line each */
     size_t lines = 0;
     for (const char *s = out; *s; s++)
         lines += *s == '\n';
-    CHECK_EQ_INT(lines, 6);
+    CHECK_EQ_INT(lines, 8);
     return test_summary("test_codegen_conform");
 }

@@ -132,6 +132,7 @@ static void activation_cases(GradCheck *s)
     unary_case(s, "HardSwish", "", -5, 5, NULL, KINKS(-3, 3));
     unary_case(s, "ThresholdedRelu", "alpha=0.5", -1, 2, "alpha=0.5", KINKS(0.5));
     unary_case(s, "Mish", "", -3, 3, NULL, NULL);
+    unary_case(s, "Gelu", "", -3, 3, NULL, NULL);
     unary_case(s, "Shrink", "bias=0.2 lambd=0.5", -2, 2, "bias=0.2 lambd=0.5", KINKS(-0.5, 0.5));
     /* piecewise constant: dX = 0. Y = f(x) * x + f(x) checks both that zero and the product's x path;
      * x kept 0.05 from the jumps (integers; Round: halves) */

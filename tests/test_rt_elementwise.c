@@ -202,6 +202,8 @@ static double ref_unary(UnaryOp op, double x, double alpha, double beta)
     case UNARY_HARD_SWISH: return x * fmax(0, fmin(1, x / 6 + 0.5));
     case UNARY_THRESHOLDED_RELU: return x > alpha ? x : 0;
     case UNARY_MISH: return x * tanh(log(1 + exp(x)));
+    case UNARY_GELU: return alpha == 0 ? 0.5 * x * (1 + erf(x / sqrt(2)))
+                                       : 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * pow(x, 3))));
     case UNARY_SHRINK: return x < -beta ? x + alpha : x > beta ? x - alpha : 0;
     default: return NAN;
     }

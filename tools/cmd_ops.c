@@ -309,7 +309,8 @@ static void print_markdown(const char *family, const Conform *c)
         ndefault_conf += c && c->runs[i] > 0 && is_default_domain(r);
     }
     printf("# Supported ops\n\n"
-           "Generated from the op table (`ir/ops_<family>.c`) by `onnxtune ops --markdown`; do not edit by hand.\n"
+           "Generated from the op table (`ir/ops_<family>.c`; the unary element-wise ops from `ir/unary.def`) by\n"
+           "`onnxtune ops --markdown`; do not edit by hand. `docs/adding-an-op.md` says where a new op goes.\n"
            "Regenerate from the repo root after building:\n\n"
            "    " OPS_DOC_COMMAND "\n\n"
            "`tests/cmake/ops_doc.sh` (CTest `ops_doc`) fails when this file is stale, and when an op has neither a\n"

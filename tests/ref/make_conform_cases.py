@@ -2,8 +2,10 @@
 """make_conform_cases.py - a few ONNX backend-style test cases (model.onnx + test_data_set_*/) for
 tests/test_codegen_conform.c, written to tests/conform_cases/: two data sets of different shapes,
 a shape input whose values differ per data set, exact integer outputs, an expected output that is
-deliberately wrong (must FAIL) and an unknown op (must be UNSUPPORTED). Deterministic; run with
+deliberately wrong (must FAIL), an unknown op (must be UNSUPPORTED) and Gelu-20, which the ONNX 1.12
+backend data predates. Deterministic; run with
 /usr/bin/python3 (onnx 1.12, numpy)."""
+import math
 import os
 import shutil
 import numpy as np
@@ -13,11 +15,11 @@ from onnx import helper, numpy_helper, TensorProto
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conform_cases")
 
 
-def case(name, nodes, inputs, outputs, sets, check=True):
+def case(name, nodes, inputs, outputs, sets, check=True, opset=13):
     d = os.path.join(OUT, name)
     os.makedirs(d, exist_ok=True)
     g = helper.make_graph(nodes, name, inputs, outputs)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="make_conform_cases.py")
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="make_conform_cases.py")
     if check:
         onnx.checker.check_model(m)
     onnx.save(m, os.path.join(d, "model.onnx"))
@@ -59,6 +61,19 @@ def main():
 
     case("unknown_op", [helper.make_node("NoSuchOp", ["x"], ["y"])], [vi("x", f, [2])], [vi("y", f, [2])],
          [([("x", np.ones(2, np.float32))], [("y", np.ones(2, np.float32))])], check=False)
+
+    # Gelu-20 (newer than onnx 1.12, so unchecked), both forms of torch.nn.GELU, in float64 from the float32 input
+    g = np.linspace(-4, 4, 24).astype(np.float32).reshape(2, 12)
+    gd = g.astype(np.float64)
+    erf = np.vectorize(math.erf)
+    case("gelu", [helper.make_node("Gelu", ["x"], ["y"])], [vi("x", f, [2, 12])], [vi("y", f, [2, 12])],
+         [([("x", g)], [("y", (0.5 * gd * (1 + erf(gd / math.sqrt(2)))).astype(np.float32))])],
+         check=False, opset=20)
+    k = math.sqrt(2 / math.pi)
+    case("gelu_tanh", [helper.make_node("Gelu", ["x"], ["y"], approximate="tanh")], [vi("x", f, [2, 12])],
+         [vi("y", f, [2, 12])],
+         [([("x", g)], [("y", (0.5 * gd * (1 + np.tanh(k * (gd + 0.044715 * gd ** 3)))).astype(np.float32))])],
+         check=False, opset=20)
 
 
 if __name__ == "__main__":
