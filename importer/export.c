@@ -7,13 +7,12 @@
  */
 #include "importer.h"
 
+#include "common.h"
+
 #include "onnx.pb-c.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct Exporter {
     Arena *a;          /* every message lives here; freed by the caller's arena */
@@ -400,40 +399,10 @@ Status onnx_export_bytes(const Model *m, const ExportOptions *o, Arena *a, uint8
 
 Status write_file_atomic(const char *path, const void *data, size_t len, Diag *d)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp)
-        return diag_error(d, ST_NOMEM, "out of memory");
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        Status st = diag_error(d, ST_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            Status st = diag_error(d, ST_IO, "%s: write failed: %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            free(tmp);
-            return st;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-        Status st = diag_error(d, ST_IO, "%s: cannot write: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return st;
-    }
-    free(tmp);
+    char msg[1024];
+    FileStatus fs = atomic_write(path, data, len, msg, sizeof msg);
+    if (fs != FILE_OK)
+        return diag_error(d, fs == FILE_ENOMEM ? ST_NOMEM : ST_IO, "%s: %s", path, msg);
     return ST_OK;
 }
 

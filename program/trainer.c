@@ -6,15 +6,15 @@
 #define _POSIX_C_SOURCE 200809L
 #include "program_priv.h"
 
+#include "common.h"
+
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 /* ---- the generator: splitmix64, for shuffling and --val-split ---- */
 
@@ -427,7 +427,7 @@ int tr_apply_inits(const Trainer *t, unsigned char *params)
     return 0;
 }
 
-/* The template with the current weights, written to PATH.tmp.PID, fsynced and renamed over path. */
+/* The template with the current weights and the metadata, written atomically (common.h's atomic_write). */
 int tr_export_model(const Trainer *t, const unsigned char *params, const char *path)
 {
     const TrainProgram *p = t->p;
@@ -457,45 +457,11 @@ int tr_export_model(const Trainer *t, const unsigned char *params, const char *p
         total += meta_len;
     }
     free(meta);
-    size_t plen = strlen(path) + 32;
-    char *tmp = malloc(plen);
-    int fd = -1;
-    if (tmp) {
-        snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    }
-    if (fd < 0) {
-        int rc = tr_fail(t, "--export %s: cannot create %s: %s", path, tmp ? tmp : "a temporary file", strerror(errno));
-        free(tmp);
-        free(buf);
-        return rc;
-    }
-    size_t left = total;
-    const unsigned char *at = buf;
-    while (left) {
-        ssize_t w = write(fd, at, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        at += w;
-        left -= (size_t)w;
-    }
-    int saved = errno;
-    bool ok = left == 0 && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok) {
-        if (left)
-            errno = saved;
-        int rc = tr_fail(t, "--export %s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        free(buf);
-        return rc;
-    }
-    free(tmp);
+    char msg[1024];
+    FileStatus fs = atomic_write(path, buf, total, msg, sizeof msg);
     free(buf);
+    if (fs != FILE_OK)
+        return tr_fail(t, "--export %s: %s", path, msg);
     return 0;
 }
 
