@@ -176,8 +176,11 @@ static void metrics_record(const Trainer *t, FILE *f, const char *split, size_t 
                            const size_t *conf, size_t k)
 {
     fprintf(f, "{\"split\":\"%s\",\"samples\":%zu", split, n);
-    if (r)
-        fprintf(f, ",\"loss\":%.9g", r->loss);
+    if (r) {    /* a loss that is not finite is null (common.h's rule for JSON) */
+        fprintf(f, ",\"loss\":%s", isfinite(r->loss) ? "" : "null");
+        if (isfinite(r->loss))
+            fprintf(f, "%.9g", r->loss);
+    }
     if (r && !isnan(r->accuracy))
         fprintf(f, ",\"accuracy\":%.9g", r->accuracy);
     if (r && !isnan(r->top5))

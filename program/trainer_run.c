@@ -15,6 +15,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "program_priv.h"
 
+#include "common.h"
+
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -413,16 +415,29 @@ static void print_resume(const Run *r, FILE *f)
 
 /* ---- the epochs ---- */
 
+/* One JSON line of the metrics file (common.h's writer: a non-finite number is null). */
+static void metrics_line(Run *r, Buf *line)
+{
+    buf_puts(line, "}\n");
+    if (!line->oom)
+        fwrite(line->p, 1, line->len, r->metrics);
+    buf_free(line);
+}
+
 static void metrics_step(Run *r)
 {
     if (!r->metrics)
         return;
-    char lb[40], rb[40];
-    fprintf(r->metrics, "{\"epoch\":%lld,\"step\":%lld,\"loss\":%s,\"lr\":%s", (long long)r->epoch, (long long)r->step,
-            tr_shortest(lb, sizeof lb, r->b->loss, true), tr_shortest(rb, sizeof rb, r->b->lr, false));
-    if (r->p->clipping)    /* the total gradient norm before clipping */
-        fprintf(r->metrics, ",\"grad_norm\":%s", tr_shortest(lb, sizeof lb, r->b->grad_norm, true));
-    fprintf(r->metrics, "}\n");
+    Buf line = {0};
+    buf_printf(&line, "{\"epoch\":%lld,\"step\":%lld,\"loss\":", (long long)r->epoch, (long long)r->step);
+    json_put_number(&line, r->b->loss, true);
+    buf_puts(&line, ",\"lr\":");
+    json_put_number(&line, r->b->lr, false);
+    if (r->p->clipping) {  /* the total gradient norm before clipping */
+        buf_puts(&line, ",\"grad_norm\":");
+        json_put_number(&line, r->b->grad_norm, true);
+    }
+    metrics_line(r, &line);
 }
 
 /* One optimizer step on the batch in r->b. Returns 0, or 1 when the loss is not finite (the weights and
@@ -495,13 +510,20 @@ static int end_epoch(Run *r)
             return 1;
         val = (ProgressEval){e.loss, ce ? e.accuracy : NAN, ce ? e.top5 : NAN};
         r->last = val;
-        if (r->metrics) {
-            fprintf(r->metrics, "{\"epoch\":%lld,\"split\":\"val\",\"loss\":%.9g", (long long)r->epoch, e.loss);
-            if (ce)
-                fprintf(r->metrics, ",\"accuracy\":%.9g", e.accuracy);
-            if (ce && isfinite(e.top5))
-                fprintf(r->metrics, ",\"top5\":%.9g", e.top5);
-            fprintf(r->metrics, ",\"samples\":%zu}\n", r->val->n);
+        if (r->metrics) {   /* a loss that is not finite (the weights still are) is null */
+            Buf line = {0};
+            buf_printf(&line, "{\"epoch\":%lld,\"split\":\"val\",\"loss\":", (long long)r->epoch);
+            json_put_g(&line, e.loss, 9);
+            if (ce) {
+                buf_puts(&line, ",\"accuracy\":");
+                json_put_g(&line, e.accuracy, 9);
+            }
+            if (ce && isfinite(e.top5)) {
+                buf_puts(&line, ",\"top5\":");
+                json_put_g(&line, e.top5, 9);
+            }
+            buf_printf(&line, ",\"samples\":%zu", r->val->n);
+            metrics_line(r, &line);
         }
         double score = o->monitor_accuracy ? val.accuracy : val.loss;
         if (better(r, score)) {
