@@ -4,6 +4,7 @@
 #ifndef ONNXTUNE_TRAINER_PRIV_H
 #define ONNXTUNE_TRAINER_PRIV_H
 
+#include "common.h"
 #include "program.h"
 
 #include <stdbool.h>
@@ -136,7 +137,6 @@ int tr_export_model(const Trainer *t, const unsigned char *params, const char *p
 double tr_lr_at(const Options *o, int64_t t, int64_t total, int64_t per_epoch);
 int tr_bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void ***out, void **ws);
 size_t tr_count_correct(const Trainer *t, const Buffers *b, size_t rows);
-const char *tr_shortest(char *buf, size_t size, double v, bool is_float);
 double tr_seconds(void);
 
 /* ---- trainer_data.c: the data ---- */

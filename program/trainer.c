@@ -6,8 +6,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "program_priv.h"
 
-#include "common.h"
-
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -528,18 +526,6 @@ size_t tr_count_correct(const Trainer *t, const Buffers *b, size_t rows)
         ok += (int64_t)best == y[r];
     }
     return ok;
-}
-
-/* The shortest decimal that reads back as v (as float when is_float): metrics stay readable. */
-const char *tr_shortest(char *buf, size_t size, double v, bool is_float)
-{
-    for (int prec = is_float ? 6 : 15; prec <= 17; prec++) {
-        snprintf(buf, size, "%.*g", prec, v);
-        double back = strtod(buf, NULL);
-        if (is_float ? (float)back == (float)v : back == v)
-            break;
-    }
-    return buf;
 }
 
 double tr_seconds(void)

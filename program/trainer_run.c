@@ -15,8 +15,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "program_priv.h"
 
-#include "common.h"
-
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
