@@ -14,19 +14,6 @@
 
 /* ---- options ---- */
 
-const OptSpec tr_eval_specs[] = {
-    {"--x", "X.npy", "eval/predict: inputs (or DATA.npz with x and y)"},
-    {"--y", "Y.npy", "eval: targets"},
-    {"--dir", "DIR", "eval/predict: an image folder instead (labels from its class folders)"},
-    {"--weights", "M.onnx", "eval/predict: the weights of an ONNX file this program exported (--export); or "
-                            "--checkpoint FILE: a checkpoint's"},
-    {"--output", "P.npy", "predict: the logits, float32 [N, K], in the data's order"},
-    {"--output-labels", "L.npy", "predict: the argmax class of each sample, int64 [N]"},
-    {"--output-list", "FILE", "predict --dir: a line per sample, its image file and predicted class (tab apart)"},
-    {"--confusion", NULL, "print the validation confusion matrix at the end (and write it to --metrics)"},
-    {NULL, NULL, NULL},
-};
-
 int tr_eval_option(Trainer *t, const char *name, const char *v)
 {
     Options *o = &t->o;
@@ -48,7 +35,7 @@ int tr_eval_option(Trainer *t, const char *name, const char *v)
     else if (IS("--confusion"))
         o->confusion = true;
     else
-        return 2;   /* not reached: names come from tr_eval_specs */
+        return 2;   /* not reached: names come from options.def */
     return 0;
 #undef IS
 }

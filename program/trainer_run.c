@@ -27,19 +27,6 @@
 
 /* ---- options ---- */
 
-const OptSpec tr_run_specs[] = {
-    {"--checkpoint", "FILE", "save the training state to FILE after every epoch (atomically)"},
-    {"--checkpoint-every", "STEPS", "also save it every STEPS optimizer steps"},
-    {"--resume", "FILE", "continue the run saved in FILE (same data, --batch, --seed; saves go on to FILE)"},
-    {"--max-steps", "N", "stop after N optimizer steps of the run (resumed ones count), saving a checkpoint"},
-    {"--plot", "FILE.svg", "draw the loss and accuracy curves into FILE.svg after every epoch"},
-    {"--log-every", "STEPS", "without a terminal: a progress line every STEPS steps (default: every 30 s)"},
-    {"--early-stop", "PATIENCE", "stop after PATIENCE epochs without a better validation score; export the best"},
-    {"--min-delta", "D", "what counts as better for --early-stop: by more than D (default 0)"},
-    {"--monitor", "WHAT", "loss (default) or accuracy: the validation score of --early-stop and the best epoch"},
-    {NULL, NULL, NULL},
-};
-
 int tr_run_option(Trainer *t, const char *name, const char *v)
 {
     Options *o = &t->o;
