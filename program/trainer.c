@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,6 +262,8 @@ static int parse_args(Trainer *t, int n, const char *const *args, bool defaults)
     for (int k = 0; k < n; k++) {
         const char *a = args[k];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            /* help piped into a reader that stops early (| head) is not an error: no death by SIGPIPE */
+            signal(SIGPIPE, SIG_IGN);
             usage(t, stdout);
             return 0;
         }

@@ -1,7 +1,8 @@
 /* test_train_options.c - the training program's options are one table (program/options.def) read by the
  * program's parser and by `onnxtune train`: PROG --help lists exactly the table's rows, and every option
  * it lists is taken by `onnxtune train` before MODEL and after it (a value option with a valid value),
- * never its value as the model. Needs $ONNXTUNE (CTest sets it). */
+ * never its value as the model. Also: help written into a closed pipe (`... --help-program | head`)
+ * exits 0 rather than dying of SIGPIPE. Needs $ONNXTUNE (CTest sets it). */
 #include "train_tool.h"
 
 static const struct {
@@ -117,12 +118,58 @@ static void every_option(void)
            "runs ok\n", n, ok, 2 * n);
 }
 
+/* Help into a pipe nobody reads: the first write fails. Exit 0, not killed by SIGPIPE. */
+static int help_into_closed_pipe(const char *const *argv)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1000;
+    close(fds[0]);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL);   /* as a shell starts it */
+        dup2(fds[1], 1);
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0)
+            dup2(null, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    int ws = 0;
+    if (pid < 0 || waitpid(pid, &ws, 0) != pid)
+        return -1000;
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : -WTERMSIG(ws);
+}
+
+static void help_sigpipe(void)
+{
+    const char *prog_help[] = {tt_onnxtune, "train", model, "--train", "*", "--head", "none", "--momentum", "0.9",
+                               "--help-program", NULL};
+    const char *train_help[] = {tt_onnxtune, "train", "--help", NULL};
+    const char *top_help[] = {tt_onnxtune, "--help", NULL};
+    const char *compile_help[] = {tt_onnxtune, "compile", "--help", NULL};
+    int rc = help_into_closed_pipe(prog_help);
+    CHECK_MSG(rc == 0, "onnxtune train MODEL --help-program | head: %s %d", rc < 0 ? "killed by signal" : "exit",
+              rc < 0 ? -rc : rc);
+    rc = help_into_closed_pipe(train_help);
+    CHECK_MSG(rc == 0, "onnxtune train --help | head: %s %d", rc < 0 ? "killed by signal" : "exit", rc < 0 ? -rc : rc);
+    rc = help_into_closed_pipe(top_help);
+    CHECK_MSG(rc == 0, "onnxtune --help | head: %s %d", rc < 0 ? "killed by signal" : "exit", rc < 0 ? -rc : rc);
+    rc = help_into_closed_pipe(compile_help);
+    CHECK_MSG(rc == 0, "onnxtune compile --help | head: %s %d", rc < 0 ? "killed by signal" : "exit",
+              rc < 0 ? -rc : rc);
+    printf("sigpipe    help into a closed pipe exits 0 (PROG's, train's, onnxtune's, compile's)\n");
+}
+
 int main(void)
 {
     if (!tt_setup("test_train_options"))
         return 1;
     setenv("ONNXTUNE_CACHE", tt_path("cache"), 1);   /* programs built here, removed with the folder */
     every_option();
+    help_sigpipe();
     tt_cleanup();
     return test_summary("test_train_options");
 }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -356,6 +357,8 @@ int cmd_train(int argc, char **argv)
         if (took > 0)
             continue;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            /* help piped into a reader that stops early (| head) is not an error: no death by SIGPIPE */
+            signal(SIGPIPE, SIG_IGN);
             train_usage(stdout);
             rc = 0;
             goto out;
