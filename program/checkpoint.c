@@ -140,16 +140,23 @@ uint64_t ckpt_program_fingerprint(const TrainProgram *p)
     return h;
 }
 
-/* ------------------------------------------------------------------------ atomic files */
+/* The one identity of a training program's checkpoints (trainer_run.c writes and resumes them,
+ * trainer_eval.c reads their weights): what ckpt_program_fingerprint covers and the compiled batch. */
+CkptIdentity ckpt_program_identity(const TrainProgram *p, char *desc, size_t size)
+{
+    int64_t batch = p->batch;
+    snprintf(desc, size, "%s compiled with '%s' for batch %lld", p->model ? p->model : "a model",
+             p->compiled_with ? p->compiled_with : "", (long long)batch);
+    return (CkptIdentity){ckpt_hash64(ckpt_program_fingerprint(p), &batch, sizeof batch), desc};
+}
 
-/* Split path into its directory ("." when it has none) and base name; both malloc'd. */
+/* ------------------------------------------------------------------------ writing */
+
 /* A failure of common/'s atomic write as a CkptStatus: "PATH: message". */
 static CkptStatus file_fail(FileStatus fs, const char *path, const char *msg, char *err, size_t errlen)
 {
     return fail(err, errlen, fs == FILE_ENOMEM ? CKPT_ENOMEM : CKPT_EIO, path, "%s", msg);
 }
-
-/* ------------------------------------------------------------------------ writing */
 
 static int cmp_names(const void *a, const void *b)
 {

@@ -111,6 +111,11 @@ uint64_t ckpt_hash64(uint64_t h, const void *data, size_t n);
  * the initial parameter buffer. The compiled batch is left out: it does not change the buffers. */
 struct TrainProgram;
 uint64_t ckpt_program_fingerprint(const struct TrainProgram *p);
+/* The identity every checkpoint of a training program carries and every reader of one expects (train's
+ * --checkpoint/--resume, eval/predict --checkpoint): ckpt_program_fingerprint hashed with the compiled
+ * batch, and the description "MODEL compiled with 'OPTIONS' for batch B" written into desc[size]
+ * (the identity points at it). */
+CkptIdentity ckpt_program_identity(const struct TrainProgram *p, char *desc, size_t size);
 
 /* SIGINT/SIGTERM for "finish the step, write a checkpoint, exit with a message on how to resume".
  * install: the first signal sets a flag (and writes message, if any, to stderr at once); a second

@@ -174,7 +174,7 @@ EvalResult tr_evaluate_confusion(const Trainer *t, Buffers *b, Data *d, size_t b
 int tr_confusion_report(const Trainer *t, Buffers *b, Data *val);
 /* `PROG eval` (mode 1) and `PROG predict` (mode 2), after the options are parsed; b bound, b->params the
  * compiled weights with --init applied; --weights (an export) or --checkpoint (trainer_run.c's "params"
- * section, identity as its make_identity forms it) replace them. Returns the exit status. */
+ * section, identity from ckpt_program_identity) replace them. Returns the exit status. */
 int tr_eval_main(Trainer *t, int mode, Buffers *b);
 /* The metadata_props fields appended to the export (class names, preprocessing): malloc'd protobuf bytes
  * in *out (NULL, *len 0 when there are none). Returns 0 or 1 (out of memory). */

@@ -492,16 +492,13 @@ static void preprocess_from_metadata(Trainer *t, const char *pre)
     buf_free(&text);
 }
 
-/* The "params" section of a checkpoint trainer_run.c wrote for this program (its identity as that
- * file's make_identity forms it: the program's fingerprint and compiled batch). */
+/* The "params" section of a checkpoint trainer_run.c wrote for this program (the identity both files
+ * take from ckpt_program_identity). */
 static int load_checkpoint_weights(const Trainer *t, const char *path, unsigned char *params)
 {
     const TrainProgram *p = t->p;
-    int64_t batch = p->batch;
     char desc[512], err[2048];
-    snprintf(desc, sizeof desc, "%s compiled with '%s' for batch %lld", p->model ? p->model : "a model",
-             p->compiled_with ? p->compiled_with : "", (long long)batch);
-    CkptIdentity id = {ckpt_hash64(ckpt_program_fingerprint(p), &batch, sizeof batch), desc};
+    CkptIdentity id = ckpt_program_identity(p, desc, sizeof desc);
     Checkpoint c;
     if (ckpt_read(path, &id, &c, err, sizeof err) != CKPT_OK)
         return tr_fail(t, "--checkpoint %s", err);

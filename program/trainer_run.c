@@ -116,18 +116,6 @@ static bool is_ce(const Run *r)
     return r->p->loss == TRAIN_LOSS_CROSS_ENTROPY;
 }
 
-/* A checkpoint belongs to a program: its parameter table, optimizer, losses and tensors (the runtime's
- * fingerprint) and its compiled batch. */
-static void make_identity(Run *r)
-{
-    const TrainProgram *p = r->p;
-    int64_t batch = p->batch;
-    snprintf(r->desc, sizeof r->desc, "%s compiled with '%s' for batch %lld", p->model ? p->model : "a model",
-             p->compiled_with ? p->compiled_with : "", (long long)batch);
-    r->id.fingerprint = ckpt_hash64(ckpt_program_fingerprint(p), &batch, sizeof batch);
-    r->id.description = r->desc;
-}
-
 static void copy_buffers(const Run *r, unsigned char *dst, const unsigned char *src)
 {
     for (int k = 0; k < r->p->nparams; k++)
@@ -597,7 +585,7 @@ static int run_init(Run *r, Trainer *t, Data *tr, Data *val, Buffers *b, bool fo
     progress_init(&r->prog, fold || t->o.quiet ? NULL : stdout, PROGRESS_AUTO, t->o.epochs, r->per_epoch);
     if (t->o.log_every)
         r->prog.log_every = t->o.log_every;
-    make_identity(r);
+    r->id = ckpt_program_identity(r->p, r->desc, sizeof r->desc);
     bool any_buffer = false;
     for (int i = 0; i < r->p->nparams; i++)
         any_buffer |= r->p->params[i].kind == TRAIN_PARAM_BUFFER;
