@@ -247,4 +247,33 @@ DatasetStatus prefetcher_start(Prefetcher *pf, const size_t *order, size_t n, si
 DatasetStatus prefetcher_next(Prefetcher *pf, void **x, void **y, size_t *count, char *err, size_t errlen);
 void prefetcher_close(Prefetcher *pf);
 
+/* ======================================================================== data/npz.c */
+
+/* The .npz reader's pieces on an archive held in memory (dataset.c reads or maps the file). Where messages
+ * go: "NAME: what went wrong" (no prefix when name is NULL); npy.c and dataset.c use it too. */
+typedef struct {
+    const char *name;
+    char *err;
+    size_t errlen;
+} ErrSink;
+
+typedef struct {
+    bool found;
+    uint16_t flags, method;
+    uint32_t crc;
+    uint64_t csize, usize, local;   /* compressed and uncompressed sizes, local header offset */
+} ZipEntry;
+
+/* Find the members named want[0] or want[1] (x: "x.npy" or "x") from the central directory. */
+DatasetStatus zip_lookup(const uint8_t *b, size_t len, const char *const want[2][2], ZipEntry out[2],
+                         const ErrSink *e);
+/* A member's bytes: stored members point into the archive, deflated ones are inflated into *owned.
+ * The CRC-32 is checked unless the member is stored in a mapped archive (that would read it all now). */
+DatasetStatus zip_member(const uint8_t *b, size_t len, bool mapped, const ZipEntry *z, const char *name,
+                         const uint8_t **data, void **owned, const ErrSink *e);
+/* The .npy header of a member. npy.c's parser copies the data, which a mapped member must avoid, so the
+ * dict (descr, fortran_order, shape) is read here; anything unusual is refused, not guessed. */
+DatasetStatus npy_member_header(const uint8_t *p, size_t len, const char *name, RtDType *dt, int *rank,
+                                size_t *dims, size_t *data_off, const ErrSink *e);
+
 #endif

@@ -25,13 +25,6 @@
 #define NPY_PREAMBLE_V2 12          /* ... header length 4 */
 #define NPY_MAX_HEADER (1u << 20)   /* NumPy itself refuses headers past 10 kB by default */
 
-/* Where messages go: "NAME: what went wrong". */
-typedef struct {
-    const char *name;
-    char *err;
-    size_t errlen;
-} ErrSink;
-
 static NpyStatus fail(const ErrSink *e, NpyStatus st, const char *fmt, ...)
 {
     if (e->err && e->errlen) {
