@@ -109,6 +109,9 @@ bool json_parse(const char *s, size_t n, JsonText *out) COMMON_MUST_CHECK;
 bool json_get_member(JsonText v, const char *key, JsonText *out) COMMON_MUST_CHECK;
 /* v is an array: *out its index-th element. false: not an array, malformed, or too short. */
 bool json_get_element(JsonText v, size_t index, JsonText *out) COMMON_MUST_CHECK;
+/* v is an object: its index-th member in text order, *key its name (a JSON string: json_get_string
+ * decodes it) and *value its value. false: not an object, malformed, or too few members. */
+bool json_get_entry(JsonText v, size_t index, JsonText *key, JsonText *value) COMMON_MUST_CHECK;
 size_t json_array_length(JsonText v);         /* elements of an array (0: not one) */
 bool json_is_null(JsonText v);
 /* v is a number: *out (false: not a number). */

@@ -321,9 +321,9 @@ bool json_parse(const char *s, size_t n, JsonText *out)
 }
 
 typedef struct Find {
-    const char *key;        /* a member: its name; NULL: an element */
+    const char *key;        /* a member: its name; NULL: the index-th element or member */
     size_t index, seen;
-    JsonText found;
+    JsonText found, found_key;
     bool ok;
 } Find;
 
@@ -339,7 +339,7 @@ static bool find_visit(void *ctx, const char *key, size_t klen, JsonText value)
         if (match)
             f->found = value, f->ok = true;
     } else if (f->seen == f->index) {
-        f->found = value, f->ok = true;
+        f->found = value, f->found_key = (JsonText){key, klen}, f->ok = true;
     }
     f->seen++;
     return true;
@@ -368,6 +368,16 @@ bool json_get_element(JsonText v, size_t index, JsonText *out)
     if (!find(v, '[', &f) || !f.ok)
         return false;
     *out = f.found;
+    return true;
+}
+
+bool json_get_entry(JsonText v, size_t index, JsonText *key, JsonText *value)
+{
+    Find f = {.index = index};
+    if (!find(v, '{', &f) || !f.ok)
+        return false;
+    *key = f.found_key;
+    *value = f.found;
     return true;
 }
 

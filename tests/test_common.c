@@ -254,6 +254,12 @@ static void test_json_read(void)
     CHECK(json_get_member(root, "key", &m) && json_get_number(m, &x) && x == 7);   /* escaped key */
     CHECK(json_get_member(root, "b", &m) && json_get_member(m, "c", &e));
     CHECK(json_get_member(root, "n", &m) && json_is_null(m));
+    JsonText k;
+    buf_clear(&s);
+    CHECK(json_get_entry(root, 2, &k, &m) && json_get_string(k, &s) && json_get_number(m, &x) && x == 7);
+    CHECK_STR(buf_str(&s), "key");
+    buf_clear(&s);
+    CHECK(!json_get_entry(root, 5, &k, &m) && !json_get_entry(a, 0, &k, &m));
     CHECK(!json_get_member(root, "c", &m));             /* only the top level */
     CHECK(!json_get_member(a, "a", &m));                /* not an object */
     buf_free(&s);
