@@ -13,7 +13,7 @@
 static const Emitter *const families[] = {
     elementwise_emitters, shape_emitters, matmul_emitters, conv_emitters,
     pool_emitters, norm_emitters, reduce_emitters, rnn_emitters,
-    elementwise_grad_emitters, conv_grad_emitters, pool_grad_emitters, norm_grad_emitters,
+    elementwise_grad_emitters, conv_grad_emitters, pool_grad_emitters, norm_grad_emitters, rnn_grad_emitters,
     train_emitters,
     shape_grad_emitters, reduce_grad_emitters,
 };

@@ -105,6 +105,13 @@ bool cg_window(const Node *n, const Value *x, const Value *y, const int64_t *wke
 /* Print "static const SpatialWindow win = {...};". */
 void cg_emit_window(Cg *cg, const SpatialWindow *w);
 
+/* ---- recurrent ops (emit_rnn.c) ---- */
+/* The kernels' RnnParams of an LSTM/GRU/RNN node, its onnxtune training forward or its backward op
+ * (X and W at inputs 3 and 4); false when the kernels cannot take it. */
+bool cg_rnn_params(const Node *n, RnnParams *p);
+/* Print "static const RnnParams p = {...};" for n and return the params, or ST_UNSUPPORTED. */
+Status cg_emit_rnn_params(Cg *cg, const Node *n, RnnParams *p);
+
 /* ---- errors ---- */
 Status cg_unsupported(Cg *cg, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* ST_UNSUPPORTED unless input/output value v has dtype t. */
@@ -126,5 +133,6 @@ extern const Emitter norm_grad_emitters[];
 extern const Emitter train_emitters[];            /* losses, ClipGradNorm, updates: codegen/emit_train.c */
 extern const Emitter shape_grad_emitters[];
 extern const Emitter reduce_grad_emitters[];
+extern const Emitter rnn_grad_emitters[];
 
 #endif

@@ -28,20 +28,21 @@ static const ActRow acts[] = {
 /* Gates per direction: LSTM 4 (i o f c), GRU 3 (z r h), RNN 1. Activations per direction: 3, 2, 1. */
 static int gates_of(const Node *n)
 {
-    return !strcmp(n->op_type, "LSTM") ? 4 : !strcmp(n->op_type, "GRU") ? 3 : 1;
+    return !strncmp(n->op_type, "LSTM", 4) ? 4 : !strncmp(n->op_type, "GRU", 3) ? 3 : 1;
 }
 
 static int nacts_of(const Node *n)
 {
-    return !strcmp(n->op_type, "LSTM") ? 3 : !strcmp(n->op_type, "GRU") ? 2 : 1;
+    return !strncmp(n->op_type, "LSTM", 4) ? 3 : !strncmp(n->op_type, "GRU", 3) ? 2 : 1;
 }
 
-/* Fill p from n's attributes and shapes; kinds[] get the activation enum names. */
-static bool rnn_params(const Node *n, RnnParams *p, const char **kinds, const char **why)
+/* Fill p from n's attributes and shapes (X and W are inputs `first` and `first` + 1: 3 for the backward
+ * ops); kinds[] get the activation enum names. */
+static bool rnn_params_at(const Node *n, int first, RnnParams *p, const char **kinds, const char **why)
 {
     memset(p, 0, sizeof *p);
     *why = NULL;
-    const Value *x = n->inputs[0], *w = n->inputs[1];
+    const Value *x = n->inputs[first], *w = n->inputs[first + 1];
     if (x->shape.rank != 3 || w->shape.rank != 3) {
         *why = "X or W not of rank 3";
         return false;
@@ -90,6 +91,37 @@ static bool rnn_params(const Node *n, RnnParams *p, const char **kinds, const ch
     return true;
 }
 
+static bool rnn_params(const Node *n, RnnParams *p, const char **kinds, const char **why)
+{
+    return rnn_params_at(n, 0, p, kinds, why);
+}
+
+bool cg_rnn_params(const Node *n, RnnParams *p)
+{
+    const char *kinds[6], *why;
+    return rnn_params_at(n, strstr(n->op_type, "Grad") ? 3 : 0, p, kinds, &why);
+}
+
+Status cg_emit_rnn_params(Cg *cg, const Node *n, RnnParams *pp)
+{
+    RnnParams p;
+    const char *kinds[6], *why;
+    if (!rnn_params_at(n, strstr(n->op_type, "Grad") ? 3 : 0, &p, kinds, &why))
+        return cg_unsupported(cg, "%s", why);
+    int nact = nacts_of(n) * (p.direction == RNN_BIDIRECTIONAL ? 2 : 1);
+    cg_line(cg, "static const RnnParams p = {.seq_length = %zu, .batch = %zu, .input_size = %zu, .hidden_size = %zu,",
+            p.seq_length, p.batch, p.input_size, p.hidden_size);
+    cg_line(cg, "    .direction = %s, .layout = %d, .clip = %s, .input_forget = %s, .linear_before_reset = %s,",
+            p.direction == RNN_BIDIRECTIONAL ? "RNN_BIDIRECTIONAL" : p.direction == RNN_REVERSE ? "RNN_REVERSE"
+                                                                                                : "RNN_FORWARD",
+            p.layout, cg_float(cg, p.clip), p.input_forget ? "true" : "false", p.linear_before_reset ? "true" : "false");
+    for (int i = 0; i < nact; i++)
+        cg_line(cg, "    %s{%s, %s, %s}%s", i == 0 ? ".act = {" : "", kinds[i], cg_float(cg, p.act[i].alpha),
+                cg_float(cg, p.act[i].beta), i == nact - 1 ? "}};" : ",");
+    *pp = p;
+    return ST_OK;
+}
+
 static size_t scratch_rnn(const Node *n)
 {
     RnnParams p;
@@ -123,16 +155,9 @@ static Status emit_rnn(Cg *cg, const Node *n)
     const Value *seq = node_input(n, 4);
     if (seq && seq->dtype != DT_INT32)
         return cg_unsupported(cg, "sequence_lens of %s", dtype_name(seq->dtype));
-    int nact = nacts_of(n) * (p.direction == RNN_BIDIRECTIONAL ? 2 : 1);
-    cg_line(cg, "static const RnnParams p = {.seq_length = %zu, .batch = %zu, .input_size = %zu, .hidden_size = %zu,",
-            p.seq_length, p.batch, p.input_size, p.hidden_size);
-    cg_line(cg, "    .direction = %s, .layout = %d, .clip = %s, .input_forget = %s, .linear_before_reset = %s,",
-            p.direction == RNN_BIDIRECTIONAL ? "RNN_BIDIRECTIONAL" : p.direction == RNN_REVERSE ? "RNN_REVERSE"
-                                                                                                : "RNN_FORWARD",
-            p.layout, cg_float(cg, p.clip), p.input_forget ? "true" : "false", p.linear_before_reset ? "true" : "false");
-    for (int i = 0; i < nact; i++)
-        cg_line(cg, "    %s{%s, %s, %s}%s", i == 0 ? ".act = {" : "", kinds[i], cg_float(cg, p.act[i].alpha),
-                cg_float(cg, p.act[i].beta), i == nact - 1 ? "}};" : ",");
+    Status st = cg_emit_rnn_params(cg, n, &p);
+    if (st)
+        return st;
     const char *x = cg_ptr(cg, n->inputs[0]), *w = cg_ptr(cg, n->inputs[1]), *r = cg_ptr(cg, n->inputs[2]);
     const char *b = cg_ptr_or_null(cg, node_input(n, 3)), *sl = cg_ptr_or_null(cg, seq);
     const char *h0 = cg_ptr_or_null(cg, node_input(n, 5));

@@ -902,6 +902,23 @@ static Status grad_unary(GradCtx *c, Node *n, Diag *d)
     return dx ? grad_accumulate(c, n, 0, dx, d) : d->status;
 }
 
+/* Sign, Floor, Ceil, Round: Y is piecewise constant in X, so dX = 0 (PyTorch's convention at the jumps
+ * too). An explicit zero tensor, not no gradient: a parameter whose only path to the loss runs through
+ * one still gets a gradient, so weight decay steps it as in PyTorch. */
+static Status grad_zero(GradCtx *c, Node *n, Diag *d)
+{
+    Value *x = n->inputs[0];
+    if (!grad_output(c, n, 0) || !grad_needed(c, n, 0))
+        return ST_OK;
+    if (!shape_is_static(&x->shape)) {
+        char a[128];
+        return diag_node(d, n, ST_SHAPE, "input 0 shape %s is not static (pass --batch for training)",
+                         shape_str(&x->shape, a, sizeof a));
+    }
+    Value *z = graph_const(grad_graph(c), "zero_grad", x->dtype, &x->shape, d);
+    return z ? grad_accumulate(c, n, 0, z, d) : d->status;
+}
+
 /* Y = A ^ B (B may be of another numeric type, Pow-12+):
  *   dA = dY * B * A^(B-1)  (B a constant scalar k: dY * k * A^(k-1); k = 1: dY; k = 2: dY * 2A),
  *   dB = dY * Y * log(A)   (defined for A > 0). */
@@ -1113,6 +1130,9 @@ static Status shape_act_grad(Graph *g, Node *n, Diag *d)
 #define UNARY_GRAD(op, v) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
     .canon = canon_legacy_broadcast, .shape = shape_unary, .fold = fold_unary, .flops = flops_out0, \
     .grad = grad_unary}
+#define UNARY_ZERO_GRAD(op, v) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
+    .canon = canon_legacy_broadcast, .shape = shape_unary, .fold = fold_unary, .flops = flops_out0, \
+    .grad = grad_zero}
 #define ACT_GRAD(op) {.name = op, .domain = ONNXTUNE_DOMAIN, .family = "elementwise", .canon_opset = 1, \
     .shape = shape_act_grad, .flops = flops_out0}
 #define BINARY_GRAD(op, v, g) {.name = op, .domain = "", .family = "elementwise", .canon_opset = v, \
@@ -1120,11 +1140,11 @@ static Status shape_act_grad(Graph *g, Node *n, Diag *d)
     .grad = g}
 
 const OpRule elementwise_rules[] = {
-    UNARY_GRAD("Abs", 13), UNARY_GRAD("Neg", 13), UNARY_GRAD("Reciprocal", 13), UNARY("Floor", 13),
-    UNARY("Ceil", 13), UNARY("Round", 11), UNARY_GRAD("Sqrt", 13), UNARY_GRAD("Exp", 13), UNARY_GRAD("Log", 13),
+    UNARY_GRAD("Abs", 13), UNARY_GRAD("Neg", 13), UNARY_GRAD("Reciprocal", 13), UNARY_ZERO_GRAD("Floor", 13),
+    UNARY_ZERO_GRAD("Ceil", 13), UNARY_ZERO_GRAD("Round", 11), UNARY_GRAD("Sqrt", 13), UNARY_GRAD("Exp", 13), UNARY_GRAD("Log", 13),
     UNARY("Sin", 7), UNARY("Cos", 7), UNARY("Tan", 7), UNARY("Asin", 7), UNARY("Acos", 7), UNARY("Atan", 7),
     UNARY("Sinh", 9), UNARY("Cosh", 9), UNARY("Asinh", 9), UNARY("Acosh", 9), UNARY("Atanh", 9),
-    UNARY_GRAD("Erf", 13), UNARY("Sign", 13), UNARY_GRAD("Relu", 14), UNARY_GRAD("Sigmoid", 13),
+    UNARY_GRAD("Erf", 13), UNARY_ZERO_GRAD("Sign", 13), UNARY_GRAD("Relu", 14), UNARY_GRAD("Sigmoid", 13),
     UNARY_GRAD("Tanh", 13), UNARY_GRAD("Softplus", 1), UNARY_GRAD("Softsign", 1), UNARY_GRAD("LeakyRelu", 16),
     UNARY_GRAD("Elu", 6), UNARY_GRAD("Selu", 6), UNARY_GRAD("Celu", 12), UNARY_GRAD("HardSigmoid", 6),
     UNARY_GRAD("HardSwish", 14), UNARY_GRAD("ThresholdedRelu", 10), UNARY_GRAD("Mish", 18),

@@ -351,6 +351,61 @@ static Status grad_reduce_other(GradCtx *c, Node *n, Diag *d)
     return dx ? grad_accumulate(c, n, 0, dx, d) : d->status;
 }
 
+/* v reduced like forward node n (its axes input and keepdims / noop_with_empty_axes) by `op`. */
+static Value *reduce_like(GradCtx *c, Node *n, const char *op, Value *v, Diag *d)
+{
+    Graph *g = grad_graph(c);
+    Value *in[2] = {v, node_input(n, 1)};
+    Node *m = grad_new_node(c, n, "", op, in[1] ? 2 : 1, in, 1, d);
+    if (!m || node_set_attr_int(g, m, "keepdims", node_attr_int(n, "keepdims", 1), d) ||
+        node_set_attr_int(g, m, "noop_with_empty_axes", node_attr_int(n, "noop_with_empty_axes", 0), d) ||
+        grad_finish_node(c, m, d))
+        return NULL;
+    return m->outputs[0];
+}
+
+/* Y = ReduceProd(X): dX = dY * the product of the other elements of X's group. With P the product of the
+ * group's non-zero elements and k its number of zeros (both broadcast back over X):
+ *   dX = dY * P * ([k = 0] / X'  +  [X = 0] * [k = 1]),   X' = X with zeros replaced by 1
+ * exact with zeros, as torch.prod's backward (not dY * Y / X, which is 0/0 there). */
+static Status grad_reduce_prod(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy || !grad_needed(c, n, 0))
+        return ST_OK;
+    Graph *g = grad_graph(c);
+    Value *x = n->inputs[0];
+    DType t = x->dtype;
+    Value *zero = graph_const_scalar(g, "zero", t, 0, d), *one = graph_const_scalar(g, "one", t, 1, d);
+    if (!zero || !one)
+        return d->status;
+    Value *isz = bw1(c, n, "Equal", 2, (Value *[]){x, zero}, d);
+    Value *xs = isz ? bw1(c, n, "Where", 3, (Value *[]){isz, one, x}, d) : NULL;
+    Node *cz = isz ? grad_new_node(c, n, "", "Cast", 1, &isz, 1, d) : NULL;
+    if (!xs || !cz || node_set_attr_int(g, cz, "to", t, d) || grad_finish_node(c, cz, d))
+        return d->status;
+    Value *zf = cz->outputs[0];
+    Value *p = reduce_like(c, n, "ReduceProd", xs, d), *k = p ? reduce_like(c, n, "ReduceSum", zf, d) : NULL;
+    Value *pb = k ? grad_reduce_back(c, n, p, d) : NULL, *kb = pb ? grad_reduce_back(c, n, k, d) : NULL;
+    Value *dyb = kb ? grad_reduce_back(c, n, dy, d) : NULL;
+    if (!dyb)
+        return d->status;
+    Value *f[2];
+    for (int i = 0; i < 2; i++) { /* [k = 0], [k = 1] as X's type */
+        Value *e = bw1(c, n, "Equal", 2, (Value *[]){kb, i ? one : zero}, d);
+        Node *m = e ? grad_new_node(c, n, "", "Cast", 1, &e, 1, d) : NULL;
+        if (!m || node_set_attr_int(g, m, "to", t, d) || grad_finish_node(c, m, d))
+            return d->status;
+        f[i] = m->outputs[0];
+    }
+    Value *a = bw1(c, n, "Div", 2, (Value *[]){f[0], xs}, d);
+    Value *b = a ? bw1(c, n, "Mul", 2, (Value *[]){zf, f[1]}, d) : NULL;
+    Value *s = b ? bw1(c, n, "Add", 2, (Value *[]){a, b}, d) : NULL;
+    Value *dp = s ? bw1(c, n, "Mul", 2, (Value *[]){dyb, pb}, d) : NULL;
+    Value *dx = dp ? bw1(c, n, "Mul", 2, (Value *[]){dp, s}, d) : NULL;
+    return dx ? grad_accumulate(c, n, 0, dx, d) : d->status;
+}
+
 /* ======================================================================== ArgMax, ArgMin */
 
 static Status shape_arg(Graph *g, Node *n, Diag *d)
@@ -530,7 +585,7 @@ static Status shape_softmax_grad(Graph *g, Node *n, Diag *d)
 const OpRule reduce_rules[] = {
     REDUCE_GRAD("ReduceSum", 13, grad_reduce_sum_mean), REDUCE_GRAD("ReduceMean", 18, grad_reduce_sum_mean),
     REDUCE_GRAD("ReduceMax", 18, grad_reduce_other), REDUCE_GRAD("ReduceMin", 18, grad_reduce_other),
-    REDUCE("ReduceProd", 18), REDUCE_GRAD("ReduceL1", 18, grad_reduce_other),
+    REDUCE_GRAD("ReduceProd", 18, grad_reduce_prod), REDUCE_GRAD("ReduceL1", 18, grad_reduce_other),
     REDUCE_GRAD("ReduceL2", 18, grad_reduce_other), REDUCE("ReduceLogSum", 18),
     REDUCE_GRAD("ReduceLogSumExp", 18, grad_reduce_other), REDUCE_GRAD("ReduceSumSquare", 18, grad_reduce_other),
     {.name = "ArgMax", .domain = "", .family = "reduce", .canon_opset = 13, .shape = shape_arg, .fold = fold_arg,

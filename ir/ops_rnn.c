@@ -1,8 +1,11 @@
 /* ops_rnn.c - rules of the recurrent family: LSTM, GRU and RNN (opsets 1, 7, 14 layout). One shape rule
  * checks every weight against the gate count and hidden size and gives Y, Y_h (and Y_c) in either layout.
- * Activations and clip do not change shapes and are left to the kernels; nothing here folds. */
+ * Activations and clip do not change shapes and are left to the kernels; nothing here folds. The
+ * gradient rule turns the forward into its onnxtune training variant (which saves each step's gates)
+ * and adds one fused backward op, onnxtune.LSTMGrad / GRUGrad / RNNGrad (kernels/rnn.c). */
 #include "ir.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static int gate_count(const Node *n)
@@ -131,10 +134,181 @@ static double rnn_flops(const Node *n)
            (double)(w->dim[2] + r->dim[2]);
 }
 
+/* ======================================================================== training */
+
+/* Per step and batch row, the floats of the record a training forward saves, in units of H (kernels.h:
+ * LSTM_SAVED, GRU_SAVED, RNN_SAVED). */
+static int64_t saved_units(const char *op)
+{
+    return !strncmp(op, "LSTM", 4) ? 7 : !strncmp(op, "GRU", 3) ? 5 : 2;
+}
+
+static int grad_gate_count(const char *op)
+{
+    return !strncmp(op, "LSTM", 4) ? 4 : !strncmp(op, "GRU", 3) ? 3 : 1;
+}
+
+/* onnxtune.LSTM / GRU / RNN (1): the ONNX op's inputs and attributes (no peepholes, no input_forget);
+ * outputs Y, Y_h (, Y_c), then Saved [D, seq, batch, K*H] (kernels.h), what the backward reads. */
+static Status rnn_train_shape(Graph *g, Node *n, Diag *d)
+{
+    if (n->noutputs < 1)
+        return diag_node(d, n, ST_INVALID, "needs the output Saved");
+    n->noutputs--;
+    Status st = rnn_shape(g, n, d);
+    n->noutputs++;
+    if (st)
+        return st;
+    const Value *x = n->inputs[0];
+    int64_t layout = node_attr_int(n, "layout", 0);
+    int64_t nd = !strcmp(node_attr_string(n, "direction", "forward"), "bidirectional") ? 2 : 1;
+    int64_t h = in_dim(n, 2, 2);
+    Shape sv = shape_make(4, (int64_t[]){nd, -1, -1, h >= 0 ? saved_units(n->op_type) * h : -1});
+    if (x->shape.rank == 3) {
+        dim_copy(&sv, 1, &x->shape, layout ? 1 : 0);
+        dim_copy(&sv, 2, &x->shape, layout ? 0 : 1);
+    }
+    op_set_output(n, n->noutputs - 1, x->dtype, &sv);
+    return ST_OK;
+}
+
+/* onnxtune.LSTMGrad / GRUGrad / RNNGrad (1): dY, dY_h, dY_c, X, W, R, B, sequence_lens, initial_h,
+ * initial_c, Saved (absent ones omitted; dY_c and initial_c only for LSTM) -> dX, dW, dR, dB [D, 2*G*H],
+ * d_initial_h (, d_initial_c) in the shapes of X, W, R, B and the states. Attributes: the forward's. */
+static Status rnn_grad_shape(Graph *g, Node *n, Diag *d)
+{
+    (void)g;
+    bool lstm = !strncmp(n->op_type, "LSTM", 4);
+    Status st = op_check_arity(n, 11, 11, 1, lstm ? 6 : 5, d);
+    if (st)
+        return st;
+    for (int i = 3; i < 6; i++)
+        if (!n->inputs[i])
+            return diag_node(d, n, ST_INVALID, "input %d (X, W or R) is missing", i);
+    if (!n->inputs[10])
+        return diag_node(d, n, ST_INVALID, "input 10 (Saved) is missing");
+    const Shape *x = &n->inputs[3]->shape, *w = &n->inputs[4]->shape, *r = &n->inputs[5]->shape;
+    if (x->rank != 3 || w->rank != 3 || r->rank != 3)
+        return diag_node(d, n, ST_SHAPE, "X, W and R must be 3-D");
+    DType t = n->inputs[3]->dtype;
+    int64_t layout = node_attr_int(n, "layout", 0), h = r->dim[2];
+    Shape b = shape_make(2, (int64_t[]){w->dim[0], w->dim[1] >= 0 ? 2 * w->dim[1] : -1});
+    Shape st_shape = shape_make(3, NULL);
+    dim_copy(&st_shape, layout ? 1 : 0, w, 0);
+    dim_copy(&st_shape, layout ? 0 : 1, x, layout ? 0 : 1);
+    st_shape.dim[2] = h;
+    if (w->dim[1] >= 0 && h >= 0 && w->dim[1] != grad_gate_count(n->op_type) * h)
+        return diag_node(d, n, ST_SHAPE, "W has %lld rows, not gates * hidden", (long long)w->dim[1]);
+    op_set_output(n, 0, t, x);
+    op_set_output(n, 1, t, w);
+    op_set_output(n, 2, t, r);
+    op_set_output(n, 3, t, &b);
+    op_set_output(n, 4, t, &st_shape);
+    op_set_output(n, 5, t, &st_shape);
+    return ST_OK;
+}
+
+/* LSTM, GRU, RNN (ONNX 14), per direction and step t (processing order), with f/g/h the activations:
+ *   LSTM  i, o, f = f(clip(Xt Wi,o,f^T + h_prev Ri,o,f^T + b)), c~ = g(clip(Xt Wc^T + h_prev Rc^T + b)),
+ *         c = f * c_prev + i * c~, h = o * h(c)
+ *   GRU   z, r = f(clip(...)), n = g(clip(Xt Wh^T + Wbh + r * (h_prev Rh^T + Rbh)))   (linear_before_reset)
+ *                              n = g(clip(Xt Wh^T + (r * h_prev) Rh^T + Rbh + Wbh))   (otherwise)
+ *         h = (1 - z) * n + z * h_prev
+ *   RNN   h = f(clip(Xt Wi^T + h_prev Ri^T + Wbi + Rbi))
+ * differentiated by backpropagation through time in one fused op (kernels/rnn.c backward_run). The
+ * forward becomes onnxtune.<op>, which also outputs the per-step record the backward reads; then
+ * <op>Grad(dY, dY_h, dY_c, X, W, R, B, sequence_lens, initial_h, initial_c, Saved) -> dX, dW, dR, dB,
+ * d_initial_h, d_initial_c. Peepholes and input_forget (which PyTorch never exports) are refused. */
+static Status grad_rnn(GradCtx *c, Node *n, Diag *d)
+{
+    Graph *g = grad_graph(c);
+    bool lstm = !strcmp(n->op_type, "LSTM");
+    Value *dy = grad_output(c, n, 0), *dyh = grad_output(c, n, 1), *dyc = lstm ? grad_output(c, n, 2) : NULL;
+    if (!dy && !dyh && !dyc)
+        return ST_OK;
+    if (lstm && node_input(n, 7))
+        return diag_node(d, n, ST_UNSUPPORTED, "training through input 7 (P, peepholes) is not supported");
+    if (node_attr_int(n, "input_forget", 0) != 0)
+        return diag_node(d, n, ST_UNSUPPORTED, "training with attribute input_forget=1 is not supported");
+    for (int i = 0; i < 3; i++)
+        if (!shape_is_static(&n->inputs[i]->shape)) {
+            char a[128];
+            return diag_node(d, n, ST_SHAPE, "input %d shape %s is not static (pass --batch for training)", i,
+                             shape_str(&n->inputs[i]->shape, a, sizeof a));
+        }
+    /* the training forward: the same node in the onnxtune domain with every output and Saved last */
+    int nout = lstm ? 4 : 3;
+    Value **outs = arena_calloc(g->arena, (size_t)nout, sizeof *outs);
+    const char *dom = arena_strdup(g->arena, ONNXTUNE_DOMAIN);
+    if (!outs || !dom)
+        return diag_node(d, n, ST_NOMEM, "out of memory");
+    for (int i = 0; i < nout; i++) {
+        if (i < n->noutputs && i < nout - 1) {
+            outs[i] = n->outputs[i];
+            continue;
+        }
+        char *hint = arena_printf(g->arena, "%s_%s", n->name, i == nout - 1 ? "Saved" : "Y_unused");
+        if (!hint || !(outs[i] = graph_new_value(g, hint, d)))
+            return d->status ? d->status : diag_node(d, n, ST_NOMEM, "out of memory");
+        outs[i]->producer = n;
+        outs[i]->producer_slot = i;
+    }
+    n->outputs = outs;
+    n->noutputs = nout;
+    n->domain = dom;
+    Status st;
+    if ((st = node_set_op(g, n, n->op_type, d)))
+        return st;
+    n->opset = 1;
+    if ((st = infer_node(g, n, d)))
+        return st;
+    char op[16];
+    snprintf(op, sizeof op, "%sGrad", n->op_type);
+    Value *in[11] = {dy, dyh, dyc, n->inputs[0], n->inputs[1], n->inputs[2], node_input(n, 3), node_input(n, 4),
+                     node_input(n, 5), lstm ? node_input(n, 6) : NULL, outs[nout - 1]};
+    Node *b = grad_new_node(c, n, ONNXTUNE_DOMAIN, op, 11, in, lstm ? 6 : 5, d);
+    if (!b)
+        return d->status;
+    for (int i = 0; i < n->nattrs; i++)
+        if (!node_add_attr(g, b, &n->attrs[i]))
+            return diag_node(d, n, ST_NOMEM, "out of memory");
+    if ((st = grad_finish_node(c, b, d)))
+        return st;
+    static const int input_of[6] = {0, 1, 2, 3, 5, 6}; /* X, W, R, B, initial_h, initial_c */
+    for (int k = 0; k < b->noutputs; k++) {
+        Value *v = node_input(n, input_of[k]);
+        if (!v || !grad_needed(c, n, input_of[k]))
+            continue;
+        Value *gk = grad_unbroadcast(c, n, b->outputs[k], &v->shape, d);
+        if (!gk || (st = grad_accumulate(c, n, input_of[k], gk, d)))
+            return d->status;
+    }
+    return ST_OK;
+}
+
+static double rnn_grad_flops(const Node *n)
+{
+    if (n->ninputs < 6 || !n->inputs[3] || !n->inputs[4] || !n->inputs[5])
+        return 0;
+    const Shape *x = &n->inputs[3]->shape, *w = &n->inputs[4]->shape, *r = &n->inputs[5]->shape;
+    if (!shape_is_static(x) || !shape_is_static(w) || !shape_is_static(r) || x->rank != 3 || w->rank != 3 ||
+        r->rank != 3)
+        return 0;
+    /* twice the forward's matmuls (dX and dW; dh_prev and dR) */
+    return 2.0 * (double)x->dim[0] * (double)x->dim[1] * (double)w->dim[0] * (double)w->dim[1] *
+           (double)(w->dim[2] + r->dim[2]);
+}
+
 /* name, domain, family, canonical opset, canon, shape, fold, flops, grad */
 const OpRule rnn_rules[] = {
-    {"LSTM", "", "rnn", 17, rnn_canon, rnn_shape, NULL, rnn_flops, NULL},
-    {"GRU", "", "rnn", 17, rnn_canon, rnn_shape, NULL, rnn_flops, NULL},
-    {"RNN", "", "rnn", 17, rnn_canon, rnn_shape, NULL, rnn_flops, NULL},
+    {"LSTM", "", "rnn", 17, rnn_canon, rnn_shape, NULL, rnn_flops, grad_rnn},
+    {"GRU", "", "rnn", 17, rnn_canon, rnn_shape, NULL, rnn_flops, grad_rnn},
+    {"RNN", "", "rnn", 17, rnn_canon, rnn_shape, NULL, rnn_flops, grad_rnn},
+    {"LSTM", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_train_shape, NULL, rnn_flops, NULL},
+    {"GRU", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_train_shape, NULL, rnn_flops, NULL},
+    {"RNN", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_train_shape, NULL, rnn_flops, NULL},
+    {"LSTMGrad", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_grad_shape, NULL, rnn_grad_flops, NULL},
+    {"GRUGrad", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_grad_shape, NULL, rnn_grad_flops, NULL},
+    {"RNNGrad", ONNXTUNE_DOMAIN, "rnn", 1, NULL, rnn_grad_shape, NULL, rnn_grad_flops, NULL},
     {0},
 };

@@ -2178,6 +2178,36 @@ static Status grad_expand(GradCtx *c, Node *n, Diag *d)
     return dx ? grad_accumulate(c, n, 0, dx, d) : d->status;
 }
 
+/* Y = pad(X; begin, end) in reflect or edge mode: each Y element copies one X element, several
+ * of them the same one: dX = the sum of dY over the Y elements that copy it, onnxtune.PadGrad(dY) with
+ * attributes pads (the begin pads, one per dim), mode and shape (X's dims). */
+static Status grad_pad_mode(GradCtx *c, Node *n, const char *mode, Diag *d)
+{
+    if (strcmp(mode, "reflect") != 0 && strcmp(mode, "edge") != 0)
+        return diag_node(d, n, ST_UNSUPPORTED, "no gradient for Pad mode '%s'", mode);
+    Status st;
+    if ((st = grad_static_input(n, d)))
+        return st;
+    Graph *g = grad_graph(c);
+    IntList p;
+    if ((st = op_input_ints(g, n, 1, &p, d)))
+        return st;
+    const Shape *x = in_shape(n, 0);
+    if (!p.known || p.n != 2 * (size_t)x->rank)
+        return diag_node(d, n, ST_UNSUPPORTED, "training needs constant pads");
+    Value *dy = grad_output(c, n, 0);
+    Node *m = grad_new_node(c, n, ONNXTUNE_DOMAIN, "PadGrad", 1, &dy, 1, d);
+    Attr a = {.name = "mode", .type = AT_STRING, .s = mode, .slen = strlen(mode)};
+    if (!m || node_set_attr_ints(g, m, "pads", p.v, (size_t)x->rank, d) ||
+        node_set_attr_ints(g, m, "shape", x->dim, (size_t)x->rank, d))
+        return d->status;
+    if (!node_add_attr(g, m, &a))
+        return diag_node(d, n, ST_NOMEM, "out of memory");
+    if ((st = grad_finish_node(c, m, d)))
+        return st;
+    return grad_accumulate(c, n, 0, m->outputs[0], d);
+}
+
 /* Y = pad(X; begin, end) in constant mode (negative pads crop): dX = dY[begin : begin + dim] where
  * that lies inside Y, zeros where X was cropped away (a Slice, then a Pad when something was cropped).
  * reflect/edge modes and a gradient for the pad value are refused. */
@@ -2192,7 +2222,7 @@ static Status grad_pad(GradCtx *c, Node *n, Diag *d)
         return ST_OK;
     const char *mode = node_attr_string(n, "mode", "constant");
     if (strcmp(mode, "constant") != 0)
-        return diag_node(d, n, ST_UNSUPPORTED, "no gradient for Pad mode '%s' (only 'constant')", mode);
+        return grad_pad_mode(c, n, mode, d);
     Status st;
     if ((st = grad_static_input(n, d)))
         return st;
@@ -2254,7 +2284,8 @@ static Status grad_tile(GradCtx *c, Node *n, Diag *d)
     return grad_accumulate(c, n, 0, m->outputs[0], d);
 }
 
-/* onnxtune.SliceGrad(dY) and onnxtune.GatherGrad(dY, indices) -> dX: dY's type, attribute shape. */
+/* onnxtune.SliceGrad(dY), onnxtune.PadGrad(dY) and onnxtune.GatherGrad(dY, indices) -> dX: dY's type,
+ * attribute shape. */
 static Status grad_scatter_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
@@ -2272,7 +2303,11 @@ static Status grad_scatter_shape(Graph *g, Node *n, Diag *d)
             return diag_node(d, n, ST_INVALID, "attribute shape has a negative dim");
     if (gather && in_dtype(n, 1) != DT_UNDEFINED && in_dtype(n, 1) != DT_INT64 && in_dtype(n, 1) != DT_INT32)
         return diag_node(d, n, ST_SHAPE, "input 1 (indices) must be int32 or int64");
-    if (!gather) {
+    if (!strcmp(n->op_type, "PadGrad")) {
+        IntList a;
+        if (!op_attr_ints(n, "pads", &a) || a.n != shp.n)
+            return diag_node(d, n, ST_INVALID, "attribute pads needs one begin pad per dim of shape");
+    } else if (!gather) {
         IntList a, b;
         if (!op_attr_ints(n, "starts", &a) || !op_attr_ints(n, "steps", &b) || a.n != shp.n || b.n != shp.n)
             return diag_node(d, n, ST_INVALID, "attributes starts and steps need one entry per dim of shape");
@@ -2320,6 +2355,7 @@ const OpRule shape_rules[] = {
     {"NonZero", "", "shape", 17, NULL, nonzero_shape, nonzero_fold, no_flops, NULL},
     /* backward ops (onnxtune domain) */
     {"SliceGrad", ONNXTUNE_DOMAIN, "shape", 1, NULL, grad_scatter_shape, NULL, out0_numel, NULL},
+    {"PadGrad", ONNXTUNE_DOMAIN, "shape", 1, NULL, grad_scatter_shape, NULL, out0_numel, NULL},
     {"GatherGrad", ONNXTUNE_DOMAIN, "shape", 1, NULL, grad_scatter_shape, NULL, out0_numel, NULL},
     {0},
 };

@@ -361,6 +361,41 @@ void rnn_forward(float *y, float *y_h, const float *x, const float *w, const flo
                  const float *b, const int32_t *sequence_lens, const float *initial_h,
                  const RnnParams *params, float *workspace);
 
+/* Training: the *_forward_train variants also fill `saved` [D, seq, batch, K*H] (float), per direction,
+ * step (in time order) and batch row the record the backward reads (zeros past a sequence's length):
+ *   LSTM  K = 7: pre-activations i, o, f, c (before clip), h_prev, c_prev, c_new     (no peepholes)
+ *   GRU   K = 5: pre-activations z, r, h, Rh h_prev + Rbh (linear_before_reset, else 0), h_prev
+ *   RNN   K = 2: pre-activation, h_prev
+ * The *_backward kernels (backpropagation through time) take the output gradients dy, dy_h, dy_c (each
+ * NULL when none flows) and write dx, dw, dr, db [D, 2*G*H] (Wb then Rb), d_initial_h, d_initial_c in
+ * the shapes of the forward's inputs; a NULL gradient pointer is not computed. Their workspace is
+ * *_backward_workspace bytes. */
+#define LSTM_SAVED 7
+#define GRU_SAVED 5
+#define RNN_SAVED 2
+void lstm_forward_train(float *y, float *y_h, float *y_c, float *saved, const float *x, const float *w,
+                        const float *r, const float *b, const int32_t *sequence_lens, const float *initial_h,
+                        const float *initial_c, const RnnParams *params, float *workspace);
+void gru_forward_train(float *y, float *y_h, float *saved, const float *x, const float *w, const float *r,
+                       const float *b, const int32_t *sequence_lens, const float *initial_h,
+                       const RnnParams *params, float *workspace);
+void rnn_forward_train(float *y, float *y_h, float *saved, const float *x, const float *w, const float *r,
+                       const float *b, const int32_t *sequence_lens, const float *initial_h,
+                       const RnnParams *params, float *workspace);
+size_t lstm_backward_workspace(const RnnParams *params);
+size_t gru_backward_workspace(const RnnParams *params);
+size_t rnn_backward_workspace(const RnnParams *params);
+void lstm_backward(float *dx, float *dw, float *dr, float *db, float *d_initial_h, float *d_initial_c,
+                   const float *dy, const float *dy_h, const float *dy_c, const float *x, const float *w,
+                   const float *r, const int32_t *sequence_lens, const float *saved, const RnnParams *params,
+                   float *workspace);
+void gru_backward(float *dx, float *dw, float *dr, float *db, float *d_initial_h, const float *dy,
+                  const float *dy_h, const float *x, const float *w, const float *r,
+                  const int32_t *sequence_lens, const float *saved, const RnnParams *params, float *workspace);
+void rnn_backward(float *dx, float *dw, float *dr, float *db, float *d_initial_h, const float *dy,
+                  const float *dy_h, const float *x, const float *w, const float *r,
+                  const int32_t *sequence_lens, const float *saved, const RnnParams *params, float *workspace);
+
 /* ======================================================================== kernels/elementwise.c */
 
 /* Element types, numbered like ONNX's TensorProto.DataType (the runtime does not include ir.h).
@@ -602,6 +637,12 @@ typedef enum {
  * PAD_CONSTANT, may be NULL for zero. */
 void pad_forward(size_t elsize, void *y, const size_t *ydims, const void *x, const size_t *xdims, int rank,
                  const int64_t *pads_begin, PadMode mode, const void *value);
+
+/* Pad backward, float32 (any mode): dx [xdims] = 0, then each dy [ydims] element added to the x element
+ * pad_forward copied it from (constant padding: none); reflect/edge/wrap read some x elements several
+ * times and their gradients add up. */
+void pad_backward(float *dx, const size_t *xdims, const float *dy, const size_t *ydims, int rank,
+                  const int64_t *pads_begin, PadMode mode);
 
 /* Slice backward, float32: dx [xdims] = 0, then dx[starts[d] + i_d*steps[d]] = dy[i] (ydims, starts and
  * steps resolved as for slice_forward; a slice never repeats an element). */

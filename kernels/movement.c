@@ -782,6 +782,31 @@ void topk_forward(RtDType dt, void *values, int64_t *indices, const void *x, siz
 
 /* ------------------------------------------------------------------------ backward */
 
+void pad_backward(float *dx, const size_t *xdims, const float *dy, const size_t *ydims, int rank,
+                  const int64_t *pads_begin, PadMode mode)
+{
+    size_t xst[RT_MAX_RANK], idx[RT_MAX_RANK] = {0};
+    dense_strides(rank, xdims, xst);
+    memset(dx, 0, product(rank, xdims) * sizeof *dx);
+    size_t total = product(rank, ydims);
+    /* serial, in y order: several y elements read one x element, so their sum must not race */
+    for (size_t i = 0; i < total; i++) {
+        size_t off = 0, src;
+        bool inside = true;
+        for (int d = 0; inside && d < rank; d++) {
+            inside = pad_source((int64_t)idx[d] - pads_begin[d], xdims[d], mode, &src);
+            off += src * xst[d];
+        }
+        if (inside)
+            dx[off] += dy[i];
+        for (int d = rank - 1; d >= 0; d--) {
+            if (++idx[d] < ydims[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+}
+
 void slice_backward(float *dx, const float *dy, int rank, const size_t *xdims, const int64_t *starts,
                     const int64_t *steps, const size_t *ydims)
 {

@@ -118,6 +118,28 @@ static void activation_cases(GradCheck *s)
     unary_case(s, "ThresholdedRelu", "alpha=0.5", -1, 2, "alpha=0.5", KINKS(0.5));
     unary_case(s, "Mish", "", -3, 3, NULL, NULL);
     unary_case(s, "Shrink", "bias=0.2 lambd=0.5", -2, 2, "bias=0.2 lambd=0.5", KINKS(-0.5, 0.5));
+    /* piecewise constant: dX = 0. Y = f(x) * x + f(x) checks both that zero and the product's x path;
+     * x kept 0.05 from the jumps (integers; Round: halves) */
+    static const char *const steps[] = {"Sign", "Floor", "Ceil", "Round"};
+    for (size_t i = 0; i < 4; i++) {
+        GcCase *c = gc_case(s, steps[i], "Y = f(x) * x + f(x)");
+        Value *x = gc_param(c, "x", "3,5", -2.4, 2.4);
+        for (double k = -3; k <= 3; k += i == 3 ? 1 : 0.5)
+            gc_avoid(c, x, i == 3 ? k + 0.5 : k, 0.05);
+        Value *f = gc_op(c, steps[i], 1, &x, NULL);
+        Value *y = gc_op(c, "Add", 2, IN(gc_op(c, "Mul", 2, IN(f, x), NULL), f), NULL);
+        gc_check(c, 1, &y);
+    }
+    {
+        GcCase *c = gc_case(s, "Floor", "only path to the loss: gradient exactly 0");
+        Value *x = gc_param(c, "x", "4", -2.4, 2.4);
+        for (double k = -3; k <= 3; k += 1)
+            gc_avoid(c, x, k, 0.05);
+        Value *y = gc_op(c, "Floor", 1, &x, NULL);
+        if (c)
+            c->atol = 1e-6;
+        gc_check(c, 1, &y);
+    }
     {
         GcCase *c = gc_case(s, "Clip", "min -0.5, max 0.5 (inputs)");
         Value *x = gc_param(c, "x", "4,5", -1, 1);
@@ -274,6 +296,10 @@ static void shape_cases(GradCheck *s)
     SHAPE_CASE("Pad", "constant, pads [0,1,2, 1,0,1]", "2,3,4", NULL, gc_ints(C_, "6", I64(0, 1, 2, 1, 0, 1)));
     SHAPE_CASE("Pad", "negative pads crop, value 0.5", "3,5", NULL, gc_ints(C_, "4", I64(-1, 2, 1, -2)),
                gc_scalar(C_, 0.5));
+    SHAPE_CASE("Pad", "reflect, pads [1,2, 2,3]", "3,4", "mode='reflect'", gc_ints(C_, "4", I64(1, 2, 2, 3)));
+    SHAPE_CASE("Pad", "reflect, 3-D, crop and pad", "2,3,5", "mode='reflect'",
+               gc_ints(C_, "6", I64(0, 2, -1, 1, 0, 4)));
+    SHAPE_CASE("Pad", "edge, pads [2,0,1, 0,3,2]", "2,3,4", "mode='edge'", gc_ints(C_, "6", I64(2, 0, 1, 0, 3, 2)));
     SHAPE_CASE("Gather", "activations, axis 1, indices [2,2]", "3,5,4", "axis=1", gc_ints(C_, "2,2", I64(4, 0, -1, 2)));
     SHAPE_CASE("Gather", "scalar index axis 1 (class token)", "2,5,4", "axis=1", gc_ints(C_, "", I64(0)));
     {
@@ -362,6 +388,26 @@ static void reduce_cases(GradCheck *s)
         GcCase *c = gc_case(s, "ReduceMean", "axes [-1] keepdims=1");
         Value *x = gc_param(c, "x", "2,3,4", -1, 1);
         Value *y = gc_op(c, "ReduceMean", 2, IN(x, gc_ints(c, "1", I64(-1))), NULL);
+        gc_check(c, 1, &y);
+    }
+    {
+        GcCase *c = gc_case(s, "ReduceProd", "axes [1] keepdims=0, x in +-[0.5, 1.5]");
+        Value *x = gc_param(c, "x", "3,4,2", 0.5, 1.5);
+        float *v = gc_values(c, x);
+        for (size_t i = 0; v && i < 24; i += 3)
+            v[i] = -v[i];
+        Value *y = gc_op(c, "ReduceProd", 2, IN(x, gc_ints(c, "1", I64(1))), "keepdims=0");
+        gc_check(c, 1, &y);
+    }
+    {
+        /* exact zeros: one in a group (its gradient is the product of the others), two in another (all 0),
+         * none in the rest; finite differences see the same (the product is linear in each element) */
+        GcCase *c = gc_case(s, "ReduceProd", "axis 1, zeros: one in a row, two in another");
+        Value *x = gc_param(c, "x", "4,3", 0.5, 1.5);
+        float *v = gc_values(c, x);
+        if (v)
+            v[1] = 0, v[6] = 0, v[8] = 0;
+        Value *y = gc_op(c, "ReduceProd", 2, IN(x, gc_ints(c, "1", I64(1))), NULL);
         gc_check(c, 1, &y);
     }
 }

@@ -387,6 +387,24 @@ CASES = dict([
         model="gru", desc="GRU classifier, head linear:3 only, SGD momentum 0.9",
         data="tokens30", samples=20, batch=4, epochs=2, train=[], head="linear:3",
         loss="cross_entropy", optimizer="sgd", lr=0.2, momentum=0.9)),
+    ("lstm_all_sgd", dict(
+        model="lstm", desc="LSTM classifier, every weight (embedding, LSTM W/R/B, classifier), "
+        "no head, SGD momentum 0.9",
+        data="tokens30", samples=20, batch=4, epochs=2, train=["*"], head="none",
+        loss="cross_entropy", optimizer="sgd", lr=0.2, momentum=0.9)),
+    ("lstm_all_adam", dict(
+        model="lstm", desc="LSTM classifier, every weight, no head, Adam",
+        data="tokens30", samples=20, batch=4, epochs=2, train=["*"], head="none",
+        loss="cross_entropy", optimizer="adam", lr=1e-2, momentum=0.0)),
+    ("gru_all_sgd", dict(
+        model="gru", desc="GRU classifier (linear_before_reset=1), every weight, no head, "
+        "SGD momentum 0.9",
+        data="tokens30", samples=20, batch=4, epochs=2, train=["*"], head="none",
+        loss="cross_entropy", optimizer="sgd", lr=0.2, momentum=0.9)),
+    ("gru_all_adam", dict(
+        model="gru", desc="GRU classifier, every weight, no head, Adam",
+        data="tokens30", samples=20, batch=4, epochs=2, train=["*"], head="none",
+        loss="cross_entropy", optimizer="adam", lr=1e-2, momentum=0.0)),
 ])
 
 # The zoo: random-init deep nets on random data turn chaotic in float32 within 10 steps unless
@@ -599,10 +617,10 @@ def run(c, spec, model_dir, prep, x, y, dtype, explicit, kinks=None, frozen_cach
         p.requires_grad_(False)
     params, names = [], []
     for n in prep["trainable"]:
-        kind, keys = links[n]
-        if kind != "same" and kind != "transpose":
-            raise RuntimeError(f"{n}: training RNN weights is not covered here")
-        params.append(named[keys[0]])
+        # an RNN initializer is one or two torch tensors with the gates reordered (B = bias_ih,
+        # bias_hh): the optimizers are elementwise, so stepping the torch tensors steps the ONNX one
+        _, keys = links[n]
+        params.extend(named[k] for k in keys)
         names.append(n)
     head_keys = {}  # onnxtune's head.* name -> where the head sits in the module
     for n in prep["head_init"]:
