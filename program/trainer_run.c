@@ -105,6 +105,7 @@ typedef struct Run {
     PlotHistory hist;
     Progress prog;
     FILE *metrics;
+    Buf line;                   /* the metrics line being built (reused: no allocation per step) */
     const char *ckpt;           /* where checkpoints go; NULL: nowhere */
     int64_t ckpt_step;          /* the step of the last checkpoint written; -1: none */
     char desc[512];
@@ -388,29 +389,30 @@ static void print_resume(const Run *r, FILE *f)
 
 /* ---- the epochs ---- */
 
-/* One JSON line of the metrics file (common.h's writer: a non-finite number is null). */
-static void metrics_line(Run *r, Buf *line)
+/* r->line, a JSON object begun by the caller, closed and written as one line of the metrics file
+ * (common.h's writer: a non-finite number is null). */
+static void metrics_line(Run *r)
 {
-    buf_puts(line, "}\n");
-    if (!line->oom)
-        fwrite(line->p, 1, line->len, r->metrics);
-    buf_free(line);
+    buf_puts(&r->line, "}\n");
+    if (!r->line.oom)
+        fwrite(r->line.p, 1, r->line.len, r->metrics);
+    buf_clear(&r->line);
 }
 
 static void metrics_step(Run *r)
 {
     if (!r->metrics)
         return;
-    Buf line = {0};
-    buf_printf(&line, "{\"epoch\":%lld,\"step\":%lld,\"loss\":", (long long)r->epoch, (long long)r->step);
-    json_put_number(&line, r->b->loss, true);
-    buf_puts(&line, ",\"lr\":");
-    json_put_number(&line, r->b->lr, false);
+    Buf *line = &r->line;
+    buf_printf(line, "{\"epoch\":%lld,\"step\":%lld,\"loss\":", (long long)r->epoch, (long long)r->step);
+    json_put_number(line, r->b->loss, true);
+    buf_puts(line, ",\"lr\":");
+    json_put_number(line, r->b->lr, false);
     if (r->p->clipping) {  /* the total gradient norm before clipping */
-        buf_puts(&line, ",\"grad_norm\":");
-        json_put_number(&line, r->b->grad_norm, true);
+        buf_puts(line, ",\"grad_norm\":");
+        json_put_number(line, r->b->grad_norm, true);
     }
-    metrics_line(r, &line);
+    metrics_line(r);
 }
 
 /* One optimizer step on the batch in r->b. Returns 0, or 1 when the loss is not finite (the weights and
@@ -484,19 +486,19 @@ static int end_epoch(Run *r)
         val = (ProgressEval){e.loss, ce ? e.accuracy : NAN, ce ? e.top5 : NAN};
         r->last = val;
         if (r->metrics) {   /* a loss that is not finite (the weights still are) is null */
-            Buf line = {0};
-            buf_printf(&line, "{\"epoch\":%lld,\"split\":\"val\",\"loss\":", (long long)r->epoch);
-            json_put_g(&line, e.loss, 9);
+            Buf *line = &r->line;
+            buf_printf(line, "{\"epoch\":%lld,\"split\":\"val\",\"loss\":", (long long)r->epoch);
+            json_put_g(line, e.loss, 9);
             if (ce) {
-                buf_puts(&line, ",\"accuracy\":");
-                json_put_g(&line, e.accuracy, 9);
+                buf_puts(line, ",\"accuracy\":");
+                json_put_g(line, e.accuracy, 9);
             }
             if (ce && isfinite(e.top5)) {
-                buf_puts(&line, ",\"top5\":");
-                json_put_g(&line, e.top5, 9);
+                buf_puts(line, ",\"top5\":");
+                json_put_g(line, e.top5, 9);
             }
-            buf_printf(&line, ",\"samples\":%zu", r->val->n);
-            metrics_line(r, &line);
+            buf_printf(line, ",\"samples\":%zu", r->val->n);
+            metrics_line(r);
         }
         double score = o->monitor_accuracy ? val.accuracy : val.loss;
         if (better(r, score)) {
@@ -604,6 +606,7 @@ static void run_free(Run *r)
     free(r->saved);
     free(r->best_params);
     plot_history_free(&r->hist);
+    buf_free(&r->line);
 }
 
 int tr_fit_fold(Trainer *t, Data *tr, Data *val, Buffers *b, EvalResult *score, int64_t *nan_step)
