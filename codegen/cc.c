@@ -44,8 +44,9 @@ static bool file_exists(const char *path)
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-/* The three folders generated code is built against, in link order (program needs data needs kernels). */
-static const char *const rt_parts[RT_PARTS] = {"program", "data", "kernels"};
+/* The folders generated code is built against, in link order (program needs data needs kernels;
+ * program and data need common, which needs nothing of ours). */
+static const char *const rt_parts[RT_PARTS] = {"program", "data", "kernels", "common"};
 
 /* Try one layout: the headers in inc[k] (inc[k]/<part>.h) and the archives in lib_dir. */
 static bool try_paths(RuntimePaths *rp, char inc[RT_PARTS][PATH_MAX + 64], const char *lib_dir)
@@ -83,8 +84,8 @@ Status codegen_runtime_paths(RuntimePaths *rp, Diag *d)
         char *slash = strrchr(exe, '/');
         if (slash)
             *slash = '\0';
-        /* an installed prefix: bin/onnxtune, include/onnxtune/{program,data,kernels}.h,
-         * lib/onnxtune/libonnxtune_{program,data,kernels}.a */
+        /* an installed prefix: bin/onnxtune, include/onnxtune/{program,data,kernels,common}.h,
+         * lib/onnxtune/libonnxtune_{program,data,kernels,common}.a */
         char inc[RT_PARTS][PATH_MAX + 64];
         for (int k = 0; k < RT_PARTS; k++)
             snprintf(inc[k], sizeof inc[k], "%s/../include/onnxtune", exe);
@@ -97,8 +98,8 @@ Status codegen_runtime_paths(RuntimePaths *rp, Diag *d)
     }
     if (try_source_tree(rp, ONNXTUNE_BINARY_DIR))
         return ST_OK;
-    return diag_error(d, ST_IO, "cannot find the onnxtune runtime (kernels.h, data.h, program.h and their "
-                      "libonnxtune_*.a): looked next to the onnxtune executable and in %s", ONNXTUNE_BINARY_DIR);
+    return diag_error(d, ST_IO, "cannot find the onnxtune runtime (kernels.h, data.h, program.h, common.h "
+                      "and their libonnxtune_*.a): looked next to the onnxtune executable and in %s", ONNXTUNE_BINARY_DIR);
 }
 
 /* argv under construction */

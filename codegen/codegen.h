@@ -123,13 +123,14 @@ typedef struct CcJob {
     char log_path[4096];        /* the compiler's stdout+stderr */
 } CcJob;
 
-/* Where the headers and archives of program/, data/ and kernels/ are (in that order, the link order):
- * next to the running executable (build tree or an installed prefix: ../include/onnxtune,
+/* Where the headers and archives of program/, data/, kernels/ and common/ are (in that order, the link
+ * order): next to the running executable (build tree or an installed prefix: ../include/onnxtune,
  * ../lib/onnxtune), else the build tree this binary was configured in. */
-#define RT_PARTS 3
+#define RT_PARTS 4
 typedef struct RuntimePaths {
-    char inc[RT_PARTS][4096];   /* folder holding program.h, data.h, kernels.h */
-    char lib[RT_PARTS][4096];   /* libonnxtune_program.a, libonnxtune_data.a, libonnxtune_kernels.a */
+    char inc[RT_PARTS][4096];   /* folder holding program.h, data.h, kernels.h, common.h */
+    char lib[RT_PARTS][4096];   /* libonnxtune_program.a, libonnxtune_data.a, libonnxtune_kernels.a,
+                                   libonnxtune_common.a */
 } RuntimePaths;
 Status codegen_runtime_paths(RuntimePaths *rp, Diag *d) MUST_CHECK;
 /* Start the C compiler ($CC, default cc) on a job without waiting. */

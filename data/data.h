@@ -15,7 +15,7 @@
  * and write a one-line message naming the file and the fault into err[errlen] (err may be NULL). */
 typedef enum {
     NPY_OK = 0,
-    NPY_EIO,            /* open/read/write/rename failed (errno text in the message) */
+    NPY_EIO,            /* open/read/write/fsync/rename failed (errno text in the message) */
     NPY_EFORMAT,        /* not a valid .npy: bad magic, header, size, truncated data */
     NPY_EUNSUPPORTED,   /* valid but not handled: Fortran order, big-endian, other dtypes, rank > 8 */
     NPY_ENOMEM,         /* allocation failed or the size overflows */
@@ -41,7 +41,8 @@ NpyStatus npy_read(const char *path, NpyArray *out, char *err, size_t errlen);
 NpyStatus npy_map(const char *path, NpyArray *out, char *err, size_t errlen);
 /* Release what npy_parse/read/map allocated; zeroes *a. Safe on a zeroed or failed NpyArray. */
 void npy_free(NpyArray *a);
-/* Write via PATH.tmp + rename, so readers never see half a file. dims[rank], data C order. */
+/* Write with common.h's atomic write (PATH.tmp.PID, fsync, rename, fsync of the folder), so readers
+ * never see half a file, also after a crash. dims[rank], data C order. */
 NpyStatus npy_write(const char *path, RtDType dt, int rank, const size_t *dims, const void *data, char *err,
                     size_t errlen);
 const char *npy_status_name(NpyStatus st);

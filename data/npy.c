@@ -4,6 +4,8 @@
  */
 #include "data.h"
 
+#include "common.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -464,26 +466,21 @@ NpyStatus npy_write(const char *path, RtDType dt, int rank, const size_t *dims, 
     uint8_t pre[NPY_PREAMBLE_V1] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)(hlen & 0xff),
                                     (uint8_t)(hlen >> 8)};
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp)
-        return fail(&e, NPY_ENOMEM, "cannot allocate a path");
-    snprintf(tmp, plen + 32, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        NpyStatus st = fail(&e, NPY_EIO, "cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    bool ok = fwrite(pre, 1, sizeof pre, f) == sizeof pre && fwrite(header, 1, hlen, f) == hlen &&
-              (numel == 0 || fwrite(data, es, numel, f) == numel);
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        NpyStatus st = fail(&e, NPY_EIO, "write failed: %s", strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return st;
-    }
-    free(tmp);
+    /* common/'s atomic write: a reader never sees half an array, also after a crash (fsync, rename) */
+    char msg[1024];
+    AtomicFile f;
+    FileStatus fs = atomic_file_open(&f, path, msg, sizeof msg);
+    if (fs == FILE_OK)
+        fs = atomic_file_write(&f, pre, sizeof pre, msg, sizeof msg);
+    if (fs == FILE_OK)
+        fs = atomic_file_write(&f, header, hlen, msg, sizeof msg);
+    if (fs == FILE_OK)
+        fs = atomic_file_write(&f, data, numel * es, msg, sizeof msg);
+    if (fs == FILE_OK)
+        fs = atomic_file_commit(&f, msg, sizeof msg);
+    else if (f.fd >= 0 || f.tmp)
+        atomic_file_abort(&f);
+    if (fs != FILE_OK)
+        return fail(&e, fs == FILE_ENOMEM ? NPY_ENOMEM : NPY_EIO, "%s", msg);
     return NPY_OK;
 }

@@ -4,6 +4,8 @@
  */
 #include "data.h"
 
+#include "common.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,13 +193,7 @@ DatasetStatus zip_member(const uint8_t *b, size_t len, bool mapped, const ZipEnt
         *data = buf;
     }
     if (z->method != 0 || !mapped) {
-        uLong crc = crc32(0L, Z_NULL, 0);
-        for (uint64_t at = 0; at < z->usize;) {
-            uInt k = z->usize - at > UINT32_MAX ? UINT32_MAX : (uInt)(z->usize - at);
-            crc = crc32(crc, *data + at, k);
-            at += k;
-        }
-        if (crc != z->crc)
+        if (crc32_update(0, *data, (size_t)z->usize) != z->crc)   /* common.h's CRC-32, the ZIP one */
             return fail(e, DATASET_EFORMAT, "member %s: CRC-32 mismatch (damaged archive)", name);
     }
     return DATASET_OK;

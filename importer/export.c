@@ -7,13 +7,12 @@
  */
 #include "importer.h"
 
+#include "common.h"
+
 #include "onnx.pb-c.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct Exporter {
     Arena *a;          /* every message lives here; freed by the caller's arena */
@@ -269,28 +268,11 @@ static Onnx__GraphProto *export_graph(Exporter *ex, const Graph *g, bool with_in
 
 /* ---- hand-assembled outer layers ---- */
 
-static size_t varint_put(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    do {
-        uint8_t b = v & 0x7f;
-        v >>= 7;
-        p[n++] = (uint8_t)(b | (v ? 0x80 : 0));
-    } while (v);
-    return n;
-}
-
-static size_t varint_len(uint64_t v)
-{
-    uint8_t tmp[10];
-    return varint_put(tmp, v);
-}
-
 /* Length-delimited field header (field number f) for a payload of len bytes. */
 static size_t ld_header(uint8_t *p, unsigned f, size_t len)
 {
-    size_t n = varint_put(p, ((uint64_t)f << 3) | 2);
-    return n + varint_put(p + n, len);
+    size_t n = pb_varint_put(p, ((uint64_t)f << 3) | 2);
+    return n + pb_varint_put(p + n, len);
 }
 
 static int64_t export_opset(const Model *m)
@@ -363,10 +345,10 @@ Status onnx_export_bytes(const Model *m, const ExportOptions *o, Arena *a, uint8
         if (!(tps[i] = export_tensor(&ex, value_onnx_name(cs[i]), cs[i]->init)))
             return diag_error(d, ST_NOMEM, "out of memory exporting");
         tlen[i] = protobuf_c_message_get_packed_size(&tps[i]->base);
-        glen += varint_len(((uint64_t)5 << 3) | 2) + varint_len(tlen[i]) + tlen[i];
+        glen += pb_varint_len(((uint64_t)5 << 3) | 2) + pb_varint_len(tlen[i]) + tlen[i];
     }
     size_t mlen = protobuf_c_message_get_packed_size(&mp.base);
-    size_t total = mlen + varint_len(((uint64_t)7 << 3) | 2) + varint_len(glen) + glen;
+    size_t total = mlen + pb_varint_len(((uint64_t)7 << 3) | 2) + pb_varint_len(glen) + glen;
     uint8_t *buf = arena_alloc(a, total);
     if (!buf)
         return diag_error(d, ST_NOMEM, "out of memory exporting (%zu bytes)", total);
@@ -400,40 +382,10 @@ Status onnx_export_bytes(const Model *m, const ExportOptions *o, Arena *a, uint8
 
 Status write_file_atomic(const char *path, const void *data, size_t len, Diag *d)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp)
-        return diag_error(d, ST_NOMEM, "out of memory");
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        Status st = diag_error(d, ST_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            Status st = diag_error(d, ST_IO, "%s: write failed: %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            free(tmp);
-            return st;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-        Status st = diag_error(d, ST_IO, "%s: cannot write: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return st;
-    }
-    free(tmp);
+    char msg[1024];
+    FileStatus fs = atomic_write(path, data, len, msg, sizeof msg);
+    if (fs != FILE_OK)
+        return diag_error(d, fs == FILE_ENOMEM ? ST_NOMEM : ST_IO, "%s: %s", path, msg);
     return ST_OK;
 }
 

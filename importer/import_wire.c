@@ -5,6 +5,8 @@
  */
 #include "import_priv.h"
 
+#include "common.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,18 +30,11 @@ typedef struct WireError {
 
 static bool wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
 {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (*p == end)
-            return false;
-        uint8_t b = *(*p)++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
+    size_t at = 0;
+    if (!pb_varint_get(*p, (size_t)(end - *p), &at, out))
+        return false;
+    *p += at;
+    return true;
 }
 
 static bool wire_next(const uint8_t **p, const uint8_t *end, WireField *f)
@@ -103,22 +98,6 @@ static bool wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
     return true;
 }
 
-static size_t varint_size(uint64_t v)
-{
-    size_t n = 1;
-    for (; v >= 0x80; v >>= 7)
-        n++;
-    return n;
-}
-
-static uint8_t *put_varint(uint8_t *o, uint64_t v)
-{
-    for (; v >= 0x80; v >>= 7)
-        *o++ = (uint8_t)(v | 0x80);
-    *o++ = (uint8_t)v;
-    return o;
-}
-
 /* Walk a GraphProto payload: bytes kept (everything but initializers), number of initializers; with
  * `o`, copy kept fields there and record initializer ranges (relative to `base`). */
 static bool split_graph(const uint8_t *p, const uint8_t *end, const uint8_t *base, int depth,
@@ -177,10 +156,10 @@ Status import_split(Importer *im, const uint8_t *buf, size_t len, Split *sp)
                                  &err))
                     goto bad;
                 uint64_t key = (uint64_t)graph_fd->id << 3 | 2;
-                total += varint_size(key) + varint_size(kept) + kept;
+                total += pb_varint_len(key) + pb_varint_len(kept) + kept;
                 if (pass == 1) {
-                    o = put_varint(o, key);
-                    o = put_varint(o, kept);
+                    o += pb_varint_put(o, key);
+                    o += pb_varint_put(o, kept);
                     ninits = n0;
                     split_graph(f.val, f.val + f.vlen, buf, 1, false, &o, sp->inits, &kept, &ninits, &err);
                 }

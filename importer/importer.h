@@ -72,9 +72,10 @@ typedef struct ExportOptions {
  * file they came from). Bytes live in `a`. */
 Status onnx_export_bytes(const Model *m, const ExportOptions *o, Arena *a, uint8_t **bytes, size_t *len,
                          ExportLayout *layout, Diag *d) MUST_CHECK;
-/* The same, written to path atomically (temporary file, fsync, rename). o may be NULL. */
+/* The same, written to path atomically (write_file_atomic). o may be NULL. */
 Status onnx_export_file(const Model *m, const ExportOptions *o, const char *path, Diag *d) MUST_CHECK;
-/* Write bytes to path atomically: nothing half-written is ever seen under that name. */
+/* Write bytes to path atomically (common.h's atomic_write: temporary file, fsync, rename, fsync of the
+ * folder): nothing half-written is ever seen under that name, also after a crash. */
 Status write_file_atomic(const char *path, const void *data, size_t len, Diag *d) MUST_CHECK;
 
 #endif

@@ -1,13 +1,13 @@
 /* checkpoint.c - training checkpoints: named sections with lengths and CRC32s behind a header that
- * names the program that wrote them; the atomic file writer they (and plots) use; the SIGINT/SIGTERM
- * flag the trainer polls. It does not know what the sections mean: the trainer chooses and reads them.
+ * names the program that wrote them, written with common/'s atomic file write; the SIGINT/SIGTERM flag
+ * the trainer polls. It does not know what the sections mean: the trainer chooses and reads them.
  */
 #include "program.h"
 
-#include <dirent.h>
+#include "common.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -95,41 +95,7 @@ const char *ckpt_status_name(CkptStatus st)
     return "?";
 }
 
-/* ------------------------------------------------------------------------ CRC32 and hashing */
-
-/* CRC-32 of zlib/PNG (reflected polynomial 0xEDB88320), eight bytes per step ("slicing by 8"):
- * table[k][b] is the CRC of byte b followed by k zero bytes. */
-static uint32_t crc_table[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-    for (uint32_t b = 0; b < 256; b++) {
-        uint32_t c = b;
-        for (int i = 0; i < 8; i++)
-            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[0][b] = c;
-    }
-    for (int k = 1; k < 8; k++)
-        for (int b = 0; b < 256; b++)
-            crc_table[k][b] = (crc_table[k - 1][b] >> 8) ^ crc_table[0][crc_table[k - 1][b] & 0xFF];
-}
-
-uint32_t crc32_update(uint32_t crc, const void *data, size_t n)
-{
-    pthread_once(&crc_once, crc_init);
-    const unsigned char *p = data;
-    uint32_t c = ~crc;
-    for (; n >= 8; n -= 8, p += 8) {
-        uint32_t lo = c ^ get_u32(p), hi = get_u32(p + 4);
-        c = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^ crc_table[5][(lo >> 16) & 0xFF] ^
-            crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xFF] ^ crc_table[2][(hi >> 8) & 0xFF] ^
-            crc_table[1][(hi >> 16) & 0xFF] ^ crc_table[0][hi >> 24];
-    }
-    while (n--)
-        c = crc_table[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
-    return ~c;
-}
+/* ------------------------------------------------------------------------ hashing */
 
 uint64_t ckpt_hash64(uint64_t h, const void *data, size_t n)
 {
@@ -174,133 +140,23 @@ uint64_t ckpt_program_fingerprint(const TrainProgram *p)
     return h;
 }
 
-/* ------------------------------------------------------------------------ atomic files */
-
-/* Split path into its directory ("." when it has none) and base name; both malloc'd. */
-static bool split_path(const char *path, char **dir, char **base)
+/* The one identity of a training program's checkpoints (trainer_run.c writes and resumes them,
+ * trainer_eval.c reads their weights): what ckpt_program_fingerprint covers and the compiled batch. */
+CkptIdentity ckpt_program_identity(const TrainProgram *p, char *desc, size_t size)
 {
-    const char *slash = strrchr(path, '/');
-    *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    *base = strdup(slash ? slash + 1 : path);
-    if (*dir && *base)
-        return true;
-    free(*dir);
-    free(*base);
-    return false;
-}
-
-/* Remove BASE.tmp.PID files in dir left by processes that no longer exist (killed mid-write). Only
- * exact matches of our own naming, and only when kill(PID, 0) says no such process. */
-static void clean_stale(const char *dir, const char *base)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    size_t blen = strlen(base);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        const char *n = e->d_name;
-        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0)
-            continue;
-        const char *digits = n + blen + 5;
-        size_t nd = strspn(digits, "0123456789");
-        if (nd == 0 || nd > 9 || digits[nd] != '\0')
-            continue;
-        long pid = strtol(digits, NULL, 10);
-        if (pid <= 0 || pid == (long)getpid())
-            continue;
-        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-            unlinkat(dirfd(d), n, 0);
-    }
-    closedir(d);
-}
-
-CkptStatus atomic_file_open(AtomicFile *f, const char *path, char *err, size_t errlen)
-{
-    *f = (AtomicFile){.fd = -1};
-    char *dir = NULL, *base = NULL;
-    size_t tlen = strlen(path) + 32;
-    f->path = strdup(path);
-    f->tmp = malloc(tlen);
-    if (!f->path || !f->tmp || !split_path(path, &dir, &base)) {
-        atomic_file_abort(f);
-        return fail(err, errlen, CKPT_ENOMEM, path, "out of memory");
-    }
-    snprintf(f->tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    clean_stale(dir, base);
-    free(dir);
-    free(base);
-    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (f->fd < 0) {
-        CkptStatus st = fail(err, errlen, CKPT_EIO, path, "cannot create %s: %s", f->tmp, strerror(errno));
-        free(f->tmp);
-        f->tmp = NULL;
-        atomic_file_abort(f);
-        return st;
-    }
-    return CKPT_OK;
-}
-
-CkptStatus atomic_file_write(AtomicFile *f, const void *data, size_t n, char *err, size_t errlen)
-{
-    const unsigned char *p = data;
-    while (n) {
-        ssize_t w = write(f->fd, p, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return fail(err, errlen, CKPT_EIO, f->path, "write to %s failed: %s", f->tmp,
-                        w < 0 ? strerror(errno) : "no space written");
-        p += w;
-        n -= (size_t)w;
-    }
-    return CKPT_OK;
-}
-
-CkptStatus atomic_file_commit(AtomicFile *f, char *err, size_t errlen)
-{
-    CkptStatus st = CKPT_OK;
-    if (fsync(f->fd) != 0)
-        st = fail(err, errlen, CKPT_EIO, f->path, "fsync of %s failed: %s", f->tmp, strerror(errno));
-    if (close(f->fd) != 0 && st == CKPT_OK)
-        st = fail(err, errlen, CKPT_EIO, f->path, "closing %s failed: %s", f->tmp, strerror(errno));
-    f->fd = -1;
-    if (st == CKPT_OK && rename(f->tmp, f->path) != 0)
-        st = fail(err, errlen, CKPT_EIO, f->path, "cannot rename %s over it: %s", f->tmp, strerror(errno));
-    if (st != CKPT_OK) {
-        atomic_file_abort(f);
-        return st;
-    }
-    /* make the rename itself durable; some file systems cannot fsync a directory (EINVAL): fine */
-    char *dir = NULL, *base = NULL;
-    if (split_path(f->path, &dir, &base)) {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            if (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS)
-                st = fail(err, errlen, CKPT_EIO, f->path, "fsync of directory %s failed: %s", dir, strerror(errno));
-            close(dfd);
-        }
-        free(dir);
-        free(base);
-    }
-    free(f->tmp);
-    f->tmp = NULL;
-    atomic_file_abort(f);
-    return st;
-}
-
-void atomic_file_abort(AtomicFile *f)
-{
-    if (f->fd >= 0)
-        close(f->fd);
-    if (f->tmp)
-        unlink(f->tmp);
-    free(f->tmp);
-    free(f->path);
-    *f = (AtomicFile){.fd = -1};
+    int64_t batch = p->batch;
+    snprintf(desc, size, "%s compiled with '%s' for batch %lld", p->model ? p->model : "a model",
+             p->compiled_with ? p->compiled_with : "", (long long)batch);
+    return (CkptIdentity){ckpt_hash64(ckpt_program_fingerprint(p), &batch, sizeof batch), desc};
 }
 
 /* ------------------------------------------------------------------------ writing */
+
+/* A failure of common/'s atomic write as a CkptStatus: "PATH: message". */
+static CkptStatus file_fail(FileStatus fs, const char *path, const char *msg, char *err, size_t errlen)
+{
+    return fail(err, errlen, fs == FILE_ENOMEM ? CKPT_ENOMEM : CKPT_EIO, path, "%s", msg);
+}
 
 static int cmp_names(const void *a, const void *b)
 {
@@ -350,9 +206,10 @@ CkptStatus ckpt_write(const char *path, const CkptIdentity *id, const CkptSectio
     if (!head)
         return fail(err, errlen, CKPT_ENOMEM, path, "out of memory");
     static const unsigned char zeros[8];
+    char msg[1024] = "";
     AtomicFile f;
-    st = atomic_file_open(&f, path, err, errlen);
-    if (st == CKPT_OK) {
+    FileStatus fs = atomic_file_open(&f, path, msg, sizeof msg);
+    if (fs == FILE_OK) {
         size_t n = HEADER_BYTES + dlen + pad8(dlen);
         memset(head, 0, n);
         memcpy(head, CKPT_MAGIC, 8);
@@ -362,9 +219,9 @@ CkptStatus ckpt_write(const char *path, const CkptIdentity *id, const CkptSectio
         put_u32(head + 24, (uint32_t)dlen);
         memcpy(head + HEADER_BYTES, desc, dlen);
         put_u32(head + 28, crc32_update(crc32_update(0, head, 28), head + HEADER_BYTES, n - HEADER_BYTES));
-        st = atomic_file_write(&f, head, n, err, errlen);
+        fs = atomic_file_write(&f, head, n, msg, sizeof msg);
     }
-    for (size_t i = 0; i < count && st == CKPT_OK; i++) {
+    for (size_t i = 0; i < count && fs == FILE_OK; i++) {
         const CkptSection *s = &sections[i];
         size_t nlen = strlen(s->name), n = SECTION_BYTES + nlen + pad8(nlen);
         memset(head, 0, n);
@@ -373,18 +230,18 @@ CkptStatus ckpt_write(const char *path, const CkptIdentity *id, const CkptSectio
         put_u32(head + 16, crc32_update(0, s->data, s->size));
         memcpy(head + SECTION_BYTES, s->name, nlen);
         put_u32(head + 20, crc32_update(crc32_update(0, head, 20), head + SECTION_BYTES, n - SECTION_BYTES));
-        st = atomic_file_write(&f, head, n, err, errlen);
-        if (st == CKPT_OK)
-            st = atomic_file_write(&f, s->data, s->size, err, errlen);
-        if (st == CKPT_OK)
-            st = atomic_file_write(&f, zeros, pad8(s->size), err, errlen);
+        fs = atomic_file_write(&f, head, n, msg, sizeof msg);
+        if (fs == FILE_OK)
+            fs = atomic_file_write(&f, s->data, s->size, msg, sizeof msg);
+        if (fs == FILE_OK)
+            fs = atomic_file_write(&f, zeros, pad8(s->size), msg, sizeof msg);
     }
     free(head);
-    if (st == CKPT_OK)
-        return atomic_file_commit(&f, err, errlen);
-    if (f.fd >= 0 || f.tmp)
+    if (fs == FILE_OK)
+        fs = atomic_file_commit(&f, msg, sizeof msg);
+    else if (f.fd >= 0 || f.tmp)
         atomic_file_abort(&f);
-    return st;
+    return fs == FILE_OK ? CKPT_OK : file_fail(fs, path, msg, err, errlen);
 }
 
 /* ------------------------------------------------------------------------ reading */

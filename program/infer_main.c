@@ -6,6 +6,7 @@
 #include "program.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,8 +125,11 @@ int infer_main(int argc, char **argv, const CgModelInfo *m)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL, *eq = strchr(a, '=');
         size_t len = eq && strncmp(a, "--", 2) == 0 ? (size_t)(eq - a) : strlen(a);
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            /* help piped into a reader that stops early (| head) is not an error: no death by SIGPIPE */
+            signal(SIGPIPE, SIG_IGN);
             return prog_usage(stdout, m);
+        }
         int is_in = len == 7 && strncmp(a, "--input", len) == 0;
         int is_out = len == 12 && strncmp(a, "--output-dir", len) == 0;
         int is_thr = len == 9 && strncmp(a, "--threads", len) == 0;

@@ -4,6 +4,8 @@
  */
 #include "program.h"
 
+#include "common.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -441,14 +443,10 @@ CkptStatus plot_write_svg(const char *path, const PlotHistory *h, const char *ti
             snprintf(err, errlen, "%s: out of memory drawing the plot", path);
         return CKPT_ENOMEM;
     }
-    AtomicFile af;
-    CkptStatus st = atomic_file_open(&af, path, err, errlen);
-    if (st == CKPT_OK)
-        st = atomic_file_write(&af, doc, len, err, errlen);
-    if (st == CKPT_OK)
-        st = atomic_file_commit(&af, err, errlen);
-    else if (af.fd >= 0)
-        atomic_file_abort(&af);
+    char msg[1024];
+    FileStatus fs = atomic_write(path, doc, len, msg, sizeof msg);
     free(doc);
-    return st;
+    if (fs != FILE_OK && err && errlen)
+        snprintf(err, errlen, "%s: %s", path, msg);
+    return fs == FILE_OK ? CKPT_OK : fs == FILE_ENOMEM ? CKPT_ENOMEM : CKPT_EIO;
 }

@@ -45,9 +45,9 @@ int infer_main(int argc, char **argv, const CgModelInfo *m);
 /* ======================================================================== program/checkpoint.c */
 
 /* Checkpoints: a header (magic, format version, the writer's fingerprint and description) and named
- * sections, each with its length and CRC32. ckpt_write writes PATH.tmp.PID in PATH's directory, fsyncs
- * it, renames it over PATH and fsyncs the directory, so PATH is always absent, the old checkpoint or the
- * new one; it first removes PATH.tmp.PID files of processes that no longer exist (killed mid-write).
+ * sections, each with its length and CRC32 (common.h's crc32_update). ckpt_write replaces PATH with
+ * common.h's atomic write (PATH.tmp.PID in PATH's directory, fsync, rename, fsync of the directory), so
+ * PATH is always absent, the old checkpoint or the new one.
  * ckpt_read validates everything (truncation, CRCs, magic, version, fingerprint) before returning.
  * Section data is stored as given, in host byte order (little-endian hosts only). Like npy.c these can
  * fail: a CkptStatus and a one-line message naming the file in err[errlen] (err may be NULL). */
@@ -103,8 +103,6 @@ CkptStatus ckpt_get(const Checkpoint *c, const char *name, void *dst, size_t siz
 void ckpt_free(Checkpoint *c);     /* safe on a zeroed or failed Checkpoint */
 const char *ckpt_status_name(CkptStatus st);
 
-/* CRC-32 as zlib's crc32(): crc32_update(0, "123456789", 9) == 0xCBF43926; chain by passing the last value. */
-uint32_t crc32_update(uint32_t crc, const void *data, size_t n);
 /* FNV-1a 64: ckpt_hash64(CKPT_HASH_INIT, ...), chainable, for fingerprints. */
 #define CKPT_HASH_INIT 0xcbf29ce484222325ull
 uint64_t ckpt_hash64(uint64_t h, const void *data, size_t n);
@@ -113,18 +111,11 @@ uint64_t ckpt_hash64(uint64_t h, const void *data, size_t n);
  * the initial parameter buffer. The compiled batch is left out: it does not change the buffers. */
 struct TrainProgram;
 uint64_t ckpt_program_fingerprint(const struct TrainProgram *p);
-
-/* Atomic replacement of a file, streamed: open writes PATH.tmp.PID (after removing stale temporaries, as
- * above), commit fsyncs, renames over PATH and fsyncs the directory; abort removes the temporary. Commit
- * and a failed open or write leave the AtomicFile closed; after a failed write call abort. */
-typedef struct AtomicFile {
-    int fd;                     /* -1: closed */
-    char *path, *tmp;
-} AtomicFile;
-CkptStatus atomic_file_open(AtomicFile *f, const char *path, char *err, size_t errlen);
-CkptStatus atomic_file_write(AtomicFile *f, const void *data, size_t n, char *err, size_t errlen);
-CkptStatus atomic_file_commit(AtomicFile *f, char *err, size_t errlen);
-void atomic_file_abort(AtomicFile *f);
+/* The identity every checkpoint of a training program carries and every reader of one expects (train's
+ * --checkpoint/--resume, eval/predict --checkpoint): ckpt_program_fingerprint hashed with the compiled
+ * batch, and the description "MODEL compiled with 'OPTIONS' for batch B" written into desc[size]
+ * (the identity points at it). */
+CkptIdentity ckpt_program_identity(const struct TrainProgram *p, char *desc, size_t size);
 
 /* SIGINT/SIGTERM for "finish the step, write a checkpoint, exit with a message on how to resume".
  * install: the first signal sets a flag (and writes message, if any, to stderr at once); a second
@@ -225,7 +216,7 @@ bool plot_history_load(PlotHistory *h, const void *data, size_t len);
 
 /* The SVG document (malloc'd, *len bytes; NULL: out of memory); title is XML-escaped. */
 char *plot_svg(const PlotHistory *h, const char *title, size_t *len);
-/* plot_svg written atomically (atomic_file_*: a viewer never sees half a file). */
+/* plot_svg written atomically (common.h's atomic_write: a viewer never sees half a file). */
 CkptStatus plot_write_svg(const char *path, const PlotHistory *h, const char *title, char *err, size_t errlen);
 
 /* An axis for [lo, hi] with about `ticks` intervals: step is 1, 2 or 5 x 10^k, lo and hi are multiples

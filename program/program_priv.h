@@ -4,6 +4,7 @@
 #ifndef ONNXTUNE_TRAINER_PRIV_H
 #define ONNXTUNE_TRAINER_PRIV_H
 
+#include "common.h"
 #include "program.h"
 
 #include <stdbool.h>
@@ -54,11 +55,15 @@ typedef struct Options {
     bool confusion;
 } Options;
 
-/* One command-line option: trainer.c's table and each topic file's (TrainerTopic). */
+/* One command-line option: a row of program/options.def. TOPIC_*: who applies it (trainer.c calls
+ * tr_<topic>_option of that file with the name and the value, NULL for a flag; each returns 0 or the
+ * exit status of a usage error, 2). */
+typedef enum { TOPIC_MAIN, TOPIC_RUN, TOPIC_SELECT, TOPIC_DATA, TOPIC_EVAL } OptTopic;
 typedef struct OptSpec {
     const char *name;
     const char *arg;    /* value placeholder; NULL for a flag */
     const char *help;
+    int topic;          /* OptTopic */
 } OptSpec;
 
 typedef struct Trainer {
@@ -73,13 +78,6 @@ typedef struct Trainer {
     int argc;                           /* the command line, for the resume command trainer_run.c prints */
     char **argv;
 } Trainer;
-
-/* A topic file's options: specs (ended by a NULL name) and apply(t, name, value or NULL for a flag)
- * returning 0 or the exit status of a usage error (2). trainer.c's topics[] lists them. */
-typedef struct TrainerTopic {
-    const OptSpec *specs;
-    int (*apply)(Trainer *t, const char *name, const char *v);
-} TrainerTopic;
 
 /* A split (training or validation) of a data set: trainer_data.c opens, loads and frees it. */
 typedef struct Data {
@@ -136,12 +134,10 @@ int tr_export_model(const Trainer *t, const unsigned char *params, const char *p
 double tr_lr_at(const Options *o, int64_t t, int64_t total, int64_t per_epoch);
 int tr_bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void ***out, void **ws);
 size_t tr_count_correct(const Trainer *t, const Buffers *b, size_t rows);
-const char *tr_shortest(char *buf, size_t size, double v, bool is_float);
 double tr_seconds(void);
 
 /* ---- trainer_data.c: the data ---- */
 
-extern const OptSpec tr_data_specs[];
 int tr_data_option(Trainer *t, const char *name, const char *v);
 /* Open the training split (and the validation split, from --val-x/--val-y, --val-dir or --val-split) as
  * the options say, checked against the model (dtypes, shapes, labels); sets t->class_names/images/tf.
@@ -167,7 +163,6 @@ void tr_data_report(const Trainer *t, const Data *train, const Data *val);
 
 /* ---- trainer_eval.c: evaluation, PROG eval / predict, the export's metadata ---- */
 
-extern const OptSpec tr_eval_specs[];
 int tr_eval_option(Trainer *t, const char *name, const char *v);
 /* The split's loss, accuracy and top-5 at the current weights (eval graph), loaded through the split's
  * prefetcher. confusion: NULL, or K*K counts to fill (row = label, column = argmax; zeroed first). */
@@ -179,7 +174,7 @@ EvalResult tr_evaluate_confusion(const Trainer *t, Buffers *b, Data *d, size_t b
 int tr_confusion_report(const Trainer *t, Buffers *b, Data *val);
 /* `PROG eval` (mode 1) and `PROG predict` (mode 2), after the options are parsed; b bound, b->params the
  * compiled weights with --init applied; --weights (an export) or --checkpoint (trainer_run.c's "params"
- * section, identity as its make_identity forms it) replace them. Returns the exit status. */
+ * section, identity from ckpt_program_identity) replace them. Returns the exit status. */
 int tr_eval_main(Trainer *t, int mode, Buffers *b);
 /* The metadata_props fields appended to the export (class names, preprocessing): malloc'd protobuf bytes
  * in *out (NULL, *len 0 when there are none). Returns 0 or 1 (out of memory). */
@@ -190,12 +185,10 @@ int tr_export_metadata(const Trainer *t, unsigned char **out, size_t *len);
  * and the summary. Returns the exit status: 0, 1 (failed or a NaN/Inf stop), 130/143 (SIGINT/SIGTERM,
  * after writing a checkpoint). */
 int tr_run(Trainer *t, Data *tr, Data *val, Buffers *b);
-extern const OptSpec tr_run_specs[];
 int tr_run_option(Trainer *t, const char *name, const char *v);
 
 /* trainer_select.c: --cv K; --lr and --weight-decay with a list of values (trainer.c hands each --lr and
  * --weight-decay here first: returns -1 for a single value, which trainer.c then takes, else 0 or 2). */
-extern const OptSpec tr_select_specs[];
 int tr_select_option(Trainer *t, const char *name, const char *v);
 int tr_select_list(Trainer *t, const char *name, const char *v);
 /* --cv K: K-fold cross-validation of every --lr x --weight-decay combination from the weights in

@@ -7,14 +7,13 @@
 #include "program_priv.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 /* ---- the generator: splitmix64, for shuffling and --val-split ---- */
 
@@ -40,47 +39,22 @@ void tr_shuffle(size_t *order, size_t n, uint64_t state)
 
 /* ---- options ---- */
 
+/* Every option, from program/options.def (tools/cmd_train.c reads the same rows). */
 static const OptSpec specs[] = {
-    {"--train-x", "X.npy", "training inputs [N, ...]: the model input's layout and element type (or an .npz "
-                           "with x and y)"},
-    {"--train-y", "Y.npy", "training targets: int64 class indices [N] (cross_entropy), else float like the output"},
-    {"--val-x", "X.npy", "validation inputs (with --val-y): loss and accuracy after every epoch"},
-    {"--val-y", "Y.npy", "validation targets"},
-    {"--val-split", "F", "validate on a seeded random fraction F of the training data instead"},
-    {"--epochs", "E", "passes over the training data (default 10)"},
-    {"--batch", "N", "batch size, at most the compiled batch (default: the compiled batch)"},
-    {"--lr", "F", "learning rate (default 0.01 for sgd, 0.001 for adam/adamw)"},
-    {"--lr-schedule", "S", "constant, step:EPOCHS,GAMMA or cosine (default constant)"},
-    {"--warmup", "STEPS", "linear warmup over the first STEPS optimizer steps (default 0)"},
-    {"--momentum", "F", "SGD momentum (a program compiled without momentum cannot switch it on)"},
-    {"--nesterov", NULL, "SGD Nesterov momentum"},
-    {"--weight-decay", "F", "weight decay (L2 for sgd/adam, decoupled for adamw)"},
-    {"--beta1", "F", "Adam beta1"},
-    {"--beta2", "F", "Adam beta2"},
-    {"--eps", "F", "Adam epsilon"},
-    {"--grad-clip", "NORM", "clip the total gradient norm (programs compiled with --grad-clip)"},
-    {"--seed", "S", "seed of shuffling, --val-split and dropout (default 0)"},
-    {"--no-shuffle", NULL, "keep the file order"},
-    {"--shuffle", NULL, "shuffle every epoch (the default)"},
-    {"--drop-last", NULL, "skip a short last batch (default: train on it)"},
-    {"--init", "NAME=FILE.npy", "replace initializer NAME before training (repeatable)"},
-    {"--metrics", "FILE", "write JSON lines: one per step {epoch,step,loss,lr}, one per validation"},
-    {"--export", "OUT.onnx", "write the fine-tuned model (ONNX) when training ends"},
-    {"--threads", "N", "threads for the kernels"},
-    {"--quiet", NULL, "print only errors"},
-    {NULL, NULL, NULL},
+#define TRAIN_OPTION(topic, name, arg, compile_default, help) {name, arg, help, TOPIC_##topic},
+#include "options.def"
+    {NULL, NULL, NULL, 0},
 };
 
 static int apply_option(Trainer *t, const char *name, const char *v);
 
-/* trainer.c's options first, then each topic file's */
-static const TrainerTopic topics[] = {
-    {specs, apply_option},
-    {tr_run_specs, tr_run_option},
-    {tr_select_specs, tr_select_option},
-    {tr_data_specs, tr_data_option},
-    {tr_eval_specs, tr_eval_option},
-    {NULL, NULL},
+/* Who applies a row's option: trainer.c, or the file of its topic. */
+static int (*const apply_topic[])(Trainer *t, const char *name, const char *v) = {
+    [TOPIC_MAIN] = apply_option,
+    [TOPIC_RUN] = tr_run_option,
+    [TOPIC_SELECT] = tr_select_option,
+    [TOPIC_DATA] = tr_data_option,
+    [TOPIC_EVAL] = tr_eval_option,
 };
 
 /* Options fixed when the program is compiled: naming them here gives a helpful error. */
@@ -126,12 +100,11 @@ static void usage(const Trainer *t, FILE *f)
     if (p->compiled_with && *p->compiled_with)
         fprintf(f, "Compiled with: %s\n", p->compiled_with);
     fprintf(f, "\noptions:\n");
-    for (const TrainerTopic *tp = topics; tp->specs; tp++)
-        for (const OptSpec *s = tp->specs; s->name; s++) {
-            char left[64];
-            snprintf(left, sizeof left, "%s%s%s", s->name, s->arg ? " " : "", s->arg ? s->arg : "");
-            fprintf(f, "  %-24s %s\n", left, s->help);
-        }
+    for (const OptSpec *s = specs; s->name; s++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", s->name, s->arg ? " " : "", s->arg ? s->arg : "");
+        fprintf(f, "  %-24s %s\n", left, s->help);
+    }
     fprintf(f, "  %-24s %s\n", "-h, --help", "show this help and exit");
     if (p->ndefaults) {
         fprintf(f, "\ndefaults set at compile time:");
@@ -289,21 +262,17 @@ static int parse_args(Trainer *t, int n, const char *const *args, bool defaults)
     for (int k = 0; k < n; k++) {
         const char *a = args[k];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            /* help piped into a reader that stops early (| head) is not an error: no death by SIGPIPE */
+            signal(SIGPIPE, SIG_IGN);
             usage(t, stdout);
             return 0;
         }
         const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
         size_t len = eq ? (size_t)(eq - a) : strlen(a);
-        const TrainerTopic *tp;
-        const OptSpec *s = NULL;
-        for (tp = topics; tp->specs; tp++) {
-            s = tp->specs;
-            while (s->name && (strlen(s->name) != len || strncmp(s->name, a, len) != 0))
-                s++;
-            if (s->name)
-                break;
-        }
-        if (!tp->specs) {
+        const OptSpec *s = specs;
+        while (s->name && (strlen(s->name) != len || strncmp(s->name, a, len) != 0))
+            s++;
+        if (!s->name) {
             for (const char *const *c = compile_only; *c; c++)
                 if (strlen(*c) == len && strncmp(*c, a, len) == 0) {
                     fprintf(stderr, "%s: %.*s is fixed when the program is compiled (onnxtune compile MODEL %.*s "
@@ -328,7 +297,7 @@ static int parse_args(Trainer *t, int n, const char *const *args, bool defaults)
             fprintf(stderr, "%s: %s takes no value\n", t->prog, s->name);
             return 2;
         }
-        int rc = tp->apply(t, s->name, v);
+        int rc = apply_topic[s->topic](t, s->name, v);
         if (rc)
             return rc;
     }
@@ -438,7 +407,7 @@ int tr_apply_inits(const Trainer *t, unsigned char *params)
     return 0;
 }
 
-/* The template with the current weights, written to PATH.tmp.PID, fsynced and renamed over path. */
+/* The template with the current weights and the metadata, written atomically (common.h's atomic_write). */
 int tr_export_model(const Trainer *t, const unsigned char *params, const char *path)
 {
     const TrainProgram *p = t->p;
@@ -468,45 +437,11 @@ int tr_export_model(const Trainer *t, const unsigned char *params, const char *p
         total += meta_len;
     }
     free(meta);
-    size_t plen = strlen(path) + 32;
-    char *tmp = malloc(plen);
-    int fd = -1;
-    if (tmp) {
-        snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    }
-    if (fd < 0) {
-        int rc = tr_fail(t, "--export %s: cannot create %s: %s", path, tmp ? tmp : "a temporary file", strerror(errno));
-        free(tmp);
-        free(buf);
-        return rc;
-    }
-    size_t left = total;
-    const unsigned char *at = buf;
-    while (left) {
-        ssize_t w = write(fd, at, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        at += w;
-        left -= (size_t)w;
-    }
-    int saved = errno;
-    bool ok = left == 0 && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok) {
-        if (left)
-            errno = saved;
-        int rc = tr_fail(t, "--export %s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        free(buf);
-        return rc;
-    }
-    free(tmp);
+    char msg[1024];
+    FileStatus fs = atomic_write(path, buf, total, msg, sizeof msg);
     free(buf);
+    if (fs != FILE_OK)
+        return tr_fail(t, "--export %s: %s", path, msg);
     return 0;
 }
 
@@ -573,18 +508,6 @@ size_t tr_count_correct(const Trainer *t, const Buffers *b, size_t rows)
         ok += (int64_t)best == y[r];
     }
     return ok;
-}
-
-/* The shortest decimal that reads back as v (as float when is_float): metrics stay readable. */
-const char *tr_shortest(char *buf, size_t size, double v, bool is_float)
-{
-    for (int prec = is_float ? 6 : 15; prec <= 17; prec++) {
-        snprintf(buf, size, "%.*g", prec, v);
-        double back = strtod(buf, NULL);
-        if (is_float ? (float)back == (float)v : back == v)
-            break;
-    }
-    return buf;
 }
 
 double tr_seconds(void)

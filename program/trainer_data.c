@@ -14,22 +14,6 @@
 
 /* ---- options ---- */
 
-const OptSpec tr_data_specs[] = {
-    {"--train-dir", "DIR", "train on an image folder: DIR/<class>/*.png|jpg, classes = sorted folder names"},
-    {"--val-dir", "DIR", "validate on an image folder (classes matched by name to the training ones)"},
-    {"--resize", "R", "images: resize the shorter side to R, then centre-crop the model's HxW"},
-    {"--crop", "HxW", "images: centre-crop (must be the model's input HxW; default: resize to HxW)"},
-    {"--mean", "M[,M,M]", "images: Normalize mean per channel (default ImageNet's for RGB, 0 for grey)"},
-    {"--std", "S[,S,S]", "images: Normalize std per channel (default ImageNet's for RGB, 1 for grey)"},
-    {"--augment", "LIST", "images, training only: flip (horizontal, p=0.5), crop (random HxW after --resize)"},
-    {"--classes", "A,B,...", "class names of array data, for the export's metadata (index order)"},
-    {"--mmap", NULL, "memory-map the X arrays whatever their size (default: files from 256 MiB)"},
-    {"--no-prefetch", NULL, "load each batch when it is needed (default: two batches ahead, another thread)"},
-    {"--no-cache", NULL, "images: decode every epoch (default: keep the decoded images when there is no "
-                         "augmentation and they fit in 512 MiB)"},
-    {NULL, NULL, NULL},
-};
-
 /* "a,b,c" of 1 or 3 numbers into v[]; the count, or 0 when malformed. */
 static int parse_list3(const char *s, double v[3])
 {
@@ -105,7 +89,7 @@ int tr_data_option(Trainer *t, const char *name, const char *v)
         o->augment_flip = flip;
         o->augment_crop = crop;
     } else {
-        return 2;   /* not reached: names come from tr_data_specs */
+        return 2;   /* not reached: names come from options.def */
     }
     return 0;
 #undef IS

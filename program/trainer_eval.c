@@ -14,19 +14,6 @@
 
 /* ---- options ---- */
 
-const OptSpec tr_eval_specs[] = {
-    {"--x", "X.npy", "eval/predict: inputs (or DATA.npz with x and y)"},
-    {"--y", "Y.npy", "eval: targets"},
-    {"--dir", "DIR", "eval/predict: an image folder instead (labels from its class folders)"},
-    {"--weights", "M.onnx", "eval/predict: the weights of an ONNX file this program exported (--export); or "
-                            "--checkpoint FILE: a checkpoint's"},
-    {"--output", "P.npy", "predict: the logits, float32 [N, K], in the data's order"},
-    {"--output-labels", "L.npy", "predict: the argmax class of each sample, int64 [N]"},
-    {"--output-list", "FILE", "predict --dir: a line per sample, its image file and predicted class (tab apart)"},
-    {"--confusion", NULL, "print the validation confusion matrix at the end (and write it to --metrics)"},
-    {NULL, NULL, NULL},
-};
-
 int tr_eval_option(Trainer *t, const char *name, const char *v)
 {
     Options *o = &t->o;
@@ -48,7 +35,7 @@ int tr_eval_option(Trainer *t, const char *name, const char *v)
     else if (IS("--confusion"))
         o->confusion = true;
     else
-        return 2;   /* not reached: names come from tr_eval_specs */
+        return 2;   /* not reached: names come from options.def */
     return 0;
 #undef IS
 }
@@ -155,53 +142,51 @@ static void print_confusion(const Trainer *t, FILE *f, const size_t *conf, size_
     }
 }
 
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
 /* {"split":S,"samples":N[,"loss":L][,"accuracy":A][,"top5":T][,"confusion":[[...]][,"classes":[...]]]}: r
- * NULL leaves out the scores (the confusion record at the end of training: the epoch's line has them). */
+ * NULL leaves out the scores (the confusion record at the end of training: the epoch's line has them).
+ * common.h's JSON writer: a loss that is not finite is null. */
 static void metrics_record(const Trainer *t, FILE *f, const char *split, size_t n, const EvalResult *r,
                            const size_t *conf, size_t k)
 {
-    fprintf(f, "{\"split\":\"%s\",\"samples\":%zu", split, n);
-    if (r)
-        fprintf(f, ",\"loss\":%.9g", r->loss);
-    if (r && !isnan(r->accuracy))
-        fprintf(f, ",\"accuracy\":%.9g", r->accuracy);
-    if (r && !isnan(r->top5))
-        fprintf(f, ",\"top5\":%.9g", r->top5);
+    Buf b = {0};
+    buf_puts(&b, "{\"split\":");
+    json_put_str(&b, split);
+    buf_printf(&b, ",\"samples\":%zu", n);
+    if (r) {
+        buf_puts(&b, ",\"loss\":");
+        json_put_g(&b, r->loss, 9);
+    }
+    if (r && !isnan(r->accuracy)) {
+        buf_puts(&b, ",\"accuracy\":");
+        json_put_g(&b, r->accuracy, 9);
+    }
+    if (r && !isnan(r->top5)) {
+        buf_puts(&b, ",\"top5\":");
+        json_put_g(&b, r->top5, 9);
+    }
     if (conf) {
-        fprintf(f, ",\"confusion\":[");
+        buf_puts(&b, ",\"confusion\":[");
         for (size_t i = 0; i < k; i++) {
-            fprintf(f, "%s[", i ? "," : "");
+            buf_puts(&b, i ? ",[" : "[");
             for (size_t j = 0; j < k; j++)
-                fprintf(f, "%s%zu", j ? "," : "", conf[i * k + j]);
-            fputc(']', f);
+                buf_printf(&b, "%s%zu", j ? "," : "", conf[i * k + j]);
+            buf_puts(&b, "]");
         }
-        fputc(']', f);
+        buf_puts(&b, "]");
         if (t->class_names && t->nclasses == k) {
-            fprintf(f, ",\"classes\":[");
+            buf_puts(&b, ",\"classes\":[");
             for (size_t i = 0; i < k; i++) {
                 if (i)
-                    fputc(',', f);
-                json_string(f, t->class_names[i]);
+                    buf_puts(&b, ",");
+                json_put_str(&b, t->class_names[i]);
             }
-            fputc(']', f);
+            buf_puts(&b, "]");
         }
     }
-    fprintf(f, "}\n");
+    buf_puts(&b, "}\n");
+    if (!b.oom)
+        fwrite(b.p, 1, b.len, f);
+    buf_free(&b);
 }
 
 int tr_confusion_report(const Trainer *t, Buffers *b, Data *val)
@@ -238,104 +223,20 @@ int tr_confusion_report(const Trainer *t, Buffers *b, Data *val)
     return rc;
 }
 
-/* ---- growing byte buffers ---- */
-
-typedef struct Buf {
-    unsigned char *p;
-    size_t n, cap;
-    bool oom;
-} Buf;
-
-static void put(Buf *b, const void *data, size_t len)
-{
-    if (b->oom)
-        return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + len + 1)
-            cap *= 2;
-        unsigned char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, data, len);
-    b->n += len;
-    b->p[b->n] = 0;     /* text stays terminated */
-}
-
-static void puts_(Buf *b, const char *s)
-{
-    put(b, s, strlen(s));
-}
-
-static void putf(Buf *b, const char *fmt, ...) TRAINER_PRINTF(2, 3);
-static void putf(Buf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int len = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (len < 0 || (size_t)len >= sizeof tmp)
-        b->oom = true;
-    else
-        put(b, tmp, (size_t)len);
-}
-
-static void put_json_string(Buf *b, const char *s)
-{
-    puts_(b, "\"");
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            putf(b, "\\%c", ch);
-        else if (ch < 0x20)
-            putf(b, "\\u%04x", ch);
-        else
-            put(b, s, 1);
-    }
-    puts_(b, "\"");
-}
-
-static void put_varint(Buf *b, uint64_t v)
-{
-    unsigned char c[10];
-    size_t n = 0;
-    do {
-        c[n++] = (unsigned char)((v & 0x7F) | (v > 0x7F ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    put(b, c, n);
-}
-
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v > 0x7F) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 /* ModelProto field 14 (metadata_props), a StringStringEntryProto {1: key, 2: value}: protobuf lets a
  * message's fields come in any order, so these follow the template's bytes. */
 static void put_metadata_prop(Buf *b, const char *key, const char *value)
 {
     size_t kl = strlen(key), vl = strlen(value);
-    size_t inner = 1 + varint_len(kl) + kl + 1 + varint_len(vl) + vl;
-    put(b, "\x72", 1);
-    put_varint(b, inner);
-    put(b, "\x0a", 1);
-    put_varint(b, kl);
-    put(b, key, kl);
-    put(b, "\x12", 1);
-    put_varint(b, vl);
-    put(b, value, vl);
+    size_t inner = 1 + pb_varint_len(kl) + kl + 1 + pb_varint_len(vl) + vl;
+    buf_putn(b, "\x72", 1);
+    buf_put_varint(b, inner);
+    buf_putn(b, "\x0a", 1);
+    buf_put_varint(b, kl);
+    buf_putn(b, key, kl);
+    buf_putn(b, "\x12", 1);
+    buf_put_varint(b, vl);
+    buf_putn(b, value, vl);
 }
 
 /* ---- the export's metadata ---- */
@@ -346,39 +247,39 @@ static void preprocess_json(const Trainer *t, Buf *j)
     const ImageTransform *tf = &t->tf;
     char a[40];
     size_t c = tf->channels, h = tf->height, w = tf->width;
-    putf(j, "{\"layout\":\"NCHW\",\"color\":\"%s\",\"height\":%zu,\"width\":%zu,", c == 1 ? "L" : "RGB", h, w);
+    buf_printf(j, "{\"layout\":\"NCHW\",\"color\":\"%s\",\"height\":%zu,\"width\":%zu,", c == 1 ? "L" : "RGB", h, w);
     if (tf->resize)
-        putf(j, "\"resize\":%zu,", tf->resize);
+        buf_printf(j, "\"resize\":%zu,", tf->resize);
     else if (!tf->crop)
-        putf(j, "\"resize\":[%zu,%zu],", h, w);
+        buf_printf(j, "\"resize\":[%zu,%zu],", h, w);
     else
-        puts_(j, "\"resize\":null,");
+        buf_puts(j, "\"resize\":null,");
     if (tf->crop)
-        putf(j, "\"crop\":[%zu,%zu],", h, w);
+        buf_printf(j, "\"crop\":[%zu,%zu],", h, w);
     else
-        puts_(j, "\"crop\":null,");
-    puts_(j, "\"interpolation\":\"bilinear\",\"scale\":255,\"mean\":[");
+        buf_puts(j, "\"crop\":null,");
+    buf_puts(j, "\"interpolation\":\"bilinear\",\"scale\":255,\"mean\":[");
     for (size_t k = 0; k < c; k++)
-        putf(j, "%s%s", k ? "," : "", tr_shortest(a, sizeof a, tf->mean[k], true));
-    puts_(j, "],\"std\":[");
+        buf_printf(j, "%s%s", k ? "," : "", fmt_shortest(a, sizeof a, tf->mean[k], true));
+    buf_puts(j, "],\"std\":[");
     for (size_t k = 0; k < c; k++)
-        putf(j, "%s%s", k ? "," : "", tr_shortest(a, sizeof a, tf->std[k], true));
-    puts_(j, "],\"torchvision\":\"");
+        buf_printf(j, "%s%s", k ? "," : "", fmt_shortest(a, sizeof a, tf->std[k], true));
+    buf_puts(j, "],\"torchvision\":\"");
     if (c == 1)
-        puts_(j, "Grayscale(), ");
+        buf_puts(j, "Grayscale(), ");
     if (tf->resize)
-        putf(j, "Resize(%zu), ", tf->resize);
+        buf_printf(j, "Resize(%zu), ", tf->resize);
     else if (!tf->crop)
-        putf(j, "Resize((%zu, %zu)), ", h, w);
+        buf_printf(j, "Resize((%zu, %zu)), ", h, w);
     if (tf->crop)
-        putf(j, "CenterCrop((%zu, %zu)), ", h, w);
-    puts_(j, "ToTensor(), Normalize(mean=[");
+        buf_printf(j, "CenterCrop((%zu, %zu)), ", h, w);
+    buf_puts(j, "ToTensor(), Normalize(mean=[");
     for (size_t k = 0; k < c; k++)
-        putf(j, "%s%s", k ? ", " : "", tr_shortest(a, sizeof a, tf->mean[k], true));
-    puts_(j, "], std=[");
+        buf_printf(j, "%s%s", k ? ", " : "", fmt_shortest(a, sizeof a, tf->mean[k], true));
+    buf_puts(j, "], std=[");
     for (size_t k = 0; k < c; k++)
-        putf(j, "%s%s", k ? ", " : "", tr_shortest(a, sizeof a, tf->std[k], true));
-    puts_(j, "])\"}");
+        buf_printf(j, "%s%s", k ? ", " : "", fmt_shortest(a, sizeof a, tf->std[k], true));
+    buf_puts(j, "])\"}");
 }
 
 int tr_export_metadata(const Trainer *t, unsigned char **out, size_t *len)
@@ -387,129 +288,56 @@ int tr_export_metadata(const Trainer *t, unsigned char **out, size_t *len)
     *out = NULL;
     *len = 0;
     if (t->class_names && t->nclasses) {
-        puts_(&j, "[");
+        buf_puts(&j, "[");
         for (size_t i = 0; i < t->nclasses; i++) {
             if (i)
-                puts_(&j, ",");
-            put_json_string(&j, t->class_names[i]);
+                buf_puts(&j, ",");
+            json_put_str(&j, t->class_names[i]);
         }
-        puts_(&j, "]");
-        put_metadata_prop(&b, "onnxtune.classes", j.oom ? "" : (const char *)j.p);
+        buf_puts(&j, "]");
+        put_metadata_prop(&b, "onnxtune.classes", j.oom ? "" : buf_str(&j));
     }
     if (t->images) {
-        j.n = 0;
+        buf_clear(&j);
         preprocess_json(t, &j);
-        put_metadata_prop(&b, "onnxtune.preprocess", j.oom ? "" : (const char *)j.p);
+        put_metadata_prop(&b, "onnxtune.preprocess", j.oom ? "" : buf_str(&j));
     }
     bool oom = b.oom || j.oom;
-    free(j.p);
+    buf_free(&j);
     if (oom) {
-        free(b.p);
+        buf_free(&b);
         return tr_fail(t, "out of memory writing the export's metadata");
     }
-    *out = b.p;
-    *len = b.n;
+    *out = (unsigned char *)b.p;
+    *len = b.len;
     return 0;
 }
 
 /* ---- weights from an export of this program ---- */
 
-static uint64_t get_varint(const unsigned char *p, size_t len, size_t *at, bool *ok)
-{
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (*at >= len) {
-            *ok = false;
-            return 0;
-        }
-        unsigned char c = p[(*at)++];
-        v |= (uint64_t)(c & 0x7F) << shift;
-        if (!(c & 0x80))
-            return v;
-    }
-    *ok = false;
-    return 0;
-}
-
-/* A JSON list of strings (as put_json_string writes them, \uXXXX of the BMP read back as UTF-8). */
+/* A JSON list of strings (as json_put_str writes them), read with common.h's JSON reader. */
 static bool parse_string_list(const char *s, size_t len, char ***out, size_t *n)
 {
-    const char *end = s + len;
-    size_t cap = 0;
+    JsonText list, e;
     *out = NULL;
     *n = 0;
-    while (s < end && (*s == ' ' || *s == '\n'))
-        s++;
-    if (s >= end || *s++ != '[')
+    if (!json_parse(s, len, &list) || (list.n && list.p[0] != '['))
         return false;
-    for (;;) {
-        while (s < end && *s == ' ')
-            s++;
-        if (s < end && *s == ']' && *n == 0)
-            return true;
-        if (s >= end || *s++ != '"')
-            return false;
+    size_t count = json_array_length(list);
+    if (count && !(*out = calloc(count, sizeof **out)))
+        return false;
+    for (size_t i = 0; i < count; i++) {
         Buf str = {0};
-        while (s < end && *s != '"') {
-            char ch = *s++;
-            if (ch != '\\') {
-                put(&str, &ch, 1);
-                continue;
-            }
-            if (s >= end)
-                break;
-            ch = *s++;
-            const char *simple = strchr("\"\\/bfnrt", ch);
-            if (simple && ch) {
-                static const char repl[] = "\"\\/\b\f\n\r\t";
-                put(&str, &repl[simple - "\"\\/bfnrt"], 1);
-            } else if (ch == 'u' && end - s >= 4) {
-                unsigned v = 0;
-                for (int k = 0; k < 4; k++, s++) {
-                    char hc = *s;
-                    v = v * 16 + (unsigned)(hc >= '0' && hc <= '9' ? hc - '0' : hc >= 'a' && hc <= 'f' ? hc - 'a' + 10
-                                            : hc >= 'A' && hc <= 'F' ? hc - 'A' + 10 : 0);
-                }
-                unsigned char u[3];
-                size_t ul = v < 0x80 ? 1 : v < 0x800 ? 2 : 3;
-                if (ul == 1)
-                    u[0] = (unsigned char)v;
-                else if (ul == 2) {
-                    u[0] = (unsigned char)(0xC0 | v >> 6);
-                    u[1] = (unsigned char)(0x80 | (v & 0x3F));
-                } else {
-                    u[0] = (unsigned char)(0xE0 | v >> 12);
-                    u[1] = (unsigned char)(0x80 | ((v >> 6) & 0x3F));
-                    u[2] = (unsigned char)(0x80 | (v & 0x3F));
-                }
-                put(&str, u, ul);
-            } else {
-                str.oom = true;
-            }
-        }
-        put(&str, "", 0);   /* allocates the empty string too */
-        if (s >= end || str.oom) {
-            free(str.p);
+        if (!json_get_element(list, i, &e) || !json_get_string(e, &str)) {
+            buf_free(&str);
             return false;
         }
-        if (*n == cap) {
-            char **q = realloc(*out, (cap = cap ? 2 * cap : 8) * sizeof *q);
-            if (!q) {
-                free(str.p);
-                return false;
-            }
-            *out = q;
-        }
-        (*out)[(*n)++] = (char *)str.p;
-        s++;    /* the closing quote */
-        while (s < end && *s == ' ')
-            s++;
-        if (s < end && *s == ',') {
-            s++;
-            continue;
-        }
-        return s < end && *s == ']';
+        buf_putn(&str, "", 0);  /* allocates the empty string too */
+        if (str.oom)
+            return false;
+        (*out)[(*n)++] = str.p;
     }
+    return true;
 }
 
 static int compare_params(const void *a, const void *b)
@@ -575,8 +403,8 @@ static int load_export_weights(Trainer *t, const char *path, unsigned char *para
     }
     /* the tail: metadata_props entries only */
     for (size_t k = p->export_bytes; !rc && k < len;) {
-        bool ok = buf[k++] == 0x72;
-        uint64_t flen = ok ? get_varint(buf, len, &k, &ok) : 0;
+        uint64_t flen = 0;
+        bool ok = buf[k++] == 0x72 && pb_varint_get(buf, len, &k, &flen);
         if (!ok || flen > len - k) {
             rc = tr_fail(t, "--weights %s: malformed metadata after the model (byte %zu)", path, k);
             break;
@@ -586,7 +414,8 @@ static int load_export_weights(Trainer *t, const char *path, unsigned char *para
         size_t kl = 0, vl = 0;
         while (ok && e < eend) {
             unsigned char tag = buf[e++];
-            uint64_t l = get_varint(buf, eend, &e, &ok);
+            uint64_t l = 0;
+            ok = pb_varint_get(buf, eend, &e, &l);
             if (!ok || (tag != 0x0a && tag != 0x12) || l > eend - e) {
                 ok = false;
                 break;
@@ -619,30 +448,22 @@ static int load_export_weights(Trainer *t, const char *path, unsigned char *para
     return rc;
 }
 
-/* The numbers of "key":[a,b,c] or "key":a in the JSON text s (at most 3; 0: absent or null). */
-static int json_numbers(const char *s, const char *key, double v[3])
+/* The numbers of member key of the JSON object doc, a number or a list of them (at most 3; 0: absent,
+ * null or not numbers). */
+static int json_numbers(JsonText doc, const char *key, double v[3])
 {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *at = strstr(s, pat);
-    if (!at)
+    JsonText m, e;
+    if (!json_get_member(doc, key, &m))
         return 0;
-    at += strlen(pat);
-    bool list = *at == '[';
-    at += list;
-    int n = 0;
-    while (n < 3) {
-        char *end;
-        double x = strtod(at, &end);
-        if (end == at)
-            break;
-        v[n++] = x;
-        at = end;
-        if (!list || *at != ',')
-            break;
-        at++;
-    }
-    return n;
+    if (json_get_number(m, &v[0]))
+        return 1;
+    size_t n = json_array_length(m);
+    if (n == 0 || n > 3)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!json_get_element(m, i, &e) || !json_get_number(e, &v[i]))
+            return 0;
+    return (int)n;
 }
 
 /* eval/predict --dir with an export and no preprocessing options: those the training used, from the
@@ -650,38 +471,34 @@ static int json_numbers(const char *s, const char *key, double v[3])
 static void preprocess_from_metadata(Trainer *t, const char *pre)
 {
     Options *o = &t->o;
-    if (!pre || o->resize || o->crop_h || o->nmean || o->nstd)
+    JsonText doc, tv;
+    if (!pre || o->resize || o->crop_h || o->nmean || o->nstd || !json_parse(pre, strlen(pre), &doc))
         return;
     double v[3];
-    int n = json_numbers(pre, "resize", v);
+    int n = json_numbers(doc, "resize", v);
     if (n == 1)
         o->resize = (int64_t)v[0];
-    if (json_numbers(pre, "crop", v) == 2) {
+    if (json_numbers(doc, "crop", v) == 2) {
         o->crop_h = (int64_t)v[0];
         o->crop_w = (int64_t)v[1];
     }
-    if ((n = json_numbers(pre, "mean", o->mean)) == 1 || n == 3)
+    if ((n = json_numbers(doc, "mean", o->mean)) == 1 || n == 3)
         o->nmean = n;
-    if ((n = json_numbers(pre, "std", o->std)) == 1 || n == 3)
+    if ((n = json_numbers(doc, "std", o->std)) == 1 || n == 3)
         o->nstd = n;
-    if (!o->quiet) {
-        const char *tv = strstr(pre, "\"torchvision\":\"");
-        const char *end = tv ? strchr(tv + 15, '"') : NULL;
-        if (tv && end)
-            fprintf(stderr, "%s: preprocessing from the export's metadata: %.*s\n", t->prog, (int)(end - tv - 15), tv + 15);
-    }
+    Buf text = {0};
+    if (!o->quiet && json_get_member(doc, "torchvision", &tv) && json_get_string(tv, &text))
+        fprintf(stderr, "%s: preprocessing from the export's metadata: %s\n", t->prog, buf_str(&text));
+    buf_free(&text);
 }
 
-/* The "params" section of a checkpoint trainer_run.c wrote for this program (its identity as that
- * file's make_identity forms it: the program's fingerprint and compiled batch). */
+/* The "params" section of a checkpoint trainer_run.c wrote for this program (the identity both files
+ * take from ckpt_program_identity). */
 static int load_checkpoint_weights(const Trainer *t, const char *path, unsigned char *params)
 {
     const TrainProgram *p = t->p;
-    int64_t batch = p->batch;
     char desc[512], err[2048];
-    snprintf(desc, sizeof desc, "%s compiled with '%s' for batch %lld", p->model ? p->model : "a model",
-             p->compiled_with ? p->compiled_with : "", (long long)batch);
-    CkptIdentity id = {ckpt_hash64(ckpt_program_fingerprint(p), &batch, sizeof batch), desc};
+    CkptIdentity id = ckpt_program_identity(p, desc, sizeof desc);
     Checkpoint c;
     if (ckpt_read(path, &id, &c, err, sizeof err) != CKPT_OK)
         return tr_fail(t, "--checkpoint %s", err);

@@ -27,19 +27,6 @@
 
 /* ---- options ---- */
 
-const OptSpec tr_run_specs[] = {
-    {"--checkpoint", "FILE", "save the training state to FILE after every epoch (atomically)"},
-    {"--checkpoint-every", "STEPS", "also save it every STEPS optimizer steps"},
-    {"--resume", "FILE", "continue the run saved in FILE (same data, --batch, --seed; saves go on to FILE)"},
-    {"--max-steps", "N", "stop after N optimizer steps of the run (resumed ones count), saving a checkpoint"},
-    {"--plot", "FILE.svg", "draw the loss and accuracy curves into FILE.svg after every epoch"},
-    {"--log-every", "STEPS", "without a terminal: a progress line every STEPS steps (default: every 30 s)"},
-    {"--early-stop", "PATIENCE", "stop after PATIENCE epochs without a better validation score; export the best"},
-    {"--min-delta", "D", "what counts as better for --early-stop: by more than D (default 0)"},
-    {"--monitor", "WHAT", "loss (default) or accuracy: the validation score of --early-stop and the best epoch"},
-    {NULL, NULL, NULL},
-};
-
 int tr_run_option(Trainer *t, const char *name, const char *v)
 {
     Options *o = &t->o;
@@ -118,6 +105,7 @@ typedef struct Run {
     PlotHistory hist;
     Progress prog;
     FILE *metrics;
+    Buf line;                   /* the metrics line being built (reused: no allocation per step) */
     const char *ckpt;           /* where checkpoints go; NULL: nowhere */
     int64_t ckpt_step;          /* the step of the last checkpoint written; -1: none */
     char desc[512];
@@ -127,18 +115,6 @@ typedef struct Run {
 static bool is_ce(const Run *r)
 {
     return r->p->loss == TRAIN_LOSS_CROSS_ENTROPY;
-}
-
-/* A checkpoint belongs to a program: its parameter table, optimizer, losses and tensors (the runtime's
- * fingerprint) and its compiled batch. */
-static void make_identity(Run *r)
-{
-    const TrainProgram *p = r->p;
-    int64_t batch = p->batch;
-    snprintf(r->desc, sizeof r->desc, "%s compiled with '%s' for batch %lld", p->model ? p->model : "a model",
-             p->compiled_with ? p->compiled_with : "", (long long)batch);
-    r->id.fingerprint = ckpt_hash64(ckpt_program_fingerprint(p), &batch, sizeof batch);
-    r->id.description = r->desc;
 }
 
 static void copy_buffers(const Run *r, unsigned char *dst, const unsigned char *src)
@@ -413,16 +389,30 @@ static void print_resume(const Run *r, FILE *f)
 
 /* ---- the epochs ---- */
 
+/* r->line, a JSON object begun by the caller, closed and written as one line of the metrics file
+ * (common.h's writer: a non-finite number is null). */
+static void metrics_line(Run *r)
+{
+    buf_puts(&r->line, "}\n");
+    if (!r->line.oom)
+        fwrite(r->line.p, 1, r->line.len, r->metrics);
+    buf_clear(&r->line);
+}
+
 static void metrics_step(Run *r)
 {
     if (!r->metrics)
         return;
-    char lb[40], rb[40];
-    fprintf(r->metrics, "{\"epoch\":%lld,\"step\":%lld,\"loss\":%s,\"lr\":%s", (long long)r->epoch, (long long)r->step,
-            tr_shortest(lb, sizeof lb, r->b->loss, true), tr_shortest(rb, sizeof rb, r->b->lr, false));
-    if (r->p->clipping)    /* the total gradient norm before clipping */
-        fprintf(r->metrics, ",\"grad_norm\":%s", tr_shortest(lb, sizeof lb, r->b->grad_norm, true));
-    fprintf(r->metrics, "}\n");
+    Buf *line = &r->line;
+    buf_printf(line, "{\"epoch\":%lld,\"step\":%lld,\"loss\":", (long long)r->epoch, (long long)r->step);
+    json_put_number(line, r->b->loss, true);
+    buf_puts(line, ",\"lr\":");
+    json_put_number(line, r->b->lr, false);
+    if (r->p->clipping) {  /* the total gradient norm before clipping */
+        buf_puts(line, ",\"grad_norm\":");
+        json_put_number(line, r->b->grad_norm, true);
+    }
+    metrics_line(r);
 }
 
 /* One optimizer step on the batch in r->b. Returns 0, or 1 when the loss is not finite (the weights and
@@ -495,13 +485,20 @@ static int end_epoch(Run *r)
             return 1;
         val = (ProgressEval){e.loss, ce ? e.accuracy : NAN, ce ? e.top5 : NAN};
         r->last = val;
-        if (r->metrics) {
-            fprintf(r->metrics, "{\"epoch\":%lld,\"split\":\"val\",\"loss\":%.9g", (long long)r->epoch, e.loss);
-            if (ce)
-                fprintf(r->metrics, ",\"accuracy\":%.9g", e.accuracy);
-            if (ce && isfinite(e.top5))
-                fprintf(r->metrics, ",\"top5\":%.9g", e.top5);
-            fprintf(r->metrics, ",\"samples\":%zu}\n", r->val->n);
+        if (r->metrics) {   /* a loss that is not finite (the weights still are) is null */
+            Buf *line = &r->line;
+            buf_printf(line, "{\"epoch\":%lld,\"split\":\"val\",\"loss\":", (long long)r->epoch);
+            json_put_g(line, e.loss, 9);
+            if (ce) {
+                buf_puts(line, ",\"accuracy\":");
+                json_put_g(line, e.accuracy, 9);
+            }
+            if (ce && isfinite(e.top5)) {
+                buf_puts(line, ",\"top5\":");
+                json_put_g(line, e.top5, 9);
+            }
+            buf_printf(line, ",\"samples\":%zu", r->val->n);
+            metrics_line(r);
         }
         double score = o->monitor_accuracy ? val.accuracy : val.loss;
         if (better(r, score)) {
@@ -590,7 +587,7 @@ static int run_init(Run *r, Trainer *t, Data *tr, Data *val, Buffers *b, bool fo
     progress_init(&r->prog, fold || t->o.quiet ? NULL : stdout, PROGRESS_AUTO, t->o.epochs, r->per_epoch);
     if (t->o.log_every)
         r->prog.log_every = t->o.log_every;
-    make_identity(r);
+    r->id = ckpt_program_identity(r->p, r->desc, sizeof r->desc);
     bool any_buffer = false;
     for (int i = 0; i < r->p->nparams; i++)
         any_buffer |= r->p->params[i].kind == TRAIN_PARAM_BUFFER;
@@ -609,6 +606,7 @@ static void run_free(Run *r)
     free(r->saved);
     free(r->best_params);
     plot_history_free(&r->hist);
+    buf_free(&r->line);
 }
 
 int tr_fit_fold(Trainer *t, Data *tr, Data *val, Buffers *b, EvalResult *score, int64_t *nan_step)

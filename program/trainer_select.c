@@ -20,12 +20,6 @@
 #define CV_STREAM ((1u << 20) - 1)  /* epochs are at most 1000000 < 2^20 - 1 */
 #define MAX_VALUES 64
 
-const OptSpec tr_select_specs[] = {
-    {"--cv", "K", "K-fold cross-validation of every value of --lr F,F,... and --weight-decay F,F,..., then train "
-                  "with the best"},
-    {NULL, NULL, NULL},
-};
-
 int tr_select_option(Trainer *t, const char *name, const char *v)
 {
     if (strcmp(name, "--cv") != 0)

@@ -2,6 +2,7 @@
  * trips, every truncation and every byte flip of a small checkpoint, other writers refused by name,
  * stale temporaries, SIGKILL during writes (the file is always absent or whole), the stop signals.
  */
+#include "common.h"
 #include "program.h"
 #include "test.h"
 

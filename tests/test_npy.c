@@ -4,6 +4,8 @@
  */
 #include "rt_ref.h"
 
+#include <dirent.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define FIX REF_DIR "/npy/"
@@ -195,6 +197,46 @@ static void test_round_trips(void)
     CHECK(npy_write("unused.npy", RT_FLOAT, 9, &d1, bf, err, sizeof err) == NPY_EUNSUPPORTED);
 }
 
+/* npy_write replaces a file as common/'s atomic write does: a reader holding the old file keeps the old
+ * bytes, no temporary is left beside it, and a temporary a killed writer left (PATH.tmp.PID of a dead
+ * process) is removed. What this cannot see is the fsync itself (that the bytes reach the disk before
+ * the rename): tests/cmake/one_writer.sh checks that npy.c has no rename or fsync of its own. */
+static void test_write_atomic(void)
+{
+    char path[256], stale[300], err[512];
+    snprintf(path, sizeof path, "%s/atomic.npy", tmpdir);
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0);
+    snprintf(stale, sizeof stale, "%s.tmp.%ld", path, (long)dead);
+    FILE *f = fopen(stale, "wb");
+    if (f)
+        fclose(f);
+    float a[3] = {1, 2, 3}, b[3] = {4, 5, 6};
+    size_t d3 = 3;
+    CHECK_MSG(npy_write(path, RT_FLOAT, 1, &d3, a, err, sizeof err) == NPY_OK, "%s", err);
+    CHECK_MSG(access(stale, F_OK) != 0, "%s (a dead writer's temporary) is still there", stale);
+    NpyArray held;
+    CHECK(npy_read(path, &held, err, sizeof err) == NPY_OK);
+    FILE *old = fopen(path, "rb");
+    CHECK_MSG(npy_write(path, RT_FLOAT, 1, &d3, b, err, sizeof err) == NPY_OK, "%s", err);
+    size_t len = 0;
+    unsigned char *now = slurp(path, &len);
+    CHECK(now && len == 128 + sizeof b && memcmp(now + 128, b, sizeof b) == 0);
+    free(now);
+    unsigned char was[128 + sizeof a];
+    CHECK(old && fread(was, 1, sizeof was, old) == sizeof was && memcmp(was + 128, a, sizeof a) == 0);
+    if (old)
+        fclose(old);
+    npy_free(&held);
+    DIR *dir = opendir(tmpdir);
+    for (struct dirent *e; dir && (e = readdir(dir));)
+        CHECK_MSG(!strstr(e->d_name, "atomic.npy.tmp"), "a temporary was left: %s", e->d_name);
+    if (dir)
+        closedir(dir);
+}
+
 /* A v1 image with the given header dict text and `extra` data bytes. */
 static size_t make_image(unsigned char *img, const char *dict, size_t data_bytes)
 {
@@ -324,6 +366,7 @@ int main(void)
     test_numpy_files();
     test_refused();
     test_round_trips();
+    test_write_atomic();
     test_bad_headers();
     test_truncation_and_fuzz();
     char cmd[128];

@@ -2,6 +2,7 @@
  * models/mlp; the loss and optimizer kernels against double-precision references, finite differences
  * and torch.optim's formulas; and, when tests/ref/train/ exists, PyTorch's reference runs of the MLP
  * replayed with these kernels (the MLP's own forward/backward written out here). */
+#include "common.h"
 #include "gradcheck.h"
 #include "importer.h"
 #include "ir.h"
@@ -922,8 +923,7 @@ static void test_chain_cnn(void)
 
 /* ======================================================================== PyTorch fixtures */
 
-/* tests/ref/train/<case>/case.json (tests/ref/README.md). A minimal reader for its flat JSON: values are
- * found by their quoted key, searched from a given position. */
+/* tests/ref/train/<case>/case.json (tests/ref/README.md), read with common.h's JSON reader. */
 static char *read_text(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -943,36 +943,22 @@ static char *read_text(const char *path)
     return buf;
 }
 
-static const char *skip_ws(const char *p)
+/* A member of an object (absent, or doc not an object: an empty JsonText, which every reader refuses). */
+static JsonText json_key(JsonText doc, const char *key)
 {
-    while (p && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t' || *p == ':' || *p == ','))
-        p++;
-    return p;
+    JsonText v;
+    return json_get_member(doc, key, &v) ? v : (JsonText){NULL, 0};
 }
 
-static const char *json_key(const char *doc, const char *key)
+/* A string value into out (false: not a string). */
+static bool json_str(JsonText v, char *out, size_t cap)
 {
-    char pat[128];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = doc ? strstr(doc, pat) : NULL;
-    return p ? skip_ws(p + strlen(pat)) : NULL;
-}
-
-/* A string at p into out; returns the position after it (NULL if p is not a string). */
-static const char *json_str(const char *p, char *out, size_t cap)
-{
-    p = skip_ws(p);
-    if (!p || *p != '"')
-        return NULL;
-    size_t n = 0;
-    for (p++; *p && *p != '"'; p++) {
-        if (*p == '\\' && p[1])
-            p++;
-        if (n + 1 < cap)
-            out[n++] = *p;
-    }
-    out[n] = 0;
-    return *p ? p + 1 : NULL;
+    Buf b = {0};
+    bool ok = json_get_string(v, &b);
+    if (ok)
+        snprintf(out, cap, "%s", buf_str(&b));
+    buf_free(&b);
+    return ok;
 }
 
 #define MAXS 64
@@ -982,45 +968,34 @@ typedef struct {
     char v[MAXS][256];  /* objects: the values */
 } StrList;
 
-/* ["a", "b"] or {"a": "x", "b": "y"} at p */
-static void json_strings(const char *p, StrList *out)
+/* ["a", "b"] or {"a": "x", "b": "y"} */
+static void json_strings(JsonText v, StrList *out)
 {
+    JsonText e, k;
     out->n = 0;
-    p = skip_ws(p);
-    if (!p || (*p != '[' && *p != '{'))
+    if (v.n && v.p[0] == '{') {
+        while (out->n < MAXS && json_get_entry(v, out->n, &k, &e) && json_str(k, out->s[out->n], sizeof out->s[0]) &&
+               json_str(e, out->v[out->n], sizeof out->v[0]))
+            out->n++;
         return;
-    bool obj = *p == '{';
-    p = skip_ws(p + 1);
-    while (p && *p == '"' && out->n < MAXS) {
-        p = json_str(p, out->s[out->n], sizeof out->s[0]);
-        if (obj && p)
-            p = json_str(skip_ws(p), out->v[out->n], sizeof out->v[0]);
-        out->n++;
-        p = skip_ws(p);
     }
+    while (out->n < MAXS && json_get_element(v, out->n, &e) && json_str(e, out->s[out->n], sizeof out->s[0]))
+        out->n++;
 }
 
-static size_t json_numbers(const char *p, double *out, size_t max)
+static size_t json_numbers(JsonText v, double *out, size_t max)
 {
+    JsonText e;
     size_t n = 0;
-    p = skip_ws(p);
-    if (!p || *p != '[')
-        return 0;
-    p = skip_ws(p + 1);
-    while (p && *p != ']' && n < max) {
-        char *end;
-        out[n++] = strtod(p, &end);
-        if (end == p)
-            break;
-        p = skip_ws(end);
-    }
+    while (n < max && json_get_element(v, n, &e) && json_get_number(e, &out[n]))
+        n++;
     return n;
 }
 
-static double json_num(const char *doc, const char *key, double dflt)
+static double json_num(JsonText doc, const char *key, double dflt)
 {
-    const char *p = json_key(doc, key);
-    return p ? strtod(p, NULL) : dflt;
+    double x;
+    return json_get_number(json_key(doc, key), &x) ? x : dflt;
 }
 
 static bool in_list(const StrList *l, const char *s)
@@ -1125,7 +1100,7 @@ static void check_trainable_list(Model *m, const StrList *want, const char *what
 
 /* The passes of one case's argv on its model: the trainable set, cut, removed classifier and BN region
  * the fixture says, then loss, autodiff and optimizer (autodiff may lack another op's rule: PENDING). */
-static void check_case_passes(const char *name, const char *doc, const char *argkey, size_t *pending)
+static void check_case_passes(const char *name, JsonText doc, const char *argkey, size_t *pending)
 {
     StrList args, trainable, removed, region, init;
     char model[512], cut[512], what[256];
@@ -1251,7 +1226,7 @@ static double rel_err(const float *got, const float *ref, size_t n)
 
 /* The MLP cases (Linear(16,32)-ReLU-Linear(32,10), no head) replayed with kernels/loss.c and
  * kernels/optim.c: the forward and backward of the two Linears are written out here in double. */
-static void replay_mlp(const char *name, const char *doc)
+static void replay_mlp(const char *name, JsonText doc)
 {
     enum { IN = 16, HID = 32, OUT = 10, MAXB = 64 };
     char xpath[512], ypath[512];
@@ -1259,7 +1234,7 @@ static void replay_mlp(const char *name, const char *doc)
     json_strings(json_key(doc, "compile_args"), &args);
     json_strings(json_key(doc, "trainable"), &trainable);
     json_strings(json_key(doc, "expected"), &expected);
-    const char *data = json_key(doc, "data");
+    JsonText data = json_key(doc, "data");
     CaseArgs c;
     parse_args(&args, &c);
     double lrs[64], losses[64];
@@ -1425,25 +1400,30 @@ static void test_fixtures(void)
         return;
     }
     StrList cases;
-    json_strings(json_key(index, "cases"), &cases);
+    JsonText idx = {NULL, 0};
+    CHECK_MSG(json_parse(index, strlen(index), &idx), "tests/ref/train/index.json is not JSON");
+    json_strings(json_key(idx, "cases"), &cases);
     CHECK_MSG(cases.n >= 10, "%zu fixture cases", cases.n);
     size_t pending = 0, replayed = 0;
     for (size_t i = 0; i < cases.n; i++) {
         char path[512];
         snprintf(path, sizeof path, "tests/ref/train/%s/case.json", cases.s[i]);
-        char *doc = read_text(path);
-        CHECK_MSG(doc != NULL, "reading %s", path);
-        if (!doc)
+        char *text = read_text(path);
+        JsonText doc;
+        CHECK_MSG(text && json_parse(text, strlen(text), &doc), "reading %s: %s", path, text ? "not JSON" : "missing");
+        if (!text || !json_parse(text, strlen(text), &doc)) {
+            free(text);
             continue;
+        }
         check_case_passes(cases.s[i], doc, "compile_args", &pending);
-        if (json_key(doc, "alt_compile_args"))
+        if (json_key(doc, "alt_compile_args").p)
             check_case_passes(cases.s[i], doc, "alt_compile_args", &pending);
         char model[256];
         if (json_str(json_key(doc, "model"), model, sizeof model) && strcmp(model, "models/mlp/model.onnx") == 0) {
             replay_mlp(cases.s[i], doc);
             replayed++;
         }
-        free(doc);
+        free(text);
     }
     CHECK_MSG(replayed >= 10, "%zu MLP cases replayed", replayed);
     if (pending)

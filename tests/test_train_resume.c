@@ -216,6 +216,14 @@ static void refusals(const char *prog, const char *other, const char *other_batc
     tt_expect("another compiled batch", 1, "checkpoint of another model or compiled program", other_batch,
               "--train-x", mlp_x, "--train-y", mlp_y, "--val-split", "0.25", "--seed", "3", "--batch", "8",
               "--resume", rc_path, NULL);
+    /* the same identity where the weights are read (ckpt_program_identity): eval takes train's checkpoint and
+     * the programs that refuse to resume from it refuse to evaluate it too */
+    tt_expect("eval of train's checkpoint", 0, NULL, prog, "eval", "--x", mlp_x, "--y", mlp_y, "--checkpoint", rc_path,
+              NULL);
+    tt_expect("eval: another head", 1, "checkpoint of another model or compiled program", other, "eval", "--x", mlp_x,
+              "--y", mlp_y, "--checkpoint", rc_path, NULL);
+    tt_expect("eval: another compiled batch", 1, "checkpoint of another model or compiled program", other_batch,
+              "eval", "--x", mlp_x, "--y", mlp_y, "--checkpoint", rc_path, NULL);
     tt_expect("other data order", 1, "resuming needs the same data", prog, "--train-x", mlp_x, "--train-y", mlp_y,
               "--val-split", "0.25", "--seed", "4", "--resume", rc_path, NULL);
     tt_expect("another batch", 1, "resuming needs the same data", prog, "--train-x", mlp_x, "--train-y", mlp_y,
@@ -241,7 +249,8 @@ static void refusals(const char *prog, const char *other, const char *other_batc
     tt_expect("no file", 1, "cannot open", prog, "--train-x", mlp_x, "--train-y", mlp_y, "--resume", tt_path("none"),
               NULL);
     free(bytes);
-    printf("refused    another head, another compiled batch, other --seed, other --batch, a flipped bit, truncated\n");
+    printf("refused    another head, another compiled batch (also by eval, which takes train's own), other --seed, "
+           "other --batch, a flipped bit, truncated\n");
 }
 
 /* A diverging run keeps the last good checkpoint: the one of the step before the NaN loss, bitwise the

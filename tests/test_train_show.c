@@ -193,6 +193,47 @@ static void plain_lines(const char *prog)
     CHECK_MSG(strstr(tt_out, "stopped: the loss is not finite at step "), "no stop reason in the summary:\n%s", tt_out);
 }
 
+/* A validation loss that is not finite while training goes on (an MSE program, validation targets of
+ * 3e38: the squared error overflows): every metrics line is still JSON (common.h's reader) and that
+ * loss is null, not a bare inf. */
+static void nonfinite_val(void)
+{
+    const char *prog = tt_path("mlp_mse");
+    if (!tt_compile(prog, "models/mlp/model.onnx", "--train", "*", "--head", "none", "--loss", "mse", "--batch", "8",
+                    NULL))
+        return;
+    NpyArray x;
+    char err[512];
+    CHECK_MSG(npy_read(mlp_x, &x, err, sizeof err) == NPY_OK, "%s", err);
+    size_t n = x.rank ? x.dims[0] : 0, dims[2] = {n, 10};
+    npy_free(&x);
+    float *y = malloc(n * 10 * sizeof *y), *big = malloc(n * 10 * sizeof *big);
+    for (size_t i = 0; y && big && i < n * 10; i++) {
+        y[i] = tt_uniform();
+        big[i] = 3e38f;
+    }
+    const char *ty = tt_path("y.npy"), *vy = tt_path("big_y.npy"), *m = tt_path("nonfinite.jsonl");
+    tt_write_npy(ty, RT_FLOAT, 2, dims, y);
+    tt_write_npy(vy, RT_FLOAT, 2, dims, big);
+    free(y);
+    free(big);
+    tt_expect("non-finite val loss", 0, NULL, prog, "--train-x", mlp_x, "--train-y", ty, "--val-x", mlp_x, "--val-y",
+              vy, "--epochs", "2", "--metrics", m, "--quiet", NULL);
+    char *text = tt_read(m, NULL), *copy = text ? strdup(text) : NULL;
+    size_t lines = 0, nulls = 0;
+    for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
+        JsonText doc, v;
+        bool ok = json_parse(line, strlen(line), &doc);
+        CHECK_MSG(ok, "--metrics: not JSON: %s", line);
+        lines++;
+        nulls += ok && strstr(line, "\"split\":\"val\"") && json_get_member(doc, "loss", &v) && json_is_null(v);
+    }
+    CHECK_MSG(lines > 2 && nulls == 2, "%zu lines, %zu val lines with a null loss:\n%s", lines, nulls, copy ? copy : "");
+    printf("non-finite a validation loss of inf is null in --metrics (%zu JSON lines)\n", lines);
+    free(text);
+    free(copy);
+}
+
 /* On a terminal: the bar, redrawn with carriage returns, then the epoch lines. */
 static void terminal_bar(const char *prog)
 {
@@ -242,6 +283,7 @@ int main(void)
                     "0.9", "--batch", "8", NULL))
         return test_summary("test_train_show");
     plain_lines(prog);
+    nonfinite_val();
     terminal_bar(prog);
     tt_cleanup();
     return test_summary("test_train_show");

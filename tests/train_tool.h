@@ -7,6 +7,7 @@
 #define ONNXTUNE_TRAIN_TOOL_H
 
 #define _POSIX_C_SOURCE 200809L
+#include "common.h"
 #include "program.h"
 #include "test.h"
 
@@ -255,13 +256,14 @@ static inline void tt_write_npy(const char *path, RtDType dt, int rank, const si
 
 /* ---- metrics ---- */
 
-/* Number `key` of a JSON line, NAN when absent. */
+/* Number `key` of a JSON line (common.h's reader), NAN when absent, null or the line is not JSON. */
 static inline double tt_json_num(const char *line, const char *key)
 {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *at = strstr(line, pat);
-    return at ? strtod(at + strlen(pat), NULL) : NAN;
+    JsonText doc, v;
+    double x;
+    if (!json_parse(line, strlen(line), &doc) || !json_get_member(doc, key, &v) || !json_get_number(v, &x))
+        return NAN;
+    return x;
 }
 
 /* Validation lines of a metrics file: their loss and accuracy, in order; the count. */

@@ -4,6 +4,7 @@
 #include "tools.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,8 @@ int cli_parse(CliCommand *cmd, int argc, char **argv, char **args, int *nargs)
             continue;
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            /* help piped into a reader that stops early (| head) is not an error: no death by SIGPIPE */
+            signal(SIGPIPE, SIG_IGN);
             cli_usage(cmd, stdout);
             return 0;
         }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,12 +20,15 @@
 
 enum { T_COMPILE, T_DEFAULT, T_BOTH };
 
-static const struct {
+typedef struct TrainOpt {
     const char *name;
     bool value;
     int kind;           /* T_COMPILE: structure or hyperparameter; T_DEFAULT: PROG's default; T_BOTH: --seed */
     const char *arg, *help;
-} train_opts[] = {
+} TrainOpt;
+
+/* The compile options (the T_DEFAULT ones are PROG's: program/options.def's rows marked COMPILE_DEFAULT) */
+static const TrainOpt train_opts[] = {
     {"--train", true, T_COMPILE, "GLOB", "train the initializers matching GLOB (repeatable; later wins)"},
     {"--freeze", true, T_COMPILE, "GLOB", "freeze the initializers matching GLOB (repeatable; later wins)"},
     {"--train-from", true, T_COMPILE, "NAME", "train every parameter downstream of a value or node"},
@@ -44,16 +48,20 @@ static const struct {
     {"--eps", true, T_COMPILE, "F", "Adam epsilon (1e-8)"},
     {"--grad-clip", true, T_COMPILE, "NORM", "clip the total gradient norm"},
     {"--seed", true, T_BOTH, "S", "seed of the head's init (and PROG's default --seed)"},
-    {"--epochs", true, T_DEFAULT, "E", "PROG's default --epochs"},
-    {"--lr", true, T_DEFAULT, "F", "PROG's default --lr"},
-    {"--lr-schedule", true, T_DEFAULT, "S", "PROG's default --lr-schedule"},
-    {"--warmup", true, T_DEFAULT, "STEPS", "PROG's default --warmup"},
-    {"--val-split", true, T_DEFAULT, "F", "PROG's default --val-split"},
-    {"--no-shuffle", false, T_DEFAULT, NULL, "PROG keeps the file order by default"},
-    {"--shuffle", false, T_DEFAULT, NULL, "PROG shuffles by default"},
-    {"--drop-last", false, T_DEFAULT, NULL, "PROG skips a short last batch by default"},
 };
 #define NTRAIN_OPTS (sizeof train_opts / sizeof train_opts[0])
+
+/* The training program's own options, the rows PROG parses (program/options.def): which of train's
+ * arguments are PROG's, whether the next argument is their value, and which `compile` records as
+ * PROG's defaults. */
+static const struct {
+    const char *name, *arg;
+    bool compile_default;
+} prog_opts[] = {
+#define TRAIN_OPTION(topic, name, arg, compile_default, help) {name, arg, compile_default},
+#include "options.def"
+};
+#define NPROG_OPTS (sizeof prog_opts / sizeof prog_opts[0])
 
 static int find_train_opt(const char *a, size_t len)
 {
@@ -61,6 +69,29 @@ static int find_train_opt(const char *a, size_t len)
         if (strlen(train_opts[i].name) == len && strncmp(train_opts[i].name, a, len) == 0)
             return (int)i;
     return -1;
+}
+
+static int find_prog_opt(const char *a, size_t len)
+{
+    for (size_t i = 0; i < NPROG_OPTS; i++)
+        if (strlen(prog_opts[i].name) == len && strncmp(prog_opts[i].name, a, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* A compile option, or a PROG option whose default `compile` records (T_DEFAULT); false: neither. */
+static bool find_opt(const char *a, size_t len, TrainOpt *out)
+{
+    int k = find_train_opt(a, len);
+    if (k >= 0) {
+        *out = train_opts[k];
+        return true;
+    }
+    k = find_prog_opt(a, len);
+    if (k < 0 || !prog_opts[k].compile_default)
+        return false;
+    *out = (TrainOpt){prog_opts[k].name, prog_opts[k].arg != NULL, T_DEFAULT, prog_opts[k].arg, NULL};
+    return true;
 }
 
 bool tools_take_train_options(const char *cmd, int *argc, char **argv, TrainArgs *a, bool record_defaults)
@@ -73,8 +104,9 @@ bool tools_take_train_options(const char *cmd, int *argc, char **argv, TrainArgs
         if (!done && strcmp(arg, "--") == 0)
             done = true;
         const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
-        int k = done ? -1 : find_train_opt(arg, eq ? (size_t)(eq - arg) : strlen(arg));
-        if (k >= 0 && !record_defaults && strcmp(train_opts[k].name, "--weight-decay") == 0) {
+        TrainOpt opt;
+        bool found = !done && find_opt(arg, eq ? (size_t)(eq - arg) : strlen(arg), &opt);
+        if (found && !record_defaults && strcmp(opt.name, "--weight-decay") == 0) {
             const char *v = eq ? eq + 1 : i + 1 < *argc ? argv[i + 1] : "";
             if (strchr(v, ',')) {   /* `train`: a list is PROG's, for --cv */
                 argv[w++] = argv[i];
@@ -83,14 +115,14 @@ bool tools_take_train_options(const char *cmd, int *argc, char **argv, TrainArgs
                 continue;
             }
         }
-        if (k < 0 || (train_opts[k].kind == T_DEFAULT && !record_defaults)) {
+        if (!found || (opt.kind == T_DEFAULT && !record_defaults)) {
             argv[w++] = argv[i];
             continue;
         }
-        bool pass_on = train_opts[k].kind == T_BOTH && !record_defaults; /* train: --seed is PROG's too */
-        bool takes = train_opts[k].value;
+        bool pass_on = opt.kind == T_BOTH && !record_defaults; /* train: --seed is PROG's too */
+        bool takes = opt.value;
         if (takes && !eq && i + 1 >= *argc) {
-            fprintf(stderr, "onnxtune %s: option %s needs a value (%s %s)\n", cmd, arg, arg, train_opts[k].arg);
+            fprintf(stderr, "onnxtune %s: option %s needs a value (%s %s)\n", cmd, arg, arg, opt.arg);
             return false;
         }
         if (!takes && eq) {
@@ -104,9 +136,9 @@ bool tools_take_train_options(const char *cmd, int *argc, char **argv, TrainArgs
             return false;
         }
         for (int j = 0; j < n; j++) {
-            if (train_opts[k].kind != T_DEFAULT)
+            if (opt.kind != T_DEFAULT)
                 a->argv[a->argc++] = argv[i + j];
-            if (train_opts[k].kind != T_COMPILE && record_defaults)
+            if (opt.kind != T_COMPILE && record_defaults)
                 a->defaults[a->ndefaults++] = argv[i + j];
         }
         for (int j = 0; pass_on && j < n; j++)
@@ -325,6 +357,8 @@ int cmd_train(int argc, char **argv)
         if (took > 0)
             continue;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            /* help piped into a reader that stops early (| head) is not an error: no death by SIGPIPE */
+            signal(SIGPIPE, SIG_IGN);
             train_usage(stdout);
             rc = 0;
             goto out;
@@ -337,19 +371,12 @@ int cmd_train(int argc, char **argv)
         } else if (a[0] != '-' && !model) {
             model = a;
         } else {
-            /* PROG's, with its value */
-            static const char *const valued[] = {"--train-x", "--train-y", "--val-x", "--val-y", "--val-split",
-                                                 "--epochs", "--lr", "--lr-schedule", "--warmup", "--init",
-                                                 "--metrics", "--export", "--threads", "--checkpoint",
-                                                 "--checkpoint-every", "--resume", "--max-steps", "--plot",
-                                                 "--log-every", "--early-stop", "--min-delta", "--monitor", "--cv",
-                                                 "--weight-decay", NULL};
+            /* PROG's, with its value when its options.def row has one (so a value is never taken for MODEL) */
+            const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+            int k = find_prog_opt(a, eq ? (size_t)(eq - a) : strlen(a));
             pargv[np++] = argv[i];
-            for (const char *const *v = valued; *v; v++)
-                if (strcmp(a, *v) == 0 && i + 1 < argc) {
-                    pargv[np++] = argv[++i];
-                    break;
-                }
+            if (k >= 0 && prog_opts[k].arg && !eq && i + 1 < argc)
+                pargv[np++] = argv[++i];
         }
     }
     if (!model) {

@@ -4,32 +4,19 @@
 #ifndef ONNXTUNE_DUMP_H
 #define ONNXTUNE_DUMP_H
 
+#include "common.h"
 #include "ir.h"
 
 #include <stdio.h>
 
 /* ======================================================================== tools/dump_util.c */
 
-/* A growable string for building one printed item (so lines can be wrapped before printing). */
-typedef struct Buf {
-    char *p;
-    size_t len, cap;
-    bool oom;               /* an allocation failed: contents are truncated */
-} Buf;
-
-void buf_printf(Buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
-void buf_putn(Buf *b, const char *s, size_t n);
-void buf_clear(Buf *b);
-void buf_free(Buf *b);
-const char *buf_str(const Buf *b);  /* "" when empty */
+/* Buf (a growable string for building one printed item, so lines can be wrapped before printing) and
+ * utf8_next are common.h's. */
 /* Append s[0..n) for a terminal: control bytes and invalid UTF-8 become \xNN, the rest is kept. */
 void buf_put_clean(Buf *b, const char *s, size_t n);
 /* Terminal columns of a UTF-8 string (one per code point; good enough for names). */
 size_t text_width(const char *s);
-
-/* Decode one UTF-8 code point from s[0..n), n >= 1. Returns the bytes used (>= 1); invalid,
- * overlong, surrogate or truncated sequences give *cp = 0xFFFD and use 1 byte. */
-size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
 
 /* "1.23K", "4.5M", "7.8G" for counts; "3.4 KiB", "1.2 MiB" for bytes. */
 void buf_human(Buf *b, double v);
@@ -92,7 +79,7 @@ void dump_text(FILE *f, const DumpInfo *info, const DumpOptions *opt);
 void dump_json(FILE *f, const DumpInfo *info, const DumpOptions *opt);
 void dump_dot(FILE *f, const DumpInfo *info, const DumpOptions *opt);
 
-/* JSON string literal for s[0..n), quotes included (tools/dump_json.c; tests reuse the rules). */
+/* JSON string literal for s[0..n), quotes included: common.h's json_put_string, to a FILE. */
 void json_string(FILE *f, const char *s, size_t n);
 
 #endif

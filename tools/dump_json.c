@@ -1,6 +1,7 @@
 /* dump_json.c - `onnxtune dump --json`: the dump as one JSON document (RFC 8259), one array element
- * per line. Any bytes in names become valid JSON: control characters are escaped and invalid UTF-8
- * becomes U+FFFD. Dims are numbers, strings (symbolic) or null (unknown); an unknown rank is null. */
+ * per line, written with common.h's JSON writer. Any bytes in names become valid JSON: control
+ * characters are escaped and invalid UTF-8 becomes U+FFFD. Dims are numbers, strings (symbolic) or null
+ * (unknown); an unknown rank is null; so is a non-finite number (an attribute of inf, say). */
 #include "dump.h"
 
 #include <math.h>
@@ -8,30 +9,10 @@
 
 void json_string(FILE *f, const char *s, size_t n)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    fputc('"', f);
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        size_t k = utf8_next(u + i, n - i, &cp);
-        switch (cp) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\b': fputs("\\b", f); break;
-        case '\f': fputs("\\f", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        default:
-            if (cp < 0x20)
-                fprintf(f, "\\u%04X", (unsigned)cp);
-            else if (cp == 0xFFFD && k == 1 && u[i] >= 0x80)
-                fputs("\\uFFFD", f); /* an invalid byte, not a real U+FFFD */
-            else
-                fwrite(s + i, 1, k, f);
-        }
-        i += k;
-    }
-    fputc('"', f);
+    Buf b = {0};
+    json_put_string(&b, s, n);
+    fwrite(buf_str(&b), 1, b.len, f);
+    buf_free(&b);
 }
 
 static void json_str(FILE *f, const char *s)
@@ -42,17 +23,17 @@ static void json_str(FILE *f, const char *s)
         fputs("null", f);
 }
 
-/* JSON has no inf/nan: they are spelled as strings. */
+/* Integers as integers; non-finite values as null (common.h's rule for all our JSON). */
 static void json_number(FILE *f, double v)
 {
-    if (isnan(v))
-        fputs("\"nan\"", f);
-    else if (isinf(v))
-        fputs(v > 0 ? "\"inf\"" : "\"-inf\"", f);
-    else if (v == floor(v) && fabs(v) < 9007199254740992.0)
+    if (isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0) {
         fprintf(f, "%.0f", v);
-    else
-        fprintf(f, "%.9g", v);
+        return;
+    }
+    Buf b = {0};
+    json_put_g(&b, v, 9);
+    fputs(buf_str(&b), f);
+    buf_free(&b);
 }
 
 static void json_shape(FILE *f, const Shape *s)

@@ -1,6 +1,7 @@
 /* main.c - the `onnxtune` command: dispatches to its subcommands (tools/cmd_*.c). */
 #include "tools.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +35,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        /* help piped into a reader that stops early (| head) is not an error: no death by SIGPIPE */
+        signal(SIGPIPE, SIG_IGN);
         usage(stdout);
         return 0;
     }
