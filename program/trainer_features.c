@@ -333,14 +333,15 @@ int tr_features_use(Trainer *t, Buffers *b)
     return rc ? rc : tr_bind(t, b, &t->p->eval, &b->in_eval, &b->out_eval, &b->ws_eval);
 }
 
-/* Samples run on the threads side by side, each single-threaded (kernels inside a parallel region run on
- * one thread): a sample's features are the same bits whichever thread, batch or place computes them. */
+/* Samples run on the threads side by side, each single-threaded (kernels inside an active parallel region
+ * run on one thread): a sample's features are the same bits whichever thread, batch or place computes
+ * them. The team is always all the threads, also for fewer rows: a team of one would be inactive and
+ * let the kernels spread over the threads. */
 int tr_features_batch(const Trainer *t, Buffers *b, size_t rows)
 {
     const TrainPrefix *px = &t->whole->prefix;
     size_t xr = tr_tensor_row_bytes(&t->whole->x), fr = px->sample_bytes;
-    int nt = (size_t)b->nfw < rows ? b->nfw : (int)rows;
-#pragma omp parallel for schedule(static) num_threads(nt > 0 ? nt : 1)
+#pragma omp parallel for schedule(static) num_threads(b->nfw)
     for (size_t r = 0; r < rows; r++) {
         FeatureWorker *w = &b->fw[omp_get_thread_num()];
         memcpy(w->x1, b->xin + r * xr, xr);

@@ -247,8 +247,9 @@ static void features_command(void)
     float *rev = malloc(n * row);
     for (size_t i = 0; i < n; i++)
         memcpy(rev + i * 64, (const float *)x.data + (n - 1 - i) * 64, row);
-    size_t xd[4] = {n, 1, 8, 8};
+    size_t xd[4] = {n, 1, 8, 8}, one[4] = {1, 1, 8, 8};
     tt_write_npy(xr, RT_FLOAT, 4, xd, rev);
+    tt_write_npy(tt_path("x1.npy"), RT_FLOAT, 4, one, x.data);     /* a batch of one row */
     free(rev);
     npy_free(&x);
     tt_expect("features", 0, NULL, prog, "features", "--x", X, "--output", f, NULL);
@@ -262,11 +263,18 @@ static void features_command(void)
     for (size_t i = 0; i < n && a.rank == 2; i++)
         bad += memcmp((const float *)a.data + i * 64, (const float *)r.data + (n - 1 - i) * 64, row) != 0;
     CHECK_MSG(bad == 0, "%zu samples' features depend on their place in the data", bad);
+    NpyArray a1;
+    tt_expect("features of one sample", 0, NULL, prog, "features", "--x", tt_path("x1.npy"), "--output",
+              tt_path("f1.npy"), NULL);
+    if (npy_read(tt_path("f1.npy"), &a1, err, sizeof err) == NPY_OK) {
+        CHECK_MSG(a1.dims[0] == 1 && memcmp(a1.data, a.data, row) == 0, "a sample alone has other features");
+        npy_free(&a1);
+    }
     npy_free(&a);
     npy_free(&r);
     tt_expect("features of a program without a prefix", 1, "no frozen part", tt_path("cnn_bn"), "features", "--x", X,
               "--output", f, NULL);
-    printf("features       [%zu, 64]; the same bits for the reversed data (1 thread vs the default)\n", n);
+    printf("features       [%zu, 64]; the same bits for the reversed data (1 thread vs the default) and alone\n", n);
 }
 
 int main(void)
