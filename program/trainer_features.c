@@ -193,65 +193,64 @@ static int store_load(const char *path, const FeatureHeader *want, Store *s, cha
     return rc;
 }
 
-/* Room for the payload: malloc'd (memory) or a mapped temporary file next to path (tmp, written by
- * store_commit). Returns 0 or 1 (said). */
-static int store_create(const Trainer *t, const char *path, bool memory, size_t payload, Store *s, char *tmp,
-                        size_t tmplen)
+/* Room for the payload: malloc'd (memory), or a temporary file next to path mapped (atomic_file_open's
+ * PATH.tmp.PID, which also removes the temporaries of dead processes; store_commit renames it). Returns 0
+ * or 1 (said). */
+static int store_create(const Trainer *t, const char *path, bool memory, size_t payload, Store *s, AtomicFile *af)
 {
     memset(s, 0, sizeof *s);
-    tmp[0] = '\0';
+    af->fd = -1;
     if (memory) {
         if (!(s->base = malloc(payload ? payload : 1)))
             return tr_fail(t, "out of memory for the feature cache (%zu bytes; lower --feature-cache-mb to use a "
                            "file)", payload);
         return 0;
     }
-    snprintf(tmp, tmplen, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
-        return tr_fail(t, "--feature-cache: cannot create %s: %s", tmp, strerror(errno));
+    char err[1024];
+    if (atomic_file_open(af, path, err, sizeof err) != CKPT_OK)
+        return tr_fail(t, "--feature-cache: %s", err);
     size_t len = FEATURE_HEADER + payload;
     void *m = MAP_FAILED;
-    if (ftruncate(fd, (off_t)len) == 0)
+    int fd = open(af->tmp, O_RDWR);     /* atomic_file_open's is write-only; a shared mapping wants both */
+    if (fd >= 0 && ftruncate(fd, (off_t)len) == 0)
         m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     int saved = errno;
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     if (m == MAP_FAILED) {
-        unlink(tmp);
-        return tr_fail(t, "--feature-cache: %s: %s", tmp, strerror(saved));
+        int rc = tr_fail(t, "--feature-cache: %s: %s", af->tmp, strerror(saved));
+        atomic_file_abort(af);
+        return rc;
     }
     *s = (Store){(unsigned char *)m + FEATURE_HEADER, m, len};
     return 0;
 }
 
-/* The header, then the file in place under path (from the mapped temporary, or written from memory);
- * a failure to write only warns: the features in s stay good for this run. */
-static void store_commit(const Trainer *t, const char *path, const char *tmp, FeatureHeader h, Store *s)
+/* The header, then the file in place under path (the mapped temporary renamed, or written from memory);
+ * a failure to save only warns: the features in s stay good for this run. */
+static void store_commit(const Trainer *t, const char *path, AtomicFile *af, FeatureHeader h, Store *s)
 {
     size_t payload = (size_t)(h.samples * (h.x_row + h.y_row));
-    char err[1024];
+    char err[1024] = "";
     memcpy(h.magic, FEATURE_MAGIC, 8);
     h.version = FEATURE_VERSION;
     h.payload_crc = crc32_update(0, s->base, payload);
     h.header_crc = header_crc(h);
+    bool ok;
     if (s->map) {
         memcpy(s->map, &h, sizeof h);
-        int fd = open(tmp, O_RDWR);
-        bool ok = msync(s->map, s->map_len, MS_SYNC) == 0 && fd >= 0 && fsync(fd) == 0;
-        if (fd >= 0)
-            close(fd);
-        if (!ok || rename(tmp, path) != 0) {
-            fprintf(stderr, "%s: warning: --feature-cache: cannot save %s: %s\n", t->prog, path, strerror(errno));
-            unlink(tmp);
-        }
-        return;
+        ok = msync(s->map, s->map_len, MS_SYNC) == 0;
+        if (!ok)
+            snprintf(err, sizeof err, "%s: %s", af->tmp, strerror(errno));
+        ok = ok && atomic_file_commit(af, err, sizeof err) == CKPT_OK;
+    } else {
+        ok = atomic_file_open(af, path, err, sizeof err) == CKPT_OK &&
+             atomic_file_write(af, &h, sizeof h, err, sizeof err) == CKPT_OK &&
+             atomic_file_write(af, s->base, payload, err, sizeof err) == CKPT_OK &&
+             atomic_file_commit(af, err, sizeof err) == CKPT_OK;
     }
-    AtomicFile f;
-    if (atomic_file_open(&f, path, err, sizeof err) != CKPT_OK ||
-        atomic_file_write(&f, &h, sizeof h, err, sizeof err) != CKPT_OK ||
-        atomic_file_write(&f, s->base, payload, err, sizeof err) != CKPT_OK ||
-        atomic_file_commit(&f, err, sizeof err) != CKPT_OK) {
-        atomic_file_abort(&f);
+    if (!ok) {
+        atomic_file_abort(af);
         fprintf(stderr, "%s: warning: --feature-cache: cannot save the features: %s\n", t->prog, err);
     }
 }
@@ -384,7 +383,7 @@ static int prepare_split(Trainer *t, Buffers *b, Data *d, const char *what, cons
     size_t payload = n * (xr + yr);
     FeatureHeader h = {.key = key, .samples = n, .x_row = xr, .y_row = yr};
     Store s = {0};
-    char why[256] = "", tmp[4200];
+    char why[256] = "";
     double t0 = tr_seconds();
     if (path) {
         int lr = store_load(path, &h, &s, why, sizeof why);
@@ -406,20 +405,20 @@ static int prepare_split(Trainer *t, Buffers *b, Data *d, const char *what, cons
         return tr_fail(t, "out of memory");
     for (size_t i = 0; i < n; i++)
         order[i] = i;
-    int rc = store_create(t, path ? path : "", in_memory, payload, &s, tmp, sizeof tmp);
+    AtomicFile af = {.fd = -1};
+    int rc = store_create(t, path, in_memory, payload, &s, &af);
     if (!rc)
         rc = compute(t, b, d, order, n, s.base, s.base + n * xr);
     free(order);
     if (rc) {
-        if (tmp[0])
-            unlink(tmp);
+        atomic_file_abort(&af);
         store_free(&s);
         return rc;
     }
     if (in_memory)
         *memory -= payload;
     if (path)
-        store_commit(t, path, tmp, h, &s);
+        store_commit(t, path, &af, h, &s);
     if (!t->o.quiet) {
         char size[32];
         snprintf(size, sizeof size, "%.1f MiB", (double)payload / 1048576.0);

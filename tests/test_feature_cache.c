@@ -76,8 +76,11 @@ static void arrays(void)
     const char *ck = tt_path("budget.ckpt");
     const char *b[] = {"--train-x", X, "--train-y", Y, "--val-x", VX, "--val-y", VY, "--epochs", "3",
                        "--feature-cache-mb", "0", "--checkpoint", ck, NULL};
+    const char *stale = tt_path("budget.ckpt.train.features.tmp.999999");   /* of a process killed mid-way */
+    tt_copy(X, stale);
     if (!train("budget", NULL, b)) {
         same("arrays_off", "budget");
+        CHECK_MSG(!tt_exists(stale), "the stale temporary %s stayed", stale);
         CHECK_MSG(strstr(tt_out, "memory-mapped") && tt_exists(tt_path("budget.ckpt.train.features")) &&
                   tt_exists(tt_path("budget.ckpt.val.features")), "--feature-cache-mb 0: no files next to the "
                   "checkpoint:\n%s", tt_out);
