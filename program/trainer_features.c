@@ -9,7 +9,8 @@
  * A cache file: a 64-byte FeatureHeader, then the features [N, F...] and the targets [N, ...] of the
  * split's samples in data-set order. The header holds the key, the sizes, a CRC-32 of the payload and
  * one of itself; a file whose key differs is rebuilt, one that is truncated or fails a CRC is rebuilt
- * with a warning. The key hashes the program (its fingerprint, compile options, the prefix's end), the
+ * with a warning. The key hashes the program (its binary's path, size and modification time, its
+ * fingerprint, compile options, the prefix's end), the
  * prefix's weights as they are when training starts (--init and --resume included), the data
  * (each file's path, size and modification time; image folders: every image's, the class names and the
  * preprocessing) and the file's split. */
@@ -96,6 +97,7 @@ static uint64_t program_key(const Trainer *t, const unsigned char *params)
     uint64_t h = ckpt_program_fingerprint(p);
     int64_t v = FEATURE_VERSION;
     h = ckpt_hash64(h, &v, sizeof v);
+    h = hash_file(h, "/proc/self/exe");     /* this very binary: a recompile may round differently */
     h = hash_str(h, p->model);
     h = hash_str(h, p->compiled_with);
     h = hash_str(h, px->at);

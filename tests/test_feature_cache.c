@@ -2,8 +2,8 @@
  * with its backbone frozen and a new head trains to the same bits (metrics, export) with the features
  * computed once and with --feature-cache off, on NPY arrays and image folders, with --val-x, --val-split,
  * --early-stop, --cv and resumed from checkpoints taken in and after epoch 1, in memory, in files next to
- * the checkpoint and in a folder; a folder's files are reused, and rebuilt when the data file, the
- * preprocessing or the frozen weights change, or (with a warning) when truncated or bit-flipped;
+ * the checkpoint and in a folder; a folder's files are reused, and rebuilt when the binary, the data
+ * file, the preprocessing or the frozen weights change, or (with a warning) when truncated or bit-flipped;
  * --augment and a BatchNormalization on batch statistics in the frozen part turn it off with a note;
  * PROG features writes a sample's features whatever its place in the data. Needs $ONNXTUNE. */
 #include "train_tool.h"
@@ -152,6 +152,15 @@ static void invalidation(void)
     train("inv1", dir, a);
     train("inv2", dir, a);
     CHECK_MSG(strstr(tt_out, "read from"), "not reused:\n%s", tt_out);
+    /* another binary (a recompile, here a copy) */
+    const char *saved = prog, *copy = tt_path("digits_copy");
+    tt_copy(prog, copy);
+    CHECK(chmod(copy, 0755) == 0);
+    prog = copy;
+    train("inv2b", dir, a);
+    prog = saved;
+    CHECK_MSG(strstr(tt_out, "made for other data") && strstr(tt_out, "computed in"), "another binary reused the "
+              "cache:\n%s", tt_out);
     age(x, 50);     /* the same bytes, another modification time */
     train("inv3", dir, a);
     CHECK_MSG(strstr(tt_out, "made for other data") && strstr(tt_out, "computed in"), "a touched data file did not "
@@ -181,7 +190,7 @@ static void invalidation(void)
               "the cache:\n%s", tt_out);
     train("inv7_off", "off", i2);
     same("inv7_off", "inv7");
-    printf("invalidation   a touched data file, --init of a frozen weight, --mean: computed again\n");
+    printf("invalidation   another binary, a touched data file, --init of a frozen weight, --mean: computed again\n");
 }
 
 /* Damaged files: rebuilt with a warning, never trusted. */
