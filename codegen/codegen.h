@@ -172,6 +172,8 @@ typedef struct TrainCompileStats {
     size_t params_bytes;                    /* the parameter buffer (with optimizer state) */
     size_t workspace_bytes;                 /* both graphs' activation arenas */
     int64_t batch;
+    char features_at[256];                  /* where the frozen prefix ends ("": no prefix; ir/prefix.c) */
+    size_t features_bytes;                  /* its features, per sample */
 } TrainCompileStats;
 
 Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *stats, Diag *d) MUST_CHECK;

@@ -16,7 +16,13 @@
  *     any of them, and the updates write them in place;
  *   - the export template: the model imported a third time with its batch dim left symbolic, head
  *     attached, serialized by onnx_export_bytes; the trainer writes the trained weights at the offsets
- *     its layout gives (matched by name) and saves the bytes.
+ *     its layout gives (matched by name) and saves the bytes;
+ *   - the frozen prefix, when ir/prefix.c finds one worth caching: `features` (the evaluation graph at
+ *     batch 1 cut down to the prefix, its output the boundary value: one sample, so a sample's features
+ *     never depend on its place in a batch, which batched GEMMs do not promise) and rest_step,
+ *     rest_update, rest_eval (the training and evaluation graphs built again, the boundary value made
+ *     their data input and what only fed it removed). The trainer then always runs features per sample
+ *     and the rest, whether it caches the features or not, so both give the same bits.
  * A short batch runs padded to B: see rt_batch_rows in kernels.h. */
 #include "codegen.h"
 #include "program.h"
@@ -248,8 +254,62 @@ static Status train_dropouts(Graph *g, bool *any, Diag *d)
     return ST_OK;
 }
 
+/* ---- the frozen prefix: cutting a graph at its boundary ---- */
+
+/* Drop graph inputs nothing reads any more (the data input and the prefix's parameters of a cut graph). */
+static void drop_unused_inputs(Graph *g)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < g->ninputs; i++)
+        if (g->inputs[i]->init || graph_count_uses(g, g->inputs[i]) || g->inputs[i]->is_output)
+            g->inputs[k++] = g->inputs[i];
+        else
+            g->inputs[i]->is_input = false;
+    g->ninputs = k;
+}
+
+/* The rest: the value named `at` replaced by a new input "features" (*f_name), the prefix removed. */
+static Status cut_rest(Graph *g, const char *at, const char *x_name, const char **f_name, Diag *d)
+{
+    Value *v = graph_find_local(g, at), *x = graph_find_local(g, x_name);
+    if (!v || !v->producer)
+        return diag_error(d, ST_ERR, "internal: the prefix's end '%s' is not computed in the graph", at);
+    Value *f = graph_new_value(g, "features", d);
+    if (!f)
+        return d->status;
+    f->dtype = v->dtype;
+    f->shape = v->shape;
+    graph_replace_uses(g, v, f);
+    if (!graph_add_input(g, f))
+        return diag_error(d, ST_NOMEM, "out of memory");
+    graph_remove_unused(g);
+    drop_unused_inputs(g);
+    if (x && graph_count_uses(g, x))
+        return diag_error(d, ST_ERR, "internal: the graph without its prefix still reads '%s'", x_name);
+    *f_name = f->name;
+    return ST_OK;
+}
+
+/* The prefix: the graph's outputs replaced by the value named `at`, everything after it removed. */
+static Status keep_prefix(Graph *g, const char *at, Diag *d)
+{
+    Value *v = graph_find_local(g, at);
+    if (!v || !v->producer)
+        return diag_error(d, ST_ERR, "internal: the prefix's end '%s' is not computed in the graph", at);
+    for (size_t i = 0; i < g->noutputs; i++)
+        g->outputs[i]->is_output = false;
+    g->noutputs = 0;
+    if (!graph_add_output(g, v))
+        return diag_error(d, ST_NOMEM, "out of memory");
+    graph_remove_unused(g);
+    drop_unused_inputs(g);
+    return ST_OK;
+}
+
+/* The training graph. pre: the frozen prefix found before autodiff (NULL: not looked for); cut: the
+ * prefix's end, to build the rest (NULL: the whole graph); *x_name is then the features' input. */
 static Status build_train_graph(const TrainCompileOptions *o, Model **out, Params *ps, const char **x_name,
-                                bool *dropout, Diag *d)
+                                bool *dropout, PrefixInfo *pre, const char *cut, Diag *d)
 {
     Model *m = NULL;
     Status st = load_model(o->model, o->shapes, o->nshapes, o->batch, &m, d);
@@ -265,12 +325,16 @@ static Status build_train_graph(const TrainCompileOptions *o, Model **out, Param
         st = pass_loss(m, &o->loss, &loss, d);
     if (!st)
         st = train_dropouts(m->graph, dropout, d);
+    if (!st && pre)
+        st = prefix_find(m->graph, x, pre, d);
     if (!st)
         st = pass_autodiff(m->graph, loss, &grads, d);
     if (!st)
         st = pass_optim(m->graph, &grads, &o->optim, d);
     if (!st)
         st = lift_params(m->graph, ps, d);
+    if (!st && cut)
+        st = cut_rest(m->graph, cut, x->name, x_name, d);
     if (st) {
         model_free(m);
         return st;
@@ -279,12 +343,18 @@ static Status build_train_graph(const TrainCompileOptions *o, Model **out, Param
     return ST_OK;
 }
 
-static Status build_eval_graph(const TrainCompileOptions *o, const Params *ps, Model **out, Diag *d)
+/* The evaluation graph at `batch`; cut: the prefix's end: the rest (prefix false; *f_name its features
+ * input) or the prefix alone (prefix true). */
+static Status build_eval_graph(const TrainCompileOptions *o, const Params *ps, int64_t batch, const char *cut,
+                               bool prefix, const char **f_name, Model **out, Diag *d)
 {
     Model *m = NULL;
     Value *loss = NULL;
     FreezeOptions none = {0};   /* every BatchNormalization in inference mode */
-    Status st = load_model(o->model, o->shapes, o->nshapes, o->batch, &m, d);
+    Status st = load_model(o->model, o->shapes, o->nshapes, batch, &m, d);
+    Value *x = NULL;
+    if (!st)
+        st = data_input(m->graph, &x, d);
     if (!st)
         st = pass_freeze(m, &none, d);
     if (!st)
@@ -293,6 +363,8 @@ static Status build_eval_graph(const TrainCompileOptions *o, const Params *ps, M
         st = pass_loss(m, &o->loss, &loss, d);
     if (!st)
         st = lift_eval_params(m->graph, ps, d);
+    if (!st && cut)
+        st = prefix ? keep_prefix(m->graph, cut, d) : cut_rest(m->graph, cut, x->name, f_name, d);
     if (st) {
         model_free(m);
         return st;
@@ -410,6 +482,27 @@ static Status put_slots(FILE *f, const char *name, const Graph *g, const char *x
     return ST_OK;
 }
 
+/* The features function's slots: X and parameters in, the boundary value out. */
+static Status put_feature_slots(FILE *f, const Graph *g, const char *x_name, const Params *ps, Diag *d)
+{
+    fprintf(f, "static const TrainSlot features_slots_in[] = {\n");
+    for (size_t i = 0; i < g->ninputs; i++) {
+        const Value *v = g->inputs[i];
+        if (v->init)
+            continue;
+        int param = -1;
+        for (size_t k = 0; k < ps->n && param < 0; k++)
+            if (strcmp(ps->p[k].name, v->name) == 0)
+                param = (int)k;
+        if (param < 0 && strcmp(v->name, x_name) != 0)
+            return diag_error(d, ST_ERR, "internal: what the trainer feeds to the prefix's input '%s' is unknown",
+                              v->name);
+        fprintf(f, "    {%s, %d},\n", param >= 0 ? "TRAIN_IN_PARAM" : "TRAIN_IN_X", param < 0 ? 0 : param);
+    }
+    fprintf(f, "};\nstatic const int features_slots_out[] = {TRAIN_OUT_FEATURES};\n");
+    return g->noutputs == 1 ? ST_OK : diag_error(d, ST_ERR, "internal: the prefix has %zu outputs", g->noutputs);
+}
+
 static size_t count_runtime_inputs(const Graph *g)
 {
     size_t n = 0;
@@ -449,9 +542,44 @@ static Status write_params(const char *path, const Params *ps, Diag *d)
     return st;
 }
 
+/* The frozen prefix's graphs, when there is one. */
+typedef struct PrefixGraphs {
+    PrefixInfo info;                /* found in the training graph */
+    const char *at;                 /* info.boundary's name */
+    Model *features, *rest_train, *rest_eval;
+    const char *train_f, *eval_f;   /* the features' input in the rest graphs */
+    CodegenStats s_features, s_step, s_eval;
+} PrefixGraphs;
+
+static void put_prefix(FILE *f, const PrefixGraphs *pg)
+{
+    const PrefixInfo *pi = &pg->info;
+    fprintf(f, "    .prefix = {");
+    if (pg->at) {
+        const Graph *fg = pg->features->graph, *tg = pg->rest_train->graph, *eg = pg->rest_eval->graph;
+        fprintf(f, "\n        .at = ");
+        put_string(f, pg->at);
+        fprintf(f, ",\n        .features = ");
+        put_tensor(f, pi->boundary->dtype, &pi->boundary->shape);
+        fprintf(f, ",\n        .sample_bytes = %zu,\n        .flops = %.17g,\n", pi->sample_bytes, pi->flops);
+        fprintf(f, "        .run = {features_run, NULL, %zu, 1, features_slots_in, features_slots_out, %zu},\n",
+                count_runtime_inputs(fg), (pg->s_features.arena_bytes + 63) / 64 * 64);
+        fprintf(f, "        .train = {rest_step_run, rest_update_run, %zu, %zu, rest_train_slots_in, "
+                   "rest_train_slots_out, %zu},\n", count_runtime_inputs(tg), tg->noutputs,
+                (pg->s_step.arena_bytes + 63) / 64 * 64);
+        fprintf(f, "        .eval = {rest_eval_run, NULL, %zu, %zu, rest_eval_slots_in, rest_eval_slots_out, %zu},\n    ",
+                count_runtime_inputs(eg), eg->noutputs, (pg->s_eval.arena_bytes + 63) / 64 * 64);
+    } else if (pi->why_not && pi->note) {
+        fprintf(f, ".note = ");
+        put_string(f, pi->why_not);
+    }
+    fprintf(f, "},\n");
+}
+
 static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, Model *eval, const Params *ps,
                            const char *x_name, size_t export_bytes, const char *params_file, const char *export_file,
-                           const CodegenStats *st_train, const CodegenStats *st_eval, bool dropout, Diag *d)
+                           const CodegenStats *st_train, const CodegenStats *st_eval, bool dropout,
+                           const PrefixGraphs *pg, Diag *d)
 {
     const Graph *g = train->graph;
     const Node *ln = loss_node(g);
@@ -480,6 +608,10 @@ static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, 
         fprintf(f, "    {0},\n");
     fprintf(f, "};\n\n");
     if ((st = put_slots(f, "train", g, x_name, ps, d)) || (st = put_slots(f, "eval", eval->graph, x_name, ps, d)))
+        return st;
+    if (pg->at && ((st = put_slots(f, "rest_train", pg->rest_train->graph, pg->train_f, ps, d)) ||
+                   (st = put_slots(f, "rest_eval", pg->rest_eval->graph, pg->eval_f, ps, d)) ||
+                   (st = put_feature_slots(f, pg->features->graph, x_name, ps, d))))
         return st;
     if (o->ndefaults) {
         fprintf(f, "\nstatic const char *const train_defaults[] = {");
@@ -512,7 +644,9 @@ static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, 
     fprintf(f, "    .nparams = %zu,\n    .params = train_params,\n    .init = train_params_init,\n"
                "    .params_bytes = %zu,\n    .export_template = train_export_template,\n    .export_bytes = %zu,\n",
             ps->n, ps->bytes, export_bytes);
-    fprintf(f, "    .ndefaults = %zu,\n    .defaults = %s,\n};\n\n", o->ndefaults, o->ndefaults ? "train_defaults" : "NULL");
+    fprintf(f, "    .ndefaults = %zu,\n    .defaults = %s,\n", o->ndefaults, o->ndefaults ? "train_defaults" : "NULL");
+    put_prefix(f, pg);
+    fprintf(f, "};\n\n");
     fprintf(f, "/* dropout: %s */\n", dropout ? "active in train_step_run (seed input {seed, step})" : "none");
     fprintf(f, "int main(int argc, char **argv)\n{\n    return trainer_main(argc, argv, &train_program);\n}\n");
     return ferror(f) ? diag_error(d, ST_IO, "write error on the generated C file") : ST_OK;
@@ -524,6 +658,8 @@ static const char *tmp_root(void)
     return t && *t ? t : "/tmp";
 }
 
+#define NFILES 9
+
 Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *stats, Diag *d)
 {
     Model *train = NULL, *eval = NULL;
@@ -533,18 +669,34 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
     Arena *a = arena_new();
     uint8_t *export = NULL;
     size_t export_len = 0;
-    char dir[4096] = "", c_path[4300], files[5][4300];
-    static const char *const suffix[5] = {"train_step.weights", "train_update.weights", "eval.weights", "params",
-                                          "export.onnx"};
+    PrefixGraphs pg = {0};
+    char dir[4096] = "", c_path[4300], files[NFILES][4300];
+    static const char *const suffix[NFILES] = {"train_step.weights", "train_update.weights", "eval.weights",
+                                               "params", "export.onnx", "features.weights", "rest_step.weights",
+                                               "rest_update.weights", "rest_eval.weights"};
     if (!a)
         return diag_error(d, ST_NOMEM, "out of memory");
     if (o->batch < 1) {
         arena_free(a);
         return diag_error(d, ST_USAGE, "--batch must be at least 1");
     }
-    Status st = build_train_graph(o, &train, &ps, &x_name, &dropout, d);
+    Status st = build_train_graph(o, &train, &ps, &x_name, &dropout, &pg.info, NULL, d);
     if (!st)
-        st = build_eval_graph(o, &ps, &eval, d);
+        st = build_eval_graph(o, &ps, o->batch, NULL, false, NULL, &eval, d);
+    if (!st && pg.info.boundary) {  /* the frozen prefix and the rest, built again and cut */
+        Params ps2 = {0};
+        const char *x2 = NULL;
+        bool dropout2 = false;
+        pg.at = pg.info.boundary->name;
+        st = build_train_graph(o, &pg.rest_train, &ps2, &x2, &dropout2, NULL, pg.at, d);
+        pg.train_f = x2;
+        if (!st && ps2.n != ps.n)
+            st = diag_error(d, ST_ERR, "internal: the graph without its prefix has other parameters");
+        if (!st)
+            st = build_eval_graph(o, &ps, o->batch, pg.at, false, &pg.eval_f, &pg.rest_eval, d);
+        if (!st)
+            st = build_eval_graph(o, &ps, 1, pg.at, true, NULL, &pg.features, d);
+    }
     if (!st)
         st = build_export(o, &ps, a, &export, &export_len, d);
     if (st)
@@ -552,7 +704,7 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
 
     if (o->emit_c) {
         snprintf(c_path, sizeof c_path, "%s.c", o->output);
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < NFILES; i++)
             snprintf(files[i], sizeof files[i], "%s.%s", o->output, suffix[i]);
     } else {
         snprintf(dir, sizeof dir, "%s/onnxtune-XXXXXX", tmp_root());
@@ -562,10 +714,10 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
             goto out;
         }
         snprintf(c_path, sizeof c_path, "%s/train.c", dir);
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < NFILES; i++)
             snprintf(files[i], sizeof files[i], "%s/%s", dir, suffix[i]);
     }
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < NFILES; i++)
         if (strpbrk(base_name(files[i]), "\"\\\n")) {
             st = diag_error(d, ST_USAGE, "%s: the program's name may not contain quotes or backslashes", o->output);
             goto out;
@@ -593,9 +745,34 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
         co.phases = 0;
         st = codegen_emit(eval->graph, &co, f, &s_eval, d);
     }
+    if (!st && pg.at) {
+        co.prefix = "features";
+        co.weights_path = files[5];
+        co.phases = 0;
+        st = codegen_emit(pg.features->graph, &co, f, &pg.s_features, d);
+    }
+    if (!st && pg.at) {
+        co.prefix = "rest_step";
+        co.weights_path = files[6];
+        co.phases = TRAIN_PHASES;
+        st = codegen_emit(pg.rest_train->graph, &co, f, &pg.s_step, d);
+    }
+    if (!st && pg.at) {
+        CodegenStats s_rest_update = {0};
+        co.prefix = "rest_update";
+        co.weights_path = files[7];
+        co.phases = UPDATE_PHASES;
+        st = codegen_emit(pg.rest_train->graph, &co, f, &s_rest_update, d);
+    }
+    if (!st && pg.at) {
+        co.prefix = "rest_eval";
+        co.weights_path = files[8];
+        co.phases = 0;
+        st = codegen_emit(pg.rest_eval->graph, &co, f, &pg.s_eval, d);
+    }
     if (!st)
         st = emit_program(o, f, train, eval, &ps, x_name, export_len, base_name(files[3]), base_name(files[4]),
-                          &s_step, &s_eval, dropout, d);
+                          &s_step, &s_eval, dropout, &pg, d);
     if (fclose(f) != 0 && !st)
         st = diag_error(d, ST_IO, "%s: write failed", c_path);
     if (st)
@@ -621,16 +798,23 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
             }
         }
         stats->batch = o->batch;
+        if (pg.at) {
+            snprintf(stats->features_at, sizeof stats->features_at, "%s", pg.at);
+            stats->features_bytes = pg.info.sample_bytes;
+        }
     }
 out:
     if (dir[0]) {
         unlink(c_path);
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < NFILES; i++)
             unlink(files[i]);
         rmdir(dir);
     }
     model_free(train);
     model_free(eval);
+    model_free(pg.features);
+    model_free(pg.rest_train);
+    model_free(pg.rest_eval);
     arena_free(a);
     return st;
 }

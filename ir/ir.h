@@ -755,6 +755,24 @@ Status pass_freeze(Model *m, const FreezeOptions *o, Diag *d) MUST_CHECK;
 void freeze_summary(const Graph *g, FreezeSummary *s);
 bool value_is_param(const Graph *g, const Value *v);
 
+/* ======================================================================== ir/prefix.c */
+
+/* The frozen prefix of a training graph (after pass_freeze and pass_head, before pass_autodiff): the
+ * forward nodes whose outputs depend only on x (the data input) and frozen parameters and are the same
+ * on every pass (no Dropout, no BatchNormalization on batch statistics, no random op, no subgraph), and
+ * the one value where they hand over to the rest: the features. A boundary is kept when it is float32
+ * [N, ...] and the prefix costs at least 2 FLOPs per feature value (else storing is not worth it). */
+typedef struct PrefixInfo {
+    const Value *boundary;          /* the features; NULL: no prefix worth caching */
+    const Value *boundary_rejected; /* boundary NULL: the one found but not kept (or NULL) */
+    size_t nodes;                   /* nodes in the prefix */
+    double flops;                   /* the prefix's FLOPs per sample (0: unknown, without a batch) */
+    size_t sample_bytes;            /* the features of one sample */
+    const char *why_not;            /* boundary NULL: why, or NULL when nothing frozen feeds the rest */
+    bool note;                      /* why_not is worth telling the user (a frozen part that cannot be cached) */
+} PrefixInfo;
+Status prefix_find(Graph *g, const Value *x, PrefixInfo *out, Diag *d) MUST_CHECK;
+
 /* ======================================================================== ir/pass_head.c */
 
 /* A new classification head. The cut (default: the data input of the final classifier, i.e. the last

@@ -264,12 +264,12 @@ typedef struct TrainSlot {
     int kind;                   /* TrainInKind */
     int param;                  /* TRAIN_IN_PARAM: index into TrainProgram.params */
 } TrainSlot;
-typedef enum { TRAIN_OUT_LOGITS = 0, TRAIN_OUT_LOSS, TRAIN_OUT_GRAD_NORM } TrainOutKind;
+typedef enum { TRAIN_OUT_LOGITS = 0, TRAIN_OUT_LOSS, TRAIN_OUT_GRAD_NORM, TRAIN_OUT_FEATURES } TrainOutKind;
 
 /* A generated graph: inputs[i] / outputs[i] say what the i-th runtime input / output is. x: X's layout
  * [B, ...] (dtype, dims; dims[0] = B), target: the loss's target, lr: double [], step: int64 [] (1 at
  * the first step), seed: int64 [2] {seed, step} for Dropout; logits [B, ...], loss float [],
- * grad_norm float [] (the total gradient norm before clipping). */
+ * grad_norm float [] (the total gradient norm before clipping), features: TrainPrefix.features. */
 typedef void (*TrainFn)(void *const *inputs, void *const *outputs, void *workspace);
 typedef struct TrainGraph {
     TrainFn run;                /* training: forward, loss and backward; evaluation: forward and loss */
@@ -285,6 +285,24 @@ typedef struct TrainTensor {
     int rank;
     int64_t dims[RT_MAX_RANK];
 } TrainTensor;
+
+/* The frozen prefix (ir/prefix.c): the forward nodes that depend only on X and frozen parameters and
+ * compute the same values on every pass, up to the one value they hand to the part that trains (the
+ * features, e.g. a frozen backbone's [B, 512]). `run` computes one sample's features (X [1, ...] ->
+ * [1, ...]: batched kernels may round a row differently at another place in the batch, one sample at a
+ * time never does); `train` and `eval` are TrainProgram.train and .eval without the prefix, their
+ * TRAIN_IN_X slot taking the features [B, ...]. A program with a prefix always trains and evaluates as
+ * run (per sample) then the rest, so computing each sample's features once and reusing them
+ * (program/trainer_features.c) gives the same bits as computing them every step. */
+typedef struct TrainPrefix {
+    const char *at;             /* the value where it ends; NULL: no prefix worth caching */
+    TrainTensor features;       /* [B, ...] */
+    size_t sample_bytes;        /* one sample's features */
+    double flops;               /* the prefix's FLOPs per sample (the op table's estimates) */
+    TrainGraph run;             /* one sample: X [1, ...] and parameters in, TRAIN_OUT_FEATURES [1, ...] out */
+    TrainGraph train, eval;     /* the rest */
+    const char *note;           /* at NULL: why a frozen part cannot be cached (NULL: nothing to say) */
+} TrainPrefix;
 
 typedef struct TrainProgram {
     const char *model;          /* the ONNX file it was compiled from (its base name) */
@@ -305,6 +323,7 @@ typedef struct TrainProgram {
     size_t export_bytes;
     int ndefaults;
     const char *const *defaults; /* compile-time defaults of the program's options, parsed before argv */
+    TrainPrefix prefix;
 } TrainProgram;
 
 /* Everything but the model: returns the exit status (0 trained, 1 failed, 2 usage). */

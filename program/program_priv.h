@@ -53,12 +53,15 @@ typedef struct Options {
     /* trainer_eval.c: PROG eval / PROG predict */
     const char *x, *y, *dir, *weights, *output, *output_labels, *output_list;
     bool confusion;
+    /* trainer_features.c: --feature-cache auto|off|DIR (NULL: auto), --feature-cache-mb (-1: the default) */
+    const char *feature_cache;
+    int64_t feature_cache_mb;
 } Options;
 
 /* One command-line option: a row of program/options.def. TOPIC_*: who applies it (trainer.c calls
  * tr_<topic>_option of that file with the name and the value, NULL for a flag; each returns 0 or the
  * exit status of a usage error, 2). */
-typedef enum { TOPIC_MAIN, TOPIC_RUN, TOPIC_SELECT, TOPIC_DATA, TOPIC_EVAL } OptTopic;
+typedef enum { TOPIC_MAIN, TOPIC_RUN, TOPIC_SELECT, TOPIC_DATA, TOPIC_EVAL, TOPIC_FEATURES } OptTopic;
 typedef struct OptSpec {
     const char *name;
     const char *arg;    /* value placeholder; NULL for a flag */
@@ -77,6 +80,9 @@ typedef struct Trainer {
     ImageTransform tf;
     int argc;                           /* the command line, for the resume command trainer_run.c prints */
     char **argv;
+    const TrainProgram *whole;          /* the compiled program; p is it, or `rest` */
+    TrainProgram rest;                  /* trainer_features.c: the program without its frozen prefix, whose X
+                                           is the features (p points here when the program has a prefix) */
 } Trainer;
 
 /* A split (training or validation) of a data set: trainer_data.c opens, loads and frees it. */
@@ -96,10 +102,19 @@ typedef struct Data {
     Prefetcher *pf;         /* loads the batches of a pass ahead (tr_pass_begin / tr_next_batch) */
     const size_t *pass_order;
     size_t pass_n, pass_batch, pass_at;
+    bool features;              /* mem_x and mem_y hold the samples' features and targets (trainer_features.c) */
+    unsigned char *feat_base;   /* owned: the cached features and targets (mem_x, mem_y point here) */
+    void *feat_map;             /* their file's mapping (NULL: feat_base is malloc'd) */
+    size_t feat_map_len;
 } Data;
 
 typedef struct Buffers {
-    unsigned char *x, *y;           /* one batch: [B, ...] */
+    unsigned char *x, *y;           /* one batch: [B, ...] (x: X's, or the features' with a prefix) */
+    /* trainer_features.c, programs with a prefix: X batches [B, ...] (when the features are computed per
+     * batch) and a FeatureWorker per thread */
+    unsigned char *xin;
+    struct FeatureWorker *fw;
+    int nfw;
     float *logits, loss, grad_norm;
     double lr;
     int64_t step, seed[2];
@@ -200,5 +215,23 @@ int tr_select(Trainer *t, Data *tr, Buffers *b);
  * --early-stop). Returns 0, 1 (failed, said on stderr), 2 (the loss diverged at step *nan_step) or
  * 128 + the signal that stopped it. */
 int tr_fit_fold(Trainer *t, Data *tr, Data *val, Buffers *b, EvalResult *score, int64_t *nan_step);
+
+/* trainer_features.c: the feature cache and PROG features. prepare (tr_run calls it once the weights are
+ * those training starts from): when the program has a frozen prefix and the cache is not off, the
+ * features and targets of every training and validation sample in memory or mapped files (d->mem_x,
+ * mem_y), t->p switched to the program without the prefix and b bound to its graphs; else a note when
+ * it says why not. Returns 0 or 1. tr_features_free: tr_data_free's part. tr_features_main: PROG
+ * features --x X.npy | --dir DIR --output F.npy; the exit status. */
+int tr_features_option(Trainer *t, const char *name, const char *v);
+int tr_features_prepare(Trainer *t, Data *tr, Data *val, Buffers *b, const char *ckpt);
+/* trainer.c, once b is bound to the whole program: with a prefix, t->p becomes t->rest and b gets the
+ * prefix's buffers. Returns 0 or 1. tr_features_batch: the features of rows [0, rows) of b->xin into b->x,
+ * one sample at a time, padding rows repeating row 0 (tr_gather and tr_next_batch call it when d holds
+ * X and t->p is the rest). */
+int tr_features_use(Trainer *t, Buffers *b);
+void tr_features_free_buffers(Buffers *b);
+int tr_features_batch(const Trainer *t, Buffers *b, size_t rows);
+void tr_features_free(Data *d);
+int tr_features_main(Trainer *t, Buffers *b);
 
 #endif

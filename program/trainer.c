@@ -55,6 +55,7 @@ static int (*const apply_topic[])(Trainer *t, const char *name, const char *v) =
     [TOPIC_SELECT] = tr_select_option,
     [TOPIC_DATA] = tr_data_option,
     [TOPIC_EVAL] = tr_eval_option,
+    [TOPIC_FEATURES] = tr_features_option,
 };
 
 /* Options fixed when the program is compiled: naming them here gives a helpful error. */
@@ -94,7 +95,9 @@ static void usage(const Trainer *t, FILE *f)
                "       %s eval (--x X.npy --y Y.npy | --x DATA.npz | --dir DIR) [--weights M.onnx | --checkpoint C] "
                "[--confusion]\n"
                "       %s predict (--x X.npy | --x DATA.npz | --dir DIR) [--weights M.onnx | --checkpoint C] --output "
-               "P.npy [--output-labels L.npy]\n", t->prog, t->prog, t->prog);
+               "P.npy [--output-labels L.npy]\n"
+               "       %s features (--x X.npy | --dir DIR) --output F.npy   (the frozen part's output, when it has one)\n",
+            t->prog, t->prog, t->prog, t->prog);
     fprintf(f, "Fine-tunes %s (compiled by onnxtune for batch %lld; %s loss, %s).\n", p->model ? p->model : "the model",
             (long long)p->batch, tr_loss_name(p->loss), tr_optim_name(p->optimizer));
     if (p->compiled_with && *p->compiled_with)
@@ -489,7 +492,8 @@ int tr_bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void 
     }
     for (int i = 0; i < g->noutputs; i++)
         (*out)[i] = g->outputs[i] == TRAIN_OUT_LOGITS ? (void *)b->logits
-                  : g->outputs[i] == TRAIN_OUT_LOSS ? (void *)&b->loss : (void *)&b->grad_norm;
+                  : g->outputs[i] == TRAIN_OUT_LOSS ? (void *)&b->loss
+                  : (void *)&b->grad_norm;
     return 0;
 }
 
@@ -521,14 +525,16 @@ double tr_seconds(void)
 
 int trainer_main(int argc, char **argv, const TrainProgram *p)
 {
-    Trainer t = {.p = p, .prog = argc > 0 ? argv[0] : "PROG", .argc = argc, .argv = argv};
+    Trainer t = {.p = p, .whole = p, .prog = argc > 0 ? argv[0] : "PROG", .argc = argc, .argv = argv};
     Options *o = &t.o;
     o->epochs = 10;
     o->batch = p->batch;
     o->lr = p->optimizer == TRAIN_OPTIM_SGD ? 0.01 : 0.001;
     o->shuffle = true;
-    /* PROG eval ... / PROG predict ...: trainer_eval.c */
-    int mode = argc > 1 && strcmp(argv[1], "eval") == 0 ? 1 : argc > 1 && strcmp(argv[1], "predict") == 0 ? 2 : 0;
+    o->feature_cache_mb = -1;
+    /* PROG eval ... / PROG predict ...: trainer_eval.c; PROG features ...: trainer_features.c */
+    int mode = argc > 1 && strcmp(argv[1], "eval") == 0 ? 1 : argc > 1 && strcmp(argv[1], "predict") == 0 ? 2
+             : argc > 1 && strcmp(argv[1], "features") == 0 ? 3 : 0;
     int rc = parse_args(&t, p->ndefaults, p->defaults, true);
     if (rc < 0)
         rc = parse_args(&t, argc - 1 - (mode > 0), (const char *const *)argv + 1 + (mode > 0), false);
@@ -544,7 +550,10 @@ int trainer_main(int argc, char **argv, const TrainProgram *p)
         goto out;
     size_t batch = (size_t)p->batch;
     b.params = aligned_alloc(64, (p->params_bytes + 63) / 64 * 64 + 64);
-    b.x = malloc(batch * tr_tensor_row_bytes(&p->x) + 1);
+    size_t xrow = tr_tensor_row_bytes(&p->x);     /* X, or the features when they are cached */
+    if (p->prefix.at && p->prefix.sample_bytes > xrow)
+        xrow = p->prefix.sample_bytes;
+    b.x = malloc(batch * xrow + 1);
     b.y = malloc(batch * tr_tensor_row_bytes(&p->target) + 1);
     b.logits = malloc(batch * tr_tensor_row_bytes(&p->logits) + 1);
     if (!b.params || !b.x || !b.y || !b.logits) {
@@ -553,10 +562,10 @@ int trainer_main(int argc, char **argv, const TrainProgram *p)
     }
     memcpy(b.params, p->init, p->params_bytes);
     if ((rc = tr_apply_inits(&t, b.params)) || (rc = tr_bind(&t, &b, &p->train, &b.in_train, &b.out_train, &b.ws_train)) ||
-        (rc = tr_bind(&t, &b, &p->eval, &b.in_eval, &b.out_eval, &b.ws_eval)))
+        (rc = tr_bind(&t, &b, &p->eval, &b.in_eval, &b.out_eval, &b.ws_eval)) || (rc = tr_features_use(&t, &b)))
         goto out;
     if (mode) {
-        rc = tr_eval_main(&t, mode, &b);
+        rc = mode == 3 ? tr_features_main(&t, &b) : tr_eval_main(&t, mode, &b);
         goto out;
     }
     rc = tr_run(&t, &tr, &val, &b);
@@ -566,6 +575,7 @@ out:
     tr_data_free(&tr);
     free(b.params);
     free(b.x);
+    tr_features_free_buffers(&b);
     free(b.y);
     free(b.logits);
     free(b.in_train);

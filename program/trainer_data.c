@@ -134,7 +134,7 @@ static void dataset_defaults(const Trainer *t, DatasetOptions *dopt)
  * Grey models get grey images (PIL's convert("L")), RGB models RGB. augment false: validation's. */
 static int image_transform_for(const Trainer *t, const char *flag, bool augment, ImageTransform *tf)
 {
-    const TrainProgram *p = t->p;
+    const TrainProgram *p = t->whole;
     const Options *o = &t->o;
     const TrainTensor *x = &p->x;
     char shape[160];
@@ -211,7 +211,7 @@ static int new_dataset(const Trainer *t, Data *d)
 static int open_arrays(const Trainer *t, const char *xflag, const char *xpath, const char *yflag, const char *ypath,
                        bool need_y, Data *d)
 {
-    const TrainProgram *p = t->p;
+    const TrainProgram *p = t->whole;
     char err[1024];
     if (!ypath && !need_y && !is_npz(xpath)) {    /* predict --x X.npy: no targets */
         NpyStatus st = t->o.mmap ? npy_map(xpath, &d->x_only, err, sizeof err) : npy_read(xpath, &d->x_only, err, sizeof err);
@@ -505,6 +505,7 @@ void tr_data_free(Data *d)
 {
     prefetcher_close(d->pf);
     if (d->owns_ds) {
+        tr_features_free(d);
         dataset_close(d->ds);
         free(d->ds);
         free(d->cache);
@@ -558,35 +559,42 @@ int tr_split_off(const Trainer *t, Data *train, Data *val)
 /* ---- loading batches ---- */
 
 /* Rows rows..B-1 of the batch buffers repeat row 0 (a short batch runs padded: rt_batch_rows). */
-static void pad(const Trainer *t, Buffers *b, size_t rows)
+static void pad(const Trainer *t, unsigned char *x, size_t xr, Buffers *b, size_t rows)
 {
-    const TrainProgram *p = t->p;
-    size_t xr = tr_tensor_row_bytes(&p->x), yr = tr_tensor_row_bytes(&p->target);
-    for (size_t r = rows; r < (size_t)p->batch; r++) {
-        memcpy(b->x + r * xr, b->x, xr);
+    size_t yr = tr_tensor_row_bytes(&t->p->target);
+    for (size_t r = rows; r < (size_t)t->p->batch; r++) {
+        memcpy(x + r * xr, x, xr);
         memcpy(b->y + r * yr, b->y, yr);
     }
 }
 
+/* Where a batch of d goes: b->x in the layout of t->p's X, or, when t->p is the program without its
+ * prefix and d holds X rather than features, b->xin in X's layout (tr_features_batch then fills b->x). */
+static bool computes_features(const Trainer *t, const Data *d)
+{
+    return t->p != t->whole && !d->features;
+}
+
 int tr_gather(const Trainer *t, Buffers *b, const Data *d, const size_t *idx, size_t rows)
 {
-    const TrainProgram *p = t->p;
+    bool fx = computes_features(t, d);
+    unsigned char *x = fx ? b->xin : b->x;
+    size_t xr = tr_tensor_row_bytes(fx ? &t->whole->x : &t->p->x), yr = tr_tensor_row_bytes(&t->p->target);
     if (d->mem_x) {     /* in memory; predict's X alone has zero targets (their loss means nothing) */
-        size_t xr = tr_tensor_row_bytes(&p->x), yr = tr_tensor_row_bytes(&p->target);
         for (size_t r = 0; r < rows; r++)
-            memcpy(b->x + r * xr, d->mem_x + idx[r] * xr, xr);
+            memcpy(x + r * xr, d->mem_x + idx[r] * xr, xr);
         if (d->mem_y)
             for (size_t r = 0; r < rows; r++)
                 memcpy(b->y + r * yr, d->mem_y + idx[r] * yr, yr);
         else
-            memset(b->y, 0, (size_t)p->batch * yr);
+            memset(b->y, 0, (size_t)t->p->batch * yr);
     } else {
         char err[1024];
-        if (dataset_batch(d->ds, idx, rows, 0, b->x, b->y, err, sizeof err) != DATASET_OK)
+        if (dataset_batch(d->ds, idx, rows, 0, x, b->y, err, sizeof err) != DATASET_OK)
             return tr_fail(t, "loading a batch: %s", err);
     }
-    pad(t, b, rows);
-    return 0;
+    pad(t, x, xr, b, rows);
+    return fx ? tr_features_batch(t, b, rows) : 0;
 }
 
 int tr_pass_begin(const Trainer *t, Data *d, const size_t *order, size_t n, size_t batch, int64_t epoch)
@@ -608,7 +616,6 @@ int tr_pass_begin(const Trainer *t, Data *d, const size_t *order, size_t n, size
 
 int tr_next_batch(const Trainer *t, Buffers *b, Data *d, size_t *rows)
 {
-    const TrainProgram *p = t->p;
     size_t left = d->pass_n - d->pass_at, count = left < d->pass_batch ? left : d->pass_batch;
     *rows = 0;
     if (!count)
@@ -619,6 +626,9 @@ int tr_next_batch(const Trainer *t, Buffers *b, Data *d, size_t *rows)
         *rows = count;
         return rc;
     }
+    bool fx = computes_features(t, d);
+    unsigned char *xb = fx ? b->xin : b->x;
+    size_t xr = tr_tensor_row_bytes(fx ? &t->whole->x : &t->p->x);
     void *x, *y;
     size_t got;
     char err[1024];
@@ -626,12 +636,12 @@ int tr_next_batch(const Trainer *t, Buffers *b, Data *d, size_t *rows)
         return tr_fail(t, "loading a batch: %s", err);
     if (got != count)
         return tr_fail(t, "internal error: the prefetcher gave %zu rows, %zu expected", got, count);
-    memcpy(b->x, x, got * tr_tensor_row_bytes(&p->x));
-    memcpy(b->y, y, got * tr_tensor_row_bytes(&p->target));
-    pad(t, b, got);
+    memcpy(xb, x, got * xr);
+    memcpy(b->y, y, got * tr_tensor_row_bytes(&t->p->target));
+    pad(t, xb, xr, b, got);
     d->pass_at += got;
     *rows = got;
-    return 0;
+    return fx ? tr_features_batch(t, b, got) : 0;
 }
 
 size_t tr_data_skipped(const Data *d)

@@ -675,6 +675,13 @@ int tr_run(Trainer *t, Data *tr, Data *val, Buffers *b)
     CkptRun cr = {0};
     if (o->resume && (rc = load(&r, o->resume, &cr)))
         goto out;
+    /* the weights are now those training starts from: the frozen part's features can be computed (not for
+     * a finished run, which only exports) */
+    bool finished_run = o->resume && r.closed && (r.stopped || r.epoch >= o->epochs);
+    if (!finished_run &&
+        (rc = tr_features_prepare(t, tr, val, b, r.ckpt ? r.ckpt : default_ckpt(&r, ckpt_buf, sizeof ckpt_buf))))
+        goto out;
+    r.p = t->p;
     static char stop_message[600];
     snprintf(stop_message, sizeof stop_message, "\n%s: stopping after this step to save a checkpoint (again to quit "
              "at once)\n", t->prog);

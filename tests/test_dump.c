@@ -1009,7 +1009,8 @@ static int sweep(const char *root)
 
 
 /* The training options show what would train: models/cnn with features.4.* and a new 5-class head
- * trains features.4's conv (8*16*3*3 + 16 = 1168) and head.weight/bias (16*5 + 5 = 85): 1253. */
+ * trains features.4's conv (8*16*3*3 + 16 = 1168) and head.weight/bias (16*5 + 5 = 85): 1253; and where
+ * the frozen prefix ends. */
 static void test_freeze_flags(void)
 {
     const char *text[] = {"dump", "models/cnn/model.onnx", "--batch", "2", "--train", "features.4.*",
@@ -1018,6 +1019,16 @@ static void test_freeze_flags(void)
     CHECK_EQ_INT(r.status, 0);
     CHECK_HAS(r.out, "1253 trainable");
     CHECK_HAS(r.out, "head.weight");
+    /* where the frozen prefix ends (what a training program computes once per sample): before features.4 */
+    CHECK_HAS(r.out, "frozen prefix: 4 nodes, ends at '/features/features.3/MaxPool_output_0' float32 [2,8,4,4]: "
+                     "features of 512 bytes a sample");
+    run_free(&r);
+    const char *bn[] = {"dump", "models/cnn/model.onnx", "--batch", "2", "--train", "features.5.*", "--bn-train",
+                        "--head", "linear:5", "--summary", NULL};
+    r = run_tool(bn);
+    CHECK_EQ_INT(r.status, 0);
+    CHECK_HAS(r.out, "no feature cache: BatchNormalization '/features/features.5/BatchNormalization' in the frozen "
+                     "part normalises with batch statistics (--bn-train)");
     run_free(&r);
     const char *dot[] = {"dump", "models/cnn/model.onnx", "--dot", "--train", "features.4.*", NULL};
     r = run_tool(dot);

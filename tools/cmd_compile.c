@@ -229,5 +229,9 @@ static int compile_trainer(const char *model, const char *output, TrainArgs *ta,
             (long long)stats.batch, stats.trainable, stats.trainable_elems, stats.frozen, stats.frozen_elems,
             human_bytes(stats.params_bytes, pb, sizeof pb), human_bytes(stats.workspace_bytes, wb, sizeof wb),
             co.emit_c ? " and " : "", co.emit_c ? output : "", co.emit_c ? ".c" : "");
+    if (stats.features_at[0])
+        fprintf(stderr, "onnxtune compile: the frozen part ends at '%s': its features (%s a sample) are computed once "
+                "per sample and reused (%s --feature-cache)\n", stats.features_at,
+                human_bytes(stats.features_bytes, pb, sizeof pb), output);
     return 0;
 }

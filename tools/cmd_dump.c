@@ -28,6 +28,38 @@ static CliCommand dump_cmd = {
     1, 1, dump_opts,
 };
 
+/* With the training options: where the frozen prefix a training program computes once per sample would
+ * end (ir/prefix.c), what its features cost a sample, or why there is none. */
+static void print_prefix(FILE *f, Graph *g)
+{
+    const Value *x = NULL;
+    size_t nx = 0;
+    for (size_t i = 0; i < g->ninputs; i++)
+        if (!g->inputs[i]->init) {
+            x = g->inputs[i];
+            nx++;
+        }
+    PrefixInfo pi;
+    Diag d;
+    diag_init(&d, NULL);
+    if (nx != 1 || prefix_find(g, x, &pi, &d) != ST_OK) {
+        fprintf(f, "frozen prefix: none (training programs take one input)\n");
+        return;
+    }
+    const Value *b = pi.boundary ? pi.boundary : pi.boundary_rejected;
+    char shape[128], flops[64] = "";
+    if (pi.flops > 0)
+        snprintf(flops, sizeof flops, ", %.4g FLOPs a sample to compute", pi.flops);
+    if (b)
+        fprintf(f, "frozen prefix: %zu nodes, ends at '%s' %s %s: features of %zu bytes a sample%s\n", pi.nodes,
+                b->name, dtype_name(b->dtype), shape_str(&b->shape, shape, sizeof shape), pi.sample_bytes, flops);
+    if (pi.boundary)
+        fprintf(f, "  a training program computes them once per sample and reuses them (PROG --feature-cache)\n");
+    else
+        fprintf(f, "%sno feature cache: %s\n", b ? "  " : "frozen prefix: none: ",
+                pi.why_not ? pi.why_not : "nothing before the first trainable node depends on the input alone");
+}
+
 /* Print the diagnostic as diag_print would ("FILE: message"), but with control bytes in names
  * escaped so the error stays one line whatever the model's names hold. */
 static int fail(const Diag *d)
@@ -103,6 +135,8 @@ int cmd_dump(int argc, char **argv)
         dump_dot(f, &info, &dopt);
     else
         dump_text(f, &info, &dopt);
+    if (ta.argc && !json && !dot)
+        print_prefix(f, m->graph);
     rc = 0;
     if (fflush(f) != 0 || ferror(f)) {
         fprintf(stderr, "onnxtune dump: %s: write error: %s\n",
