@@ -126,7 +126,7 @@ extern const Emitter pool_emitters[];
 extern const Emitter norm_emitters[];
 extern const Emitter reduce_emitters[];
 extern const Emitter rnn_emitters[];
-extern const Emitter elementwise_grad_emitters[]; /* backward ops: codegen/emit_grad_<family>.c */
+extern const Emitter elementwise_grad_emitters[]; /* backward ops: the second table of codegen/emit_<family>.c */
 extern const Emitter conv_grad_emitters[];
 extern const Emitter pool_grad_emitters[];
 extern const Emitter norm_grad_emitters[];
