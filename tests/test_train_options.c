@@ -22,6 +22,7 @@ static const char *valid_value(const char *name, const char *arg)
         {"--lr-schedule", "cosine"}, {"--seed", "3"},       {"--monitor", "accuracy"}, {"--crop", "8x8"},
         {"--augment", "flip"},       {"--classes", "a,b"},  {"--mean", "0.5"},         {"--std", "0.5"},
         {"--val-split", "0.25"},     {"--batch", "4"},      {"--beta1", "0.9"},        {"--beta2", "0.99"},
+        {"--feature-cache", "off"},  {"--feature-cache-mb", "64"},
     };
     for (size_t i = 0; i < sizeof by_name / sizeof by_name[0]; i++)
         if (strcmp(by_name[i].name, name) == 0)
