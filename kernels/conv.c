@@ -301,6 +301,8 @@ void conv_forward(float *y, const float *x, const float *w, const float *bias,
     size_t cin_g = c_in / group, cout_g = c_out / group;
     if (n == 0 || c_out == 0 || g.out_size == 0)
         return;
+    if (conv_dnnl(CONV_DNNL_FORWARD, y, x, w, bias, n, c_in, c_out, group, win, NULL))
+        return;
     if (cin_g == 1) {
         conv_depthwise(y, x, w, bias, n, c_in, c_out, &g);
         return;
@@ -599,6 +601,8 @@ void conv_backward_input(float *dx, const float *dy, const float *w, size_t n, s
         memset(dx, 0, n * c_in * g.in_size * sizeof(float));
         return;
     }
+    if (conv_dnnl(CONV_DNNL_BACKWARD_INPUT, dx, dy, w, NULL, n, c_in, c_out, group, win, NULL))
+        return;
     if (cin_g == 1) {
         dw_backward_input(dx, dy, w, n, c_in, c_out, &g);
         return;
@@ -664,6 +668,8 @@ void conv_backward_weight(float *dw, const float *dy, const float *x, size_t n, 
         memset(dw, 0, c_out * kdim * sizeof(float));
         return;
     }
+    if (conv_dnnl(CONV_DNNL_BACKWARD_WEIGHT, dw, dy, x, NULL, n, c_in, c_out, group, win, NULL))
+        return;
     if (cin_g == 1) {
         dw_backward_weight(dw, dy, x, n, c_in, c_out, &g);
         return;

@@ -137,6 +137,33 @@ size_t conv_backward_weight_workspace(size_t n, size_t c_in, size_t c_out, size_
 void conv_backward_weight(float *dw, const float *dy, const float *x, size_t n, size_t c_in, size_t c_out,
                           size_t group, const SpatialWindow *win, float *workspace);
 
+/* ======================================================================== kernels/conv_dnnl.c */
+
+/* An activation fused into a forward conv: y = act(conv + bias). */
+typedef enum {
+    CONV_ACT_NONE,  /* y as is */
+    CONV_ACT_RELU,  /* max(y, 0) */
+    CONV_ACT_CLIP,  /* min(max(y, lo), hi), e.g. ReLU6 */
+} ConvActKind;
+typedef struct ConvAct {
+    ConvActKind kind;
+    float lo, hi;   /* CONV_ACT_CLIP's bounds */
+} ConvAct;
+
+typedef enum {
+    CONV_DNNL_FORWARD,          /* out = y, a = x, b = w, bias */
+    CONV_DNNL_BACKWARD_INPUT,   /* out = dx, a = dy, b = w */
+    CONV_DNNL_BACKWARD_WEIGHT,  /* out = dw, a = dy, b = x */
+} ConvDnnlDir;
+
+/* The conv kernels above on oneDNN when the build has it (ONNXTUNE_HAVE_DNNL) and the environment
+ * does not say ONNXTUNE_DNNL=0: conv.c calls these first and runs its own path when they return false
+ * (no oneDNN, a geometry or a first-call set-up it could not do). Primitives are cached per geometry,
+ * direction, activation and thread count; the first call of each allocates. Not for concurrent calls. */
+bool conv_dnnl_enabled(void);
+bool conv_dnnl(ConvDnnlDir dir, float *out, const float *a, const float *b, const float *bias, size_t n,
+               size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act);
+
 /* ======================================================================== kernels/pool.c */
 
 /* MaxPool (ONNX 12): y[N, C, out...] = max of x[N, C, in...] over each window; padding never wins.
