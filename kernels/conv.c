@@ -1,7 +1,8 @@
 /* conv.c - Conv and ConvTranspose forward kernels (1-D, 2-D, 3-D, groups, strides, dilations, pads).
  * Every geometry is handled as 3-D with leading unit dims. GEMM-shaped work goes to cblas_sgemm,
  * the rest (im2col, col2im, depthwise) is OpenMP loops that each own their output rows, so results
- * do not depend on the thread count. No Winograd/FFT and no NHWC layouts. */
+ * do not depend on the thread count. No Winograd/FFT and no NHWC layouts. Conv and its gradients try
+ * oneDNN first (conv_dnnl.c); these paths are the fallback and what it leaves to us. */
 #include "kernels.h"
 
 #include <cblas.h>

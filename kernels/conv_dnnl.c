@@ -2,8 +2,9 @@
  * tried first by kernels/conv.c. Primitives, reorders and scratchpads are created on the first call of
  * a geometry and kept in a small process-wide cache; the transient buffers of every entry share one
  * arena. It does not do ConvTranspose, dtypes other than float32, or concurrent calls from several
- * threads (our callers are single-threaded; oneDNN's own OpenMP threads are fine). Any failure, or
- * ONNXTUNE_DNNL=0 in the environment, returns false and the caller runs its own path. */
+ * threads (our callers are single-threaded; oneDNN's own OpenMP threads are fine). Any failure, a
+ * geometry choose_layout() leaves to conv.c, or ONNXTUNE_DNNL=0 in the environment returns false and
+ * the caller runs its own path; ONNXTUNE_DNNL=plain or =blocked puts every conv on that layout. */
 #include "kernels.h"
 
 #ifndef ONNXTUNE_HAVE_DNNL
@@ -52,7 +53,7 @@ enum { CONV_ARGS = 4, CACHE_SIZE = 128, ARENA_ALIGN = 64 };
 
 typedef struct ConvEntry {
     ConvKey key;
-    bool failed;                /* creation failed once: do not retry */
+    bool failed;                /* conv.c's path: by choice, or creation failed (not retried) */
     dnnl_primitive_t conv;
     ConvArg args[CONV_ARGS];
     int nargs;
@@ -60,9 +61,13 @@ typedef struct ConvEntry {
     size_t scratch_offset, arena_size;
 } ConvEntry;
 
+/* Where a conv runs: conv.c's own path, oneDNN on our plain NCHW layout, or oneDNN on the blocked
+ * layout it picks, with reorders in and out. */
+typedef enum { LAYOUT_AUTO, LAYOUT_OWN, LAYOUT_PLAIN, LAYOUT_BLOCKED } Layout;
+
 static struct {
     int state;   /* 0 not yet decided, 1 on, 2 off */
-    bool plain;  /* ONNXTUNE_DNNL=plain: primitives on our NCHW layout, no reorders (for benchmarks) */
+    int force;   /* ONNXTUNE_DNNL=plain / =blocked: that layout for every conv (for measuring) */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     ConvEntry *entries[CACHE_SIZE];
@@ -78,7 +83,8 @@ bool conv_dnnl_enabled(void)
         dnnl.state = 2;
         if (env && (!strcmp(env, "0") || !strcmp(env, "off")))
             return false;
-        dnnl.plain = env && !strcmp(env, "plain");
+        dnnl.force = !env ? LAYOUT_AUTO : !strcmp(env, "plain") ? LAYOUT_PLAIN
+                   : !strcmp(env, "blocked") ? LAYOUT_BLOCKED : LAYOUT_AUTO;
         if (dnnl_engine_create(&dnnl.engine, dnnl_cpu, 0) == dnnl_success &&
             dnnl_stream_create(&dnnl.stream, dnnl.engine, dnnl_stream_default_flags) == dnnl_success)
             dnnl.state = 1;
@@ -163,12 +169,40 @@ static dnnl_status_t conv_desc(dnnl_convolution_desc_t *cd, int dir, const dnnl_
     }
 }
 
+/* The choice per geometry and direction, from bench/conv_backward.c on resnet18 and mobilenet_v2 at
+ * batch 16 (AVX2, bench/README.md): pointwise convs are plain GEMMs, fastest on NCHW without reorders;
+ * depthwise forward over large planes is memory-bound and conv.c's direct loop beats oneDNN plus the
+ * reorders; oneDNN 2.6's weight gradient trails conv.c's GEMMs below 56x56 outputs. */
+static Layout choose_layout(const ConvKey *k)
+{
+    if (dnnl.force != LAYOUT_AUTO)
+        return (Layout)dnnl.force;
+    size_t in = 1, out = 1;
+    bool pointwise = true;
+    for (size_t i = 0; i < k->nd; i++) {
+        in *= k->in[i];
+        out *= k->out[i];
+        pointwise = pointwise && k->k[i] == 1 && k->s[i] == 1 && k->p[i] == 0 && k->in[i] == k->out[i];
+    }
+    bool depthwise = k->c_in == k->group;
+    if (pointwise)
+        return LAYOUT_PLAIN;
+    if (depthwise && k->dir == CONV_DNNL_FORWARD && in > 64 * 64)
+        return LAYOUT_OWN;
+    if (!depthwise && k->dir == CONV_DNNL_BACKWARD_WEIGHT && out < 56 * 56)
+        return LAYOUT_OWN;
+    return LAYOUT_BLOCKED;
+}
+
 static ConvEntry *entry_create(const ConvKey *k)
 {
     ConvEntry *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
     e->key = *k;
+    Layout layout = choose_layout(k);
+    if (layout == LAYOUT_OWN)
+        goto fail;
     int nsp = (int)k->nd, grouped = k->group > 1;
     dnnl_dims_t xd = {(dnnl_dim_t)k->n, (dnnl_dim_t)k->c_in}, yd = {(dnnl_dim_t)k->n, (dnnl_dim_t)k->c_out};
     dnnl_dims_t wd = {0}, bd = {(dnnl_dim_t)k->c_out}, s, d, pl, pr;
@@ -196,7 +230,7 @@ static ConvEntry *entry_create(const ConvKey *k)
         dnnl_memory_desc_init_by_tag(&uw, wnd, wd, dnnl_f32, plain_tag(wnd)) ||
         dnnl_memory_desc_init_by_tag(&ub, 1, bd, dnnl_f32, dnnl_a))
         goto fail;
-    if (dnnl.plain) {
+    if (layout == LAYOUT_PLAIN) {
         ax = ux, aw = uw, ay = uy;
     } else if (dnnl_memory_desc_init_by_tag(&ax, 2 + nsp, xd, dnnl_f32, dnnl_format_tag_any) ||
                dnnl_memory_desc_init_by_tag(&ay, 2 + nsp, yd, dnnl_f32, dnnl_format_tag_any) ||
