@@ -12,7 +12,7 @@ CMAKE_OPTS ?=
 FUZZ_SECONDS ?= 60
 
 # Debian packages: to build, and (python) to make reference data and the zoo.
-BUILD_DEPS := gcc make cmake protobuf-c-compiler libprotobuf-c-dev libonnx-dev libopenblas-dev libopenblas-openmp-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev
+BUILD_DEPS := gcc make cmake protobuf-c-compiler libprotobuf-c-dev libonnx-dev libopenblas-dev libopenblas-openmp-dev libdnnl-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev
 ZOO_DEPS   := python3 python3-torch python3-torchvision python3-onnx python3-numpy
 FUZZ_DEPS  := clang libclang-rt-14-dev
 

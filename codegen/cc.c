@@ -33,6 +33,10 @@
 #define ONNXTUNE_OPENBLAS_LIB "-lopenblas"
 #define ONNXTUNE_OPENBLAS_DIR ""
 #endif
+/* oneDNN, when the runtime was built with it (kernels/conv_dnnl.c): its full path, or "" */
+#ifndef ONNXTUNE_DNNL_LIB
+#define ONNXTUNE_DNNL_LIB ""
+#endif
 /* A sanitizer build's runtime library needs the sanitizers in every program linked with it. */
 #ifndef ONNXTUNE_RT_SANITIZE
 #define ONNXTUNE_RT_SANITIZE 0
@@ -141,11 +145,14 @@ static void push_data_libs(Argv *a)
     push(a, "-pthread");
 }
 
-/* The archives, OpenBLAS and libm; data/'s libraries only for a program that reads data sets. */
+/* The archives, oneDNN if the runtime has it, OpenBLAS and libm; data/'s libraries only for a program
+ * that reads data sets. */
 static void push_runtime_libs(Argv *a, const RuntimePaths *rp, bool data_libs)
 {
     for (int k = 0; k < RT_PARTS; k++)
         push(a, rp->lib[k]);
+    if (ONNXTUNE_DNNL_LIB[0])
+        push(a, ONNXTUNE_DNNL_LIB);
     push_openblas(a);
     if (data_libs)
         push_data_libs(a);

@@ -1,7 +1,8 @@
 /* conv.c - Conv and ConvTranspose forward kernels (1-D, 2-D, 3-D, groups, strides, dilations, pads).
  * Every geometry is handled as 3-D with leading unit dims. GEMM-shaped work goes to cblas_sgemm,
  * the rest (im2col, col2im, depthwise) is OpenMP loops that each own their output rows, so results
- * do not depend on the thread count. No Winograd/FFT and no NHWC layouts. */
+ * do not depend on the thread count. No Winograd/FFT and no NHWC layouts. Conv and its gradients try
+ * oneDNN first (conv_dnnl.c); these paths are the fallback and what it leaves to us. */
 #include "kernels.h"
 
 #include <cblas.h>
@@ -301,6 +302,8 @@ void conv_forward(float *y, const float *x, const float *w, const float *bias,
     size_t cin_g = c_in / group, cout_g = c_out / group;
     if (n == 0 || c_out == 0 || g.out_size == 0)
         return;
+    if (conv_dnnl(CONV_DNNL_FORWARD, y, x, w, bias, n, c_in, c_out, group, win, NULL))
+        return;
     if (cin_g == 1) {
         conv_depthwise(y, x, w, bias, n, c_in, c_out, &g);
         return;
@@ -599,6 +602,8 @@ void conv_backward_input(float *dx, const float *dy, const float *w, size_t n, s
         memset(dx, 0, n * c_in * g.in_size * sizeof(float));
         return;
     }
+    if (conv_dnnl(CONV_DNNL_BACKWARD_INPUT, dx, dy, w, NULL, n, c_in, c_out, group, win, NULL))
+        return;
     if (cin_g == 1) {
         dw_backward_input(dx, dy, w, n, c_in, c_out, &g);
         return;
@@ -664,6 +669,8 @@ void conv_backward_weight(float *dw, const float *dy, const float *x, size_t n, 
         memset(dw, 0, c_out * kdim * sizeof(float));
         return;
     }
+    if (conv_dnnl(CONV_DNNL_BACKWARD_WEIGHT, dw, dy, x, NULL, n, c_in, c_out, group, win, NULL))
+        return;
     if (cin_g == 1) {
         dw_backward_weight(dw, dy, x, n, c_in, c_out, &g);
         return;

@@ -100,7 +100,8 @@ typedef struct SpatialWindow {
 } SpatialWindow;
 
 /* Conv (ONNX 11): y[N, C_out, out...] = conv(x[N, C_in, in...], w[C_out, C_in/group, kernel...])
- *   + bias[C_out] (bias may be NULL).  Paths: C_in/group == 1 (depthwise, any channel multiplier) is
+ *   + bias[C_out] (bias may be NULL).  Runs on oneDNN when conv_dnnl() takes it (kernels/conv_dnnl.c,
+ *   which picks per geometry), else on these paths: C_in/group == 1 (depthwise, any channel multiplier) is
  *   a direct loop; small outputs (< 128 positions) with N > 1 fold the batch into one sgemm per group;
  *   1x1 stride-1 unpadded kernels are one sgemm per image and group; anything else is im2col into
  *   the workspace and one sgemm per image and group.
@@ -124,7 +125,8 @@ void conv_transpose_forward(float *y, const float *x, const float *w, const floa
 /* Conv backward (onnxtune.ConvGradInput / ConvGradWeight), for conv_forward's geometry and sizes:
  *   conv_backward_input:  dx[N, C_in, in...] = dLoss/dx from dy[N, C_out, out...], w[C_out, C_in/group, kernel...]
  *   conv_backward_weight: dw[C_out, C_in/group, kernel...] = dLoss/dw from dy and x[N, C_in, in...]
- * Both write their output (no accumulation) and are deterministic.  Paths as conv_forward: depthwise
+ * Both write their output (no accumulation) and are deterministic.  oneDNN first as for conv_forward,
+ * else paths as conv_forward's: depthwise
  * direct (no workspace); small outputs with N > 1 fold the batch into one sgemm per group; 1x1
  * stride-1 unpadded kernels skip im2col/col2im; else per image im2col (dw) or col2im (dx).
  * The bias gradient is a ReduceSum of dy over N and the spatial dims (done in the IR). */
@@ -136,6 +138,33 @@ size_t conv_backward_weight_workspace(size_t n, size_t c_in, size_t c_out, size_
                                       const SpatialWindow *win);
 void conv_backward_weight(float *dw, const float *dy, const float *x, size_t n, size_t c_in, size_t c_out,
                           size_t group, const SpatialWindow *win, float *workspace);
+
+/* ======================================================================== kernels/conv_dnnl.c */
+
+/* An activation fused into a forward conv: y = act(conv + bias). */
+typedef enum {
+    CONV_ACT_NONE,  /* y as is */
+    CONV_ACT_RELU,  /* max(y, 0) */
+    CONV_ACT_CLIP,  /* min(max(y, lo), hi), e.g. ReLU6 */
+} ConvActKind;
+typedef struct ConvAct {
+    ConvActKind kind;
+    float lo, hi;   /* CONV_ACT_CLIP's bounds */
+} ConvAct;
+
+typedef enum {
+    CONV_DNNL_FORWARD,          /* out = y, a = x, b = w, bias */
+    CONV_DNNL_BACKWARD_INPUT,   /* out = dx, a = dy, b = w */
+    CONV_DNNL_BACKWARD_WEIGHT,  /* out = dw, a = dy, b = x */
+} ConvDnnlDir;
+
+/* The conv kernels above on oneDNN when the build has it (ONNXTUNE_HAVE_DNNL) and the environment
+ * does not say ONNXTUNE_DNNL=0: conv.c calls these first and runs its own path when they return false
+ * (no oneDNN, a geometry or a first-call set-up it could not do). Primitives are cached per geometry,
+ * direction, activation and thread count; the first call of each allocates. Not for concurrent calls. */
+bool conv_dnnl_enabled(void);
+bool conv_dnnl(ConvDnnlDir dir, float *out, const float *a, const float *b, const float *bias, size_t n,
+               size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act);
 
 /* ======================================================================== kernels/pool.c */
 

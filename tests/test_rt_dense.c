@@ -403,6 +403,19 @@ static void run_conv_case(ConvKind kind, int iter)
     snprintf(what, sizeof what, "conv kind %d iter %d nd=%zu n=%zu cin=%zu cout=%zu group=%zu k0=%zu s0=%zu d0=%zu",
              (int)kind, iter, win.nd, n, c_in, c_out, group, win.kernel[0], win.stride[0], win.dilation[0]);
     check_close(what, y, want, n * c_out * out_size, 1e-5, 1e-5);
+    /* oneDNN's fused activations (kernels/conv_dnnl.c): ReLU, and Clip to [-0.5, 0.5] */
+    ConvAct acts[2] = {{CONV_ACT_RELU, 0.0f, 0.0f}, {CONV_ACT_CLIP, -0.5f, 0.5f}};
+    for (int a = 0; a < 2 && conv_dnnl_enabled(); a++) {
+        float *ya = rand_floats(n * c_out * out_size);
+        double *wa = zeros_d(n * c_out * out_size);
+        if (conv_dnnl(CONV_DNNL_FORWARD, ya, x, w, bias, n, c_in, c_out, group, &win, &acts[a])) {
+            for (size_t i = 0; i < n * c_out * out_size; i++)
+                wa[i] = a == 0 ? fmax(want[i], 0.0) : fmin(fmax(want[i], -0.5), 0.5);
+            check_close(what, ya, wa, n * c_out * out_size, 1e-5, 1e-5);
+        }
+        free(ya);
+        free(wa);
+    }
     if (kind == CK_BIG) { /* same thread count, same bits */
         float *y2 = rand_floats(n * c_out * out_size);
         conv_forward(y2, x, w, bias, n, c_in, c_out, group, &win, work);

@@ -1,0 +1,434 @@
+/* conv_dnnl.c - conv_forward / conv_backward_input / conv_backward_weight on oneDNN (libdnnl, C API),
+ * tried first by kernels/conv.c. Primitives, reorders and scratchpads are created on the first call of
+ * a geometry and kept in a small process-wide cache; the transient buffers of every entry share one
+ * arena. It does not do ConvTranspose, dtypes other than float32, or concurrent calls from several
+ * threads (our callers are single-threaded; oneDNN's own OpenMP threads are fine). Any failure, a
+ * geometry choose_layout() leaves to conv.c, or ONNXTUNE_DNNL=0 in the environment returns false and
+ * the caller runs its own path; ONNXTUNE_DNNL=plain or =blocked puts every conv on that layout. */
+#include "kernels.h"
+
+#ifndef ONNXTUNE_HAVE_DNNL
+
+bool conv_dnnl_enabled(void)
+{
+    return false;
+}
+
+bool conv_dnnl(ConvDnnlDir dir, float *out, const float *a, const float *b, const float *bias, size_t n,
+               size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act)
+{
+    return false;
+}
+
+#else
+
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Everything that makes two calls need different primitives (memcmp'd: build it zeroed). */
+typedef struct ConvKey {
+    int dir;                                /* ConvDnnlDir */
+    int threads;                            /* omp_get_max_threads() when created */
+    int has_bias;
+    int act_kind;
+    float act_lo, act_hi;
+    size_t n, c_in, c_out, group, nd;
+    size_t in[RT_MAX_SPATIAL], out[RT_MAX_SPATIAL], k[RT_MAX_SPATIAL], s[RT_MAX_SPATIAL], d[RT_MAX_SPATIAL],
+        p[RT_MAX_SPATIAL];
+} ConvKey;
+
+/* One tensor argument: the caller's plain memory, and when the primitive wants another layout a
+ * reorder to (inputs) or from (output) a buffer at `offset` in the shared arena. */
+typedef struct ConvArg {
+    int arg;                    /* DNNL_ARG_* of the convolution */
+    bool output;
+    dnnl_memory_t user, prim;   /* prim == user when no reorder is needed */
+    dnnl_primitive_t reorder;   /* NULL when no reorder is needed */
+    size_t offset;
+} ConvArg;
+
+enum { CONV_ARGS = 4, CACHE_SIZE = 128, ARENA_ALIGN = 64 };
+
+typedef struct ConvEntry {
+    ConvKey key;
+    bool failed;                /* conv.c's path: by choice, or creation failed (not retried) */
+    dnnl_primitive_t conv;
+    ConvArg args[CONV_ARGS];
+    int nargs;
+    dnnl_memory_t scratch;      /* the primitive's scratchpad, at scratch_offset in the arena */
+    size_t scratch_offset, arena_size;
+} ConvEntry;
+
+/* Where a conv runs: conv.c's own path, oneDNN on our plain NCHW layout, or oneDNN on the blocked
+ * layout it picks, with reorders in and out. */
+typedef enum { LAYOUT_AUTO, LAYOUT_OWN, LAYOUT_PLAIN, LAYOUT_BLOCKED } Layout;
+
+static struct {
+    int state;   /* 0 not yet decided, 1 on, 2 off */
+    int force;   /* ONNXTUNE_DNNL=plain / =blocked: that layout for every conv (for measuring) */
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    ConvEntry *entries[CACHE_SIZE];
+    size_t count, next_evict;
+    char *arena;
+    size_t arena_size;
+} dnnl;
+
+bool conv_dnnl_enabled(void)
+{
+    if (dnnl.state == 0) {
+        const char *env = getenv("ONNXTUNE_DNNL");
+        dnnl.state = 2;
+        if (env && (!strcmp(env, "0") || !strcmp(env, "off")))
+            return false;
+        dnnl.force = !env ? LAYOUT_AUTO : !strcmp(env, "plain") ? LAYOUT_PLAIN
+                   : !strcmp(env, "blocked") ? LAYOUT_BLOCKED : LAYOUT_AUTO;
+        if (dnnl_engine_create(&dnnl.engine, dnnl_cpu, 0) == dnnl_success &&
+            dnnl_stream_create(&dnnl.stream, dnnl.engine, dnnl_stream_default_flags) == dnnl_success)
+            dnnl.state = 1;
+    }
+    return dnnl.state == 1;
+}
+
+static dnnl_format_tag_t plain_tag(int ndims)
+{
+    switch (ndims) {
+    case 1: return dnnl_a;
+    case 3: return dnnl_abc;
+    case 4: return dnnl_abcd;
+    case 5: return dnnl_abcde;
+    case 6: return dnnl_abcdef;
+    default: return dnnl_format_tag_undef;
+    }
+}
+
+static void entry_destroy(ConvEntry *e)
+{
+    if (!e)
+        return;
+    for (int i = 0; i < e->nargs; i++) {
+        ConvArg *a = &e->args[i];
+        if (a->reorder)
+            dnnl_primitive_destroy(a->reorder);
+        if (a->prim && a->prim != a->user)
+            dnnl_memory_destroy(a->prim);
+        if (a->user)
+            dnnl_memory_destroy(a->user);
+    }
+    if (e->scratch)
+        dnnl_memory_destroy(e->scratch);
+    if (e->conv)
+        dnnl_primitive_destroy(e->conv);
+    free(e);
+}
+
+/* Adds argument `arg` with the caller's plain layout `user_md` and the primitive's `want` layout. */
+static bool add_arg(ConvEntry *e, int arg, bool output, const dnnl_memory_desc_t *user_md,
+                    const dnnl_memory_desc_t *want)
+{
+    ConvArg *a = &e->args[e->nargs++];
+    a->arg = arg;
+    a->output = output;
+    if (dnnl_memory_create(&a->user, user_md, dnnl.engine, DNNL_MEMORY_NONE) != dnnl_success)
+        return false;
+    if (dnnl_memory_desc_equal(user_md, want)) {
+        a->prim = a->user;
+        return true;
+    }
+    if (dnnl_memory_create(&a->prim, want, dnnl.engine, DNNL_MEMORY_NONE) != dnnl_success)
+        return false;
+    a->offset = e->arena_size;
+    e->arena_size += (dnnl_memory_desc_get_size(want) + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    dnnl_primitive_desc_t rpd;
+    if (dnnl_reorder_primitive_desc_create(&rpd, output ? want : user_md, dnnl.engine, output ? user_md : want,
+                                           dnnl.engine, NULL) != dnnl_success)
+        return false;
+    dnnl_status_t st = dnnl_primitive_create(&a->reorder, rpd);
+    dnnl_primitive_desc_destroy(rpd);
+    return st == dnnl_success;
+}
+
+/* The op descriptor of direction `dir` over memory descriptors src/weights/dst (bias may be NULL). */
+static dnnl_status_t conv_desc(dnnl_convolution_desc_t *cd, int dir, const dnnl_memory_desc_t *src,
+                               const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *bias,
+                               const dnnl_memory_desc_t *dst, const dnnl_dims_t s, const dnnl_dims_t d,
+                               const dnnl_dims_t pl, const dnnl_dims_t pr)
+{
+    switch (dir) {
+    case CONV_DNNL_FORWARD:
+        return dnnl_dilated_convolution_forward_desc_init(cd, dnnl_forward_training, dnnl_convolution_direct, src,
+                                                          wei, bias, dst, s, d, pl, pr);
+    case CONV_DNNL_BACKWARD_INPUT:
+        return dnnl_dilated_convolution_backward_data_desc_init(cd, dnnl_convolution_direct, src, wei, dst, s, d,
+                                                                pl, pr);
+    default:
+        return dnnl_dilated_convolution_backward_weights_desc_init(cd, dnnl_convolution_direct, src, wei, NULL, dst,
+                                                                   s, d, pl, pr);
+    }
+}
+
+/* The choice per geometry and direction, from bench/conv_backward.c on resnet18 and mobilenet_v2 at
+ * batch 16 (AVX2, bench/README.md): pointwise convs are plain GEMMs, fastest on NCHW without reorders;
+ * depthwise forward over large planes is memory-bound and conv.c's direct loop beats oneDNN plus the
+ * reorders; oneDNN 2.6's weight gradient trails conv.c's GEMMs below 56x56 outputs. */
+static Layout choose_layout(const ConvKey *k)
+{
+    if (dnnl.force != LAYOUT_AUTO)
+        return (Layout)dnnl.force;
+    size_t in = 1, out = 1;
+    bool pointwise = true;
+    for (size_t i = 0; i < k->nd; i++) {
+        in *= k->in[i];
+        out *= k->out[i];
+        pointwise = pointwise && k->k[i] == 1 && k->s[i] == 1 && k->p[i] == 0 && k->in[i] == k->out[i];
+    }
+    bool depthwise = k->c_in == k->group;
+    if (pointwise)
+        return LAYOUT_PLAIN;
+    if (depthwise && k->dir == CONV_DNNL_FORWARD && in > 64 * 64)
+        return LAYOUT_OWN;
+    if (!depthwise && k->dir == CONV_DNNL_BACKWARD_WEIGHT && out < 56 * 56)
+        return LAYOUT_OWN;
+    return LAYOUT_BLOCKED;
+}
+
+static ConvEntry *entry_create(const ConvKey *k)
+{
+    ConvEntry *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->key = *k;
+    Layout layout = choose_layout(k);
+    if (layout == LAYOUT_OWN)
+        goto fail;
+    int nsp = (int)k->nd, grouped = k->group > 1;
+    dnnl_dims_t xd = {(dnnl_dim_t)k->n, (dnnl_dim_t)k->c_in}, yd = {(dnnl_dim_t)k->n, (dnnl_dim_t)k->c_out};
+    dnnl_dims_t wd = {0}, bd = {(dnnl_dim_t)k->c_out}, s, d, pl, pr;
+    int wnd = 2 + grouped + nsp, w0 = 0;
+    if (grouped)
+        wd[w0++] = (dnnl_dim_t)k->group;
+    wd[w0++] = (dnnl_dim_t)(k->c_out / k->group);
+    wd[w0++] = (dnnl_dim_t)(k->c_in / k->group);
+    for (int i = 0; i < nsp; i++) {
+        xd[2 + i] = (dnnl_dim_t)k->in[i];
+        yd[2 + i] = (dnnl_dim_t)k->out[i];
+        wd[w0 + i] = (dnnl_dim_t)k->k[i];
+        s[i] = (dnnl_dim_t)k->s[i];
+        d[i] = (dnnl_dim_t)k->d[i] - 1;
+        pl[i] = (dnnl_dim_t)k->p[i];
+        /* the end pad that gives exactly `out` (may only crop: then leave it to the fallback) */
+        pr[i] = ((dnnl_dim_t)k->out[i] - 1) * s[i] + ((dnnl_dim_t)k->k[i] - 1) * (dnnl_dim_t)k->d[i] + 1 -
+                (dnnl_dim_t)k->in[i] - pl[i];
+        if (pr[i] < 0)
+            goto fail;
+    }
+    dnnl_memory_desc_t ux, uw, uy, ub, ax, aw, ay;
+    if (dnnl_memory_desc_init_by_tag(&ux, 2 + nsp, xd, dnnl_f32, plain_tag(2 + nsp)) ||
+        dnnl_memory_desc_init_by_tag(&uy, 2 + nsp, yd, dnnl_f32, plain_tag(2 + nsp)) ||
+        dnnl_memory_desc_init_by_tag(&uw, wnd, wd, dnnl_f32, plain_tag(wnd)) ||
+        dnnl_memory_desc_init_by_tag(&ub, 1, bd, dnnl_f32, dnnl_a))
+        goto fail;
+    if (layout == LAYOUT_PLAIN) {
+        ax = ux, aw = uw, ay = uy;
+    } else if (dnnl_memory_desc_init_by_tag(&ax, 2 + nsp, xd, dnnl_f32, dnnl_format_tag_any) ||
+               dnnl_memory_desc_init_by_tag(&ay, 2 + nsp, yd, dnnl_f32, dnnl_format_tag_any) ||
+               dnnl_memory_desc_init_by_tag(&aw, wnd, wd, dnnl_f32, dnnl_format_tag_any)) {
+        goto fail;
+    }
+
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t ops = NULL;
+    dnnl_primitive_desc_t fwd = NULL, pd = NULL;
+    dnnl_convolution_desc_t cd;
+    bool ok = dnnl_primitive_attr_create(&attr) == dnnl_success &&
+              dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success;
+    if (ok && k->act_kind != CONV_ACT_NONE) {
+        ok = dnnl_post_ops_create(&ops) == dnnl_success &&
+             dnnl_post_ops_append_eltwise(ops, 1.0f, k->act_kind == CONV_ACT_RELU ? dnnl_eltwise_relu : dnnl_eltwise_clip,
+                                          k->act_kind == CONV_ACT_RELU ? 0.0f : k->act_lo, k->act_hi) == dnnl_success &&
+             dnnl_primitive_attr_set_post_ops(attr, ops) == dnnl_success;
+    }
+    /* backward primitives take the forward one as a hint */
+    ok = ok && conv_desc(&cd, CONV_DNNL_FORWARD, &ax, &aw, k->has_bias ? &ub : NULL, &ay, s, d, pl, pr) == dnnl_success &&
+         dnnl_primitive_desc_create(&fwd, &cd, k->dir == CONV_DNNL_FORWARD ? attr : NULL, dnnl.engine, NULL) == dnnl_success;
+    if (ok && k->dir != CONV_DNNL_FORWARD) {
+        ok = conv_desc(&cd, k->dir, &ax, &aw, NULL, &ay, s, d, pl, pr) == dnnl_success &&
+             dnnl_primitive_desc_create(&pd, &cd, attr, dnnl.engine, fwd) == dnnl_success;
+    } else if (ok) {
+        pd = fwd;
+        fwd = NULL;
+    }
+    if (ops)
+        dnnl_post_ops_destroy(ops);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    if (fwd)
+        dnnl_primitive_desc_destroy(fwd);
+    if (!ok)
+        goto fail_pd;
+
+    const dnnl_memory_desc_t *q;
+#define ARG(arg, output, user, query, index)                                                                     \
+    do {                                                                                                       \
+        q = dnnl_primitive_desc_query_md(pd, query, index);                                                    \
+        if (!q || !add_arg(e, arg, output, user, q))                                                           \
+            goto fail_pd;                                                                                      \
+    } while (0)
+    switch (k->dir) {
+    case CONV_DNNL_FORWARD:
+        ARG(DNNL_ARG_SRC, false, &ux, dnnl_query_src_md, 0);
+        ARG(DNNL_ARG_WEIGHTS, false, &uw, dnnl_query_weights_md, 0);
+        if (k->has_bias)
+            ARG(DNNL_ARG_BIAS, false, &ub, dnnl_query_weights_md, 1);
+        ARG(DNNL_ARG_DST, true, &uy, dnnl_query_dst_md, 0);
+        break;
+    case CONV_DNNL_BACKWARD_INPUT:
+        ARG(DNNL_ARG_DIFF_DST, false, &uy, dnnl_query_diff_dst_md, 0);
+        ARG(DNNL_ARG_WEIGHTS, false, &uw, dnnl_query_weights_md, 0);
+        ARG(DNNL_ARG_DIFF_SRC, true, &ux, dnnl_query_diff_src_md, 0);
+        break;
+    default:
+        ARG(DNNL_ARG_DIFF_DST, false, &uy, dnnl_query_diff_dst_md, 0);
+        ARG(DNNL_ARG_SRC, false, &ux, dnnl_query_src_md, 0);
+        ARG(DNNL_ARG_DIFF_WEIGHTS, true, &uw, dnnl_query_diff_weights_md, 0);
+        break;
+    }
+#undef ARG
+    q = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t scratch = q ? dnnl_memory_desc_get_size(q) : 0;
+    if (scratch) {
+        if (dnnl_memory_create(&e->scratch, q, dnnl.engine, DNNL_MEMORY_NONE) != dnnl_success)
+            goto fail_pd;
+        e->scratch_offset = e->arena_size;
+        e->arena_size += (scratch + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    }
+    if (dnnl_primitive_create(&e->conv, pd) != dnnl_success)
+        goto fail_pd;
+    dnnl_primitive_desc_destroy(pd);
+    return e;
+fail_pd:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+fail:
+    entry_destroy(e);
+    e = calloc(1, sizeof *e); /* remember the failure so the next call does not retry */
+    if (e) {
+        e->key = *k;
+        e->failed = true;
+    }
+    return e;
+}
+
+static ConvEntry *entry_find(const ConvKey *k)
+{
+    for (size_t i = 0; i < dnnl.count; i++)
+        if (!memcmp(&dnnl.entries[i]->key, k, sizeof *k))
+            return dnnl.entries[i];
+    ConvEntry *e = entry_create(k);
+    if (!e)
+        return NULL;
+    if (dnnl.count < CACHE_SIZE) {
+        dnnl.entries[dnnl.count++] = e;
+    } else { /* full: replace entries round-robin */
+        entry_destroy(dnnl.entries[dnnl.next_evict]);
+        dnnl.entries[dnnl.next_evict] = e;
+        dnnl.next_evict = (dnnl.next_evict + 1) % CACHE_SIZE;
+    }
+    return e;
+}
+
+/* The shared arena holds at least `size` bytes (its old contents are not kept). */
+static bool arena_reserve(size_t size)
+{
+    if (size <= dnnl.arena_size)
+        return true;
+    free(dnnl.arena);
+    dnnl.arena = aligned_alloc(ARENA_ALIGN, (size + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+    dnnl.arena_size = dnnl.arena ? size : 0;
+    return dnnl.arena != NULL;
+}
+
+static bool run(ConvEntry *e, void *const ptrs[CONV_ARGS])
+{
+    if (!arena_reserve(e->arena_size))
+        return false;
+    dnnl_exec_arg_t exec[CONV_ARGS + 1];
+    for (int i = 0; i < e->nargs; i++) {
+        ConvArg *a = &e->args[i];
+        if (dnnl_memory_set_data_handle(a->user, ptrs[i]) != dnnl_success)
+            return false;
+        if (a->prim != a->user && dnnl_memory_set_data_handle(a->prim, dnnl.arena + a->offset) != dnnl_success)
+            return false;
+        exec[i] = (dnnl_exec_arg_t){a->arg, a->prim};
+    }
+    int nexec = e->nargs;
+    if (e->scratch) {
+        if (dnnl_memory_set_data_handle(e->scratch, dnnl.arena + e->scratch_offset) != dnnl_success)
+            return false;
+        exec[nexec++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, e->scratch};
+    }
+    for (int i = 0; i < e->nargs; i++) {
+        ConvArg *a = &e->args[i];
+        if (a->reorder && !a->output) {
+            dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->user}, {DNNL_ARG_TO, a->prim}};
+            if (dnnl_primitive_execute(a->reorder, dnnl.stream, 2, r) != dnnl_success)
+                return false;
+        }
+    }
+    if (dnnl_primitive_execute(e->conv, dnnl.stream, nexec, exec) != dnnl_success)
+        return false;
+    for (int i = 0; i < e->nargs; i++) {
+        ConvArg *a = &e->args[i];
+        if (a->reorder && a->output) {
+            dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->prim}, {DNNL_ARG_TO, a->user}};
+            if (dnnl_primitive_execute(a->reorder, dnnl.stream, 2, r) != dnnl_success)
+                return false;
+        }
+    }
+    return dnnl_stream_wait(dnnl.stream) == dnnl_success;
+}
+
+bool conv_dnnl(ConvDnnlDir dir, float *out, const float *a, const float *b, const float *bias, size_t n,
+               size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act)
+{
+    if (!conv_dnnl_enabled() || win->nd < 1 || win->nd > RT_MAX_SPATIAL || n == 0 || group == 0 ||
+        c_in == 0 || c_out == 0 || c_in % group || c_out % group)
+        return false;
+    ConvKey k;
+    memset(&k, 0, sizeof k);
+    k.dir = (int)dir;
+    k.threads = omp_get_max_threads();
+    k.has_bias = dir == CONV_DNNL_FORWARD && bias != NULL;
+    if (dir == CONV_DNNL_FORWARD && act && act->kind != CONV_ACT_NONE) {
+        k.act_kind = (int)act->kind;
+        k.act_lo = act->lo;
+        k.act_hi = act->hi;
+    }
+    k.n = n, k.c_in = c_in, k.c_out = c_out, k.group = group, k.nd = win->nd;
+    for (size_t i = 0; i < win->nd; i++) {
+        k.in[i] = win->in[i];
+        k.out[i] = win->out[i];
+        k.k[i] = win->kernel[i];
+        k.s[i] = win->stride[i] ? win->stride[i] : 1;
+        k.d[i] = win->dilation[i] ? win->dilation[i] : 1;
+        k.p[i] = win->pad_begin[i];
+        if (!k.in[i] || !k.out[i] || !k.k[i])
+            return false;
+    }
+    ConvEntry *e = entry_find(&k);
+    if (!e || e->failed)
+        return false;
+    /* the pointers in the order entry_create added the arguments */
+    void *ptrs[CONV_ARGS];
+    int i = 0;
+    ptrs[i++] = (void *)a;
+    ptrs[i++] = (void *)b;
+    if (k.has_bias)
+        ptrs[i++] = (void *)bias;
+    ptrs[i++] = out;
+    return run(e, ptrs);
+}
+
+#endif
