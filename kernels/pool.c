@@ -5,6 +5,7 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <string.h>
 
 typedef struct Geom3 {
     size_t in[3], out[3], k[3], s[3], d[3], p[3], pe[3];
@@ -65,34 +66,136 @@ static Taps window_taps(const Geom3 *g, const size_t o[3])
     return t;
 }
 
+/* Output positions [*lo, *hi) of one dim whose windows lie wholly inside [0, in): no tap clipped. */
+static void interior_range(const Geom3 *g, size_t i, size_t *lo, size_t *hi)
+{
+    size_t span = (g->k[i] - 1) * g->d[i]; /* last tap's offset from the window start */
+    size_t l = (g->p[i] + g->s[i] - 1) / g->s[i];            /* o*s >= p */
+    size_t h = g->in[i] + g->p[i] < span + 1 ? 0              /* o*s - p + span <= in - 1 */
+             : (g->in[i] + g->p[i] - span - 1) / g->s[i] + 1;
+    if (h > g->out[i])
+        h = g->out[i];
+    *lo = l < h ? l : h;
+    *hi = h;
+}
+
+/* The first maximum in window order of one window (taps t), and its offset in the plane, -1 when
+ * the window holds no tap. A NaN wins only as the first tap (no later x compares greater). */
+static long long window_max(const float *xp, const Geom3 *g, const Taps *t, float *max)
+{
+    float best = -INFINITY;
+    long long best_at = -1;
+    for (size_t a = t->lo[0], id = t->first[0]; a < t->hi[0]; a++, id += g->d[0])
+        for (size_t b = t->lo[1], ih = t->first[1]; b < t->hi[1]; b++, ih += g->d[1]) {
+            size_t row = (id * g->in[1] + ih) * g->in[2];
+            for (size_t e = t->lo[2], iw = t->first[2]; e < t->hi[2]; e++, iw += g->d[2])
+                if (xp[row + iw] > best || best_at < 0) {
+                    best = xp[row + iw];
+                    best_at = (long long)(row + iw);
+                }
+        }
+    *max = best;
+    return best_at;
+}
+
+enum { POOL_BLOCK = 64 }; /* output columns per pass of maxpool_cols */
+
+/* window_max of `cols` consecutive interior windows of one output row (taps t in dims 0 and 1, all
+ * k[2] taps in dim 2, the first window's tap 0 at column iw0), as one pass per tap over the columns
+ * so that the compiler vectorises across them; s is a constant in each inlined copy. The same
+ * compare as window_max: the first tap seeds, later taps win only when strictly greater. at[j] is
+ * the winner's plane offset minus j*s (the plane fits in int32_t here). */
+static inline void interior_max(float *best, int32_t *at, const float *xp, const Geom3 *g, const Taps *t,
+                                size_t iw0, size_t cols, size_t s)
+{
+    bool seeded = false;
+    for (size_t a = t->lo[0], id = t->first[0]; a < t->hi[0]; a++, id += g->d[0])
+        for (size_t b = t->lo[1], ih = t->first[1]; b < t->hi[1]; b++, ih += g->d[1])
+            for (size_t e = 0; e < g->k[2]; e++) {
+                size_t off = (id * g->in[1] + ih) * g->in[2] + iw0 + e * g->d[2];
+                const float *src = xp + off;
+                int32_t tap = (int32_t)off;
+                if (!seeded) {
+                    for (size_t j = 0; j < cols; j++) {
+                        best[j] = src[j * s];
+                        at[j] = tap;
+                    }
+                    seeded = true;
+                    continue;
+                }
+                for (size_t j = 0; j < cols; j++) {
+                    float v = src[j * s];
+                    bool gt = v > best[j];
+                    at[j] = gt ? tap : at[j];
+                    best[j] = gt ? v : best[j];
+                }
+            }
+}
+
+/* max[j], at[j] = window_max of output (o0, o1, c0 + j) for c0 + j < c1 (c1 - c0 <= POOL_BLOCK).
+ * row holds the row's taps in dims 0 and 1; [w_lo, w_hi) is interior_range of dim 2. */
+static void maxpool_cols(float *max, int64_t *at, const float *xp, const Geom3 *g, const Taps *row,
+                         size_t c0, size_t c1, size_t w_lo, size_t w_hi)
+{
+    size_t i0 = c0 > w_lo ? c0 : w_lo, i1 = c1 < w_hi ? c1 : w_hi;
+    if (row->lo[0] == row->hi[0] || row->lo[1] == row->hi[1]) { /* no taps in this row */
+        for (size_t j = 0; j < c1 - c0; j++) {
+            max[j] = -INFINITY;
+            at[j] = -1;
+        }
+        return;
+    }
+    if (i0 < i1 && g->in_size <= INT32_MAX) {
+        float best[POOL_BLOCK];
+        int32_t tap[POOL_BLOCK];
+        size_t s = g->s[2], cols = i1 - i0, iw0 = i0 * s - g->p[2];
+        if (s == 1)
+            interior_max(best, tap, xp, g, row, iw0, cols, 1);
+        else if (s == 2)
+            interior_max(best, tap, xp, g, row, iw0, cols, 2);
+        else
+            interior_max(best, tap, xp, g, row, iw0, cols, s);
+        for (size_t j = 0; j < cols; j++) {
+            max[i0 - c0 + j] = best[j];
+            at[i0 - c0 + j] = (int64_t)tap[j] + (int64_t)(j * s);
+        }
+    } else {
+        i0 = i1 = c1; /* everything through the border path */
+    }
+    Taps t = *row;
+    for (size_t o = c0; o < c1; o++) {
+        if (o == i0)
+            o = i1;
+        if (o >= c1)
+            break;
+        tap_range(o, g->s[2], g->p[2], g->d[2], g->k[2], g->in[2], &t.lo[2], &t.hi[2]);
+        t.first[2] = o * g->s[2] + t.lo[2] * g->d[2] - g->p[2];
+        at[o - c0] = window_max(xp, g, &t, &max[o - c0]);
+    }
+}
+
 void maxpool_forward(float *y, int64_t *indices, const float *x, size_t n, size_t c,
                      const SpatialWindow *win)
 {
     Geom3 g = geom3_from(win);
-    size_t planes = n * c;
+    size_t planes = n * c, w_lo, w_hi;
+    interior_range(&g, 2, &w_lo, &w_hi);
     #pragma omp parallel for schedule(static) if (planes * g.out_size > 16384)
     for (size_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * g.in_size;
-        size_t o[3];
+        size_t o[3] = {0, 0, 0};
         for (o[0] = 0; o[0] < g.out[0]; o[0]++)
-        for (o[1] = 0; o[1] < g.out[1]; o[1]++)
-        for (o[2] = 0; o[2] < g.out[2]; o[2]++) {
-            Taps t = window_taps(&g, o);
-            float best = -INFINITY;
-            long long best_at = -1;
-            for (size_t a = t.lo[0], id = t.first[0]; a < t.hi[0]; a++, id += g.d[0])
-                for (size_t b = t.lo[1], ih = t.first[1]; b < t.hi[1]; b++, ih += g.d[1]) {
-                    size_t row = (id * g.in[1] + ih) * g.in[2];
-                    for (size_t e = t.lo[2], iw = t.first[2]; e < t.hi[2]; e++, iw += g.d[2])
-                        if (xp[row + iw] > best || best_at < 0) {
-                            best = xp[row + iw];
-                            best_at = (long long)(row + iw);
-                        }
-                }
-            size_t yi = pl * g.out_size + (o[0] * g.out[1] + o[1]) * g.out[2] + o[2];
-            y[yi] = best;
-            if (indices)
-                indices[yi] = best_at < 0 ? -1 : (int64_t)(pl * g.in_size) + best_at;
+        for (o[1] = 0; o[1] < g.out[1]; o[1]++) {
+            Taps row = window_taps(&g, o); /* dims 0 and 1 of this output row */
+            size_t yrow = pl * g.out_size + (o[0] * g.out[1] + o[1]) * g.out[2];
+            for (size_t c0 = 0; c0 < g.out[2]; c0 += POOL_BLOCK) {
+                size_t c1 = c0 + POOL_BLOCK < g.out[2] ? c0 + POOL_BLOCK : g.out[2];
+                int64_t at[POOL_BLOCK];
+                maxpool_cols(y + yrow + c0, at, xp, &g, &row, c0, c1, w_lo, w_hi);
+                if (indices)
+                    for (size_t j = 0; j < c1 - c0; j++)
+                        indices[yrow + c0 + j] = at[j] < 0 ? -1 : (int64_t)(pl * g.in_size) + at[j];
+            }
         }
     }
 }
@@ -201,32 +304,28 @@ void global_maxpool_forward(float *y, const float *x, size_t n, size_t c, size_t
 void maxpool_backward(float *dx, const float *dy, const float *x, size_t n, size_t c, const SpatialWindow *win)
 {
     Geom3 g = geom3_from(win);
-    size_t planes = n * c;
+    size_t planes = n * c, w_lo, w_hi;
+    interior_range(&g, 2, &w_lo, &w_hi);
     #pragma omp parallel for schedule(static) if (planes * g.out_size > 16384)
     for (size_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * g.in_size, *yp = dy + pl * g.out_size;
         float *dp = dx + pl * g.in_size;
-        for (size_t i = 0; i < g.in_size; i++)
-            dp[i] = 0.0f;
-        size_t o[3];
+        memset(dp, 0, g.in_size * sizeof *dp);
+        size_t o[3] = {0, 0, 0};
         for (o[0] = 0; o[0] < g.out[0]; o[0]++)
-        for (o[1] = 0; o[1] < g.out[1]; o[1]++)
-        for (o[2] = 0; o[2] < g.out[2]; o[2]++) {
+        for (o[1] = 0; o[1] < g.out[1]; o[1]++) {
             /* the same search as maxpool_forward: the first maximum in window order */
-            Taps t = window_taps(&g, o);
-            float best = -INFINITY;
-            long long best_at = -1;
-            for (size_t a = t.lo[0], id = t.first[0]; a < t.hi[0]; a++, id += g.d[0])
-                for (size_t b = t.lo[1], ih = t.first[1]; b < t.hi[1]; b++, ih += g.d[1]) {
-                    size_t row = (id * g.in[1] + ih) * g.in[2];
-                    for (size_t e = t.lo[2], iw = t.first[2]; e < t.hi[2]; e++, iw += g.d[2])
-                        if (xp[row + iw] > best || best_at < 0) {
-                            best = xp[row + iw];
-                            best_at = (long long)(row + iw);
-                        }
-                }
-            if (best_at >= 0)
-                dp[best_at] += yp[(o[0] * g.out[1] + o[1]) * g.out[2] + o[2]];
+            Taps row = window_taps(&g, o);
+            const float *yrow = yp + (o[0] * g.out[1] + o[1]) * g.out[2];
+            for (size_t c0 = 0; c0 < g.out[2]; c0 += POOL_BLOCK) {
+                size_t c1 = c0 + POOL_BLOCK < g.out[2] ? c0 + POOL_BLOCK : g.out[2];
+                float max[POOL_BLOCK];
+                int64_t at[POOL_BLOCK];
+                maxpool_cols(max, at, xp, &g, &row, c0, c1, w_lo, w_hi);
+                for (size_t j = 0; j < c1 - c0; j++)
+                    if (at[j] >= 0)
+                        dp[at[j]] += yrow[c0 + j];
+            }
         }
     }
 }
