@@ -642,11 +642,14 @@ static void cnn_case(GradCheck *s, bool bn_train)
     CHECK_EQ_INT(c ? c->nparams : 0, bn_train ? 8 : 10);
     gc_data_inputs(c, -1, 1);
     /* On batch statistics: a step of 2e-2 on all 1152 weights of features.4 moves its outputs by ~15%,
-     * over which BatchNormalization is far from linear (4e-3 error), so a step of 5e-3; then the small
+     * over which BatchNormalization is far from linear (4e-3 error), so a smaller step; then the small
      * derivatives along features.1.bias (~0.01, the loss is O(10)) meet the float32 rounding of the
-     * loss (~2e-3 relative): tolerance 3e-3 for this case. */
+     * loss (~2e-3 relative): tolerance 3e-3 for this case. The step is 1e-2, where the two errors
+     * balance: at 5e-3 the rounding alone moved the estimate by 5.5e-3 once the convolutions summed
+     * in oneDNN's order (the gradient itself agrees with conv.c's to 4e-7); at 1e-2 the error is 1.7e-3
+     * (2.7e-3 with ONNXTUNE_DNNL=0). */
     if (c && bn_train) {
-        c->eps = 5e-3;
+        c->eps = 1e-2;
         c->tol = 3e-3;
     }
     gc_check(c, 1, &logits);
