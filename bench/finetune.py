@@ -17,7 +17,9 @@ onnxtune: `onnxtune compile` once per (model, size, scenario); one step = (wall 
 PyTorch: a child process (this file with --torch-worker) with torch.set_num_threads(T),
 OPENBLAS_NUM_THREADS=T and glibc malloc tuned as /work/shared/BENCHMARKING.md says (PyTorch at its
 best); one step = the median of --steps timed steps after 2 warm-up steps.
-Peak RSS: ru_maxrss of each child (onnxtune: the 3-epoch run).
+Peak RSS: /usr/bin/time's of each child (onnxtune: the 3-epoch run). Every time is also taken as CPU
+time (user + system), which a loaded machine disturbs much less than wall time: at 1 thread its
+ratio is the robust one; at 2 threads only wall time says what a user gets.
 
 Run (after the build; ~2 min per round for the default subset on 2 idle cores):
   /usr/bin/python3 bench/finetune.py [--models resnet18,mobilenet_v2,vit] [--sizes 224,64]
@@ -130,17 +132,18 @@ def torch_worker(a):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(SAMPLES, 3, a.sizes[0], a.sizes[0], generator=g)
     y = torch.randint(0, CLASSES, (SAMPLES,), generator=g)
-    times = []
+    times, cpu = [], []
     for i in range(2 + a.steps):
         b = slice((i % STEPS_PER_EPOCH) * BATCH, (i % STEPS_PER_EPOCH + 1) * BATCH)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(x[b]), y[b])
         loss.backward()
         opt.step()
         if i >= 2:
             times.append(time.perf_counter() - t0)
-    print(json.dumps({"step_s": statistics.median(times), "trainable": sum(p.numel() for p in params)}))
+            cpu.append(time.process_time() - c0)
+    print(json.dumps({"step_s": statistics.median(times), "cpu_s": statistics.median(cpu), "trainable": sum(p.numel() for p in params)}))
 
 
 # ---------------------------------------------------------------- running children
@@ -151,16 +154,18 @@ def loadavg():
 
 
 def run_child(cmd, env):
-    """Run cmd; returns (wall seconds, peak RSS MiB, stdout). Exits with its stderr on failure.
-    The peak comes from /usr/bin/time: a child forked from this process would inherit this
-    process's peak (Linux keeps ru_maxrss across exec), time's own child starts small."""
-    with tempfile.NamedTemporaryFile("r") as rss:
+    """Run cmd; returns (wall seconds, CPU seconds (user + system), peak RSS MiB, stdout). Exits with
+    its stderr on failure. CPU time and peak come from /usr/bin/time: a child forked from this process
+    would inherit this process's peak (Linux keeps ru_maxrss across exec), time's own child starts small."""
+    with tempfile.NamedTemporaryFile("r") as res:
         t0 = time.perf_counter()
-        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name] + cmd, env=env, capture_output=True, text=True)
+        p = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", res.name] + cmd, env=env, capture_output=True,
+                           text=True)
         wall = time.perf_counter() - t0
         if p.returncode != 0:
             sys.exit(f"finetune.py: {' '.join(cmd)}: exit {p.returncode}\n{p.stderr[-2000:]}")
-        return wall, float(rss.read().split()[-1]) / 1024, p.stdout
+        rss, user, system = (float(x) for x in res.read().split()[-3:])
+        return wall, user + system, rss / 1024, p.stdout
 
 
 def thread_env(threads):
@@ -179,28 +184,30 @@ def compile_prog(a, model, size, scenario, work):
     if os.path.exists(cc_log):
         os.remove(cc_log)
     env = dict(os.environ, CC=f"/usr/bin/time -f %e -a -o {cc_log} {os.environ.get('CC', 'cc')}")
-    t, _, _ = run_child([a.onnxtune, "compile", onnx] + opts + ["-o", prog], env)
+    t, _, _, _ = run_child([a.onnxtune, "compile", onnx] + opts + ["-o", prog], env)
     with open(cc_log) as f:
         cc = sum(float(line) for line in f if line.strip())
     return prog, t, cc
 
 
 def onnxtune_step(prog, data, threads):
-    """(seconds per step, peak RSS MiB of the 3-epoch run, wall of each run)."""
+    """(seconds per step, CPU seconds per step, peak RSS MiB of the 3-epoch run, (wall, CPU) of each run)."""
     env = thread_env(threads)
     base = [prog, "--train-x", data[0], "--train-y", data[1], "--no-shuffle", "--quiet",
             "--threads", str(threads), "--epochs"]
-    t1, _, _ = run_child(base + ["1"], env)
-    t3, rss, _ = run_child(base + ["3"], env)
-    return (t3 - t1) / (2 * STEPS_PER_EPOCH), rss, (t1, t3)
+    t1, c1, _, _ = run_child(base + ["1"], env)
+    t3, c3, rss, _ = run_child(base + ["3"], env)
+    extra = 2 * STEPS_PER_EPOCH
+    return (t3 - t1) / extra, (c3 - c1) / extra, rss, (t1, c1, t3, c3)
 
 
 def torch_step(a, model, size, scenario, threads):
     env = dict(thread_env(threads), GLIBC_TUNABLES=TUNED_MALLOC)
     cmd = [a.python, os.path.abspath(__file__), "--torch-worker", "--models", model, "--sizes", str(size),
            "--scenarios", scenario, "--threads", str(threads), "--steps", str(a.steps)]
-    _, rss, out = run_child(cmd, env)
-    return json.loads(out)["step_s"], rss
+    _, _, rss, out = run_child(cmd, env)
+    r = json.loads(out)
+    return r["step_s"], r["cpu_s"], rss
 
 
 def make_data(size, work):
@@ -254,36 +261,40 @@ def main():
     for r in range(a.rounds):
         for c in configs:
             for t in a.threads:
-                d = res.setdefault(c + (t,), {"onnxtune": [], "pytorch": [], "onnxtune_rss": [], "pytorch_rss": [],
-                                             "onnxtune_runs": [], "load": []})
+                d = res.setdefault(c + (t,), {"onnxtune": [], "pytorch": [], "onnxtune_cpu": [], "pytorch_cpu": [],
+                                             "onnxtune_rss": [], "pytorch_rss": [], "onnxtune_runs": [], "load": []})
                 load = loadavg()
                 order = ["onnxtune", "pytorch"] if r % 2 == 0 else ["pytorch", "onnxtune"]
                 for k in order:
                     if k == "onnxtune":
-                        s, rss, runs = onnxtune_step(progs[c][0], data[c[1]], t)
+                        s, cpu, rss, runs = onnxtune_step(progs[c][0], data[c[1]], t)
                         d["onnxtune_runs"].append(runs)
                     else:
-                        s, rss = torch_step(a, c[0], c[1], c[2], t)
+                        s, cpu, rss = torch_step(a, c[0], c[1], c[2], t)
                     d[k].append(s)
+                    d[k + "_cpu"].append(cpu)
                     d[k + "_rss"].append(rss)
                 d["load"].append(load)
                 loads.append(load)
                 print(f"# round {r + 1} {c[0]} {c[1]} {c[2]} t{t} load {load:.2f}: onnxtune {d['onnxtune'][-1]:.3f} s "
-                      f"PyTorch {d['pytorch'][-1]:.3f} s", flush=True)
+                      f"(CPU {d['onnxtune_cpu'][-1]:.3f}) PyTorch {d['pytorch'][-1]:.3f} s "
+                      f"(CPU {d['pytorch_cpu'][-1]:.3f})", flush=True)
 
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
     env = {k: os.environ.get(k, "(unset)") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_WAIT_POLICY")}
     print(f"\n{time.strftime('%Y-%m-%d %H:%M %Z')}, {cpu}, {os.cpu_count()} CPUs; 1-min load per measurement "
           f"{min(loads):.2f}–{max(loads):.2f} (median {statistics.median(loads):.2f}); {env}")
-    print(f"seconds per step, median of {a.rounds} rounds; ratio onnxtune/PyTorch median (min–max) over rounds; "
-          "peak RSS MiB\n")
+    print(f"seconds per step (wall), median of {a.rounds} rounds; ratio onnxtune/PyTorch median (min–max) over "
+          "rounds; CPU ratio: the same with CPU seconds (user + system), which a loaded machine disturbs less but "
+          "which counts spinning threads (meaningful at 1 thread); peak RSS MiB\n")
     head = ["model", "input", "scenario", "thr", "onnxtune s", "PyTorch s", "onnxtune/PyTorch",
-            "onnxtune MiB", "PyTorch MiB"]
+            "CPU ratio", "onnxtune MiB", "PyTorch MiB"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     rows = []
     for (m, s, sc, t), d in res.items():
         row = [m, str(s), sc, str(t), f"{statistics.median(d['onnxtune']):.3f}", f"{statistics.median(d['pytorch']):.3f}",
                spread([x / y for x, y in zip(d["onnxtune"], d["pytorch"])]),
+               spread([x / y for x, y in zip(d["onnxtune_cpu"], d["pytorch_cpu"])]),
                f"{max(d['onnxtune_rss']):.0f}", f"{max(d['pytorch_rss']):.0f}"]
         rows.append(row)
         print("| " + " | ".join(row) + " |")
