@@ -21,11 +21,12 @@ Peak RSS: /usr/bin/time's of each child (onnxtune: the 3-epoch run). Every time 
 time (user + system), which a loaded machine disturbs much less than wall time: at 1 thread its
 ratio is the robust one; at 2 threads only wall time says what a user gets.
 
-Run (after the build; ~2 min per round for the default subset on 2 idle cores):
+Run (after the build; a resnet18 224 row costs 16 onnxtune steps and 10 PyTorch steps per round,
+so the whole default set takes a while; pick a subset):
   /usr/bin/python3 bench/finetune.py [--models resnet18,mobilenet_v2,vit] [--sizes 224,64]
       [--scenarios A,B,Bbn,all] [--threads 1,2] [--rounds 3] [--onnxtune build/onnxtune]
-Prints a markdown table; everything measured goes to WORK/finetune.json (--work, default
-BUILD/bench-finetune).
+Prints a markdown table after every round; everything measured goes to WORK/finetune.json after
+every measurement (--work, default BUILD/bench-finetune).
 """
 import argparse
 import fnmatch
@@ -143,7 +144,8 @@ def torch_worker(a):
         if i >= 2:
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
-    print(json.dumps({"step_s": statistics.median(times), "cpu_s": statistics.median(cpu), "trainable": sum(p.numel() for p in params)}))
+    print(json.dumps({"step_s": statistics.median(times), "cpu_s": statistics.median(cpu),
+                      "trainable": sum(p.numel() for p in params)}))
 
 
 # ---------------------------------------------------------------- running children
@@ -173,7 +175,7 @@ def thread_env(threads):
 
 
 def compile_prog(a, model, size, scenario, work):
-    """onnxtune compile; returns (PROG, compile seconds, of which the C compiler's seconds)."""
+    """onnxtune compile; returns (PROG, compile seconds, of which the C compiler's, CPU seconds)."""
     onnx = os.path.join(work, f"{model}-{size}.onnx")
     if not os.path.exists(onnx):
         export_onnx(model, size, onnx)
@@ -184,10 +186,10 @@ def compile_prog(a, model, size, scenario, work):
     if os.path.exists(cc_log):
         os.remove(cc_log)
     env = dict(os.environ, CC=f"/usr/bin/time -f %e -a -o {cc_log} {os.environ.get('CC', 'cc')}")
-    t, _, _, _ = run_child([a.onnxtune, "compile", onnx] + opts + ["-o", prog], env)
+    t, cpu, _, _ = run_child([a.onnxtune, "compile", onnx] + opts + ["-o", prog], env)
     with open(cc_log) as f:
         cc = sum(float(line) for line in f if line.strip())
-    return prog, t, cc
+    return prog, t, cc, cpu
 
 
 def onnxtune_step(prog, data, threads):
@@ -254,7 +256,8 @@ def main():
     progs = {}
     for c in configs:
         progs[c] = compile_prog(a, *c, work)
-        print(f"# compiled {'-'.join(map(str, c))}: {progs[c][1]:.1f} s (cc {progs[c][2]:.1f} s)", flush=True)
+        name, (_, total, cc, cpu) = "-".join(map(str, c)), progs[c]
+        print(f"# compiled {name}: {total:.1f} s (cc {cc:.1f} s; CPU {cpu:.1f} s)", flush=True)
 
     res = {}   # (model, size, scenario, threads) -> {"onnxtune": [...], "pytorch": [...], ...}
     loads = []
@@ -279,35 +282,44 @@ def main():
                 print(f"# round {r + 1} {c[0]} {c[1]} {c[2]} t{t} load {load:.2f}: onnxtune {d['onnxtune'][-1]:.3f} s "
                       f"(CPU {d['onnxtune_cpu'][-1]:.3f}) PyTorch {d['pytorch'][-1]:.3f} s "
                       f"(CPU {d['pytorch_cpu'][-1]:.3f})", flush=True)
+                report(a, progs, res, loads, work, r + 1, show=False)   # a cut-short run keeps its results
+        report(a, progs, res, loads, work, r + 1)
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+
+def report(a, progs, res, loads, work, rounds, show=True):
+    """Write WORK/finetune.json from the rounds measured so far and (show) print the table."""
+    cpu_name = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
     env = {k: os.environ.get(k, "(unset)") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_WAIT_POLICY")}
-    print(f"\n{time.strftime('%Y-%m-%d %H:%M %Z')}, {cpu}, {os.cpu_count()} CPUs; 1-min load per measurement "
-          f"{min(loads):.2f}–{max(loads):.2f} (median {statistics.median(loads):.2f}); {env}")
-    print(f"seconds per step (wall), median of {a.rounds} rounds; ratio onnxtune/PyTorch median (min–max) over "
-          "rounds; CPU ratio: the same with CPU seconds (user + system), which a loaded machine disturbs less but "
-          "which counts spinning threads (meaningful at 1 thread); peak RSS MiB\n")
+    out = [f"\n{time.strftime('%Y-%m-%d %H:%M %Z')}, {cpu_name}, {os.cpu_count()} CPUs; 1-min load per measurement "
+           f"{min(loads):.2f}–{max(loads):.2f} (median {statistics.median(loads):.2f}); {env}",
+           f"seconds per step (wall), median of {rounds} rounds; ratio onnxtune/PyTorch median (min–max) over "
+           "rounds; CPU ratio: the same with CPU seconds (user + system), which a loaded machine disturbs less but "
+           "which counts spinning threads (meaningful at 1 thread); peak RSS MiB\n"]
     head = ["model", "input", "scenario", "thr", "onnxtune s", "PyTorch s", "onnxtune/PyTorch",
             "CPU ratio", "onnxtune MiB", "PyTorch MiB"]
-    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     rows = []
     for (m, s, sc, t), d in res.items():
-        row = [m, str(s), sc, str(t), f"{statistics.median(d['onnxtune']):.3f}", f"{statistics.median(d['pytorch']):.3f}",
+        row = [m, str(s), sc, str(t),
+               f"{statistics.median(d['onnxtune']):.3f}", f"{statistics.median(d['pytorch']):.3f}",
                spread([x / y for x, y in zip(d["onnxtune"], d["pytorch"])]),
                spread([x / y for x, y in zip(d["onnxtune_cpu"], d["pytorch_cpu"])]),
                f"{max(d['onnxtune_rss']):.0f}", f"{max(d['pytorch_rss']):.0f}"]
         rows.append(row)
-        print("| " + " | ".join(row) + " |")
-    print()
-    for c, (_, total, cc) in progs.items():
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    for c, (_, total, cc, cpu) in progs.items():
         if c[0] == "resnet18":
-            print(f"compile {'-'.join(map(str, c))}: {total:.1f} s (codegen {total - cc:.1f} s + cc {cc:.1f} s)")
-    with open(os.path.join(work, "finetune.json"), "w") as f:
-        json.dump({"date": time.strftime("%Y-%m-%d %H:%M %Z"), "cpu": cpu, "env": env, "rounds": a.rounds,
+            out.append(f"compile {'-'.join(map(str, c))}: {total:.1f} s (codegen {total - cc:.1f} s + cc {cc:.1f} s), "
+                       f"CPU {cpu:.1f} s")
+    path = os.path.join(work, "finetune.json")
+    with open(path, "w") as f:
+        json.dump({"date": time.strftime("%Y-%m-%d %H:%M %Z"), "cpu": cpu_name, "env": env, "rounds": rounds,
                    "batch": BATCH, "samples": SAMPLES, "loads": loads,
-                   "compile": [list(c) + [total, cc] for c, (_, total, cc) in progs.items()],
+                   "compile": [list(c) + [total, cc, cpu] for c, (_, total, cc, cpu) in progs.items()],
                    "results": [list(k) + [d] for k, d in res.items()], "table": [head] + rows}, f, indent=1)
-    print(f"wrote {os.path.join(work, 'finetune.json')}")
+    if show:
+        print("\n".join(out + [f"wrote {path}"]), flush=True)
 
 
 if __name__ == "__main__":
