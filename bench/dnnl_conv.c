@@ -298,7 +298,8 @@ static void make_ops(Conv *c, int blocked, Op ops[NDIR])
         {{DNNL_ARG_DIFF_DST, c->dy, &c->y_md, dnnl_query_diff_dst_md},
          {DNNL_ARG_WEIGHTS, c->w, &c->w_md, dnnl_query_weights_md},
          {DNNL_ARG_DIFF_SRC, c->dx2, &c->x_md, dnnl_query_diff_src_md}},
-        {{DNNL_ARG_SRC, c->x, &c->x_md, dnnl_query_src_md}, {DNNL_ARG_DIFF_DST, c->dy, &c->y_md, dnnl_query_diff_dst_md},
+        {{DNNL_ARG_SRC, c->x, &c->x_md, dnnl_query_src_md},
+         {DNNL_ARG_DIFF_DST, c->dy, &c->y_md, dnnl_query_diff_dst_md},
          {DNNL_ARG_DIFF_WEIGHTS, c->dw2, &c->w_md, dnnl_query_diff_weights_md}},
     };
     for (int d = 0; d < NDIR; d++) {
