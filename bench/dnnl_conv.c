@@ -442,7 +442,7 @@ int main(int argc, char **argv)
                     tot[mi][t - 1].ms[d][k] += (double)s->count * med[k];
                     kind_ms[mi][t - 1][ki].ms[d][k] += (double)s->count * med[k];
                 }
-                if (t == 1 && d == FWD)
+                if (t == min_threads && d == FWD)
                     kind_gflop[mi][ki] += 2e-9 * (double)s->count * (double)c.ny * (double)(c.nw / s->c_out);
             }
             fflush(stdout);
