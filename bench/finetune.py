@@ -1,0 +1,326 @@
+"""finetune.py - seconds per fine-tuning step: onnxtune's compiled training program against PyTorch
+1.13, interleaved round by round in one run, with peak memory, and the ratios as a table and JSON.
+It checks no results (the tests compare onnxtune's steps with PyTorch's); it only times them.
+
+Setup, all fixed: batch 16, SGD lr 0.01 momentum 0.9, cross-entropy on a new linear:10 head, 64 random
+samples (4 steps per epoch), random (weights=None) torchvision models exported here at opset 17 with
+BatchNormalization kept. Scenarios (what trains besides the new head):
+  A    nothing: the backbone is frozen
+  B    the last stage (resnet18 layer4.*, mobilenet_v2 features[14:], vit the last encoder layer + ln)
+  Bbn  B with --bn-train: the trained stage's BatchNorms use batch statistics (PyTorch: train mode);
+       not for vit, which has no BatchNorm
+  all  every parameter
+Other BatchNorms run on their running statistics (PyTorch: those modules in eval mode).
+
+onnxtune: `onnxtune compile` once per (model, size, scenario); one step = (wall time of PROG --epochs 3
+- wall time of PROG --epochs 1) / 8, so start-up, weight loading and data loading cancel.
+PyTorch: a child process (this file with --torch-worker) with torch.set_num_threads(T),
+OPENBLAS_NUM_THREADS=T and glibc malloc tuned as /work/shared/BENCHMARKING.md says (PyTorch at its
+best); one step = the median of --steps timed steps after 2 warm-up steps.
+Peak RSS: /usr/bin/time's of each child (onnxtune: the 3-epoch run). Every time is also taken as CPU
+time (user + system), which a loaded machine disturbs much less than wall time: at 1 thread its
+ratio is the robust one; at 2 threads only wall time says what a user gets.
+
+Run (after the build; a resnet18 224 row costs 16 onnxtune steps and 10 PyTorch steps per round,
+so the whole default set takes a while; pick a subset):
+  /usr/bin/python3 bench/finetune.py [--models resnet18,mobilenet_v2,vit] [--sizes 224,64]
+      [--scenarios A,B,Bbn,all] [--threads 1,2] [--rounds 3] [--onnxtune build/onnxtune]
+Prints a markdown table after every round; everything measured goes to WORK/finetune.json after
+every measurement (--work, default BUILD/bench-finetune).
+"""
+import argparse
+import fnmatch
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TUNED_MALLOC = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184"
+BATCH, SAMPLES, CLASSES, LR, MOMENTUM = 16, 64, 10, 0.01, 0.9
+STEPS_PER_EPOCH = SAMPLES // BATCH
+VIT_SIZE = 64   # the transformer runs at its own input size whatever --sizes says
+
+# What scenario B trains: globs on PyTorch's parameter names, and onnxtune's options for the same.
+# The ONNX initializers keep PyTorch's names, except the ViT's Linear weights on 3-D inputs, which
+# export as MatMul weights `onnx::MatMul_<n>`: there --train-from the last encoder layer's first node.
+LAST_STAGE = {
+    "resnet18": (["layer4.*"], ["--train", "layer4.*"]),
+    "mobilenet_v2": (["features.1[4-8].*"], ["--train", "features.1[4-8].*"]),
+    "vit": (["encoder.layers.encoder_layer_3.*", "encoder.ln.*"],
+            ["--train-from", "/encoder/layers/encoder_layer_3/ln_1/LayerNormalization"]),
+}
+
+
+# ---------------------------------------------------------------- the models (PyTorch side)
+
+def build_model(name):
+    """A torchvision model, random init (no downloads here), eval mode, with its ImageNet head."""
+    import torch
+    import torchvision
+    torch.manual_seed(0)
+    if name == "resnet18":
+        return torchvision.models.resnet18(weights=None).eval()
+    if name == "mobilenet_v2":
+        return torchvision.models.mobilenet_v2(weights=None).eval()
+    if name == "vit":   # a ViT-Tiny-like encoder on 64x64 images: 64 patches of 8x8 + class token
+        return torchvision.models.VisionTransformer(image_size=VIT_SIZE, patch_size=8, num_layers=4,
+                                                    num_heads=3, hidden_dim=192, mlp_dim=768).eval()
+    sys.exit(f"finetune.py: unknown model {name} (resnet18, mobilenet_v2, vit)")
+
+
+def replace_head(model, name):
+    """model's last Linear -> nn.Linear(F, 10), as onnxtune's --head linear:10 does."""
+    import torch.nn as nn
+    if name == "resnet18":
+        model.fc = nn.Linear(model.fc.in_features, CLASSES)
+    elif name == "mobilenet_v2":
+        model.classifier[-1] = nn.Linear(model.classifier[-1].in_features, CLASSES)
+    else:
+        model.heads.head = nn.Linear(model.heads.head.in_features, CLASSES)
+
+
+def trainable_globs(model, scenario):
+    return {"A": [], "B": LAST_STAGE[model][0], "Bbn": LAST_STAGE[model][0], "all": ["*"]}[scenario]
+
+
+def onnxtune_train_opts(model, scenario):
+    return {"A": [], "B": LAST_STAGE[model][1], "Bbn": LAST_STAGE[model][1] + ["--bn-train"],
+            "all": ["--train", "*"]}[scenario]
+
+
+def export_onnx(name, size, path):
+    """opset 17, dynamic batch, BatchNormalization kept as nodes (TrainingMode.PRESERVE). As
+    models/export.py does, parameters are made distinct and BN statistics non-trivial first: the
+    exporter would merge equal initializers (BN ones and zeros) into one, tying them together."""
+    import torch
+    import warnings
+    sys.path.insert(0, os.path.join(REPO, "models"))
+    import common
+    model = build_model(name)
+    common.make_params_distinct(model, seed=1234)
+    common.calibrate_batchnorm(model, lambda: torch.randn(4, 3, size, size) * 1.5 + 0.2, steps=2)
+    x = torch.randn(2, 3, size, size)
+    warnings.simplefilter("ignore")   # PRESERVE mode warns about constant folding; harmless in eval mode
+    torch.onnx.export(model, (x,), path, opset_version=17, do_constant_folding=True,
+                      input_names=["image"], output_names=["logits"],
+                      dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}},
+                      training=torch.onnx.TrainingMode.PRESERVE)
+
+
+def torch_worker(a):
+    """One PyTorch measurement in this (child) process: prints JSON with the median step time."""
+    import torch
+    import torch.nn as nn
+    torch.set_num_threads(a.threads[0])
+    model = build_model(a.models[0])
+    model.requires_grad_(False)
+    replace_head(model, a.models[0])   # new head: requires_grad=True
+    globs = trainable_globs(a.models[0], a.scenarios[0])
+    for pname, p in model.named_parameters():
+        if any(fnmatch.fnmatchcase(pname, g) for g in globs):
+            p.requires_grad_(True)
+    model.train()
+    for m in model.modules():   # BatchNorm: eval mode unless Bbn and its own parameters train
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.train(a.scenarios[0] == "Bbn" and m.weight.requires_grad)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=LR, momentum=MOMENTUM)
+    loss_fn = nn.CrossEntropyLoss()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(SAMPLES, 3, a.sizes[0], a.sizes[0], generator=g)
+    y = torch.randint(0, CLASSES, (SAMPLES,), generator=g)
+    times, cpu = [], []
+    for i in range(2 + a.steps):
+        b = slice((i % STEPS_PER_EPOCH) * BATCH, (i % STEPS_PER_EPOCH + 1) * BATCH)
+        t0, c0 = time.perf_counter(), time.process_time()
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x[b]), y[b])
+        loss.backward()
+        opt.step()
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    print(json.dumps({"step_s": statistics.median(times), "cpu_s": statistics.median(cpu),
+                      "trainable": sum(p.numel() for p in params)}))
+
+
+# ---------------------------------------------------------------- running children
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def run_child(cmd, env):
+    """Run cmd; returns (wall seconds, CPU seconds (user + system), peak RSS MiB, stdout). Exits with
+    its stderr on failure. CPU time and peak come from /usr/bin/time: a child forked from this process
+    would inherit this process's peak (Linux keeps ru_maxrss across exec), time's own child starts small."""
+    with tempfile.NamedTemporaryFile("r") as res:
+        t0 = time.perf_counter()
+        p = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", res.name] + cmd, env=env, capture_output=True,
+                           text=True)
+        wall = time.perf_counter() - t0
+        if p.returncode != 0:
+            sys.exit(f"finetune.py: {' '.join(cmd)}: exit {p.returncode}\n{p.stderr[-2000:]}")
+        rss, user, system = (float(x) for x in res.read().split()[-3:])
+        return wall, user + system, rss / 1024, p.stdout
+
+
+def thread_env(threads):
+    return dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+
+
+def compile_prog(a, model, size, scenario, work):
+    """onnxtune compile; returns (PROG, compile seconds, of which the C compiler's, CPU seconds)."""
+    onnx = os.path.join(work, f"{model}-{size}.onnx")
+    if not os.path.exists(onnx):
+        export_onnx(model, size, onnx)
+    prog = os.path.join(work, f"{model}-{size}-{scenario}")
+    opts = ["--head", f"linear:{CLASSES}", "--batch", str(BATCH), "--optimizer", "sgd",
+            "--momentum", str(MOMENTUM), "--lr", str(LR), "--no-shuffle"] + onnxtune_train_opts(model, scenario)
+    cc_log = prog + ".cc-time"
+    if os.path.exists(cc_log):
+        os.remove(cc_log)
+    env = dict(os.environ, CC=f"/usr/bin/time -f %e -a -o {cc_log} {os.environ.get('CC', 'cc')}")
+    t, cpu, _, _ = run_child([a.onnxtune, "compile", onnx] + opts + ["-o", prog], env)
+    with open(cc_log) as f:
+        cc = sum(float(line) for line in f if line.strip())
+    return prog, t, cc, cpu
+
+
+def onnxtune_step(prog, data, threads):
+    """(seconds per step, CPU seconds per step, peak RSS MiB of the 3-epoch run, (wall, CPU) of each run)."""
+    env = thread_env(threads)
+    base = [prog, "--train-x", data[0], "--train-y", data[1], "--no-shuffle", "--quiet",
+            "--threads", str(threads), "--epochs"]
+    t1, c1, _, _ = run_child(base + ["1"], env)
+    t3, c3, rss, _ = run_child(base + ["3"], env)
+    extra = 2 * STEPS_PER_EPOCH
+    return (t3 - t1) / extra, (c3 - c1) / extra, rss, (t1, c1, t3, c3)
+
+
+def torch_step(a, model, size, scenario, threads):
+    env = dict(thread_env(threads), GLIBC_TUNABLES=TUNED_MALLOC)
+    cmd = [a.python, os.path.abspath(__file__), "--torch-worker", "--models", model, "--sizes", str(size),
+           "--scenarios", scenario, "--threads", str(threads), "--steps", str(a.steps)]
+    _, _, rss, out = run_child(cmd, env)
+    r = json.loads(out)
+    return r["step_s"], r["cpu_s"], rss
+
+
+def make_data(size, work):
+    import numpy as np
+    rng = np.random.default_rng(1)
+    x = os.path.join(work, f"x{size}.npy")
+    y = os.path.join(work, "y.npy")
+    np.save(x, rng.standard_normal((SAMPLES, 3, size, size), dtype=np.float32))
+    np.save(y, rng.integers(0, CLASSES, SAMPLES, dtype=np.int64))
+    return x, y
+
+
+def spread(xs):
+    return f"{statistics.median(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--onnxtune", default=os.path.join(REPO, "build", "onnxtune"))
+    ap.add_argument("--work", default=None, help="models, programs, data, finetune.json (default BUILD/bench-finetune)")
+    ap.add_argument("--models", default="resnet18,mobilenet_v2,vit")
+    ap.add_argument("--sizes", default="224,64", help="input sizes of the CNNs (vit: always 64)")
+    ap.add_argument("--scenarios", default="A,B,Bbn,all")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (onnxtune, PyTorch, ...)")
+    ap.add_argument("--steps", type=int, default=8, help="timed PyTorch steps per process (median)")
+    ap.add_argument("--python", default="/usr/bin/python3")
+    ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    a.models = [m for m in a.models.split(",") if m]
+    a.sizes = [int(s) for s in a.sizes.split(",") if s]
+    a.scenarios = [s for s in a.scenarios.split(",") if s]
+    a.threads = [int(t) for t in a.threads.split(",") if t]
+    if a.torch_worker:
+        return torch_worker(a)
+
+    work = os.path.abspath(a.work or os.path.join(os.path.dirname(os.path.abspath(a.onnxtune)), "bench-finetune"))
+    os.makedirs(work, exist_ok=True)
+    configs = []   # (model, size, scenario)
+    for m in a.models:
+        for s in ([VIT_SIZE] if m == "vit" else a.sizes):
+            configs += [(m, s, sc) for sc in a.scenarios if not (m == "vit" and sc == "Bbn")]   # no BN
+    data = {s: make_data(s, work) for s in sorted({c[1] for c in configs})}
+    progs = {}
+    for c in configs:
+        progs[c] = compile_prog(a, *c, work)
+        name, (_, total, cc, cpu) = "-".join(map(str, c)), progs[c]
+        print(f"# compiled {name}: {total:.1f} s (cc {cc:.1f} s; CPU {cpu:.1f} s)", flush=True)
+
+    res = {}   # (model, size, scenario, threads) -> {"onnxtune": [...], "pytorch": [...], ...}
+    loads = []
+    for r in range(a.rounds):
+        for c in configs:
+            for t in a.threads:
+                d = res.setdefault(c + (t,), {"onnxtune": [], "pytorch": [], "onnxtune_cpu": [], "pytorch_cpu": [],
+                                             "onnxtune_rss": [], "pytorch_rss": [], "onnxtune_runs": [], "load": []})
+                load = loadavg()
+                order = ["onnxtune", "pytorch"] if r % 2 == 0 else ["pytorch", "onnxtune"]
+                for k in order:
+                    if k == "onnxtune":
+                        s, cpu, rss, runs = onnxtune_step(progs[c][0], data[c[1]], t)
+                        d["onnxtune_runs"].append(runs)
+                    else:
+                        s, cpu, rss = torch_step(a, c[0], c[1], c[2], t)
+                    d[k].append(s)
+                    d[k + "_cpu"].append(cpu)
+                    d[k + "_rss"].append(rss)
+                d["load"].append(load)
+                loads.append(load)
+                print(f"# round {r + 1} {c[0]} {c[1]} {c[2]} t{t} load {load:.2f}: onnxtune {d['onnxtune'][-1]:.3f} s "
+                      f"(CPU {d['onnxtune_cpu'][-1]:.3f}) PyTorch {d['pytorch'][-1]:.3f} s "
+                      f"(CPU {d['pytorch_cpu'][-1]:.3f})", flush=True)
+                report(a, progs, res, loads, work, r + 1, show=False)   # a cut-short run keeps its results
+        report(a, progs, res, loads, work, r + 1)
+
+
+def report(a, progs, res, loads, work, rounds, show=True):
+    """Write WORK/finetune.json from the rounds measured so far and (show) print the table."""
+    cpu_name = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    env = {k: os.environ.get(k, "(unset)") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_WAIT_POLICY")}
+    out = [f"\n{time.strftime('%Y-%m-%d %H:%M %Z')}, {cpu_name}, {os.cpu_count()} CPUs; 1-min load per measurement "
+           f"{min(loads):.2f}–{max(loads):.2f} (median {statistics.median(loads):.2f}); {env}",
+           f"seconds per step (wall), median of {rounds} rounds; ratio onnxtune/PyTorch median (min–max) over "
+           "rounds; CPU ratio: the same with CPU seconds (user + system), which a loaded machine disturbs less but "
+           "which counts spinning threads (meaningful at 1 thread); peak RSS MiB\n"]
+    head = ["model", "input", "scenario", "thr", "onnxtune s", "PyTorch s", "onnxtune/PyTorch",
+            "CPU ratio", "onnxtune MiB", "PyTorch MiB"]
+    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
+    for (m, s, sc, t), d in res.items():
+        row = [m, str(s), sc, str(t),
+               f"{statistics.median(d['onnxtune']):.3f}", f"{statistics.median(d['pytorch']):.3f}",
+               spread([x / y for x, y in zip(d["onnxtune"], d["pytorch"])]),
+               spread([x / y for x, y in zip(d["onnxtune_cpu"], d["pytorch_cpu"])]),
+               f"{max(d['onnxtune_rss']):.0f}", f"{max(d['pytorch_rss']):.0f}"]
+        rows.append(row)
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    for c, (_, total, cc, cpu) in progs.items():
+        if c[0] == "resnet18":
+            out.append(f"compile {'-'.join(map(str, c))}: {total:.1f} s (codegen {total - cc:.1f} s + cc {cc:.1f} s), "
+                       f"CPU {cpu:.1f} s")
+    path = os.path.join(work, "finetune.json")
+    with open(path, "w") as f:
+        json.dump({"date": time.strftime("%Y-%m-%d %H:%M %Z"), "cpu": cpu_name, "env": env, "rounds": rounds,
+                   "batch": BATCH, "samples": SAMPLES, "loads": loads,
+                   "compile": [list(c) + [total, cc, cpu] for c, (_, total, cc, cpu) in progs.items()],
+                   "results": [list(k) + [d] for k, d in res.items()], "table": [head] + rows}, f, indent=1)
+    if show:
+        print("\n".join(out + [f"wrote {path}"]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
