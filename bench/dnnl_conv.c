@@ -1,18 +1,18 @@
-/* dnnl_conv.c - oneDNN's convolutions against onnxtune's (runtime/conv.c) on every conv of resnet18 and
+/* dnnl_conv.c - oneDNN's convolutions against onnxtune's (kernels/conv.c) on every conv of resnet18 and
  * mobilenet_v2 at 224x224, batch 16: forward, backward-data and backward-weights, at 1..N threads.
  * oneDNN runs twice: on plain NCHW/OIHW memory (what our runtime could call as is) and on the layouts
  * it prefers (format_tag_any: nChw8c-style blocking), timed without and with the reorders to and from
  * NCHW that a call from our NCHW runtime would need. It also checks that oneDNN agrees with us:
  * max |ours - oneDNN| / max |ours| over each output. Not built by CMake; from the repo root:
- *   cmake --build build --target onnxtune_rt
- *   gcc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -fopenmp -Iruntime -I/usr/include/x86_64-linux-gnu/openblas-openmp \
- *       bench/dnnl_conv.c build/libonnxtune_rt.a /usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so \
+ *   cmake --build build --target onnxtune_kernels
+ *   gcc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -fopenmp -Ikernels -I/usr/include/x86_64-linux-gnu/openblas-openmp \
+ *       bench/dnnl_conv.c build/libonnxtune_kernels.a -ldnnl /usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so \
  *       -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp -ldnnl -lm -o build/bench_dnnl_conv
  *   OMP_WAIT_POLICY=passive build/bench_dnnl_conv [max_threads] [resnet18|mobilenet_v2|all] [reps] [min_threads]
  * Runs are interleaved (ours, plain, blocked, reorders, ours, ...) and the median of each is kept.
  * BENCH_CPU_TIME=1 times by process CPU time instead of wall time: on a loaded machine, for 1 thread
  * only (it adds up the threads). The first line is OpenBLAS's sgemm 1024^3, the peak to compare with. */
-#include "runtime.h"
+#include "kernels.h"
 
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>

@@ -56,7 +56,7 @@ def wait_for_quiet(max_load, wait, what):
 
 
 def source_dir(build):
-    """The source tree a CMake build dir was configured from (its runtime.h must match its library)."""
+    """The source tree a CMake build dir was configured from (its headers must match its libraries)."""
     with open(os.path.join(build, "CMakeCache.txt")) as f:
         for line in f:
             if line.startswith("CMAKE_HOME_DIRECTORY:"):
@@ -76,14 +76,28 @@ def build_prog(a, model, batch, work):
     build = os.path.dirname(os.path.abspath(a.onnxtune))
     src = source_dir(build)
     cc = os.environ.get("CC", "cc").split()
-    run(cc + ["-std=c11", "-O2", "-fopenmp", f'-DMODEL_C="{prog}.c"', "-I", os.path.join(src, "runtime"),
-              f"-Wa,-I{work}", os.path.join(BENCH, "infer_harness.c"),
-              os.path.join(build, "libonnxtune_rt.a")] + openblas_link() + ["-lm", "-o", prog + ".bench"])
+    run(cc + ["-std=c11", "-D_POSIX_C_SOURCE=200809L", "-O2", "-fopenmp", f'-DMODEL_C="{prog}.c"'] + runtime_includes(src) +
+              [f"-Wa,-I{work}", os.path.join(BENCH, "infer_harness.c")] + runtime_libs(build) +
+              openblas_link() + ["-lm", "-o", prog + ".bench"])
     dump = json.loads(run([a.onnxtune, "dump", onnx, "--batch", str(batch), "--json"]))
     return prog + ".bench", dump["flops"], dump.get("flops_missing_nodes", 0), compile_s
 
 
 OPENBLAS_OPENMP = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+RUNTIME_PARTS = ["program", "data", "kernels", "common"]    # headers and archives, in link order
+
+
+def runtime_includes(src):
+    return [arg for part in RUNTIME_PARTS for arg in ("-I", os.path.join(src, part))]
+
+
+def runtime_libs(build):
+    """The archives generated programs link (as codegen/cc.c does), and oneDNN when the build uses it."""
+    libs = [os.path.join(build, f"libonnxtune_{part}.a") for part in RUNTIME_PARTS]
+    with open(os.path.join(build, "CMakeCache.txt")) as f:
+        if any(line.startswith("ONNXTUNE_DNNL:BOOL=ON") for line in f):
+            libs.append("-ldnnl")
+    return libs
 
 
 def openblas_link():
@@ -99,9 +113,8 @@ def sgemm_gflops(a, work, max_threads):
     exe = os.path.join(work, "bench_kernels")
     cc = os.environ.get("CC", "cc").split()
     run(cc + ["-std=c11", "-D_POSIX_C_SOURCE=200809L", "-O2", "-fopenmp",
-              "-I", os.path.join(source_dir(build), "runtime"), "-I", "/usr/include/x86_64-linux-gnu/openblas-openmp",
-              os.path.join(BENCH, "kernels.c"), os.path.join(build, "libonnxtune_rt.a")] + openblas_link() +
-             ["-lm", "-o", exe])
+              "-I", "/usr/include/x86_64-linux-gnu/openblas-openmp"] + runtime_includes(source_dir(build)) +
+             [os.path.join(BENCH, "kernels.c")] + runtime_libs(build) + openblas_link() + ["-lm", "-o", exe])
     env = dict(os.environ, OMP_WAIT_POLICY="passive")
     out = run([exe, str(max_threads)], env=env)
     res = {}

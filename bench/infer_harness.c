@@ -3,13 +3,16 @@
  * --emit-c`) is #included as MODEL_C so its CgModelInfo types come with it; its own main() is renamed
  * away. Inputs are the given NPY files, else a fixed pseudo-random fill (floats in [-1,1), int64 ids i % 7).
  * It checks no results (tests/zoo.sh does). Built by bench/infer.py; by hand:
- *   cc -std=c11 -O2 -fopenmp -DMODEL_C='"PROG.c"' -I runtime -Wa,-I<PROG's folder> bench/infer_harness.c \
- *      BUILD/libonnxtune_rt.a -lopenblas -lm -o PROG.bench
+ *   cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L -DMODEL_C='"PROG.c"' -I program -I data -I kernels -I common -Wa,-I<PROG's folder> \
+ *      bench/infer_harness.c BUILD/libonnxtune_{program,data,kernels,common}.a -ldnnl -lopenblas -lm -o PROG.bench
  *   PROG.bench [--threads T] [--repeat N] [--warmup W] [--input FILE.npy ...]     (inputs in model order) */
 #define main onnxtune_generated_main
 #include MODEL_C
 #undef main
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double now(void)

@@ -1,7 +1,7 @@
 /* kernels.c - GFLOP/s of the GEMM-shaped runtime kernels against the sgemm roofline: square sgemm,
  * resnet18's 3x3 conv (64 -> 64 at 56x56), 1x1 convs and a depthwise conv, at 1 and 2 threads.
  * Medians of repeated runs; it checks nothing (test_rt_dense does). Build: see bench/README.md. */
-#include "runtime.h"
+#include "kernels.h"
 
 #include <cblas.h>
 #include <stdio.h>
