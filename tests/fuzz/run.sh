@@ -3,7 +3,7 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer: builds every harness (tests/fuzz/fuzz_<name>.c) with
 # clang in a CMake build configured with -DONNXTUNE_FUZZ=ON, replays each one's seeds (importer:
 # tests/fuzz/corpus and tests/malformed; others: tests/fuzz/corpus_<name>), then fuzzes each for
-# SECONDS (default 30; 0 = replay only). HARNESS: import npy npz image (default all;
+# SECONDS (default 30; 0 = replay only). HARNESS: import npy npz image checkpoint (default all;
 # tests/fuzz/README.md says what each one reads).
 # Work files (the build, new inputs per harness, crashes) go to $FUZZ_WORK (default /tmp/onnxtune_fuzz);
 # a crash leaves its input in $FUZZ_WORK/artifacts/<name>/ and stops the script with status 1.
@@ -11,7 +11,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 SECS=${1:-30}
 [ $# -gt 0 ] && shift
-HARNESSES=${*:-import npy npz image}
+HARNESSES=${*:-import npy npz image checkpoint}
 W=${FUZZ_WORK:-/tmp/onnxtune_fuzz}
 CLANG=${CLANG:-clang}
 SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
