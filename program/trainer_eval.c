@@ -581,7 +581,9 @@ int tr_parse_export_weights(const Trainer *t, const char *path, const unsigned c
             rc = tr_fail(t, "--weights %s: malformed metadata entry at byte %zu", path, k);
             break;
         }
-        if (key && val && kl == strlen("onnxtune.classes") && memcmp(key, "onnxtune.classes", kl) == 0 &&
+        /* the first onnxtune.classes counts (as the first onnxtune.preprocess): a second list would replace,
+         * and leak, the first */
+        if (key && val && kl == strlen("onnxtune.classes") && memcmp(key, "onnxtune.classes", kl) == 0 && !*names &&
             !parse_string_list((const char *)val, vl, names, nnames))
             rc = tr_fail(t, "--weights %s: onnxtune.classes is not a JSON list of strings", path);
         if (key && val && kl == strlen("onnxtune.preprocess") && memcmp(key, "onnxtune.preprocess", kl) == 0 &&
