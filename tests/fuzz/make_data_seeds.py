@@ -113,6 +113,9 @@ def image():
         "subsampled.jpg": (b"\x01\x0c\x10\x00", enc(rgb, "JPEG", quality=60, subsampling=2)),
         "bad_cmyk.jpg": (b"\x01\x08\x08\x00", enc(rgb.convert("CMYK"), "JPEG")),
     }
+    # a palette with a transparent entry, as tests/data/make_data.py makes it
+    trns = open(os.path.join(HERE, "..", "data", "img", "palette_trns.png"), "rb").read()
+    files["palette_trns.png"] = (b"\x01\x08\x08\x00", trns)
     for name, (prefix, data) in files.items():
         if data:
             out("image", name, prefix + data)
