@@ -3,13 +3,13 @@
 #   make test      install what is missing, build, run the whole test suite (CTest)
 #   make test-zoo  also export the torchvision zoo with PyTorch and compare every model
 #   make asan      the suite under AddressSanitizer + UndefinedBehaviorSanitizer
-#   make fuzz      replay the importer's fuzz corpus and fuzz it for FUZZ_SECONDS
+#   make fuzz      replay every fuzz harness's corpus and fuzz each for FUZZ_SECONDS
 # Everything is built under build/ (build-asan/ for the sanitizer build).
 
 BUILD     ?= build
 JOBS      ?= 2
 CMAKE_OPTS ?=
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 30
 
 # Debian packages: to build, and (python) to make reference data and the zoo.
 BUILD_DEPS := gcc make cmake protobuf-c-compiler libprotobuf-c-dev libonnx-dev libopenblas-dev libopenblas-openmp-dev libdnnl-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev

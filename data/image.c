@@ -158,15 +158,17 @@ static ImageStatus decode_png(PngJob *j, size_t channels, ImageWork *w)
                      (unsigned long)height, IMAGE_MAX_PIXELS);
         png_longjmp(j->png, 1);
     }
-    /* As PIL's convert("RGB"): palette -> RGB, low bit depths scaled to 0..255, alpha dropped. */
+    /* As PIL's convert("RGB"): palette -> RGB, low bit depths scaled to 0..255, alpha (and a palette's
+     * transparency) dropped. */
     if (color == PNG_COLOR_TYPE_PALETTE)
         png_set_palette_to_rgb(j->png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8)
         png_set_expand_gray_1_2_4_to_8(j->png);
     if (depth == 16)
         png_set_strip_16(j->png);
-    if (color & PNG_COLOR_MASK_ALPHA)
-        png_set_strip_alpha(j->png);
+    bool palette_alpha = color == PNG_COLOR_TYPE_PALETTE && png_get_valid(j->png, j->info, PNG_INFO_tRNS);
+    if ((color & PNG_COLOR_MASK_ALPHA) || palette_alpha)
+        png_set_strip_alpha(j->png);   /* palette expansion turns tRNS into an alpha channel */
     bool gray = color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA;
     if (gray && channels == 3)
         png_set_gray_to_rgb(j->png);

@@ -369,6 +369,11 @@ NpyStatus npy_read(const char *path, NpyArray *out, char *err, size_t errlen)
         if (st == NPY_OK)
             st = parse_head(head, have, out, &data_off, &e);
     }
+    /* a regular file's size says at once whether the shape fits: never allocate what the header claims for a
+     * file too short to hold it (a 100-byte file must not ask for petabytes) */
+    struct stat sb;
+    if (st == NPY_OK && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && (size_t)sb.st_size >= data_off)
+        st = check_data_size((size_t)sb.st_size - data_off, out->nbytes, &e);
     if (st == NPY_OK && !(out->data = malloc(out->nbytes ? out->nbytes : 1)))
         st = fail(&e, NPY_ENOMEM, "cannot allocate %zu bytes", out->nbytes);
     if (st == NPY_OK) {

@@ -158,6 +158,11 @@ DatasetStatus zip_member(const uint8_t *b, size_t len, bool mapped, const ZipEnt
                         "(%llu) sizes", name, (unsigned long long)z->csize, (unsigned long long)z->usize);
         *data = src;
     } else {
+        /* deflate expands at most 1032:1: a larger claim is a damaged directory, and must not make us allocate
+         * gigabytes for a small file */
+        if (z->usize > z->csize * 1032 + 258)
+            return fail(e, DATASET_EFORMAT, "member %s: %llu bytes cannot inflate to the %llu the directory says "
+                        "(damaged archive)", name, (unsigned long long)z->csize, (unsigned long long)z->usize);
         uint8_t *buf = malloc(z->usize ? (size_t)z->usize : 1);
         if (!buf)
             return fail(e, DATASET_ENOMEM, "cannot inflate member %s (%llu bytes) into memory: save with np.savez "

@@ -194,6 +194,9 @@ int tr_eval_main(Trainer *t, int mode, Buffers *b);
 /* The metadata_props fields appended to the export (class names, preprocessing): malloc'd protobuf bytes
  * in *out (NULL, *len 0 when there are none). Returns 0 or 1 (out of memory). */
 int tr_export_metadata(const Trainer *t, unsigned char **out, size_t *len);
+/* --weights: an export of this program in memory into params (see trainer_eval.c); for the fuzzer too. */
+int tr_parse_export_weights(const Trainer *t, const char *path, const unsigned char *buf, size_t len,
+                            unsigned char *params, char ***names, size_t *nnames, char **preprocess);
 
 /* trainer_run.c: everything after the data and parameters are ready (b->params holds the initial
  * weights, --init applied): the training (with its metrics, checkpoints, progress and plot), the export

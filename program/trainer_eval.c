@@ -346,41 +346,18 @@ static int compare_params(const void *a, const void *b)
     return x->export_offset < y->export_offset ? -1 : x->export_offset > y->export_offset;
 }
 
-/* The file the program's --export wrote: the template's bytes outside the weights must match (so it is
- * this program's model), what follows the template may only be metadata_props; the weights are read at
- * the template's offsets. Class names from onnxtune.classes go to names/nnames. */
-static int load_export_weights(Trainer *t, const char *path, unsigned char *params, char ***names, size_t *nnames,
-                               char **preprocess)
+/* An export of this program, buf[len] (path names it in messages): the template's bytes outside the
+ * weights must match (so it is this program's model), what follows the template may only be
+ * metadata_props; the weights are read at the template's offsets. Class names from onnxtune.classes go
+ * to names/nnames, onnxtune.preprocess to preprocess (the caller frees both, also after a failure). */
+int tr_parse_export_weights(const Trainer *t, const char *path, const unsigned char *buf, size_t len,
+                            unsigned char *params, char ***names, size_t *nnames, char **preprocess)
 {
     const TrainProgram *p = t->p;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return tr_fail(t, "--weights %s: cannot open: %s", path, strerror(errno));
-    unsigned char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            unsigned char *q = realloc(buf, cap = cap ? 2 * cap : p->export_bytes + 4096);
-            if (!q) {
-                free(buf);
-                fclose(f);
-                return tr_fail(t, "--weights %s: out of memory", path);
-            }
-            buf = q;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    bool read_error = ferror(f);
-    fclose(f);
     int rc = 0;
     const TrainParam **ps = calloc((size_t)p->nparams + 1, sizeof *ps);
     size_t np = 0;
-    if (read_error)
-        rc = tr_fail(t, "--weights %s: read failed", path);
-    else if (!ps)
+    if (!ps)
         rc = tr_fail(t, "out of memory");
     else if (len < p->export_bytes)
         rc = tr_fail(t, "--weights %s is not an export of this program: %zu bytes, shorter than its model (%zu)", path,
@@ -433,7 +410,9 @@ static int load_export_weights(Trainer *t, const char *path, unsigned char *para
             rc = tr_fail(t, "--weights %s: malformed metadata entry at byte %zu", path, k);
             break;
         }
-        if (key && val && kl == strlen("onnxtune.classes") && memcmp(key, "onnxtune.classes", kl) == 0 &&
+        /* the first onnxtune.classes counts (as the first onnxtune.preprocess): a second list would replace,
+         * and leak, the first */
+        if (key && val && kl == strlen("onnxtune.classes") && memcmp(key, "onnxtune.classes", kl) == 0 && !*names &&
             !parse_string_list((const char *)val, vl, names, nnames))
             rc = tr_fail(t, "--weights %s: onnxtune.classes is not a JSON list of strings", path);
         if (key && val && kl == strlen("onnxtune.preprocess") && memcmp(key, "onnxtune.preprocess", kl) == 0 &&
@@ -444,6 +423,38 @@ static int load_export_weights(Trainer *t, const char *path, unsigned char *para
     for (size_t i = 0; !rc && i < np; i++)
         memcpy(params + ps[i]->offset, buf + ps[i]->export_offset, ps[i]->nbytes);
     free(ps);
+    return rc;
+}
+
+/* The file the program's --export wrote, read whole and checked by tr_parse_export_weights. */
+static int load_export_weights(Trainer *t, const char *path, unsigned char *params, char ***names, size_t *nnames,
+                               char **preprocess)
+{
+    const TrainProgram *p = t->p;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return tr_fail(t, "--weights %s: cannot open: %s", path, strerror(errno));
+    unsigned char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            unsigned char *q = realloc(buf, cap = cap ? 2 * cap : p->export_bytes + 4096);
+            if (!q) {
+                free(buf);
+                fclose(f);
+                return tr_fail(t, "--weights %s: out of memory", path);
+            }
+            buf = q;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    bool read_error = ferror(f);
+    fclose(f);
+    int rc = read_error ? tr_fail(t, "--weights %s: read failed", path)
+                        : tr_parse_export_weights(t, path, buf, len, params, names, nnames, preprocess);
     free(buf);
     return rc;
 }

@@ -365,6 +365,7 @@ int main(void)
     size_t nfiles = read_lines(DATA "ref/files.txt", files, 32);
     CHECK(nfiles >= 8);
     test_decode(files, nfiles);
+    test_decode((char *[]){"palette_trns.png"}, 1);    /* a transparent palette entry: PIL drops it */
     test_resize();
     test_transforms(files, nfiles);
     test_corrupt();

@@ -115,6 +115,8 @@ def make_images():
     Image.fromarray(smooth(26, 30, 1, 7), "L").save(p("gray.jpg"), quality=85)
     Image.fromarray(smooth(40, 50, 3, 8), "RGB").save(p("progressive.jpg"), quality=80, progressive=True)
     Image.fromarray(smooth(7, 61, 3, 9), "RGB").save(p("wide.png"))
+    # a palette with a transparent entry (tRNS): libpng expands it to RGBA, PIL's convert("RGB") drops it
+    Image.fromarray(smooth(9, 14, 3, 10), "RGB").quantize(8).save(p("palette_trns.png"), transparency=2)
     png = open(p("rgb8.png"), "rb").read()
     jpg = open(p("rgb.jpg"), "rb").read()
     open(p("truncated.png"), "wb").write(png[: len(png) * 6 // 10])
@@ -184,7 +186,7 @@ def make_refs():
             mean = (mean * 3)[:3]
             std = (std * 3)[:3]
             f.write(f"{name} {c} {h} {w} {resize} {crop} " + " ".join(repr(float(v)) for v in mean + std) + "\n")
-    for name in GOOD:
+    for name in GOOD + ["palette_trns.png"]:   # decoded only (not in the transform references)
         for c in (1, 3):
             a = np.array(pil_loader(os.path.join(IMG, name), c), dtype=np.uint8)
             np.save(os.path.join(REF, f"decode_{os.path.splitext(name)[0]}_{os.path.splitext(name)[1][1:]}_c{c}.npy"),

@@ -1,26 +1,40 @@
 #!/bin/sh
-# run.sh [SECONDS] - fuzz the importer: builds tests/fuzz/fuzz_import.c with clang (libFuzzer,
-# AddressSanitizer, UndefinedBehaviorSanitizer) against importer/, ir/ and common/, replays the seed corpus
-# (tests/fuzz/corpus and tests/malformed), then fuzzes for SECONDS (default 60; 0 = replay only).
-# Work files (generated protobuf code, the binary, new inputs, crashes) go to $FUZZ_WORK
-# (default /tmp/onnxtune_fuzz); a crash leaves its input in $FUZZ_WORK/artifacts/.
+# run.sh [SECONDS [HARNESS...]] - fuzz the readers of untrusted bytes with libFuzzer under
+# AddressSanitizer + UndefinedBehaviorSanitizer: builds every harness (tests/fuzz/fuzz_<name>.c) with
+# clang in a CMake build configured with -DONNXTUNE_FUZZ=ON, replays each one's seeds (importer:
+# tests/fuzz/corpus and tests/malformed; others: tests/fuzz/corpus_<name>), then fuzzes each for
+# SECONDS (default 30; 0 = replay only). HARNESS: import npy npz image checkpoint weights (default all;
+# tests/fuzz/README.md says what each one reads).
+# Work files (the build, new inputs per harness, crashes) go to $FUZZ_WORK (default /tmp/onnxtune_fuzz);
+# a crash leaves its input in $FUZZ_WORK/artifacts/<name>/ and stops the script with status 1.
 set -eu
 cd "$(dirname "$0")/../.."
-SECS=${1:-60}
+SECS=${1:-30}
+[ $# -gt 0 ] && shift
+HARNESSES=${*:-import npy npz image checkpoint weights}
 W=${FUZZ_WORK:-/tmp/onnxtune_fuzz}
 CLANG=${CLANG:-clang}
-mkdir -p "$W/gen" "$W/corpus" "$W/artifacts"
-cp /usr/include/onnx/onnx.proto "$W/gen/onnx.proto"
-protoc-c --proto_path="$W/gen" --c_out="$W/gen" "$W/gen/onnx.proto"
-echo "building $W/fuzz_import"
-$CLANG -g -O1 -std=c11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter \
-    -Iir -Iimporter -Icommon -I"$W/gen" tests/fuzz/fuzz_import.c importer/*.c ir/*.c common/*.c \
-    "$W/gen/onnx.pb-c.c" -lprotobuf-c -lm -pthread -o "$W/fuzz_import"
-OPTS="-timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=2048 -max_len=65536 -artifact_prefix=$W/artifacts/"
-echo "replaying the corpus"
-"$W/fuzz_import" $OPTS -runs=0 tests/fuzz/corpus tests/malformed
-[ "$SECS" -gt 0 ] || exit 0
-echo "fuzzing for $SECS s (new inputs in $W/corpus)"
-"$W/fuzz_import" $OPTS -max_total_time="$SECS" -print_final_stats=1 -dict=tests/fuzz/onnx.dict \
-    "$W/corpus" tests/fuzz/corpus tests/malformed
+SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+mkdir -p "$W"
+echo "building the harnesses in $W/build"
+cmake -S . -B "$W/build" -DCMAKE_C_COMPILER="$CLANG" -DCMAKE_BUILD_TYPE=Debug -DONNXTUNE_FUZZ=ON \
+    -DCMAKE_C_FLAGS="-O1 $SAN" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+targets=""
+for h in $HARNESSES; do targets="$targets fuzz_$h"; done
+cmake --build "$W/build" -j"${JOBS:-2}" --target $targets >/dev/null
+
+for h in $HARNESSES; do
+    case $h in
+    import) seeds="tests/fuzz/corpus tests/malformed"; extra="-max_len=65536 -dict=tests/fuzz/onnx.dict" ;;
+    image) seeds=tests/fuzz/corpus_$h; extra="-max_len=65536" ;;
+    weights) seeds=tests/fuzz/corpus_$h; extra="-max_len=4096 -close_fd_mask=2" ;;  # its refusals go to stderr
+    *) seeds=tests/fuzz/corpus_$h; extra="-max_len=16384" ;;
+    esac
+    mkdir -p "$W/corpus/$h" "$W/artifacts/$h"
+    OPTS="-timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=2048 -artifact_prefix=$W/artifacts/$h/"
+    echo "== $h: replaying $seeds"
+    "$W/build/fuzz_$h" $OPTS -runs=0 $seeds
+    [ "$SECS" -gt 0 ] || continue
+    echo "== $h: fuzzing for $SECS s (new inputs in $W/corpus/$h)"
+    "$W/build/fuzz_$h" $OPTS $extra -max_total_time="$SECS" -print_final_stats=1 "$W/corpus/$h" $seeds
+done
