@@ -7,6 +7,7 @@
  * fuzz_checkpoint_replay).
  */
 #include "program.h"
+#include "common.h"
 #include "fuzz_file.h"
 
 #include <stdint.h>

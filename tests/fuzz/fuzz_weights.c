@@ -21,10 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static unsigned char template_bytes[TEMPLATE_BYTES];
 static const TrainParam params[] = {
-    {"fc.weight", TRAIN_PARAM_TRAINABLE, RT_FLOAT, 2, {2, 3}, 24, 0, 16},
-    {"fc.bias", TRAIN_PARAM_TRAINABLE, RT_FLOAT, 1, {2}, 8, 64, 48},
-    {"bn.running_mean", TRAIN_PARAM_BUFFER, RT_FLOAT, 1, {2}, 8, 128, 72},
-    {"fc.weight.momentum", TRAIN_PARAM_STATE, RT_FLOAT, 2, {2, 3}, 24, 136, -1},
+    {"fc.weight", TRAIN_PARAM_TRAINABLE, RT_FLOAT, 2, {2, 3}, 24, 0, 16, false},
+    {"fc.bias", TRAIN_PARAM_TRAINABLE, RT_FLOAT, 1, {2}, 8, 64, 48, false},
+    {"bn.running_mean", TRAIN_PARAM_BUFFER, RT_FLOAT, 1, {2}, 8, 128, 72, false},
+    {"fc.weight.momentum", TRAIN_PARAM_STATE, RT_FLOAT, 2, {2, 3}, 24, 136, -1, false},
 };
 static TrainProgram program = {
     .model = "fuzz.onnx",
