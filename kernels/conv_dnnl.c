@@ -393,6 +393,11 @@ static bool run(ConvEntry *e, void *const ptrs[CONV_ARGS])
 bool conv_dnnl(ConvDnnlDir dir, float *out, const float *a, const float *b, const float *bias, size_t n,
                size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act)
 {
+    /* Inside a parallel region (a training program's features pass runs one sample per thread) the
+     * shared primitive cache and arena below would race, and conv.c's single-threaded loops give the
+     * same bits whatever thread runs them: that region always takes conv.c. */
+    if (omp_get_level() > 0)
+        return false;
     if (!conv_dnnl_enabled() || win->nd < 1 || win->nd > RT_MAX_SPATIAL || n == 0 || group == 0 ||
         c_in == 0 || c_out == 0 || c_in % group || c_out % group)
         return false;
