@@ -119,7 +119,8 @@ def export_onnx(name, size, path):
 
 def torch_epochs_worker(a):
     """--feature-cache-run's PyTorch side: scenario A over a.fc_samples random images for a.torch_epochs
-    epochs of ceil(N / 16) steps (a short last batch as onnxtune's padded one costs the same), the
+    epochs of ceil(N / 16) steps (a short last batch is just shorter: onnxtune pads it, so this favours
+    PyTorch if anything), the
     backbone recomputed every epoch as PyTorch does. Prints JSON with each epoch's wall and CPU seconds."""
     import torch
     import torch.nn as nn
