@@ -27,6 +27,12 @@ so the whole default set takes a while; pick a subset):
       [--scenarios A,B,Bbn,all] [--threads 1,2] [--rounds 3] [--onnxtune build/onnxtune]
 Prints a markdown table after every round; everything measured goes to WORK/finetune.json after
 every measurement (--work, default BUILD/bench-finetune).
+
+--feature-cache-run (issue 10): whole multi-epoch runs of scenario A, the feature cache against PyTorch
+recomputing the backbone every epoch (see feature_cache_run and bench/README.md):
+  /usr/bin/python3 bench/finetune.py --feature-cache-run --models resnet18 --sizes 224 --threads 1
+      [--fc-samples 256] [--fc-epochs 10] [--torch-epochs 3] [--rounds 1] [--no-cv] [--reuse-programs]
+writes WORK/feature-cache-run.json after every round; --fc-report JSON prints its report again.
 """
 import argparse
 import fnmatch
@@ -109,6 +115,42 @@ def export_onnx(name, size, path):
                       input_names=["image"], output_names=["logits"],
                       dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}},
                       training=torch.onnx.TrainingMode.PRESERVE)
+
+
+def torch_epochs_worker(a):
+    """--feature-cache-run's PyTorch side: scenario A over a.fc_samples random images for a.torch_epochs
+    epochs of ceil(N / 16) steps (a short last batch is just shorter: onnxtune pads it, so this favours
+    PyTorch if anything), the
+    backbone recomputed every epoch as PyTorch does. Prints JSON with each epoch's wall and CPU seconds."""
+    import torch
+    import torch.nn as nn
+    torch.set_num_threads(a.threads[0])
+    name = a.models[0]
+    model = build_model(name)
+    model.requires_grad_(False)
+    replace_head(model, name)
+    model.train()
+    for m in model.modules():   # frozen BatchNorm: running statistics
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=LR, momentum=MOMENTUM)
+    loss_fn = nn.CrossEntropyLoss()
+    g = torch.Generator().manual_seed(1)
+    n = a.fc_samples
+    x = torch.randn(n, 3, a.sizes[0], a.sizes[0], generator=g)
+    y = torch.randint(0, CLASSES, (n,), generator=g)
+    walls, cpus = [], []
+    for e in range(a.torch_epochs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        for i in range(0, n, BATCH):
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x[i:i + BATCH]), y[i:i + BATCH])
+            loss.backward()
+            opt.step()
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    print(json.dumps({"epoch_s": walls, "epoch_cpu_s": cpus}))
 
 
 def torch_worker(a):
@@ -226,6 +268,156 @@ def spread(xs):
     return f"{statistics.median(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})"
 
 
+# ---------------------------------------------------------------- --feature-cache-run (issue 10)
+
+FEAT_RE = r"features of the (\d+) training samples \((\d+) bytes each\) computed in ([0-9.]+) s; ([0-9.]+) MiB (in memory|memory-mapped)"
+EPOCH_RE = r"^epoch (\d+)/\d+:.*\| \S+ ([0-9.]+) samples/s"
+
+
+def parse_run(out, n):
+    """From a training program's stdout: the feature line's numbers and each epoch's wall seconds (samples
+    / the printed rate, finer than the printed duration's 0.1 s)."""
+    import re
+    m = re.search(FEAT_RE, out)
+    feat = {"samples": int(m[1]), "bytes": int(m[2]), "s": float(m[3]), "mib": float(m[4]), "where": m[5]} if m else None
+    epochs = [n / float(e[1]) for e in re.findall(EPOCH_RE, out, re.M)]
+    return feat, epochs
+
+
+def fc_data(n, size, work):
+    import numpy as np
+    rng = np.random.default_rng(1)
+    x = os.path.join(work, f"fc-x{size}-{n}.npy")
+    y = os.path.join(work, f"fc-y-{n}.npy")
+    if not os.path.exists(x):
+        np.save(x, rng.standard_normal((n, 3, size, size), dtype=np.float32))
+        np.save(y, rng.integers(0, CLASSES, n, dtype=np.int64))
+    return x, y
+
+
+def feature_cache_run(a, work):
+    """Scenario A, whole runs: onnxtune --feature-cache auto (E epochs) and off (1 and 2 epochs: epoch 1
+    and one later epoch, by difference), PyTorch (a.torch_epochs epochs, the rest extrapolated from its
+    median later epoch), and onnxtune --lr 0.1,0.01,0.001 --cv 5 against a single run, all at 1 thread
+    (a.threads[0]). Interleaved per round in the order auto, PyTorch, off, cv (reversed in odd rounds)."""
+    t, n, E, size = a.threads[0], a.fc_samples, a.fc_epochs, a.sizes[0]
+    env = thread_env(t)
+    data = fc_data(n, size, work)
+    results = {}
+    progs = {}
+    for m in a.models:   # --reuse-programs: a program compiled by an earlier run (compile times then 0)
+        prog = os.path.join(work, f"{m}-{size}-A")
+        ok = a.reuse_programs and os.path.exists(prog) and os.path.getmtime(prog) > os.path.getmtime(a.onnxtune)
+        progs[m] = (prog, 0.0, 0.0, 0.0) if ok else compile_prog(a, m, size, "A", work)
+    for m, (_, total, cc, cpu) in progs.items():
+        print(f"# compiled {m}-{size}-A: {total:.1f} s (cc {cc:.1f} s; CPU {cpu:.1f} s)", flush=True)
+    for r in range(a.rounds):
+        for m in a.models:
+            prog = progs[m][0]
+            d = results.setdefault(m, {"auto": [], "auto1": [], "off1": [], "off2": [], "torch": [], "cv": [], "load": []})
+            base = [prog, "--train-x", data[0], "--train-y", data[1], "--no-shuffle", "--threads", str(t)]
+
+            def auto():
+                # the whole run, as a user runs it: features computed (in memory), then E epochs
+                w, c, rss, out = run_child(base + ["--epochs", str(E), "--feature-cache", "auto"], env)
+                feat, ep = parse_run(out, n)
+                d["auto"].append({"wall": w, "cpu": c, "rss": rss, "feat": feat, "epochs": ep})
+                print(f"# {m} auto E={E}: wall {w:.1f} s CPU {c:.1f} s RSS {rss:.0f} MiB; features {feat}; "
+                      f"epochs wall {' '.join(f'{x:.4f}' for x in ep)}", flush=True)
+                w, c, rss, out = run_child(base + ["--epochs", "1", "--feature-cache", "auto"], env)
+                d["auto1"].append({"wall": w, "cpu": c, "rss": rss})
+                print(f"# {m} auto E=1: wall {w:.1f} s CPU {c:.1f} s", flush=True)
+                # a later epoch's CPU time: with the features saved in a folder (--feature-cache DIR, computed
+                # by the first run), a 1-epoch and an E-epoch run differ by E - 1 cached epochs alone
+                cdir = os.path.join(work, f"fc-cache-{m}-{n}")
+                run_child(base + ["--epochs", "1", "--feature-cache", cdir], env)
+                disk = os.path.getsize(os.path.join(cdir, "train.features"))
+                w1, c1, _, _ = run_child(base + ["--epochs", "1", "--feature-cache", cdir], env)
+                wE, cE, rssE, _ = run_child(base + ["--epochs", str(E), "--feature-cache", cdir], env)
+                d.setdefault("warm", []).append({"cpu1": c1, "cpuE": cE, "wall1": w1, "wallE": wE, "disk": disk})
+                print(f"# {m} warm DIR: E=1 CPU {c1:.2f} s, E={E} CPU {cE:.2f} s; file {disk} bytes", flush=True)
+
+            def off():
+                for k, e in (("off1", 1), ("off2", 2)):
+                    w, c, rss, out = run_child(base + ["--epochs", str(e), "--feature-cache", "off"], env)
+                    d[k].append({"wall": w, "cpu": c, "rss": rss, "epochs": parse_run(out, n)[1]})
+                    print(f"# {m} off E={e}: wall {w:.1f} s CPU {c:.1f} s RSS {rss:.0f} MiB", flush=True)
+
+            def torch():
+                cmd = [a.python, os.path.abspath(__file__), "--torch-worker", "--feature-cache-run", "--models", m,
+                       "--sizes", str(size), "--threads", str(t), "--fc-samples", str(n),
+                       "--torch-epochs", str(a.torch_epochs)]
+                w, c, rss, out = run_child(cmd, dict(env, GLIBC_TUNABLES=TUNED_MALLOC))
+                j = json.loads(out)
+                d["torch"].append({"wall": w, "cpu": c, "rss": rss, **j})
+                print(f"# {m} PyTorch {a.torch_epochs} epochs: wall {w:.1f} s CPU {c:.1f} s RSS {rss:.0f} MiB; epochs wall "
+                      f"{' '.join(f'{x:.2f}' for x in j['epoch_s'])} CPU {' '.join(f'{x:.2f}' for x in j['epoch_cpu_s'])}",
+                      flush=True)
+
+            def cv():
+                if not a.cv_check:
+                    return
+                w, c, rss, out = run_child(base + ["--epochs", str(E), "--feature-cache", "auto", "--lr",
+                                                   "0.1,0.01,0.001", "--cv", "5"], env)
+                d["cv"].append({"wall": w, "cpu": c, "rss": rss})
+                print(f"# {m} --cv 5 x 3 lr, E={E}: wall {w:.1f} s CPU {c:.1f} s RSS {rss:.0f} MiB", flush=True)
+
+            d["load"].append(open("/proc/loadavg").read().split()[:3])
+            steps = [auto, torch, off, cv]
+            for f in (steps if r % 2 == 0 else steps[::-1]):
+                f()
+            with open(os.path.join(work, "feature-cache-run.json"), "w") as fj:
+                json.dump({"date": time.strftime("%Y-%m-%d %H:%M %Z"), "samples": n, "epochs": E, "size": size,
+                           "threads": t, "torch_epochs": a.torch_epochs, "results": results}, fj, indent=1)
+    fc_report(a, results)
+
+
+def fc_report(a, results):
+    n, E = a.fc_samples, a.fc_epochs
+    med = statistics.median
+    print(f"\nscenario A, {a.sizes[0]}x{a.sizes[0]}, {n} images, batch {BATCH}, {E} epochs, {a.threads[0]} thread(s); "
+          f"seconds (CPU = user + system of the process, wall in brackets); medians over {a.rounds} round(s)")
+    for m, d in results.items():
+        au, au1, o1, o2, tc = d["auto"], d["auto1"], d["off1"], d["off2"], d["torch"]
+        later_auto = med([x for r in au for x in r["epochs"][1:]])          # program's own epoch times (wall)
+        # /usr/bin/time counts CPU in 0.01 s: a difference under 0.02 s is "below resolution", bounded by it
+        later_auto_cpu = med([(r["cpuE"] - r["cpu1"]) / (E - 1) for r in d["warm"]])
+        below = later_auto_cpu * (E - 1) < 0.02
+        if below:
+            later_auto_cpu = 0.02 / (E - 1)
+        ep1_auto = med([r["epochs"][0] + r["feat"]["s"] for r in au])       # features + epoch 1's steps (wall)
+        whole_auto_cpu, whole_auto_wall = med([r["cpu"] for r in au]), med([r["wall"] for r in au])
+        off_ep1_cpu = med([r["cpu"] for r in o1])
+        off_later_cpu = med([b["cpu"] - a_["cpu"] for a_, b in zip(o1, o2)])
+        off_whole_cpu = off_ep1_cpu + (E - 1) * off_later_cpu
+        t_ep1_cpu = med([r["epoch_cpu_s"][0] for r in tc])
+        t_later_cpu = med([x for r in tc for x in r["epoch_cpu_s"][1:]])
+        t_later_wall = med([x for r in tc for x in r["epoch_s"][1:]])
+        # PyTorch's whole run: the measured process (start-up, model, data, its epochs) + the epochs not run
+        t_whole_cpu = med([r["cpu"] for r in tc]) + (E - a.torch_epochs) * t_later_cpu
+        feat = au[0]["feat"]
+        print(f"\n{m}: features {feat['bytes']} B/sample, {feat['mib']} MiB {feat['where']}, file {d['warm'][0]['disk']} B; computed in "
+              f"{med([r['feat']['s'] for r in au]):.2f} s")
+        print(f"  onnxtune auto : epoch 1 (features + steps) {ep1_auto:.2f} s wall; later epochs CPU {'< ' if below else ''}{later_auto_cpu:.4f} s "
+              f"(DIR runs' difference{', below /usr/bin/time resolution' if below else ''}), wall {later_auto:.4f} s (each: {' '.join(f'{x:.4f}' for x in au[0]['epochs'][1:])}); whole run CPU {whole_auto_cpu:.1f} s "
+              f"(wall {whole_auto_wall:.1f}); 1-epoch run CPU {med([r['cpu'] for r in au1]):.1f} s; peak RSS "
+              f"{max(r['rss'] for r in au):.0f} MiB")
+        print(f"  onnxtune off  : epoch 1 run CPU {off_ep1_cpu:.1f} s; later epoch CPU {off_later_cpu:.2f} s; "
+              f"whole run ({E} epochs, extrapolated) CPU {off_whole_cpu:.1f} s")
+        print(f"  PyTorch       : epoch 1 CPU {t_ep1_cpu:.2f} s; later epochs CPU {t_later_cpu:.2f} s (wall "
+              f"{t_later_wall:.2f}); whole run ({a.torch_epochs} measured, {E - a.torch_epochs} extrapolated) CPU "
+              f"{t_whole_cpu:.1f} s; peak RSS {max(r['rss'] for r in tc):.0f} MiB")
+        print(f"  ratios        : later epoch PyTorch CPU / onnxtune auto wall {t_later_cpu / later_auto:.0f}x, PyTorch CPU / "
+              f"onnxtune CPU {'> ' if below else ''}{t_later_cpu / later_auto_cpu:.0f}x; "
+              f"whole run PyTorch / onnxtune auto (CPU) {t_whole_cpu / whole_auto_cpu:.2f}x; "
+              f"onnxtune off / auto whole (CPU) {off_whole_cpu / whole_auto_cpu:.2f}x")
+        if d["cv"]:
+            cvc = med([r["cpu"] for r in d["cv"]])
+            print(f"  --cv 5 x 3 lr : CPU {cvc:.1f} s (wall {med([r['wall'] for r in d['cv']]):.1f}) = "
+                  f"{cvc / whole_auto_cpu:.2f}x the single {E}-epoch run")
+        print(f"  loads (1/5/15 min) at each round: {d['load']}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--onnxtune", default=os.path.join(REPO, "build", "onnxtune"))
@@ -238,16 +430,32 @@ def main():
     ap.add_argument("--steps", type=int, default=8, help="timed PyTorch steps per process (median)")
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--feature-cache-run", action="store_true",
+                    help="scenario A whole runs: onnxtune --feature-cache auto/off against PyTorch's epochs (issue 10)")
+    ap.add_argument("--fc-samples", type=int, default=256, help="--feature-cache-run: images")
+    ap.add_argument("--fc-epochs", type=int, default=10, help="--feature-cache-run: onnxtune's epochs")
+    ap.add_argument("--torch-epochs", type=int, default=3, help="--feature-cache-run: PyTorch's measured epochs")
+    ap.add_argument("--fc-report", metavar="JSON", help="print the report of a saved feature-cache-run.json")
+    ap.add_argument("--reuse-programs", action="store_true", help="--feature-cache-run: keep compiled programs")
+    ap.add_argument("--no-cv", dest="cv_check", action="store_false", help="--feature-cache-run: skip --cv 5")
     a = ap.parse_args()
     a.models = [m for m in a.models.split(",") if m]
     a.sizes = [int(s) for s in a.sizes.split(",") if s]
     a.scenarios = [s for s in a.scenarios.split(",") if s]
     a.threads = [int(t) for t in a.threads.split(",") if t]
     if a.torch_worker:
-        return torch_worker(a)
+        return torch_epochs_worker(a) if a.feature_cache_run else torch_worker(a)
 
     work = os.path.abspath(a.work or os.path.join(os.path.dirname(os.path.abspath(a.onnxtune)), "bench-finetune"))
     os.makedirs(work, exist_ok=True)
+    if a.fc_report:
+        j = json.load(open(a.fc_report))
+        a.fc_samples, a.fc_epochs, a.sizes, a.threads, a.torch_epochs = (j["samples"], j["epochs"], [j["size"]],
+                                                                       [j["threads"]], j["torch_epochs"])
+        a.rounds = max(len(d["auto"]) for d in j["results"].values())
+        return fc_report(a, j["results"])
+    if a.feature_cache_run:
+        return feature_cache_run(a, work)
     configs = []   # (model, size, scenario)
     for m in a.models:
         for s in ([VIT_SIZE] if m == "vit" else a.sizes):
