@@ -124,6 +124,29 @@ static void entry_destroy(ConvEntry *e)
     free(e);
 }
 
+/* Everything the cache holds, released when the program ends or the shared object that holds this copy
+ * of the kernels is unloaded (dlclose in tests and conform): otherwise the primitives outlive the only
+ * pointers to them and LeakSanitizer reports them. */
+__attribute__((destructor)) static void conv_dnnl_release(void)
+{
+    for (size_t i = 0; i < CACHE_SIZE; i++)
+        if (dnnl.entries[i]) {
+            entry_destroy(dnnl.entries[i]);
+            dnnl.entries[i] = NULL;
+        }
+    free(dnnl.arena);
+    dnnl.arena = NULL;
+    dnnl.arena_size = 0;
+    if (dnnl.stream)
+        dnnl_stream_destroy(dnnl.stream);
+    if (dnnl.engine)
+        dnnl_engine_destroy(dnnl.engine);
+    dnnl.stream = NULL;
+    dnnl.engine = NULL;
+    dnnl.count = 0;
+    dnnl.state = 0;
+}
+
 /* Adds argument `arg` with the caller's plain layout `user_md` and the primitive's `want` layout. */
 static bool add_arg(ConvEntry *e, int arg, bool output, const dnnl_memory_desc_t *user_md,
                     const dnnl_memory_desc_t *want)
