@@ -257,6 +257,13 @@ typedef struct {
     size_t errlen;
 } ErrSink;
 
+/* Writes "NAME: " and the message into e's buffer (when it has one) and returns st. */
+DatasetStatus data_fail(const ErrSink *e, DatasetStatus st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 typedef struct {
     bool found;
     uint16_t flags, method;

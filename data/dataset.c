@@ -60,28 +60,7 @@ struct DatasetImpl {
 
 /* ------------------------------------------------------------------------ messages */
 
-#if defined(__GNUC__)
-#define DS_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#else
-#define DS_PRINTF(f, a)
-#endif
-
-static DatasetStatus fail(const ErrSink *e, DatasetStatus st, const char *fmt, ...) DS_PRINTF(3, 4);
-static DatasetStatus fail(const ErrSink *e, DatasetStatus st, const char *fmt, ...)
-{
-    if (e->err && e->errlen) {
-        int k = e->name ? snprintf(e->err, e->errlen, "%s: ", e->name) : 0;
-        if (k >= 0 && (size_t)k < e->errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(e->err + k, e->errlen - (size_t)k, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return st;
-}
-
-static void warn(const struct DatasetImpl *im, const char *fmt, ...) DS_PRINTF(2, 3);
+static void warn(const struct DatasetImpl *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void warn(const struct DatasetImpl *im, const char *fmt, ...)
 {
     if (!im->warn)
@@ -144,7 +123,7 @@ static DatasetStatus begin(Dataset *ds, const char *source, const DatasetOptions
     ds->impl_ = calloc(1, sizeof *ds->impl_);
     ds->source = strdup(source);
     if (!ds->impl_ || !ds->source)
-        return fail(e, DATASET_ENOMEM, "out of memory");
+        return data_fail(e, DATASET_ENOMEM, "out of memory");
     atomic_init(&ds->impl_->skipped_at_load, 0);
     ds->impl_->warn = o->warn;
     ds->impl_->warn_ctx = o->warn_ctx;
@@ -202,15 +181,15 @@ static DatasetStatus finish_arrays(Dataset *ds, RtDType xdt, int xrank, const si
 {
     ErrSink e = {NULL, err, errlen};
     if (xrank < 1)
-        return fail(&e, DATASET_EFORMAT, "%s is a 0-d array: x needs a leading sample dimension", xname);
+        return data_fail(&e, DATASET_EFORMAT, "%s is a 0-d array: x needs a leading sample dimension", xname);
     if (yrank < 1)
-        return fail(&e, DATASET_EFORMAT, "%s is a 0-d array: y needs a leading sample dimension", yname);
+        return data_fail(&e, DATASET_EFORMAT, "%s is a 0-d array: y needs a leading sample dimension", yname);
     if (ydt != RT_INT64 && ydt != RT_FLOAT)
-        return fail(&e, DATASET_EUNSUPPORTED,
+        return data_fail(&e, DATASET_EUNSUPPORTED,
                     "%s is %s: y must be int64 class indices or float32 targets (save y.astype(np.int64) or "
                     "y.astype(np.float32))", yname, rt_dtype_name(ydt));
     if (xdims[0] != ydims[0])
-        return fail(&e, DATASET_EFORMAT, "%s has %zu samples but %s has %zu", xname, xdims[0], yname, ydims[0]);
+        return data_fail(&e, DATASET_EFORMAT, "%s has %zu samples but %s has %zu", xname, xdims[0], yname, ydims[0]);
     ds->kind = DATASET_ARRAYS;
     ds->n = xdims[0];
     set_sample(&ds->x, xdt, xrank - 1, xdims + 1);
@@ -259,10 +238,10 @@ static DatasetStatus open_npz(Dataset *ds, const char *path, const DatasetOption
     int fd = open(path, O_RDONLY);
     struct stat sb;
     if (fd < 0)
-        return fail(&e, DATASET_EIO, "cannot open: %s", strerror(errno));
+        return data_fail(&e, DATASET_EIO, "cannot open: %s", strerror(errno));
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        return fail(&e, DATASET_EIO, "not a regular file");
+        return data_fail(&e, DATASET_EIO, "not a regular file");
     }
     size_t len = (size_t)sb.st_size;
     if (len >= o->mmap_threshold && len > 0) {
@@ -283,7 +262,7 @@ static DatasetStatus open_npz(Dataset *ds, const char *path, const DatasetOption
         }
         if (!im->zip || got != len) {
             close(fd);
-            return fail(&e, im->zip ? DATASET_EIO : DATASET_ENOMEM, "cannot read %zu bytes%s%s", len,
+            return data_fail(&e, im->zip ? DATASET_EIO : DATASET_ENOMEM, "cannot read %zu bytes%s%s", len,
                         im->zip ? ": " : "", im->zip ? strerror(errno) : "");
         }
     }
@@ -298,7 +277,7 @@ static DatasetStatus open_npz(Dataset *ds, const char *path, const DatasetOption
     if (st != DATASET_OK)
         return st;
     if (!z[0].found || !z[1].found)
-        return fail(&e, DATASET_EFORMAT, "the archive has no '%s' member: save it with np.savez(path, x=X, y=Y)",
+        return data_fail(&e, DATASET_EFORMAT, "the archive has no '%s' member: save it with np.savez(path, x=X, y=Y)",
                     z[0].found ? "y" : "x");
     RtDType dt[2] = {RT_FLOAT, RT_FLOAT};
     int rank[2] = {0, 0};
@@ -320,7 +299,7 @@ static DatasetStatus open_npz(Dataset *ds, const char *path, const DatasetOption
     im->y_owned = malloc(ybytes ? ybytes : 1);
     if (!im->y_owned) {
         free(owned[1]);
-        return fail(&e, DATASET_ENOMEM, "out of memory");
+        return data_fail(&e, DATASET_ENOMEM, "out of memory");
     }
     memcpy(im->y_owned, data[1] + off[1], ybytes);
     free(owned[1]);
@@ -350,11 +329,11 @@ DatasetStatus dataset_open_arrays(Dataset *ds, const char *x_path, const char *y
     DatasetStatus st = begin(ds, x_path, o, &e);
     if (st == DATASET_OK) {
         if (is_zip(x_path))
-            st = y_path ? fail(&e, DATASET_EINVAL, "an .npz archive holds both x and y: give no separate y file (%s)",
+            st = y_path ? data_fail(&e, DATASET_EINVAL, "an .npz archive holds both x and y: give no separate y file (%s)",
                                y_path)
                         : open_npz(ds, x_path, o, err, errlen);
         else
-            st = !y_path ? fail(&e, DATASET_EINVAL, "an .npy file holds only x: the y file is missing")
+            st = !y_path ? data_fail(&e, DATASET_EINVAL, "an .npy file holds only x: the y file is missing")
                          : open_npy_pair(ds, x_path, y_path, o, err, errlen);
     }
     if (st != DATASET_OK)
@@ -366,11 +345,11 @@ DatasetStatus dataset_check_labels(const Dataset *ds, int64_t nclasses, char *er
 {
     ErrSink e = {ds->source, err, errlen};
     if (!ds->labels)
-        return fail(&e, DATASET_EINVAL, "y holds %s values of shape per sample rank %d, not int64 class indices",
+        return data_fail(&e, DATASET_EINVAL, "y holds %s values of shape per sample rank %d, not int64 class indices",
                     rt_dtype_name(ds->y.dtype), ds->y.rank);
     for (size_t i = 0; i < ds->n; i++)
         if (ds->labels[i] < 0 || ds->labels[i] >= nclasses)
-            return fail(&e, DATASET_EFORMAT, "label %lld of sample %zu is out of range: %lld classes (0..%lld)",
+            return data_fail(&e, DATASET_EFORMAT, "label %lld of sample %zu is out of range: %lld classes (0..%lld)",
                         (long long)ds->labels[i], i, (long long)nclasses, (long long)nclasses - 1);
     return DATASET_OK;
 }
@@ -438,12 +417,12 @@ static DatasetStatus walk(const char *root, const char *rel, int depth, FileList
     static const char *const ours[] = {".png", ".jpg", ".jpeg", NULL};
     static const char *const others[] = {".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", NULL};
     if (depth > MAX_WALK_DEPTH)
-        return fail(e, DATASET_EFORMAT, "%s/%s: folders nested deeper than %d (a symlink loop?)", root, rel,
+        return data_fail(e, DATASET_EFORMAT, "%s/%s: folders nested deeper than %d (a symlink loop?)", root, rel,
                     MAX_WALK_DEPTH);
     char *here = join(root, rel, NULL);
     DIR *d = here ? opendir(here) : NULL;
     if (!d) {
-        DatasetStatus st = fail(e, here ? DATASET_EIO : DATASET_ENOMEM, "cannot list %s: %s", here ? here : rel,
+        DatasetStatus st = data_fail(e, here ? DATASET_EIO : DATASET_ENOMEM, "cannot list %s: %s", here ? here : rel,
                                 strerror(errno));
         free(here);
         return st;
@@ -456,17 +435,17 @@ static DatasetStatus walk(const char *root, const char *rel, int depth, FileList
         char *full = join(here, de->d_name, NULL);
         struct stat sb;
         if (!full) {
-            st = fail(e, DATASET_ENOMEM, "out of memory");
+            st = data_fail(e, DATASET_ENOMEM, "out of memory");
         } else if (stat(full, &sb) == 0 && S_ISDIR(sb.st_mode)) {
             char *sub = join(rel, de->d_name, NULL);
-            st = sub ? walk(root, sub, depth + 1, fl, e) : fail(e, DATASET_ENOMEM, "out of memory");
+            st = sub ? walk(root, sub, depth + 1, fl, e) : data_fail(e, DATASET_ENOMEM, "out of memory");
             free(sub);
         } else if (has_ext(de->d_name, ours)) {
             if (fl->n == fl->cap) {
                 size_t cap = fl->cap ? 2 * fl->cap : 256;
                 FileEnt *v = realloc(fl->v, cap * sizeof *v);
                 if (!v)
-                    st = fail(e, DATASET_ENOMEM, "out of memory");
+                    st = data_fail(e, DATASET_ENOMEM, "out of memory");
                 else {
                     fl->v = v;
                     fl->cap = cap;
@@ -478,7 +457,7 @@ static DatasetStatus walk(const char *root, const char *rel, int depth, FileList
                 if (!fl->v[fl->n].dir || !fl->v[fl->n].name) {
                     free(fl->v[fl->n].dir);
                     free(fl->v[fl->n].name);
-                    st = fail(e, DATASET_ENOMEM, "out of memory");
+                    st = data_fail(e, DATASET_ENOMEM, "out of memory");
                 } else {
                     fl->n++;
                 }
@@ -507,7 +486,7 @@ static DatasetStatus list_classes(const char *dir, char ***names, size_t *count,
 {
     DIR *d = opendir(dir);
     if (!d)
-        return fail(e, DATASET_EIO, "cannot list the folder: %s", strerror(errno));
+        return data_fail(e, DATASET_EIO, "cannot list the folder: %s", strerror(errno));
     char **v = NULL;
     size_t n = 0, cap = 0;
     DatasetStatus st = DATASET_OK;
@@ -518,24 +497,24 @@ static DatasetStatus list_classes(const char *dir, char ***names, size_t *count,
         char *full = join(dir, de->d_name, NULL);
         struct stat sb;
         if (!full) {
-            st = fail(e, DATASET_ENOMEM, "out of memory");
+            st = data_fail(e, DATASET_ENOMEM, "out of memory");
         } else if (stat(full, &sb) == 0 && S_ISDIR(sb.st_mode)) {
             if (n == cap) {
                 cap = cap ? 2 * cap : 16;
                 char **nv = realloc(v, cap * sizeof *nv);
                 if (!nv)
-                    st = fail(e, DATASET_ENOMEM, "out of memory");
+                    st = data_fail(e, DATASET_ENOMEM, "out of memory");
                 else
                     v = nv;
             }
             if (st == DATASET_OK && !(v[n++] = strdup(de->d_name)))
-                st = fail(e, DATASET_ENOMEM, "out of memory");
+                st = data_fail(e, DATASET_ENOMEM, "out of memory");
         }
         free(full);
     }
     closedir(d);
     if (st == DATASET_OK && n == 0)
-        st = fail(e, DATASET_EFORMAT, "no class folders: an image folder holds one sub-folder per class "
+        st = data_fail(e, DATASET_EFORMAT, "no class folders: an image folder holds one sub-folder per class "
                   "(DIR/<class>/<image>)");
     if (st != DATASET_OK) {
         for (size_t i = 0; i < n; i++)
@@ -663,7 +642,7 @@ static DatasetStatus validate_all(Dataset *ds, int threads, const ErrSink *e)
     if (!v.ok || !v.why) {
         free(v.ok);
         free(v.why);
-        return fail(e, DATASET_ENOMEM, "out of memory");
+        return data_fail(e, DATASET_ENOMEM, "out of memory");
     }
     if (threads <= 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -697,7 +676,7 @@ static DatasetStatus validate_all(Dataset *ds, int threads, const ErrSink *e)
     free(v.ok);
     free(v.why);
     if (kept == 0)
-        return fail(e, DATASET_EFORMAT, "none of its %zu images could be read", im->skipped_at_open);
+        return data_fail(e, DATASET_EFORMAT, "none of its %zu images could be read", im->skipped_at_open);
     return DATASET_OK;
 }
 
@@ -713,18 +692,18 @@ DatasetStatus dataset_open_images(Dataset *ds, const char *dir, const DatasetOpt
     struct DatasetImpl *im = ds->impl_;
     im->tf = *tf;
     if (tf->channels != 1 && tf->channels != 3)
-        st = fail(&e, DATASET_EUNSUPPORTED, "the model takes %zu channels: image folders give 1 (grayscale) or 3 (RGB)",
+        st = data_fail(&e, DATASET_EUNSUPPORTED, "the model takes %zu channels: image folders give 1 (grayscale) or 3 (RGB)",
                   tf->channels);
     else if (!tf->height || !tf->width || tf->height > 65536 || tf->width > 65536)
-        st = fail(&e, DATASET_EINVAL, "output size %zux%zu is out of range", tf->height, tf->width);
+        st = data_fail(&e, DATASET_EINVAL, "output size %zux%zu is out of range", tf->height, tf->width);
     for (size_t c = 0; st == DATASET_OK && c < tf->channels; c++)
         if (!(tf->std[c] != 0.0f) || !isfinite(tf->std[c]) || !isfinite(tf->mean[c]))
-            st = fail(&e, DATASET_EINVAL, "std[%zu] = %g and mean[%zu] = %g: std must be finite and non-zero", c,
+            st = data_fail(&e, DATASET_EINVAL, "std[%zu] = %g and mean[%zu] = %g: std must be finite and non-zero", c,
                       (double)tf->std[c], c, (double)tf->mean[c]);
     if (st == DATASET_OK && pthread_mutex_init(&im->pool_lock, NULL) == 0)
         im->pool_lock_ready = true;
     else if (st == DATASET_OK)
-        st = fail(&e, DATASET_ENOMEM, "cannot create a mutex");
+        st = data_fail(&e, DATASET_ENOMEM, "cannot create a mutex");
 
     char **folders = NULL;
     size_t nfolders = 0;
@@ -734,15 +713,15 @@ DatasetStatus dataset_open_images(Dataset *ds, const char *dir, const DatasetOpt
      * training folder's list, so the same name gets the same index) */
     int64_t *class_of = st == DATASET_OK ? calloc(nfolders, sizeof *class_of) : NULL;
     if (st == DATASET_OK && !class_of)
-        st = fail(&e, DATASET_ENOMEM, "out of memory");
+        st = data_fail(&e, DATASET_ENOMEM, "out of memory");
     if (st == DATASET_OK) {
         size_t nc = o->classes ? o->nclasses : nfolders;
         ds->class_names = calloc(nc ? nc : 1, sizeof *ds->class_names);
         if (!ds->class_names)
-            st = fail(&e, DATASET_ENOMEM, "out of memory");
+            st = data_fail(&e, DATASET_ENOMEM, "out of memory");
         for (size_t c = 0; st == DATASET_OK && c < nc; c++) {
             if (!(ds->class_names[c] = strdup(o->classes ? o->classes[c] : folders[c])))
-                st = fail(&e, DATASET_ENOMEM, "out of memory");
+                st = data_fail(&e, DATASET_ENOMEM, "out of memory");
             ds->nclasses = c + 1;
         }
         for (size_t f = 0; st == DATASET_OK && f < nfolders; f++) {
@@ -753,7 +732,7 @@ DatasetStatus dataset_open_images(Dataset *ds, const char *dir, const DatasetOpt
                     if (strcmp(o->classes[c], folders[f]) == 0)
                         class_of[f] = (int64_t)c;
                 if (class_of[f] < 0)
-                    st = fail(&e, DATASET_EFORMAT, "class folder '%s' is not one of the %zu training classes",
+                    st = data_fail(&e, DATASET_EFORMAT, "class folder '%s' is not one of the %zu training classes",
                               folders[f], o->nclasses);
             }
         }
@@ -765,9 +744,9 @@ DatasetStatus dataset_open_images(Dataset *ds, const char *dir, const DatasetOpt
     for (size_t f = 0; st == DATASET_OK && f < nfolders; f++) {
         char *root = join(dir, folders[f], NULL);
         filelist_clear(&fl);
-        st = root ? walk(root, "", 0, &fl, &e) : fail(&e, DATASET_ENOMEM, "out of memory");
+        st = root ? walk(root, "", 0, &fl, &e) : data_fail(&e, DATASET_ENOMEM, "out of memory");
         if (st == DATASET_OK && fl.n == 0)
-            st = fail(&e, DATASET_EFORMAT, "class folder '%s' holds no .png, .jpg or .jpeg file", folders[f]);
+            st = data_fail(&e, DATASET_EFORMAT, "class folder '%s' holds no .png, .jpg or .jpeg file", folders[f]);
         if (st == DATASET_OK) {
             qsort(fl.v, fl.n, sizeof *fl.v, cmp_fileent);
             if (n + fl.n > cap_files) {
@@ -779,7 +758,7 @@ DatasetStatus dataset_open_images(Dataset *ds, const char *dir, const DatasetOpt
                 if (lb)
                     im->labels = lb;
                 if (!po || !lb)
-                    st = fail(&e, DATASET_ENOMEM, "out of memory");
+                    st = data_fail(&e, DATASET_ENOMEM, "out of memory");
                 else
                     cap_files = cap;
             }
@@ -797,7 +776,7 @@ DatasetStatus dataset_open_images(Dataset *ds, const char *dir, const DatasetOpt
             }
             if (!rel || bytes + len > cap_bytes) {
                 free(rel);
-                st = fail(&e, DATASET_ENOMEM, "out of memory");
+                st = data_fail(&e, DATASET_ENOMEM, "out of memory");
                 break;
             }
             memcpy(im->paths + bytes, rel, len);
@@ -820,7 +799,7 @@ DatasetStatus dataset_open_images(Dataset *ds, const char *dir, const DatasetOpt
     ds->ignored = fl.ignored;
     ds->n = n;
     if (st == DATASET_OK && !(im->state = calloc(n, sizeof *im->state)))
-        st = fail(&e, DATASET_ENOMEM, "out of memory");
+        st = data_fail(&e, DATASET_ENOMEM, "out of memory");
     ds->kind = DATASET_IMAGES;
     size_t xdims[3] = {tf->channels, tf->height, tf->width};
     set_sample(&ds->x, RT_FLOAT, 3, xdims);
@@ -841,7 +820,7 @@ static DatasetStatus image_batch(const Dataset *ds, const size_t *indices, size_
     struct DatasetImpl *im = ds->impl_;
     ImageWork *w = work_acquire(im);
     if (!w)
-        return fail(e, DATASET_ENOMEM, "out of memory");
+        return data_fail(e, DATASET_ENOMEM, "out of memory");
     size_t per = ds->x.bytes / sizeof(float);
     DatasetStatus st = DATASET_OK;
     float *scratch = NULL;
@@ -849,7 +828,7 @@ static DatasetStatus image_batch(const Dataset *ds, const size_t *indices, size_
         size_t i = indices[k], j = i, tries = 0;
         float *out = x ? x + k * per : NULL;
         if (!out && !scratch && !(scratch = malloc(ds->x.bytes)))
-            st = fail(e, DATASET_ENOMEM, "out of memory");
+            st = data_fail(e, DATASET_ENOMEM, "out of memory");
         /* a file that fails now is replaced by the next readable one (in dataset order, wrapping), with its
          * own label: the same substitute every time, whichever thread loads it */
         while (st == DATASET_OK) {
@@ -867,7 +846,7 @@ static DatasetStatus image_batch(const Dataset *ds, const size_t *indices, size_
             }
             j = j + 1 == ds->n ? 0 : j + 1;
             if (++tries == ds->n)
-                st = fail(e, DATASET_EFORMAT, "none of its %zu images could be read", ds->n);
+                st = data_fail(e, DATASET_EFORMAT, "none of its %zu images could be read", ds->n);
         }
         if (st == DATASET_OK && y)
             y[k] = im->labels[j];
@@ -883,7 +862,7 @@ DatasetStatus dataset_batch(const Dataset *ds, const size_t *indices, size_t cou
     ErrSink e = {ds->source, err, errlen};
     for (size_t k = 0; k < count; k++)
         if (indices[k] >= ds->n)
-            return fail(&e, DATASET_EINVAL, "sample index %zu is out of range (%zu samples)", indices[k], ds->n);
+            return data_fail(&e, DATASET_EINVAL, "sample index %zu is out of range (%zu samples)", indices[k], ds->n);
     if (ds->kind == DATASET_IMAGES)
         return image_batch(ds, indices, count, epoch, x_out, y_out, &e);
     const struct DatasetImpl *im = ds->impl_;
@@ -947,13 +926,13 @@ DatasetStatus dataset_split(size_t n, const int64_t *labels, double fraction, ui
 {
     ErrSink e = {"--val-split", err, errlen};
     if (!(fraction > 0.0 && fraction < 1.0))
-        return fail(&e, DATASET_EINVAL, "the fraction %g is not between 0 and 1", fraction);
+        return data_fail(&e, DATASET_EINVAL, "the fraction %g is not between 0 and 1", fraction);
     size_t *perm = malloc((n ? n : 1) * sizeof *perm);
     SplitKey *keys = labels ? malloc((n ? n : 1) * sizeof *keys) : NULL;
     if (!perm || (labels && !keys)) {
         free(perm);
         free(keys);
-        return fail(&e, DATASET_ENOMEM, "out of memory");
+        return data_fail(&e, DATASET_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++)
         perm[i] = i;
@@ -986,7 +965,7 @@ DatasetStatus dataset_split(size_t n, const int64_t *labels, double fraction, ui
     *ntrain = nt;
     *nval = nv;
     if (nv == 0)
-        return fail(&e, DATASET_EINVAL, "a fraction %g of %zu samples%s leaves no validation sample", fraction, n,
+        return data_fail(&e, DATASET_EINVAL, "a fraction %g of %zu samples%s leaves no validation sample", fraction, n,
                     labels ? " (per class)" : "");
     return DATASET_OK;
 }
@@ -1055,10 +1034,10 @@ DatasetStatus prefetcher_open(Prefetcher **out, const Dataset *ds, size_t max_ba
     ErrSink e = {ds->source, err, errlen};
     *out = NULL;
     if (max_batch == 0)
-        return fail(&e, DATASET_EINVAL, "batch size 0");
+        return data_fail(&e, DATASET_EINVAL, "batch size 0");
     Prefetcher *pf = calloc(1, sizeof *pf);
     if (!pf)
-        return fail(&e, DATASET_ENOMEM, "out of memory");
+        return data_fail(&e, DATASET_ENOMEM, "out of memory");
     pf->ds = ds;
     pf->max_batch = max_batch;
     pf->threaded = depth > 0;
@@ -1084,7 +1063,7 @@ DatasetStatus prefetcher_open(Prefetcher **out, const Dataset *ds, size_t max_ba
     }
     if (!ok) {
         prefetcher_close(pf);
-        return fail(&e, DATASET_ENOMEM, "cannot set up the prefetcher (%zu batches of %zu samples)", depth + 1,
+        return data_fail(&e, DATASET_ENOMEM, "cannot set up the prefetcher (%zu batches of %zu samples)", depth + 1,
                     max_batch);
     }
     *out = pf;
@@ -1096,7 +1075,7 @@ DatasetStatus prefetcher_start(Prefetcher *pf, const size_t *order, size_t n, si
 {
     ErrSink e = {pf->ds->source, err, errlen};
     if (batch == 0 || batch > pf->max_batch)
-        return fail(&e, DATASET_EINVAL, "batch %zu is not in 1..%zu", batch, pf->max_batch);
+        return data_fail(&e, DATASET_EINVAL, "batch %zu is not in 1..%zu", batch, pf->max_batch);
     if (pf->threaded) {
         pthread_mutex_lock(&pf->lock);
         pf->nbatches = 0;   /* the worker takes nothing new, and finishes what it is loading */
@@ -1107,7 +1086,7 @@ DatasetStatus prefetcher_start(Prefetcher *pf, const size_t *order, size_t n, si
     if (n > pf->order_cap) {
         size_t *o = realloc(pf->order, n * sizeof *o);
         if (!o)
-            st = fail(&e, DATASET_ENOMEM, "out of memory");
+            st = data_fail(&e, DATASET_ENOMEM, "out of memory");
         else {
             pf->order = o;
             pf->order_cap = n;
