@@ -8,3 +8,15 @@ if(ONNXTUNE_DNNL)
       ENVIRONMENT "ONNXTUNE_DNNL=0;ONNXTUNE=$<TARGET_FILE:onnxtune>;ONNXTUNE_BUILD=${CMAKE_BINARY_DIR}")
   endforeach()
 endif()
+
+# oneDNN picks its kernels by cpuid; DNNL_MAX_CPU_ISA caps the choice, so the conv kernel tests also run
+# on its SSE4.1 and AVX2 code paths whatever the machine has (test_rt_dense itself takes the best ISA,
+# AVX-512 where the CPU has it).
+if(ONNXTUNE_DNNL)
+  foreach(isa SSE41 AVX2)
+    string(TOLOWER ${isa} lower)
+    add_test(NAME test_rt_dense_isa_${lower} COMMAND test_rt_dense WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(test_rt_dense_isa_${lower} PROPERTIES
+      ENVIRONMENT "DNNL_MAX_CPU_ISA=${isa};ONNXTUNE=$<TARGET_FILE:onnxtune>;ONNXTUNE_BUILD=${CMAKE_BINARY_DIR}")
+  endforeach()
+endif()
