@@ -15,7 +15,7 @@ static const Emitter *const families[] = {
     pool_emitters, norm_emitters, reduce_emitters, rnn_emitters,
     elementwise_grad_emitters, conv_grad_emitters, pool_grad_emitters, norm_grad_emitters, rnn_grad_emitters,
     train_emitters,
-    shape_grad_emitters, reduce_grad_emitters,
+    shape_grad_emitters, reduce_grad_emitters, control_emitters,
 };
 
 static const Emitter *emitter_for(const Node *n)
@@ -304,10 +304,11 @@ static Status assign_cnames(Cg *cg)
 }
 
 /* Append a constant to the weights blob (64-byte aligned) once. */
-static void layout_weight(Cg *cg, const Value *v)
+static void layout_weight(Cg *vcg, const Value *v)
 {
-    if (cg->woff[v->id] != SIZE_MAX)
+    if (vcg->woff[v->id] != SIZE_MAX)
         return;
+    Cg *cg = vcg->root ? vcg->root : vcg;   /* one blob for the run function and its bodies */
     const Tensor *t = v->init;
     size_t at = (cg->wbytes + 63) / 64 * 64, end;
     if (!size_add(at, t->nbytes, &end)) {
@@ -331,7 +332,7 @@ static void layout_weight(Cg *cg, const Value *v)
     if (t->nbytes)
         memcpy(cg->wblob + at, t->data, t->nbytes);
     cg->wbytes = end;
-    cg->woff[v->id] = at;
+    vcg->woff[v->id] = at;
 }
 
 static int root_of(const Cg *cg, int id)
@@ -459,11 +460,13 @@ static size_t conversion_bytes(const Emitter *e, const Node *n)
 
 static size_t plan_scratch(const Node *n, void *ctx)
 {
-    (void)ctx;
     const Emitter *e = emitter_for(n);
     if (!e)
         return 0;
     size_t own = e->scratch ? e->scratch(n) : 0;
+    Cg *cg = ctx;
+    if (cg->ctl_scratch && n->index >= 0 && (size_t)n->index < cg->g->nnodes && cg->g->nodes[n->index] == n)
+        own += cg->ctl_scratch[n->index];
     size_t conv = conversion_bytes(e, n);
     return conv ? align64(own) + conv : own;
 }
@@ -522,10 +525,6 @@ static Status emit_nodes(Cg *cg)
             continue;
         cg->node = n;
         cg->node_index = i;
-        for (int k = 0; k < n->nattrs; k++)
-            if (n->attrs[k].type == AT_GRAPH || n->attrs[k].type == AT_GRAPHS)
-                return cg_unsupported(cg, "control flow (subgraph attribute '%s') is not supported by code "
-                                      "generation", n->attrs[k].name);
         const Emitter *e = emitter_for(n);
         if (!e)
             return cg_unsupported(cg, "no code generator for op %s%s%s", n->domain[0] ? n->domain : "",
@@ -722,75 +721,177 @@ static Status write_weights_file(Cg *cg, const char *path)
     return ST_OK;
 }
 
-Status codegen_emit(Graph *g, const CodegenOptions *opt, FILE *out, CodegenStats *stats, Diag *d)
+/* What one generation of a graph (the run function or a body) holds until it is printed. */
+typedef struct Gen {
+    int *rt_index;          /* per graph input: its index among the runtime inputs, -1 for a default */
+    Value **rt_inputs;
+    size_t nrt;
+    char *body;             /* the nodes' blocks */
+    size_t body_len;
+} Gen;
+
+/* Check every node, let control-flow nodes generate their bodies, plan memory, name values and emit
+ * the nodes' blocks into gen->body. */
+static Status generate(Cg *cg, Gen *gen)
 {
-    const char *prefix = opt->prefix ? opt->prefix : "model";
-    Cg cg = {.g = g, .opt = opt, .d = d};
-    char *body = NULL;
-    size_t body_len = 0;
+    Graph *g = cg->g;
+    Diag *d = cg->d;
     Status st = ST_OK;
-    size_t nv = g->nvalues ? g->nvalues : 1;
-    cg.cname = arena_calloc(g->arena, nv, sizeof *cg.cname);
-    cg.used = arena_calloc(g->arena, nv, sizeof *cg.used);
-    cg.woff = arena_calloc(g->arena, nv, sizeof *cg.woff);
-    cg.override = arena_calloc(g->arena, nv, sizeof *cg.override);
-    int *rt_index = arena_calloc(g->arena, g->ninputs ? g->ninputs : 1, sizeof *rt_index);
-    Value **rt_inputs = arena_calloc(g->arena, g->ninputs ? g->ninputs : 1, sizeof *rt_inputs);
-    if (!cg.cname || !cg.used || !cg.woff || !cg.override || !rt_index || !rt_inputs)
+    size_t nv = g->nvalues ? g->nvalues : 1, nn = g->nnodes ? g->nnodes : 1;
+    cg->cname = arena_calloc(g->arena, nv, sizeof *cg->cname);
+    cg->used = arena_calloc(g->arena, nv, sizeof *cg->used);
+    cg->woff = arena_calloc(g->arena, nv, sizeof *cg->woff);
+    cg->override = arena_calloc(g->arena, nv, sizeof *cg->override);
+    cg->ctl_text = arena_calloc(g->arena, nn, sizeof *cg->ctl_text);
+    cg->ctl_scratch = arena_calloc(g->arena, nn, sizeof *cg->ctl_scratch);
+    cg->ctl_info = arena_calloc(g->arena, nn, sizeof *cg->ctl_info);
+    gen->rt_index = arena_calloc(g->arena, g->ninputs ? g->ninputs : 1, sizeof *gen->rt_index);
+    gen->rt_inputs = arena_calloc(g->arena, g->ninputs ? g->ninputs : 1, sizeof *gen->rt_inputs);
+    if (!cg->cname || !cg->used || !cg->woff || !cg->override || !cg->ctl_text || !cg->ctl_scratch || !cg->ctl_info ||
+        !gen->rt_index || !gen->rt_inputs)
         return diag_error(d, ST_NOMEM, "out of memory");
     for (size_t i = 0; i < nv; i++)
-        cg.woff[i] = SIZE_MAX;
+        cg->woff[i] = SIZE_MAX;
+    for (size_t i = 0; i < g->nnodes; i++)
+        g->nodes[i]->index = (int)i;
 
     for (size_t i = 0; i < g->nnodes; i++) {
         const Node *n = g->nodes[i];
         const Emitter *e = emitter_for(n);
-        cg.node = n;
+        cg->node = n;
+        cg->node_index = i;
         if (n->dead)
             continue;
         if (!e)
-            return cg_unsupported(&cg, "no code generator for op %s%s%s", n->domain[0] ? n->domain : "",
+            return cg_unsupported(cg, "no code generator for op %s%s%s", n->domain[0] ? n->domain : "",
                                   n->domain[0] ? "." : "", n->op_type);
-        if (e->check && (st = e->check(&cg, n)))
+        if (e->check && (st = e->check(cg, n)))
             return st;
     }
-    cg.node = NULL;
-    MemPlanOptions mo = {.ctx = &cg, .is_view = plan_is_view, .can_reuse = plan_can_reuse, .scratch_bytes = plan_scratch};
-    if ((st = pass_memplan(g, &mo, &cg.plan, d)))
+    cg->node = NULL;
+    MemPlanOptions mo = {.ctx = cg, .is_view = plan_is_view, .can_reuse = plan_can_reuse, .scratch_bytes = plan_scratch};
+    if ((st = pass_memplan(g, &mo, &cg->plan, d)))
         return st;
-    size_t nrt = 0;
     for (size_t i = 0; i < g->ninputs; i++) {
-        rt_index[i] = -1;
+        gen->rt_index[i] = -1;
         if (!g->inputs[i]->init) {
-            rt_index[i] = (int)nrt;
-            rt_inputs[nrt++] = g->inputs[i];
+            gen->rt_index[i] = (int)gen->nrt;
+            gen->rt_inputs[gen->nrt++] = g->inputs[i];
         }
     }
     for (size_t i = 0; i < g->noutputs; i++) {
         const Value *v = g->outputs[i];
         size_t numel;
         char buf[128];
-        if (cg.plan.slots[v->id].kind == MEM_NONE)
+        if (cg->plan.slots[v->id].kind == MEM_NONE)
             return diag_error(d, ST_INVALID, "graph output '%s' is not computed by any node", v->name);
         if (v->kind != VK_TENSOR || !shape_is_static(&v->shape) || dtype_size(v->dtype) == 0 ||
             v->dtype == DT_STRING || !shape_numel(&v->shape, &numel))
-            return diag_error(d, ST_UNSUPPORTED, "graph output '%s' (%s%s) is not a tensor of static shape",
-                              v->name, dtype_name(v->dtype), shape_str(&v->shape, buf, sizeof buf));
+            return diag_error(d, ST_UNSUPPORTED, "%s output '%s' (%s%s) is not a tensor of static shape",
+                              g->parent ? "subgraph" : "graph", v->name, dtype_name(v->dtype),
+                              shape_str(&v->shape, buf, sizeof buf));
     }
-    if ((st = assign_cnames(&cg)))
+    if ((st = assign_cnames(cg)))
         return st;
 
-    cg.out = open_memstream(&body, &body_len);
-    if (!cg.out)
+    cg->out = open_memstream(&gen->body, &gen->body_len);
+    if (!cg->out)
         return diag_error(d, ST_NOMEM, "out of memory");
-    st = emit_nodes(&cg);
+    st = emit_nodes(cg);
     if (!st)
-        emit_output_copies(&cg);
-    fclose(cg.out);
-    cg.out = NULL;
-    if (!st && cg.nomem)
+        emit_output_copies(cg);
+    fclose(cg->out);
+    cg->out = NULL;
+    if (!st && cg->nomem)
         st = diag_error(d, ST_NOMEM, "out of memory generating code");
+    return st;
+}
+
+/* The bodies' static functions of the nodes this generation emits. */
+static void put_control_functions(Cg *cg, FILE *out)
+{
+    for (size_t i = 0; i < cg->g->nnodes; i++)
+        if (cg->ctl_text[i] && !cg->g->nodes[i]->dead && node_emitted(cg, cg->g->nodes[i]))
+            fputs(cg->ctl_text[i], out);
+}
+
+size_t cg_scratch_offset(Cg *cg)
+{
+    return cg->plan.scratch[cg->node_index];
+}
+
+const char *cg_ident(Cg *cg, const char *s)
+{
+    char buf[48];
+    size_t k = 0;
+    for (; *s && k < 40; s++) {
+        char c = isalnum((unsigned char)*s) ? *s : '_';
+        if (c == '_' && (k == 0 || buf[k - 1] == '_'))
+            continue;
+        buf[k++] = c;
+    }
+    while (k > 0 && buf[k - 1] == '_')
+        k--;
+    buf[k] = 0;
+    return cg_fmt(cg, "%s", k ? buf : "node");
+}
+
+Status cg_emit_function(Cg *parent, Graph *body, const char *fname, FILE *out, size_t *ws_bytes)
+{
+    CodegenOptions opt = {.prefix = parent->prefix};
+    Cg sub = {.g = body, .opt = &opt, .d = parent->d, .prefix = parent->prefix,
+              .root = parent->root ? parent->root : parent};
+    Gen gen = {0};
+    Status st = generate(&sub, &gen);
+    if (!st && sub.root->nomem)
+        st = diag_error(parent->d, ST_NOMEM, "out of memory generating code");
+    if (st) {
+        free(gen.body);
+        return st;
+    }
+    put_control_functions(&sub, out);
+    *ws_bytes = (sub.plan.arena_bytes + 63) / 64 * 64;
+    fprintf(out, "/* Subgraph '");
+    put_comment_text(out, body->name ? body->name : "");
+    fprintf(out, "' (%zu nodes). Inputs:", body->nnodes);
+    for (size_t i = 0; i < gen.nrt; i++) {
+        fprintf(out, "%s inputs[%zu] ", i ? "," : "", i);
+        put_comment_text(out, gen.rt_inputs[i]->name);
+        fprintf(out, " %s", dtype_name(gen.rt_inputs[i]->dtype));
+        put_shape(out, &gen.rt_inputs[i]->shape);
+    }
+    fprintf(out, ".\n * Outputs:");
+    for (size_t i = 0; i < body->noutputs; i++) {
+        fprintf(out, "%s outputs[%zu] ", i ? "," : "", i);
+        put_comment_text(out, body->outputs[i]->name);
+        fprintf(out, " %s", dtype_name(body->outputs[i]->dtype));
+        put_shape(out, &body->outputs[i]->shape);
+    }
+    fprintf(out, ".\n * workspace: %zu bytes. */\n", *ws_bytes);
+    fprintf(out, "static void %s(void *const *inputs, void *const *outputs, void *workspace)\n{\n", fname);
+    fprintf(out, "    unsigned char *ws = workspace;\n    const unsigned char *wt = %s_weights;\n", sub.prefix);
+    fprintf(out, "    (void)inputs, (void)outputs, (void)ws, (void)wt;\n");
+    emit_declarations(&sub, out, gen.rt_index);
+    fputc('\n', out);
+    fwrite(gen.body, 1, gen.body_len, out);
+    fprintf(out, "}\n\n");
+    free(gen.body);
+    return ST_OK;
+}
+
+Status codegen_emit(Graph *g, const CodegenOptions *opt, FILE *out, CodegenStats *stats, Diag *d)
+{
+    const char *prefix = opt->prefix ? opt->prefix : "model";
+    Cg cg = {.g = g, .opt = opt, .d = d, .prefix = prefix};
+    Gen gen = {0};
+    Status st = generate(&cg, &gen);
     if (st)
         goto done;
+    size_t nrt = gen.nrt;
+    int *rt_index = gen.rt_index;
+    Value **rt_inputs = gen.rt_inputs;
+    char *body = gen.body;
+    size_t body_len = gen.body_len;
 
     size_t ws_bytes = (cg.plan.arena_bytes + 63) / 64 * 64;
     const char *wname = opt->weights_path ? base_name(opt->weights_path) : NULL;
@@ -812,6 +913,7 @@ Status codegen_emit(Graph *g, const CodegenOptions *opt, FILE *out, CodegenStats
     fprintf(out, "#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n"
                  "#include \"kernels.h\"\n#include \"program.h\"\n\n");
     emit_weights(&cg, out, prefix, wname);
+    put_control_functions(&cg, out);
 
     fprintf(out, "void %s_run(void *const *inputs, void *const *outputs, void *workspace);\n", prefix);
     fprintf(out, "extern const CgModelInfo %s_info;\n\n", prefix);
@@ -869,7 +971,7 @@ Status codegen_emit(Graph *g, const CodegenOptions *opt, FILE *out, CodegenStats
         stats->weights_bytes = cg.wbytes;
     }
 done:
-    free(body);
+    free(gen.body);
     free(cg.wblob);
     return st;
 }

@@ -54,9 +54,16 @@ struct Cg {
     bool *used;             /* per value: read by the body (needs a declaration) */
     size_t *woff;           /* per value: offset in the weights blob, SIZE_MAX when not laid out */
     const char **override;  /* per value: a float32 copy's pointer while its node is emitted */
-    unsigned char *wblob;   /* the weights blob */
+    unsigned char *wblob;   /* the weights blob (a subgraph's generation writes its root's) */
     size_t wbytes, wcap;
     bool nomem;
+    /* control flow (codegen/emit_control.c): each If/Loop/Scan body is a static function */
+    const char *prefix;     /* PREFIX of PREFIX_run, also of the body functions */
+    Cg *root;               /* the top-level generation; NULL in it */
+    char **ctl_text;        /* per node index: the static functions of its bodies (NULL: none) */
+    size_t *ctl_scratch;    /* per node index: the scratch bytes its bodies need */
+    void **ctl_info;        /* per node index: what emit_control.c's check found for its emit */
+    int nfunc;              /* body functions named so far (root only) */
 };
 
 /* ---- printing ---- */
@@ -112,6 +119,16 @@ bool cg_rnn_params(const Node *n, RnnParams *p);
 /* Print "static const RnnParams p = {...};" for n and return the params, or ST_UNSUPPORTED. */
 Status cg_emit_rnn_params(Cg *cg, const Node *n, RnnParams *p);
 
+/* ---- control flow (emit_control.c, driven by emit.c) ---- */
+/* Generate graph `body` (every value local: no outer-scope reads; inputs are the runtime inputs) as
+ * "static void FNAME(void *const *inputs, void *const *outputs, void *workspace)", appended to out
+ * after the functions of its own nested bodies; *ws_bytes: the workspace it needs. */
+Status cg_emit_function(Cg *parent, Graph *body, const char *fname, FILE *out, size_t *ws_bytes) MUST_CHECK;
+/* The byte offset of the node being emitted's scratch space in ws. */
+size_t cg_scratch_offset(Cg *cg);
+/* A C identifier made of s's letters, digits and underscores (at most 40 characters). */
+const char *cg_ident(Cg *cg, const char *s);
+
 /* ---- errors ---- */
 Status cg_unsupported(Cg *cg, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* ST_UNSUPPORTED unless input/output value v has dtype t. */
@@ -134,5 +151,6 @@ extern const Emitter train_emitters[];            /* losses, ClipGradNorm, updat
 extern const Emitter shape_grad_emitters[];
 extern const Emitter reduce_grad_emitters[];
 extern const Emitter rnn_grad_emitters[];
+extern const Emitter control_emitters[];          /* If, Loop, Scan: codegen/emit_control.c */
 
 #endif

@@ -563,3 +563,77 @@ bool value_is_const(const Value *v)
     /* parameters that train and optimizer state change from step to step */
     return v && v->init && !v->is_input && !v->trainable && !v->is_state;
 }
+
+/* ---- outer-scope reads of subgraphs ---- */
+
+static bool value_in_graph(const Graph *g, const Value *v)
+{
+    return v && v->id >= 0 && (size_t)v->id < g->nvalues && g->values[v->id] == v;
+}
+
+typedef struct Scopes {
+    const Graph *g[16];
+    int n;
+} Scopes;
+
+static void add_capture(const Scopes *s, Value *v, Value **out, size_t *n, size_t cap)
+{
+    if (!v)
+        return;
+    for (int i = 0; i < s->n; i++)
+        if (value_in_graph(s->g[i], v))
+            return;
+    for (size_t i = 0; i < *n && i < cap; i++)
+        if (out[i] == v)
+            return;
+    if (*n < cap)
+        out[*n] = v;
+    (*n)++;
+}
+
+static void captures_of_graph(Scopes *s, const Graph *sub, Value **out, size_t *n, size_t cap);
+
+static void captures_of_attrs(Scopes *s, const Node *nd, Value **out, size_t *n, size_t cap)
+{
+    for (int i = 0; i < nd->nattrs; i++) {
+        const Attr *at = &nd->attrs[i];
+        if (at->type == AT_GRAPH && at->g)
+            captures_of_graph(s, at->g, out, n, cap);
+        for (size_t k = 0; at->type == AT_GRAPHS && k < at->n; k++)
+            captures_of_graph(s, at->graphs[k], out, n, cap);
+    }
+}
+
+static void captures_of_graph(Scopes *s, const Graph *sub, Value **out, size_t *n, size_t cap)
+{
+    if (s->n == (int)(sizeof s->g / sizeof s->g[0]))
+        return;
+    s->g[s->n++] = sub;
+    for (size_t i = 0; i < sub->nnodes; i++) {
+        const Node *nd = sub->nodes[i];
+        if (nd->dead)
+            continue;
+        for (int k = 0; k < nd->ninputs; k++)
+            add_capture(s, nd->inputs[k], out, n, cap);
+        captures_of_attrs(s, nd, out, n, cap);
+    }
+    for (size_t i = 0; i < sub->noutputs; i++)
+        add_capture(s, sub->outputs[i], out, n, cap);
+    s->n--;
+}
+
+size_t node_captures(const Node *nd, Value **out, size_t cap)
+{
+    Scopes s = {.n = 0};
+    size_t n = 0;
+    captures_of_attrs(&s, nd, out, &n, cap);
+    return n;
+}
+
+size_t graph_captures(const Graph *sub, Value **out, size_t cap)
+{
+    Scopes s = {.n = 0};
+    size_t n = 0;
+    captures_of_graph(&s, sub, out, &n, cap);
+    return n;
+}

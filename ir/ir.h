@@ -325,6 +325,10 @@ void graph_replace_uses(Graph *g, Value *from, Value *to);
 size_t graph_count_uses(const Graph *g, const Value *v);
 /* Remove nodes none of whose outputs are used or are graph outputs (repeatedly). */
 void graph_remove_unused(Graph *g);
+/* Values a node's subgraphs (or subgraph `sub` and its nested ones) read from outside them, each once,
+ * in order of first read: what an If/Loop/Scan captures. Writes up to cap; returns the count. */
+size_t node_captures(const Node *n, Value **out, size_t cap);
+size_t graph_captures(const Graph *sub, Value **out, size_t cap);
 
 /* Attribute getters with defaults; NULL when absent. */
 const Attr *node_attr(const Node *n, const char *name);

@@ -3,13 +3,15 @@
  * every view of it) is dead; views share their source's bytes; an op may write over an input that
  * dies at it. Graph inputs and outputs are the caller's buffers, constants the weights blob.
  * It does not lay out the weights (codegen does, for the constants it actually reads) and does not
- * look into subgraphs (codegen has no control flow). */
+ * plan subgraphs (codegen plans each If/Loop/Scan body on its own, inside the node's scratch space);
+ * it only keeps what a subgraph reads from this graph alive until its node has run. */
 #include "ir.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define MEMPLAN_ALIGN 64
+#define MAX_CAPTURES 256
 
 typedef struct Block {
     size_t offset, bytes;
@@ -67,6 +69,28 @@ static void blocks_free(Blocks *bs, size_t offset)
             bs->n--;
             return;
         }
+}
+
+static bool is_local(const Graph *g, const Value *v)
+{
+    return v && v->id >= 0 && (size_t)v->id < g->nvalues && g->values[v->id] == v;
+}
+
+/* The values node n reads: its inputs, then what its subgraphs read from g; returns the count. */
+static size_t node_reads(const Graph *g, const Node *n, Value **out)
+{
+    size_t k = 0;
+    for (int i = 0; i < n->ninputs && k < MAX_CAPTURES; i++)
+        if (is_local(g, n->inputs[i]))
+            out[k++] = n->inputs[i];
+    if (n->nattrs) {
+        Value *cap[MAX_CAPTURES];
+        size_t nc = node_captures(n, cap, MAX_CAPTURES);
+        for (size_t i = 0; i < nc && i < MAX_CAPTURES && k < MAX_CAPTURES; i++)
+            if (is_local(g, cap[i]))
+                out[k++] = cap[i];
+    }
+    return k;
 }
 
 static Status value_bytes(const Value *v, size_t *out, Diag *d)
@@ -140,7 +164,7 @@ Status pass_memplan(Graph *g, const MemPlanOptions *opt, MemPlan *plan, Diag *d)
                 continue;
             if ((st = value_bytes(o, &s->bytes, d)))
                 goto out;
-            if (k == 0 && n->ninputs > 0 && n->inputs[0] && opt && opt->is_view && opt->is_view(n, opt->ctx)) {
+            if (k == 0 && n->ninputs > 0 && is_local(g, n->inputs[0]) && opt && opt->is_view && opt->is_view(n, opt->ctx)) {
                 s->kind = MEM_ALIAS;
                 s->alias = n->inputs[0]->id;
             }
@@ -170,13 +194,13 @@ Status pass_memplan(Graph *g, const MemPlanOptions *opt, MemPlan *plan, Diag *d)
             if (last[r] < i)
                 last[r] = i;
         }
-        for (int k = 0; k < n->ninputs; k++)
-            if (n->inputs[k] && n->inputs[k]->id >= 0 && (size_t)n->inputs[k]->id < nv &&
-                g->values[n->inputs[k]->id] == n->inputs[k]) {
-                int r = root_of(plan, n->inputs[k]->id);
-                if (last[r] < i)
-                    last[r] = i;
-            }
+        Value *reads[MAX_CAPTURES];
+        size_t nr = node_reads(g, n, reads);
+        for (size_t k = 0; k < nr; k++) {
+            int r = root_of(plan, reads[k]->id);
+            if (last[r] < i)
+                last[r] = i;
+        }
     }
     for (size_t i = 0; i < g->noutputs; i++)
         last[root_of(plan, g->outputs[i]->id)] = nn;
@@ -195,7 +219,7 @@ Status pass_memplan(Graph *g, const MemPlanOptions *opt, MemPlan *plan, Diag *d)
             bool reused = false;
             for (int j = 0; j < n->ninputs && opt && opt->can_reuse && !reused; j++) {
                 Value *in = n->inputs[j];
-                if (!in || !opt->can_reuse(n, k, j, opt->ctx))
+                if (!is_local(g, in) || !opt->can_reuse(n, k, j, opt->ctx))
                     continue;
                 int r = root_of(plan, in->id);
                 MemSlot *rs = &plan->slots[r];
@@ -222,10 +246,10 @@ Status pass_memplan(Graph *g, const MemPlanOptions *opt, MemPlan *plan, Diag *d)
             blocks_free(&bs, plan->scratch[i]);
         }
         /* free what dies here: roots read last by this node, and outputs nobody reads */
-        for (int k = 0; k < n->ninputs; k++) {
-            if (!n->inputs[k])
-                continue;
-            int r = root_of(plan, n->inputs[k]->id);
+        Value *reads[MAX_CAPTURES];
+        size_t nr = node_reads(g, n, reads);
+        for (size_t k = 0; k < nr; k++) {
+            int r = root_of(plan, reads[k]->id);
             if (plan->slots[r].kind == MEM_ARENA && last[r] == i && !taken[r]) {
                 blocks_free(&bs, plan->slots[r].offset);
                 taken[r] = true;   /* freed once even when read twice */
