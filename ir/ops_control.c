@@ -101,38 +101,45 @@ static Status infer_body(Graph *body, bool fold, Diag *d)
 
 /* ---- If (1, 11, 13, 16): cond (one bool) -> then_branch or else_branch outputs ---- */
 
-/* Replace If node n by the nodes of `branch`, right after n in g's order so the walk infers them next;
- * Identity nodes write the If's own outputs so their names (maybe graph outputs) survive. */
-static Status inline_branch(Graph *g, Node *n, Graph *branch, Diag *d)
+/* Append copies of body's nodes to g. Body inputs read map_in[i]; body values get fresh values of g;
+ * *outs[i] receives what body output i became. Nested subgraphs are re-pointed at the copies, so a
+ * body with them is copied once at most (the If inlining; Loop unrolling refuses such bodies). */
+static Status clone_body(Graph *g, const Node *n, Graph *body, Value *const *map_in, Value **outs, Diag *d)
 {
-    size_t nv = branch->nvalues, first = g->nnodes;
+    size_t nv = body->nvalues;
     Value **map = arena_calloc(g->arena, nv ? nv : 1, sizeof *map);
     if (!map)
-        return diag_node(d, n, ST_NOMEM, "out of memory inlining a branch");
+        return diag_node(d, n, ST_NOMEM, "out of memory copying a subgraph");
+    for (size_t i = 0; i < body->ninputs; i++)
+        if (body->inputs[i]->id >= 0 && (size_t)body->inputs[i]->id < nv)
+            map[body->inputs[i]->id] = map_in[i];
     for (size_t i = 0; i < nv; i++) {
-        Value *bv = branch->values[i], *v = graph_new_value(g, bv->name, d);
-        if (!v)
+        Value *bv = body->values[i], *v;
+        if (map[i])
+            continue;
+        if (!(v = graph_new_value(g, bv->name, d)))
             return d->status;
         v->kind = bv->kind, v->dtype = bv->dtype, v->shape = bv->shape, v->init = bv->init;
         v->is_initializer = bv->is_initializer, v->doc = bv->doc;
         map[i] = v;
     }
-#define MAPPED(v) ((v) && (size_t)(v)->id < nv && branch->values[(v)->id] == (v) ? map[(v)->id] : (v))
-    for (size_t i = 0; i < branch->nnodes; i++) {
-        Node *bn = branch->nodes[i];
+#define MAPPED(v) ((v) && (size_t)(v)->id < nv && body->values[(v)->id] == (v) ? map[(v)->id] : (v))
+    for (size_t i = 0; i < body->nnodes; i++) {
+        Node *bn = body->nodes[i];
         if (bn->dead)
             continue;
-        Value *ins[64], *outs[64];
+        Value *ins[64], *os[64];
         if (bn->ninputs > 64 || bn->noutputs > 64)
             return diag_node(d, bn, ST_UNSUPPORTED, "too many inputs or outputs to inline");
         for (int k = 0; k < bn->ninputs; k++)
             ins[k] = MAPPED(bn->inputs[k]);
         for (int k = 0; k < bn->noutputs; k++)
-            outs[k] = MAPPED(bn->outputs[k]);
-        Node *nn = graph_add_node(g, bn->op_type, bn->domain, bn->name, bn->ninputs, ins, bn->noutputs, outs, d);
+            os[k] = MAPPED(bn->outputs[k]);
+        Node *nn = graph_add_node(g, bn->op_type, bn->domain, bn->name, bn->ninputs, ins, bn->noutputs, os, d);
         if (!nn)
             return d->status;
         nn->opset = bn->opset, nn->doc = bn->doc, nn->attrs = bn->attrs, nn->nattrs = bn->nattrs;
+        nn->phase = n->phase;
         for (int k = 0; k < nn->nattrs; k++) { /* nested subgraphs now read the inlined values */
             Attr *at = &nn->attrs[k];
             for (size_t j = 0; j < (at->type == AT_GRAPH ? 1 : at->type == AT_GRAPHS ? at->n : 0); j++) {
@@ -141,34 +148,60 @@ static Status inline_branch(Graph *g, Node *n, Graph *branch, Diag *d)
                     continue;
                 sub->parent = g;
                 for (size_t v = 0; v < nv; v++)
-                    graph_replace_uses(sub, branch->values[v], map[v]);
+                    graph_replace_uses(sub, body->values[v], map[v]);
             }
         }
     }
-    for (int i = 0; i < n->noutputs; i++) {
-        Value *src = MAPPED(branch->outputs[i]);
-        if (!graph_add_node(g, "Identity", "", NULL, 1, &src, 1, &n->outputs[i], d))
-            return d->status;
-        g->nodes[g->nnodes - 1]->opset = 17;
-    }
+    for (size_t i = 0; i < body->noutputs; i++)
+        outs[i] = MAPPED(body->outputs[i]);
 #undef MAPPED
+    return ST_OK;
+}
+
+/* Move the nodes appended to g since index `first` to just after node n (so the walk infers them next)
+ * and mark n dead. */
+static Status move_after(Graph *g, Node *n, size_t first, Diag *d)
+{
     n->dead = true;
-    /* move the new nodes from the end to just after n */
     size_t pos = 0;
     while (pos < first && g->nodes[pos] != n)
         pos++;
     if (pos == first)
-        return diag_node(d, n, ST_ERR, "internal: If node is not in its graph");
+        return diag_node(d, n, ST_ERR, "internal: node is not in its graph");
     size_t k = g->nnodes - first;
     Node **tmp = arena_calloc(g->arena, k ? k : 1, sizeof *tmp);
     if (!tmp)
-        return diag_node(d, n, ST_NOMEM, "out of memory inlining a branch");
+        return diag_node(d, n, ST_NOMEM, "out of memory inlining a subgraph");
     memcpy(tmp, g->nodes + first, k * sizeof *tmp);
     memmove(g->nodes + pos + 1 + k, g->nodes + pos + 1, (first - pos - 1) * sizeof *tmp);
     memcpy(g->nodes + pos + 1, tmp, k * sizeof *tmp);
     for (size_t i = 0; i < g->nnodes; i++)
         g->nodes[i]->index = (int)i;
     return ST_OK;
+}
+
+/* A node writing `dst` from `src`: Identity, so the outer names (maybe graph outputs) survive. */
+static Status add_identity(Graph *g, const Node *n, Value *src, Value *dst, Diag *d)
+{
+    Node *id = graph_add_node(g, "Identity", "", n->name, 1, &src, 1, &dst, d);
+    if (!id)
+        return d->status;
+    id->opset = 17, id->phase = n->phase;
+    return ST_OK;
+}
+
+/* Replace If node n by the nodes of `branch`, right after n in g's order so the walk infers them next;
+ * Identity nodes write the If's own outputs so their names (maybe graph outputs) survive. */
+static Status inline_branch(Graph *g, Node *n, Graph *branch, Diag *d)
+{
+    size_t first = g->nnodes;
+    Value **outs = arena_calloc(g->arena, branch->noutputs ? branch->noutputs : 1, sizeof *outs);
+    if (!outs)
+        return diag_node(d, n, ST_NOMEM, "out of memory inlining a branch");
+    Status st = clone_body(g, n, branch, NULL, outs, d);
+    for (int i = 0; !st && i < n->noutputs; i++)
+        st = add_identity(g, n, outs[i], n->outputs[i], d);
+    return st ? st : move_after(g, n, first, d);
 }
 
 static Status if_shape(Graph *g, Node *n, Diag *d)
@@ -247,6 +280,108 @@ static Status infer_carried(Graph *g, Node *n, Graph *body, int first, int out_f
     }
 }
 
+/* A Loop whose trip count is known at compile time and that cannot stop early is unrolled (up to these
+ * sizes): each iteration's copy folds with its iteration number, and gradients flow through it. */
+#define LOOP_UNROLL_MAX 64          /* iterations */
+#define LOOP_UNROLL_NODES 4096      /* body nodes times iterations */
+
+/* Whether body output 0 (cond) is always true given a true cond input: the input passed through
+ * (maybe by Identity) or a constant true. */
+static bool body_keeps_going(const Graph *body)
+{
+    const Value *c = body->outputs[0];
+    for (int hop = 0; hop < 4 && c->producer && !c->producer->dead; hop++) {
+        const Node *p = c->producer;
+        if (strcmp(p->op_type, "Identity") == 0 && p->ninputs == 1 && p->inputs[0]) {
+            c = p->inputs[0];
+            continue;
+        }
+        if (strcmp(p->op_type, "Constant") == 0) {
+            const Attr *a = node_attr(p, "value");
+            return a && a->type == AT_TENSOR && a->t && a->t->numel == 1 && tensor_get_i64(a->t, 0) != 0;
+        }
+        break;
+    }
+    if (c == body->inputs[1])
+        return true;
+    return value_is_const(c) && c->init->numel == 1 && tensor_get_i64(c->init, 0);
+}
+
+static bool has_subgraphs(const Graph *body)
+{
+    for (size_t i = 0; i < body->nnodes; i++)
+        for (int k = 0; k < body->nodes[i]->nattrs; k++)
+            if (body->nodes[i]->attrs[k].type == AT_GRAPH || body->nodes[i]->attrs[k].type == AT_GRAPHS)
+                return true;
+    return false;
+}
+
+/* The trip count when the Loop can be unrolled, else -1. */
+static int64_t unroll_trips(const Node *n, const Graph *body, int nscan)
+{
+    const Value *m = node_input(n, 0), *c = node_input(n, 1);
+    if (!value_is_const(m) || m->init->numel != 1)
+        return -1;
+    int64_t trips = tensor_get_i64(m->init, 0);
+    if (trips < (nscan ? 1 : 0) || trips > LOOP_UNROLL_MAX || (size_t)trips * body->nnodes > LOOP_UNROLL_NODES ||
+        has_subgraphs(body))
+        return -1;
+    if (c && !(value_is_const(c) && c->init->numel == 1 && tensor_get_i64(c->init, 0)))
+        return -1;
+    if (c && !body_keeps_going(body))
+        return -1;
+    return trips;
+}
+
+/* Replace Loop n by `trips` copies of its body; scan outputs are the copies' Unsqueezed and Concat'ed. */
+static Status unroll_loop(Graph *g, Node *n, Graph *body, int64_t trips, Diag *d)
+{
+    int nc = n->ninputs - 2, nscan = n->noutputs - nc;
+    size_t first = g->nnodes;
+    Value **in = arena_calloc(g->arena, (size_t)nc + 2, sizeof *in);
+    Value **outs = arena_calloc(g->arena, body->noutputs, sizeof *outs);
+    Value **scans = arena_calloc(g->arena, (size_t)nscan * (size_t)trips + 1, sizeof *scans);
+    int64_t zero = 0;
+    Value *yes = graph_const_scalar(g, "loop_cond", DT_BOOL, 1, d), *axis0 = graph_const_ints(g, "axes", &zero, 1, d);
+    if (!in || !outs || !scans)
+        return diag_node(d, n, ST_NOMEM, "out of memory unrolling a Loop");
+    if (!yes || !axis0)
+        return d->status;
+    Status st;
+    for (int k = 0; k < nc; k++)
+        in[2 + k] = n->inputs[2 + k];
+    for (int64_t t = 0; t < trips; t++) {
+        in[0] = graph_const_scalar(g, "iter", DT_INT64, (double)t, d);
+        in[1] = yes;
+        if (!in[0])
+            return d->status;
+        if ((st = clone_body(g, n, body, in, outs, d)))
+            return st;
+        for (int k = 0; k < nc; k++)
+            in[2 + k] = outs[1 + k];
+        for (int s = 0; s < nscan; s++) {
+            Value *u = graph_new_value(g, "scan_row", d), *ui[2] = {outs[1 + nc + s], axis0};
+            if (!u || !graph_add_node(g, "Unsqueeze", "", n->name, 2, ui, 1, &u, d))
+                return d->status;
+            g->nodes[g->nnodes - 1]->opset = 17, g->nodes[g->nnodes - 1]->phase = n->phase;
+            scans[(size_t)s * (size_t)trips + (size_t)t] = u;
+        }
+    }
+    for (int k = 0; k < nc; k++)
+        if ((st = add_identity(g, n, in[2 + k], n->outputs[k], d)))
+            return st;
+    for (int s = 0; s < nscan; s++) {
+        Node *cat = graph_add_node(g, "Concat", "", n->name, (int)trips, scans + (size_t)s * (size_t)trips, 1,
+                                   &n->outputs[nc + s], d);
+        if (!cat)
+            return d->status;
+        cat->opset = 17, cat->phase = n->phase;
+        if ((st = node_set_attr_int(g, cat, "axis", 0, d)))
+            return st;
+    }
+    return move_after(g, n, first, d);
+}
+
 static Status loop_shape(Graph *g, Node *n, Diag *d)
 {
     Status st;
@@ -258,6 +393,9 @@ static Status loop_shape(Graph *g, Node *n, Diag *d)
         return diag_node(d, n, ST_INVALID, "body has %zu inputs and %zu outputs; with %d loop-carried values and "
                          "%d outputs it needs %d and %d", body->ninputs, body->noutputs, nc, n->noutputs, nc + 2,
                          1 + n->noutputs);
+    int64_t unroll = unroll_trips(n, body, nscan);
+    if (unroll >= 0)
+        return unroll_loop(g, n, body, unroll, d);
     Shape sc = shape_scalar();
     body->inputs[0]->kind = VK_TENSOR, body->inputs[0]->dtype = DT_INT64, body->inputs[0]->shape = sc;
     body->inputs[1]->kind = VK_TENSOR, body->inputs[1]->dtype = DT_BOOL, body->inputs[1]->shape = sc;

@@ -1159,12 +1159,13 @@ static void test_if(void)
     model_free(m);
 }
 
-static void test_loop_scan(void)
+/* A Loop doubling v each time round; M constant (5 iterations, unrolled) or an input. */
+static Model *doubling_loop(bool const_trips)
 {
     Model *m = new_model();
     Graph *g = m->graph;
     Value *v0 = INPUT(g, "v0", DT_FLOAT, 2), *w0 = INPUT(g, "w0", DT_FLOAT, -2, 4);
-    Value *trips = const_tensor(g, "M", DT_INT64, 0, NULL, (double[]){5});
+    Value *trips = const_trips ? const_tensor(g, "M", DT_INT64, 0, NULL, (double[]){5}) : scalar_input(g, "M", DT_INT64);
     Graph *body = graph_new(m->arena, "body", g);
     Value *it = scalar_input(body, "iter", DT_INT64), *ci = scalar_input(body, "cond_in", DT_BOOL);
     Value *v = graph_add_value(body, "v", &diag), *w = graph_add_value(body, "w", &diag);
@@ -1183,14 +1184,39 @@ static void test_loop_scan(void)
     graph_add_output(body, graph_find(body, "vshape"));
     Node *loop = NODE(g, "Loop", 16, IN(trips, NULL, v0, w0), OUT("v_fin", "w_fin", "its", "shapes"));
     attr_graph(g, loop, "body", body);
+    return m;
+}
+
+static void test_loop_scan(void)
+{
+    Model *m = doubling_loop(false);
+    Graph *g = m->graph, *body;
     CHECK_EQ_INT(run(m, 0), ST_OK);
     CHECK_STR(shp(m, "v_fin"), "[?]");
     CHECK_STR(shp(m, "w_fin"), "[N,4]");
-    CHECK_STR(shp(m, "its"), "[5,1]");
+    CHECK_STR(shp(m, "its"), "[?,1]");
     CHECK_EQ_INT(val(m, "its")->dtype, DT_INT64);
-    CHECK_STR(shp(m, "shapes"), "[5,1]");
+    CHECK_STR(shp(m, "shapes"), "[?,1]");
+    body = node_attr(val(m, "v_fin")->producer, "body")->g;
     Value *vs = graph_find(body, "vshape");
     CHECK(vs && !vs->init && vs->producer && !vs->producer->dead);
+    model_free(m);
+
+    /* 5 iterations known at compile time: unrolled, so every copy has exact shapes and folds */
+    m = doubling_loop(true);
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "v_fin"), "[64]");
+    CHECK_STR(shp(m, "w_fin"), "[N,4]");
+    CHECK_STR(shp(m, "its"), "[5,1]");
+    CHECK_STR(shp(m, "shapes"), "[5,1]");
+    const Value *its = val(m, "its"), *shapes = val(m, "shapes");
+    CHECK(its->init && shapes->init);
+    for (int t = 0; t < 5 && its->init && shapes->init; t++) {
+        CHECK_EQ_INT(tensor_get_i64(its->init, (size_t)t), t);
+        CHECK_EQ_INT(tensor_get_i64(shapes->init, (size_t)t), 2 << t);
+    }
+    for (size_t i = 0; i < m->graph->nnodes; i++)
+        CHECK(strcmp(m->graph->nodes[i]->op_type, "Loop") != 0);
     model_free(m);
 
     /* Scan-9: state [2], scan input [3, 7, 2] scanned along axis 1 */
@@ -1221,7 +1247,7 @@ static void test_loop_scan(void)
     m = new_model(); /* a body whose arity does not fit */
     g = m->graph;
     body = graph_new(m->arena, "body", g);
-    loop = NODE(g, "Loop", 16, IN(const_tensor(g, "M", DT_INT64, 0, NULL, (double[]){2}), NULL,
+    Node *loop = NODE(g, "Loop", 16, IN(const_tensor(g, "M", DT_INT64, 0, NULL, (double[]){2}), NULL,
                                   INPUT(g, "v0", DT_FLOAT, 2)), OUT("v_fin"));
     attr_graph(g, loop, "body", body);
     CHECK_EQ_INT(run(m, 0), ST_INVALID);
