@@ -693,6 +693,15 @@ bool grad_needed(GradCtx *c, const Node *n, int i);
 /* Add g to the gradient of input i of n; several contributions are summed. g must have the
  * input's shape (reduce broadcast dims first: grad_unbroadcast). */
 Status grad_accumulate(GradCtx *c, const Node *n, int i, Value *g, Diag *d) MUST_CHECK;
+/* The same for any forward value v node n reads (what an If branch captures, say). */
+Status grad_accumulate_value(GradCtx *c, const Node *n, Value *v, Value *g, Diag *d) MUST_CHECK;
+/* Whether forward value v needs a gradient (depends on a trainable parameter, reaches the loss). */
+bool grad_value_needed(GradCtx *c, const Value *v);
+/* Autodiff inside a subgraph (an If branch's backward): body's outputs get the gradients seeds[i]
+ * (NULL: none flows; values the body may read from outside), and grads[j] = dLoss/dwrt[j] for values
+ * wrt[j] of the body (NULL when none flows). The backward nodes are appended to body. */
+Status grad_subgraph(Graph *body, Value *const *seeds, Value *const *wrt, size_t nwrt, Value **grads,
+                     Diag *d) MUST_CHECK;
 Graph *grad_graph(GradCtx *c);
 /* Append a backward node (domain "" or "onnxtune") with `nout` fresh outputs (named from the
  * forward node's name), infer its shapes, and return it; outputs are node->outputs. */

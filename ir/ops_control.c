@@ -243,6 +243,104 @@ static Status if_shape(Graph *g, Node *n, Diag *d)
     return chosen >= 0 ? inline_branch(g, n, br[chosen], d) : ST_OK;
 }
 
+/* The If's backward, quoting the forward: outputs = cond ? then_branch() : else_branch(), where the
+ * branches read outer values x_j. Its backward is an If on the same cond whose branches recompute
+ * their forward branch (its values are gone once the forward If has run) and differentiate it: they
+ * return dL/dx_j for every captured x_j that needs a gradient (zeros where a branch does not read it). */
+#define IF_GRAD_MAX 256
+
+static Status if_grad_branch(GradCtx *c, Node *n, Graph *fwd, const char *which, Value *const *wrt, int nw,
+                             Value *const *dy, Graph **out, Diag *d)
+{
+    Graph *g = grad_graph(c);
+    Graph *bg = graph_new(g->arena, arena_printf(g->arena, "%s_grad_%s", n->name, which), g);
+    if (!bg)
+        return diag_node(d, n, ST_NOMEM, "out of memory building the backward of a branch");
+    for (size_t i = 0; i < fwd->nnodes; i++)
+        for (int k = 0; k < fwd->nodes[i]->nattrs; k++)
+            if (fwd->nodes[i]->attrs[k].type == AT_GRAPH || fwd->nodes[i]->attrs[k].type == AT_GRAPHS)
+                return diag_node(d, n, ST_UNSUPPORTED, "gradients through control flow nested in a branch of an If "
+                                 "are not supported (freeze what is upstream of it)");
+    Value **outs = arena_calloc(g->arena, fwd->noutputs + 1, sizeof *outs);
+    Value **loc = arena_calloc(g->arena, (size_t)nw + 1, sizeof *loc);
+    Value **grads = arena_calloc(g->arena, (size_t)nw + 1, sizeof *grads);
+    if (!outs || !loc || !grads)
+        return diag_node(d, n, ST_NOMEM, "out of memory building the backward of a branch");
+    Status st = clone_body(bg, n, fwd, NULL, outs, d);
+    if (st)
+        return st;
+    for (size_t i = 0; i < fwd->noutputs; i++) { /* local outputs, so their gradients are seeded here */
+        Value *o = graph_new_value(bg, "branch_out", d);
+        if (!o || (st = add_identity(bg, n, outs[i], o, d)) || !graph_add_output(bg, o))
+            return d->status ? d->status : diag_node(d, n, ST_NOMEM, "out of memory");
+    }
+    for (int j = 0; j < nw; j++) { /* local copies of the captured values: the gradients' targets */
+        if (!(loc[j] = graph_new_value(bg, wrt[j]->name, d)))
+            return d->status;
+        graph_replace_uses(bg, wrt[j], loc[j]);
+        if ((st = add_identity(bg, n, wrt[j], loc[j], d)))
+            return st;
+    }
+    if ((st = graph_toposort(bg, d)))
+        return st;
+    for (size_t i = 0; i < bg->nnodes; i++)
+        if ((st = infer_node(bg, bg->nodes[i], d)))
+            return st;
+    if ((st = grad_subgraph(bg, dy, loc, (size_t)nw, grads, d)))
+        return st;
+    for (size_t i = 0; i < bg->noutputs; i++)
+        bg->outputs[i]->is_output = false;
+    bg->noutputs = 0;
+    for (int j = 0; j < nw; j++) {
+        Value *gj = grads[j], *o = graph_new_value(bg, "grad", d);
+        if (!o)
+            return d->status;
+        if (!gj && !(gj = graph_const(bg, "zero_grad", wrt[j]->dtype, &wrt[j]->shape, d)))
+            return d->status;
+        if ((st = add_identity(bg, n, gj, o, d)) || (st = infer_node(bg, bg->nodes[bg->nnodes - 1], d)))
+            return st;
+        if (!graph_add_output(bg, o))
+            return diag_node(d, n, ST_NOMEM, "out of memory");
+    }
+    graph_remove_unused(bg);
+    *out = bg;
+    return ST_OK;
+}
+
+static Status if_grad(GradCtx *c, Node *n, Diag *d)
+{
+    Value *caps[IF_GRAD_MAX], *wrt[IF_GRAD_MAX], *dy[64];
+    size_t ncap = node_captures(n, caps, IF_GRAD_MAX);
+    if (ncap > IF_GRAD_MAX || n->noutputs > 64)
+        return diag_node(d, n, ST_UNSUPPORTED, "too many values for the gradient of an If");
+    int nw = 0;
+    for (size_t i = 0; i < ncap; i++)
+        if (grad_value_needed(c, caps[i]))
+            wrt[nw++] = caps[i];
+    if (nw == 0)
+        return ST_OK;
+    for (int i = 0; i < n->noutputs; i++)
+        dy[i] = grad_output(c, n, i);
+    Graph *br[2] = {node_attr(n, "then_branch")->g, node_attr(n, "else_branch")->g}, *bw[2];
+    Status st;
+    for (int b = 0; b < 2; b++)
+        if ((st = if_grad_branch(c, n, br[b], b ? "else" : "then", wrt, nw, dy, &bw[b], d)))
+            return st;
+    Node *bn = grad_new_node(c, n, "", "If", 1, &n->inputs[0], nw, d);
+    if (!bn)
+        return d->status;
+    static const char *const names[2] = {"then_branch", "else_branch"};
+    for (int b = 0; b < 2; b++)
+        if (!node_add_attr(grad_graph(c), bn, &(Attr){.name = names[b], .type = AT_GRAPH, .g = bw[b]}))
+            return diag_node(d, n, ST_NOMEM, "out of memory");
+    if ((st = grad_finish_node(c, bn, d)))
+        return st;
+    for (int j = 0; j < nw; j++)
+        if ((st = grad_accumulate_value(c, n, wrt[j], bn->outputs[j], d)))
+            return st;
+    return ST_OK;
+}
+
 /* ---- Loop (1, 11, 13, 16): (M, cond, v_initial...) -> (v_final..., scan_outputs...) ----
  * body: (iteration_num, cond, v...) -> (cond, v..., scan...) */
 
@@ -548,7 +646,7 @@ static double no_flops(const Node *n)
 
 /* name, domain, family, canonical opset, canon, shape, fold, flops, grad, then the signature */
 const OpRule control_rules[] = {
-    {"If", "", "control", 17, NULL, if_shape, NULL, no_flops, NULL, ARITY(1, 1, 0, -1), REQUIRED(1),
+    {"If", "", "control", 17, NULL, if_shape, NULL, no_flops, if_grad, ARITY(1, 1, 0, -1), REQUIRED(1),
      DTYPES(IN_IS(0, DT_BOOL))},
     {"Loop", "", "control", 17, NULL, loop_shape, NULL, no_flops, NULL, ARITY(2, -1, 0, -1),
      DTYPES(IN_IS(0, DT_INT64), IN_IS(1, DT_BOOL))},

@@ -117,14 +117,23 @@ Value *grad_unbroadcast(GradCtx *c, const Node *fwd, Value *g, const Shape *shap
     return cur;
 }
 
+bool grad_value_needed(GradCtx *c, const Value *v)
+{
+    return is_fwd(c, v) && c->needs[v->id] && c->reaches[v->id] && dtype_is_float(v->dtype);
+}
+
 Status grad_accumulate(GradCtx *c, const Node *n, int i, Value *g, Diag *d)
 {
-    Value *v = node_input(n, i);
-    if (!g || !grad_needed(c, n, i))
+    return grad_accumulate_value(c, n, node_input(n, i), g, d);
+}
+
+Status grad_accumulate_value(GradCtx *c, const Node *n, Value *v, Value *g, Diag *d)
+{
+    if (!g || !grad_value_needed(c, v))
         return ST_OK;
     if (!shape_equal(&g->shape, &v->shape)) {
         char a[128], b[128];
-        return diag_node(d, n, ST_ERR, "internal: gradient for input %d has shape %s, the input %s", i,
+        return diag_node(d, n, ST_ERR, "internal: gradient for '%s' has shape %s, the value %s", v->name,
                          shape_str(&g->shape, a, sizeof a), shape_str(&v->shape, b, sizeof b));
     }
     Value *prev = c->grad[v->id];
@@ -140,30 +149,48 @@ Status grad_accumulate(GradCtx *c, const Node *n, int i, Value *g, Diag *d)
     return ST_OK;
 }
 
-/* needs[]: forward from trainable parameters; reaches[]: backward from the loss. */
-static void mark_activity(GradCtx *c, Value *loss)
+#define MAX_READS 256
+
+/* What n reads: its inputs and what its subgraphs (If branches, loop bodies) read from outside. */
+static size_t node_all_reads(const Node *n, Value **out)
+{
+    size_t k = 0;
+    for (int i = 0; i < n->ninputs && k < MAX_READS; i++)
+        out[k++] = n->inputs[i];
+    if (n->nattrs) {
+        Value *cap[MAX_READS];
+        size_t nc = node_captures(n, cap, MAX_READS);
+        for (size_t i = 0; i < nc && i < MAX_READS && k < MAX_READS; i++)
+            out[k++] = cap[i];
+    }
+    return k;
+}
+
+/* needs[]: forward from the values that train (seeded by the caller); reaches[]: backward from the
+ * values whose gradient is seeded. */
+static void mark_activity(GradCtx *c)
 {
     Graph *g = c->g;
-    for (size_t i = 0; i < c->nfwd; i++)
-        c->needs[i] = g->values[i]->trainable;
+    Value *reads[MAX_READS];
     for (size_t k = 0; k < g->nnodes; k++) {
         Node *n = g->nodes[k];
         bool any = false;
-        for (int i = 0; i < n->ninputs; i++)
-            any = any || (is_fwd(c, n->inputs[i]) && c->needs[n->inputs[i]->id]);
+        size_t nr = node_all_reads(n, reads);
+        for (size_t i = 0; i < nr; i++)
+            any = any || (is_fwd(c, reads[i]) && c->needs[reads[i]->id]);
         for (int i = 0; any && i < n->noutputs; i++)
             if (is_fwd(c, n->outputs[i]))
                 c->needs[n->outputs[i]->id] = true;
     }
-    c->reaches[loss->id] = true;
     for (size_t k = g->nnodes; k-- > 0;) {
         Node *n = g->nodes[k];
         bool any = false;
         for (int i = 0; i < n->noutputs; i++)
             any = any || (is_fwd(c, n->outputs[i]) && c->reaches[n->outputs[i]->id]);
-        for (int i = 0; any && i < n->ninputs; i++)
-            if (is_fwd(c, n->inputs[i]))
-                c->reaches[n->inputs[i]->id] = true;
+        size_t nr = any ? node_all_reads(n, reads) : 0;
+        for (size_t i = 0; i < nr; i++)
+            if (is_fwd(c, reads[i]))
+                c->reaches[reads[i]->id] = true;
     }
 }
 
@@ -185,6 +212,81 @@ static const char *some_param_of(const GradCtx *c, const Node *n)
     return "?";
 }
 
+/* Walk the forward nodes backwards calling their gradient rules; backward nodes appended meanwhile are
+ * not visited. */
+static Status walk_backward(GradCtx *c, Diag *d)
+{
+    Graph *g = c->g;
+    size_t nfwd_nodes = g->nnodes;
+    Value *reads[MAX_READS];
+    for (size_t k = nfwd_nodes; k-- > 0;) {
+        Node *n = g->nodes[k];
+        if (n->dead || n->phase == PHASE_BACKWARD || n->phase == PHASE_OPTIMIZER)
+            continue;
+        bool flows = false, wanted = false;
+        for (int i = 0; i < n->noutputs; i++)
+            flows = flows || grad_output(c, n, i);
+        size_t nr = node_all_reads(n, reads);
+        for (size_t i = 0; i < nr; i++)
+            wanted = wanted || grad_value_needed(c, reads[i]);
+        if (!flows || !wanted)
+            continue;
+        if (!n->rule || !n->rule->grad)
+            return diag_node(d, n, ST_UNSUPPORTED, "no gradient rule for %s, which lies between trainable "
+                             "parameter '%s' and the loss (freeze what is upstream of it)", n->op_type,
+                             some_param_of(c, n));
+        Status st = n->rule->grad(c, n, d);
+        if (st)
+            return st;
+    }
+    return ST_OK;
+}
+
+Status grad_subgraph(Graph *body, Value *const *seeds, Value *const *wrt, size_t nwrt, Value **grads, Diag *d)
+{
+    GradCtx c = {.g = body, .nfwd = body->nvalues};
+    c.needs = calloc(c.nfwd ? c.nfwd : 1, sizeof *c.needs);
+    c.reaches = calloc(c.nfwd ? c.nfwd : 1, sizeof *c.reaches);
+    c.grad = calloc(c.nfwd ? c.nfwd : 1, sizeof *c.grad);
+    Status st = ST_OK;
+    if (!c.needs || !c.reaches || !c.grad) {
+        st = diag_error(d, ST_NOMEM, "out of memory in autodiff");
+        goto done;
+    }
+    for (size_t j = 0; j < nwrt; j++)
+        if (is_fwd(&c, wrt[j]))
+            c.needs[wrt[j]->id] = true;
+    for (size_t i = 0; i < body->noutputs; i++)
+        if (seeds[i] && is_fwd(&c, body->outputs[i]))
+            c.reaches[body->outputs[i]->id] = true;
+    mark_activity(&c);
+    for (size_t i = 0; i < body->noutputs; i++) {
+        Value *o = body->outputs[i], *prev;
+        if (!seeds[i] || !is_fwd(&c, o))
+            continue;
+        prev = c.grad[o->id];
+        if (!prev) {
+            c.grad[o->id] = seeds[i];
+            continue;
+        }
+        Node *add = graph_add_node(body, "Add", "", "grad_seed_sum", 2, (Value *[]){prev, seeds[i]}, 1,
+                                   (Value *[]){graph_new_value(body, "grad_seed_sum", d)}, d);
+        if (!add || (st = infer_node(body, add, d)))
+            goto done;
+        add->phase = PHASE_BACKWARD;
+        c.grad[o->id] = add->outputs[0];
+    }
+    if ((st = walk_backward(&c, d)))
+        goto done;
+    for (size_t j = 0; j < nwrt; j++)
+        grads[j] = is_fwd(&c, wrt[j]) ? c.grad[wrt[j]->id] : NULL;
+done:
+    free(c.needs);
+    free(c.reaches);
+    free(c.grad);
+    return st;
+}
+
 Status pass_autodiff(Graph *g, Value *loss, Gradients *out, Diag *d)
 {
     memset(out, 0, sizeof *out);
@@ -201,35 +303,18 @@ Status pass_autodiff(Graph *g, Value *loss, Gradients *out, Diag *d)
         st = diag_error(d, ST_NOMEM, "out of memory in autodiff");
         goto done;
     }
-    mark_activity(&c, loss);
+    for (size_t i = 0; i < c.nfwd; i++)
+        c.needs[i] = g->values[i]->trainable;
+    c.reaches[loss->id] = true;
+    mark_activity(&c);
     Value *seed = graph_const_scalar(g, "loss_grad_seed", loss->dtype, 1.0, d);
     if (!seed) {
         st = d->status;
         goto done;
     }
     c.grad[loss->id] = seed;
-    /* walk the forward nodes backwards; backward nodes appended meanwhile are not visited */
-    size_t nfwd_nodes = g->nnodes;
-    for (size_t k = nfwd_nodes; k-- > 0;) {
-        Node *n = g->nodes[k];
-        if (n->dead || n->phase == PHASE_BACKWARD || n->phase == PHASE_OPTIMIZER)
-            continue;
-        bool flows = false, wanted = false;
-        for (int i = 0; i < n->noutputs; i++)
-            flows = flows || grad_output(&c, n, i);
-        for (int i = 0; i < n->ninputs; i++)
-            wanted = wanted || grad_needed(&c, n, i);
-        if (!flows || !wanted)
-            continue;
-        if (!n->rule || !n->rule->grad) {
-            st = diag_node(d, n, ST_UNSUPPORTED, "no gradient rule for %s, which lies between trainable "
-                           "parameter '%s' and the loss (freeze what is upstream of it)", n->op_type,
-                           some_param_of(&c, n));
-            goto done;
-        }
-        if ((st = n->rule->grad(&c, n, d)))
-            goto done;
-    }
+    if ((st = walk_backward(&c, d)))
+        goto done;
     /* collect parameter gradients */
     size_t np = 0;
     for (size_t i = 0; i < c.nfwd; i++)
