@@ -226,8 +226,7 @@ static Status emit_loop(Cg *cg, const Node *n)
     for (int k = 0; k < nc; k++) {
         const Value *o = n->outputs[k];
         ins[2 + k] = cg_ptr(cg, o);
-        carry[k] = cg_fmt(cg, "((%s *)(ws + %zu))", cg_ctype(o->dtype), at);
-        outs[1 + k] = carry[k];
+        carry[k] = outs[1 + k] = cg_fmt(cg, "ws + %zu", at);
         at += align64(value_bytes(o));
     }
     int64_t cap = -1;   /* rows of the scan outputs: iterations beyond them cannot be stored */
@@ -343,7 +342,7 @@ static Status emit_scan(Cg *cg, const Node *n)
     for (int k = 0; k < ns; k++) {
         const Value *o = n->outputs[k];
         ins[k] = cg_ptr(cg, o);
-        carry[k] = outs[k] = cg_fmt(cg, "((%s *)(ws + %zu))", cg_ctype(o->dtype), at);
+        carry[k] = outs[k] = cg_fmt(cg, "ws + %zu", at);
         at += align64(value_bytes(o));
     }
     for (int j = 0; j < m; j++) {

@@ -212,6 +212,11 @@ static size_t collect_constants(const Graph *g, const Value **out)
             if (v && v->init && graph_find_local(g, v->name) == v)
                 seen[v->id] = true;
         }
+        Value *cap[256]; /* what an If/Loop/Scan body reads from this graph */
+        size_t nc = nd->nattrs ? node_captures(nd, cap, 256) : 0;
+        for (size_t k = 0; k < nc && k < 256; k++)
+            if (cap[k]->init && graph_find_local(g, cap[k]->name) == cap[k])
+                seen[cap[k]->id] = true;
     }
     for (size_t i = 0; i < g->noutputs; i++)
         if (g->outputs[i]->init && graph_find_local(g, g->outputs[i]->name) == g->outputs[i])

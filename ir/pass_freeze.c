@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MAX_CAPTURES 256
+
 /* What one graph's initializers are: per value id, read by a live node, BN running statistic. */
 typedef struct ParamInfo {
     bool *used;
@@ -40,6 +42,11 @@ static Status param_info(const Graph *g, ParamInfo *pi, Diag *d)
             if (bn && (i == 3 || i == 4))
                 pi->bn_stat[v->id] = true;
         }
+        Value *cap[MAX_CAPTURES]; /* what If/Loop/Scan bodies read from here counts too */
+        size_t nc = n->nattrs ? node_captures(n, cap, MAX_CAPTURES) : 0;
+        for (size_t i = 0; i < nc && i < MAX_CAPTURES; i++)
+            if (is_local(g, cap[i]))
+                pi->used[cap[i]->id] = true;
     }
     return ST_OK;
 }
@@ -153,8 +160,14 @@ static Status select_from(Graph *g, const ParamInfo *pi, const char *from, Diag 
         for (int i = 0; i < n->noutputs; i++)
             if (is_local(g, n->outputs[i]))
                 tainted[n->outputs[i]->id] = true;
-        for (int i = 0; i < n->ninputs; i++) {
-            Value *p = n->inputs[i];
+        Value *reads[MAX_CAPTURES];
+        size_t nr = 0;
+        for (int i = 0; i < n->ninputs && nr < MAX_CAPTURES; i++)
+            reads[nr++] = n->inputs[i];
+        if (n->nattrs && nr < MAX_CAPTURES)
+            nr += node_captures(n, reads + nr, MAX_CAPTURES - nr);
+        for (size_t i = 0; i < nr && i < MAX_CAPTURES; i++) {
+            Value *p = reads[i];
             if (is_local(g, p) && !not_param_reason(pi, p)) {
                 count += !p->trainable;
                 p->trainable = true;
