@@ -638,6 +638,146 @@ static Status scan_shape(Graph *g, Node *n, Diag *d)
     return ST_OK;
 }
 
+/* ---- gradients of Loop and Scan ---- */
+
+/* A Loop that is still a Loop here could not be unrolled: its trip count is not known at compile time or
+ * it may stop early (a while loop), and such loops are not differentiated. */
+static Status loop_grad(GradCtx *c, Node *n, Diag *d)
+{
+    (void)c;
+    return diag_node(d, n, ST_UNSUPPORTED, "gradients through a Loop need a trip count known at compile time, "
+                     "no early exit, at most %d iterations and no control flow in its body (such a Loop is "
+                     "unrolled); freeze what is upstream of it", LOOP_UNROLL_MAX);
+}
+
+/* Scan's backward, quoting the forward: for t in steps: (state, out_t) = body(state, x[t]); its steps are
+ * known at compile time, so the backward recomputes the forward unrolled (Gather of step t, the body, Unsqueeze
+ * and Concat of the outputs), differentiates that straight-line graph and appends it to the graph. */
+#define SCAN_GRAD_NODES 16384       /* body nodes times steps */
+
+static Status scan_grad(GradCtx *c, Node *n, Diag *d)
+{
+    Graph *g = grad_graph(c), *body = node_attr(n, "body")->g;
+    int64_t m = node_attr_int(n, "num_scan_inputs", 1);
+    int ns = n->ninputs - (int)m, nk = n->noutputs - ns;
+    Value *caps[IF_GRAD_MAX], *wrt[IF_GRAD_MAX], *loc[IF_GRAD_MAX], *grads[IF_GRAD_MAX], *dy[64], *ins[64];
+    size_t ncap = node_captures(n, caps, IF_GRAD_MAX);
+    if (ncap > IF_GRAD_MAX || n->ninputs > 64 || n->noutputs > 64 || (size_t)n->ninputs + ncap > IF_GRAD_MAX)
+        return diag_node(d, n, ST_UNSUPPORTED, "too many values for the gradient of a Scan");
+    if (has_subgraphs(body))
+        return diag_node(d, n, ST_UNSUPPORTED, "gradients through control flow nested in a Scan body are not "
+                         "supported (freeze what is upstream of it)");
+    const Value *x0 = n->inputs[ns];
+    IntList in_axes, out_axes, in_dirs, out_dirs;
+    bool hi = op_attr_ints(n, "scan_input_axes", &in_axes), ho = op_attr_ints(n, "scan_output_axes", &out_axes);
+    bool hid = op_attr_ints(n, "scan_input_directions", &in_dirs), hod = op_attr_ints(n, "scan_output_directions", &out_dirs);
+    int ax0 = (int)(hi ? in_axes.v[0] : 0);
+    if (ax0 < 0)
+        ax0 += x0->shape.rank;
+    int64_t len = x0->shape.dim[ax0];
+    if (len < 1 || (size_t)len * (body->nnodes + 4) > SCAN_GRAD_NODES)
+        return diag_node(d, n, ST_UNSUPPORTED, "gradients through a Scan of %lld steps with %zu body nodes: the "
+                         "unrolled backward would exceed %d nodes", (long long)len, body->nnodes, SCAN_GRAD_NODES);
+    int nw = 0;
+    for (int i = 0; i < n->ninputs; i++)
+        wrt[nw++] = n->inputs[i];   /* every input has a local copy; only those needing one get a gradient */
+    for (size_t i = 0; i < ncap; i++)
+        if (grad_value_needed(c, caps[i]))
+            wrt[nw++] = caps[i];
+    for (int i = 0; i < n->noutputs; i++)
+        dy[i] = grad_output(c, n, i);
+
+    Graph *bg = graph_new(g->arena, arena_printf(g->arena, "%s_grad", n->name), g);
+    if (!bg)
+        return diag_node(d, n, ST_NOMEM, "out of memory");
+    Status st;
+    for (int j = 0; j < nw; j++)
+        if (!(loc[j] = graph_new_value(bg, wrt[j]->name, d)) || (st = add_identity(bg, n, wrt[j], loc[j], d)))
+            return d->status;
+    Value **outs = arena_calloc(g->arena, body->noutputs + 1, sizeof *outs);
+    Value **rows = arena_calloc(g->arena, (size_t)(nk ? nk : 1) * (size_t)len, sizeof *rows);
+    if (!outs || !rows)
+        return diag_node(d, n, ST_NOMEM, "out of memory");
+    for (int k = 0; k < ns; k++)
+        ins[k] = loc[k];
+    for (int64_t t = 0; t < len; t++) {
+        for (int j = 0; j < m; j++) {
+            int64_t ax = hi ? in_axes.v[j] : 0, step = hid && in_dirs.v[j] ? len - 1 - t : t;
+            Value *idx = graph_const_scalar(bg, "step", DT_INT64, (double)step, d), *sl = graph_new_value(bg, "slice", d);
+            if (!idx || !sl)
+                return d->status;
+            Node *ga = graph_add_node(bg, "Gather", "", n->name, 2, (Value *[]){loc[ns + j], idx}, 1, &sl, d);
+            if (!ga || (st = node_set_attr_int(bg, ga, "axis", ax, d)))
+                return d->status;
+            ga->opset = 17;
+            ins[ns + j] = sl;
+        }
+        if ((st = clone_body(bg, n, body, ins, outs, d)))
+            return st;
+        for (int k = 0; k < ns; k++)
+            ins[k] = outs[k];
+        for (int k = 0; k < nk; k++) {
+            int64_t ax = ho ? out_axes.v[k] : 0;
+            Value *axv = graph_const_ints(bg, "axes", &ax, 1, d), *u = graph_new_value(bg, "row", d);
+            if (!axv || !u || !graph_add_node(bg, "Unsqueeze", "", n->name, 2, (Value *[]){outs[ns + k], axv}, 1, &u, d))
+                return d->status;
+            bg->nodes[bg->nnodes - 1]->opset = 17;
+            int64_t slot = hod && out_dirs.v[k] ? len - 1 - t : t;
+            rows[(size_t)k * (size_t)len + (size_t)slot] = u;
+        }
+    }
+    for (int k = 0; k < ns; k++) {
+        Value *o = graph_new_value(bg, "state", d);
+        if (!o || (st = add_identity(bg, n, ins[k], o, d)) || !graph_add_output(bg, o))
+            return d->status ? d->status : diag_node(d, n, ST_NOMEM, "out of memory");
+    }
+    for (int k = 0; k < nk; k++) {
+        Value *o = graph_new_value(bg, "scan_out", d);
+        Node *cat = o ? graph_add_node(bg, "Concat", "", n->name, (int)len, rows + (size_t)k * (size_t)len, 1, &o, d) : NULL;
+        if (!cat || (st = node_set_attr_int(bg, cat, "axis", ho ? out_axes.v[k] : 0, d)) || !graph_add_output(bg, o))
+            return d->status ? d->status : diag_node(d, n, ST_NOMEM, "out of memory");
+        cat->opset = 17;
+    }
+    for (int j = n->ninputs; j < nw; j++) { /* the body copies read the captured values' local copies */
+        graph_replace_uses(bg, wrt[j], loc[j]);
+        loc[j]->producer->inputs[0] = wrt[j];
+    }
+    for (size_t i = 0; i < bg->nnodes; i++)
+        if ((st = infer_node(bg, bg->nodes[i], d)))
+            return st;
+    Value *wl[IF_GRAD_MAX], *wg[IF_GRAD_MAX];
+    int nl = 0;
+    for (int j = 0; j < nw; j++)
+        if (j >= n->ninputs || grad_needed(c, n, j))
+            wl[nl++] = loc[j];
+    if ((st = grad_subgraph(bg, dy, wl, (size_t)nl, wg, d)))
+        return st;
+    for (int j = 0, l = 0; j < nw; j++)
+        grads[j] = j >= n->ninputs || grad_needed(c, n, j) ? wg[l++] : NULL;
+    /* the recomputation and its backward join the graph's backward nodes */
+    size_t first = g->nnodes;
+    bg->ninputs = 0;
+    Value **res = arena_calloc(g->arena, (size_t)nw + 1, sizeof *res);
+    if (!res)
+        return diag_node(d, n, ST_NOMEM, "out of memory");
+    bg->noutputs = 0;
+    for (int j = 0; j < nw; j++)
+        if (grads[j] && !graph_add_output(bg, grads[j]))
+            return diag_node(d, n, ST_NOMEM, "out of memory");
+    if ((st = clone_body(g, n, bg, NULL, res, d)))
+        return st;
+    for (size_t i = first; i < g->nnodes; i++)
+        g->nodes[i]->phase = PHASE_BACKWARD;
+    for (int j = 0, r = 0; j < nw; j++) {
+        if (!grads[j])
+            continue;
+        Value *gv = res[r++];
+        if ((st = grad_accumulate_value(c, n, wrt[j], gv, d)))
+            return st;
+    }
+    return ST_OK;
+}
+
 static double no_flops(const Node *n)
 {
     (void)n;
@@ -648,8 +788,8 @@ static double no_flops(const Node *n)
 const OpRule control_rules[] = {
     {"If", "", "control", 17, NULL, if_shape, NULL, no_flops, if_grad, ARITY(1, 1, 0, -1), REQUIRED(1),
      DTYPES(IN_IS(0, DT_BOOL))},
-    {"Loop", "", "control", 17, NULL, loop_shape, NULL, no_flops, NULL, ARITY(2, -1, 0, -1),
+    {"Loop", "", "control", 17, NULL, loop_shape, NULL, no_flops, loop_grad, ARITY(2, -1, 0, -1),
      DTYPES(IN_IS(0, DT_INT64), IN_IS(1, DT_BOOL))},
-    {"Scan", "", "control", 17, scan_canon, scan_shape, NULL, no_flops, NULL, ARITY(1, -1, 1, -1)},
+    {"Scan", "", "control", 17, scan_canon, scan_shape, NULL, no_flops, scan_grad, ARITY(1, -1, 1, -1)},
     {0},
 };
