@@ -101,9 +101,101 @@ static Status infer_body(Graph *body, bool fold, Diag *d)
 
 /* ---- If (1, 11, 13, 16): cond (one bool) -> then_branch or else_branch outputs ---- */
 
-/* Append copies of body's nodes to g. Body inputs read map_in[i]; body values get fresh values of g;
- * *outs[i] receives what body output i became. Nested subgraphs are re-pointed at the copies, so a
- * body with them is copied once at most (the If inlining; Loop unrolling refuses such bodies). */
+/* Value maps of the graphs being copied, innermost first: a value of scope->src reads scope->map. */
+typedef struct Scope {
+    const Graph *src;
+    Value **map;
+    const struct Scope *outer;
+} Scope;
+
+static Value *mapped(const Scope *s, Value *v)
+{
+    for (; v && s; s = s->outer)
+        if (v->id >= 0 && (size_t)v->id < s->src->nvalues && s->src->values[v->id] == v)
+            return s->map[v->id] ? s->map[v->id] : v;
+    return v;
+}
+
+static Status copy_nodes(Graph *g, const Node *n, const Graph *src, const Scope *sc, Diag *d);
+
+/* A copy of subgraph `src` (nested in a graph being copied) whose outer reads go through sc. */
+static Graph *copy_graph(Graph *parent, const Node *n, const Graph *src, const Scope *sc, Diag *d)
+{
+    Graph *dst = graph_new(parent->arena, src->name, parent);
+    Value **map = dst ? arena_calloc(parent->arena, src->nvalues ? src->nvalues : 1, sizeof *map) : NULL;
+    if (!map) {
+        diag_node(d, n, ST_NOMEM, "out of memory copying a subgraph");
+        return NULL;
+    }
+    for (size_t i = 0; i < src->nvalues; i++) {
+        const Value *sv = src->values[i];
+        Value *v = graph_add_value(dst, sv->name, d);
+        if (!v)
+            return NULL;
+        v->kind = sv->kind, v->dtype = sv->dtype, v->shape = sv->shape, v->init = sv->init;
+        v->is_initializer = sv->is_initializer, v->doc = sv->doc;
+        map[i] = v;
+    }
+    Scope inner = {.src = src, .map = map, .outer = sc};
+    for (size_t i = 0; i < src->ninputs; i++)
+        if (!graph_add_input(dst, mapped(&inner, src->inputs[i])))
+            return NULL;
+    if (copy_nodes(dst, n, src, &inner, d))
+        return NULL;
+    for (size_t i = 0; i < src->noutputs; i++)
+        if (!graph_add_output(dst, mapped(&inner, src->outputs[i])))
+            return NULL;
+    return dst;
+}
+
+/* Append copies of src's live nodes to g, their values read through sc; nested subgraphs are copied. */
+static Status copy_nodes(Graph *g, const Node *n, const Graph *src, const Scope *sc, Diag *d)
+{
+    for (size_t i = 0; i < src->nnodes; i++) {
+        Node *bn = src->nodes[i];
+        if (bn->dead)
+            continue;
+        Value *ins[64], *os[64];
+        if (bn->ninputs > 64 || bn->noutputs > 64)
+            return diag_node(d, bn, ST_UNSUPPORTED, "too many inputs or outputs to copy");
+        for (int k = 0; k < bn->ninputs; k++)
+            ins[k] = mapped(sc, bn->inputs[k]);
+        for (int k = 0; k < bn->noutputs; k++)
+            os[k] = mapped(sc, bn->outputs[k]);
+        Node *nn = graph_add_node(g, bn->op_type, bn->domain, bn->name, bn->ninputs, ins, bn->noutputs, os, d);
+        if (!nn)
+            return d->status;
+        nn->opset = bn->opset, nn->doc = bn->doc, nn->phase = n->phase;
+        nn->attrs = bn->attrs, nn->nattrs = bn->nattrs;
+        bool sub = false;
+        for (int k = 0; k < bn->nattrs; k++)
+            sub = sub || bn->attrs[k].type == AT_GRAPH || bn->attrs[k].type == AT_GRAPHS;
+        if (!sub)
+            continue;
+        Attr *at = arena_calloc(g->arena, (size_t)bn->nattrs, sizeof *at);
+        if (!at)
+            return diag_node(d, n, ST_NOMEM, "out of memory copying a subgraph");
+        memcpy(at, bn->attrs, (size_t)bn->nattrs * sizeof *at);
+        for (int k = 0; k < bn->nattrs; k++) {
+            if (at[k].type == AT_GRAPH && at[k].g && !(at[k].g = copy_graph(g, n, bn->attrs[k].g, sc, d)))
+                return d->status;
+            if (at[k].type == AT_GRAPHS) {
+                Graph **gs = arena_calloc(g->arena, at[k].n ? at[k].n : 1, sizeof *gs);
+                if (!gs)
+                    return diag_node(d, n, ST_NOMEM, "out of memory copying a subgraph");
+                for (size_t j = 0; j < at[k].n; j++)
+                    if (!(gs[j] = copy_graph(g, n, bn->attrs[k].graphs[j], sc, d)))
+                        return d->status;
+                at[k].graphs = gs;
+            }
+        }
+        nn->attrs = at;
+    }
+    return ST_OK;
+}
+
+/* Append copies of body's nodes to g (nested subgraphs copied too). Body inputs read map_in[i]; body
+ * values get fresh values of g; *outs[i] receives what body output i became. */
 static Status clone_body(Graph *g, const Node *n, Graph *body, Value *const *map_in, Value **outs, Diag *d)
 {
     size_t nv = body->nvalues;
@@ -123,39 +215,11 @@ static Status clone_body(Graph *g, const Node *n, Graph *body, Value *const *map
         v->is_initializer = bv->is_initializer, v->doc = bv->doc;
         map[i] = v;
     }
-#define MAPPED(v) ((v) && (size_t)(v)->id < nv && body->values[(v)->id] == (v) ? map[(v)->id] : (v))
-    for (size_t i = 0; i < body->nnodes; i++) {
-        Node *bn = body->nodes[i];
-        if (bn->dead)
-            continue;
-        Value *ins[64], *os[64];
-        if (bn->ninputs > 64 || bn->noutputs > 64)
-            return diag_node(d, bn, ST_UNSUPPORTED, "too many inputs or outputs to inline");
-        for (int k = 0; k < bn->ninputs; k++)
-            ins[k] = MAPPED(bn->inputs[k]);
-        for (int k = 0; k < bn->noutputs; k++)
-            os[k] = MAPPED(bn->outputs[k]);
-        Node *nn = graph_add_node(g, bn->op_type, bn->domain, bn->name, bn->ninputs, ins, bn->noutputs, os, d);
-        if (!nn)
-            return d->status;
-        nn->opset = bn->opset, nn->doc = bn->doc, nn->attrs = bn->attrs, nn->nattrs = bn->nattrs;
-        nn->phase = n->phase;
-        for (int k = 0; k < nn->nattrs; k++) { /* nested subgraphs now read the inlined values */
-            Attr *at = &nn->attrs[k];
-            for (size_t j = 0; j < (at->type == AT_GRAPH ? 1 : at->type == AT_GRAPHS ? at->n : 0); j++) {
-                Graph *sub = at->type == AT_GRAPH ? at->g : at->graphs[j];
-                if (!sub)
-                    continue;
-                sub->parent = g;
-                for (size_t v = 0; v < nv; v++)
-                    graph_replace_uses(sub, body->values[v], map[v]);
-            }
-        }
-    }
-    for (size_t i = 0; i < body->noutputs; i++)
-        outs[i] = MAPPED(body->outputs[i]);
-#undef MAPPED
-    return ST_OK;
+    Scope sc = {.src = body, .map = map, .outer = NULL};
+    Status st = copy_nodes(g, n, body, &sc, d);
+    for (size_t i = 0; !st && i < body->noutputs; i++)
+        outs[i] = mapped(&sc, body->outputs[i]);
+    return st;
 }
 
 /* Move the nodes appended to g since index `first` to just after node n (so the walk infers them next)
@@ -256,11 +320,6 @@ static Status if_grad_branch(GradCtx *c, Node *n, Graph *fwd, const char *which,
     Graph *bg = graph_new(g->arena, arena_printf(g->arena, "%s_grad_%s", n->name, which), g);
     if (!bg)
         return diag_node(d, n, ST_NOMEM, "out of memory building the backward of a branch");
-    for (size_t i = 0; i < fwd->nnodes; i++)
-        for (int k = 0; k < fwd->nodes[i]->nattrs; k++)
-            if (fwd->nodes[i]->attrs[k].type == AT_GRAPH || fwd->nodes[i]->attrs[k].type == AT_GRAPHS)
-                return diag_node(d, n, ST_UNSUPPORTED, "gradients through control flow nested in a branch of an If "
-                                 "are not supported (freeze what is upstream of it)");
     Value **outs = arena_calloc(g->arena, fwd->noutputs + 1, sizeof *outs);
     Value **loc = arena_calloc(g->arena, (size_t)nw + 1, sizeof *loc);
     Value **grads = arena_calloc(g->arena, (size_t)nw + 1, sizeof *grads);
@@ -405,15 +464,6 @@ static bool body_keeps_going(const Graph *body)
     return value_is_const(c) && c->init->numel == 1 && tensor_get_i64(c->init, 0);
 }
 
-static bool has_subgraphs(const Graph *body)
-{
-    for (size_t i = 0; i < body->nnodes; i++)
-        for (int k = 0; k < body->nodes[i]->nattrs; k++)
-            if (body->nodes[i]->attrs[k].type == AT_GRAPH || body->nodes[i]->attrs[k].type == AT_GRAPHS)
-                return true;
-    return false;
-}
-
 /* The trip count when the Loop can be unrolled, else -1. */
 static int64_t unroll_trips(const Node *n, const Graph *body, int nscan)
 {
@@ -421,8 +471,7 @@ static int64_t unroll_trips(const Node *n, const Graph *body, int nscan)
     if (!value_is_const(m) || m->init->numel != 1)
         return -1;
     int64_t trips = tensor_get_i64(m->init, 0);
-    if (trips < (nscan ? 1 : 0) || trips > LOOP_UNROLL_MAX || (size_t)trips * body->nnodes > LOOP_UNROLL_NODES ||
-        has_subgraphs(body))
+    if (trips < (nscan ? 1 : 0) || trips > LOOP_UNROLL_MAX || (size_t)trips * body->nnodes > LOOP_UNROLL_NODES)
         return -1;
     if (c && !(value_is_const(c) && c->init->numel == 1 && tensor_get_i64(c->init, 0)))
         return -1;
@@ -646,8 +695,8 @@ static Status loop_grad(GradCtx *c, Node *n, Diag *d)
 {
     (void)c;
     return diag_node(d, n, ST_UNSUPPORTED, "gradients through a Loop need a trip count known at compile time, "
-                     "no early exit, at most %d iterations and no control flow in its body (such a Loop is "
-                     "unrolled); freeze what is upstream of it", LOOP_UNROLL_MAX);
+                     "no early exit and at most %d iterations (such a Loop is unrolled); freeze what is "
+                     "upstream of it", LOOP_UNROLL_MAX);
 }
 
 /* Scan's backward, quoting the forward: for t in steps: (state, out_t) = body(state, x[t]); its steps are
@@ -664,9 +713,6 @@ static Status scan_grad(GradCtx *c, Node *n, Diag *d)
     size_t ncap = node_captures(n, caps, IF_GRAD_MAX);
     if (ncap > IF_GRAD_MAX || n->ninputs > 64 || n->noutputs > 64 || (size_t)n->ninputs + ncap > IF_GRAD_MAX)
         return diag_node(d, n, ST_UNSUPPORTED, "too many values for the gradient of a Scan");
-    if (has_subgraphs(body))
-        return diag_node(d, n, ST_UNSUPPORTED, "gradients through control flow nested in a Scan body are not "
-                         "supported (freeze what is upstream of it)");
     const Value *x0 = n->inputs[ns];
     IntList in_axes, out_axes, in_dirs, out_dirs;
     bool hi = op_attr_ints(n, "scan_input_axes", &in_axes), ho = op_attr_ints(n, "scan_output_axes", &out_axes);

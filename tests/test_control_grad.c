@@ -4,9 +4,9 @@
  * a constant and the If runs as one: its backward is an If on the same condition. PyTorch's gradients
  * of sum(y * R) (tests/ref/control/if_grad_<branch>/) are compared for both branches; the weights of
  * the branch not taken get zeros, as PyTorch's (absent) gradients are. x keeps its sum far enough from
- * 0 that no finite-difference step flips the branch. Then a Scan (reverse, along axis 1, with a weight
- * from outside its body) and a Loop of 3 iterations against finite differences; and what is refused
- * (control flow nested in a branch, a Loop whose trip count comes at run time), with its message.
+ * 0 that no finite-difference step flips the branch. Then, against finite differences, a nested If on
+ * each of its paths, a Scan (reverse, along axis 1, with a weight from outside its body) and a Loop of 3
+ * iterations; and the message for a Loop whose trip count comes at run time.
  */
 #include "data.h"
 #include "gradcheck.h"
@@ -85,8 +85,10 @@ static void if_case(GradCheck *s, const char *branch)
     npy_free(&r);
 }
 
-/* An If nested in a branch on the gradient path is refused, naming the node. */
-static void nested_refused(void)
+/* tests/control_cases/if_nested (NestedIfNet): an If inside the then branch, reading x and the weight from
+ * two scopes out; x picks the path (outer then / inner then, inner else, outer else), and its values stay
+ * far enough from the conditions' thresholds (sum 0, max 1.5) that no finite-difference step flips them. */
+static void nested_case(GradCheck *s, const char *label, const float *xv)
 {
     Diag d;
     diag_init(&d, "tests/control_cases/if_nested/model.onnx");
@@ -95,25 +97,13 @@ static void nested_refused(void)
         CHECK_MSG(false, "%s", d.msg);
         return;
     }
-    Graph *g = m->graph;
-    Value *w = NULL, *y = g->outputs[0]; /* the weight (the exporter names it after its reader) */
-    for (size_t i = 0; i < g->nvalues && !w; i++)
-        if (g->values[i]->is_initializer && g->values[i]->init && g->values[i]->init->numel == 12)
-            w = g->values[i];
-    CHECK(w != NULL);
-    if (!w)
-        return;
-    w->trainable = true;
-    Value *loss = NULL;
-    Node *n = graph_add_node(g, "ReduceSum", "", "loss", 1, &y, 1, (Value *[]){graph_new_value(g, "loss", &d)}, &d);
-    if (n && node_set_attr_int(g, n, "keepdims", 0, &d) == ST_OK && infer_node(g, n, &d) == ST_OK)
-        loss = n->outputs[0];
-    Gradients gr;
-    diag_init(&d, NULL);
-    CHECK(loss && pass_autodiff(g, loss, &gr, &d) == ST_UNSUPPORTED);
-    CHECK_MSG(strstr(d.msg, "(If): gradients through control flow nested in a branch of an If are not supported"),
-              "%s", d.msg);
-    model_free(m);
+    Value *y = m->graph->outputs[0];
+    GcCase *c = gc_case_model(s, "If (nested)", label, m);
+    gc_train_initializers(c);
+    NpyArray x = {.dtype = RT_FLOAT, .rank = 2, .dims = {2, 4}, .numel = 8, .data = (void *)xv};
+    input_param(c, "x", &x);
+    CHECK_EQ_INT(c->nparams, 2);
+    gc_check(c, 1, &y);
 }
 
 /* A node of a hand-built body: op(in...) -> one new value named `out`. */
@@ -255,10 +245,12 @@ int main(void)
     GradCheck *s = gc_new("control_grad");
     if_case(s, "then");
     if_case(s, "else");
+    nested_case(s, "then, inner then", (const float[]){2.0f, 0.5f, 0.3f, 0.8f, 0.2f, 0.9f, 0.4f, 0.6f});
+    nested_case(s, "then, inner else", (const float[]){0.3f, 0.5f, 0.7f, 0.8f, 0.2f, 0.9f, 0.4f, 0.6f});
+    nested_case(s, "else", (const float[]){-0.3f, 0.5f, -0.7f, 0.8f, -0.2f, -0.9f, 0.4f, -0.6f});
     scan_case(s);
     loop_case(s);
     int failures = gc_run(s);
-    nested_refused();
     runtime_loop_refused();
     CHECK_EQ_INT(failures, 0);
     return test_summary("test_control_grad");
