@@ -3,7 +3,7 @@
  *
  * Shapes are constants in the generated code; every intermediate lives at a planned offset of one
  * arena (ir/pass_memplan.c); kernels come from kernels/ (kernels.h), the programs' mains from program/. Codegen does not infer shapes
- * (ir/pass_shapes.c does) and has no control flow (If/Loop/Scan are refused).
+ * (ir/pass_shapes.c does). If/Loop/Scan bodies become static functions (codegen/emit_control.c).
  */
 #ifndef ONNXTUNE_CODEGEN_H
 #define ONNXTUNE_CODEGEN_H
