@@ -606,8 +606,10 @@ static void captures_of_attrs(Scopes *s, const Node *nd, Value **out, size_t *n,
 
 static void captures_of_graph(Scopes *s, const Graph *sub, Value **out, size_t *n, size_t cap)
 {
-    if (s->n == (int)(sizeof s->g / sizeof s->g[0]))
+    if (s->n == (int)(sizeof s->g / sizeof s->g[0])) {
+        *n = cap + 1; /* nested too deep to tell: report more than fits, callers refuse */
         return;
+    }
     s->g[s->n++] = sub;
     for (size_t i = 0; i < sub->nnodes; i++) {
         const Node *nd = sub->nodes[i];

@@ -326,7 +326,8 @@ size_t graph_count_uses(const Graph *g, const Value *v);
 /* Remove nodes none of whose outputs are used or are graph outputs (repeatedly). */
 void graph_remove_unused(Graph *g);
 /* Values a node's subgraphs (or subgraph `sub` and its nested ones) read from outside them, each once,
- * in order of first read: what an If/Loop/Scan captures. Writes up to cap; returns the count. */
+ * in order of first read: what an If/Loop/Scan captures. Writes up to cap; returns the count (more than
+ * cap also when subgraphs nest more than 16 deep). */
 size_t node_captures(const Node *n, Value **out, size_t cap);
 size_t graph_captures(const Graph *sub, Value **out, size_t cap);
 
