@@ -592,13 +592,53 @@ static Status loop_shape(Graph *g, Node *n, Diag *d)
 /* ---- Scan (9, 11 negative axes, 16): (state..., scan_in...) -> (state_final..., scan_out...) ----
  * body: (state..., scan_in slice...) -> (state..., scan_out element...) */
 
+/* Scan-8 works on a batch: every input and output has the batch in front, scan inputs their steps next,
+ * and the body sees one batch item. Without sequence_lens that is a Scan-9 over the batch whose body is a
+ * Scan-9 over the steps:
+ *   Scan-8(, s..., x...)  ->  Scan-9[num_scan_inputs = all](s..., x...) { Scan-9(s_b..., x_b...) { body } } */
 static Status scan_canon(Graph *g, Node *n, Diag *d)
 {
-    (void)g;
-    if (n->opset < 9)
-        return diag_node(d, n, ST_UNSUPPORTED, "Scan-8 (batched, with sequence_lens) is not supported; re-export "
-                         "at opset >= 9");
-    return ST_OK;
+    if (n->opset >= 9)
+        return ST_OK;
+    if (node_input(n, 0))
+        return diag_node(d, n, ST_UNSUPPORTED, "Scan-8 with sequence_lens (steps per batch item) is not "
+                         "supported; re-export at opset >= 9");
+    Attr *ba = NULL;
+    for (int k = 0; k < n->nattrs; k++)
+        if (strcmp(n->attrs[k].name, "body") == 0 && n->attrs[k].type == AT_GRAPH && n->attrs[k].g)
+            ba = &n->attrs[k];
+    int64_t m = node_attr_int(n, "num_scan_inputs", -1);
+    int nin = n->ninputs - 1;
+    if (!ba || m < 1 || m > nin || n->noutputs < nin - m || n->noutputs > 64 || nin > 64)
+        return diag_node(d, n, ST_INVALID, "Scan-8 needs a body and num_scan_inputs in 1..%d", nin);
+    Graph *inner = ba->g, *outer = graph_new(g->arena, "scan8_batch_item", g);
+    Value *ins[64], *outs[64];
+    if (!outer)
+        return diag_node(d, n, ST_NOMEM, "out of memory");
+    inner->parent = outer;
+    for (int i = 0; i < nin; i++)
+        if (!(ins[i] = graph_new_value(outer, "batch_item", d)) || !graph_add_input(outer, ins[i]))
+            return d->status ? d->status : diag_node(d, n, ST_NOMEM, "out of memory");
+    for (int k = 0; k < n->noutputs; k++)
+        if (!(outs[k] = graph_new_value(outer, "batch_item_out", d)))
+            return d->status;
+    Node *s = graph_add_node(outer, "Scan", "", n->name, nin, ins, n->noutputs, outs, d);
+    if (!s || !node_add_attr(outer, s, &(Attr){.name = "body", .type = AT_GRAPH, .g = inner}))
+        return d->status ? d->status : diag_node(d, n, ST_NOMEM, "out of memory");
+    s->opset = 17;
+    Status st = node_set_attr_int(outer, s, "num_scan_inputs", m, d);
+    const Attr *dir = node_attr(n, "directions");
+    if (!st && dir && dir->type == AT_INTS)
+        st = node_set_attr_ints(outer, s, "scan_input_directions", dir->ints, dir->n, d);
+    for (int k = 0; !st && k < n->noutputs; k++)
+        if (!graph_add_output(outer, outs[k]))
+            st = diag_node(d, n, ST_NOMEM, "out of memory");
+    if (st)
+        return st;
+    n->inputs++, n->ninputs--;
+    ba->g = outer;
+    node_remove_attr(n, "directions");
+    return node_set_attr_int(g, n, "num_scan_inputs", nin, d);
 }
 
 static Status scan_shape(Graph *g, Node *n, Diag *d)

@@ -1244,6 +1244,35 @@ static void test_loop_scan(void)
     CHECK_STR(shape_str(&sl->shape, (char[64]){0}, 64), "[3,2]");
     model_free(m);
 
+    /* Scan-8: batch in front; without sequence_lens it becomes a Scan over the batch of Scans over steps */
+    for (int with_lens = 0; with_lens < 2; with_lens++) {
+        m = new_model();
+        g = m->graph;
+        Value *lens = with_lens ? INPUT(g, "lens", DT_INT32, 2) : NULL;
+        s0 = INPUT(g, "s0", DT_FLOAT, 2, 3), xs = INPUT(g, "xs", DT_FLOAT, 2, 5, 3);
+        body = graph_new(m->arena, "body", g);
+        st = INPUT(body, "st", DT_FLOAT, 3), sl = INPUT(body, "x_t", DT_FLOAT, 3);
+        NODE(body, "Add", 14, IN(st, sl), OUT("sum"));
+        NODE(body, "Identity", 16, IN(graph_find(body, "sum")), OUT("row"));
+        graph_add_output(body, graph_find(body, "sum"));
+        graph_add_output(body, graph_find(body, "row"));
+        scan = NODE(g, "Scan", 8, IN(lens, s0, xs), OUT("s_fin", "rows"));
+        attr_graph(g, scan, "body", body);
+        attr_int(g, scan, "num_scan_inputs", 1);
+        if (with_lens) {
+            CHECK_EQ_INT(run(m, 0), ST_UNSUPPORTED);
+            CHECK(msg_has("Scan-8 with sequence_lens (steps per batch item) is not supported"));
+        } else {
+            CHECK_EQ_INT(run(m, 0), ST_OK);
+            CHECK_STR(shp(m, "s_fin"), "[2,3]");
+            CHECK_STR(shp(m, "rows"), "[2,5,3]");
+            Graph *item = node_attr(scan, "body")->g;
+            CHECK(item != body && item->nnodes == 1 && strcmp(item->nodes[0]->op_type, "Scan") == 0);
+            CHECK_EQ_INT(scan->ninputs, 2);
+        }
+        model_free(m);
+    }
+
     m = new_model(); /* a body whose arity does not fit */
     g = m->graph;
     body = graph_new(m->arena, "body", g);
