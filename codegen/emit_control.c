@@ -154,8 +154,8 @@ static Status check_if(Cg *cg, const Node *n)
         for (int i = 0; i < n->noutputs; i++)
             if (value_bytes(c->body[b].g->outputs[i]) != value_bytes(n->outputs[i])) {
                 char x[128], y[128];
-                return cg_unsupported(cg, "output %d is %s in %s but %s in the other branch: branches with "
-                                      "outputs of different shapes are not supported", i,
+                return cg_unsupported(cg, "output %d is %s in %s but %s in the other branch: a graph output "
+                                      "cannot take its shape from the branch taken", i,
                                       shape_str(&c->body[b].g->outputs[i]->shape, x, sizeof x), names[b],
                                       shape_str(&c->body[1 - b].g->outputs[i]->shape, y, sizeof y));
             }

@@ -4,6 +4,7 @@
  * Loop and Scan bodies are never folded: a shape that holds for one iteration need not hold for all. */
 #include "ir.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* The most specific shape both a and b fit: equal dims stay, others become unknown. */
@@ -116,7 +117,7 @@ static Value *mapped(const Scope *s, Value *v)
     return v;
 }
 
-static Status copy_nodes(Graph *g, const Node *n, const Graph *src, const Scope *sc, Diag *d);
+static Status copy_nodes(Graph *g, const Node *n, const Graph *src, const Scope *sc, const bool *only, Diag *d);
 
 /* A copy of subgraph `src` (nested in a graph being copied) whose outer reads go through sc. */
 static Graph *copy_graph(Graph *parent, const Node *n, const Graph *src, const Scope *sc, Diag *d)
@@ -140,7 +141,7 @@ static Graph *copy_graph(Graph *parent, const Node *n, const Graph *src, const S
     for (size_t i = 0; i < src->ninputs; i++)
         if (!graph_add_input(dst, mapped(&inner, src->inputs[i])))
             return NULL;
-    if (copy_nodes(dst, n, src, &inner, d))
+    if (copy_nodes(dst, n, src, &inner, NULL, d))
         return NULL;
     for (size_t i = 0; i < src->noutputs; i++)
         if (!graph_add_output(dst, mapped(&inner, src->outputs[i])))
@@ -148,12 +149,13 @@ static Graph *copy_graph(Graph *parent, const Node *n, const Graph *src, const S
     return dst;
 }
 
-/* Append copies of src's live nodes to g, their values read through sc; nested subgraphs are copied. */
-static Status copy_nodes(Graph *g, const Node *n, const Graph *src, const Scope *sc, Diag *d)
+/* Append copies of src's live nodes (those with only[i], when only is not NULL) to g, their values read
+ * through sc; nested subgraphs are copied. */
+static Status copy_nodes(Graph *g, const Node *n, const Graph *src, const Scope *sc, const bool *only, Diag *d)
 {
     for (size_t i = 0; i < src->nnodes; i++) {
         Node *bn = src->nodes[i];
-        if (bn->dead)
+        if (bn->dead || (only && !only[i]))
             continue;
         Value *ins[64], *os[64];
         if (bn->ninputs > 64 || bn->noutputs > 64)
@@ -216,7 +218,7 @@ static Status clone_body(Graph *g, const Node *n, Graph *body, Value *const *map
         map[i] = v;
     }
     Scope sc = {.src = body, .map = map, .outer = NULL};
-    Status st = copy_nodes(g, n, body, &sc, d);
+    Status st = copy_nodes(g, n, body, &sc, NULL, d);
     for (size_t i = 0; !st && i < body->noutputs; i++)
         outs[i] = mapped(&sc, body->outputs[i]);
     return st;
@@ -268,6 +270,114 @@ static Status inline_branch(Graph *g, Node *n, Graph *branch, Diag *d)
     return st ? st : move_after(g, n, first, d);
 }
 
+/* Branches whose outputs differ in shape: what reads the If's outputs is copied into both branches (each
+ * then has static shapes) until what leaves the If is the graph's outputs, which must agree. A new If
+ * after the last node moved replaces n (the walk infers it there); n is dead. Returns *sunk = false when
+ * nothing reads the outputs. */
+static Status sink_into_branches(Graph *g, Node *n, Graph *const *br, bool *sunk, Diag *d)
+{
+    *sunk = false;
+    size_t nv = g->nvalues, nn = g->nnodes, pos = 0, last = 0, nout = 0;
+    bool *dep = calloc(nv ? nv : 1, sizeof *dep), *moved = calloc(nn ? nn : 1, sizeof *moved);
+    Value **outs = calloc(g->noutputs + 1, sizeof *outs), *reads[256];
+    Status st = ST_OK;
+    if (!dep || !moved || !outs) {
+        st = diag_node(d, n, ST_NOMEM, "out of memory");
+        goto done;
+    }
+    while (pos < nn && g->nodes[pos] != n)
+        pos++;
+    for (int i = 0; i < n->noutputs; i++)
+        dep[n->outputs[i]->id] = true;
+    for (size_t k = pos + 1; k < nn; k++) {
+        Node *m = g->nodes[k];
+        if (m->dead)
+            continue;
+        size_t nr = 0;
+        for (int i = 0; i < m->ninputs && nr < 256; i++)
+            reads[nr++] = m->inputs[i];
+        if (m->nattrs && nr < 256)
+            nr += node_captures(m, reads + nr, 256 - nr);
+        bool hit = false;
+        for (size_t i = 0; i < nr && i < 256 && !hit; i++)
+            hit = reads[i] && reads[i]->id >= 0 && (size_t)reads[i]->id < nv && g->values[reads[i]->id] == reads[i] &&
+                  dep[reads[i]->id];
+        if (!hit)
+            continue;
+        moved[k] = true, last = k;
+        for (int i = 0; i < m->noutputs; i++)
+            dep[m->outputs[i]->id] = true;
+    }
+    if (!last)
+        goto done;
+    for (size_t i = 0; i < g->noutputs; i++) {
+        Value *v = g->outputs[i];
+        bool seen = false;
+        for (size_t j = 0; j < nout; j++)
+            seen = seen || outs[j] == v;
+        if (!seen && v->id >= 0 && (size_t)v->id < nv && g->values[v->id] == v && dep[v->id])
+            outs[nout++] = v;
+    }
+    if (nout == 0 || nout > 64) {
+        st = diag_node(d, n, ST_UNSUPPORTED, "branches give outputs of different shapes and what reads them "
+                       "reaches %zu graph outputs", nout);
+        goto done;
+    }
+    Graph *nb[2];
+    for (int b = 0; b < 2 && !st; b++) {
+        Value **map = arena_calloc(g->arena, nv ? nv : 1, sizeof *map);
+        if (!map || !(nb[b] = graph_new(g->arena, br[b]->name, g))) {
+            st = diag_node(d, n, ST_NOMEM, "out of memory");
+            break;
+        }
+        /* the branch itself, then the nodes that read its outputs */
+        Value **bo = arena_calloc(g->arena, br[b]->noutputs + 1, sizeof *bo);
+        if (!bo || (st = clone_body(nb[b], n, br[b], NULL, bo, d)))
+            break;
+        for (int i = 0; i < n->noutputs; i++)
+            map[n->outputs[i]->id] = bo[i];
+        for (size_t k = pos + 1; k <= last && !st; k++)
+            for (int i = 0; moved[k] && i < g->nodes[k]->noutputs; i++) {
+                Value *o = g->nodes[k]->outputs[i], *c = graph_new_value(nb[b], o->name, d);
+                if (!c)
+                    st = d->status;
+                else
+                    map[o->id] = c;
+            }
+        Scope sc = {.src = g, .map = map, .outer = NULL};
+        if (st || (st = copy_nodes(nb[b], n, g, &sc, moved, d)))
+            break;
+        for (size_t j = 0; j < nout; j++)
+            if (!graph_add_output(nb[b], mapped(&sc, outs[j]))) {
+                st = diag_node(d, n, ST_NOMEM, "out of memory");
+                break;
+            }
+    }
+    if (st)
+        goto done;
+    for (size_t k = pos + 1; k <= last; k++)
+        if (moved[k])
+            g->nodes[k]->dead = true;
+    size_t first = g->nnodes;
+    Node *ni = graph_add_node(g, "If", "", n->name, 1, n->inputs, (int)nout, outs, d);
+    if (!ni || !node_add_attr(g, ni, &(Attr){.name = "then_branch", .type = AT_GRAPH, .g = nb[0]}) ||
+        !node_add_attr(g, ni, &(Attr){.name = "else_branch", .type = AT_GRAPH, .g = nb[1]})) {
+        st = d->status ? d->status : diag_node(d, n, ST_NOMEM, "out of memory");
+        goto done;
+    }
+    ni->opset = n->opset, ni->phase = n->phase;
+    if ((st = move_after(g, g->nodes[last], first, d)))
+        goto done;
+    g->nodes[last]->dead = true; /* move_after marks its anchor dead: that one was moved (dead) anyway */
+    n->dead = true;
+    *sunk = true;
+done:
+    free(dep);
+    free(moved);
+    free(outs);
+    return st;
+}
+
 static Status if_shape(Graph *g, Node *n, Diag *d)
 {
     Status st;
@@ -289,6 +399,17 @@ static Status if_shape(Graph *g, Node *n, Diag *d)
     for (int b = 0; b < 2; b++)
         if ((chosen < 0 || chosen == b) && (st = infer_body(br[b], true, d)))
             return st;
+    for (int i = 0; chosen < 0 && i < n->noutputs; i++) {
+        const Shape *a = &br[0]->outputs[i]->shape, *b = &br[1]->outputs[i]->shape;
+        if (shape_is_static(a) && shape_is_static(b) && !shape_equal(a, b)) {
+            bool sunk;
+            if ((st = sink_into_branches(g, n, br, &sunk, d)))
+                return st;
+            if (sunk)
+                return ST_OK;
+            break;
+        }
+    }
     for (int i = 0; i < n->noutputs; i++) {
         const Value *a = br[0]->outputs[i], *b = br[1]->outputs[i];
         if (chosen >= 0) {

@@ -1,6 +1,6 @@
 /* test_control_run.c - control flow end to end against PyTorch (tests/ref/make_control_ref.py):
  * - `onnxtune conform tests/control_cases`: torch.jit.script modules with a data-dependent if, a nested
- *   if, for and while loops, exported by torch.onnx.export; every data set (each branch, each loop
+ *   if, an if whose branches give different shapes, for and while loops, exported by torch.onnx.export; every data set (each branch, each loop
  *   count) matches PyTorch's output, with nothing compiled in (the branch is chosen at run time);
  * - the generated C of the If model is an if/else calling one static function per branch;
  * - a fine-tuning run of a classifier with an If (SGD with momentum, cross entropy, batches taking both
@@ -20,13 +20,13 @@ static void conform_cases(void)
     tt_pushv(&a, tt_onnxtune, "conform", "tests/control_cases", NULL);
     int rc = tt_run(&a);
     CHECK_MSG(rc == 0, "conform exited %d:\n%s%s", rc, tt_out, tt_err);
-    static const char *const cases[] = {"if_linear", "if_nested", "loop_for_while"};
+    static const char *const cases[] = {"if_linear", "if_nested", "if_shapes", "loop_for_while"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char line[128];
         snprintf(line, sizeof line, "PASS control_cases/%s\n", cases[i]);
         CHECK_MSG(strstr(tt_out, line) != NULL, "%s:\n%s", cases[i], tt_out);
     }
-    CHECK_MSG(strstr(tt_out, "3 passed, 0 failed, 0 unsupported\n") != NULL, "summary:\n%s", tt_out);
+    CHECK_MSG(strstr(tt_out, "4 passed, 0 failed, 0 unsupported\n") != NULL, "summary:\n%s", tt_out);
 }
 
 static void generated_code(void)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """make_control_ref.py - PyTorch references for control flow (If, Loop): small modules compiled with
 torch.jit.script (a data-dependent `if`, `for` and `while` loops, a nested `if`), exported with
-torch.onnx.export, and written as ONNX backend-style cases to tests/control_cases/<case>/ (model.onnx +
+torch.onnx.export (branches of different output shapes too), and written as ONNX backend-style cases to tests/control_cases/<case>/ (model.onnx +
 test_data_set_*/ with PyTorch's outputs; the data sets take every branch and loop count). Also:
   tests/ref/control/if_grad_<then|else>/  the IfNet gradients of sum(y * R) for x, R and the weights
                                          (in*.npy, r.npy, y.npy, grad_<name>.npy), checked by
@@ -59,6 +59,17 @@ class NestedIfNet(torch.nn.Module):
         else:
             y = (x * x) @ self.w.t()
         return y
+
+
+class ShapeIfNet(torch.nn.Module):
+    """Branches giving different shapes ([N,2] or [N,4]); what follows brings them to one."""
+
+    def forward(self, x):
+        if x.sum() > 0:
+            h = x[:, :2] * 3.0
+        else:
+            h = x
+        return h.mean(dim=1) + 1.0
 
 
 class LoopNet(torch.nn.Module):
@@ -176,6 +187,7 @@ def main():
     nested = NestedIfNet()
     write_case("if_nested", nested, ["x"], [(signed(rng, (2, 4), 1, 2.0) + 0.2,), (signed(rng, (2, 4), 1, 0.2),),
                                             (signed(rng, (2, 4), -1),)])
+    write_case("if_shapes", ShapeIfNet(), ["x"], [(signed(rng, (2, 4), 1),), (signed(rng, (2, 4), -1),)])
     n = lambda k: np.array(k, np.int64)
     write_case("loop_for_while", LoopNet(), ["x", "n"],
                [(signed(rng, (2, 4), 1), n(0)), (signed(rng, (2, 4), 1, 3.0), n(3)),
