@@ -224,12 +224,35 @@ static Status lift_eval_params(Graph *g, const Params *ps, Diag *d)
 
 /* ---- building the graphs ---- */
 
+/* A Dropout in an If/Loop/Scan body (found below node `owner`) would stay inactive in training: refused. */
+static Status body_dropouts(const Graph *g, const Node *owner, Diag *d)
+{
+    for (size_t k = 0; k < g->nnodes; k++) {
+        const Node *n = g->nodes[k];
+        if (n->dead)
+            continue;
+        if (owner && !n->domain[0] && strcmp(n->op_type, "Dropout") == 0)
+            return diag_node(d, owner, ST_UNSUPPORTED, "its body has a Dropout ('%s'), which would not drop in "
+                             "training: Dropout inside control flow is not supported", n->name);
+        for (int i = 0; i < n->nattrs; i++) {
+            Status st = n->attrs[i].type == AT_GRAPH && n->attrs[i].g
+                            ? body_dropouts(n->attrs[i].g, owner ? owner : n, d) : ST_OK;
+            if (st)
+                return st;
+        }
+    }
+    return ST_OK;
+}
+
 /* Dropout nodes of the training graph draw masks from a runtime seed input {seed, step}. */
 static Status train_dropouts(Graph *g, bool *any, Diag *d)
 {
     Value *seed = NULL;
     int64_t stream = 0;
     *any = false;
+    Status bst = body_dropouts(g, NULL, d);
+    if (bst)
+        return bst;
     for (size_t k = 0; k < g->nnodes; k++) {
         Node *n = g->nodes[k];
         if (n->dead || n->domain[0] || strcmp(n->op_type, "Dropout") != 0)

@@ -4,7 +4,8 @@
  *   count) matches PyTorch's output, with nothing compiled in (the branch is chosen at run time);
  * - the generated C of the If model is an if/else calling one static function per branch;
  * - a fine-tuning run of a classifier with an If (SGD with momentum, cross entropy, batches taking both
- *   branches): every step's loss and the exported weights match PyTorch's.
+ *   branches): every step's loss and the exported weights match PyTorch's; a Dropout in a branch is
+ *   refused for fine-tuning (it would not drop).
  */
 #include "data.h"
 #include "importer.h"
@@ -116,6 +117,14 @@ static void fine_tune(void)
     model_free(m);
 }
 
+/* A Dropout inside a branch would stay inactive in training: refused, naming the If and the Dropout. */
+static void dropout_refused(void)
+{
+    tt_expect("dropout in a branch", 1, "node '/If' (If): its body has a Dropout ('/drop/Dropout'), which would not "
+              "drop in training", tt_onnxtune, "compile", "tests/ref/control/dropout_if.onnx", "--train", "*",
+              "--head", "none", "--loss", "mse", "--batch", "4", "-o", tt_path("dropout_prog"), NULL);
+}
+
 int main(void)
 {
     if (!tt_setup("test_control_run"))
@@ -123,6 +132,7 @@ int main(void)
     conform_cases();
     generated_code();
     fine_tune();
+    dropout_refused();
     tt_cleanup();
     return test_summary("test_control_run");
 }

@@ -9,7 +9,8 @@ test_data_set_*/ with PyTorch's outputs; the data sets take every branch and loo
   tests/ref/control/train/               a fine-tuning run of a classifier with an If (SGD, momentum,
                                          cross entropy; the data's batches take both branches): x.npy,
                                          y.npy, losses.npy, w_<initializer>.npy (trained), checked by
-                                         tests/test_control_run.c.
+                                         tests/test_control_run.c;
+  tests/ref/control/dropout_if.onnx      a Dropout inside a branch (refused for fine-tuning).
 Deterministic (one thread); run with /usr/bin/python3 (torch 1.13, onnx 1.12)."""
 import os
 import shutil
@@ -85,6 +86,22 @@ class LoopNet(torch.nn.Module):
         while bool(y.abs().sum() < 50.0) and k < 20:
             y = y * 1.5 + 0.25
             k += 1
+        return y
+
+
+class DropoutIfNet(torch.nn.Module):
+    """Dropout inside a branch: exported in training mode, it must be refused for fine-tuning."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 3)
+        self.drop = torch.nn.Dropout(0.5)
+
+    def forward(self, x):
+        if x.sum() > 0:
+            y = self.drop(self.lin(x))
+        else:
+            y = self.lin(x)
         return y
 
 
@@ -201,6 +218,9 @@ def main():
     grad_ref(ifnet, x, "if_grad_then", rng)
     grad_ref(ifnet, signed(rng, (2, 4), -1) - 0.1, "if_grad_else", rng)
     train_ref(rng)
+    torch.onnx.export(torch.jit.script(DropoutIfNet().train()), (torch.zeros(4, 4),), os.path.join(REF, "dropout_if.onnx"),
+                      input_names=["x"], output_names=["y"], opset_version=13, do_constant_folding=False,
+                      training=torch.onnx.TrainingMode.PRESERVE)
 
 
 if __name__ == "__main__":
