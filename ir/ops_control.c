@@ -850,14 +850,159 @@ static Status scan_shape(Graph *g, Node *n, Diag *d)
 
 /* ---- gradients of Loop and Scan ---- */
 
-/* A Loop that is still a Loop here could not be unrolled: its trip count is not known at compile time or
- * it may stop early (a while loop), and such loops are not differentiated. */
+/* A new value of g produced by op(in...) (inferred). */
+static Value *add_op(Graph *g, const Node *n, const char *op, int nin, Value *const *in, Diag *d)
+{
+    Value *o = graph_new_value(g, op, d);
+    Node *m = o ? graph_add_node(g, op, "", n->name, nin, in, 1, &o, d) : NULL;
+    if (!m)
+        return NULL;
+    m->opset = m->rule ? m->rule->canon_opset : 17;
+    return infer_node(g, m, d) ? NULL : o;
+}
+
+/* Loop's backward when the trip count M is only known at run time, quoting the forward:
+ *   for i in 0..M-1: v = body(i, v)           (no early exit, no scan outputs)
+ * is a Loop of M iterations over k, i = M-1-k, that recomputes v_i with a Loop of i iterations of the body
+ * (nothing is stored: O(M^2) body runs, no memory that grows with M) and pulls the gradient back through
+ * one step of the body:  dv <- (d body / d v)^T dv,  dw += (d body / d w)^T dv  for values w the body reads
+ * from outside. A Loop that can stop early (a while loop) or stacks scan outputs is refused. */
 static Status loop_grad(GradCtx *c, Node *n, Diag *d)
 {
-    (void)c;
-    return diag_node(d, n, ST_UNSUPPORTED, "gradients through a Loop need a trip count known at compile time, "
-                     "no early exit and at most %d iterations (such a Loop is unrolled); freeze what is "
-                     "upstream of it", LOOP_UNROLL_MAX);
+    Graph *g = grad_graph(c), *body = node_attr(n, "body")->g;
+    int nc = n->ninputs - 2, nscan = n->noutputs - nc;
+    const Value *cond = node_input(n, 1);
+    bool early = cond && !(value_is_const(cond) && cond->init->numel == 1 && tensor_get_i64(cond->init, 0) &&
+                           body_keeps_going(body));
+    if (early || nscan > 0 || !node_input(n, 0))
+        return diag_node(d, n, ST_UNSUPPORTED, "gradients through a Loop that %s are not supported; freeze what "
+                         "is upstream of it", early ? "can stop early (a while loop)"
+                         : nscan ? "stacks scan outputs with a trip count known only at run time"
+                                 : "has no trip count");
+    Value *caps[IF_GRAD_MAX], *cw[IF_GRAD_MAX], *ins[IF_GRAD_MAX], *outs[IF_GRAD_MAX];
+    size_t ncap = node_captures(n, caps, IF_GRAD_MAX);
+    int ncw = 0;
+    for (size_t i = 0; i < ncap && i < IF_GRAD_MAX; i++)
+        if (grad_value_needed(c, caps[i]))
+            cw[ncw++] = caps[i];
+    if (ncap > IF_GRAD_MAX || 2 + nc + ncw > IF_GRAD_MAX || nc > 64)
+        return diag_node(d, n, ST_UNSUPPORTED, "too many values for the gradient of a Loop");
+    Value *m = n->inputs[0];
+    Graph *b = graph_new(g->arena, arena_printf(g->arena, "%s_grad_body", n->name), g);
+    if (!b)
+        return diag_node(d, n, ST_NOMEM, "out of memory");
+    /* the backward body's inputs: k, cond, dv..., dw... */
+    Value *bin[IF_GRAD_MAX];
+    for (int i = 0; i < 2 + nc + ncw; i++) {
+        const Value *like = i == 0 ? NULL : i == 1 ? NULL : i < 2 + nc ? n->outputs[i - 2] : cw[i - 2 - nc];
+        if (!(bin[i] = graph_new_value(b, i == 0 ? "k" : i == 1 ? "cond" : i < 2 + nc ? "dv" : "dw", d)) ||
+            !graph_add_input(b, bin[i]))
+            return d->status ? d->status : diag_node(d, n, ST_NOMEM, "out of memory");
+        bin[i]->kind = VK_TENSOR;
+        bin[i]->dtype = i == 0 ? DT_INT64 : i == 1 ? DT_BOOL : like->dtype;
+        bin[i]->shape = i < 2 ? shape_scalar() : like->shape;
+    }
+    /* i = M - 1 - k; v_i: the forward body run i times from v_initial */
+    Value *one = graph_const_scalar(b, "one", DT_INT64, 1, d), *yes = graph_const_scalar(b, "yes", DT_BOOL, 1, d);
+    Value *m1 = one ? add_op(b, n, "Sub", 2, (Value *[]){m, one}, d) : NULL;
+    Value *it = m1 ? add_op(b, n, "Sub", 2, (Value *[]){m1, bin[0]}, d) : NULL;
+    if (!it || !yes)
+        return d->status;
+    Graph *rb = copy_graph(b, n, body, NULL, d);
+    if (!rb)
+        return d->status;
+    ins[0] = it, ins[1] = NULL;
+    for (int k = 0; k < nc; k++) {
+        ins[2 + k] = n->inputs[2 + k];
+        if (!(outs[k] = graph_new_value(b, "v_i", d)))
+            return d->status;
+    }
+    Node *re = graph_add_node(b, "Loop", "", n->name, 2 + nc, ins, nc, outs, d);
+    if (!re || !node_add_attr(b, re, &(Attr){.name = "body", .type = AT_GRAPH, .g = rb}))
+        return d->status ? d->status : diag_node(d, n, ST_NOMEM, "out of memory");
+    re->opset = 17;
+    Status st = infer_node(b, re, d);
+    if (st)
+        return st;
+    /* one step from v_i, reading local copies of the outer values that need gradients */
+    Value *vi[64], *loc[IF_GRAD_MAX], *step[64 + 1];
+    for (int k = 0; k < nc; k++)
+        vi[k] = outs[k];
+    ins[0] = it, ins[1] = yes;
+    for (int k = 0; k < nc; k++)
+        ins[2 + k] = vi[k];
+    for (int j = 0; j < ncw; j++)
+        if (!(loc[j] = add_op(b, n, "Identity", 1, &cw[j], d)))
+            return d->status;
+    size_t first = b->nnodes;
+    if ((st = clone_body(b, n, body, ins, step, d)))
+        return st;
+    for (size_t k = first; k < b->nnodes; k++) {
+        Node *sn = b->nodes[k];
+        for (int j = 0; j < ncw; j++) {
+            for (int q = 0; q < sn->ninputs; q++)
+                if (sn->inputs[q] == cw[j])
+                    sn->inputs[q] = loc[j];
+            for (int a = 0; a < sn->nattrs; a++)
+                if (sn->attrs[a].type == AT_GRAPH && sn->attrs[a].g)
+                    graph_replace_uses(sn->attrs[a].g, cw[j], loc[j]);
+        }
+        if ((st = infer_node(b, sn, d)))
+            return st;
+    }
+    /* pull dv back through the step */
+    Value *seeds[64], *wrt[IF_GRAD_MAX], *grads[IF_GRAD_MAX];
+    for (int k = 0; k < nc; k++) {
+        Value *o = add_op(b, n, "Identity", 1, &step[1 + k], d);
+        if (!o || !graph_add_output(b, o))
+            return d->status ? d->status : diag_node(d, n, ST_NOMEM, "out of memory");
+        seeds[k] = bin[2 + k];
+        wrt[k] = vi[k];
+    }
+    for (int j = 0; j < ncw; j++)
+        wrt[nc + j] = loc[j];
+    if ((st = grad_subgraph(b, seeds, wrt, (size_t)(nc + ncw), grads, d)))
+        return st;
+    for (size_t i = 0; i < b->noutputs; i++)
+        b->outputs[i]->is_output = false;
+    b->noutputs = 0;
+    Value *res[IF_GRAD_MAX];
+    res[0] = add_op(b, n, "Identity", 1, &bin[1], d);
+    for (int i = 0; res[0] && i < nc + ncw; i++) {
+        Value *gi = grads[i];
+        if (!gi && !(gi = graph_const(b, "zero_grad", bin[2 + i]->dtype, &bin[2 + i]->shape, d)))
+            return d->status;
+        res[1 + i] = add_op(b, n, i < nc ? "Identity" : "Add", i < nc ? 1 : 2, i < nc ? &gi : (Value *[]){bin[2 + i], gi}, d);
+        if (!res[1 + i])
+            return d->status;
+    }
+    for (int i = 0; res[0] && i < 1 + nc + ncw; i++)
+        if (!graph_add_output(b, res[i]))
+            return diag_node(d, n, ST_NOMEM, "out of memory");
+    if (!res[0])
+        return d->status;
+    graph_remove_unused(b);
+    /* the backward Loop: M iterations from (dv_final, 0) */
+    Value *lin[IF_GRAD_MAX];
+    lin[0] = m, lin[1] = NULL;
+    for (int i = 0; i < nc + ncw; i++) {
+        Value *like = bin[2 + i];
+        lin[2 + i] = i < nc ? grad_output(c, n, i) : NULL;
+        if (!lin[2 + i] && !(lin[2 + i] = graph_const(g, "zero_grad", like->dtype, &like->shape, d)))
+            return d->status;
+    }
+    Node *bn = grad_new_node(c, n, "", "Loop", 2 + nc + ncw, lin, nc + ncw, d);
+    if (!bn || !node_add_attr(g, bn, &(Attr){.name = "body", .type = AT_GRAPH, .g = b}))
+        return d->status ? d->status : diag_node(d, n, ST_NOMEM, "out of memory");
+    if ((st = grad_finish_node(c, bn, d)))
+        return st;
+    for (int k = 0; k < nc; k++)
+        if ((st = grad_accumulate(c, n, 2 + k, bn->outputs[k], d)))
+            return st;
+    for (int j = 0; j < ncw; j++)
+        if ((st = grad_accumulate_value(c, n, cw[j], bn->outputs[nc + j], d)))
+            return st;
+    return ST_OK;
 }
 
 /* Scan's backward, quoting the forward: for t in steps: (state, out_t) = body(state, x[t]); its steps are
