@@ -325,6 +325,31 @@ void graph_replace_uses(Graph *g, Value *from, Value *to);
 size_t graph_count_uses(const Graph *g, const Value *v);
 /* Remove nodes none of whose outputs are used or are graph outputs (repeatedly). */
 void graph_remove_unused(Graph *g);
+/* ======================================================================== ir/subgraph.c */
+
+/* Value maps of the graphs being copied, innermost first: a value of src reads map[id] (NULL: itself). */
+typedef struct CopyScope {
+    const Graph *src;
+    Value **map;
+    const struct CopyScope *outer;
+} CopyScope;
+/* What v becomes in the copy (v itself when no scope maps it). */
+Value *copy_scope_map(const CopyScope *s, Value *v);
+/* A copy of subgraph src as a subgraph of parent, its outer reads going through sc (may be NULL); n names
+ * the node in errors. NULL on error. */
+Graph *graph_copy_subgraph(Graph *parent, const Node *n, const Graph *src, const CopyScope *sc, Diag *d);
+/* Append copies of src's live nodes (those with only[i], when only is not NULL) to g, their values read
+ * through sc; nested subgraphs are copied; the copies get n's phase. */
+Status graph_copy_nodes(Graph *g, const Node *n, const Graph *src, const CopyScope *sc, const bool *only, Diag *d) MUST_CHECK;
+/* Append copies of body's nodes to g. Body inputs read map_in[i]; other body values get fresh values of g;
+ * outs[i] receives what body output i became. */
+Status graph_clone_body(Graph *g, const Node *n, Graph *body, Value *const *map_in, Value **outs, Diag *d) MUST_CHECK;
+/* Move the nodes appended to g since index `first` to just after node n (so a walk over g infers them
+ * next) and mark n dead. */
+Status graph_move_after(Graph *g, Node *n, size_t first, Diag *d) MUST_CHECK;
+/* Append "dst = Identity(src)" to g (n: name and phase). */
+Status graph_add_identity(Graph *g, const Node *n, Value *src, Value *dst, Diag *d) MUST_CHECK;
+
 /* Values a node's subgraphs (or subgraph `sub` and its nested ones) read from outside them, each once,
  * in order of first read: what an If/Loop/Scan captures. Writes up to cap; returns the count (more than
  * cap also when subgraphs nest more than 16 deep). */

@@ -102,160 +102,6 @@ static Status infer_body(Graph *body, bool fold, Diag *d)
 
 /* ---- If (1, 11, 13, 16): cond (one bool) -> then_branch or else_branch outputs ---- */
 
-/* Value maps of the graphs being copied, innermost first: a value of scope->src reads scope->map. */
-typedef struct Scope {
-    const Graph *src;
-    Value **map;
-    const struct Scope *outer;
-} Scope;
-
-static Value *mapped(const Scope *s, Value *v)
-{
-    for (; v && s; s = s->outer)
-        if (v->id >= 0 && (size_t)v->id < s->src->nvalues && s->src->values[v->id] == v)
-            return s->map[v->id] ? s->map[v->id] : v;
-    return v;
-}
-
-static Status copy_nodes(Graph *g, const Node *n, const Graph *src, const Scope *sc, const bool *only, Diag *d);
-
-/* A copy of subgraph `src` (nested in a graph being copied) whose outer reads go through sc. */
-static Graph *copy_graph(Graph *parent, const Node *n, const Graph *src, const Scope *sc, Diag *d)
-{
-    Graph *dst = graph_new(parent->arena, src->name, parent);
-    Value **map = dst ? arena_calloc(parent->arena, src->nvalues ? src->nvalues : 1, sizeof *map) : NULL;
-    if (!map) {
-        diag_node(d, n, ST_NOMEM, "out of memory copying a subgraph");
-        return NULL;
-    }
-    for (size_t i = 0; i < src->nvalues; i++) {
-        const Value *sv = src->values[i];
-        Value *v = graph_add_value(dst, sv->name, d);
-        if (!v)
-            return NULL;
-        v->kind = sv->kind, v->dtype = sv->dtype, v->shape = sv->shape, v->init = sv->init;
-        v->is_initializer = sv->is_initializer, v->doc = sv->doc;
-        map[i] = v;
-    }
-    Scope inner = {.src = src, .map = map, .outer = sc};
-    for (size_t i = 0; i < src->ninputs; i++)
-        if (!graph_add_input(dst, mapped(&inner, src->inputs[i])))
-            return NULL;
-    if (copy_nodes(dst, n, src, &inner, NULL, d))
-        return NULL;
-    for (size_t i = 0; i < src->noutputs; i++)
-        if (!graph_add_output(dst, mapped(&inner, src->outputs[i])))
-            return NULL;
-    return dst;
-}
-
-/* Append copies of src's live nodes (those with only[i], when only is not NULL) to g, their values read
- * through sc; nested subgraphs are copied. */
-static Status copy_nodes(Graph *g, const Node *n, const Graph *src, const Scope *sc, const bool *only, Diag *d)
-{
-    for (size_t i = 0; i < src->nnodes; i++) {
-        Node *bn = src->nodes[i];
-        if (bn->dead || (only && !only[i]))
-            continue;
-        Value *ins[64], *os[64];
-        if (bn->ninputs > 64 || bn->noutputs > 64)
-            return diag_node(d, bn, ST_UNSUPPORTED, "too many inputs or outputs to copy");
-        for (int k = 0; k < bn->ninputs; k++)
-            ins[k] = mapped(sc, bn->inputs[k]);
-        for (int k = 0; k < bn->noutputs; k++)
-            os[k] = mapped(sc, bn->outputs[k]);
-        Node *nn = graph_add_node(g, bn->op_type, bn->domain, bn->name, bn->ninputs, ins, bn->noutputs, os, d);
-        if (!nn)
-            return d->status;
-        nn->opset = bn->opset, nn->doc = bn->doc, nn->phase = n->phase;
-        nn->attrs = bn->attrs, nn->nattrs = bn->nattrs;
-        bool sub = false;
-        for (int k = 0; k < bn->nattrs; k++)
-            sub = sub || bn->attrs[k].type == AT_GRAPH || bn->attrs[k].type == AT_GRAPHS;
-        if (!sub)
-            continue;
-        Attr *at = arena_calloc(g->arena, (size_t)bn->nattrs, sizeof *at);
-        if (!at)
-            return diag_node(d, n, ST_NOMEM, "out of memory copying a subgraph");
-        memcpy(at, bn->attrs, (size_t)bn->nattrs * sizeof *at);
-        for (int k = 0; k < bn->nattrs; k++) {
-            if (at[k].type == AT_GRAPH && at[k].g && !(at[k].g = copy_graph(g, n, bn->attrs[k].g, sc, d)))
-                return d->status;
-            if (at[k].type == AT_GRAPHS) {
-                Graph **gs = arena_calloc(g->arena, at[k].n ? at[k].n : 1, sizeof *gs);
-                if (!gs)
-                    return diag_node(d, n, ST_NOMEM, "out of memory copying a subgraph");
-                for (size_t j = 0; j < at[k].n; j++)
-                    if (!(gs[j] = copy_graph(g, n, bn->attrs[k].graphs[j], sc, d)))
-                        return d->status;
-                at[k].graphs = gs;
-            }
-        }
-        nn->attrs = at;
-    }
-    return ST_OK;
-}
-
-/* Append copies of body's nodes to g (nested subgraphs copied too). Body inputs read map_in[i]; body
- * values get fresh values of g; *outs[i] receives what body output i became. */
-static Status clone_body(Graph *g, const Node *n, Graph *body, Value *const *map_in, Value **outs, Diag *d)
-{
-    size_t nv = body->nvalues;
-    Value **map = arena_calloc(g->arena, nv ? nv : 1, sizeof *map);
-    if (!map)
-        return diag_node(d, n, ST_NOMEM, "out of memory copying a subgraph");
-    for (size_t i = 0; i < body->ninputs; i++)
-        if (body->inputs[i]->id >= 0 && (size_t)body->inputs[i]->id < nv)
-            map[body->inputs[i]->id] = map_in[i];
-    for (size_t i = 0; i < nv; i++) {
-        Value *bv = body->values[i], *v;
-        if (map[i])
-            continue;
-        if (!(v = graph_new_value(g, bv->name, d)))
-            return d->status;
-        v->kind = bv->kind, v->dtype = bv->dtype, v->shape = bv->shape, v->init = bv->init;
-        v->is_initializer = bv->is_initializer, v->doc = bv->doc;
-        map[i] = v;
-    }
-    Scope sc = {.src = body, .map = map, .outer = NULL};
-    Status st = copy_nodes(g, n, body, &sc, NULL, d);
-    for (size_t i = 0; !st && i < body->noutputs; i++)
-        outs[i] = mapped(&sc, body->outputs[i]);
-    return st;
-}
-
-/* Move the nodes appended to g since index `first` to just after node n (so the walk infers them next)
- * and mark n dead. */
-static Status move_after(Graph *g, Node *n, size_t first, Diag *d)
-{
-    n->dead = true;
-    size_t pos = 0;
-    while (pos < first && g->nodes[pos] != n)
-        pos++;
-    if (pos == first)
-        return diag_node(d, n, ST_ERR, "internal: node is not in its graph");
-    size_t k = g->nnodes - first;
-    Node **tmp = arena_calloc(g->arena, k ? k : 1, sizeof *tmp);
-    if (!tmp)
-        return diag_node(d, n, ST_NOMEM, "out of memory inlining a subgraph");
-    memcpy(tmp, g->nodes + first, k * sizeof *tmp);
-    memmove(g->nodes + pos + 1 + k, g->nodes + pos + 1, (first - pos - 1) * sizeof *tmp);
-    memcpy(g->nodes + pos + 1, tmp, k * sizeof *tmp);
-    for (size_t i = 0; i < g->nnodes; i++)
-        g->nodes[i]->index = (int)i;
-    return ST_OK;
-}
-
-/* A node writing `dst` from `src`: Identity, so the outer names (maybe graph outputs) survive. */
-static Status add_identity(Graph *g, const Node *n, Value *src, Value *dst, Diag *d)
-{
-    Node *id = graph_add_node(g, "Identity", "", n->name, 1, &src, 1, &dst, d);
-    if (!id)
-        return d->status;
-    id->opset = 17, id->phase = n->phase;
-    return ST_OK;
-}
-
 /* Replace If node n by the nodes of `branch`, right after n in g's order so the walk infers them next;
  * Identity nodes write the If's own outputs so their names (maybe graph outputs) survive. */
 static Status inline_branch(Graph *g, Node *n, Graph *branch, Diag *d)
@@ -264,10 +110,10 @@ static Status inline_branch(Graph *g, Node *n, Graph *branch, Diag *d)
     Value **outs = arena_calloc(g->arena, branch->noutputs ? branch->noutputs : 1, sizeof *outs);
     if (!outs)
         return diag_node(d, n, ST_NOMEM, "out of memory inlining a branch");
-    Status st = clone_body(g, n, branch, NULL, outs, d);
+    Status st = graph_clone_body(g, n, branch, NULL, outs, d);
     for (int i = 0; !st && i < n->noutputs; i++)
-        st = add_identity(g, n, outs[i], n->outputs[i], d);
-    return st ? st : move_after(g, n, first, d);
+        st = graph_add_identity(g, n, outs[i], n->outputs[i], d);
+    return st ? st : graph_move_after(g, n, first, d);
 }
 
 /* Branches whose outputs differ in shape: what reads the If's outputs is copied into both branches (each
@@ -332,7 +178,7 @@ static Status sink_into_branches(Graph *g, Node *n, Graph *const *br, bool *sunk
         }
         /* the branch itself, then the nodes that read its outputs */
         Value **bo = arena_calloc(g->arena, br[b]->noutputs + 1, sizeof *bo);
-        if (!bo || (st = clone_body(nb[b], n, br[b], NULL, bo, d)))
+        if (!bo || (st = graph_clone_body(nb[b], n, br[b], NULL, bo, d)))
             break;
         for (int i = 0; i < n->noutputs; i++)
             map[n->outputs[i]->id] = bo[i];
@@ -344,11 +190,11 @@ static Status sink_into_branches(Graph *g, Node *n, Graph *const *br, bool *sunk
                 else
                     map[o->id] = c;
             }
-        Scope sc = {.src = g, .map = map, .outer = NULL};
-        if (st || (st = copy_nodes(nb[b], n, g, &sc, moved, d)))
+        CopyScope sc = {.src = g, .map = map, .outer = NULL};
+        if (st || (st = graph_copy_nodes(nb[b], n, g, &sc, moved, d)))
             break;
         for (size_t j = 0; j < nout; j++)
-            if (!graph_add_output(nb[b], mapped(&sc, outs[j]))) {
+            if (!graph_add_output(nb[b], copy_scope_map(&sc, outs[j]))) {
                 st = diag_node(d, n, ST_NOMEM, "out of memory");
                 break;
             }
@@ -366,7 +212,7 @@ static Status sink_into_branches(Graph *g, Node *n, Graph *const *br, bool *sunk
         goto done;
     }
     ni->opset = n->opset, ni->phase = n->phase;
-    if ((st = move_after(g, g->nodes[last], first, d)))
+    if ((st = graph_move_after(g, g->nodes[last], first, d)))
         goto done;
     g->nodes[last]->dead = true; /* move_after marks its anchor dead: that one was moved (dead) anyway */
     n->dead = true;
@@ -446,19 +292,19 @@ static Status if_grad_branch(GradCtx *c, Node *n, Graph *fwd, const char *which,
     Value **grads = arena_calloc(g->arena, (size_t)nw + 1, sizeof *grads);
     if (!outs || !loc || !grads)
         return diag_node(d, n, ST_NOMEM, "out of memory building the backward of a branch");
-    Status st = clone_body(bg, n, fwd, NULL, outs, d);
+    Status st = graph_clone_body(bg, n, fwd, NULL, outs, d);
     if (st)
         return st;
     for (size_t i = 0; i < fwd->noutputs; i++) { /* local outputs, so their gradients are seeded here */
         Value *o = graph_new_value(bg, "branch_out", d);
-        if (!o || (st = add_identity(bg, n, outs[i], o, d)) || !graph_add_output(bg, o))
+        if (!o || (st = graph_add_identity(bg, n, outs[i], o, d)) || !graph_add_output(bg, o))
             return d->status ? d->status : diag_node(d, n, ST_NOMEM, "out of memory");
     }
     for (int j = 0; j < nw; j++) { /* local copies of the captured values: the gradients' targets */
         if (!(loc[j] = graph_new_value(bg, wrt[j]->name, d)))
             return d->status;
         graph_replace_uses(bg, wrt[j], loc[j]);
-        if ((st = add_identity(bg, n, wrt[j], loc[j], d)))
+        if ((st = graph_add_identity(bg, n, wrt[j], loc[j], d)))
             return st;
     }
     if ((st = graph_toposort(bg, d)))
@@ -477,7 +323,7 @@ static Status if_grad_branch(GradCtx *c, Node *n, Graph *fwd, const char *which,
             return d->status;
         if (!gj && !(gj = graph_const(bg, "zero_grad", wrt[j]->dtype, &wrt[j]->shape, d)))
             return d->status;
-        if ((st = add_identity(bg, n, gj, o, d)) || (st = infer_node(bg, bg->nodes[bg->nnodes - 1], d)))
+        if ((st = graph_add_identity(bg, n, gj, o, d)) || (st = infer_node(bg, bg->nodes[bg->nnodes - 1], d)))
             return st;
         if (!graph_add_output(bg, o))
             return diag_node(d, n, ST_NOMEM, "out of memory");
@@ -623,7 +469,7 @@ static Status unroll_loop(Graph *g, Node *n, Graph *body, int64_t trips, Diag *d
         in[1] = yes;
         if (!in[0])
             return d->status;
-        if ((st = clone_body(g, n, body, in, outs, d)))
+        if ((st = graph_clone_body(g, n, body, in, outs, d)))
             return st;
         for (int k = 0; k < nc; k++)
             in[2 + k] = outs[1 + k];
@@ -636,7 +482,7 @@ static Status unroll_loop(Graph *g, Node *n, Graph *body, int64_t trips, Diag *d
         }
     }
     for (int k = 0; k < nc; k++)
-        if ((st = add_identity(g, n, in[2 + k], n->outputs[k], d)))
+        if ((st = graph_add_identity(g, n, in[2 + k], n->outputs[k], d)))
             return st;
     for (int s = 0; s < nscan; s++) {
         Node *cat = graph_add_node(g, "Concat", "", n->name, (int)trips, scans + (size_t)s * (size_t)trips, 1,
@@ -647,7 +493,7 @@ static Status unroll_loop(Graph *g, Node *n, Graph *body, int64_t trips, Diag *d
         if ((st = node_set_attr_int(g, cat, "axis", 0, d)))
             return st;
     }
-    return move_after(g, n, first, d);
+    return graph_move_after(g, n, first, d);
 }
 
 static Status loop_shape(Graph *g, Node *n, Diag *d)
@@ -908,7 +754,7 @@ static Status loop_grad(GradCtx *c, Node *n, Diag *d)
     Value *it = m1 ? add_op(b, n, "Sub", 2, (Value *[]){m1, bin[0]}, d) : NULL;
     if (!it || !yes)
         return d->status;
-    Graph *rb = copy_graph(b, n, body, NULL, d);
+    Graph *rb = graph_copy_subgraph(b, n, body, NULL, d);
     if (!rb)
         return d->status;
     ins[0] = it, ins[1] = NULL;
@@ -935,7 +781,7 @@ static Status loop_grad(GradCtx *c, Node *n, Diag *d)
         if (!(loc[j] = add_op(b, n, "Identity", 1, &cw[j], d)))
             return d->status;
     size_t first = b->nnodes;
-    if ((st = clone_body(b, n, body, ins, step, d)))
+    if ((st = graph_clone_body(b, n, body, ins, step, d)))
         return st;
     for (size_t k = first; k < b->nnodes; k++) {
         Node *sn = b->nodes[k];
@@ -1044,7 +890,7 @@ static Status scan_grad(GradCtx *c, Node *n, Diag *d)
         return diag_node(d, n, ST_NOMEM, "out of memory");
     Status st;
     for (int j = 0; j < nw; j++)
-        if (!(loc[j] = graph_new_value(bg, wrt[j]->name, d)) || (st = add_identity(bg, n, wrt[j], loc[j], d)))
+        if (!(loc[j] = graph_new_value(bg, wrt[j]->name, d)) || (st = graph_add_identity(bg, n, wrt[j], loc[j], d)))
             return d->status;
     Value **outs = arena_calloc(g->arena, body->noutputs + 1, sizeof *outs);
     Value **rows = arena_calloc(g->arena, (size_t)(nk ? nk : 1) * (size_t)len, sizeof *rows);
@@ -1064,7 +910,7 @@ static Status scan_grad(GradCtx *c, Node *n, Diag *d)
             ga->opset = 17;
             ins[ns + j] = sl;
         }
-        if ((st = clone_body(bg, n, body, ins, outs, d)))
+        if ((st = graph_clone_body(bg, n, body, ins, outs, d)))
             return st;
         for (int k = 0; k < ns; k++)
             ins[k] = outs[k];
@@ -1080,7 +926,7 @@ static Status scan_grad(GradCtx *c, Node *n, Diag *d)
     }
     for (int k = 0; k < ns; k++) {
         Value *o = graph_new_value(bg, "state", d);
-        if (!o || (st = add_identity(bg, n, ins[k], o, d)) || !graph_add_output(bg, o))
+        if (!o || (st = graph_add_identity(bg, n, ins[k], o, d)) || !graph_add_output(bg, o))
             return d->status ? d->status : diag_node(d, n, ST_NOMEM, "out of memory");
     }
     for (int k = 0; k < nk; k++) {
@@ -1116,7 +962,7 @@ static Status scan_grad(GradCtx *c, Node *n, Diag *d)
     for (int j = 0; j < nw; j++)
         if (grads[j] && !graph_add_output(bg, grads[j]))
             return diag_node(d, n, ST_NOMEM, "out of memory");
-    if ((st = clone_body(g, n, bg, NULL, res, d)))
+    if ((st = graph_clone_body(g, n, bg, NULL, res, d)))
         return st;
     for (size_t i = first; i < g->nnodes; i++)
         g->nodes[i]->phase = PHASE_BACKWARD;
