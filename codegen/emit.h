@@ -134,5 +134,6 @@ extern const Emitter train_emitters[];            /* losses, ClipGradNorm, updat
 extern const Emitter shape_grad_emitters[];
 extern const Emitter reduce_grad_emitters[];
 extern const Emitter rnn_grad_emitters[];
+extern const Emitter seq_emitters[];              /* sequences and optionals: codegen/emit_seq.c */
 
 #endif

@@ -45,6 +45,19 @@ Status onnx_import_bytes(const void *buf, size_t len, const char *dir, Model **o
 /* Read one serialized TensorProto file (the ONNX backend tests' input_K.pb / output_K.pb). */
 Status onnx_read_tensor_file(const char *path, Arena *a, Tensor **out, char **name, Diag *d) MUST_CHECK;
 
+/* A test data value: a TensorProto, SequenceProto (of tensors) or OptionalProto file. */
+typedef struct DataValue {
+    ValueKind kind;         /* VK_TENSOR, VK_SEQUENCE or VK_OPTIONAL */
+    Tensor *t;              /* VK_TENSOR, and an optional holding a tensor */
+    size_t n;               /* VK_SEQUENCE, and an optional holding a sequence: the elements */
+    Tensor **elems;
+    bool none;              /* VK_OPTIONAL: empty */
+    ValueKind elem_kind;    /* VK_OPTIONAL: VK_TENSOR (t) or VK_SEQUENCE (n, elems) */
+} DataValue;
+/* Read one test data file as the kind the model declares for it (the files do not say). Sequences of
+ * sparse tensors, maps or nested sequences are ST_UNSUPPORTED. */
+Status onnx_read_value_file(const char *path, ValueKind kind, Arena *a, DataValue *out, Diag *d) MUST_CHECK;
+
 /* ======================================================================== importer/export.c */
 
 /* Where one initializer's raw bytes sit in an exported file (a training program overwrites them). */
