@@ -1,6 +1,6 @@
 /* ops_seq.c - rules of the sequence and optional ops (SequenceConstruct/Empty/Insert/Erase/At/Length,
- * ConcatFromSequence, SplitToSequence, Optional, OptionalHasElement, OptionalGetElement), and how such
- * values are laid out at run time.
+ * ConcatFromSequence, SplitToSequence, SequenceMap (unrolled), Optional, OptionalHasElement,
+ * OptionalGetElement), and how such values are laid out at run time.
  *
  * A sequence's length and element shapes are part of its compile-time type (Value.seq), as a tensor's
  * shape is; an optional's presence too (Value.opt). So SequenceLength and OptionalHasElement fold, and
@@ -465,6 +465,118 @@ static Status optional_get_shape(Graph *g, Node *n, Diag *d)
     return ST_OK;
 }
 
+/* SequenceMap-17: the body once per element, unrolled here (the length is known): for element k, each
+ * sequence input's SequenceAt(k) and the tensor inputs feed a copy of the body's nodes, placed right
+ * after this node so the shape pass infers them next; output m is SequenceConstruct of the copies'
+ * outputs m. Bodies with subgraphs of their own are refused. */
+static Status seq_map_shape(Graph *g, Node *n, Diag *d)
+{
+    const SeqType *s = NULL;
+    const Attr *a = node_attr(n, "body");
+    Graph *body = a && a->type == AT_GRAPH ? a->g : NULL;
+    Status st = seq_input(n, 0, true, &s, d);
+    if (st)
+        return st;
+    if (!body)
+        return diag_node(d, n, ST_INVALID, "attribute body (a graph) is required");
+    if (body->ninputs != (size_t)n->ninputs || body->noutputs != (size_t)n->noutputs)
+        return diag_node(d, n, ST_INVALID, "the body has %zu inputs and %zu outputs, the node %d and %d",
+                         body->ninputs, body->noutputs, n->ninputs, n->noutputs);
+    if (s->n < 1)
+        return diag_node(d, n, ST_UNSUPPORTED, "SequenceMap over an empty sequence");
+    for (int i = 1; i < n->ninputs; i++) {
+        const Value *x = n->inputs[i];
+        if (!x)
+            return diag_node(d, n, ST_INVALID, "input %d is missing", i);
+        if (x->kind == VK_SEQUENCE && (!x->seq || x->seq->n != s->n))
+            return diag_node(d, n, ST_SHAPE, "input %d '%s' is not a sequence of %d elements", i, x->name, s->n);
+    }
+    for (size_t j = 0; j < body->nnodes; j++)
+        for (int k = 0; k < body->nodes[j]->nattrs; k++)
+            if (body->nodes[j]->attrs[k].type == AT_GRAPH || body->nodes[j]->attrs[k].type == AT_GRAPHS)
+                return diag_node(d, n, ST_UNSUPPORTED, "a body with subgraphs (node '%s')", body->nodes[j]->name);
+    size_t at = 0, first = g->nnodes;
+    while (at < g->nnodes && g->nodes[at] != n)
+        at++;
+    Value **map = arena_calloc(g->arena, body->nvalues + 1, sizeof *map);
+    Value ***outs = arena_calloc(g->arena, (size_t)n->noutputs + 1, sizeof *outs);
+    if (!map || !outs || at == g->nnodes)
+        return diag_node(d, n, ST_NOMEM, "out of memory");
+    for (int m = 0; m < n->noutputs; m++)
+        if (!(outs[m] = arena_calloc(g->arena, (size_t)s->n, sizeof **outs)))
+            return diag_node(d, n, ST_NOMEM, "out of memory");
+    for (int k = 0; k < s->n; k++) {
+        memset(map, 0, (body->nvalues + 1) * sizeof *map);
+        for (int i = 0; i < n->ninputs; i++) { /* the body's inputs: element k, or the tensor */
+            Value *x = n->inputs[i], *e = x;
+            if (x->kind == VK_SEQUENCE) {
+                Value *pos = graph_const_scalar(g, "position", DT_INT64, k, d);
+                Node *at_k = pos ? graph_add_node1(g, "SequenceAt", arena_printf(g->arena, "%s/SequenceAt_%d", n->name, k),
+                                                   2, (Value *[]){x, pos}, "element", d)
+                                 : NULL;
+                if (!at_k)
+                    return d->status;
+                e = at_k->outputs[0];
+            }
+            map[body->inputs[i]->id] = e;
+        }
+        for (size_t j = 0; j < body->nvalues; j++) { /* the body's constants */
+            Value *v = body->values[j];
+            if (!map[j] && v->init && !v->producer) {
+                if (!(map[j] = graph_new_value(g, v->name, d)))
+                    return d->status;
+                value_copy_type(map[j], v);
+                map[j]->init = v->init;
+                map[j]->is_initializer = v->is_initializer;
+            }
+        }
+        for (size_t j = 0; j < body->nnodes; j++) {
+            const Node *b = body->nodes[j];
+            Value *in[64], *out[64];
+            if (b->ninputs > 64 || b->noutputs > 64)
+                return diag_node(d, n, ST_UNSUPPORTED, "body node '%s' has more than 64 inputs or outputs", b->name);
+            for (int i = 0; i < b->ninputs; i++) {
+                Value *v = b->inputs[i];
+                bool local = v && v->id >= 0 && (size_t)v->id < body->nvalues && body->values[v->id] == v;
+                in[i] = local ? map[v->id] : v; /* others: outer-scope values, shared */
+            }
+            for (int i = 0; i < b->noutputs; i++)
+                if (!(out[i] = map[b->outputs[i]->id] = graph_new_value(g, b->outputs[i]->name, d)))
+                    return d->status;
+            Node *c = graph_add_node(g, b->op_type, b->domain, arena_printf(g->arena, "%s/%d/%s", n->name, k, b->name),
+                                     b->ninputs, in, b->noutputs, out, d);
+            if (!c)
+                return d->status;
+            c->opset = b->opset;
+            c->phase = n->phase;
+            for (int i = 0; i < b->nattrs; i++)
+                if (!node_add_attr(g, c, &b->attrs[i]))
+                    return diag_node(d, n, ST_NOMEM, "out of memory");
+        }
+        for (int m = 0; m < n->noutputs; m++) {
+            Value *o = body->outputs[m];
+            outs[m][k] = o->id >= 0 && (size_t)o->id < body->nvalues && body->values[o->id] == o && map[o->id]
+                             ? map[o->id] : o;
+        }
+    }
+    for (int m = 0; m < n->noutputs; m++)
+        if (!graph_add_node(g, "SequenceConstruct", "", arena_printf(g->arena, "%s/SequenceConstruct_%d", n->name, m),
+                            s->n, outs[m], 1, &n->outputs[m], d))
+            return d->status;
+    /* the new nodes go right after n, in the order made */
+    size_t added = g->nnodes - first;
+    Node **moved = arena_calloc(g->arena, added + 1, sizeof *moved);
+    if (!moved)
+        return diag_node(d, n, ST_NOMEM, "out of memory");
+    memcpy(moved, g->nodes + first, added * sizeof *moved);
+    memmove(g->nodes + at + 1 + added, g->nodes + at + 1, (first - at - 1) * sizeof *g->nodes);
+    memcpy(g->nodes + at + 1, moved, added * sizeof *moved);
+    for (size_t j = at; j < g->nnodes; j++)
+        g->nodes[j]->index = (int)j;
+    n->dead = true;
+    return ST_OK;
+}
+
 const OpRule seq_rules[] = {
     {"SequenceEmpty", "", "seq", 11, NULL, seq_empty_shape, NULL, no_flops, NULL, ARITY(0, 0, 1, 1),
      .defaults = {{"dtype", AT_INT, DT_FLOAT}}},
@@ -481,6 +593,7 @@ const OpRule seq_rules[] = {
      .defaults = {{"new_axis", AT_INT, 0}}},
     {"SplitToSequence", "", "seq", 11, NULL, split_to_seq_shape, NULL, no_flops, NULL, ARITY(1, 2, 1, 1),
      REQUIRED(1), DTYPES(IN_CLASS(1, TC_INT)), .defaults = {{"axis", AT_INT, 0}, {"keepdims", AT_INT, 1}}},
+    {"SequenceMap", "", "seq", 17, NULL, seq_map_shape, NULL, no_flops, NULL, ARITY(1, -1, 1, -1)},
     {"Optional", "", "seq", 15, NULL, optional_shape, NULL, no_flops, NULL, ARITY(0, 1, 1, 1)},
     {"OptionalHasElement", "", "seq", 18, NULL, optional_has_shape, NULL, no_flops, NULL, ARITY(0, 1, 1, 1)},
     {"OptionalGetElement", "", "seq", 18, NULL, optional_get_shape, NULL, no_flops, NULL, ARITY(1, 1, 1, 1)},
