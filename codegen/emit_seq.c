@@ -10,20 +10,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ELEMS 4096
-
+/* A sequence's elements: offsets in its buffer and sizes (arrays in the generation's arena). */
 typedef struct Layout {
     int n;
-    size_t off[MAX_ELEMS];
-    size_t bytes[MAX_ELEMS];
+    size_t *off;
+    size_t *bytes;
 } Layout;
 
 static Status layout_of(Cg *cg, const Value *v, Layout *l)
 {
     size_t total;
     const SeqType *s = v->seq;
-    if (!s || s->n < 0 || s->n > MAX_ELEMS)
-        return cg_unsupported(cg, "sequence '%s' of unknown or more than %d elements", v->name, MAX_ELEMS);
+    if (!s || s->n < 0)
+        return cg_unsupported(cg, "sequence '%s' of a length not known at compile time", v->name);
+    l->off = arena_calloc(cg->g->arena, (size_t)s->n + 1, sizeof *l->off);
+    l->bytes = arena_calloc(cg->g->arena, (size_t)s->n + 1, sizeof *l->bytes);
+    if (!l->off || !l->bytes)
+        return diag_error(cg->d, ST_NOMEM, "out of memory");
     if (!seq_layout(v->dtype, s->n, s->shapes, l->off, &total))
         return cg_unsupported(cg, "sequence '%s' with element shapes that are not static", v->name);
     l->n = s->n;
@@ -75,7 +78,7 @@ static void copy(Cg *cg, const char *to, const char *from, size_t bytes)
 
 static Status emit_seq_construct(Cg *cg, const Node *n)
 {
-    static Layout y;
+    Layout y;
     Status st = layout_of(cg, n->outputs[0], &y);
     for (int k = 0; !st && k < n->ninputs; k++)
         copy(cg, at(cg, n->outputs[0], y.off[k], true), cg_ptr(cg, n->inputs[k]), y.bytes[k]);
@@ -84,7 +87,7 @@ static Status emit_seq_construct(Cg *cg, const Node *n)
 
 static Status emit_seq_insert(Cg *cg, const Node *n)
 {
-    static Layout x, y;
+    Layout x, y;
     const Value *s = n->inputs[0], *t = n->inputs[1], *o = n->outputs[0];
     Status st = layout_of(cg, s, &x);
     if (!st)
@@ -111,7 +114,7 @@ static Status emit_seq_insert(Cg *cg, const Node *n)
 
 static Status emit_seq_erase(Cg *cg, const Node *n)
 {
-    static Layout x, y;
+    Layout x, y;
     const Value *s = n->inputs[0], *o = n->outputs[0];
     Status st = layout_of(cg, s, &x);
     if (!st)
@@ -135,7 +138,7 @@ static Status emit_seq_erase(Cg *cg, const Node *n)
 
 static Status emit_seq_at(Cg *cg, const Node *n)
 {
-    static Layout x;
+    Layout x;
     const Value *s = n->inputs[0], *o = n->outputs[0];
     Status st = layout_of(cg, s, &x);
     if (st)
@@ -177,7 +180,7 @@ static void outer_inner(const Shape *s, int axis, size_t *outer, size_t *inner)
 
 static Status emit_concat_from_seq(Cg *cg, const Node *n)
 {
-    static Layout x;
+    Layout x;
     const Value *s = n->inputs[0], *y = n->outputs[0];
     Status st = layout_of(cg, s, &x);
     if (st)
@@ -205,7 +208,7 @@ static Status emit_concat_from_seq(Cg *cg, const Node *n)
 
 static Status emit_split_to_seq(Cg *cg, const Node *n)
 {
-    static Layout y;
+    Layout y;
     const Value *x = n->inputs[0], *o = n->outputs[0];
     Status st = layout_of(cg, o, &y);
     if (st)

@@ -571,8 +571,7 @@ static bool next_field(const uint8_t *p, size_t len, size_t *at, Field *f)
 }
 
 /* SequenceProto: name 1, elem_type 2, tensor_values 3 (other element kinds: 4 to 7, refused). */
-static Status read_sequence(const char *path, const uint8_t *p, size_t len, Arena *a, DataValue *out, int depth,
-                            Diag *d)
+static Status read_sequence(const char *path, const uint8_t *p, size_t len, Arena *a, DataValue *out, Diag *d)
 {
     size_t at = 0, cap = 0;
     Field f;
@@ -598,7 +597,6 @@ static Status read_sequence(const char *path, const uint8_t *p, size_t len, Aren
             return diag_error(d, ST_UNSUPPORTED, "a sequence of sparse tensors, sequences, maps or optionals");
         }
     }
-    (void)depth;
     return ST_OK;
 }
 
@@ -623,7 +621,7 @@ static Status read_optional(const char *path, const uint8_t *p, size_t len, Aren
         } else if (f.num == 5 && f.wt == 2) {
             out->none = false;
             out->elem_kind = VK_SEQUENCE;
-            st = read_sequence(path, f.val, f.vlen, a, out, 1, d);
+            st = read_sequence(path, f.val, f.vlen, a, out, d);
             out->kind = VK_OPTIONAL;
         } else if (f.num == 4 || f.num == 6 || f.num == 7) {
             st = diag_error(d, ST_UNSUPPORTED, "an optional of a sparse tensor, map or optional");
@@ -648,7 +646,7 @@ Status onnx_read_value_file(const char *path, ValueKind kind, Arena *a, DataValu
     Status st = read_all(path, &buf, &len, d);
     if (st)
         return st;
-    st = kind == VK_SEQUENCE ? read_sequence(path, buf, len, a, out, 0, d) : read_optional(path, buf, len, a, out, d);
+    st = kind == VK_SEQUENCE ? read_sequence(path, buf, len, a, out, d) : read_optional(path, buf, len, a, out, d);
     free(buf);
     return st;
 }
