@@ -133,18 +133,27 @@ static double no_flops(const Node *n)
     return 0;
 }
 
-/* Input i must be a sequence (of known type when `known`). */
-static Status seq_input(const Node *n, int i, bool known, const SeqType **out, Diag *d)
+/* Input i must be a sequence; *out its type, NULL when not known (the rules then leave their outputs
+ * unknown too, which code generation refuses; `dump` shows them). */
+static Status seq_input(const Node *n, int i, const SeqType **out, Diag *d)
 {
     const Value *v = node_input(n, i);
     if (!v)
         return diag_node(d, n, ST_INVALID, "input %d (a sequence) is required but missing", i);
     if (v->kind != VK_SEQUENCE)
         return diag_node(d, n, ST_SHAPE, "input %d '%s' must be a sequence", i, v->name);
-    if (known && (!v->seq || v->seq->n < 0))
-        return diag_node(d, n, ST_UNSUPPORTED, "input %d '%s': a sequence whose length is not known at compile "
-                         "time", i, v->name);
-    *out = v->seq;
+    *out = v->seq && v->seq->n >= 0 ? v->seq : NULL;
+    return ST_OK;
+}
+
+/* Output 0 a sequence of unknown length and element shapes. */
+static Status unknown_seq(Node *n, DType t)
+{
+    Value *v = n->outputs[0];
+    v->kind = VK_SEQUENCE;
+    v->dtype = t;
+    v->shape = shape_unknown();
+    v->seq = NULL;
     return ST_OK;
 }
 
@@ -221,11 +230,13 @@ static Status seq_insert_shape(Graph *g, Node *n, Diag *d)
     Value *o = NULL;
     bool known;
     int64_t pos;
-    Status st = seq_input(n, 0, true, &s, d);
+    Status st = seq_input(n, 0, &s, d);
     if (st)
         return st;
     if (!t || t->kind != VK_TENSOR)
         return diag_node(d, n, ST_SHAPE, "input 1 must be a tensor");
+    if (!s)
+        return unknown_seq(n, t->dtype);
     if (s->n > 0 && sv->dtype != t->dtype)
         return diag_node(d, n, ST_SHAPE, "a %s tensor cannot go into a sequence of %s", dtype_name(t->dtype),
                          dtype_name(sv->dtype));
@@ -249,9 +260,9 @@ static Status seq_erase_shape(Graph *g, Node *n, Diag *d)
     Value *o = NULL;
     bool known;
     int64_t pos;
-    Status st = seq_input(n, 0, true, &s, d);
-    if (st)
-        return st;
+    Status st = seq_input(n, 0, &s, d);
+    if (st || !s)
+        return st ? st : unknown_seq(n, n->inputs[0]->dtype);
     if (s->n == 0)
         return diag_node(d, n, ST_SHAPE, "erasing from an empty sequence");
     if ((st = seq_position(g, n, 1, s->n, 0, s->n - 1, &known, &pos, d)))
@@ -274,9 +285,13 @@ static Status seq_at_shape(Graph *g, Node *n, Diag *d)
     const SeqType *s = NULL;
     bool known;
     int64_t pos;
-    Status st = seq_input(n, 0, true, &s, d);
+    Status st = seq_input(n, 0, &s, d);
     if (st)
         return st;
+    if (!s) {
+        op_set_output(n, 0, n->inputs[0]->dtype, NULL);
+        return ST_OK;
+    }
     if (s->n == 0)
         return diag_node(d, n, ST_SHAPE, "reading from an empty sequence");
     if (!node_input(n, 1))
@@ -294,11 +309,13 @@ static Status seq_length_shape(Graph *g, Node *n, Diag *d)
 {
     const SeqType *s = NULL;
     Tensor *t;
-    Status st = seq_input(n, 0, true, &s, d);
+    Status st = seq_input(n, 0, &s, d);
     if (st)
         return st;
     Shape sc = shape_scalar();
     op_set_output(n, 0, DT_INT64, &sc);
+    if (!s)
+        return ST_OK;
     if ((st = op_fold_output(g, n, 0, &t, d)))
         return st;
     tensor_set_i64(t, 0, s->n);
@@ -310,9 +327,13 @@ static Status concat_from_seq_shape(Graph *g, Node *n, Diag *d)
 {
     (void)g;
     const SeqType *s = NULL;
-    Status st = seq_input(n, 0, true, &s, d);
+    Status st = seq_input(n, 0, &s, d);
     if (st)
         return st;
+    if (!s) {
+        op_set_output(n, 0, n->inputs[0]->dtype, NULL);
+        return ST_OK;
+    }
     if (s->n == 0)
         return diag_node(d, n, ST_SHAPE, "concatenating an empty sequence");
     bool stack = node_attr_int(n, "new_axis", 0) != 0;
@@ -434,11 +455,11 @@ static Status optional_has_shape(Graph *g, Node *n, Diag *d)
 {
     const Value *x = node_input(n, 0);
     Tensor *t;
-    if (x && x->kind == VK_OPTIONAL && x->opt == OPT_UNKNOWN)
-        return diag_node(d, n, ST_UNSUPPORTED, "whether '%s' holds a value is not known at compile time", x->name);
     bool has = x && (x->kind != VK_OPTIONAL || x->opt == OPT_SOME);
     Shape sc = shape_scalar();
     op_set_output(n, 0, DT_BOOL, &sc);
+    if (x && x->kind == VK_OPTIONAL && x->opt == OPT_UNKNOWN)
+        return ST_OK; /* not known at compile time: no code generator takes it */
     Status st = op_fold_output(g, n, 0, &t, d);
     if (!st)
         tensor_set_i64(t, 0, has);
@@ -458,9 +479,7 @@ static Status optional_get_shape(Graph *g, Node *n, Diag *d)
         return ST_OK;
     if (x->opt == OPT_NONE)
         return diag_node(d, n, ST_INVALID, "input 0 '%s' is an empty optional", x->name);
-    if (x->opt == OPT_UNKNOWN)
-        return diag_node(d, n, ST_UNSUPPORTED, "whether '%s' holds a value is not known at compile time", x->name);
-    o->kind = x->opt_kind;
+    o->kind = x->opt_kind; /* OPT_UNKNOWN too: then codegen refuses the optional's type */
     o->opt = OPT_UNKNOWN;
     return ST_OK;
 }
@@ -474,9 +493,16 @@ static Status seq_map_shape(Graph *g, Node *n, Diag *d)
     const SeqType *s = NULL;
     const Attr *a = node_attr(n, "body");
     Graph *body = a && a->type == AT_GRAPH ? a->g : NULL;
-    Status st = seq_input(n, 0, true, &s, d);
+    Status st = seq_input(n, 0, &s, d);
     if (st)
         return st;
+    if (!s) { /* not unrolled: outputs of unknown type */
+        for (int m = 0; m < n->noutputs; m++) {
+            n->outputs[m]->kind = VK_SEQUENCE;
+            n->outputs[m]->seq = NULL;
+        }
+        return ST_OK;
+    }
     if (!body)
         return diag_node(d, n, ST_INVALID, "attribute body (a graph) is required");
     if (body->ninputs != (size_t)n->ninputs || body->noutputs != (size_t)n->noutputs)
