@@ -3,7 +3,8 @@
  * (tests/ref/make_stream_ref.py), run chunk by chunk with the state fed back, must give PyTorch's
  * outputs for the whole sequence at once: from a given state and from zeros (PyTorch's default), in a
  * compiled program and through `onnxtune run`, and the same as one run over the whole sequence. Also
- * the refusals: a length that is not a multiple of the chunk, a state whose shapes differ. */
+ * the refusals: a length that is not a multiple of the chunk, a state whose shapes differ, and a
+ * program of a model with a sequence output. */
 #include "test.h"
 
 #include "data.h"
@@ -139,6 +140,16 @@ static void check_run(void)
     CHECK(log_contains("--chunk and --time-axis need --state OUT=IN"));
 }
 
+/* A model with a sequence output compiles, but its program writes tensors only and says so. */
+static void check_sequence_output(void)
+{
+    char prog[PATH_MAX + 16];
+    snprintf(prog, sizeof prog, "%s/split", tmp);
+    CHECK(run("'%s' compile " R "/split.onnx --infer -o '%s' --werror", tool, prog) == 0);
+    CHECK(run("'%s' --input x=" R "/gru_x.npy --output-dir '%s/sp'", prog, tmp) == 1);
+    CHECK(log_contains("output 'pieces' is a sequence: this program writes tensors (.npy) only"));
+}
+
 int main(void)
 {
     tool = getenv("ONNXTUNE");
@@ -154,6 +165,7 @@ int main(void)
     }
     check_program();
     check_run();
+    check_sequence_output();
     int rc = test_summary("test_stream");
     if (rc == 0)
         run("rm -rf '%s'", tmp);

@@ -6,12 +6,14 @@ streaming with --state (tests/test_stream.c), written to tests/ref/stream/:
   lstm.onnx  nn.LSTM(3, 4, num_layers=2, batch_first=True):
              (x [2,T,3], h0 [2,2,4], c0 [2,2,4]) -> (y [2,T,4], hn [2,2,4], cn [2,2,4])
 
-T is a dynamic axis. x.npy has 12 steps; h0.npy (and c0.npy) a random initial state. The references are
+T is a dynamic axis. split.onnx (SplitToSequence, a sequence output) checks that programs refuse
+sequence outputs. x.npy has 12 steps; h0.npy (and c0.npy) a random initial state. The references are
 PyTorch's outputs for the whole sequence at once, from the given state (`*_h0`) and from zeros, i.e. the
 module called without a state (`*_zero`). Deterministic (seeded, one thread); run with /usr/bin/python3
 (torch 1.13)."""
 import os
 import numpy as np
+import onnx
 import torch
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stream")
@@ -58,6 +60,13 @@ def main():
         save("lstm_y_h0", y)
         save("lstm_hn_h0", hn)
         save("lstm_cn_h0", cn)
+
+    # a sequence output: inference programs take and write tensors only, and must say so
+    from onnx import helper, TensorProto
+    g = helper.make_graph([helper.make_node("SplitToSequence", ["x"], ["pieces"], axis=0)], "split",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 2])],
+                          [helper.make_tensor_sequence_value_info("pieces", TensorProto.FLOAT, [1, 2])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), os.path.join(OUT, "split.onnx"))
 
 
 if __name__ == "__main__":
