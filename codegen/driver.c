@@ -166,6 +166,12 @@ Status codegen_compile_model(const CompileOptions *o, CodegenStats *stats, Diag 
     for (size_t i = 0; i < m->graph->ninputs; i++) {
         const Value *v = m->graph->inputs[i];
         char buf[128];
+        if (!v->init && v->kind != VK_TENSOR) { /* sequences and optionals: their types come from test data only */
+            st = diag_error(d, ST_UNSUPPORTED, "input '%s' is a %s: compiled programs take tensors only", v->name,
+                            v->kind == VK_SEQUENCE ? "sequence" : v->kind == VK_OPTIONAL ? "optional" : "map");
+            model_free(m);
+            return st;
+        }
         for (int k = 0; !v->init && k < v->shape.rank; k++)
             if (v->shape.dim[k] < 0) {
                 st = diag_error(d, ST_SHAPE, "input '%s' %s: dim %d%s%s%s is not fixed; give an example input "

@@ -140,7 +140,8 @@ static void check_run(void)
     CHECK(log_contains("--chunk and --time-axis need --state OUT=IN"));
 }
 
-/* A model with a sequence output compiles, but its program writes tensors only and says so. */
+/* A model with a sequence output compiles, but its program writes tensors only and says so; one with a
+ * sequence input does not compile. */
 static void check_sequence_output(void)
 {
     char prog[PATH_MAX + 16];
@@ -148,6 +149,9 @@ static void check_sequence_output(void)
     CHECK(run("'%s' compile " R "/split.onnx --infer -o '%s' --werror", tool, prog) == 0);
     CHECK(run("'%s' --input x=" R "/gru_x.npy --output-dir '%s/sp'", prog, tmp) == 1);
     CHECK(log_contains("output 'pieces' is a sequence: this program writes tensors (.npy) only"));
+    /* a sequence input has no type to compile for (conform takes it from the test data) */
+    CHECK(run("'%s' compile tests/conform_cases/sequence_positions/model.onnx --infer -o '%s'", tool, prog) == 1);
+    CHECK(log_contains("input 'seq' is a sequence: compiled programs take tensors only"));
 }
 
 int main(void)
