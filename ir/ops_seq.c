@@ -201,6 +201,19 @@ static Status seq_position(Graph *g, const Node *n, int i, int64_t len, int64_t 
     return ST_OK;
 }
 
+/* A position that is not constant picks among elements of different shapes: the output's type is not
+ * known at compile time. `onnxtune conform` retries on "not constant" with small inputs compiled in. */
+static Status position_error(const Node *n, Diag *d)
+{
+    return diag_node(d, n, ST_UNSUPPORTED, "position is not constant and the elements' shapes differ");
+}
+
+/* Whether the walk only describes the model (dump: unknown ops allowed): then leave types unknown. */
+static bool lenient(const Graph *g)
+{
+    return g->shape_opt && g->shape_opt->allow_unknown_ops;
+}
+
 /* ---- the rules ---- */
 
 static Status seq_empty_shape(Graph *g, Node *n, Diag *d)
@@ -245,7 +258,7 @@ static Status seq_insert_shape(Graph *g, Node *n, Diag *d)
     if (!node_input(n, 2))
         known = true, pos = s->n;
     if (!known && !seq_uniform(s->shapes, s->n, &t->shape))
-        return diag_node(d, n, ST_UNSUPPORTED, "position is not constant and the elements' shapes differ");
+        return lenient(g) ? unknown_seq(n, t->dtype) : position_error(n, d);
     if ((st = set_seq(g, n, t->dtype, s->n + 1, &o, d)))
         return st;
     for (int k = 0, j = 0; k <= s->n; k++)
@@ -270,7 +283,7 @@ static Status seq_erase_shape(Graph *g, Node *n, Diag *d)
     if (!node_input(n, 1))
         known = true, pos = s->n - 1;
     if (!known && !seq_uniform(s->shapes, s->n, NULL))
-        return diag_node(d, n, ST_UNSUPPORTED, "position is not constant and the elements' shapes differ");
+        return lenient(g) ? unknown_seq(n, n->inputs[0]->dtype) : position_error(n, d);
     if ((st = set_seq(g, n, n->inputs[0]->dtype, s->n - 1, &o, d)))
         return st;
     for (int k = 0, j = 0; k < s->n; k++)
@@ -298,8 +311,12 @@ static Status seq_at_shape(Graph *g, Node *n, Diag *d)
         return diag_node(d, n, ST_INVALID, "input 1 (position) is required but missing");
     if ((st = seq_position(g, n, 1, s->n, 0, s->n - 1, &known, &pos, d)))
         return st;
-    if (!known && !seq_uniform(s->shapes, s->n, NULL))
-        return diag_node(d, n, ST_UNSUPPORTED, "position is not constant and the elements' shapes differ");
+    if (!known && !seq_uniform(s->shapes, s->n, NULL)) {
+        if (!lenient(g))
+            return position_error(n, d);
+        op_set_output(n, 0, n->inputs[0]->dtype, NULL);
+        return ST_OK;
+    }
     op_set_output(n, 0, n->inputs[0]->dtype, &s->shapes[known ? pos : 0]);
     return ST_OK;
 }
