@@ -14,8 +14,10 @@
  *   input is ONE value with is_input, is_initializer and init all set: an input whose default is the
  *   initializer (value_is_const() is false for it). Models before IR 4 list every weight so.
  * - Graph values are typed from inputs, outputs and value_info: kind, dtype (for sequences, maps
- *   and optionals the element type of the tensor inside) and shape (dim_param -> dim -1 + sym;
- *   negative dim_values read as unknown). Untyped values: VK_TENSOR, DT_UNDEFINED, rank -1.
+ *   and optionals the element type of the tensor inside; optionals also opt_kind, what they hold)
+ *   and shape (dim_param -> dim -1 + sym; negative dim_values read as unknown). A sequence's length
+ *   is never declared: Value.seq stays NULL until the shape pass. Untyped values: VK_TENSOR,
+ *   DT_UNDEFINED, rank -1.
  * - Nodes: names as exported, else "<OpType>_<index in its graph>"; "" inputs are NULL; "" outputs
  *   get fresh values "<node>_out<k>"; `opset` is the version of the node's domain ("ai.onnx" is "").
  *   Nodes are topologically sorted (files need not be) and graph_verify has passed.
