@@ -133,6 +133,11 @@ static void check_run(void)
               "--output-dir '%s/g'", tmp, tool, tmp) == 0);
     CHECK_CLOSE("g/y.npy", R "/gru_y_zero.npy");
     CHECK_CLOSE("g/hn.npy", R "/gru_hn_zero.npy");
+    /* a dynamic batch: h0 [1,batch,5] without a file takes x's batch */
+    CHECK(run("ONNXTUNE_CACHE='%s/cache' '%s' run " R "/gru_dynbatch.onnx --input x=" R "/gru_x.npy --state hn=h0 "
+              "--chunk 6 --output-dir '%s/d'", tmp, tool, tmp) == 0);
+    CHECK_CLOSE("d/y.npy", R "/gru_y_zero.npy");
+    CHECK_CLOSE("d/hn.npy", R "/gru_hn_zero.npy");
     CHECK(run("ONNXTUNE_CACHE='%s/cache' '%s' run " R "/gru.onnx --input x=" R "/gru_x.npy --state hn=h0 --chunk 5 "
               "--output-dir '%s/g'", tmp, tool, tmp) == 1);
     CHECK(log_contains("has 12 steps along axis 0, not a multiple of --chunk 5"));

@@ -2,7 +2,8 @@
 """make_stream_ref.py - recurrent models exported with their state as an explicit input and output, for
 streaming with --state (tests/test_stream.c), written to tests/ref/stream/:
 
-  gru.onnx   nn.GRU(3, 5), batch_first=False: (x [T,2,3], h0 [1,2,5]) -> (y [T,2,5], hn [1,2,5])
+  gru.onnx   nn.GRU(3, 5), batch_first=False: (x [T,2,3], h0 [1,2,5]) -> (y [T,2,5], hn [1,2,5]);
+             gru_dynbatch.onnx the same with the batch dynamic too
   lstm.onnx  nn.LSTM(3, 4, num_layers=2, batch_first=True):
              (x [2,T,3], h0 [2,2,4], c0 [2,2,4]) -> (y [2,T,4], hn [2,2,4], cn [2,2,4])
 
@@ -44,6 +45,11 @@ def main():
         y, hn = gru(x)                  # PyTorch's default state: zeros
         save("gru_y_zero", y)
         save("gru_hn_zero", hn)
+    # the same GRU with a dynamic batch: h0 [1,batch,5] takes its batch from x when it has no file
+    torch.onnx.export(gru, (x, h0), os.path.join(OUT, "gru_dynbatch.onnx"), input_names=["x", "h0"],
+                      output_names=["y", "hn"], opset_version=14,
+                      dynamic_axes={"x": {0: "T", 1: "batch"}, "h0": {1: "batch"}, "y": {0: "T", 1: "batch"},
+                                    "hn": {1: "batch"}})
 
     lstm = torch.nn.LSTM(3, 4, num_layers=2, batch_first=True).eval()
     x = torch.randn(2, T, 3)
