@@ -75,7 +75,8 @@ typedef struct InputShape {
 } InputShape;
 
 /* Import, canonicalise, fix the given input shapes (rank and known dims must agree with the model),
- * set remaining unknown leading input dims to `batch` (> 0), infer shapes with folding. On failure
+ * set remaining unknown leading input dims to `batch` (> 0), infer shapes with folding. With batch 0
+ * (exact shapes) a dim_param a given shape fixes is fixed in every input that declares it. On failure
  * *out is NULL. */
 Status codegen_load(const char *path, const InputShape *shapes, size_t nshapes, int64_t batch,
                     Model **out, Diag *d) MUST_CHECK;

@@ -29,6 +29,24 @@ static Status apply_shape(Value *v, const InputShape *s, Diag *d)
     return ST_OK;
 }
 
+/* A symbol an example input fixed (`declared` had it where `fixed` has a size) fixes that symbol in the other
+ * inputs too: a streamed RNN's h0 [1,batch,H] gets its batch from x [T,batch,I] when h0 has no file. */
+static void share_symbols(Graph *g, const Shape *declared, const Shape *fixed)
+{
+    for (int i = 0; i < declared->rank && i < fixed->rank; i++) {
+        if (!declared->sym[i] || fixed->dim[i] < 0)
+            continue;
+        for (size_t k = 0; k < g->ninputs; k++) {
+            Shape *s = &g->inputs[k]->shape;
+            for (int j = 0; j < s->rank; j++)
+                if (s->dim[j] < 0 && s->sym[j] && strcmp(s->sym[j], declared->sym[i]) == 0) {
+                    s->dim[j] = fixed->dim[i];
+                    s->sym[j] = NULL;
+                }
+        }
+    }
+}
+
 Status codegen_load(const char *path, const InputShape *shapes, size_t nshapes, int64_t batch, Model **out,
                     Diag *d)
 {
@@ -60,7 +78,9 @@ Status codegen_load(const char *path, const InputShape *shapes, size_t nshapes, 
             st = diag_error(d, ST_USAGE, "the model has no input named '%s' (its inputs: %s)", shapes[k].name,
                             names);
         } else {
-            st = apply_shape(v, &shapes[k], d);
+            Shape declared = v->shape;
+            if (!(st = apply_shape(v, &shapes[k], d)) && batch <= 0) /* exact shapes (run): not with --batch */
+                share_symbols(g, &declared, &v->shape);
         }
     }
     for (size_t i = 0; i < g->ninputs && !st && batch > 0; i++)
@@ -166,6 +186,12 @@ Status codegen_compile_model(const CompileOptions *o, CodegenStats *stats, Diag 
     for (size_t i = 0; i < m->graph->ninputs; i++) {
         const Value *v = m->graph->inputs[i];
         char buf[128];
+        if (!v->init && v->kind != VK_TENSOR) { /* sequences and optionals: their types come from test data only */
+            st = diag_error(d, ST_UNSUPPORTED, "input '%s' is a %s: compiled programs take tensors only", v->name,
+                            v->kind == VK_SEQUENCE ? "sequence" : v->kind == VK_OPTIONAL ? "optional" : "map");
+            model_free(m);
+            return st;
+        }
         for (int k = 0; !v->init && k < v->shape.rank; k++)
             if (v->shape.dim[k] < 0) {
                 st = diag_error(d, ST_SHAPE, "input '%s' %s: dim %d%s%s%s is not fixed; give an example input "

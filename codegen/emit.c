@@ -16,7 +16,7 @@ static const Emitter *const families[] = {
     pool_emitters, norm_emitters, reduce_emitters, rnn_emitters,
     elementwise_grad_emitters, conv_grad_emitters, pool_grad_emitters, norm_grad_emitters, rnn_grad_emitters,
     train_emitters,
-    shape_grad_emitters, reduce_grad_emitters, control_emitters,
+    shape_grad_emitters, reduce_grad_emitters, control_emitters, seq_emitters,
 };
 
 static const Emitter *emitter_for(const Node *n)
@@ -480,6 +480,16 @@ static void put_shape(FILE *f, const Shape *s)
     fputs(shape_str(s, buf, sizeof buf), f);
 }
 
+/* A tensor's shape, or a sequence's or optional's type. */
+static void put_value_shape(FILE *f, const Value *v)
+{
+    char buf[400];
+    if (v->kind == VK_SEQUENCE || v->kind == VK_OPTIONAL)
+        put_comment_text(f, value_type_str(v, buf, sizeof buf));
+    else
+        put_shape(f, &v->shape);
+}
+
 static void put_node_comment(Cg *cg, const Node *n, const char *note)
 {
     FILE *f = cg->out;
@@ -492,12 +502,12 @@ static void put_node_comment(Cg *cg, const Node *n, const char *note)
             continue;
         fputc(' ', f);
         fputs(cg->cname[v->id] + 2, f);
-        put_shape(f, &v->shape);
+        put_value_shape(f, v);
     }
     fputs(" ->", f);
     for (int i = 0; i < n->noutputs; i++) {
         fputs(i ? ", " : " ", f);
-        put_shape(f, &n->outputs[i]->shape);
+        put_value_shape(f, n->outputs[i]);
     }
     if (note)
         fprintf(f, " (%s)", note);
@@ -506,8 +516,9 @@ static void put_node_comment(Cg *cg, const Node *n, const char *note)
 
 static bool all_outputs_empty(const Node *n)
 {
+    size_t bytes;
     for (int i = 0; i < n->noutputs; i++)
-        if (cg_numel(n->outputs[i]) != 0)
+        if (!value_nbytes(n->outputs[i], &bytes) || bytes != 0)
             return false;
     return n->noutputs > 0;
 }
@@ -594,7 +605,9 @@ static void emit_output_copies(Cg *cg)
         const MemSlot *s = &cg->plan.slots[v->id];
         if ((s->kind == MEM_OUTPUT && s->index == (int)i) || (v->producer && !node_emitted(cg, v->producer)))
             continue;
-        size_t bytes = cg_numel(v) * dtype_size(v->dtype);
+        size_t bytes = 0;
+        if (!value_nbytes(v, &bytes))
+            bytes = 0; /* checked before generation */
         fprintf(cg->out, "    /* graph output %zu '", i);
         put_comment_text(cg->out, v->name);
         fprintf(cg->out, "' is not computed in place: copy it */\n");
@@ -681,7 +694,11 @@ static void emit_tensor_infos(Cg *cg, FILE *f, const char *prefix, const char *w
         fprintf(f, "\", %d, %d, {", (int)v->dtype, v->shape.rank);
         for (int k = 0; k < v->shape.rank; k++)
             fprintf(f, "%s%lld", k ? ", " : "", (long long)v->shape.dim[k]);
-        fprintf(f, "}, %d, %lld},\n", axis ? axis[i] : -1, (long long)(scale ? scale[i] : 0));
+        size_t bytes = 0;
+        int kind = v->kind == VK_SEQUENCE ? 1 : v->kind == VK_OPTIONAL ? 2 : 0;
+        if (kind && !value_nbytes(v, &bytes))
+            bytes = 0;
+        fprintf(f, "}, %d, %lld, %d, %zu},\n", axis ? axis[i] : -1, (long long)(scale ? scale[i] : 0), kind, bytes);
     }
     (void)cg;
     fprintf(f, "};\n");
@@ -786,6 +803,8 @@ static Status generate(Cg *cg, Gen *gen)
         char buf[128];
         if (cg->plan.slots[v->id].kind == MEM_NONE)
             return diag_error(d, ST_INVALID, "graph output '%s' is not computed by any node", v->name);
+        if ((v->kind == VK_SEQUENCE || v->kind == VK_OPTIONAL) && value_nbytes(v, &numel))
+            continue; /* one buffer, laid out as ir/ops_seq.c says */
         if (v->kind != VK_TENSOR || !shape_is_static(&v->shape) || dtype_size(v->dtype) == 0 ||
             v->dtype == DT_STRING || !shape_numel(&v->shape, &numel))
             return diag_error(d, ST_UNSUPPORTED, "%s output '%s' (%s%s) is not a tensor of static shape",

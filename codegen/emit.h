@@ -152,5 +152,6 @@ extern const Emitter shape_grad_emitters[];
 extern const Emitter reduce_grad_emitters[];
 extern const Emitter rnn_grad_emitters[];
 extern const Emitter control_emitters[];          /* If, Loop, Scan: codegen/emit_control.c */
+extern const Emitter seq_emitters[];              /* sequences and optionals: codegen/emit_seq.c */
 
 #endif

@@ -59,7 +59,10 @@ static Status index_dtype(Cg *cg, const Value *idx, const char **rt)
 
 static Status emit_copy(Cg *cg, const Value *y, const Value *x)
 {
-    cg_line(cg, "memcpy(%s, %s, %zu);", cg_ptr(cg, y), cg_ptr(cg, x), cg_numel(x) * elsize(x));
+    size_t bytes = 0; /* value_nbytes: Identity also copies sequences and optionals */
+    if (!value_nbytes(x, &bytes))
+        return cg_unsupported(cg, "'%s' has a type that is not static", x->name);
+    cg_line(cg, "memcpy(%s, %s, %zu);", cg_ptr(cg, y), cg_ptr(cg, x), bytes);
     return ST_OK;
 }
 

@@ -270,9 +270,14 @@ static Status import_type(Importer *im, const Onnx__TypeProto *tp, const char *w
         break;
     case ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE: {
         v->kind = VK_OPTIONAL;
+        v->opt_kind = VK_UNKNOWN;
         const Onnx__TypeProto *in = tp->optional_type ? tp->optional_type->elem_type : NULL;
-        if (in && in->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && in->tensor_type)
+        if (in && in->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && in->tensor_type) {
+            v->opt_kind = VK_TENSOR;
             shape = in->tensor_type->shape;
+        } else if (in && in->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE) {
+            v->opt_kind = VK_SEQUENCE;
+        }
         break;
     }
     default:

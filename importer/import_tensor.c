@@ -4,6 +4,8 @@
  */
 #include "import_priv.h"
 
+#include "common.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -450,13 +452,10 @@ Status import_sparse_tensor(Importer *im, Onnx__SparseTensorProto *sp, const cha
 
 /* ---- the backend tests' tensor files ---- */
 
-Status onnx_read_tensor_file(const char *path, Arena *a, Tensor **out, char **name, Diag *d)
+/* The whole file, malloc'd. */
+static Status read_all(const char *path, uint8_t **out, size_t *out_len, Diag *d)
 {
     *out = NULL;
-    if (name)
-        *name = NULL;
-    if (d && !d->file)
-        d->file = path;
     FILE *f = fopen(path, "rb");
     if (!f)
         return diag_error(d, ST_IO, "cannot open: %s", strerror(errno));
@@ -483,8 +482,16 @@ Status onnx_read_tensor_file(const char *path, Arena *a, Tensor **out, char **na
         free(buf);
         return diag_error(d, ST_IO, "read error");
     }
+    *out = buf;
+    *out_len = len;
+    return ST_OK;
+}
+
+/* Decode a serialized TensorProto of a test data file at path (external data relative to it). */
+static Status read_tensor_bytes(const char *path, const uint8_t *buf, size_t len, Arena *a, Tensor **out,
+                                char **name, Diag *d)
+{
     Onnx__TensorProto *tp = onnx__tensor_proto__unpack(NULL, len, buf);
-    free(buf);
     if (!tp)
         return diag_error(d, ST_PARSE, "not a serialized ONNX TensorProto (protobuf decoding failed)");
     Importer im = {.a = a, .d = d, .ext_fd = -1};
@@ -505,5 +512,141 @@ Status onnx_read_tensor_file(const char *path, Arena *a, Tensor **out, char **na
     onnx__tensor_proto__free_unpacked(tp, NULL);
     if (st)
         *out = NULL;
+    return st;
+}
+
+Status onnx_read_tensor_file(const char *path, Arena *a, Tensor **out, char **name, Diag *d)
+{
+    *out = NULL;
+    if (name)
+        *name = NULL;
+    if (d && !d->file)
+        d->file = path;
+    uint8_t *buf;
+    size_t len;
+    Status st = read_all(path, &buf, &len, d);
+    if (st)
+        return st;
+    st = read_tensor_bytes(path, buf, len, a, out, name, d);
+    free(buf);
+    return st;
+}
+
+/* ---- SequenceProto and OptionalProto (onnx-data.proto, not in onnx.proto: walked by hand) ---- */
+
+/* One field of a message: number, wire type, and the payload of a length-delimited one. */
+typedef struct Field {
+    uint32_t num;
+    int wt;
+    const uint8_t *val;
+    size_t vlen;
+    uint64_t v;             /* varint */
+} Field;
+
+static bool next_field(const uint8_t *p, size_t len, size_t *at, Field *f)
+{
+    uint64_t tag, n;
+    if (!pb_varint_get(p, len, at, &tag))
+        return false;
+    f->num = (uint32_t)(tag >> 3);
+    f->wt = (int)(tag & 7);
+    f->val = NULL;
+    f->vlen = 0;
+    switch (f->wt) {
+    case 0: return pb_varint_get(p, len, at, &f->v);
+    case 1: n = 8; break;
+    case 5: n = 4; break;
+    case 2:
+        if (!pb_varint_get(p, len, at, &n))
+            return false;
+        f->val = p + *at;
+        f->vlen = (size_t)n;
+        break;
+    default: return false;
+    }
+    if (n > len - *at)
+        return false;
+    *at += (size_t)n;
+    return true;
+}
+
+/* SequenceProto: name 1, elem_type 2, tensor_values 3 (other element kinds: 4 to 7, refused). */
+static Status read_sequence(const char *path, const uint8_t *p, size_t len, Arena *a, DataValue *out, Diag *d)
+{
+    size_t at = 0, cap = 0;
+    Field f;
+    out->kind = VK_SEQUENCE;
+    while (at < len) {
+        if (!next_field(p, len, &at, &f))
+            return diag_error(d, ST_PARSE, "not a serialized ONNX SequenceProto");
+        if (f.num == 3 && f.wt == 2) {
+            if (out->n == cap) {
+                cap = cap ? cap * 2 : 8;
+                Tensor **nv = arena_calloc(a, cap, sizeof *nv);
+                if (!nv)
+                    return diag_error(d, ST_NOMEM, "out of memory");
+                if (out->n)
+                    memcpy(nv, out->elems, out->n * sizeof *nv);
+                out->elems = nv;
+            }
+            Status st = read_tensor_bytes(path, f.val, f.vlen, a, &out->elems[out->n], NULL, d);
+            if (st)
+                return st;
+            out->n++;
+        } else if (f.num >= 4 && f.num <= 7) {
+            return diag_error(d, ST_UNSUPPORTED, "a sequence of sparse tensors, sequences, maps or optionals");
+        }
+    }
+    return ST_OK;
+}
+
+/* OptionalProto: name 1, elem_type 2 (1 tensor, 3 sequence), tensor_value 3, sequence_value 5. */
+static Status read_optional(const char *path, const uint8_t *p, size_t len, Arena *a, DataValue *out, Diag *d)
+{
+    size_t at = 0;
+    Field f;
+    out->kind = VK_OPTIONAL;
+    out->none = true;
+    out->elem_kind = VK_TENSOR;
+    while (at < len) {
+        if (!next_field(p, len, &at, &f))
+            return diag_error(d, ST_PARSE, "not a serialized ONNX OptionalProto");
+        Status st = ST_OK;
+        if (f.num == 2 && f.wt == 0 && f.v == 3)
+            out->elem_kind = VK_SEQUENCE;
+        else if (f.num == 3 && f.wt == 2) {
+            out->none = false;
+            out->elem_kind = VK_TENSOR;
+            st = read_tensor_bytes(path, f.val, f.vlen, a, &out->t, NULL, d);
+        } else if (f.num == 5 && f.wt == 2) {
+            out->none = false;
+            out->elem_kind = VK_SEQUENCE;
+            st = read_sequence(path, f.val, f.vlen, a, out, d);
+            out->kind = VK_OPTIONAL;
+        } else if (f.num == 4 || f.num == 6 || f.num == 7) {
+            st = diag_error(d, ST_UNSUPPORTED, "an optional of a sparse tensor, map or optional");
+        }
+        if (st)
+            return st;
+    }
+    return ST_OK;
+}
+
+Status onnx_read_value_file(const char *path, ValueKind kind, Arena *a, DataValue *out, Diag *d)
+{
+    memset(out, 0, sizeof *out);
+    if (d && !d->file)
+        d->file = path;
+    if (kind != VK_SEQUENCE && kind != VK_OPTIONAL) {
+        out->kind = VK_TENSOR;
+        return onnx_read_tensor_file(path, a, &out->t, NULL, d);
+    }
+    uint8_t *buf;
+    size_t len;
+    Status st = read_all(path, &buf, &len, d);
+    if (st)
+        return st;
+    st = kind == VK_SEQUENCE ? read_sequence(path, buf, len, a, out, d) : read_optional(path, buf, len, a, out, d);
+    free(buf);
     return st;
 }

@@ -14,8 +14,10 @@
  *   input is ONE value with is_input, is_initializer and init all set: an input whose default is the
  *   initializer (value_is_const() is false for it). Models before IR 4 list every weight so.
  * - Graph values are typed from inputs, outputs and value_info: kind, dtype (for sequences, maps
- *   and optionals the element type of the tensor inside) and shape (dim_param -> dim -1 + sym;
- *   negative dim_values read as unknown). Untyped values: VK_TENSOR, DT_UNDEFINED, rank -1.
+ *   and optionals the element type of the tensor inside; optionals also opt_kind, what they hold)
+ *   and shape (dim_param -> dim -1 + sym; negative dim_values read as unknown). A sequence's length
+ *   is never declared: Value.seq stays NULL until the shape pass. Untyped values: VK_TENSOR,
+ *   DT_UNDEFINED, rank -1.
  * - Nodes: names as exported, else "<OpType>_<index in its graph>"; "" inputs are NULL; "" outputs
  *   get fresh values "<node>_out<k>"; `opset` is the version of the node's domain ("ai.onnx" is "").
  *   Nodes are topologically sorted (files need not be) and graph_verify has passed.
@@ -44,6 +46,19 @@ Status onnx_import_bytes(const void *buf, size_t len, const char *dir, Model **o
 
 /* Read one serialized TensorProto file (the ONNX backend tests' input_K.pb / output_K.pb). */
 Status onnx_read_tensor_file(const char *path, Arena *a, Tensor **out, char **name, Diag *d) MUST_CHECK;
+
+/* A test data value: a TensorProto, SequenceProto (of tensors) or OptionalProto file. */
+typedef struct DataValue {
+    ValueKind kind;         /* VK_TENSOR, VK_SEQUENCE or VK_OPTIONAL */
+    Tensor *t;              /* VK_TENSOR, and an optional holding a tensor */
+    size_t n;               /* VK_SEQUENCE, and an optional holding a sequence: the elements */
+    Tensor **elems;
+    bool none;              /* VK_OPTIONAL: empty */
+    ValueKind elem_kind;    /* VK_OPTIONAL: VK_TENSOR (t) or VK_SEQUENCE (n, elems) */
+} DataValue;
+/* Read one test data file as the kind the model declares for it (the files do not say). Sequences of
+ * sparse tensors, maps or nested sequences are ST_UNSUPPORTED. */
+Status onnx_read_value_file(const char *path, ValueKind kind, Arena *a, DataValue *out, Diag *d) MUST_CHECK;
 
 /* ======================================================================== importer/export.c */
 

@@ -165,6 +165,20 @@ typedef enum {
     VK_UNKNOWN,      /* no type information at all */
 } ValueKind;
 
+/* The compile-time type of a sequence (ir/ops_seq.c): its length and each element's shape (the elements
+ * share the value's dtype). Lengths and element shapes are fixed at compile time like tensor shapes. */
+typedef struct SeqType {
+    int n;                  /* number of elements, -1: unknown */
+    Shape *shapes;          /* n element shapes (NULL when n <= 0) */
+} SeqType;
+
+/* What an optional holds, when known at compile time. */
+typedef enum {
+    OPT_UNKNOWN = 0,
+    OPT_NONE,               /* empty */
+    OPT_SOME,               /* holds a value of kind opt_kind */
+} OptState;
+
 /* A value: one SSA name in a graph. Initializers are values with `init` set; constant
  * folding sets `init` on values it computes. */
 struct Value {
@@ -183,6 +197,11 @@ struct Value {
     bool is_state;          /* mutable training state carried across steps (optimizer moments, BN running
                                stats under --bn-train): `init` holds its initial contents, it is not a
                                constant, and the nodes that own it update it in place (pass_optim.c banner) */
+    /* Sequences and optionals (ir/ops_seq.c). VK_SEQUENCE: `seq` (NULL: unknown). VK_OPTIONAL: `opt`, and
+     * `opt_kind`, the kind of what it holds: VK_TENSOR (dtype and shape) or VK_SEQUENCE (dtype and seq). */
+    SeqType *seq;
+    OptState opt;
+    ValueKind opt_kind;
     const char *onnx_name;  /* the name in the ONNX file when pass_torch_names gave it PyTorch's, else NULL */
     bool transposed;        /* renamed weight stored as the transpose of PyTorch's ([in, out]) */
     const char *doc;
@@ -491,6 +510,25 @@ const UnaryDef *unary_def_of_grad(const char *grad_op_type);
 /* The kernel's alpha and beta for node n of row u (its attributes, set by canonicalisation). Fails
  * (ST_UNSUPPORTED) on a string attribute with a value the kernel does not know. */
 Status unary_params(const Node *n, const UnaryDef *u, float out[2], Diag *d) MUST_CHECK;
+
+/* ======================================================================== ir/ops_seq.c */
+
+/* How a sequence or optional lives at run time: one buffer, like a tensor's. A sequence's elements are
+ * dense C-order tensors one after another, element k at seq_offset (each 64-byte aligned, 0 for the
+ * first); an optional that holds a value is that value's bytes, an empty one has no bytes. So a
+ * sequence of a fixed type is a block of fixed size that views, copies and loop-carried state can move
+ * as bytes (docs/ir.md, Sequences and optionals). */
+/* Bytes of v's data (tensor, sequence or optional); false when its type is not known or static. */
+bool value_nbytes(const Value *v, size_t *out) MUST_CHECK;
+/* The offsets of a sequence's n elements of dtype t and shapes `shapes` (all static) in its buffer, and
+ * its size in bytes; false when a size overflows. offsets may be NULL. */
+bool seq_layout(DType t, int n, const Shape *shapes, size_t *offsets, size_t *bytes) MUST_CHECK;
+/* Give dst src's kind, dtype, shape and sequence/optional type (the SeqType is shared). */
+void value_copy_type(Value *dst, const Value *src);
+/* New SeqType of n elements in g's arena (shapes zeroed); NULL on OOM. */
+SeqType *seq_type_new(Graph *g, int n);
+/* The type of v as text: "float32[2,3]", "seq<float32>([2],[3])", "optional<float32[2]>(none)". */
+char *value_type_str(const Value *v, char *buf, size_t size);
 
 /* ======================================================================== ir/pass_canon.c */
 

@@ -1429,10 +1429,7 @@ static Status identity_shape(Graph *g, Node *n, Diag *d)
     const Value *x = node_input(n, 0);
     if (!x)
         return diag_node(d, n, ST_INVALID, "input 0 is required but missing");
-    Value *o = n->outputs[0];
-    o->kind = x->kind;
-    o->dtype = x->dtype;
-    o->shape = x->shape;
+    value_copy_type(n->outputs[0], x); /* also a sequence's or optional's type */
     return ST_OK;
 }
 

@@ -96,9 +96,15 @@ static size_t node_reads(const Graph *g, const Node *n, Value **out)
 static Status value_bytes(const Value *v, size_t *out, Diag *d)
 {
     char buf[128];
+    if (v->kind == VK_SEQUENCE || v->kind == VK_OPTIONAL) { /* one buffer of its elements (ir/ops_seq.c) */
+        if (!value_nbytes(v, out))
+            return diag_node(d, v->producer, ST_SHAPE, "value '%s' (%s) has a type that is not static", v->name,
+                             value_type_str(v, buf, sizeof buf));
+        return ST_OK;
+    }
     if (v->kind != VK_TENSOR)
-        return diag_node(d, v->producer, ST_UNSUPPORTED, "value '%s' is not a tensor (sequences, maps and "
-                         "optionals are not supported by code generation)", v->name);
+        return diag_node(d, v->producer, ST_UNSUPPORTED, "value '%s' is not a tensor (maps are not supported "
+                         "by code generation)", v->name);
     size_t numel, es = dtype_size(v->dtype);
     if (!shape_is_static(&v->shape))
         return v->producer

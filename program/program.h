@@ -23,6 +23,9 @@ typedef struct CgTensorInfo {
     int64_t dims[8];
     int batch_axis;             /* the dim that grows with the batch (-1: none) */
     int64_t batch_scale;        /* its size per batch item */
+    int kind;                   /* 0 a tensor; 1 a sequence, 2 an optional: one buffer of `bytes` (ir/ops_seq.c
+                                   lays it out; the inference main refuses them) */
+    size_t bytes;               /* kind 1, 2 */
 } CgTensorInfo;
 
 typedef struct CgModelInfo {

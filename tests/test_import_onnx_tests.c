@@ -1,16 +1,20 @@
 /* test_import_onnx_tests.c - imports every model.onnx of the ONNX backend test data (ONNX_TESTS_DIR,
  * default ../shared/onnx-tests from the repository root) and reads each test_data_set_0 .pb file,
  * checking the tensors' element types and static dims against the graph's declared inputs and
- * outputs. Values whose declared type is not a tensor (sequences, optionals, maps) are serialized as
- * other protos and are listed as skipped with that reason. Skips the whole test if the data is absent.
+ * outputs. Sequences and optionals (SequenceProto, OptionalProto) are read by the kind the graph
+ * declares, their elements checked against the declared element type; maps are listed as skipped.
+ * Skips the whole test if the data is absent.
  */
 #include "test.h"
 #include "importer.h"
 
 #include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-static int models, models_failed, tensors, tensors_failed, type_mismatches, skipped, quirks;
+static int models, models_failed, tensors, tensors_failed, type_mismatches, skipped, quirks, composites;
 
 /* Data files of ONNX 1.12 that disagree with their own model (NumPy has no bfloat16, so the
  * generator saved those tensors as UINT16; CastLike's 'like' input was saved with a dummy shape). */
@@ -73,6 +77,28 @@ static void check_data(const char *casedir, const char *kind, Value **vals, size
             break;
         }
         const Value *v = vals[k];
+        if (v->kind == VK_SEQUENCE || v->kind == VK_OPTIONAL) {
+            Arena *a = arena_new();
+            DataValue dv;
+            Diag d;
+            diag_init(&d, path);
+            composites++;
+            if (!a || onnx_read_value_file(path, v->kind, a, &dv, &d) != ST_OK) {
+                test_failures++;
+                diag_print(&d, stderr);
+            } else {
+                CHECK_MSG(dv.kind == v->kind, "%s: read as another kind", path);
+                bool seq = dv.kind == VK_SEQUENCE || (!dv.none && dv.elem_kind == VK_SEQUENCE);
+                size_t n = seq ? dv.n : dv.none ? 0 : 1;
+                for (size_t j = 0; j < n; j++) {
+                    const Tensor *t = seq ? dv.elems[j] : dv.t;
+                    CHECK_MSG(v->dtype == DT_UNDEFINED || t->dtype == v->dtype, "%s: element %zu is %s, declared %s",
+                              path, j, dtype_name(t->dtype), dtype_name(v->dtype));
+                }
+            }
+            arena_free(a);
+            continue;
+        }
         if (v->kind != VK_TENSOR) {
             skipped++;
             printf("skipped %s: %s '%s' is a %s, serialized as a %s, not a TensorProto\n", path, kind,
@@ -183,9 +209,27 @@ int main(void)
         return 0;
     }
     printf("models: %d imported, %d failed; tensors: %d read, %d failed, %d type mismatches, %d known "
-           "data quirks; %d non-tensor values skipped\n", models - models_failed, models_failed,
-           tensors - tensors_failed, tensors_failed, type_mismatches, quirks, skipped);
+           "data quirks; %d sequences and optionals read; %d maps skipped\n", models - models_failed, models_failed,
+           tensors - tensors_failed, tensors_failed, type_mismatches, quirks, composites, skipped);
     CHECK_EQ_INT(quirks, (int)(sizeof known_quirks / sizeof known_quirks[0]));
     CHECK(models > 0);
+    CHECK(composites >= 30); /* the ONNX 1.12 data: sequence, optional, SequenceMap and loop cases */
+    /* a file that is not a SequenceProto: an error, not a crash */
+    {
+        char path[] = "/tmp/onnxtune-seq-XXXXXX";
+        int fd = mkstemp(path);
+        const unsigned char junk[] = {0x1a, 0x7f, 0x08}; /* field 3, length 127: past the end */
+        Arena *a = arena_new();
+        DataValue dv;
+        Diag d;
+        diag_init(&d, path);
+        CHECK(fd >= 0 && write(fd, junk, sizeof junk) == (ssize_t)sizeof junk);
+        if (fd >= 0)
+            close(fd);
+        CHECK_EQ_INT(onnx_read_value_file(path, VK_SEQUENCE, a, &dv, &d), ST_PARSE);
+        CHECK_MSG(strstr(d.msg, "SequenceProto") != NULL, "message: %s", d.msg);
+        arena_free(a);
+        unlink(path);
+    }
     return test_summary("test_import_onnx_tests");
 }

@@ -28,7 +28,8 @@
 typedef enum { R_NONE, R_PASS, R_FAIL, R_UNSUPPORTED } Result;
 
 typedef struct DataSet {
-    Tensor **in, **out;
+    Tensor **in, **out;     /* NULL for a sequence or optional: see inv, outv */
+    DataValue *inv, *outv;  /* every value, tensors too */
     char **in_name, **out_name;
     int nin, nout;
 } DataSet;
@@ -174,27 +175,62 @@ static void set_result(Case *c, Result r, const char *fmt, ...)
 
 /* ---- test data ---- */
 
-static bool read_pbs(Case *c, const char *dir, const char *stem, Tensor ***ts, char ***names, int *count)
+/* Read stem_K.pb as the kind the model gives value K (kinds[K], VK_TENSOR past nkinds): the files do not
+ * say whether they hold a TensorProto, SequenceProto or OptionalProto. */
+static bool read_pbs(Case *c, const char *dir, const char *stem, const ValueKind *kinds, int nkinds, Tensor ***ts,
+                     DataValue **vals, char ***names, int *count)
 {
     int n = 0;
     char path[PATH_MAX + 64];
     while (snprintf(path, sizeof path, "%s/%s_%d.pb", dir, stem, n), is_file(path))
         n++;
     *ts = arena_calloc(c->arena, (size_t)n + 1, sizeof **ts);
+    *vals = arena_calloc(c->arena, (size_t)n + 1, sizeof **vals);
     *names = arena_calloc(c->arena, (size_t)n + 1, sizeof **names);
     *count = n;
-    if (!*ts || !*names)
+    if (!*ts || !*vals || !*names)
         return false;
     for (int k = 0; k < n; k++) {
         Diag d;
         snprintf(path, sizeof path, "%s/%s_%d.pb", dir, stem, k);
         diag_init(&d, path);
-        if (onnx_read_tensor_file(path, c->arena, &(*ts)[k], &(*names)[k], &d) != ST_OK) {
+        ValueKind kind = k < nkinds ? kinds[k] : VK_TENSOR;
+        Status st = kind == VK_SEQUENCE || kind == VK_OPTIONAL
+                        ? onnx_read_value_file(path, kind, c->arena, &(*vals)[k], &d)
+                        : onnx_read_tensor_file(path, c->arena, &(*ts)[k], &(*names)[k], &d);
+        if (st != ST_OK) {
             set_result(c, R_UNSUPPORTED, "test data %s_%d.pb: %s", stem, k, d.msg);
             return false;
         }
+        if (kind != VK_SEQUENCE && kind != VK_OPTIONAL)
+            (*vals)[k] = (DataValue){.kind = VK_TENSOR, .t = (*ts)[k]};
     }
     return true;
+}
+
+/* The kinds of the model's runtime inputs (graph inputs without an initializer) and outputs, in order. */
+static bool read_kinds(Case *c, ValueKind **in, int *nin, ValueKind **out, int *nout)
+{
+    Model *m = NULL;
+    Diag d;
+    char model[PATH_MAX + 16];
+    snprintf(model, sizeof model, "%s/model.onnx", c->dir);
+    diag_init(&d, NULL);
+    *nin = *nout = 0;
+    *in = *out = NULL;
+    if (onnx_import_file(model, &m, &d) != ST_OK)
+        return true; /* prepare reports it */
+    Graph *g = m->graph;
+    *in = arena_calloc(c->arena, g->ninputs + 1, sizeof **in);
+    *out = arena_calloc(c->arena, g->noutputs + 1, sizeof **out);
+    bool ok = *in && *out;
+    for (size_t i = 0; ok && i < g->ninputs; i++)
+        if (!g->inputs[i]->is_initializer)
+            (*in)[(*nin)++] = g->inputs[i]->kind;
+    for (size_t i = 0; ok && i < g->noutputs; i++)
+        (*out)[(*nout)++] = g->outputs[i]->kind;
+    model_free(m);
+    return ok;
 }
 
 static bool read_sets(Case *c)
@@ -208,15 +244,17 @@ static bool read_sets(Case *c)
     }
     c->sets = arena_calloc(c->arena, n, sizeof *c->sets);
     c->nsets = (int)n;
-    bool ok = c->sets != NULL;
+    ValueKind *in_kinds, *out_kinds;
+    int nin_kinds, nout_kinds;
+    bool ok = c->sets != NULL && read_kinds(c, &in_kinds, &nin_kinds, &out_kinds, &nout_kinds);
     for (size_t i = 0; ok && i < n; i++) {
         char dir[2 * PATH_MAX];
         DataSet *s = &c->sets[i];
         snprintf(dir, sizeof dir, "%s/%s", c->dir, sets[i]);
-        ok = read_pbs(c, dir, "input", &s->in, &s->in_name, &s->nin) &&
-             read_pbs(c, dir, "output", &s->out, &s->out_name, &s->nout);
+        ok = read_pbs(c, dir, "input", in_kinds, nin_kinds, &s->in, &s->inv, &s->in_name, &s->nin) &&
+             read_pbs(c, dir, "output", out_kinds, nout_kinds, &s->out, &s->outv, &s->out_name, &s->nout);
         for (int k = 0; ok && k < s->nin; k++)
-            if (s->in[k]->dtype == DT_STRING) {
+            if (s->in[k] && s->in[k]->dtype == DT_STRING) {
                 set_result(c, R_UNSUPPORTED, "unsupported dtype string (input %d)", k);
                 ok = false;
             }
@@ -259,6 +297,72 @@ static bool is_small_int(const Tensor *t, size_t max)
     return t->numel <= max && (dtype_is_int(t->dtype) || t->dtype == DT_BOOL);
 }
 
+/* The element tensors of a sequence or optional data value (an optional tensor: one), *n of them. */
+static Tensor **data_elems(const DataValue *dv, size_t *n)
+{
+    *n = 0;
+    if (dv->kind == VK_SEQUENCE || (dv->kind == VK_OPTIONAL && !dv->none && dv->elem_kind == VK_SEQUENCE)) {
+        *n = dv->n;
+        return dv->elems;
+    }
+    if (dv->kind == VK_OPTIONAL && !dv->none) {
+        *n = 1;
+        return (Tensor **)&dv->t;
+    }
+    return NULL;
+}
+
+/* Give graph input v the compile-time type of data value dv (length, element shapes, presence). */
+static Status type_from_data(Graph *g, Value *v, const DataValue *dv)
+{
+    size_t n;
+    Tensor **el = data_elems(dv, &n);
+    if (v->kind != dv->kind)
+        return ST_INVALID;
+    bool seq = dv->kind == VK_SEQUENCE || (!dv->none && dv->elem_kind == VK_SEQUENCE);
+    for (size_t k = 0; k < n; k++)
+        if (v->dtype != DT_UNDEFINED && el[k]->dtype != v->dtype)
+            return ST_INVALID;
+    if (n)
+        v->dtype = el[0]->dtype;
+    if (dv->kind == VK_OPTIONAL) {
+        v->opt = dv->none ? OPT_NONE : OPT_SOME;
+        v->opt_kind = dv->none && v->opt_kind != VK_UNKNOWN ? v->opt_kind : dv->elem_kind;
+        if (!seq && !dv->none)
+            v->shape = dv->t->shape;
+        if (!seq)
+            return ST_OK;
+    }
+    if (!(v->seq = seq_type_new(g, (int)n)))
+        return ST_NOMEM;
+    for (size_t k = 0; k < n; k++)
+        v->seq->shapes[k] = el[k]->shape;
+    return ST_OK;
+}
+
+/* Whether the inferred type of output v is that of the expected data value. */
+static bool type_matches(const Value *v, const DataValue *dv)
+{
+    size_t n;
+    Tensor **el = data_elems(dv, &n);
+    if (v->kind != dv->kind)
+        return false;
+    if (dv->kind == VK_OPTIONAL) {
+        if ((v->opt == OPT_NONE) != dv->none || v->opt == OPT_UNKNOWN)
+            return false;
+        if (dv->none)
+            return true;
+        if (v->opt_kind == VK_TENSOR)
+            return dv->elem_kind == VK_TENSOR && v->dtype == dv->t->dtype && same_shape(&v->shape, &dv->t->shape);
+    }
+    if (!v->seq || v->seq->n != (int)n)
+        return false;
+    for (size_t k = 0; k < n; k++)
+        if (el[k]->dtype != v->dtype || !same_shape(&v->seq->shapes[k], &el[k]->shape))
+            return false;
+    return true;
+}
+
 /* Import, fix input shapes from data set u->set, infer, generate. bake: 0 none, 1 small int inputs,
  * 2 any small input compiled in as constants. Returns the status; a message in c. */
 static Status prepare(Case *c, Unit *u, int bake, FILE *out)
@@ -280,15 +384,14 @@ static Status prepare(Case *c, Unit *u, int bake, FILE *out)
     Graph *g = m->graph;
     const DataSet *s = &c->sets[u->set];
     for (size_t i = 0; i < g->ninputs; i++)
-        if (g->inputs[i]->kind != VK_TENSOR) {
-            set_result(c, R_UNSUPPORTED, "input '%s' is not a tensor (sequence, map or optional)", g->inputs[i]->name);
+        if (g->inputs[i]->kind == VK_MAP || g->inputs[i]->kind == VK_SPARSE) {
+            set_result(c, R_UNSUPPORTED, "input '%s' is not a tensor, sequence or optional", g->inputs[i]->name);
             st = ST_UNSUPPORTED;
             goto out;
         }
     for (size_t i = 0; i < g->noutputs; i++)
-        if (g->outputs[i]->kind != VK_TENSOR) {
-            set_result(c, R_UNSUPPORTED, "output '%s' is not a tensor (sequence, map or optional)",
-                       g->outputs[i]->name);
+        if (g->outputs[i]->kind == VK_MAP || g->outputs[i]->kind == VK_SPARSE) {
+            set_result(c, R_UNSUPPORTED, "output '%s' is not a tensor, sequence or optional", g->outputs[i]->name);
             st = ST_UNSUPPORTED;
             goto out;
         }
@@ -308,6 +411,15 @@ static Status prepare(Case *c, Unit *u, int bake, FILE *out)
             st = ST_INVALID;
             goto out;
         }
+        if (!t) { /* a sequence or optional: its type comes from the data, as a tensor's shape does */
+            if ((st = type_from_data(g, v, &s->inv[k]))) {
+                set_result(c, R_FAIL, "test input %d: %s", k, st == ST_NOMEM ? "out of memory" : "another kind of value "
+                           "or element type than the graph input");
+                goto out;
+            }
+            v->init = NULL;
+            continue;
+        }
         if (v->dtype == DT_BFLOAT16 && t->dtype == DT_UINT16)
             ((Tensor *)t)->dtype = DT_BFLOAT16; /* the backend data stores bfloat16 as its uint16 bits */
         if (v->dtype != DT_UNDEFINED && v->dtype != t->dtype) {
@@ -326,7 +438,14 @@ static Status prepare(Case *c, Unit *u, int bake, FILE *out)
             v->init = NULL; /* test data overrides an initializer default */
         }
     }
-    /* compiled-in inputs are no longer graph inputs */
+    /* compiled-in inputs are no longer graph inputs; nor are those the data leaves at their initializer */
+    for (size_t i = 0; i < g->ninputs; i++) {
+        bool data = false;
+        for (int k = 0; k < s->nin; k++)
+            data |= fed[k] == g->inputs[i];
+        if (!data && g->inputs[i]->init)
+            g->inputs[i]->is_input = false;
+    }
     size_t w = 0;
     for (size_t i = 0; i < g->ninputs; i++)
         if (g->inputs[i]->is_input)
@@ -340,6 +459,16 @@ static Status prepare(Case *c, Unit *u, int bake, FILE *out)
     for (size_t i = 0; i < g->noutputs && i < (size_t)s->nout; i++) {
         const Value *v = g->outputs[i];
         Tensor *t = s->out[i];
+        size_t vbytes;
+        if (!t) { /* a type not known here (an If's, a Loop's) is left for codegen to refuse */
+            if (value_nbytes(v, &vbytes) && !type_matches(v, &s->outv[i])) {
+                set_result(c, R_FAIL, "output %zu '%s' is inferred %s, not the type of the expected value", i, v->name,
+                           value_type_str(v, a, sizeof a));
+                st = ST_SHAPE;
+                goto out;
+            }
+            continue;
+        }
         if (v->dtype == DT_BFLOAT16 && t->dtype == DT_UINT16)
             t->dtype = DT_BFLOAT16;
         if (v->dtype != t->dtype) {
@@ -410,8 +539,8 @@ static bool generate(Case *c, Unit *u, const char *path)
         bool has_int = false, has_small = false;
         const DataSet *ds = &c->sets[u->set];
         for (int k = 0; k < ds->nin; k++) {
-            has_int |= is_small_int(ds->in[k], 64);
-            has_small |= ds->in[k]->numel <= 16;
+            has_int |= ds->in[k] && is_small_int(ds->in[k], 64);
+            has_small |= ds->in[k] && ds->in[k]->numel <= 16;
         }
         if (!retry || bake == 2 || (bake == 0 && !has_int && !has_small) || (bake == 1 && !has_small))
             break;
@@ -486,6 +615,60 @@ static void compare(const void *got, const Tensor *exp, int k, const char *name,
                  elem_f64(exp->data, exp->dtype, worst));
 }
 
+/* The layout of a sequence or optional data value (ir/ops_seq.c's seq_layout); NULL on failure. */
+static size_t *elem_offsets(const DataValue *dv, size_t *bytes)
+{
+    size_t n;
+    Tensor **el = data_elems(dv, &n);
+    Shape *shapes = calloc(n + 1, sizeof *shapes);
+    size_t *off = calloc(n + 1, sizeof *off);
+    bool ok = shapes && off;
+    for (size_t k = 0; ok && k < n; k++) {
+        shapes[k] = el[k]->shape;
+        ok = el[k]->dtype == el[0]->dtype;
+    }
+    ok = ok && seq_layout(n ? el[0]->dtype : DT_FLOAT, (int)n, shapes, off, bytes);
+    free(shapes);
+    if (!ok) {
+        free(off);
+        return NULL;
+    }
+    return off;
+}
+
+/* The run's buffer of a sequence or optional input (malloc'd; freed with the child). */
+static void *pack(const DataValue *dv, const CgTensorInfo *ti)
+{
+    size_t n, bytes;
+    Tensor **el = data_elems(dv, &n);
+    size_t *off = elem_offsets(dv, &bytes);
+    unsigned char *buf = off && bytes == ti->bytes && ti->kind ? calloc(1, bytes ? bytes : 1) : NULL;
+    for (size_t k = 0; buf && k < n; k++)
+        if (el[k]->nbytes)
+            memcpy(buf + off[k], el[k]->data, el[k]->nbytes);
+    free(off);
+    return buf;
+}
+
+/* Compare a sequence or optional output element by element. */
+static void compare_elems(const void *got, const DataValue *exp, int k, const char *name, char *why, size_t size)
+{
+    size_t n, bytes;
+    Tensor **el = data_elems(exp, &n);
+    size_t *off = elem_offsets(exp, &bytes);
+    char ename[300];
+    why[0] = '\0';
+    if (!off) {
+        snprintf(why, size, "output %d '%s': cannot lay out the expected value", k, name);
+        return;
+    }
+    for (size_t j = 0; j < n && !why[0]; j++) {
+        snprintf(ename, sizeof ename, "%s[%zu]", name, j);
+        compare((const unsigned char *)got + off[j], el[j], k, ename, why, size);
+    }
+    free(off);
+}
+
 /* ---- running (in a forked child) ---- */
 
 /* Run data set `si` of case c through info (its unit u); write "PASS" or a reason to fd. */
@@ -508,6 +691,13 @@ static void child_run(const Case *c, const Unit *u, int si, const CgModelInfo *i
     for (int i = 0; i < info->ninputs; i++) {
         const Tensor *t = s->in[u->set_input[i]];
         const CgTensorInfo *ti = &info->inputs[i];
+        if (!t) {
+            if (!(in[i] = pack(&s->inv[u->set_input[i]], ti))) {
+                snprintf(why, sizeof why, "test data set %d: input '%s' has another type than compiled", si, ti->name);
+                goto done;
+            }
+            continue;
+        }
         bool ok = ti->dtype == (int)t->dtype && ti->rank == t->shape.rank;
         for (int k = 0; ok && k < ti->rank; k++)
             ok = ti->dims[k] == t->shape.dim[k];
@@ -520,7 +710,7 @@ static void child_run(const Case *c, const Unit *u, int si, const CgModelInfo *i
     }
     for (int i = 0; i < info->noutputs; i++) {
         const Tensor *t = s->out[i];
-        size_t bytes = t->nbytes;
+        size_t bytes = t ? t->nbytes : info->outputs[i].bytes;
         out[i] = calloc(1, bytes ? bytes : 1);
         if (!out[i]) {
             snprintf(why, sizeof why, "out of memory");
@@ -529,7 +719,10 @@ static void child_run(const Case *c, const Unit *u, int si, const CgModelInfo *i
     }
     info->run(in, out, ws);
     for (int i = 0; i < info->noutputs && !why[0]; i++)
-        compare(out[i], s->out[i], i, info->outputs[i].name, why, sizeof why);
+        if (s->out[i])
+            compare(out[i], s->out[i], i, info->outputs[i].name, why, sizeof why);
+        else
+            compare_elems(out[i], &s->outv[i], i, info->outputs[i].name, why, sizeof why);
 done:
     if (!why[0])
         snprintf(why, sizeof why, "PASS");
@@ -626,6 +819,16 @@ static bool set_fits(const Case *c, const Unit *u, int si)
         return false;
     for (int k = 0; k < a->nin; k++) {
         const Tensor *x = a->in[k], *y = b->in[k];
+        if (!x || !y) {
+            size_t nx, ny;
+            Tensor **ex = data_elems(&a->inv[k], &nx), **ey = data_elems(&b->inv[k], &ny);
+            if (x || y || a->inv[k].kind != b->inv[k].kind || a->inv[k].none != b->inv[k].none || nx != ny)
+                return false;
+            for (size_t j = 0; j < nx; j++)
+                if (ex[j]->dtype != ey[j]->dtype || !same_shape(&ex[j]->shape, &ey[j]->shape))
+                    return false;
+            continue;
+        }
         if (x->dtype != y->dtype || !same_shape(&x->shape, &y->shape))
             return false;
         if (u->bake && x->numel <= 64 && x->nbytes && memcmp(x->data, y->data, x->nbytes) != 0)

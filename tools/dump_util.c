@@ -87,12 +87,32 @@ void buf_value_type(Buf *b, const Value *v)
         return;
     case VK_SEQUENCE:
         buf_printf(b, "sequence<%s>", dt);
+        if (v->seq && v->seq->n >= 0) { /* known after inference: its length and element shapes */
+            buf_printf(b, " of %d", v->seq->n);
+            for (int i = 0; i < v->seq->n && i < 8; i++) {
+                buf_printf(b, i ? ", " : " (");
+                buf_shape(b, &v->seq->shapes[i]);
+            }
+            buf_printf(b, v->seq->n > 8 ? ", ...)" : v->seq->n ? ")" : "");
+        }
         return;
     case VK_MAP:
         buf_printf(b, "map");
         return;
     case VK_OPTIONAL:
-        buf_printf(b, "optional<%s>", dt);
+        if (v->opt == OPT_NONE) {
+            buf_printf(b, "optional<%s> (empty)", dt);
+            return;
+        }
+        buf_printf(b, "optional<");
+        if (v->opt_kind == VK_TENSOR || v->opt_kind == VK_SEQUENCE) {
+            Value e = *v;
+            e.kind = v->opt_kind;
+            buf_value_type(b, &e);
+        } else {
+            buf_printf(b, "%s", dt);
+        }
+        buf_printf(b, ">");
         return;
     case VK_SPARSE:
         buf_printf(b, "sparse %s ", dt);

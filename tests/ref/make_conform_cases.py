@@ -2,8 +2,9 @@
 """make_conform_cases.py - a few ONNX backend-style test cases (model.onnx + test_data_set_*/) for
 tests/test_codegen_conform.c, written to tests/conform_cases/: two data sets of different shapes,
 a shape input whose values differ per data set, exact integer outputs, an expected output that is
-deliberately wrong (must FAIL), an unknown op (must be UNSUPPORTED) and Gelu-20, which the ONNX 1.12
-backend data predates. Deterministic; run with
+deliberately wrong (must FAIL), an unknown op (must be UNSUPPORTED), Gelu-20, which the ONNX 1.12
+backend data predates, and sequences and optionals where the ONNX data has no case (Optional, positions
+only known at run time, SplitToSequence with a scalar split, a sequence input and output). Deterministic; run with
 /usr/bin/python3 (onnx 1.12, numpy)."""
 import math
 import os
@@ -27,9 +28,14 @@ def case(name, nodes, inputs, outputs, sets, check=True, opset=13):
         sd = os.path.join(d, "test_data_set_%d" % k)
         os.makedirs(sd, exist_ok=True)
         for i, (n, a) in enumerate(ins):
-            open(os.path.join(sd, "input_%d.pb" % i), "wb").write(numpy_helper.from_array(a, n).SerializeToString())
+            open(os.path.join(sd, "input_%d.pb" % i), "wb").write(proto(a, n).SerializeToString())
         for i, (n, a) in enumerate(outs):
-            open(os.path.join(sd, "output_%d.pb" % i), "wb").write(numpy_helper.from_array(a, n).SerializeToString())
+            open(os.path.join(sd, "output_%d.pb" % i), "wb").write(proto(a, n).SerializeToString())
+
+
+def proto(a, name):
+    """A TensorProto, or for a list a SequenceProto of its arrays."""
+    return numpy_helper.from_list(a, name) if isinstance(a, list) else numpy_helper.from_array(a, name)
 
 
 def main():
@@ -74,6 +80,60 @@ def main():
          [vi("y", f, [2, 12])],
          [([("x", g)], [("y", (0.5 * gd * (1 + np.tanh(k * (gd + 0.044715 * gd ** 3)))).astype(np.float32))])],
          check=False, opset=20)
+
+    sequences(rng)
+
+
+def sequences(rng):
+    f, i64 = TensorProto.FLOAT, TensorProto.INT64
+    vi, node = helper.make_tensor_value_info, helper.make_node
+    seq_vi = helper.make_tensor_sequence_value_info
+
+    # Optional(x) -> OptionalGetElement, OptionalHasElement on it (true) and on an empty Optional (false)
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    case("optional", [node("Optional", ["x"], ["ox"]), node("OptionalGetElement", ["ox"], ["gx"]),
+                      node("Relu", ["gx"], ["y"]), node("OptionalHasElement", ["ox"], ["has"]),
+                      node("Optional", [], ["none"], type=helper.make_tensor_type_proto(f, None)),
+                      node("OptionalHasElement", ["none"], ["has_none"])],
+         [vi("x", f, [2, 3])], [vi("y", f, [2, 3]), vi("has", TensorProto.BOOL, []),
+                                vi("has_none", TensorProto.BOOL, [])],
+         [([("x", x)], [("y", np.maximum(x, 0)), ("has", np.array(True)), ("has_none", np.array(False))])],
+         opset=16)
+
+    # positions known only at run time (one element shape), two data sets with other positions (negative
+    # too) sharing one compiled form; a sequence input and output
+    def run(elems, t, ins, era, at):
+        s = list(elems)
+        s.insert(ins if ins >= 0 else ins + len(s), t)
+        del s[era]
+        return s, s[at], np.concatenate(s, axis=1)
+    elems = [rng.standard_normal((2, 3)).astype(np.float32) for _ in range(3)]
+    t = rng.standard_normal((2, 3)).astype(np.float32)
+    sets = []
+    for ins, era, at in ((1, 0, -1), (-3, 2, 1)):
+        s, e, c = run(elems, t, ins, era, at)
+        sets.append(([("seq", elems), ("t", t), ("ins", np.array(ins, np.int64)), ("era", np.array(era, np.int64)),
+                      ("at", np.array(at, np.int64))], [("out", s), ("e", e), ("c", c)]))
+    case("sequence_positions", [node("SequenceInsert", ["seq", "t", "ins"], ["s1"]),
+                                node("SequenceErase", ["s1", "era"], ["out"]),
+                                node("SequenceAt", ["out", "at"], ["e"]),
+                                node("ConcatFromSequence", ["out"], ["c"], axis=1)],
+         [seq_vi("seq", f, [2, 3]), vi("t", f, [2, 3]), vi("ins", i64, []), vi("era", i64, []),
+          vi("at", i64, [])], [seq_vi("out", f, [2, 3]), vi("e", f, [2, 3]), vi("c", f, [2, 9])], sets)
+
+    # SplitToSequence with a scalar split (the last piece smaller), stacked back with new_axis
+    x = rng.standard_normal((5, 2)).astype(np.float32)
+    pieces = [x[0:2], x[2:4], x[4:5]]
+    case("split_to_sequence_scalar",
+         [node("Constant", [], ["two"], value=numpy_helper.from_array(np.array(2, np.int64))),
+          node("SplitToSequence", ["x", "two"], ["s"]), node("SequenceLength", ["s"], ["n"]),
+          node("SequenceAt", ["s", "last"], ["tail"]),
+          node("SplitToSequence", ["x"], ["rows"], axis=0, keepdims=0),
+          node("ConcatFromSequence", ["rows"], ["stacked"], axis=1, new_axis=1)],
+         [vi("x", f, [5, 2]), vi("last", i64, [])],
+         [seq_vi("s", f, [None, 2]), vi("n", i64, []), vi("tail", f, [1, 2]), vi("stacked", f, [2, 5])],
+         [([("x", x), ("last", np.array(-1, np.int64))],
+           [("s", pieces), ("n", np.array(3, np.int64)), ("tail", pieces[-1]), ("stacked", x.T)])])
 
 
 if __name__ == "__main__":
