@@ -134,5 +134,7 @@ extern const Emitter train_emitters[];            /* losses, ClipGradNorm, updat
 extern const Emitter shape_grad_emitters[];
 extern const Emitter reduce_grad_emitters[];
 extern const Emitter rnn_grad_emitters[];
+extern const Emitter loss_emitters[];             /* ONNX losses: codegen/emit_loss.c */
+extern const Emitter loss_grad_emitters[];
 
 #endif

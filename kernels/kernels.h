@@ -798,6 +798,30 @@ void l1_loss_backward(float *dx, const float *dloss, const float *x, const float
 void bce_with_logits_forward(float *loss, const float *x, const float *target, size_t n);
 void bce_with_logits_backward(float *dx, const float *dloss, const float *x, const float *target, size_t n);
 
+/* ONNX NegativeLogLikelihoodLoss-13 and SoftmaxCrossEntropyLoss-13 (nn.NLLLoss, nn.CrossEntropyLoss with
+ * weight, ignore_index and reduction): input [n, c, inner] (inner = d1 * ... * dk), target int64 or int32
+ * [n, inner], weight [c] or NULL (all 1). Position i = (b, j) has loss l_i = -w[t_i] * x[b, t_i, j]
+ * (NLL; SCE first takes log_softmax over c), 0 with weight 0 where t_i == ignore_index. reduction none
+ * writes l [n, inner]; sum writes sum_i l_i; mean sum_i l_i / sum_i w[t_i] (NaN when every position is
+ * ignored, as PyTorch). A target outside [0, c) that is not ignored gives a NaN loss there (PyTorch
+ * raises) and no gradient. Backward WRITES dx [n, c, inner] from dloss (the shape of the loss). */
+typedef enum { NLL_NONE = 0, NLL_SUM, NLL_MEAN } NllReduction;
+typedef struct NllParams {
+    size_t n, c, inner;
+    int reduction;              /* NllReduction */
+    bool has_ignore;
+    int64_t ignore_index;
+    bool target_int32;          /* target is int32, else int64 */
+} NllParams;
+void nll_loss_forward(float *loss, const float *x, const void *target, const float *weight, const NllParams *p);
+void nll_loss_backward(float *dx, const float *dloss, const void *target, const float *weight, const NllParams *p);
+/* log_prob [n, c, inner] (NULL: not wanted) = log_softmax(x) over c. */
+void softmax_cross_entropy_forward(float *loss, float *log_prob, const float *x, const void *target,
+                                   const float *weight, const NllParams *p);
+/* dx = g_i * w[t_i] * (softmax(x) - onehot(t_i)) over c, g_i the upstream gradient of position i. */
+void softmax_cross_entropy_backward(float *dx, const float *dloss, const float *x, const void *target,
+                                    const float *weight, const NllParams *p);
+
 /* ======================================================================== kernels/optim.c */
 
 /* Optimizer steps of torch 1.13 (torch.optim, single-tensor CPU path), in place on float32 param[n] and
