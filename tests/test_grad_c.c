@@ -1,0 +1,160 @@
+/* test_grad_c.c - gradient checks (tests/gradcheck.h) of ONNX's loss ops, NegativeLogLikelihoodLoss and
+ * SoftmaxCrossEntropyLoss (every reduction, weight, ignore_index, N-d, SCE's log_prob output), and of the
+ * rules of ConvTranspose, Resize, LpPool, LRN and Mod: finite differences in float32 with the
+ * gradcheck.h tolerances, and PyTorch's gradients from tests/ref/make_grad_c_ref.py (the same graphs
+ * built from the ONNX spelling in torch_refs). GRADCHECK_VERBOSE=1 prints every parameter's numbers.
+ */
+#include "test.h"
+
+#include "gradcheck.h"
+#include "program.h"
+
+#define IN(...) ((Value *[]){__VA_ARGS__})
+#define I64(...) ((const int64_t[]){__VA_ARGS__})
+
+/* ---- losses, finite differences ---- */
+
+/* <op>(x [xdims] trainable, target ints [tdims], weight [C] when wdims) with attrs; both outputs of SCE
+ * when log_prob. */
+static void loss_case(GradCheck *s, const char *op, const char *label, const char *xdims, const char *tdims,
+                      const int64_t *target, const char *wdims, const char *attrs, bool log_prob)
+{
+    GcCase *c = gc_case(s, op, label);
+    Value *x = gc_param(c, "x", xdims, -2, 2);
+    Value *t = gc_ints(c, tdims, target);
+    Value *w = wdims ? gc_data(c, "w", wdims, 0.5, 2) : NULL;
+    Node *n = gc_node(c, op, w ? 3 : 2, IN(x, t, w), log_prob ? 2 : 1, attrs);
+    if (n)
+        gc_check(c, log_prob ? 2 : 1, n->outputs);
+}
+
+static void loss_fd_cases(GradCheck *s)
+{
+    const int64_t t4[] = {0, 3, 2, 4}, t_nd[] = {0, 2, 1, 1, 3, 0, 2, 2, 1, 0, 3, 3};
+    loss_case(s, "NegativeLogLikelihoodLoss", "mean", "4,5", "4", t4, NULL, NULL, false);
+    loss_case(s, "NegativeLogLikelihoodLoss", "sum, weight", "4,5", "4", t4, "5", "reduction='sum'", false);
+    loss_case(s, "NegativeLogLikelihoodLoss", "none, N-d, ignore_index", "2,4,3,2", "2,3,2", t_nd, NULL,
+              "reduction='none' ignore_index=2", false);
+    loss_case(s, "NegativeLogLikelihoodLoss", "mean, N-d, weight, ignore_index", "2,4,3,2", "2,3,2", t_nd, "4",
+              "ignore_index=3", false);
+    loss_case(s, "SoftmaxCrossEntropyLoss", "mean", "4,5", "4", t4, NULL, NULL, false);
+    loss_case(s, "SoftmaxCrossEntropyLoss", "sum, weight", "4,5", "4", t4, "5", "reduction='sum'", false);
+    loss_case(s, "SoftmaxCrossEntropyLoss", "none, N-d, ignore_index", "2,4,3,2", "2,3,2", t_nd, NULL,
+              "reduction='none' ignore_index=0", false);
+    loss_case(s, "SoftmaxCrossEntropyLoss", "mean, N-d, weight, ignore_index, log_prob", "2,4,3,2", "2,3,2", t_nd,
+              "4", "ignore_index=1", true);
+    const int64_t neg[] = {-1, 3, -1, 4};
+    loss_case(s, "SoftmaxCrossEntropyLoss", "mean, negative ignore_index", "4,5", "4", neg, NULL, "ignore_index=-1",
+              false);
+}
+
+/* ---- PyTorch references ---- */
+
+#define GRAD_C_REF "tests/ref/grad_c"
+#define MAX_IN 4
+#define MAX_OUT 2
+
+typedef struct TorchRef {
+    const char *name, *op, *attrs;
+    unsigned trains;        /* bit k: input k trains */
+    int nout;
+} TorchRef;
+
+/* The script's calls in ONNX spelling (Resize's scales/sizes inputs are built in torch_case). */
+static const TorchRef torch_refs[] = {
+    {"sce_mean_weight_ii", "SoftmaxCrossEntropyLoss", "ignore_index=2", 1, 1},
+    {"sce_nd_none", "SoftmaxCrossEntropyLoss", "reduction='none'", 1, 1},
+    {"sce_sum_ii_log_prob", "SoftmaxCrossEntropyLoss", "reduction='sum' ignore_index=-1", 1, 2},
+    {"nll_mean_weight_nd", "NegativeLogLikelihoodLoss", NULL, 1, 1},
+    {"nll_sum_ii", "NegativeLogLikelihoodLoss", "reduction='sum' ignore_index=0", 1, 1},
+};
+
+static bool load_ref(const char *cs, const char *name, NpyArray *a, bool quiet)
+{
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/%s/%s.npy", GRAD_C_REF, cs, name);
+    if (quiet && access(path, R_OK) != 0)
+        return false;
+    if (npy_read(path, a, err, sizeof err) != NPY_OK) {
+        fprintf(stderr, "  %s\n", err);
+        return false;
+    }
+    return true;
+}
+
+static const char *ref_dims(const NpyArray *a, char *buf, size_t n)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < a->rank && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%zu", i ? "," : "", a->dims[i]);
+    return buf;
+}
+
+static void torch_case(GradCheck *s, const TorchRef *t)
+{
+    NpyArray in[MAX_IN] = {{0}}, want[MAX_IN] = {{0}}, r[MAX_OUT] = {{0}};
+    char name[16], dims[64], label[96];
+    int nin = 0;
+    bool ok = true;
+    for (int k = 0; ok && k < t->nout; k++) {
+        snprintf(name, sizeof name, "r%d", k);
+        ok = load_ref(t->name, name, &r[k], false);
+    }
+    for (; ok && nin < MAX_IN; nin++) {
+        snprintf(name, sizeof name, "in%d", nin);
+        if (!load_ref(t->name, name, &in[nin], true))
+            break;
+        snprintf(name, sizeof name, "grad%d", nin);
+        if (t->trains >> nin & 1)
+            ok = load_ref(t->name, name, &want[nin], false);
+    }
+    CHECK_MSG(ok && nin > 0, "%s: reference files missing (run tests/ref/make_grad_c_ref.py)", t->name);
+    snprintf(label, sizeof label, "torch %s", t->name);
+    GcCase *c = ok && nin > 0 ? gc_case(s, t->op, label) : NULL;
+    Value *v[MAX_IN] = {NULL};
+    for (int k = 0; c && k < nin; k++) {
+        snprintf(name, sizeof name, "in%d", k);
+        const char *dm = ref_dims(&in[k], dims, sizeof dims);
+        if (in[k].dtype == RT_INT64) {
+            v[k] = gc_ints(c, dm, in[k].data);
+        } else if (t->trains >> k & 1) {
+            v[k] = gc_param(c, name, dm, 0, 0);
+            gc_set(c, v[k], in[k].data, in[k].numel);
+        } else if ((v[k] = gc_data(c, name, dm, 0, 0))) {
+            memcpy(v[k]->init->data, in[k].data, in[k].nbytes);
+        }
+    }
+    Node *n = c ? gc_node(c, t->op, nin, v, t->nout, t->attrs) : NULL;
+    if (n) {
+        gc_check(c, t->nout, n->outputs);
+        for (int k = 0; k < t->nout; k++)
+            gc_set_r(c, k, r[k].data, r[k].numel);
+        for (int k = 0; k < nin; k++)
+            if (t->trains >> k & 1)
+                gc_expect_grad(c, v[k], want[k].data, want[k].numel, 1e-5);
+    }
+    for (int k = 0; k < MAX_OUT; k++)
+        npy_free(&r[k]);
+    for (int k = 0; k < MAX_IN; k++)
+        npy_free(&in[k]), npy_free(&want[k]);
+}
+
+static void torch_cases(GradCheck *s)
+{
+    for (size_t i = 0; i < sizeof torch_refs / sizeof torch_refs[0]; i++)
+        torch_case(s, &torch_refs[i]);
+}
+
+int main(void)
+{
+    GradCheck *s = gc_new("grad_c");
+    CHECK(s != NULL);
+    if (!s)
+        return test_summary("test_grad_c");
+    loss_fd_cases(s);
+    torch_cases(s);
+    int failures = gc_run(s);
+    CHECK_EQ_INT(failures, 0);
+    return test_summary("test_grad_c");
+}
