@@ -824,6 +824,7 @@ typedef enum {
     LOSS_MSE,               /* mse: nn.MSELoss */
     LOSS_L1,                /* l1: nn.L1Loss */
     LOSS_BCE_WITH_LOGITS,   /* bce_with_logits: nn.BCEWithLogitsLoss */
+    LOSS_MODEL,             /* model: the model computes its loss itself (see pass_loss) */
 } LossKind;
 
 typedef struct LossOptions {
@@ -835,6 +836,12 @@ typedef struct LossOptions {
 Status loss_parse(const char *name, LossKind *out, Diag *d) MUST_CHECK;
 const char *loss_name(LossKind k);
 Status pass_loss(Model *m, const LossOptions *o, Value **loss, Diag *d) MUST_CHECK;
+/* LOSS_MODEL: the model ends in its own loss, one graph output computed (output 0) by ONNX's
+ * SoftmaxCrossEntropyLoss or NegativeLogLikelihoodLoss with reduction mean or sum, whose target is a
+ * graph input of int64 class indices. pass_loss adds no node: it marks that one PHASE_LOSS and makes
+ * the graph outputs (its scores or log-probabilities, its loss); the target input is what the trainer
+ * feeds from Y, and a class weight stays a constant (a buffer in PyTorch, never trained). */
+bool loss_is_model_target(const Graph *g, const Value *v);   /* v is that loss's target input */
 /* Add the opset import of ONNXTUNE_DOMAIN (version 1) to m if missing. */
 Status model_import_onnxtune(Model *m, Diag *d) MUST_CHECK;
 

@@ -1309,6 +1309,9 @@ static void replay_mlp(const char *name, JsonText doc)
             bce_with_logits_forward(&loss, z, yf, nb * OUT);
             bce_with_logits_backward(dz, &one, z, yf, nb * OUT);
             break;
+        case LOSS_MODEL:    /* the training cases of this file put a loss on the model */
+            CHECK_MSG(false, "%s: no reference for --loss model", name);
+            return;
         }
         (void)ce;
         worst_loss = fmax(worst_loss, fabs(loss - losses[t]) / fabs(losses[t]));
