@@ -100,10 +100,8 @@ static Status pass_model_loss(Model *m, const LossOptions *o, Value **loss_out, 
         return diag_node(d, n, ST_USAGE, "--loss model: the target '%s' must be a graph input of int64 class "
                          "indices (it is %s %s%s)", t->name, dtype_name(t->dtype), shape_str(&t->shape, buf, sizeof buf),
                          is_input ? "" : ", computed in the model");
-    if (w && !w->init && !w->trainable)
+    if (w && !w->init)
         return diag_node(d, n, ST_USAGE, "--loss model: the class weight '%s' must be an initializer", w->name);
-    if (w)
-        w->trainable = false;   /* nn.CrossEntropyLoss's weight is a buffer */
     for (size_t i = 0; i < g->noutputs; i++)
         g->outputs[i]->is_output = false;
     g->noutputs = 0;

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """make_loss_model_ref.py - training cases for `--loss model`: small PyTorch models that compute their own
-loss (F.cross_entropy with class weights and ignored labels; log_softmax + F.nll_loss with reduction sum),
+loss (F.cross_entropy with class weights and ignored labels; x - logsumexp(x) + F.nll_loss with reduction sum),
 exported with torch.onnx.export (SoftmaxCrossEntropyLoss / NegativeLogLikelihoodLoss nodes, the labels a
 second graph input), then trained in PyTorch for a few steps. Each case is written as a
 tests/ref/train/<case>/ fixture in make_train_ref.py's format (case.json, model.onnx, x.npy, y.npy,
@@ -37,7 +37,8 @@ class Net(nn.Module):
         logits = self.fc2(F.relu(self.fc1(x)))
         if self.kind == "sce":
             return F.cross_entropy(logits, y, weight=self.class_weight, ignore_index=-100)
-        return F.nll_loss(F.log_softmax(logits, dim=1), y, reduction="sum")
+        # not F.log_softmax: the exporter would fuse it with nll_loss into SoftmaxCrossEntropyLoss
+        return F.nll_loss(logits - torch.logsumexp(logits, 1, keepdim=True), y, reduction="sum")
 
 
 def make_case(name, kind, optimizer, lr, desc):
@@ -86,6 +87,11 @@ def make_case(name, kind, optimizer, lr, desc):
         "run_args": ["--train-x", os.path.join(rel, "x.npy"), "--train-y", os.path.join(rel, "y.npy"),
                      "--epochs", str(EPOCHS), "--batch", str(BATCH), "--lr", repr(lr), "--seed", "0",
                      "--no-shuffle"],
+        "options": {"batch": BATCH},
+        "cut": "/Relu_output_0",
+        "trainable": ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"],
+        "bn_train_region": [],
+        "init": {},
         "removed_initializers": [],
         "samples": SAMPLES, "batch": BATCH, "epochs": EPOCHS,
         "steps": len(losses), "batch_sizes": sizes,
@@ -101,7 +107,7 @@ def make_case(name, kind, optimizer, lr, desc):
 make_case("model_sce_sgd", "sce", "sgd", 0.1,
           "--loss model: F.cross_entropy(weight, ignore_index -100) inside the model, SGD momentum 0.9")
 make_case("model_nll_adam", "nll", "adam", 0.01,
-          "--loss model: log_softmax + F.nll_loss(reduction sum) inside the model, Adam")
+          "--loss model: x - logsumexp(x) + F.nll_loss(reduction sum) inside the model, Adam")
 names = sorted(n for n in os.listdir(OUT) if os.path.isfile(os.path.join(OUT, n, "case.json")))
 with open(os.path.join(OUT, "index.json"), "w") as f:
     json.dump({"cases": names}, f, indent=1)
