@@ -313,6 +313,9 @@ static Status build_train_graph(const TrainCompileOptions *o, Model **out, Param
                                 bool *dropout, PrefixInfo *pre, const char *cut, Diag *d)
 {
     Model *m = NULL;
+    if (o->loss.kind == LOSS_MODEL && o->head.kind != HEAD_NONE)
+        return diag_error(d, ST_USAGE, "--head does not apply to --loss model (the model's loss reads its own "
+                          "scores)");
     Status st = load_model(o->model, o->shapes, o->nshapes, o->batch, &m, d);
     Value *loss = NULL, *x = NULL;
     Gradients grads;
