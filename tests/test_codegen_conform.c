@@ -1,6 +1,7 @@
 /* test_codegen_conform.c - `onnxtune conform` on the small cases of tests/conform_cases/ (made by
  * tests/ref/make_conform_cases.py): the line per case, PASS for data sets of two shapes (two compiled
- * units) and for shape inputs compiled in per data set, exact int64 results, FAIL with the worst value
+ * units) and for shape inputs compiled in per data set, exact int64 results, the loss ops in float64
+ * with int64 and int32 labels, FAIL with the worst value
  * for a wrong expected output, UNSUPPORTED naming an unknown op, the summary line and exit status 1.
  */
 #include "test.h"
@@ -28,17 +29,19 @@ int main(void)
     CHECK_MSG(strstr(out, "PASS conform_cases/gelu_tanh\n") != NULL, "gelu_tanh:\n%s", out);
     CHECK_MSG(strstr(out, "PASS conform_cases/int64_mul\n") != NULL, "int64_mul:\n%s", out);
     CHECK_MSG(strstr(out, "PASS conform_cases/relu_two_sets\n") != NULL, "relu_two_sets:\n%s", out);
+    CHECK_MSG(strstr(out, "PASS conform_cases/sce_double\n") != NULL, "sce_double:\n%s", out);
+    CHECK_MSG(strstr(out, "PASS conform_cases/nll_double_int32\n") != NULL, "nll_double_int32:\n%s", out);
     CHECK_MSG(strstr(out, "PASS conform_cases/reshape_by_input (shape-determining inputs compiled in)\n") != NULL,
               "reshape_by_input:\n%s", out);
     CHECK_MSG(strstr(out, "UNSUPPORTED conform_cases/unknown_op ") && strstr(out, "NoSuchOp"), "unknown_op:\n%s", out);
     CHECK_MSG(strstr(out, "FAIL conform_cases/wrong_output output 0 'w': 3 of 3 values differ") != NULL,
               "wrong_output:\n%s", out);
-    const char *last = strstr(out, "5 passed, 1 failed, 1 unsupported\n");
-    CHECK_MSG(last && last[strlen("5 passed, 1 failed, 1 unsupported\n")] == '\0', "summary line:\n%s", out);
+    const char *last = strstr(out, "7 passed, 1 failed, 1 unsupported\n");
+    CHECK_MSG(last && last[strlen("7 passed, 1 failed, 1 unsupported\n")] == '\0', "summary line:\n%s", out);
     /* cases are printed in name order, one line each */
     size_t lines = 0;
     for (const char *s = out; *s; s++)
         lines += *s == '\n';
-    CHECK_EQ_INT(lines, 8);
+    CHECK_EQ_INT(lines, 10);
     return test_summary("test_codegen_conform");
 }
