@@ -48,6 +48,29 @@ static void loss_fd_cases(GradCheck *s)
               false);
 }
 
+/* ---- the remaining rules, finite differences ---- */
+
+/* Mod(a [3,4], b [4]) fmod=1 with a / b kept in the middle of (k, k+1), away from the jumps. */
+static void mod_case(GradCheck *s)
+{
+    GcCase *c = gc_case(s, "Mod", "fmod=1, broadcast b, both trainable");
+    Value *a = gc_param(c, "a", "3,4", -5, 5), *b = gc_param(c, "b", "4", 0.8, 2);
+    float *av = gc_values(c, a), *bv = gc_values(c, b);
+    for (int i = 0; av && bv && i < 12; i++) {
+        if (i % 2)
+            bv[i % 4] = -fabsf(bv[i % 4]);
+        double q = av[i] / bv[i % 4];
+        av[i] = (float)((floor(q) + 0.5) * bv[i % 4]);
+    }
+    Value *y = gc_op(c, "Mod", 2, IN(a, b), "fmod=1");
+    gc_check(c, 1, &y);
+}
+
+static void rest_fd_cases(GradCheck *s)
+{
+    mod_case(s);
+}
+
 /* ---- PyTorch references ---- */
 
 #define GRAD_C_REF "tests/ref/grad_c"
@@ -58,15 +81,17 @@ typedef struct TorchRef {
     const char *name, *op, *attrs;
     unsigned trains;        /* bit k: input k trains */
     int nout;
+    bool no_fd;             /* jumps near the inputs: the reference only */
 } TorchRef;
 
 /* The script's calls in ONNX spelling (Resize's scales/sizes inputs are built in torch_case). */
 static const TorchRef torch_refs[] = {
-    {"sce_mean_weight_ii", "SoftmaxCrossEntropyLoss", "ignore_index=2", 1, 1},
-    {"sce_nd_none", "SoftmaxCrossEntropyLoss", "reduction='none'", 1, 1},
-    {"sce_sum_ii_log_prob", "SoftmaxCrossEntropyLoss", "reduction='sum' ignore_index=-1", 1, 2},
-    {"nll_mean_weight_nd", "NegativeLogLikelihoodLoss", NULL, 1, 1},
-    {"nll_sum_ii", "NegativeLogLikelihoodLoss", "reduction='sum' ignore_index=0", 1, 1},
+    {"sce_mean_weight_ii", "SoftmaxCrossEntropyLoss", "ignore_index=2", 1, 1, false},
+    {"sce_nd_none", "SoftmaxCrossEntropyLoss", "reduction='none'", 1, 1, false},
+    {"sce_sum_ii_log_prob", "SoftmaxCrossEntropyLoss", "reduction='sum' ignore_index=-1", 1, 2, false},
+    {"nll_mean_weight_nd", "NegativeLogLikelihoodLoss", NULL, 1, 1, false},
+    {"nll_sum_ii", "NegativeLogLikelihoodLoss", "reduction='sum' ignore_index=0", 1, 1, false},
+    {"fmod_bcast", "Mod", "fmod=1", 3, 1, true},
 };
 
 static bool load_ref(const char *cs, const char *name, NpyArray *a, bool quiet)
@@ -128,6 +153,7 @@ static void torch_case(GradCheck *s, const TorchRef *t)
     Node *n = c ? gc_node(c, t->op, nin, v, t->nout, t->attrs) : NULL;
     if (n) {
         gc_check(c, t->nout, n->outputs);
+        c->no_fd = t->no_fd;
         for (int k = 0; k < t->nout; k++)
             gc_set_r(c, k, r[k].data, r[k].numel);
         for (int k = 0; k < nin; k++)
@@ -153,6 +179,7 @@ int main(void)
     if (!s)
         return test_summary("test_grad_c");
     loss_fd_cases(s);
+    rest_fd_cases(s);
     torch_cases(s);
     int failures = gc_run(s);
     CHECK_EQ_INT(failures, 0);
