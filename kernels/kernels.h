@@ -228,6 +228,9 @@ void layernorm_forward(float *y, float *mean, float *inv_std_dev, const float *x
  *   [c - floor((size-1)/2), c + ceil((size-1)/2)])^beta.  x, y [N, C, spatial]. */
 void lrn_forward(float *y, const float *x, size_t n, size_t c, size_t spatial, size_t size,
                  float alpha, float beta, float bias);
+/* Its backward (onnxtune.LRNGrad): dx from dy and x, all [N, C, spatial]; writes dx. */
+void lrn_backward(float *dx, const float *dy, const float *x, size_t n, size_t c, size_t spatial, size_t size,
+                  float alpha, float beta, float bias);
 
 /* BatchNormalization training forward (ONNX 15 training_mode=1): per channel the batch mean and
  *   biased variance over N and spatial normalise, y = xhat * scale + bias, and

@@ -66,9 +66,25 @@ static void mod_case(GradCheck *s)
     gc_check(c, 1, &y);
 }
 
+/* One op on one trainable input x [xdims] (values in [lo, hi]) with attrs. */
+static GcCase *op_case(GradCheck *s, const char *op, const char *label, const char *xdims, double lo, double hi,
+                       const char *attrs)
+{
+    GcCase *c = gc_case(s, op, label);
+    Value *x = gc_param(c, "x", xdims, lo, hi);
+    Value *y = gc_op(c, op, 1, &x, attrs);
+    gc_check(c, 1, &y);
+    return c;
+}
+
 static void rest_fd_cases(GradCheck *s)
 {
     mod_case(s);
+    op_case(s, "LRN", "size 3", "2,5,3,2", -2, 2, "size=3 alpha=0.5 beta=0.75 bias=1.0");
+    op_case(s, "LRN", "size 4 (window 1 before, 2 after), 1-D", "2,6,4", -2, 2, "size=4 alpha=0.3 beta=0.6 bias=2.0");
+    GcCase *c = op_case(s, "LRN", "size 1, default alpha/beta/bias, atol 1e-5", "1,3,2,2", -2, 2, "size=1");
+    if (c)
+        c->atol = 1e-5; /* y ~ x: one direction's derivative cancels to 1e-3, float32 noise is ~1e-6 */
 }
 
 /* ---- PyTorch references ---- */
@@ -92,6 +108,7 @@ static const TorchRef torch_refs[] = {
     {"nll_mean_weight_nd", "NegativeLogLikelihoodLoss", NULL, 1, 1, false},
     {"nll_sum_ii", "NegativeLogLikelihoodLoss", "reduction='sum' ignore_index=0", 1, 1, false},
     {"fmod_bcast", "Mod", "fmod=1", 3, 1, true},
+    {"lrn_size3", "LRN", "size=3 alpha=0.02 beta=0.75 bias=1.5", 1, 1, false},
 };
 
 static bool load_ref(const char *cs, const char *name, NpyArray *a, bool quiet)
