@@ -188,6 +188,10 @@ void avgpool_forward(float *y, const float *x, size_t n, size_t c, const Spatial
 /* LpPool (ONNX 18): y[N, C, out...] = (sum over the window of |x|^p)^(1/p), pads count as 0.
  * GlobalLpPool is lppool_forward with kernel = in and out = 1. */
 void lppool_forward(float *y, const float *x, size_t n, size_t c, const SpatialWindow *win, float p);
+/* Its backward (onnxtune.LpPoolGrad): dx[N, C, in...] from dy[N, C, out...] and x, recomputing each
+ * window's sum; 0 for a window whose output is 0. Writes dx. */
+void lppool_backward(float *dx, const float *dy, const float *x, size_t n, size_t c, const SpatialWindow *win,
+                     float p);
 
 /* GlobalAveragePool / GlobalMaxPool (ONNX 1): y[N, C] (1... spatial) from x[N, C, spatial]. */
 void global_avgpool_forward(float *y, const float *x, size_t n, size_t c, size_t spatial);

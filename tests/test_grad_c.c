@@ -85,6 +85,12 @@ static void rest_fd_cases(GradCheck *s)
     GcCase *c = op_case(s, "LRN", "size 1, default alpha/beta/bias, atol 1e-5", "1,3,2,2", -2, 2, "size=1");
     if (c)
         c->atol = 1e-5; /* y ~ x: one direction's derivative cancels to 1e-3, float32 noise is ~1e-6 */
+    op_case(s, "LpPool", "p=2, 2x2 stride 2", "2,3,4,6", -2, 2, "p=2 kernel_shape=[2,2] strides=[2,2]");
+    op_case(s, "LpPool", "p=1, overlapping, pads", "1,2,5,4", 0.2, 2,
+            "p=1 kernel_shape=[3,2] strides=[1,1] pads=[1,0,1,1]");
+    op_case(s, "LpPool", "p=3, 1-D, dilated", "2,2,9", -2, 2, "p=3 kernel_shape=[3] dilations=[2]");
+    op_case(s, "GlobalLpPool", "p=2", "2,3,3,2", -2, 2, "p=2");
+    op_case(s, "GlobalLpPool", "p=4, 1-D", "1,2,5", -2, 2, "p=4");
 }
 
 /* ---- PyTorch references ---- */
@@ -108,6 +114,8 @@ static const TorchRef torch_refs[] = {
     {"nll_mean_weight_nd", "NegativeLogLikelihoodLoss", NULL, 1, 1, false},
     {"nll_sum_ii", "NegativeLogLikelihoodLoss", "reduction='sum' ignore_index=0", 1, 1, false},
     {"fmod_bcast", "Mod", "fmod=1", 3, 1, true},
+    {"lppool_p2", "LpPool", "p=2 kernel_shape=[2,2] strides=[2,2]", 1, 1, false},
+    {"lppool_p3_1d", "LpPool", "p=3 kernel_shape=[3] strides=[1]", 1, 1, false},
     {"lrn_size3", "LRN", "size=3 alpha=0.02 beta=0.75 bias=1.5", 1, 1, false},
 };
 
