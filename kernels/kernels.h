@@ -778,6 +778,10 @@ size_t resize_workspace(int rank, const size_t *ydims, const ResizeParams *p);
 /* x: xdims[rank] -> y: ydims[rank]; scales[rank]; work: resize_workspace() bytes, 8-aligned. */
 void resize_forward(float *y, const size_t *ydims, const float *x, const size_t *xdims, int rank,
                     const double *scales, const ResizeParams *p, void *work);
+/* Its backward (onnxtune.ResizeGrad): dx [xdims] from dy [ydims], the same parameters and workspace
+ * (resize_workspace of ydims); writes dx. */
+void resize_backward(float *dx, const size_t *xdims, const float *dy, const size_t *ydims, int rank,
+                     const double *scales, const ResizeParams *p, void *work);
 
 /* ======================================================================== kernels/loss.c */
 

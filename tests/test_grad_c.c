@@ -77,8 +77,34 @@ static GcCase *op_case(GradCheck *s, const char *op, const char *label, const ch
     return c;
 }
 
+/* Resize(x [xdims], roi absent, scales or sizes) with attrs. */
+static void resize_case(GradCheck *s, const char *label, const char *xdims, const float *scales,
+                        const int64_t *sizes, int rank, const char *attrs)
+{
+    GcCase *c = gc_case(s, "Resize", label);
+    Value *x = gc_param(c, "x", xdims, -2, 2), *sc = NULL, *sz = NULL;
+    char dims[8];
+    snprintf(dims, sizeof dims, "%d", rank);
+    if (scales && (sc = gc_data(c, "scales", dims, 0, 0)))
+        memcpy(sc->init->data, scales, (size_t)rank * sizeof *scales);
+    if (sizes)
+        sz = gc_ints(c, dims, sizes);
+    Value *y = gc_op(c, "Resize", sizes ? 4 : 3, IN(x, NULL, sc, sz), attrs);
+    gc_check(c, 1, &y);
+}
+
 static void rest_fd_cases(GradCheck *s)
 {
+    const float up[] = {1, 1, 2, 3}, down[] = {1, 1, 0.6f, 0.5f};
+    resize_case(s, "nearest, asymmetric floor, scales 2x3", "1,2,3,4", up, NULL, 4,
+                "mode='nearest' coordinate_transformation_mode='asymmetric' nearest_mode='floor'");
+    resize_case(s, "nearest, half_pixel round_prefer_floor, down", "2,1,5,6", down, NULL, 4, "mode='nearest'");
+    resize_case(s, "linear, half_pixel, sizes 5x7", "2,2,3,4", NULL, I64(2, 2, 5, 7), 4, "mode='linear'");
+    resize_case(s, "linear, align_corners, 1-D", "1,2,4", NULL, I64(1, 2, 9), 3,
+                "mode='linear' coordinate_transformation_mode='align_corners'");
+    resize_case(s, "linear, pytorch_half_pixel, down", "1,2,6,5", down, NULL, 4,
+                "mode='linear' coordinate_transformation_mode='pytorch_half_pixel'");
+    resize_case(s, "cubic, half_pixel, exclude_outside", "1,1,4,4", up, NULL, 4, "mode='cubic' exclude_outside=1");
     mod_case(s);
     op_case(s, "LRN", "size 3", "2,5,3,2", -2, 2, "size=3 alpha=0.5 beta=0.75 bias=1.0");
     op_case(s, "LRN", "size 4 (window 1 before, 2 after), 1-D", "2,6,4", -2, 2, "size=4 alpha=0.3 beta=0.6 bias=2.0");
@@ -114,6 +140,13 @@ static const TorchRef torch_refs[] = {
     {"nll_mean_weight_nd", "NegativeLogLikelihoodLoss", NULL, 1, 1, false},
     {"nll_sum_ii", "NegativeLogLikelihoodLoss", "reduction='sum' ignore_index=0", 1, 1, false},
     {"fmod_bcast", "Mod", "fmod=1", 3, 1, true},
+    {"resize_nearest_up", "Resize", "mode='nearest' coordinate_transformation_mode='asymmetric' nearest_mode='floor'",
+     1, 1, false},
+    {"resize_nearest_down", "Resize", "mode='nearest' coordinate_transformation_mode='asymmetric' nearest_mode='floor'",
+     1, 1, false},
+    {"resize_bilinear", "Resize", "mode='linear' coordinate_transformation_mode='pytorch_half_pixel'", 1, 1, false},
+    {"resize_bilinear_align_corners", "Resize", "mode='linear' coordinate_transformation_mode='align_corners'", 1, 1,
+     false},
     {"lppool_p2", "LpPool", "p=2 kernel_shape=[2,2] strides=[2,2]", 1, 1, false},
     {"lppool_p3_1d", "LpPool", "p=3 kernel_shape=[3] strides=[1]", 1, 1, false},
     {"lrn_size3", "LRN", "size=3 alpha=0.02 beta=0.75 bias=1.5", 1, 1, false},
@@ -174,6 +207,20 @@ static void torch_case(GradCheck *s, const TorchRef *t)
         } else if ((v[k] = gc_data(c, name, dm, 0, 0))) {
             memcpy(v[k]->init->data, in[k].data, in[k].nbytes);
         }
+    }
+    NpyArray y0 = {0};
+    if (c && strcmp(t->op, "Resize") == 0) {    /* F.interpolate's output size as Resize's sizes input */
+        int64_t sizes[8];
+        if (load_ref(t->name, "y0", &y0, false) && y0.rank <= 8) {
+            for (int k = 0; k < y0.rank; k++)
+                sizes[k] = (int64_t)y0.dims[k];
+            snprintf(dims, sizeof dims, "%d", y0.rank);
+            v[1] = NULL;
+            v[2] = NULL;
+            v[3] = gc_ints(c, dims, sizes);
+            nin = 4;
+        }
+        npy_free(&y0);
     }
     Node *n = c ? gc_node(c, t->op, nin, v, t->nout, t->attrs) : NULL;
     if (n) {
