@@ -93,8 +93,29 @@ static void resize_case(GradCheck *s, const char *label, const char *xdims, cons
     gc_check(c, 1, &y);
 }
 
+/* ConvTranspose(x, w, b?) with x, w (and b) trainable. */
+static void conv_transpose_case(GradCheck *s, const char *label, const char *xd, const char *wd, const char *bd,
+                                const char *attrs)
+{
+    GcCase *c = gc_case(s, "ConvTranspose", label);
+    Value *x = gc_param(c, "x", xd, -1, 1), *w = gc_param(c, "w", wd, -1, 1);
+    Value *b = bd ? gc_param(c, "b", bd, -1, 1) : NULL;
+    Value *y = gc_op(c, "ConvTranspose", b ? 3 : 2, IN(x, w, b), attrs);
+    gc_check(c, 1, &y);
+}
+
 static void rest_fd_cases(GradCheck *s)
 {
+    conv_transpose_case(s, "3x3, bias", "2,3,4,4", "3,2,3,3", "2", NULL);
+    conv_transpose_case(s, "stride 2, pads, output_padding, group 2", "1,4,3,3", "4,3,3,3", "6",
+                        "strides=[2,2] pads=[1,1,1,1] output_padding=[1,1] group=2");
+    conv_transpose_case(s, "1-D, dilation 2, stride 3", "2,2,5", "2,3,3", NULL, "strides=[3] dilations=[2]");
+    conv_transpose_case(s, "auto_pad SAME_UPPER, stride 2", "1,2,3,3", "2,2,2,2", "2",
+                        "strides=[2,2] auto_pad='SAME_UPPER'");
+    conv_transpose_case(s, "output_shape within the full output", "1,2,3,4", "2,1,2,3", NULL,
+                        "strides=[2,2] output_shape=[5,8]");
+    conv_transpose_case(s, "output_shape past the full output, bias", "1,2,3,4", "2,1,2,3", "1",
+                        "strides=[2,2] output_shape=[7,10]");
     const float up[] = {1, 1, 2, 3}, down[] = {1, 1, 0.6f, 0.5f};
     resize_case(s, "nearest, asymmetric floor, scales 2x3", "1,2,3,4", up, NULL, 4,
                 "mode='nearest' coordinate_transformation_mode='asymmetric' nearest_mode='floor'");
@@ -140,6 +161,9 @@ static const TorchRef torch_refs[] = {
     {"nll_mean_weight_nd", "NegativeLogLikelihoodLoss", NULL, 1, 1, false},
     {"nll_sum_ii", "NegativeLogLikelihoodLoss", "reduction='sum' ignore_index=0", 1, 1, false},
     {"fmod_bcast", "Mod", "fmod=1", 3, 1, true},
+    {"conv_transpose_s2_group", "ConvTranspose", "strides=[2,2] pads=[1,1,1,1] output_padding=[1,1] group=2", 7, 1,
+     false},
+    {"conv_transpose_1d_dilated", "ConvTranspose", "dilations=[2]", 3, 1, false},
     {"resize_nearest_up", "Resize", "mode='nearest' coordinate_transformation_mode='asymmetric' nearest_mode='floor'",
      1, 1, false},
     {"resize_nearest_down", "Resize", "mode='nearest' coordinate_transformation_mode='asymmetric' nearest_mode='floor'",
