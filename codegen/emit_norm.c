@@ -373,7 +373,8 @@ static Status emit_lrn_grad(Cg *cg, const Node *n)
     if ((st = cg_require_dtype(cg, dy, DT_FLOAT)) || (st = cg_require_dtype(cg, x, DT_FLOAT)))
         return st;
     if (!ncs(x, &bn, &c, &sp) || node_attr_int(n, "size", 0) < 1)
-        return cg_unsupported(cg, "LRNGrad of rank %d, size %lld", x->shape.rank, (long long)node_attr_int(n, "size", 0));
+        return cg_unsupported(cg, "LRNGrad of rank %d, size %lld", x->shape.rank,
+                              (long long)node_attr_int(n, "size", 0));
     cg_line(cg, "lrn_backward(%s, %s, %s, %zu, %zu, %zu, %lld, %s, %s, %s);", cg_ptr(cg, n->outputs[0]), cg_ptr(cg, dy),
             cg_ptr(cg, x), bn, c, sp, (long long)node_attr_int(n, "size", 0),
             cg_float(cg, node_attr_float(n, "alpha", 1e-4f)), cg_float(cg, node_attr_float(n, "beta", 0.75f)),

@@ -6,7 +6,8 @@
  * Backward, below the forward emitters: emitters of the pool family's backward ops, onnxtune.MaxPoolGrad,
  * LpPoolGrad and AveragePoolGrad, on kernels/pool.c's maxpool_backward / lppool_backward / avgpool_backward.
  * The window is the forward pool's (explicit pads, ceil_mode); the global pools' gradients need no emitter
- * of their own (MaxPoolGrad / LpPoolGrad over the whole plane, or Mul + Expand). float32 kernels (others through EM_F32). */
+ * of their own (MaxPoolGrad / LpPoolGrad over the whole plane, or Mul + Expand). float32 kernels (others
+ * through EM_F32). */
 #include "emit.h"
 
 #include <string.h>

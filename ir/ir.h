@@ -714,8 +714,9 @@ Status pass_torch_names(Model *m, Diag *d) MUST_CHECK;
 /* ======================================================================== ir/pass_freeze.c */
 
 /* Which parameters train. A parameter is a float initializer of rank >= 1 read by some node, other than
- * a BatchNormalization running statistic or a loss op's class weight (value_is_param). All start frozen; then --train-from, then
- * --train-bias, then the --train/--freeze globs in command-line order (later wins) set Value.trainable.
+ * a BatchNormalization running statistic or a loss op's class weight (value_is_param). All start frozen;
+ * then --train-from, then --train-bias, then the --train/--freeze globs in command-line order (later wins)
+ * set Value.trainable.
  * Globs are fnmatch(3) patterns without flags ('*' crosses dots) on parameter names: PyTorch's where
  * pass_torch_names recovered them, the ONNX name (Value.onnx_name) matching too. A glob, name or
  * option that selects nothing is an ST_USAGE error naming it.

@@ -98,8 +98,8 @@ static Status pass_model_loss(Model *m, const LossOptions *o, Value **loss_out, 
         is_input |= g->inputs[i] == t;
     if (!is_input || t->init || t->dtype != DT_INT64)
         return diag_node(d, n, ST_USAGE, "--loss model: the target '%s' must be a graph input of int64 class "
-                         "indices (it is %s %s%s)", t->name, dtype_name(t->dtype), shape_str(&t->shape, buf, sizeof buf),
-                         is_input ? "" : ", computed in the model");
+                         "indices (it is %s %s%s)", t->name, dtype_name(t->dtype),
+                         shape_str(&t->shape, buf, sizeof buf), is_input ? "" : ", computed in the model");
     if (w && !w->init)
         return diag_node(d, n, ST_USAGE, "--loss model: the class weight '%s' must be an initializer", w->name);
     for (size_t i = 0; i < g->noutputs; i++)
