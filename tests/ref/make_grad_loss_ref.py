@@ -1,15 +1,15 @@
 #!/usr/bin/python3
-"""make_grad_c_ref.py - PyTorch's gradients for tests/test_grad_c.c: the ONNX loss ops
+"""make_grad_loss_ref.py - PyTorch's gradients for tests/test_grad_loss.c: the ONNX loss ops
 (NegativeLogLikelihoodLoss as F.nll_loss, SoftmaxCrossEntropyLoss as F.cross_entropy, with weight,
 ignore_index, reduction, N-d inputs and the log_prob output) and ConvTranspose, Resize (nearest, linear),
 LpPool, LRN and Mod (torch.fmod).
 
 Each case runs on fixed inputs in float64 and takes L = sum_k sum(Y_k * R_k) for fixed random R_k; it saves
-    tests/ref/grad_c/<case>/in<k>.npy (float32, or int64 for class indices), r<k>.npy, y<k>.npy,
+    tests/ref/grad_loss/<case>/in<k>.npy (float32, or int64 for class indices), r<k>.npy, y<k>.npy,
     grad<k>.npy = dL/d(input k) for the inputs that train (float32, computed in float64).
 The ONNX spelling of each case lives in the C test next to its name (keep the two in step).
 
-Run from the repo root:  /usr/bin/python3 tests/ref/make_grad_c_ref.py
+Run from the repo root:  /usr/bin/python3 tests/ref/make_grad_loss_ref.py
 """
 import os
 
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OUT = os.path.join(ROOT, "tests", "ref", "grad_c")
+OUT = os.path.join(ROOT, "tests", "ref", "grad_loss")
 
 gen = torch.Generator().manual_seed(20261207)
 

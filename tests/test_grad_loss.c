@@ -1,7 +1,7 @@
-/* test_grad_c.c - gradient checks (tests/gradcheck.h) of ONNX's loss ops, NegativeLogLikelihoodLoss and
+/* test_grad_loss.c - gradient checks (tests/gradcheck.h) of ONNX's loss ops, NegativeLogLikelihoodLoss and
  * SoftmaxCrossEntropyLoss (every reduction, weight, ignore_index, N-d, SCE's log_prob output), and of the
  * rules of ConvTranspose, Resize, LpPool, LRN and Mod: finite differences in float32 with the
- * gradcheck.h tolerances, and PyTorch's gradients from tests/ref/make_grad_c_ref.py (the same graphs
+ * gradcheck.h tolerances, and PyTorch's gradients from tests/ref/make_grad_loss_ref.py (the same graphs
  * built from the ONNX spelling in torch_refs). GRADCHECK_VERBOSE=1 prints every parameter's numbers.
  */
 #include "test.h"
@@ -142,7 +142,7 @@ static void rest_fd_cases(GradCheck *s)
 
 /* ---- PyTorch references ---- */
 
-#define GRAD_C_REF "tests/ref/grad_c"
+#define GRAD_LOSS_REF "tests/ref/grad_loss"
 #define MAX_IN 4
 #define MAX_OUT 2
 
@@ -179,7 +179,7 @@ static const TorchRef torch_refs[] = {
 static bool load_ref(const char *cs, const char *name, NpyArray *a, bool quiet)
 {
     char path[512], err[256];
-    snprintf(path, sizeof path, "%s/%s/%s.npy", GRAD_C_REF, cs, name);
+    snprintf(path, sizeof path, "%s/%s/%s.npy", GRAD_LOSS_REF, cs, name);
     if (quiet && access(path, R_OK) != 0)
         return false;
     if (npy_read(path, a, err, sizeof err) != NPY_OK) {
@@ -216,7 +216,7 @@ static void torch_case(GradCheck *s, const TorchRef *t)
         if (t->trains >> nin & 1)
             ok = load_ref(t->name, name, &want[nin], false);
     }
-    CHECK_MSG(ok && nin > 0, "%s: reference files missing (run tests/ref/make_grad_c_ref.py)", t->name);
+    CHECK_MSG(ok && nin > 0, "%s: reference files missing (run tests/ref/make_grad_loss_ref.py)", t->name);
     snprintf(label, sizeof label, "torch %s", t->name);
     GcCase *c = ok && nin > 0 ? gc_case(s, t->op, label) : NULL;
     Value *v[MAX_IN] = {NULL};
@@ -270,14 +270,14 @@ static void torch_cases(GradCheck *s)
 
 int main(void)
 {
-    GradCheck *s = gc_new("grad_c");
+    GradCheck *s = gc_new("grad_loss");
     CHECK(s != NULL);
     if (!s)
-        return test_summary("test_grad_c");
+        return test_summary("test_grad_loss");
     loss_fd_cases(s);
     rest_fd_cases(s);
     torch_cases(s);
     int failures = gc_run(s);
     CHECK_EQ_INT(failures, 0);
-    return test_summary("test_grad_c");
+    return test_summary("test_grad_loss");
 }
