@@ -17,6 +17,7 @@ static const Emitter *const families[] = {
     elementwise_grad_emitters, conv_grad_emitters, pool_grad_emitters, norm_grad_emitters, rnn_grad_emitters,
     train_emitters,
     shape_grad_emitters, reduce_grad_emitters, control_emitters, seq_emitters,
+    loss_emitters, loss_grad_emitters,
 };
 
 static const Emitter *emitter_for(const Node *n)

@@ -151,6 +151,8 @@ extern const Emitter train_emitters[];            /* losses, ClipGradNorm, updat
 extern const Emitter shape_grad_emitters[];
 extern const Emitter reduce_grad_emitters[];
 extern const Emitter rnn_grad_emitters[];
+extern const Emitter loss_emitters[];             /* ONNX losses: codegen/emit_loss.c */
+extern const Emitter loss_grad_emitters[];
 extern const Emitter control_emitters[];          /* If, Loop, Scan: codegen/emit_control.c */
 extern const Emitter seq_emitters[];              /* sequences and optionals: codegen/emit_seq.c */
 

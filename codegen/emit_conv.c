@@ -6,7 +6,8 @@
  * Backward, below the forward emitters: emitters of the conv family's backward ops, onnxtune.ConvGradInput
  * and ConvGradWeight, on kernels/conv.c's conv_backward_input / conv_backward_weight, their workspace from
  * the scratch hook. The window is the forward Conv's (ir/ops_conv.c wrote it with explicit pads). float32
- * kernels (other float types through EM_F32 copies); no ConvTranspose backward. */
+ * kernels (other float types through EM_F32 copies). ConvTranspose's backward needs no emitter of its own:
+ * it is a Conv and a ConvGradWeight (ir/ops_conv.c). */
 #include "emit.h"
 
 #include <string.h>

@@ -365,10 +365,28 @@ static Status emit_dropout_train(Cg *cg, const Node *n)
     return ST_OK;
 }
 
+static Status emit_lrn_grad(Cg *cg, const Node *n)
+{
+    const Value *dy = n->inputs[0], *x = n->inputs[1];
+    size_t bn, c, sp;
+    Status st;
+    if ((st = cg_require_dtype(cg, dy, DT_FLOAT)) || (st = cg_require_dtype(cg, x, DT_FLOAT)))
+        return st;
+    if (!ncs(x, &bn, &c, &sp) || node_attr_int(n, "size", 0) < 1)
+        return cg_unsupported(cg, "LRNGrad of rank %d, size %lld", x->shape.rank,
+                              (long long)node_attr_int(n, "size", 0));
+    cg_line(cg, "lrn_backward(%s, %s, %s, %zu, %zu, %zu, %lld, %s, %s, %s);", cg_ptr(cg, n->outputs[0]), cg_ptr(cg, dy),
+            cg_ptr(cg, x), bn, c, sp, (long long)node_attr_int(n, "size", 0),
+            cg_float(cg, node_attr_float(n, "alpha", 1e-4f)), cg_float(cg, node_attr_float(n, "beta", 0.75f)),
+            cg_float(cg, node_attr_float(n, "bias", 1.0f)));
+    return ST_OK;
+}
+
 const Emitter norm_grad_emitters[] = {
     EMIT_ONNXTUNE("BatchNormalizationGrad", emit_batchnorm_grad, NULL, EM_F32),
     EMIT_ONNXTUNE("InstanceNormalizationGrad", emit_instancenorm_grad, NULL, EM_F32),
     EMIT_ONNXTUNE("LayerNormalizationGrad", emit_layernorm_grad, NULL, EM_F32),
+    EMIT_ONNXTUNE("LRNGrad", emit_lrn_grad, NULL, EM_F32),
     {.op = "Dropout", .emit = emit_dropout_train, .flags = EM_F32, .check = check_dropout_train,
      .domain = "onnxtune"},
     {.op = "DropoutGrad", .emit = emit_dropout_train, .flags = EM_F32, .check = check_dropout_train,

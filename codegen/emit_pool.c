@@ -3,10 +3,11 @@
  * float32 kernels; other float types run in float32 copies (EM_F32), and so do 8/16-bit integers
  * for the max pools (exact).
  *
- * Backward, below the forward emitters: emitters of the pool family's backward ops, onnxtune.MaxPoolGrad
- * and AveragePoolGrad, on kernels/pool.c's maxpool_backward / avgpool_backward. The window is the forward
- * pool's (explicit pads, ceil_mode); the global pools' gradients need no emitter of their own (MaxPoolGrad
- * over the whole plane, or Mul + Expand). float32 kernels (others through EM_F32). */
+ * Backward, below the forward emitters: emitters of the pool family's backward ops, onnxtune.MaxPoolGrad,
+ * LpPoolGrad and AveragePoolGrad, on kernels/pool.c's maxpool_backward / lppool_backward / avgpool_backward.
+ * The window is the forward pool's (explicit pads, ceil_mode); the global pools' gradients need no emitter
+ * of their own (MaxPoolGrad / LpPoolGrad over the whole plane, or Mul + Expand). float32 kernels (others
+ * through EM_F32). */
 #include "emit.h"
 
 #include <string.h>
@@ -83,7 +84,7 @@ const Emitter pool_emitters[] = {
 
 /* ======================================================================== backward */
 
-/* MaxPoolGrad(dY, X) -> dX */
+/* MaxPoolGrad(dY, X), LpPoolGrad(dY, X) -> dX */
 static Status emit_maxpool_grad(Cg *cg, const Node *n)
 {
     const Value *dy = n->inputs[0], *x = n->inputs[1], *dx = n->outputs[0];
@@ -93,8 +94,13 @@ static Status emit_maxpool_grad(Cg *cg, const Node *n)
     if (!cg_window(n, x, dy, NULL, false, &win))
         return cg_unsupported(cg, "this geometry (1 to %d spatial dims)", RT_MAX_SPATIAL);
     cg_emit_window(cg, &win);
-    cg_line(cg, "maxpool_backward(%s, %s, %s, %lld, %lld, &win);", cg_ptr(cg, dx), cg_ptr(cg, dy), cg_ptr(cg, x),
-            (long long)x->shape.dim[0], (long long)x->shape.dim[1]);
+    if (strcmp(n->op_type, "LpPoolGrad") == 0)
+        cg_line(cg, "lppool_backward(%s, %s, %s, %lld, %lld, &win, %s);", cg_ptr(cg, dx), cg_ptr(cg, dy),
+                cg_ptr(cg, x), (long long)x->shape.dim[0], (long long)x->shape.dim[1],
+                cg_float(cg, (double)node_attr_int(n, "p", 2)));
+    else
+        cg_line(cg, "maxpool_backward(%s, %s, %s, %lld, %lld, &win);", cg_ptr(cg, dx), cg_ptr(cg, dy), cg_ptr(cg, x),
+                (long long)x->shape.dim[0], (long long)x->shape.dim[1]);
     return ST_OK;
 }
 
@@ -116,6 +122,7 @@ static Status emit_avgpool_grad(Cg *cg, const Node *n)
 
 const Emitter pool_grad_emitters[] = {
     EMIT_ONNXTUNE("MaxPoolGrad", emit_maxpool_grad, NULL, EM_F32),
+    EMIT_ONNXTUNE("LpPoolGrad", emit_maxpool_grad, NULL, EM_F32),
     EMIT_ONNXTUNE("AveragePoolGrad", emit_avgpool_grad, NULL, EM_F32),
     {0},
 };

@@ -635,11 +635,17 @@ static bool resize_params(const Node *n, ResizeParams *p, const char **why)
     return *why == NULL;
 }
 
+/* The sampled side: Resize's output, ResizeGrad's dY input. */
+static const Value *resize_sampled(const Node *n)
+{
+    return strcmp(n->op_type, "ResizeGrad") == 0 ? n->inputs[0] : n->outputs[0];
+}
+
 static size_t scratch_resize(const Node *n)
 {
     ResizeParams p;
     const char *why;
-    const Value *y = n->outputs[0];
+    const Value *y = resize_sampled(n);
     if (!resize_params(n, &p, &why) || y->shape.rank > IR_MAX_RANK)
         return 0;
     size_t yd[IR_MAX_RANK];
@@ -655,9 +661,13 @@ static const char *doubles(Cg *cg, const double *v, size_t n)
     return cg_fmt(cg, "(const double[]){%s}", buf);
 }
 
+/* Resize(X, roi, scales, sizes) -> Y, and ResizeGrad(dY, roi, scales) -> dX: the same parameters with the
+ * roles of the two tensors swapped (x: X or dX, y: Y or dY). */
 static Status emit_resize(Cg *cg, const Node *n)
 {
-    const Value *x = n->inputs[0], *roi = node_input(n, 1), *scales = node_input(n, 2), *y = n->outputs[0];
+    bool grad = strcmp(n->op_type, "ResizeGrad") == 0;
+    const Value *x = grad ? n->outputs[0] : n->inputs[0], *roi = node_input(n, 1), *scales = node_input(n, 2),
+                *y = resize_sampled(n);
     ResizeParams p;
     const char *why;
     int rank = x->shape.rank;
@@ -688,13 +698,17 @@ static Status emit_resize(Cg *cg, const Node *n)
                                       "RESIZE_TF_CROP_AND_RESIZE", "RESIZE_HALF_PIXEL_SYMMETRIC"};
     static const char *const near[] = {"RESIZE_ROUND_PREFER_FLOOR", "RESIZE_ROUND_PREFER_CEIL", "RESIZE_FLOOR",
                                        "RESIZE_CEIL"};
-    if (cg_numel(y) == 0)
+    if (cg_numel(y) == 0 && !grad)
         return ST_OK;
     cg_line(cg, "const ResizeParams p = {%s, %s, %s, %s, %s, %s, %s};", modes[p.mode], crd[p.coord], near[p.nearest],
             cg_float(cg, p.cubic_coeff_a), p.exclude_outside ? "true" : "false", cg_float(cg, p.extrapolation_value),
             roi_ptr);
-    cg_line(cg, "resize_forward(%s, %s, %s, %s, %d, %s, &p, %s);", cg_ptr(cg, y), dims_of(cg, y), cg_ptr(cg, x),
-            dims_of(cg, x), rank, doubles(cg, sc, (size_t)rank), cg_scratch(cg));
+    if (grad)
+        cg_line(cg, "resize_backward(%s, %s, %s, %s, %d, %s, &p, %s);", cg_ptr(cg, x), dims_of(cg, x), cg_ptr(cg, y),
+                dims_of(cg, y), rank, doubles(cg, sc, (size_t)rank), cg_scratch(cg));
+    else
+        cg_line(cg, "resize_forward(%s, %s, %s, %s, %d, %s, &p, %s);", cg_ptr(cg, y), dims_of(cg, y), cg_ptr(cg, x),
+                dims_of(cg, x), rank, doubles(cg, sc, (size_t)rank), cg_scratch(cg));
     return ST_OK;
 }
 
@@ -806,5 +820,6 @@ const Emitter shape_grad_emitters[] = {
     EMIT_ONNXTUNE("SliceGrad", emit_slice_grad, NULL, 0),
     EMIT_ONNXTUNE("GatherGrad", emit_gather_grad, NULL, 0),
     EMIT_ONNXTUNE("PadGrad", emit_pad_grad, NULL, 0),
+    EMIT_ONNXTUNE("ResizeGrad", emit_resize, scratch_resize, EM_F32),
     {0},
 };

@@ -105,13 +105,14 @@ fail:
     return st;
 }
 
-/* The one runtime input the trainer feeds from X: the graph's only input without a value. */
-static Status data_input(const Graph *g, Value **x, Diag *d)
+/* The one runtime input the trainer feeds from X: the graph's only input without a value (besides the
+ * target of the model's own loss, under --loss model). */
+static Status data_input(const Graph *g, const LossOptions *lo, Value **x, Diag *d)
 {
     *x = NULL;
     for (size_t i = 0; i < g->ninputs; i++) {
         Value *v = g->inputs[i];
-        if (v->init)
+        if (v->init || (lo->kind == LOSS_MODEL && loss_is_model_target(g, v)))
             continue;
         if (*x)
             return diag_error(d, ST_UNSUPPORTED, "the model has several inputs ('%s', '%s'); training programs take "
@@ -335,10 +336,13 @@ static Status build_train_graph(const TrainCompileOptions *o, Model **out, Param
                                 bool *dropout, PrefixInfo *pre, const char *cut, Diag *d)
 {
     Model *m = NULL;
+    if (o->loss.kind == LOSS_MODEL && o->head.kind != HEAD_NONE)
+        return diag_error(d, ST_USAGE, "--head does not apply to --loss model (the model's loss reads its own "
+                          "scores)");
     Status st = load_model(o->model, o->shapes, o->nshapes, o->batch, &m, d);
     Value *loss = NULL, *x = NULL;
     Gradients grads;
-    if (!st && !(st = data_input(m->graph, &x, d)))
+    if (!st && !(st = data_input(m->graph, &o->loss, &x, d)))
         *x_name = x->name;
     if (!st)
         st = pass_freeze(m, &o->freeze, d);
@@ -377,7 +381,7 @@ static Status build_eval_graph(const TrainCompileOptions *o, const Params *ps, i
     Status st = load_model(o->model, o->shapes, o->nshapes, batch, &m, d);
     Value *x = NULL;
     if (!st)
-        st = data_input(m->graph, &x, d);
+        st = data_input(m->graph, &o->loss, &x, d);
     if (!st)
         st = pass_freeze(m, &none, d);
     if (!st)

@@ -791,8 +791,9 @@ Status pass_torch_names(Model *m, Diag *d) MUST_CHECK;
 /* ======================================================================== ir/pass_freeze.c */
 
 /* Which parameters train. A parameter is a float initializer of rank >= 1 read by some node, other than
- * a BatchNormalization running statistic (value_is_param). All start frozen; then --train-from, then
- * --train-bias, then the --train/--freeze globs in command-line order (later wins) set Value.trainable.
+ * a BatchNormalization running statistic or a loss op's class weight (value_is_param). All start frozen;
+ * then --train-from, then --train-bias, then the --train/--freeze globs in command-line order (later wins)
+ * set Value.trainable.
  * Globs are fnmatch(3) patterns without flags ('*' crosses dots) on parameter names: PyTorch's where
  * pass_torch_names recovered them, the ONNX name (Value.onnx_name) matching too. A glob, name or
  * option that selects nothing is an ST_USAGE error naming it.
@@ -901,6 +902,7 @@ typedef enum {
     LOSS_MSE,               /* mse: nn.MSELoss */
     LOSS_L1,                /* l1: nn.L1Loss */
     LOSS_BCE_WITH_LOGITS,   /* bce_with_logits: nn.BCEWithLogitsLoss */
+    LOSS_MODEL,             /* model: the model computes its loss itself (see pass_loss) */
 } LossKind;
 
 typedef struct LossOptions {
@@ -912,6 +914,13 @@ typedef struct LossOptions {
 Status loss_parse(const char *name, LossKind *out, Diag *d) MUST_CHECK;
 const char *loss_name(LossKind k);
 Status pass_loss(Model *m, const LossOptions *o, Value **loss, Diag *d) MUST_CHECK;
+/* LOSS_MODEL: the model ends in its own loss, one graph output computed (output 0) by ONNX's
+ * SoftmaxCrossEntropyLoss or NegativeLogLikelihoodLoss with reduction mean or sum, whose target is a
+ * graph input of int64 class indices. pass_loss adds no node: it marks that one PHASE_LOSS and makes
+ * the graph outputs (its scores or log-probabilities, its loss); the target input is what the trainer
+ * feeds from Y. A class weight must be an initializer; it is no parameter (pass_freeze: a buffer in
+ * PyTorch, never trained). */
+bool loss_is_model_target(const Graph *g, const Value *v);   /* v is that loss's target input */
 /* Add the opset import of ONNXTUNE_DOMAIN (version 1) to m if missing. */
 Status model_import_onnxtune(Model *m, Diag *d) MUST_CHECK;
 

@@ -1,7 +1,7 @@
 /* ops_conv.c - rules of the conv family (Conv, ConvTranspose) and the spatial geometry they share with
  * the pools: attributes with ONNX's defaults, output sizes, and auto_pad turned into explicit pads so
- * codegen never sees SAME_UPPER; Conv's gradient rule and its backward ops onnxtune.ConvGradInput and
- * ConvGradWeight. It does not fold convolutions, nor differentiate ConvTranspose. */
+ * codegen never sees SAME_UPPER; the gradient rules of Conv and ConvTranspose and their backward ops
+ * onnxtune.ConvGradInput and ConvGradWeight. It does not fold convolutions. */
 #include "ir.h"
 
 #include <math.h>
@@ -461,12 +461,84 @@ static Status conv_grad(GradCtx *c, Node *n, Diag *d)
     return ST_OK;
 }
 
+/* ConvTranspose: Y[n, m, x*stride - pad + k*dilation] += W[c, m', k] * X[n, c, x] (+ B[m]) is the adjoint of
+ * the Conv with input Y's shape, weight W read as [C, M/group, k...] and the same window, so:
+ *   dX = Conv(dY, W)                (that Conv itself, a standard node)
+ *   dW = ConvGradWeight(X, dY)      (that Conv's weight gradient with X as its output gradient)
+ *   dB = ReduceSum(dY, axes = [0, 2, 3, ...])
+ * The window is ConvTranspose's with auto_pad and output_shape resolved to explicit pads; an output_shape
+ * larger than the full output adds positions that only get the bias: dX and dW read dY without them. */
+static Status conv_transpose_grad(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0), *x = n->inputs[0], *w = n->inputs[1], *bias = node_input(n, 2);
+    if (!dy)
+        return ST_OK;
+    Graph *gr = grad_graph(c);
+    ConvGeom g;
+    Status st;
+    char a[160];
+    if (!shape_is_static(&w->shape) || !shape_is_static(&x->shape) || x->shape.rank < 3 ||
+        w->shape.rank != x->shape.rank)
+        return diag_node(d, n, ST_SHAPE, "input 0 %s and the weight must be static for training (pass --batch)",
+                         shape_str(&x->shape, a, sizeof a));
+    int nsp = x->shape.rank - 2;
+    if ((st = conv_geom(n, nsp, w->shape.dim + 2, &g, d)))
+        return st;
+    IntList os;
+    bool have_os = op_attr_ints(n, "output_shape", &os), cut = false;
+    int64_t starts[IR_MAX_RANK], ends[IR_MAX_RANK], axes[IR_MAX_RANK];
+    for (int i = 0; i < nsp; i++) {
+        int64_t want = have_os ? os.v[os.n - (size_t)nsp + (size_t)i] : -1;
+        conv_transpose_geom_out(&g, i, x->shape.dim[2 + i], want);
+        starts[i] = 0;
+        ends[i] = dy->shape.dim[2 + i] + (g.pad_end[i] < 0 ? g.pad_end[i] : 0);
+        axes[i] = 2 + i;
+        cut |= g.pad_end[i] < 0;
+        if (g.pad_end[i] < 0)
+            g.pad_end[i] = 0;
+    }
+    g.auto_pad = PAD_NOTSET;
+    Value *dyc = dy; /* dY without the bias-only positions past the full output */
+    if (cut && (grad_needed(c, n, 0) || grad_needed(c, n, 1))) {
+        Value *in[4] = {dy, graph_const_ints(gr, "cut_starts", starts, (size_t)nsp, d),
+                        graph_const_ints(gr, "cut_ends", ends, (size_t)nsp, d),
+                        graph_const_ints(gr, "cut_axes", axes, (size_t)nsp, d)};
+        Node *sl = in[1] && in[2] && in[3] ? grad_add_node(c, n, "", "Slice", 4, in, 1, d) : NULL;
+        if (!sl)
+            return d->status;
+        dyc = sl->outputs[0];
+    }
+    if (grad_needed(c, n, 0)) {
+        Node *b = grad_new_node(c, n, "", "Conv", 2, (Value *[]){dyc, w}, 1, d);
+        if (!b || (st = conv_geom_set_attrs(gr, b, &g, d)) || (st = grad_finish_node(c, b, d)) ||
+            (st = grad_accumulate(c, n, 0, b->outputs[0], d)))
+            return d->status;
+    }
+    if (grad_needed(c, n, 1)) {
+        Node *b = grad_new_node(c, n, ONNXTUNE_DOMAIN, "ConvGradWeight", 2, (Value *[]){x, dyc}, 1, d);
+        if (!b || (st = conv_geom_set_attrs(gr, b, &g, d)) || (st = grad_finish_node(c, b, d)) ||
+            (st = grad_accumulate(c, n, 1, b->outputs[0], d)))
+            return d->status;
+    }
+    if (bias && grad_needed(c, n, 2)) {
+        int64_t axes[IR_MAX_RANK] = {0};
+        for (int i = 2; i < dy->shape.rank; i++)
+            axes[i - 1] = i;
+        Value *ax = graph_const_ints(gr, "conv_bias_axes", axes, (size_t)dy->shape.rank - 1, d);
+        Node *r = ax ? grad_new_node(c, n, "", "ReduceSum", 2, (Value *[]){dy, ax}, 1, d) : NULL;
+        if (!r || (st = node_set_attr_int(gr, r, "keepdims", 0, d)) || (st = grad_finish_node(c, r, d)) ||
+            (st = grad_accumulate(c, n, 2, r->outputs[0], d)))
+            return d->status;
+    }
+    return ST_OK;
+}
+
 /* name, domain, family, canonical opset, canon, shape, fold, flops, grad, then the signature */
 const OpRule conv_rules[] = {
     {"Conv", "", "conv", 17, NULL, conv_shape, NULL, conv_flops, conv_grad, ARITY(2, 3, 1, 1), REQUIRED(2),
      DTYPES(IN_SAME(0, 1), IN_SAME(0, 2))},
-    {"ConvTranspose", "", "conv", 17, NULL, conv_transpose_shape, NULL, conv_transpose_flops, NULL, ARITY(2, 3, 1, 1),
-     REQUIRED(2), DTYPES(IN_SAME(0, 1), IN_SAME(0, 2))},
+    {"ConvTranspose", "", "conv", 17, NULL, conv_transpose_shape, NULL, conv_transpose_flops, conv_transpose_grad,
+     ARITY(2, 3, 1, 1), REQUIRED(2), DTYPES(IN_SAME(0, 1), IN_SAME(0, 2))},
     {"ConvGradInput", ONNXTUNE_DOMAIN, "conv", 1, NULL, conv_grad_input_shape, NULL, conv_grad_input_flops, NULL,
      ARITY(2, 2, 1, 1), REQUIRED(2), DTYPES(IN_SAME(0, 1))},
     {"ConvGradWeight", ONNXTUNE_DOMAIN, "conv", 1, NULL, conv_grad_weight_shape, NULL, conv_grad_weight_flops, NULL,

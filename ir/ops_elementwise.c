@@ -842,6 +842,29 @@ static Status grad_pow(GradCtx *c, Node *n, Diag *d)
     return ST_OK;
 }
 
+/* Y = Mod(A, B) = A - q * B, q = trunc(A / B) (fmod=1) or floor(A / B) (fmod=0), q piecewise constant:
+ *   dA = dY, dB = -dY * q, q recovered as Round((A - Y) / B) (an integer up to rounding);
+ * torch.fmod's and torch.remainder's rule (their gradient is not zero), each reduced to its input. */
+static Status grad_mod(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy)
+        return ST_OK;
+    Value *a = n->inputs[0], *b = n->inputs[1], *y = n->outputs[0];
+    Status st;
+    if (grad_needed(c, n, 0) && (st = grad_to_input(c, n, 0, dy, false, d)))
+        return st;
+    if (grad_needed(c, n, 1)) {
+        Value *q = bw1(c, n, "Sub", 2, (Value *[]){a, y}, d);
+        q = q ? bw1(c, n, "Div", 2, (Value *[]){q, b}, d) : NULL;
+        q = q ? bw1(c, n, "Round", 1, &q, d) : NULL;
+        Value *g = q ? bw1(c, n, "Mul", 2, (Value *[]){dy, q}, d) : NULL;
+        if ((st = grad_to_input(c, n, 1, g, true, d)))
+            return st;
+    }
+    return ST_OK;
+}
+
 /* Y = X0 + X1 + ... (Sum) or that / k (Mean): dXi = dY (or dY / k), reduced to Xi's shape.
  * Y = max(X0, X1, ...) (Max; Min alike): dXi = dY * [Xi == Y] / #{j : Xj == Y}, i.e. ties share the
  * gradient evenly, as torch.maximum/minimum do. */
@@ -1022,7 +1045,7 @@ const OpRule elementwise_rules[] = {
 #include "unary.def"
     BINARY_GRAD("Add", 14, grad_arith, TC_NUMERIC), BINARY_GRAD("Sub", 14, grad_arith, TC_NUMERIC),
     BINARY_GRAD("Mul", 14, grad_arith, TC_NUMERIC), BINARY_GRAD("Div", 14, grad_arith, TC_NUMERIC),
-    BINARY_ROW("Pow", 15, grad_pow, 2, IN_CLASS(ALL_INPUTS, TC_NUMERIC)), BINARY("Mod", 13, TC_NUMERIC),
+    BINARY_ROW("Pow", 15, grad_pow, 2, IN_CLASS(ALL_INPUTS, TC_NUMERIC)), BINARY_GRAD("Mod", 13, grad_mod, TC_NUMERIC),
     VARIADIC("Min", 13, grad_variadic, TC_NUMERIC), VARIADIC("Max", 13, grad_variadic, TC_NUMERIC),
     VARIADIC("Sum", 13, grad_variadic, TC_NUMERIC), VARIADIC("Mean", 13, grad_variadic, TC_FLOAT),
     BINARY_GRAD("PRelu", 16, grad_prelu, TC_NUMERIC), BINARY("Equal", 13, TC_ANY), BINARY("Less", 13, TC_NUMERIC),

@@ -2,7 +2,7 @@
  * InstanceNormalization, LayerNormalization (opset 17, with Mean/InvStdDev outputs), LRN, Dropout
  * (output and optional mask) and MeanVarianceNormalization; the gradient rules of BatchNormalization,
  * InstanceNormalization, LayerNormalization and Dropout with their onnxtune backward ops, and
- * onnxtune.Dropout (training, reproducible mask). Nothing here folds; LRN and MVN have no gradient. */
+ * onnxtune.Dropout (training, reproducible mask). Nothing here folds; MVN has no gradient. */
 #include "ir.h"
 
 #include <string.h>
@@ -201,6 +201,36 @@ static Status shape_lrn(Graph *g, Node *n, Diag *d)
 static double flops_lrn(const Node *n)
 {
     return (double)node_attr_int(n, "size", 1) * flops_in0(n);
+}
+
+/* Y = X / (bias + alpha/size * sum of X^2 over the channel window)^beta: dX = onnxtune.LRNGrad(dY, X),
+ * with the forward's attributes (kernels/norm.c lrn_backward has the formula). */
+static Status grad_lrn(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy || !grad_needed(c, n, 0))
+        return ST_OK;
+    Node *m = grad_new_node(c, n, ONNXTUNE_DOMAIN, "LRNGrad", 2, (Value *[]){dy, n->inputs[0]}, 1, d);
+    if (!m)
+        return d->status;
+    for (int i = 0; i < n->nattrs; i++)
+        if (!node_add_attr(grad_graph(c), m, &n->attrs[i]))
+            return diag_node(d, n, ST_NOMEM, "out of memory building the backward pass");
+    Status st = grad_finish_node(c, m, d);
+    return st ? st : grad_accumulate(c, n, 0, m->outputs[0], d);
+}
+
+/* onnxtune.LRNGrad(dY, X) -> dX: X's rule, dY of X's shape. */
+static Status shape_lrn_grad(Graph *g, Node *n, Diag *d)
+{
+    const Value *dy = n->inputs[0], *x = n->inputs[1];
+    if (shape_is_static(&dy->shape) && shape_is_static(&x->shape) && !shape_equal(&dy->shape, &x->shape)) {
+        char a[128], b[128];
+        return diag_node(d, n, ST_SHAPE, "input 0 (dY) %s and input 1 (X) %s differ in shape",
+                         shape_str(&dy->shape, a, sizeof a), shape_str(&x->shape, b, sizeof b));
+    }
+    op_set_output(n, 0, x->dtype, &x->shape);
+    return ST_OK;
 }
 
 /* ======================================================================== Dropout */
@@ -564,7 +594,7 @@ const OpRule norm_rules[] = {
     {.name = "LayerNormalization", .domain = "", .family = "norm", .canon_opset = 17, .shape = shape_layernorm,
      .flops = flops_layernorm, .grad = grad_layernorm, ARITY(2, 3, 1, 3), REQUIRED(2)},
     {.name = "LRN", .domain = "", .family = "norm", .canon_opset = 13, .shape = shape_lrn, .flops = flops_lrn,
-     ARITY(1, 1, 1, 1), REQUIRED(1)},
+     .grad = grad_lrn, ARITY(1, 1, 1, 1), REQUIRED(1)},
     {.name = "Dropout", .domain = "", .family = "norm", .canon_opset = 13, .canon = canon_dropout,
      .shape = shape_dropout, .flops = flops_in0, .grad = grad_dropout, ARITY(1, 3, 1, 2), REQUIRED(1)},
     {.name = "BatchNormalizationGrad", .domain = ONNXTUNE_DOMAIN, .family = "norm", .canon_opset = 1,
@@ -577,6 +607,8 @@ const OpRule norm_rules[] = {
      .flops = flops_in0, .grad = grad_dropout_train, ARITY(3, 3, 1, 2), REQUIRED(1)},
     {.name = "DropoutGrad", .domain = ONNXTUNE_DOMAIN, .family = "norm", .canon_opset = 1,
      .shape = shape_dropout_train, .flops = flops_in0, ARITY(3, 3, 1, 1), REQUIRED(1)},
+    {.name = "LRNGrad", .domain = ONNXTUNE_DOMAIN, .family = "norm", .canon_opset = 1, .shape = shape_lrn_grad,
+     .flops = flops_lrn, ARITY(2, 2, 1, 1), REQUIRED(2), DTYPES(IN_CLASS(0, TC_FLOAT), IN_SAME(0, 1))},
     {.name = "MeanVarianceNormalization", .domain = "", .family = "norm", .canon_opset = 13, .shape = shape_mvn,
      .flops = flops_layernorm, ARITY(1, 1, 1, 1), REQUIRED(1)},
     {0},

@@ -1,7 +1,7 @@
 /* ops_pool.c - rules of the pooling family: MaxPool (with its Indices output), AveragePool, LpPool and
- * the global pools, the gradient rules of MaxPool, AveragePool and the global max/average pools and
- * their backward ops onnxtune.MaxPoolGrad / AveragePoolGrad. Window geometry is ops_conv.c's conv_geom.
- * MaxRoiPool and MaxUnpool are not here; pools are never folded; LpPool has no gradient. */
+ * the global pools, the gradient rules of all of them and their backward ops onnxtune.MaxPoolGrad /
+ * AveragePoolGrad / LpPoolGrad. Window geometry is ops_conv.c's conv_geom.
+ * MaxRoiPool and MaxUnpool are not here; pools are never folded. */
 #include "ir.h"
 
 #include <math.h>
@@ -151,12 +151,14 @@ static Status pool_grad_node(GradCtx *c, Node *n, const char *op, Value *dy, con
 {
     Graph *gr = grad_graph(c);
     Value *x = n->inputs[0];
-    bool max = strcmp(op, "MaxPoolGrad") == 0;
-    Node *b = grad_new_node(c, n, ONNXTUNE_DOMAIN, op, max ? 2 : 1, (Value *[]){dy, x}, 1, d);
+    bool avg = strcmp(op, "AveragePoolGrad") == 0;
+    Node *b = grad_new_node(c, n, ONNXTUNE_DOMAIN, op, avg ? 1 : 2, (Value *[]){dy, x}, 1, d);
     Status st;
     if (!b || (st = conv_geom_set_attrs(gr, b, g, d)))
         return d->status;
-    if (!max && ((st = node_set_attr_ints(gr, b, "input_shape", x->shape.dim, (size_t)x->shape.rank, d)) ||
+    if (strcmp(op, "LpPoolGrad") == 0 && (st = node_set_attr_int(gr, b, "p", node_attr_int(n, "p", 2), d)))
+        return st;
+    if (avg && ((st = node_set_attr_ints(gr, b, "input_shape", x->shape.dim, (size_t)x->shape.rank, d)) ||
                  (st = node_set_attr_int(gr, b, "count_include_pad", node_attr_int(n, "count_include_pad", 0), d))))
         return st;
     if ((st = grad_finish_node(c, b, d)))
@@ -167,7 +169,9 @@ static Status pool_grad_node(GradCtx *c, Node *n, const char *op, Value *dy, con
 /* MaxPool: Y[o] = max of X over window o, the first maximum in window order on ties (as PyTorch);
  *   dX = MaxPoolGrad(dY, X): each dY[o] added at its window's first maximum (recomputed from X, so
  *   the Indices output is not needed). AveragePool: Y[o] = sum of X over window o / count(o);
- *   dX = AveragePoolGrad(dY): each dY[o] / count(o) spread over the window. */
+ *   dX = AveragePoolGrad(dY): each dY[o] / count(o) spread over the window. LpPool: Y[o] = (sum of
+ *   |X|^p over window o)^(1/p); dX = LpPoolGrad(dY, X): dY[o] * Y[o]^(1-p) * |X|^(p-1) * sign(X) over
+ *   the window, 0 where Y[o] = 0 (kernels/pool.c lppool_backward). */
 static Status pool_grad(GradCtx *c, Node *n, Diag *d)
 {
     Value *dy = grad_output(c, n, 0);
@@ -177,10 +181,13 @@ static Status pool_grad(GradCtx *c, Node *n, Diag *d)
     Status st = conv_geom_resolve(n, &n->inputs[0]->shape, NULL, &g, d);
     if (st)
         return st;
-    return pool_grad_node(c, n, strcmp(n->op_type, "MaxPool") == 0 ? "MaxPoolGrad" : "AveragePoolGrad", dy, &g, d);
+    const char *op = strcmp(n->op_type, "MaxPool") == 0 ? "MaxPoolGrad"
+                     : strcmp(n->op_type, "LpPool") == 0 ? "LpPoolGrad" : "AveragePoolGrad";
+    return pool_grad_node(c, n, op, dy, &g, d);
 }
 
-/* GlobalMaxPool: MaxPool with the whole plane as its window: dX = MaxPoolGrad(dY, X).
+/* GlobalMaxPool, GlobalLpPool: MaxPool, LpPool with the whole plane as its window: dX = MaxPoolGrad(dY, X),
+ * LpPoolGrad(dY, X).
  * GlobalAveragePool: Y = mean of X over the plane: dX = Expand(dY * (1 / plane size), shape of X). */
 static Status global_pool_grad(GradCtx *c, Node *n, Diag *d)
 {
@@ -192,13 +199,13 @@ static Status global_pool_grad(GradCtx *c, Node *n, Diag *d)
         return diag_node(d, n, ST_SHAPE, "input 0 shape %s must be static for training (pass --batch)",
                          shape_str(&x->shape, a, sizeof a));
     Graph *gr = grad_graph(c);
-    if (strcmp(n->op_type, "GlobalMaxPool") == 0) {
+    if (strcmp(n->op_type, "GlobalAveragePool") != 0) {
         ConvGeom g = {.nsp = x->shape.rank - 2, .group = 1};
         for (int i = 0; i < g.nsp; i++) {
             g.kernel[i] = x->shape.dim[2 + i];
             g.stride[i] = g.dilation[i] = 1;
         }
-        return pool_grad_node(c, n, "MaxPoolGrad", dy, &g, d);
+        return pool_grad_node(c, n, strcmp(n->op_type, "GlobalMaxPool") == 0 ? "MaxPoolGrad" : "LpPoolGrad", dy, &g, d);
     }
     double plane = shape_numel_or0(&x->shape) / fmax(1.0, (double)(x->shape.dim[0] * x->shape.dim[1]));
     Value *k = graph_const_scalar(gr, "global_avgpool_scale", dy->dtype, plane > 0 ? 1.0 / plane : 0.0, d);
@@ -228,14 +235,16 @@ static double pool_grad_flops(const Node *n)
 const OpRule pool_rules[] = {
     {"MaxPool", "", "pool", 17, NULL, pool_shape, NULL, pool_flops, pool_grad, ARITY(1, 1, 1, 2), REQUIRED(1)},
     {"AveragePool", "", "pool", 17, NULL, pool_shape, NULL, pool_flops, pool_grad, ARITY(1, 1, 1, 1), REQUIRED(1)},
-    {"LpPool", "", "pool", 17, lppool_canon, pool_shape, NULL, pool_flops, NULL, ARITY(1, 1, 1, 1), REQUIRED(1)},
+    {"LpPool", "", "pool", 17, lppool_canon, pool_shape, NULL, pool_flops, pool_grad, ARITY(1, 1, 1, 1), REQUIRED(1)},
     {"GlobalAveragePool", "", "pool", 17, NULL, global_pool_shape, NULL, global_pool_flops, global_pool_grad,
      ARITY(1, 1, 1, 1), REQUIRED(1)},
     {"GlobalMaxPool", "", "pool", 17, NULL, global_pool_shape, NULL, global_pool_flops, global_pool_grad,
      ARITY(1, 1, 1, 1), REQUIRED(1)},
-    {"GlobalLpPool", "", "pool", 17, lppool_canon, global_pool_shape, NULL, global_pool_flops, NULL,
+    {"GlobalLpPool", "", "pool", 17, lppool_canon, global_pool_shape, NULL, global_pool_flops, global_pool_grad,
      ARITY(1, 1, 1, 1), REQUIRED(1)},
     {"MaxPoolGrad", ONNXTUNE_DOMAIN, "pool", 1, NULL, maxpool_grad_shape, NULL, pool_grad_flops, NULL,
+     ARITY(2, 2, 1, 1), REQUIRED(2), DTYPES(IN_SAME(0, 1))},
+    {"LpPoolGrad", ONNXTUNE_DOMAIN, "pool", 1, NULL, maxpool_grad_shape, NULL, pool_grad_flops, NULL,
      ARITY(2, 2, 1, 1), REQUIRED(2), DTYPES(IN_SAME(0, 1))},
     {"AveragePoolGrad", ONNXTUNE_DOMAIN, "pool", 1, NULL, avgpool_grad_shape, NULL, pool_grad_flops, NULL,
      ARITY(1, 1, 1, 1), REQUIRED(1)},

@@ -2128,6 +2128,52 @@ static Status grad_tile(GradCtx *c, Node *n, Diag *d)
     return grad_accumulate(c, n, 0, m->outputs[0], d);
 }
 
+/* Y = Resize(X): each Y element a weighted sum of X elements (nearest: one with weight 1; linear/cubic:
+ * the taps of each axis, their weights multiplied), the weights fixed by the constant scales or sizes:
+ * dX = onnxtune.ResizeGrad(dY, roi, scales), the forward's attributes plus shape (X's dims), scattering
+ * each dY element back through the same taps (kernels/resize.c resize_backward). As F.interpolate's
+ * gradient; roi, scales and sizes are constants and get none. */
+static Status grad_resize(GradCtx *c, Node *n, Diag *d)
+{
+    Value *dy = grad_output(c, n, 0);
+    if (!dy || !grad_needed(c, n, 0))
+        return ST_OK;
+    Status st;
+    if ((st = grad_static_input(n, d)))
+        return st;
+    for (int i = 1; i < n->ninputs; i++)
+        if (node_input(n, i) && !value_is_const(n->inputs[i]))
+            return diag_node(d, n, ST_UNSUPPORTED, "training needs constant roi, scales and sizes ('%s' is not)",
+                             n->inputs[i]->name);
+    Graph *g = grad_graph(c);
+    const Shape *x = in_shape(n, 0);
+    Node *m = grad_new_node(c, n, ONNXTUNE_DOMAIN, "ResizeGrad", 3, (Value *[]){dy, node_input(n, 1),
+                            node_input(n, 2)}, 1, d);
+    if (!m)
+        return d->status;
+    for (int i = 0; i < n->nattrs; i++)
+        if (!node_add_attr(g, m, &n->attrs[i]))
+            return diag_node(d, n, ST_NOMEM, "out of memory");
+    if (node_set_attr_ints(g, m, "shape", x->dim, (size_t)x->rank, d) || grad_finish_node(c, m, d))
+        return d->status;
+    return grad_accumulate(c, n, 0, m->outputs[0], d);
+}
+
+/* onnxtune.ResizeGrad(dY, roi?, scales?) -> dX: dY's type, attribute shape, dY of the same rank. */
+static Status resize_grad_shape(Graph *g, Node *n, Diag *d)
+{
+    (void)g;
+    IntList shp;
+    if (!op_attr_ints(n, "shape", &shp) || (int64_t)shp.n > IR_MAX_RANK)
+        return diag_node(d, n, ST_INVALID, "attribute shape (the input's dims) is required");
+    const Shape *dy = in_shape(n, 0);
+    if (dy->rank >= 0 && (size_t)dy->rank != shp.n)
+        return diag_node(d, n, ST_SHAPE, "dY has rank %d but attribute shape %zu dims", dy->rank, shp.n);
+    Shape out = shape_make((int)shp.n, shp.v);
+    op_set_output(n, 0, in_dtype(n, 0), &out);
+    return ST_OK;
+}
+
 /* onnxtune.SliceGrad(dY), onnxtune.PadGrad(dY) and onnxtune.GatherGrad(dY, indices) -> dX: dY's type,
  * attribute shape. */
 static Status grad_scatter_shape(Graph *g, Node *n, Diag *d)
@@ -2199,8 +2245,10 @@ const OpRule shape_rules[] = {
     {"Range", "", "shape", 17, NULL, range_shape, range_fold, no_flops, NULL, ARITY(3, 3, 1, 1), REQUIRED(3),
      DTYPES(IN_SAME(0, 1), IN_SAME(0, 2))},
     {"Identity", "", "shape", 17, NULL, identity_shape, identity_fold, no_flops, grad_view, ARITY(1, 1, 1, 1)},
-    {"Resize", "", "shape", 17, resize_canon, resize_shape, NULL, out0_numel, NULL, ARITY(1, 4, 1, 1), REQUIRED(1)},
-    {"Upsample", "", "shape", 17, resize_canon, resize_shape, NULL, out0_numel, NULL, ARITY(1, 4, 1, 1), REQUIRED(1)},
+    {"Resize", "", "shape", 17, resize_canon, resize_shape, NULL, out0_numel, grad_resize, ARITY(1, 4, 1, 1),
+     REQUIRED(1)},
+    {"Upsample", "", "shape", 17, resize_canon, resize_shape, NULL, out0_numel, grad_resize, ARITY(1, 4, 1, 1),
+     REQUIRED(1)},
     {"DepthToSpace", "", "shape", 17, NULL, depth_space_shape, NULL, no_flops, NULL, ARITY(1, 1, 1, 1), REQUIRED(1)},
     {"SpaceToDepth", "", "shape", 17, NULL, depth_space_shape, NULL, no_flops, NULL, ARITY(1, 1, 1, 1), REQUIRED(1)},
     {"Trilu", "", "shape", 17, NULL, trilu_cumsum_shape, NULL, no_flops, NULL, ARITY(1, 2, 1, 1), REQUIRED(1)},
@@ -2219,5 +2267,7 @@ const OpRule shape_rules[] = {
      REQUIRED(ALL_INPUTS)},
     {"GatherGrad", ONNXTUNE_DOMAIN, "shape", 1, NULL, grad_scatter_shape, NULL, out0_numel, NULL, ARITY(2, 2, 1, 1),
      REQUIRED(ALL_INPUTS)},
+    {"ResizeGrad", ONNXTUNE_DOMAIN, "shape", 1, NULL, resize_grad_shape, NULL, out0_numel, NULL, ARITY(1, 3, 1, 1),
+     REQUIRED(1)},
     {0},
 };

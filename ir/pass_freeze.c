@@ -10,10 +10,12 @@
 
 #define MAX_CAPTURES 256
 
-/* What one graph's initializers are: per value id, read by a live node, BN running statistic. */
+/* What one graph's initializers are: per value id, read by a live node, BN running statistic, class
+ * weight of a loss op (a buffer of nn.CrossEntropyLoss/NLLLoss, never trained in PyTorch). */
 typedef struct ParamInfo {
     bool *used;
     bool *bn_stat;
+    bool *loss_weight;
 } ParamInfo;
 
 /* v is a value of g itself (not of an enclosing graph), so its id indexes per-value arrays. */
@@ -27,13 +29,16 @@ static Status param_info(const Graph *g, ParamInfo *pi, Diag *d)
     size_t nv = g->nvalues ? g->nvalues : 1;
     pi->used = calloc(nv, sizeof *pi->used);
     pi->bn_stat = calloc(nv, sizeof *pi->bn_stat);
-    if (!pi->used || !pi->bn_stat)
+    pi->loss_weight = calloc(nv, sizeof *pi->loss_weight);
+    if (!pi->used || !pi->bn_stat || !pi->loss_weight)
         return diag_error(d, ST_NOMEM, "out of memory marking parameters");
     for (size_t k = 0; k < g->nnodes; k++) {
         const Node *n = g->nodes[k];
         if (n->dead)
             continue;
         bool bn = strcmp(n->op_type, "BatchNormalization") == 0 && !n->domain[0];
+        bool loss = !n->domain[0] && (strcmp(n->op_type, "SoftmaxCrossEntropyLoss") == 0 ||
+                                      strcmp(n->op_type, "NegativeLogLikelihoodLoss") == 0);
         for (int i = 0; i < n->ninputs; i++) {
             const Value *v = n->inputs[i];
             if (!is_local(g, v))
@@ -41,6 +46,8 @@ static Status param_info(const Graph *g, ParamInfo *pi, Diag *d)
             pi->used[v->id] = true;
             if (bn && (i == 3 || i == 4))
                 pi->bn_stat[v->id] = true;
+            if (loss && i == 2)
+                pi->loss_weight[v->id] = true;
         }
         Value *cap[MAX_CAPTURES]; /* what If/Loop/Scan bodies read from here counts too */
         size_t nc = n->nattrs ? node_captures(n, cap, MAX_CAPTURES) : 0;
@@ -55,6 +62,7 @@ static void param_info_free(ParamInfo *pi)
 {
     free(pi->used);
     free(pi->bn_stat);
+    free(pi->loss_weight);
 }
 
 /* Why initializer v cannot train, or NULL when it is a parameter. */
@@ -70,6 +78,8 @@ static const char *not_param_reason(const ParamInfo *pi, const Value *v)
         return "a scalar constant";
     if (pi->bn_stat[v->id])
         return "a BatchNormalization running statistic";
+    if (pi->loss_weight[v->id])
+        return "the class weight of a loss";
     return NULL;
 }
 

@@ -1,6 +1,8 @@
 /* pass_loss.c - puts a loss on the model's logits: a new graph input "target" and an onnxtune.*Loss node
- * producing the scalar graph output "loss" (PHASE_LOSS), with PyTorch's mean reduction. The loss ops and
- * their gradient rules are in ops_train.c; this pass only wires them. It does not differentiate. */
+ * producing the scalar graph output "loss" (PHASE_LOSS), with PyTorch's mean reduction; or, for --loss
+ * model, takes the loss the model computes itself (ONNX SoftmaxCrossEntropyLoss/NegativeLogLikelihoodLoss).
+ * The loss ops and their gradient rules are in ops_train.c and ops_loss.c; this pass only wires them. It
+ * does not differentiate. */
 #include "ir.h"
 
 #include <string.h>
@@ -13,6 +15,7 @@ static const struct {
     [LOSS_MSE] = {"mse", "MSELoss"},
     [LOSS_L1] = {"l1", "L1Loss"},
     [LOSS_BCE_WITH_LOGITS] = {"bce_with_logits", "BCEWithLogitsLoss"},
+    [LOSS_MODEL] = {"model", NULL},
 };
 
 Status loss_parse(const char *name, LossKind *out, Diag *d)
@@ -22,7 +25,7 @@ Status loss_parse(const char *name, LossKind *out, Diag *d)
             *out = (LossKind)i;
             return ST_OK;
         }
-    return diag_error(d, ST_USAGE, "--loss '%s': expected cross_entropy, mse, l1 or bce_with_logits",
+    return diag_error(d, ST_USAGE, "--loss '%s': expected cross_entropy, mse, l1, bce_with_logits or model",
                       name ? name : "");
 }
 
@@ -46,6 +49,69 @@ Status model_import_onnxtune(Model *m, Diag *d)
     return ST_OK;
 }
 
+static bool is_model_loss(const Node *n)
+{
+    return n && !n->dead && (!n->domain || !*n->domain || strcmp(n->domain, "ai.onnx") == 0) &&
+           (strcmp(n->op_type, "SoftmaxCrossEntropyLoss") == 0 || strcmp(n->op_type, "NegativeLogLikelihoodLoss") == 0);
+}
+
+/* The node of the model's own loss: the producer of a graph output's first output; NULL when none. */
+static Node *model_loss_node(const Graph *g)
+{
+    for (size_t i = 0; i < g->noutputs; i++) {
+        Value *v = g->outputs[i];
+        if (v->producer && v->producer_slot == 0 && is_model_loss(v->producer))
+            return v->producer;
+    }
+    return NULL;
+}
+
+bool loss_is_model_target(const Graph *g, const Value *v)
+{
+    const Node *n = model_loss_node(g);
+    return n && n->ninputs > 1 && n->inputs[1] == v;
+}
+
+/* --loss model: the model's SCE/NLL output is the loss (ir.h says what is required). */
+static Status pass_model_loss(Model *m, const LossOptions *o, Value **loss_out, Diag *d)
+{
+    Graph *g = m->graph;
+    Node *n = model_loss_node(g);
+    char buf[128];
+    if (o->logits || o->label_smoothing > 0)
+        return diag_error(d, ST_USAGE, "--loss model takes the model's own loss: --label-smoothing and the loss's "
+                          "input do not apply");
+    if (!n)
+        return diag_error(d, ST_USAGE, "--loss model: no output of the model is the loss of a "
+                          "SoftmaxCrossEntropyLoss or NegativeLogLikelihoodLoss node");
+    for (size_t i = 0; i < g->noutputs; i++)
+        if (g->outputs[i] != n->outputs[0] && g->outputs[i]->producer && g->outputs[i]->producer_slot == 0 &&
+            is_model_loss(g->outputs[i]->producer))
+            return diag_error(d, ST_USAGE, "--loss model: the model has several loss outputs ('%s', '%s')",
+                              n->outputs[0]->name, g->outputs[i]->name);
+    const char *red = node_attr_string(n, "reduction", "mean");
+    if (strcmp(red, "none") == 0)
+        return diag_node(d, n, ST_USAGE, "--loss model needs a scalar loss, but reduction is none (use mean or sum)");
+    Value *t = n->inputs[1], *w = node_input(n, 2);
+    bool is_input = false;
+    for (size_t i = 0; i < g->ninputs; i++)
+        is_input |= g->inputs[i] == t;
+    if (!is_input || t->init || t->dtype != DT_INT64)
+        return diag_node(d, n, ST_USAGE, "--loss model: the target '%s' must be a graph input of int64 class "
+                         "indices (it is %s %s%s)", t->name, dtype_name(t->dtype),
+                         shape_str(&t->shape, buf, sizeof buf), is_input ? "" : ", computed in the model");
+    if (w && !w->init)
+        return diag_node(d, n, ST_USAGE, "--loss model: the class weight '%s' must be an initializer", w->name);
+    for (size_t i = 0; i < g->noutputs; i++)
+        g->outputs[i]->is_output = false;
+    g->noutputs = 0;
+    if (!graph_add_output(g, n->inputs[0]) || !graph_add_output(g, n->outputs[0]))
+        return diag_error(d, ST_NOMEM, "out of memory taking the model's loss");
+    n->phase = PHASE_LOSS;
+    *loss_out = n->outputs[0];
+    return ST_OK;
+}
+
 Status pass_loss(Model *m, const LossOptions *o, Value **loss_out, Diag *d)
 {
     Graph *g = m->graph;
@@ -53,6 +119,8 @@ Status pass_loss(Model *m, const LossOptions *o, Value **loss_out, Diag *d)
     *loss_out = NULL;
     if ((size_t)o->kind >= sizeof losses / sizeof losses[0])
         return diag_error(d, ST_USAGE, "unknown loss %d", (int)o->kind);
+    if (o->kind == LOSS_MODEL)
+        return pass_model_loss(m, o, loss_out, d);
     Value *logits = NULL;
     if (o->logits) {
         if (!(logits = graph_find_local(g, o->logits)))

@@ -188,6 +188,10 @@ void avgpool_forward(float *y, const float *x, size_t n, size_t c, const Spatial
 /* LpPool (ONNX 18): y[N, C, out...] = (sum over the window of |x|^p)^(1/p), pads count as 0.
  * GlobalLpPool is lppool_forward with kernel = in and out = 1. */
 void lppool_forward(float *y, const float *x, size_t n, size_t c, const SpatialWindow *win, float p);
+/* Its backward (onnxtune.LpPoolGrad): dx[N, C, in...] from dy[N, C, out...] and x, recomputing each
+ * window's sum; 0 for a window whose output is 0. Writes dx. */
+void lppool_backward(float *dx, const float *dy, const float *x, size_t n, size_t c, const SpatialWindow *win,
+                     float p);
 
 /* GlobalAveragePool / GlobalMaxPool (ONNX 1): y[N, C] (1... spatial) from x[N, C, spatial]. */
 void global_avgpool_forward(float *y, const float *x, size_t n, size_t c, size_t spatial);
@@ -228,6 +232,9 @@ void layernorm_forward(float *y, float *mean, float *inv_std_dev, const float *x
  *   [c - floor((size-1)/2), c + ceil((size-1)/2)])^beta.  x, y [N, C, spatial]. */
 void lrn_forward(float *y, const float *x, size_t n, size_t c, size_t spatial, size_t size,
                  float alpha, float beta, float bias);
+/* Its backward (onnxtune.LRNGrad): dx from dy and x, all [N, C, spatial]; writes dx. */
+void lrn_backward(float *dx, const float *dy, const float *x, size_t n, size_t c, size_t spatial, size_t size,
+                  float alpha, float beta, float bias);
 
 /* BatchNormalization training forward (ONNX 15 training_mode=1): per channel the batch mean and
  *   biased variance over N and spatial normalise, y = xhat * scale + bias, and
@@ -771,6 +778,10 @@ size_t resize_workspace(int rank, const size_t *ydims, const ResizeParams *p);
 /* x: xdims[rank] -> y: ydims[rank]; scales[rank]; work: resize_workspace() bytes, 8-aligned. */
 void resize_forward(float *y, const size_t *ydims, const float *x, const size_t *xdims, int rank,
                     const double *scales, const ResizeParams *p, void *work);
+/* Its backward (onnxtune.ResizeGrad): dx [xdims] from dy [ydims], the same parameters and workspace
+ * (resize_workspace of ydims); writes dx. */
+void resize_backward(float *dx, const size_t *xdims, const float *dy, const size_t *ydims, int rank,
+                     const double *scales, const ResizeParams *p, void *work);
 
 /* ======================================================================== kernels/loss.c */
 
@@ -797,6 +808,30 @@ void l1_loss_backward(float *dx, const float *dloss, const float *x, const float
 /* nn.BCEWithLogitsLoss: mean[max(x, 0) - x t + log(1 + exp(-|x|))], dx = (sigmoid(x) - t) dloss / n. */
 void bce_with_logits_forward(float *loss, const float *x, const float *target, size_t n);
 void bce_with_logits_backward(float *dx, const float *dloss, const float *x, const float *target, size_t n);
+
+/* ONNX NegativeLogLikelihoodLoss-13 and SoftmaxCrossEntropyLoss-13 (nn.NLLLoss, nn.CrossEntropyLoss with
+ * weight, ignore_index and reduction): input [n, c, inner] (inner = d1 * ... * dk), target int64 or int32
+ * [n, inner], weight [c] or NULL (all 1). Position i = (b, j) has loss l_i = -w[t_i] * x[b, t_i, j]
+ * (NLL; SCE first takes log_softmax over c), 0 with weight 0 where t_i == ignore_index. reduction none
+ * writes l [n, inner]; sum writes sum_i l_i; mean sum_i l_i / sum_i w[t_i] (NaN when every position is
+ * ignored, as PyTorch). A target outside [0, c) that is not ignored gives a NaN loss there (PyTorch
+ * raises) and no gradient. Backward WRITES dx [n, c, inner] from dloss (the shape of the loss). */
+typedef enum { NLL_NONE = 0, NLL_SUM, NLL_MEAN } NllReduction;
+typedef struct NllParams {
+    size_t n, c, inner;
+    int reduction;              /* NllReduction */
+    bool has_ignore;
+    int64_t ignore_index;
+    bool target_int32;          /* target is int32, else int64 */
+} NllParams;
+void nll_loss_forward(float *loss, const float *x, const void *target, const float *weight, const NllParams *p);
+void nll_loss_backward(float *dx, const float *dloss, const void *target, const float *weight, const NllParams *p);
+/* log_prob [n, c, inner] (NULL: not wanted) = log_softmax(x) over c. */
+void softmax_cross_entropy_forward(float *loss, float *log_prob, const float *x, const void *target,
+                                   const float *weight, const NllParams *p);
+/* dx = g_i * w[t_i] * (softmax(x) - onehot(t_i)) over c, g_i the upstream gradient of position i. */
+void softmax_cross_entropy_backward(float *dx, const float *dloss, const float *x, const void *target,
+                                    const float *weight, const NllParams *p);
 
 /* ======================================================================== kernels/optim.c */
 

@@ -107,6 +107,55 @@ void lrn_forward(float *y, const float *x, size_t n, size_t c, size_t spatial, s
     }
 }
 
+/* bias + alpha/size * sum of x^2 over the window of channel ch, at spatial s0..s0+len of one sample. */
+static void lrn_denominator(double *den, const float *xb, size_t c, size_t spatial, size_t ch, size_t s0,
+                            size_t len, size_t before, size_t after, double coef, double bias)
+{
+    size_t lo = ch >= before ? ch - before : 0, hi = ch + after < c ? ch + after : c - 1;
+    for (size_t i = 0; i < len; i++)
+        den[i] = 0;
+    for (size_t k = lo; k <= hi; k++) {
+        const float *xk = xb + k * spatial + s0;
+        for (size_t i = 0; i < len; i++)
+            den[i] += (double)xk[i] * xk[i];
+    }
+    for (size_t i = 0; i < len; i++)
+        den[i] = bias + coef * den[i];
+}
+
+/* y[k] = x[k] * D[k]^-beta, D[k] = bias + alpha/size * sum_{j in win(k)} x[j]^2:
+ *   dx[j] = dy[j] * D[j]^-beta - 2 alpha beta / size * x[j] * sum_{k : j in win(k)} dy[k] x[k] D[k]^(-beta-1).
+ * Recomputes each D it needs (O(size^2) per element: LRN windows are small); sums in double. */
+void lrn_backward(float *dx, const float *dy, const float *x, size_t n, size_t c, size_t spatial, size_t size,
+                  float alpha, float beta, float bias)
+{
+    enum { TILE = 64 };
+    size_t before = size ? (size - 1) / 2 : 0, after = size ? size / 2 : 0;
+    double coef = size ? (double)alpha / (double)size : 0;
+    #pragma omp parallel for schedule(static) if (n * c * spatial * size * size > 65536)
+    for (size_t nc = 0; nc < n * c; nc++) {
+        size_t b = nc / c, j = nc % c;
+        /* the channels k whose window holds j: k - before <= j <= k + after */
+        size_t lo = j >= after ? j - after : 0, hi = j + before < c ? j + before : c - 1;
+        const float *xb = x + b * c * spatial, *dyb = dy + b * c * spatial;
+        for (size_t s0 = 0; s0 < spatial; s0 += TILE) {
+            size_t len = spatial - s0 < TILE ? spatial - s0 : TILE;
+            double acc[TILE] = {0}, den[TILE];
+            for (size_t k = lo; k <= hi; k++) {
+                lrn_denominator(den, xb, c, spatial, k, s0, len, before, after, coef, bias);
+                const float *xk = xb + k * spatial + s0, *dyk = dyb + k * spatial + s0;
+                for (size_t i = 0; i < len; i++)
+                    acc[i] += (double)dyk[i] * xk[i] * pow(den[i], -(double)beta - 1);
+            }
+            lrn_denominator(den, xb, c, spatial, j, s0, len, before, after, coef, bias);
+            const float *xj = xb + j * spatial + s0, *dyj = dyb + j * spatial + s0;
+            float *dxj = dx + nc * spatial + s0;
+            for (size_t i = 0; i < len; i++)
+                dxj[i] = (float)(dyj[i] * pow(den[i], -(double)beta) - 2 * coef * beta * xj[i] * acc[i]);
+        }
+    }
+}
+
 /* ---- training forward and backward ----------------------------------------------------------------
  * Statistics in double, fixed order, each thread owning whole channels or rows (or column blocks for
  * the LayerNorm parameter sums), so results do not depend on the thread count. Backward kernels write

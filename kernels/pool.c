@@ -273,6 +273,49 @@ void lppool_forward(float *y, const float *x, size_t n, size_t c, const SpatialW
     }
 }
 
+/* y = (sum_w |x|^p)^(1/p):  dx = dy * y^(1-p) * |x|^(p-1) * sign(x) over each window (overlaps add);
+ * 0 where y = 0 (PyTorch's lp_pool passes its relu's zero gradient there). */
+void lppool_backward(float *dx, const float *dy, const float *x, size_t n, size_t c, const SpatialWindow *win,
+                     float p)
+{
+    Geom3 g = geom3_from(win);
+    size_t planes = n * c;
+    double pd = p;
+    #pragma omp parallel for schedule(static) if (planes * g.out_size > 16384)
+    for (size_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * g.in_size, *yp = dy + pl * g.out_size;
+        float *dp = dx + pl * g.in_size;
+        memset(dp, 0, g.in_size * sizeof *dp);
+        size_t o[3];
+        for (o[0] = 0; o[0] < g.out[0]; o[0]++)
+        for (o[1] = 0; o[1] < g.out[1]; o[1]++)
+        for (o[2] = 0; o[2] < g.out[2]; o[2]++) {
+            Taps t = window_taps(&g, o);
+            double sum = 0.0;
+            for (size_t a = t.lo[0], id = t.first[0]; a < t.hi[0]; a++, id += g.d[0])
+                for (size_t b = t.lo[1], ih = t.first[1]; b < t.hi[1]; b++, ih += g.d[1]) {
+                    const float *xr = xp + (id * g.in[1] + ih) * g.in[2];
+                    for (size_t e = t.lo[2], iw = t.first[2]; e < t.hi[2]; e++, iw += g.d[2])
+                        sum += pow(fabs((double)xr[iw]), pd);
+                }
+            if (!(sum > 0))
+                continue;
+            /* dy * y^(1-p) = dy * sum^((1-p)/p) */
+            double scale = yp[(o[0] * g.out[1] + o[1]) * g.out[2] + o[2]] * pow(sum, (1 - pd) / pd);
+            for (size_t a = t.lo[0], id = t.first[0]; a < t.hi[0]; a++, id += g.d[0])
+                for (size_t b = t.lo[1], ih = t.first[1]; b < t.hi[1]; b++, ih += g.d[1]) {
+                    const float *xr = xp + (id * g.in[1] + ih) * g.in[2];
+                    float *dr = dp + (id * g.in[1] + ih) * g.in[2];
+                    for (size_t e = t.lo[2], iw = t.first[2]; e < t.hi[2]; e++, iw += g.d[2]) {
+                        double v = xr[iw], m = pd == 2 ? v : pd == 1 ? (v > 0) - (v < 0)
+                                                              : copysign(pow(fabs(v), pd - 1), v) * (v != 0);
+                        dr[iw] += (float)(scale * m);
+                    }
+                }
+        }
+    }
+}
+
 void global_avgpool_forward(float *y, const float *x, size_t n, size_t c, size_t spatial)
 {
     #pragma omp parallel for schedule(static) if (n * c * spatial > 65536)

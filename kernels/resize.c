@@ -4,7 +4,8 @@
  *
  * Each axis is resized independently: a table gives, per output coordinate, up to 4 source indices
  * (clamped to the input, which is what the reference's edge padding amounts to) and their weights.
- * An output element is the sum over the product of its axes' taps.
+ * An output element is the sum over the product of its axes' taps; the backward scatters through the
+ * same tables.
  */
 #include "kernels.h"
 
@@ -148,28 +149,17 @@ static void build_axis(AxisTable *t, const ResizeParams *p, int rank, int d, siz
     }
 }
 
-void resize_forward(float *y, const size_t *ydims, const float *x, const size_t *xdims, int rank,
-                    const double *scales, const ResizeParams *p, void *work)
+/* Every axis's table in `work` (resize_workspace bytes); false when some axis of x is empty. */
+static bool build_tables(AxisTable *ax, const size_t *ydims, const size_t *xdims, int rank, const double *scales,
+                         const ResizeParams *p, void *work)
 {
-    size_t total = 1, xst[RT_MAX_RANK];
-    for (int d = 0; d < rank; d++)
-        total *= ydims[d];
-    if (total == 0)
-        return;
-    if (rank == 0) {
-        y[0] = x[0];
-        return;
-    }
-    size_t s = 1;
+    size_t xst[RT_MAX_RANK], s = 1;
     for (int d = rank - 1; d >= 0; d--) {
-        if (xdims[d] == 0) {          /* nothing to sample from */
-            memset(y, 0, total * sizeof *y);
-            return;
-        }
+        if (xdims[d] == 0)
+            return false;
         xst[d] = s;
         s *= xdims[d];
     }
-    AxisTable ax[RT_MAX_RANK];
     char *wp = work;
     int taps = mode_taps(p->mode);
     for (int d = 0; d < rank; d++) {
@@ -182,6 +172,26 @@ void resize_forward(float *y, const size_t *ydims, const float *x, const size_t 
         ax[d].outside = (uint8_t *)wp;
         wp += align8(ydims[d]);
         build_axis(&ax[d], p, rank, d, xdims[d], ydims[d], scales[d], xst[d]);
+    }
+    return true;
+}
+
+void resize_forward(float *y, const size_t *ydims, const float *x, const size_t *xdims, int rank,
+                    const double *scales, const ResizeParams *p, void *work)
+{
+    size_t total = 1;
+    for (int d = 0; d < rank; d++)
+        total *= ydims[d];
+    if (total == 0)
+        return;
+    if (rank == 0) {
+        y[0] = x[0];
+        return;
+    }
+    AxisTable ax[RT_MAX_RANK];
+    if (!build_tables(ax, ydims, xdims, rank, scales, p, work)) {  /* nothing to sample from */
+        memset(y, 0, total * sizeof *y);
+        return;
     }
 
     int last = rank - 1;
@@ -247,5 +257,51 @@ void resize_forward(float *y, const size_t *ydims, const float *x, const size_t 
             }
             first_pass = false;
         }
+    }
+}
+
+/* y = sum over each output's tap combinations of prod(w) * x[taps]: dx[taps] += prod(w) * dy. Serial (the
+ * scatter overlaps), in the output's order, so it is deterministic; an extrapolated output (outside the
+ * crop) reads no input and sends no gradient. */
+void resize_backward(float *dx, const size_t *xdims, const float *dy, const size_t *ydims, int rank,
+                     const double *scales, const ResizeParams *p, void *work)
+{
+    size_t total = 1, xtotal = 1;
+    for (int d = 0; d < rank; d++) {
+        total *= ydims[d];
+        xtotal *= xdims[d];
+    }
+    memset(dx, 0, xtotal * sizeof *dx);
+    if (total == 0 || xtotal == 0)
+        return;
+    if (rank == 0) {
+        dx[0] = dy[0];
+        return;
+    }
+    AxisTable ax[RT_MAX_RANK];
+    if (!build_tables(ax, ydims, xdims, rank, scales, p, work))
+        return;
+    size_t od[RT_MAX_RANK] = {0};
+    for (size_t i = 0; i < total; i++) {
+        bool outside = false;
+        for (int d = 0; d < rank; d++)
+            outside = outside || ax[d].outside[od[d]];
+        int tap[RT_MAX_RANK] = {0};
+        for (bool more = !outside; more;) {
+            size_t off = 0;
+            double w = dy[i];
+            for (int d = 0; d < rank; d++) {
+                size_t at = od[d] * (size_t)ax[d].taps + (size_t)tap[d];
+                off += ax[d].off[at];
+                w *= ax[d].w[at];
+            }
+            dx[off] += (float)w;
+            int d = rank - 1;
+            while (d >= 0 && ++tap[d] == ax[d].taps)
+                tap[d--] = 0;
+            more = d >= 0;
+        }
+        for (int d = rank - 1; d >= 0 && ++od[d] == ydims[d]; d--)   /* the next output index */
+            od[d] = 0;
     }
 }

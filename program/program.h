@@ -237,7 +237,10 @@ PlotAxis plot_axis(double lo, double hi, int ticks);
  * the rest: options, NPY data and its checks, shuffling, batching, the learning-rate schedule,
  * validation, metrics and export. */
 
-typedef enum { TRAIN_LOSS_CROSS_ENTROPY = 0, TRAIN_LOSS_MSE, TRAIN_LOSS_L1, TRAIN_LOSS_BCE_WITH_LOGITS } TrainLoss;
+typedef enum {
+    TRAIN_LOSS_CROSS_ENTROPY = 0, TRAIN_LOSS_MSE, TRAIN_LOSS_L1, TRAIN_LOSS_BCE_WITH_LOGITS,
+    TRAIN_LOSS_MODEL,           /* --loss model: the model's own SoftmaxCrossEntropyLoss/NegativeLogLikelihoodLoss */
+} TrainLoss;
 typedef enum { TRAIN_OPTIM_SGD = 0, TRAIN_OPTIM_ADAM, TRAIN_OPTIM_ADAMW } TrainOptim;
 
 /* What lives in the program's parameter buffer (one mutable buffer, 64-byte aligned entries). */

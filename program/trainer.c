@@ -78,8 +78,8 @@ int tr_fail(const Trainer *t, const char *fmt, ...)
 
 const char *tr_loss_name(int loss)
 {
-    static const char *const names[] = {"cross_entropy", "mse", "l1", "bce_with_logits"};
-    return loss >= 0 && loss < 4 ? names[loss] : "?";
+    static const char *const names[] = {"cross_entropy", "mse", "l1", "bce_with_logits", "model"};
+    return loss >= 0 && loss < 5 ? names[loss] : "?";
 }
 
 const char *tr_optim_name(int o)

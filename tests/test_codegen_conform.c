@@ -1,8 +1,9 @@
 /* test_codegen_conform.c - `onnxtune conform` on the small cases of tests/conform_cases/ (made by
  * tests/ref/make_conform_cases.py): the line per case, PASS for data sets of two shapes (two compiled
- * units) and for shape inputs compiled in per data set, exact int64 results, FAIL with the worst value
- * for a wrong expected output, UNSUPPORTED naming an unknown op, sequences and optionals (test data of
- * SequenceProto, positions known only at run time), the summary line and exit status 1.
+ * units) and for shape inputs compiled in per data set, exact int64 results, the loss ops in float64
+ * with int64 and int32 labels, FAIL with the worst value for a wrong expected output, UNSUPPORTED
+ * naming an unknown op, sequences and optionals (test data of SequenceProto, positions known only at
+ * run time), the summary line and exit status 1.
  */
 #include "test.h"
 
@@ -29,6 +30,8 @@ int main(void)
     CHECK_MSG(strstr(out, "PASS conform_cases/gelu_tanh\n") != NULL, "gelu_tanh:\n%s", out);
     CHECK_MSG(strstr(out, "PASS conform_cases/int64_mul\n") != NULL, "int64_mul:\n%s", out);
     CHECK_MSG(strstr(out, "PASS conform_cases/relu_two_sets\n") != NULL, "relu_two_sets:\n%s", out);
+    CHECK_MSG(strstr(out, "PASS conform_cases/sce_double\n") != NULL, "sce_double:\n%s", out);
+    CHECK_MSG(strstr(out, "PASS conform_cases/nll_double_int32\n") != NULL, "nll_double_int32:\n%s", out);
     CHECK_MSG(strstr(out, "PASS conform_cases/reshape_by_input (shape-determining inputs compiled in)\n") != NULL,
               "reshape_by_input:\n%s", out);
     CHECK_MSG(strstr(out, "PASS conform_cases/optional\n") != NULL, "optional:\n%s", out);
@@ -38,12 +41,12 @@ int main(void)
     CHECK_MSG(strstr(out, "UNSUPPORTED conform_cases/unknown_op ") && strstr(out, "NoSuchOp"), "unknown_op:\n%s", out);
     CHECK_MSG(strstr(out, "FAIL conform_cases/wrong_output output 0 'w': 3 of 3 values differ") != NULL,
               "wrong_output:\n%s", out);
-    const char *last = strstr(out, "8 passed, 1 failed, 1 unsupported\n");
-    CHECK_MSG(last && last[strlen("8 passed, 1 failed, 1 unsupported\n")] == '\0', "summary line:\n%s", out);
+    const char *last = strstr(out, "10 passed, 1 failed, 1 unsupported\n");
+    CHECK_MSG(last && last[strlen("10 passed, 1 failed, 1 unsupported\n")] == '\0', "summary line:\n%s", out);
     /* cases are printed in name order, one line each */
     size_t lines = 0;
     for (const char *s = out; *s; s++)
         lines += *s == '\n';
-    CHECK_EQ_INT(lines, 11);
+    CHECK_EQ_INT(lines, 13);
     return test_summary("test_codegen_conform");
 }

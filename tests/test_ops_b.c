@@ -1,4 +1,4 @@
-/* test_ops_b.c - unit tests of the shape, conv, pool, rnn and control op rules on tiny hand-built
+/* test_ops_b.c - unit tests of the shape, conv, pool, rnn, control and loss op rules on tiny hand-built
  * graphs: inferred shapes (with unknown and symbolic dims), canonicalisation of old opset forms,
  * folding, and the errors bad shapes give. Shapes against ONNX's own data: test_shapes_onnx.c. */
 #include "ir.h"
@@ -1361,6 +1361,48 @@ static void test_odd_inputs(void)
     CHECK(runs > 1000 && errors > 0 && errors < runs);
 }
 
+/* NegativeLogLikelihoodLoss / SoftmaxCrossEntropyLoss (ops_loss.c): the loss's shape per reduction, log_prob,
+ * and the refusals. */
+static void test_loss_ops(void)
+{
+    Model *m = new_model();
+    Graph *g = m->graph;
+    Value *x = INPUT(g, "x", DT_FLOAT, -2, 5, 3, 2), *t = INPUT(g, "t", DT_INT64, -2, 3, 2);
+    Value *w = INPUT(g, "w", DT_FLOAT, 5), *t32 = INPUT(g, "t32", DT_INT32, -2, 3, 2);
+    NODE(g, "SoftmaxCrossEntropyLoss", 13, IN(x, t, w), OUT("mean", "log_prob"));
+    attr_str(g, NODE(g, "NegativeLogLikelihoodLoss", 13, IN(x, t32), OUT("none")), "reduction", "none");
+    CHECK_EQ_INT(run(m, 0), ST_OK);
+    CHECK_STR(shp(m, "mean"), "[]");
+    CHECK_STR(shp(m, "log_prob"), "[N,5,3,2]");
+    CHECK_STR(shp(m, "none"), "[N,3,2]");
+    model_free(m);
+
+    static const struct {
+        const char *why;
+        int64_t tdims[3], wdim;
+        int trank;
+        DType tt;
+        const char *reduction;
+    } bad[] = {
+        {"reduction 'avg' must be none, sum or mean", {4, 3}, 5, 2, DT_INT64, "avg"},
+        {"must be int64 or int32", {4, 3}, 5, 2, DT_FLOAT, "mean"},
+        {"must be the shape of input 'x' [4,5,3] without dim 1", {4, 2}, 5, 2, DT_INT64, "sum"},
+        {"must be the shape of input 'x' [4,5,3] without dim 1", {4, 3, 1}, 5, 3, DT_INT64, "sum"},
+        {"weight 'w' [4] must be [C]", {4, 3}, 4, 2, DT_INT64, "none"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        m = new_model();
+        g = m->graph;
+        x = INPUT(g, "x", DT_FLOAT, 4, 5, 3);
+        t = input(g, "t", bad[i].tt, bad[i].trank, bad[i].tdims);
+        w = INPUT(g, "w", DT_FLOAT, bad[i].wdim);
+        attr_str(g, NODE(g, "NegativeLogLikelihoodLoss", 13, IN(x, t, w), OUT("y")), "reduction", bad[i].reduction);
+        CHECK(run(m, 0) != ST_OK);
+        CHECK_MSG(msg_has(bad[i].why), "case %zu: %s", i, diag.msg);
+        model_free(m);
+    }
+}
+
 int main(void)
 {
     test_constant();
@@ -1383,5 +1425,6 @@ int main(void)
     test_if();
     test_loop_scan();
     test_odd_inputs();
+    test_loss_ops();
     return test_summary("test_ops_b");
 }

@@ -677,6 +677,36 @@ static Node *find_op_node(Model *m, const char *op)
     return NULL;
 }
 
+/* --loss model: the model's own SoftmaxCrossEntropyLoss/NegativeLogLikelihoodLoss is the loss. */
+static void test_model_loss_pass(void)
+{
+    Value *loss = NULL;
+    LossKind k;
+    CHECK_EQ_INT(loss_parse("model", &k, &d), ST_OK);
+    CHECK_EQ_INT(k, LOSS_MODEL);
+    Model *m = load("models/mlp/model.onnx", 4);
+    if (m)
+        CHECK_ERR(loss_with(m, LOSS_MODEL, 0, NULL, &loss), ST_USAGE, "no output of the model is the loss");
+    model_free(m);
+    const char *paths[] = {"tests/ref/train/model_sce_sgd/model.onnx", "tests/ref/train/model_nll_adam/model.onnx"};
+    const char *ops[] = {"SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss"};
+    for (int i = 0; i < 2; i++) {
+        if (!(m = load(paths[i], 4))) {
+            CHECK_MSG(false, "%s loads", paths[i]);
+            continue;
+        }
+        CHECK_ERR(loss_with(m, LOSS_MODEL, 0.1, NULL, &loss), ST_USAGE, "--label-smoothing");
+        Value *w = val(m, "class_weight");
+        CHECK(i == 1 || (w && !value_is_param(m->graph, w)));    /* a buffer, as in PyTorch */
+        CHECK_ERR(loss_with(m, LOSS_MODEL, 0, NULL, &loss), ST_OK, "");
+        Node *n = find_op_node(m, ops[i]);
+        CHECK(n && loss == n->outputs[0] && n->phase == PHASE_LOSS);
+        CHECK(m->graph->noutputs == 2 && n && m->graph->outputs[0] == n->inputs[0] && m->graph->outputs[1] == loss);
+        CHECK(n && loss_is_model_target(m->graph, n->inputs[1]) && !loss_is_model_target(m->graph, n->inputs[0]));
+        model_free(m);
+    }
+}
+
 static void test_loss_pass(void)
 {
     Model *m = load("models/mlp/model.onnx", 4);
@@ -1309,6 +1339,9 @@ static void replay_mlp(const char *name, JsonText doc)
             bce_with_logits_forward(&loss, z, yf, nb * OUT);
             bce_with_logits_backward(dz, &one, z, yf, nb * OUT);
             break;
+        case LOSS_MODEL:    /* the training cases of this file put a loss on the model */
+            CHECK_MSG(false, "%s: no reference for --loss model", name);
+            return;
         }
         (void)ce;
         worst_loss = fmax(worst_loss, fabs(loss - losses[t]) / fabs(losses[t]));
@@ -1615,6 +1648,7 @@ int main(void)
     test_loss_kernels();
     test_optim_kernels();
     test_loss_pass();
+    test_model_loss_pass();
     test_chain_param();
     test_chain_cnn();
     test_fixtures();

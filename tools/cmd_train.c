@@ -37,7 +37,7 @@ static const TrainOpt train_opts[] = {
     {"--head", true, T_COMPILE, "SPEC", "none, linear:K or mlp:H,K (replaces the final classifier)"},
     {"--head-dropout", true, T_COMPILE, "P", "dropout between the mlp head's layers"},
     {"--cut", true, T_COMPILE, "VALUE", "attach the head to VALUE (default: the final classifier's input)"},
-    {"--loss", true, T_COMPILE, "NAME", "cross_entropy (default), mse, l1, bce_with_logits"},
+    {"--loss", true, T_COMPILE, "NAME", "cross_entropy (default), mse, l1, bce_with_logits, model (its own loss)"},
     {"--label-smoothing", true, T_COMPILE, "E", "cross_entropy label smoothing"},
     {"--optimizer", true, T_COMPILE, "NAME", "sgd (default), adam, adamw"},
     {"--momentum", true, T_COMPILE, "F", "SGD momentum"},

@@ -83,6 +83,27 @@ def main():
 
     sequences(rng)
 
+    # SoftmaxCrossEntropyLoss / NegativeLogLikelihoodLoss in float64 (the ONNX 1.12 data has float32 only),
+    # int64 and int32 labels, references in float64 (F.cross_entropy / F.nll_loss semantics)
+    d, i32 = TensorProto.DOUBLE, TensorProto.INT32
+    sx = rng.standard_normal((3, 4, 2))
+    sy = np.array([[0, 3], [-1, 2], [1, -1]], np.int64)
+    sw = np.array([1.0, 0.5, 2.0, 1.5])
+    lse = np.log(np.exp(sx).sum(axis=1, keepdims=True))
+    lp = sx - lse
+    keep = sy != -1
+    pick = np.take_along_axis(lp, np.where(keep, sy, 0)[:, None, :], axis=1)[:, 0, :]
+    wt = np.where(keep, sw[np.where(keep, sy, 0)], 0)
+    case("sce_double", [helper.make_node("SoftmaxCrossEntropyLoss", ["x", "y", "w"], ["z", "log_prob"],
+                                         ignore_index=-1)],
+         [vi("x", d, [3, 4, 2]), vi("y", i64, [3, 2]), vi("w", d, [4])], [vi("z", d, []), vi("log_prob", d, [3, 4, 2])],
+         [([("x", sx), ("y", sy), ("w", sw)], [("z", np.array(-(wt * pick).sum() / wt.sum())), ("log_prob", lp)])])
+    ny = np.array([[3, 0], [2, 2], [1, 0]], np.int32)
+    npick = np.take_along_axis(sx, ny[:, None, :].astype(np.int64), axis=1)[:, 0, :]
+    case("nll_double_int32", [helper.make_node("NegativeLogLikelihoodLoss", ["x", "y"], ["z"], reduction="sum")],
+         [vi("x", d, [3, 4, 2]), vi("y", i32, [3, 2])], [vi("z", d, [])],
+         [([("x", sx), ("y", ny)], [("z", np.array(-npick.sum()))])])
+
 
 def sequences(rng):
     f, i64 = TensorProto.FLOAT, TensorProto.INT64
