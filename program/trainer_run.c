@@ -782,6 +782,10 @@ int tr_run(Trainer *t, Data *tr, Data *val, Buffers *b)
         exported = erc == 0;
         rc = rc ? rc : erc;
     }
+    if (finished && o->export_adapters) {
+        int erc = tr_lora_export(t, b->params, o->export_adapters);
+        rc = rc ? rc : erc;
+    }
     ProgressSummary s = {
         .best_epoch = r.best_epoch, .best = r.best, .monitor = o->monitor_accuracy ? "val accuracy" : "val loss",
         .stop_reason = reason[0] ? reason : NULL, .export_path = exported ? o->export_path : NULL,
