@@ -1,0 +1,54 @@
+#!/bin/sh
+# test_lora_ort.sh - ONNX Runtime runs a LoRA fine-tuning's merged export like the trainer: the digits CNN with
+# LoRA adapters on both 3x3 convs (and dropout on their input) and a new head, trained on the image folders
+# (models/digits/images) and exported (adapters merged into the conv weights: standard ONNX), then run by
+# onnxruntime-node (tests/ort_predict.js) on the validation images, must give the logits of `PROG predict`
+# (1e-4, relative to each row's largest), its argmax labels exactly, and the accuracy `PROG eval` reports.
+# onnxruntime-node as in tests/test_train_ort.sh (skipped, exit 77, without node/npm or network).
+# Environment: ONNXTUNE, ONNXTUNE_BUILD (CTest sets both).
+set -eu
+cd "$(dirname "$0")/.."
+: "${ONNXTUNE:?set ONNXTUNE to the onnxtune binary}"
+BUILD=${ONNXTUNE_BUILD:-build}
+ORT_VERSION=1.30.0
+
+skip() {
+    echo "test_lora_ort: SKIPPED: $*"
+    exit 77
+}
+
+if ! command -v node >/dev/null 2>&1; then
+    skip "node is not installed (apt-get install nodejs npm)"
+fi
+NODE_PATH=
+for d in "$BUILD/ort/node_modules" bench/node_modules; do
+    if [ -f "$d/onnxruntime-node/package.json" ]; then
+        NODE_PATH=$(cd "$d" && pwd)
+        break
+    fi
+done
+if [ -z "$NODE_PATH" ]; then
+    command -v npm >/dev/null 2>&1 || skip "npm is not installed, and no onnxruntime-node in $BUILD/ort or bench/"
+    mkdir -p "$BUILD/ort"
+    echo "test_lora_ort: installing onnxruntime-node@$ORT_VERSION into $BUILD/ort"
+    if ! (cd "$BUILD/ort" && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund --silent \
+            "onnxruntime-node@$ORT_VERSION" >npm.log 2>&1); then
+        tail -5 "$BUILD/ort/npm.log" 2>/dev/null || true
+        skip "npm install onnxruntime-node@$ORT_VERSION failed (no network?)"
+    fi
+    NODE_PATH=$(cd "$BUILD/ort/node_modules" && pwd)
+fi
+export NODE_PATH
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/test_lora_ort-XXXXXX")
+P=$T/digits
+I=models/digits/images
+"$ONNXTUNE" compile models/digits/digits_cnn.onnx --lora 'features.*.weight' --lora-rank 4 --lora-alpha 8 \
+    --lora-dropout 0.1 --head linear:5 --optimizer adam --batch 32 --seed 1 --opt-level 1 -o "$P" >/dev/null
+"$P" --train-dir $I/train --val-dir $I/val --epochs 3 --lr 0.01 --quiet --export "$T/digits.onnx"
+"$P" predict --weights "$T/digits.onnx" --dir $I/val --output "$T/p.npy" --output-labels "$T/l.npy" --quiet
+"$P" eval --weights "$T/digits.onnx" --dir $I/val --metrics "$T/eval.jsonl" >/dev/null
+node tests/ort_predict.js "$T/digits.onnx" tests/ref/train_data/digits_png_val.npz "$T/p.npy" "$T/l.npy" \
+    "$T/eval.jsonl" 1e-4
+rm -rf "$T"
+echo "test_lora_ort: ok"
