@@ -263,8 +263,12 @@ Status pass_lora(Model *m, const LoraOptions *o, LoraResult *out, Diag *d)
             if (example)
                 return diag_error(d, ST_USAGE, "--lora '%s' matches no MatMul, Gemm or Conv weight: '%s' is %s", glob,
                                   example, why);
+            const char *some = NULL;
+            for (size_t i = 0; i < g->nvalues && !some; i++)
+                if (g->values[i]->is_initializer && !not_adaptable(g, g->values[i]))
+                    some = g->values[i]->name;
             return diag_error(d, ST_USAGE, "--lora '%s' matches no weight of the model (globs match PyTorch's names, "
-                              "e.g. 'encoder.*.query.weight')", glob);
+                              "like '%s')", glob, some ? some : "?");
         }
     }
     out->adapters = arena_calloc(g->arena, count, sizeof *out->adapters);

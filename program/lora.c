@@ -4,6 +4,7 @@
  * float_data); it does not read any other ONNX. */
 #include "program_priv.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -257,7 +258,7 @@ int tr_lora_from(const Trainer *t, unsigned char *params)
         return 0;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return tr_fail(t, "--lora-from %s: cannot open", path);
+        return tr_fail(t, "--lora-from %s: cannot open: %s", path, strerror(errno));
     size_t len = 0, cap = 0;
     unsigned char *buf = NULL;
     for (;;) {
