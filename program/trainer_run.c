@@ -782,8 +782,10 @@ int tr_run(Trainer *t, Data *tr, Data *val, Buffers *b)
         exported = erc == 0;
         rc = rc ? rc : erc;
     }
+    bool adapters = false;
     if (finished && o->export_adapters) {
         int erc = tr_lora_export(t, b->params, o->export_adapters);
+        adapters = erc == 0;
         rc = rc ? rc : erc;
     }
     ProgressSummary s = {
@@ -792,6 +794,8 @@ int tr_run(Trainer *t, Data *tr, Data *val, Buffers *b)
         .checkpoint_path = r.ckpt_step >= 0 ? r.ckpt : NULL, .plot_path = o->plot, .metrics_path = o->metrics,
     };
     progress_summary(&r.prog, &s);
+    if (adapters && !o->quiet)
+        printf("adapters: %s\n", o->export_adapters);
     if (interrupted && r.ckpt_step >= 0 && rc == 0) {
         FILE *f = r.stop > 0 ? stderr : stdout;
         if (r.stop > 0)

@@ -1,7 +1,8 @@
 /* test_lora.c - LoRA programs beyond the PyTorch comparisons of test_train_e2e (the tests/ref/train LoRA cases): the
  * merged export is standard ONNX (no adapter left, default-domain ops) and gives `PROG predict`'s outputs when
  * run on its own (`onnxtune run`); predicting from the adapters file (--lora-from, unmerged) agrees; training
- * one epoch, --export-adapters, then one more from --lora-from equals two epochs in one go; --lora-dropout
+ * one epoch, --export-adapters, then one more from --lora-from equals two epochs in one go, and so does
+ * resuming a checkpoint; --lora-dropout
  * trains reproducibly and leaves evaluation alone; and bad use is a one-line error with a non-zero exit.
  * Needs $ONNXTUNE (CTest sets it). */
 #include "train_tool.h"
@@ -197,6 +198,13 @@ int main(void)
               n1b);
     CHECK_MSG(tt_same(ad1b, ad2), "vit: the adapters after the round trip differ from those of the 2-epoch run");
     printf("%-34s 1 epoch, --export-adapters, --lora-from, 1 epoch == 2 epochs: %s\n", "vit", same ? "yes" : "no");
+    /* and a checkpoint holds the adapters: stopping after 5 steps and resuming ends where 2 epochs do */
+    const char *ck = tt_path("vit.ckpt"), *adr = tt_path("vit_resumed.adapters.onnx");
+    tt_expect("vit: stop after 5 steps", 0, NULL, vit, "--train-x", VIT_X, "--train-y", VIT_Y, "--epochs", "2", "--lr",
+              "0.05", "--no-shuffle", "--quiet", "--max-steps", "5", "--checkpoint", ck, NULL);
+    tt_expect("vit: resume", 0, NULL, vit, "--train-x", VIT_X, "--train-y", VIT_Y, "--epochs", "2", "--lr", "0.05",
+              "--no-shuffle", "--quiet", "--resume", ck, "--export-adapters", adr, NULL);
+    CHECK_MSG(tt_same(adr, ad2), "vit: the adapters after --resume differ from those of the 2-epoch run");
 
     /* --lora-dropout 0.2: reproducible, other losses than p = 0, evaluation without dropout */
     const char *md1 = tt_path("drop1.jsonl"), *md2 = tt_path("drop2.jsonl"), *p_drop = tt_path("p_drop.npy");
