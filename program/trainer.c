@@ -61,7 +61,8 @@ static int (*const apply_topic[])(Trainer *t, const char *name, const char *v) =
 /* Options fixed when the program is compiled: naming them here gives a helpful error. */
 static const char *const compile_only[] = {
     "--train", "--freeze", "--train-from", "--train-bias", "--bn-train", "--head", "--head-dropout", "--cut",
-    "--loss", "--label-smoothing", "--optimizer", "--infer", "--input", "--emit-c", NULL,
+    "--loss", "--label-smoothing", "--optimizer", "--infer", "--input", "--emit-c", "--lora", "--lora-rank",
+    "--lora-alpha", "--lora-dropout", NULL,
 };
 
 /* "PROG: message" on stderr; returns the exit status 1. */
