@@ -164,13 +164,10 @@ static int apply_option(Trainer *t, const char *name, const char *v)
         o->metrics = v;
     else if (IS("--export"))
         o->export_path = v;
-    else if (IS("--export-adapters") || IS("--lora-from")) {
-        if (!p->nlora) {
-            fprintf(stderr, "%s: %s: the program has no LoRA adapters (compile with --lora GLOB)\n", t->prog, name);
-            return 2;
-        }
-        *(IS("--lora-from") ? &o->lora_from : &o->export_adapters) = v;
-    }
+    else if (IS("--export-adapters"))
+        o->export_adapters = v;
+    else if (IS("--lora-from"))
+        o->lora_from = v;
     else if (IS("--no-shuffle") || IS("--shuffle"))
         o->shuffle = IS("--shuffle");
     else if (IS("--drop-last"))
@@ -372,6 +369,11 @@ int tr_apply_inits(const Trainer *t, unsigned char *params)
 {
     const TrainProgram *p = t->p;
     char err[1024], got[160], want[160];
+    if ((t->o.lora_from || t->o.export_adapters) && !p->nlora) {
+        fprintf(stderr, "%s: %s: the program has no LoRA adapters (compile with --lora GLOB)\n", t->prog,
+                t->o.lora_from ? "--lora-from" : "--export-adapters");
+        return 2;
+    }
     int rc = tr_lora_from(t, params);   /* first: --init may replace one of them */
     if (rc)
         return rc;

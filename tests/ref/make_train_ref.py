@@ -889,7 +889,8 @@ def run(c, spec, model_dir, prep, x, y, dtype, explicit, kinks=None, frozen_cach
         kind, keys = links[t.name]
         frozen[t.name] = torch_to_onnx(kind, [sd[k].detach().cpu().numpy() for k in keys])
     return dict(losses=losses, lrs=lrs, norms=norms, sizes=sizes, weights=weights,
-                buffers=buffers, frozen=frozen, steps=total, per_epoch=per_epoch, adapters=adapters)
+                buffers=buffers, frozen=frozen, steps=total, per_epoch=per_epoch, adapters=adapters,
+                names=names)
 
 
 class Kinks:
@@ -1224,7 +1225,7 @@ def write_case(name, c, spec, model_dir, out_root):
                                       "grad_clip", "lr_schedule", "warmup", "epochs", "batch")},
         "cut": prep["cut"],
         "removed_initializers": prep["removed"],
-        "trainable": list(ref["weights"]),
+        "trainable": list(ref["names"]),
         "bn_train_region": [node for node, _ in prep["region"]],
         "data": files,
         "x_dtype": str(x.dtype), "x_shape": list(x.shape),
