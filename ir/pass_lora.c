@@ -49,25 +49,35 @@ static UseKind weight_use(const Node *n, int i, const Value *v, const char **why
     return USE_NONE;
 }
 
-/* v can be adapted: a float initializer of rank >= 2 every reader of which is a supported weight input;
- * NULL, or why not. */
+/* Whether node n stores its weight (input 1) as [in, out]: MatMul, Gemm with transB 0. */
+static bool stored_in_out(const Node *n, UseKind kind)
+{
+    return kind == USE_MATMUL || (kind == USE_GEMM && node_attr_int(n, "transB", 0) == 0);
+}
+
+/* v can be adapted: a float initializer of rank >= 2 every reader of which is a supported weight input,
+ * all with one layout; NULL, or why not. */
 static const char *not_adaptable(const Graph *g, const Value *v)
 {
     if (!v->is_initializer || !v->init || v->dtype != DT_FLOAT || v->shape.rank < 2)
         return "not a float32 weight of rank >= 2";
     size_t uses = 0;
+    bool in_out = false;
     for (size_t k = 0; k < g->nnodes; k++) {
         const Node *n = g->nodes[k];
         for (int i = 0; !n->dead && i < n->ninputs; i++) {
             const char *why;
             if (n->inputs[i] != v)
                 continue;
-            uses++;
-            if (weight_use(n, i, v, &why) == USE_NONE)
+            UseKind kind = weight_use(n, i, v, &why);
+            if (kind == USE_NONE)
                 return why;
+            if (uses++ && stored_in_out(n, kind) != in_out)
+                return "read as a weight in two layouts ([in, out] and [out, in]) by different nodes";
+            in_out = stored_in_out(n, kind);
         }
     }
-    return uses ? NULL : "not read by any node";
+    return uses ? NULL : "not read by any node (a classifier the head replaced?)";
 }
 
 static bool glob_matches(const char *glob, const Value *v)
@@ -248,7 +258,7 @@ Status pass_lora(Model *m, const LoraOptions *o, LoraResult *out, Diag *d)
                 continue;
             const char *no = not_adaptable(g, v);
             if (no) {
-                if (!example && graph_count_uses(g, v)) {
+                if (!example) {
                     example = v->name;
                     why = no;
                 }
@@ -294,7 +304,7 @@ Status pass_lora(Model *m, const LoraOptions *o, LoraResult *out, Diag *d)
                     first = g->nodes[k];
                     kind = weight_use(first, j, w, &why);
                 }
-        bool in_out = kind == USE_MATMUL || (kind == USE_GEMM && node_attr_int(first, "transB", 0) == 0);
+        bool in_out = stored_in_out(first, kind);
         int64_t out_dim = w->shape.dim[in_out ? 1 : 0], in_dim = w->shape.dim[in_out ? 0 : 1], fan_in = in_dim;
         Shape as = w->shape, bs = w->shape;
         as.dim[0] = o->rank;
