@@ -3,7 +3,7 @@
  * run on its own (`onnxtune run`); predicting from the adapters file (--lora-from, unmerged) agrees; training
  * one epoch, --export-adapters, then one more from --lora-from equals two epochs in one go, and so does
  * resuming a checkpoint; --lora-dropout
- * trains reproducibly and leaves evaluation alone; and bad use is a one-line error with a non-zero exit.
+ * trains reproducibly and leaves evaluation alone; dump lists the adapters; and bad use is a one-line error with a non-zero exit.
  * Needs $ONNXTUNE (CTest sets it). */
 #include "train_tool.h"
 
@@ -234,6 +234,17 @@ int main(void)
     check_export_is_plain(mc, CNN, false);
     tt_expect("cnn: predict", 0, NULL, cnn, "predict", "--x", CNN_X, "--weights", mc, "--output", pc, "--quiet", NULL);
     check_run_matches("cnn", mc, "image", CNN_X, pc);
+
+    /* dump: the adapters and the trainable count: 2 x (4x16 + 48x4) = 512 adapter values + the head's 68 */
+    TtArgv da = {.n = 0};
+    tt_pushv(&da, tt_onnxtune, "dump", VIT, "--summary", "--batch", "2", "--lora", "*in_proj_weight", "--lora-rank",
+             "4", "--head", "linear:4", NULL);
+    int drc = tt_run(&da);
+    CHECK_MSG(drc == 0 && strstr(tt_out, "LoRA: 2 adapters (r 4, alpha 16, scaling 4, dropout 0), 512 values; "
+                                         "trainable: 580 of ") &&
+              strstr(tt_out, "encoder.layers.encoder_layer_1.self_attention.in_proj_weight: .lora_A [4,16], "
+                             ".lora_B [48,4]"),
+              "dump --lora: exit %d:\n%s%s", drc, tt_out, tt_err);
 
     /* bad use: one line, non-zero exit */
     const char *cnn_ad = tt_path("cnn.adapters.onnx");

@@ -24,7 +24,8 @@ static CliCommand dump_cmd = {
     "Show an ONNX model: summary (producer, opsets, inputs, outputs, parameters, FLOPs, op histogram)\n"
     "and every node with its inputs, outputs, shapes and attributes. Unknown ops are listed, not fatal.\n"
     "The training options of `onnxtune compile` (--train GLOB, --freeze GLOB, --train-from, --train-bias,\n"
-    "--bn-train, --head, --cut, ...) show what would train: parameters marked trainable, --dot in colour.",
+    "--bn-train, --head, --cut, --lora GLOB, ...) show what would train: parameters marked trainable, --dot\n"
+    "in colour; with --lora, a list of the adapters and the trainable count.",
     1, 1, dump_opts,
 };
 
