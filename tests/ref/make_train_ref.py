@@ -429,8 +429,9 @@ CASES = dict([
     ("vit_lora_sgd", dict(
         model="vit", desc="LoRA r 4, alpha 8 on the fused q/k/v in_proj_weight (MatMul, renamed and "
         "transposed by the exporter), out_proj (Gemm transB=1) and mlp.0 (MatMul) of every layer, base "
-        "frozen, + head linear:4, SGD momentum 0.9; --init gives A",
-        data="vit", samples=20, batch=4, epochs=2, train=[], head="linear:4",
+        "frozen, + the second LayerNorm of each layer (--train) + head linear:4, SGD momentum 0.9; "
+        "--init gives A",
+        data="vit", samples=20, batch=4, epochs=2, train=["*ln_2.*"], head="linear:4",
         lora=["*self_attention.in_proj_weight", "*out_proj.weight", "*mlp.0.weight"],
         lora_rank=4, lora_alpha=8.0, loss="cross_entropy", optimizer="sgd", lr=0.05, momentum=0.9)),
     ("vit_lora_adamw", dict(
