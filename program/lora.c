@@ -250,9 +250,46 @@ static int load_one(const Trainer *t, const char *path, const Init *in, const Tr
     return 0;
 }
 
-int tr_lora_from(const Trainer *t, unsigned char *params)
+int tr_lora_parse(const Trainer *t, const char *path, const unsigned char *buf, size_t len, unsigned char *params)
 {
     const TrainProgram *p = t->p;
+    Init *inits = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (!p->nlora)
+        rc = tr_fail(t, "--lora-from %s: the program has no LoRA adapters", path);
+    else if (!parse_model(buf, len, &inits, &n))
+        rc = tr_fail(t, "--lora-from %s: not an ONNX file (malformed protobuf)", path);
+    /* every tensor of the file must be one of this program's adapters file, and every adapter in the file */
+    for (size_t i = 0; !rc && i < n; i++) {
+        const TrainParam *tp = NULL;
+        for (int k = 0; k < p->nadapter_tensors && !tp; k++)
+            if (name_is(inits[i].name, p->params[p->adapter_tensors[k].param].name))
+                tp = &p->params[p->adapter_tensors[k].param];
+        const char *name = inits[i].name.p ? (const char *)inits[i].name.p : "";
+        if (!tp)
+            rc = tr_fail(t, "--lora-from %s: '%.*s' is neither an adapter nor a trainable parameter of this program "
+                         "(its adapters are named like '%s')", path, (int)(inits[i].name.n > 200 ? 200 : inits[i].name.n),
+                         name, p->params[p->lora[0].a].name);
+        else
+            rc = load_one(t, path, &inits[i], tp, params);
+    }
+    for (int k = 0; !rc && k < p->nlora; k++)
+        for (int ab = 0; ab < 2 && !rc; ab++) {
+            const char *want = p->params[ab ? p->lora[k].b : p->lora[k].a].name;
+            bool found = false;
+            for (size_t i = 0; i < n && !found; i++)
+                found = name_is(inits[i].name, want);
+            if (!found)
+                rc = tr_fail(t, "--lora-from %s: the file has no '%s' (it holds %zu tensors; give a file this "
+                             "program's --export-adapters wrote)", path, want, n);
+        }
+    free(inits);
+    return rc;
+}
+
+int tr_lora_from(const Trainer *t, unsigned char *params)
+{
     const char *path = t->o.lora_from;
     if (!path)
         return 0;
@@ -278,38 +315,7 @@ int tr_lora_from(const Trainer *t, unsigned char *params)
     }
     bool read_error = ferror(f);
     fclose(f);
-    Init *inits = NULL;
-    size_t n = 0;
-    int rc = 0;
-    if (read_error)
-        rc = tr_fail(t, "--lora-from %s: read error", path);
-    else if (!parse_model(buf, len, &inits, &n))
-        rc = tr_fail(t, "--lora-from %s: not an ONNX file (malformed protobuf)", path);
-    /* every tensor of the file must be one of this program's adapters file, and every adapter in the file */
-    for (size_t i = 0; !rc && i < n; i++) {
-        const TrainParam *tp = NULL;
-        for (int k = 0; k < p->nadapter_tensors && !tp; k++)
-            if (name_is(inits[i].name, p->params[p->adapter_tensors[k].param].name))
-                tp = &p->params[p->adapter_tensors[k].param];
-        if (!tp)
-            rc = tr_fail(t, "--lora-from %s: '%.*s' is neither an adapter nor a trainable parameter of this program "
-                         "(its adapters are named like '%s')", path,
-                         (int)(inits[i].name.n > 200 ? 200 : inits[i].name.n), (const char *)inits[i].name.p,
-                         p->params[p->lora[0].a].name);
-        else
-            rc = load_one(t, path, &inits[i], tp, params);
-    }
-    for (int k = 0; !rc && k < p->nlora; k++)
-        for (int ab = 0; ab < 2 && !rc; ab++) {
-            const char *want = p->params[ab ? p->lora[k].b : p->lora[k].a].name;
-            bool found = false;
-            for (size_t i = 0; i < n && !found; i++)
-                found = name_is(inits[i].name, want);
-            if (!found)
-                rc = tr_fail(t, "--lora-from %s: the file has no '%s' (it holds %zu tensors; give a file this "
-                             "program's --export-adapters wrote)", path, want, n);
-        }
-    free(inits);
+    int rc = read_error ? tr_fail(t, "--lora-from %s: read error", path) : tr_lora_parse(t, path, buf, len, params);
     free(buf);
     return rc;
 }

@@ -158,6 +158,8 @@ void tr_lora_reset(const TrainProgram *p, unsigned char *params);
 int tr_lora_export(const Trainer *t, const unsigned char *params, const char *path);
 /* --lora-from: A and B from the file (names, dtypes and shapes must be this program's); 0 without it. */
 int tr_lora_from(const Trainer *t, unsigned char *params);
+/* The same from an adapters file in memory, buf[len] (path names it in messages); for the fuzzer too. */
+int tr_lora_parse(const Trainer *t, const char *path, const unsigned char *buf, size_t len, unsigned char *params);
 double tr_lr_at(const Options *o, int64_t t, int64_t total, int64_t per_epoch);
 int tr_bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void ***out, void **ws);
 size_t tr_count_correct(const Trainer *t, const Buffers *b, size_t rows);
