@@ -1,10 +1,10 @@
 #!/bin/sh
-# test_lora_ort.sh - ONNX Runtime runs a LoRA fine-tuning's merged export like the trainer: the digits CNN with
-# LoRA adapters on its two 3x3 convs and its hidden Linear (Gemm), dropout on their input, and a new head, trained on the image folders
-# (models/digits/images) and exported (adapters merged into the conv weights: standard ONNX), then run by
-# onnxruntime-node (tests/ort_predict.js) on the validation images, must give the logits of `PROG predict`
-# (1e-4, relative to each row's largest), its argmax labels exactly, and the accuracy `PROG eval` reports;
-# the --export-adapters file loads in ONNX Runtime too, with peft's shapes.
+# test_lora_ort.sh - ONNX Runtime runs a LoRA fine-tuning's merged export like the trainer: the digits CNN
+# with LoRA adapters on its two 3x3 convs and its hidden Linear (Gemm), dropout on their input, and a new
+# head, trained on the image folders (models/digits/images) and exported (adapters merged into the weights:
+# standard ONNX), then run by onnxruntime-node (tests/ort_predict.js) on the validation images, must give
+# the logits of `PROG predict` (1e-4, relative to each row's largest), its argmax labels exactly, and the
+# accuracy `PROG eval` reports; the --export-adapters file loads in ONNX Runtime too, with peft's shapes.
 # onnxruntime-node as in tests/test_train_ort.sh (skipped, exit 77, without node/npm or network).
 # Environment: ONNXTUNE, ONNXTUNE_BUILD (CTest sets both).
 set -eu
