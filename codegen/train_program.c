@@ -518,9 +518,9 @@ static Status build_adapters(const TrainCompileOptions *o, const Params *ps, con
             st = diag_error(d, ST_NOMEM, "out of memory");
     }
     char *config = st ? NULL : arena_printf(a, "{\"peft_type\": \"LORA\", \"r\": %lld, \"lora_alpha\": %.17g, "
-                                            "\"lora_dropout\": %.17g, \"fan_in_fan_out\": false, \"bias\": \"none\", "
+                                            "\"lora_dropout\": %.17g, \"fan_in_fan_out\": false, \"bias\": \"%s\", "
                                             "\"target_weights\": [%s]}", (long long)o->lora.rank, o->lora.alpha,
-                                            o->lora.dropout, targets);
+                                            o->lora.dropout, o->freeze.train_bias ? "all" : "none", targets);
     MetaProp prop = {"onnxtune.lora", config};
     ExportOptions eo = {.producer_version = ONNXTUNE_VERSION, .props = &prop, .nprops = 1};
     ExportLayout layout;

@@ -64,5 +64,18 @@ ort.InferenceSession.create(process.argv[1]).then((s) => s.run({})).then((o) => 
     if (names !== want || a !== "4x16x3x3" || b !== "32x4x1x1") process.exit(1);
 }).catch((e) => { console.error(`adapters file: ${e.message}`); process.exit(1); });
 ' "$T/adapters.onnx"
+if /usr/bin/python3 -c "import onnx" 2>/dev/null; then
+    /usr/bin/python3 - "$T/digits.onnx" "$T/adapters.onnx" <<'PY'
+import json, sys
+import onnx
+for path in sys.argv[1:]:
+    onnx.checker.check_model(onnx.load(path), full_check=True)
+cfg = json.loads({p.key: p.value for p in onnx.load(sys.argv[2]).metadata_props}["onnxtune.lora"])
+assert cfg["r"] == 4 and cfg["lora_alpha"] == 8 and cfg["lora_dropout"] == 0.1, cfg
+print("onnx %s: the merged export and the adapters file pass onnx.checker; adapter config %s" % (onnx.__version__, cfg))
+PY
+else
+    echo "test_lora_ort: Python's onnx is not installed: the onnx.checker check is skipped"
+fi
 rm -rf "$T"
 echo "test_lora_ort: ok"
