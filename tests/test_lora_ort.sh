@@ -4,7 +4,8 @@
 # head, trained on the image folders (models/digits/images) and exported (adapters merged into the weights:
 # standard ONNX), then run by onnxruntime-node (tests/ort_predict.js) on the validation images, must give
 # the logits of `PROG predict` (1e-4, relative to each row's largest), its argmax labels exactly, and the
-# accuracy `PROG eval` reports; the --export-adapters file loads in ONNX Runtime too, with peft's shapes.
+# accuracy `PROG eval` reports; the same for the ViT with adapters on its attention and MLP weights (MatMul,
+# Gemm); the --export-adapters file loads in ONNX Runtime too, with peft's shapes.
 # onnxruntime-node as in tests/test_train_ort.sh (skipped, exit 77, without node/npm or network).
 # Environment: ONNXTUNE, ONNXTUNE_BUILD (CTest sets both).
 set -eu
@@ -52,6 +53,15 @@ I=models/digits/images
 "$P" eval --weights "$T/digits.onnx" --dir $I/val --metrics "$T/eval.jsonl" >/dev/null
 node tests/ort_predict.js "$T/digits.onnx" tests/ref/train_data/digits_png_val.npz "$T/p.npy" "$T/l.npy" \
     "$T/eval.jsonl" 1e-4
+# ViT: adapters on the fused q/k/v (MatMul, weight stored transposed), out_proj (Gemm) and mlp.0 (MatMul)
+V=tests/ref/train/vit_lora_sgd
+"$ONNXTUNE" compile models/vit/model.onnx --lora '*in_proj_weight' --lora '*out_proj.weight' --lora '*mlp.0.weight' \
+    --lora-rank 4 --head linear:4 --momentum 0.9 --batch 4 --opt-level 1 -o "$T/vit" >/dev/null
+"$T/vit" --train-x $V/x.npy --train-y $V/y.npy --epochs 3 --lr 0.05 --quiet --export "$T/vit.onnx"
+"$T/vit" predict --weights "$T/vit.onnx" --x $V/x.npy --output "$T/vp.npy" --output-labels "$T/vl.npy" --quiet
+"$T/vit" eval --weights "$T/vit.onnx" --x $V/x.npy --y $V/y.npy --metrics "$T/veval.jsonl" >/dev/null
+node tests/ort_predict.js "$T/vit.onnx" "$V/x.npy,$V/y.npy" "$T/vp.npy" "$T/vl.npy" "$T/veval.jsonl" 1e-4
+
 # the adapters file loads too: its initializers are its outputs (A and B of the convs and the Linear, the head)
 node -e '
 const ort = require("onnxruntime-node");
