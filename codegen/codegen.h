@@ -158,6 +158,7 @@ typedef struct TrainCompileOptions {
     size_t nshapes;
     FreezeOptions freeze;
     HeadOptions head;
+    LoraOptions lora;           /* after pass_freeze and pass_head */
     LossOptions loss;
     OptimOptions optim;
     const char *const *defaults; /* PROG options given at compile time, argv form: PROG's defaults */

@@ -333,7 +333,7 @@ static Status keep_prefix(Graph *g, const char *at, Diag *d)
 /* The training graph. pre: the frozen prefix found before autodiff (NULL: not looked for); cut: the
  * prefix's end, to build the rest (NULL: the whole graph); *x_name is then the features' input. */
 static Status build_train_graph(const TrainCompileOptions *o, Model **out, Params *ps, const char **x_name,
-                                bool *dropout, PrefixInfo *pre, const char *cut, Diag *d)
+                                bool *dropout, PrefixInfo *pre, const char *cut, LoraResult *lora, Diag *d)
 {
     Model *m = NULL;
     if (o->loss.kind == LOSS_MODEL && o->head.kind != HEAD_NONE)
@@ -342,12 +342,15 @@ static Status build_train_graph(const TrainCompileOptions *o, Model **out, Param
     Status st = load_model(o->model, o->shapes, o->nshapes, o->batch, &m, d);
     Value *loss = NULL, *x = NULL;
     Gradients grads;
+    LoraResult unused;
     if (!st && !(st = data_input(m->graph, &o->loss, &x, d)))
         *x_name = x->name;
     if (!st)
         st = pass_freeze(m, &o->freeze, d);
     if (!st)
         st = pass_head(m, &o->head, d);
+    if (!st)
+        st = pass_lora(m, &o->lora, lora ? lora : &unused, d);
     if (!st)
         st = pass_loss(m, &o->loss, &loss, d);
     if (!st)
@@ -378,6 +381,7 @@ static Status build_eval_graph(const TrainCompileOptions *o, const Params *ps, i
     Model *m = NULL;
     Value *loss = NULL;
     FreezeOptions none = {0};   /* every BatchNormalization in inference mode */
+    LoraResult lora;
     Status st = load_model(o->model, o->shapes, o->nshapes, batch, &m, d);
     Value *x = NULL;
     if (!st)
@@ -386,6 +390,8 @@ static Status build_eval_graph(const TrainCompileOptions *o, const Params *ps, i
         st = pass_freeze(m, &none, d);
     if (!st)
         st = pass_head(m, &o->head, d);
+    if (!st)
+        st = pass_lora(m, &o->lora, &lora, d);
     if (!st)
         st = pass_loss(m, &o->loss, &loss, d);
     if (!st)
@@ -420,6 +426,144 @@ static Status build_export(const TrainCompileOptions *o, Params *ps, Arena *a, u
             if (strcmp(ps->p[k].name, layout.params[i].name) == 0 && ps->p[k].kind != TRAIN_PARAM_STATE &&
                 layout.params[i].nbytes == ps->p[k].init->nbytes)
                 ps->p[k].export_offset = (int64_t)layout.params[i].offset;
+    model_free(m);
+    return st;
+}
+
+/* ---- LoRA: the adapters' table and their own ONNX file ---- */
+
+typedef struct LoraTables {
+    const LoraResult *res;
+    int *idx;                   /* per adapter: weight, A, B indices into the parameters */
+    int *saved;                 /* the parameters in the adapters file: the adapters, other trainable ones */
+    size_t *off;                /* their offsets in it */
+    size_t nsaved;
+    uint8_t *bytes;             /* the template */
+    size_t len;
+} LoraTables;
+
+static int param_index(const Params *ps, const char *name)
+{
+    for (size_t k = 0; k < ps->n; k++)
+        if (strcmp(ps->p[k].name, name) == 0)
+            return (int)k;
+    return -1;
+}
+
+/* JSON string (the names are PyTorch's; quotes and backslashes escaped, control bytes dropped). */
+static char *json_str(Arena *a, const char *s)
+{
+    size_t n = strlen(s);
+    char *out = arena_alloc(a, 2 * n + 3), *w = out;
+    if (!out)
+        return NULL;
+    *w++ = '"';
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            *w++ = '\\';
+        if ((unsigned char)*s >= ' ')
+            *w++ = *s;
+    }
+    *w++ = '"';
+    *w = '\0';
+    return out;
+}
+
+/* An ONNX model whose graph is only the adapters, as initializers and graph outputs (so ONNX Runtime can
+ * load it too), with peft's adapter_config in metadata_props "onnxtune.lora". */
+static Status build_adapters(const TrainCompileOptions *o, const Params *ps, const LoraResult *res, Arena *a,
+                             LoraTables *lt, Diag *d)
+{
+    lt->res = res;
+    if (!res->n)
+        return ST_OK;
+    lt->idx = arena_calloc(a, 3 * res->n, sizeof *lt->idx);
+    lt->saved = arena_calloc(a, ps->n + 1, sizeof *lt->saved);
+    lt->off = arena_calloc(a, ps->n + 1, sizeof *lt->off);
+    Model *m = model_new();
+    if (!lt->idx || !lt->saved || !lt->off || !m) {
+        model_free(m);
+        return diag_error(d, ST_NOMEM, "out of memory");
+    }
+    Status st = ST_OK;
+    m->ir_version = 8;
+    m->producer_name = "onnxtune";
+    m->opsets = arena_calloc(m->arena, 1, sizeof *m->opsets);
+    m->graph = graph_new(m->arena, "lora_adapters", NULL);
+    if (!m->opsets || !m->graph)
+        st = diag_error(d, ST_NOMEM, "out of memory");
+    else
+        m->opsets[m->nopsets++] = (OpsetImport){"", 13};
+    char *targets = arena_strdup(a, "");
+    for (size_t i = 0; !st && i < res->n; i++) {
+        const LoraAdapter *la = &res->adapters[i];
+        const char *names[3] = {la->weight, la->a, la->b};
+        for (int k = 0; k < 3 && !st; k++)
+            if ((lt->idx[3 * i + k] = param_index(ps, names[k])) < 0)
+                st = diag_error(d, ST_ERR, "internal: LoRA parameter '%s' is not in the parameter buffer", names[k]);
+        for (int k = 1; k < 3 && !st; k++)
+            lt->saved[lt->nsaved++] = lt->idx[3 * i + k];
+        char *q = json_str(a, la->weight);
+        targets = q && targets ? arena_printf(a, "%s%s%s", targets, i ? ", " : "", q) : NULL;
+        if (!targets && !st)
+            st = diag_error(d, ST_NOMEM, "out of memory");
+    }
+    /* then, like peft's modules_to_save, every other parameter that trains (the head, --train, --train-bias) */
+    for (size_t k = 0; !st && k < ps->n; k++) {
+        bool adapter = false;
+        for (size_t i = 0; i < lt->nsaved && !adapter; i++)
+            adapter = lt->saved[i] == (int)k;
+        if (!adapter && ps->p[k].kind == TRAIN_PARAM_TRAINABLE)
+            lt->saved[lt->nsaved++] = (int)k;
+    }
+    for (size_t i = 0; !st && i < lt->nsaved; i++) {
+        const Param *p = &ps->p[lt->saved[i]];
+        Value *v = graph_add_value(m->graph, p->name, d);
+        if (!v) {
+            st = d->status;
+            break;
+        }
+        v->dtype = p->dtype;
+        v->shape = p->shape;
+        v->init = (Tensor *)p->init;
+        if (p->transposed && p->shape.rank == 2) {     /* PyTorch's layout [out, in] */
+            Shape ts = shape_make(2, (int64_t[]){p->shape.dim[1], p->shape.dim[0]});
+            Tensor *t = tensor_new(m->arena, p->dtype, &ts);
+            if (!t) {
+                st = diag_error(d, ST_NOMEM, "out of memory");
+                break;
+            }
+            size_t rows = (size_t)p->shape.dim[0], cols = (size_t)p->shape.dim[1], es = dtype_size(p->dtype);
+            for (size_t r = 0; r < rows; r++)
+                for (size_t c = 0; c < cols; c++)
+                    memcpy((char *)t->data + (c * rows + r) * es, (const char *)p->init->data + (r * cols + c) * es, es);
+            v->shape = ts;
+            v->init = t;
+        }
+        v->is_initializer = true;
+        if (!graph_add_output(m->graph, v))
+            st = diag_error(d, ST_NOMEM, "out of memory");
+    }
+    char *config = st ? NULL : arena_printf(a, "{\"peft_type\": \"LORA\", \"r\": %lld, \"lora_alpha\": %.17g, "
+                                            "\"lora_dropout\": %.17g, \"fan_in_fan_out\": false, \"bias\": \"%s\", "
+                                            "\"target_weights\": [%s]}", (long long)o->lora.rank, o->lora.alpha,
+                                            o->lora.dropout, o->freeze.train_bias ? "all" : "none", targets);
+    MetaProp prop = {"onnxtune.lora", config};
+    ExportOptions eo = {.producer_version = ONNXTUNE_VERSION, .props = &prop, .nprops = 1};
+    ExportLayout layout;
+    if (!st && !config)
+        st = diag_error(d, ST_NOMEM, "out of memory");
+    if (!st)
+        st = onnx_export_bytes(m, &eo, a, &lt->bytes, &lt->len, &layout, d);
+    for (size_t i = 0; !st && i < lt->nsaved; i++) {
+        const char *want = ps->p[lt->saved[i]].name;
+        bool found = false;
+        for (size_t k = 0; k < layout.nparams && !found; k++)
+            if ((found = strcmp(layout.params[k].name, want) == 0))
+                lt->off[i] = layout.params[k].offset;
+        if (!found)
+            st = diag_error(d, ST_ERR, "internal: '%s' is not in the adapters file", want);
+    }
     model_free(m);
     return st;
 }
@@ -606,7 +750,7 @@ static void put_prefix(FILE *f, const PrefixGraphs *pg)
 static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, Model *eval, const Params *ps,
                            const char *x_name, size_t export_bytes, const char *params_file, const char *export_file,
                            const CodegenStats *st_train, const CodegenStats *st_eval, bool dropout,
-                           const PrefixGraphs *pg, Diag *d)
+                           const PrefixGraphs *pg, const LoraTables *lt, const char *adapters_file, Diag *d)
 {
     const Graph *g = train->graph;
     const Node *ln = loss_node(g);
@@ -634,6 +778,20 @@ static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, 
     if (!ps->n)
         fprintf(f, "    {0},\n");
     fprintf(f, "};\n\n");
+    size_t nlora = lt->res ? lt->res->n : 0;
+    if (nlora) {
+        put_incbin(f, "train_adapters_template", adapters_file, lt->len);
+        fprintf(f, "\n/* weight, A, B (parameter indices), alpha/r, weight stored [in, out] */\n"
+                   "static const TrainLora train_lora[] = {\n");
+        for (size_t i = 0; i < nlora; i++)
+            fprintf(f, "    {%d, %d, %d, %.17g, %s},\n", lt->idx[3 * i], lt->idx[3 * i + 1], lt->idx[3 * i + 2],
+                    lt->res->adapters[i].scale, lt->res->adapters[i].in_out ? "true" : "false");
+        fprintf(f, "};\n\n/* the adapters file's tensors: parameter index, offset of its data */\n"
+                   "static const TrainAdapterTensor train_adapter_tensors[] = {\n");
+        for (size_t i = 0; i < lt->nsaved; i++)
+            fprintf(f, "    {%d, %zu},\n", lt->saved[i], lt->off[i]);
+        fprintf(f, "};\n\n");
+    }
     if ((st = put_slots(f, "train", g, x_name, ps, d)) || (st = put_slots(f, "eval", eval->graph, x_name, ps, d)))
         return st;
     if (pg->at && ((st = put_slots(f, "rest_train", pg->rest_train->graph, pg->train_f, ps, d)) ||
@@ -673,6 +831,10 @@ static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, 
             ps->n, ps->bytes, export_bytes);
     fprintf(f, "    .ndefaults = %zu,\n    .defaults = %s,\n", o->ndefaults, o->ndefaults ? "train_defaults" : "NULL");
     put_prefix(f, pg);
+    if (nlora)
+        fprintf(f, "    .nlora = %zu,\n    .lora = train_lora,\n    .adapters_template = train_adapters_template,\n"
+                   "    .adapters_bytes = %zu,\n    .nadapter_tensors = %zu,\n    .adapter_tensors = train_adapter_tensors,\n",
+                nlora, lt->len, lt->nsaved);
     fprintf(f, "};\n\n");
     fprintf(f, "/* dropout: %s */\n", dropout ? "active in train_step_run (seed input {seed, step})" : "none");
     fprintf(f, "int main(int argc, char **argv)\n{\n    return trainer_main(argc, argv, &train_program);\n}\n");
@@ -685,7 +847,7 @@ static const char *tmp_root(void)
     return t && *t ? t : "/tmp";
 }
 
-#define NFILES 9
+#define NFILES 10
 
 Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *stats, Diag *d)
 {
@@ -697,17 +859,18 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
     uint8_t *export = NULL;
     size_t export_len = 0;
     PrefixGraphs pg = {0};
+    LoraResult lora = {0};
     char dir[4096] = "", c_path[4300], files[NFILES][4300];
     static const char *const suffix[NFILES] = {"train_step.weights", "train_update.weights", "eval.weights",
                                                "params", "export.onnx", "features.weights", "rest_step.weights",
-                                               "rest_update.weights", "rest_eval.weights"};
+                                               "rest_update.weights", "rest_eval.weights", "adapters.onnx"};
     if (!a)
         return diag_error(d, ST_NOMEM, "out of memory");
     if (o->batch < 1) {
         arena_free(a);
         return diag_error(d, ST_USAGE, "--batch must be at least 1");
     }
-    Status st = build_train_graph(o, &train, &ps, &x_name, &dropout, &pg.info, NULL, d);
+    Status st = build_train_graph(o, &train, &ps, &x_name, &dropout, &pg.info, NULL, &lora, d);
     if (!st)
         st = build_eval_graph(o, &ps, o->batch, NULL, false, NULL, &eval, d);
     if (!st && pg.info.boundary) {  /* the frozen prefix and the rest, built again and cut */
@@ -715,7 +878,7 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
         const char *x2 = NULL;
         bool dropout2 = false;
         pg.at = pg.info.boundary->name;
-        st = build_train_graph(o, &pg.rest_train, &ps2, &x2, &dropout2, NULL, pg.at, d);
+        st = build_train_graph(o, &pg.rest_train, &ps2, &x2, &dropout2, NULL, pg.at, NULL, d);
         pg.train_f = x2;
         if (!st && ps2.n != ps.n)
             st = diag_error(d, ST_ERR, "internal: the graph without its prefix has other parameters");
@@ -726,6 +889,9 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
     }
     if (!st)
         st = build_export(o, &ps, a, &export, &export_len, d);
+    LoraTables lt = {0};
+    if (!st)
+        st = build_adapters(o, &ps, &lora, a, &lt, d);
     if (st)
         goto out;
 
@@ -749,7 +915,8 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
             st = diag_error(d, ST_USAGE, "%s: the program's name may not contain quotes or backslashes", o->output);
             goto out;
         }
-    if ((st = write_params(files[3], &ps, d)) || (st = write_blob(files[4], export, export_len, d)))
+    if ((st = write_params(files[3], &ps, d)) || (st = write_blob(files[4], export, export_len, d)) ||
+        (lt.len && (st = write_blob(files[9], lt.bytes, lt.len, d))))
         goto out;
     FILE *f = fopen(c_path, "w");
     if (!f) {
@@ -799,7 +966,7 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
     }
     if (!st)
         st = emit_program(o, f, train, eval, &ps, x_name, export_len, base_name(files[3]), base_name(files[4]),
-                          &s_step, &s_eval, dropout, &pg, d);
+                          &s_step, &s_eval, dropout, &pg, &lt, base_name(files[9]), d);
     if (fclose(f) != 0 && !st)
         st = diag_error(d, ST_IO, "%s: write failed", c_path);
     if (st)

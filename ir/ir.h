@@ -888,6 +888,40 @@ typedef struct HeadOptions {
 Status head_parse(const char *spec, HeadOptions *o, Diag *d) MUST_CHECK;
 Status pass_head(Model *m, const HeadOptions *o, Diag *d) MUST_CHECK;
 
+/* ======================================================================== ir/pass_lora.c */
+
+/* LoRA: each weight matched by a --lora glob (fnmatch on PyTorch's or the ONNX name, as pass_freeze's) that
+ * is the weight input of MatMul, Gemm (transA 0) or Conv (group 1) gets trainable adapters
+ * "<weight>.lora_A" and "<weight>.lora_B" in peft's layout, A [r, in] ([r, in, k...] for Conv), B [out, r]
+ * ([out, r, 1...]), and is frozen; each node reading it then computes W x + (alpha/r) B(A(dropout(x)))
+ * (with Gemm's alpha on both terms). A ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (nn.Linear's
+ * kaiming_uniform_(a=sqrt(5))) from splitmix64 seeded with seed ^ 0x4c6f5241, adapter by adapter in
+ * initializer order; B = 0. Dropout is an ONNX Dropout node per adapted node (active in the training step
+ * like any Dropout). A glob selecting no adaptable weight, rank < 1, alpha <= 0 or dropout outside [0, 1)
+ * is ST_USAGE. Run after pass_freeze and pass_head (so the head's weights can be adapted and the removed
+ * classifier's cannot). */
+typedef struct LoraOptions {
+    const char *const *globs;   /* --lora GLOB, in command-line order; none: the pass does nothing */
+    size_t nglobs;
+    int64_t rank;               /* --lora-rank r (8) */
+    double alpha;               /* --lora-alpha (16) */
+    double dropout;             /* --lora-dropout p (0) */
+    uint64_t seed;              /* --seed */
+} LoraOptions;
+
+typedef struct LoraAdapter {
+    const char *weight, *a, *b; /* value names */
+    double scale;               /* alpha / r: merged weight = W + scale * B A (in PyTorch's layout) */
+    bool in_out;                /* W is stored [in, out] (MatMul, Gemm transB=0): the merge adds (B A)^T */
+} LoraAdapter;
+
+typedef struct LoraResult {
+    size_t n;
+    LoraAdapter *adapters;      /* in the graph's arena */
+} LoraResult;
+
+Status pass_lora(Model *m, const LoraOptions *o, LoraResult *out, Diag *d) MUST_CHECK;
+
 /* ======================================================================== ir/pass_loss.c */
 
 #define ONNXTUNE_DOMAIN "onnxtune"   /* the domain of our own ops (ops_train.c, backward ops) */

@@ -48,6 +48,21 @@ class SmallCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+class LoraCNN(nn.Module):
+    """A kxk conv (3x3, stride 2) and a 1x1 conv: the two Conv shapes LoRA adapts (tests/ref/make_train_ref.py)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(8, 16, 1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(16, 10)
+
+    def forward(self, x):  # x: [N,3,8,8] -> [N,10]
+        return self.classifier(self.features(x))
+
+
 class TextTransformer(nn.Module):
     """Token ids -> embedding -> TransformerEncoder -> mean over the sequence -> logits."""
 
@@ -331,6 +346,11 @@ def build_cnn():
     return m, float_inputs((1, 8, 8), 2, scale=2.0, shift=0.5), ["image"], ["logits"], [13], (2, 3)
 
 
+def build_lora_cnn():
+    common.set_seed(10)
+    return LoraCNN(), float_inputs((3, 8, 8), 10), ["image"], ["logits"], [13], (2, 3)
+
+
 def build_transformer():
     common.set_seed(3)
     return TextTransformer(), token_inputs(7, 50, 3), ["tokens"], ["logits"], [17, 13], (2, 3)
@@ -382,6 +402,7 @@ MODELS = {
     "gpt2": build_gpt2,
     "distilbert": build_distilbert,
     "vit": build_vit,
+    "lora_cnn": build_lora_cnn,
 }
 
 

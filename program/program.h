@@ -310,6 +310,23 @@ typedef struct TrainPrefix {
     const char *note;           /* at NULL: why a frozen part cannot be cached (NULL: nothing to say) */
 } TrainPrefix;
 
+/* A LoRA adapter (ir/pass_lora.c): params[a] [r, in, k...] and params[b] [out, r, 1...] beside the frozen
+ * params[weight]. The export merges them, W + scale * B A in PyTorch's [out, in, k...] layout (in_out: W is
+ * stored [in, out], so the transpose is added). */
+typedef struct TrainLora {
+    int weight, a, b;           /* indices into TrainProgram.params */
+    double scale;               /* alpha / r */
+    bool in_out;
+} TrainLora;
+
+/* A tensor of the --export-adapters file: params[param] (every adapter and every other trainable
+ * parameter, as peft saves the adapters with modules_to_save), its raw data at `offset` of the template,
+ * in PyTorch's layout (a transposed parameter is transposed back). */
+typedef struct TrainAdapterTensor {
+    int param;
+    size_t offset;
+} TrainAdapterTensor;
+
 typedef struct TrainProgram {
     const char *model;          /* the ONNX file it was compiled from (its base name) */
     const char *compiled_with;  /* the compile options, for --help */
@@ -330,6 +347,12 @@ typedef struct TrainProgram {
     int ndefaults;
     const char *const *defaults; /* compile-time defaults of the program's options, parsed before argv */
     TrainPrefix prefix;
+    int nlora;                  /* LoRA adapters (0: none) */
+    const TrainLora *lora;
+    const unsigned char *adapters_template; /* ONNX: the adapters as initializers (graph outputs too) */
+    size_t adapters_bytes;
+    int nadapter_tensors;
+    const TrainAdapterTensor *adapter_tensors;
 } TrainProgram;
 
 /* Everything but the model: returns the exit status (0 trained, 1 failed, 2 usage). */

@@ -35,6 +35,7 @@ typedef struct Options {
     double step_gamma;
     InitArg inits[256];
     size_t ninits;
+    const char *export_adapters, *lora_from;    /* program/lora.c */
     /* trainer_run.c: checkpoints, resuming, the plot, plain progress lines, early stopping */
     const char *checkpoint, *resume, *plot;
     int64_t checkpoint_every, log_every, patience, max_steps;  /* 0: none */
@@ -146,6 +147,19 @@ int tr_check_array(const Trainer *t, const char *flag, const char *path, const N
 const TrainParam *tr_find_param(const TrainProgram *p, const char *name);
 int tr_apply_inits(const Trainer *t, unsigned char *params);
 int tr_export_model(const Trainer *t, const unsigned char *params, const char *path);
+
+/* ---- lora.c: LoRA adapters (TrainProgram.lora) ---- */
+
+/* Add scale * B A to each adapted weight in export_buf (a copy of the export template with the weights). */
+void tr_lora_merge(const TrainProgram *p, const unsigned char *params, unsigned char *export_buf);
+/* B = 0 for every adapter: the weights loaded from a merged export already hold B A. */
+void tr_lora_reset(const TrainProgram *p, unsigned char *params);
+/* --export-adapters PATH: the adapters template with the current A and B, written atomically. */
+int tr_lora_export(const Trainer *t, const unsigned char *params, const char *path);
+/* --lora-from: A and B from the file (names, dtypes and shapes must be this program's); 0 without it. */
+int tr_lora_from(const Trainer *t, unsigned char *params);
+/* The same from an adapters file in memory, buf[len] (path names it in messages); for the fuzzer too. */
+int tr_lora_parse(const Trainer *t, const char *path, const unsigned char *buf, size_t len, unsigned char *params);
 double tr_lr_at(const Options *o, int64_t t, int64_t total, int64_t per_epoch);
 int tr_bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void ***out, void **ws);
 size_t tr_count_correct(const Trainer *t, const Buffers *b, size_t rows);

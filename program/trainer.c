@@ -61,7 +61,8 @@ static int (*const apply_topic[])(Trainer *t, const char *name, const char *v) =
 /* Options fixed when the program is compiled: naming them here gives a helpful error. */
 static const char *const compile_only[] = {
     "--train", "--freeze", "--train-from", "--train-bias", "--bn-train", "--head", "--head-dropout", "--cut",
-    "--loss", "--label-smoothing", "--optimizer", "--infer", "--input", "--emit-c", NULL,
+    "--loss", "--label-smoothing", "--optimizer", "--infer", "--input", "--emit-c", "--lora", "--lora-rank",
+    "--lora-alpha", "--lora-dropout", NULL,
 };
 
 /* "PROG: message" on stderr; returns the exit status 1. */
@@ -163,6 +164,10 @@ static int apply_option(Trainer *t, const char *name, const char *v)
         o->metrics = v;
     else if (IS("--export"))
         o->export_path = v;
+    else if (IS("--export-adapters"))
+        o->export_adapters = v;
+    else if (IS("--lora-from"))
+        o->lora_from = v;
     else if (IS("--no-shuffle") || IS("--shuffle"))
         o->shuffle = IS("--shuffle");
     else if (IS("--drop-last"))
@@ -364,6 +369,14 @@ int tr_apply_inits(const Trainer *t, unsigned char *params)
 {
     const TrainProgram *p = t->p;
     char err[1024], got[160], want[160];
+    if ((t->o.lora_from || t->o.export_adapters) && !p->nlora) {
+        fprintf(stderr, "%s: %s: the program has no LoRA adapters (compile with --lora GLOB)\n", t->prog,
+                t->o.lora_from ? "--lora-from" : "--export-adapters");
+        return 2;
+    }
+    int rc = tr_lora_from(t, params);   /* first: --init may replace one of them */
+    if (rc)
+        return rc;
     for (size_t k = 0; k < t->o.ninits; k++) {
         const InitArg *ia = &t->o.inits[k];
         const TrainParam *tp = tr_find_param(p, ia->name);
@@ -389,7 +402,7 @@ int tr_apply_inits(const Trainer *t, unsigned char *params)
                 dims[i] = a.dims[i];
             for (int i = 0; i < tp->rank; i++)
                 wd[i] = (size_t)tp->dims[tr ? 1 - i : i];
-            int rc = tr_fail(t, "--init %s: %s is %s %s, but '%s' is %s %s%s", ia->name, ia->path, rt_dtype_name(a.dtype),
+            rc = tr_fail(t, "--init %s: %s is %s %s, but '%s' is %s %s%s", ia->name, ia->path, rt_dtype_name(a.dtype),
                           tr_shape_text(got, sizeof got, a.rank, dims, NULL), tp->name, rt_dtype_name((RtDType)tp->dtype),
                           tr_shape_text(want, sizeof want, tp->rank, wd, NULL),
                           tr ? " (PyTorch's layout [out, in]; the model stores it transposed)" : "");
@@ -423,6 +436,7 @@ int tr_export_model(const Trainer *t, const unsigned char *params, const char *p
         if (tp->export_offset >= 0 && tp->kind != TRAIN_PARAM_STATE)
             memcpy(buf + tp->export_offset, params + tp->offset, tp->nbytes);
     }
+    tr_lora_merge(p, params, buf);
     unsigned char *meta, *grown;    /* metadata_props (class names, preprocessing) follow the template */
     size_t meta_len, total = p->export_bytes;
     if (tr_export_metadata(t, &meta, &meta_len)) {

@@ -422,6 +422,8 @@ int tr_parse_export_weights(const Trainer *t, const char *path, const unsigned c
     }
     for (size_t i = 0; !rc && i < np; i++)
         memcpy(params + ps[i]->offset, buf + ps[i]->export_offset, ps[i]->nbytes);
+    if (!rc)
+        tr_lora_reset(p, params);   /* the export's weights are merged */
     free(ps);
     return rc;
 }

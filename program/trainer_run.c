@@ -782,12 +782,20 @@ int tr_run(Trainer *t, Data *tr, Data *val, Buffers *b)
         exported = erc == 0;
         rc = rc ? rc : erc;
     }
+    bool adapters = false;
+    if (finished && o->export_adapters) {
+        int erc = tr_lora_export(t, b->params, o->export_adapters);
+        adapters = erc == 0;
+        rc = rc ? rc : erc;
+    }
     ProgressSummary s = {
         .best_epoch = r.best_epoch, .best = r.best, .monitor = o->monitor_accuracy ? "val accuracy" : "val loss",
         .stop_reason = reason[0] ? reason : NULL, .export_path = exported ? o->export_path : NULL,
         .checkpoint_path = r.ckpt_step >= 0 ? r.ckpt : NULL, .plot_path = o->plot, .metrics_path = o->metrics,
     };
     progress_summary(&r.prog, &s);
+    if (adapters && !o->quiet)
+        printf("adapters: %s\n", o->export_adapters);
     if (interrupted && r.ckpt_step >= 0 && rc == 0) {
         FILE *f = r.stop > 0 ? stderr : stdout;
         if (r.stop > 0)

@@ -5,6 +5,7 @@
 // It reads only what it needs of ZIP and NPY (little-endian float32 / int64, C order).
 //
 // Run: node tests/ort_predict.js MODEL.onnx DATA.npz LOGITS.npy LABELS.npy EVAL.jsonl [TOL]
+// (DATA may also be X.npy,Y.npy.)
 // Prints one line; exits 1 when anything differs, 2 on bad input.
 'use strict';
 const fs = require('fs');
@@ -63,7 +64,9 @@ async function main() {
     const [model, npz, logitsPath, labelsPath, evalPath, tolArg] = process.argv.slice(2);
     if (!evalPath) fail(2, 'usage: node tests/ort_predict.js MODEL.onnx DATA.npz LOGITS.npy LABELS.npy EVAL.jsonl [TOL]');
     const tol = Number(tolArg || 1e-4);
-    const data = readNpz(npz);
+    const files = npz.split(',');   // X.npy,Y.npy instead of an .npz
+    const npy = (f) => parseNpy(fs.readFileSync(f), f);
+    const data = files.length === 2 ? { x: npy(files[0]), y: npy(files[1]) } : readNpz(npz);
     if (!data.x || !data.y) fail(2, `${npz}: needs x and y`);
     const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
     const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data.x.data, data.x.shape) };

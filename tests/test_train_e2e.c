@@ -361,7 +361,7 @@ static int64_t compile_batch(const char *name, int64_t batch)
 
 static void run_case(const char *name, int *failed)
 {
-    char path[512], prog[512], metrics[512], exported[512], bbuf[32];
+    char path[512], prog[512], metrics[512], exported[512], adapters[512], bbuf[32];
     Json c;
     snprintf(path, sizeof path, "%s/%s/case.json", ref_root, name);
     if (!load_json(path, &c)) {
@@ -372,6 +372,9 @@ static void run_case(const char *name, int *failed)
     snprintf(prog, sizeof prog, "%s/%s", tmpdir, name);
     snprintf(metrics, sizeof metrics, "%s/%s.jsonl", tmpdir, name);
     snprintf(exported, sizeof exported, "%s/%s.onnx", tmpdir, name);
+    snprintf(adapters, sizeof adapters, "%s/%s.adapters.onnx", tmpdir, name);
+    const Json *want_adapters = jget(&c, "expected_adapters");
+    bool lora = want_adapters && want_adapters->n > 0;
     const char *model = jstr(&c, "model");
     int64_t batch = (int64_t)jnum(&c, "batch", 0);
     snprintf(bbuf, sizeof bbuf, "%lld", (long long)compile_batch(name, batch));
@@ -403,6 +406,10 @@ static void run_case(const char *name, int *failed)
         push(&a, metrics);
         push(&a, "--export");
         push(&a, exported);
+        if (lora) {     /* the merged export, and the adapters alone */
+            push(&a, "--export-adapters");
+            push(&a, adapters);
+        }
         rc = run(a.v);
         ok = rc == 0;
         CHECK_MSG(rc == 0, "%s: the program exited %d:\n%s", name, rc, last_err);
@@ -440,6 +447,15 @@ static void run_case(const char *name, int *failed)
             w_err = compare_weights(got, jget(&c, "expected"), l2, name, worst, sizeof worst);
             double b_err = compare_weights(got, jget(&c, "expected_buffers"), l2, name, worst, sizeof worst);
             w_err = fmax(w_err, b_err);
+            Model *ad = NULL;
+            diag_init(&d, adapters);
+            if (lora && onnx_import_file(adapters, &ad, &d) == ST_OK)
+                w_err = fmax(w_err, compare_weights(ad, want_adapters, l2, name, worst, sizeof worst));
+            else if (lora) {
+                CHECK_MSG(false, "%s: the adapters file does not import: %s", name, d.msg);
+                w_err = INFINITY;
+            }
+            model_free(ad);
             CHECK_MSG(w_err < w_tol, "%s: exported weights differ from PyTorch's by %.3g (%s), tolerance %g", name,
                       w_err, worst, w_tol);
             const Json *removed = jget(&c, "removed_initializers");

@@ -1041,6 +1041,8 @@ typedef struct {
     FreezeRule rules[16];
     FreezeOptions freeze;
     HeadOptions head;
+    const char *lora_globs[16];
+    LoraOptions lora;
     LossOptions loss;
     OptimOptions optim;
     bool ok;
@@ -1050,6 +1052,7 @@ static void parse_args(const StrList *a, CaseArgs *c)
 {
     memset(c, 0, sizeof *c);
     c->freeze.rules = c->rules;
+    c->lora = (LoraOptions){.globs = c->lora_globs, .rank = 8, .alpha = 16};
     c->ok = true;
     OptimOptions o = {0};
     double wd = -1;
@@ -1061,6 +1064,12 @@ static void parse_args(const StrList *a, CaseArgs *c)
             c->rules[c->freeze.nrules++] = (FreezeRule){k[2] == 't', v};
         else if (!strcmp(k, "--train-from"))
             c->freeze.train_from = v;
+        else if (!strcmp(k, "--lora") && c->lora.nglobs < 16)
+            c->lora_globs[c->lora.nglobs++] = v;
+        else if (!strcmp(k, "--lora-rank"))
+            c->lora.rank = atoi(v);
+        else if (!strcmp(k, "--lora-alpha"))
+            c->lora.alpha = atof(v);
         else if (!strcmp(k, "--head"))
             c->ok &= head_parse(v, &c->head, &d) == ST_OK;
         else if (!strcmp(k, "--loss"))
@@ -1160,6 +1169,9 @@ static void check_case_passes(const char *name, JsonText doc, const char *argkey
     CHECK_MSG(st == ST_OK, "%s: pass_freeze: %s", what, d.msg);
     st = st ? st : pass_head(m, &c.head, &d);
     CHECK_MSG(st == ST_OK, "%s: pass_head: %s", what, d.msg);
+    LoraResult lora;
+    st = st ? st : pass_lora(m, &c.lora, &lora, &d);   /* trainable: the adapters, not their weights */
+    CHECK_MSG(st == ST_OK, "%s: pass_lora: %s", what, d.msg);
     if (st) {
         model_free(m);
         return;
@@ -1176,7 +1188,7 @@ static void check_case_passes(const char *name, JsonText doc, const char *argkey
         for (size_t i = 0; i < init.n; i++) {
             NpyArray a;
             Value *v = val(m, init.s[i]);
-            CHECK_MSG(v != NULL, "%s: no head parameter '%s'", what, init.s[i]);
+            CHECK_MSG(v != NULL, "%s: no head or LoRA parameter '%s'", what, init.s[i]);
             if (!v || npy_read(init.v[i], &a, NULL, 0) != NPY_OK)
                 continue;
             bool same = a.rank == v->shape.rank;

@@ -109,7 +109,7 @@ static CliCommand compile_cmd = {
     "Generate C for MODEL (shapes fixed, one planned arena) and build it into a standalone program:\n"
     "  with --infer: PROG --input NAME=FILE.npy ... --output-dir DIR   writes DIR/<output name>.npy\n"
     "  without: a training program, PROG --train-x X.npy --train-y Y.npy ... (PROG --help); the training\n"
-    "  options (--train, --freeze, --head, --loss, --optimizer, ...: onnxtune train --help) fix what\n"
+    "  options (--train, --freeze, --head, --lora, --loss, --optimizer, ...: onnxtune train --help) fix what\n"
     "  trains, and --epochs, --lr, --lr-schedule, --warmup, --val-split, --seed, --no-shuffle, --drop-last\n"
     "  given here become PROG's defaults",
     1, 1, compile_opts,

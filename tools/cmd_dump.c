@@ -24,7 +24,8 @@ static CliCommand dump_cmd = {
     "Show an ONNX model: summary (producer, opsets, inputs, outputs, parameters, FLOPs, op histogram)\n"
     "and every node with its inputs, outputs, shapes and attributes. Unknown ops are listed, not fatal.\n"
     "The training options of `onnxtune compile` (--train GLOB, --freeze GLOB, --train-from, --train-bias,\n"
-    "--bn-train, --head, --cut, ...) show what would train: parameters marked trainable, --dot in colour.",
+    "--bn-train, --head, --cut, --lora GLOB, ...) show what would train: parameters marked trainable, --dot\n"
+    "in colour; with --lora, a list of the adapters and the trainable count.",
     1, 1, dump_opts,
 };
 
@@ -58,6 +59,31 @@ static void print_prefix(FILE *f, Graph *g)
     else
         fprintf(f, "%sno feature cache: %s\n", b ? "  " : "frozen prefix: none: ",
                 pi.why_not ? pi.why_not : "nothing before the first trainable node depends on the input alone");
+}
+
+/* With --lora: the adapters, and what trains in all. */
+static void print_lora(FILE *f, const Graph *g, const LoraOptions *o, const LoraResult *r)
+{
+    if (!r->n)
+        return;
+    size_t elems = 0;
+    for (size_t i = 0; i < r->n; i++)
+        for (int k = 0; k < 2; k++) {
+            const Value *v = graph_find_local(g, k ? r->adapters[i].b : r->adapters[i].a);
+            elems += v && v->init ? v->init->numel : 0;
+        }
+    FreezeSummary s;
+    freeze_summary(g, &s);
+    size_t all = s.trainable_elems + s.frozen_elems;
+    fprintf(f, "LoRA: %zu adapters (r %lld, alpha %g, scaling %g, dropout %g), %zu values; trainable: %zu of %zu "
+            "values (%.3g%%)\n", r->n, (long long)o->rank, o->alpha, o->alpha / (double)o->rank, o->dropout, elems,
+            s.trainable_elems, all, 100.0 * (double)s.trainable_elems / (double)(all ? all : 1));
+    for (size_t i = 0; i < r->n; i++) {
+        const Value *a = graph_find_local(g, r->adapters[i].a), *b = graph_find_local(g, r->adapters[i].b);
+        char as[128] = "?", bs[128] = "?";
+        fprintf(f, "  %s: .lora_A %s, .lora_B %s\n", r->adapters[i].weight, a ? shape_str(&a->shape, as, sizeof as) : as,
+                b ? shape_str(&b->shape, bs, sizeof bs) : bs);
+    }
 }
 
 /* Print the diagnostic as diag_print would ("FILE: message"), but with control bytes in names
@@ -109,9 +135,11 @@ int cmd_dump(int argc, char **argv)
         return fail(&d);
     }
     DumpInfo info;
+    LoraResult lora = {0};
     so.keep_params = ta.argc > 0;
     if (pass_canon(m, &d) != ST_OK || pass_torch_names(m, &d) != ST_OK || pass_shapes(m, &so, &d) != ST_OK ||
-        (ta.argc && (pass_freeze(m, &to.freeze, &d) != ST_OK || pass_head(m, &to.head, &d) != ST_OK)) ||
+        (ta.argc && (pass_freeze(m, &to.freeze, &d) != ST_OK || pass_head(m, &to.head, &d) != ST_OK ||
+                     pass_lora(m, &to.lora, &lora, &d) != ST_OK)) ||
         dump_info(m, path, &info, &d) != ST_OK) {
         rc = fail(&d);
         model_free(m);
@@ -135,8 +163,10 @@ int cmd_dump(int argc, char **argv)
         dump_dot(f, &info, &dopt);
     else
         dump_text(f, &info, &dopt);
-    if (ta.argc && !json && !dot)
+    if (ta.argc && !json && !dot) {
+        print_lora(f, m->graph, &to.lora, &lora);
         print_prefix(f, m->graph);
+    }
     rc = 0;
     if (fflush(f) != 0 || ferror(f)) {
         fprintf(stderr, "onnxtune dump: %s: write error: %s\n",

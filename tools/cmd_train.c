@@ -36,6 +36,10 @@ static const TrainOpt train_opts[] = {
     {"--bn-train", false, T_COMPILE, NULL, "BatchNormalization in the trainable region on batch statistics"},
     {"--head", true, T_COMPILE, "SPEC", "none, linear:K or mlp:H,K (replaces the final classifier)"},
     {"--head-dropout", true, T_COMPILE, "P", "dropout between the mlp head's layers"},
+    {"--lora", true, T_COMPILE, "GLOB", "add LoRA adapters to the matched MatMul/Gemm/Conv weights (repeatable)"},
+    {"--lora-rank", true, T_COMPILE, "R", "LoRA rank r (default 8)"},
+    {"--lora-alpha", true, T_COMPILE, "A", "LoRA alpha: the update is scaled by alpha/r (default 16)"},
+    {"--lora-dropout", true, T_COMPILE, "P", "dropout on the adapters' input (default 0)"},
     {"--cut", true, T_COMPILE, "VALUE", "attach the head to VALUE (default: the final classifier's input)"},
     {"--loss", true, T_COMPILE, "NAME", "cross_entropy (default), mse, l1, bce_with_logits, model (its own loss)"},
     {"--label-smoothing", true, T_COMPILE, "E", "cross_entropy label smoothing"},
@@ -177,6 +181,7 @@ static bool number(const char *cmd, const char *name, const char *v, double *out
 }
 
 static FreezeRule freeze_rules[128];
+static const char *lora_globs[128];
 
 bool tools_train_compile_options(const char *cmd, TrainArgs *a, struct TrainCompileOptions *o)
 {
@@ -184,9 +189,12 @@ bool tools_train_compile_options(const char *cmd, TrainArgs *a, struct TrainComp
     diag_init(&d, NULL);
     const char *optimizer = "sgd", *loss = "cross_entropy";
     double mom = 0, wd = NAN, b1 = NAN, b2 = NAN, eps = NAN, clip = 0, ls = 0, hd = 0, seed = 0;
+    double rank = 8, alpha = 16, ldrop = 0;
+    const char *lora_hyper = NULL;
     bool nesterov = false;
     o->freeze = (FreezeOptions){.rules = freeze_rules};
     o->head = (HeadOptions){.kind = HEAD_NONE};
+    o->lora = (LoraOptions){0};
     for (int i = 0; i < a->argc; i++) {
         const char *arg = a->argv[i], *eq = strchr(arg, '='), *v = NULL;
         size_t len = eq && strncmp(arg, "--", 2) == 0 ? (size_t)(eq - arg) : strlen(arg);
@@ -216,6 +224,25 @@ bool tools_train_compile_options(const char *cmd, TrainArgs *a, struct TrainComp
             ok = head_parse(v, &o->head, &d) == ST_OK;
             o->head.dropout = keep;
             o->head.cut = cut;
+        } else if (IS("--lora")) {
+            if (o->lora.nglobs == sizeof lora_globs / sizeof lora_globs[0]) {
+                fprintf(stderr, "onnxtune %s: too many --lora options\n", cmd);
+                return false;
+            }
+            lora_globs[o->lora.nglobs++] = v;
+        } else if (IS("--lora-rank")) {
+            lora_hyper = name;
+            ok = number(cmd, name, v, &rank);
+            if (ok && !(rank >= 1 && rank <= (1 << 20) && rank == floor(rank))) {
+                fprintf(stderr, "onnxtune %s: --lora-rank wants an integer from 1 to %d, not '%s'\n", cmd, 1 << 20, v);
+                ok = false;
+            }
+        } else if (IS("--lora-alpha")) {
+            lora_hyper = name;
+            ok = number(cmd, name, v, &alpha);
+        } else if (IS("--lora-dropout")) {
+            lora_hyper = name;
+            ok = number(cmd, name, v, &ldrop);
         } else if (IS("--cut")) {
             o->head.cut = v;
         } else if (IS("--head-dropout")) {
@@ -257,6 +284,15 @@ bool tools_train_compile_options(const char *cmd, TrainArgs *a, struct TrainComp
         fprintf(stderr, "onnxtune %s: %s\n", cmd, d.msg);
         return false;
     }
+    if (lora_hyper && !o->lora.nglobs) {
+        fprintf(stderr, "onnxtune %s: %s needs --lora GLOB (which weights get adapters)\n", cmd, lora_hyper);
+        return false;
+    }
+    o->lora.globs = lora_globs;
+    o->lora.rank = (int64_t)rank;
+    o->lora.alpha = alpha;
+    o->lora.dropout = ldrop;
+    o->lora.seed = (uint64_t)seed;
     o->loss.label_smoothing = ls;
     o->head.dropout = hd;
     o->head.seed = (uint64_t)seed;

@@ -17,7 +17,7 @@ endif()
 
 # The readers of data and program files: harness tests/fuzz/fuzz_<name>.c, corpus tests/fuzz/corpus_<name>/.
 foreach(pair npy:onnxtune_data npz:onnxtune_data image:onnxtune_data checkpoint:onnxtune_program
-             weights:onnxtune_program)
+             weights:onnxtune_program lora:onnxtune_program)
   string(REPLACE ":" ";" pair ${pair})
   list(GET pair 0 name)
   list(GET pair 1 lib)

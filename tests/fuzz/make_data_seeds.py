@@ -8,6 +8,7 @@ the fuzzers found (crash-*, named for the bug) live in the same folders and are 
   image       4 bytes of transform (see fuzz_image.c) + a PNG or JPEG file
   checkpoint  checkpoints as program/checkpoint.c writes them, with a plot history section
   weights     exports of fuzz_weights.c's fake program, with metadata_props after the model
+  lora        adapters files (--export-adapters) of fuzz_lora.c's fake program
 """
 import io
 import os
@@ -215,9 +216,47 @@ def weights():
     out("weights", "bad_entry.onnx", t + b"\x72\x05\x0a\x09abc")
 
 
+def field(num, payload):
+    return varint(num << 3 | 2) + varint(len(payload)) + payload
+
+
+def tensor(name, dims, values, raw=True, packed_dims=False):
+    """A TensorProto: dims (1), data_type 1 = float (2), name (8), raw_data (9) or packed float_data (4)."""
+    if packed_dims:
+        b = field(1, b"".join(varint(d) for d in dims))
+    else:
+        b = b"".join(varint(1 << 3) + varint(d) for d in dims)
+    b += varint(2 << 3) + varint(1) + field(8, name)
+    data = np.asarray(values, np.float32).tobytes()
+    return b + (field(9, data) if raw else field(4, data))
+
+
+def adapters_model(tensors, extra=b""):
+    """ModelProto {ir_version 8 (1), graph (7) {name (2), initializer (5)...}, metadata_props}."""
+    graph = field(2, b"lora_adapters") + b"".join(field(5, t) for t in tensors)
+    return varint(1 << 3) + varint(8) + field(7, graph) + extra
+
+
+def lora():
+    # fuzz_lora.c's fake program: fc.weight.lora_A [2,3], fc.weight.lora_B [4,2], head.weight [3,2] in the file
+    a = tensor(b"fc.weight.lora_A", [2, 3], np.arange(6) * 0.1)
+    b = tensor(b"fc.weight.lora_B", [4, 2], np.arange(8) * -0.2)
+    h = tensor(b"head.weight", [3, 2], np.arange(6) + 1.0)
+    cfg = prop(b"onnxtune.lora", b'{"peft_type": "LORA", "r": 2, "lora_alpha": 4}')
+    out("lora", "adapters.onnx", adapters_model([a, b, h], cfg))
+    out("lora", "no_head.onnx", adapters_model([b, a]))
+    out("lora", "float_data.onnx", adapters_model([tensor(b"fc.weight.lora_A", [2, 3], np.ones(6), raw=False,
+                                                          packed_dims=True), b]))
+    out("lora", "bad_shape.onnx", adapters_model([tensor(b"fc.weight.lora_A", [3, 3], np.ones(9)), b]))
+    out("lora", "bad_name.onnx", adapters_model([a, b, tensor(b"other.weight", [2], [1, 2])]))
+    out("lora", "bad_missing.onnx", adapters_model([a]))
+    out("lora", "bad_truncated.onnx", adapters_model([a, b, h])[:-7])
+
+
 if __name__ == "__main__":
     npy()
     npz()
     image()
     checkpoint()
     weights()
+    lora()

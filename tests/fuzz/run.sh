@@ -3,7 +3,7 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer: builds every harness (tests/fuzz/fuzz_<name>.c) with
 # clang in a CMake build configured with -DONNXTUNE_FUZZ=ON, replays each one's seeds (importer:
 # tests/fuzz/corpus and tests/malformed; others: tests/fuzz/corpus_<name>), then fuzzes each for
-# SECONDS (default 30; 0 = replay only). HARNESS: import npy npz image checkpoint weights (default all;
+# SECONDS (default 30; 0 = replay only). HARNESS: import npy npz image checkpoint weights lora (default all;
 # tests/fuzz/README.md says what each one reads).
 # Work files (the build, new inputs per harness, crashes) go to $FUZZ_WORK (default /tmp/onnxtune_fuzz);
 # a crash leaves its input in $FUZZ_WORK/artifacts/<name>/ and stops the script with status 1.
@@ -11,7 +11,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 SECS=${1:-30}
 [ $# -gt 0 ] && shift
-HARNESSES=${*:-import npy npz image checkpoint weights}
+HARNESSES=${*:-import npy npz image checkpoint weights lora}
 W=${FUZZ_WORK:-/tmp/onnxtune_fuzz}
 CLANG=${CLANG:-clang}
 SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
@@ -27,7 +27,7 @@ for h in $HARNESSES; do
     case $h in
     import) seeds="tests/fuzz/corpus tests/malformed"; extra="-max_len=65536 -dict=tests/fuzz/onnx.dict" ;;
     image) seeds=tests/fuzz/corpus_$h; extra="-max_len=65536" ;;  # see timeout below
-    weights) seeds=tests/fuzz/corpus_$h; extra="-max_len=4096 -close_fd_mask=2" ;;  # its refusals go to stderr
+    weights|lora) seeds=tests/fuzz/corpus_$h; extra="-max_len=4096 -close_fd_mask=2" ;;  # refusals go to stderr
     *) seeds=tests/fuzz/corpus_$h; extra="-max_len=16384" ;;
     esac
     mkdir -p "$W/corpus/$h" "$W/artifacts/$h"

@@ -83,6 +83,8 @@ MODELS = {
     "bert": dict(build=make_small.TinyBert, dir="models/bert", onnx="model.onnx",
                  classifier="classifier"),
     "vit": dict(build=make_small.tiny_vit, dir="models/vit", onnx="model.onnx", classifier="heads"),
+    "lora_cnn": dict(build=make_small.LoraCNN, dir="models/lora_cnn", onnx="model.onnx",
+                     classifier="classifier"),
     "digits": dict(build=_digits_cnn, dir="models/digits", onnx="digits_cnn.onnx",
                    classifier="classifier"),
     "resnet18": dict(build=_zoo_builder("resnet18"), zoo=True, onnx="model.onnx",
@@ -424,6 +426,34 @@ CASES = dict([
         "linear:4, SGD momentum 0.9",
         data="vit", samples=20, batch=4, epochs=2, train=["encoder.layers.encoder_layer_1.*"],
         head="linear:4", loss="cross_entropy", optimizer="sgd", lr=0.05, momentum=0.9)),
+    ("vit_lora_sgd", dict(
+        model="vit", desc="LoRA r 4, alpha 8 on the fused q/k/v in_proj_weight (MatMul, renamed and "
+        "transposed by the exporter), out_proj (Gemm transB=1) and mlp.0 (MatMul) of every layer, base "
+        "frozen, + the second LayerNorm of each layer (--train) + head linear:4, SGD momentum 0.9; "
+        "--init gives A",
+        data="vit", samples=20, batch=4, epochs=2, train=["*ln_2.*"], head="linear:4",
+        lora=["*self_attention.in_proj_weight", "*out_proj.weight", "*mlp.0.weight"],
+        lora_rank=4, lora_alpha=8.0, loss="cross_entropy", optimizer="sgd", lr=0.05, momentum=0.9)),
+    ("vit_lora_adamw", dict(
+        model="vit", desc="LoRA defaults (r 8, alpha 16) on in_proj_weight of every layer + head "
+        "linear:4 + --train-bias, AdamW",
+        data="vit", samples=20, batch=4, epochs=2, train=[], head="linear:4", train_bias=True,
+        lora=["*self_attention.in_proj_weight"],
+        loss="cross_entropy", optimizer="adamw", lr=1e-2, weight_decay=0.01)),
+    ("cnn_lora_sgd", dict(
+        model="lora_cnn", desc="LoRA r 2, alpha 4 on a 3x3 stride-2 conv and a 1x1 conv (peft's "
+        "Conv2d layout: A [r,in,k,k], B [out,r,1,1]) and on the classifier (Gemm), no head, SGD "
+        "momentum 0.9",
+        data="lora_cnn", samples=20, batch=4, epochs=2, train=[], head="none",
+        lora=["features.0.weight", "features.2.weight", "classifier.weight"], lora_rank=2,
+        lora_alpha=4.0, loss="cross_entropy", optimizer="sgd", lr=0.3, momentum=0.9)),
+    ("bert_lora_adam", dict(
+        model="bert", desc="BERT-style encoder: LoRA r 4, alpha 8 on query and value of every layer + "
+        "head linear:4, Adam (two inputs in the C harness once attention masks land; "
+        "here the mask is computed in the graph)",
+        data="bert", samples=20, batch=4, epochs=2, train=[], head="linear:4",
+        lora=["*attention.self.query.weight", "*attention.self.value.weight"], lora_rank=4,
+        lora_alpha=8.0, loss="cross_entropy", optimizer="adam", lr=1e-2)),
     ("lstm_head_sgd", dict(
         model="lstm", desc="LSTM classifier, head linear:3 only, SGD momentum 0.9",
         data="tokens30", samples=20, batch=4, epochs=2, train=[], head="linear:3",
@@ -480,7 +510,8 @@ for _m, _glob, _sgd_lr, _adamw_lr, _adamw_seed in (
 OPT_DEFAULTS = dict(momentum=0.0, nesterov=False, weight_decay=0.0, beta1=0.9, beta2=0.999,
                     eps=1e-8, label_smoothing=0.0, grad_clip=0.0, lr_schedule="constant",
                     warmup=0, bn_train=False, freeze=[], train_from=None, metric="max",
-                    min_update=MIN_UPDATE, kink_check=False)
+                    min_update=MIN_UPDATE, kink_check=False, lora=[], lora_rank=8,
+                    lora_alpha=16.0, train_bias=False)
 
 
 def make_data(kind, n, seed):
@@ -502,6 +533,9 @@ def make_data(kind, n, seed):
         x = np.load(os.path.join(REPO, "models", "digits", "train_x.npy"))[:n]
         y = np.load(os.path.join(REPO, "models", "digits", "train_y.npy"))[:n]
         return x, y
+    if kind == "lora_cnn":
+        return (torch.randn(n, 3, 8, 8, generator=g).numpy(),
+                torch.randint(0, 10, (n,), generator=g).numpy())
     if kind == "vit":
         return (torch.randn(n, 3, 16, 16, generator=g).numpy(),
                 torch.randint(0, 4, (n,), generator=g).numpy())
@@ -637,7 +671,10 @@ def prepare(c, spec, model_dir):
     module, graph, links = load_from_onnx(spec, model_dir)
     cut, cls_inits, in_features = default_cut(graph)
     removed = cls_inits if c["head"] != "none" else []
-    trainable = select_trainable(graph, links, c["train"], c["freeze"], removed)
+    train_globs = list(c["train"])
+    if c["train_bias"]:  # --train-bias: *.bias and the bias input of Conv/Gemm/normalisations
+        train_globs += ["*.bias"]
+    trainable = select_trainable(graph, links, train_globs, c["freeze"], removed)
     for g in c["train"] + c["freeze"]:
         if not any(glob_match(t.name, links, [g]) for t in graph.initializer):
             raise RuntimeError(f"glob {g!r} matches no initializer")
@@ -653,8 +690,99 @@ def prepare(c, spec, model_dir):
         if last.in_features != in_features:
             raise RuntimeError(f"classifier in_features {last.in_features} != ONNX {in_features}")
         _, head_init = make_head(c["head"], in_features, c["head_seed"])
+    lora = lora_targets(graph, links, c, removed, module)
+    trainable = [n for n in trainable if n not in lora]
     return dict(graph=graph, links=links, cut=cut, removed=removed, trainable=trainable,
-                region=region, head_init=head_init, in_features=in_features)
+                region=region, head_init=head_init, in_features=in_features, lora=lora)
+
+
+# ---------------------------------------------------------------------------------------------
+# LoRA (onnxtune --lora), written out as peft does it: y = W x + (alpha/r) B(A(x)), A [r, in]
+# ([r, in, kh, kw] for Conv2d), B [out, r] ([out, r, 1, 1]), B zero, A drawn here and given to
+# onnxtune with --init (its own draw is not PyTorch's generator). Linear and Conv2d modules get
+# the unmerged forward; weights that nn.MultiheadAttention reads itself (in_proj_weight,
+# out_proj.weight) get the merged weight W + s B A through a parametrization (the same function).
+
+def lora_targets(graph, links, c, removed, module):
+    """{onnx initializer name: (pytorch key, A init array)} for the --lora globs, in initializer
+    order (the MatMul/Gemm/Conv weight inputs they match)."""
+    weight_of = {}
+    for node in graph.node:
+        if node.op_type in ("MatMul", "Gemm", "Conv") and len(node.input) > 1:
+            weight_of.setdefault(node.input[1], node.op_type)
+    out = {}
+    g = torch.Generator().manual_seed(c.get("lora_seed", 0))
+    sd = module.state_dict()
+    for glob in c["lora"]:
+        if not any(glob_match(t.name, links, [glob]) for t in graph.initializer
+                   if t.name in weight_of and t.name not in removed):
+            raise RuntimeError(f"--lora {glob!r} matches no weight")
+    for t in graph.initializer:
+        if t.name in removed or t.name not in weight_of or not glob_match(t.name, links, c["lora"]):
+            continue
+        kind, keys = links[t.name]
+        w = sd[keys[0]]
+        r = c["lora_rank"]
+        shape = (r,) + tuple(w.shape[1:])
+        fan_in = int(np.prod(shape[1:]))
+        bound = 1.0 / math.sqrt(fan_in)  # kaiming_uniform_(a=sqrt(5)) = nn.Linear's default
+        a = (torch.rand(shape, generator=g) * 2 * bound - bound).numpy()
+        out[t.name] = (keys[0], a)
+    return out
+
+
+class LoraParam(nn.Module):
+    def __init__(self, a, b, scale):
+        super().__init__()
+        self.a, self.b, self.scale = a, b, scale
+
+    def forward(self, w):
+        return w + self.scale * (self.b.flatten(1) @ self.a.flatten(1)).view(w.shape)
+
+
+def install_lora(module, c, prep, dtype):
+    """Adds the adapters; returns [(onnxtune name, parameter)] (A then B per weight) and a function
+    giving the merged weights {onnx name: array in ONNX layout} and restoring the module."""
+    from torch.nn.utils import parametrize
+    scale = c["lora_alpha"] / c["lora_rank"]
+    params, undo, merged = [], [], {}
+    for onnx_name, (key, a_init) in prep["lora"].items():
+        path, pname = key.rsplit(".", 1)
+        m = module.get_submodule(path)
+        w = getattr(m, pname)
+        a = nn.Parameter(torch.from_numpy(a_init.copy()).to(dtype))
+        b = nn.Parameter(torch.zeros((w.shape[0], c["lora_rank"]) + (1,) * (w.dim() - 2), dtype=dtype))
+        params += [(key + ".lora_A", a), (key + ".lora_B", b)]
+        parent = module.get_submodule(path.rsplit(".", 1)[0]) if "." in path else module
+        if isinstance(m, nn.Conv2d) and pname == "weight":
+            base = m.forward
+            m.forward = (lambda x, m=m, base=base, a=a, b=b: base(x) + scale * F.conv2d(
+                F.conv2d(x, a, None, m.stride, m.padding, m.dilation), b))
+            undo.append(lambda m=m: m.__dict__.pop("forward"))
+        elif isinstance(m, nn.Linear) and pname == "weight" and \
+                not isinstance(parent, nn.MultiheadAttention):
+            base = m.forward
+            m.forward = (lambda x, base=base, a=a, b=b: base(x) + scale * F.linear(F.linear(x, a), b))
+            undo.append(lambda m=m: m.__dict__.pop("forward"))
+        else:
+            parametrize.register_parametrization(m, pname, LoraParam(a, b, scale))
+            undo.append(lambda m=m, pname=pname: parametrize.remove_parametrizations(
+                m, pname, leave_parametrized=False))
+        merged[onnx_name] = (key, w, a, b)
+
+    def finish(links):
+        out = {}
+        for f in undo:
+            f()
+        sd = module.state_dict()
+        with torch.no_grad():
+            for onnx_name, (key, _, a, b) in merged.items():
+                w = sd[key]
+                m = w + scale * (b.flatten(1) @ a.flatten(1)).view(w.shape)
+                kind, _ = links[onnx_name]
+                out[onnx_name] = torch_to_onnx(kind, [m.detach().cpu().numpy()])
+        return out
+    return params, finish
 
 
 def run(c, spec, model_dir, prep, x, y, dtype, explicit, kinks=None, frozen_cache=None):
@@ -677,6 +805,10 @@ def run(c, spec, model_dir, prep, x, y, dtype, explicit, kinks=None, frozen_cach
     for n in prep["head_init"]:
         head_keys[n] = spec["classifier"] + n[len("head"):]
         params.append(named[head_keys[n]])
+        names.append(n)
+    lora_params, lora_finish = install_lora(module, c, prep, dtype) if prep["lora"] else ([], None)
+    for n, p in lora_params:
+        params.append(p)
         names.append(n)
     for p in params:
         p.requires_grad_(True)
@@ -736,9 +868,13 @@ def run(c, spec, model_dir, prep, x, y, dtype, explicit, kinks=None, frozen_cach
         norms.append(norm)
         sizes.append(len(xb))
 
+    adapters = {n: p.detach().cpu().numpy().copy() for n, p in lora_params}
+    merged = lora_finish(links) if lora_finish else {}
     sd = module.state_dict()
-    weights = {}
+    weights = dict(merged)
     for name in names:
+        if name in adapters:
+            continue
         kind, keys = links[name] if name in links else ("same", [head_keys[name]])
         weights[name] = torch_to_onnx(kind, [sd[k].detach().cpu().numpy() for k in keys])
     buffers = {}
@@ -754,7 +890,8 @@ def run(c, spec, model_dir, prep, x, y, dtype, explicit, kinks=None, frozen_cach
         kind, keys = links[t.name]
         frozen[t.name] = torch_to_onnx(kind, [sd[k].detach().cpu().numpy() for k in keys])
     return dict(losses=losses, lrs=lrs, norms=norms, sizes=sizes, weights=weights,
-                buffers=buffers, frozen=frozen, steps=total, per_epoch=per_epoch)
+                buffers=buffers, frozen=frozen, steps=total, per_epoch=per_epoch, adapters=adapters,
+                names=names)
 
 
 class Kinks:
@@ -916,8 +1053,14 @@ def compile_args(c):
         a += ["--train", g]
     for g in c["freeze"]:
         a += ["--freeze", g]
+    if c["train_bias"]:
+        a += ["--train-bias"]
     if c["bn_train"]:
         a += ["--bn-train"]
+    for g in c["lora"]:
+        a += ["--lora", g]
+    if c["lora"]:
+        a += ["--lora-rank", str(c["lora_rank"]), "--lora-alpha", fmt(c["lora_alpha"])]
     a += ["--head", c["head"], "--loss", c["loss"]]
     if c["label_smoothing"]:
         a += ["--label-smoothing", fmt(c["label_smoothing"])]
@@ -944,6 +1087,8 @@ def worst_err(a, b, metric):
     for k in list(b["weights"]) + list(b["buffers"]):
         src = "weights" if k in b["weights"] else "buffers"
         errs[k] = rel_err(a[src][k], b[src][k], metric)
+    for k in b.get("adapters", {}):
+        errs[k] = rel_err(a["adapters"][k], b["adapters"][k], metric)
     k = max(errs, key=errs.get)
     return errs[k], k
 
@@ -1018,7 +1163,13 @@ def write_case(name, c, spec, model_dir, out_root):
 
     inits = {t.name: numpy_helper.to_array(t) for t in prep["graph"].initializer}
     inits.update(prep["head_init"])
+    lora_init = {}
+    for key, a in prep["lora"].values():
+        lora_init[key + ".lora_A"] = a
+        lora_init[key + ".lora_B"] = np.zeros_like(ref["adapters"][key + ".lora_B"])
+    inits.update(lora_init)
     moved = {k: rel_err(v, inits[k], c["metric"]) for k, v in ref["weights"].items()}
+    moved.update({k: rel_err(v, inits[k], c["metric"]) for k, v in ref["adapters"].items()})
     moved.update({k: rel_err(v, inits[k], c["metric"]) for k, v in ref["buffers"].items()})
     small = {k: m for k, m in moved.items() if m < c["min_update"]}
     if small:
@@ -1048,6 +1199,9 @@ def write_case(name, c, spec, model_dir, out_root):
     files["x"] = save("x.npy", x)
     files["y"] = save("y.npy", y)
     init_files = {k: save(f"init/{safe_name(k)}.npy", v) for k, v in prep["head_init"].items()}
+    init_files.update({k: save(f"init/{safe_name(k)}.npy", v) for k, v in lora_init.items()
+                       if k.endswith(".lora_A")})
+    adapters = {k: save(f"expected/{safe_name(k)}.npy", v) for k, v in ref["adapters"].items()}
     expected = {k: save(f"expected/{safe_name(k)}.npy", v) for k, v in ref["weights"].items()}
     buffers = {k: save(f"expected/{safe_name(k)}.npy", v) for k, v in ref["buffers"].items()}
     save("losses.npy", np.array(ref["losses"], dtype=np.float32))
@@ -1065,13 +1219,14 @@ def write_case(name, c, spec, model_dir, out_root):
         "model": repo_rel(os.path.join(model_dir, spec["onnx"])),
         "compile_args": compile_args(c),
         "run_args": run_args,
-        "options": {k: c[k] for k in ("train", "freeze", "bn_train", "head", "loss",
+        "options": {k: c[k] for k in ("train", "freeze", "bn_train", "head", "lora", "lora_rank",
+                                      "lora_alpha", "train_bias", "loss",
                                       "label_smoothing", "optimizer", "lr", "momentum",
                                       "nesterov", "weight_decay", "beta1", "beta2", "eps",
                                       "grad_clip", "lr_schedule", "warmup", "epochs", "batch")},
         "cut": prep["cut"],
         "removed_initializers": prep["removed"],
-        "trainable": list(ref["weights"]),
+        "trainable": list(ref["names"]),
         "bn_train_region": [node for node, _ in prep["region"]],
         "data": files,
         "x_dtype": str(x.dtype), "x_shape": list(x.shape),
@@ -1086,6 +1241,7 @@ def write_case(name, c, spec, model_dir, out_root):
         "clipped_steps": clipped,
         "expected": expected,
         "expected_buffers": buffers,
+        "expected_adapters": adapters,
         "tolerance": {"loss_rel": TOL, "weight_rel": TOL, "weight_metric": c["metric"]},
         "checks": {
             "explicit_vs_torch_optim_max_rel": e_exp,
