@@ -134,5 +134,6 @@ extern const Emitter train_emitters[];            /* losses, ClipGradNorm, updat
 extern const Emitter shape_grad_emitters[];
 extern const Emitter reduce_grad_emitters[];
 extern const Emitter rnn_grad_emitters[];
+extern const Emitter quant_emitters[];            /* codegen/emit_quant.c (no backward ops) */
 
 #endif

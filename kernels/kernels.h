@@ -825,4 +825,45 @@ void adam_update(float *param, const float *grad, float *exp_avg, float *exp_avg
 void clip_grad_norm(float *scale, float *total_norm, const float *const *grads, const size_t *sizes,
                     size_t count, double max_norm);
 
+/* ======================================================================== kernels/quant.c */
+
+/* Quantization (ONNX opsets 10-13). Quantized tensors are RT_UINT8 or RT_INT8 (RT_INT32 where said);
+ * zero points are NULL (0) or of the quantized type; scales float32. Rounding is half to even and
+ * results saturate to the type's range. Per-axis parameters: element i of x[n] uses scale[(i / inner)
+ * % nscale] (nscale 1: per tensor). */
+/* QuantizeLinear: y = saturate(rint(x / scale) + zp). */
+void quantize_linear_forward(RtDType yt, void *y, const float *x, const float *scale, const void *zp, size_t n,
+                             size_t nscale, size_t inner);
+/* DequantizeLinear: y = (x - zp) * scale; x may be RT_INT32 (zp then NULL). */
+void dequantize_linear_forward(RtDType xt, float *y, const void *x, const float *scale, const void *zp, size_t n,
+                               size_t nscale, size_t inner);
+/* DynamicQuantizeLinear: uint8 y[n], *scale = (max(0, max x) - min(0, min x)) / 255,
+ * *zp = saturate(rint(-min(0, min x) / scale)), y = saturate(rint(x / scale) + zp). */
+void dynamic_quantize_linear_forward(uint8_t *y, float *scale, uint8_t *zp, const float *x, size_t n);
+/* MatMulInteger: y[t, i, j] (int32) = sum_l (a[aoff[t] + i*k + l] - azp) (b[boff[t] + l*n + j] - bzp) for
+ * t < batch (aoff, boff: element offsets of each product's operands, broadcast batch dims resolved);
+ * azp per row (azp_n == m) or scalar, bzp per column (bzp_n == n) or scalar. */
+void matmul_integer_forward(int32_t *y, RtDType at, const void *a, const void *azp, size_t azp_n, RtDType bt,
+                            const void *b, const void *bzp, size_t bzp_n, size_t batch, const size_t *aoff,
+                            const size_t *boff, size_t m, size_t k, size_t n);
+/* QLinearMatMul: acc as matmul_integer_forward, then y = saturate(rint(acc * a_scale * b_scale / y_scale)
+ * + yzp); a_scale per row or scalar (as_n), b_scale per column or scalar (bs_n). acc: int32 scratch
+ * [batch, m, n]. */
+void qlinear_matmul_forward(RtDType yt, void *y, int32_t *acc, RtDType at, const void *a, const float *a_scale,
+                            size_t as_n, const void *azp, size_t azp_n, RtDType bt, const void *b, const float *b_scale,
+                            size_t bs_n, const void *bzp, size_t bzp_n, const float *y_scale, const void *yzp, size_t batch,
+                            const size_t *aoff, const size_t *boff, size_t m, size_t k, size_t n);
+/* ConvInteger: y[N, C_out, out...] (int32) = conv(x - xzp, w - wzp) (padding contributes 0);
+ * wzp per output channel (wzp_n == c_out) or scalar. Direct loops. */
+void conv_integer_forward(int32_t *y, RtDType xt, const void *x, const void *xzp, RtDType wt, const void *w,
+                          const void *wzp, size_t wzp_n, size_t n, size_t c_in, size_t c_out, size_t group,
+                          const SpatialWindow *win);
+/* QLinearConv: acc = conv_integer + bias[C_out] (int32, may be NULL), then per output channel c
+ * y = saturate(rint(acc * x_scale * w_scale[c] / y_scale) + yzp) (ws_n: 1 or c_out). acc: int32 scratch
+ * of y's size. */
+void qlinear_conv_forward(RtDType yt, void *y, int32_t *acc, RtDType xt, const void *x, const float *x_scale,
+                          const void *xzp, RtDType wt, const void *w, const float *w_scale, size_t ws_n,
+                          const void *wzp, size_t wzp_n, const float *y_scale, const void *yzp, const int32_t *bias, size_t n,
+                          size_t c_in, size_t c_out, size_t group, const SpatialWindow *win);
+
 #endif
