@@ -825,6 +825,24 @@ void adam_update(float *param, const float *grad, float *exp_avg, float *exp_avg
 void clip_grad_norm(float *scale, float *total_norm, const float *const *grads, const size_t *sizes,
                     size_t count, double max_norm);
 
+/* ======================================================================== kernels/optim_onnx.c */
+
+/* The ONNX training ops of ai.onnx.preview.training (opset 1), one tensor x[n] per call, as the ONNX
+ * reference computes them. r: the learning rate, t: the step count (scalars read at run time); the
+ * outputs are new tensors (the inputs are not changed). g' = norm_coefficient * x + g throughout. */
+/* Adagrad: r' = r / (1 + t decay); h_new = h + g'^2; x_new = x - r' g' / (sqrt(h_new) + eps). */
+void onnx_adagrad(float *x_new, float *h_new, const float *r, const int64_t *t, const float *x, const float *g,
+                  const float *h, size_t n, float decay_factor, float epsilon, float norm_coefficient);
+/* Adam: v_new = alpha v + (1 - alpha) g'; h_new = beta h + (1 - beta) g'^2;
+ * r' = t > 0 ? r sqrt(1 - beta^t) / (1 - alpha^t) : r; x_new = (1 - norm_post) (x - r' v_new / (sqrt(h_new) + eps)). */
+void onnx_adam(float *x_new, float *v_new, float *h_new, const float *r, const int64_t *t, const float *x,
+               const float *g, const float *v, const float *h, size_t n, float alpha, float beta, float epsilon,
+               float norm_coefficient, float norm_coefficient_post);
+/* Momentum: b = t > 0 ? beta : 1; v_new = alpha v + b g'; x_new = x - r v_new, or with nesterov
+ * x_new = x - r (g' + alpha v_new). */
+void onnx_momentum(float *x_new, float *v_new, const float *r, const int64_t *t, const float *x, const float *g,
+                   const float *v, size_t n, float alpha, float beta, float norm_coefficient, bool nesterov);
+
 /* ======================================================================== kernels/quant.c */
 
 /* Quantization (ONNX opsets 10-13). Quantized tensors are RT_UINT8 or RT_INT8 (RT_INT32 where said);
