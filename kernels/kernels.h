@@ -843,6 +843,30 @@ void onnx_adam(float *x_new, float *v_new, float *h_new, const float *r, const i
 void onnx_momentum(float *x_new, float *v_new, const float *r, const int64_t *t, const float *x, const float *g,
                    const float *v, size_t n, float alpha, float beta, float norm_coefficient, bool nesterov);
 
+/* ======================================================================== kernels/signal.c */
+
+/* Signal ops of opset 17 in float32, computed in double. Complex values are (real, imaginary) pairs. */
+typedef enum {
+    WINDOW_HANN,            /* 0.5 - 0.5 cos(2 pi i / N) */
+    WINDOW_HAMMING,         /* 25/46 - 21/46 cos(2 pi i / N) */
+    WINDOW_BLACKMAN,        /* 0.42 - 0.5 cos(2 pi i / N) + 0.08 cos(4 pi i / N) */
+} WindowKind;
+/* y[size]; N = size when periodic, else size - 1. */
+void window_forward(WindowKind kind, float *y, size_t size, bool periodic);
+/* DFT along one axis: x [outer, n_in, inner, xc] (xc 1: real, 2: complex), y [outer, n_out, inner, 2] with
+ * y[k] = scale sum_{j < min(n_in, n_fft)} x[j] e^(-+2 pi i j k / n_fft) for k < n_out (n_out = n_fft, or
+ * n_fft/2 + 1 one-sided); inverse: the + sign and scale 1/n_fft. */
+void dft_forward(float *y, const float *x, size_t outer, size_t n_in, size_t inner, size_t xc, size_t n_fft,
+                 size_t n_out, bool inverse);
+/* STFT: signal x [batch, length, xc], y [batch, frames, n_out, 2]: frame f is x[f*step .. f*step + flen)
+ * times window[flen] (NULL: ones), transformed as dft_forward with n_fft = flen. */
+void stft_forward(float *y, const float *x, const float *window, size_t batch, size_t length, size_t xc,
+                  size_t step, size_t flen, size_t frames, size_t n_out);
+/* MelWeightMatrix: y [dft_length/2 + 1, bins], triangular filters as the ONNX reference computes them
+ * (bins + 2 mel points; edges floored to DFT bins of (dft_length + 1) * hz / sample_rate). */
+void mel_weight_matrix_forward(float *y, size_t bins, size_t dft_length, double sample_rate, double lower_hz,
+                               double upper_hz);
+
 /* ======================================================================== kernels/quant.c */
 
 /* Quantization (ONNX opsets 10-13). Quantized tensors are RT_UINT8 or RT_INT8 (RT_INT32 where said);
