@@ -137,5 +137,6 @@ extern const Emitter rnn_grad_emitters[];
 extern const Emitter quant_emitters[];            /* codegen/emit_quant.c (no backward ops) */
 extern const Emitter optim_emitters[];            /* ai.onnx.preview.training: codegen/emit_optim.c */
 extern const Emitter signal_emitters[];           /* windows, DFT, STFT, MelWeightMatrix: emit_signal.c */
+extern const Emitter image_emitters[];            /* GridSample, RoiAlign, MaxUnpool: emit_image.c */
 
 #endif

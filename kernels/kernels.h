@@ -867,6 +867,25 @@ void stft_forward(float *y, const float *x, const float *window, size_t batch, s
 void mel_weight_matrix_forward(float *y, size_t bins, size_t dft_length, double sample_rate, double lower_hz,
                                double upper_hz);
 
+/* ======================================================================== kernels/image.c */
+
+/* GridSample-16 (torch.nn.functional.grid_sample, 2-D): x [n, c, h, w], grid [n, oh, ow, 2] (x then y,
+ * -1..1), y [n, c, oh, ow]. mode 0 bilinear, 1 nearest (round half to even), 2 bicubic (A = -0.75);
+ * padding 0 zeros, 1 border, 2 reflection. */
+void gridsample_forward(float *y, const float *x, const float *grid, size_t n, size_t c, size_t h, size_t w,
+                        size_t oh, size_t ow, int mode, int padding, bool align_corners);
+/* RoiAlign-16: x [n, c, h, w], rois [r, 4] (x1, y1, x2, y2), batch [r] -> y [r, c, oh, ow]. Each bin
+ * averages (or, max_mode, takes the max of) sampling x sampling bilinear samples (sampling 0: ceil(roi
+ * size / bins)); half_pixel shifts the roi by -0.5 and does not force it to at least 1 pixel. */
+void roialign_forward(float *y, const float *x, const float *rois, const int64_t *batch, size_t n, size_t c,
+                      size_t h, size_t w, size_t r, size_t oh, size_t ow, size_t sampling, float spatial_scale,
+                      bool half_pixel, bool max_mode);
+/* MaxUnpool-11: y[ydims] = 0, then x[i] goes where index[i] points for i < nx. Indices are flat into the
+ * default unpooled shape idims (MaxPool's input); an output_shape ydims larger than that keeps their
+ * coordinates (the extra rows and columns stay 0). Indices outside idims or ydims are skipped. */
+void maxunpool_forward(float *y, const size_t *ydims, const float *x, const int64_t *index, size_t nx,
+                       const size_t *idims, size_t rank);
+
 /* ======================================================================== kernels/quant.c */
 
 /* Quantization (ONNX opsets 10-13). Quantized tensors are RT_UINT8 or RT_INT8 (RT_INT32 where said);
