@@ -16,7 +16,7 @@ static const Emitter *const families[] = {
     elementwise_grad_emitters, conv_grad_emitters, pool_grad_emitters, norm_grad_emitters, rnn_grad_emitters,
     train_emitters,
     shape_grad_emitters, reduce_grad_emitters,
-    quant_emitters, optim_emitters, signal_emitters, image_emitters,
+    quant_emitters, optim_emitters, signal_emitters, image_emitters, misc_emitters,
 };
 
 static const Emitter *emitter_for(const Node *n)

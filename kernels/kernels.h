@@ -886,6 +886,15 @@ void roialign_forward(float *y, const float *x, const float *rois, const int64_t
 void maxunpool_forward(float *y, const size_t *ydims, const float *x, const int64_t *index, size_t nx,
                        const size_t *idims, size_t rank);
 
+/* ======================================================================== kernels/misc.c */
+
+/* ReverseSequence-10: x [d0, d1, rest] of es-byte elements; batch on axis batch_axis (0 or 1), time on
+ * the other; y[b, t] = x[b, lens[b] - 1 - t] for t < lens[b] (lens clamped to the time dim), else x[b, t]. */
+void reverse_sequence_forward(void *y, const void *x, const int64_t *lens, size_t d0, size_t d1, size_t rest,
+                              size_t es, int batch_axis);
+/* Det: y[batch] = det(x[batch, m, m]), LU with partial pivoting in double. */
+void det_forward(float *y, const float *x, size_t batch, size_t m);
+
 /* ======================================================================== kernels/quant.c */
 
 /* Quantization (ONNX opsets 10-13). Quantized tensors are RT_UINT8 or RT_INT8 (RT_INT32 where said);
