@@ -894,6 +894,14 @@ void reverse_sequence_forward(void *y, const void *x, const int64_t *lens, size_
                               size_t es, int batch_axis);
 /* Det: y[batch] = det(x[batch, m, m]), LU with partial pivoting in double. */
 void det_forward(float *y, const float *x, size_t batch, size_t m);
+/* TfIdfVectorizer-9 on int32/int64 rows x[rows, c] -> y[rows, width]. The pool holds the n-grams by
+ * length: those of length n + 1 start at pool[starts[n]] (nstarts lengths), the k-th of them all maps to
+ * y column index[k]. Counted: n-grams of lengths min_n..max_n whose items are skip + 1 apart, skip in
+ * 0..max_skip (1-grams once). mode 0 TF (counts), 1 IDF (weight when counted), 2 TFIDF (count * weight);
+ * weights[k] (NULL: 1) per pool n-gram. */
+void tfidf_forward(float *y, RtDType xt, const void *x, size_t rows, size_t c, const int64_t *pool,
+                   size_t npool, const int64_t *starts, size_t nstarts, const int64_t *index, const float *weights,
+                   size_t width, size_t min_n, size_t max_n, size_t max_skip, int mode);
 
 /* ======================================================================== kernels/quant.c */
 

@@ -1,5 +1,5 @@
-/* misc.c - kernels of ops that fit no other family: ReverseSequence (a copy by element size, any dtype)
- * and Det (LU with partial pivoting in double, one small matrix at a time; no workspace beyond the
+/* misc.c - kernels of ops that fit no other family: ReverseSequence (a copy by element size, any dtype),
+ * TfIdfVectorizer (n-grams matched against the pool one by one) and Det (LU with partial pivoting in double, one small matrix at a time; no workspace beyond the
  * stack, so m is at most DET_MAX_M). */
 #include "kernels.h"
 
@@ -58,5 +58,51 @@ void det_forward(float *y, const float *x, size_t batch, size_t m)
             }
         }
         y[b] = (float)det;
+    }
+}
+
+static int64_t tf_get(RtDType t, const void *x, size_t i)
+{
+    return t == RT_INT32 ? ((const int32_t *)x)[i] : ((const int64_t *)x)[i];
+}
+
+void tfidf_forward(float *y, RtDType xt, const void *x, size_t rows, size_t c, const int64_t *pool,
+                   size_t npool, const int64_t *starts, size_t nstarts, const int64_t *index, const float *weights,
+                   size_t width, size_t min_n, size_t max_n, size_t max_skip, int mode)
+{
+    memset(y, 0, rows * width * sizeof *y);
+    for (size_t r = 0; r < rows; r++) {
+        float *out = y + r * width;
+        for (size_t n = min_n; n <= max_n && n <= nstarts; n++) {
+            /* the pool's n-grams of length n: items [first, last), k0 the number of n-grams before them */
+            size_t first = (size_t)starts[n - 1], last = n < nstarts ? (size_t)starts[n] : npool, k0 = 0;
+            for (size_t m = 1; m < n; m++)
+                k0 += ((m < nstarts ? (size_t)starts[m] : npool) - (size_t)starts[m - 1]) / m;
+            for (size_t skip = 0; skip <= (n == 1 ? 0 : max_skip); skip++)
+                for (size_t i = 0; i + (n - 1) * (skip + 1) < c; i++)
+                    for (size_t p = first; p + n <= last; p += n) {
+                        size_t j = 0;
+                        while (j < n && tf_get(xt, x, r * c + i + j * (skip + 1)) == pool[p + j])
+                            j++;
+                        if (j == n) {
+                            size_t k = k0 + (p - first) / n;
+                            if ((size_t)index[k] < width)
+                                out[index[k]] += 1;
+                            break;
+                        }
+                    }
+        }
+        if (mode == 0)
+            continue;
+        /* IDF and TFIDF weigh each pool n-gram's column */
+        size_t total = 0;
+        for (size_t m = 1; m <= nstarts; m++)
+            total += ((m < nstarts ? (size_t)starts[m] : npool) - (size_t)starts[m - 1]) / m;
+        for (size_t k = 0; k < total; k++) {
+            size_t col = (size_t)index[k];
+            float w = weights ? weights[k] : 1;
+            if (col < width && out[col] > 0)
+                out[col] = mode == 1 ? w : out[col] * w;
+        }
     }
 }
