@@ -749,8 +749,10 @@ Status codegen_emit(Graph *g, const CodegenOptions *opt, FILE *out, CodegenStats
         if (n->dead)
             continue;
         if (!e)
-            return cg_unsupported(&cg, "no code generator for op %s%s%s", n->domain[0] ? n->domain : "",
-                                  n->domain[0] ? "." : "", n->op_type);
+            return cg_unsupported(&cg, "no code generator for op %s%s%s%s", n->domain[0] ? n->domain : "",
+                                  n->domain[0] ? "." : "", n->op_type,
+                                  n->rule && n->rule->fold ? " (it is computed at compile time only: its input "
+                                                             "is not constant)" : "");
         if (e->check && (st = e->check(&cg, n)))
             return st;
     }

@@ -1,7 +1,9 @@
-/* ops_misc.c - rules of ops that fit no other family: ReverseSequence-10, Det-11 and TfIdfVectorizer-9
- * (integer inputs; string tensors are not supported anywhere). Nothing folds; no gradients. */
+/* ops_misc.c - rules of ops that fit no other family: ReverseSequence-10, Det-11, TfIdfVectorizer-9
+ * (integer inputs; string tensors are not supported anywhere) and Unique-11, whose output sizes depend
+ * on its input's values: it is only folded (a constant input), never emitted. No gradients. */
 #include "ir.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static double flops_in0(const Node *n)
@@ -100,11 +102,184 @@ static Status tfidf_shape(Graph *g, Node *n, Diag *d)
     return ST_OK;
 }
 
+/* ---- Unique-11: numpy.unique(x, axis, return_index, return_inverse, return_counts) ---- */
+
+/* x as [outer, count, inner]: the slices along the axis (each element when flattened). */
+typedef struct UniqueView {
+    const Tensor *x;
+    size_t outer, count, inner;
+    bool by_int;            /* compare as int64 (exact), else as double */
+} UniqueView;
+
+/* Lexicographic order of slices a and b over (outer, inner) in C order; NaNs compare equal. */
+static int unique_cmp(const UniqueView *u, size_t a, size_t b)
+{
+    for (size_t o = 0; o < u->outer; o++)
+        for (size_t i = 0; i < u->inner; i++) {
+            size_t ia = (o * u->count + a) * u->inner + i, ib = (o * u->count + b) * u->inner + i;
+            if (u->by_int) {
+                int64_t p = tensor_get_i64(u->x, ia), q = tensor_get_i64(u->x, ib);
+                if (p != q)
+                    return p < q ? -1 : 1;
+            } else {
+                double p = tensor_get_f64(u->x, ia), q = tensor_get_f64(u->x, ib);
+                if (p < q)
+                    return -1;
+                if (p > q)
+                    return 1;
+            }
+        }
+    return 0;
+}
+
+/* Groups of equal slices: first[g] (the first occurrence), counts[g], and per slice its group; groups in
+ * sorted order or in order of first occurrence. An insertion sort: folding only sees small constants. */
+typedef struct UniqueResult {
+    size_t n;               /* groups */
+    size_t *first, *counts, *group_of;
+} UniqueResult;
+
+static Status unique_compute(Graph *g, const Node *n, const UniqueView *u, bool sorted, UniqueResult *r, Diag *d)
+{
+    size_t c = u->count;
+    size_t *order = arena_alloc(g->arena, (c + 1) * sizeof *order);
+    r->first = arena_alloc(g->arena, (c + 1) * sizeof *r->first);
+    r->counts = arena_alloc(g->arena, (c + 1) * sizeof *r->counts);
+    r->group_of = arena_alloc(g->arena, (c + 1) * sizeof *r->group_of);
+    if (!order || !r->first || !r->counts || !r->group_of)
+        return diag_node(d, n, ST_NOMEM, "out of memory");
+    for (size_t i = 0; i < c; i++) { /* stable: equal slices keep their order, the first comes first */
+        size_t j = i;
+        while (j > 0 && unique_cmp(u, order[j - 1], i) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    r->n = 0;
+    for (size_t k = 0; k < c; k++) {
+        if (k == 0 || unique_cmp(u, order[k - 1], order[k]) != 0)
+            r->first[r->n++] = order[k];
+        r->counts[r->n - 1]++;
+        r->group_of[order[k]] = r->n - 1;
+    }
+    if (!sorted) { /* renumber the groups by first occurrence */
+        size_t *rank = arena_alloc(g->arena, (r->n + 1) * sizeof *rank);
+        size_t *first = arena_alloc(g->arena, (r->n + 1) * sizeof *first);
+        size_t *counts = arena_alloc(g->arena, (r->n + 1) * sizeof *counts);
+        if (!rank || !first || !counts)
+            return diag_node(d, n, ST_NOMEM, "out of memory");
+        for (size_t a = 0; a < r->n; a++)
+            for (size_t b = 0; b < r->n; b++)
+                rank[a] += r->first[b] < r->first[a];
+        for (size_t a = 0; a < r->n; a++) {
+            first[rank[a]] = r->first[a];
+            counts[rank[a]] = r->counts[a];
+        }
+        for (size_t i = 0; i < c; i++)
+            r->group_of[i] = rank[r->group_of[i]];
+        r->first = first;
+        r->counts = counts;
+    }
+    return ST_OK;
+}
+
+/* The view of node n's input (shape static), axis < 0 when flattened. */
+static Status unique_view(const Node *n, UniqueView *u, int *axis, Diag *d)
+{
+    Status st;
+    const Value *x = n->inputs[0];
+    *axis = -1;
+    u->x = x->init;
+    u->by_int = dtype_is_int(x->dtype) || x->dtype == DT_BOOL;
+    u->outer = u->inner = 1;
+    u->count = (size_t)shape_numel_or0(&x->shape);
+    if (node_attr(n, "axis")) {
+        if ((st = op_axis(n, "axis", node_attr_int(n, "axis", 0), x->shape.rank, axis, d)))
+            return st;
+        u->count = (size_t)x->shape.dim[*axis];
+        for (int i = 0; i < x->shape.rank; i++)
+            if (i < *axis)
+                u->outer *= (size_t)x->shape.dim[i];
+            else if (i > *axis)
+                u->inner *= (size_t)x->shape.dim[i];
+    }
+    return ST_OK;
+}
+
+/* Y: the unique slices; indices: first occurrences; inverse_indices: each slice's group; counts. The sizes
+ * are known only for a constant input. */
+static Status unique_shape(Graph *g, Node *n, Diag *d)
+{
+    Status st;
+    const Value *x = n->inputs[0];
+    if (x->dtype == DT_STRING)
+        return diag_node(d, n, ST_UNSUPPORTED, "string input");
+    if (x->shape.rank < 0) {
+        for (int i = 0; i < n->noutputs; i++)
+            op_set_output(n, i, i ? DT_INT64 : x->dtype, NULL);
+        return ST_OK;
+    }
+    int axis = -1;
+    if (node_attr(n, "axis") && (st = op_axis(n, "axis", node_attr_int(n, "axis", 0), x->shape.rank, &axis, d)))
+        return st;
+    int64_t nu = -1, count = axis >= 0 ? x->shape.dim[axis] : -1;
+    if (axis < 0 && shape_is_static(&x->shape))
+        count = (int64_t)shape_numel_or0(&x->shape);
+    if (value_is_const(x)) {
+        UniqueView u;
+        UniqueResult r;
+        if ((st = unique_view(n, &u, &axis, d)) || (st = unique_compute(g, n, &u, node_attr_int(n, "sorted", 1), &r, d)))
+            return st;
+        nu = (int64_t)r.n;
+    }
+    Shape y = axis >= 0 ? x->shape : shape_make(1, NULL), one = shape_make(1, NULL), inv = shape_make(1, NULL);
+    y.dim[axis >= 0 ? axis : 0] = nu;
+    y.sym[axis >= 0 ? axis : 0] = NULL;
+    one.dim[0] = nu;
+    inv.dim[0] = count;
+    op_set_output(n, 0, x->dtype, &y);
+    op_set_output(n, 1, DT_INT64, &one);
+    op_set_output(n, 2, DT_INT64, &inv);
+    op_set_output(n, 3, DT_INT64, &one);
+    return ST_OK;
+}
+
+static Status unique_fold(Graph *g, Node *n, Diag *d)
+{
+    Status st;
+    UniqueView u;
+    UniqueResult r;
+    int axis;
+    if ((st = unique_view(n, &u, &axis, d)) || (st = unique_compute(g, n, &u, node_attr_int(n, "sorted", 1), &r, d)))
+        return st;
+    Tensor *t[4] = {0};
+    for (int i = 0; i < n->noutputs && i < 4; i++)
+        if ((st = op_fold_output(g, n, i, &t[i], d)))
+            return st;
+    size_t es = dtype_size(u.x->dtype);
+    for (size_t o = 0; o < u.outer; o++)
+        for (size_t k = 0; k < r.n; k++)
+            memcpy((char *)t[0]->data + (o * r.n + k) * u.inner * es,
+                   (const char *)u.x->data + (o * u.count + r.first[k]) * u.inner * es, u.inner * es);
+    for (size_t k = 0; k < r.n; k++) {
+        if (t[1])
+            ((int64_t *)t[1]->data)[k] = (int64_t)r.first[k];
+        if (t[3])
+            ((int64_t *)t[3]->data)[k] = (int64_t)r.counts[k];
+    }
+    for (size_t i = 0; t[2] && i < u.count; i++)
+        ((int64_t *)t[2]->data)[i] = (int64_t)r.group_of[i];
+    return ST_OK;
+}
+
 const OpRule misc_rules[] = {
     {"ReverseSequence", "", "misc", 10, NULL, reverse_sequence_shape, NULL, flops_in0, NULL, ARITY(2, 2, 1, 1),
      REQUIRED(2), DTYPES(IN_IS(1, DT_INT64)), .defaults = {{"batch_axis", AT_INT, 1}, {"time_axis", AT_INT, 0}}},
     {"Det", "", "misc", 11, NULL, det_shape, NULL, det_flops, NULL, ARITY(1, 1, 1, 1), REQUIRED(1),
      DTYPES(IN_CLASS(0, TC_FLOAT))},
+    {"Unique", "", "misc", 11, NULL, unique_shape, unique_fold, NULL, NULL, ARITY(1, 1, 1, 4), REQUIRED(1),
+     .defaults = {{"sorted", AT_INT, 1}}},
     {"TfIdfVectorizer", "", "misc", 9, NULL, tfidf_shape, NULL, flops_in0, NULL, ARITY(1, 1, 1, 1), REQUIRED(1),
      .defaults = {{"max_skip_count", AT_INT, 0}}},
     {0},
