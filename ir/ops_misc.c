@@ -1,8 +1,10 @@
 /* ops_misc.c - rules of ops that fit no other family: ReverseSequence-10, Det-11, TfIdfVectorizer-9
- * (integer inputs; string tensors are not supported anywhere) and Unique-11, whose output sizes depend
- * on its input's values: it is only folded (a constant input), never emitted. No gradients. */
+ * (integer inputs; string tensors are not supported anywhere), Unique-11 and NonMaxSuppression-11,
+ * whose output sizes depend on their inputs' values: they are only folded (constant inputs), never
+ * emitted. No gradients. */
 #include "ir.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -273,6 +275,134 @@ static Status unique_fold(Graph *g, Node *n, Diag *d)
     return ST_OK;
 }
 
+/* ---- NonMaxSuppression-11: selected_indices [num_selected, 3] of (batch, class, box) ---- */
+
+/* Box k of batch b as (y1, x1, y2, x2) with y1 <= y2, x1 <= x2. */
+static void nms_box(const Tensor *boxes, size_t b, size_t nbox, size_t k, bool center, double out[4])
+{
+    double v[4];
+    for (int i = 0; i < 4; i++)
+        v[i] = tensor_get_f64(boxes, (b * nbox + k) * 4 + (size_t)i);
+    if (center) { /* [x_center, y_center, width, height] */
+        out[0] = v[1] - v[3] / 2, out[1] = v[0] - v[2] / 2, out[2] = v[1] + v[3] / 2, out[3] = v[0] + v[2] / 2;
+        return;
+    }
+    out[0] = v[0] < v[2] ? v[0] : v[2], out[2] = v[0] < v[2] ? v[2] : v[0];
+    out[1] = v[1] < v[3] ? v[1] : v[3], out[3] = v[1] < v[3] ? v[3] : v[1];
+}
+
+/* As ONNX Runtime: suppressed when IoU > threshold; no overlap or an empty box never suppresses. */
+static bool nms_suppress(const double a[4], const double b[4], double iou_threshold)
+{
+    double ih = fmin(a[2], b[2]) - fmax(a[0], b[0]), iw = fmin(a[3], b[3]) - fmax(a[1], b[1]);
+    if (ih <= 0 || iw <= 0)
+        return false;
+    double inter = ih * iw, aa = (a[2] - a[0]) * (a[3] - a[1]), ab = (b[2] - b[0]) * (b[3] - b[1]);
+    double uni = aa + ab - inter;
+    if (aa <= 0 || ab <= 0 || uni <= 0)
+        return false;
+    return inter / uni > iou_threshold;
+}
+
+/* Run NMS on node n's constant inputs: out (arena, 3 per selection, may be NULL to count) and *count. */
+static Status nms_compute(Graph *g, const Node *n, int64_t **out, size_t *count, Diag *d)
+{
+    const Tensor *boxes = n->inputs[0]->init, *scores = n->inputs[1]->init;
+    const Value *mo = node_input(n, 2), *it = node_input(n, 3), *st = node_input(n, 4);
+    size_t nb = (size_t)boxes->shape.dim[0], nbox = (size_t)boxes->shape.dim[1], nc = (size_t)scores->shape.dim[1];
+    int64_t max_out = mo && mo->init->numel ? tensor_get_i64(mo->init, 0) : 0;
+    double iou = it && it->init->numel ? tensor_get_f64(it->init, 0) : 0;
+    bool has_st = st && st->init->numel;
+    double score_threshold = has_st ? tensor_get_f64(st->init, 0) : 0;
+    bool center = node_attr_int(n, "center_point_box", 0) != 0;
+    size_t cap = nb * nc * (max_out > 0 ? ((size_t)max_out < nbox ? (size_t)max_out : nbox) : 0);
+    size_t *cand = arena_alloc(g->arena, (nbox + 1) * sizeof *cand), *sel = arena_alloc(g->arena, (nbox + 1) * sizeof *sel);
+    int64_t *res = arena_alloc(g->arena, (cap * 3 + 1) * sizeof *res);
+    if (!cand || !sel || !res)
+        return diag_node(d, n, ST_NOMEM, "out of memory");
+    *count = 0;
+    for (size_t b = 0; b < nb; b++)
+        for (size_t c = 0; c < nc; c++) {
+            size_t nk = 0, ns = 0;
+            const size_t base = (b * nc + c) * nbox;
+            for (size_t k = 0; k < nbox; k++) { /* by score, descending; ties: lower index first */
+                double sk = tensor_get_f64(scores, base + k);
+                if (has_st && !(sk > score_threshold))
+                    continue;
+                size_t j = nk++;
+                while (j > 0 && tensor_get_f64(scores, base + cand[j - 1]) < sk) {
+                    cand[j] = cand[j - 1];
+                    j--;
+                }
+                cand[j] = k;
+            }
+            for (size_t i = 0; i < nk && (int64_t)ns < max_out; i++) {
+                double bi[4], bj[4];
+                bool keep = true;
+                nms_box(boxes, b, nbox, cand[i], center, bi);
+                for (size_t j = 0; j < ns && keep; j++) {
+                    nms_box(boxes, b, nbox, sel[j], center, bj);
+                    keep = !nms_suppress(bi, bj, iou);
+                }
+                if (!keep)
+                    continue;
+                sel[ns++] = cand[i];
+                res[*count * 3] = (int64_t)b, res[*count * 3 + 1] = (int64_t)c, res[*count * 3 + 2] = (int64_t)cand[i];
+                ++*count;
+            }
+        }
+    if (out)
+        *out = res;
+    return ST_OK;
+}
+
+static bool all_const(const Node *n)
+{
+    for (int i = 0; i < n->ninputs; i++)
+        if (n->inputs[i] && !value_is_const(n->inputs[i]))
+            return false;
+    return true;
+}
+
+/* boxes [B, N, 4], scores [B, C, N], then optional scalars max_output_boxes_per_class, iou_threshold,
+ * score_threshold. */
+static Status nms_shape(Graph *g, Node *n, Diag *d)
+{
+    Status st;
+    const Shape *b = &n->inputs[0]->shape, *s = &n->inputs[1]->shape;
+    char a1[128], a2[128];
+    if ((b->rank >= 0 && (b->rank != 3 || (b->dim[2] >= 0 && b->dim[2] != 4))) || (s->rank >= 0 && s->rank != 3) ||
+        (b->rank == 3 && s->rank == 3 && (dim_conflict(b, 0, s, 0) || dim_conflict(b, 1, s, 2))))
+        return diag_node(d, n, ST_SHAPE, "boxes %s and scores %s must be [B, N, 4] and [B, C, N]",
+                         shape_str(b, a1, sizeof a1), shape_str(s, a2, sizeof a2));
+    for (int i = 2; i < n->ninputs; i++)
+        if (n->inputs[i] && shape_numel_or0(&n->inputs[i]->shape) > 1)
+            return diag_node(d, n, ST_SHAPE, "input %d '%s' must hold one value", i, n->inputs[i]->name);
+    Shape out = shape_make(2, NULL);
+    out.dim[1] = 3;
+    if (all_const(n) && shape_is_static(b) && shape_is_static(s)) {
+        size_t count;
+        if ((st = nms_compute(g, n, NULL, &count, d)))
+            return st;
+        out.dim[0] = (int64_t)count;
+    }
+    op_set_output(n, 0, DT_INT64, &out);
+    return ST_OK;
+}
+
+static Status nms_fold(Graph *g, Node *n, Diag *d)
+{
+    Status st;
+    int64_t *res;
+    size_t count;
+    Tensor *t;
+    if ((st = nms_compute(g, n, &res, &count, d)) || (st = op_fold_output(g, n, 0, &t, d)))
+        return st;
+    if (count)
+        memcpy(t->data, res, count * 3 * sizeof *res);
+    return ST_OK;
+}
+
 const OpRule misc_rules[] = {
     {"ReverseSequence", "", "misc", 10, NULL, reverse_sequence_shape, NULL, flops_in0, NULL, ARITY(2, 2, 1, 1),
      REQUIRED(2), DTYPES(IN_IS(1, DT_INT64)), .defaults = {{"batch_axis", AT_INT, 1}, {"time_axis", AT_INT, 0}}},
@@ -280,6 +410,9 @@ const OpRule misc_rules[] = {
      DTYPES(IN_CLASS(0, TC_FLOAT))},
     {"Unique", "", "misc", 11, NULL, unique_shape, unique_fold, NULL, NULL, ARITY(1, 1, 1, 4), REQUIRED(1),
      .defaults = {{"sorted", AT_INT, 1}}},
+    {"NonMaxSuppression", "", "misc", 11, NULL, nms_shape, nms_fold, NULL, NULL, ARITY(2, 5, 1, 1), REQUIRED(2),
+     DTYPES(IN_CLASS(0, TC_FLOAT), IN_SAME(0, 1), IN_IS(2, DT_INT64), IN_CLASS(3, TC_FLOAT), IN_CLASS(4, TC_FLOAT)),
+     .defaults = {{"center_point_box", AT_INT, 0}}},
     {"TfIdfVectorizer", "", "misc", 9, NULL, tfidf_shape, NULL, flops_in0, NULL, ARITY(1, 1, 1, 1), REQUIRED(1),
      .defaults = {{"max_skip_count", AT_INT, 0}}},
     {0},

@@ -318,7 +318,7 @@ static Status prepare(Case *c, Unit *u, int bake, FILE *out)
         }
         v->dtype = t->dtype;
         v->shape = t->shape;
-        bool compile_in = (bake >= 1 && is_small_int(t, 64)) || (bake >= 2 && t->numel <= 16);
+        bool compile_in = (bake >= 1 && is_small_int(t, 64)) || (bake >= 2 && t->numel <= 64);
         if (compile_in) {
             v->init = (Tensor *)t;
             v->is_input = false;
@@ -411,7 +411,7 @@ static bool generate(Case *c, Unit *u, const char *path)
         const DataSet *ds = &c->sets[u->set];
         for (int k = 0; k < ds->nin; k++) {
             has_int |= is_small_int(ds->in[k], 64);
-            has_small |= ds->in[k]->numel <= 16;
+            has_small |= ds->in[k]->numel <= 64;
         }
         if (!retry || bake == 2 || (bake == 0 && !has_int && !has_small) || (bake == 1 && !has_small))
             break;
