@@ -110,7 +110,7 @@ void gridsample_forward(float *y, const float *x, const float *grid, size_t n, s
  * at the far edge. With max_mode the largest weighted corner instead of their sum. */
 static double roi_sample(const float *p, size_t h, size_t w, double yy, double xx, bool max_mode)
 {
-    if (yy < -1.0 || yy > (double)h || xx < -1.0 || xx > (double)w)
+    if (h == 0 || w == 0 || yy < -1.0 || yy > (double)h || xx < -1.0 || xx > (double)w)
         return 0;
     yy = yy <= 0 ? 0 : yy;
     xx = xx <= 0 ? 0 : xx;

@@ -67,13 +67,16 @@ void mel_weight_matrix_forward(float *y, size_t bins, size_t dft_length, double 
 {
     size_t rows = dft_length / 2 + 1;
     memset(y, 0, rows * bins * sizeof *y);
+    if (!(sample_rate > 0))
+        return; /* no frequency maps to a bin */
     double lo = 2595 * log10(1 + lower_hz / 700), hi = 2595 * log10(1 + upper_hz / 700);
     double step = (hi - lo) / (double)(bins + 2); /* sic: the reference spaces bins + 2 points over bins + 2 steps */
     for (size_t i = 0; i < bins; i++) {
         long long p[3];
         for (int e = 0; e < 3; e++) {
             double hz = 700 * (pow(10, ((double)(i + (size_t)e) * step + lo) / 2595) - 1);
-            p[e] = (long long)floor((double)(dft_length + 1) * hz / sample_rate);
+            double bin = floor((double)(dft_length + 1) * hz / sample_rate);
+            p[e] = bin > -1e15 && bin < 1e15 ? (long long)bin : -1; /* NaN or absurd: outside every row */
         }
         long long up = p[1] - p[0], down = p[2] - p[1];
         if (up == 0) {
