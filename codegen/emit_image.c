@@ -15,8 +15,10 @@ static int choice(const char *v, const char *const *names)
 static Status emit_gridsample(Cg *cg, const Node *n)
 {
     const Value *x = n->inputs[0], *y = n->outputs[0];
-    int mode = choice(node_attr_string(n, "mode", "bilinear"), (const char *const[]){"bilinear", "nearest", "bicubic", NULL});
-    int pad = choice(node_attr_string(n, "padding_mode", "zeros"), (const char *const[]){"zeros", "border", "reflection", NULL});
+    static const char *const modes[] = {"bilinear", "nearest", "bicubic", NULL};
+    static const char *const pads[] = {"zeros", "border", "reflection", NULL};
+    int mode = choice(node_attr_string(n, "mode", "bilinear"), modes);
+    int pad = choice(node_attr_string(n, "padding_mode", "zeros"), pads);
     if (mode < 0 || pad < 0)
         return cg_unsupported(cg, "mode or padding_mode");
     const int64_t *xd = x->shape.dim, *yd = y->shape.dim;

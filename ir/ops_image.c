@@ -37,8 +37,10 @@ static Status gridsample_shape(Graph *g, Node *n, Diag *d)
     Status st;
     const Shape *x = in_shape(n, 0), *gr = in_shape(n, 1);
     char a[128], b[128];
-    if ((st = check_choice(n, "mode", "bilinear", (const char *const[]){"bilinear", "nearest", "bicubic", NULL}, d)) ||
-        (st = check_choice(n, "padding_mode", "zeros", (const char *const[]){"zeros", "border", "reflection", NULL}, d)))
+    static const char *const modes[] = {"bilinear", "nearest", "bicubic", NULL};
+    static const char *const pads[] = {"zeros", "border", "reflection", NULL};
+    if ((st = check_choice(n, "mode", "bilinear", modes, d)) ||
+        (st = check_choice(n, "padding_mode", "zeros", pads, d)))
         return st;
     if ((x->rank >= 0 && x->rank != 4) || (gr->rank >= 0 && (gr->rank != 4 || (gr->dim[3] >= 0 && gr->dim[3] != 2))) ||
         dim_conflict(x, 0, gr, 0))

@@ -231,7 +231,8 @@ static Status unique_shape(Graph *g, Node *n, Diag *d)
     if (value_is_const(x)) {
         UniqueView u;
         UniqueResult r;
-        if ((st = unique_view(n, &u, &axis, d)) || (st = unique_compute(g, n, &u, node_attr_int(n, "sorted", 1), &r, d)))
+        bool sorted = node_attr_int(n, "sorted", 1) != 0;
+        if ((st = unique_view(n, &u, &axis, d)) || (st = unique_compute(g, n, &u, sorted, &r, d)))
             return st;
         nu = (int64_t)r.n;
     }
@@ -316,7 +317,8 @@ static Status nms_compute(Graph *g, const Node *n, int64_t **out, size_t *count,
     double score_threshold = has_st ? tensor_get_f64(st->init, 0) : 0;
     bool center = node_attr_int(n, "center_point_box", 0) != 0;
     size_t cap = nb * nc * (max_out > 0 ? ((size_t)max_out < nbox ? (size_t)max_out : nbox) : 0);
-    size_t *cand = arena_alloc(g->arena, (nbox + 1) * sizeof *cand), *sel = arena_alloc(g->arena, (nbox + 1) * sizeof *sel);
+    size_t *cand = arena_alloc(g->arena, (nbox + 1) * sizeof *cand);
+    size_t *sel = arena_alloc(g->arena, (nbox + 1) * sizeof *sel);
     int64_t *res = arena_alloc(g->arena, (cap * 3 + 1) * sizeof *res);
     if (!cand || !sel || !res)
         return diag_node(d, n, ST_NOMEM, "out of memory");

@@ -40,7 +40,7 @@ static Status check_param(const Node *n, int i, int64_t len, const char *what, D
 {
     const Shape *s = in_shape(n, i);
     char a[128];
-    if (s->rank < 0 || s->rank == 0 || (s->rank == 1 && (s->dim[0] < 0 || s->dim[0] == 1 || len < 0 || s->dim[0] == len)))
+    if (s->rank <= 0 || (s->rank == 1 && (s->dim[0] < 0 || s->dim[0] == 1 || len < 0 || s->dim[0] == len)))
         return ST_OK;
     return diag_node(d, n, ST_SHAPE, "input %d (%s) has shape %s but must be a scalar or [%lld]", i, what,
                      shape_str(s, a, sizeof a), (long long)len);

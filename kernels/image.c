@@ -147,7 +147,8 @@ void roialign_forward(float *y, const float *x, const float *rois, const int64_t
             rh = fmax(rh, 1);
         }
         double bh = rh / (double)oh, bw = rw / (double)ow;
-        size_t gh = sampling ? sampling : (size_t)ceil(rh / (double)oh), gw = sampling ? sampling : (size_t)ceil(rw / (double)ow);
+        size_t gh = sampling ? sampling : (size_t)ceil(rh / (double)oh);
+        size_t gw = sampling ? sampling : (size_t)ceil(rw / (double)ow);
         double count = gh * gw > 0 ? (double)(gh * gw) : 1;
         int64_t b = batch[k];
         for (size_t ch = 0; ch < c; ch++) {

@@ -929,8 +929,8 @@ void matmul_integer_forward(int32_t *y, RtDType at, const void *a, const void *a
  * [batch, m, n]. */
 void qlinear_matmul_forward(RtDType yt, void *y, int32_t *acc, RtDType at, const void *a, const float *a_scale,
                             size_t as_n, const void *azp, size_t azp_n, RtDType bt, const void *b, const float *b_scale,
-                            size_t bs_n, const void *bzp, size_t bzp_n, const float *y_scale, const void *yzp, size_t batch,
-                            const size_t *aoff, const size_t *boff, size_t m, size_t k, size_t n);
+                            size_t bs_n, const void *bzp, size_t bzp_n, const float *y_scale, const void *yzp,
+                            size_t batch, const size_t *aoff, const size_t *boff, size_t m, size_t k, size_t n);
 /* ConvInteger: y[N, C_out, out...] (int32) = conv(x - xzp, w - wzp) (padding contributes 0);
  * wzp per output channel (wzp_n == c_out) or scalar. Direct loops. */
 void conv_integer_forward(int32_t *y, RtDType xt, const void *x, const void *xzp, RtDType wt, const void *w,
@@ -941,7 +941,7 @@ void conv_integer_forward(int32_t *y, RtDType xt, const void *x, const void *xzp
  * of y's size. */
 void qlinear_conv_forward(RtDType yt, void *y, int32_t *acc, RtDType xt, const void *x, const float *x_scale,
                           const void *xzp, RtDType wt, const void *w, const float *w_scale, size_t ws_n,
-                          const void *wzp, size_t wzp_n, const float *y_scale, const void *yzp, const int32_t *bias, size_t n,
-                          size_t c_in, size_t c_out, size_t group, const SpatialWindow *win);
+                          const void *wzp, size_t wzp_n, const float *y_scale, const void *yzp, const int32_t *bias,
+                          size_t n, size_t c_in, size_t c_out, size_t group, const SpatialWindow *win);
 
 #endif

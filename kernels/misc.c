@@ -1,6 +1,6 @@
 /* misc.c - kernels of ops that fit no other family: ReverseSequence (a copy by element size, any dtype),
- * TfIdfVectorizer (n-grams matched against the pool one by one) and Det (LU with partial pivoting in double, one small matrix at a time; no workspace beyond the
- * stack, so m is at most DET_MAX_M). */
+ * TfIdfVectorizer (n-grams matched against the pool one by one) and Det (LU with partial pivoting in
+ * double, one small matrix at a time; no workspace beyond the stack, so m is at most DET_MAX_M). */
 #include "kernels.h"
 
 #include <math.h>

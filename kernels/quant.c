@@ -83,8 +83,8 @@ void matmul_integer_forward(int32_t *y, RtDType at, const void *a, const void *a
 
 void qlinear_matmul_forward(RtDType yt, void *y, int32_t *acc, RtDType at, const void *a, const float *a_scale,
                             size_t as_n, const void *azp, size_t azp_n, RtDType bt, const void *b, const float *b_scale,
-                            size_t bs_n, const void *bzp, size_t bzp_n, const float *y_scale, const void *yzp, size_t batch,
-                            const size_t *aoff, const size_t *boff, size_t m, size_t k, size_t n)
+                            size_t bs_n, const void *bzp, size_t bzp_n, const float *y_scale, const void *yzp,
+                            size_t batch, const size_t *aoff, const size_t *boff, size_t m, size_t k, size_t n)
 {
     matmul_integer_forward(acc, at, a, azp, azp_n, bt, b, bzp, bzp_n, batch, aoff, boff, m, k, n);
     int32_t zy = qget(yt, yzp, 0);
@@ -148,8 +148,8 @@ void conv_integer_forward(int32_t *y, RtDType xt, const void *x, const void *xzp
 
 void qlinear_conv_forward(RtDType yt, void *y, int32_t *acc, RtDType xt, const void *x, const float *x_scale,
                           const void *xzp, RtDType wt, const void *w, const float *w_scale, size_t ws_n,
-                          const void *wzp, size_t wzp_n, const float *y_scale, const void *yzp, const int32_t *bias, size_t n,
-                          size_t c_in, size_t c_out, size_t group, const SpatialWindow *win)
+                          const void *wzp, size_t wzp_n, const float *y_scale, const void *yzp, const int32_t *bias,
+                          size_t n, size_t c_in, size_t c_out, size_t group, const SpatialWindow *win)
 {
     conv_integer_forward(acc, xt, x, xzp, wt, w, wzp, wzp_n, n, c_in, c_out, group, win);
     size_t out_sp = 1;
