@@ -134,8 +134,25 @@ static int unique_cmp(const UniqueView *u, size_t a, size_t b)
     return 0;
 }
 
+/* Stable merge sort of slice indices v[n] by unique_cmp (tmp: n scratch). */
+static void unique_sort(const UniqueView *u, size_t *v, size_t *tmp, size_t n)
+{
+    if (n < 2)
+        return;
+    size_t h = n / 2, i = 0, j = h, k = 0;
+    unique_sort(u, v, tmp, h);
+    unique_sort(u, v + h, tmp, n - h);
+    while (i < h && j < n)
+        tmp[k++] = unique_cmp(u, v[j], v[i]) < 0 ? v[j++] : v[i++];
+    while (i < h)
+        tmp[k++] = v[i++];
+    while (j < n)
+        tmp[k++] = v[j++];
+    memcpy(v, tmp, n * sizeof *v);
+}
+
 /* Groups of equal slices: first[g] (the first occurrence), counts[g], and per slice its group; groups in
- * sorted order or in order of first occurrence. An insertion sort: folding only sees small constants. */
+ * sorted order or in order of first occurrence. */
 typedef struct UniqueResult {
     size_t n;               /* groups */
     size_t *first, *counts, *group_of;
@@ -145,19 +162,15 @@ static Status unique_compute(Graph *g, const Node *n, const UniqueView *u, bool 
 {
     size_t c = u->count;
     size_t *order = arena_alloc(g->arena, (c + 1) * sizeof *order);
+    size_t *tmp = arena_alloc(g->arena, (c + 1) * sizeof *tmp);
     r->first = arena_alloc(g->arena, (c + 1) * sizeof *r->first);
     r->counts = arena_alloc(g->arena, (c + 1) * sizeof *r->counts);
     r->group_of = arena_alloc(g->arena, (c + 1) * sizeof *r->group_of);
-    if (!order || !r->first || !r->counts || !r->group_of)
+    if (!order || !tmp || !r->first || !r->counts || !r->group_of)
         return diag_node(d, n, ST_NOMEM, "out of memory");
-    for (size_t i = 0; i < c; i++) { /* stable: equal slices keep their order, the first comes first */
-        size_t j = i;
-        while (j > 0 && unique_cmp(u, order[j - 1], i) > 0) {
-            order[j] = order[j - 1];
-            j--;
-        }
-        order[j] = i;
-    }
+    for (size_t i = 0; i < c; i++)
+        order[i] = i;
+    unique_sort(u, order, tmp, c); /* stable: of equal slices the first occurrence comes first */
     r->n = 0;
     for (size_t k = 0; k < c; k++) {
         if (k == 0 || unique_cmp(u, order[k - 1], order[k]) != 0)
@@ -165,22 +178,23 @@ static Status unique_compute(Graph *g, const Node *n, const UniqueView *u, bool 
         r->counts[r->n - 1]++;
         r->group_of[order[k]] = r->n - 1;
     }
-    if (!sorted) { /* renumber the groups by first occurrence */
-        size_t *rank = arena_alloc(g->arena, (r->n + 1) * sizeof *rank);
-        size_t *first = arena_alloc(g->arena, (r->n + 1) * sizeof *first);
+    if (!sorted) { /* renumber the groups by first occurrence: the order slices first reach them */
+        size_t *rank = tmp, next = 0;
+        for (size_t a = 0; a < r->n; a++)
+            rank[a] = SIZE_MAX;
+        for (size_t i = 0; i < c; i++)
+            if (rank[r->group_of[i]] == SIZE_MAX)
+                rank[r->group_of[i]] = next++;
+        for (size_t a = 0; a < r->n; a++)
+            order[rank[a]] = r->first[a];
         size_t *counts = arena_alloc(g->arena, (r->n + 1) * sizeof *counts);
-        if (!rank || !first || !counts)
+        if (!counts)
             return diag_node(d, n, ST_NOMEM, "out of memory");
         for (size_t a = 0; a < r->n; a++)
-            for (size_t b = 0; b < r->n; b++)
-                rank[a] += r->first[b] < r->first[a];
-        for (size_t a = 0; a < r->n; a++) {
-            first[rank[a]] = r->first[a];
             counts[rank[a]] = r->counts[a];
-        }
         for (size_t i = 0; i < c; i++)
             r->group_of[i] = rank[r->group_of[i]];
-        r->first = first;
+        memcpy(r->first, order, r->n * sizeof *order);
         r->counts = counts;
     }
     return ST_OK;
@@ -366,6 +380,8 @@ static bool all_const(const Node *n)
     return true;
 }
 
+#define NMS_FOLD_MAX_BOXES 4096
+
 /* boxes [B, N, 4], scores [B, C, N], then optional scalars max_output_boxes_per_class, iou_threshold,
  * score_threshold. */
 static Status nms_shape(Graph *g, Node *n, Diag *d)
@@ -383,6 +399,9 @@ static Status nms_shape(Graph *g, Node *n, Diag *d)
     Shape out = shape_make(2, NULL);
     out.dim[1] = 3;
     if (all_const(n) && shape_is_static(b) && shape_is_static(s)) {
+        if (b->dim[1] > NMS_FOLD_MAX_BOXES) /* the greedy selection is quadratic in the boxes */
+            return diag_node(d, n, ST_UNSUPPORTED, "folding over %lld boxes (at most %d)", (long long)b->dim[1],
+                             NMS_FOLD_MAX_BOXES);
         size_t count;
         if ((st = nms_compute(g, n, NULL, &count, d)))
             return st;
