@@ -138,6 +138,6 @@ extern const Emitter quant_emitters[];            /* codegen/emit_quant.c (no ba
 extern const Emitter optim_emitters[];            /* ai.onnx.preview.training: codegen/emit_optim.c */
 extern const Emitter signal_emitters[];           /* windows, DFT, STFT, MelWeightMatrix: emit_signal.c */
 extern const Emitter image_emitters[];            /* GridSample, RoiAlign, MaxUnpool: emit_image.c */
-extern const Emitter misc_emitters[];             /* ReverseSequence, Det: emit_misc.c */
+extern const Emitter misc_emitters[];             /* ReverseSequence, Det, TfIdfVectorizer: emit_misc.c */
 
 #endif
