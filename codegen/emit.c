@@ -18,6 +18,7 @@ static const Emitter *const families[] = {
     train_emitters,
     shape_grad_emitters, reduce_grad_emitters, control_emitters, seq_emitters,
     loss_emitters, loss_grad_emitters,
+    quant_emitters, optim_emitters, signal_emitters, image_emitters, misc_emitters,
 };
 
 static const Emitter *emitter_for(const Node *n)
@@ -782,8 +783,10 @@ static Status generate(Cg *cg, Gen *gen)
         if (n->dead)
             continue;
         if (!e)
-            return cg_unsupported(cg, "no code generator for op %s%s%s", n->domain[0] ? n->domain : "",
-                                  n->domain[0] ? "." : "", n->op_type);
+            return cg_unsupported(cg, "no code generator for op %s%s%s%s", n->domain[0] ? n->domain : "",
+                                  n->domain[0] ? "." : "", n->op_type,
+                                  n->rule && n->rule->fold ? " (it is computed at compile time only: its input "
+                                                             "is not constant)" : "");
         if (e->check && (st = e->check(cg, n)))
             return st;
     }

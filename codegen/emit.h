@@ -155,5 +155,10 @@ extern const Emitter loss_emitters[];             /* ONNX losses: codegen/emit_l
 extern const Emitter loss_grad_emitters[];
 extern const Emitter control_emitters[];          /* If, Loop, Scan: codegen/emit_control.c */
 extern const Emitter seq_emitters[];              /* sequences and optionals: codegen/emit_seq.c */
+extern const Emitter quant_emitters[];            /* codegen/emit_quant.c (no backward ops) */
+extern const Emitter optim_emitters[];            /* ai.onnx.preview.training: codegen/emit_optim.c */
+extern const Emitter signal_emitters[];           /* windows, DFT, STFT, MelWeightMatrix: emit_signal.c */
+extern const Emitter image_emitters[];            /* GridSample, RoiAlign, MaxUnpool: emit_image.c */
+extern const Emitter misc_emitters[];             /* ReverseSequence, Det, TfIdfVectorizer: emit_misc.c */
 
 #endif

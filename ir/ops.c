@@ -16,10 +16,16 @@ extern const OpRule control_rules[];
 extern const OpRule train_rules[];
 extern const OpRule loss_rules[];
 extern const OpRule seq_rules[];
+extern const OpRule quant_rules[];
+extern const OpRule optim_rules[];
+extern const OpRule signal_rules[];
+extern const OpRule image_rules[];
+extern const OpRule misc_rules[];
 
 static const OpRule *const families[] = {
     elementwise_rules, matmul_rules, conv_rules, pool_rules, norm_rules,
     reduce_rules, shape_rules, rnn_rules, control_rules, train_rules, loss_rules, seq_rules,
+    quant_rules, optim_rules, signal_rules, image_rules, misc_rules,
 };
 
 const OpRule *op_rule_at(size_t i)

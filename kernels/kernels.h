@@ -860,4 +860,123 @@ void adam_update(float *param, const float *grad, float *exp_avg, float *exp_avg
 void clip_grad_norm(float *scale, float *total_norm, const float *const *grads, const size_t *sizes,
                     size_t count, double max_norm);
 
+/* ======================================================================== kernels/optim_onnx.c */
+
+/* The ONNX training ops of ai.onnx.preview.training (opset 1), one tensor x[n] per call, as the ONNX
+ * reference computes them. r: the learning rate, t: the step count (scalars read at run time); the
+ * outputs are new tensors (the inputs are not changed). g' = norm_coefficient * x + g throughout. */
+/* Adagrad: r' = r / (1 + t decay); h_new = h + g'^2; x_new = x - r' g' / (sqrt(h_new) + eps). */
+void onnx_adagrad(float *x_new, float *h_new, const float *r, const int64_t *t, const float *x, const float *g,
+                  const float *h, size_t n, float decay_factor, float epsilon, float norm_coefficient);
+/* Adam: v_new = alpha v + (1 - alpha) g'; h_new = beta h + (1 - beta) g'^2;
+ * r' = t > 0 ? r sqrt(1 - beta^t) / (1 - alpha^t) : r; x_new = (1 - norm_post) (x - r' v_new / (sqrt(h_new) + eps)). */
+void onnx_adam(float *x_new, float *v_new, float *h_new, const float *r, const int64_t *t, const float *x,
+               const float *g, const float *v, const float *h, size_t n, float alpha, float beta, float epsilon,
+               float norm_coefficient, float norm_coefficient_post);
+/* Momentum: b = t > 0 ? beta : 1; v_new = alpha v + b g'; x_new = x - r v_new, or with nesterov
+ * x_new = x - r (g' + alpha v_new). */
+void onnx_momentum(float *x_new, float *v_new, const float *r, const int64_t *t, const float *x, const float *g,
+                   const float *v, size_t n, float alpha, float beta, float norm_coefficient, bool nesterov);
+
+/* ======================================================================== kernels/signal.c */
+
+/* Signal ops of opset 17 in float32, computed in double. Complex values are (real, imaginary) pairs. */
+typedef enum {
+    WINDOW_HANN,            /* 0.5 - 0.5 cos(2 pi i / N) */
+    WINDOW_HAMMING,         /* 25/46 - 21/46 cos(2 pi i / N) */
+    WINDOW_BLACKMAN,        /* 0.42 - 0.5 cos(2 pi i / N) + 0.08 cos(4 pi i / N) */
+} WindowKind;
+/* y[size]; N = size when periodic, else size - 1. */
+void window_forward(WindowKind kind, float *y, size_t size, bool periodic);
+/* DFT along one axis: x [outer, n_in, inner, xc] (xc 1: real, 2: complex), y [outer, n_out, inner, 2] with
+ * y[k] = scale sum_{j < min(n_in, n_fft)} x[j] e^(-+2 pi i j k / n_fft) for k < n_out (n_out = n_fft, or
+ * n_fft/2 + 1 one-sided); inverse: the + sign and scale 1/n_fft. */
+void dft_forward(float *y, const float *x, size_t outer, size_t n_in, size_t inner, size_t xc, size_t n_fft,
+                 size_t n_out, bool inverse);
+/* STFT: signal x [batch, length, xc], y [batch, frames, n_out, 2]: frame f is x[f*step .. f*step + flen)
+ * times window[flen] (NULL: ones), transformed as dft_forward with n_fft = flen. */
+void stft_forward(float *y, const float *x, const float *window, size_t batch, size_t length, size_t xc,
+                  size_t step, size_t flen, size_t frames, size_t n_out);
+/* MelWeightMatrix: y [dft_length/2 + 1, bins], triangular filters as the ONNX reference computes them
+ * (bins + 2 mel points; edges floored to DFT bins of (dft_length + 1) * hz / sample_rate). */
+void mel_weight_matrix_forward(float *y, size_t bins, size_t dft_length, double sample_rate, double lower_hz,
+                               double upper_hz);
+
+/* ======================================================================== kernels/image.c */
+
+/* GridSample-16 (torch.nn.functional.grid_sample, 2-D): x [n, c, h, w], grid [n, oh, ow, 2] (x then y,
+ * -1..1), y [n, c, oh, ow]. mode 0 bilinear, 1 nearest (round half to even), 2 bicubic (A = -0.75);
+ * padding 0 zeros, 1 border, 2 reflection. */
+void gridsample_forward(float *y, const float *x, const float *grid, size_t n, size_t c, size_t h, size_t w,
+                        size_t oh, size_t ow, int mode, int padding, bool align_corners);
+/* RoiAlign-16: x [n, c, h, w], rois [r, 4] (x1, y1, x2, y2), batch [r] -> y [r, c, oh, ow]. Each bin
+ * averages (or, max_mode, takes the max of) sampling x sampling bilinear samples (sampling 0: ceil(roi
+ * size / bins)); half_pixel shifts the roi by -0.5 and does not force it to at least 1 pixel. */
+void roialign_forward(float *y, const float *x, const float *rois, const int64_t *batch, size_t n, size_t c,
+                      size_t h, size_t w, size_t r, size_t oh, size_t ow, size_t sampling, float spatial_scale,
+                      bool half_pixel, bool max_mode);
+/* MaxUnpool-11: y[ydims] = 0, then x[i] goes where index[i] points for i < nx. Indices are flat into the
+ * default unpooled shape idims (MaxPool's input); an output_shape ydims larger than that keeps their
+ * coordinates (the extra rows and columns stay 0). Indices outside idims or ydims are skipped. */
+void maxunpool_forward(float *y, const size_t *ydims, const float *x, const int64_t *index, size_t nx,
+                       const size_t *idims, size_t rank);
+
+/* ======================================================================== kernels/misc.c */
+
+/* ReverseSequence-10: x [d0, d1, rest] of es-byte elements; batch on axis batch_axis (0 or 1), time on
+ * the other; y[b, t] = x[b, lens[b] - 1 - t] for t < lens[b] (lens clamped to the time dim), else x[b, t]. */
+void reverse_sequence_forward(void *y, const void *x, const int64_t *lens, size_t d0, size_t d1, size_t rest,
+                              size_t es, int batch_axis);
+/* Det: y[batch] = det(x[batch, m, m]), LU with partial pivoting in double. */
+void det_forward(float *y, const float *x, size_t batch, size_t m);
+/* TfIdfVectorizer-9 on int32/int64 rows x[rows, c] -> y[rows, width]. The pool holds the n-grams by
+ * length: those of length n + 1 start at pool[starts[n]] (nstarts lengths), the k-th of them all maps to
+ * y column index[k]. Counted: n-grams of lengths min_n..max_n whose items are skip + 1 apart, skip in
+ * 0..max_skip (1-grams once). mode 0 TF (counts), 1 IDF (weight when counted), 2 TFIDF (count * weight);
+ * weights[k] (NULL: 1) per pool n-gram. */
+void tfidf_forward(float *y, RtDType xt, const void *x, size_t rows, size_t c, const int64_t *pool,
+                   size_t npool, const int64_t *starts, size_t nstarts, const int64_t *index, const float *weights,
+                   size_t width, size_t min_n, size_t max_n, size_t max_skip, int mode);
+
+/* ======================================================================== kernels/quant.c */
+
+/* Quantization (ONNX opsets 10-13). Quantized tensors are RT_UINT8 or RT_INT8 (RT_INT32 where said);
+ * zero points are NULL (0) or of the quantized type; scales float32. Rounding is half to even and
+ * results saturate to the type's range. Per-axis parameters: element i of x[n] uses scale[(i / inner)
+ * % nscale] (nscale 1: per tensor). */
+/* QuantizeLinear: y = saturate(rint(x / scale) + zp). */
+void quantize_linear_forward(RtDType yt, void *y, const float *x, const float *scale, const void *zp, size_t n,
+                             size_t nscale, size_t inner);
+/* DequantizeLinear: y = (x - zp) * scale; x may be RT_INT32 (zp then NULL). */
+void dequantize_linear_forward(RtDType xt, float *y, const void *x, const float *scale, const void *zp, size_t n,
+                               size_t nscale, size_t inner);
+/* DynamicQuantizeLinear: uint8 y[n], *scale = (max(0, max x) - min(0, min x)) / 255,
+ * *zp = saturate(rint(-min(0, min x) / scale)), y = saturate(rint(x / scale) + zp). */
+void dynamic_quantize_linear_forward(uint8_t *y, float *scale, uint8_t *zp, const float *x, size_t n);
+/* MatMulInteger: y[t, i, j] (int32) = sum_l (a[aoff[t] + i*k + l] - azp) (b[boff[t] + l*n + j] - bzp) for
+ * t < batch (aoff, boff: element offsets of each product's operands, broadcast batch dims resolved);
+ * azp per row (azp_n == m) or scalar, bzp per column (bzp_n == n) or scalar. */
+void matmul_integer_forward(int32_t *y, RtDType at, const void *a, const void *azp, size_t azp_n, RtDType bt,
+                            const void *b, const void *bzp, size_t bzp_n, size_t batch, const size_t *aoff,
+                            const size_t *boff, size_t m, size_t k, size_t n);
+/* QLinearMatMul: acc as matmul_integer_forward, then y = saturate(rint(acc * a_scale * b_scale / y_scale)
+ * + yzp); a_scale per row or scalar (as_n), b_scale per column or scalar (bs_n). acc: int32 scratch
+ * [batch, m, n]. */
+void qlinear_matmul_forward(RtDType yt, void *y, int32_t *acc, RtDType at, const void *a, const float *a_scale,
+                            size_t as_n, const void *azp, size_t azp_n, RtDType bt, const void *b, const float *b_scale,
+                            size_t bs_n, const void *bzp, size_t bzp_n, const float *y_scale, const void *yzp,
+                            size_t batch, const size_t *aoff, const size_t *boff, size_t m, size_t k, size_t n);
+/* ConvInteger: y[N, C_out, out...] (int32) = conv(x - xzp, w - wzp) (padding contributes 0);
+ * wzp per output channel (wzp_n == c_out) or scalar. Direct loops. */
+void conv_integer_forward(int32_t *y, RtDType xt, const void *x, const void *xzp, RtDType wt, const void *w,
+                          const void *wzp, size_t wzp_n, size_t n, size_t c_in, size_t c_out, size_t group,
+                          const SpatialWindow *win);
+/* QLinearConv: acc = conv_integer + bias[C_out] (int32, may be NULL), then per output channel c
+ * y = saturate(rint(acc * x_scale * w_scale[c] / y_scale) + yzp) (ws_n: 1 or c_out). acc: int32 scratch
+ * of y's size. */
+void qlinear_conv_forward(RtDType yt, void *y, int32_t *acc, RtDType xt, const void *x, const float *x_scale,
+                          const void *xzp, RtDType wt, const void *w, const float *w_scale, size_t ws_n,
+                          const void *wzp, size_t wzp_n, const float *y_scale, const void *yzp, const int32_t *bias,
+                          size_t n, size_t c_in, size_t c_out, size_t group, const SpatialWindow *win);
+
 #endif

@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,11 +293,146 @@ static void count_suites(Conform *c, const char *root)
     }
 }
 
+/* ---- cases that do not pass, and why ---- */
+
+/* The reasons file beside the list: tests/conform_unsupported.txt for tests/conform_passing.txt. */
+#define UNSUPPORTED_FILE "conform_unsupported.txt"
+
+typedef struct CaseNames {
+    char **v;
+    size_t n, cap;
+} CaseNames;
+
+static bool names_add(CaseNames *c, const char *name)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 1024;
+        char **v = realloc(c->v, cap * sizeof *v);
+        if (!v)
+            return false;
+        c->v = v;
+        c->cap = cap;
+    }
+    return (c->v[c->n] = strdup(name)) != NULL && ++c->n;
+}
+
+/* Names ("node/test_abs") of the cases below root/label, as `onnxtune conform` finds them. */
+static bool collect_cases(const char *root, const char *label, int depth, CaseNames *out)
+{
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s/%s", root, label) >= (int)sizeof dir)
+        return true;
+    if (has_model(dir))
+        return names_add(out, label);
+    if (depth >= 4)
+        return true;
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return true;
+    bool ok = true;
+    struct dirent *e;
+    while (ok && (e = readdir(dp))) {
+        char sub[PATH_MAX];
+        if (e->d_name[0] != '.' && snprintf(sub, sizeof sub, "%s/%s", label, e->d_name) < (int)sizeof sub)
+            ok = collect_cases(root, sub, depth + 1, out);
+    }
+    closedir(dp);
+    return ok;
+}
+
+static bool passes(const Conform *c, const char *name)
+{
+    return bsearch(&name, c->pass, c->npass, sizeof *c->pass, cmp_str) != NULL;
+}
+
+/* "## Cases that do not pass, and why": each line of the reasons file ("PATTERN REASON", PATTERN a
+ * shell glob over case names) with how many cases that do not pass it matches, then the cases no line
+ * names. A pattern that matches none (all pass now, or a typo) is an error: the file must stay true. */
+static bool print_unsupported(const char *list_path, const char *root, const Conform *c)
+{
+    char path[PATH_MAX];
+    const char *slash = strrchr(list_path, '/');
+    int dlen = slash ? (int)(slash - list_path) + 1 : 0;
+    if (snprintf(path, sizeof path, "%.*s%s", dlen, list_path, UNSUPPORTED_FILE) >= (int)sizeof path)
+        return true;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    CaseNames all = {0};
+    bool ok = true;
+    for (size_t i = 0; ok && i < c->npass; i++) { /* the suites the list names */
+        size_t len = strcspn(c->pass[i], "/");
+        char suite[256];
+        if (len >= sizeof suite || (i > 0 && strncmp(c->pass[i - 1], c->pass[i], len + 1) == 0))
+            continue;
+        memcpy(suite, c->pass[i], len);
+        suite[len] = 0;
+        ok = collect_cases(root, suite, 1, &all);
+    }
+    if (ok)
+        qsort(all.v, all.n, sizeof *all.v, cmp_str);
+    bool *named = calloc(all.n + 1, sizeof *named);
+    ok = ok && named;
+    printf("\n## Cases that do not pass, and why\n\n"
+           "From `tests/" UNSUPPORTED_FILE "` (a shell pattern over case names and the reason); `cases`:\n"
+           "how many cases that do not pass the pattern matches.\n\n"
+           "| cases | count | why |\n|-------|------:|-----|\n");
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    while (ok && getline(&line, &cap, f) >= 0) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = 0;
+        const char *p = line;
+        size_t len;
+        const char *w = next_word(&p, &len);
+        if (len == 0 || w[0] == '#')
+            continue;
+        char pat[256];
+        const char *why = p + strspn(p, " \t");
+        if (len >= sizeof pat || !*why) {
+            fprintf(stderr, "onnxtune ops: %s:%zu: expected PATTERN REASON\n", path, lineno);
+            ok = false;
+            break;
+        }
+        memcpy(pat, w, len);
+        pat[len] = 0;
+        size_t count = 0;
+        for (size_t i = 0; i < all.n; i++)
+            if (!passes(c, all.v[i]) && fnmatch(pat, all.v[i], 0) == 0) {
+                count++;
+                named[i] = true;
+            }
+        if (count == 0) {
+            fprintf(stderr, "onnxtune ops: %s:%zu: %s matches no case that fails to pass: remove the line\n", path,
+                    lineno, pat);
+            ok = false;
+        }
+        printf("| `%s` | %zu | %s |\n", pat, count, why);
+    }
+    size_t rest = 0;
+    for (size_t i = 0; ok && i < all.n; i++)
+        rest += !named[i] && !passes(c, all.v[i]);
+    if (ok && rest) {
+        printf("\nNot named above (%zu):", rest);
+        for (size_t i = 0; i < all.n; i++)
+            if (!named[i] && !passes(c, all.v[i]))
+                printf(" `%s`", all.v[i]);
+        printf("\n");
+    }
+    free(line);
+    fclose(f);
+    free(named);
+    for (size_t i = 0; i < all.n; i++)
+        free(all.v[i]);
+    free(all.v);
+    return ok;
+}
+
 /* ---- output ---- */
 
 static void print_markdown(const char *family, const Conform *c)
 {
-    size_t n = 0, nfwd = 0, ngrad = 0, nconf = 0, ndefault = 0, ndefault_conf = 0;
+    size_t n = 0, nfwd = 0, ngrad = 0, nconf = 0, ndefault = 0, ndefault_conf = 0, npreview = 0;
     for (size_t i = 0; op_rule_at(i); i++) {
         const OpRule *r = op_rule_at(i);
         if (!in_family(r, family))
@@ -306,6 +442,7 @@ static void print_markdown(const char *family, const Conform *c)
         ngrad += r->grad != NULL;
         nconf += c && c->runs[i] > 0;
         ndefault += is_default_domain(r);
+        npreview += r->domain && strcmp(r->domain, "ai.onnx.preview.training") == 0;
         ndefault_conf += c && c->runs[i] > 0 && is_default_domain(r);
     }
     printf("# Supported ops\n\n"
@@ -342,7 +479,8 @@ static void print_markdown(const char *family, const Conform *c)
         printf("\n");
     }
     printf("\n## Totals\n\n| | count |\n|---|---:|\n");
-    printf("| ops | %zu (ai.onnx %zu, onnxtune %zu) |\n", n, ndefault, n - ndefault);
+    printf("| ops | %zu (ai.onnx %zu, ai.onnx.preview.training %zu, onnxtune %zu) |\n", n, ndefault, npreview,
+           n - ndefault - npreview);
     printf("| with a forward emitter | %zu |\n", nfwd);
     printf("| with a gradient rule | %zu |\n", ngrad);
     if (!c)
@@ -420,6 +558,8 @@ int cmd_ops(int argc, char **argv)
         count_suites(&c, cases->value);
     if (ok)
         print_markdown(family, &c);
+    if (ok && !family)
+        ok = print_unsupported(list->value, cases->value, &c);
     conform_free(&c);
     return ok ? 0 : 1;
 }

@@ -1,0 +1,1 @@
+ByJ\d]e\Zhfbeiidc^f`doÅ\wG\mAh
