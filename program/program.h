@@ -262,7 +262,7 @@ typedef struct TrainParam {
 typedef enum { TRAIN_IN_X = 0, TRAIN_IN_TARGET, TRAIN_IN_LR, TRAIN_IN_STEP, TRAIN_IN_SEED, TRAIN_IN_PARAM } TrainInKind;
 typedef struct TrainSlot {
     int kind;                   /* TrainInKind */
-    int param;                  /* TRAIN_IN_PARAM: index into TrainProgram.params */
+    int param;                  /* TRAIN_IN_PARAM: index into TrainProgram.params; TRAIN_IN_X: into .xs */
 } TrainSlot;
 typedef enum { TRAIN_OUT_LOGITS = 0, TRAIN_OUT_LOSS, TRAIN_OUT_GRAD_NORM, TRAIN_OUT_FEATURES } TrainOutKind;
 
@@ -304,11 +304,22 @@ typedef struct TrainPrefix {
     const char *note;           /* at NULL: why a frozen part cannot be cached (NULL: nothing to say) */
 } TrainPrefix;
 
+/* A data input of the model (input_ids, attention_mask, ...): what --train-x NAME=FILE.npy feeds. */
+#define TRAIN_MAX_INPUTS 16
+typedef struct TrainInput {
+    const char *name;
+    TrainTensor t;              /* [B, ...] */
+    size_t offset;              /* of its row in a packed sample (TrainProgram.x) */
+} TrainInput;
+
 typedef struct TrainProgram {
     const char *model;          /* the ONNX file it was compiled from (its base name) */
     const char *compiled_with;  /* the compile options, for --help */
     int64_t batch;              /* the compiled batch B: the largest training batch */
-    TrainTensor x, target, logits;
+    TrainTensor x, target, logits;  /* x: the only data input; with several (nx > 1), a packed sample: uint8
+                                       [B, bytes], each input's row at its offset (xs), in graph order */
+    int nx;                     /* data inputs (1: x alone) */
+    const TrainInput *xs;       /* [nx]; TRAIN_IN_X slots name theirs in TrainSlot.param */
     int loss;                   /* TrainLoss */
     int optimizer;              /* TrainOptim */
     double hyper[RT_HYPER_COUNT]; /* the compiled hyperparameters */

@@ -151,6 +151,10 @@ static int apply_option(Trainer *t, const char *name, const char *v)
     int listed = IS("--lr") || IS("--weight-decay") ? tr_select_list(t, name, v) : -1;    /* F,F,... for --cv */
     if (listed >= 0)
         return listed;
+    if (IS("--train-x") && tr_add_x(t, &o->train_xl, name, v))
+        return 2;
+    if (IS("--val-x") && tr_add_x(t, &o->val_xl, name, v))
+        return 2;
     if (IS("--train-x"))
         o->train_x = v;
     else if (IS("--train-y"))
@@ -309,6 +313,16 @@ static int parse_args(Trainer *t, int n, const char *const *args, bool defaults)
 
 /* ---- data ---- */
 
+int tr_add_x(const Trainer *t, XList *l, const char *flag, const char *v)
+{
+    if (l->n == TRAIN_MAX_INPUTS) {
+        fprintf(stderr, "%s: %s given more than %d times\n", t->prog, flag, TRAIN_MAX_INPUTS);
+        return 2;
+    }
+    l->arg[l->n++] = v;
+    return 0;
+}
+
 size_t tr_tensor_row_bytes(const TrainTensor *t)
 {
     size_t b = rt_dtype_size((RtDType)t->dtype);
@@ -465,10 +479,10 @@ double tr_lr_at(const Options *o, int64_t t, int64_t total, int64_t per_epoch)
 
 /* ---- running the generated functions ---- */
 
-static void *slot_pointer(Buffers *b, const TrainSlot *s)
+static void *slot_pointer(const TrainProgram *p, Buffers *b, const TrainSlot *s)
 {
     switch (s->kind) {
-    case TRAIN_IN_X: return b->x;
+    case TRAIN_IN_X: return p->nx > 1 && s->param >= 0 && s->param < p->nx ? b->xs[s->param] : b->x;
     case TRAIN_IN_TARGET: return b->y;
     case TRAIN_IN_LR: return &b->lr;
     case TRAIN_IN_STEP: return &b->step;
@@ -488,7 +502,7 @@ int tr_bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void 
         memset(*ws, 0, g->workspace_bytes);
     for (int i = 0; i < g->ninputs; i++) {
         const TrainSlot *s = &g->inputs[i];
-        (*in)[i] = s->kind == TRAIN_IN_PARAM ? (void *)(b->params + t->p->params[s->param].offset) : slot_pointer(b, s);
+        (*in)[i] = s->kind == TRAIN_IN_PARAM ? (void *)(b->params + t->p->params[s->param].offset) : slot_pointer(t->p, b, s);
     }
     for (int i = 0; i < g->noutputs; i++)
         (*out)[i] = g->outputs[i] == TRAIN_OUT_LOGITS ? (void *)b->logits
@@ -556,7 +570,10 @@ int trainer_main(int argc, char **argv, const TrainProgram *p)
     b.x = malloc(batch * xrow + 1);
     b.y = malloc(batch * tr_tensor_row_bytes(&p->target) + 1);
     b.logits = malloc(batch * tr_tensor_row_bytes(&p->logits) + 1);
-    if (!b.params || !b.x || !b.y || !b.logits) {
+    bool xs_ok = true;
+    for (int k = 0; p->nx > 1 && k < p->nx; k++)   /* several inputs: each its own [B, ...] (tr_unpack_x) */
+        xs_ok = xs_ok && (b.xs[k] = aligned_alloc(64, (batch * tr_tensor_row_bytes(&p->xs[k].t) + 63) / 64 * 64));
+    if (!b.params || !b.x || !b.y || !b.logits || !xs_ok) {
         rc = tr_fail(&t, "out of memory (parameters: %zu bytes)", p->params_bytes);
         goto out;
     }
@@ -575,6 +592,8 @@ out:
     tr_data_free(&tr);
     free(b.params);
     free(b.x);
+    for (int k = 0; k < TRAIN_MAX_INPUTS; k++)
+        free(b.xs[k]);
     tr_features_free_buffers(&b);
     free(b.y);
     free(b.logits);

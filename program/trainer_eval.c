@@ -18,6 +18,8 @@ int tr_eval_option(Trainer *t, const char *name, const char *v)
 {
     Options *o = &t->o;
 #define IS(s) (strcmp(name, s) == 0)
+    if (IS("--x") && tr_add_x(t, &o->xl, name, v))
+        return 2;
     if (IS("--x"))
         o->x = v;
     else if (IS("--y"))

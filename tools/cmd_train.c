@@ -37,6 +37,9 @@ static const TrainOpt train_opts[] = {
     {"--head", true, T_COMPILE, "SPEC", "none, linear:K or mlp:H,K (replaces the final classifier)"},
     {"--head-dropout", true, T_COMPILE, "P", "dropout between the mlp head's layers"},
     {"--cut", true, T_COMPILE, "VALUE", "attach the head to VALUE (default: the final classifier's input)"},
+    {"--pool", true, T_COMPILE, "cls|mean|last", "a [N,T,D] cut to [N,D]: token 0, the mean over the mask, the last "
+     "token"},
+    {"--mask-input", true, T_COMPILE, "NAME", "the attention mask --pool mean/last use (default: attention_mask)"},
     {"--loss", true, T_COMPILE, "NAME", "cross_entropy (default), mse, l1, bce_with_logits"},
     {"--label-smoothing", true, T_COMPILE, "E", "cross_entropy label smoothing"},
     {"--optimizer", true, T_COMPILE, "NAME", "sgd (default), adam, adamw"},
@@ -185,6 +188,8 @@ bool tools_train_compile_options(const char *cmd, TrainArgs *a, struct TrainComp
     const char *optimizer = "sgd", *loss = "cross_entropy";
     double mom = 0, wd = NAN, b1 = NAN, b2 = NAN, eps = NAN, clip = 0, ls = 0, hd = 0, seed = 0;
     bool nesterov = false;
+    HeadPool pool = HEAD_POOL_NONE;
+    const char *mask_input = NULL;
     o->freeze = (FreezeOptions){.rules = freeze_rules};
     o->head = (HeadOptions){.kind = HEAD_NONE};
     for (int i = 0; i < a->argc; i++) {
@@ -218,6 +223,10 @@ bool tools_train_compile_options(const char *cmd, TrainArgs *a, struct TrainComp
             o->head.cut = cut;
         } else if (IS("--cut")) {
             o->head.cut = v;
+        } else if (IS("--pool")) {
+            ok = head_pool_parse(v, &pool, &d) == ST_OK;
+        } else if (IS("--mask-input")) {
+            mask_input = v;
         } else if (IS("--head-dropout")) {
             ok = number(cmd, name, v, &hd);
         } else if (IS("--loss")) {
@@ -259,6 +268,12 @@ bool tools_train_compile_options(const char *cmd, TrainArgs *a, struct TrainComp
     }
     o->loss.label_smoothing = ls;
     o->head.dropout = hd;
+    o->head.pool = pool;
+    o->head.mask_input = mask_input;
+    if (mask_input && !pool) {
+        fprintf(stderr, "onnxtune %s: --mask-input is the mask of --pool mean or last\n", cmd);
+        return false;
+    }
     o->head.seed = (uint64_t)seed;
     optim_defaults(kind, &o->optim);
     o->optim.momentum = mom;
