@@ -181,7 +181,7 @@ static Node *add_node(Graph *g, const char *op, const char *name, int nin, Value
 }
 
 /* One forward node of the pooling, named /pool/<op>[_k] as torch.onnx would; its output inferred. */
-static Value *pool_node(Graph *g, const char *op, int nin, Value *const *in, Diag *d)
+static Value *pool_node_k(Graph *g, const char *op, int nin, Value *const *in, int keepdims, Diag *d)
 {
     int k = 0;      /* the k-th node of this op in the pooling: "/pool/Cast", "/pool/Cast_1", ... */
     for (size_t i = 0; i < g->nnodes; i++)
@@ -194,7 +194,14 @@ static Value *pool_node(Graph *g, const char *op, int nin, Value *const *in, Dia
         return NULL;
     }
     Node *n = add_node(g, op, name, nin, in, NULL, out, d);
+    if (n && keepdims >= 0 && node_set_attr_int(g, n, "keepdims", keepdims, d))
+        return NULL;
     return n && !infer_node(g, n, d) ? n->outputs[0] : NULL;
+}
+
+static Value *pool_node(Graph *g, const char *op, int nin, Value *const *in, Diag *d)
+{
+    return pool_node_k(g, op, nin, in, -1, d);
 }
 
 /* --pool: x [N, T, D] -> [N, D] (see HeadPool in ir.h). */
@@ -233,12 +240,8 @@ static Status add_pool(Graph *g, const HeadOptions *o, Value *x, Value **out, Di
         return d->status;
     if (!mask) {    /* mean over T */
         Value *in[2] = {x, ax1};
-        Value *y = pool_node(g, "ReduceMean", 2, in, d);
-        Node *n = y ? y->producer : NULL;
-        if (!n || node_set_attr_int(g, n, "keepdims", 0, d) || infer_node(g, n, d))
-            return d->status ? d->status : ST_NOMEM;
-        *out = y;
-        return ST_OK;
+        *out = pool_node_k(g, "ReduceMean", 2, in, 0, d);
+        return *out ? ST_OK : d->status;
     }
     /* m = float(mask != 0) [N, T]; the count c = sum(m) [N, 1] */
     Value *zero = graph_const_scalar(g, "pool_zero", mask->dtype, 0, d);
@@ -268,9 +271,9 @@ static Status add_pool(Graph *g, const HeadOptions *o, Value *x, Value **out, Di
     }
     Value *w3 = pool_node(g, "Unsqueeze", 2, (Value *[]){w, ax2}, d);               /* [N, T, 1] */
     Value *xw = w3 ? pool_node(g, "Mul", 2, (Value *[]){x, w3}, d) : NULL;           /* [N, T, D] */
-    Value *sum = xw ? pool_node(g, "ReduceSum", 2, (Value *[]){xw, ax1}, d) : NULL;  /* [N, 1, D] */
-    if (!sum || node_set_attr_int(g, sum->producer, "keepdims", 0, d) || infer_node(g, sum->producer, d))
-        return d->status ? d->status : ST_NOMEM;
+    Value *sum = xw ? pool_node_k(g, "ReduceSum", 2, (Value *[]){xw, ax1}, 0, d) : NULL;  /* [N, D] */
+    if (!sum)
+        return d->status;
     if (o->pool == HEAD_POOL_LAST) {
         *out = sum;
         return ST_OK;

@@ -363,7 +363,7 @@ static int open_inputs(const Trainer *t, const char *xflag, const XList *l, cons
     char err[1024];
     if (dataset_open_inputs(d->ds, (size_t)p->nx, names_k, npz ? NULL : paths, npz, ypath, need_y, &dopt, err,
                             sizeof err) != DATASET_OK)
-        return tr_fail(t, "%s%s%s: %s", xflag, ypath ? "/" : "", ypath ? yflag : "", err);
+        return tr_fail(t, "%s: %s", xflag, err);    /* the message names the file or input */
     d->n = d->ds->n;
     for (int k = 0; k < p->nx; k++) {
         char label[1100], what[300];

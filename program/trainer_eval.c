@@ -598,7 +598,7 @@ int tr_eval_main(Trainer *t, int mode, Buffers *b)
         r = pass(t, b, &d, (size_t)o->batch, conf, logits);
         rc = r.rc;
     }
-    const char *src = o->dir ? o->dir : o->x;
+    const char *src = o->dir ? o->dir : o->xl.n > 1 && d.ds ? d.ds->source : o->x;   /* several: the first */
     if (!rc && mode == 1) {
         printf("%s eval: %zu samples of %s: loss %.6f", t->prog, d.n, src, r.loss);
         if (!isnan(r.accuracy))
