@@ -1085,6 +1085,9 @@ def write_case(name, c, spec, model_dir, out_root):
         return repo_rel(path)
     if isinstance(x, dict):
         files["x"] = {k: save(f"x_{k}.npy", v) for k, v in x.items()}
+        # the same samples as one archive keyed by input name (--train-x DATA.npz), compressed
+        np.savez_compressed(os.path.join(d, "data.npz"), y=y, **x)
+        files["npz"] = repo_rel(os.path.join(d, "data.npz"))
     else:
         files["x"] = save("x.npy", x)
     files["y"] = save("y.npy", y)
