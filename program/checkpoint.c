@@ -135,8 +135,18 @@ uint64_t ckpt_program_fingerprint(const TrainProgram *p)
             h = hash_i64(h, tp->dims[k]);
         h = hash_i64(hash_i64(h, (int64_t)tp->nbytes), (int64_t)tp->offset);
     }
+    /* the CRC of the initial parameters, once per buffer: reading hundreds of MiB of the program's file
+     * again for every identity would put them back in memory (trainer.c's tr_release_init drops them) */
+    static const unsigned char *crc_of;
+    static size_t crc_len;
+    static uint32_t crc;
+    if (p->init && (crc_of != p->init || crc_len != p->params_bytes)) {
+        crc = crc32_update(0, p->init, p->params_bytes);
+        crc_of = p->init;
+        crc_len = p->params_bytes;
+    }
     if (p->init)
-        h = hash_i64(h, crc32_update(0, p->init, p->params_bytes));
+        h = hash_i64(h, crc);
     return h;
 }
 

@@ -160,6 +160,12 @@ int tr_apply_inits(const Trainer *t, unsigned char *params);
 int tr_export_model(const Trainer *t, const unsigned char *params, const char *path);
 double tr_lr_at(const Options *o, int64_t t, int64_t total, int64_t per_epoch);
 int tr_bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void ***out, void **ws);
+/* Bind the train and eval graphs of t->p (eval in the training workspace when it fits); and release them. */
+/* Let the kernel drop the pages of the program's initial parameters (read again if touched): after they
+ * are copied into the parameter buffer, and after a fingerprint has read them. */
+void tr_release_init(const TrainProgram *p);
+int tr_bind_graphs(const Trainer *t, Buffers *b);
+void tr_unbind_graphs(Buffers *b);
 size_t tr_count_correct(const Trainer *t, const Buffers *b, size_t rows);
 double tr_seconds(void);
 

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- the generator: splitmix64, for shuffling and --val-split ---- */
 
@@ -495,10 +497,12 @@ int tr_bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void 
 {
     *in = calloc((size_t)g->ninputs + 1, sizeof **in);
     *out = calloc((size_t)g->noutputs + 1, sizeof **out);
-    *ws = g->workspace_bytes ? aligned_alloc(64, (g->workspace_bytes + 63) / 64 * 64) : NULL;
+    bool given = *ws != NULL;   /* a workspace to share (tr_bind_graphs) */
+    if (!given)
+        *ws = g->workspace_bytes ? aligned_alloc(64, (g->workspace_bytes + 63) / 64 * 64) : NULL;
     if (!*in || !*out || (g->workspace_bytes && !*ws))
         return tr_fail(t, "out of memory (workspace of %zu bytes)", g->workspace_bytes);
-    if (*ws)
+    if (*ws && !given)
         memset(*ws, 0, g->workspace_bytes);
     for (int i = 0; i < g->ninputs; i++) {
         const TrainSlot *s = &g->inputs[i];
@@ -509,6 +513,30 @@ int tr_bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void 
                   : g->outputs[i] == TRAIN_OUT_LOSS ? (void *)&b->loss
                   : (void *)&b->grad_norm;
     return 0;
+}
+
+/* Evaluation never runs between a step's run and update (the only time the training workspace holds
+ * something, the gradients), so the evaluation graph works in the training graph's workspace when it
+ * fits: the peak memory is the larger of the two, not their sum. */
+int tr_bind_graphs(const Trainer *t, Buffers *b)
+{
+    int rc = tr_bind(t, b, &t->p->train, &b->in_train, &b->out_train, &b->ws_train);
+    if (!rc && t->p->eval.workspace_bytes <= t->p->train.workspace_bytes)
+        b->ws_eval = b->ws_train;
+    return rc ? rc : tr_bind(t, b, &t->p->eval, &b->in_eval, &b->out_eval, &b->ws_eval);
+}
+
+void tr_unbind_graphs(Buffers *b)
+{
+    free(b->in_train);
+    free(b->out_train);
+    free(b->in_eval);
+    free(b->out_eval);
+    if (b->ws_eval != b->ws_train)
+        free(b->ws_eval);
+    free(b->ws_train);
+    b->in_train = b->out_train = b->in_eval = b->out_eval = NULL;
+    b->ws_train = b->ws_eval = NULL;
 }
 
 /* Correct predictions among the first rows of the batch (cross_entropy only: argmax = label). */
@@ -536,6 +564,20 @@ double tr_seconds(void)
 }
 
 /* ---- trainer_main ---- */
+
+/* The initial parameters are read-only data of the program, read once into the parameter buffer: let the
+ * kernel drop those pages (they are the file's, read again if ever touched), so a large model does not
+ * count its weights twice in the peak memory. */
+void tr_release_init(const TrainProgram *p)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || p->params_bytes < (size_t)page * 16)
+        return;
+    uintptr_t lo = ((uintptr_t)p->init + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    uintptr_t hi = ((uintptr_t)p->init + p->params_bytes) / (uintptr_t)page * (uintptr_t)page;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
 
 int trainer_main(int argc, char **argv, const TrainProgram *p)
 {
@@ -578,8 +620,9 @@ int trainer_main(int argc, char **argv, const TrainProgram *p)
         goto out;
     }
     memcpy(b.params, p->init, p->params_bytes);
-    if ((rc = tr_apply_inits(&t, b.params)) || (rc = tr_bind(&t, &b, &p->train, &b.in_train, &b.out_train, &b.ws_train)) ||
-        (rc = tr_bind(&t, &b, &p->eval, &b.in_eval, &b.out_eval, &b.ws_eval)) || (rc = tr_features_use(&t, &b)))
+    (void)ckpt_program_fingerprint(p);  /* reads init once more: now, before the workspaces exist */
+    tr_release_init(p);
+    if ((rc = tr_apply_inits(&t, b.params)) || (rc = tr_bind_graphs(&t, &b)) || (rc = tr_features_use(&t, &b)))
         goto out;
     if (mode) {
         rc = mode == 3 ? tr_features_main(&t, &b) : tr_eval_main(&t, mode, &b);
@@ -597,12 +640,7 @@ out:
     tr_features_free_buffers(&b);
     free(b.y);
     free(b.logits);
-    free(b.in_train);
-    free(b.out_train);
-    free(b.in_eval);
-    free(b.out_eval);
-    free(b.ws_train);
-    free(b.ws_eval);
+    tr_unbind_graphs(&b);
 out_options:
     for (size_t i = 0; i < o->ninits; i++)
         free(o->inits[i].name);

@@ -512,6 +512,7 @@ static int load_checkpoint_weights(const Trainer *t, const char *path, unsigned 
     const TrainProgram *p = t->p;
     char desc[512], err[2048];
     CkptIdentity id = ckpt_program_identity(p, desc, sizeof desc);
+    tr_release_init(p);
     Checkpoint c;
     if (ckpt_read(path, &id, &c, err, sizeof err) != CKPT_OK)
         return tr_fail(t, "--checkpoint %s", err);
