@@ -836,7 +836,8 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
         memset(stats, 0, sizeof *stats);
         stats->train_nodes = s_step.nodes;
         stats->eval_nodes = s_eval.nodes;
-        stats->workspace_bytes = s_step.arena_bytes + s_eval.arena_bytes;
+        /* the trainer runs evaluation in the training workspace when it fits (tr_bind_graphs) */
+        stats->workspace_bytes = s_step.arena_bytes > s_eval.arena_bytes ? s_step.arena_bytes : s_eval.arena_bytes;
         stats->params_bytes = ps.bytes;
         for (size_t k = 0; k < ps.n; k++) {
             size_t numel = ps.p[k].init->numel;

@@ -427,13 +427,15 @@ int tr_apply_inits(const Trainer *t, unsigned char *params)
 }
 
 /* The template with the current weights and the metadata, written atomically (common.h's atomic_write). */
+static void copy_release(unsigned char *dst, const unsigned char *src, size_t n);
+
 int tr_export_model(const Trainer *t, const unsigned char *params, const char *path)
 {
     const TrainProgram *p = t->p;
     unsigned char *buf = malloc(p->export_bytes ? p->export_bytes : 1);
     if (!buf)
         return tr_fail(t, "out of memory exporting");
-    memcpy(buf, p->export_template, p->export_bytes);
+    copy_release(buf, p->export_template, p->export_bytes);
     for (int i = 0; i < p->nparams; i++) {
         const TrainParam *tp = &p->params[i];
         if (tp->export_offset >= 0 && tp->kind != TRAIN_PARAM_STATE)
@@ -568,15 +570,33 @@ double tr_seconds(void)
 /* The initial parameters are read-only data of the program, read once into the parameter buffer: let the
  * kernel drop those pages (they are the file's, read again if ever touched), so a large model does not
  * count its weights twice in the peak memory. */
-void tr_release_init(const TrainProgram *p)
+/* Drop the whole pages inside [data, data + n) of the program's read-only data. */
+static void release_pages(const void *data, size_t n)
 {
     long page = sysconf(_SC_PAGESIZE);
-    if (page <= 0 || p->params_bytes < (size_t)page * 16)
+    if (page <= 0 || n < (size_t)page * 16)
         return;
-    uintptr_t lo = ((uintptr_t)p->init + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
-    uintptr_t hi = ((uintptr_t)p->init + p->params_bytes) / (uintptr_t)page * (uintptr_t)page;
+    uintptr_t lo = ((uintptr_t)data + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    uintptr_t hi = ((uintptr_t)data + n) / (uintptr_t)page * (uintptr_t)page;
     if (hi > lo)
         madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+void tr_release_init(const TrainProgram *p)
+{
+    release_pages(p->init, p->params_bytes);
+}
+
+/* memcpy from the program's read-only data, dropping its pages as it goes: a copy of a large export
+ * template costs its size once, not twice. */
+static void copy_release(unsigned char *dst, const unsigned char *src, size_t n)
+{
+    const size_t chunk = (size_t)8 << 20;
+    for (size_t at = 0; at < n; at += chunk) {
+        size_t len = n - at < chunk ? n - at : chunk;
+        memcpy(dst + at, src + at, len);
+        release_pages(src + at, len);
+    }
 }
 
 int trainer_main(int argc, char **argv, const TrainProgram *p)
@@ -619,7 +639,7 @@ int trainer_main(int argc, char **argv, const TrainProgram *p)
         rc = tr_fail(&t, "out of memory (parameters: %zu bytes)", p->params_bytes);
         goto out;
     }
-    memcpy(b.params, p->init, p->params_bytes);
+    copy_release(b.params, p->init, p->params_bytes);
     (void)ckpt_program_fingerprint(p);  /* reads init once more: now, before the workspaces exist */
     tr_release_init(p);
     if ((rc = tr_apply_inits(&t, b.params)) || (rc = tr_bind_graphs(&t, &b)) || (rc = tr_features_use(&t, &b)))
