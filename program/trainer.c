@@ -104,6 +104,16 @@ static void usage(const Trainer *t, FILE *f)
             (long long)p->batch, tr_loss_name(p->loss), tr_optim_name(p->optimizer));
     if (p->compiled_with && *p->compiled_with)
         fprintf(f, "Compiled with: %s\n", p->compiled_with);
+    if (p->nx > 1) {    /* X.npy above stands for one file per input */
+        fprintf(f, "The model has %d inputs: give each as --train-x NAME=FILE.npy (--val-x, --x alike), or one .npz "
+                "with these keys and y:", p->nx);
+        for (int k = 0; k < p->nx; k++) {
+            char shape[160];
+            fprintf(f, " %s %s %s", p->xs[k].name, rt_dtype_name((RtDType)p->xs[k].t.dtype),
+                    tr_shape_text(shape, sizeof shape, p->xs[k].t.rank, NULL, p->xs[k].t.dims));
+            fputc(k + 1 < p->nx ? ',' : '\n', f);
+        }
+    }
     fprintf(f, "\noptions:\n");
     for (const OptSpec *s = specs; s->name; s++) {
         char left[64];

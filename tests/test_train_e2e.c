@@ -764,6 +764,19 @@ static void several_inputs(void)
     expect("several inputs: eval, one missing", 1, "--x: no file for the model's input 'attention_mask'", prog, "eval",
            "--x", ids, "--x", tt, "--y", y, NULL);
 
+    /* --pool and --mask-input: errors at compile time */
+    char out[512];
+    snprintf(out, sizeof out, "%s/b3_pool_bad", tmpdir);
+    expect("--pool on a [N, F] cut", 1, "pooling needs [N, T, D]", onnxtune, "compile", "models/mlp/model.onnx",
+           "--head", "linear:3", "--pool", "cls", "-o", out, NULL);
+    expect("--mask-input not an input", 2, "--mask-input 'nope' is not an input of the model", onnxtune, "compile",
+           "models/bert_tokens/model.onnx", "--head", "linear:3", "--pool", "mean", "--mask-input", "nope", "-o", out,
+           NULL);
+    expect("--pool without a head", 2, "--pool needs a head", onnxtune, "compile", "models/bert_tokens/model.onnx",
+           "--pool", "mean", "-o", out, NULL);
+    expect("--pool bogus", 2, "expected cls, mean or last", onnxtune, "compile", "models/bert_tokens/model.onnx",
+           "--head", "linear:3", "--pool", "max", "-o", out, NULL);
+
     /* NAME=FILE.npy and the .npz train alike, shuffled: a sample's inputs stay together */
     expect("several inputs: files, shuffled", 0, NULL, prog, "--train-x", tt, "--train-x", ids, "--train-x", mask,
            "--train-y", y, "--epochs", "2", "--batch", "3", "--seed", "5", "--metrics", met_a, NULL);
