@@ -25,6 +25,7 @@
  *     and the rest, whether it caches the features or not, so both give the same bits.
  * A short batch runs padded to B: see rt_batch_rows in kernels.h. */
 #include "codegen.h"
+#include "common.h"
 #include "program.h"
 
 #include <errno.h>
@@ -554,7 +555,7 @@ static Status write_blob(const char *path, const void *data, size_t len, Diag *d
 }
 
 /* The parameters' initial contents, each at its 64-aligned offset. */
-static Status write_params(const char *path, const Params *ps, Diag *d)
+static Status write_params(const char *path, const Params *ps, uint32_t *crc, Diag *d)
 {
     unsigned char *buf = calloc(ps->bytes ? ps->bytes : 1, 1);
     if (!buf)
@@ -562,6 +563,7 @@ static Status write_params(const char *path, const Params *ps, Diag *d)
     for (size_t k = 0; k < ps->n; k++)
         if (ps->p[k].init->nbytes)
             memcpy(buf + ps->p[k].offset, ps->p[k].init->data, ps->p[k].init->nbytes);
+    *crc = crc32_update(0, buf, ps->bytes);
     Status st = write_blob(path, buf, ps->bytes, d);
     free(buf);
     return st;
@@ -604,7 +606,7 @@ static void put_prefix(FILE *f, const PrefixGraphs *pg)
 static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, Model *eval, const Params *ps,
                            const DataInputs *xs, size_t export_bytes, const char *params_file, const char *export_file,
                            const CodegenStats *st_train, const CodegenStats *st_eval, bool dropout,
-                           const PrefixGraphs *pg, Diag *d)
+                           const PrefixGraphs *pg, uint32_t init_crc, Diag *d)
 {
     const Graph *g = train->graph;
     const Node *ln = loss_node(g);
@@ -690,6 +692,7 @@ static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, 
             count_runtime_inputs(g), g->noutputs, (st_train->arena_bytes + 63) / 64 * 64);
     fprintf(f, "    .eval = {eval_run, NULL, %zu, %zu, eval_slots_in, eval_slots_out, %zu},\n",
             count_runtime_inputs(eval->graph), eval->graph->noutputs, (st_eval->arena_bytes + 63) / 64 * 64);
+    fprintf(f, "    .has_init_crc = true,\n    .init_crc = 0x%08xu,\n", (unsigned)init_crc);
     fprintf(f, "    .nparams = %zu,\n    .params = train_params,\n    .init = train_params_init,\n"
                "    .params_bytes = %zu,\n    .export_template = train_export_template,\n    .export_bytes = %zu,\n",
             ps->n, ps->bytes, export_bytes);
@@ -773,7 +776,8 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
             st = diag_error(d, ST_USAGE, "%s: the program's name may not contain quotes or backslashes", o->output);
             goto out;
         }
-    if ((st = write_params(files[3], &ps, d)) || (st = write_blob(files[4], export, export_len, d)))
+    uint32_t init_crc = 0;
+    if ((st = write_params(files[3], &ps, &init_crc, d)) || (st = write_blob(files[4], export, export_len, d)))
         goto out;
     FILE *f = fopen(c_path, "w");
     if (!f) {
@@ -823,7 +827,7 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
     }
     if (!st)
         st = emit_program(o, f, train, eval, &ps, &xs, export_len, base_name(files[3]), base_name(files[4]),
-                          &s_step, &s_eval, dropout, &pg, d);
+                          &s_step, &s_eval, dropout, &pg, init_crc, d);
     if (fclose(f) != 0 && !st)
         st = diag_error(d, ST_IO, "%s: write failed", c_path);
     if (st)

@@ -135,18 +135,10 @@ uint64_t ckpt_program_fingerprint(const TrainProgram *p)
             h = hash_i64(h, tp->dims[k]);
         h = hash_i64(hash_i64(h, (int64_t)tp->nbytes), (int64_t)tp->offset);
     }
-    /* the CRC of the initial parameters, once per buffer: reading hundreds of MiB of the program's file
-     * again for every identity would put them back in memory (trainer.c's tr_release_init drops them) */
-    static const unsigned char *crc_of;
-    static size_t crc_len;
-    static uint32_t crc;
-    if (p->init && (crc_of != p->init || crc_len != p->params_bytes)) {
-        crc = crc32_update(0, p->init, p->params_bytes);
-        crc_of = p->init;
-        crc_len = p->params_bytes;
-    }
+    /* a compiled program carries the CRC: reading hundreds of MiB of its file for every identity would
+     * put them back in memory (trainer.c's tr_release_init drops them) */
     if (p->init)
-        h = hash_i64(h, crc);
+        h = hash_i64(h, p->has_init_crc ? p->init_crc : crc32_update(0, p->init, p->params_bytes));
     return h;
 }
 

@@ -329,6 +329,9 @@ typedef struct TrainProgram {
     int nparams;
     const TrainParam *params;
     const unsigned char *init;  /* initial contents of the parameter buffer, params_bytes long */
+    bool has_init_crc;          /* init_crc is crc32 of init (compiled in, so the fingerprint need not read
+                                   init again: trainer.c drops its pages once copied) */
+    uint32_t init_crc;
     size_t params_bytes;
     const unsigned char *export_template; /* the fine-tuned model as ONNX with the initial weights */
     size_t export_bytes;

@@ -650,7 +650,6 @@ int trainer_main(int argc, char **argv, const TrainProgram *p)
         goto out;
     }
     copy_release(b.params, p->init, p->params_bytes);
-    (void)ckpt_program_fingerprint(p);  /* reads init once more: now, before the workspaces exist */
     tr_release_init(p);
     if ((rc = tr_apply_inits(&t, b.params)) || (rc = tr_bind_graphs(&t, &b)) || (rc = tr_features_use(&t, &b)))
         goto out;

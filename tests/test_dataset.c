@@ -419,6 +419,28 @@ static void test_inputs(void)
     expect_error(dataset_open_inputs(&ds, 3, names, uneven, NULL, B3 "y.npy", true, &o, err, sizeof err),
                  "inputs of other lengths", "token_type_ids=tests/ref/train/mlp_sgd/y.npy has 36 samples but "
                  "input_ids=" B3 "x_input_ids.npy has 20");
+    /* a bool input (a mask saved as np.bool_) keeps its type: 8 bytes a row, padded to 8 after int64 ids */
+    uint8_t mask[20][5];
+    for (int r = 0; r < 20; r++)
+        for (int c = 0; c < 5; c++)
+            mask[r][c] = (uint8_t)((r + c) % 3 == 0);
+    size_t mdims[2] = {20, 5};
+    CHECK(npy_write("/tmp/onnxtune_ds_mask.npy", RT_BOOL, 2, mdims, mask, err, sizeof err) == NPY_OK);
+    const char *bnames[2] = {"attention_mask", "input_ids"}, *bpaths[2] = {"/tmp/onnxtune_ds_mask.npy", paths[0]};
+    st = dataset_open_inputs(&ds, 2, bnames, bpaths, NULL, B3 "y.npy", true, &o, err, sizeof err);
+    CHECK_MSG(st == DATASET_OK, "%s", err);
+    if (st == DATASET_OK) {
+        CHECK(ds.part[0].dtype == RT_BOOL && ds.part[0].bytes == 5 && ds.part[1].dtype == RT_INT64 &&
+              ds.x.bytes == 8 + 64);
+        size_t idx[2] = {4, 17};
+        unsigned char x[2][72];
+        CHECK(dataset_batch(&ds, idx, 2, 0, x, NULL, err, sizeof err) == DATASET_OK);
+        for (int r = 0; r < 2; r++)
+            CHECK(memcmp(x[r], mask[idx[r]], 5) == 0 && x[r][5] == 0 && x[r][7] == 0 &&
+                  memcmp(x[r] + 8, (const int64_t *)ref[0].data + idx[r] * 8, 64) == 0);
+        dataset_close(&ds);
+    }
+    remove("/tmp/onnxtune_ds_mask.npy");
     for (int k = 0; k < 4; k++)
         npy_free(&ref[k]);
 }
