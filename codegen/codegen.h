@@ -172,7 +172,7 @@ typedef struct TrainCompileStats {
     size_t trainable, frozen;               /* parameter tensors */
     size_t trainable_elems, frozen_elems;   /* their elements */
     size_t params_bytes;                    /* the parameter buffer (with optimizer state) */
-    size_t workspace_bytes;                 /* both graphs' activation arenas */
+    size_t workspace_bytes;                 /* the larger activation arena: eval runs in train's */
     int64_t batch;
     char features_at[256];                  /* where the frozen prefix ends ("": no prefix; ir/prefix.c) */
     size_t features_bytes;                  /* its features, per sample */

@@ -25,6 +25,7 @@
  *     and the rest, whether it caches the features or not, so both give the same bits.
  * A short batch runs padded to B: see rt_batch_rows in kernels.h. */
 #include "codegen.h"
+#include "common.h"
 #include "program.h"
 
 #include <errno.h>
@@ -105,28 +106,49 @@ fail:
     return st;
 }
 
-/* The one runtime input the trainer feeds from X: the graph's only input without a value (besides the
- * target of the model's own loss, under --loss model). */
-static Status data_input(const Graph *g, const LossOptions *lo, Value **x, Diag *d)
+/* The runtime inputs the trainer feeds from the data: every graph input without a value, in graph order
+ * (input_ids, attention_mask, token_type_ids ...), besides the target of the model's own loss under
+ * --loss model. At most TRAIN_MAX_INPUTS. */
+typedef struct DataInputs {
+    size_t n;
+    const char *name[TRAIN_MAX_INPUTS];
+} DataInputs;
+
+static Status data_inputs(const Graph *g, const LossOptions *lo, DataInputs *xs, Value **first, Diag *d)
 {
-    *x = NULL;
+    xs->n = 0;
+    *first = NULL;
+    char buf[128];
     for (size_t i = 0; i < g->ninputs; i++) {
         Value *v = g->inputs[i];
         if (v->init || (lo->kind == LOSS_MODEL && loss_is_model_target(g, v)))
             continue;
-        if (*x)
-            return diag_error(d, ST_UNSUPPORTED, "the model has several inputs ('%s', '%s'); training programs take "
-                              "one (X)", (*x)->name, v->name);
-        *x = v;
+        if (xs->n == TRAIN_MAX_INPUTS)
+            return diag_error(d, ST_UNSUPPORTED, "the model has more than %d inputs; training programs take at most "
+                              "that many", TRAIN_MAX_INPUTS);
+        if (!shape_is_static(&v->shape) || v->shape.rank < 1)
+            return diag_error(d, ST_SHAPE, "input '%s' is %s: training needs [N, ...] with every other dim known "
+                              "(give an example input with --input %s=FILE.npy)", v->name,
+                              shape_str(&v->shape, buf, sizeof buf), v->name);
+        if (*first && v->shape.dim[0] != (*first)->shape.dim[0])
+            return diag_error(d, ST_SHAPE, "inputs '%s' and '%s' have different batch dims (%lld, %lld)",
+                              (*first)->name, v->name, (long long)(*first)->shape.dim[0], (long long)v->shape.dim[0]);
+        if (!*first)
+            *first = v;
+        xs->name[xs->n++] = v->name;
     }
-    if (!*x)
+    if (!*first)
         return diag_error(d, ST_INVALID, "the model has no input");
-    char buf[128];
-    if (!shape_is_static(&(*x)->shape) || (*x)->shape.rank < 1)
-        return diag_error(d, ST_SHAPE, "input '%s' is %s: training needs [N, ...] with every other dim known (give "
-                          "an example input with --input %s=FILE.npy)", (*x)->name,
-                          shape_str(&(*x)->shape, buf, sizeof buf), (*x)->name);
     return ST_OK;
+}
+
+/* Which data input `name` is (-1: none). */
+static int data_index(const DataInputs *xs, const char *name)
+{
+    for (size_t k = 0; k < xs->n; k++)
+        if (strcmp(xs->name[k], name) == 0)
+            return (int)k;
+    return -1;
 }
 
 /* ---- parameters ---- */
@@ -332,8 +354,9 @@ static Status keep_prefix(Graph *g, const char *at, Diag *d)
 
 /* The training graph. pre: the frozen prefix found before autodiff (NULL: not looked for); cut: the
  * prefix's end, to build the rest (NULL: the whole graph); *x_name is then the features' input. */
-static Status build_train_graph(const TrainCompileOptions *o, Model **out, Params *ps, const char **x_name,
-                                bool *dropout, PrefixInfo *pre, const char *cut, LoraResult *lora, Diag *d)
+static Status build_train_graph(const TrainCompileOptions *o, Model **out, Params *ps, DataInputs *xs,
+                                const char **x_name, bool *dropout, PrefixInfo *pre, const char *cut,
+                                LoraResult *lora, Diag *d)
 {
     Model *m = NULL;
     if (o->loss.kind == LOSS_MODEL && o->head.kind != HEAD_NONE)
@@ -343,7 +366,7 @@ static Status build_train_graph(const TrainCompileOptions *o, Model **out, Param
     Value *loss = NULL, *x = NULL;
     Gradients grads;
     LoraResult unused;
-    if (!st && !(st = data_input(m->graph, &o->loss, &x, d)))
+    if (!st && !(st = data_inputs(m->graph, &o->loss, xs, &x, d)))
         *x_name = x->name;
     if (!st)
         st = pass_freeze(m, &o->freeze, d);
@@ -355,7 +378,7 @@ static Status build_train_graph(const TrainCompileOptions *o, Model **out, Param
         st = pass_loss(m, &o->loss, &loss, d);
     if (!st)
         st = train_dropouts(m->graph, dropout, d);
-    if (!st && pre)
+    if (!st && pre && xs->n == 1)   /* several inputs: no single value to cache features from */
         st = prefix_find(m->graph, x, pre, d);
     if (!st)
         st = pass_autodiff(m->graph, loss, &grads, d);
@@ -384,8 +407,9 @@ static Status build_eval_graph(const TrainCompileOptions *o, const Params *ps, i
     LoraResult lora;
     Status st = load_model(o->model, o->shapes, o->nshapes, batch, &m, d);
     Value *x = NULL;
+    DataInputs xs;
     if (!st)
-        st = data_input(m->graph, &o->loss, &x, d);
+        st = data_inputs(m->graph, &o->loss, &xs, &x, d);
     if (!st)
         st = pass_freeze(m, &none, d);
     if (!st)
@@ -615,7 +639,7 @@ static const Node *loss_node(const Graph *g)
 }
 
 /* What a graph's runtime inputs and outputs are, for the trainer. */
-static Status put_slots(FILE *f, const char *name, const Graph *g, const char *x_name, const Params *ps, Diag *d)
+static Status put_slots(FILE *f, const char *name, const Graph *g, const DataInputs *xs, const Params *ps, Diag *d)
 {
     const Node *ln = loss_node(g);
     if (!ln)
@@ -629,7 +653,10 @@ static Status put_slots(FILE *f, const char *name, const Graph *g, const char *x
         for (size_t k = 0; k < ps->n && param < 0; k++)
             if (strcmp(ps->p[k].name, v->name) == 0)
                 param = (int)k;
-        const char *kind = param >= 0 ? "TRAIN_IN_PARAM" : strcmp(v->name, x_name) == 0 ? "TRAIN_IN_X"
+        int xi = param < 0 ? data_index(xs, v->name) : -1;
+        if (xi >= 0)
+            param = xi;
+        const char *kind = xi >= 0 ? "TRAIN_IN_X" : param >= 0 ? "TRAIN_IN_PARAM"
                          : v == ln->inputs[1] ? "TRAIN_IN_TARGET" : strcmp(v->name, "lr") == 0 ? "TRAIN_IN_LR"
                          : strcmp(v->name, "step") == 0 ? "TRAIN_IN_STEP"
                          : strcmp(v->name, "dropout_seed") == 0 ? "TRAIN_IN_SEED" : NULL;
@@ -700,7 +727,7 @@ static Status write_blob(const char *path, const void *data, size_t len, Diag *d
 }
 
 /* The parameters' initial contents, each at its 64-aligned offset. */
-static Status write_params(const char *path, const Params *ps, Diag *d)
+static Status write_params(const char *path, const Params *ps, uint32_t *crc, Diag *d)
 {
     unsigned char *buf = calloc(ps->bytes ? ps->bytes : 1, 1);
     if (!buf)
@@ -708,6 +735,7 @@ static Status write_params(const char *path, const Params *ps, Diag *d)
     for (size_t k = 0; k < ps->n; k++)
         if (ps->p[k].init->nbytes)
             memcpy(buf + ps->p[k].offset, ps->p[k].init->data, ps->p[k].init->nbytes);
+    *crc = crc32_update(0, buf, ps->bytes);
     Status st = write_blob(path, buf, ps->bytes, d);
     free(buf);
     return st;
@@ -748,12 +776,14 @@ static void put_prefix(FILE *f, const PrefixGraphs *pg)
 }
 
 static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, Model *eval, const Params *ps,
-                           const char *x_name, size_t export_bytes, const char *params_file, const char *export_file,
+                           const DataInputs *xs, size_t export_bytes, const char *params_file, const char *export_file,
                            const CodegenStats *st_train, const CodegenStats *st_eval, bool dropout,
-                           const PrefixGraphs *pg, const LoraTables *lt, const char *adapters_file, Diag *d)
+                           const PrefixGraphs *pg, uint32_t init_crc, const LoraTables *lt,
+                           const char *adapters_file, Diag *d)
 {
     const Graph *g = train->graph;
     const Node *ln = loss_node(g);
+    const char *x_name = xs->name[0];
     const Value *x = graph_find_local(g, x_name), *logits = ln ? ln->inputs[0] : NULL, *target = ln ? ln->inputs[1] : NULL;
     Status st;
     if (!x || !logits || !target)
@@ -778,6 +808,24 @@ static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, 
     if (!ps->n)
         fprintf(f, "    {0},\n");
     fprintf(f, "};\n\n");
+    /* the data inputs and where each one's row sits in a packed sample */
+    size_t packed = 0;
+    fprintf(f, "static const TrainInput train_inputs[] = {\n");
+    for (size_t k = 0; k < xs->n; k++) {
+        const Value *v = graph_find_local(g, xs->name[k]);
+        if (!v)
+            return diag_error(d, ST_ERR, "internal: the training graph lacks its input '%s'", xs->name[k]);
+        fprintf(f, "    {");
+        put_string(f, v->name);
+        fprintf(f, ", ");
+        put_tensor(f, v->dtype, &v->shape);
+        fprintf(f, ", %zu},\n", packed);
+        size_t row = dtype_size(v->dtype);
+        for (int i = 1; i < v->shape.rank; i++)
+            row *= (size_t)v->shape.dim[i];
+        packed += (row + 7) / 8 * 8;    /* 8-aligned rows: int64 inputs stay aligned in the packed sample */
+    }
+    fprintf(f, "};\n\n");
     size_t nlora = lt->res ? lt->res->n : 0;
     if (nlora) {
         put_incbin(f, "train_adapters_template", adapters_file, lt->len);
@@ -792,10 +840,11 @@ static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, 
             fprintf(f, "    {%d, %zu},\n", lt->saved[i], lt->off[i]);
         fprintf(f, "};\n\n");
     }
-    if ((st = put_slots(f, "train", g, x_name, ps, d)) || (st = put_slots(f, "eval", eval->graph, x_name, ps, d)))
+    DataInputs ft = {1, {pg->train_f}}, fe = {1, {pg->eval_f}};
+    if ((st = put_slots(f, "train", g, xs, ps, d)) || (st = put_slots(f, "eval", eval->graph, xs, ps, d)))
         return st;
-    if (pg->at && ((st = put_slots(f, "rest_train", pg->rest_train->graph, pg->train_f, ps, d)) ||
-                   (st = put_slots(f, "rest_eval", pg->rest_eval->graph, pg->eval_f, ps, d)) ||
+    if (pg->at && ((st = put_slots(f, "rest_train", pg->rest_train->graph, &ft, ps, d)) ||
+                   (st = put_slots(f, "rest_eval", pg->rest_eval->graph, &fe, ps, d)) ||
                    (st = put_feature_slots(f, pg->features->graph, x_name, ps, d))))
         return st;
     if (o->ndefaults) {
@@ -812,7 +861,11 @@ static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, 
     fprintf(f, ",\n    .compiled_with = ");
     put_string(f, o->compiled_with ? o->compiled_with : "");
     fprintf(f, ",\n    .batch = %lld,\n    .x = ", (long long)x->shape.dim[0]);
-    put_tensor(f, x->dtype, &x->shape);
+    if (xs->n == 1)
+        put_tensor(f, x->dtype, &x->shape);
+    else
+        fprintf(f, "{%d, 2, {%lld, %zu}}", (int)DT_UINT8, (long long)x->shape.dim[0], packed);
+    fprintf(f, ",\n    .nx = %zu,\n    .xs = train_inputs", xs->n);
     fprintf(f, ",\n    .target = ");
     put_tensor(f, target->dtype, &target->shape);
     fprintf(f, ",\n    .logits = ");
@@ -826,6 +879,7 @@ static Status emit_program(const TrainCompileOptions *o, FILE *f, Model *train, 
             count_runtime_inputs(g), g->noutputs, (st_train->arena_bytes + 63) / 64 * 64);
     fprintf(f, "    .eval = {eval_run, NULL, %zu, %zu, eval_slots_in, eval_slots_out, %zu},\n",
             count_runtime_inputs(eval->graph), eval->graph->noutputs, (st_eval->arena_bytes + 63) / 64 * 64);
+    fprintf(f, "    .has_init_crc = true,\n    .init_crc = 0x%08xu,\n", (unsigned)init_crc);
     fprintf(f, "    .nparams = %zu,\n    .params = train_params,\n    .init = train_params_init,\n"
                "    .params_bytes = %zu,\n    .export_template = train_export_template,\n    .export_bytes = %zu,\n",
             ps->n, ps->bytes, export_bytes);
@@ -855,6 +909,7 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
     Params ps = {0};
     bool dropout = false;
     const char *x_name = NULL;
+    DataInputs xs = {0};
     Arena *a = arena_new();
     uint8_t *export = NULL;
     size_t export_len = 0;
@@ -870,15 +925,16 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
         arena_free(a);
         return diag_error(d, ST_USAGE, "--batch must be at least 1");
     }
-    Status st = build_train_graph(o, &train, &ps, &x_name, &dropout, &pg.info, NULL, &lora, d);
+    Status st = build_train_graph(o, &train, &ps, &xs, &x_name, &dropout, &pg.info, NULL, &lora, d);
     if (!st)
         st = build_eval_graph(o, &ps, o->batch, NULL, false, NULL, &eval, d);
     if (!st && pg.info.boundary) {  /* the frozen prefix and the rest, built again and cut */
         Params ps2 = {0};
         const char *x2 = NULL;
+        DataInputs xs2;
         bool dropout2 = false;
         pg.at = pg.info.boundary->name;
-        st = build_train_graph(o, &pg.rest_train, &ps2, &x2, &dropout2, NULL, pg.at, NULL, d);
+        st = build_train_graph(o, &pg.rest_train, &ps2, &xs2, &x2, &dropout2, NULL, pg.at, NULL, d);
         pg.train_f = x2;
         if (!st && ps2.n != ps.n)
             st = diag_error(d, ST_ERR, "internal: the graph without its prefix has other parameters");
@@ -915,7 +971,8 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
             st = diag_error(d, ST_USAGE, "%s: the program's name may not contain quotes or backslashes", o->output);
             goto out;
         }
-    if ((st = write_params(files[3], &ps, d)) || (st = write_blob(files[4], export, export_len, d)) ||
+    uint32_t init_crc = 0;
+    if ((st = write_params(files[3], &ps, &init_crc, d)) || (st = write_blob(files[4], export, export_len, d)) ||
         (lt.len && (st = write_blob(files[9], lt.bytes, lt.len, d))))
         goto out;
     FILE *f = fopen(c_path, "w");
@@ -965,8 +1022,8 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
         st = codegen_emit(pg.rest_eval->graph, &co, f, &pg.s_eval, d);
     }
     if (!st)
-        st = emit_program(o, f, train, eval, &ps, x_name, export_len, base_name(files[3]), base_name(files[4]),
-                          &s_step, &s_eval, dropout, &pg, &lt, base_name(files[9]), d);
+        st = emit_program(o, f, train, eval, &ps, &xs, export_len, base_name(files[3]), base_name(files[4]),
+                          &s_step, &s_eval, dropout, &pg, init_crc, &lt, base_name(files[9]), d);
     if (fclose(f) != 0 && !st)
         st = diag_error(d, ST_IO, "%s: write failed", c_path);
     if (st)
@@ -979,7 +1036,8 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
         memset(stats, 0, sizeof *stats);
         stats->train_nodes = s_step.nodes;
         stats->eval_nodes = s_eval.nodes;
-        stats->workspace_bytes = s_step.arena_bytes + s_eval.arena_bytes;
+        /* the trainer runs evaluation in the training workspace when it fits (tr_bind_graphs) */
+        stats->workspace_bytes = s_step.arena_bytes > s_eval.arena_bytes ? s_step.arena_bytes : s_eval.arena_bytes;
         stats->params_bytes = ps.bytes;
         for (size_t k = 0; k < ps.n; k++) {
             size_t numel = ps.p[k].init->numel;

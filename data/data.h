@@ -199,11 +199,23 @@ typedef struct Dataset {
     bool mapped;                /* x is memory-mapped */
     size_t ignored;             /* image folders: files of other image formats */
     char *source;               /* the path opened, for messages */
+    size_t nparts;              /* dataset_open_inputs: the inputs packed in x (0: x is one array) */
+    DatasetSample part[16];     /* [nparts] (DATASET_MAX_PARTS) */
     struct DatasetImpl *impl_;  /* private */
 } Dataset;
 
 DatasetStatus dataset_open_arrays(Dataset *ds, const char *x_path, const char *y_path, const DatasetOptions *o,
                                   char *err, size_t errlen);   /* y_path NULL: x_path is an .npz */
+/* Several inputs (a model with input_ids, attention_mask, ...): names[nparts] and either paths[nparts] (.npy
+ * files) or npz, an archive whose members are named like the inputs (NAME.npy or NAME). Targets from
+ * y_path, else the archive's y; none is an error when need_y, else y.bytes is 0 (predict). Every input and
+ * y must have the same number of rows (the message names both files). x is then a packed sample, uint8
+ * [sum]: input k's row at offset part_offset = the rows before it rounded up to 8 bytes each, in the
+ * order given, with zero padding; part[k] is input k's sample. Files are mapped as dataset_open_arrays'. */
+#define DATASET_MAX_PARTS 16
+DatasetStatus dataset_open_inputs(Dataset *ds, size_t nparts, const char *const *names, const char *const *paths,
+                                  const char *npz, const char *y_path, bool need_y, const DatasetOptions *o, char *err,
+                                  size_t errlen);
 DatasetStatus dataset_open_images(Dataset *ds, const char *dir, const DatasetOptions *o, char *err, size_t errlen);
 void dataset_close(Dataset *ds);   /* safe on a zeroed or failed Dataset */
 

@@ -43,6 +43,12 @@ struct DatasetImpl {
     size_t zip_len;
     bool zip_mapped;
     void *x_owned, *y_owned;        /* inflated x member, aligned copy of y */
+    /* several inputs (dataset_open_inputs): each one's rows, packed into x by dataset_batch */
+    size_t nparts;
+    const unsigned char *part_data[DATASET_MAX_PARTS];
+    size_t part_offset[DATASET_MAX_PARTS];
+    NpyArray part_a[DATASET_MAX_PARTS];
+    void *part_owned[DATASET_MAX_PARTS];
     /* image folders */
     char *paths;                    /* NUL-separated file paths */
     size_t *path_off;               /* [n] */
@@ -144,6 +150,10 @@ void dataset_close(Dataset *ds)
             free(im->zip);
         free(im->x_owned);
         free(im->y_owned);
+        for (size_t k = 0; k < DATASET_MAX_PARTS; k++) {
+            npy_free(&im->part_a[k]);
+            free(im->part_owned[k]);
+        }
         free(im->paths);
         free(im->path_off);
         free(im->labels);
@@ -231,10 +241,11 @@ static DatasetStatus open_npy_pair(Dataset *ds, const char *x_path, const char *
 
 /* ------------------------------------------------------------------------ .npz: ZIP archives of .npy */
 
-static DatasetStatus open_npz(Dataset *ds, const char *path, const DatasetOptions *o, char *err, size_t errlen)
+/* The archive's bytes into im->zip: mapped from o->mmap_threshold bytes up, else read. */
+static DatasetStatus read_archive(Dataset *ds, const char *path, const DatasetOptions *o, const ErrSink *ep)
 {
     struct DatasetImpl *im = ds->impl_;
-    ErrSink e = {path, err, errlen};
+    ErrSink e = *ep;
     int fd = open(path, O_RDONLY);
     struct stat sb;
     if (fd < 0)
@@ -269,6 +280,17 @@ static DatasetStatus open_npz(Dataset *ds, const char *path, const DatasetOption
     close(fd);
     im->zip_len = len;
     ds->mapped = im->zip_mapped;
+    return DATASET_OK;
+}
+
+static DatasetStatus open_npz(Dataset *ds, const char *path, const DatasetOptions *o, char *err, size_t errlen)
+{
+    struct DatasetImpl *im = ds->impl_;
+    ErrSink e = {path, err, errlen};
+    DatasetStatus st0 = read_archive(ds, path, o, &e);
+    if (st0 != DATASET_OK)
+        return st0;
+    size_t len = im->zip_len;
 
     static const char *const want[2][2] = {{"x.npy", "x"}, {"y.npy", "y"}};
     ZipEntry z[2];
@@ -336,6 +358,162 @@ DatasetStatus dataset_open_arrays(Dataset *ds, const char *x_path, const char *y
             st = !y_path ? data_fail(&e, DATASET_EINVAL, "an .npy file holds only x: the y file is missing")
                          : open_npy_pair(ds, x_path, y_path, o, err, errlen);
     }
+    if (st != DATASET_OK)
+        dataset_close(ds);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ several inputs */
+
+/* One input (or y) of an archive: its member NAME.npy (or NAME), header parsed; *found false when absent. */
+static DatasetStatus npz_part(Dataset *ds, const char *name, bool *found, const uint8_t **data, void **owned,
+                              RtDType *dt, int *rank, size_t *dims, const ErrSink *e)
+{
+    struct DatasetImpl *im = ds->impl_;
+    char npy_name[300];
+    snprintf(npy_name, sizeof npy_name, "%s.npy", name);
+    const char *const want[2][2] = {{npy_name, name}, {npy_name, name}};
+    ZipEntry z[2];
+    memset(z, 0, sizeof z);
+    DatasetStatus st = zip_lookup(im->zip, im->zip_len, want, z, e);
+    *found = st == DATASET_OK && z[0].found;
+    if (st != DATASET_OK || !*found)
+        return st;
+    size_t off;
+    st = zip_member(im->zip, im->zip_len, im->zip_mapped, &z[0], npy_name, data, owned, e);
+    if (st == DATASET_OK)
+        st = npy_member_header(*data, (size_t)z[0].usize, npy_name, dt, rank, dims, &off, e);
+    if (st == DATASET_OK)
+        *data += off;
+    return st;
+}
+
+static DatasetStatus open_parts(Dataset *ds, size_t nparts, const char *const *names, const char *const *paths,
+                                const char *npz, const char *y_path, bool need_y, const DatasetOptions *o, char *err,
+                                size_t errlen)
+{
+    struct DatasetImpl *im = ds->impl_;
+    ErrSink e = {npz, err, errlen};
+    RtDType dt[DATASET_MAX_PARTS + 1];
+    int rank[DATASET_MAX_PARTS + 1];
+    size_t dims[DATASET_MAX_PARTS + 1][RT_MAX_RANK] = {{0}};
+    char label[DATASET_MAX_PARTS + 1][1100];
+    DatasetStatus st;
+    if (npz && (st = read_archive(ds, npz, o, &e)) != DATASET_OK)
+        return st;
+    for (size_t k = 0; k < nparts; k++) {
+        if (npz) {
+            bool found;
+            snprintf(label[k], sizeof label[k], "%s:%s", npz, names[k]);
+            if ((st = npz_part(ds, names[k], &found, &im->part_data[k], &im->part_owned[k], &dt[k], &rank[k], dims[k],
+                               &e)) != DATASET_OK)
+                return st;
+            if (!found)
+                return data_fail(&e, DATASET_EFORMAT, "the archive has no '%s' member: its keys must be the model's "
+                                 "input names (np.savez(path, %s=..., y=...))", names[k], names[k]);
+        } else {
+            bool mapped;
+            ErrSink pe = {NULL, err, errlen};
+            snprintf(label[k], sizeof label[k], "%s=%s", names[k], paths[k]);
+            NpyStatus ns = load_npy(paths[k], o->mmap_threshold, &im->part_a[k], &mapped, err, errlen);
+            if (ns != NPY_OK)
+                return from_npy(ns);
+            ds->mapped |= mapped;
+            im->part_data[k] = im->part_a[k].data;
+            dt[k] = im->part_a[k].dtype;
+            rank[k] = im->part_a[k].rank;
+            memcpy(dims[k], im->part_a[k].dims, sizeof dims[k]);
+            (void)pe;
+        }
+        if (rank[k] < 1)
+            return data_fail(&(ErrSink){NULL, err, errlen}, DATASET_EFORMAT, "%s is a 0-d array: an input needs a "
+                             "leading sample dimension", label[k]);
+        if (dims[k][0] != dims[0][0])
+            return data_fail(&(ErrSink){NULL, err, errlen}, DATASET_EFORMAT, "%s has %zu samples but %s has %zu",
+                             label[k], dims[k][0], label[0], dims[0][0]);
+    }
+    /* y: Y.npy, else the archive's y */
+    size_t ny = nparts;
+    bool has_y = false;
+    const unsigned char *ydata = NULL;
+    if (y_path) {
+        bool ymapped;
+        NpyStatus ns = load_npy(y_path, SIZE_MAX, &im->ya, &ymapped, err, errlen);
+        if (ns != NPY_OK)
+            return from_npy(ns);
+        ydata = im->ya.data;
+        dt[ny] = im->ya.dtype;
+        rank[ny] = im->ya.rank;
+        memcpy(dims[ny], im->ya.dims, sizeof dims[ny]);
+        snprintf(label[ny], sizeof label[ny], "%s", y_path);
+        has_y = true;
+    } else if (npz) {
+        const uint8_t *data;
+        void *owned = NULL;
+        if ((st = npz_part(ds, "y", &has_y, &data, &owned, &dt[ny], &rank[ny], dims[ny], &e)) != DATASET_OK) {
+            free(owned);
+            return st;
+        }
+        if (has_y) {    /* an aligned copy, so labels can be read as int64 */
+            size_t yb = rt_dtype_size(dt[ny]);
+            for (int i = 0; i < rank[ny]; i++)
+                yb *= dims[ny][i];
+            im->y_owned = malloc(yb ? yb : 1);
+            if (im->y_owned)
+                memcpy(im->y_owned, data, yb);
+            free(owned);
+            if (!im->y_owned)
+                return data_fail(&e, DATASET_ENOMEM, "out of memory");
+            ydata = im->y_owned;
+            snprintf(label[ny], sizeof label[ny], "%s:y", npz);
+        }
+    }
+    if (!has_y && need_y)
+        return npz ? data_fail(&e, DATASET_EFORMAT, "the archive has no 'y' member (the targets): save it with "
+                               "np.savez(path, %s=..., y=Y) or give the targets' file", names[0])
+                   : data_fail(&(ErrSink){NULL, err, errlen}, DATASET_EINVAL, "the targets' file is missing");
+    ds->kind = DATASET_ARRAYS;
+    ds->n = dims[0][0];
+    size_t packed = 0;
+    for (size_t k = 0; k < nparts; k++) {
+        set_sample(&ds->part[k], dt[k], rank[k] - 1, dims[k] + 1);
+        im->part_offset[k] = packed;
+        packed += (ds->part[k].bytes + 7) / 8 * 8;
+    }
+    ds->nparts = im->nparts = nparts;
+    set_sample(&ds->x, RT_UINT8, 1, &packed);
+    if (has_y) {
+        ErrSink ye = {NULL, err, errlen};
+        if (rank[ny] < 1)
+            return data_fail(&ye, DATASET_EFORMAT, "%s is a 0-d array: y needs a leading sample dimension", label[ny]);
+        if (dt[ny] != RT_INT64 && dt[ny] != RT_FLOAT)
+            return data_fail(&ye, DATASET_EUNSUPPORTED, "%s is %s: y must be int64 class indices or float32 targets "
+                             "(save y.astype(np.int64) or y.astype(np.float32))", label[ny], rt_dtype_name(dt[ny]));
+        if (dims[ny][0] != ds->n)
+            return data_fail(&ye, DATASET_EFORMAT, "%s has %zu samples but %s has %zu", label[0], ds->n, label[ny],
+                             dims[ny][0]);
+        set_sample(&ds->y, dt[ny], rank[ny] - 1, dims[ny] + 1);
+        im->y_data = ydata;
+        if (dt[ny] == RT_INT64 && rank[ny] == 1)
+            ds->labels = (const int64_t *)ydata;
+    } else {
+        memset(&ds->y, 0, sizeof ds->y);
+        ds->y.dtype = RT_FLOAT;
+    }
+    return DATASET_OK;
+}
+
+DatasetStatus dataset_open_inputs(Dataset *ds, size_t nparts, const char *const *names, const char *const *paths,
+                                  const char *npz, const char *y_path, bool need_y, const DatasetOptions *o, char *err,
+                                  size_t errlen)
+{
+    ErrSink e = {npz, err, errlen};
+    if (nparts < 1 || nparts > DATASET_MAX_PARTS || (!npz && !paths))
+        return data_fail(&e, DATASET_EINVAL, "%zu inputs: 1 to %d, each named, from files or an archive", nparts,
+                         DATASET_MAX_PARTS);
+    DatasetStatus st = begin(ds, npz ? npz : paths[0], o, &e);
+    if (st == DATASET_OK)
+        st = open_parts(ds, nparts, names, paths, npz, y_path, need_y, o, err, errlen);
     if (st != DATASET_OK)
         dataset_close(ds);
     return st;
@@ -867,7 +1045,16 @@ DatasetStatus dataset_batch(const Dataset *ds, const size_t *indices, size_t cou
         return image_batch(ds, indices, count, epoch, x_out, y_out, &e);
     const struct DatasetImpl *im = ds->impl_;
     size_t xb = ds->x.bytes, yb = ds->y.bytes;
-    for (size_t k = 0; k < count; k++) {
+    for (size_t k = 0; k < count && im->nparts; k++) {     /* several inputs: packed rows */
+        unsigned char *row = (unsigned char *)x_out + k * xb;
+        if (x_out)
+            memset(row, 0, xb);
+        for (size_t j = 0; x_out && j < im->nparts; j++)
+            memcpy(row + im->part_offset[j], im->part_data[j] + indices[k] * ds->part[j].bytes, ds->part[j].bytes);
+        if (y_out && yb)
+            memcpy((unsigned char *)y_out + k * yb, im->y_data + indices[k] * yb, yb);
+    }
+    for (size_t k = 0; k < count && !im->nparts; k++) {
         if (x_out)
             memcpy((unsigned char *)x_out + k * xb, im->x_data + indices[k] * xb, xb);
         if (y_out)

@@ -875,8 +875,17 @@ typedef enum {
     HEAD_MLP,               /* mlp:H,K */
 } HeadKind;
 
+/* --pool: a cut of [N, T, D] (a sequence model's hidden states) reduced to [N, D] before the head.
+ * cls: token 0 (x[:, 0]); mean: the mean over T, over the tokens the mask marks when there is one
+ * (sum(x * m) / max(sum(m), 1e-9), as sentence-transformers); last: token T-1, or with a mask the last
+ * marked token, sum(m) - 1 (right padding, as GPT2ForSequenceClassification). The mask: the graph input
+ * --mask-input names, else one called attention_mask; any numeric type, nonzero = a token. */
+typedef enum { HEAD_POOL_NONE = 0, HEAD_POOL_CLS, HEAD_POOL_MEAN, HEAD_POOL_LAST } HeadPool;
+
 typedef struct HeadOptions {
     HeadKind kind;
+    HeadPool pool;          /* --pool (NONE: a [N, ...] cut is flattened) */
+    const char *mask_input; /* --mask-input NAME, or NULL: attention_mask if the model has it */
     int64_t classes;        /* K */
     int64_t hidden;         /* H (mlp) */
     double dropout;         /* --head-dropout P in [0, 1) (mlp) */
@@ -887,6 +896,8 @@ typedef struct HeadOptions {
 /* "none", "linear:K", "mlp:H,K" -> kind, classes, hidden (other fields untouched). */
 Status head_parse(const char *spec, HeadOptions *o, Diag *d) MUST_CHECK;
 Status pass_head(Model *m, const HeadOptions *o, Diag *d) MUST_CHECK;
+/* "cls", "mean", "last" -> pool. */
+Status head_pool_parse(const char *spec, HeadPool *pool, Diag *d) MUST_CHECK;
 
 /* ======================================================================== ir/pass_lora.c */
 

@@ -59,6 +59,17 @@ Status head_parse(const char *spec, HeadOptions *o, Diag *d)
     return diag_error(d, ST_USAGE, "--head '%s': expected none, linear:K or mlp:H,K with positive sizes", spec);
 }
 
+Status head_pool_parse(const char *spec, HeadPool *pool, Diag *d)
+{
+    static const char *const names[] = {"cls", "mean", "last"};
+    for (int i = 0; i < 3; i++)
+        if (spec && strcmp(spec, names[i]) == 0) {
+            *pool = (HeadPool)(i + 1);
+            return ST_OK;
+        }
+    return diag_error(d, ST_USAGE, "--pool '%s': expected cls, mean or last", spec ? spec : "");
+}
+
 /* ---- finding the cut ---- */
 
 static bool is_const_input(const Node *n, int i)
@@ -169,6 +180,110 @@ static Node *add_node(Graph *g, const char *op, const char *name, int nin, Value
     return n;
 }
 
+/* One forward node of the pooling, named /pool/<op>[_k] as torch.onnx would; its output inferred. */
+static Value *pool_node_k(Graph *g, const char *op, int nin, Value *const *in, int keepdims, Diag *d)
+{
+    int k = 0;      /* the k-th node of this op in the pooling: "/pool/Cast", "/pool/Cast_1", ... */
+    for (size_t i = 0; i < g->nnodes; i++)
+        k += strncmp(g->nodes[i]->name ? g->nodes[i]->name : "", "/pool/", 6) == 0 &&
+             strcmp(g->nodes[i]->op_type, op) == 0;
+    char *name = k ? arena_printf(g->arena, "/pool/%s_%d", op, k) : arena_printf(g->arena, "/pool/%s", op), *out = name ? arena_printf(g->arena, "%s_output_0", name)
+                                                                     : NULL;
+    if (!out) {
+        diag_error(d, ST_NOMEM, "out of memory building the pooling");
+        return NULL;
+    }
+    Node *n = add_node(g, op, name, nin, in, NULL, out, d);
+    if (n && keepdims >= 0 && node_set_attr_int(g, n, "keepdims", keepdims, d))
+        return NULL;
+    return n && !infer_node(g, n, d) ? n->outputs[0] : NULL;
+}
+
+static Value *pool_node(Graph *g, const char *op, int nin, Value *const *in, Diag *d)
+{
+    return pool_node_k(g, op, nin, in, -1, d);
+}
+
+/* --pool: x [N, T, D] -> [N, D] (see HeadPool in ir.h). */
+static Status add_pool(Graph *g, const HeadOptions *o, Value *x, Value **out, Diag *d)
+{
+    const Shape *s = &x->shape;
+    static const char *const names[] = {"", "cls", "mean", "last"};
+    char buf[128];
+    if (s->rank != 3 || s->dim[1] < 1)
+        return diag_error(d, ST_SHAPE, "--pool %s: the head's input '%s' is %s; pooling needs [N, T, D] (pick the "
+                          "hidden states with --cut)", names[o->pool], x->name, shape_str(s, buf, sizeof buf));
+    Value *mask = NULL;
+    if (o->mask_input) {
+        mask = graph_find_local(g, o->mask_input);
+        if (!mask || !mask->is_input || mask->init)
+            return diag_error(d, ST_USAGE, "--mask-input '%s' is not an input of the model", o->mask_input);
+    } else if ((mask = graph_find_local(g, "attention_mask")) && (!mask->is_input || mask->init)) {
+        mask = NULL;
+    }
+    if (mask && (mask->shape.rank != 2 || (mask->shape.dim[1] >= 0 && mask->shape.dim[1] != s->dim[1])))
+        return diag_error(d, ST_SHAPE, "--pool %s: the mask '%s' is %s, not [N, %lld] like '%s'", names[o->pool],
+                          mask->name, shape_str(&mask->shape, buf, sizeof buf), (long long)s->dim[1], x->name);
+    if (o->pool == HEAD_POOL_CLS || (o->pool == HEAD_POOL_LAST && !mask)) {
+        Value *idx = graph_const_scalar(g, "pool_index", DT_INT64, o->pool == HEAD_POOL_CLS ? 0 : (double)(s->dim[1] - 1),
+                                        d);
+        Value *in[2] = {x, idx};
+        Node *n = idx ? add_node(g, "Gather", "/pool/Gather", 2, in, NULL, "/pool/Gather_output_0", d) : NULL;
+        if (!n || node_set_attr_int(g, n, "axis", 1, d) || infer_node(g, n, d))
+            return d->status ? d->status : ST_NOMEM;
+        *out = n->outputs[0];
+        return ST_OK;
+    }
+    Value *ax1 = graph_const_ints(g, "pool_axis1", (const int64_t[]){1}, 1, d);
+    Value *ax2 = ax1 ? graph_const_ints(g, "pool_axis2", (const int64_t[]){2}, 1, d) : NULL;
+    if (!ax2)
+        return d->status;
+    if (!mask) {    /* mean over T */
+        Value *in[2] = {x, ax1};
+        *out = pool_node_k(g, "ReduceMean", 2, in, 0, d);
+        return *out ? ST_OK : d->status;
+    }
+    /* m = float(mask != 0) [N, T]; the count c = sum(m) [N, 1] */
+    Value *zero = graph_const_scalar(g, "pool_zero", mask->dtype, 0, d);
+    Value *ne = zero ? pool_node(g, "Equal", 2, (Value *[]){mask, zero}, d) : NULL;
+    ne = ne ? pool_node(g, "Not", 1, &ne, d) : NULL;
+    Node *cast = ne ? add_node(g, "Cast", "/pool/Cast", 1, &ne, NULL, "/pool/Cast_output_0", d) : NULL;    /* the first */
+    if (!cast || node_set_attr_int(g, cast, "to", DT_FLOAT, d) || infer_node(g, cast, d))
+        return d->status ? d->status : ST_NOMEM;
+    Value *m = cast->outputs[0];
+    Value *c = pool_node(g, "ReduceSum", 2, (Value *[]){m, ax1}, d);   /* keepdims 1: [N, 1] */
+    if (!c)
+        return d->status;
+    Value *w = m;
+    if (o->pool == HEAD_POOL_LAST) {   /* w = float(t == c) for t = 1..T: the last marked token */
+        int64_t T = s->dim[1];
+        Shape ts = shape_make(1, &T);
+        Value *t = graph_const(g, "pool_positions", DT_FLOAT, &ts, d);
+        if (!t)
+            return d->status;
+        for (int64_t i = 0; i < T; i++)
+            ((float *)t->init->data)[i] = (float)(i + 1);
+        Value *eq = pool_node(g, "Equal", 2, (Value *[]){t, c}, d);
+        Node *n = eq ? add_node(g, "Cast", "/pool/Cast_1", 1, &eq, NULL, "/pool/Cast_1_output_0", d) : NULL;
+        if (!n || node_set_attr_int(g, n, "to", DT_FLOAT, d) || infer_node(g, n, d))
+            return d->status ? d->status : ST_NOMEM;
+        w = n->outputs[0];
+    }
+    Value *w3 = pool_node(g, "Unsqueeze", 2, (Value *[]){w, ax2}, d);               /* [N, T, 1] */
+    Value *xw = w3 ? pool_node(g, "Mul", 2, (Value *[]){x, w3}, d) : NULL;           /* [N, T, D] */
+    Value *sum = xw ? pool_node_k(g, "ReduceSum", 2, (Value *[]){xw, ax1}, 0, d) : NULL;  /* [N, D] */
+    if (!sum)
+        return d->status;
+    if (o->pool == HEAD_POOL_LAST) {
+        *out = sum;
+        return ST_OK;
+    }
+    Value *eps = graph_const_scalar(g, "pool_min_count", DT_FLOAT, 1e-9, d);
+    Value *cc = eps ? pool_node(g, "Max", 2, (Value *[]){c, eps}, d) : NULL;
+    *out = cc ? pool_node(g, "Div", 2, (Value *[]){sum, cc}, d) : NULL;
+    return *out ? ST_OK : d->status;
+}
+
 /* Linear: y = x @ weight^T + bias, weight [out, in] (torch.nn.Linear, exported as Gemm transB=1). */
 static Node *add_linear(Graph *g, const char *module, Value *x, int64_t in, int64_t out, Value *y,
                         uint64_t *rng, Diag *d)
@@ -203,6 +318,8 @@ Status pass_head(Model *m, const HeadOptions *o, Diag *d)
     if (o->kind == HEAD_NONE) {
         if (o->cut)
             return diag_error(d, ST_USAGE, "--cut '%s' needs a head (--head linear:K or mlp:H,K)", o->cut);
+        if (o->pool)
+            return diag_error(d, ST_USAGE, "--pool needs a head (--head linear:K or mlp:H,K)");
         return ST_OK;
     }
     if (o->classes < 1 || (o->kind == HEAD_MLP && o->hidden < 1))
@@ -221,6 +338,8 @@ Status pass_head(Model *m, const HeadOptions *o, Diag *d)
         return st;
     }
 
+    if (o->pool && ((st = add_pool(g, o, cut, &cut, d))))
+        return st;
     /* [N, d1, d2, ...] -> [N, F] */
     const Shape *s = &cut->shape;
     int64_t features = 1;

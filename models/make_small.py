@@ -196,6 +196,63 @@ class TinyBert(nn.Module):
         return self.classifier(h[:, 0])
 
 
+def pool_hidden(h, mask, kind):
+    """onnxtune's --pool on hidden states h [N,T,D] with the attention mask [N,T] (1 = token):
+    cls = token 0; mean = sum(h * m) / max(sum(m), 1e-9) (sentence-transformers); last = the last
+    marked token, sum(m) - 1 (right padding, as GPT2ForSequenceClassification)."""
+    if kind == "cls":
+        return h[:, 0]
+    m = (mask != 0).to(h.dtype)
+    if kind == "mean":
+        return (h * m[:, :, None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1e-9)
+    if kind == "last":
+        idx = m.sum(1).long() - 1
+        return h[torch.arange(h.shape[0]), idx]
+    raise ValueError(kind)
+
+
+class TinyBertTokens(nn.Module):
+    """A BERT-style encoder with HuggingFace's names and inputs (input_ids, attention_mask,
+    token_type_ids): word + position + token-type embeddings, LayerNorm, an additive mask
+    (1 - attention_mask) * -10000 as BertModel's get_extended_attention_mask, and a token-level
+    classifier [N,T,vocab] (a masked-LM-like head). pool (None when exported): fine-tuning runs
+    replace classifier and pool the hidden states first, as onnxtune's --pool does."""
+    list_parameters = True
+
+    def __init__(self, vocab=40, d=16, heads=2, ff=32, layers=2, max_len=8, types=2):
+        super().__init__()
+        self.embeddings = BertEmbeddings(vocab, d, max_len)
+        self.embeddings.token_type_embeddings = nn.Embedding(types, d)
+        self.encoder = BertEncoder(d, heads, ff, layers)
+        self.classifier = nn.Linear(d, vocab)
+        self.pool = None
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        e = self.embeddings
+        pos = e.position_ids[:, :input_ids.shape[1]]
+        x = e.LayerNorm(e.word_embeddings(input_ids) + e.position_embeddings(pos)
+                        + e.token_type_embeddings(token_type_ids))
+        ext = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * -10000.0
+        h = self.encoder(x, ext)
+        if self.pool is not None:
+            h = pool_hidden(h, attention_mask, self.pool)
+        return self.classifier(h)
+
+
+def bert_pair_inputs(seq, vocab, seed):
+    """(input_ids, attention_mask, token_type_ids) of sentence pairs with trailing padding: ids in
+    1..vocab-1 (0 at padding), mask 1 on tokens, token types 0 then 1 from a random split point."""
+    def make(batch):
+        g = torch.Generator().manual_seed(seed * 1000 + batch)
+        ids = torch.randint(1, vocab, (batch, seq), generator=g, dtype=torch.int64)
+        keep = torch.randint(2, seq + 1, (batch,), generator=g)
+        mask = (torch.arange(seq)[None] < keep[:, None]).to(torch.int64)
+        split = (torch.rand(batch, generator=g) * keep).long()
+        types = ((torch.arange(seq)[None] >= split[:, None]).to(torch.int64) * mask)
+        return ids * mask, mask, types
+    return make
+
+
 class GPT2Block(nn.Module):
     """GPT-2's block: pre-LayerNorm, fused qkv Linear split in three, causal mask applied with
     torch.where, tanh-approximated GELU written out as GPT-2's gelu_new."""
@@ -371,6 +428,12 @@ def build_bert():
     return TinyBert(), padded_token_inputs(8, 40, 6), ["input_ids"], ["logits"], [17, 13], (2, 3)
 
 
+def build_bert_tokens():
+    common.set_seed(10)
+    return (TinyBertTokens(), bert_pair_inputs(8, 40, 10),
+            ["input_ids", "attention_mask", "token_type_ids"], ["logits"], [17], (2, 3))
+
+
 def build_gpt2():
     common.set_seed(7)
     return TinyGPT2(), token_inputs(8, 40, 7), ["input_ids"], ["logits"], [17, 13], (2, 3)
@@ -399,6 +462,7 @@ MODELS = {
     "lstm": lambda: build_rnn("lstm", 4),
     "gru": lambda: build_rnn("gru", 5),
     "bert": build_bert,
+    "bert_tokens": build_bert_tokens,
     "gpt2": build_gpt2,
     "distilbert": build_distilbert,
     "vit": build_vit,

@@ -135,8 +135,10 @@ uint64_t ckpt_program_fingerprint(const TrainProgram *p)
             h = hash_i64(h, tp->dims[k]);
         h = hash_i64(hash_i64(h, (int64_t)tp->nbytes), (int64_t)tp->offset);
     }
+    /* a compiled program carries the CRC: reading hundreds of MiB of its file for every identity would
+     * put them back in memory (trainer.c's tr_release_init drops them) */
     if (p->init)
-        h = hash_i64(h, crc32_update(0, p->init, p->params_bytes));
+        h = hash_i64(h, p->has_init_crc ? p->init_crc : crc32_update(0, p->init, p->params_bytes));
     return h;
 }
 

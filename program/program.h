@@ -268,7 +268,7 @@ typedef struct TrainParam {
 typedef enum { TRAIN_IN_X = 0, TRAIN_IN_TARGET, TRAIN_IN_LR, TRAIN_IN_STEP, TRAIN_IN_SEED, TRAIN_IN_PARAM } TrainInKind;
 typedef struct TrainSlot {
     int kind;                   /* TrainInKind */
-    int param;                  /* TRAIN_IN_PARAM: index into TrainProgram.params */
+    int param;                  /* TRAIN_IN_PARAM: index into TrainProgram.params; TRAIN_IN_X: into .xs */
 } TrainSlot;
 typedef enum { TRAIN_OUT_LOGITS = 0, TRAIN_OUT_LOSS, TRAIN_OUT_GRAD_NORM, TRAIN_OUT_FEATURES } TrainOutKind;
 
@@ -310,6 +310,14 @@ typedef struct TrainPrefix {
     const char *note;           /* at NULL: why a frozen part cannot be cached (NULL: nothing to say) */
 } TrainPrefix;
 
+/* A data input of the model (input_ids, attention_mask, ...): what --train-x NAME=FILE.npy feeds. */
+#define TRAIN_MAX_INPUTS 16
+typedef struct TrainInput {
+    const char *name;
+    TrainTensor t;              /* [B, ...] */
+    size_t offset;              /* of its row in a packed sample (TrainProgram.x) */
+} TrainInput;
+
 /* A LoRA adapter (ir/pass_lora.c): params[a] [r, in, k...] and params[b] [out, r, 1...] beside the frozen
  * params[weight]. The export merges them, W + scale * B A in PyTorch's [out, in, k...] layout (in_out: W is
  * stored [in, out], so the transpose is added). */
@@ -331,7 +339,10 @@ typedef struct TrainProgram {
     const char *model;          /* the ONNX file it was compiled from (its base name) */
     const char *compiled_with;  /* the compile options, for --help */
     int64_t batch;              /* the compiled batch B: the largest training batch */
-    TrainTensor x, target, logits;
+    TrainTensor x, target, logits;  /* x: the only data input; with several (nx > 1), a packed sample: uint8
+                                       [B, bytes], each input's row at its offset (xs), in graph order */
+    int nx;                     /* data inputs (1: x alone) */
+    const TrainInput *xs;       /* [nx]; TRAIN_IN_X slots name theirs in TrainSlot.param */
     int loss;                   /* TrainLoss */
     int optimizer;              /* TrainOptim */
     double hyper[RT_HYPER_COUNT]; /* the compiled hyperparameters */
@@ -341,6 +352,9 @@ typedef struct TrainProgram {
     int nparams;
     const TrainParam *params;
     const unsigned char *init;  /* initial contents of the parameter buffer, params_bytes long */
+    bool has_init_crc;          /* init_crc is crc32 of init (compiled in, so the fingerprint need not read
+                                   init again: trainer.c drops its pages once copied) */
+    uint32_t init_crc;
     size_t params_bytes;
     const unsigned char *export_template; /* the fine-tuned model as ONNX with the initial weights */
     size_t export_bytes;

@@ -24,6 +24,12 @@ typedef struct InitArg {
     const char *path;   /* into name's buffer */
 } InitArg;
 
+/* The values of a repeatable data option (--train-x, --val-x, --x): FILE, NAME=FILE or DATA.npz. */
+typedef struct XList {
+    const char *arg[TRAIN_MAX_INPUTS];
+    size_t n;
+} XList;
+
 typedef struct Options {
     const char *train_x, *train_y, *val_x, *val_y, *metrics, *export_path;
     double val_split;
@@ -33,6 +39,7 @@ typedef struct Options {
     int schedule;
     int64_t step_epochs;
     double step_gamma;
+    XList train_xl, val_xl, xl;     /* every --train-x, --val-x, --x (train_x, val_x, x: the last) */
     InitArg inits[256];
     size_t ninits;
     const char *export_adapters, *lora_from;    /* program/lora.c */
@@ -100,6 +107,7 @@ typedef struct Data {
     const unsigned char *mem_x, *mem_y;     /* samples in memory ([N, ...] as the model wants them): x_only,
                                                or the decoded images (cache); mem_y NULL: zero targets */
     void *cache;            /* owned: the decoded images and their labels */
+    bool no_y;              /* predict on several inputs without targets: zero targets */
     Prefetcher *pf;         /* loads the batches of a pass ahead (tr_pass_begin / tr_next_batch) */
     const size_t *pass_order;
     size_t pass_n, pass_batch, pass_at;
@@ -111,6 +119,8 @@ typedef struct Data {
 
 typedef struct Buffers {
     unsigned char *x, *y;           /* one batch: [B, ...] (x: X's, or the features' with a prefix) */
+    unsigned char *xs[TRAIN_MAX_INPUTS];  /* several data inputs: x is packed samples, these each input's
+                                             [B, ...] the generated functions read (tr_unpack_x) */
     /* trainer_features.c, programs with a prefix: X batches [B, ...] (when the features are computed per
      * batch) and a FeatureWorker per thread */
     unsigned char *xin;
@@ -134,6 +144,8 @@ typedef struct EvalResult {
 /* ---- trainer.c's helpers (see their comments there) ---- */
 
 int tr_fail(const Trainer *t, const char *fmt, ...) TRAINER_PRINTF(2, 3);
+/* One more value of --train-x/--val-x/--x into l: 0, or 2 (too many). */
+int tr_add_x(const Trainer *t, XList *l, const char *flag, const char *v);
 uint64_t tr_splitmix64(uint64_t *state);
 void tr_shuffle(size_t *order, size_t n, uint64_t state);
 const char *tr_loss_name(int loss);
@@ -162,6 +174,12 @@ int tr_lora_from(const Trainer *t, unsigned char *params);
 int tr_lora_parse(const Trainer *t, const char *path, const unsigned char *buf, size_t len, unsigned char *params);
 double tr_lr_at(const Options *o, int64_t t, int64_t total, int64_t per_epoch);
 int tr_bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void ***out, void **ws);
+/* Bind the train and eval graphs of t->p (eval in the training workspace when it fits); and release them. */
+/* Let the kernel drop the pages of the program's initial parameters (read again if touched): after they
+ * are copied into the parameter buffer, and after a fingerprint has read them. */
+void tr_release_init(const TrainProgram *p);
+int tr_bind_graphs(const Trainer *t, Buffers *b);
+void tr_unbind_graphs(Buffers *b);
 size_t tr_count_correct(const Trainer *t, const Buffers *b, size_t rows);
 double tr_seconds(void);
 
@@ -179,6 +197,9 @@ void tr_data_free(Data *d);
 int tr_split_off(const Trainer *t, Data *train, Data *val);
 /* Rows idx[0..rows) of a split into b->x, b->y; padding rows (up to the compiled batch) repeat the first.
  * Returns 0 or 1 (a load failure, said on stderr). */
+/* Several data inputs: the packed rows of b->x into each input's buffer b->xs[k] (tr_gather and
+ * tr_next_batch call it once a batch is loaded). */
+void tr_unpack_x(const Trainer *t, Buffers *b);
 int tr_gather(const Trainer *t, Buffers *b, const Data *d, const size_t *idx, size_t rows);
 /* A pass over order[0..n) in batches of `batch` rows (the last short) loaded ahead on another thread
  * (unless --no-prefetch): tr_pass_begin starts it (abandoning an unfinished one; epoch keys the

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- the generator: splitmix64, for shuffling and --val-split ---- */
 
@@ -103,6 +105,16 @@ static void usage(const Trainer *t, FILE *f)
             (long long)p->batch, tr_loss_name(p->loss), tr_optim_name(p->optimizer));
     if (p->compiled_with && *p->compiled_with)
         fprintf(f, "Compiled with: %s\n", p->compiled_with);
+    if (p->nx > 1) {    /* X.npy above stands for one file per input */
+        fprintf(f, "The model has %d inputs: give each as --train-x NAME=FILE.npy (--val-x, --x alike), or one .npz "
+                "with these keys and y:", p->nx);
+        for (int k = 0; k < p->nx; k++) {
+            char shape[160];
+            fprintf(f, " %s %s %s", p->xs[k].name, rt_dtype_name((RtDType)p->xs[k].t.dtype),
+                    tr_shape_text(shape, sizeof shape, p->xs[k].t.rank, NULL, p->xs[k].t.dims));
+            fputc(k + 1 < p->nx ? ',' : '\n', f);
+        }
+    }
     fprintf(f, "\noptions:\n");
     for (const OptSpec *s = specs; s->name; s++) {
         char left[64];
@@ -152,6 +164,10 @@ static int apply_option(Trainer *t, const char *name, const char *v)
     int listed = IS("--lr") || IS("--weight-decay") ? tr_select_list(t, name, v) : -1;    /* F,F,... for --cv */
     if (listed >= 0)
         return listed;
+    if (IS("--train-x") && tr_add_x(t, &o->train_xl, name, v))
+        return 2;
+    if (IS("--val-x") && tr_add_x(t, &o->val_xl, name, v))
+        return 2;
     if (IS("--train-x"))
         o->train_x = v;
     else if (IS("--train-y"))
@@ -314,6 +330,16 @@ static int parse_args(Trainer *t, int n, const char *const *args, bool defaults)
 
 /* ---- data ---- */
 
+int tr_add_x(const Trainer *t, XList *l, const char *flag, const char *v)
+{
+    if (l->n == TRAIN_MAX_INPUTS) {
+        fprintf(stderr, "%s: %s given more than %d times\n", t->prog, flag, TRAIN_MAX_INPUTS);
+        return 2;
+    }
+    l->arg[l->n++] = v;
+    return 0;
+}
+
 size_t tr_tensor_row_bytes(const TrainTensor *t)
 {
     size_t b = rt_dtype_size((RtDType)t->dtype);
@@ -424,13 +450,15 @@ int tr_apply_inits(const Trainer *t, unsigned char *params)
 }
 
 /* The template with the current weights and the metadata, written atomically (common.h's atomic_write). */
+static void copy_release(unsigned char *dst, const unsigned char *src, size_t n);
+
 int tr_export_model(const Trainer *t, const unsigned char *params, const char *path)
 {
     const TrainProgram *p = t->p;
     unsigned char *buf = malloc(p->export_bytes ? p->export_bytes : 1);
     if (!buf)
         return tr_fail(t, "out of memory exporting");
-    memcpy(buf, p->export_template, p->export_bytes);
+    copy_release(buf, p->export_template, p->export_bytes);
     for (int i = 0; i < p->nparams; i++) {
         const TrainParam *tp = &p->params[i];
         if (tp->export_offset >= 0 && tp->kind != TRAIN_PARAM_STATE)
@@ -479,10 +507,10 @@ double tr_lr_at(const Options *o, int64_t t, int64_t total, int64_t per_epoch)
 
 /* ---- running the generated functions ---- */
 
-static void *slot_pointer(Buffers *b, const TrainSlot *s)
+static void *slot_pointer(const TrainProgram *p, Buffers *b, const TrainSlot *s)
 {
     switch (s->kind) {
-    case TRAIN_IN_X: return b->x;
+    case TRAIN_IN_X: return p->nx > 1 && s->param >= 0 && s->param < p->nx ? b->xs[s->param] : b->x;
     case TRAIN_IN_TARGET: return b->y;
     case TRAIN_IN_LR: return &b->lr;
     case TRAIN_IN_STEP: return &b->step;
@@ -495,20 +523,46 @@ int tr_bind(const Trainer *t, Buffers *b, const TrainGraph *g, void ***in, void 
 {
     *in = calloc((size_t)g->ninputs + 1, sizeof **in);
     *out = calloc((size_t)g->noutputs + 1, sizeof **out);
-    *ws = g->workspace_bytes ? aligned_alloc(64, (g->workspace_bytes + 63) / 64 * 64) : NULL;
+    bool given = *ws != NULL;   /* a workspace to share (tr_bind_graphs) */
+    if (!given)
+        *ws = g->workspace_bytes ? aligned_alloc(64, (g->workspace_bytes + 63) / 64 * 64) : NULL;
     if (!*in || !*out || (g->workspace_bytes && !*ws))
         return tr_fail(t, "out of memory (workspace of %zu bytes)", g->workspace_bytes);
-    if (*ws)
+    if (*ws && !given)
         memset(*ws, 0, g->workspace_bytes);
     for (int i = 0; i < g->ninputs; i++) {
         const TrainSlot *s = &g->inputs[i];
-        (*in)[i] = s->kind == TRAIN_IN_PARAM ? (void *)(b->params + t->p->params[s->param].offset) : slot_pointer(b, s);
+        (*in)[i] = s->kind == TRAIN_IN_PARAM ? (void *)(b->params + t->p->params[s->param].offset) : slot_pointer(t->p, b, s);
     }
     for (int i = 0; i < g->noutputs; i++)
         (*out)[i] = g->outputs[i] == TRAIN_OUT_LOGITS ? (void *)b->logits
                   : g->outputs[i] == TRAIN_OUT_LOSS ? (void *)&b->loss
                   : (void *)&b->grad_norm;
     return 0;
+}
+
+/* Evaluation never runs between a step's run and update (the only time the training workspace holds
+ * something, the gradients), so the evaluation graph works in the training graph's workspace when it
+ * fits: the peak memory is the larger of the two, not their sum. */
+int tr_bind_graphs(const Trainer *t, Buffers *b)
+{
+    int rc = tr_bind(t, b, &t->p->train, &b->in_train, &b->out_train, &b->ws_train);
+    if (!rc && t->p->eval.workspace_bytes <= t->p->train.workspace_bytes)
+        b->ws_eval = b->ws_train;
+    return rc ? rc : tr_bind(t, b, &t->p->eval, &b->in_eval, &b->out_eval, &b->ws_eval);
+}
+
+void tr_unbind_graphs(Buffers *b)
+{
+    free(b->in_train);
+    free(b->out_train);
+    free(b->in_eval);
+    free(b->out_eval);
+    if (b->ws_eval != b->ws_train)
+        free(b->ws_eval);
+    free(b->ws_train);
+    b->in_train = b->out_train = b->in_eval = b->out_eval = NULL;
+    b->ws_train = b->ws_eval = NULL;
 }
 
 /* Correct predictions among the first rows of the batch (cross_entropy only: argmax = label). */
@@ -536,6 +590,38 @@ double tr_seconds(void)
 }
 
 /* ---- trainer_main ---- */
+
+/* The initial parameters are read-only data of the program, read once into the parameter buffer: let the
+ * kernel drop those pages (they are the file's, read again if ever touched), so a large model does not
+ * count its weights twice in the peak memory. */
+/* Drop the whole pages inside [data, data + n) of the program's read-only data. */
+static void release_pages(const void *data, size_t n)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || n < (size_t)page * 16)
+        return;
+    uintptr_t lo = ((uintptr_t)data + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    uintptr_t hi = ((uintptr_t)data + n) / (uintptr_t)page * (uintptr_t)page;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+void tr_release_init(const TrainProgram *p)
+{
+    release_pages(p->init, p->params_bytes);
+}
+
+/* memcpy from the program's read-only data, dropping its pages as it goes: a copy of a large export
+ * template costs its size once, not twice. */
+static void copy_release(unsigned char *dst, const unsigned char *src, size_t n)
+{
+    const size_t chunk = (size_t)8 << 20;
+    for (size_t at = 0; at < n; at += chunk) {
+        size_t len = n - at < chunk ? n - at : chunk;
+        memcpy(dst + at, src + at, len);
+        release_pages(src + at, len);
+    }
+}
 
 int trainer_main(int argc, char **argv, const TrainProgram *p)
 {
@@ -570,13 +656,16 @@ int trainer_main(int argc, char **argv, const TrainProgram *p)
     b.x = malloc(batch * xrow + 1);
     b.y = malloc(batch * tr_tensor_row_bytes(&p->target) + 1);
     b.logits = malloc(batch * tr_tensor_row_bytes(&p->logits) + 1);
-    if (!b.params || !b.x || !b.y || !b.logits) {
+    bool xs_ok = true;
+    for (int k = 0; p->nx > 1 && k < p->nx; k++)   /* several inputs: each its own [B, ...] (tr_unpack_x) */
+        xs_ok = xs_ok && (b.xs[k] = aligned_alloc(64, (batch * tr_tensor_row_bytes(&p->xs[k].t) + 63) / 64 * 64));
+    if (!b.params || !b.x || !b.y || !b.logits || !xs_ok) {
         rc = tr_fail(&t, "out of memory (parameters: %zu bytes)", p->params_bytes);
         goto out;
     }
-    memcpy(b.params, p->init, p->params_bytes);
-    if ((rc = tr_apply_inits(&t, b.params)) || (rc = tr_bind(&t, &b, &p->train, &b.in_train, &b.out_train, &b.ws_train)) ||
-        (rc = tr_bind(&t, &b, &p->eval, &b.in_eval, &b.out_eval, &b.ws_eval)) || (rc = tr_features_use(&t, &b)))
+    copy_release(b.params, p->init, p->params_bytes);
+    tr_release_init(p);
+    if ((rc = tr_apply_inits(&t, b.params)) || (rc = tr_bind_graphs(&t, &b)) || (rc = tr_features_use(&t, &b)))
         goto out;
     if (mode) {
         rc = mode == 3 ? tr_features_main(&t, &b) : tr_eval_main(&t, mode, &b);
@@ -589,15 +678,12 @@ out:
     tr_data_free(&tr);
     free(b.params);
     free(b.x);
+    for (int k = 0; k < TRAIN_MAX_INPUTS; k++)
+        free(b.xs[k]);
     tr_features_free_buffers(&b);
     free(b.y);
     free(b.logits);
-    free(b.in_train);
-    free(b.out_train);
-    free(b.in_eval);
-    free(b.out_eval);
-    free(b.ws_train);
-    free(b.ws_eval);
+    tr_unbind_graphs(&b);
 out_options:
     for (size_t i = 0; i < o->ninits; i++)
         free(o->inits[i].name);

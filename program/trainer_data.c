@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- options ---- */
 
@@ -274,6 +275,138 @@ static int open_arrays(const Trainer *t, const char *xflag, const char *xpath, c
     return all_rows(t, d);
 }
 
+/* ---- several inputs: --train-x NAME=FILE.npy ... or DATA.npz with the inputs' names ---- */
+
+/* Which data input NAME=FILE names (-1: none; -2: no '='). */
+static int input_of(const TrainProgram *p, const char *a)
+{
+    const char *eq = strchr(a, '=');
+    if (!eq)
+        return -2;
+    for (int k = 0; k < p->nx; k++)
+        if (strlen(p->xs[k].name) == (size_t)(eq - a) && strncmp(p->xs[k].name, a, (size_t)(eq - a)) == 0)
+            return k;
+    return -1;
+}
+
+static const char *input_names(const TrainProgram *p, char *buf, size_t size)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < p->nx && at < size; k++) {
+        int w = snprintf(buf + at, size - at, "%s%s", k ? ", " : "", p->xs[k].name);
+        at += w > 0 ? (size_t)w : 0;
+    }
+    return buf;
+}
+
+/* A one-input program's file: the last value, without "NAME=" when NAME is its input. */
+static const char *x_single(const TrainProgram *p, const XList *l, const char *fallback)
+{
+    const char *a = l->n ? l->arg[l->n - 1] : fallback;
+    return a && p->nx == 1 && input_of(p, a) == 0 ? strchr(a, '=') + 1 : a;
+}
+
+/* The data is one .npz holding x (or the inputs) and y. */
+static bool x_is_npz(const TrainProgram *p, const XList *l, const char *fallback)
+{
+    if (p->nx <= 1) {
+        const char *a = x_single(p, l, fallback);
+        return a && is_npz(a);
+    }
+    return l->n == 1 && input_of(p, l->arg[0]) == -2 && is_npz(l->arg[0]);
+}
+
+static int open_arrays(const Trainer *t, const char *xflag, const char *xpath, const char *yflag, const char *ypath,
+                       bool need_y, Data *d);
+
+/* The split's inputs as the values of xflag say: a single input goes to open_arrays (FILE, NAME=FILE or
+ * DATA.npz with x and y); several need NAME=FILE for each, or one .npz whose keys are their names. */
+static int open_inputs(const Trainer *t, const char *xflag, const XList *l, const char *yflag, const char *ypath,
+                       bool need_y, Data *d)
+{
+    const TrainProgram *p = t->whole;
+    char names[1024];
+    if (p->nx <= 1) {
+        const char *a = x_single(p, l, NULL);
+        if (p->nx == 1 && input_of(p, a) == -1 && access(a, F_OK) != 0)
+            return tr_fail(t, "%s %s: '%.*s' is not an input of the model (its input: %s)", xflag, a,
+                           (int)(strchr(a, '=') - a), a, input_names(p, names, sizeof names));
+        return open_arrays(t, xflag, a, yflag, ypath, need_y, d);
+    }
+    const char *paths[TRAIN_MAX_INPUTS] = {0}, *npz = NULL, *names_k[TRAIN_MAX_INPUTS];
+    for (size_t i = 0; i < l->n; i++) {
+        const char *a = l->arg[i];
+        int k = input_of(p, a);
+        if (k == -1)
+            return tr_fail(t, "%s %s: '%.*s' is not an input of the model (its inputs: %s)", xflag, a,
+                           (int)(strchr(a, '=') - a), a, input_names(p, names, sizeof names));
+        if (k >= 0)
+            paths[k] = strchr(a, '=') + 1;
+        else if (l->n == 1 && is_npz(a))
+            npz = a;
+        else
+            return tr_fail(t, "%s %s: the model has %d inputs (%s): give %s NAME=FILE.npy for each, or one .npz "
+                           "whose keys are their names", xflag, a, p->nx, input_names(p, names, sizeof names), xflag);
+    }
+    for (int k = 0; !npz && k < p->nx; k++)
+        if (!paths[k])
+            return tr_fail(t, "%s: no file for the model's input '%s' (give %s %s=FILE.npy)", xflag, p->xs[k].name,
+                           xflag, p->xs[k].name);
+    for (int k = 0; k < p->nx; k++)
+        names_k[k] = p->xs[k].name;
+    int rc = new_dataset(t, d);
+    if (rc)
+        return rc;
+    DatasetOptions dopt;
+    dataset_defaults(t, &dopt);
+    char err[1024];
+    if (dataset_open_inputs(d->ds, (size_t)p->nx, names_k, npz ? NULL : paths, npz, ypath, need_y, &dopt, err,
+                            sizeof err) != DATASET_OK)
+        return tr_fail(t, "%s: %s", xflag, err);    /* the message names the file or input */
+    d->n = d->ds->n;
+    for (int k = 0; k < p->nx; k++) {
+        char label[1100], what[300];
+        if (npz)
+            snprintf(label, sizeof label, "%s:%s", npz, p->xs[k].name);
+        else
+            snprintf(label, sizeof label, "%s=%s", p->xs[k].name, paths[k]);
+        snprintf(what, sizeof what, "the model's input '%s'", p->xs[k].name);
+        NpyArray h = header_of(&d->ds->part[k], d->n);
+        if ((rc = tr_check_array(t, xflag, label, &h, &p->xs[k].t, what)))
+            return rc;
+    }
+    if (d->ds->x.bytes != tr_tensor_row_bytes(&p->x))
+        return tr_fail(t, "internal error: packed samples of %zu bytes, the program's are %zu", d->ds->x.bytes,
+                       tr_tensor_row_bytes(&p->x));
+    if (d->n == 0)
+        return tr_fail(t, "%s %s has no samples", xflag, npz ? npz : paths[0]);
+    d->no_y = d->ds->y.bytes == 0;
+    if (!d->no_y) {
+        char ybuf[1100];
+        if (!ypath) {
+            snprintf(ybuf, sizeof ybuf, "%s (y)", npz);
+            ypath = ybuf;
+            yflag = xflag;
+        }
+        NpyArray hy = header_of(&d->ds->y, d->n);
+        rc = tr_check_array(t, yflag, ypath, &hy, &p->target, p->loss == TRAIN_LOSS_CROSS_ENTROPY
+                            ? "class indices for cross_entropy" : "targets of the output's shape for this loss");
+        if (rc)
+            return rc;
+        if (p->loss == TRAIN_LOSS_CROSS_ENTROPY && d->ds->labels) {
+            const int64_t *y = d->ds->labels;
+            int64_t classes = p->logits.dims[1];
+            for (size_t i = 0; i < d->n; i++)
+                if (y[i] < 0 || y[i] >= classes)
+                    return tr_fail(t, "%s %s: label %lld of sample %zu is out of range: the model has %lld classes "
+                                   "(0..%lld)", yflag, ypath, (long long)y[i], i, (long long)classes,
+                                   (long long)classes - 1);
+        }
+    }
+    return all_rows(t, d);
+}
+
 #define IMAGE_CACHE_LIMIT ((size_t)512 << 20)
 
 /* Without augmentation every epoch decodes the same tensors: when they fit, decode them once (in dataset
@@ -386,8 +519,9 @@ static void describe(const Trainer *t, const char *flag, const Data *d)
 int tr_data_open(Trainer *t, Data *train, Data *val)
 {
     const Options *o = &t->o;
-    bool train_npz = o->train_x && !o->train_y && is_npz(o->train_x);
-    bool val_npz = o->val_x && !o->val_y && is_npz(o->val_x);
+    const TrainProgram *p = t->whole;
+    bool train_npz = o->train_x && !o->train_y && x_is_npz(p, &o->train_xl, o->train_x);
+    bool val_npz = o->val_x && !o->val_y && x_is_npz(p, &o->val_xl, o->val_x);
     if (o->x || o->y || o->dir || o->output || o->output_labels || o->weights) {
         fprintf(stderr, "%s: --%s belongs to %s eval / %s predict\n", t->prog,
                 o->x ? "x" : o->y ? "y" : o->dir ? "dir" : o->weights ? "weights" : o->output ? "output" : "output-labels",
@@ -437,7 +571,7 @@ int tr_data_open(Trainer *t, Data *train, Data *val)
             fprintf(stderr, "%s: warning: --train-dir %s has %zu classes, the model %lld\n", t->prog, o->train_dir,
                     t->nclasses, (long long)t->p->logits.dims[1]);
     } else {
-        rc = open_arrays(t, "--train-x", o->train_x, "--train-y", train_npz ? NULL : o->train_y, true, train);
+        rc = open_inputs(t, "--train-x", &o->train_xl, "--train-y", train_npz ? NULL : o->train_y, true, train);
         if (rc)
             return rc;
         if (o->classes) {
@@ -449,7 +583,7 @@ int tr_data_open(Trainer *t, Data *train, Data *val)
     }
     describe(t, o->train_dir ? "--train-dir" : "--train-x", train);
     if (o->val_x)
-        rc = open_arrays(t, "--val-x", o->val_x, "--val-y", val_npz ? NULL : o->val_y, true, val);
+        rc = open_inputs(t, "--val-x", &o->val_xl, "--val-y", val_npz ? NULL : o->val_y, true, val);
     else if (o->val_dir)
         rc = open_images(t, "--val-dir", o->val_dir, false, t->class_names, t->nclasses, val, NULL);
     else if (o->val_split > 0) {
@@ -493,12 +627,12 @@ int tr_data_open_eval(Trainer *t, Data *d, bool need_y)
         }
         return open_images(t, "--dir", o->dir, false, t->class_names, t->nclasses, d, NULL);
     }
-    bool npz = !o->y && is_npz(o->x);
+    bool npz = !o->y && x_is_npz(t->whole, &o->xl, o->x);
     if (need_y && !o->y && !npz) {
         fprintf(stderr, "%s: eval needs targets: --x X.npy --y Y.npy (or --x DATA.npz with x and y)\n", t->prog);
         return 2;
     }
-    return open_arrays(t, "--x", o->x, "--y", o->y, need_y, d);
+    return open_inputs(t, "--x", &o->xl, "--y", o->y, need_y, d);
 }
 
 void tr_data_free(Data *d)
@@ -575,6 +709,19 @@ static bool computes_features(const Trainer *t, const Data *d)
     return t->p != t->whole && !d->features;
 }
 
+void tr_unpack_x(const Trainer *t, Buffers *b)
+{
+    const TrainProgram *p = t->p;
+    if (p->nx < 2)
+        return;
+    size_t batch = (size_t)p->batch, packed = tr_tensor_row_bytes(&p->x);
+    for (int k = 0; k < p->nx; k++) {
+        size_t row = tr_tensor_row_bytes(&p->xs[k].t), off = p->xs[k].offset;
+        for (size_t r = 0; r < batch; r++)
+            memcpy(b->xs[k] + r * row, b->x + r * packed + off, row);
+    }
+}
+
 int tr_gather(const Trainer *t, Buffers *b, const Data *d, const size_t *idx, size_t rows)
 {
     bool fx = computes_features(t, d);
@@ -594,6 +741,9 @@ int tr_gather(const Trainer *t, Buffers *b, const Data *d, const size_t *idx, si
             return tr_fail(t, "loading a batch: %s", err);
     }
     pad(t, x, xr, b, rows);
+    if (d->no_y)
+        memset(b->y, 0, (size_t)t->p->batch * yr);
+    tr_unpack_x(t, b);
     return fx ? tr_features_batch(t, b, rows) : 0;
 }
 
@@ -639,6 +789,9 @@ int tr_next_batch(const Trainer *t, Buffers *b, Data *d, size_t *rows)
     memcpy(xb, x, got * xr);
     memcpy(b->y, y, got * tr_tensor_row_bytes(&t->p->target));
     pad(t, xb, xr, b, got);
+    if (d->no_y)
+        memset(b->y, 0, (size_t)t->p->batch * tr_tensor_row_bytes(&t->p->target));
+    tr_unpack_x(t, b);
     d->pass_at += got;
     *rows = got;
     return fx ? tr_features_batch(t, b, got) : 0;

@@ -18,6 +18,8 @@ int tr_eval_option(Trainer *t, const char *name, const char *v)
 {
     Options *o = &t->o;
 #define IS(s) (strcmp(name, s) == 0)
+    if (IS("--x") && tr_add_x(t, &o->xl, name, v))
+        return 2;
     if (IS("--x"))
         o->x = v;
     else if (IS("--y"))
@@ -512,6 +514,7 @@ static int load_checkpoint_weights(const Trainer *t, const char *path, unsigned 
     const TrainProgram *p = t->p;
     char desc[512], err[2048];
     CkptIdentity id = ckpt_program_identity(p, desc, sizeof desc);
+    tr_release_init(p);
     Checkpoint c;
     if (ckpt_read(path, &id, &c, err, sizeof err) != CKPT_OK)
         return tr_fail(t, "--checkpoint %s", err);
@@ -598,7 +601,7 @@ int tr_eval_main(Trainer *t, int mode, Buffers *b)
         r = pass(t, b, &d, (size_t)o->batch, conf, logits);
         rc = r.rc;
     }
-    const char *src = o->dir ? o->dir : o->x;
+    const char *src = o->dir ? o->dir : o->xl.n > 1 && d.ds ? d.ds->source : o->x;   /* several: the first */
     if (!rc && mode == 1) {
         printf("%s eval: %zu samples of %s: loss %.6f", t->prog, d.n, src, r.loss);
         if (!isnan(r.accuracy))

@@ -314,17 +314,10 @@ int tr_features_use(Trainer *t, Buffers *b)
     t->rest.x = px->features;
     t->rest.train = px->train;
     t->rest.eval = px->eval;
-    free(b->in_train);
-    free(b->out_train);
-    free(b->ws_train);
-    free(b->in_eval);
-    free(b->out_eval);
-    free(b->ws_eval);
-    b->in_train = b->out_train = b->in_eval = b->out_eval = NULL;
-    b->ws_train = b->ws_eval = NULL;
+    t->rest.nx = 1;     /* X is the features alone */
+    tr_unbind_graphs(b);
     t->p = &t->rest;
-    int rc = tr_bind(t, b, &t->p->train, &b->in_train, &b->out_train, &b->ws_train);
-    return rc ? rc : tr_bind(t, b, &t->p->eval, &b->in_eval, &b->out_eval, &b->ws_eval);
+    return tr_bind_graphs(t, b);
 }
 
 /* Samples run on the threads side by side, each single-threaded (kernels inside an active parallel region

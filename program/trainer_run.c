@@ -588,6 +588,7 @@ static int run_init(Run *r, Trainer *t, Data *tr, Data *val, Buffers *b, bool fo
     if (t->o.log_every)
         r->prog.log_every = t->o.log_every;
     r->id = ckpt_program_identity(r->p, r->desc, sizeof r->desc);
+    tr_release_init(t->whole);
     bool any_buffer = false;
     for (int i = 0; i < r->p->nparams; i++)
         any_buffer |= r->p->params[i].kind == TRAIN_PARAM_BUFFER;

@@ -363,6 +363,88 @@ static void test_npz(void)
 
 /* ------------------------------------------------------------------------ image folders */
 
+/* Several inputs (bert3's data, int64 [20,8] x3 and y [20]): the packed rows are the inputs' rows in the
+ * order given, each at an 8-aligned offset, from .npy files (read or mapped) and from a deflated .npz. */
+#define B3 "tests/ref/train/bert3_last_cls_sgd/"
+static void test_inputs(void)
+{
+    const char *names[3] = {"input_ids", "attention_mask", "token_type_ids"};
+    const char *paths[3] = {B3 "x_input_ids.npy", B3 "x_attention_mask.npy", B3 "x_token_type_ids.npy"};
+    NpyArray ref[4];
+    bool ok = true;
+    for (int k = 0; k < 3; k++)
+        ok = ok && npy_read(paths[k], &ref[k], err, sizeof err) == NPY_OK;
+    ok = ok && npy_read(B3 "y.npy", &ref[3], err, sizeof err) == NPY_OK;
+    CHECK_MSG(ok, "%s", err);
+    if (!ok)
+        return;
+    for (int mode = 0; mode < 3; mode++) {   /* npy read, npy mapped, npz */
+        DatasetOptions o;
+        dataset_options_default(&o);
+        if (mode == 1)
+            o.mmap_threshold = 0;
+        Dataset ds;
+        DatasetStatus st = dataset_open_inputs(&ds, 3, names, mode < 2 ? paths : NULL, mode == 2 ? B3 "data.npz" : NULL,
+                                               mode < 2 ? B3 "y.npy" : NULL, true, &o, err, sizeof err);
+        CHECK_MSG(st == DATASET_OK, "mode %d: %s", mode, err);
+        if (st != DATASET_OK)
+            continue;
+        CHECK(ds.n == 20 && ds.nparts == 3 && ds.x.bytes == 3 * 64 && ds.labels && ds.mapped == (mode == 1));
+        size_t idx[3] = {19, 0, 7};
+        int64_t x[3][24], y[3];
+        CHECK(dataset_batch(&ds, idx, 3, 0, x, y, err, sizeof err) == DATASET_OK);
+        size_t bad = 0;
+        for (int r = 0; r < 3; r++) {
+            for (int k = 0; k < 3; k++)
+                bad += memcmp(&x[r][k * 8], (const int64_t *)ref[k].data + idx[r] * 8, 64) != 0;
+            bad += y[r] != ((const int64_t *)ref[3].data)[idx[r]];
+        }
+        CHECK_MSG(bad == 0, "mode %d: %zu rows differ from the arrays", mode, bad);
+        dataset_close(&ds);
+    }
+    /* without y (predict): y.bytes 0; with need_y: an error naming the archive */
+    DatasetOptions o;
+    dataset_options_default(&o);
+    Dataset ds;
+    DatasetStatus st = dataset_open_inputs(&ds, 3, names, paths, NULL, NULL, false, &o, err, sizeof err);
+    CHECK_MSG(st == DATASET_OK && ds.y.bytes == 0, "%s", err);
+    if (st == DATASET_OK)
+        dataset_close(&ds);
+    expect_error(dataset_open_inputs(&ds, 3, names, paths, NULL, NULL, true, &o, err, sizeof err), "inputs, no y",
+                 "targets' file is missing");
+    const char *other[3] = {"input_ids", "attention_mask", "segment_ids"};
+    expect_error(dataset_open_inputs(&ds, 3, other, NULL, B3 "data.npz", NULL, true, &o, err, sizeof err),
+                 "npz without a key", "no 'segment_ids' member");
+    const char *uneven[3] = {paths[0], paths[1], "tests/ref/train/mlp_sgd/y.npy"};
+    expect_error(dataset_open_inputs(&ds, 3, names, uneven, NULL, B3 "y.npy", true, &o, err, sizeof err),
+                 "inputs of other lengths", "token_type_ids=tests/ref/train/mlp_sgd/y.npy has 36 samples but "
+                 "input_ids=" B3 "x_input_ids.npy has 20");
+    /* a bool input (a mask saved as np.bool_) keeps its type: 8 bytes a row, padded to 8 after int64 ids */
+    uint8_t mask[20][5];
+    for (int r = 0; r < 20; r++)
+        for (int c = 0; c < 5; c++)
+            mask[r][c] = (uint8_t)((r + c) % 3 == 0);
+    size_t mdims[2] = {20, 5};
+    CHECK(npy_write("/tmp/onnxtune_ds_mask.npy", RT_BOOL, 2, mdims, mask, err, sizeof err) == NPY_OK);
+    const char *bnames[2] = {"attention_mask", "input_ids"}, *bpaths[2] = {"/tmp/onnxtune_ds_mask.npy", paths[0]};
+    st = dataset_open_inputs(&ds, 2, bnames, bpaths, NULL, B3 "y.npy", true, &o, err, sizeof err);
+    CHECK_MSG(st == DATASET_OK, "%s", err);
+    if (st == DATASET_OK) {
+        CHECK(ds.part[0].dtype == RT_BOOL && ds.part[0].bytes == 5 && ds.part[1].dtype == RT_INT64 &&
+              ds.x.bytes == 8 + 64);
+        size_t idx[2] = {4, 17};
+        unsigned char x[2][72];
+        CHECK(dataset_batch(&ds, idx, 2, 0, x, NULL, err, sizeof err) == DATASET_OK);
+        for (int r = 0; r < 2; r++)
+            CHECK(memcmp(x[r], mask[idx[r]], 5) == 0 && x[r][5] == 0 && x[r][7] == 0 &&
+                  memcmp(x[r] + 8, (const int64_t *)ref[0].data + idx[r] * 8, 64) == 0);
+        dataset_close(&ds);
+    }
+    remove("/tmp/onnxtune_ds_mask.npy");
+    for (int k = 0; k < 4; k++)
+        npy_free(&ref[k]);
+}
+
 static void folder_options(DatasetOptions *o, Warnings *w)
 {
     dataset_options_default(o);
@@ -876,6 +958,7 @@ int main(void)
     test_npy_pairs();
     test_big_mapped();
     test_npz();
+    test_inputs();
     test_folder();
     test_digits();
     test_shuffle_split();

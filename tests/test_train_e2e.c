@@ -727,6 +727,124 @@ static void fixed_batch_one(void)
               "the batch-1 export of the MLP trains differently (%zu steps)", na);
 }
 
+/* ---- several inputs (bert3_last_cls_sgd's program: input_ids, attention_mask, token_type_ids) ---- */
+
+#define B3 "tests/ref/train/bert3_last_cls_sgd/"
+
+static void several_inputs(void)
+{
+    char prog[512], met_a[512], met_b[512], short_tt[512], i32_tt[512], pa[512], pb[512], perm[3][512];
+    snprintf(prog, sizeof prog, "%s/bert3_last_cls_sgd", tmpdir);
+    if (!exists(prog)) {
+        CHECK_MSG(false, "%s was not built: no several-input tests", prog);
+        return;
+    }
+    const char *ids = "input_ids=" B3 "x_input_ids.npy", *mask = "attention_mask=" B3 "x_attention_mask.npy",
+               *tt = "token_type_ids=" B3 "x_token_type_ids.npy", *y = B3 "y.npy", *npz = B3 "data.npz";
+    snprintf(met_a, sizeof met_a, "%s/b3_a.jsonl", tmpdir);
+    snprintf(met_b, sizeof met_b, "%s/b3_b.jsonl", tmpdir);
+    snprintf(short_tt, sizeof short_tt, "token_type_ids=%s/b3_short.npy", tmpdir);
+    snprintf(i32_tt, sizeof i32_tt, "token_type_ids=%s/b3_i32.npy", tmpdir);
+    NpyArray a;
+    char err[256];
+    if (npy_read(B3 "x_token_type_ids.npy", &a, err, sizeof err) != NPY_OK) {
+        CHECK_MSG(false, "%s", err);
+        return;
+    }
+    size_t dims[2] = {a.dims[0] - 3, a.dims[1]}, n = a.dims[0], t = a.dims[1];
+    write_npy(strchr(short_tt, '=') + 1, RT_INT64, 2, dims, a.data);
+    int32_t *i32 = malloc(a.numel * sizeof *i32);
+    for (size_t i = 0; i < a.numel; i++)
+        i32[i] = (int32_t)((const int64_t *)a.data)[i];
+    write_npy(strchr(i32_tt, '=') + 1, RT_INT32, 2, a.dims, i32);
+    free(i32);
+    npy_free(&a);
+
+    /* the errors: one line naming the input or file, exit status 1 */
+    expect("several inputs: one missing", 1, "no file for the model's input 'token_type_ids'", prog, "--train-x", ids,
+           "--train-x", mask, "--train-y", y, NULL);
+    expect("several inputs: not an input", 1, "'segment_ids' is not an input of the model (its inputs: input_ids, "
+           "attention_mask, token_type_ids)", prog, "--train-x", ids, "--train-x", mask, "--train-x",
+           "segment_ids=" B3 "x_token_type_ids.npy", "--train-y", y, NULL);
+    expect("several inputs: npz without the inputs' keys", 1, "has no 'input_ids' member", prog, "--train-x",
+           "tests/data/npz/arrays.npz", NULL);
+    expect("several inputs: rows disagree", 1, "b3_short.npy has 17 samples but input_ids=" B3 "x_input_ids.npy has 20",
+           prog, "--train-x", ids, "--train-x", mask, "--train-x", short_tt, "--train-y", y, NULL);
+    expect("several inputs: y rows disagree", 1, "has 20 samples but", prog, "--train-x", ids, "--train-x", mask,
+           "--train-x", tt, "--train-y", "tests/ref/train/mlp_sgd/y.npy", NULL);
+    expect("several inputs: wrong dtype", 1, "b3_i32.npy is int32 [20,8], but the model wants int64 [N,8] (the "
+           "model's input 'token_type_ids')", prog, "--train-x", ids, "--train-x", mask, "--train-x", i32_tt,
+           "--train-y", y, NULL);
+    expect("several inputs: one plain file", 1, "the model has 3 inputs", prog, "--train-x", B3 "x_input_ids.npy",
+           "--train-y", y, NULL);
+    expect("several inputs: eval, one missing", 1, "--x: no file for the model's input 'attention_mask'", prog, "eval",
+           "--x", ids, "--x", tt, "--y", y, NULL);
+
+    /* --pool and --mask-input: errors at compile time */
+    char out[512];
+    snprintf(out, sizeof out, "%s/b3_pool_bad", tmpdir);
+    expect("--pool on a [N, F] cut", 1, "pooling needs [N, T, D]", onnxtune, "compile", "models/mlp/model.onnx",
+           "--head", "linear:3", "--pool", "cls", "-o", out, NULL);
+    expect("--mask-input not an input", 2, "--mask-input 'nope' is not an input of the model", onnxtune, "compile",
+           "models/bert_tokens/model.onnx", "--head", "linear:3", "--pool", "mean", "--mask-input", "nope", "-o", out,
+           NULL);
+    expect("--pool without a head", 2, "--pool needs a head", onnxtune, "compile", "models/bert_tokens/model.onnx",
+           "--pool", "mean", "-o", out, NULL);
+    expect("--pool bogus", 2, "expected cls, mean or last", onnxtune, "compile", "models/bert_tokens/model.onnx",
+           "--head", "linear:3", "--pool", "max", "-o", out, NULL);
+
+    /* NAME=FILE.npy and the .npz train alike, shuffled: a sample's inputs stay together */
+    expect("several inputs: files, shuffled", 0, NULL, prog, "--train-x", tt, "--train-x", ids, "--train-x", mask,
+           "--train-y", y, "--epochs", "2", "--batch", "3", "--seed", "5", "--metrics", met_a, NULL);
+    expect("several inputs: npz, shuffled", 0, NULL, prog, "--train-x", npz, "--epochs", "2", "--batch", "3", "--seed",
+           "5", "--metrics", met_b, NULL);
+    double la[64], lb[64], lr[64];
+    size_t va, vb, na = read_metrics(met_a, la, lr, 64, &va), nb = read_metrics(met_b, lb, lr, 64, &vb);
+    CHECK_MSG(na == 14 && nb == na && memcmp(la, lb, na * sizeof la[0]) == 0,
+              "several inputs: files and npz train differently (%zu, %zu steps)", na, nb);
+
+    /* predictions follow their sample: reversing every input reverses the logits (batch 4: rows land in other
+     * batches and other places, and in a short last batch) */
+    snprintf(pa, sizeof pa, "%s/b3_pred.npy", tmpdir);
+    snprintf(pb, sizeof pb, "%s/b3_pred_rev.npy", tmpdir);
+    const char *names[3] = {"input_ids", "attention_mask", "token_type_ids"};
+    char *xa[3];
+    for (int k = 0; k < 3; k++) {
+        char src[512];
+        snprintf(src, sizeof src, B3 "x_%s.npy", names[k]);
+        snprintf(perm[k], sizeof perm[k], "%s=%s/b3_rev_%s.npy", names[k], tmpdir, names[k]);
+        xa[k] = perm[k];
+        if (npy_read(src, &a, err, sizeof err) != NPY_OK) {
+            CHECK_MSG(false, "%s", err);
+            return;
+        }
+        int64_t *r = malloc(a.nbytes);
+        for (size_t i = 0; i < n; i++)
+            memcpy(r + i * t, (const int64_t *)a.data + (n - 1 - i) * t, t * sizeof *r);
+        write_npy(strchr(perm[k], '=') + 1, RT_INT64, 2, a.dims, r);
+        free(r);
+        npy_free(&a);
+    }
+    expect("several inputs: predict", 0, NULL, prog, "predict", "--x", ids, "--x", mask, "--x", tt, "--output", pa,
+           "--batch", "3", NULL);
+    expect("several inputs: predict reversed", 0, NULL, prog, "predict", "--x", xa[2], "--x", xa[0], "--x", xa[1],
+           "--output", pb, NULL);
+    NpyArray p1, p2;
+    if (npy_read(pa, &p1, err, sizeof err) == NPY_OK && npy_read(pb, &p2, err, sizeof err) == NPY_OK) {
+        size_t k = p1.dims[1];
+        bool same = p1.dims[0] == n && p2.dims[0] == n;
+        double e = 0;
+        for (size_t i = 0; same && i < n; i++)
+            for (size_t j = 0; j < k; j++)
+                e = fmax(e, fabs(((float *)p1.data)[i * k + j] - ((float *)p2.data)[(n - 1 - i) * k + j]));
+        CHECK_MSG(same && e < 1e-5, "several inputs: reversed samples predict other logits (max diff %g)", e);
+        npy_free(&p1);
+        npy_free(&p2);
+    } else {
+        CHECK_MSG(false, "%s", err);
+    }
+}
+
 int main(void)
 {
     onnxtune = getenv("ONNXTUNE");
@@ -764,6 +882,7 @@ int main(void)
         overrides();
         fixed_batch_one();
         train_command();
+        several_inputs();
     }
     json_free(&index);
     if (!test_failures) {

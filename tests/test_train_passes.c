@@ -13,17 +13,22 @@
 
 static Diag d;
 
-static Model *load(const char *path, int64_t batch)
+static Model *load_keep(const char *path, int64_t batch, bool keep_params)
 {
     Model *m = NULL;
     diag_init(&d, path);
-    ShapeOptions so = {.batch = batch, .fold = true};
+    ShapeOptions so = {.batch = batch, .fold = true, .keep_params = keep_params};
     if (onnx_import_file(path, &m, &d) || pass_canon(m, &d) || pass_shapes(m, &so, &d)) {
         fprintf(stderr, "loading %s: %s\n", path, d.msg);
         model_free(m);
         return NULL;
     }
     return m;
+}
+
+static Model *load(const char *path, int64_t batch)
+{
+    return load_keep(path, batch, false);
 }
 
 static Value *val(Model *m, const char *name)
@@ -1072,6 +1077,10 @@ static void parse_args(const StrList *a, CaseArgs *c)
             c->lora.alpha = atof(v);
         else if (!strcmp(k, "--head"))
             c->ok &= head_parse(v, &c->head, &d) == ST_OK;
+        else if (!strcmp(k, "--pool"))
+            c->ok &= head_pool_parse(v, &c->head.pool, &d) == ST_OK;
+        else if (!strcmp(k, "--mask-input"))
+            c->head.mask_input = v;
         else if (!strcmp(k, "--loss"))
             c->ok &= loss_parse(v, &c->loss.kind, &d) == ST_OK;
         else if (!strcmp(k, "--label-smoothing"))
@@ -1157,7 +1166,8 @@ static void check_case_passes(const char *name, JsonText doc, const char *argkey
     CaseArgs c;
     parse_args(&args, &c);
     CHECK_MSG(c.ok, "%s: options: %s", what, d.msg);
-    Model *m = load(model, (int64_t)json_num(json_key(doc, "options"), "batch", 4));
+    /* parameters stay read as compile keeps them (a Gather of position embeddings by constant ids) */
+    Model *m = load_keep(model, (int64_t)json_num(json_key(doc, "options"), "batch", 4), true);
     if (!m || !c.ok) {
         CHECK_MSG(m != NULL, "%s: %s loads", what, model);
         model_free(m);
@@ -1178,11 +1188,17 @@ static void check_case_passes(const char *name, JsonText doc, const char *argkey
     }
     check_trainable_list(m, &trainable, what);
     for (size_t i = 0; i < removed.n; i++)
-        CHECK_MSG(val(m, removed.s[i]) && graph_count_uses(m->graph, val(m, removed.s[i])) == 0,
+        CHECK_MSG(val_onnx(m, removed.s[i]) && graph_count_uses(m->graph, val_onnx(m, removed.s[i])) == 0,
                   "%s: '%s' is still read", what, removed.s[i]);
     if (c.head.kind != HEAD_NONE) {
         Node *first = find_node(m, "/head/Flatten");
         first = first ? first : find_node(m, c.head.kind == HEAD_LINEAR ? "/head/Gemm" : "/head/0/Gemm");
+        if (c.head.pool)    /* --pool: the pooling reads the cut (its first node: Gather, Equal or ReduceMean) */
+            for (size_t k = 0; k < m->graph->nnodes; k++) {
+                Node *n = m->graph->nodes[k];
+                if (!n->dead && strncmp(n->name, "/pool/", 6) == 0 && n->ninputs && strcmp(n->inputs[0]->name, cut) == 0)
+                    first = n;
+            }
         CHECK_MSG(first && strcmp(first->inputs[0]->name, cut) == 0, "%s: head on '%s', fixture cut '%s'", what,
                   first ? first->inputs[0]->name : "?", cut);
         for (size_t i = 0; i < init.n; i++) {

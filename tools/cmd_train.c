@@ -41,6 +41,9 @@ static const TrainOpt train_opts[] = {
     {"--lora-alpha", true, T_COMPILE, "A", "LoRA alpha: the update is scaled by alpha/r (default 16)"},
     {"--lora-dropout", true, T_COMPILE, "P", "dropout on the adapters' input (default 0)"},
     {"--cut", true, T_COMPILE, "VALUE", "attach the head to VALUE (default: the final classifier's input)"},
+    {"--pool", true, T_COMPILE, "cls|mean|last", "a [N,T,D] cut to [N,D]: token 0, the mean over the mask, the last "
+     "token"},
+    {"--mask-input", true, T_COMPILE, "NAME", "the attention mask --pool mean/last use (default: attention_mask)"},
     {"--loss", true, T_COMPILE, "NAME", "cross_entropy (default), mse, l1, bce_with_logits, model (its own loss)"},
     {"--label-smoothing", true, T_COMPILE, "E", "cross_entropy label smoothing"},
     {"--optimizer", true, T_COMPILE, "NAME", "sgd (default), adam, adamw"},
@@ -192,6 +195,8 @@ bool tools_train_compile_options(const char *cmd, TrainArgs *a, struct TrainComp
     double rank = 8, alpha = 16, ldrop = 0;
     const char *lora_hyper = NULL;
     bool nesterov = false;
+    HeadPool pool = HEAD_POOL_NONE;
+    const char *mask_input = NULL;
     o->freeze = (FreezeOptions){.rules = freeze_rules};
     o->head = (HeadOptions){.kind = HEAD_NONE};
     o->lora = (LoraOptions){0};
@@ -245,6 +250,10 @@ bool tools_train_compile_options(const char *cmd, TrainArgs *a, struct TrainComp
             ok = number(cmd, name, v, &ldrop);
         } else if (IS("--cut")) {
             o->head.cut = v;
+        } else if (IS("--pool")) {
+            ok = head_pool_parse(v, &pool, &d) == ST_OK;
+        } else if (IS("--mask-input")) {
+            mask_input = v;
         } else if (IS("--head-dropout")) {
             ok = number(cmd, name, v, &hd);
         } else if (IS("--loss")) {
@@ -295,6 +304,12 @@ bool tools_train_compile_options(const char *cmd, TrainArgs *a, struct TrainComp
     o->lora.seed = (uint64_t)seed;
     o->loss.label_smoothing = ls;
     o->head.dropout = hd;
+    o->head.pool = pool;
+    o->head.mask_input = mask_input;
+    if (mask_input && !pool) {
+        fprintf(stderr, "onnxtune %s: --mask-input is the mask of --pool mean or last\n", cmd);
+        return false;
+    }
     o->head.seed = (uint64_t)seed;
     optim_defaults(kind, &o->optim);
     o->optim.momentum = mom;

@@ -45,8 +45,9 @@ static void fuzz_pieces(const uint8_t *data, size_t size, bool mapped)
     }
 }
 
-/* The whole path a training program takes: open, then a few samples spread over the data set. */
-static void fuzz_dataset(const char *path, size_t mmap_threshold)
+/* The whole path a training program takes: open, then a few samples spread over the data set. inputs:
+ * as the inputs of a model with several, members x and y packed (dataset_open_inputs). */
+static void fuzz_dataset(const char *path, size_t mmap_threshold, bool inputs)
 {
     DatasetOptions o;
     dataset_options_default(&o);
@@ -54,7 +55,9 @@ static void fuzz_dataset(const char *path, size_t mmap_threshold)
     Dataset ds;
     char err[1024];
     err[0] = 0;
-    DatasetStatus st = dataset_open_arrays(&ds, path, NULL, &o, err, sizeof err);
+    const char *names[2] = {"x", "y"};
+    DatasetStatus st = inputs ? dataset_open_inputs(&ds, 2, names, NULL, path, NULL, false, &o, err, sizeof err)
+                              : dataset_open_arrays(&ds, path, NULL, &o, err, sizeof err);
     if (st != DATASET_OK) {
         if (!err[0])
             abort(); /* failures say why */
@@ -81,7 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_pieces(data, size, false);
     fuzz_pieces(data, size, true);
     const char *path = fuzz_file(data, size);
-    fuzz_dataset(path, SIZE_MAX);   /* read into memory */
-    fuzz_dataset(path, 0);          /* memory-mapped */
+    fuzz_dataset(path, SIZE_MAX, false);   /* read into memory */
+    fuzz_dataset(path, 0, false);          /* memory-mapped */
+    fuzz_dataset(path, SIZE_MAX, true);    /* several inputs: x and y as two */
     return 0;
 }

@@ -82,6 +82,8 @@ MODELS = {
                 onnx="model.onnx", classifier="classifier"),
     "bert": dict(build=make_small.TinyBert, dir="models/bert", onnx="model.onnx",
                  classifier="classifier"),
+    "bert_tokens": dict(build=make_small.TinyBertTokens, dir="models/bert_tokens", onnx="model.onnx",
+                        classifier="classifier"),
     "vit": dict(build=make_small.tiny_vit, dir="models/vit", onnx="model.onnx", classifier="heads"),
     "lora_cnn": dict(build=make_small.LoraCNN, dir="models/lora_cnn", onnx="model.onnx",
                      classifier="classifier"),
@@ -297,7 +299,7 @@ def select_trainable(graph, links, train, freeze, removed):
     out = []
     for t in graph.initializer:
         n = t.name
-        if n in removed or n in stats:
+        if n in removed or n in stats or t.data_type != onnx.TensorProto.FLOAT:  # ints never train
             continue
         if glob_match(n, links, train) and not glob_match(n, links, freeze):
             out.append(n)
@@ -420,6 +422,32 @@ CASES = dict([
         data="bert", samples=20, batch=4, epochs=2, train=["encoder.layer.1.*"],
         freeze=["encoder.layer.1.attention.self.key.bias"], head="linear:4",
         loss="cross_entropy", optimizer="adamw", lr=1e-2, weight_decay=0.01)),
+    ("bert3_last_cls_sgd", dict(
+        model="bert_tokens", desc="BERT-style encoder with three inputs (input_ids, "
+        "attention_mask with padding, token_type_ids): its last layer by a glob on PyTorch names "
+        "+ head linear:3 on --pool cls (token 0) replacing the token classifier, SGD momentum "
+        "0.9. The key bias stays frozen: its gradient is exactly zero",
+        data="bert_pairs", samples=20, batch=4, epochs=2, train=["encoder.layer.1.*"],
+        freeze=["encoder.layer.1.attention.self.key.bias"], head="linear:3", pool="cls",
+        loss="cross_entropy", optimizer="sgd", lr=0.05, momentum=0.9)),
+    ("bert3_last_mean_adamw", dict(
+        model="bert_tokens", desc="the same with --pool mean (over attention_mask) and AdamW",
+        data="bert_pairs", samples=20, batch=4, epochs=2, train=["encoder.layer.1.*"],
+        freeze=["encoder.layer.1.attention.self.key.bias"], head="linear:3", pool="mean",
+        loss="cross_entropy", optimizer="adamw", lr=3e-3, weight_decay=0.01)),
+    ("bert3_all_mean_sgd", dict(
+        model="bert_tokens", desc="every weight (embeddings incl. token types, both layers) + head "
+        "linear:3 on --pool mean, SGD momentum 0.9; the key biases stay frozen (exactly zero "
+        "gradient). The last batch is short (18 samples, batch 4)",
+        data="bert_pairs", samples=18, batch=4, epochs=2, train=["*"],
+        freeze=["encoder.layer.*.attention.self.key.bias"], head="linear:3", pool="mean",
+        loss="cross_entropy", optimizer="sgd", lr=0.1, momentum=0.9)),
+    ("bert3_all_last_adam", dict(
+        model="bert_tokens", desc="every weight + head linear:3 on --pool last (the last token "
+        "the mask marks), Adam",
+        data="bert_pairs", samples=20, batch=4, epochs=2, train=["*"],
+        freeze=["encoder.layer.*.attention.self.key.bias"], head="linear:3", pool="last",
+        loss="cross_entropy", optimizer="adam", lr=1e-2)),
     ("vit_last_sgd", dict(
         model="vit", desc="torchvision VisionTransformer: its last encoder layer by a glob on "
         "PyTorch names (in_proj_weight and the MLP weights the exporter renamed included) + head "
@@ -511,7 +539,7 @@ OPT_DEFAULTS = dict(momentum=0.0, nesterov=False, weight_decay=0.0, beta1=0.9, b
                     eps=1e-8, label_smoothing=0.0, grad_clip=0.0, lr_schedule="constant",
                     warmup=0, bn_train=False, freeze=[], train_from=None, metric="max",
                     min_update=MIN_UPDATE, kink_check=False, lora=[], lora_rank=8,
-                    lora_alpha=16.0, train_bias=False)
+                    lora_alpha=16.0, train_bias=False, pool=None)
 
 
 def make_data(kind, n, seed):
@@ -542,6 +570,11 @@ def make_data(kind, n, seed):
     if kind == "bert":  # ids 1..39 with trailing padding zeros, as models/bert's inputs
         ids = make_small.padded_token_inputs(8, 40, seed)(n)[0]
         return ids.numpy(), torch.randint(0, 4, (n,), generator=g).numpy()
+    if kind == "bert_pairs":  # several inputs: {name: array} in the model's input order
+        ids, mask, types = make_small.bert_pair_inputs(8, 40, seed)(n)
+        return ({"input_ids": ids.numpy(), "attention_mask": mask.numpy(),
+                 "token_type_ids": types.numpy()},
+                torch.randint(0, 3, (n,), generator=g).numpy())
     if kind.startswith("tokens"):
         vocab = int(kind[len("tokens"):])
         classes = 4 if vocab == 50 else 3
@@ -825,11 +858,14 @@ def run(c, spec, model_dir, prep, x, y, dtype, explicit, kinks=None, frozen_cach
         if isinstance(m, nn.MultiheadAttention) and m.dropout != 0.0:
             raise RuntimeError(f"{mname}: attention dropout {m.dropout}")
 
-    xt = torch.from_numpy(x)
-    xt = xt.to(dtype) if xt.is_floating_point() else xt
+    if c["pool"]:  # the new head reads the pooled hidden states, as --pool
+        module.pool = c["pool"]
+    xs = x if isinstance(x, dict) else {"x": x}  # several inputs: the model's positional order
+    xt = [torch.from_numpy(a) for a in xs.values()]
+    xt = [a.to(dtype) if a.is_floating_point() else a for a in xt]
     yt = torch.from_numpy(y)
     yt = yt.to(dtype) if yt.is_floating_point() else yt
-    n, b = len(x), c["batch"]
+    n, b = len(y), c["batch"]
     per_epoch = -(-n // b)
     total = per_epoch * c["epochs"]
     opt = ExplicitOptimizer(params, c) if explicit else torch_optimizer(params, c)
@@ -840,14 +876,14 @@ def run(c, spec, model_dir, prep, x, y, dtype, explicit, kinks=None, frozen_cach
     losses, lrs, norms, sizes = [], [], [], []
     for step in range(total):
         i = step % per_epoch
-        xb, yb = xt[i * b:(i + 1) * b], yt[i * b:(i + 1) * b]
+        xb, yb = [a[i * b:(i + 1) * b] for a in xt], yt[i * b:(i + 1) * b]
         lr = lr_at(c, step, total, per_epoch)
         if kinks is not None:
             kinks.begin_step(step)
         served.update(step=step, seen={})
         for p in params:
             p.grad = None
-        loss = loss_fn(module(xb), yb)
+        loss = loss_fn(module(*xb), yb)
         loss.backward()
         norm = math.sqrt(sum(float((p.grad.double() ** 2).sum()) for p in params))
         if c["grad_clip"]:
@@ -866,7 +902,7 @@ def run(c, spec, model_dir, prep, x, y, dtype, explicit, kinks=None, frozen_cach
         losses.append(float(loss))
         lrs.append(lr)
         norms.append(norm)
-        sizes.append(len(xb))
+        sizes.append(len(yb))
 
     adapters = {n: p.detach().cpu().numpy().copy() for n, p in lora_params}
     merged = lora_finish(links) if lora_finish else {}
@@ -1062,6 +1098,8 @@ def compile_args(c):
     if c["lora"]:
         a += ["--lora-rank", str(c["lora_rank"]), "--lora-alpha", fmt(c["lora_alpha"])]
     a += ["--head", c["head"], "--loss", c["loss"]]
+    if c["pool"]:
+        a += ["--pool", c["pool"]]
     if c["label_smoothing"]:
         a += ["--label-smoothing", fmt(c["label_smoothing"])]
     a += ["--optimizer", c["optimizer"]]
@@ -1196,7 +1234,13 @@ def write_case(name, c, spec, model_dir, out_root):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         common.save_npy(path, a)
         return repo_rel(path)
-    files["x"] = save("x.npy", x)
+    if isinstance(x, dict):
+        files["x"] = {k: save(f"x_{k}.npy", v) for k, v in x.items()}
+        # the same samples as one archive keyed by input name (--train-x DATA.npz), compressed
+        np.savez_compressed(os.path.join(d, "data.npz"), y=y, **x)
+        files["npz"] = repo_rel(os.path.join(d, "data.npz"))
+    else:
+        files["x"] = save("x.npy", x)
     files["y"] = save("y.npy", y)
     init_files = {k: save(f"init/{safe_name(k)}.npy", v) for k, v in prep["head_init"].items()}
     init_files.update({k: save(f"init/{safe_name(k)}.npy", v) for k, v in lora_init.items()
@@ -1209,7 +1253,9 @@ def write_case(name, c, spec, model_dir, out_root):
             or len({safe_name(k) for k in init_files}) != len(init_files):
         problems.append("file names collide after sanitising")
 
-    run_args = ["--train-x", files["x"], "--train-y", files["y"], "--epochs", str(c["epochs"]),
+    xargs = (["--train-x", files["x"]] if not isinstance(x, dict) else
+             [a for k, f in files["x"].items() for a in ("--train-x", f"{k}={f}")])
+    run_args = xargs + ["--train-y", files["y"], "--epochs", str(c["epochs"]),
                 "--batch", str(c["batch"]), "--lr", fmt(c["lr"]), "--seed", "0", "--no-shuffle"]
     for k, f in init_files.items():
         run_args += ["--init", f"{k}={f}"]
@@ -1223,16 +1269,20 @@ def write_case(name, c, spec, model_dir, out_root):
                                       "lora_alpha", "train_bias", "loss",
                                       "label_smoothing", "optimizer", "lr", "momentum",
                                       "nesterov", "weight_decay", "beta1", "beta2", "eps",
-                                      "grad_clip", "lr_schedule", "warmup", "epochs", "batch")},
+                                      "grad_clip", "lr_schedule", "warmup", "epochs", "batch",
+                                      "pool")},
         "cut": prep["cut"],
         "removed_initializers": prep["removed"],
         "trainable": list(ref["names"]),
         "bn_train_region": [node for node, _ in prep["region"]],
         "data": files,
-        "x_dtype": str(x.dtype), "x_shape": list(x.shape),
+        "x_dtype": ({k: str(v.dtype) for k, v in x.items()} if isinstance(x, dict)
+                    else str(x.dtype)),
+        "x_shape": ({k: list(v.shape) for k, v in x.items()} if isinstance(x, dict)
+                    else list(x.shape)),
         "y_dtype": str(y.dtype), "y_shape": list(y.shape),
         "init": init_files,
-        "samples": len(x), "batch": c["batch"], "epochs": c["epochs"],
+        "samples": len(y), "batch": c["batch"], "epochs": c["epochs"],
         "steps_per_epoch": ref["per_epoch"], "steps": ref["steps"], "batch_sizes": ref["sizes"],
         "losses": ref["losses"],
         "losses_npy": repo_rel(os.path.join(d, "losses.npy")),
