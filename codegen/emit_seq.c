@@ -246,30 +246,6 @@ static Status emit_same_bytes(Cg *cg, const Node *n)
     return ST_OK;
 }
 
-/* ReverseSequence: per batch item b, step t of y is step len[b]-1-t of x for t < len[b] (clamped to
- * [0, T]), else step t; one memcpy of the inner bytes per (t, b). */
-static Status emit_reverse_seq(Cg *cg, const Node *n)
-{
-    const Value *x = n->inputs[0], *y = n->outputs[0];
-    int64_t ta = node_attr_int(n, "time_axis", 0);
-    size_t T = (size_t)x->shape.dim[ta], B = (size_t)x->shape.dim[1 - ta], inner = dtype_size(x->dtype);
-    for (int i = 2; i < x->shape.rank; i++)
-        inner *= (size_t)x->shape.dim[i];
-    /* the byte offsets of step t (of y) and step s (of x) of item b */
-    const char *yo = ta == 0 ? cg_fmt(cg, "(t * %zu + b) * %zu", B, inner) : cg_fmt(cg, "(b * %zu + t) * %zu", T, inner);
-    const char *xo = ta == 0 ? cg_fmt(cg, "(s * %zu + b) * %zu", B, inner) : cg_fmt(cg, "(b * %zu + s) * %zu", T, inner);
-    cg_line(cg, "for (size_t b = 0; b < %zu; b++) {", B);
-    cg_line(cg, "    int64_t len = %s[b];", cg_ptr(cg, n->inputs[1]));
-    cg_line(cg, "    size_t l = len < 0 ? 0 : len > %zu ? %zu : (size_t)len;", T, T);
-    cg_line(cg, "    for (size_t t = 0; t < %zu; t++) {", T);
-    cg_line(cg, "        size_t s = t < l ? l - 1 - t : t;");
-    cg_line(cg, "        memcpy((unsigned char *)%s + %s, (const unsigned char *)%s + %s, %zu);", cg_ptr(cg, y),
-            yo, cg_ptr(cg, x), xo, inner);
-    cg_line(cg, "    }");
-    cg_line(cg, "}");
-    return ST_OK;
-}
-
 const Emitter seq_emitters[] = {
     EMIT("SequenceConstruct", emit_seq_construct, NULL, 0),
     EMIT("SequenceInsert", emit_seq_insert, NULL, 0),
@@ -277,7 +253,6 @@ const Emitter seq_emitters[] = {
     EMIT("SequenceAt", emit_seq_at, NULL, 0),
     EMIT("ConcatFromSequence", emit_concat_from_seq, NULL, 0),
     EMIT("SplitToSequence", emit_split_to_seq, NULL, 0),
-    EMIT("ReverseSequence", emit_reverse_seq, NULL, 0),
     EMIT("SequenceEmpty", emit_same_bytes, NULL, 0),     /* no bytes: never emitted */
     EMIT("Optional", emit_same_bytes, NULL, EM_VIEW),    /* without an input: no bytes, never emitted */
     EMIT("OptionalGetElement", emit_same_bytes, NULL, EM_VIEW),

@@ -1,6 +1,6 @@
 /* ops_seq.c - rules of the sequence and optional ops (SequenceConstruct/Empty/Insert/Erase/At/Length,
  * ConcatFromSequence, SplitToSequence, SequenceMap (unrolled), Optional, OptionalHasElement,
- * OptionalGetElement; and ReverseSequence, a tensor op), and how such values are laid out at run time.
+ * OptionalGetElement), and how such values are laid out at run time.
  *
  * A sequence's length and element shapes are part of its compile-time type (Value.seq), as a tensor's
  * shape is; an optional's presence too (Value.opt). So SequenceLength and OptionalHasElement fold, and
@@ -620,27 +620,6 @@ static Status seq_map_shape(Graph *g, Node *n, Diag *d)
     return ST_OK;
 }
 
-/* ReverseSequence-10 (a tensor op, here for its sequence vocabulary): reverse the first
- * sequence_lens[b] steps of each batch item b along time_axis; batch_axis and time_axis are 0 and 1. */
-static Status reverse_seq_shape(Graph *g, Node *n, Diag *d)
-{
-    (void)g;
-    const Value *x = n->inputs[0], *lens = n->inputs[1];
-    int64_t ba = node_attr_int(n, "batch_axis", 1), ta = node_attr_int(n, "time_axis", 0);
-    if ((ba != 0 && ba != 1) || (ta != 0 && ta != 1) || ba == ta)
-        return diag_node(d, n, ST_INVALID, "batch_axis %lld and time_axis %lld must be 0 and 1, one each",
-                         (long long)ba, (long long)ta);
-    if (x->shape.rank >= 0 && x->shape.rank < 2)
-        return diag_node(d, n, ST_SHAPE, "input 0 '%s' must have rank >= 2", x->name);
-    if (lens->shape.rank >= 0 && lens->shape.rank != 1)
-        return diag_node(d, n, ST_SHAPE, "input 1 'sequence_lens' must be 1-D");
-    if (x->shape.rank >= 2 && lens->shape.rank == 1 && dim_conflict(&x->shape, (int)ba, &lens->shape, 0))
-        return diag_node(d, n, ST_SHAPE, "sequence_lens has %lld entries, the batch %lld",
-                         (long long)lens->shape.dim[0], (long long)x->shape.dim[ba]);
-    op_set_output(n, 0, x->dtype, &x->shape);
-    return ST_OK;
-}
-
 const OpRule seq_rules[] = {
     {"SequenceEmpty", "", "seq", 11, NULL, seq_empty_shape, NULL, no_flops, NULL, ARITY(0, 0, 1, 1),
      .defaults = {{"dtype", AT_INT, DT_FLOAT}}},
@@ -658,8 +637,6 @@ const OpRule seq_rules[] = {
     {"SplitToSequence", "", "seq", 11, NULL, split_to_seq_shape, NULL, no_flops, NULL, ARITY(1, 2, 1, 1),
      REQUIRED(1), DTYPES(IN_CLASS(1, TC_INT)), .defaults = {{"axis", AT_INT, 0}, {"keepdims", AT_INT, 1}}},
     {"SequenceMap", "", "seq", 17, NULL, seq_map_shape, NULL, no_flops, NULL, ARITY(1, -1, 1, -1)},
-    {"ReverseSequence", "", "seq", 10, NULL, reverse_seq_shape, NULL, no_flops, NULL, ARITY(2, 2, 1, 1),
-     REQUIRED(2), DTYPES(IN_IS(1, DT_INT64)), .defaults = {{"batch_axis", AT_INT, 1}, {"time_axis", AT_INT, 0}}},
     {"Optional", "", "seq", 15, NULL, optional_shape, NULL, no_flops, NULL, ARITY(0, 1, 1, 1)},
     {"OptionalHasElement", "", "seq", 18, NULL, optional_has_shape, NULL, no_flops, NULL, ARITY(0, 1, 1, 1)},
     {"OptionalGetElement", "", "seq", 18, NULL, optional_get_shape, NULL, no_flops, NULL, ARITY(1, 1, 1, 1)},
