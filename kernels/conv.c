@@ -6,6 +6,7 @@
 #include "kernels.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 /* A SpatialWindow right-aligned into 3 dims, plus the products the kernels need. */
@@ -335,6 +336,68 @@ void conv_forward(float *y, const float *x, const float *w, const float *bias,
         }
     }
     add_channel_bias(y, bias, n, c_out, g.out_size);
+}
+
+/* ---- forward with a fused epilogue (ConvEpilogue, ir/pass_fuse.c) ---- */
+
+static size_t align_floats(size_t count)
+{
+    return (count + 15) / 16 * 16; /* 64 bytes */
+}
+
+size_t conv_forward_fused_workspace(size_t n, size_t c_in, size_t c_out, size_t group,
+                                    const SpatialWindow *win, bool has_bn)
+{
+    size_t ws = conv_forward_workspace(n, c_in, c_out, group, win);
+    if (has_bn) {
+        Geom3 g = geom3_from(win);
+        size_t cin_g = c_in / (group ? group : 1);
+        ws += (align_floats(c_out * cin_g * g.k_size) + align_floats(c_out)) * sizeof(float);
+    }
+    return ws;
+}
+
+static float apply_act(float v, const ConvAct *a)
+{
+    if (a->kind == CONV_ACT_RELU)
+        return v < 0.0f ? 0.0f : v; /* NaN stays NaN, as Relu */
+    if (a->kind == CONV_ACT_CLIP)
+        return v < a->lo ? a->lo : v > a->hi ? a->hi : v;
+    return v;
+}
+
+void conv_forward_fused(float *y, const float *x, const float *w, const float *bias,
+                        size_t n, size_t c_in, size_t c_out, size_t group,
+                        const SpatialWindow *win, const ConvEpilogue *ep, float *workspace)
+{
+    Geom3 g = geom3_from(win);
+    size_t cin_g = c_in / (group ? group : 1), per_oc = cin_g * g.k_size;
+    if (n == 0 || c_out == 0 || g.out_size == 0)
+        return;
+    if (ep->bn_scale) { /* fold the BatchNormalization into a copy of w and bias */
+        float *wf = workspace, *bf = workspace + align_floats(c_out * per_oc);
+        workspace = bf + align_floats(c_out);
+        #pragma omp parallel for schedule(static) if (c_out * per_oc > 65536)
+        for (size_t oc = 0; oc < c_out; oc++) {
+            float s = (float)((double)ep->bn_scale[oc] / sqrt((double)ep->bn_var[oc] + (double)ep->bn_eps));
+            for (size_t i = 0; i < per_oc; i++)
+                wf[oc * per_oc + i] = w[oc * per_oc + i] * s;
+            bf[oc] = ((bias ? bias[oc] : 0.0f) - ep->bn_mean[oc]) * s + ep->bn_bias[oc];
+        }
+        w = wf;
+        bias = bf;
+    }
+    if (conv_dnnl_forward_sum(y, x, w, bias, ep->sum, n, c_in, c_out, group, win, &ep->act))
+        return;
+    conv_forward(y, x, w, bias, n, c_in, c_out, group, win, workspace);
+    if (!ep->sum && ep->act.kind == CONV_ACT_NONE)
+        return;
+    size_t total = n * c_out * g.out_size;
+    const float *sum = ep->sum;
+    const ConvAct act = ep->act;
+    #pragma omp parallel for schedule(static) if (total > 65536)
+    for (size_t i = 0; i < total; i++)
+        y[i] = apply_act(sum ? y[i] + sum[i] : y[i], &act);
 }
 
 /* y[c, :] += col[(c, tap), i] at o = i*s - p + tap*d, for every channel c (each thread owns whole
