@@ -740,6 +740,8 @@ Status codegen_emit(Graph *g, const CodegenOptions *opt, FILE *out, CodegenStats
         return diag_error(d, ST_NOMEM, "out of memory");
     for (size_t i = 0; i < nv; i++)
         cg.woff[i] = SIZE_MAX;
+    if (!getenv("ONNXTUNE_NO_FUSE") && (st = pass_fuse(g, d))) /* the env var: for measuring */
+        return st;
 
     for (size_t i = 0; i < g->nnodes; i++) {
         const Node *n = g->nodes[i];
