@@ -208,7 +208,8 @@ static dnnl_status_t conv_desc(dnnl_convolution_desc_t *cd, int dir, const dnnl_
 /* The choice per geometry and direction, from bench/conv_backward.c on resnet18 and mobilenet_v2 at
  * batch 16 (AVX2, bench/README.md): pointwise convs are plain GEMMs, fastest on NCHW without reorders;
  * depthwise forward over large planes is memory-bound and conv.c's direct loop beats oneDNN plus the
- * reorders; oneDNN 2.6's weight gradient trails conv.c's GEMMs below 56x56 outputs. */
+ * reorders (the generic build; the AVX2 one is ahead on more shapes); oneDNN 2.6's weight gradient trails
+ * conv.c's GEMMs below 56x56 outputs. */
 static Layout choose_layout(const ConvKey *k)
 {
     if (dnnl.force != LAYOUT_AUTO)
@@ -223,6 +224,19 @@ static Layout choose_layout(const ConvKey *k)
     bool depthwise = k->c_in == k->group;
     if (pointwise)
         return LAYOUT_PLAIN;
+    if (depthwise && strcmp(conv_depthwise_isa(), "avx2") == 0) {
+        /* conv_dw.c's AVX2 build against oneDNN's blocked jit_dw with its reorders (bench/README.md,
+         * 2026-12-07 11:00): ahead from 28x28 outputs forward and dX (stride 1), 56x56 for dW; oneDNN
+         * ahead at 7x7, on stride-2 backward (ours has no AVX2 kernel there), about even at 14x14 */
+        bool s1_3x3 = k->nd == 2 && k->c_out == k->c_in;
+        for (size_t i = 0; i < k->nd; i++)
+            s1_3x3 = s1_3x3 && k->k[i] == 3 && k->s[i] == 1 && k->d[i] == 1 && k->p[i] <= 2;
+        if (k->dir == CONV_DNNL_FORWARD)
+            return out >= 28 * 28 ? LAYOUT_OWN : LAYOUT_BLOCKED;
+        if (k->dir == CONV_DNNL_BACKWARD_INPUT)
+            return s1_3x3 && out >= 28 * 28 ? LAYOUT_OWN : LAYOUT_BLOCKED;
+        return s1_3x3 && out >= 56 * 56 ? LAYOUT_OWN : LAYOUT_BLOCKED;
+    }
     if (depthwise && k->dir == CONV_DNNL_FORWARD && in > 64 * 64)
         return LAYOUT_OWN;
     if (!depthwise && k->dir == CONV_DNNL_BACKWARD_WEIGHT && out < 56 * 56)

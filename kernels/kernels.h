@@ -112,6 +112,10 @@ void conv_forward(float *y, const float *x, const float *w, const float *bias,
                   size_t n, size_t c_in, size_t c_out, size_t group,
                   const SpatialWindow *win, float *workspace);
 
+/* Which build of the depthwise kernels (kernels/conv_dw.c) this process runs: "avx2" (AVX2+FMA, chosen by
+ * cpuid) or "generic" (baseline x86-64, or ONNXTUNE_DW_ISA=generic in the environment). */
+const char *conv_depthwise_isa(void);
+
 /* ConvTranspose (ONNX 11): y[N, C_out, out...] from x[N, C_in, in...], w[C_in, C_out/group, kernel...],
  *   bias[C_out] or NULL.  win->in is X's spatial shape, win->out Y's; each input position i feeds
  *   output o = i*stride - pad_begin + k*dilation when 0 <= o < out.  sgemm + col2im per image and group.

@@ -369,7 +369,7 @@ static void run_conv_case(ConvKind kind, int iter)
     if (kind == CK_DEPTHWISE_3X3) { /* the register-blocked 2-D 3x3 path, interior and borders */
         win.nd = 2;
         for (size_t d = 0; d < 2; d++)
-            win.kernel[d] = 3, win.stride[d] = irand(1, 2), win.dilation[d] = irand(1, 2), win.in[d] = irand(1, 14),
+            win.kernel[d] = 3, win.stride[d] = irand(1, 2), win.dilation[d] = irand(1, 2), win.in[d] = irand(1, 40),
             win.pad_begin[d] = irand(0, 2), win.pad_end[d] = irand(0, 2);
     }
     if (kind == CK_BIG) { /* resnet-like 3x3, large enough for the OpenMP paths */
@@ -505,6 +505,15 @@ static void run_conv_transpose_case(bool pointwise, int iter)
 
 static void test_conv(void)
 {
+    /* the depthwise build the environment asks for (tests/cmake/dw_isa.cmake) is the one that runs */
+    const char *want_isa = getenv("ONNXTUNE_DW_ISA");
+    printf("depthwise kernels: %s build\n", conv_depthwise_isa());
+    if (want_isa && strcmp(want_isa, "generic") == 0)
+        CHECK(strcmp(conv_depthwise_isa(), "generic") == 0);
+#if defined(__x86_64__)
+    if (want_isa && strcmp(want_isa, "avx2") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        CHECK(strcmp(conv_depthwise_isa(), "avx2") == 0);
+#endif
     for (int i = 0; i < 150; i++)
         run_conv_case(CK_RANDOM, i);
     for (int i = 0; i < 20; i++) {
