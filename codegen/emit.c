@@ -729,6 +729,8 @@ Status codegen_emit(Graph *g, const CodegenOptions *opt, FILE *out, CodegenStats
     char *body = NULL;
     size_t body_len = 0;
     Status st = ST_OK;
+    if (!getenv("ONNXTUNE_NO_FUSE") && (st = pass_fuse(g, d))) /* may add values; the env var: for measuring */
+        return st;
     size_t nv = g->nvalues ? g->nvalues : 1;
     cg.cname = arena_calloc(g->arena, nv, sizeof *cg.cname);
     cg.used = arena_calloc(g->arena, nv, sizeof *cg.used);
@@ -740,8 +742,6 @@ Status codegen_emit(Graph *g, const CodegenOptions *opt, FILE *out, CodegenStats
         return diag_error(d, ST_NOMEM, "out of memory");
     for (size_t i = 0; i < nv; i++)
         cg.woff[i] = SIZE_MAX;
-    if (!getenv("ONNXTUNE_NO_FUSE") && (st = pass_fuse(g, d))) /* the env var: for measuring */
-        return st;
 
     for (size_t i = 0; i < g->nnodes; i++) {
         const Node *n = g->nodes[i];

@@ -12,7 +12,10 @@
  * be computed after the conv) and carries:
  *   inputs  X, W, B, scale, bias, mean, var (BN; omitted when none), sum (the residual; omitted when none)
  *   attrs   onnxtune_act (0 none, 1 Relu, 2 Clip), onnxtune_act_lo/hi (Clip), onnxtune_bn_epsilon
- * It exists only between this pass and the emitter (codegen/emit_conv.c reads it). */
+ * It exists only between this pass and the emitter (codegen/emit_conv.c reads it). Where the weights and
+ * BN parameters are constants (inference programs) the BN is folded into new constant weights here
+ * instead; where they are runtime parameters (training programs) conv_forward_fused folds them per call,
+ * which costs a pass over the weights, so only where the conv's output is at least as large. */
 #include "ir.h"
 
 #include <math.h>
@@ -104,6 +107,43 @@ static bool bn_fusable(const Graph *g, const Node *bn, const Value *conv_out)
     return is_f32(bn->outputs[0]);
 }
 
+static bool float_data(const Value *v)
+{
+    return !v || (v->init && v->init->dtype == DT_FLOAT && v->init->data && v->init->numel == (size_t)shape_numel_or0(&v->shape));
+}
+
+/* Where the conv's weights and the BN's parameters are constants (inference programs), the BN is folded
+ * here, once, into new constant weights and bias (the formula conv_forward_fused uses per call). */
+static Status fold_bn_constants(Graph *g, Node *conv, const Node *bn, bool *done, Diag *d)
+{
+    Value *w = conv->inputs[1], *b = node_input(conv, 2);
+    *done = false;
+    if (!float_data(w) || !float_data(b))
+        return ST_OK;
+    for (int i = 1; i < 5; i++)
+        if (!float_data(bn->inputs[i]))
+            return ST_OK;
+    size_t c_out = (size_t)w->shape.dim[0], per_oc = w->init->numel / c_out;
+    Shape cs = shape_make(1, (int64_t[]){(int64_t)c_out});
+    Value *wf = graph_const(g, arena_printf(g->arena, "%s_bn_folded", w->name), DT_FLOAT, &w->shape, d);
+    Value *bf = wf ? graph_const(g, arena_printf(g->arena, "%s_bn_folded_bias", w->name), DT_FLOAT, &cs, d) : NULL;
+    if (!bf)
+        return d->status;
+    const float *wv = w->init->data, *bv = b ? b->init->data : NULL, *gamma = bn->inputs[1]->init->data,
+                *beta = bn->inputs[2]->init->data, *mean = bn->inputs[3]->init->data, *var = bn->inputs[4]->init->data;
+    float *wo = wf->init->data, *bo = bf->init->data, eps = node_attr_float(bn, "epsilon", 1e-5f);
+    for (size_t oc = 0; oc < c_out; oc++) {
+        float s = (float)((double)gamma[oc] / sqrt((double)var[oc] + (double)eps));
+        for (size_t i = 0; i < per_oc; i++)
+            wo[oc * per_oc + i] = wv[oc * per_oc + i] * s;
+        bo[oc] = ((bv ? bv[oc] : 0.0f) - mean[oc]) * s + beta[oc];
+    }
+    conv->inputs[1] = wf;
+    Status st = node_set_input(g, conv, 2, bf, d); /* grows the input list when the conv had no bias */
+    *done = st == ST_OK;
+    return st;
+}
+
 static void kill_node(Node *n)
 {
     n->dead = true;
@@ -123,7 +163,10 @@ static Status fuse_one(Graph *g, Node *conv, bool *fused, Diag *d)
     float lo = 0.0f, hi = 0.0f;
 
     Node *r = only_reader(g, cur, phase);
-    if (r && is_op(r, "", "BatchNormalization") && bn_fusable(g, r, cur)) {
+    /* a BN folded per call costs a pass over the weights instead of one over the activations: only
+     * where the weights are constants (folded once below) or the activations are the larger */
+    if (r && is_op(r, "", "BatchNormalization") && bn_fusable(g, r, cur) &&
+        (float_data(conv->inputs[1]) || shape_numel_or0(&cur->shape) >= shape_numel_or0(&conv->inputs[1]->shape))) {
         bn = last = r;
         cur = r->outputs[0];
         r = only_reader(g, cur, phase);
@@ -147,18 +190,21 @@ static Status fuse_one(Graph *g, Node *conv, bool *fused, Diag *d)
         if (is_op(n, ONNXTUNE_DOMAIN, "ReluGrad") && n->inputs[1] == cur)
             n->inputs[1] = out;
     }
-    Value *b = node_input(conv, 2);
     Status st;
+    bool folded = false;
+    if (bn && (st = fold_bn_constants(g, conv, bn, &folded, d)))
+        return st;
+    Value *b = node_input(conv, 2);
     if ((st = node_set_input(g, conv, FUSED_INPUTS - 1, sum, d)))
         return st;
     conv->inputs[2] = b;
     for (int i = 0; i < 4; i++)
-        conv->inputs[IN_BN + i] = bn ? bn->inputs[1 + i] : NULL;
+        conv->inputs[IN_BN + i] = bn && !folded ? bn->inputs[1 + i] : NULL;
     conv->inputs[IN_SUM] = sum;
     if ((st = node_set_attr_int(g, conv, "onnxtune_act", kind, d)) ||
         (kind == 2 && ((st = node_set_attr_float(g, conv, "onnxtune_act_lo", lo, d)) ||
                        (st = node_set_attr_float(g, conv, "onnxtune_act_hi", hi, d)))) ||
-        (bn && (st = node_set_attr_float(g, conv, "onnxtune_bn_epsilon", node_attr_float(bn, "epsilon", 1e-5f), d))))
+        (bn && !folded && (st = node_set_attr_float(g, conv, "onnxtune_bn_epsilon", node_attr_float(bn, "epsilon", 1e-5f), d))))
         return st;
     Value *old = conv->outputs[0];
     if (bn)

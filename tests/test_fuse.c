@@ -162,8 +162,49 @@ static void not_fused(int why)
     model_free(n.m);
 }
 
+/* constant weights and BN parameters (inference programs): the BN folded at compile time into new
+ * constants, the conv without a bias gets one */
+static void constants_folded(void)
+{
+    Model *m = model_new();
+    Graph *g = m->graph = graph_new(m->arena, "g", NULL);
+    Diag d;
+    diag_init(&d, NULL);
+    Shape ws = shape_make(4, W), cs = shape_make(1, C);
+    Value *x = tensor(g, "x", 4, X), *t = tensor(g, "t", 4, Y), *y = tensor(g, "y", 4, Y);
+    Value *w = graph_const(g, "w", DT_FLOAT, &ws, &d), *p[4];
+    graph_add_input(g, x);
+    float *wd = w->init->data;
+    for (size_t i = 0; i < w->init->numel; i++)
+        wd[i] = (float)i / 50.0f - 1.0f;
+    for (int i = 0; i < 4; i++) {
+        p[i] = graph_const(g, "bnp", DT_FLOAT, &cs, &d);
+        for (int c = 0; c < 4; c++)
+            ((float *)p[i]->init->data)[c] = 0.5f + (float)(i + c) / 4.0f;
+    }
+    Node *conv = node(g, "", "Conv", 2, (Value *[]){x, w}, t);
+    Node *bn = node(g, "", "BatchNormalization", 5, (Value *[]){t, p[0], p[1], p[2], p[3]}, y);
+    graph_add_output(g, y);
+    fuse(g);
+    CHECK(bn->dead && conv->outputs[0] == y);
+    CHECK_EQ_INT(node_attr_int(conv, "onnxtune_act", -1), 0);
+    CHECK(node_attr(conv, "onnxtune_bn_epsilon") == NULL && node_input(conv, 3) == NULL);
+    const Value *wf = conv->inputs[1], *bf = node_input(conv, 2);
+    CHECK(wf != w && wf->init && bf && bf->init);
+    if (wf->init && bf && bf->init)
+        for (int c = 0; c < 4; c++) {
+            const float *gamma = p[0]->init->data, *beta = p[1]->init->data, *mean = p[2]->init->data,
+                        *var = p[3]->init->data;
+            double s = gamma[c] / sqrt(var[c] + 1e-5);
+            CHECK_NEAR(((const float *)bf->init->data)[c], beta[c] - mean[c] * s, 1e-5);
+            CHECK_NEAR(((const float *)wf->init->data)[c * 27 + 5], wd[c * 27 + 5] * s, 1e-5);
+        }
+    model_free(m);
+}
+
 int main(void)
 {
+    constants_folded();
     conv_bn_add_relu();
     relu_grad_rewired();
     clip(false);
