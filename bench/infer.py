@@ -282,8 +282,8 @@ def main():
     with open(os.path.join(work, "results.json"), "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%d %H:%M %Z"), "cpu": cpu, "loads": loads, "env": env_note,
                    "repeat": a.repeat, "rounds": a.rounds, "sgemm": sgemm, "sgemm_text": sgemm_text,
-                   "flops_macs": {f"{m}@{b}": v[1] for (m, b), v in progs.items()},
-                   "flops_missing_nodes": {f"{m}@{b}": v[2] for (m, b), v in progs.items()},
+                   "flops_macs": {f"{k[0]}@{k[1]}": v[1] for k, v in progs.items() if len(k) == 2},
+                   "flops_missing_nodes": {f"{k[0]}@{k[1]}": v[2] for k, v in progs.items() if len(k) == 2},
                    "times": [[m, b, t, k, v] for (m, b, t, k), v in results.items()],
                    "table": [head] + rows}, f, indent=1)
 
