@@ -25,6 +25,7 @@ Run (after the build; a resnet18 224 row costs 16 onnxtune steps and 10 PyTorch 
 so the whole default set takes a while; pick a subset):
   /usr/bin/python3 bench/finetune.py [--models resnet18,mobilenet_v2,vit] [--sizes 224,64]
       [--scenarios A,B,Bbn,all] [--threads 1,2] [--rounds 3] [--onnxtune build/onnxtune]
+      [--baseline OTHER/onnxtune]   (a second build's programs in the same rounds, e.g. before a change)
 Prints a markdown table after every round; everything measured goes to WORK/finetune.json after
 every measurement (--work, default BUILD/bench-finetune).
 
@@ -216,19 +217,19 @@ def thread_env(threads):
     return dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
 
 
-def compile_prog(a, model, size, scenario, work):
+def compile_prog(a, model, size, scenario, work, onnxtune=None, suffix=""):
     """onnxtune compile; returns (PROG, compile seconds, of which the C compiler's, CPU seconds)."""
     onnx = os.path.join(work, f"{model}-{size}.onnx")
     if not os.path.exists(onnx):
         export_onnx(model, size, onnx)
-    prog = os.path.join(work, f"{model}-{size}-{scenario}")
+    prog = os.path.join(work, f"{model}-{size}-{scenario}{suffix}")
     opts = ["--head", f"linear:{CLASSES}", "--batch", str(BATCH), "--optimizer", "sgd",
             "--momentum", str(MOMENTUM), "--lr", str(LR), "--no-shuffle"] + onnxtune_train_opts(model, scenario)
     cc_log = prog + ".cc-time"
     if os.path.exists(cc_log):
         os.remove(cc_log)
     env = dict(os.environ, CC=f"/usr/bin/time -f %e -a -o {cc_log} {os.environ.get('CC', 'cc')}")
-    t, cpu, _, _ = run_child([a.onnxtune, "compile", onnx] + opts + ["-o", prog], env)
+    t, cpu, _, _ = run_child([onnxtune or a.onnxtune, "compile", onnx] + opts + ["-o", prog], env)
     with open(cc_log) as f:
         cc = sum(float(line) for line in f if line.strip())
     return prog, t, cc, cpu
@@ -237,7 +238,9 @@ def compile_prog(a, model, size, scenario, work):
 def onnxtune_step(prog, data, threads):
     """(seconds per step, CPU seconds per step, peak RSS MiB of the 3-epoch run, (wall, CPU) of each run)."""
     env = thread_env(threads)
-    base = [prog, "--train-x", data[0], "--train-y", data[1], "--no-shuffle", "--quiet",
+    # --feature-cache off: a step computes the frozen backbone as PyTorch's does (the cache, on by default,
+    # would make the 2 extra epochs of scenario A nearly free; --feature-cache-run measures that)
+    base = [prog, "--train-x", data[0], "--train-y", data[1], "--no-shuffle", "--quiet", "--feature-cache", "off",
             "--threads", str(threads), "--epochs"]
     t1, c1, _, _ = run_child(base + ["1"], env)
     t3, c3, rss, _ = run_child(base + ["3"], env)
@@ -421,6 +424,8 @@ def fc_report(a, results):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--onnxtune", default=os.path.join(REPO, "build", "onnxtune"))
+    ap.add_argument("--baseline", metavar="ONNXTUNE", help="a second onnxtune (e.g. an older build), its programs "
+                    "timed in the same rounds (column 'baseline')")
     ap.add_argument("--work", default=None, help="models, programs, data, finetune.json (default BUILD/bench-finetune)")
     ap.add_argument("--models", default="resnet18,mobilenet_v2,vit")
     ap.add_argument("--sizes", default="224,64", help="input sizes of the CNNs (vit: always 64)")
@@ -461,8 +466,10 @@ def main():
         for s in ([VIT_SIZE] if m == "vit" else a.sizes):
             configs += [(m, s, sc) for sc in a.scenarios if not (m == "vit" and sc == "Bbn")]   # no BN
     data = {s: make_data(s, work) for s in sorted({c[1] for c in configs})}
-    progs = {}
+    progs, base_progs = {}, {}
     for c in configs:
+        if a.baseline:
+            base_progs[c] = compile_prog(a, *c, work, onnxtune=a.baseline, suffix="-baseline")
         progs[c] = compile_prog(a, *c, work)
         name, (_, total, cc, cpu) = "-".join(map(str, c)), progs[c]
         print(f"# compiled {name}: {total:.1f} s (cc {cc:.1f} s; CPU {cpu:.1f} s)", flush=True)
@@ -473,13 +480,17 @@ def main():
         for c in configs:
             for t in a.threads:
                 d = res.setdefault(c + (t,), {"onnxtune": [], "pytorch": [], "onnxtune_cpu": [], "pytorch_cpu": [],
-                                             "onnxtune_rss": [], "pytorch_rss": [], "onnxtune_runs": [], "load": []})
+                                             "onnxtune_rss": [], "pytorch_rss": [], "onnxtune_runs": [], "load": [],
+                                             "baseline": [], "baseline_cpu": [], "baseline_rss": [],
+                                             "baseline_runs": []})
                 load = loadavg()
-                order = ["onnxtune", "pytorch"] if r % 2 == 0 else ["pytorch", "onnxtune"]
+                order = ["onnxtune", "pytorch"] + (["baseline"] if a.baseline else [])
+                order = order if r % 2 == 0 else order[::-1]
                 for k in order:
-                    if k == "onnxtune":
-                        s, cpu, rss, runs = onnxtune_step(progs[c][0], data[c[1]], t)
-                        d["onnxtune_runs"].append(runs)
+                    if k in ("onnxtune", "baseline"):
+                        s, cpu, rss, runs = onnxtune_step((progs if k == "onnxtune" else base_progs)[c][0],
+                                                          data[c[1]], t)
+                        d[k + "_runs"].append(runs)
                     else:
                         s, cpu, rss = torch_step(a, c[0], c[1], c[2], t)
                     d[k].append(s)
@@ -489,7 +500,9 @@ def main():
                 loads.append(load)
                 print(f"# round {r + 1} {c[0]} {c[1]} {c[2]} t{t} load {load:.2f}: onnxtune {d['onnxtune'][-1]:.3f} s "
                       f"(CPU {d['onnxtune_cpu'][-1]:.3f}) PyTorch {d['pytorch'][-1]:.3f} s "
-                      f"(CPU {d['pytorch_cpu'][-1]:.3f})", flush=True)
+                      f"(CPU {d['pytorch_cpu'][-1]:.3f})" +
+                      (f" baseline {d['baseline'][-1]:.3f} s (CPU {d['baseline_cpu'][-1]:.3f})" if a.baseline else ""),
+                      flush=True)
                 report(a, progs, res, loads, work, r + 1, show=False)   # a cut-short run keeps its results
         report(a, progs, res, loads, work, r + 1)
 
@@ -505,6 +518,8 @@ def report(a, progs, res, loads, work, rounds, show=True):
            "which counts spinning threads (meaningful at 1 thread); peak RSS MiB\n"]
     head = ["model", "input", "scenario", "thr", "onnxtune s", "PyTorch s", "onnxtune/PyTorch",
             "CPU ratio", "onnxtune MiB", "PyTorch MiB"]
+    if a.baseline:
+        head += ["baseline s", "baseline/PyTorch", "baseline CPU ratio"]
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     rows = []
     for (m, s, sc, t), d in res.items():
@@ -513,6 +528,10 @@ def report(a, progs, res, loads, work, rounds, show=True):
                spread([x / y for x, y in zip(d["onnxtune"], d["pytorch"])]),
                spread([x / y for x, y in zip(d["onnxtune_cpu"], d["pytorch_cpu"])]),
                f"{max(d['onnxtune_rss']):.0f}", f"{max(d['pytorch_rss']):.0f}"]
+        if a.baseline and d["baseline"]:
+            row += [f"{statistics.median(d['baseline']):.3f}",
+                    spread([x / y for x, y in zip(d["baseline"], d["pytorch"])]),
+                    spread([x / y for x, y in zip(d["baseline_cpu"], d["pytorch_cpu"])])]
         rows.append(row)
         out.append("| " + " | ".join(row) + " |")
     out.append("")

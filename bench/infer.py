@@ -64,22 +64,23 @@ def source_dir(build):
     return REPO
 
 
-def build_prog(a, model, batch, work):
+def build_prog(a, model, batch, work, onnxtune=None, suffix=""):
     """onnxtune compile --emit-c, then the harness around the generated file. Returns (binary, MACs)."""
+    onnxtune = onnxtune or a.onnxtune
     onnx = os.path.join(a.zoo, model, "model.onnx")
     if not os.path.exists(onnx):
         sys.exit(f"infer.py: {onnx} is missing: /usr/bin/python3 models/export.py --out {a.zoo} --only {model}")
-    prog = os.path.join(work, f"{model}-b{batch}")
+    prog = os.path.join(work, f"{model}-b{batch}{suffix}")
     t0 = time.time()
-    run([a.onnxtune, "compile", onnx, "--infer", "--batch", str(batch), "--emit-c", "-o", prog])
+    run([onnxtune, "compile", onnx, "--infer", "--batch", str(batch), "--emit-c", "-o", prog])
     compile_s = time.time() - t0
-    build = os.path.dirname(os.path.abspath(a.onnxtune))
+    build = os.path.dirname(os.path.abspath(onnxtune))
     src = source_dir(build)
     cc = os.environ.get("CC", "cc").split()
     run(cc + ["-std=c11", "-D_POSIX_C_SOURCE=200809L", "-O2", "-fopenmp", f'-DMODEL_C="{prog}.c"'] + runtime_includes(src) +
               [f"-Wa,-I{work}", os.path.join(BENCH, "infer_harness.c")] + runtime_libs(build) +
               openblas_link() + ["-lm", "-o", prog + ".bench"])
-    dump = json.loads(run([a.onnxtune, "dump", onnx, "--batch", str(batch), "--json"]))
+    dump = json.loads(run([onnxtune, "dump", onnx, "--batch", str(batch), "--json"]))
     return prog + ".bench", dump["flops"], dump.get("flops_missing_nodes", 0), compile_s
 
 
@@ -130,8 +131,10 @@ def sgemm_gflops(a, work, max_threads):
 
 def measure(a, kind, model, batch, threads, prog):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    if a.cpu_time:
+        env["BENCH_CPU_TIME"] = "1"
     rep, warm = str(a.repeat), str(a.warmup)
-    if kind.startswith("onnxtune"):
+    if kind.startswith("onnxtune") or kind == "baseline":
         if kind == "onnxtune_passive":
             env["OMP_WAIT_POLICY"] = "passive"
         if kind == "onnxtune_avx512":  # OpenBLAS picks its AVX-512 kernels (BENCHMARKING.md)
@@ -176,6 +179,10 @@ def main():
                     help="also run onnxtune with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset (AVX-512 sgemm)")
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--node", default=shutil.which("node") or "node")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time by process CPU time in every program (1 thread on a loaded machine), not wall time")
+    ap.add_argument("--baseline", metavar="ONNXTUNE",
+                    help="a second onnxtune build (e.g. before a change), timed in the same rounds")
     a = ap.parse_args()
     build = os.path.dirname(os.path.abspath(a.onnxtune))
     a.zoo = a.zoo or os.path.join(build, "zoo")
@@ -185,7 +192,7 @@ def main():
     batches = [int(b) for b in a.batches.split(",") if b]
     threads = [int(t) for t in a.threads.split(",") if t]
     kinds = ["onnxtune"] + ([] if a.no_passive else ["onnxtune_passive"]) + \
-        (["onnxtune_avx512"] if a.avx512 else []) + ["pytorch"] + \
+        (["onnxtune_avx512"] if a.avx512 else []) + (["baseline"] if a.baseline else []) + ["pytorch"] + \
             ([] if a.no_ort else ["ort"])
     if not a.no_ort and not os.path.isdir(os.path.join(BENCH, "node_modules", "onnxruntime-node")):
         sys.exit("infer.py: cd bench && ONNXRUNTIME_NODE_INSTALL=skip npm install   (or --no-ort)")
@@ -194,6 +201,8 @@ def main():
     for m in models:
         for b in batches:
             progs[m, b] = build_prog(a, m, b, work)
+            if a.baseline:
+                progs[m, b, "baseline"] = build_prog(a, m, b, work, onnxtune=a.baseline, suffix="-baseline")
             print(f"# built {m} batch {b}: {progs[m, b][1] * 2 / 1e9:.2f} GFLOP per pass "
                   f"(compile {progs[m, b][3]:.1f} s)", flush=True)
 
@@ -211,7 +220,8 @@ def main():
                     for k in kinds:
                         if k == "onnxtune_passive" and t == 1:
                             continue
-                        s = measure(a, k, m, b, t, progs[m, b][0])
+                        prog = progs[m, b, "baseline"][0] if k == "baseline" else progs[m, b][0]
+                        s = measure(a, k, m, b, t, prog)
                         results.setdefault((m, b, t, k), []).append(s)
                         print(f"# round {r + 1} {m} b{b} t{t} {k}: {ms(s)} ms", flush=True)
     loads.append(loadavg())
@@ -231,8 +241,11 @@ def main():
     print()
     head = ["model", "batch", "thr", "onnxtune ms"] + (["onnxtune passive ms"] if not a.no_passive else []) + \
         (["onnxtune AVX-512 ms"] if a.avx512 else []) + \
+        (["baseline ms"] if a.baseline else []) + \
         ["PyTorch ms"] + ([] if a.no_ort else ["ORT ms"]) + ["onnxtune/PyTorch"] + \
-        ([] if a.no_ort else ["onnxtune/ORT"]) + ["onnxtune GFLOP/s", "sgemm 1024 GFLOP/s"]
+        ([] if a.no_ort else ["onnxtune/ORT"]) + \
+        (["baseline/PyTorch"] + ([] if a.no_ort else ["baseline/ORT"]) if a.baseline else []) + \
+        ["onnxtune GFLOP/s", "sgemm 1024 GFLOP/s"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     rows = []
@@ -247,12 +260,19 @@ def main():
                     cells.append(ms(statistics.median(ps)) if ps else "=")
                 if a.avx512:
                     cells.append(ms(statistics.median(results[m, b, t, "onnxtune_avx512"])))
+                if a.baseline:
+                    cells.append(ms(statistics.median(results[m, b, t, "baseline"])))
                 cells.append(ms(statistics.median(pt)))
                 if not a.no_ort:
                     cells.append(ms(statistics.median(results[m, b, t, "ort"])))
                 cells.append(spread([x / y for x, y in zip(ot, pt)]))
                 if not a.no_ort:
                     cells.append(spread([x / y for x, y in zip(ot, results[m, b, t, "ort"])]))
+                if a.baseline:
+                    bt = results[m, b, t, "baseline"]
+                    cells.append(spread([x / y for x, y in zip(bt, pt)]))
+                    if not a.no_ort:
+                        cells.append(spread([x / y for x, y in zip(bt, results[m, b, t, "ort"])]))
                 gflop = 2 * progs[m, b][1] / 1e9
                 cells.append(f"{gflop / statistics.median(ot):.1f}")
                 sg = sgemm.get(1024)
@@ -262,8 +282,8 @@ def main():
     with open(os.path.join(work, "results.json"), "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%d %H:%M %Z"), "cpu": cpu, "loads": loads, "env": env_note,
                    "repeat": a.repeat, "rounds": a.rounds, "sgemm": sgemm, "sgemm_text": sgemm_text,
-                   "flops_macs": {f"{m}@{b}": v[1] for (m, b), v in progs.items()},
-                   "flops_missing_nodes": {f"{m}@{b}": v[2] for (m, b), v in progs.items()},
+                   "flops_macs": {f"{k[0]}@{k[1]}": v[1] for k, v in progs.items() if len(k) == 2},
+                   "flops_missing_nodes": {f"{k[0]}@{k[1]}": v[2] for k, v in progs.items() if len(k) == 2},
                    "times": [[m, b, t, k, v] for (m, b, t, k), v in results.items()],
                    "table": [head] + rows}, f, indent=1)
 

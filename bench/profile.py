@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 
-STEP_FUNCS = ("train_step_run", "train_update_run")
+STEP_FUNCS = ("train_step_run", "train_update_run", "features_run", "rest_step_run", "rest_update_run")
 GEMM = ("sgemm_", "cblas_sgemm", "gemm_thread", "inner_thread")
 
 # kernel entry point (the generated code's callee) -> family
@@ -67,7 +67,11 @@ def family(frames):
                     return fam + ": col2im"
                 if any(x.startswith(GEMM) for x in inner):
                     return fam + ": GEMM"
-                return fam + ": own loops (depthwise, copies)"
+                if any("dnnl" in x or "jit" in x for x in inner):   # libdnnl's frames, C++ or JIT code
+                    return fam + ": oneDNN"
+                if any(x.startswith(("conv_depthwise", "dw_")) for x in inner):
+                    return fam + ": depthwise (conv_dw.c)"
+                return fam + ": own loops (copies, epilogue)"
             return fam
     if any(f.startswith(DATA) for f in frames):
         return "data loading"
@@ -99,6 +103,7 @@ def main():
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
         subprocess.run(["perf", "record", "-q", "-F", str(a.freq), "--call-graph", "dwarf,16384", "-o", data,
                         a.prog, "--train-x", a.train_x, "--train-y", a.train_y, "--no-shuffle", "--quiet",
+                        "--feature-cache", "off",   # every step computes the frozen part, as PyTorch's does
                         "--threads", "1", "--epochs", str(a.epochs)], env=env, check=True)
     script = subprocess.run(["perf", "script", "-i", data, "-F", "tid,period,ip,sym", "--no-inline"],
                             capture_output=True, text=True, check=True).stdout

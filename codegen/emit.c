@@ -757,6 +757,8 @@ static Status generate(Cg *cg, Gen *gen)
     Graph *g = cg->g;
     Diag *d = cg->d;
     Status st = ST_OK;
+    if (!getenv("ONNXTUNE_NO_FUSE") && (st = pass_fuse(g, d))) /* may add values; the env var: for measuring */
+        return st;
     size_t nv = g->nvalues ? g->nvalues : 1, nn = g->nnodes ? g->nnodes : 1;
     cg->cname = arena_calloc(g->arena, nv, sizeof *cg->cname);
     cg->used = arena_calloc(g->arena, nv, sizeof *cg->used);

@@ -1,7 +1,8 @@
 /* emit_conv.c - emitters of the conv family (Conv, ConvTranspose) on kernels/conv.c, and the spatial
  * window builder the pools share: attributes and SAME_* pads resolved by ir/ops_conv.c's geometry,
  * output sizes from shape inference, printed as one static SpatialWindow per node.
- * float32 kernels; other float types run in float32 copies (EM_F32).
+ * float32 kernels; other float types run in float32 copies (EM_F32). A Conv that ir/pass_fuse.c fused
+ * with a BatchNormalization, residual Add and Relu/Clip after it runs on conv_forward_fused.
  *
  * Backward, below the forward emitters: emitters of the conv family's backward ops, onnxtune.ConvGradInput
  * and ConvGradWeight, on kernels/conv.c's conv_backward_input / conv_backward_weight, their workspace from
@@ -84,8 +85,29 @@ static size_t scratch_conv(const Node *n)
     if (!conv_setup(n, tr, &win, &ci, &co, &gr))
         return 0;
     size_t batch = (size_t)n->inputs[0]->shape.dim[0];
+    if (node_attr(n, "onnxtune_act")) /* fused by ir/pass_fuse.c */
+        return conv_forward_fused_workspace(batch, ci, co, gr, &win, node_input(n, 3) != NULL);
     return tr ? conv_transpose_forward_workspace(batch, ci, co, gr, &win)
               : conv_forward_workspace(batch, ci, co, gr, &win);
+}
+
+/* A Conv that ir/pass_fuse.c fused with what follows it: inputs 3-6 the BatchNormalization's
+ * scale, bias, mean, var (or none), input 7 the residual (or none); onnxtune_act 0/1/2 = none/Relu/Clip. */
+static void emit_conv_fused(Cg *cg, const Node *n, size_t ci, size_t co, size_t gr)
+{
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    int64_t act = node_attr_int(n, "onnxtune_act", 0);
+    const char *kind = act == 1 ? "CONV_ACT_RELU" : act == 2 ? "CONV_ACT_CLIP" : "CONV_ACT_NONE";
+    cg_line(cg, "const ConvEpilogue ep = {.bn_scale = %s, .bn_bias = %s, .bn_mean = %s, .bn_var = %s, .bn_eps = %s,",
+            cg_ptr_or_null(cg, node_input(n, 3)), cg_ptr_or_null(cg, node_input(n, 4)),
+            cg_ptr_or_null(cg, node_input(n, 5)), cg_ptr_or_null(cg, node_input(n, 6)),
+            cg_float(cg, node_attr_float(n, "onnxtune_bn_epsilon", 0.0f)));
+    cg_line(cg, "    .sum = %s, .act = {%s, %s, %s}};", cg_ptr_or_null(cg, node_input(n, 7)), kind,
+            cg_float(cg, node_attr_float(n, "onnxtune_act_lo", 0.0f)),
+            cg_float(cg, node_attr_float(n, "onnxtune_act_hi", 0.0f)));
+    cg_line(cg, "conv_forward_fused(%s, %s, %s, %s, %lld, %zu, %zu, %zu, &win, &ep, %s);", cg_ptr(cg, y), cg_ptr(cg, x),
+            cg_ptr(cg, n->inputs[1]), cg_ptr_or_null(cg, node_input(n, 2)), (long long)x->shape.dim[0], ci, co, gr,
+            cg_scratch(cg));
 }
 
 static Status emit_conv(Cg *cg, const Node *n)
@@ -99,6 +121,10 @@ static Status emit_conv(Cg *cg, const Node *n)
     if (!conv_setup(n, tr, &win, &ci, &co, &gr))
         return cg_unsupported(cg, "this geometry (1 to %d spatial dims, pads that only crop)", RT_MAX_SPATIAL);
     cg_emit_window(cg, &win);
+    if (!tr && node_attr(n, "onnxtune_act")) {
+        emit_conv_fused(cg, n, ci, co, gr);
+        return ST_OK;
+    }
     cg_line(cg, "%s(%s, %s, %s, %s, %lld, %zu, %zu, %zu, &win, %s);", tr ? "conv_transpose_forward" : "conv_forward",
             cg_ptr(cg, y), cg_ptr(cg, x), cg_ptr(cg, w), cg_ptr_or_null(cg, b), (long long)x->shape.dim[0], ci, co,
             gr, cg_scratch(cg));

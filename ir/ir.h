@@ -638,6 +638,12 @@ Status node_set_op(Graph *g, Node *n, const char *op_type, Diag *d) MUST_CHECK;
 Node *graph_add_node1(Graph *g, const char *op_type, const char *name_hint, int ninputs, Value *const *inputs,
                       const char *out_hint, Diag *d);
 
+/* ======================================================================== ir/pass_fuse.c */
+
+/* Fuse inference BatchNormalization, a same-shape residual Add and Relu/Clip into the float32 Conv
+ * before them, where nothing else reads what lies between (see the file). Codegen runs it. */
+Status pass_fuse(Graph *g, Diag *d) MUST_CHECK;
+
 /* ======================================================================== ir/pass_memplan.c */
 
 /* Where a value lives at run time (codegen's memory plan). */

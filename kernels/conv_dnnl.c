@@ -20,6 +20,12 @@ bool conv_dnnl(ConvDnnlDir dir, float *out, const float *a, const float *b, cons
     return false;
 }
 
+bool conv_dnnl_forward_sum(float *y, const float *x, const float *w, const float *bias, const float *sum, size_t n,
+                           size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act)
+{
+    return false;
+}
+
 #else
 
 #include <oneapi/dnnl/dnnl.h>
@@ -32,6 +38,7 @@ typedef struct ConvKey {
     int dir;                                /* ConvDnnlDir */
     int threads;                            /* omp_get_max_threads() when created */
     int has_bias;
+    int has_sum;                            /* forward: dst += sum (post-op) before the activation */
     int act_kind;
     float act_lo, act_hi;
     size_t n, c_in, c_out, group, nd;
@@ -58,6 +65,8 @@ typedef struct ConvEntry {
     ConvArg args[CONV_ARGS];
     int nargs;
     dnnl_memory_t scratch;      /* the primitive's scratchpad, at scratch_offset in the arena */
+    dnnl_memory_t sum_user;     /* has_sum on a blocked dst: the caller's sum, reordered into dst first */
+    dnnl_primitive_t sum_reorder;
     size_t scratch_offset, arena_size;
 } ConvEntry;
 
@@ -119,6 +128,10 @@ static void entry_destroy(ConvEntry *e)
     }
     if (e->scratch)
         dnnl_memory_destroy(e->scratch);
+    if (e->sum_reorder)
+        dnnl_primitive_destroy(e->sum_reorder);
+    if (e->sum_user)
+        dnnl_memory_destroy(e->sum_user);
     if (e->conv)
         dnnl_primitive_destroy(e->conv);
     free(e);
@@ -195,7 +208,8 @@ static dnnl_status_t conv_desc(dnnl_convolution_desc_t *cd, int dir, const dnnl_
 /* The choice per geometry and direction, from bench/conv_backward.c on resnet18 and mobilenet_v2 at
  * batch 16 (AVX2, bench/README.md): pointwise convs are plain GEMMs, fastest on NCHW without reorders;
  * depthwise forward over large planes is memory-bound and conv.c's direct loop beats oneDNN plus the
- * reorders; oneDNN 2.6's weight gradient trails conv.c's GEMMs below 56x56 outputs. */
+ * reorders (the generic build; the AVX2 one is ahead on more shapes); oneDNN 2.6's weight gradient trails
+ * conv.c's GEMMs below 56x56 outputs. */
 static Layout choose_layout(const ConvKey *k)
 {
     if (dnnl.force != LAYOUT_AUTO)
@@ -208,8 +222,25 @@ static Layout choose_layout(const ConvKey *k)
         pointwise = pointwise && k->k[i] == 1 && k->s[i] == 1 && k->p[i] == 0 && k->in[i] == k->out[i];
     }
     bool depthwise = k->c_in == k->group;
+    /* with post-ops (pass_fuse's activation or residual) oneDNN 2.6's plain gemm conv is 2x slower than
+     * without (mobilenet_v2 b16 forward 753 ms against 357 unfused, 274 on blocked): blocked then */
+    if (pointwise && (k->act_kind != CONV_ACT_NONE || k->has_sum))
+        return LAYOUT_BLOCKED;
     if (pointwise)
         return LAYOUT_PLAIN;
+    if (depthwise && strcmp(conv_depthwise_isa(), "avx2") == 0) {
+        /* conv_dw.c's AVX2 build against oneDNN's blocked jit_dw with its reorders (bench/README.md,
+         * 2026-12-07 11:00): ahead from 28x28 outputs forward and dX (stride 1), 56x56 for dW; oneDNN
+         * ahead at 7x7, on stride-2 backward (ours has no AVX2 kernel there), about even at 14x14 */
+        bool s1_3x3 = k->nd == 2 && k->c_out == k->c_in;
+        for (size_t i = 0; i < k->nd; i++)
+            s1_3x3 = s1_3x3 && k->k[i] == 3 && k->s[i] == 1 && k->d[i] == 1 && k->p[i] <= 2;
+        if (k->dir == CONV_DNNL_FORWARD)
+            return out >= 28 * 28 ? LAYOUT_OWN : LAYOUT_BLOCKED;
+        if (k->dir == CONV_DNNL_BACKWARD_INPUT)
+            return s1_3x3 && out >= 28 * 28 ? LAYOUT_OWN : LAYOUT_BLOCKED;
+        return s1_3x3 && out >= 56 * 56 ? LAYOUT_OWN : LAYOUT_BLOCKED;
+    }
     if (depthwise && k->dir == CONV_DNNL_FORWARD && in > 64 * 64)
         return LAYOUT_OWN;
     if (!depthwise && k->dir == CONV_DNNL_BACKWARD_WEIGHT && out < 56 * 56)
@@ -267,10 +298,12 @@ static ConvEntry *entry_create(const ConvKey *k)
     dnnl_convolution_desc_t cd;
     bool ok = dnnl_primitive_attr_create(&attr) == dnnl_success &&
               dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success;
-    if (ok && k->act_kind != CONV_ACT_NONE) {
+    if (ok && (k->act_kind != CONV_ACT_NONE || k->has_sum)) {
         ok = dnnl_post_ops_create(&ops) == dnnl_success &&
-             dnnl_post_ops_append_eltwise(ops, 1.0f, k->act_kind == CONV_ACT_RELU ? dnnl_eltwise_relu : dnnl_eltwise_clip,
-                                          k->act_kind == CONV_ACT_RELU ? 0.0f : k->act_lo, k->act_hi) == dnnl_success &&
+             (!k->has_sum || dnnl_post_ops_append_sum(ops, 1.0f) == dnnl_success) &&
+             (k->act_kind == CONV_ACT_NONE ||
+              dnnl_post_ops_append_eltwise(ops, 1.0f, k->act_kind == CONV_ACT_RELU ? dnnl_eltwise_relu : dnnl_eltwise_clip,
+                                           k->act_kind == CONV_ACT_RELU ? 0.0f : k->act_lo, k->act_hi) == dnnl_success) &&
              dnnl_primitive_attr_set_post_ops(attr, ops) == dnnl_success;
     }
     /* backward primitives take the forward one as a hint */
@@ -306,6 +339,17 @@ static ConvEntry *entry_create(const ConvKey *k)
         if (k->has_bias)
             ARG(DNNL_ARG_BIAS, false, &ub, dnnl_query_weights_md, 1);
         ARG(DNNL_ARG_DST, true, &uy, dnnl_query_dst_md, 0);
+        if (k->has_sum && e->args[e->nargs - 1].reorder) { /* the sum goes into the blocked dst first */
+            dnnl_primitive_desc_t rpd;
+            ConvArg *dst = &e->args[e->nargs - 1];
+            if (dnnl_memory_create(&e->sum_user, &uy, dnnl.engine, DNNL_MEMORY_NONE) != dnnl_success ||
+                dnnl_reorder_primitive_desc_create(&rpd, &uy, dnnl.engine, q, dnnl.engine, NULL) != dnnl_success)
+                goto fail_pd;
+            dnnl_status_t st = dnnl_primitive_create(&e->sum_reorder, rpd);
+            dnnl_primitive_desc_destroy(rpd);
+            if (st != dnnl_success || !dst->prim)
+                goto fail_pd;
+        }
         break;
     case CONV_DNNL_BACKWARD_INPUT:
         ARG(DNNL_ARG_DIFF_DST, false, &uy, dnnl_query_diff_dst_md, 0);
@@ -373,7 +417,7 @@ static bool arena_reserve(size_t size)
     return dnnl.arena != NULL;
 }
 
-static bool run(ConvEntry *e, void *const ptrs[CONV_ARGS])
+static bool run(ConvEntry *e, void *const ptrs[CONV_ARGS], const float *sum)
 {
     if (!arena_reserve(e->arena_size))
         return false;
@@ -400,6 +444,20 @@ static bool run(ConvEntry *e, void *const ptrs[CONV_ARGS])
                 return false;
         }
     }
+    if (e->key.has_sum) { /* dst holds the sum before the conv adds to it */
+        ConvArg *dst = &e->args[e->nargs - 1];
+        if (e->sum_reorder) {
+            dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->sum_user}, {DNNL_ARG_TO, dst->prim}};
+            if (dnnl_memory_set_data_handle(e->sum_user, (void *)sum) != dnnl_success ||
+                dnnl_primitive_execute(e->sum_reorder, dnnl.stream, 2, r) != dnnl_success)
+                return false;
+        } else if (ptrs[e->nargs - 1] != (void *)sum) {
+            size_t numel = e->key.n * e->key.c_out;
+            for (size_t i = 0; i < e->key.nd; i++)
+                numel *= e->key.out[i];
+            memcpy(ptrs[e->nargs - 1], sum, numel * sizeof(float));
+        }
+    }
     if (dnnl_primitive_execute(e->conv, dnnl.stream, nexec, exec) != dnnl_success)
         return false;
     for (int i = 0; i < e->nargs; i++) {
@@ -413,8 +471,9 @@ static bool run(ConvEntry *e, void *const ptrs[CONV_ARGS])
     return dnnl_stream_wait(dnnl.stream) == dnnl_success;
 }
 
-bool conv_dnnl(ConvDnnlDir dir, float *out, const float *a, const float *b, const float *bias, size_t n,
-               size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act)
+static bool dnnl_call(ConvDnnlDir dir, float *out, const float *a, const float *b, const float *bias,
+                      const float *sum, size_t n, size_t c_in, size_t c_out, size_t group, const SpatialWindow *win,
+                      const ConvAct *act)
 {
     /* Inside a parallel region (a training program's features pass runs one sample per thread) the
      * shared primitive cache and arena below would race, and conv.c's single-threaded loops give the
@@ -429,6 +488,7 @@ bool conv_dnnl(ConvDnnlDir dir, float *out, const float *a, const float *b, cons
     k.dir = (int)dir;
     k.threads = omp_get_max_threads();
     k.has_bias = dir == CONV_DNNL_FORWARD && bias != NULL;
+    k.has_sum = dir == CONV_DNNL_FORWARD && sum != NULL;
     if (dir == CONV_DNNL_FORWARD && act && act->kind != CONV_ACT_NONE) {
         k.act_kind = (int)act->kind;
         k.act_lo = act->lo;
@@ -456,7 +516,19 @@ bool conv_dnnl(ConvDnnlDir dir, float *out, const float *a, const float *b, cons
     if (k.has_bias)
         ptrs[i++] = (void *)bias;
     ptrs[i++] = out;
-    return run(e, ptrs);
+    return run(e, ptrs, sum);
+}
+
+bool conv_dnnl(ConvDnnlDir dir, float *out, const float *a, const float *b, const float *bias, size_t n,
+               size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act)
+{
+    return dnnl_call(dir, out, a, b, bias, NULL, n, c_in, c_out, group, win, act);
+}
+
+bool conv_dnnl_forward_sum(float *y, const float *x, const float *w, const float *bias, const float *sum, size_t n,
+                           size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act)
+{
+    return dnnl_call(CONV_DNNL_FORWARD, y, x, w, bias, sum, n, c_in, c_out, group, win, act);
 }
 
 #endif

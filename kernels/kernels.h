@@ -112,6 +112,10 @@ void conv_forward(float *y, const float *x, const float *w, const float *bias,
                   size_t n, size_t c_in, size_t c_out, size_t group,
                   const SpatialWindow *win, float *workspace);
 
+/* Which build of the depthwise kernels (kernels/conv_dw.c) this process runs: "avx2" (AVX2+FMA, chosen by
+ * cpuid) or "generic" (baseline x86-64, or ONNXTUNE_DW_ISA=generic in the environment). */
+const char *conv_depthwise_isa(void);
+
 /* ConvTranspose (ONNX 11): y[N, C_out, out...] from x[N, C_in, in...], w[C_in, C_out/group, kernel...],
  *   bias[C_out] or NULL.  win->in is X's spatial shape, win->out Y's; each input position i feeds
  *   output o = i*stride - pad_begin + k*dilation when 0 <= o < out.  sgemm + col2im per image and group.
@@ -165,6 +169,30 @@ typedef enum {
 bool conv_dnnl_enabled(void);
 bool conv_dnnl(ConvDnnlDir dir, float *out, const float *a, const float *b, const float *bias, size_t n,
                size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act);
+/* conv_dnnl's forward with y = act(conv + bias + sum): oneDNN's sum post-op (y or its blocked copy
+ * holds sum first). sum has y's shape and may be y itself. */
+bool conv_dnnl_forward_sum(float *y, const float *x, const float *w, const float *bias, const float *sum, size_t n,
+                           size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act);
+
+/* What the compiler fused into a forward Conv (ir/pass_fuse.c), applied in this order to conv + bias:
+ *   an inference-mode BatchNormalization folded into the weights and bias per call (bn_scale NULL: none):
+ *     w' = w * s, b' = (bias - mean) * s + beta with s = scale / sqrt(var + eps), as PyTorch's fuse does;
+ *   sum: a residual of y's shape added (NULL: none); then act. */
+typedef struct ConvEpilogue {
+    const float *bn_scale, *bn_bias, *bn_mean, *bn_var;
+    float bn_eps;
+    const float *sum;
+    ConvAct act;
+} ConvEpilogue;
+
+/* conv_forward with ep applied: one oneDNN primitive with post-ops where conv_dnnl takes the geometry,
+ * else conv_forward and one pass for sum and act. y must not overlap x, w or sum.
+ * workspace: conv_forward_fused_workspace() bytes (has_bn: room for the folded weights and bias). */
+size_t conv_forward_fused_workspace(size_t n, size_t c_in, size_t c_out, size_t group,
+                                    const SpatialWindow *win, bool has_bn);
+void conv_forward_fused(float *y, const float *x, const float *w, const float *bias,
+                        size_t n, size_t c_in, size_t c_out, size_t group,
+                        const SpatialWindow *win, const ConvEpilogue *ep, float *workspace);
 
 /* ======================================================================== kernels/pool.c */
 

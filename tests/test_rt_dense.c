@@ -369,7 +369,7 @@ static void run_conv_case(ConvKind kind, int iter)
     if (kind == CK_DEPTHWISE_3X3) { /* the register-blocked 2-D 3x3 path, interior and borders */
         win.nd = 2;
         for (size_t d = 0; d < 2; d++)
-            win.kernel[d] = 3, win.stride[d] = irand(1, 2), win.dilation[d] = irand(1, 2), win.in[d] = irand(1, 14),
+            win.kernel[d] = 3, win.stride[d] = irand(1, 2), win.dilation[d] = irand(1, 2), win.in[d] = irand(1, 40),
             win.pad_begin[d] = irand(0, 2), win.pad_end[d] = irand(0, 2);
     }
     if (kind == CK_BIG) { /* resnet-like 3x3, large enough for the OpenMP paths */
@@ -415,6 +415,44 @@ static void run_conv_case(ConvKind kind, int iter)
         }
         free(ya);
         free(wa);
+    }
+    /* conv_forward_fused (ir/pass_fuse.c's epilogues): BN folded, residual, activation, in the combinations
+     * codegen emits; on oneDNN post-ops or conv.c plus a pass, whichever this run takes */
+    for (int combo = 0; combo < 6; combo++) {
+        bool has_bn = combo & 1, has_sum = combo >= 2;
+        size_t total = n * c_out * out_size;
+        float *gamma = rand_floats(c_out), *beta = rand_floats(c_out), *mean = rand_floats(c_out),
+              *var = rand_floats(c_out), *sum = rand_floats(total), *yf = rand_floats(total);
+        for (size_t c = 0; c < c_out; c++)
+            var[c] = 0.5f + fabsf(var[c]);
+        ConvEpilogue ep = {.bn_eps = 1e-5f, .sum = has_sum ? sum : NULL,
+                           .act = {combo < 4 ? CONV_ACT_RELU : CONV_ACT_CLIP, -0.5f, 0.5f}};
+        if (combo == 2)
+            ep.act.kind = CONV_ACT_NONE;
+        if (has_bn)
+            ep.bn_scale = gamma, ep.bn_bias = beta, ep.bn_mean = mean, ep.bn_var = var;
+        size_t fws = conv_forward_fused_workspace(n, c_in, c_out, group, &win, has_bn);
+        CHECK(fws >= ws);
+        float *fwork = fws ? xmalloc(fws) : NULL;
+        conv_forward_fused(yf, x, w, bias, n, c_in, c_out, group, &win, &ep, fwork);
+        double *wf = zeros_d(total);
+        for (size_t i = 0; i < total; i++) {
+            size_t c = i / out_size % c_out;
+            double v = want[i];
+            if (has_bn)
+                v = (v - mean[c]) / sqrt((double)var[c] + 1e-5) * gamma[c] + beta[c];
+            if (has_sum)
+                v += sum[i];
+            if (ep.act.kind == CONV_ACT_RELU)
+                v = fmax(v, 0.0);
+            else if (ep.act.kind == CONV_ACT_CLIP)
+                v = fmin(fmax(v, -0.5), 0.5);
+            wf[i] = v;
+        }
+        char fwhat[260];
+        snprintf(fwhat, sizeof fwhat, "%s fused bn=%d sum=%d act=%d", what, has_bn, has_sum, (int)ep.act.kind);
+        check_close(fwhat, yf, wf, total, 1e-5, 1e-5);
+        free(gamma); free(beta); free(mean); free(var); free(sum); free(yf); free(wf); free(fwork);
     }
     if (kind == CK_BIG) { /* same thread count, same bits */
         float *y2 = rand_floats(n * c_out * out_size);
@@ -467,6 +505,15 @@ static void run_conv_transpose_case(bool pointwise, int iter)
 
 static void test_conv(void)
 {
+    /* the depthwise build the environment asks for (tests/cmake/dw_isa.cmake) is the one that runs */
+    const char *want_isa = getenv("ONNXTUNE_DW_ISA");
+    printf("depthwise kernels: %s build\n", conv_depthwise_isa());
+    if (want_isa && strcmp(want_isa, "generic") == 0)
+        CHECK(strcmp(conv_depthwise_isa(), "generic") == 0);
+#if defined(__x86_64__)
+    if (want_isa && strcmp(want_isa, "avx2") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        CHECK(strcmp(conv_depthwise_isa(), "avx2") == 0);
+#endif
     for (int i = 0; i < 150; i++)
         run_conv_case(CK_RANDOM, i);
     for (int i = 0; i < 20; i++) {
