@@ -482,6 +482,13 @@ CASES = dict([
         data="bert", samples=20, batch=4, epochs=2, train=[], head="linear:4",
         lora=["*attention.self.query.weight", "*attention.self.value.weight"], lora_rank=4,
         lora_alpha=8.0, loss="cross_entropy", optimizer="adam", lr=1e-2)),
+    ("bert3_lora_mean_adamw", dict(
+        model="bert_tokens", desc="BERT-style encoder with three inputs (input_ids, attention_mask "
+        "with padding, token_type_ids): LoRA r 4, alpha 8 on query and value of every layer + head "
+        "linear:3 on --pool mean (over attention_mask), AdamW; --init gives A",
+        data="bert_pairs", samples=20, batch=4, epochs=2, train=[], head="linear:3", pool="mean",
+        lora=["*attention.self.query.weight", "*attention.self.value.weight"], lora_rank=4,
+        lora_alpha=8.0, loss="cross_entropy", optimizer="adamw", lr=1e-2, weight_decay=0.01)),
     ("lstm_head_sgd", dict(
         model="lstm", desc="LSTM classifier, head linear:3 only, SGD momentum 0.9",
         data="tokens30", samples=20, batch=4, epochs=2, train=[], head="linear:3",
