@@ -2,7 +2,8 @@
 # demo.sh - a small text classifier fine-tuned by onnxtune: a BERT-style encoder (inputs input_ids and
 # attention_mask) pretrained on a per-token task (does this token occur elsewhere in the sequence?) gets its
 # last layer and a new 3-class head on the mean of its hidden states over the attention mask trained for a
-# sequence task (how many distinct tokens repeat: none, one, two or more), then is evaluated and exported.
+# sequence task (how many distinct tokens repeat: none, one, two or more), then is evaluated and exported;
+# then the same task with LoRA adapters on query and value instead (merged export and adapters file).
 # Made by models/make_textcls.py, which also prints PyTorch's accuracy for the same settings (yardstick.json).
 # Run from anywhere; environment: ONNXTUNE (default build/onnxtune), OUT (default build), EPOCHS (default 5), THREADS (default: the machine's).
 set -eu
@@ -32,4 +33,13 @@ echo "== the export evaluated, each input from its own file (NAME=FILE.npy)"
 echo "== the export run by onnxtune (inputs by name)"
 "$ONNXTUNE" run "$OUT/textcls_finetuned.onnx" --input "input_ids=$D/val_input_ids.npy" \
     --input "attention_mask=$D/val_attention_mask.npy" --output-dir "$OUT/textcls_val_out"
-echo "export: $OUT/textcls_finetuned.onnx; PyTorch's accuracy for these settings: $D/yardstick.json"
+echo "== LoRA instead: rank-8 adapters on query and value of every layer + the same head, base weights frozen"
+"$ONNXTUNE" compile "$D/model.onnx" --lora '*attention.self.query.weight' --lora '*attention.self.value.weight' \
+    --lora-rank 8 --lora-alpha 16 --head linear:3 --pool mean --optimizer adamw --batch 32 --epochs "$EPOCHS" \
+    --lr 1e-2 --seed 1 -o "$OUT/textcls_lora_trainer"
+"$OUT/textcls_lora_trainer" ${THREADS:+--threads "$THREADS"} --train-x "$D/train.npz" --val-x "$D/val.npz" \
+    --classes none,one,two+ --metrics "$OUT/textcls_lora_metrics.jsonl" --export "$OUT/textcls_lora_merged.onnx" \
+    --export-adapters "$OUT/textcls_lora_adapters.onnx"
+echo "== the merged export (standard ONNX, adapters folded into the weights) evaluated"
+"$OUT/textcls_lora_trainer" eval ${THREADS:+--threads "$THREADS"} --weights "$OUT/textcls_lora_merged.onnx" --x "$D/val.npz"
+echo "exports: $OUT/textcls_finetuned.onnx, $OUT/textcls_lora_merged.onnx (adapters alone: $OUT/textcls_lora_adapters.onnx); PyTorch's accuracy for these settings: $D/yardstick.json"
