@@ -21,10 +21,12 @@
  *   - shared: an initializer read by several nodes is named after the first reader in graph order (a tied
  *     or exporter-deduplicated weight trains once, for every reader, as a tied parameter does in PyTorch).
  *   - clashes: a name already taken gets "#2", "#3", ... (the exporter made separate copies of one
- *     parameter; each copy trains on its own). Readers the rules do not cover (LSTM, GRU, ...) leave the
- *     ONNX name. */
+ *     parameter; each copy trains on its own). Readers the rules do not cover leave the ONNX name.
+ *   - recurrent layers: LSTM/GRU/RNN W, R, B are "<module>.weight_ih_l<k>", "weight_hh_l<k>", "bias_l<k>"
+ *     (ONNX's layout kept: gates reordered, directions stacked, B both biases), so --train 'rnn.*' works. */
 #include "ir.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* A name torch.onnx.export invented: "onnx::MatMul_284", or all digits (torch < 1.10). */
@@ -161,9 +163,35 @@ static const char *param_role(const Node *n, int i, const Value *v, bool *transp
     return NULL;
 }
 
+/* LSTM, GRU and RNN inputs W, R, B: nn.LSTM's weight_ih_l<k>, weight_hh_l<k> and (bias_ih and bias_hh
+ * side by side) bias_l<k>, layer k from the node's name ("/rnn/LSTM_1" is layer 1). The data keeps
+ * ONNX's layout (gates in ONNX's order, directions stacked), so the name is for globs and messages;
+ * --init checks the shape. NULL: not such an input. */
+static char *rnn_name(Graph *g, const Node *n, int i)
+{
+    if (n->domain[0] || i < 1 || i > 3 ||
+        (!is_op(n, "LSTM") && !is_op(n, "GRU") && !is_op(n, "RNN")))
+        return NULL;
+    char *module = module_path(g->arena, n->name);
+    if (!module)
+        return NULL;
+    const char *last = strrchr(n->name, '/') + 1, *op = n->op_type;
+    long layer = 0;
+    size_t oplen = strlen(op);
+    if (strncmp(last, op, oplen) == 0 && last[oplen] == '_' && last[oplen + 1] >= '0' && last[oplen + 1] <= '9')
+        layer = strtol(last + oplen + 1, NULL, 10);
+    static const char *const role[] = {NULL, "weight_ih", "weight_hh", "bias"};
+    return arena_printf(g->arena, "%s.%s_l%ld", module, role[i], layer);
+}
+
 /* The full PyTorch name for v read as input i of n, or NULL. */
 static char *torch_name(Graph *g, const Node *n, int i, const Value *v, bool *transposed)
 {
+    char *rnn = rnn_name(g, n, i);
+    if (rnn) {
+        *transposed = false;
+        return rnn;
+    }
     const char *role = param_role(n, i, v, transposed);
     if (!role)
         return NULL;

@@ -284,6 +284,10 @@ def glob_names(name, links):
     """The names a glob may match for initializer `name`: its own and, for a weight the exporter
     renamed (onnx::MatMul_<n>), the PyTorch parameter's, as onnxtune's pass_torch_names gives it."""
     kind, keys = links.get(name, ("same", [name]))
+    if kind.endswith("_w"):     # LSTM/GRU W and R: weight_ih_l<k> / weight_hh_l<k>
+        return [name, keys[0]]
+    if kind.endswith("_b"):     # B: both biases as one, bias_l<k>
+        return [name, keys[0].replace(".bias_ih_", ".bias_")]
     return [name] + (keys if kind == "transpose" else [])
 
 
@@ -497,6 +501,16 @@ CASES = dict([
         model="gru", desc="GRU classifier, head linear:3 only, SGD momentum 0.9",
         data="tokens30", samples=20, batch=4, epochs=2, train=[], head="linear:3",
         loss="cross_entropy", optimizer="sgd", lr=0.2, momentum=0.9)),
+    ("lstm_rnn_glob_sgd", dict(
+        model="lstm", desc="LSTM classifier: the recurrent layer by a glob on PyTorch names "
+        "(--train 'rnn.*': W, R and B named weight_ih_l0, weight_hh_l0, bias_l0) + head linear:3, "
+        "SGD momentum 0.9",
+        data="tokens30", samples=20, batch=4, epochs=2, train=["rnn.*"], head="linear:3",
+        loss="cross_entropy", optimizer="sgd", lr=0.2, momentum=0.9)),
+    ("gru_rnn_glob_adam", dict(
+        model="gru", desc="GRU classifier: --train 'rnn.weight_*' (W and R, not B) + head linear:3, Adam",
+        data="tokens30", samples=20, batch=4, epochs=2, train=["rnn.weight_*"], head="linear:3",
+        loss="cross_entropy", optimizer="adam", lr=1e-2)),
     ("lstm_all_sgd", dict(
         model="lstm", desc="LSTM classifier, every weight (embedding, LSTM W/R/B, classifier), "
         "no head, SGD momentum 0.9",
