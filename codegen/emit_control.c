@@ -152,6 +152,11 @@ static const char *arg_list(Cg *cg, const char *const *args, size_t n, const Bod
 static Status check_if(Cg *cg, const Node *n)
 {
     static const char *const names[] = {"then_branch", "else_branch"};
+    size_t bytes;
+    for (int i = 0; i < n->noutputs; i++)
+        if (n->outputs[i]->kind != VK_TENSOR && !value_nbytes(n->outputs[i], &bytes))
+            return diag_node(cg->d, n, ST_SHAPE, "output %d '%s' has a type that is not static: the branches give "
+                             "sequences or optionals of different types", i, n->outputs[i]->name);
     Control *c;
     Status st = gen_bodies(cg, n, names, 2, 0, &c);
     if (st)
