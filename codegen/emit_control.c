@@ -49,7 +49,7 @@ static Status gen_body(Cg *cg, const Node *n, Body *b, const char *what, FILE *t
         Value *v = all[i], *l = graph_new_value(body, v->name, cg->d);
         if (!l)
             return cg->d->status;
-        l->kind = v->kind, l->dtype = v->dtype, l->shape = v->shape;
+        value_copy_type(l, v); /* a captured sequence's or optional's type too */
         if (value_is_const(v) && v->init->nbytes <= INLINE_CONST_BYTES) {
             l->init = v->init;
             l->is_initializer = true;
@@ -81,9 +81,11 @@ static size_t align64(size_t x)
     return (x + 63) / 64 * 64;
 }
 
+/* Bytes of a tensor, sequence or optional (one buffer each); 0 when unknown (refused before). */
 static size_t value_bytes(const Value *v)
 {
-    return cg_numel(v) * dtype_size(v->dtype);
+    size_t b;
+    return value_nbytes(v, &b) ? b : 0;
 }
 
 /* Generate the node's bodies (attributes names[0..nb-1]) and record them for emit; extra: scratch bytes
@@ -150,6 +152,11 @@ static const char *arg_list(Cg *cg, const char *const *args, size_t n, const Bod
 static Status check_if(Cg *cg, const Node *n)
 {
     static const char *const names[] = {"then_branch", "else_branch"};
+    size_t bytes;
+    for (int i = 0; i < n->noutputs; i++)
+        if (n->outputs[i]->kind != VK_TENSOR && !value_nbytes(n->outputs[i], &bytes))
+            return diag_node(cg->d, n, ST_SHAPE, "output %d '%s' has a type that is not static: the branches give "
+                             "sequences or optionals of different types", i, n->outputs[i]->name);
     Control *c;
     Status st = gen_bodies(cg, n, names, 2, 0, &c);
     if (st)

@@ -525,6 +525,10 @@ bool value_nbytes(const Value *v, size_t *out) MUST_CHECK;
 bool seq_layout(DType t, int n, const Shape *shapes, size_t *offsets, size_t *bytes) MUST_CHECK;
 /* Give dst src's kind, dtype, shape and sequence/optional type (the SeqType is shared). */
 void value_copy_type(Value *dst, const Value *src);
+/* Whether a and b have the same kind, dtype, and (for sequences and optionals) the same known
+ * sequence/optional type: lengths, element shapes (shape_equal), presence. Tensor shapes are not
+ * compared. False when either sequence/optional type is unknown. */
+bool value_same_seq_type(const Value *a, const Value *b);
 /* New SeqType of n elements in g's arena (shapes zeroed); NULL on OOM. */
 SeqType *seq_type_new(Graph *g, int n);
 /* The type of v as text: "float32[2,3]", "seq<float32>([2],[3])", "optional<float32[2]>(none)". */

@@ -42,11 +42,12 @@ static Graph *graph_attr(const Node *n, const char *name, Diag *d)
     return a->g;
 }
 
+/* The whole type (a sequence's or optional's too), with `s` as the shape when given. */
 static void set_value_type(Value *o, const Value *from, const Shape *s)
 {
-    o->kind = from->kind;
-    o->dtype = from->dtype;
-    o->shape = s ? *s : from->shape;
+    value_copy_type(o, from);
+    if (s)
+        o->shape = *s;
 }
 
 /* A body's value types before inference, so a re-run with wider inputs starts from the declarations
@@ -270,6 +271,11 @@ static Status if_shape(Graph *g, Node *n, Diag *d)
                                                 : dtype_name(b->dtype));
         Shape s = shape_join(&a->shape, &b->shape);
         set_value_type(n->outputs[i], a->dtype ? a : b, &s);
+        if (a->kind != VK_TENSOR && !value_same_seq_type(a, b)) {
+            /* the type would depend on cond at run time: unknown, which code generation refuses */
+            n->outputs[i]->seq = NULL;
+            n->outputs[i]->opt = OPT_UNKNOWN;
+        }
     }
     return chosen >= 0 ? inline_branch(g, n, br[chosen], d) : ST_OK;
 }
@@ -370,6 +376,11 @@ static Status if_grad(GradCtx *c, Node *n, Diag *d)
 /* ---- Loop (1, 11, 13, 16): (M, cond, v_initial...) -> (v_final..., scan_outputs...) ----
  * body: (iteration_num, cond, v...) -> (cond, v..., scan...) */
 
+/* A Loop whose trip count is known at compile time and that cannot stop early is unrolled (up to these
+ * sizes): each iteration's copy folds with its iteration number, and gradients flow through it. */
+#define LOOP_UNROLL_MAX 64          /* iterations */
+#define LOOP_UNROLL_NODES 4096      /* body nodes times iterations */
+
 /* Widen the carried inputs of `body` (from body input `first`, `count` of them) until the body
  * returns what it receives (from body output `out_first`). Leaves body inferred. */
 static Status infer_carried(Graph *g, Node *n, Graph *body, int first, int out_first, int count, Diag *d)
@@ -391,6 +402,16 @@ static Status infer_carried(Graph *g, Node *n, Graph *body, int first, int out_f
             if (out->dtype && in->dtype && out->dtype != in->dtype)
                 return diag_node(d, n, ST_SHAPE, "loop-carried value %d enters the body as %s but leaves as %s", i,
                                  dtype_name(in->dtype), dtype_name(out->dtype));
+            if ((in->kind != VK_TENSOR || out->kind != VK_TENSOR) && !value_same_seq_type(in, out)) {
+                char ti[128], to[128];
+                bool loop = strcmp(n->op_type, "Loop") == 0;
+                const Value *m = loop ? node_input(n, 0) : NULL;
+                return diag_node(d, n, ST_UNSUPPORTED, "loop-carried value %d enters the body as %s but leaves as %s:"
+                                 " a type that changes per iteration needs the body unrolled (a constant trip count"
+                                 " up to %d, no early stop)%s", i, value_type_str(in, ti, sizeof ti),
+                                 value_type_str(out, to, sizeof to), LOOP_UNROLL_MAX,
+                                 !loop || value_is_const(m) ? "" : "; its trip count is not constant");
+            }
             if (!shape_identical(&s, &in->shape)) {
                 in->shape = s;
                 changed = true;
@@ -404,10 +425,6 @@ static Status infer_carried(Graph *g, Node *n, Graph *body, int first, int out_f
     }
 }
 
-/* A Loop whose trip count is known at compile time and that cannot stop early is unrolled (up to these
- * sizes): each iteration's copy folds with its iteration number, and gradients flow through it. */
-#define LOOP_UNROLL_MAX 64          /* iterations */
-#define LOOP_UNROLL_NODES 4096      /* body nodes times iterations */
 
 /* Whether body output 0 (cond) is always true given a true cond input: the input passed through
  * (maybe by Identity) or a constant true. */
@@ -518,10 +535,10 @@ static Status loop_shape(Graph *g, Node *n, Diag *d)
         if (!v)
             return diag_node(d, n, ST_INVALID, "loop-carried input %d is missing", 2 + i);
         Value *b = body->inputs[2 + i];
-        b->kind = v->kind;
-        if (v->dtype)
-            b->dtype = v->dtype;
-        b->shape = v->shape;
+        DType declared = b->dtype;
+        value_copy_type(b, v); /* a sequence's or optional's type too */
+        if (!v->dtype)
+            b->dtype = declared;
     }
     if ((st = infer_carried(g, n, body, 2, 1, nc, d)))
         return st;

@@ -33,6 +33,36 @@ void value_copy_type(Value *dst, const Value *src)
     dst->opt_kind = src->opt_kind;
 }
 
+static bool seq_same(const SeqType *a, const SeqType *b)
+{
+    if (!a || !b || a->n < 0 || a->n != b->n)
+        return false;
+    for (int k = 0; k < a->n; k++)
+        if (!shape_equal(&a->shapes[k], &b->shapes[k]))
+            return false;
+    return true;
+}
+
+bool value_same_seq_type(const Value *a, const Value *b)
+{
+    if (a->kind != b->kind || a->dtype != b->dtype)
+        return false;
+    switch (a->kind) {
+    case VK_SEQUENCE:
+        return seq_same(a->seq, b->seq);
+    case VK_OPTIONAL:
+        if (a->opt == OPT_UNKNOWN || a->opt != b->opt)
+            return false;
+        if (a->opt == OPT_NONE)
+            return true;
+        if (a->opt_kind != b->opt_kind)
+            return false;
+        return a->opt_kind == VK_SEQUENCE ? seq_same(a->seq, b->seq) : shape_equal(&a->shape, &b->shape);
+    default:
+        return true;
+    }
+}
+
 static bool tensor_nbytes(DType t, const Shape *s, size_t *out)
 {
     size_t numel, es = dtype_size(t);

@@ -4,7 +4,8 @@
  * outputs for the whole sequence at once: from a given state and from zeros (PyTorch's default), in a
  * compiled program and through `onnxtune run`, and the same as one run over the whole sequence. Also
  * the refusals: a length that is not a multiple of the chunk, a state whose shapes differ, and a
- * program of a model with a sequence output. */
+ * program of a model with a sequence output. And issue 12: a scripted Loop holding a nested If with
+ * state (make_stream_if_ref.py), in chunks, against PyTorch. */
 #include "test.h"
 
 #include "data.h"
@@ -145,6 +146,29 @@ static void check_run(void)
     CHECK(log_contains("--chunk and --time-axis need --state OUT=IN"));
 }
 
+/* Issue 12: a scripted model whose Loop over time holds a nested If (on a flag input, then on its own score)
+ * with its state as input and output (tests/ref/make_stream_if_ref.py), in chunks of 4, flag on and off, in
+ * a compiled program and through onnxtune run; tests/test_stream_ort.sh compares it with ONNX Runtime. */
+static void check_nested_if(void)
+{
+    char prog[PATH_MAX + 16];
+    snprintf(prog, sizeof prog, "%s/vad4", tmp);
+    CHECK(run("'%s' compile " R "/vad.onnx --infer --batch 4 -o '%s' --werror", tool, prog) == 0);
+    CHECK(run("'%s' --input x=" R "/vad_x.npy --input flag=" R "/vad_flag_on.npy --input h0=" R
+              "/vad_h0.npy --state hn=h0 --output-dir '%s/von'", prog, tmp) == 0);
+    CHECK_CLOSE("von/y.npy", R "/vad_y_on.npy");
+    CHECK_CLOSE("von/hn.npy", R "/vad_hn_on.npy");
+    CHECK(run("'%s' --input x=" R "/vad_x.npy --input flag=" R "/vad_flag_off.npy --input h0=" R
+              "/vad_h0.npy --state hn=h0 --output-dir '%s/voff'", prog, tmp) == 0);
+    CHECK_CLOSE("voff/y.npy", R "/vad_y_off.npy");
+    CHECK_CLOSE("voff/hn.npy", R "/vad_hn_off.npy");
+    CHECK(run("ONNXTUNE_CACHE='%s/cache' '%s' run " R "/vad.onnx --input x=" R "/vad_x.npy --input flag=" R
+              "/vad_flag_on.npy --input h0=" R "/vad_h0.npy --state hn=h0 --chunk 4 --output-dir '%s/vrun'",
+              tmp, tool, tmp) == 0);
+    CHECK_CLOSE("vrun/y.npy", R "/vad_y_on.npy");
+    CHECK_CLOSE("vrun/hn.npy", R "/vad_hn_on.npy");
+}
+
 /* A model with a sequence output compiles, but its program writes tensors only and says so; one with a
  * sequence input does not compile. */
 static void check_sequence_output(void)
@@ -174,6 +198,7 @@ int main(void)
     }
     check_program();
     check_run();
+    check_nested_if();
     check_sequence_output();
     int rc = test_summary("test_stream");
     if (rc == 0)

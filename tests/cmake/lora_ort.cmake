@@ -4,4 +4,5 @@ add_test(NAME test_lora_ort COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_lora_ort.s
 set_tests_properties(test_lora_ort PROPERTIES
   ENVIRONMENT "ONNXTUNE=$<TARGET_FILE:onnxtune>;ONNXTUNE_BUILD=${CMAKE_BINARY_DIR}"
   SKIP_RETURN_CODE 77
+  RESOURCE_LOCK onnxruntime_node
   TIMEOUT 600)

@@ -5,4 +5,5 @@ add_test(NAME test_train_ort COMMAND sh ${CMAKE_SOURCE_DIR}/tests/test_train_ort
 set_tests_properties(test_train_ort PROPERTIES
   ENVIRONMENT "ONNXTUNE=$<TARGET_FILE:onnxtune>;ONNXTUNE_BUILD=${CMAKE_BINARY_DIR}"
   SKIP_RETURN_CODE 77
+  RESOURCE_LOCK onnxruntime_node
   TIMEOUT 600)

@@ -4,8 +4,8 @@ tests/test_codegen_conform.c, written to tests/conform_cases/: two data sets of 
 a shape input whose values differ per data set, exact integer outputs, an expected output that is
 deliberately wrong (must FAIL), an unknown op (must be UNSUPPORTED), Gelu-20, which the ONNX 1.12
 backend data predates, and sequences and optionals where the ONNX data has no case (Optional, positions
-only known at run time, SplitToSequence with a scalar split, a sequence input and output). Deterministic; run with
-/usr/bin/python3 (onnx 1.12, numpy)."""
+only known at run time, SplitToSequence with a scalar split, a sequence input and output, a sequence
+carried through a run-time Loop). Deterministic; run with /usr/bin/python3 (onnx 1.12, numpy)."""
 import math
 import os
 import shutil
@@ -109,6 +109,31 @@ def sequences(rng):
     f, i64 = TensorProto.FLOAT, TensorProto.INT64
     vi, node = helper.make_tensor_value_info, helper.make_node
     seq_vi = helper.make_tensor_sequence_value_info
+
+    # a sequence carried through a Loop run at run time (trip count an input, beyond unrolling): element 0
+    # gains the iteration number and element 1 of the initial sequence (read from outside the body) each
+    # time, element 1 passes through
+    seq_tp = helper.make_sequence_type_proto(helper.make_tensor_type_proto(f, [2]))
+    zero = numpy_helper.from_array(np.array(0, np.int64))
+    body = helper.make_graph([
+        node("Cast", ["i"], ["fi"], to=f), node("Constant", [], ["zero"], value=zero),
+        node("SequenceAt", ["s_in", "zero"], ["e0"]), node("Add", ["e0", "fi"], ["e0i"]),
+        node("Constant", [], ["one"], value=numpy_helper.from_array(np.array(1, np.int64))),
+        node("SequenceAt", ["s0", "one"], ["outer"]), node("Add", ["e0i", "outer"], ["e0n"]),
+        node("SequenceErase", ["s_in", "zero"], ["s1"]), node("SequenceInsert", ["s1", "e0n", "zero"], ["s_out"]),
+        node("Identity", ["c"], ["c_out"])], "body",
+        [vi("i", i64, []), vi("c", TensorProto.BOOL, []), helper.make_value_info("s_in", seq_tp)],
+        [vi("c_out", TensorProto.BOOL, []), helper.make_value_info("s_out", seq_tp)])
+    own = np.random.default_rng(12)  # its own, so the cases after it keep their data
+    a, b, trips = own.standard_normal(2).astype(np.float32), own.standard_normal(2).astype(np.float32), 70
+    y = (a.astype(np.float64) + trips * (trips - 1) / 2 + trips * b.astype(np.float64)).astype(np.float32)
+    case("loop_carried_sequence",
+         [node("SequenceConstruct", ["a", "b"], ["s0"]), node("Loop", ["M", "", "s0"], ["sf"], body=body),
+          node("Constant", [], ["zero"], value=zero), node("SequenceAt", ["sf", "zero"], ["y"]),
+          node("ConcatFromSequence", ["sf"], ["z"], axis=0)],
+         [vi("M", i64, []), vi("a", f, [2]), vi("b", f, [2])], [vi("y", f, [2]), vi("z", f, [4])],
+         [([("M", np.array(trips, np.int64)), ("a", a), ("b", b)], [("y", y), ("z", np.concatenate([y, b]))])],
+         opset=16)
 
     # Optional(x) -> OptionalGetElement, OptionalHasElement on it (true) and on an empty Optional (false)
     x = rng.standard_normal((2, 3)).astype(np.float32)
