@@ -271,13 +271,15 @@ int infer_main(int argc, char **argv, const CgModelInfo *m)
         if (m->inputs[k].kind) {
             fprintf(stderr, "%s: input '%s' is a %s: this program takes tensors (.npy) only\n", prog_name,
                     m->inputs[k].name, m->inputs[k].kind == 1 ? "sequence" : "optional");
-            return 1;
+            status = 1;
+            goto out;
         }
     for (int k = 0; k < nout; k++)
         if (m->outputs[k].kind) {
             fprintf(stderr, "%s: output '%s' is a %s: this program writes tensors (.npy) only\n", prog_name,
                     m->outputs[k].name, m->outputs[k].kind == 1 ? "sequence" : "optional");
-            return 1;
+            status = 1;
+            goto out;
         }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL, *eq = strchr(a, '=');
@@ -285,7 +287,8 @@ int infer_main(int argc, char **argv, const CgModelInfo *m)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             /* help piped into a reader that stops early (| head) is not an error: no death by SIGPIPE */
             signal(SIGPIPE, SIG_IGN);
-            return prog_usage(stdout, m);
+            status = prog_usage(stdout, m);
+            goto out;
         }
         int is_in = len == 7 && strncmp(a, "--input", len) == 0;
         int is_out = len == 12 && strncmp(a, "--output-dir", len) == 0;
@@ -294,7 +297,8 @@ int infer_main(int argc, char **argv, const CgModelInfo *m)
         int is_axis = len == 11 && strncmp(a, "--time-axis", len) == 0;
         if (!is_in && !is_out && !is_thr && !is_state && !is_axis) {
             fprintf(stderr, "%s: unknown argument '%s'\n", prog_name, a);
-            return prog_usage(stderr, m);
+            status = prog_usage(stderr, m);
+            goto out;
         }
         if (a[len] == '=')
             val = a + len + 1;
@@ -302,7 +306,8 @@ int infer_main(int argc, char **argv, const CgModelInfo *m)
             val = argv[++i];
         else {
             fprintf(stderr, "%s: %s needs a value\n", prog_name, a);
-            return prog_usage(stderr, m);
+            status = prog_usage(stderr, m);
+            goto out;
         }
         if (is_out) {
             outdir = val;
@@ -311,7 +316,8 @@ int infer_main(int argc, char **argv, const CgModelInfo *m)
             long t = strtol(val, &end, 10);
             if (*val == '\0' || *end != '\0' || t < 0 || t > 7) {
                 fprintf(stderr, "%s: --time-axis wants an axis from 0 to 7, not '%s'\n", prog_name, val);
-                return 2;
+                status = 2;
+                goto out;
             }
             time_axis = (int)t;
         } else if (is_state) {
@@ -320,7 +326,8 @@ int infer_main(int argc, char **argv, const CgModelInfo *m)
             if (!sep) {
                 fprintf(stderr, "%s: --state wants OUT=IN (an output and the input it feeds), not '%s'\n", prog_name,
                         val);
-                return 2;
+                status = 2;
+                goto out;
             }
             while (o < nout && (strlen(m->outputs[o].name) != (size_t)(sep - val) ||
                                 strncmp(m->outputs[o].name, val, (size_t)(sep - val)) != 0))
@@ -333,7 +340,8 @@ int infer_main(int argc, char **argv, const CgModelInfo *m)
                             (int)(sep - val), val);
                 else
                     fprintf(stderr, "%s: --state %s: the model has no input named '%s'\n", prog_name, val, sep + 1);
-                return prog_usage(stderr, m);
+                status = prog_usage(stderr, m);
+                goto out;
             }
             const CgTensorInfo *to = &m->outputs[o], *ti = &m->inputs[k];
             int same = to->dtype == ti->dtype && to->rank == ti->rank;
@@ -344,12 +352,14 @@ int infer_main(int argc, char **argv, const CgModelInfo *m)
                         to->name, rt_dtype_name((RtDType)to->dtype),
                         prog_shape(s1, sizeof s1, to->rank, to->dims, -1, 1, 1), ti->name,
                         rt_dtype_name((RtDType)ti->dtype), prog_shape(s2, sizeof s2, ti->rank, ti->dims, -1, 1, 1));
-                return 2;
+                status = 2;
+                goto out;
             }
             if (prog_state_of_output(states, nstates, o) >= 0 || prog_state_of_input(states, nstates, k) >= 0) {
                 fprintf(stderr, "%s: --state %s: output '%s' or input '%s' is already a state\n", prog_name, val,
                         to->name, ti->name);
-                return 2;
+                status = 2;
+                goto out;
             }
             states[nstates++] = (ProgState){o, k};
         } else if (is_thr) {
@@ -357,7 +367,8 @@ int infer_main(int argc, char **argv, const CgModelInfo *m)
             long t = strtol(val, &end, 10);
             if (*val == '\0' || *end != '\0' || t < 1 || t > 4096) {
                 fprintf(stderr, "%s: --threads wants a number from 1 to 4096, not '%s'\n", prog_name, val);
-                return 2;
+                status = 2;
+                goto out;
             }
             threads = (int)t;
         } else {
@@ -365,18 +376,21 @@ int infer_main(int argc, char **argv, const CgModelInfo *m)
             int k = 0;
             if (!sep) {
                 fprintf(stderr, "%s: --input wants NAME=FILE.npy, not '%s'\n", prog_name, val);
-                return 2;
+                status = 2;
+                goto out;
             }
             while (k < nin && (strlen(m->inputs[k].name) != (size_t)(sep - val) ||
                                strncmp(m->inputs[k].name, val, (size_t)(sep - val)) != 0))
                 k++;
             if (k == nin) {
                 fprintf(stderr, "%s: the model has no input named '%.*s'\n", prog_name, (int)(sep - val), val);
-                return prog_usage(stderr, m);
+                status = prog_usage(stderr, m);
+                goto out;
             }
             if (paths[k]) {
                 fprintf(stderr, "%s: input '%s' is given twice\n", prog_name, m->inputs[k].name);
-                return 2;
+                status = 2;
+                goto out;
             }
             paths[k] = sep + 1;
         }
@@ -384,11 +398,13 @@ int infer_main(int argc, char **argv, const CgModelInfo *m)
     for (int k = 0; k < nin; k++)
         if (!paths[k] && prog_state_of_input(states, nstates, k) < 0) {
             fprintf(stderr, "%s: missing --input %s=FILE.npy\n", prog_name, m->inputs[k].name);
-            return prog_usage(stderr, m);
+            status = prog_usage(stderr, m);
+            goto out;
         }
     if (!outdir) {
         fprintf(stderr, "%s: missing --output-dir DIR\n", prog_name);
-        return prog_usage(stderr, m);
+        status = prog_usage(stderr, m);
+        goto out;
     }
 
     int64_t batch = -1;
