@@ -290,8 +290,7 @@ int tr_features_use(Trainer *t, Buffers *b)
     if (!px->at)
         return 0;
     size_t batch = (size_t)p->batch, xr = tr_tensor_row_bytes(&p->x), fr = px->sample_bytes;
-    int nt = omp_get_max_threads();
-    b->nfw = nt < 1 ? 1 : nt;
+    b->nfw = 1;     /* one sample at a time (tr_features_batch) */
     b->xin = malloc(batch * xr + 1);
     b->fw = calloc((size_t)b->nfw, sizeof *b->fw);
     if (!b->xin || !b->fw)
@@ -320,17 +319,17 @@ int tr_features_use(Trainer *t, Buffers *b)
     return tr_bind_graphs(t, b);
 }
 
-/* Samples run on the threads side by side, each single-threaded (kernels inside an active parallel region
- * run on one thread): a sample's features are the same bits whichever thread, batch or place computes
- * them. The team is always all the threads, also for fewer rows: a team of one would be inactive and
- * let the kernels spread over the threads. */
+/* Samples run one after another, each a batch of one with all the threads inside its kernels (oneDNN's
+ * convolutions too: they refuse to run inside a parallel region, so a region of one sample per thread
+ * sent every frozen conv to conv.c's batch-1 im2col path). A sample's features are the same bits
+ * whichever batch or place computes them (always the same batch-1 program), and whatever the thread
+ * count: the kernels split only over outputs, never a sum (test_feature_cache checks 1 thread vs 2). */
 int tr_features_batch(const Trainer *t, Buffers *b, size_t rows)
 {
     const TrainPrefix *px = &t->whole->prefix;
     size_t xr = tr_tensor_row_bytes(&t->whole->x), fr = px->sample_bytes;
-#pragma omp parallel for schedule(static) num_threads(b->nfw)
+    FeatureWorker *w = &b->fw[0];
     for (size_t r = 0; r < rows; r++) {
-        FeatureWorker *w = &b->fw[omp_get_thread_num()];
         memcpy(w->x1, b->xin + r * xr, xr);
         px->run.run(w->in, w->out, w->ws);
         memcpy(b->x + r * fr, w->f1, fr);
