@@ -10,7 +10,7 @@
  * split's samples in data-set order. The header holds the key, the sizes, a CRC-32 of the payload and
  * one of itself; a file whose key differs is rebuilt, one that is truncated or fails a CRC is rebuilt
  * with a warning. The key hashes the program (its binary's path, size and modification time, its
- * fingerprint, compile options, the prefix's end), the
+ * fingerprint, compile options, the prefix's end, the thread count), the
  * prefix's weights as they are when training starts (--init and --resume included), the data
  * (each file's path, size and modification time; image folders: every image's, the class names and the
  * preprocessing) and the file's split. */
@@ -95,6 +95,10 @@ static uint64_t program_key(const Trainer *t, const unsigned char *params)
     h = hash_str(h, p->compiled_with);
     h = hash_str(h, px->at);
     h = ckpt_hash64(h, &px->features, sizeof px->features);
+    /* the kernels a sample runs split their work by the thread count, and some GEMMs round differently
+     * for it (resnet18's features at 1 and 2 threads differ in the last bits) */
+    int64_t nt = omp_get_max_threads();
+    h = ckpt_hash64(h, &nt, sizeof nt);
     for (int i = 0; i < px->run.ninputs; i++)
         if (px->run.inputs[i].kind == TRAIN_IN_PARAM) {
             const TrainParam *tp = &p->params[px->run.inputs[i].param];
@@ -322,8 +326,9 @@ int tr_features_use(Trainer *t, Buffers *b)
 /* Samples run one after another, each a batch of one with all the threads inside its kernels (oneDNN's
  * convolutions too: they refuse to run inside a parallel region, so a region of one sample per thread
  * sent every frozen conv to conv.c's batch-1 im2col path). A sample's features are the same bits
- * whichever batch or place computes them (always the same batch-1 program), and whatever the thread
- * count: the kernels split only over outputs, never a sum (test_feature_cache checks 1 thread vs 2). */
+ * whichever batch or place computes them (always the same batch-1 program) at a given thread count; the
+ * thread count may change the last bits (the kernels' split, oneDNN's and OpenBLAS's blocking), so it is
+ * part of the cache's key. */
 int tr_features_batch(const Trainer *t, Buffers *b, size_t rows)
 {
     const TrainPrefix *px = &t->whole->prefix;
