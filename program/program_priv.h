@@ -122,7 +122,7 @@ typedef struct Buffers {
     unsigned char *xs[TRAIN_MAX_INPUTS];  /* several data inputs: x is packed samples, these each input's
                                              [B, ...] the generated functions read (tr_unpack_x) */
     /* trainer_features.c, programs with a prefix: X batches [B, ...] (when the features are computed per
-     * batch) and a FeatureWorker per thread */
+     * batch) and one FeatureWorker (samples run one after another, nfw == 1) */
     unsigned char *xin;
     struct FeatureWorker *fw;
     int nfw;

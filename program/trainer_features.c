@@ -10,7 +10,7 @@
  * split's samples in data-set order. The header holds the key, the sizes, a CRC-32 of the payload and
  * one of itself; a file whose key differs is rebuilt, one that is truncated or fails a CRC is rebuilt
  * with a warning. The key hashes the program (its binary's path, size and modification time, its
- * fingerprint, compile options, the prefix's end), the
+ * fingerprint, compile options, the prefix's end, the thread count), the
  * prefix's weights as they are when training starts (--init and --resume included), the data
  * (each file's path, size and modification time; image folders: every image's, the class names and the
  * preprocessing) and the file's split. */
@@ -95,6 +95,10 @@ static uint64_t program_key(const Trainer *t, const unsigned char *params)
     h = hash_str(h, p->compiled_with);
     h = hash_str(h, px->at);
     h = ckpt_hash64(h, &px->features, sizeof px->features);
+    /* the kernels a sample runs split their work by the thread count, and some GEMMs round differently
+     * for it (resnet18's features at 1 and 2 threads differ in the last bits) */
+    int64_t nt = omp_get_max_threads();
+    h = ckpt_hash64(h, &nt, sizeof nt);
     for (int i = 0; i < px->run.ninputs; i++)
         if (px->run.inputs[i].kind == TRAIN_IN_PARAM) {
             const TrainParam *tp = &p->params[px->run.inputs[i].param];
@@ -290,8 +294,7 @@ int tr_features_use(Trainer *t, Buffers *b)
     if (!px->at)
         return 0;
     size_t batch = (size_t)p->batch, xr = tr_tensor_row_bytes(&p->x), fr = px->sample_bytes;
-    int nt = omp_get_max_threads();
-    b->nfw = nt < 1 ? 1 : nt;
+    b->nfw = 1;     /* one sample at a time (tr_features_batch) */
     b->xin = malloc(batch * xr + 1);
     b->fw = calloc((size_t)b->nfw, sizeof *b->fw);
     if (!b->xin || !b->fw)
@@ -320,17 +323,18 @@ int tr_features_use(Trainer *t, Buffers *b)
     return tr_bind_graphs(t, b);
 }
 
-/* Samples run on the threads side by side, each single-threaded (kernels inside an active parallel region
- * run on one thread): a sample's features are the same bits whichever thread, batch or place computes
- * them. The team is always all the threads, also for fewer rows: a team of one would be inactive and
- * let the kernels spread over the threads. */
+/* Samples run one after another, each a batch of one with all the threads inside its kernels (oneDNN's
+ * convolutions too: they refuse to run inside a parallel region, so a region of one sample per thread
+ * sent every frozen conv to conv.c's batch-1 im2col path). A sample's features are the same bits
+ * whichever batch or place computes them (always the same batch-1 program) at a given thread count; the
+ * thread count may change the last bits (the kernels' split, oneDNN's and OpenBLAS's blocking), so it is
+ * part of the cache's key. */
 int tr_features_batch(const Trainer *t, Buffers *b, size_t rows)
 {
     const TrainPrefix *px = &t->whole->prefix;
     size_t xr = tr_tensor_row_bytes(&t->whole->x), fr = px->sample_bytes;
-#pragma omp parallel for schedule(static) num_threads(b->nfw)
+    FeatureWorker *w = &b->fw[0];
     for (size_t r = 0; r < rows; r++) {
-        FeatureWorker *w = &b->fw[omp_get_thread_num()];
         memcpy(w->x1, b->xin + r * xr, xr);
         px->run.run(w->in, w->out, w->ws);
         memcpy(b->x + r * fr, w->f1, fr);
