@@ -19,28 +19,8 @@ skip() {
     exit 77
 }
 
-if ! command -v node >/dev/null 2>&1; then
-    skip "node is not installed (apt-get install nodejs npm)"
-fi
-NODE_PATH=
-for d in "$BUILD/ort/node_modules" bench/node_modules; do
-    if [ -f "$d/onnxruntime-node/package.json" ]; then
-        NODE_PATH=$(cd "$d" && pwd)
-        break
-    fi
-done
-if [ -z "$NODE_PATH" ]; then
-    command -v npm >/dev/null 2>&1 || skip "npm is not installed, and no onnxruntime-node in $BUILD/ort or bench/"
-    mkdir -p "$BUILD/ort"
-    echo "test_lora_ort: installing onnxruntime-node@$ORT_VERSION into $BUILD/ort"
-    if ! (cd "$BUILD/ort" && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund --silent \
-            "onnxruntime-node@$ORT_VERSION" >npm.log 2>&1); then
-        tail -5 "$BUILD/ort/npm.log" 2>/dev/null || true
-        skip "npm install onnxruntime-node@$ORT_VERSION failed (no network?)"
-    fi
-    NODE_PATH=$(cd "$BUILD/ort/node_modules" && pwd)
-fi
-export NODE_PATH
+TEST=test_lora_ort
+. tests/ort_node.sh
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/test_lora_ort-XXXXXX")
 P=$T/digits
