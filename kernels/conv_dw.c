@@ -14,9 +14,15 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define HAVE_DW_AVX2 1
+#include <immintrin.h>
+/* The AVX2 build of the body: GCC takes a target pragma, clang (the fuzz and sanitizer harnesses) an
+ * attribute applied to every function defined up to the pop. */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
-#include <immintrin.h>
+#endif
 
 /* p[0], p[2], ..., p[14] */
 static inline __m256 load_even(const float *p)
@@ -115,12 +121,57 @@ static inline float hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
+/* One channel of dw_dw_3x3_avx2: a function of its own so that the parallel loop's body carries the
+ * AVX2 target (clang does not pass it on to the OpenMP outlined region). */
+static void dw_dw_3x3_avx2_channel(float *dwt, const float *dy, const float *x, size_t n, size_t c, size_t ch,
+                                   const Geom3 *g, const size_t *lo, const size_t *hi, size_t c_lo, size_t v_end)
+{
+    size_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2], ph = g->p[1], pw = g->p[2];
+    double tot[9] = {0};
+    for (size_t b = 0; b < n; b++) {
+        const float *yp = dy + (b * c + ch) * g->out_size, *xp = x + (b * c + ch) * g->in_size;
+        __m256 acc[9];
+        float e[9] = {0};
+        for (int t = 0; t < 9; t++)
+            acc[t] = _mm256_setzero_ps();
+        for (size_t oh = 0; oh < OH; oh++) {
+            const float *yr = yp + oh * OW;
+            for (size_t kh = 0; kh < 3; kh++) {
+                long long ih = (long long)(oh + kh) - (long long)ph;
+                if (ih < 0 || ih >= (long long)H)
+                    continue;
+                const float *xr = xp + (size_t)ih * W - pw; /* xr[ow + kw] is under tap kw */
+                __m256 a0 = acc[kh * 3], a1 = acc[kh * 3 + 1], a2 = acc[kh * 3 + 2];
+                for (size_t i = c_lo; i < v_end; i += 8) {
+                    __m256 yv = _mm256_loadu_ps(yr + i);
+                    a0 = _mm256_fmadd_ps(yv, _mm256_loadu_ps(xr + i), a0);
+                    a1 = _mm256_fmadd_ps(yv, _mm256_loadu_ps(xr + i + 1), a1);
+                    a2 = _mm256_fmadd_ps(yv, _mm256_loadu_ps(xr + i + 2), a2);
+                }
+                acc[kh * 3] = a0, acc[kh * 3 + 1] = a1, acc[kh * 3 + 2] = a2;
+                for (size_t kw = 0; kw < 3; kw++) {
+                    float s = 0.0f;
+                    for (size_t ow = lo[kw]; ow < c_lo; ow++)
+                        s += yr[ow] * xr[ow + kw];
+                    for (size_t ow = v_end; ow < hi[kw]; ow++)
+                        s += yr[ow] * xr[ow + kw];
+                    e[kh * 3 + kw] += s;
+                }
+            }
+        }
+        for (int t = 0; t < 9; t++)
+            tot[t] += (double)hsum(acc[t]) + (double)e[t];
+    }
+    for (int t = 0; t < 9; t++)
+        dwt[ch * 9 + t] = (float)tot[t];
+}
+
 /* dW of a 3x3 stride-1 depthwise conv: per plane, nine 8-lane float accumulators (one per tap) take dy's
  * row times x's row shifted by the tap, 8 columns at a time over the columns where every tap is inside
  * x; the edge columns go one by one into nine scalar sums; planes (images) sum in double. */
 static void dw_dw_3x3_avx2(float *dwt, const float *dy, const float *x, size_t n, size_t c, const Geom3 *g)
 {
-    size_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2], ph = g->p[1], pw = g->p[2];
+    size_t W = g->in[2], OW = g->out[2], pw = g->p[2];
     size_t lo[3], hi[3];
     for (size_t kw = 0; kw < 3; kw++)
         valid_range(OW, W, 1, pw, kw, &lo[kw], &hi[kw]);
@@ -129,48 +180,15 @@ static void dw_dw_3x3_avx2(float *dwt, const float *dy, const float *x, size_t n
         c_lo = c_hi;
     size_t v_end = c_lo + (c_hi - c_lo) / 8 * 8; /* the vector loop covers [c_lo, v_end) */
     #pragma omp parallel for schedule(static) if (n * c * g->out_size * 9 > 32768)
-    for (size_t ch = 0; ch < c; ch++) {
-        double tot[9] = {0};
-        for (size_t b = 0; b < n; b++) {
-            const float *yp = dy + (b * c + ch) * g->out_size, *xp = x + (b * c + ch) * g->in_size;
-            __m256 acc[9];
-            float e[9] = {0};
-            for (int t = 0; t < 9; t++)
-                acc[t] = _mm256_setzero_ps();
-            for (size_t oh = 0; oh < OH; oh++) {
-                const float *yr = yp + oh * OW;
-                for (size_t kh = 0; kh < 3; kh++) {
-                    long long ih = (long long)(oh + kh) - (long long)ph;
-                    if (ih < 0 || ih >= (long long)H)
-                        continue;
-                    const float *xr = xp + (size_t)ih * W - pw; /* xr[ow + kw] is under tap kw */
-                    __m256 a0 = acc[kh * 3], a1 = acc[kh * 3 + 1], a2 = acc[kh * 3 + 2];
-                    for (size_t i = c_lo; i < v_end; i += 8) {
-                        __m256 yv = _mm256_loadu_ps(yr + i);
-                        a0 = _mm256_fmadd_ps(yv, _mm256_loadu_ps(xr + i), a0);
-                        a1 = _mm256_fmadd_ps(yv, _mm256_loadu_ps(xr + i + 1), a1);
-                        a2 = _mm256_fmadd_ps(yv, _mm256_loadu_ps(xr + i + 2), a2);
-                    }
-                    acc[kh * 3] = a0, acc[kh * 3 + 1] = a1, acc[kh * 3 + 2] = a2;
-                    for (size_t kw = 0; kw < 3; kw++) {
-                        float s = 0.0f;
-                        for (size_t ow = lo[kw]; ow < c_lo; ow++)
-                            s += yr[ow] * xr[ow + kw];
-                        for (size_t ow = v_end; ow < hi[kw]; ow++)
-                            s += yr[ow] * xr[ow + kw];
-                        e[kh * 3 + kw] += s;
-                    }
-                }
-            }
-            for (int t = 0; t < 9; t++)
-                tot[t] += (double)hsum(acc[t]) + (double)e[t];
-        }
-        for (int t = 0; t < 9; t++)
-            dwt[ch * 9 + t] = (float)tot[t];
-    }
+    for (size_t ch = 0; ch < c; ch++)
+        dw_dw_3x3_avx2_channel(dwt, dy, x, n, c, ch, g, lo, hi, c_lo, v_end);
 }
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #endif
 
 /* 0 not decided, 1 generic, 2 AVX2 */
