@@ -66,4 +66,4 @@ fuzz: deps fuzz-deps
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -5,17 +5,23 @@
 # tests/fuzz/corpus and tests/malformed; others: tests/fuzz/corpus_<name>), then fuzzes each for
 # SECONDS (default 30; 0 = replay only). HARNESS: import npy npz image checkpoint weights lora (default all;
 # tests/fuzz/README.md says what each one reads).
-# Work files (the build, new inputs per harness, crashes) go to $FUZZ_WORK (default /tmp/onnxtune_fuzz);
+# Work files (the build, new inputs per harness, crashes) go to $FUZZ_WORK (default build-fuzz/ in
+# this checkout, so two checkouts never share a CMake cache);
 # a crash leaves its input in $FUZZ_WORK/artifacts/<name>/ and stops the script with status 1.
 set -eu
 cd "$(dirname "$0")/../.."
 SECS=${1:-30}
 [ $# -gt 0 ] && shift
 HARNESSES=${*:-import npy npz image checkpoint weights lora}
-W=${FUZZ_WORK:-/tmp/onnxtune_fuzz}
+W=${FUZZ_WORK:-$PWD/build-fuzz}
 CLANG=${CLANG:-clang}
 SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 mkdir -p "$W"
+# A build configured from another checkout is of no use here (CMake refuses it): start it afresh.
+if [ -f "$W/build/CMakeCache.txt" ] &&
+   ! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$PWD" "$W/build/CMakeCache.txt"; then
+    rm -rf "$W/build"
+fi
 echo "building the harnesses in $W/build"
 cmake -S . -B "$W/build" -DCMAKE_C_COMPILER="$CLANG" -DCMAKE_BUILD_TYPE=Debug -DONNXTUNE_FUZZ=ON \
     -DCMAKE_C_FLAGS="-O1 $SAN" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
