@@ -334,6 +334,10 @@ static const char *default_ckpt(const Run *r, char *buf, size_t size)
     } else {
         const char *base = strrchr(r->t->prog, '/');
         snprintf(buf, size, "%s.ckpt", base ? base + 1 : r->t->prog);
+        /* `onnxtune train` runs us as "onnxtune train": no space in a file name a shell user must type */
+        for (char *c = buf; *c; c++)
+            if (*c == ' ')
+                *c = '-';
     }
     return buf;
 }
