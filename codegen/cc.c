@@ -106,6 +106,40 @@ Status codegen_runtime_paths(RuntimePaths *rp, Diag *d)
                       "and their libonnxtune_*.a): looked next to the onnxtune executable and in %s", ONNXTUNE_BINARY_DIR);
 }
 
+/* Whether a generated file has loops of its own. Most have none: every block is a call into the
+ * runtime, where the time goes, and -O1 builds such glue in half the time of -O2 with no difference
+ * that a kernel call of microseconds to milliseconds would show. Files with loops (some emitters
+ * write small ones inline) get -O2. Unreadable: assume loops. */
+static char *concat(const char *a, const char *b);
+
+static bool has_loops(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    char line[512];
+    bool loops = false, line_start = true;
+    while (!loops && fgets(line, sizeof line, f)) {
+        const char *p = line + strspn(line, " ");
+        loops = line_start && (!strncmp(p, "for (", 5) || !strncmp(p, "while (", 7) || !strncmp(p, "do {", 4));
+        line_start = strchr(line, '\n') != NULL; /* a longer line continues in the next read */
+    }
+    fclose(f);
+    return loops;
+}
+
+/* -fuse-ld=NAME: $ONNXTUNE_LD if set (empty: the compiler's default linker), else the fastest linker
+ * the build found (CMakeLists.txt), else none. */
+static char *linker_option(void)
+{
+    const char *ld = getenv("ONNXTUNE_LD");
+#ifdef ONNXTUNE_CC_LINKER
+    if (!ld)
+        ld = ONNXTUNE_CC_LINKER;
+#endif
+    return ld && *ld ? concat("-fuse-ld=", ld) : NULL;
+}
+
 /* argv under construction */
 typedef struct Argv {
     char *v[CC_MAX_INPUTS + 32];
@@ -199,11 +233,15 @@ Status codegen_cc_start(CcJob *job, Diag *d)
     if (a.n == 0)
         push(&a, "cc");
 
-    const char *opt = job->opt_level ? job->opt_level : "-O2";
+    const char *opt = job->opt_level ? job->opt_level : has_loops(job->inputs[0]) ? "-O2" : "-O1";
 #ifdef CC_SANITIZE
     push(&a, "-fsanitize=address,undefined");
     push(&a, "-fno-omit-frame-pointer");
 #endif
+    push(&a, "-pipe"); /* the assembler copies the .incbin'd weights while cc1 still compiles */
+    char *ld = job->mode == CC_OBJECT ? NULL : own(&a, linker_option());
+    if (ld)
+        push(&a, ld);
     if (job->mode == CC_SHARED) {
         push(&a, "-shared");
         push(&a, "-fopenmp");

@@ -100,7 +100,7 @@ static CliOption compile_opts[] = {
     {"--threads", NULL, "N", "PROG's default thread count (PROG --threads overrides it)", false, NULL},
     {"--emit-c", NULL, NULL, "keep the generated PROG.c and its weights PROG.weights", false, NULL},
     {"--werror", NULL, NULL, "build the generated C with -Werror", false, NULL},
-    {"--opt-level", NULL, "N", "training programs: the C compiler's -O level (default 2)", false, NULL},
+    {"--opt-level", NULL, "N", "training programs: the C compiler's -O level (default 1, or 2 when the generated C has loops)", false, NULL},
     {0},
 };
 
@@ -201,10 +201,10 @@ static int compile_trainer(const char *model, const char *output, TrainArgs *ta,
     if (ol->given && !cli_int(&compile_cmd, ol, 0, 3, &level))
         return 2;
     char opt[8];
-    snprintf(opt, sizeof opt, "-O%d", (int)level);
+    snprintf(opt, sizeof opt, "-O%d", (int)level); /* not given: codegen/cc.c chooses */
     TrainCompileOptions co = {
         .model = model, .output = output, .emit_c = cli_option(&compile_cmd, "--emit-c")->given,
-        .werror = cli_option(&compile_cmd, "--werror")->given, .opt_level = opt, .batch = batch > 0 ? batch : 32,
+        .werror = cli_option(&compile_cmd, "--werror")->given, .opt_level = ol->given ? opt : NULL, .batch = batch > 0 ? batch : 32,
         .shapes = shapes, .nshapes = (size_t)nshapes, .threads = (int)threads,
     };
     if (!tools_train_compile_options("compile", ta, &co))
