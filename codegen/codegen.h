@@ -86,6 +86,11 @@ Status codegen_load(const char *path, const InputShape *shapes, size_t nshapes, 
 Status codegen_batch_axes(const Model *m1, int64_t b1, const Model *m2, int64_t b2, BatchAxes *out,
                           Diag *d) MUST_CHECK;
 
+/* The environment variables that change what the compiler builds (importer/, ir/, codegen/ read them),
+ * NULL-terminated: program caches (tools/cache.c) key on their values. A new switch goes here too
+ * (tests/cmake/env_switches.sh checks). */
+extern const char *const codegen_env_vars[];
+
 /* `onnxtune compile`: model file -> standalone program. */
 typedef struct CompileOptions {
     const char *model;          /* ONNX file */

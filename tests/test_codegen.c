@@ -246,22 +246,8 @@ static void check_small_models(void)
         npy_free(&a);
 }
 
-static void check_run_cache(void)
+static size_t cache_entries(const char *cache)
 {
-    char cache[PATH_MAX + 16], out[PATH_MAX + 16], got[PATH_MAX + 64];
-    snprintf(cache, sizeof cache, "%s/cache", tmp);
-    snprintf(out, sizeof out, "%s/run", tmp);
-    for (int i = 0; i < 2; i++) {
-        int rc = run("ONNXTUNE_CACHE='%s' '%s' run models/cnn/model.onnx --input image=models/cnn/input_0_b3.npy "
-                     "--output-dir '%s' --werror", cache, tool, out);
-        CHECK_MSG(rc == 0, "onnxtune run (%s) exited %d", i ? "cached" : "first", rc);
-        if (rc)
-            show_log();
-        snprintf(got, sizeof got, "%s/logits.npy", out);
-        double err = rel_error(got, "models/cnn/output_0_b3.npy");
-        CHECK_MSG(err >= 0 && err <= 1e-4, "onnxtune run: relative L2 error %g", err);
-    }
-    /* one program in the cache, reused the second time */
     size_t entries = 0;
     DIR *d = opendir(cache);
     struct dirent *e;
@@ -269,7 +255,39 @@ static void check_run_cache(void)
         entries += e->d_name[0] != '.';
     if (d)
         closedir(d);
-    CHECK_EQ_INT(entries, 1);
+    return entries;
+}
+
+/* `onnxtune run` twice with the environment `env` ("" or "VAR=VALUE "): right outputs both times */
+static void run_cached(const char *cache, const char *env)
+{
+    char out[PATH_MAX + 16], got[PATH_MAX + 64];
+    snprintf(out, sizeof out, "%s/run", tmp);
+    for (int i = 0; i < 2; i++) {
+        int rc = run("%sONNXTUNE_CACHE='%s' '%s' run models/cnn/model.onnx --input image=models/cnn/input_0_b3.npy "
+                     "--output-dir '%s' --werror", env, cache, tool, out);
+        CHECK_MSG(rc == 0, "onnxtune run (%s%s) exited %d", env, i ? "cached" : "first", rc);
+        if (rc)
+            show_log();
+        snprintf(got, sizeof got, "%s/logits.npy", out);
+        double err = rel_error(got, "models/cnn/output_0_b3.npy");
+        CHECK_MSG(err >= 0 && err <= 1e-4, "onnxtune run (%s): relative L2 error %g", env, err);
+    }
+}
+
+static void check_run_cache(void)
+{
+    char cache[PATH_MAX + 16];
+    snprintf(cache, sizeof cache, "%s/cache", tmp);
+    run_cached(cache, "");
+    /* one program in the cache, reused the second time */
+    CHECK_EQ_INT(cache_entries(cache), 1);
+    /* a switch that changes the generated code (no conv fusion) builds and then reuses its own program,
+     * not the fused one */
+    run_cached(cache, "ONNXTUNE_NO_FUSE=1 ");
+    CHECK_EQ_INT(cache_entries(cache), 2);
+    run_cached(cache, "");
+    CHECK_EQ_INT(cache_entries(cache), 2);
 }
 
 int main(void)

@@ -1,5 +1,6 @@
 /* cache.c - the program cache `run` and `train` share: the key (a hash of the model's bytes, what the
- * command adds, the onnxtune version and the onnxtune binary, runtime library and $CC it builds with),
+ * command adds, the onnxtune version and the onnxtune binary, runtime library, $CC and the other
+ * environment switches of codegen_env_vars it builds with),
  * the folder, building a program aside and renaming it in, and running it. It never edits a cached
  * program in place, and it knows nothing of what a command compiles: a callback builds. */
 #include "tools.h"
@@ -112,8 +113,14 @@ int cache_program(const char *cmd, CacheKey *k, const char *prefix, bool rebuild
     if (codegen_runtime_paths(&rp, d) == ST_OK)
         for (int i = 0; i < RT_PARTS; i++)
             key_stamp(k, rp.lib[i]);
-    const char *cc = getenv("CC");
-    cache_key_str(k, cc ? cc : "cc");
+    /* the switches that change what is built; unset differs from empty */
+    for (size_t i = 0; codegen_env_vars[i]; i++) {
+        const char *v = getenv(codegen_env_vars[i]);
+        cache_key_str(k, codegen_env_vars[i]);
+        cache_key_str(k, v ? "=" : "unset");
+        if (v)
+            cache_key_str(k, v);
+    }
     if (!cache_dir(dir, sizeof dir)) {
         fprintf(stderr, "onnxtune %s: cannot create the cache folder %s: %s (set ONNXTUNE_CACHE)\n", cmd, dir,
                 strerror(errno));
