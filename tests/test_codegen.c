@@ -168,6 +168,11 @@ static void check_errors(void)
     CHECK(run("'%s' --output-dir '%s/o'", prog, tmp) != 0);
     CHECK_MSG(log_contains("missing --input image"), "missing input: message");
 
+    /* conform: a folder that is not there, after one with cases, is refused before any case is collected
+     * (the sanitizer build's LeakSanitizer checks that nothing collected leaks) */
+    CHECK(run("'%s' conform ../shared/onnx-tests/node '%s/nope'", tool, tmp) == 2);
+    CHECK_MSG(log_contains("nope is not a folder"), "conform: a bad folder: message");
+
     /* a node without an emitter is a compile-time error naming the node and the op */
     const char *nonzero = "../shared/onnx-tests/node/test_nonzero_example/model.onnx";
     if (access(nonzero, R_OK) == 0) {

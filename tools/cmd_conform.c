@@ -1044,6 +1044,15 @@ static CliCommand conform_cmd = {
     1, 64, conform_opts,
 };
 
+static void free_cases(CaseList *cl)
+{
+    for (size_t i = 0; i < cl->n; i++) {
+        free(cl->v[i].dir);
+        free(cl->v[i].name);
+    }
+    free(cl->v);
+}
+
 int cmd_conform(int argc, char **argv)
 {
     char *args[64];
@@ -1070,12 +1079,13 @@ int cmd_conform(int argc, char **argv)
     }
     const char *filter = cli_option(&conform_cmd, "--filter")->value;
     const char *keep = cli_option(&conform_cmd, "--keep")->value;
-    CaseList cl = {0};
-    for (int i = 0; i < nargs; i++) {
+    for (int i = 0; i < nargs; i++) /* every argument checked before any case is collected */
         if (!is_dir(args[i])) {
             fprintf(stderr, "onnxtune conform: %s is not a folder\n", args[i]);
             return 2;
         }
+    CaseList cl = {0};
+    for (int i = 0; i < nargs; i++) {
         char label[PATH_MAX];
         size_t len = strlen(args[i]);
         while (len > 1 && args[i][len - 1] == '/')
@@ -1098,6 +1108,7 @@ int cmd_conform(int argc, char **argv)
         o.keep = true;
         if (mkdir(keep, 0777) != 0 && errno != EEXIST) {
             fprintf(stderr, "onnxtune conform: cannot create %s: %s\n", keep, strerror(errno));
+            free_cases(&cl);
             return 1;
         }
         snprintf(o.work, sizeof o.work, "%s", keep);
@@ -1106,6 +1117,7 @@ int cmd_conform(int argc, char **argv)
         snprintf(o.work, sizeof o.work, "%s/onnxtune-conform-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(o.work)) {
             fprintf(stderr, "onnxtune conform: cannot create a temporary folder: %s\n", strerror(errno));
+            free_cases(&cl);
             return 1;
         }
     }
@@ -1132,10 +1144,6 @@ int cmd_conform(int argc, char **argv)
     fprintf(stderr, "onnxtune conform: %zu cases in %.1f s\n", cl.n, secs);
     if (!keep)
         rmdir(o.work);
-    for (size_t i = 0; i < cl.n; i++) {
-        free(cl.v[i].dir);
-        free(cl.v[i].name);
-    }
-    free(cl.v);
+    free_cases(&cl);
     return failed ? 1 : 0;
 }
