@@ -75,7 +75,7 @@ typedef struct ConvEntry {
 typedef enum { LAYOUT_AUTO, LAYOUT_OWN, LAYOUT_PLAIN, LAYOUT_BLOCKED } Layout;
 
 static struct {
-    int state;   /* 0 not yet decided, 1 on, 2 off */
+    int state;   /* 0 not yet started, 1 on, 2 oneDNN could not start */
     int force;   /* ONNXTUNE_DNNL=plain / =blocked: that layout for every conv (for measuring) */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
@@ -87,11 +87,12 @@ static struct {
 
 bool conv_dnnl_enabled(void)
 {
+    /* read on every call: a test or a caller may change it after the first conv */
+    const char *env = getenv("ONNXTUNE_DNNL");
+    if (env && (!strcmp(env, "0") || !strcmp(env, "off")))
+        return false;
     if (dnnl.state == 0) {
-        const char *env = getenv("ONNXTUNE_DNNL");
         dnnl.state = 2;
-        if (env && (!strcmp(env, "0") || !strcmp(env, "off")))
-            return false;
         dnnl.force = !env ? LAYOUT_AUTO : !strcmp(env, "plain") ? LAYOUT_PLAIN
                    : !strcmp(env, "blocked") ? LAYOUT_BLOCKED : LAYOUT_AUTO;
         if (dnnl_engine_create(&dnnl.engine, dnnl_cpu, 0) == dnnl_success &&

@@ -1886,11 +1886,31 @@ static void test_onnx_cases(void)
     CHECK_MSG(ran == listed && ran > 200, "ran %d of %d ONNX cases", ran, listed);
 }
 
+/* ONNXTUNE_DNNL=0 turns oneDNN off whenever it is set, also after convs ran on oneDNN, and unset turns it
+ * back on (conv_dnnl_enabled reads it on every call; it used to keep the first call's answer). */
+static void test_dnnl_switch(void)
+{
+    const char *env = getenv("ONNXTUNE_DNNL");
+    char *was = env ? strdup(env) : NULL;
+    unsetenv("ONNXTUNE_DNNL");
+    bool by_default = conv_dnnl_enabled();
+    setenv("ONNXTUNE_DNNL", "0", 1);
+    CHECK(!conv_dnnl_enabled());
+    setenv("ONNXTUNE_DNNL", "off", 1);
+    CHECK(!conv_dnnl_enabled());
+    unsetenv("ONNXTUNE_DNNL");
+    CHECK(conv_dnnl_enabled() == by_default);
+    if (was)
+        setenv("ONNXTUNE_DNNL", was, 1);
+    free(was);
+}
+
 int main(void)
 {
     test_gemm();
     test_matmul();
     test_conv();
+    test_dnnl_switch();
     test_pool();
     test_norm();
     test_softmax();
