@@ -115,6 +115,9 @@ static void random_kills(const char *prog, const char *ref_metrics, const char *
         tt_pushv(&a, "--metrics", km, "--export", ke, "--checkpoint", kc, "--checkpoint-every", "1", NULL);
         if (tt_exists(kc))
             tt_pushv(&a, "--resume", kc, NULL);
+        else
+            remove(km); /* a fresh run rewrites it: the steps counted below are this run's */
+        size_t done = tt_step_lines(km, NULL), left = done < (size_t)long_steps ? (size_t)long_steps - done : 0;
         double t0 = tt_now();
         pid_t pid = tt_spawn(&a);
         /* the first run measures how long a whole run lasts; later kills land anywhere in it */
@@ -126,9 +129,14 @@ static void random_kills(const char *prog, const char *ref_metrics, const char *
             remove(kc);
             continue;
         }
-        /* somewhere in the first half of what is left */
-        double left = 1.0 - (double)tt_step_lines(km, NULL) / (double)long_steps;
-        tt_sleep(t_first * (left > 0.05 ? left : 0.05) * (0.02 + 0.5 * (double)(tt_rand() % 1000) / 1000.0));
+        /* somewhere in the first half of what is left: a step count drawn at random, then a random moment
+         * within that step (kills land inside checkpoint writes too). Counted in steps, not seconds: a delay
+         * from the first run's duration overshot the whole run when the load dropped, and every later round
+         * resumed a finished run. */
+        size_t target = done + (size_t)((double)left * 0.5 * (double)(tt_rand() % 1000) / 1000.0);
+        for (double tw = tt_now(); tt_step_lines(km, NULL) < target && tt_now() - tw < 120;)
+            tt_sleep(0.005);
+        tt_sleep(t_first / (double)long_steps * (double)(tt_rand() % 1000) / 1000.0);
         int alive = kill(pid, 0) == 0;
         kill(pid, SIGKILL);
         int rc = tt_wait(pid);
@@ -173,8 +181,11 @@ static void stop_signal(int sig, const char *ref_metrics, const char *ref_export
      * interrupted) */
     tt_pushv(&a, "--metrics", sm, "--export", se, "--checkpoint-every", "1", NULL);
     pid_t pid = tt_spawn(&a);
-    bool started = tt_wait_for_file(sm, 10);
-    tt_sleep(0.1);
+    /* a few steps in (by the metrics, not by time: a loaded machine stretches start-up, an idle one can end
+     * a calibrated run within a fixed delay) */
+    bool started = tt_wait_for_file(sm, 120);
+    for (double tw = tt_now(); started && tt_step_lines(sm, NULL) < 3 && tt_now() - tw < 120;)
+        tt_sleep(0.005);
     kill(pid, sig);
     int rc = tt_wait(pid);
     int want = 128 + sig;
@@ -331,7 +342,7 @@ static void train_command(void)
     a.n = na;
     tt_pushv(&a, "--metrics", tt_path("ti.jsonl"), "--epochs", "1000000", "--checkpoint", tt_path("ti.ckpt"), NULL);
     pid_t pid = tt_spawn(&a);
-    bool started = tt_wait_for_file(tt_path("ti.jsonl"), 10);
+    bool started = tt_wait_for_file(tt_path("ti.jsonl"), 120); /* onnxtune train may compile first */
     tt_sleep(0.1);
     kill(pid, SIGINT);
     rc = tt_wait(pid);
