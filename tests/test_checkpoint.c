@@ -426,6 +426,7 @@ static void test_sigkill(void)
     unlink(path);
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
     int iterations = 24, bad = 0, mid_write = 0, present = 0, piled = 0;
+    double span = 3.0;
     uint64_t last = 0;
     for (int it = 0; it < iterations; it++) {
         pid_t pid = fork();
@@ -434,8 +435,9 @@ static void test_sigkill(void)
                 if (write_big(path, words, g) != CKPT_OK)
                     _exit(3);
         }
-        /* kill somewhere within the first three writes */
-        double delay = one * 3.0 * (double)rand() / RAND_MAX;
+        /* kill somewhere within the first three writes (as long as none has completed yet, a longer span:
+         * under load a child's writes can take many times the one measured above) */
+        double delay = one * span * (double)rand() / RAND_MAX;
         struct timespec ts = {(time_t)delay, (long)((delay - (double)(time_t)delay) * 1e9)};
         nanosleep(&ts, NULL);
         kill(pid, SIGKILL);
@@ -450,6 +452,8 @@ static void test_sigkill(void)
         CHECK_MSG(gen >= last, "iteration %d: generation went back from %llu to %llu", it, (unsigned long long)last,
                   (unsigned long long)gen);
         last = gen > last ? gen : last;
+        if (!present && span < 100)
+            span *= 1.5;
     }
     printf("sigkill: %d kills (one write %.0f ms): %d during a write, file present after %d, last generation %llu\n",
            iterations, one * 1e3, mid_write, present, (unsigned long long)last);
