@@ -47,16 +47,22 @@ static void show_log(void)
         fclose(f);
 }
 
-static bool log_contains(const char *text)
+static bool file_contains(const char *path, const char *text)
 {
-    char path[PATH_MAX + 8], buf[8192];
-    snprintf(path, sizeof path, "%s/log", tmp);
+    char buf[8192];
     FILE *f = fopen(path, "r");
     size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
     if (f)
         fclose(f);
     buf[n] = '\0';
     return strstr(buf, text) != NULL;
+}
+
+static bool log_contains(const char *text)
+{
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s/log", tmp);
+    return file_contains(path, text);
 }
 
 /* Relative L2 error of got against want (both NPY files); -1 when they cannot be compared. */
@@ -251,6 +257,35 @@ static void check_small_models(void)
         npy_free(&a);
 }
 
+/* The C compiler's flags (codegen/cc.c), seen through a $CC that records its arguments: a generated file
+ * that only calls the runtime builds at -O1, one with loops of its own at -O2; ONNXTUNE_LD picks the
+ * linker, empty leaves the compiler's. */
+static void check_cc_flags(void)
+{
+    char wrap[PATH_MAX + 16], args[PATH_MAX + 16], prog[PATH_MAX + 16];
+    snprintf(wrap, sizeof wrap, "%s/cc-args.sh", tmp);
+    snprintf(args, sizeof args, "%s/cc-args", tmp);
+    snprintf(prog, sizeof prog, "%s/flags", tmp);
+    FILE *f = fopen(wrap, "w");
+    if (!f || fprintf(f, "#!/bin/sh\necho \" $* \" > '%s'\nexec cc \"$@\"\n", args) < 0 || fclose(f) != 0 ||
+        chmod(wrap, 0755) != 0) {
+        CHECK_MSG(false, "cannot write %s", wrap);
+        return;
+    }
+    CHECK(run("CC='%s' '%s' compile models/cnn/model.onnx --infer -o '%s' --werror", wrap, tool, prog) == 0);
+    CHECK_MSG(file_contains(args, " -O1 ") && !file_contains(args, " -O2 "), "a glue-only file: not at -O1");
+    CHECK(run("CC='%s' ONNXTUNE_LD=bfd '%s' compile models/cnn/model.onnx --infer -o '%s'", wrap, tool, prog) == 0);
+    CHECK_MSG(file_contains(args, " -fuse-ld=bfd "), "ONNXTUNE_LD=bfd: not passed on");
+    CHECK(run("CC='%s' ONNXTUNE_LD= '%s' compile models/cnn/model.onnx --infer -o '%s'", wrap, tool, prog) == 0);
+    CHECK_MSG(!file_contains(args, "-fuse-ld"), "ONNXTUNE_LD= (empty): a linker was still chosen");
+    /* BatchNormalization in training mode is generated as loops */
+    const char *bn = "../shared/onnx-tests/node/test_batchnorm_example_training_mode/model.onnx";
+    if (access(bn, R_OK) == 0) {
+        CHECK(run("CC='%s' '%s' compile %s --infer -o '%s' --werror", wrap, tool, bn, prog) == 0);
+        CHECK_MSG(file_contains(args, " -O2 "), "a file with loops: not at -O2");
+    }
+}
+
 static size_t cache_entries(const char *cache)
 {
     size_t entries = 0;
@@ -314,6 +349,7 @@ int main(void)
     }
     check_errors();
     check_small_models();
+    check_cc_flags();
     check_run_cache();
     if (!test_failures)
         run("rm -rf '%s'", tmp);
