@@ -106,12 +106,12 @@ Status codegen_runtime_paths(RuntimePaths *rp, Diag *d)
                       "and their libonnxtune_*.a): looked next to the onnxtune executable and in %s", ONNXTUNE_BINARY_DIR);
 }
 
+static char *concat(const char *a, const char *b);
+
 /* Whether a generated file has loops of its own. Most have none: every block is a call into the
  * runtime, where the time goes, and -O1 builds such glue in half the time of -O2 with no difference
  * that a kernel call of microseconds to milliseconds would show. Files with loops (some emitters
  * write small ones inline) get -O2. Unreadable: assume loops. */
-static char *concat(const char *a, const char *b);
-
 static bool has_loops(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -233,7 +233,6 @@ Status codegen_cc_start(CcJob *job, Diag *d)
     if (a.n == 0)
         push(&a, "cc");
 
-    const char *opt = job->opt_level ? job->opt_level : has_loops(job->inputs[0]) ? "-O2" : "-O1";
 #ifdef CC_SANITIZE
     push(&a, "-fsanitize=address,undefined");
     push(&a, "-fno-omit-frame-pointer");
@@ -254,7 +253,7 @@ Status codegen_cc_start(CcJob *job, Diag *d)
         push_runtime_libs(&a, &rp, false);
     } else {
         push(&a, "-std=c11");
-        push(&a, opt);
+        push(&a, job->opt_level ? job->opt_level : has_loops(job->inputs[0]) ? "-O2" : "-O1");
         push(&a, "-fopenmp");
         if (ONNXTUNE_RT_SANITIZE)
             push(&a, "-fsanitize=address,undefined");

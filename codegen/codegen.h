@@ -121,7 +121,7 @@ typedef struct CcJob {
     const char *const *inputs;  /* source or object files (at most CC_MAX_INPUTS) */
     size_t ninputs;
     const char *output;
-    const char *opt_level;      /* "-O2" when NULL */
+    const char *opt_level;      /* NULL: -O1 for a file without loops, else -O2 (cc.c) */
     bool werror;
     bool data_libs;             /* link data/'s libraries (images, zlib, pthreads): training programs */
     /* filled by codegen_cc_start */
@@ -157,7 +157,7 @@ typedef struct TrainCompileOptions {
     const char *output;         /* PROG */
     bool emit_c;                /* keep PROG.c and its blobs PROG.params, PROG.export.onnx, PROG.*.weights */
     bool werror;                /* build the generated C with -Werror (tests) */
-    const char *opt_level;      /* C compiler optimisation; NULL: -O2 */
+    const char *opt_level;      /* C compiler optimisation; NULL: as CcJob.opt_level */
     int64_t batch;              /* the compiled training batch B (>= 1): the largest batch PROG runs */
     const InputShape *shapes;   /* example input shapes (fix symbolic dims other than the batch), may be NULL */
     size_t nshapes;
