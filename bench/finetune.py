@@ -26,8 +26,12 @@ so the whole default set takes a while; pick a subset):
   /usr/bin/python3 bench/finetune.py [--models resnet18,mobilenet_v2,vit] [--sizes 224,64]
       [--scenarios A,B,Bbn,all] [--threads 1,2] [--rounds 3] [--onnxtune build/onnxtune]
       [--baseline OTHER/onnxtune]   (a second build's programs in the same rounds, e.g. before a change)
-Prints a markdown table after every round; everything measured goes to WORK/finetune.json after
-every measurement (--work, default BUILD/bench-finetune).
+Prints markdown tables after every round: per row the ratios, peak RSS and its ratio, and whether issue 9's
+targets are met (step <= 0.7x PyTorch: CPU ratio at 1 thread, wall ratio at 2; peak RSS <= 0.6x); the
+2-over-1-thread speed-up of both sides (target >= 1.8x for the CNNs at 224); every program's compile time
+(codegen + cc; target resnet18 < 15 s) and the values it trains against PyTorch's requires_grad count.
+Everything measured goes to WORK/finetune.json after every measurement (--work, default
+BUILD/bench-finetune). GFLOP/s per layer kind: bench/layerprof.py.
 
 --feature-cache-run (issue 10): whole multi-epoch runs of scenario A, the feature cache against PyTorch
 recomputing the backbone every epoch (see feature_cache_run and bench/README.md):
