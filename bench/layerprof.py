@@ -228,7 +228,6 @@ def analyse(a, cfg, prog_dir, dump, rows_out, peaks):
     first = next(i for i, nd in enumerate(nodes) if nd[0] in STEP_FUNCS and times.get(i, (0,))[0] > 0)
     steps = times[first][0]
     agg = collections.defaultdict(lambda: [0.0, 0.0, 0])   # (kind, direction) -> [flop, s, nodes]
-    missing = collections.Counter()
     total = 0.0
     for i, (func, nname, op, ins, out) in enumerate(nodes):
         calls, t = times.get(i, (0, 0.0))
@@ -259,7 +258,6 @@ def analyse(a, cfg, prog_dir, dump, rows_out, peaks):
             else:   # the new head, the loss: not in the ONNX model
                 kind = "head + loss" if op not in ("MatMul", "Gemm") else "head (linear)"
                 macs = gemm_macs(ins, out) if op in ("MatMul", "Gemm") else 0
-                missing[op] += 1
             # a batch-1 features node runs 16 times a step: dump's FLOPs at batch 16 are per step already
         r = agg[(kind, direction)]
         r[0] += 2.0 * macs   # FLOPs per step (dump counts a multiply-add once)
