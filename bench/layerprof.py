@@ -6,8 +6,10 @@ with --emit-c; its generated C is rebuilt with the same cc command line after in
 before every node's block (each block starts with the comment `/* NAME (OP): ... */`), so every
 node's CPU time (CLOCK_THREAD_CPUTIME_ID, the calling thread; hence 1 thread only) is summed over a
 whole run of PROG --epochs E --feature-cache off. Between two timer calls there is exactly one node's
-code, so a fused node (Conv + BN + Clip in one kernel call) carries its epilogue's time. The timer
-costs ~50 ns a node (one clock_gettime), < 0.1 % of these steps.
+code, so a fused node (Conv + BN + Clip in one kernel call) carries its epilogue's time. The thread
+CPU clock is a system call here (~1.4 us of CPU on this VM), about one of which is charged to the
+nodes per node call: the output gives node calls per step (a batch-1 features program's nodes run 16
+times a step), e.g. 2300 for vit A = ~3 ms of a 161 ms step (2 %), 0.01-0.6 % for the CNNs.
 FLOPs: `onnxtune dump --json -b 16 MODEL`'s per-node `flops` (multiply-adds, counted here as 2 FLOPs)
 for forward nodes (a batch-1 features program's node runs 16 times a step: same total); a ConvGradInput
 or ConvGradWeight node does the multiply-adds of its forward Conv; a MatMul/Gemm made by the backward
@@ -264,8 +266,10 @@ def analyse(a, cfg, prog_dir, dump, rows_out, peaks):
         r[1] += t / steps
         r[2] += 1
     step_s = total / steps
+    calls = sum(n for n, _ in times.values()) / steps
     fma, sg = peaks
-    print(f"\n### {name}: {steps} steps; CPU per step in nodes {step_s * 1e3:.1f} ms (1 thread); peaks: FMA loop "
+    print(f"\n### {name}: {steps} steps, {calls:.0f} node calls a step; CPU per step in nodes {step_s * 1e3:.1f} ms "
+          f"(1 thread); peaks: FMA loop "
           f"{fma:.1f} GFLOP/s, sgemm 1024^3 {sg:.1f} GFLOP/s\n")
     print("| layer kind | direction | GFLOP / step | CPU ms / step | share | GFLOP/s | % FMA peak | % sgemm |")
     print("|---|---|---|---|---|---|---|---|")
@@ -291,7 +295,7 @@ def analyse(a, cfg, prog_dir, dump, rows_out, peaks):
     outside = run["cpu"] - total
     print(f"\nwhole run: CPU {run['cpu']:.2f} s, of which in nodes {total:.2f} s, outside nodes {outside:.2f} s "
           f"(start-up, data loading, trainer; the node timer counts the main thread only)")
-    rows_out[name] = {"steps": steps, "step_cpu_s": step_s, "run_cpu_s": run["cpu"], "rows": rows,
+    rows_out[name] = {"steps": steps, "node_calls_per_step": calls, "step_cpu_s": step_s, "run_cpu_s": run["cpu"], "rows": rows,
                       "peaks": {"fma": fma, "sgemm": sg}}
 
 
