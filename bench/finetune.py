@@ -26,8 +26,12 @@ so the whole default set takes a while; pick a subset):
   /usr/bin/python3 bench/finetune.py [--models resnet18,mobilenet_v2,vit] [--sizes 224,64]
       [--scenarios A,B,Bbn,all] [--threads 1,2] [--rounds 3] [--onnxtune build/onnxtune]
       [--baseline OTHER/onnxtune]   (a second build's programs in the same rounds, e.g. before a change)
-Prints a markdown table after every round; everything measured goes to WORK/finetune.json after
-every measurement (--work, default BUILD/bench-finetune).
+Prints markdown tables after every round: per row the ratios, peak RSS and its ratio, and whether issue 9's
+targets are met (step <= 0.7x PyTorch: CPU ratio at 1 thread, wall ratio at 2; peak RSS <= 0.6x); the
+2-over-1-thread speed-up of both sides (target >= 1.8x for the CNNs at 224); every program's compile time
+(codegen + cc; target resnet18 < 15 s) and the values it trains against PyTorch's requires_grad count.
+Everything measured goes to WORK/finetune.json after every measurement (--work, default
+BUILD/bench-finetune). GFLOP/s per layer kind: bench/layerprof.py.
 
 --feature-cache-run (issue 10): whole multi-epoch runs of scenario A, the feature cache against PyTorch
 recomputing the backbone every epoch (see feature_cache_run and bench/README.md):
@@ -39,6 +43,7 @@ import argparse
 import fnmatch
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -198,6 +203,9 @@ def loadavg():
         return float(f.read().split()[0])
 
 
+LAST_STDERR = [""]   # run_child's last child's stderr (onnxtune compile reports there what it trains)
+
+
 def run_child(cmd, env):
     """Run cmd; returns (wall seconds, CPU seconds (user + system), peak RSS MiB, stdout). Exits with
     its stderr on failure. CPU time and peak come from /usr/bin/time: a child forked from this process
@@ -210,6 +218,7 @@ def run_child(cmd, env):
         if p.returncode != 0:
             sys.exit(f"finetune.py: {' '.join(cmd)}: exit {p.returncode}\n{p.stderr[-2000:]}")
         rss, user, system = (float(x) for x in res.read().split()[-3:])
+        LAST_STDERR[0] = p.stderr
         return wall, user + system, rss / 1024, p.stdout
 
 
@@ -232,7 +241,12 @@ def compile_prog(a, model, size, scenario, work, onnxtune=None, suffix=""):
     t, cpu, _, _ = run_child([onnxtune or a.onnxtune, "compile", onnx] + opts + ["-o", prog], env)
     with open(cc_log) as f:
         cc = sum(float(line) for line in f if line.strip())
+    m = re.search(r"trains (\d+) tensors, (\d+) values", LAST_STDERR[0])
+    TRAINS[prog] = int(m[2]) if m else None
     return prog, t, cc, cpu
+
+
+TRAINS = {}   # PROG -> the number of values `onnxtune compile` said it trains (checked against PyTorch's)
 
 
 def onnxtune_step(prog, data, threads):
@@ -254,7 +268,7 @@ def torch_step(a, model, size, scenario, threads):
            "--scenarios", scenario, "--threads", str(threads), "--steps", str(a.steps)]
     _, _, rss, out = run_child(cmd, env)
     r = json.loads(out)
-    return r["step_s"], r["cpu_s"], rss
+    return r["step_s"], r["cpu_s"], rss, r["trainable"]
 
 
 def make_data(size, work):
@@ -492,7 +506,7 @@ def main():
                                                           data[c[1]], t)
                         d[k + "_runs"].append(runs)
                     else:
-                        s, cpu, rss = torch_step(a, c[0], c[1], c[2], t)
+                        s, cpu, rss, d["pytorch_trainable"] = torch_step(a, c[0], c[1], c[2], t)
                     d[k].append(s)
                     d[k + "_cpu"].append(cpu)
                     d[k + "_rss"].append(rss)
@@ -507,47 +521,115 @@ def main():
         report(a, progs, res, loads, work, r + 1)
 
 
+# Issue 9's targets. A step ratio is judged on CPU time at 1 thread (the load disturbs it least) and on wall
+# time at 2 threads (CPU time would count waiting threads); thread scaling on wall time, for the CNNs at 224.
+TARGET_STEP, TARGET_RSS, TARGET_SCALING, TARGET_COMPILE = 0.7, 0.6, 1.8, 15.0
+SCALING_MODELS = ("resnet18", "mobilenet_v2")
+
+
+def ratios(d, k, base="pytorch"):
+    return [x / y for x, y in zip(d[k], d[base + k[len("onnxtune"):]])]
+
+
+def yes(ok):
+    return "n/a (a negative step: noise)" if ok is None else "yes" if ok else "**no**"
+
+
+def summarize(res):
+    """Rows of the main table plus the thread-scaling rows, as dicts (also what finetune.json keeps)."""
+    med = statistics.median
+    rows, scaling = [], []
+    for (m, s, sc, t), d in res.items():
+        if not d["pytorch"] or not d["onnxtune"]:
+            continue
+        wall, cpu = ratios(d, "onnxtune"), ratios(d, "onnxtune_cpu")
+        rss = max(d["onnxtune_rss"]) / max(d["pytorch_rss"])
+        judged = med(cpu) if t == 1 else med(wall)
+        if min(d["onnxtune"]) <= 0:   # a 3-epoch run faster than the 1-epoch one: the load, not a step
+            judged = float("nan")
+        rows.append({"model": m, "size": s, "scenario": sc, "threads": t, "onnxtune_s": med(d["onnxtune"]),
+                     "pytorch_s": med(d["pytorch"]), "onnxtune_cpu_s": med(d["onnxtune_cpu"]),
+                     "pytorch_cpu_s": med(d["pytorch_cpu"]), "wall_ratio": wall, "cpu_ratio": cpu,
+                     "onnxtune_mib": max(d["onnxtune_rss"]), "pytorch_mib": max(d["pytorch_rss"]), "rss_ratio": rss,
+                     "step_ratio_judged": judged, "step_target_met": judged <= TARGET_STEP if judged == judged else None,
+                     "rss_target_met": rss <= TARGET_RSS, "pytorch_trainable": d.get("pytorch_trainable")})
+    for (m, s, sc, t), d in res.items():
+        two = res.get((m, s, sc, 2))
+        if t != 1 or not two or not two["onnxtune"] or not two["pytorch"]:
+            continue
+        n = min(len(d["onnxtune"]), len(two["onnxtune"]), len(d["pytorch"]), len(two["pytorch"]))
+        ours = [d["onnxtune"][i] / two["onnxtune"][i] for i in range(n)]       # same round: adjacent runs
+        theirs = [d["pytorch"][i] / two["pytorch"][i] for i in range(n)]
+        judged = m in SCALING_MODELS and s == 224 and min(two["onnxtune"][:n]) > 0
+        scaling.append({"model": m, "size": s, "scenario": sc, "onnxtune_speedup": ours, "pytorch_speedup": theirs,
+                        "target_met": (med(ours) >= TARGET_SCALING) if judged else None})
+    return rows, scaling
+
+
 def report(a, progs, res, loads, work, rounds, show=True):
-    """Write WORK/finetune.json from the rounds measured so far and (show) print the table."""
+    """Write WORK/finetune.json from the rounds measured so far and (show) print the tables."""
     cpu_name = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
     env = {k: os.environ.get(k, "(unset)") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_WAIT_POLICY")}
     out = [f"\n{time.strftime('%Y-%m-%d %H:%M %Z')}, {cpu_name}, {os.cpu_count()} CPUs; 1-min load per measurement "
            f"{min(loads):.2f}–{max(loads):.2f} (median {statistics.median(loads):.2f}); {env}",
            f"seconds per step (wall), median of {rounds} rounds; ratio onnxtune/PyTorch median (min–max) over "
            "rounds; CPU ratio: the same with CPU seconds (user + system), which a loaded machine disturbs less but "
-           "which counts spinning threads (meaningful at 1 thread); peak RSS MiB\n"]
+           "which counts spinning threads (meaningful at 1 thread); peak RSS MiB and their ratio; target met: "
+           f"step <= {TARGET_STEP}x PyTorch (CPU ratio at 1 thread, wall ratio at 2), peak RSS <= {TARGET_RSS}x\n"]
     head = ["model", "input", "scenario", "thr", "onnxtune s", "PyTorch s", "onnxtune/PyTorch",
-            "CPU ratio", "onnxtune MiB", "PyTorch MiB"]
+            "CPU ratio", "onnxtune MiB", "PyTorch MiB", "RSS ratio", "target met: step / RSS"]
     if a.baseline:
         head += ["baseline s", "baseline/PyTorch", "baseline CPU ratio"]
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    rows = []
-    for (m, s, sc, t), d in res.items():
-        row = [m, str(s), sc, str(t),
-               f"{statistics.median(d['onnxtune']):.3f}", f"{statistics.median(d['pytorch']):.3f}",
-               spread([x / y for x, y in zip(d["onnxtune"], d["pytorch"])]),
-               spread([x / y for x, y in zip(d["onnxtune_cpu"], d["pytorch_cpu"])]),
-               f"{max(d['onnxtune_rss']):.0f}", f"{max(d['pytorch_rss']):.0f}"]
+    rows, scaling = summarize(res)
+    table = []
+    for r in rows:
+        d = res[(r["model"], r["size"], r["scenario"], r["threads"])]
+        row = [r["model"], str(r["size"]), r["scenario"], str(r["threads"]), f"{r['onnxtune_s']:.3f}",
+               f"{r['pytorch_s']:.3f}", spread(r["wall_ratio"]), spread(r["cpu_ratio"]), f"{r['onnxtune_mib']:.0f}",
+               f"{r['pytorch_mib']:.0f}", f"{r['rss_ratio']:.2f}",
+               (f"{yes(r['step_target_met'])} ({r['step_ratio_judged']:.2f})" if r["step_target_met"] is not None
+                else yes(None)) + f" / {yes(r['rss_target_met'])}"]
         if a.baseline and d["baseline"]:
-            row += [f"{statistics.median(d['baseline']):.3f}",
-                    spread([x / y for x, y in zip(d["baseline"], d["pytorch"])]),
-                    spread([x / y for x, y in zip(d["baseline_cpu"], d["pytorch_cpu"])])]
-        rows.append(row)
+            row += [f"{statistics.median(d['baseline']):.3f}", spread(ratios(d, "baseline")),
+                    spread(ratios(d, "baseline_cpu"))]
+        table.append(row)
         out.append("| " + " | ".join(row) + " |")
-    out.append("")
-    for c, (_, total, cc, cpu) in progs.items():
-        if c[0] == "resnet18":
-            out.append(f"compile {'-'.join(map(str, c))}: {total:.1f} s (codegen {total - cc:.1f} s + cc {cc:.1f} s), "
-                       f"CPU {cpu:.1f} s")
+    if scaling:
+        out += ["", f"thread scaling: wall s/step at 1 thread / at 2 threads, per round (adjacent runs), median "
+                f"(min–max); target >= {TARGET_SCALING}x for {', '.join(SCALING_MODELS)} at 224", "",
+                "| model | input | scenario | onnxtune 1 -> 2 threads | PyTorch 1 -> 2 threads | target met |",
+                "|---|---|---|---|---|---|"]
+        for r in scaling:
+            met = "-" if r["target_met"] is None else yes(r["target_met"])
+            out.append(f"| {r['model']} | {r['size']} | {r['scenario']} | {spread(r['onnxtune_speedup'])}x | "
+                       f"{spread(r['pytorch_speedup'])}x | {met} |")
+    out += ["", f"compile (`onnxtune compile`, wall: codegen + cc; target: resnet18 under {TARGET_COMPILE:.0f} s) "
+            "and trained values (onnxtune compile's count / PyTorch's requires_grad numel)", "",
+            "| program | compile s | codegen s | cc s | CPU s | target met | trains onnxtune / PyTorch |",
+            "|---|---|---|---|---|---|---|"]
+    compile_rows = []
+    for c, (prog, total, cc, cpu) in progs.items():
+        theirs = next((d.get("pytorch_trainable") for k, d in res.items() if k[:3] == c and d.get("pytorch_trainable")),
+                      None)
+        ours = TRAINS.get(prog)
+        same = "" if ours is None or theirs is None else (" (same)" if ours == theirs else " (**differ**)")
+        met = yes(total < TARGET_COMPILE) if c[0] == "resnet18" else "-"
+        compile_rows.append({"program": "-".join(map(str, c)), "s": total, "cc_s": cc, "cpu_s": cpu,
+                             "onnxtune_trains": ours, "pytorch_trains": theirs})
+        out.append(f"| {'-'.join(map(str, c))} | {total:.1f} | {total - cc:.1f} | {cc:.1f} | {cpu:.1f} | {met} | "
+                   f"{ours} / {theirs}{same} |")
     path = os.path.join(work, "finetune.json")
     with open(path, "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%d %H:%M %Z"), "cpu": cpu_name, "env": env, "rounds": rounds,
                    "batch": BATCH, "samples": SAMPLES, "loads": loads,
+                   "targets": {"step": TARGET_STEP, "rss": TARGET_RSS, "scaling": TARGET_SCALING,
+                               "compile_s": TARGET_COMPILE},
                    "compile": [list(c) + [total, cc, cpu] for c, (_, total, cc, cpu) in progs.items()],
-                   "results": [list(k) + [d] for k, d in res.items()], "table": [head] + rows}, f, indent=1)
+                   "compile_rows": compile_rows, "rows": rows, "scaling": scaling,
+                   "results": [list(k) + [d] for k, d in res.items()], "table": [head] + table}, f, indent=1)
     if show:
-        print("\n".join(out + [f"wrote {path}"]), flush=True)
-
+        print("\n".join(out + ["", f"wrote {path}"]), flush=True)
 
 if __name__ == "__main__":
     main()
