@@ -744,12 +744,12 @@ static Status write_params(const char *path, const Params *ps, uint32_t *crc, Di
 }
 
 /* How many samples the frozen prefix runs at a time. Several only pay where the prefix does much
- * arithmetic per byte it writes: resnet18's convolutions (~180 FLOPs a byte) gain 5-15% at 4-16 samples
- * on oneDNN, while mobilenet_v2's depthwise and pointwise layers (~10) lose 10-60% once a batch's
- * activations leave the caches (bench/README.md, "The frozen prefix over whole batches"). At most 16:
- * more only grows the workspace. */
+ * arithmetic per byte it writes (ir/prefix.c's estimate, `onnxtune dump` shows it): resnet18's
+ * convolutions (45-55 FLOPs a byte) gain 5-15% at 4-16 samples on oneDNN, while mobilenet_v2's depthwise
+ * and pointwise layers (3-4) lose 10-60% once a batch's activations leave the caches (bench/README.md,
+ * "The frozen prefix over several samples"). At most 16: more only grows the workspace. */
 enum { FEATURES_BATCH_MAX = 16 };
-#define FEATURES_BATCH_INTENSITY 50.0   /* FLOPs per byte written; between the two models */
+#define FEATURES_BATCH_INTENSITY 16.0   /* FLOPs per byte written; between the two models */
 
 static int64_t features_batch(const TrainCompileOptions *o, const PrefixInfo *pi)
 {
