@@ -170,6 +170,7 @@ typedef struct TrainCompileOptions {
     size_t ndefaults;
     const char *compiled_with;  /* the compile options as one line, for PROG --help */
     int threads;                /* recorded in the generated infos (PROG --threads sets the count) */
+    int64_t features_batch;     /* the samples the frozen prefix runs at a time (0: chosen; at most batch) */
 } TrainCompileOptions;
 
 typedef struct TrainCompileStats {
@@ -181,6 +182,7 @@ typedef struct TrainCompileStats {
     int64_t batch;
     char features_at[256];                  /* where the frozen prefix ends ("": no prefix; ir/prefix.c) */
     size_t features_bytes;                  /* its features, per sample */
+    int64_t features_batch;                 /* the samples its prefix runs at a time */
 } TrainCompileStats;
 
 Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *stats, Diag *d) MUST_CHECK;

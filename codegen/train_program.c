@@ -18,10 +18,12 @@
  *     attached, serialized by onnx_export_bytes; the trainer writes the trained weights at the offsets
  *     its layout gives (matched by name) and saves the bytes;
  *   - the frozen prefix, when ir/prefix.c finds one worth caching: `features` (the evaluation graph at
- *     batch 1 cut down to the prefix, its output the boundary value: one sample, so a sample's features
- *     never depend on its place in a batch, which batched GEMMs do not promise) and rest_step,
+ *     batch B cut down to the prefix, its output the boundary value: whole batches, where oneDNN's
+ *     convolutions are 1.3-1.8x faster than at batch 1; at batch 1 when prefix_mixes_samples finds an op
+ *     that may not keep the samples apart, so a sample's features never depend on its neighbours or
+ *     its place in a batch, which batched GEMMs do not promise by themselves) and rest_step,
  *     rest_update, rest_eval (the training and evaluation graphs built again, the boundary value made
- *     their data input and what only fed it removed). The trainer then always runs features per sample
+ *     their data input and what only fed it removed). The trainer then always runs features on a batch
  *     and the rest, whether it caches the features or not, so both give the same bits.
  * A short batch runs padded to B: see rt_batch_rows in kernels.h. */
 #include "codegen.h"
@@ -741,10 +743,28 @@ static Status write_params(const char *path, const Params *ps, uint32_t *crc, Di
     return st;
 }
 
+/* How many samples the frozen prefix runs at a time. Several only pay where the prefix does much
+ * arithmetic per byte it writes (ir/prefix.c's estimate, `onnxtune dump` shows it): resnet18's
+ * convolutions (45-55 FLOPs a byte) gain 5-15% at 4-16 samples on oneDNN, while mobilenet_v2's depthwise
+ * and pointwise layers (3-4) lose 10-60% once a batch's activations leave the caches (bench/README.md,
+ * "The frozen prefix over several samples"). At most 16: more only grows the workspace. */
+enum { FEATURES_BATCH_MAX = 16 };
+#define FEATURES_BATCH_INTENSITY 16.0   /* FLOPs per byte written; between the two models */
+
+static int64_t features_batch(const TrainCompileOptions *o, const PrefixInfo *pi)
+{
+    if (o->features_batch > 0)  /* --features-batch */
+        return o->features_batch < o->batch ? o->features_batch : o->batch;
+    if (pi->act_bytes <= 0 || pi->flops / pi->act_bytes < FEATURES_BATCH_INTENSITY)
+        return 1;
+    return o->batch < FEATURES_BATCH_MAX ? o->batch : FEATURES_BATCH_MAX;
+}
+
 /* The frozen prefix's graphs, when there is one. */
 typedef struct PrefixGraphs {
     PrefixInfo info;                /* found in the training graph */
     const char *at;                 /* info.boundary's name */
+    int64_t batch;                  /* what `features` runs at (features_batch; 1 when it may mix samples) */
     Model *features, *rest_train, *rest_eval;
     const char *train_f, *eval_f;   /* the features' input in the rest graphs */
     CodegenStats s_features, s_step, s_eval;
@@ -760,7 +780,8 @@ static void put_prefix(FILE *f, const PrefixGraphs *pg)
         put_string(f, pg->at);
         fprintf(f, ",\n        .features = ");
         put_tensor(f, pi->boundary->dtype, &pi->boundary->shape);
-        fprintf(f, ",\n        .sample_bytes = %zu,\n        .flops = %.17g,\n", pi->sample_bytes, pi->flops);
+        fprintf(f, ",\n        .sample_bytes = %zu,\n        .flops = %.17g,\n        .run_batch = %lld,\n",
+                pi->sample_bytes, pi->flops, (long long)pg->batch);
         fprintf(f, "        .run = {features_run, NULL, %zu, 1, features_slots_in, features_slots_out, %zu},\n",
                 count_runtime_inputs(fg), (pg->s_features.arena_bytes + 63) / 64 * 64);
         fprintf(f, "        .train = {rest_step_run, rest_update_run, %zu, %zu, rest_train_slots_in, "
@@ -940,8 +961,17 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
             st = diag_error(d, ST_ERR, "internal: the graph without its prefix has other parameters");
         if (!st)
             st = build_eval_graph(o, &ps, o->batch, pg.at, false, &pg.eval_f, &pg.rest_eval, d);
+        pg.batch = features_batch(o, &pg.info);
         if (!st)
+            st = build_eval_graph(o, &ps, pg.batch, pg.at, true, NULL, &pg.features, d);
+        /* several samples at a time only when the prefix keeps them apart */
+        const Value *fx = !st ? graph_find(pg.features->graph, x_name) : NULL;
+        if (!st && pg.batch > 1 && (!fx || prefix_mixes_samples(pg.features->graph, fx, pg.batch))) {
+            model_free(pg.features);
+            pg.features = NULL;
+            pg.batch = 1;
             st = build_eval_graph(o, &ps, 1, pg.at, true, NULL, &pg.features, d);
+        }
     }
     if (!st)
         st = build_export(o, &ps, a, &export, &export_len, d);
@@ -1053,6 +1083,7 @@ Status codegen_compile_trainer(const TrainCompileOptions *o, TrainCompileStats *
         if (pg.at) {
             snprintf(stats->features_at, sizeof stats->features_at, "%s", pg.at);
             stats->features_bytes = pg.info.sample_bytes;
+            stats->features_batch = pg.batch;
         }
     }
 out:

@@ -855,11 +855,18 @@ typedef struct PrefixInfo {
     const Value *boundary_rejected; /* boundary NULL: the one found but not kept (or NULL) */
     size_t nodes;                   /* nodes in the prefix */
     double flops;                   /* the prefix's FLOPs per sample (0: unknown, without a batch) */
+    double act_bytes;               /* the bytes its nodes write per sample (0: unknown) */
     size_t sample_bytes;            /* the features of one sample */
     const char *why_not;            /* boundary NULL: why, or NULL when nothing frozen feeds the rest */
     bool note;                      /* why_not is worth telling the user (a frozen part that cannot be cached) */
 } PrefixInfo;
 Status prefix_find(Graph *g, const Value *x, PrefixInfo *out, Diag *d) MUST_CHECK;
+/* The prefix cut out at `batch` (g, its data input x) computes each sample apart from the others, so a
+ * sample's results are the same bits at any place in a batch: NULL, or the first node that may mix them
+ * (an op not known to keep the samples apart on axis 0: a Transpose moving axis 0, a product across
+ * samples, an op of our own, ...). Run with rt_set_samples_apart (kernels.h): Gemm and MatMul then make
+ * a product per sample. */
+const Node *prefix_mixes_samples(const Graph *g, const Value *x, int64_t batch);
 
 /* ======================================================================== ir/pass_head.c */
 

@@ -38,7 +38,7 @@ Status prefix_find(Graph *g, const Value *x, PrefixInfo *out, Diag *d)
         const Value *v = g->values[i];
         level[i] = v == x ? STATIC_SAMPLE : v->init && !v->trainable && !v->is_state ? STATIC_CONST : NOT_STATIC;
     }
-    double flops = 0;
+    double flops = 0, act = 0;
     const Node *bn_train = NULL;
     for (size_t k = 0; k < g->nnodes; k++) {
         const Node *n = g->nodes[k];
@@ -63,6 +63,9 @@ Status prefix_find(Graph *g, const Value *x, PrefixInfo *out, Diag *d)
         if (lv == STATIC_SAMPLE) {
             out->nodes++;
             flops += n->rule && n->rule->flops ? n->rule->flops(n) : 0;
+            for (int i = 0; i < n->noutputs; i++)
+                if (n->outputs[i])
+                    act += shape_numel_or0(&n->outputs[i]->shape) * (double)dtype_size(n->outputs[i]->dtype);
         }
     }
     /* the boundary: per-sample static values read by a node that is not static, or graph outputs */
@@ -106,6 +109,7 @@ Status prefix_find(Graph *g, const Value *x, PrefixInfo *out, Diag *d)
         per = b->shape.dim[i] >= 0 ? per * (size_t)b->shape.dim[i] : 0;
     out->sample_bytes = per;
     out->flops = batch > 0 ? flops / (double)batch : 0;
+    out->act_bytes = batch > 0 ? act / (double)batch : 0;
     const char *why = NULL;
     char shape[128];
     if (nb > 1)
@@ -123,4 +127,85 @@ Status prefix_find(Graph *g, const Value *x, PrefixInfo *out, Diag *d)
         out->boundary = NULL;
     }
     return ST_OK;
+}
+
+/* ---- samples apart ---- */
+
+static int64_t norm_axis(int64_t axis, int rank)
+{
+    return axis < 0 ? axis + rank : axis;
+}
+
+/* Ops whose kernels compute each sample alone when axis 0 is the sample axis of what they read and
+ * write (every element-wise op, convolutions and pools: per image). */
+static bool rowwise(const char *op)
+{
+    static const char *const ops[] = {
+        "Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Ceil", "Clip", "Conv", "ConvTranspose", "Div",
+        "Elu", "Erf", "Exp", "Floor", "Gelu", "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid", "HardSwish",
+        "Identity", "InstanceNormalization", "LeakyRelu", "Log", "LRN", "Max", "MaxPool", "Mean", "Min", "Mish",
+        "Mul", "Neg", "Pow", "PRelu", "Reciprocal", "Relu", "Reshape", "Round", "Selu", "Sigmoid", "Sign", "Sin",
+        "Cos", "Softplus", "Softsign", "Sqrt", "Sub", "Sum", "Tanh", "ThresholdedRelu", "Where", NULL};
+    for (const char *const *o = ops; *o; o++)
+        if (strcmp(op, *o) == 0)
+            return true;
+    return false;
+}
+
+const Node *prefix_mixes_samples(const Graph *g, const Value *x, int64_t batch)
+{
+    if (batch <= 1)
+        return NULL;
+    bool *dep = calloc(g->nvalues ? g->nvalues : 1, sizeof *dep);
+    if (!dep)
+        return g->nnodes ? g->nodes[0] : NULL;  /* cannot tell: say no */
+    dep[x->id] = true;
+    const Node *bad = NULL;
+    for (size_t k = 0; k < g->nnodes && !bad; k++) {
+        const Node *n = g->nodes[k];
+        if (n->dead)
+            continue;
+        bool any = false;
+        for (int i = 0; i < n->ninputs; i++)
+            any = any || (n->inputs[i] && dep[n->inputs[i]->id]);
+        if (!any)
+            continue;   /* from constants alone: the same for every sample */
+        for (int i = 0; i < n->noutputs; i++)
+            if (n->outputs[i]) {
+                dep[n->outputs[i]->id] = true;
+                if (n->outputs[i]->shape.rank < 1 || n->outputs[i]->shape.dim[0] != batch)
+                    bad = n;    /* the sample axis is not the leading one any more */
+            }
+        const char *op = n->op_type;
+        const Value *a = n->inputs[0], *b = n->ninputs > 1 ? n->inputs[1] : NULL;
+        int rank = a ? a->shape.rank : 0;
+        bool ok;
+        if (n->domain && n->domain[0])
+            ok = false;
+        else if (rowwise(op))
+            ok = true;
+        else if (strcmp(op, "Flatten") == 0)
+            ok = norm_axis(node_attr_int(n, "axis", 1), rank) >= 1;
+        else if (strcmp(op, "Transpose") == 0) {
+            const Attr *p = node_attr(n, "perm");
+            ok = p && p->n > 0 && p->ints[0] == 0;
+        } else if (strcmp(op, "Concat") == 0 || strcmp(op, "Split") == 0)
+            ok = norm_axis(node_attr_int(n, "axis", 0), rank) != 0;
+        else if (strcmp(op, "Softmax") == 0 || strcmp(op, "LogSoftmax") == 0)
+            ok = norm_axis(node_attr_int(n, "axis", -1), rank) != 0;
+        else if (strcmp(op, "LayerNormalization") == 0)
+            ok = norm_axis(node_attr_int(n, "axis", -1), rank) != 0;
+        else if (strcmp(op, "Gemm") == 0)  /* a row per sample; one product each (rt_samples_apart) */
+            ok = a && dep[a->id] && !node_attr_int(n, "transA", 0) && !(b && dep[b->id]) &&
+                 !(n->ninputs > 2 && n->inputs[2] && dep[n->inputs[2]->id]);
+        else if (strcmp(op, "MatMul") == 0)    /* [B, K] @ W, or [B, ..., M, K] with [B, ..., K, N] or W */
+            ok = a && b && (dep[a->id] ? rank >= 3 || (rank == 2 && !dep[b->id]) : b->shape.rank >= 3) &&
+                 (!dep[b->id] || b->shape.rank >= 3);
+        else
+            ok = false;
+        if (!ok)
+            bad = n;
+    }
+    free(dep);
+    return bad;
 }

@@ -88,7 +88,7 @@ enum { FOLD_BELOW = 128 };
 
 static bool folds_batch(size_t n, const Geom3 *g)
 {
-    return n > 1 && g->out_size < FOLD_BELOW;
+    return n > 1 && g->out_size < FOLD_BELOW && !rt_samples_apart();  /* apart: a GEMM per image */
 }
 
 size_t conv_forward_workspace(size_t n, size_t c_in, size_t c_out, size_t group,

@@ -23,6 +23,21 @@ static void sgemm_rowmajor(float *y, const float *a, const float *b, size_t m, s
                 beta_y, y, (int)ldy);
 }
 
+/* sgemm_rowmajor with ldy n, one product per sample while rt_samples_apart() says so and the rows are
+ * whole samples' (m a multiple of it, a's rows contiguous): a row's bits then never depend on its place. */
+static void sgemm_rowmajor_apart(float *y, const float *a, const float *b, size_t m, size_t n, size_t k,
+                                 bool trans_a, bool trans_b, float alpha, float beta_y)
+{
+    size_t s = rt_samples_apart();
+    if (s < 2 || trans_a || m % s || m == 0) {
+        sgemm_rowmajor(y, a, b, m, n, k, trans_a, trans_b, alpha, beta_y, n);
+        return;
+    }
+    size_t r = m / s;
+    for (size_t i = 0; i < s; i++)
+        sgemm_rowmajor(y + i * r * n, a + i * r * k, b, r, n, k, false, trans_b, alpha, beta_y, n);
+}
+
 void gemm_forward(float *y, const float *a, const float *b, const float *c,
                   size_t m, size_t n, size_t k, bool trans_a, bool trans_b,
                   float alpha, float beta, size_t c_rows, size_t c_cols)
@@ -42,7 +57,7 @@ void gemm_forward(float *y, const float *a, const float *b, const float *c,
         }
         beta_y = 1.0f;
     }
-    sgemm_rowmajor(y, a, b, m, n, k, trans_a, trans_b, alpha, beta_y, n);
+    sgemm_rowmajor_apart(y, a, b, m, n, k, trans_a, trans_b, alpha, beta_y);
 }
 
 void matmul_forward(float *y, const float *a, const float *b, size_t m, size_t n, size_t k,
@@ -68,7 +83,7 @@ void matmul_forward(float *y, const float *a, const float *b, size_t m, size_t n
         dense *= batch_dims[i];
     }
     if (b_shared && a_dense) {
-        sgemm_rowmajor(y, a, b, batch * m, n, k, false, false, 1.0f, 0.0f, n);
+        sgemm_rowmajor_apart(y, a, b, batch * m, n, k, false, false, 1.0f, 0.0f);
         return;
     }
 

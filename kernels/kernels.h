@@ -28,6 +28,14 @@ void rt_set_threads(int n);
 void rt_set_batch_rows(size_t rows);
 size_t rt_batch_rows(size_t compiled);
 
+/* Samples apart: a training program's frozen prefix runs over whole batches of `samples` and a sample's
+ * results must be the same bits at any place in a batch, beside any other samples
+ * (program/trainer_features.c). While set (0: not), the kernels that would put the rows of several
+ * samples into one BLAS product (Gemm, MatMul, conv.c's batch fold), where a row's rounding may depend
+ * on its place, make one product per sample instead, all of the same shape. */
+void rt_set_samples_apart(size_t samples);
+size_t rt_samples_apart(void);
+
 /* Optimizer hyperparameters given on the training program's command line. Emitters of the updates print
  * rt_hyper(RT_HYPER_X, compiled value): the compiled value unless the program set another. */
 typedef enum {

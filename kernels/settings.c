@@ -1,5 +1,5 @@
 /* settings.c - the run-time settings kernels read: how many threads they use (OpenBLAS for GEMM-shaped
- * work and OpenMP for the rest), the valid rows of a padded batch, and hyperparameters set on a
+ * work and OpenMP for the rest), the valid rows of a padded batch, whether samples run apart, and hyperparameters set on a
  * training program's command line. It does not pin threads or pick per-kernel counts. */
 #include "kernels.h"
 
@@ -28,6 +28,18 @@ void rt_set_batch_rows(size_t rows)
 size_t rt_batch_rows(size_t compiled)
 {
     return batch_rows && batch_rows < compiled ? batch_rows : compiled;
+}
+
+static size_t samples_apart;
+
+void rt_set_samples_apart(size_t samples)
+{
+    samples_apart = samples;
+}
+
+size_t rt_samples_apart(void)
+{
+    return samples_apart;
 }
 
 void rt_set_hyper(RtHyper h, double value)

@@ -294,18 +294,20 @@ typedef struct TrainTensor {
 
 /* The frozen prefix (ir/prefix.c): the forward nodes that depend only on X and frozen parameters and
  * compute the same values on every pass, up to the one value they hand to the part that trains (the
- * features, e.g. a frozen backbone's [B, 512]). `run` computes one sample's features (X [1, ...] ->
- * [1, ...]: batched kernels may round a row differently at another place in the batch, one sample at a
- * time never does); `train` and `eval` are TrainProgram.train and .eval without the prefix, their
+ * features, e.g. a frozen backbone's [B, 512]). `run` computes a batch's features (X [B, ...] ->
+ * [B, ...], run with rt_set_samples_apart; a sample's do not depend on the others in its batch or its
+ * place there, tested by test_feature_cache), or one sample's when the compiler could not show that
+ * (run_batch 1, ir/prefix.c's prefix_mixes_samples); `train` and `eval` are TrainProgram.train and .eval without the prefix, their
  * TRAIN_IN_X slot taking the features [B, ...]. A program with a prefix always trains and evaluates as
- * run (per sample) then the rest, so computing each sample's features once and reusing them
+ * run (per batch) then the rest, so computing each sample's features once and reusing them
  * (program/trainer_features.c) gives the same bits as computing them every step. */
 typedef struct TrainPrefix {
     const char *at;             /* the value where it ends; NULL: no prefix worth caching */
     TrainTensor features;       /* [B, ...] */
     size_t sample_bytes;        /* one sample's features */
     double flops;               /* the prefix's FLOPs per sample (the op table's estimates) */
-    TrainGraph run;             /* one sample: X [1, ...] and parameters in, TRAIN_OUT_FEATURES [1, ...] out */
+    int64_t run_batch;          /* the batch `run` was compiled for: B, or 1 (one sample at a time) */
+    TrainGraph run;             /* X [run_batch, ...] and parameters in, TRAIN_OUT_FEATURES [run_batch, ...] out */
     TrainGraph train, eval;     /* the rest */
     const char *note;           /* at NULL: why a frozen part cannot be cached (NULL: nothing to say) */
 } TrainPrefix;

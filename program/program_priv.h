@@ -122,7 +122,7 @@ typedef struct Buffers {
     unsigned char *xs[TRAIN_MAX_INPUTS];  /* several data inputs: x is packed samples, these each input's
                                              [B, ...] the generated functions read (tr_unpack_x) */
     /* trainer_features.c, programs with a prefix: X batches [B, ...] (when the features are computed per
-     * batch) and one FeatureWorker (samples run one after another, nfw == 1) */
+     * batch) and one FeatureWorker (the prefix's output and workspace, nfw == 1) */
     unsigned char *xin;
     struct FeatureWorker *fw;
     int nfw;
@@ -264,8 +264,8 @@ int tr_features_option(Trainer *t, const char *name, const char *v);
 int tr_features_prepare(Trainer *t, Data *tr, Data *val, Buffers *b, const char *ckpt);
 /* trainer.c, once b is bound to the whole program: with a prefix, t->p becomes t->rest and b gets the
  * prefix's buffers. Returns 0 or 1. tr_features_batch: the features of rows [0, rows) of b->xin into b->x,
- * one sample at a time, padding rows repeating row 0 (tr_gather and tr_next_batch call it when d holds
- * X and t->p is the rest). */
+ * one run of the prefix over the padded batch, padding rows repeating row 0's features (tr_gather and
+ * tr_next_batch call it when d holds X and t->p is the rest). */
 int tr_features_use(Trainer *t, Buffers *b);
 void tr_features_free_buffers(Buffers *b);
 int tr_features_batch(const Trainer *t, Buffers *b, size_t rows);

@@ -10,7 +10,7 @@
  * split's samples in data-set order. The header holds the key, the sizes, a CRC-32 of the payload and
  * one of itself; a file whose key differs is rebuilt, one that is truncated or fails a CRC is rebuilt
  * with a warning. The key hashes the program (its binary's path, size and modification time, its
- * fingerprint, compile options, the prefix's end, the thread count), the
+ * fingerprint, compile options, the prefix's end, the batch it runs at, the thread count), the
  * prefix's weights as they are when training starts (--init and --resume included), the data
  * (each file's path, size and modification time; image folders: every image's, the class names and the
  * preprocessing) and the file's split. */
@@ -82,7 +82,7 @@ static uint64_t hash_file(uint64_t h, const char *path)
     return ckpt_hash64(h, v, sizeof v);
 }
 
-/* The program, the prefix's weights in params, --threads. */
+/* The program, the prefix's weights in params, the batch it runs at, --threads. */
 static uint64_t program_key(const Trainer *t, const unsigned char *params)
 {
     const TrainProgram *p = t->whole;
@@ -95,6 +95,10 @@ static uint64_t program_key(const Trainer *t, const unsigned char *params)
     h = hash_str(h, p->compiled_with);
     h = hash_str(h, px->at);
     h = ckpt_hash64(h, &px->features, sizeof px->features);
+    /* the prefix runs over whole batches of B (or one sample at a time): oneDNN and OpenBLAS may pick
+     * other kernels for another batch */
+    int64_t batch[2] = {p->batch, px->run_batch};
+    h = ckpt_hash64(h, batch, sizeof batch);
     /* the kernels a sample runs split their work by the thread count, and some GEMMs round differently
      * for it (resnet18's features at 1 and 2 threads differ in the last bits) */
     int64_t nt = omp_get_max_threads();
@@ -256,10 +260,11 @@ static void store_commit(const Trainer *t, const char *path, AtomicFile *af, Fea
 
 /* ---- computing ---- */
 
-/* Where one thread runs the prefix on one sample: its X, its features, the bindings, a workspace. Every
- * buffer is page-aligned, so every sample meets the kernels in the same circumstances. */
+/* Where the prefix runs: its X (b->xin itself when it runs over the whole batch, else run_batch rows copied
+ * from it), its output (run_batch samples' features), the bindings, a workspace. Every buffer is
+ * page-aligned, so every run meets the kernels in the same circumstances. */
 typedef struct FeatureWorker {
-    unsigned char *x1, *f1;
+    unsigned char *x1, *f;
     void **in, *out[1];
     void *ws;
 } FeatureWorker;
@@ -276,7 +281,7 @@ void tr_features_free_buffers(Buffers *b)
 {
     for (int k = 0; k < b->nfw; k++) {
         free(b->fw[k].x1);
-        free(b->fw[k].f1);
+        free(b->fw[k].f);
         free(b->fw[k].in);
         free(b->fw[k].ws);
     }
@@ -287,31 +292,39 @@ void tr_features_free_buffers(Buffers *b)
     b->xin = NULL;
 }
 
+/* The samples the prefix runs at a time (1..B). */
+static size_t run_batch(const TrainProgram *p)
+{
+    int64_t r = p->prefix.run_batch;
+    return r >= 1 && r <= p->batch ? (size_t)r : 1;
+}
+
 int tr_features_use(Trainer *t, Buffers *b)
 {
     const TrainProgram *p = t->whole;
     const TrainPrefix *px = &p->prefix;
     if (!px->at)
         return 0;
-    size_t batch = (size_t)p->batch, xr = tr_tensor_row_bytes(&p->x), fr = px->sample_bytes;
-    b->nfw = 1;     /* one sample at a time (tr_features_batch) */
-    b->xin = malloc(batch * xr + 1);
+    size_t batch = (size_t)p->batch, xr = tr_tensor_row_bytes(&p->x), fr = px->sample_bytes, rb = run_batch(p);
+    bool whole = rb == batch;
+    b->nfw = 1;
+    b->xin = page_alloc(batch * xr + 1);
     b->fw = calloc((size_t)b->nfw, sizeof *b->fw);
     if (!b->xin || !b->fw)
         return tr_fail(t, "out of memory (the frozen part's buffers)");
-    for (int k = 0; k < b->nfw; k++) {
-        FeatureWorker *w = &b->fw[k];
-        w->x1 = page_alloc(xr);
-        w->f1 = page_alloc(fr);
-        w->in = calloc((size_t)px->run.ninputs + 1, sizeof *w->in);
-        w->ws = px->run.workspace_bytes ? page_alloc(px->run.workspace_bytes) : NULL;
-        if (!w->x1 || !w->f1 || !w->in || (px->run.workspace_bytes && !w->ws))
-            return tr_fail(t, "out of memory (the frozen part's buffers)");
-        for (int i = 0; i < px->run.ninputs; i++)
-            w->in[i] = px->run.inputs[i].kind == TRAIN_IN_PARAM
-                     ? (void *)(b->params + p->params[px->run.inputs[i].param].offset) : (void *)w->x1;
-        w->out[0] = w->f1;
-    }
+    FeatureWorker *w = &b->fw[0];
+    w->x1 = whole ? NULL : page_alloc(rb * xr);
+    w->f = page_alloc(rb * fr);
+    w->in = calloc((size_t)px->run.ninputs + 1, sizeof *w->in);
+    w->ws = px->run.workspace_bytes ? page_alloc(px->run.workspace_bytes) : NULL;
+    if ((!whole && !w->x1) || !w->f || !w->in || (px->run.workspace_bytes && !w->ws))
+        return tr_fail(t, "out of memory (the frozen part's buffers, %zu bytes of workspace)",
+                       px->run.workspace_bytes);
+    for (int i = 0; i < px->run.ninputs; i++)
+        w->in[i] = px->run.inputs[i].kind == TRAIN_IN_PARAM
+                 ? (void *)(b->params + p->params[px->run.inputs[i].param].offset)
+                 : whole ? (void *)b->xin : (void *)w->x1;
+    w->out[0] = w->f;
     /* the program without its prefix: X is the features */
     t->rest = *p;
     t->rest.x = px->features;
@@ -323,22 +336,34 @@ int tr_features_use(Trainer *t, Buffers *b)
     return tr_bind_graphs(t, b);
 }
 
-/* Samples run one after another, each a batch of one with all the threads inside its kernels (oneDNN's
- * convolutions too: they refuse to run inside a parallel region, so a region of one sample per thread
- * sent every frozen conv to conv.c's batch-1 im2col path). A sample's features are the same bits
- * whichever batch or place computes them (always the same batch-1 program) at a given thread count; the
- * thread count may change the last bits (the kernels' split, oneDNN's and OpenBLAS's blocking), so it is
- * part of the cache's key. */
+/* The prefix runs over run_batch samples at a time (the compiler's choice, codegen/train_program.c), all
+ * the threads inside its kernels (oneDNN's convolutions too: they refuse to run inside a parallel region):
+ * over b->xin itself when run_batch is B (a short batch arrives padded with copies of row 0), else over
+ * its rows copied run_batch at a time, a short tail padded with copies of its first row. Several samples
+ * only when the compiler showed that the prefix keeps them apart (ir/prefix.c's prefix_mixes_samples),
+ * and with the kernels told so (rt_set_samples_apart: a BLAS product per sample where a batched one would
+ * round a row by its place, as OpenBLAS's do). So a sample's features do not depend on the other samples
+ * of its batch or its place in it (test_feature_cache: the data reversed, a sample alone), but they may on
+ * run_batch and the thread count (the kernels' split and algorithms, oneDNN's and OpenBLAS's blocking):
+ * both are part of the cache's key. Padding rows get row 0's features, as they would from the cache. */
 int tr_features_batch(const Trainer *t, Buffers *b, size_t rows)
 {
-    const TrainPrefix *px = &t->whole->prefix;
-    size_t xr = tr_tensor_row_bytes(&t->whole->x), fr = px->sample_bytes;
+    const TrainProgram *p = t->whole;
+    const TrainPrefix *px = &p->prefix;
+    size_t xr = tr_tensor_row_bytes(&p->x), fr = px->sample_bytes, rb = run_batch(p);
     FeatureWorker *w = &b->fw[0];
-    for (size_t r = 0; r < rows; r++) {
-        memcpy(w->x1, b->xin + r * xr, xr);
+    rt_set_samples_apart(rb > 1 ? rb : 0);
+    for (size_t r0 = 0; r0 < rows; r0 += rb) {
+        size_t k = rows - r0 < rb ? rows - r0 : rb;
+        if (w->x1) {
+            memcpy(w->x1, b->xin + r0 * xr, k * xr);
+            for (size_t r = k; r < rb; r++)
+                memcpy(w->x1 + r * xr, w->x1, xr);
+        }
         px->run.run(w->in, w->out, w->ws);
-        memcpy(b->x + r * fr, w->f1, fr);
+        memcpy(b->x + r0 * fr, w->f, k * fr);
     }
+    rt_set_samples_apart(0);
     for (size_t r = rows; r < (size_t)t->p->batch; r++)
         memcpy(b->x + r * fr, b->x, fr);
     return 0;

@@ -5,7 +5,9 @@
  * the checkpoint and in a folder; a folder's files are reused, and rebuilt when the binary, the thread
  * count, the data file, the preprocessing or the frozen weights change, or (with a warning) when
  * truncated or bit-flipped; --augment and a BatchNormalization on batch statistics in the frozen part
- * turn it off with a note; PROG features writes a sample's features whatever its place in the data. Needs $ONNXTUNE. */
+ * turn it off with a note; PROG features writes a sample's features whatever its place in the data and its
+ * batch (each convolution path, 2 threads, a ViT); another compiled batch does not reuse the features.
+ * Needs $ONNXTUNE. */
 #include "train_tool.h"
 
 #include <sys/time.h>
@@ -255,45 +257,131 @@ static void turned_off(void)
     printf("turned off     --augment, --bn-train in the frozen part: a note\n");
 }
 
-/* PROG features: [N, 64], a sample's features whatever its place (the data reversed gives them reversed). */
-static void features_command(void)
+/* PROG features of x, of x reversed and of its first row alone, under `env` (NAME=VALUE or NULL) and
+ * --threads `threads`: the same bits for every sample. The prefix runs over whole batches of the
+ * program's batch with a short last batch padded, so this says a sample's features depend neither on
+ * its place in a batch, nor on the samples beside it, nor on the padding. Returns the samples. */
+static size_t same_whatever_place(const char *tag, const char *p, const char *x, const char *env, const char *threads)
 {
-    char err[512];
-    NpyArray a, r, x;
-    const char *f = tt_path("f.npy"), *fr = tt_path("fr.npy"), *xr = tt_path("xr.npy");
-    CHECK_MSG(npy_read(X, &x, err, sizeof err) == NPY_OK, "%s", err);
-    size_t row = 64 * sizeof(float), n = x.dims[0];
-    float *rev = malloc(n * row);
+    char err[512], name[64] = "";
+    NpyArray a, r, in;
+    const char *f = tt_path("%s_f.npy", tag), *fr = tt_path("%s_fr.npy", tag), *xr = tt_path("%s_xr.npy", tag);
+    const char *x1 = tt_path("%s_x1.npy", tag), *f1 = tt_path("%s_f1.npy", tag);
+    CHECK_MSG(npy_read(x, &in, err, sizeof err) == NPY_OK, "%s", err);
+    size_t n = in.dims[0], xrow = in.nbytes / n;
+    unsigned char *rev = malloc(n * xrow);
     for (size_t i = 0; i < n; i++)
-        memcpy(rev + i * 64, (const float *)x.data + (n - 1 - i) * 64, row);
-    size_t xd[4] = {n, 1, 8, 8}, one[4] = {1, 1, 8, 8};
-    tt_write_npy(xr, RT_FLOAT, 4, xd, rev);
-    tt_write_npy(tt_path("x1.npy"), RT_FLOAT, 4, one, x.data);     /* a batch of one row */
+        memcpy(rev + i * xrow, (const unsigned char *)in.data + (n - 1 - i) * xrow, xrow);
+    size_t dims[RT_MAX_RANK];
+    memcpy(dims, in.dims, sizeof dims);
+    tt_write_npy(xr, RT_FLOAT, in.rank, dims, rev);
+    dims[0] = 1;
+    tt_write_npy(x1, RT_FLOAT, in.rank, dims, in.data);     /* a batch of one row, the rest padding */
     free(rev);
-    npy_free(&x);
-    tt_expect("features", 0, NULL, prog, "features", "--x", X, "--output", f, NULL);
-    tt_expect("features reversed", 0, NULL, prog, "features", "--x", xr, "--output", fr, NULL);
-    if (npy_read(f, &a, err, sizeof err) != NPY_OK || npy_read(fr, &r, err, sizeof err) != NPY_OK) {
-        CHECK_MSG(false, "%s", err);
-        return;
+    npy_free(&in);
+    if (env) {
+        snprintf(name, sizeof name, "%.*s", (int)(strchr(env, '=') - env), env);
+        setenv(name, strchr(env, '=') + 1, 1);
     }
-    CHECK_MSG(a.rank == 2 && a.dims[0] == n && a.dims[1] == 64, "PROG features wrote [%zu, %zu]", a.dims[0], a.dims[1]);
-    size_t bad = 0;
-    for (size_t i = 0; i < n && a.rank == 2; i++)
-        bad += memcmp((const float *)a.data + i * 64, (const float *)r.data + (n - 1 - i) * 64, row) != 0;
-    CHECK_MSG(bad == 0, "%zu samples' features depend on their place in the data", bad);
+    tt_expect(tag, 0, NULL, p, "features", "--x", x, "--output", f, "--threads", threads, NULL);
+    tt_expect(tag, 0, NULL, p, "features", "--x", xr, "--output", fr, "--threads", threads, NULL);
+    tt_expect(tag, 0, NULL, p, "features", "--x", x1, "--output", f1, "--threads", threads, NULL);
+    if (env)
+        unsetenv(name);
+    if (npy_read(f, &a, err, sizeof err) != NPY_OK || npy_read(fr, &r, err, sizeof err) != NPY_OK) {
+        CHECK_MSG(false, "%s: %s", tag, err);
+        return 0;
+    }
+    size_t row = a.nbytes / (a.dims[0] ? a.dims[0] : 1), bad = 0;
+    CHECK_MSG(a.dims[0] == n && r.dims[0] == n, "%s: PROG features wrote %zu and %zu rows for %zu samples", tag,
+              a.dims[0], r.dims[0], n);
+    for (size_t i = 0; i < n && a.dims[0] == n && r.dims[0] == n; i++)
+        bad += memcmp((const unsigned char *)a.data + i * row, (const unsigned char *)r.data + (n - 1 - i) * row,
+                      row) != 0;
+    CHECK_MSG(bad == 0, "%s: %zu of %zu samples' features depend on their place in the data", tag, bad, n);
     NpyArray a1;
-    tt_expect("features of one sample", 0, NULL, prog, "features", "--x", tt_path("x1.npy"), "--output",
-              tt_path("f1.npy"), NULL);
-    if (npy_read(tt_path("f1.npy"), &a1, err, sizeof err) == NPY_OK) {
-        CHECK_MSG(a1.dims[0] == 1 && memcmp(a1.data, a.data, row) == 0, "a sample alone has other features");
+    if (npy_read(f1, &a1, err, sizeof err) == NPY_OK) {
+        CHECK_MSG(a1.dims[0] == 1 && memcmp(a1.data, a.data, row) == 0, "%s: a sample alone has other features",
+                  tag);
         npy_free(&a1);
     }
     npy_free(&a);
     npy_free(&r);
+    printf("features       %-22s %s, %s thread(s): the same bits reversed and alone\n", tag, env ? env : "default",
+           threads);
+    return n;
+}
+
+/* PROG features: [N, 64], a sample's features whatever its place, with each convolution path (conv.c,
+ * oneDNN plain and blocked) and at 2 threads; the small ViT's (MatMul, LayerNorm, Softmax over
+ * [B * tokens, ...]) too. */
+static void features_command(void)
+{
+    char err[512];
+    NpyArray a;
+    const char *f = tt_path("f.npy");
+    tt_expect("features", 0, NULL, prog, "features", "--x", X, "--output", f, NULL);
+    if (npy_read(f, &a, err, sizeof err) == NPY_OK) {
+        CHECK_MSG(a.rank == 2 && a.dims[0] == 200 && a.dims[1] == 64, "PROG features wrote [%zu, %zu]", a.dims[0],
+                  a.dims[1]);
+        npy_free(&a);
+    } else {
+        CHECK_MSG(false, "%s", err);
+    }
+    same_whatever_place("digits", prog, X, NULL, "1");
+    same_whatever_place("digits_t2", prog, X, NULL, "2");
+    same_whatever_place("digits_conv_c", prog, X, "ONNXTUNE_DNNL=0", "1");
+    same_whatever_place("digits_plain", prog, X, "ONNXTUNE_DNNL=plain", "2");
+    same_whatever_place("digits_blocked", prog, X, "ONNXTUNE_DNNL=blocked", "2");
+    /* torchvision's ViT attends with the tokens first ([T, N, D]: a Transpose moves the samples off axis 0):
+     * its prefix runs one sample at a time whatever --features-batch asks */
+    const char *vit = tt_path("vit"), *vx = tt_path("vit_x.npy");
+    if (tt_compile(vit, "models/vit/model.onnx", "--head", "linear:3", "--batch", "8", "--features-batch", "8", NULL)) {
+        CHECK_MSG(strstr(tt_err, "1 sample at a time"), "the ViT's prefix runs several samples at a time: %s", tt_err);
+        size_t dims[4] = {21, 3, 16, 16}, numel = 21 * 3 * 16 * 16;
+        float *x = malloc(numel * sizeof *x);
+        uint32_t s = 12345;
+        for (size_t i = 0; i < numel; i++) {
+            s = s * 1664525u + 1013904223u;
+            x[i] = (float)(s >> 8) / 16777216.0f * 2.0f - 1.0f;
+        }
+        tt_write_npy(vx, RT_FLOAT, 4, dims, x);
+        free(x);
+        same_whatever_place("vit", vit, vx, NULL, "1");
+        same_whatever_place("vit_t2", vit, vx, NULL, "2");
+    }
     tt_expect("features of a program without a prefix", 1, "no frozen part", tt_path("cnn_bn"), "features", "--x", X,
               "--output", f, NULL);
-    printf("features       [%zu, 64]; the same bits for the reversed data and alone\n", n);
+}
+
+/* The samples the prefix runs at a time enter the key: a folder made by the program running 32 at a time is
+ * computed again by the same model compiled for batch 12 running 5 at a time (12 = 5 + 5 + 2 padded),
+ * whose features do not depend on their place either and whose cache on and off agree; by default the
+ * compiler runs this prefix one sample at a time. */
+static void other_batch(void)
+{
+    const char *p12 = tt_path("digits12"), *dir = tt_path("batch_dir");
+    if (tt_compile(tt_path("digits_default"), "models/digits/digits_cnn.onnx", "--head", "linear:5", "--batch", "32",
+                   NULL))
+        CHECK_MSG(strstr(tt_err, "1 sample at a time"), "the digits prefix by default: %s", tt_err);
+    if (!tt_compile(p12, "models/digits/digits_cnn.onnx", "--head", "linear:5", "--optimizer", "adam", "--batch",
+                    "12", "--features-batch", "5", NULL))
+        return;
+    CHECK_MSG(strstr(tt_err, "5 samples at a time"), "--features-batch 5: %s", tt_err);
+    same_whatever_place("digits12_5", p12, X, NULL, "2");
+    const char *a[] = {"--train-x", X, "--train-y", Y, "--val-x", VX, "--val-y", VY, "--epochs", "2", NULL};
+    if (train("b32", dir, a))
+        return;
+    const char *saved = prog;
+    prog = p12;
+    if (!train("b12", dir, a)) {
+        CHECK_MSG(strstr(tt_out, "made for other data") && strstr(tt_out, "computed in"), "features made at batch 32 "
+                  "were reused at batch 12:\n%s", tt_out);
+        pair("batch12", a);
+        same("batch12_off", "b12");
+    }
+    prog = saved;
+    printf("other batch    5 at a time does not reuse 32 at a time's features; its cache on = off\n");
 }
 
 int main(void)
@@ -308,9 +396,12 @@ int main(void)
     VY = tt_path("vy.npy");
     digits_subset("train", 200, X, Y);
     digits_subset("val", 60, VX, VY);
+    /* the frozen part over whole batches of 32 (left to itself the compiler runs this small prefix, few FLOPs
+     * a byte, one sample at a time) */
     if (!tt_compile(prog, "models/digits/digits_cnn.onnx", "--head", "linear:5", "--optimizer", "adam", "--batch",
-                    "32", NULL))
+                    "32", "--features-batch", "32", NULL))
         return test_summary("test_feature_cache");
+    CHECK_MSG(strstr(tt_err, "32 samples at a time"), "--features-batch 32: %s", tt_err);
     arrays();
     folders();
     resume();
@@ -318,6 +409,7 @@ int main(void)
     corruption();
     turned_off();
     features_command();
+    other_batch();
     printf("(%.1f s)\n", tt_now() - t0);
     tt_cleanup();
     return test_summary("test_feature_cache");

@@ -231,7 +231,8 @@ static int compile_trainer(const char *model, const char *output, TrainArgs *ta,
             co.emit_c ? " and " : "", co.emit_c ? output : "", co.emit_c ? ".c" : "");
     if (stats.features_at[0])
         fprintf(stderr, "onnxtune compile: the frozen part ends at '%s': its features (%s a sample) are computed once "
-                "per sample and reused (%s --feature-cache)\n", stats.features_at,
-                human_bytes(stats.features_bytes, pb, sizeof pb), output);
+                "per sample, %lld sample%s at a time, and reused (%s --feature-cache)\n", stats.features_at,
+                human_bytes(stats.features_bytes, pb, sizeof pb), (long long)stats.features_batch,
+                stats.features_batch == 1 ? "" : "s", output);
     return 0;
 }

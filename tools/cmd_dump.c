@@ -48,9 +48,10 @@ static void print_prefix(FILE *f, Graph *g)
         return;
     }
     const Value *b = pi.boundary ? pi.boundary : pi.boundary_rejected;
-    char shape[128], flops[64] = "";
+    char shape[128], flops[96] = "";
     if (pi.flops > 0)
-        snprintf(flops, sizeof flops, ", %.4g FLOPs a sample to compute", pi.flops);
+        snprintf(flops, sizeof flops, ", %.4g FLOPs a sample to compute (%.3g per byte it writes)", pi.flops,
+                 pi.act_bytes > 0 ? pi.flops / pi.act_bytes : 0.0);
     if (b)
         fprintf(f, "frozen prefix: %zu nodes, ends at '%s' %s %s: features of %zu bytes a sample%s\n", pi.nodes,
                 b->name, dtype_name(b->dtype), shape_str(&b->shape, shape, sizeof shape), pi.sample_bytes, flops);

@@ -55,6 +55,8 @@ static const TrainOpt train_opts[] = {
     {"--eps", true, T_COMPILE, "F", "Adam epsilon (1e-8)"},
     {"--grad-clip", true, T_COMPILE, "NORM", "clip the total gradient norm"},
     {"--seed", true, T_BOTH, "S", "seed of the head's init (and PROG's default --seed)"},
+    {"--features-batch", true, T_COMPILE, "N", "the samples the frozen part runs at a time, 1 to --batch (default: "
+     "chosen)"},
 };
 #define NTRAIN_OPTS (sizeof train_opts / sizeof train_opts[0])
 
@@ -248,6 +250,14 @@ bool tools_train_compile_options(const char *cmd, TrainArgs *a, struct TrainComp
         } else if (IS("--lora-dropout")) {
             lora_hyper = name;
             ok = number(cmd, name, v, &ldrop);
+        } else if (IS("--features-batch")) {
+            double fb = 0;
+            ok = number(cmd, name, v, &fb);
+            if (ok && !(fb >= 1 && fb <= (1 << 20) && fb == floor(fb))) {
+                fprintf(stderr, "onnxtune %s: --features-batch wants an integer >= 1, not '%s'\n", cmd, v);
+                ok = false;
+            }
+            o->features_batch = ok ? (int64_t)fb : 0;
         } else if (IS("--cut")) {
             o->head.cut = v;
         } else if (IS("--pool")) {
