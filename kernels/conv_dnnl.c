@@ -4,7 +4,10 @@
  * arena. It does not do ConvTranspose, dtypes other than float32, or concurrent calls from several
  * threads (our callers are single-threaded; oneDNN's own OpenMP threads are fine). Any failure, a
  * geometry choose_layout() leaves to conv.c, or ONNXTUNE_DNNL=0 in the environment returns false and
- * the caller runs its own path; ONNXTUNE_DNNL=plain or =blocked puts every conv on that layout. */
+ * the caller runs its own path; ONNXTUNE_DNNL=plain or =blocked puts every conv on that layout.
+ * conv_dnnl_forward_layout takes x, y and the residual in nChw8c where the compiler keeps them so
+ * (codegen/layout.c): their memory descriptors are then blocked, and a primitive that picks that layout
+ * (oneDNN's AVX2 and SSE4.1 kernels do) runs without reorders. */
 #include "kernels.h"
 
 #ifndef ONNXTUNE_HAVE_DNNL
