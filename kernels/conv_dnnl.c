@@ -286,9 +286,12 @@ static ConvEntry *entry_create(const ConvKey *k)
         s[i] = (dnnl_dim_t)k->s[i];
         d[i] = (dnnl_dim_t)k->d[i] - 1;
         pl[i] = (dnnl_dim_t)k->p[i];
-        /* the end pad that gives exactly `out` (may only crop: then leave it to the fallback) */
-        pr[i] = ((dnnl_dim_t)k->out[i] - 1) * s[i] + ((dnnl_dim_t)k->k[i] - 1) * (dnnl_dim_t)k->d[i] + 1 -
-                (dnnl_dim_t)k->in[i] - pl[i];
+        /* the end pad that gives exactly `out`; negative when the last window ends before the input does
+         * (a 1x1 stride-2 downsample over an even size): 0 then, as oneDNN's floor division gives `out` */
+        dnnl_dim_t keff = ((dnnl_dim_t)k->k[i] - 1) * (dnnl_dim_t)k->d[i] + 1;
+        pr[i] = ((dnnl_dim_t)k->out[i] - 1) * s[i] + keff - (dnnl_dim_t)k->in[i] - pl[i];
+        if (pr[i] < 0 && ((dnnl_dim_t)k->in[i] + pl[i] - keff) / s[i] + 1 == (dnnl_dim_t)k->out[i])
+            pr[i] = 0;
         if (pr[i] < 0)
             goto fail;
     }
