@@ -3,10 +3,10 @@
  * does the reorders only for the tensors that stay plain). The same bytes as NCHW when C % 8 == 0.
  *
  * A value is blocked when it is a float32 [N, C, H, W] with C % 8 == 0, not a graph output, produced
- * by a Conv (any input layout), a MaxPool of a blocked input, or an elementwise op whose full-shape
- * inputs are all blocked, and every reader takes it blocked: a Conv's input or fused residual
- * (kernels' conv_forward_layout), a MaxPool or elementwise op whose output is blocked too, a
- * GlobalAveragePool (plain output). Elementwise ops need no code of their own: every full-shape operand
+ * by a Conv (any input layout), a MaxPool or inference BatchNormalization of a blocked input, or an
+ * elementwise op whose full-shape inputs are all blocked, and every reader takes it blocked: a Conv's
+ * input or fused residual (kernels' conv_forward_layout), a MaxPool, BatchNormalization or elementwise
+ * op whose output is blocked too, a GlobalAveragePool (plain output). Elementwise ops need no code of their own: every full-shape operand
  * is permuted alike, other operands are scalars. Whatever else reads a value keeps it plain.
  *
  * Only graphs of inference (every node in the forward phase, no onnxtune ops: nothing saved for a
@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+static bool is_graph_output(const Graph *g, const Value *v);
+static bool read_by_live_node(const Graph *g, const Value *v);
+
 static const char *const eltwise_ops[] = {
     "Relu", "LeakyRelu", "Clip", "Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Sigmoid", "Tanh",
     "HardSigmoid", "HardSwish", "Elu", "Neg", "Abs", NULL,
@@ -26,6 +29,17 @@ static const char *const eltwise_ops[] = {
 static bool is_op(const Node *n, const char *op)
 {
     return !n->domain[0] && strcmp(n->op_type, op) == 0;
+}
+
+/* An inference BatchNormalization: per channel, only its input 0 has a layout. */
+static bool is_bn(const Graph *g, const Node *n)
+{
+    if (!is_op(n, "BatchNormalization") || node_attr_int(n, "training_mode", 0) != 0 || n->ninputs < 5)
+        return false;
+    for (int k = 1; k < n->noutputs; k++)
+        if (read_by_live_node(g, n->outputs[k]) || is_graph_output(g, n->outputs[k]))
+            return false;
+    return true;
 }
 
 static bool is_eltwise(const Node *n)
@@ -75,6 +89,8 @@ static bool producer_ok(const Graph *g, const Node *p, const bool *blocked)
 {
     if (is_op(p, "Conv"))
         return p->inputs[0]->dtype == DT_FLOAT && p->inputs[1]->dtype == DT_FLOAT;
+    if (is_bn(g, p))
+        return blocked[p->inputs[0]->id];
     if (is_op(p, "MaxPool"))
         return blocked[p->inputs[0]->id] &&
                (p->noutputs < 2 || (!read_by_live_node(g, p->outputs[1]) && !is_graph_output(g, p->outputs[1])));
@@ -98,8 +114,10 @@ static bool producer_ok(const Graph *g, const Node *p, const bool *blocked)
 }
 
 /* Whether node m reads input k blocked, given the current decisions. */
-static bool reader_ok(const Node *m, int k, const bool *blocked)
+static bool reader_ok(const Graph *g, const Node *m, int k, const bool *blocked)
 {
+    if (is_bn(g, m))
+        return k == 0 && blocked[m->outputs[0]->id];
     if (is_op(m, "Conv"))
         return k == 0 || k == 7; /* the input, or pass_fuse's residual */
     if (is_op(m, "GlobalAveragePool"))
@@ -136,7 +154,7 @@ bool *cg_plan_layouts(Graph *g)
         const Value *v = g->values[i];
         const Node *p = v->producer;
         blocked[v->id] = blockable(v) && p && !p->dead && p->outputs[0] == v && !is_graph_output(g, v) &&
-                         (is_op(p, "Conv") || is_op(p, "MaxPool") || is_eltwise(p));
+                         (is_op(p, "Conv") || is_op(p, "MaxPool") || is_eltwise(p) || is_bn(g, p));
     }
     /* drop what breaks a rule until nothing changes (only ever removes: it ends) */
     for (bool changed = true; changed;) {
@@ -150,7 +168,7 @@ bool *cg_plan_layouts(Graph *g)
                 const Node *m = g->nodes[j];
                 for (int k = 0; ok && !m->dead && k < m->ninputs; k++)
                     if (m->inputs[k] == v)
-                        ok = reader_ok(m, k, blocked);
+                        ok = reader_ok(g, m, k, blocked);
             }
             if (!ok) {
                 blocked[v->id] = false;

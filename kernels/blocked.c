@@ -1,5 +1,6 @@
 /* blocked.c - what reads and writes oneDNN's blocked activation layout nChw8c besides the convs
- * (conv_dnnl.c): reorders to and from NCHW, MaxPool and GlobalAveragePool. The compiler keeps a value
+ * (conv_dnnl.c): reorders to and from NCHW, MaxPool, GlobalAveragePool and inference
+ * BatchNormalization. The compiler keeps a value
  * blocked between consecutive convs when every reader can take it (codegen/layout.c); these give the
  * same values as pool.c's plain kernels (same compares, same sums), only the addressing differs. */
 #include "kernels.h"
@@ -103,5 +104,26 @@ void global_avgpool_forward_blocked(float *y, const float *x, size_t n, size_t c
                 sum[l] += xp[i * BLK + l];
         for (size_t l = 0; l < BLK; l++) /* block nb of image n is y[n, nb % (c/8) * 8 + l] */
             y[nb * BLK + l] = spatial ? (float)(sum[l] / (double)spatial) : NAN;
+    }
+}
+
+void batchnorm_forward_blocked(float *y, const float *x, const float *scale, const float *bias, const float *mean,
+                               const float *var, size_t n, size_t c, size_t spatial, float epsilon)
+{
+    size_t blocks = n * (c / BLK);
+    #pragma omp parallel for schedule(static) if (blocks * spatial * BLK > 65536)
+    for (size_t nb = 0; nb < blocks; nb++) {
+        size_t ch0 = nb % (c / BLK) * BLK;
+        float mul[BLK], mu[BLK], add[BLK];
+        for (size_t l = 0; l < BLK; l++) { /* norm.c's batchnorm_forward, lane by lane */
+            mul[l] = (float)((double)scale[ch0 + l] / sqrt((double)var[ch0 + l] + (double)epsilon));
+            mu[l] = mean[ch0 + l];
+            add[l] = bias[ch0 + l];
+        }
+        const float *xp = x + nb * spatial * BLK;
+        float *yp = y + nb * spatial * BLK;
+        for (size_t i = 0; i < spatial; i++)
+            for (size_t l = 0; l < BLK; l++)
+                yp[i * BLK + l] = (xp[i * BLK + l] - mu[l]) * mul[l] + add[l];
     }
 }

@@ -223,6 +223,9 @@ void layout_from_blocked(float *dst, const float *src, size_t n, size_t c, size_
 void maxpool_forward_blocked(float *y, const float *x, size_t n, size_t c, const SpatialWindow *win);
 /* global_avgpool_forward of an nChw8c x into a plain y[N, C]; the same values (the same sums). */
 void global_avgpool_forward_blocked(float *y, const float *x, size_t n, size_t c, size_t spatial);
+/* batchnorm_forward (inference) with x and y both nChw8c; the same values. */
+void batchnorm_forward_blocked(float *y, const float *x, const float *scale, const float *bias, const float *mean,
+                               const float *var, size_t n, size_t c, size_t spatial, float epsilon);
 
 /* ======================================================================== kernels/pool.c */
 
