@@ -379,6 +379,11 @@ bool cg_blocked(Cg *cg, const Value *v)
     return v && cg->blocked && cg->blocked[v->id];
 }
 
+bool cg_is_const(Cg *cg, const Value *v)
+{
+    return v && cg->plan.slots[root_of(cg, v->id)].kind == MEM_CONST;
+}
+
 bool cg_unused(Cg *cg, const Value *v)
 {
     if (!v)

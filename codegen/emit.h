@@ -88,6 +88,8 @@ bool cg_unused(Cg *cg, const Value *v);
 
 /* Whether v lives in oneDNN's blocked layout nChw8c (codegen/layout.c) rather than NCHW. */
 bool cg_blocked(Cg *cg, const Value *v);
+/* Whether v is a constant of the weights blob (never written, never moved while the program runs). */
+bool cg_is_const(Cg *cg, const Value *v);
 /* The values of g to keep blocked (per value id, in g's arena; NULL: out of memory). After pass_fuse. */
 bool *cg_plan_layouts(Graph *g);
 

@@ -100,8 +100,10 @@ static const char *conv_layout(Cg *cg, const Node *n)
     const char *s = cg_blocked(cg, node_input(n, 7)) ? "CONV_SUM_BLOCKED" : NULL;
     if (!x && !y && !s)
         return NULL;
-    return cg_fmt(cg, "%s%s%s%s%s", x ? x : "", x && (y || s) ? " | " : "", y ? y : "", y && s ? " | " : "",
-                  s ? s : "");
+    const Value *b = node_input(n, 2);
+    bool wconst = cg_is_const(cg, n->inputs[1]) && (!b || cg_is_const(cg, b)) && !node_input(n, 3);
+    return cg_fmt(cg, "%s%s%s%s%s%s", x ? x : "", x && (y || s) ? " | " : "", y ? y : "", y && s ? " | " : "",
+                  s ? s : "", wconst ? " | CONV_W_CONST" : "");
 }
 
 /* A Conv that ir/pass_fuse.c fused with what follows it: inputs 3-6 the BatchNormalization's

@@ -285,6 +285,7 @@ void conv_forward_layout(float *y, const float *x, const float *w, const float *
         w = wf;
         bias = bf;
         e.bn_scale = e.bn_bias = e.bn_mean = e.bn_var = NULL;
+        layout &= ~(unsigned)CONV_W_CONST; /* folded into the workspace on every call */
     }
     if (conv_dnnl_forward_layout(y, x, w, bias, e.sum, n, c_in, c_out, group, win, &e.act, layout))
         return;

@@ -65,9 +65,16 @@ typedef struct ConvArg {
     dnnl_memory_t user, prim;   /* prim == user when no reorder is needed */
     dnnl_primitive_t reorder;   /* NULL when no reorder is needed */
     size_t offset;
+    size_t prim_bytes;          /* the reordered copy's size */
 } ConvArg;
 
-enum { CONV_ARGS = 4, CACHE_SIZE = 128, ARENA_ALIGN = 64 };
+enum { CONV_ARGS = 4, CACHE_SIZE = 128, ARENA_ALIGN = 64, WEIGHT_SLOTS = 16 };
+
+/* CONV_W_CONST: the reordered weights of one conv (by its weights' address), kept for the next call. */
+typedef struct WeightSlot {
+    const void *src;
+    void *buf;
+} WeightSlot;
 
 typedef struct ConvEntry {
     ConvKey key;
@@ -79,6 +86,7 @@ typedef struct ConvEntry {
     dnnl_memory_t sum_user;     /* has_sum, sum's layout not dst's: the caller's sum, reordered into dst first */
     dnnl_primitive_t sum_reorder;
     size_t sum_bytes;           /* has_sum, same layout: the bytes copied into dst first */
+    WeightSlot wslots[WEIGHT_SLOTS]; /* CONV_W_CONST: convs of this geometry share the entry */
     size_t scratch_offset, arena_size;
 } ConvEntry;
 
@@ -146,6 +154,8 @@ static void entry_destroy(ConvEntry *e)
         dnnl_memory_destroy(e->sum_user);
     if (e->conv)
         dnnl_primitive_destroy(e->conv);
+    for (int i = 0; i < WEIGHT_SLOTS; i++)
+        free(e->wslots[i].buf);
     free(e);
 }
 
@@ -188,7 +198,8 @@ static bool add_arg(ConvEntry *e, int arg, bool output, const dnnl_memory_desc_t
     if (dnnl_memory_create(&a->prim, want, dnnl.engine, DNNL_MEMORY_NONE) != dnnl_success)
         return false;
     a->offset = e->arena_size;
-    e->arena_size += (dnnl_memory_desc_get_size(want) + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    a->prim_bytes = dnnl_memory_desc_get_size(want);
+    e->arena_size += (a->prim_bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
     dnnl_primitive_desc_t rpd;
     if (dnnl_reorder_primitive_desc_create(&rpd, output ? want : user_md, dnnl.engine, output ? user_md : want,
                                            dnnl.engine, NULL) != dnnl_success)
@@ -226,7 +237,7 @@ static Layout choose_layout(const ConvKey *k)
 {
     if (dnnl.force != LAYOUT_AUTO)
         return (Layout)dnnl.force;
-    if (k->layout) /* the caller keeps blocked tensors: any other choice would add reorders */
+    if (k->layout & ~CONV_W_CONST) /* the caller keeps blocked tensors: any other choice would add reorders */
         return LAYOUT_BLOCKED;
     size_t in = 1, out = 1;
     bool pointwise = true;
@@ -437,16 +448,41 @@ static bool arena_reserve(size_t size)
     return dnnl.arena != NULL;
 }
 
+/* Where constant weights at `src` are reordered to: their own buffer, filled on the first call
+ * (*cached false) and reused on later ones (*cached true); the arena when no slot is left. */
+static void *weight_slot(ConvEntry *e, const ConvArg *a, const void *src, bool *cached)
+{
+    for (int i = 0; i < WEIGHT_SLOTS; i++) {
+        WeightSlot *w = &e->wslots[i];
+        if (w->buf && w->src == src) {
+            *cached = true;
+            return w->buf;
+        }
+        if (!w->buf) {
+            w->buf = aligned_alloc(ARENA_ALIGN, (a->prim_bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+            if (!w->buf)
+                break;
+            w->src = src;
+            return w->buf;
+        }
+    }
+    return dnnl.arena + a->offset;
+}
+
 static bool run(ConvEntry *e, void *const ptrs[CONV_ARGS], const float *sum)
 {
     if (!arena_reserve(e->arena_size))
         return false;
     dnnl_exec_arg_t exec[CONV_ARGS + 1];
+    bool cached[CONV_ARGS] = {false}; /* reordered on an earlier call: no reorder now */
     for (int i = 0; i < e->nargs; i++) {
         ConvArg *a = &e->args[i];
         if (dnnl_memory_set_data_handle(a->user, ptrs[i]) != dnnl_success)
             return false;
-        if (a->prim != a->user && dnnl_memory_set_data_handle(a->prim, dnnl.arena + a->offset) != dnnl_success)
+        void *prim_data = dnnl.arena + a->offset;
+        if (a->prim != a->user && a->arg == DNNL_ARG_WEIGHTS && (e->key.layout & CONV_W_CONST))
+            prim_data = weight_slot(e, a, ptrs[i], &cached[i]);
+        if (a->prim != a->user && dnnl_memory_set_data_handle(a->prim, prim_data) != dnnl_success)
             return false;
         exec[i] = (dnnl_exec_arg_t){a->arg, a->prim};
     }
@@ -458,7 +494,7 @@ static bool run(ConvEntry *e, void *const ptrs[CONV_ARGS], const float *sum)
     }
     for (int i = 0; i < e->nargs; i++) {
         ConvArg *a = &e->args[i];
-        if (a->reorder && !a->output) {
+        if (a->reorder && !a->output && !cached[i]) {
             dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->user}, {DNNL_ARG_TO, a->prim}};
             if (dnnl_primitive_execute(a->reorder, dnnl.stream, 2, r) != dnnl_success)
                 return false;
@@ -502,7 +538,7 @@ static bool dnnl_call(ConvDnnlDir dir, float *out, const float *a, const float *
         c_in == 0 || c_out == 0 || c_in % group || c_out % group)
         return false;
     /* nChw8c: 2-D, whole blocks of 8 channels (the compiler blocks nothing else) */
-    if (layout && (dir != CONV_DNNL_FORWARD || win->nd != 2 || ((layout & CONV_X_BLOCKED) && c_in % 8) ||
+    if ((layout & ~(unsigned)CONV_W_CONST) && (dir != CONV_DNNL_FORWARD || win->nd != 2 || ((layout & CONV_X_BLOCKED) && c_in % 8) ||
                    ((layout & (CONV_Y_BLOCKED | CONV_SUM_BLOCKED)) && c_out % 8)))
         return false;
     ConvKey k;
@@ -511,7 +547,7 @@ static bool dnnl_call(ConvDnnlDir dir, float *out, const float *a, const float *
     k.threads = omp_get_max_threads();
     k.has_bias = dir == CONV_DNNL_FORWARD && bias != NULL;
     k.has_sum = dir == CONV_DNNL_FORWARD && sum != NULL;
-    k.layout = (int)(layout & (CONV_X_BLOCKED | CONV_Y_BLOCKED | (sum ? CONV_SUM_BLOCKED : 0)));
+    k.layout = (int)(layout & (CONV_X_BLOCKED | CONV_Y_BLOCKED | CONV_W_CONST | (sum ? CONV_SUM_BLOCKED : 0)));
     if (dir == CONV_DNNL_FORWARD && act && act->kind != CONV_ACT_NONE) {
         k.act_kind = (int)act->kind;
         k.act_lo = act->lo;

@@ -201,6 +201,9 @@ enum {
     CONV_X_BLOCKED = 1,
     CONV_Y_BLOCKED = 2,
     CONV_SUM_BLOCKED = 4,
+    /* not a layout: w and bias are the program's constants (never written, never moved), so oneDNN's
+     * reordered copy of w is made on the first call and kept (one copy of each conv's weights) */
+    CONV_W_CONST = 8,
 };
 /* conv_forward_fused (ep NULL: conv_forward) with x, y and ep->sum in the layouts `layout` says.
  * oneDNN reads and writes the blocked ones directly; where it declines (no oneDNN, ONNXTUNE_DNNL=0, a

@@ -5,7 +5,8 @@
  * with every combination of blocked x / y / residual, BN and activation agrees with conv_forward_fused.
  * Programs: the small CNNs of tests/blocked/ (tests/ref/make_blocked_models.py: residual blocks,
  * MaxPool, GlobalAveragePool, depthwise + ReLU6, unfused elementwise ops, channel counts not a multiple
- * of 8, a conv output that is a graph output) compiled with the layout (which values are blocked is
+ * of 8, a conv output that is a graph output) compiled for batch 1 (the batch-2 input runs in two calls:
+ * the second on the constant weights oneDNN reordered in the first) with the layout (which values are blocked is
  * checked in the generated C) and with ONNXTUNE_BLOCKED=0, run, and compared with PyTorch and with each
  * other; the blocked program also with ONNXTUNE_DNNL=0, where conv_forward_layout's plain fallback runs.
  * Needs $ONNXTUNE (set by CTest) and a C compiler. */
@@ -276,7 +277,7 @@ static void check_model(const Model *m)
     for (int v = 0; v < 3; v++) {
         snprintf(prog, sizeof prog, "%s/%s-%s", tmp, m->name, v == 1 ? "plain" : "blocked");
         if (v != 2) {
-            int rc = run("ONNXTUNE_BLOCKED=%d '%s' compile tests/blocked/%s.onnx --infer --batch 2 -o '%s' --emit-c "
+            int rc = run("ONNXTUNE_BLOCKED=%d '%s' compile tests/blocked/%s.onnx --infer --batch 1 -o '%s' --emit-c "
                          "--werror", v == 0, tool, m->name, prog);
             CHECK_MSG(rc == 0, "compile %s (%s) exited %d", m->name, variants[v], rc);
             if (rc)
@@ -346,9 +347,33 @@ static void check_features(void)
     }
 }
 
+/* CONV_W_CONST: oneDNN's reordered weights are kept per weights address; two convs of one geometry
+ * (one cache entry) with different weights, called alternately, each keep their own. */
+static void check_const_weights(void)
+{
+    size_t n = 2, c = 16, hw = 6, sp = hw * hw, wsz = c * c * 9;
+    SpatialWindow win = {.nd = 2, .in = {hw, hw}, .out = {hw, hw}, .kernel = {3, 3}, .stride = {1, 1},
+                         .dilation = {1, 1}, .pad_begin = {1, 1}, .pad_end = {1, 1}};
+    float *x = rand_floats(n * c * sp), *xb = malloc(n * c * sp * sizeof *x), *w[2] = {rand_floats(wsz), rand_floats(wsz)};
+    float *want = malloc(n * c * sp * sizeof *x), *got = malloc(n * c * sp * sizeof *x), *gotp = malloc(n * c * sp * sizeof *x);
+    size_t ws = conv_forward_workspace(n, c, c, 1, &win);
+    float *work = malloc(ws ? ws : 1);
+    layout_to_blocked(xb, x, n, c, sp);
+    for (int call = 0; call < 5; call++) {
+        const float *wc = w[call % 2 == 0 && call != 4];
+        conv_forward(want, x, wc, NULL, n, c, c, 1, &win, work);
+        conv_forward_layout(got, xb, wc, NULL, n, c, c, 1, &win, NULL, CONV_X_BLOCKED | CONV_Y_BLOCKED | CONV_W_CONST, work);
+        layout_from_blocked(gotp, got, n, c, sp);
+        double err = max_rel(gotp, want, n * c * sp);
+        CHECK_MSG(err < 1e-4, "constant weights, call %d: max rel. error %g", call, err);
+    }
+    free(x), free(xb), free(w[0]), free(w[1]), free(want), free(got), free(gotp), free(work);
+}
+
 int main(void)
 {
     check_reorders();
+    check_const_weights();
     check_pools();
     check_conv_layouts();
     tool = getenv("ONNXTUNE");
