@@ -64,15 +64,17 @@ def source_dir(build):
     return REPO
 
 
-def build_prog(a, model, batch, work, onnxtune=None, suffix=""):
-    """onnxtune compile --emit-c, then the harness around the generated file. Returns (binary, MACs)."""
+def build_prog(a, model, batch, work, onnxtune=None, suffix="", env=None):
+    """onnxtune compile --emit-c (with `env` added to the environment), then the harness around the
+    generated file. Returns (binary, MACs)."""
     onnxtune = onnxtune or a.onnxtune
     onnx = os.path.join(a.zoo, model, "model.onnx")
     if not os.path.exists(onnx):
         sys.exit(f"infer.py: {onnx} is missing: /usr/bin/python3 models/export.py --out {a.zoo} --only {model}")
     prog = os.path.join(work, f"{model}-b{batch}{suffix}")
     t0 = time.time()
-    run([onnxtune, "compile", onnx, "--infer", "--batch", str(batch), "--emit-c", "-o", prog])
+    run([onnxtune, "compile", onnx, "--infer", "--batch", str(batch), "--emit-c", "-o", prog],
+        env=dict(os.environ, **(env or {})))
     compile_s = time.time() - t0
     build = os.path.dirname(os.path.abspath(onnxtune))
     src = source_dir(build)
@@ -183,7 +185,13 @@ def main():
                     help="time by process CPU time in every program (1 thread on a loaded machine), not wall time")
     ap.add_argument("--baseline", metavar="ONNXTUNE",
                     help="a second onnxtune build (e.g. before a change), timed in the same rounds")
+    ap.add_argument("--baseline-env", metavar="NAME=VALUE", action="append", default=[],
+                    help="compile the baseline with this in the environment (e.g. ONNXTUNE_BLOCKED=0); "
+                         "without --baseline, with --onnxtune")
     a = ap.parse_args()
+    baseline_env = dict(kv.split("=", 1) for kv in a.baseline_env)
+    if baseline_env and not a.baseline:
+        a.baseline = a.onnxtune
     build = os.path.dirname(os.path.abspath(a.onnxtune))
     a.zoo = a.zoo or os.path.join(build, "zoo")
     work = os.path.abspath(a.work or os.path.join(build, "bench-infer"))
@@ -202,7 +210,8 @@ def main():
         for b in batches:
             progs[m, b] = build_prog(a, m, b, work)
             if a.baseline:
-                progs[m, b, "baseline"] = build_prog(a, m, b, work, onnxtune=a.baseline, suffix="-baseline")
+                progs[m, b, "baseline"] = build_prog(a, m, b, work, onnxtune=a.baseline, suffix="-baseline",
+                                                     env=baseline_env)
             print(f"# built {m} batch {b}: {progs[m, b][1] * 2 / 1e9:.2f} GFLOP per pass "
                   f"(compile {progs[m, b][3]:.1f} s)", flush=True)
 

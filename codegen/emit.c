@@ -374,6 +374,16 @@ const char *cg_scratch(Cg *cg)
     return cg_fmt(cg, "(void *)(ws + %zu)", cg->plan.scratch[cg->node_index]);
 }
 
+bool cg_blocked(Cg *cg, const Value *v)
+{
+    return v && cg->blocked && cg->blocked[v->id];
+}
+
+bool cg_is_const(Cg *cg, const Value *v)
+{
+    return v && cg->plan.slots[root_of(cg, v->id)].kind == MEM_CONST;
+}
+
 bool cg_unused(Cg *cg, const Value *v)
 {
     if (!v)
@@ -760,6 +770,8 @@ static Status generate(Cg *cg, Gen *gen)
     if (!getenv("ONNXTUNE_NO_FUSE") && (st = pass_fuse(g, d))) /* may add values; the env var: for measuring */
         return st;
     size_t nv = g->nvalues ? g->nvalues : 1, nn = g->nnodes ? g->nnodes : 1;
+    if (!(cg->blocked = cg_plan_layouts(g)))
+        return diag_error(d, ST_NOMEM, "out of memory");
     cg->cname = arena_calloc(g->arena, nv, sizeof *cg->cname);
     cg->used = arena_calloc(g->arena, nv, sizeof *cg->used);
     cg->woff = arena_calloc(g->arena, nv, sizeof *cg->woff);

@@ -64,6 +64,7 @@ struct Cg {
     size_t *ctl_scratch;    /* per node index: the scratch bytes its bodies need */
     void **ctl_info;        /* per node index: what emit_control.c's check found for its emit */
     int nfunc;              /* body functions named so far (root only) */
+    bool *blocked;          /* per value: kept in nChw8c (codegen/layout.c) */
 };
 
 /* ---- printing ---- */
@@ -84,6 +85,13 @@ const char *cg_scratch(Cg *cg);
 size_t cg_numel(const Value *v);
 /* True when nothing reads v and it is not a graph output. */
 bool cg_unused(Cg *cg, const Value *v);
+
+/* Whether v lives in oneDNN's blocked layout nChw8c (codegen/layout.c) rather than NCHW. */
+bool cg_blocked(Cg *cg, const Value *v);
+/* Whether v is a constant of the weights blob (never written, never moved while the program runs). */
+bool cg_is_const(Cg *cg, const Value *v);
+/* The values of g to keep blocked (per value id, in g's arena; NULL: out of memory). After pass_fuse. */
+bool *cg_plan_layouts(Graph *g);
 
 /* ---- literals ---- */
 const char *cg_ctype(DType t);          /* "float", "int64_t", ... */

@@ -2,7 +2,8 @@
  * window builder the pools share: attributes and SAME_* pads resolved by ir/ops_conv.c's geometry,
  * output sizes from shape inference, printed as one static SpatialWindow per node.
  * float32 kernels; other float types run in float32 copies (EM_F32). A Conv that ir/pass_fuse.c fused
- * with a BatchNormalization, residual Add and Relu/Clip after it runs on conv_forward_fused.
+ * with a BatchNormalization, residual Add and Relu/Clip after it runs on conv_forward_fused; one whose input,
+ * output or residual codegen/layout.c keeps in the blocked layout on conv_forward_layout.
  *
  * Backward, below the forward emitters: emitters of the conv family's backward ops, onnxtune.ConvGradInput
  * and ConvGradWeight, on kernels/conv.c's conv_backward_input / conv_backward_weight, their workspace from
@@ -91,6 +92,20 @@ static size_t scratch_conv(const Node *n)
               : conv_forward_workspace(batch, ci, co, gr, &win);
 }
 
+/* The CONV_*_BLOCKED flags of a Conv whose input, output or residual codegen/layout.c keeps blocked. */
+static const char *conv_layout(Cg *cg, const Node *n)
+{
+    const char *x = cg_blocked(cg, n->inputs[0]) ? "CONV_X_BLOCKED" : NULL;
+    const char *y = cg_blocked(cg, n->outputs[0]) ? "CONV_Y_BLOCKED" : NULL;
+    const char *s = cg_blocked(cg, node_input(n, 7)) ? "CONV_SUM_BLOCKED" : NULL;
+    if (!x && !y && !s)
+        return NULL;
+    const Value *b = node_input(n, 2);
+    bool wconst = cg_is_const(cg, n->inputs[1]) && (!b || cg_is_const(cg, b)) && !node_input(n, 3);
+    return cg_fmt(cg, "%s%s%s%s%s%s", x ? x : "", x && (y || s) ? " | " : "", y ? y : "", y && s ? " | " : "",
+                  s ? s : "", wconst ? " | CONV_W_CONST" : "");
+}
+
 /* A Conv that ir/pass_fuse.c fused with what follows it: inputs 3-6 the BatchNormalization's
  * scale, bias, mean, var (or none), input 7 the residual (or none); onnxtune_act 0/1/2 = none/Relu/Clip. */
 static void emit_conv_fused(Cg *cg, const Node *n, size_t ci, size_t co, size_t gr)
@@ -105,6 +120,13 @@ static void emit_conv_fused(Cg *cg, const Node *n, size_t ci, size_t co, size_t 
     cg_line(cg, "    .sum = %s, .act = {%s, %s, %s}};", cg_ptr_or_null(cg, node_input(n, 7)), kind,
             cg_float(cg, node_attr_float(n, "onnxtune_act_lo", 0.0f)),
             cg_float(cg, node_attr_float(n, "onnxtune_act_hi", 0.0f)));
+    const char *layout = conv_layout(cg, n);
+    if (layout) {
+        cg_line(cg, "conv_forward_layout(%s, %s, %s, %s, %lld, %zu, %zu, %zu, &win, &ep, %s, %s);", cg_ptr(cg, y),
+                cg_ptr(cg, x), cg_ptr(cg, n->inputs[1]), cg_ptr_or_null(cg, node_input(n, 2)),
+                (long long)x->shape.dim[0], ci, co, gr, layout, cg_scratch(cg));
+        return;
+    }
     cg_line(cg, "conv_forward_fused(%s, %s, %s, %s, %lld, %zu, %zu, %zu, &win, &ep, %s);", cg_ptr(cg, y), cg_ptr(cg, x),
             cg_ptr(cg, n->inputs[1]), cg_ptr_or_null(cg, node_input(n, 2)), (long long)x->shape.dim[0], ci, co, gr,
             cg_scratch(cg));
@@ -123,6 +145,13 @@ static Status emit_conv(Cg *cg, const Node *n)
     cg_emit_window(cg, &win);
     if (!tr && node_attr(n, "onnxtune_act")) {
         emit_conv_fused(cg, n, ci, co, gr);
+        return ST_OK;
+    }
+    const char *layout = tr ? NULL : conv_layout(cg, n);
+    if (layout) {
+        cg_line(cg, "conv_forward_layout(%s, %s, %s, %s, %lld, %zu, %zu, %zu, &win, NULL, %s, %s);", cg_ptr(cg, y),
+                cg_ptr(cg, x), cg_ptr(cg, w), cg_ptr_or_null(cg, b), (long long)x->shape.dim[0], ci, co, gr, layout,
+                cg_scratch(cg));
         return ST_OK;
     }
     cg_line(cg, "%s(%s, %s, %s, %s, %lld, %zu, %zu, %zu, &win, %s);", tr ? "conv_transpose_forward" : "conv_forward",

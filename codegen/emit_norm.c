@@ -83,7 +83,8 @@ static Status emit_batchnorm(Cg *cg, const Node *n)
     for (int k = 1; k < n->noutputs; k++)
         if (!cg_unused(cg, n->outputs[k]))
             return cg_unsupported(cg, "the running statistics outputs outside training mode");
-    cg_line(cg, "batchnorm_forward(%s, %s, %s, %s, %s, %s, %zu, %zu, %zu, %s);", cg_ptr(cg, y), cg_ptr(cg, x),
+    cg_line(cg, "%s(%s, %s, %s, %s, %s, %s, %zu, %zu, %zu, %s);",
+            cg_blocked(cg, x) ? "batchnorm_forward_blocked" : "batchnorm_forward", cg_ptr(cg, y), cg_ptr(cg, x),
             cg_ptr(cg, n->inputs[1]), cg_ptr(cg, n->inputs[2]), cg_ptr(cg, n->inputs[3]), cg_ptr(cg, n->inputs[4]),
             bn, c, sp, cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)));
     return ST_OK;

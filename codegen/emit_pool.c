@@ -26,6 +26,11 @@ static Status emit_pool(Cg *cg, const Node *n)
         const Value *idx = n->noutputs > 1 ? n->outputs[1] : NULL;
         if (idx && cg_unused(cg, idx))
             idx = NULL;
+        if (cg_blocked(cg, x)) { /* codegen/layout.c: then y is blocked too and idx unused */
+            cg_line(cg, "maxpool_forward_blocked(%s, %s, %lld, %lld, &win); /* nChw8c */", cg_ptr(cg, y),
+                    cg_ptr(cg, x), batch, c);
+            return ST_OK;
+        }
         cg_line(cg, "maxpool_forward(%s, %s, %s, %lld, %lld, &win);", cg_ptr(cg, y), cg_ptr_or_null(cg, idx),
                 cg_ptr(cg, x), batch, c);
         if (idx && node_attr_int(n, "storage_order", 0) != 0)
@@ -52,6 +57,11 @@ static Status emit_global_pool(Cg *cg, const Node *n)
     size_t spatial = 1;
     for (int i = 2; i < x->shape.rank; i++)
         spatial *= (size_t)x->shape.dim[i];
+    if (strcmp(n->op_type, "GlobalAveragePool") == 0 && cg_blocked(cg, x)) { /* codegen/layout.c */
+        cg_line(cg, "global_avgpool_forward_blocked(%s, %s, %lld, %lld, %zu); /* nChw8c */", cg_ptr(cg, y),
+                cg_ptr(cg, x), batch, c, spatial);
+        return ST_OK;
+    }
     if (strcmp(n->op_type, "GlobalAveragePool") == 0 || strcmp(n->op_type, "GlobalMaxPool") == 0) {
         cg_line(cg, "%s(%s, %s, %lld, %lld, %zu);",
                 strcmp(n->op_type, "GlobalAveragePool") == 0 ? "global_avgpool_forward" : "global_maxpool_forward",

@@ -8,6 +8,8 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conv_geom.h"
@@ -237,6 +239,68 @@ void conv_forward_fused(float *y, const float *x, const float *w, const float *b
     #pragma omp parallel for schedule(static) if (total > 65536)
     for (size_t i = 0; i < total; i++)
         y[i] = apply_act(sum ? y[i] + sum[i] : y[i], &act);
+}
+
+/* A plain copy of an nChw8c tensor (or room for one: src NULL); aborts when out of memory rather than
+ * compute on the wrong layout (the kernels return no status). */
+static float *plain_copy(const float *src, size_t n, size_t c, size_t spatial)
+{
+    size_t bytes = (n * c * spatial * sizeof(float) + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (!p) {
+        fprintf(stderr, "onnxtune: out of memory (%zu bytes for a conv's plain copy)\n", bytes);
+        abort();
+    }
+    if (src)
+        layout_from_blocked(p, src, n, c, spatial);
+    return p;
+}
+
+void conv_forward_layout(float *y, const float *x, const float *w, const float *bias, size_t n, size_t c_in,
+                         size_t c_out, size_t group, const SpatialWindow *win, const ConvEpilogue *ep,
+                         unsigned layout, float *workspace)
+{
+    static const ConvEpilogue none = {0};
+    if (!ep)
+        ep = &none;
+    Geom3 g = geom3_from(win);
+    if (n == 0 || c_out == 0 || g.out_size == 0)
+        return;
+    if (!layout) {
+        conv_forward_fused(y, x, w, bias, n, c_in, c_out, group, win, ep, workspace);
+        return;
+    }
+    ConvEpilogue e = *ep;
+    if (ep->bn_scale) { /* fold the BatchNormalization here too (conv_forward_fused's layout) */
+        size_t per_oc = c_in / (group ? group : 1) * g.k_size;
+        float *wf = workspace, *bf = workspace + align_floats(c_out * per_oc);
+        workspace = bf + align_floats(c_out);
+        #pragma omp parallel for schedule(static) if (c_out * per_oc > 65536)
+        for (size_t oc = 0; oc < c_out; oc++) {
+            float sc = (float)((double)ep->bn_scale[oc] / sqrt((double)ep->bn_var[oc] + (double)ep->bn_eps));
+            for (size_t i = 0; i < per_oc; i++)
+                wf[oc * per_oc + i] = w[oc * per_oc + i] * sc;
+            bf[oc] = ((bias ? bias[oc] : 0.0f) - ep->bn_mean[oc]) * sc + ep->bn_bias[oc];
+        }
+        w = wf;
+        bias = bf;
+        e.bn_scale = e.bn_bias = e.bn_mean = e.bn_var = NULL;
+        layout &= ~(unsigned)CONV_W_CONST; /* folded into the workspace on every call */
+    }
+    if (conv_dnnl_forward_layout(y, x, w, bias, e.sum, n, c_in, c_out, group, win, &e.act, layout))
+        return;
+    /* oneDNN declined: the plain path on plain copies of the blocked tensors */
+    float *xp = layout & CONV_X_BLOCKED ? plain_copy(x, n, c_in, g.in_size) : NULL;
+    float *sp = e.sum && (layout & CONV_SUM_BLOCKED) ? plain_copy(e.sum, n, c_out, g.out_size) : NULL;
+    float *yp = layout & CONV_Y_BLOCKED ? plain_copy(NULL, n, c_out, g.out_size) : NULL;
+    if (sp)
+        e.sum = sp;
+    conv_forward_fused(yp ? yp : y, xp ? xp : x, w, bias, n, c_in, c_out, group, win, &e, workspace);
+    if (yp)
+        layout_to_blocked(y, yp, n, c_out, g.out_size);
+    free(xp);
+    free(sp);
+    free(yp);
 }
 
 /* y[c, :] += col[(c, tap), i] at o = i*s - p + tap*d, for every channel c (each thread owns whole

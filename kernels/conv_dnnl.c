@@ -4,7 +4,10 @@
  * arena. It does not do ConvTranspose, dtypes other than float32, or concurrent calls from several
  * threads (our callers are single-threaded; oneDNN's own OpenMP threads are fine). Any failure, a
  * geometry choose_layout() leaves to conv.c, or ONNXTUNE_DNNL=0 in the environment returns false and
- * the caller runs its own path; ONNXTUNE_DNNL=plain or =blocked puts every conv on that layout. */
+ * the caller runs its own path; ONNXTUNE_DNNL=plain or =blocked puts every conv on that layout.
+ * conv_dnnl_forward_layout takes x, y and the residual in nChw8c where the compiler keeps them so
+ * (codegen/layout.c): their memory descriptors are then blocked, and a primitive that picks that layout
+ * (oneDNN's AVX2 and SSE4.1 kernels do) runs without reorders. */
 #include "kernels.h"
 
 #ifndef ONNXTUNE_HAVE_DNNL
@@ -26,6 +29,13 @@ bool conv_dnnl_forward_sum(float *y, const float *x, const float *w, const float
     return false;
 }
 
+bool conv_dnnl_forward_layout(float *y, const float *x, const float *w, const float *bias, const float *sum,
+                              size_t n, size_t c_in, size_t c_out, size_t group, const SpatialWindow *win,
+                              const ConvAct *act, unsigned layout)
+{
+    return false;
+}
+
 #else
 
 #include <oneapi/dnnl/dnnl.h>
@@ -41,6 +51,7 @@ typedef struct ConvKey {
     int has_sum;                            /* forward: dst += sum (post-op) before the activation */
     int act_kind;
     float act_lo, act_hi;
+    int layout;                             /* CONV_*_BLOCKED: the caller's x, y, sum in nChw8c */
     size_t n, c_in, c_out, group, nd;
     size_t in[RT_MAX_SPATIAL], out[RT_MAX_SPATIAL], k[RT_MAX_SPATIAL], s[RT_MAX_SPATIAL], d[RT_MAX_SPATIAL],
         p[RT_MAX_SPATIAL];
@@ -54,9 +65,16 @@ typedef struct ConvArg {
     dnnl_memory_t user, prim;   /* prim == user when no reorder is needed */
     dnnl_primitive_t reorder;   /* NULL when no reorder is needed */
     size_t offset;
+    size_t prim_bytes;          /* the reordered copy's size */
 } ConvArg;
 
-enum { CONV_ARGS = 4, CACHE_SIZE = 128, ARENA_ALIGN = 64 };
+enum { CONV_ARGS = 4, CACHE_SIZE = 128, ARENA_ALIGN = 64, WEIGHT_SLOTS = 16 };
+
+/* CONV_W_CONST: the reordered weights of one conv (by its weights' address), kept for the next call. */
+typedef struct WeightSlot {
+    const void *src;
+    void *buf;
+} WeightSlot;
 
 typedef struct ConvEntry {
     ConvKey key;
@@ -65,8 +83,10 @@ typedef struct ConvEntry {
     ConvArg args[CONV_ARGS];
     int nargs;
     dnnl_memory_t scratch;      /* the primitive's scratchpad, at scratch_offset in the arena */
-    dnnl_memory_t sum_user;     /* has_sum on a blocked dst: the caller's sum, reordered into dst first */
+    dnnl_memory_t sum_user;     /* has_sum, sum's layout not dst's: the caller's sum, reordered into dst first */
     dnnl_primitive_t sum_reorder;
+    size_t sum_bytes;           /* has_sum, same layout: the bytes copied into dst first */
+    WeightSlot wslots[WEIGHT_SLOTS]; /* CONV_W_CONST: convs of this geometry share the entry */
     size_t scratch_offset, arena_size;
 } ConvEntry;
 
@@ -135,6 +155,8 @@ static void entry_destroy(ConvEntry *e)
         dnnl_memory_destroy(e->sum_user);
     if (e->conv)
         dnnl_primitive_destroy(e->conv);
+    for (int i = 0; i < WEIGHT_SLOTS; i++)
+        free(e->wslots[i].buf);
     free(e);
 }
 
@@ -177,7 +199,8 @@ static bool add_arg(ConvEntry *e, int arg, bool output, const dnnl_memory_desc_t
     if (dnnl_memory_create(&a->prim, want, dnnl.engine, DNNL_MEMORY_NONE) != dnnl_success)
         return false;
     a->offset = e->arena_size;
-    e->arena_size += (dnnl_memory_desc_get_size(want) + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    a->prim_bytes = dnnl_memory_desc_get_size(want);
+    e->arena_size += (a->prim_bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
     dnnl_primitive_desc_t rpd;
     if (dnnl_reorder_primitive_desc_create(&rpd, output ? want : user_md, dnnl.engine, output ? user_md : want,
                                            dnnl.engine, NULL) != dnnl_success)
@@ -215,6 +238,8 @@ static Layout choose_layout(const ConvKey *k)
 {
     if (dnnl.force != LAYOUT_AUTO)
         return (Layout)dnnl.force;
+    if (k->layout & ~CONV_W_CONST) /* the caller keeps blocked tensors: any other choice would add reorders */
+        return LAYOUT_BLOCKED;
     size_t in = 1, out = 1;
     bool pointwise = true;
     for (size_t i = 0; i < k->nd; i++) {
@@ -273,15 +298,20 @@ static ConvEntry *entry_create(const ConvKey *k)
         s[i] = (dnnl_dim_t)k->s[i];
         d[i] = (dnnl_dim_t)k->d[i] - 1;
         pl[i] = (dnnl_dim_t)k->p[i];
-        /* the end pad that gives exactly `out` (may only crop: then leave it to the fallback) */
-        pr[i] = ((dnnl_dim_t)k->out[i] - 1) * s[i] + ((dnnl_dim_t)k->k[i] - 1) * (dnnl_dim_t)k->d[i] + 1 -
-                (dnnl_dim_t)k->in[i] - pl[i];
+        /* the end pad that gives exactly `out`; negative when the last window ends before the input does
+         * (a 1x1 stride-2 downsample over an even size): 0 then, as oneDNN's floor division gives `out` */
+        dnnl_dim_t keff = ((dnnl_dim_t)k->k[i] - 1) * (dnnl_dim_t)k->d[i] + 1;
+        pr[i] = ((dnnl_dim_t)k->out[i] - 1) * s[i] + keff - (dnnl_dim_t)k->in[i] - pl[i];
+        if (pr[i] < 0 && ((dnnl_dim_t)k->in[i] + pl[i] - keff) / s[i] + 1 == (dnnl_dim_t)k->out[i])
+            pr[i] = 0;
         if (pr[i] < 0)
             goto fail;
     }
-    dnnl_memory_desc_t ux, uw, uy, ub, ax, aw, ay;
-    if (dnnl_memory_desc_init_by_tag(&ux, 2 + nsp, xd, dnnl_f32, plain_tag(2 + nsp)) ||
-        dnnl_memory_desc_init_by_tag(&uy, 2 + nsp, yd, dnnl_f32, plain_tag(2 + nsp)) ||
+    dnnl_memory_desc_t ux, uw, uy, ub, us, ax, aw, ay;
+    dnnl_format_tag_t plain = plain_tag(2 + nsp);
+    if (dnnl_memory_desc_init_by_tag(&ux, 2 + nsp, xd, dnnl_f32, k->layout & CONV_X_BLOCKED ? dnnl_aBcd8b : plain) ||
+        dnnl_memory_desc_init_by_tag(&uy, 2 + nsp, yd, dnnl_f32, k->layout & CONV_Y_BLOCKED ? dnnl_aBcd8b : plain) ||
+        dnnl_memory_desc_init_by_tag(&us, 2 + nsp, yd, dnnl_f32, k->layout & CONV_SUM_BLOCKED ? dnnl_aBcd8b : plain) ||
         dnnl_memory_desc_init_by_tag(&uw, wnd, wd, dnnl_f32, plain_tag(wnd)) ||
         dnnl_memory_desc_init_by_tag(&ub, 1, bd, dnnl_f32, dnnl_a))
         goto fail;
@@ -340,16 +370,17 @@ static ConvEntry *entry_create(const ConvKey *k)
         if (k->has_bias)
             ARG(DNNL_ARG_BIAS, false, &ub, dnnl_query_weights_md, 1);
         ARG(DNNL_ARG_DST, true, &uy, dnnl_query_dst_md, 0);
-        if (k->has_sum && e->args[e->nargs - 1].reorder) { /* the sum goes into the blocked dst first */
+        if (k->has_sum && !dnnl_memory_desc_equal(&us, q)) { /* the sum goes into the primitive's dst first */
             dnnl_primitive_desc_t rpd;
-            ConvArg *dst = &e->args[e->nargs - 1];
-            if (dnnl_memory_create(&e->sum_user, &uy, dnnl.engine, DNNL_MEMORY_NONE) != dnnl_success ||
-                dnnl_reorder_primitive_desc_create(&rpd, &uy, dnnl.engine, q, dnnl.engine, NULL) != dnnl_success)
+            if (dnnl_memory_create(&e->sum_user, &us, dnnl.engine, DNNL_MEMORY_NONE) != dnnl_success ||
+                dnnl_reorder_primitive_desc_create(&rpd, &us, dnnl.engine, q, dnnl.engine, NULL) != dnnl_success)
                 goto fail_pd;
             dnnl_status_t st = dnnl_primitive_create(&e->sum_reorder, rpd);
             dnnl_primitive_desc_destroy(rpd);
-            if (st != dnnl_success || !dst->prim)
+            if (st != dnnl_success)
                 goto fail_pd;
+        } else if (k->has_sum) {
+            e->sum_bytes = dnnl_memory_desc_get_size(q);
         }
         break;
     case CONV_DNNL_BACKWARD_INPUT:
@@ -418,16 +449,41 @@ static bool arena_reserve(size_t size)
     return dnnl.arena != NULL;
 }
 
+/* Where constant weights at `src` are reordered to: their own buffer, filled on the first call
+ * (*cached false) and reused on later ones (*cached true); the arena when no slot is left. */
+static void *weight_slot(ConvEntry *e, const ConvArg *a, const void *src, bool *cached)
+{
+    for (int i = 0; i < WEIGHT_SLOTS; i++) {
+        WeightSlot *w = &e->wslots[i];
+        if (w->buf && w->src == src) {
+            *cached = true;
+            return w->buf;
+        }
+        if (!w->buf) {
+            w->buf = aligned_alloc(ARENA_ALIGN, (a->prim_bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+            if (!w->buf)
+                break;
+            w->src = src;
+            return w->buf;
+        }
+    }
+    return dnnl.arena + a->offset;
+}
+
 static bool run(ConvEntry *e, void *const ptrs[CONV_ARGS], const float *sum)
 {
     if (!arena_reserve(e->arena_size))
         return false;
     dnnl_exec_arg_t exec[CONV_ARGS + 1];
+    bool cached[CONV_ARGS] = {false}; /* reordered on an earlier call: no reorder now */
     for (int i = 0; i < e->nargs; i++) {
         ConvArg *a = &e->args[i];
         if (dnnl_memory_set_data_handle(a->user, ptrs[i]) != dnnl_success)
             return false;
-        if (a->prim != a->user && dnnl_memory_set_data_handle(a->prim, dnnl.arena + a->offset) != dnnl_success)
+        void *prim_data = dnnl.arena + a->offset;
+        if (a->prim != a->user && a->arg == DNNL_ARG_WEIGHTS && (e->key.layout & CONV_W_CONST))
+            prim_data = weight_slot(e, a, ptrs[i], &cached[i]);
+        if (a->prim != a->user && dnnl_memory_set_data_handle(a->prim, prim_data) != dnnl_success)
             return false;
         exec[i] = (dnnl_exec_arg_t){a->arg, a->prim};
     }
@@ -439,7 +495,7 @@ static bool run(ConvEntry *e, void *const ptrs[CONV_ARGS], const float *sum)
     }
     for (int i = 0; i < e->nargs; i++) {
         ConvArg *a = &e->args[i];
-        if (a->reorder && !a->output) {
+        if (a->reorder && !a->output && !cached[i]) {
             dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->user}, {DNNL_ARG_TO, a->prim}};
             if (dnnl_primitive_execute(a->reorder, dnnl.stream, 2, r) != dnnl_success)
                 return false;
@@ -447,16 +503,14 @@ static bool run(ConvEntry *e, void *const ptrs[CONV_ARGS], const float *sum)
     }
     if (e->key.has_sum) { /* dst holds the sum before the conv adds to it */
         ConvArg *dst = &e->args[e->nargs - 1];
+        void *dst_data = dst->prim == dst->user ? ptrs[e->nargs - 1] : (void *)(dnnl.arena + dst->offset);
         if (e->sum_reorder) {
             dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->sum_user}, {DNNL_ARG_TO, dst->prim}};
             if (dnnl_memory_set_data_handle(e->sum_user, (void *)sum) != dnnl_success ||
                 dnnl_primitive_execute(e->sum_reorder, dnnl.stream, 2, r) != dnnl_success)
                 return false;
-        } else if (ptrs[e->nargs - 1] != (void *)sum) {
-            size_t numel = e->key.n * e->key.c_out;
-            for (size_t i = 0; i < e->key.nd; i++)
-                numel *= e->key.out[i];
-            memcpy(ptrs[e->nargs - 1], sum, numel * sizeof(float));
+        } else if (dst_data != (void *)sum) {
+            memcpy(dst_data, sum, e->sum_bytes);
         }
     }
     if (dnnl_primitive_execute(e->conv, dnnl.stream, nexec, exec) != dnnl_success)
@@ -474,7 +528,7 @@ static bool run(ConvEntry *e, void *const ptrs[CONV_ARGS], const float *sum)
 
 static bool dnnl_call(ConvDnnlDir dir, float *out, const float *a, const float *b, const float *bias,
                       const float *sum, size_t n, size_t c_in, size_t c_out, size_t group, const SpatialWindow *win,
-                      const ConvAct *act)
+                      const ConvAct *act, unsigned layout)
 {
     /* Inside a parallel region (a training program's features pass runs one sample per thread) the
      * shared primitive cache and arena below would race, and conv.c's single-threaded loops give the
@@ -484,12 +538,17 @@ static bool dnnl_call(ConvDnnlDir dir, float *out, const float *a, const float *
     if (!conv_dnnl_enabled() || win->nd < 1 || win->nd > RT_MAX_SPATIAL || n == 0 || group == 0 ||
         c_in == 0 || c_out == 0 || c_in % group || c_out % group)
         return false;
+    /* nChw8c: 2-D, whole blocks of 8 channels (the compiler blocks nothing else) */
+    if ((layout & ~(unsigned)CONV_W_CONST) && (dir != CONV_DNNL_FORWARD || win->nd != 2 || ((layout & CONV_X_BLOCKED) && c_in % 8) ||
+                   ((layout & (CONV_Y_BLOCKED | CONV_SUM_BLOCKED)) && c_out % 8)))
+        return false;
     ConvKey k;
     memset(&k, 0, sizeof k);
     k.dir = (int)dir;
     k.threads = omp_get_max_threads();
     k.has_bias = dir == CONV_DNNL_FORWARD && bias != NULL;
     k.has_sum = dir == CONV_DNNL_FORWARD && sum != NULL;
+    k.layout = (int)(layout & (CONV_X_BLOCKED | CONV_Y_BLOCKED | CONV_W_CONST | (sum ? CONV_SUM_BLOCKED : 0)));
     if (dir == CONV_DNNL_FORWARD && act && act->kind != CONV_ACT_NONE) {
         k.act_kind = (int)act->kind;
         k.act_lo = act->lo;
@@ -523,13 +582,20 @@ static bool dnnl_call(ConvDnnlDir dir, float *out, const float *a, const float *
 bool conv_dnnl(ConvDnnlDir dir, float *out, const float *a, const float *b, const float *bias, size_t n,
                size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act)
 {
-    return dnnl_call(dir, out, a, b, bias, NULL, n, c_in, c_out, group, win, act);
+    return dnnl_call(dir, out, a, b, bias, NULL, n, c_in, c_out, group, win, act, 0);
 }
 
 bool conv_dnnl_forward_sum(float *y, const float *x, const float *w, const float *bias, const float *sum, size_t n,
                            size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act)
 {
-    return dnnl_call(CONV_DNNL_FORWARD, y, x, w, bias, sum, n, c_in, c_out, group, win, act);
+    return dnnl_call(CONV_DNNL_FORWARD, y, x, w, bias, sum, n, c_in, c_out, group, win, act, 0);
+}
+
+bool conv_dnnl_forward_layout(float *y, const float *x, const float *w, const float *bias, const float *sum,
+                              size_t n, size_t c_in, size_t c_out, size_t group, const SpatialWindow *win,
+                              const ConvAct *act, unsigned layout)
+{
+    return dnnl_call(CONV_DNNL_FORWARD, y, x, w, bias, sum, n, c_in, c_out, group, win, act, layout);
 }
 
 #endif

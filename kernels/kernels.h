@@ -202,6 +202,42 @@ void conv_forward_fused(float *y, const float *x, const float *w, const float *b
                         size_t n, size_t c_in, size_t c_out, size_t group,
                         const SpatialWindow *win, const ConvEpilogue *ep, float *workspace);
 
+/* Where a forward conv's tensors live (ORed into `layout`): plain NCHW, or oneDNN's blocked nChw8c
+ * (x[n][c/8][h][w][c%8], the same bytes when C % 8 == 0; 2-D convs only), which the compiler keeps
+ * between layers (codegen/layout.c) so that consecutive convs need no reorders. */
+enum {
+    CONV_X_BLOCKED = 1,
+    CONV_Y_BLOCKED = 2,
+    CONV_SUM_BLOCKED = 4,
+    /* not a layout: w and bias are the program's constants (never written, never moved), so oneDNN's
+     * reordered copy of w is made on the first call and kept (one copy of each conv's weights) */
+    CONV_W_CONST = 8,
+};
+/* conv_forward_fused (ep NULL: conv_forward) with x, y and ep->sum in the layouts `layout` says.
+ * oneDNN reads and writes the blocked ones directly; where it declines (no oneDNN, ONNXTUNE_DNNL=0, a
+ * parallel region, a failed set-up) the plain path runs on plain copies (allocated per call; the
+ * process aborts with a message if that allocation fails). workspace as conv_forward_fused's. */
+void conv_forward_layout(float *y, const float *x, const float *w, const float *bias, size_t n, size_t c_in,
+                         size_t c_out, size_t group, const SpatialWindow *win, const ConvEpilogue *ep,
+                         unsigned layout, float *workspace);
+/* conv_dnnl_forward_sum with `layout` (CONV_*_BLOCKED) for x, y and sum. */
+bool conv_dnnl_forward_layout(float *y, const float *x, const float *w, const float *bias, const float *sum,
+                              size_t n, size_t c_in, size_t c_out, size_t group, const SpatialWindow *win,
+                              const ConvAct *act, unsigned layout);
+
+/* ======================================================================== kernels/blocked.c */
+
+/* nChw8c (C % 8 == 0) <-> NCHW of x[n, c, spatial]; dst and src must not overlap. */
+void layout_to_blocked(float *dst, const float *src, size_t n, size_t c, size_t spatial);
+void layout_from_blocked(float *dst, const float *src, size_t n, size_t c, size_t spatial);
+/* maxpool_forward (no indices, 2-D windows) with x and y both nChw8c; the same values. */
+void maxpool_forward_blocked(float *y, const float *x, size_t n, size_t c, const SpatialWindow *win);
+/* global_avgpool_forward of an nChw8c x into a plain y[N, C]; the same values (the same sums). */
+void global_avgpool_forward_blocked(float *y, const float *x, size_t n, size_t c, size_t spatial);
+/* batchnorm_forward (inference) with x and y both nChw8c; the same values. */
+void batchnorm_forward_blocked(float *y, const float *x, const float *scale, const float *bias, const float *mean,
+                               const float *var, size_t n, size_t c, size_t spatial, float epsilon);
+
 /* ======================================================================== kernels/pool.c */
 
 /* MaxPool (ONNX 12): y[N, C, out...] = max of x[N, C, in...] over each window; padding never wins.

@@ -20,3 +20,11 @@ if(ONNXTUNE_DNNL)
       ENVIRONMENT "DNNL_MAX_CPU_ISA=${isa};ONNXTUNE=$<TARGET_FILE:onnxtune>;ONNXTUNE_BUILD=${CMAKE_BINARY_DIR}")
   endforeach()
 endif()
+
+# test_blocked on oneDNN's SSE4.1 kernels too: the blocked layout must stay right whatever format the
+# primitives pick there (conv_dnnl reorders where it differs from nChw8c).
+if(ONNXTUNE_DNNL)
+  add_test(NAME test_blocked_isa_sse41 COMMAND test_blocked WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_blocked_isa_sse41 PROPERTIES
+    ENVIRONMENT "DNNL_MAX_CPU_ISA=SSE41;ONNXTUNE=$<TARGET_FILE:onnxtune>;ONNXTUNE_BUILD=${CMAKE_BINARY_DIR}")
+endif()
