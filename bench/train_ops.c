@@ -1,5 +1,6 @@
 /* train_ops.c - milliseconds of the non-conv kernels of a training step's trainable part at the
- * shapes of resnet18 layer4 and mobilenet_v2 features[14:] (batch 16, 224x224): BatchNormalization
+ * shapes of resnet18 layer4 and mobilenet_v2 features[14:] (batch 16, 224x224) and the largest maps
+ * of the all-trainable steps: BatchNormalization
  * forward and backward (eval-mode statistics, as scenario B; and training mode), Relu / Clip (ReLU6)
  * forward and backward, the residual Add, and the SGD momentum update over a layer's weights. It
  * checks nothing (test_rt_norm, test_rt_dense and test_grad_* do). 1 thread, process CPU time, median.
@@ -60,6 +61,9 @@ int main(int argc, char **argv)
         {"mobilenet_v2 [16,160,7,7]", 16, 160, 49, 3},
         {"mobilenet_v2 [16,576,14,14]", 16, 576, 196, 1},
         {"mobilenet_v2 [16,1280,7,7]", 16, 1280, 49, 1},
+        /* all-trainable: the largest maps */
+        {"resnet18 conv1 [16,64,112,112]", 16, 64, 12544, 1},
+        {"mobilenet_v2 [16,96,112,112]", 16, 96, 12544, 1},
     };
     const float lo = 0.0f, hi = 6.0f;
     printf("ms per call, median of %d, 1 thread CPU time (count = occurrences in the trainable part)\n", REPS);
@@ -88,6 +92,7 @@ int main(int argc, char **argv)
         printf("\n");
         free(x), free(dy), free(y), free(dx), free(sc), free(bi), free(mean), free(var), free(ds), free(db);
         free(rm), free(rv);
+        fflush(stdout);
     }
     /* SGD with momentum over layer4's weights (8.4 M values) */
     size_t np = 8398858;
