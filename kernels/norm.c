@@ -165,7 +165,7 @@ void lrn_backward(float *dx, const float *dy, const float *x, size_t n, size_t c
 /* BatchNormalization training forward and backward walk x and dy in memory order, a block of CB
  * channels at a time (each thread owns whole blocks): for each image, the block's rows one after
  * another, so the hardware prefetcher streams them (a walk down one channel across the images jumps
- * by c * spatial floats per row and was ~6x slower on 7x7 maps). Per-channel sums are double; a row is
+ * by c * spatial floats per row: 2-2.5x slower on 7x7 maps). Per-channel sums are double; a row is
  * summed in 8 lanes (GCC/clang vectors: element i goes to lane i % 8, lanes added in a fixed order,
  * so it vectorises) and the row totals are added image by image. The order depends only on the shape,
  * never on the thread count. */
