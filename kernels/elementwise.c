@@ -937,6 +937,35 @@ bool unary_backward_reads_output(UnaryOp op)
 /* dx[i] = dy[i] * D, with v = t[i] (X or Y). */
 #define EACH_GRAD(D) for (size_t i = 0; i < n; i++) { float v = t[i]; dx[i] = dy[i] * (D); }
 
+/* dx[i] = keep(t[i]) ? dy[i] : 0 as a bit mask over 4-float vectors (GCC/clang vector extensions, SSE2
+ * on baseline x86-64): written as a ternary, gcc leaves these loops scalar (control flow in the loop),
+ * ~6x slower than the forward. dy goes through unchanged or becomes +0 (torch's threshold_backward). */
+typedef float GradV4 __attribute__((vector_size(16)));
+typedef int32_t GradM4 __attribute__((vector_size(16)));
+
+static inline GradV4 grad_load(const float *p)
+{
+    GradV4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void grad_store(float *p, GradV4 dy, GradM4 keep)
+{
+    GradV4 v = (GradV4)((GradM4)dy & keep);
+    memcpy(p, &v, sizeof v);
+}
+
+/* ReLU: keep where t > 0 (t the input or the output: the same mask) */
+static void relu_grad(float *dx, const float *dy, const float *t, size_t n)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        grad_store(dx + i, grad_load(dy + i), grad_load(t + i) > 0.0f);
+    for (; i < n; i++)
+        dx[i] = t[i] > 0 ? dy[i] : 0.0f;
+}
+
 static void unary_backward_slice(UnaryOp op, float *dx, const float *dy, const float *t, size_t n, float alpha,
                                  float beta)
 {
@@ -950,7 +979,7 @@ static void unary_backward_slice(UnaryOp op, float *dx, const float *dy, const f
     case UNARY_TANH:       EACH_GRAD(1.0f - v * v); break;                       /* from y */
     case UNARY_SOFTPLUS:   EACH_GRAD(1.0f / (1.0f + expf(-v))); break;           /* sigmoid(x) */
     case UNARY_SOFTSIGN:   EACH_GRAD(1.0f / ((1.0f + fabsf(v)) * (1.0f + fabsf(v)))); break;
-    case UNARY_RELU:       EACH_GRAD(v > 0 ? 1.0f : 0.0f); break;
+    case UNARY_RELU:       relu_grad(dx, dy, t, n); break;
     case UNARY_LEAKY_RELU: EACH_GRAD(v > 0 ? 1.0f : alpha); break;
     case UNARY_ELU:        EACH_GRAD(v > 0 ? 1.0f : alpha * expf(v)); break;
     case UNARY_SELU:       EACH_GRAD(v > 0 ? beta : beta * alpha * expf(v)); break;
@@ -1003,6 +1032,11 @@ void unary_backward(UnaryOp op, float *dx, const float *dy, const float *t, size
 void clip_backward(float *dx, const float *dy, const float *x, size_t n, const float *lo, const float *hi)
 {
     float l = lo ? *lo : -INFINITY, h = hi ? *hi : INFINITY;
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        GradV4 v = grad_load(x + i);
+        grad_store(dx + i, grad_load(dy + i), (v >= l) & (v <= h));
+    }
+    for (; i < n; i++)
         dx[i] = x[i] >= l && x[i] <= h ? dy[i] : 0.0f;
 }

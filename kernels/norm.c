@@ -5,6 +5,7 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <string.h>
 
 void batchnorm_forward(float *y, const float *x, const float *scale, const float *bias,
                        const float *mean, const float *var, size_t n, size_t c, size_t spatial,
@@ -161,26 +162,117 @@ void lrn_backward(float *dx, const float *dy, const float *x, size_t n, size_t c
  * the LayerNorm parameter sums), so results do not depend on the thread count. Backward kernels write
  * (never accumulate into) their outputs; a NULL output is not computed. */
 
-/* Batch mean and biased variance of channel ch of x[n, c, spatial] (two passes). */
-static void channel_stats(const float *x, size_t n, size_t c, size_t spatial, size_t ch, double *mean,
-                          double *var)
+/* BatchNormalization training forward and backward walk x and dy in memory order, a block of CB
+ * channels at a time (each thread owns whole blocks): for each image, the block's rows one after
+ * another, so the hardware prefetcher streams them (a walk down one channel across the images jumps
+ * by c * spatial floats per row: 2-2.5x slower on 7x7 maps). Per-channel sums are double; a row is
+ * summed in 8 lanes (GCC/clang vectors: element i goes to lane i % 8, lanes added in a fixed order,
+ * so it vectorises) and the row totals are added image by image. The order depends only on the shape,
+ * never on the thread count. */
+enum { CB = 64, LANES = 8 };
+typedef float F2 __attribute__((vector_size(8)));
+typedef double D2 __attribute__((vector_size(16)));   /* one SSE2 register: no ABI change */
+
+/* x[0..8) as four pairs of doubles, lanes (0,1) (2,3) (4,5) (6,7) */
+typedef struct Oct {
+    D2 v[4];
+} Oct;
+
+static inline Oct load8(const float *p)
 {
-    double sum = 0.0, sq = 0.0, m = (double)(n * spatial);
-    for (size_t b = 0; b < n; b++) {
-        const float *xp = x + (b * c + ch) * spatial;
-        for (size_t i = 0; i < spatial; i++)
-            sum += xp[i];
+    Oct o;
+    for (int q = 0; q < 4; q++) {
+        F2 f;
+        memcpy(&f, p + 2 * q, sizeof f);
+        o.v[q] = __builtin_convertvector(f, D2);
     }
-    double mu = m > 0 ? sum / m : 0.0;
-    for (size_t b = 0; b < n; b++) {
-        const float *xp = x + (b * c + ch) * spatial;
-        for (size_t i = 0; i < spatial; i++) {
-            double d = (double)xp[i] - mu;
-            sq += d * d;
+    return o;
+}
+
+static inline double lanes_total(const Oct *acc, const double *tail)
+{
+    double t = 0.0;
+    for (int q = 0; q < 4; q++)
+        t += (acc->v[q][0] + tail[2 * q]) + (acc->v[q][1] + tail[2 * q + 1]);
+    return t;
+}
+
+/* sum of x[i] over one row */
+static double row_sum(const float *x, size_t len)
+{
+    Oct acc = {{{0}}};
+    double tail[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= len; i += LANES) {
+        Oct v = load8(x + i);
+        for (int q = 0; q < 4; q++)
+            acc.v[q] += v.v[q];
+    }
+    for (size_t j = 0; i < len; i++, j++)
+        tail[j] = (double)x[i];
+    return lanes_total(&acc, tail);
+}
+
+/* sum of (x[i] - mu)^2 over one row */
+static double row_sq(const float *x, size_t len, double mu)
+{
+    Oct acc = {{{0}}};
+    double tail[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= len; i += LANES) {
+        Oct v = load8(x + i);
+        for (int q = 0; q < 4; q++) {
+            D2 d = v.v[q] - mu;
+            acc.v[q] += d * d;
         }
     }
-    *mean = mu;
-    *var = m > 0 ? sq / m : 0.0;
+    for (size_t j = 0; i < len; i++, j++) {
+        double d = (double)x[i] - mu;
+        tail[j] = d * d;
+    }
+    return lanes_total(&acc, tail);
+}
+
+/* *sg += sum of g[i], *sgx += sum of g[i] * (x[i] - mu) over one row */
+static void row_dot(double *sg, double *sgx, const float *g, const float *x, size_t len, double mu)
+{
+    Oct a = {{{0}}}, b = {{{0}}};
+    double ta[LANES] = {0}, tb[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= len; i += LANES) {
+        Oct gv = load8(g + i), xv = load8(x + i);
+        for (int q = 0; q < 4; q++) {
+            a.v[q] += gv.v[q];
+            b.v[q] += gv.v[q] * (xv.v[q] - mu);
+        }
+    }
+    for (size_t j = 0; i < len; i++, j++) {
+        double gd = (double)g[i];
+        ta[j] = gd;
+        tb[j] = gd * ((double)x[i] - mu);
+    }
+    *sg += lanes_total(&a, ta);
+    *sgx += lanes_total(&b, tb);
+}
+
+/* Batch mean and biased variance of channels [c0, c1) (c1 - c0 <= CB) of x[n, c, spatial]: two passes
+ * (mean, then the centred squares). */
+static void block_stats(const float *x, size_t n, size_t c, size_t spatial, size_t c0, size_t c1, double *mean,
+                        double *var)
+{
+    double m = (double)(n * spatial), sq[CB];
+    for (size_t k = 0; k < c1 - c0; k++)
+        mean[k] = sq[k] = 0.0;
+    for (size_t b = 0; b < n; b++)
+        for (size_t ch = c0; ch < c1; ch++)
+            mean[ch - c0] += row_sum(x + (b * c + ch) * spatial, spatial);
+    for (size_t k = 0; k < c1 - c0; k++)
+        mean[k] = m > 0 ? mean[k] / m : 0.0;
+    for (size_t b = 0; b < n; b++)
+        for (size_t ch = c0; ch < c1; ch++)
+            sq[ch - c0] += row_sq(x + (b * c + ch) * spatial, spatial, mean[ch - c0]);
+    for (size_t k = 0; k < c1 - c0; k++)
+        var[k] = m > 0 ? sq[k] / m : 0.0;
 }
 
 void batchnorm_train_forward(float *y, float *running_mean_out, float *running_var_out, const float *x,
@@ -188,24 +280,35 @@ void batchnorm_train_forward(float *y, float *running_mean_out, float *running_v
                              const float *running_var, size_t n, size_t c, size_t spatial, float epsilon,
                              float momentum, bool unbiased)
 {
-    size_t m = n * spatial;
+    size_t m = n * spatial, blocks = (c + CB - 1) / CB;
     #pragma omp parallel for schedule(static) if (n * c * spatial > 65536)
-    for (size_t ch = 0; ch < c; ch++) {
-        double mu, var;
-        channel_stats(x, n, c, spatial, ch, &mu, &var);
-        float mul = (float)((double)scale[ch] / sqrt(var + (double)epsilon)), add = bias[ch], mf = (float)mu;
-        for (size_t b = 0; b < n; b++) {
-            const float *xp = x + (b * c + ch) * spatial;
-            float *yp = y + (b * c + ch) * spatial;
-            for (size_t i = 0; i < spatial; i++)
-                yp[i] = (xp[i] - mf) * mul + add;
+    for (size_t blk = 0; blk < blocks; blk++) {
+        size_t c0 = blk * CB, c1 = c0 + CB < c ? c0 + CB : c;
+        double mu[CB], var[CB];
+        float mul[CB], add[CB], mf[CB];
+        block_stats(x, n, c, spatial, c0, c1, mu, var);
+        for (size_t ch = c0; ch < c1; ch++) {
+            size_t k = ch - c0;
+            mul[k] = (float)((double)scale[ch] / sqrt(var[k] + (double)epsilon));
+            add[k] = bias[ch];
+            mf[k] = (float)mu[k];
+            double batch_var = unbiased && m > 1 ? var[k] * (double)m / (double)(m - 1) : var[k];
+            double mom = (double)momentum;
+            /* read before written: running_*_out may be running_* itself */
+            float rm = (float)(mom * (double)running_mean[ch] + (1.0 - mom) * mu[k]);
+            float rv = (float)(mom * (double)running_var[ch] + (1.0 - mom) * batch_var);
+            if (running_mean_out)
+                running_mean_out[ch] = rm;
+            if (running_var_out)
+                running_var_out[ch] = rv;
         }
-        double batch_var = unbiased && m > 1 ? var * (double)m / (double)(m - 1) : var;
-        double mom = (double)momentum;
-        if (running_mean_out)
-            running_mean_out[ch] = (float)(mom * (double)running_mean[ch] + (1.0 - mom) * mu);
-        if (running_var_out)
-            running_var_out[ch] = (float)(mom * (double)running_var[ch] + (1.0 - mom) * batch_var);
+        for (size_t b = 0; b < n; b++)
+            for (size_t ch = c0; ch < c1; ch++) {
+                const float *xp = x + (b * c + ch) * spatial;
+                float *yp = y + (b * c + ch) * spatial, u = mul[ch - c0], a = add[ch - c0], mv = mf[ch - c0];
+                for (size_t i = 0; i < spatial; i++)
+                    yp[i] = (xp[i] - mv) * u + a;
+            }
     }
 }
 
@@ -214,42 +317,59 @@ void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy,
                         size_t spatial, float epsilon, bool training)
 {
     double m = (double)(n * spatial);
+    size_t blocks = (c + CB - 1) / CB;
+    bool sums = training || dscale || dbias;
     #pragma omp parallel for schedule(static) if (n * c * spatial > 65536)
-    for (size_t ch = 0; ch < c; ch++) {
-        double mu, v;
+    for (size_t blk = 0; blk < blocks; blk++) {
+        size_t c0 = blk * CB, c1 = c0 + CB < c ? c0 + CB : c;
+        double mu[CB], v[CB], inv[CB], sg[CB], sgx[CB];
+        float k[CB];
         if (training)
-            channel_stats(x, n, c, spatial, ch, &mu, &v);
-        else
-            mu = mean[ch], v = var[ch];
-        double inv = 1.0 / sqrt(v + (double)epsilon), sum_dy = 0.0, sum_dyxc = 0.0;
-        for (size_t b = 0; (training || dscale || dbias) && b < n; b++) {
-            const float *xp = x + (b * c + ch) * spatial, *gp = dy + (b * c + ch) * spatial;
-            for (size_t i = 0; i < spatial; i++) {
-                sum_dy += gp[i];
-                sum_dyxc += (double)gp[i] * ((double)xp[i] - mu);
+            block_stats(x, n, c, spatial, c0, c1, mu, v);
+        for (size_t ch = c0; ch < c1; ch++) {
+            size_t j = ch - c0;
+            if (!training)
+                mu[j] = mean[ch], v[j] = var[ch];
+            inv[j] = 1.0 / sqrt(v[j] + (double)epsilon);
+            k[j] = (float)((double)scale[ch] * inv[j]);
+            sg[j] = sgx[j] = 0.0;
+        }
+        /* one pass for the sums; in inference dx = dy * scale * inv_std goes in the same pass */
+        for (size_t b = 0; b < n; b++)
+            for (size_t ch = c0; ch < c1; ch++) {
+                size_t j = ch - c0, off = (b * c + ch) * spatial;
+                if (sums)
+                    row_dot(&sg[j], &sgx[j], dy + off, x + off, spatial, mu[j]);
+                if (dx && !training) {
+                    float kj = k[j];
+                    for (size_t i = 0; i < spatial; i++)
+                        dx[off + i] = kj * dy[off + i];
+                }
             }
+        for (size_t ch = c0; ch < c1; ch++) {
+            if (dscale)
+                dscale[ch] = (float)(sgx[ch - c0] * inv[ch - c0]);
+            if (dbias)
+                dbias[ch] = (float)sg[ch - c0];
         }
-        if (dscale)
-            dscale[ch] = (float)(sum_dyxc * inv);
-        if (dbias)
-            dbias[ch] = (float)sum_dy;
-        if (!dx)
+        if (!dx || !training)
             continue;
-        /* inference: dx = dy * scale * inv.  training: the mean and variance depend on x too,
+        /* training: the mean and variance depend on x too,
          * dx = scale * inv * (dy - mean(dy) - xhat * mean(dy * xhat)). */
-        float k = (float)((double)scale[ch] * inv);
-        float a = training && m > 0 ? (float)(sum_dy / m) : 0.0f;
-        float bcoef = training && m > 0 ? (float)(sum_dyxc * inv * inv / m) : 0.0f, mf = (float)mu;
-        for (size_t b = 0; b < n; b++) {
-            const float *xp = x + (b * c + ch) * spatial, *gp = dy + (b * c + ch) * spatial;
-            float *dp = dx + (b * c + ch) * spatial;
-            if (training)
-                for (size_t i = 0; i < spatial; i++)
-                    dp[i] = k * (gp[i] - a - (xp[i] - mf) * bcoef);
-            else
-                for (size_t i = 0; i < spatial; i++)
-                    dp[i] = k * gp[i];
+        float a[CB], bc[CB], mf[CB];
+        for (size_t j = 0; j < c1 - c0; j++) {
+            a[j] = m > 0 ? (float)(sg[j] / m) : 0.0f;
+            bc[j] = m > 0 ? (float)(sgx[j] * inv[j] * inv[j] / m) : 0.0f;
+            mf[j] = (float)mu[j];
         }
+        for (size_t b = 0; b < n; b++)
+            for (size_t ch = c0; ch < c1; ch++) {
+                size_t j = ch - c0, off = (b * c + ch) * spatial;
+                const float *xp = x + off, *gp = dy + off;
+                float *dp = dx + off, kj = k[j], aj = a[j], bj = bc[j], mj = mf[j];
+                for (size_t i = 0; i < spatial; i++)
+                    dp[i] = kj * (gp[i] - aj - (xp[i] - mj) * bj);
+            }
     }
 }
 

@@ -132,10 +132,34 @@ static inline void interior_max(float *best, int32_t *at, const float *xp, const
             }
 }
 
+/* interior_max without the winners' offsets: the same compare (later taps win only when strictly
+ * greater, so the values are the same bits), for the forward without Indices, where tracking the
+ * offsets was most of the work. */
+static inline void interior_max_values(float *best, const float *xp, const Geom3 *g, const Taps *t, size_t iw0,
+                                       size_t cols, size_t s)
+{
+    bool seeded = false;
+    for (size_t a = t->lo[0], id = t->first[0]; a < t->hi[0]; a++, id += g->d[0])
+        for (size_t b = t->lo[1], ih = t->first[1]; b < t->hi[1]; b++, ih += g->d[1])
+            for (size_t e = 0; e < g->k[2]; e++) {
+                const float *src = xp + (id * g->in[1] + ih) * g->in[2] + iw0 + e * g->d[2];
+                if (!seeded) {
+                    for (size_t j = 0; j < cols; j++)
+                        best[j] = src[j * s];
+                    seeded = true;
+                    continue;
+                }
+                for (size_t j = 0; j < cols; j++) {
+                    float v = src[j * s];
+                    best[j] = v > best[j] ? v : best[j];
+                }
+            }
+}
+
 /* max[j], at[j] = window_max of output (o0, o1, c0 + j) for c0 + j < c1 (c1 - c0 <= POOL_BLOCK).
  * row holds the row's taps in dims 0 and 1; [w_lo, w_hi) is interior_range of dim 2. */
 static void maxpool_cols(float *max, int64_t *at, const float *xp, const Geom3 *g, const Taps *row,
-                         size_t c0, size_t c1, size_t w_lo, size_t w_hi)
+                         size_t c0, size_t c1, size_t w_lo, size_t w_hi, bool want_at)
 {
     size_t i0 = c0 > w_lo ? c0 : w_lo, i1 = c1 < w_hi ? c1 : w_hi;
     if (row->lo[0] == row->hi[0] || row->lo[1] == row->hi[1]) { /* no taps in this row */
@@ -149,13 +173,20 @@ static void maxpool_cols(float *max, int64_t *at, const float *xp, const Geom3 *
         float best[POOL_BLOCK];
         int32_t tap[POOL_BLOCK];
         size_t s = g->s[2], cols = i1 - i0, iw0 = i0 * s - g->p[2];
-        if (s == 1)
+        if (!want_at) {
+            if (s == 1)
+                interior_max_values(max + (i0 - c0), xp, g, row, iw0, cols, 1);
+            else if (s == 2)
+                interior_max_values(max + (i0 - c0), xp, g, row, iw0, cols, 2);
+            else
+                interior_max_values(max + (i0 - c0), xp, g, row, iw0, cols, s);
+        } else if (s == 1)
             interior_max(best, tap, xp, g, row, iw0, cols, 1);
         else if (s == 2)
             interior_max(best, tap, xp, g, row, iw0, cols, 2);
         else
             interior_max(best, tap, xp, g, row, iw0, cols, s);
-        for (size_t j = 0; j < cols; j++) {
+        for (size_t j = 0; want_at && j < cols; j++) {
             max[i0 - c0 + j] = best[j];
             at[i0 - c0 + j] = (int64_t)tap[j] + (int64_t)(j * s);
         }
@@ -191,7 +222,7 @@ void maxpool_forward(float *y, int64_t *indices, const float *x, size_t n, size_
             for (size_t c0 = 0; c0 < g.out[2]; c0 += POOL_BLOCK) {
                 size_t c1 = c0 + POOL_BLOCK < g.out[2] ? c0 + POOL_BLOCK : g.out[2];
                 int64_t at[POOL_BLOCK];
-                maxpool_cols(y + yrow + c0, at, xp, &g, &row, c0, c1, w_lo, w_hi);
+                maxpool_cols(y + yrow + c0, at, xp, &g, &row, c0, c1, w_lo, w_hi, indices != NULL);
                 if (indices)
                     for (size_t j = 0; j < c1 - c0; j++)
                         indices[yrow + c0 + j] = at[j] < 0 ? -1 : (int64_t)(pl * g.in_size) + at[j];
@@ -364,7 +395,7 @@ void maxpool_backward(float *dx, const float *dy, const float *x, size_t n, size
                 size_t c1 = c0 + POOL_BLOCK < g.out[2] ? c0 + POOL_BLOCK : g.out[2];
                 float max[POOL_BLOCK];
                 int64_t at[POOL_BLOCK];
-                maxpool_cols(max, at, xp, &g, &row, c0, c1, w_lo, w_hi);
+                maxpool_cols(max, at, xp, &g, &row, c0, c1, w_lo, w_hi, true);
                 for (size_t j = 0; j < c1 - c0; j++)
                     if (at[j] >= 0)
                         dp[at[j]] += yrow[c0 + j];

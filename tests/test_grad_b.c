@@ -855,10 +855,14 @@ int main(void)
     check_norm_kernel(NK_BN_TRAIN, "bn training 3x4x5", 3, 4, 5);
     check_norm_kernel(NK_BN_TRAIN, "bn training 2x3 (no spatial)", 2, 3, 1);
     check_norm_kernel(NK_BN_INFER, "bn inference 2x3x7", 2, 3, 7);
+    /* norm.c's blocked walk: two channel blocks (64 + 6), rows of 8-lane vectors and a tail */
+    check_norm_kernel(NK_BN_TRAIN, "bn training 2x70x19", 2, 70, 19);
+    check_norm_kernel(NK_BN_INFER, "bn inference 2x70x19", 2, 70, 19);
     check_norm_kernel(NK_LAYER, "layernorm 4 rows x 12", 4, 3, 4);
     check_norm_kernel(NK_INSTANCE, "instancenorm 2x3x6", 2, 3, 6);
     check_bn_train_forward(4, 3, 10, true);
     check_bn_train_forward(4, 3, 10, false);
+    check_bn_train_forward(3, 70, 19, true);
     check_dropout_kernels(0.1f);
     check_dropout_kernels(0.5f);
 
