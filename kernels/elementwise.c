@@ -947,12 +947,11 @@ bool unary_backward_reads_output(UnaryOp op)
 static void unary_backward_slice(UnaryOp op, float *dx, const float *dy, const float *t, size_t n, float alpha,
                                  float beta)
 {
-    const float two_over_sqrt_pi = 1.12837916709551257f;
     switch (op) {
     case UNARY_ABS:        EACH_GRAD(v > 0 ? 1.0f : v < 0 ? -1.0f : 0.0f); break;
     case UNARY_RECIPROCAL: EACH_GRAD(-v * v); break;                             /* y = 1/x: -y^2 */
     case UNARY_SQRT:       EACH_GRAD(0.5f / v); break;                           /* y = sqrt x: 1/(2y) */
-    case UNARY_ERF:        EACH_GRAD(two_over_sqrt_pi * expf(-v * v)); break;
+    case UNARY_ERF:        erf_backward_f32(dx, dy, t, n); break;   /* kernels/erf.c */
     case UNARY_SIGMOID:    EACH_GRAD(v * (1.0f - v)); break;                     /* from y */
     case UNARY_TANH:       EACH_GRAD(1.0f - v * v); break;                       /* from y */
     case UNARY_SOFTPLUS:   EACH_GRAD(1.0f / (1.0f + expf(-v))); break;           /* sigmoid(x) */

@@ -90,6 +90,55 @@ static void erf_avx2(float *y, const float *x, size_t n)
         y[i] = erf_one(x[i]);
 }
 
+/* exp(a) for a <= 0 (Cephes' expf: a = n ln2 + r, |r| <= ln2/2, degree-7 polynomial, times 2^n; about
+ * 1 ulp); below -87.3 (where expf goes subnormal) it gives 0, NaN stays NaN. */
+static inline __m256 exp_neg_avx2(__m256 a)
+{
+    const __m256 lo = _mm256_set1_ps(-87.3f);
+    __m256 under = _mm256_cmp_ps(a, lo, _CMP_LT_OQ), nan = _mm256_cmp_ps(a, a, _CMP_UNORD_Q);
+    __m256 x = _mm256_max_ps(a, lo);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    p = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    p = _mm256_andnot_ps(under, p);
+    return _mm256_blendv_ps(p, a, nan);
+}
+
+/* dx = dy * 2/sqrt(pi) * exp(-x^2); returns how many it did (a multiple of 8). */
+static size_t erf_grad_avx2(float *dx, const float *dy, const float *x, size_t n)
+{
+    const __m256 k = _mm256_set1_ps(1.12837916709551257f), sign = _mm256_set1_ps(-0.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 e = exp_neg_avx2(_mm256_xor_ps(_mm256_mul_ps(v, v), sign));
+        _mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i), _mm256_mul_ps(k, e)));
+    }
+    return i;
+}
+
+/* t[i] = exp(-0.5 x[i]^2) */
+static size_t gauss_avx2(float *t, const float *x, size_t n)
+{
+    const __m256 mhalf = _mm256_set1_ps(-0.5f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(t + i, exp_neg_avx2(_mm256_mul_ps(_mm256_mul_ps(mhalf, v), v)));
+    }
+    return i;
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -150,15 +199,31 @@ void gelu_erf_f32(float *y, const float *x, size_t n)
 /* dx = dy (Phi(x) + x phi(x)); dx may be dy. */
 void gelu_erf_backward_f32(float *dx, const float *dy, const float *x, size_t n)
 {
-    float t[GELU_BLOCK];
+    float t[GELU_BLOCK], g[GELU_BLOCK];
     for (size_t lo = 0; lo < n; lo += GELU_BLOCK) {
-        size_t m = n - lo < GELU_BLOCK ? n - lo : GELU_BLOCK;
+        size_t m = n - lo < GELU_BLOCK ? n - lo : GELU_BLOCK, done = 0;
         for (size_t i = 0; i < m; i++)
             t[i] = x[lo + i] * 0.70710678f;
         erf_f32(t, t, m);
-        for (size_t i = 0; i < m; i++) {
-            float v = x[lo + i];
-            dx[lo + i] = dy[lo + i] * (0.5f * (1.0f + t[i]) + v * 0.39894228f * expf(-0.5f * v * v));
-        }
+#ifdef HAVE_ERF_AVX2
+        if (choose_isa() == 2)
+            done = gauss_avx2(g, x + lo, m);
+#endif
+        for (size_t i = done; i < m; i++)
+            g[i] = expf(-0.5f * x[lo + i] * x[lo + i]);
+        for (size_t i = 0; i < m; i++)
+            dx[lo + i] = dy[lo + i] * (0.5f * (1.0f + t[i]) + x[lo + i] * 0.39894228f * g[i]);
     }
+}
+
+/* Erf's gradient: dx = dy * 2/sqrt(pi) * exp(-x^2); dx may be dy. */
+void erf_backward_f32(float *dx, const float *dy, const float *x, size_t n)
+{
+    size_t i = 0;
+#ifdef HAVE_ERF_AVX2
+    if (choose_isa() == 2)
+        i = erf_grad_avx2(dx, dy, x, n);
+#endif
+    for (; i < n; i++)
+        dx[i] = dy[i] * (1.12837916709551257f * expf(-x[i] * x[i]));
 }

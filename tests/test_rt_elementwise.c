@@ -1160,6 +1160,30 @@ static void test_erf_f32(void)
         gerr = fmax(gerr, fabs(g[i] - v * phi) / fmax(1.0, fabs(v)));
         derr = fmax(derr, fabs(dx[i] - dy[i] * (phi + v * exp(-0.5 * v * v) / sqrt(2 * M_PI))));
     }
+    /* Erf's gradient, with x out to where exp(-x^2) underflows, and NaN */
+    for (int i = 0; i < B; i++)
+        x[i] = (float)rnd_range(-10, 10);
+    x[5] = NAN;
+    x[B - 1] = NAN;   /* the scalar tail */
+    erf_backward_f32(dx, dy, x, B);
+    double eerr = 0;
+    for (int i = 0; i < B; i++) {
+        if (isnan(x[i])) {
+            CHECK(isnan(dx[i]));
+            continue;
+        }
+        double want = dy[i] * 2 / sqrt(M_PI) * exp(-(double)x[i] * x[i]);
+        eerr = fmax(eerr, fabs(dx[i] - want) / fmax(fabs(want), 1e-30));
+        /* against libm's expf of the same float argument: the vector exp itself within a few ulp */
+        float same = dy[i] * (1.12837916709551257f * expf(-x[i] * x[i]));
+        if (fabsf(same) > 1e-30f)
+            CHECK_MSG(fabs(dx[i] - same) <= 6e-7 * fabs(same), "erf backward at %.9g: %.9g vs %.9g", x[i], dx[i],
+                      same);
+        if (fabs(want) < 1e-37)
+            CHECK(fabs(dx[i]) <= 2e-37);
+    }
+    printf("erf backward: max relative error %.3g (normal results)\n", eerr);
+    CHECK(eerr <= 1e-5);   /* exp(-x^2) of the float x^2: a rounding of x^2 is amplified by x^2 */
     printf("gelu: max error %.3g forward (relative beyond 1), %.3g backward\n", gerr, derr);
     CHECK(gerr <= 4e-7);
     CHECK(derr <= 4e-7);
