@@ -221,7 +221,14 @@ bool unary_supports(UnaryOp op, RtDType dt)
 static void unary_slice(UnaryOp op, RtDType dt, char *y, const char *x, size_t n, float alpha, float beta)
 {
     switch (dt) {
-    case RT_FLOAT: unary_f32(op, (float *)y, (const float *)x, n, alpha, beta); break;
+    case RT_FLOAT:   /* erf and exact Gelu through erf.c's vectorised erf */
+        if (op == UNARY_ERF)
+            erf_f32((float *)y, (const float *)x, n);
+        else if (op == UNARY_GELU && alpha == 0)
+            gelu_erf_f32((float *)y, (const float *)x, n);
+        else
+            unary_f32(op, (float *)y, (const float *)x, n, alpha, beta);
+        break;
     case RT_DOUBLE: unary_f64(op, (double *)y, (const double *)x, n, alpha, beta); break;
     case RT_INT8: unary_i8(op, (int8_t *)y, (const int8_t *)x, n); break;
     case RT_INT16: unary_i16(op, (int16_t *)y, (const int16_t *)x, n); break;
@@ -969,12 +976,11 @@ static void relu_grad(float *dx, const float *dy, const float *t, size_t n)
 static void unary_backward_slice(UnaryOp op, float *dx, const float *dy, const float *t, size_t n, float alpha,
                                  float beta)
 {
-    const float two_over_sqrt_pi = 1.12837916709551257f;
     switch (op) {
     case UNARY_ABS:        EACH_GRAD(v > 0 ? 1.0f : v < 0 ? -1.0f : 0.0f); break;
     case UNARY_RECIPROCAL: EACH_GRAD(-v * v); break;                             /* y = 1/x: -y^2 */
     case UNARY_SQRT:       EACH_GRAD(0.5f / v); break;                           /* y = sqrt x: 1/(2y) */
-    case UNARY_ERF:        EACH_GRAD(two_over_sqrt_pi * expf(-v * v)); break;
+    case UNARY_ERF:        erf_backward_f32(dx, dy, t, n); break;   /* kernels/erf.c */
     case UNARY_SIGMOID:    EACH_GRAD(v * (1.0f - v)); break;                     /* from y */
     case UNARY_TANH:       EACH_GRAD(1.0f - v * v); break;                       /* from y */
     case UNARY_SOFTPLUS:   EACH_GRAD(1.0f / (1.0f + expf(-v))); break;           /* sigmoid(x) */
@@ -1000,7 +1006,7 @@ static void unary_backward_slice(UnaryOp op, float *dx, const float *dy, const f
         break;
     case UNARY_GELU:
         if (alpha == 0) {   /* Phi(x) + x phi(x) */
-            EACH_GRAD(0.5f * (1.0f + erff(v * 0.70710678f)) + v * 0.39894228f * expf(-0.5f * v * v));
+            gelu_erf_backward_f32(dx, dy, t, n);
         } else {            /* torch's tanh form: 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2) */
             for (size_t i = 0; i < n; i++) {
                 float v = t[i], k = 0.79788456f, c = 0.044715f, th = tanhf(k * (v + c * v * v * v));

@@ -504,6 +504,18 @@ void rnn_backward(float *dx, float *dw, float *dr, float *db, float *d_initial_h
                   const float *dy_h, const float *x, const float *w, const float *r,
                   const int32_t *sequence_lens, const float *saved, const RnnParams *params, float *workspace);
 
+/* ======================================================================== kernels/erf.c */
+
+/* float32 erf, max abs error about 1e-7 against double erf; NaN stays NaN. y may be x. */
+void erf_f32(float *y, const float *x, size_t n);
+/* Exact (erf) Gelu forward, and its backward dx = dy * Gelu'(x); outputs may alias inputs. */
+void gelu_erf_f32(float *y, const float *x, size_t n);
+void gelu_erf_backward_f32(float *dx, const float *dy, const float *x, size_t n);
+/* Erf's gradient dx = dy * 2/sqrt(pi) * exp(-x^2) (AVX2 build: a vector exp of about 1 ulp). */
+void erf_backward_f32(float *dx, const float *dy, const float *x, size_t n);
+/* Which build erf_f32 runs: "avx2" (AVX2+FMA, by cpuid) or "generic" (or ONNXTUNE_ERF_ISA=generic). */
+const char *erf_f32_isa(void);
+
 /* ======================================================================== kernels/elementwise.c */
 
 /* Element types, numbered like ONNX's TensorProto.DataType (the runtime does not include ir.h).

@@ -485,6 +485,11 @@ void pad_forward(size_t elsize, void *y, const size_t *ydims, const void *x, con
         const char *row = (const char *)x + xoff * elsize;
         if (hi > lo)
             memcpy(dst + lo * elsize, row + (size_t)((int64_t)lo - b) * elsize, (hi - lo) * elsize);
+        if (mode == PAD_CONSTANT) {   /* both ends in one fill each (Slice's gradient is this Pad) */
+            fill_elems(dst, lo, elsize, value);
+            fill_elems(dst + hi * elsize, n - hi, elsize, value);
+            continue;
+        }
         for (size_t o = 0; o < n; o++) {
             if (o == lo && hi > lo)
                 o = hi;

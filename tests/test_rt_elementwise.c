@@ -1070,6 +1070,125 @@ static void test_onnx_cases(void)
     printf("onnx: %d binary and %d unary cases\n", onnx_binary_ran, onnx_unary_ran);
 }
 
+
+/* ------------------------------------------------------------------------ erf_f32 (kernels/erf.c) */
+
+/* The build the environment asks for (tests/cmake/erf_isa.cmake) runs; against double erf over a dense
+ * sweep of float bit patterns, a grid, and special values; then exact Gelu and its gradient built on it. */
+static void test_erf_f32(void)
+{
+    const char *want_isa = getenv("ONNXTUNE_ERF_ISA");
+    printf("erf_f32: %s build\n", erf_f32_isa());
+    if (want_isa && strcmp(want_isa, "generic") == 0)
+        CHECK(strcmp(erf_f32_isa(), "generic") == 0);
+#if defined(__x86_64__)
+    if (want_isa && strcmp(want_isa, "avx2") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        CHECK(strcmp(erf_f32_isa(), "avx2") == 0);
+#endif
+    enum { B = 4099 };   /* not a multiple of 8: the vector loop's tail runs too */
+    static float x[B], y[B];
+    double max_abs = 0, max_rel = 0, worst = 0;
+    size_t fill = 0;
+    /* every 97th float from 0 up to 6 (erf is 1 in float beyond 3.92), both signs, then a 1e-4 grid */
+    uint32_t top = 0x40C00000u;
+    for (uint64_t b = 0;; b += 97) {
+        bool last = b > top;
+        if (!last) {
+            uint32_t bits = (uint32_t)b;
+            float v;
+            memcpy(&v, &bits, 4);
+            x[fill++] = v;
+            x[fill++] = -v;
+        }
+        if (fill >= B - 1 || (last && fill)) {
+            erf_f32(y, x, fill);
+            for (size_t i = 0; i < fill; i++) {
+                double want = erf((double)x[i]), err = fabs(y[i] - want);
+                if (err > max_abs)
+                    max_abs = err, worst = x[i];
+                if (fabs(x[i]) < 0.5 && fabs(x[i]) >= FLT_MIN && err / fabs(want) > max_rel)
+                    max_rel = err / fabs(want);
+                if (y[i] * (double)x[i] < 0)   /* the sign of erf is the sign of x */
+                    CHECK_MSG(0, "erf_f32(%.9g) = %.9g", x[i], y[i]);
+            }
+            fill = 0;
+        }
+        if (last)
+            break;
+    }
+    for (int i = 0; i < B; i++)
+        x[i] = (float)(-7.0 + 14.0 * i / (B - 1));
+    memcpy(y, x, sizeof x);
+    erf_f32(y, y, B);   /* in place */
+    for (int i = 0; i < B; i++)
+        if (fabs(y[i] - erf((double)x[i])) > max_abs)
+            max_abs = fabs(y[i] - erf((double)x[i])), worst = x[i];
+    printf("erf_f32: max abs error %.3g (at %.9g), max rel error for normal |x| < 0.5 %.3g\n", max_abs, worst, max_rel);
+    CHECK(max_abs <= 1.2e-7);
+    CHECK(max_rel <= 3e-7);
+
+    float sp[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, FLT_MAX, -FLT_MAX, FLT_MIN, -0x1p-149f, 3.92f, 4.0f, -4.0f,
+                  0.5f, 1.0f, 3.5f};
+    enum { NS = sizeof sp / sizeof sp[0] };
+    float sy[NS];
+    for (int rep = 0; rep < 2; rep++) {   /* the vector loop (first 8) and the scalar tail (the rest) */
+        erf_f32(sy, sp, NS);
+        for (int i = 0; i < NS; i++) {
+            if (isnan(sp[i])) {
+                CHECK_MSG(isnan(sy[i]), "erf_f32(nan) = %g", sy[i]);
+                continue;
+            }
+            CHECK_MSG(fabs(sy[i] - erf((double)sp[i])) <= 1.2e-7 && signbit(sy[i]) == signbit(sp[i]),
+                      "erf_f32(%.9g) = %.9g", sp[i], sy[i]);
+        }
+        float t = sp[0];   /* rotate so each value takes the other path next time */
+        memmove(sp, sp + 1, (NS - 1) * sizeof(float));
+        sp[NS - 1] = t;
+    }
+
+    /* exact Gelu and its gradient against double formulas */
+    static float g[B], dy[B], dx[B];
+    for (int i = 0; i < B; i++) {
+        x[i] = (float)rnd_range(-8, 8);
+        dy[i] = (float)rnd_range(-1, 1);
+    }
+    gelu_erf_f32(g, x, B);
+    gelu_erf_backward_f32(dx, dy, x, B);
+    double gerr = 0, derr = 0;
+    for (int i = 0; i < B; i++) {
+        double v = x[i], phi = 0.5 * (1 + erf(v / sqrt(2.0)));
+        gerr = fmax(gerr, fabs(g[i] - v * phi) / fmax(1.0, fabs(v)));
+        derr = fmax(derr, fabs(dx[i] - dy[i] * (phi + v * exp(-0.5 * v * v) / sqrt(2 * M_PI))));
+    }
+    /* Erf's gradient, with x out to where exp(-x^2) underflows, and NaN */
+    for (int i = 0; i < B; i++)
+        x[i] = (float)rnd_range(-10, 10);
+    x[5] = NAN;
+    x[B - 1] = NAN;   /* the scalar tail */
+    erf_backward_f32(dx, dy, x, B);
+    double eerr = 0;
+    for (int i = 0; i < B; i++) {
+        if (isnan(x[i])) {
+            CHECK(isnan(dx[i]));
+            continue;
+        }
+        double want = dy[i] * 2 / sqrt(M_PI) * exp(-(double)x[i] * x[i]);
+        eerr = fmax(eerr, fabs(dx[i] - want) / fmax(fabs(want), 1e-30));
+        /* against libm's expf of the same float argument: the vector exp itself within a few ulp */
+        float same = dy[i] * (1.12837916709551257f * expf(-x[i] * x[i]));
+        if (fabsf(same) > 1e-30f)
+            CHECK_MSG(fabs(dx[i] - same) <= 6e-7 * fabs(same), "erf backward at %.9g: %.9g vs %.9g", x[i], dx[i],
+                      same);
+        if (fabs(want) < 1e-37)
+            CHECK(fabs(dx[i]) <= 2e-37);
+    }
+    printf("erf backward: max relative error %.3g (normal results)\n", eerr);
+    CHECK(eerr <= 1e-5);   /* exp(-x^2) of the float x^2: a rounding of x^2 is amplified by x^2 */
+    printf("gelu: max error %.3g forward (relative beyond 1), %.3g backward\n", gerr, derr);
+    CHECK(gerr <= 4e-7);
+    CHECK(derr <= 4e-7);
+}
+
 int main(void)
 {
     test_half_conversions();
@@ -1080,5 +1199,6 @@ int main(void)
     test_where_expand();
     test_cast_pairs();
     test_onnx_cases();
+    test_erf_f32();
     return test_summary("test_rt_elementwise");
 }
