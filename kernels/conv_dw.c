@@ -5,6 +5,7 @@
  * the vector lanes is the same); each build gives the same bits whatever the thread count. */
 #include "conv_geom.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -192,19 +193,17 @@ static void dw_dw_3x3_avx2(float *dwt, const float *dy, const float *x, size_t n
 #endif
 
 /* 0 not decided, 1 generic, 2 AVX2 */
-static int dw_isa;
+static atomic_int dw_isa;
 
 static int choose_isa(void)
 {
     if (!dw_isa) {
-        const char *env = getenv("ONNXTUNE_DW_ISA");
-        dw_isa = 1;
+        int isa = 1;
 #ifdef HAVE_DW_AVX2
-        if (!(env && strcmp(env, "generic") == 0) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-            dw_isa = 2;
-#else
-        (void)env;
+        if (rt_use_avx2("ONNXTUNE_DW_ISA"))
+            isa = 2;
 #endif
+        dw_isa = isa;   /* every thread computes the same value */
     }
     return dw_isa;
 }

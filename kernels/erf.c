@@ -152,13 +152,10 @@ static atomic_int erf_isa;
 static int choose_isa(void)
 {
     if (!erf_isa) {
-        const char *env = getenv("ONNXTUNE_ERF_ISA");
         int isa = 1;
 #ifdef HAVE_ERF_AVX2
-        if (!(env && strcmp(env, "generic") == 0) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        if (rt_use_avx2("ONNXTUNE_ERF_ISA"))
             isa = 2;
-#else
-        (void)env;
 #endif
         erf_isa = isa;   /* every thread computes the same value */
     }

@@ -18,6 +18,10 @@
 /* Thread count for OpenBLAS and the OpenMP kernels (<= 0: leave the defaults). */
 void rt_set_threads(int n);
 
+/* Whether a kernel with an AVX2+FMA body should use it: the CPU has both and the environment variable
+ * `env` (ONNXTUNE_DW_ISA, ONNXTUNE_ERF_ISA) does not say "generic", which tests use to force the other path. */
+bool rt_use_avx2(const char *env);
+
 /* Two more run-time settings that kernels read; programs that never set them (inference, tests) get
  * every row and the compiled hyperparameters.
  *

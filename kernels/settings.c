@@ -5,6 +5,8 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdlib.h>
+#include <string.h>
 
 void openblas_set_num_threads(int);
 
@@ -14,6 +16,14 @@ void rt_set_threads(int n)
         return;
     openblas_set_num_threads(n);
     omp_set_num_threads(n);
+}
+
+bool rt_use_avx2(const char *env)
+{
+    const char *v = getenv(env);
+    if (v && strcmp(v, "generic") == 0)
+        return false;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
 static size_t batch_rows;
