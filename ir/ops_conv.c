@@ -419,6 +419,24 @@ static double conv_grad_weight_flops(const Node *n)
                fmax(1.0, (double)n->outputs[0]->shape.dim[0]) : 0;
 }
 
+/* The bias of a Conv or ConvTranspose (input 2): its gradient is dY summed over the batch and the
+ * spatial axes. */
+static Status bias_grad(GradCtx *c, Node *n, Value *dy, Diag *d)
+{
+    if (!grad_needed(c, n, 2))
+        return ST_OK;
+    Graph *gr = grad_graph(c);
+    int64_t axes[IR_MAX_RANK] = {0};
+    for (int i = 2; i < dy->shape.rank; i++)
+        axes[i - 1] = i;
+    Value *ax = graph_const_ints(gr, "conv_bias_axes", axes, (size_t)dy->shape.rank - 1, d);
+    Node *r = ax ? grad_new_node(c, n, "", "ReduceSum", 2, (Value *[]){dy, ax}, 1, d) : NULL;
+    if (!r || node_set_attr_int(gr, r, "keepdims", 0, d) || grad_finish_node(c, r, d) ||
+        grad_accumulate(c, n, 2, r->outputs[0], d))
+        return d->status;
+    return ST_OK;
+}
+
 /* Conv: Y[n, m, o] = sum_{c in group(m), k} W[m, c, k] * X[n, c, o*stride - pad + k*dilation] + B[m].
  *   dX = ConvGradInput(dY, W)  (the adjoint: W^T dY scattered back through the window)
  *   dW = ConvGradWeight(dY, X) (sum over n and o of dY times the window of X)
@@ -448,17 +466,7 @@ static Status conv_grad(GradCtx *c, Node *n, Diag *d)
             (st = grad_accumulate(c, n, 1, b->outputs[0], d)))
             return d->status;
     }
-    if (bias && grad_needed(c, n, 2)) {
-        int64_t axes[IR_MAX_RANK] = {0};
-        for (int i = 2; i < dy->shape.rank; i++)
-            axes[i - 1] = i;
-        Value *ax = graph_const_ints(gr, "conv_bias_axes", axes, (size_t)dy->shape.rank - 1, d);
-        Node *r = ax ? grad_new_node(c, n, "", "ReduceSum", 2, (Value *[]){dy, ax}, 1, d) : NULL;
-        if (!r || (st = node_set_attr_int(gr, r, "keepdims", 0, d)) || (st = grad_finish_node(c, r, d)) ||
-            (st = grad_accumulate(c, n, 2, r->outputs[0], d)))
-            return d->status;
-    }
-    return ST_OK;
+    return bias ? bias_grad(c, n, dy, d) : ST_OK;
 }
 
 /* ConvTranspose: Y[n, m, x*stride - pad + k*dilation] += W[c, m', k] * X[n, c, x] (+ B[m]) is the adjoint of
@@ -520,17 +528,7 @@ static Status conv_transpose_grad(GradCtx *c, Node *n, Diag *d)
             (st = grad_accumulate(c, n, 1, b->outputs[0], d)))
             return d->status;
     }
-    if (bias && grad_needed(c, n, 2)) {
-        int64_t axes[IR_MAX_RANK] = {0};
-        for (int i = 2; i < dy->shape.rank; i++)
-            axes[i - 1] = i;
-        Value *ax = graph_const_ints(gr, "conv_bias_axes", axes, (size_t)dy->shape.rank - 1, d);
-        Node *r = ax ? grad_new_node(c, n, "", "ReduceSum", 2, (Value *[]){dy, ax}, 1, d) : NULL;
-        if (!r || (st = node_set_attr_int(gr, r, "keepdims", 0, d)) || (st = grad_finish_node(c, r, d)) ||
-            (st = grad_accumulate(c, n, 2, r->outputs[0], d)))
-            return d->status;
-    }
-    return ST_OK;
+    return bias ? bias_grad(c, n, dy, d) : ST_OK;
 }
 
 /* name, domain, family, canonical opset, canon, shape, fold, flops, grad, then the signature */
