@@ -176,7 +176,7 @@ static void check_errors(void)
 
     /* conform: a folder that is not there, after one with cases, is refused before any case is collected
      * (the sanitizer build's LeakSanitizer checks that nothing collected leaks) */
-    CHECK(run("'%s' conform ../shared/onnx-tests/node '%s/nope'", tool, tmp) == 2);
+    CHECK(run("'%s' conform tests/control_cases '%s/nope'", tool, tmp) == 2);
     CHECK_MSG(log_contains("nope is not a folder"), "conform: a bad folder: message");
 
     /* a node without an emitter is a compile-time error naming the node and the op */
