@@ -1,5 +1,5 @@
 /* test_dataset.c - data/dataset.c: NPY pairs read and memory-mapped (a sparse file above the 256 MiB
- * threshold in /tmp), .npz stored / deflated / ZIP64 (numpy-made fixtures) and damaged archives, image
+ * threshold in a temporary folder), .npz stored / deflated / ZIP64 (numpy-made fixtures) and damaged archives, image
  * folders against torchvision's ImageFolder listing and transforms (tests/data/make_data.py), skipping of
  * corrupt images at open and substitution while loading, the digits PNGs against their NPY twin, seeded
  * shuffles against a Python splitmix64, splits, and the prefetcher giving the same batches as direct loads.
@@ -7,6 +7,7 @@
 #include "program.h"
 #include "test.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -16,6 +17,28 @@
 #define DATA "tests/data/"
 
 static char err[2048];
+
+/* Every file the test writes lives in one folder of its own (mkdtemp under $TMPDIR or /tmp), so that
+ * runs in several checkouts at once do not share names. TMP(name) interns the path: the pointer stays
+ * valid for the whole run. */
+static char tmp_dir[256];
+
+static const char *TMP(const char *name)
+{
+    static char paths[64][320];
+    static size_t n;
+    char want[320];
+    snprintf(want, sizeof want, "%s/%s", tmp_dir, name);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(paths[i], want))
+            return paths[i];
+    if (n == 64) {
+        fprintf(stderr, "test_dataset: more than 64 temporary paths\n");
+        exit(1);
+    }
+    memcpy(paths[n], want, sizeof want);
+    return paths[n++];
+}
 
 /* ------------------------------------------------------------------------ helpers */
 
@@ -100,15 +123,15 @@ static void test_npy_pairs(void)
         y[i] = (i * 3) % 4;
     }
     size_t xd[2] = {7, 3}, yd[1] = {7};
-    CHECK(npy_write("/tmp/onnxtune_ds_x.npy", RT_FLOAT, 2, xd, x, err, sizeof err) == NPY_OK);
-    CHECK(npy_write("/tmp/onnxtune_ds_y.npy", RT_INT64, 1, yd, y, err, sizeof err) == NPY_OK);
+    CHECK(npy_write(TMP("ds_x.npy"), RT_FLOAT, 2, xd, x, err, sizeof err) == NPY_OK);
+    CHECK(npy_write(TMP("ds_y.npy"), RT_INT64, 1, yd, y, err, sizeof err) == NPY_OK);
     size_t idx[4] = {6, 0, 3, 3};
     float bx[2][4][3];
     int64_t by[2][4];
     for (int pass = 0; pass < 2; pass++) {      /* read, then mapped (threshold 0) */
         Dataset ds;
         o.mmap_threshold = pass ? 0 : SIZE_MAX;
-        DatasetStatus st = dataset_open_arrays(&ds, "/tmp/onnxtune_ds_x.npy", "/tmp/onnxtune_ds_y.npy", &o, err,
+        DatasetStatus st = dataset_open_arrays(&ds, TMP("ds_x.npy"), TMP("ds_y.npy"), &o, err,
                                                sizeof err);
         CHECK_MSG(st == DATASET_OK, "%s", err);
         if (st != DATASET_OK)
@@ -131,37 +154,37 @@ static void test_npy_pairs(void)
     Dataset ds;
     dataset_options_default(&o);
     size_t yd6[1] = {6};
-    CHECK(npy_write("/tmp/onnxtune_ds_y6.npy", RT_INT64, 1, yd6, y, err, sizeof err) == NPY_OK);
-    expect_error(dataset_open_arrays(&ds, "/tmp/onnxtune_ds_x.npy", "/tmp/onnxtune_ds_y6.npy", &o, err, sizeof err),
+    CHECK(npy_write(TMP("ds_y6.npy"), RT_INT64, 1, yd6, y, err, sizeof err) == NPY_OK);
+    expect_error(dataset_open_arrays(&ds, TMP("ds_x.npy"), TMP("ds_y6.npy"), &o, err, sizeof err),
                  "x 7 samples, y 6", "has 7 samples but");
     int32_t y32[7] = {0};
-    CHECK(npy_write("/tmp/onnxtune_ds_y32.npy", RT_INT32, 1, yd, y32, err, sizeof err) == NPY_OK);
-    expect_error(dataset_open_arrays(&ds, "/tmp/onnxtune_ds_x.npy", "/tmp/onnxtune_ds_y32.npy", &o, err, sizeof err),
+    CHECK(npy_write(TMP("ds_y32.npy"), RT_INT32, 1, yd, y32, err, sizeof err) == NPY_OK);
+    expect_error(dataset_open_arrays(&ds, TMP("ds_x.npy"), TMP("ds_y32.npy"), &o, err, sizeof err),
                  "y int32", "int32: y must be int64");
-    expect_error(dataset_open_arrays(&ds, "/tmp/onnxtune_ds_x.npy", NULL, &o, err, sizeof err), "no y file",
+    expect_error(dataset_open_arrays(&ds, TMP("ds_x.npy"), NULL, &o, err, sizeof err), "no y file",
                  "y file is missing");
-    expect_error(dataset_open_arrays(&ds, "/tmp/onnxtune_ds_nonexistent.npy", "/tmp/onnxtune_ds_y.npy", &o, err,
+    expect_error(dataset_open_arrays(&ds, TMP("ds_nonexistent.npy"), TMP("ds_y.npy"), &o, err,
                                      sizeof err), "missing x file", "cannot open");
-    expect_error(dataset_open_arrays(&ds, DATA "img/rgb8.png", "/tmp/onnxtune_ds_y.npy", &o, err, sizeof err),
+    expect_error(dataset_open_arrays(&ds, DATA "img/rgb8.png", TMP("ds_y.npy"), &o, err, sizeof err),
                  "x not an .npy", "not an .npy");
     /* float32 targets of any per-sample shape are fine; they are not labels */
     float yt[7][2] = {{0}};
     size_t ytd[2] = {7, 2};
-    CHECK(npy_write("/tmp/onnxtune_ds_yt.npy", RT_FLOAT, 2, ytd, yt, err, sizeof err) == NPY_OK);
-    CHECK(dataset_open_arrays(&ds, "/tmp/onnxtune_ds_x.npy", "/tmp/onnxtune_ds_yt.npy", &o, err, sizeof err) ==
+    CHECK(npy_write(TMP("ds_yt.npy"), RT_FLOAT, 2, ytd, yt, err, sizeof err) == NPY_OK);
+    CHECK(dataset_open_arrays(&ds, TMP("ds_x.npy"), TMP("ds_yt.npy"), &o, err, sizeof err) ==
           DATASET_OK);
     CHECK(ds.y.dtype == RT_FLOAT && ds.y.rank == 1 && ds.y.dims[0] == 2 && ds.labels == NULL);
     CHECK(dataset_check_labels(&ds, 2, err, sizeof err) == DATASET_EINVAL);
     dataset_close(&ds);
-    remove("/tmp/onnxtune_ds_y6.npy");
-    remove("/tmp/onnxtune_ds_y32.npy");
-    remove("/tmp/onnxtune_ds_yt.npy");
+    remove(TMP("ds_y6.npy"));
+    remove(TMP("ds_y32.npy"));
+    remove(TMP("ds_yt.npy"));
 }
 
 /* An X.npy of 270 MB, sparse (written as a header and a hole), above the default threshold: mapped. */
 static void test_big_mapped(void)
 {
-    const char *xp = "/tmp/onnxtune_ds_big_x.npy", *yp = "/tmp/onnxtune_ds_big_y.npy";
+    const char *xp = TMP("ds_big_x.npy"), *yp = TMP("ds_big_y.npy");
     const size_t n = 66000, cols = 1024;
     char hdr[128];
     int hl = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %zu), }", n, cols);
@@ -279,7 +302,7 @@ static void test_npz(void)
                  "uint8: y must be int64");
     expect_error(dataset_open_arrays(&ds, DATA "npz/mismatch.npz", NULL, &o, err, sizeof err), "npz 5 x, 4 y",
                  "has 5 samples but");
-    expect_error(dataset_open_arrays(&ds, DATA "npz/arrays.npz", "/tmp/onnxtune_ds_y.npy", &o, err, sizeof err),
+    expect_error(dataset_open_arrays(&ds, DATA "npz/arrays.npz", TMP("ds_y.npy"), &o, err, sizeof err),
                  "npz and a y file", "holds both x and y");
 
     /* damaged copies of the stored and the deflated archive */
@@ -288,7 +311,7 @@ static void test_npz(void)
     CHECK(z && d && len > 200 && dlen > 200);
     if (!z || !d || len <= 200 || dlen <= 200)
         return;
-    const char *tmp = "/tmp/onnxtune_ds_bad.npz";
+    const char *tmp = TMP("ds_bad.npz");
     unsigned char *c = malloc(len > dlen ? len : dlen);
     size_t eocd = len - 22;   /* numpy writes no archive comment */
     CHECK(z[eocd] == 'P' && z[eocd + 1] == 'K' && z[eocd + 2] == 5 && z[eocd + 3] == 6);
@@ -425,8 +448,8 @@ static void test_inputs(void)
         for (int c = 0; c < 5; c++)
             mask[r][c] = (uint8_t)((r + c) % 3 == 0);
     size_t mdims[2] = {20, 5};
-    CHECK(npy_write("/tmp/onnxtune_ds_mask.npy", RT_BOOL, 2, mdims, mask, err, sizeof err) == NPY_OK);
-    const char *bnames[2] = {"attention_mask", "input_ids"}, *bpaths[2] = {"/tmp/onnxtune_ds_mask.npy", paths[0]};
+    CHECK(npy_write(TMP("ds_mask.npy"), RT_BOOL, 2, mdims, mask, err, sizeof err) == NPY_OK);
+    const char *bnames[2] = {"attention_mask", "input_ids"}, *bpaths[2] = {TMP("ds_mask.npy"), paths[0]};
     st = dataset_open_inputs(&ds, 2, bnames, bpaths, NULL, B3 "y.npy", true, &o, err, sizeof err);
     CHECK_MSG(st == DATASET_OK, "%s", err);
     if (st == DATASET_OK) {
@@ -440,7 +463,7 @@ static void test_inputs(void)
                   memcmp(x[r] + 8, (const int64_t *)ref[0].data + idx[r] * 8, 64) == 0);
         dataset_close(&ds);
     }
-    remove("/tmp/onnxtune_ds_mask.npy");
+    remove(TMP("ds_mask.npy"));
     for (int k = 0; k < 4; k++)
         npy_free(&ref[k]);
 }
@@ -578,19 +601,19 @@ static void test_folder(void)
     /* folders that are not image folders */
     expect_error(dataset_open_images(&val, DATA "npz", &o, err, sizeof err), "folder without classes",
                  "no class folders");
-    expect_error(dataset_open_images(&val, "/tmp/onnxtune_no_such_dir", &o, err, sizeof err), "missing folder",
+    expect_error(dataset_open_images(&val, TMP("no_such_dir"), &o, err, sizeof err), "missing folder",
                  "cannot list");
-    mkdir("/tmp/onnxtune_ds_emptycls", 0755);
-    mkdir("/tmp/onnxtune_ds_emptycls/a", 0755);
-    expect_error(dataset_open_images(&val, "/tmp/onnxtune_ds_emptycls", &o, err, sizeof err), "empty class",
+    mkdir(TMP("ds_emptycls"), 0755);
+    mkdir(TMP("ds_emptycls/a"), 0755);
+    expect_error(dataset_open_images(&val, TMP("ds_emptycls"), &o, err, sizeof err), "empty class",
                  "class folder 'a' holds no .png");
-    mkdir("/tmp/onnxtune_ds_allbad", 0755);
-    mkdir("/tmp/onnxtune_ds_allbad/a", 0755);
-    write_file("/tmp/onnxtune_ds_allbad/a/x.png", "not a png", 9);
-    expect_error(dataset_open_images(&val, "/tmp/onnxtune_ds_allbad", &o, err, sizeof err), "only corrupt images",
+    mkdir(TMP("ds_allbad"), 0755);
+    mkdir(TMP("ds_allbad/a"), 0755);
+    write_file(TMP("ds_allbad/a/x.png"), "not a png", 9);
+    expect_error(dataset_open_images(&val, TMP("ds_allbad"), &o, err, sizeof err), "only corrupt images",
                  "none of its 1 images");
     o2.validate_limit = 0;
-    st = dataset_open_images(&val, "/tmp/onnxtune_ds_allbad", &o2, err, sizeof err);
+    st = dataset_open_images(&val, TMP("ds_allbad"), &o2, err, sizeof err);
     CHECK(st == DATASET_OK);
     if (st == DATASET_OK) {
         size_t i = 0;
@@ -604,11 +627,11 @@ static void test_folder(void)
     o.transform = bad_tf;
     o.transform.channels = 4;
     expect_error(dataset_open_images(&val, DATA "folder", &o, err, sizeof err), "4 channels", "4 channels");
-    remove("/tmp/onnxtune_ds_allbad/a/x.png");
-    rmdir("/tmp/onnxtune_ds_allbad/a");
-    rmdir("/tmp/onnxtune_ds_allbad");
-    rmdir("/tmp/onnxtune_ds_emptycls/a");
-    rmdir("/tmp/onnxtune_ds_emptycls");
+    remove(TMP("ds_allbad/a/x.png"));
+    rmdir(TMP("ds_allbad/a"));
+    rmdir(TMP("ds_allbad"));
+    rmdir(TMP("ds_emptycls/a"));
+    rmdir(TMP("ds_emptycls"));
 
     free(x);
     dataset_close(&ds);
@@ -892,7 +915,7 @@ static void test_prefetch(void)
 
     /* the timing gain: 96 JPEGs resized to 224x224 (about ImageNet's work per image), batch 16, and a
      * simulated 10 ms step: with the thread, decoding hides behind the steps */
-    const char *root = "/tmp/onnxtune_ds_speed";
+    const char *root = TMP("ds_speed");
     char path[256];
     size_t jl, pl;
     unsigned char *jpg = slurp(DATA "img/rgb.jpg", &jl), *prog = slurp(DATA "img/progressive.jpg", &pl);
@@ -955,6 +978,12 @@ static void test_prefetch(void)
 
 int main(void)
 {
+    const char *t = getenv("TMPDIR");
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/onnxtune-dataset-XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(tmp_dir)) {
+        fprintf(stderr, "cannot create %s: %s\n", tmp_dir, strerror(errno));
+        return 1;
+    }
     test_npy_pairs();
     test_big_mapped();
     test_npz();
@@ -963,7 +992,8 @@ int main(void)
     test_digits();
     test_shuffle_split();
     test_prefetch();
-    remove("/tmp/onnxtune_ds_x.npy");
-    remove("/tmp/onnxtune_ds_y.npy");
+    remove(TMP("ds_x.npy"));
+    remove(TMP("ds_y.npy"));
+    rmdir(tmp_dir);
     return test_summary("test_dataset");
 }
