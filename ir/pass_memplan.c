@@ -2,6 +2,8 @@
  * time. Intermediates get 64-byte aligned offsets in one activation arena, reused once a value (and
  * every view of it) is dead; views share their source's bytes; an op may write over an input that
  * dies at it. Graph inputs and outputs are the caller's buffers, constants the weights blob.
+ * Placement: a first fit in node order finds each block's life, then the blocks are placed again
+ * largest first (place_by_size) and that layout is kept when its arena is smaller.
  * It does not lay out the weights (codegen does, for the constants it actually reads) and does not
  * plan subgraphs (codegen plans each If/Loop/Scan body on its own, inside the node's scratch space);
  * it only keeps what a subgraph reads from this graph alive until its node has run. */
@@ -71,6 +73,88 @@ static void blocks_free(Blocks *bs, size_t offset)
         }
 }
 
+/* One block of the arena over its whole life: a value and the outputs that took its bytes over in place,
+ * or a node's scratch space; alive from node `start` to node `end` (inclusive). */
+typedef struct Group {
+    size_t bytes, start, end, offset;
+} Group;
+
+typedef struct Groups {
+    Group *g;
+    size_t n, cap;
+} Groups;
+
+static bool groups_add(Groups *gs, size_t bytes, size_t start, size_t *id)
+{
+    if (gs->n == gs->cap) {
+        size_t cap = gs->cap ? gs->cap * 2 : 64;
+        Group *ng = realloc(gs->g, cap * sizeof *ng);
+        if (!ng)
+            return false;
+        gs->g = ng;
+        gs->cap = cap;
+    }
+    gs->g[gs->n] = (Group){align_up(bytes ? bytes : 1), start, SIZE_MAX, 0};
+    *id = gs->n++;
+    return true;
+}
+
+static int by_size(const void *pa, const void *pb)
+{
+    const Group *a = *(Group *const *)pa, *b = *(Group *const *)pb;
+    if (a->bytes != b->bytes)
+        return a->bytes > b->bytes ? -1 : 1;
+    return a->start < b->start ? -1 : a->start > b->start;
+}
+
+static int by_offset(const void *pa, const void *pb)
+{
+    const Group *a = *(Group *const *)pa, *b = *(Group *const *)pb;
+    return a->offset < b->offset ? -1 : a->offset > b->offset;
+}
+
+/* Offline placement, knowing every block's life: largest first, each into the smallest gap between the
+ * placed blocks alive at the same time that holds it (TFLite's greedy-by-size). Node-order first fit
+ * leaves holes where a large value is born after smaller ones that outlive it (the forward's
+ * activations kept for the backward, then the backward's gradients); this packs them. Returns the
+ * arena's size, or SIZE_MAX when out of memory. */
+static size_t place_by_size(Groups *gs)
+{
+    size_t n = gs->n, high = 0;
+    Group **order = malloc((n ? n : 1) * sizeof *order), **live = malloc((n ? n : 1) * sizeof *live);
+    if (!order || !live) {
+        free(order);
+        free(live);
+        return SIZE_MAX;
+    }
+    for (size_t i = 0; i < n; i++)
+        order[i] = &gs->g[i];
+    qsort(order, n, sizeof *order, by_size);
+    for (size_t k = 0; k < n; k++) {
+        Group *x = order[k];
+        size_t nl = 0;
+        for (size_t j = 0; j < k; j++)
+            if (order[j]->start <= x->end && x->start <= order[j]->end)
+                live[nl++] = order[j];
+        qsort(live, nl, sizeof *live, by_offset);
+        size_t at = 0, best = SIZE_MAX, best_gap = SIZE_MAX;
+        for (size_t j = 0; j < nl; j++) {
+            if (live[j]->offset >= at + x->bytes && live[j]->offset - at < best_gap) {
+                best = at;
+                best_gap = live[j]->offset - at;
+            }
+            if (live[j]->offset + live[j]->bytes > at)
+                at = live[j]->offset + live[j]->bytes;
+        }
+        x->offset = best != SIZE_MAX ? best : at;
+        if (x->offset + x->bytes > high)
+            high = x->offset + x->bytes;
+    }
+    free(order);
+    free(live);
+    return high;
+}
+
 static bool is_local(const Graph *g, const Value *v)
 {
     return v && v->id >= 0 && (size_t)v->id < g->nvalues && g->values[v->id] == v;
@@ -137,9 +221,12 @@ Status pass_memplan(Graph *g, const MemPlanOptions *opt, MemPlan *plan, Diag *d)
     plan->scratch_bytes = arena_calloc(g->arena, nn ? nn : 1, sizeof *plan->scratch_bytes);
     size_t *last = calloc(nv ? nv : 1, sizeof *last);   /* last node reading a value; nn: the end */
     bool *taken = calloc(nv ? nv : 1, sizeof *taken);   /* a root whose block moved to a new value */
+    size_t *grp = malloc((nv ? nv : 1) * sizeof *grp);   /* arena values: their Group */
+    size_t *sgrp = malloc((nn ? nn : 1) * sizeof *sgrp); /* nodes with scratch space: its Group */
     Blocks bs = {0};
+    Groups gs = {0};
     Status st = ST_OK;
-    if (!plan->slots || !plan->scratch || !plan->scratch_bytes || !last || !taken) {
+    if (!plan->slots || !plan->scratch || !plan->scratch_bytes || !last || !taken || !grp || !sgrp) {
         st = diag_error(d, ST_NOMEM, "out of memory planning memory");
         goto out;
     }
@@ -232,10 +319,11 @@ Status pass_memplan(Graph *g, const MemPlanOptions *opt, MemPlan *plan, Diag *d)
                 if (rs->kind != MEM_ARENA || taken[r] || last[r] != i || rs->bytes != s->bytes)
                     continue;
                 s->offset = rs->offset;
+                grp[o->id] = grp[r];
                 taken[r] = true;
                 reused = true;
             }
-            if (!reused && !blocks_alloc(&bs, s->bytes, &s->offset)) {
+            if (!reused && (!blocks_alloc(&bs, s->bytes, &s->offset) || !groups_add(&gs, s->bytes, i, &grp[o->id]))) {
                 st = diag_node(d, n, ST_NOMEM, "out of memory planning output '%s'", o->name);
                 goto out;
             }
@@ -243,11 +331,12 @@ Status pass_memplan(Graph *g, const MemPlanOptions *opt, MemPlan *plan, Diag *d)
         }
         size_t sb = opt && opt->scratch_bytes ? opt->scratch_bytes(n, opt->ctx) : 0;
         if (sb) {
-            if (!blocks_alloc(&bs, sb, &plan->scratch[i])) {
+            if (!blocks_alloc(&bs, sb, &plan->scratch[i]) || !groups_add(&gs, sb, i, &sgrp[i])) {
                 st = diag_node(d, n, ST_NOMEM, "out of memory planning scratch space");
                 goto out;
             }
             plan->scratch_bytes[i] = sb;
+            gs.g[sgrp[i]].end = i;
             plan->naive_bytes += align_up(sb);
             blocks_free(&bs, plan->scratch[i]);
         }
@@ -258,6 +347,7 @@ Status pass_memplan(Graph *g, const MemPlanOptions *opt, MemPlan *plan, Diag *d)
             int r = root_of(plan, reads[k]->id);
             if (plan->slots[r].kind == MEM_ARENA && last[r] == i && !taken[r]) {
                 blocks_free(&bs, plan->slots[r].offset);
+                gs.g[grp[r]].end = i;
                 taken[r] = true;   /* freed once even when read twice */
             }
         }
@@ -265,13 +355,32 @@ Status pass_memplan(Graph *g, const MemPlanOptions *opt, MemPlan *plan, Diag *d)
             int r = root_of(plan, n->outputs[k]->id);
             if (plan->slots[r].kind == MEM_ARENA && last[r] == i && !taken[r]) {
                 blocks_free(&bs, plan->slots[r].offset);
+                gs.g[grp[r]].end = i;
                 taken[r] = true;
             }
         }
     }
     plan->arena_bytes = bs.high;
+    /* the same blocks placed largest first: kept when smaller (it nearly always is) */
+    size_t packed = place_by_size(&gs);
+    if (packed == SIZE_MAX) {
+        st = diag_error(d, ST_NOMEM, "out of memory planning memory");
+        goto out;
+    }
+    if (packed < bs.high) {
+        for (size_t v = 0; v < nv; v++)
+            if (plan->slots[v].kind == MEM_ARENA)
+                plan->slots[v].offset = gs.g[grp[v]].offset;
+        for (size_t i = 0; i < nn; i++)
+            if (plan->scratch_bytes[i])
+                plan->scratch[i] = gs.g[sgrp[i]].offset;
+        plan->arena_bytes = packed;
+    }
 out:
     free(bs.b);
+    free(gs.g);
+    free(grp);
+    free(sgrp);
     free(last);
     free(taken);
     return st;

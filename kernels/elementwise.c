@@ -938,7 +938,7 @@ bool unary_backward_supports(UnaryOp op)
 
 bool unary_backward_reads_output(UnaryOp op)
 {
-    return op == UNARY_SIGMOID || op == UNARY_TANH || op == UNARY_SQRT || op == UNARY_RECIPROCAL;
+    return op == UNARY_SIGMOID || op == UNARY_TANH || op == UNARY_SQRT || op == UNARY_RECIPROCAL || op == UNARY_RELU;
 }
 
 /* dx[i] = dy[i] * D, with v = t[i] (X or Y). */

@@ -674,7 +674,8 @@ void cast_forward(RtDType to, void *y, RtDType from, const void *x, size_t n);
 
 /* Backward of the unary activations, float32: dx[i] = dy[i] * f'(at x[i]). t is the forward input X,
  * or the forward output Y for the ops unary_backward_reads_output() names (Sigmoid, Tanh, Sqrt,
- * Reciprocal). alpha/beta as in unary_forward. Derivatives at kinks follow PyTorch: Relu, LeakyRelu,
+ * Reciprocal, Relu: X > 0 exactly where Y > 0, and Y lets Relu run in place and its input die, as
+ * PyTorch's inplace ReLU saves only its result). alpha/beta as in unary_forward. Derivatives at kinks follow PyTorch: Relu, LeakyRelu,
  * Elu, Selu, Celu, ThresholdedRelu take the x <= threshold side; Abs'(0) = 0; HardSigmoid passes only
  * strictly inside its linear part; HardSwish'(x) = (2x+3)/6 on [-3, 3) (torch 1.13). dx may be dy or t.
  * The ops are those ir/unary.def marks FUSED_X or FUSED_Y; others are no-ops (unary_backward_supports

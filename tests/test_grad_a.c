@@ -709,6 +709,39 @@ done:
     return count;
 }
 
+/* ReluGrad reads the Relu's output (the same mask as its input's), so the input dies at the Relu and
+ * the Relu can run in place over it: a training graph keeps one tensor per BN + ReLU for the backward,
+ * not two. */
+static void relu_grad_reads_output(void)
+{
+    Model *m = model_new();
+    Graph *g = m ? graph_new(m->arena, "relu", NULL) : NULL;
+    Diag d;
+    diag_init(&d, NULL);
+    CHECK(g != NULL);
+    if (!g)
+        return;
+    m->graph = g;
+    Shape sx = shape_make(2, I64(4, 3));
+    Value *x = graph_const(g, "x", DT_FLOAT, &sx, &d);
+    CHECK(x != NULL);
+    x->trainable = true;
+    Node *r = graph_add_node1(g, "Relu", "relu", 1, &x, "h", &d);
+    Node *l = r ? graph_add_node1(g, "ReduceSum", "loss", 1, &r->outputs[0], "loss", &d) : NULL;
+    Gradients gr;
+    bool ok = l && !node_set_attr_int(g, l, "keepdims", 0, &d) && !infer_node(g, r, &d) && !infer_node(g, l, &d) &&
+              !pass_autodiff(g, l->outputs[0], &gr, &d);
+    CHECK_MSG(ok, "%s", d.msg);
+    int grads = 0;
+    for (size_t i = 0; ok && i < g->nnodes; i++)
+        if (strcmp(g->nodes[i]->op_type, "ReluGrad") == 0) {
+            grads++;
+            CHECK(g->nodes[i]->inputs[1] == r->outputs[0]);
+        }
+    CHECK_EQ_INT(grads, ok ? 1 : 0);
+    model_free(m);
+}
+
 static void frozen_checks(void)
 {
     CHECK_EQ_INT(backward_count(false, true, false, "Gemm"), 1);       /* dW only */
@@ -724,6 +757,7 @@ int main(void)
 {
     GradCheck *s = gc_new("grad_a");
     frozen_checks();
+    relu_grad_reads_output();
     CHECK(s != NULL);
     if (!s)
         return test_summary("test_grad_a");
