@@ -92,7 +92,7 @@ Status codegen_load(const char *path, const InputShape *shapes, size_t nshapes, 
     if (st)
         goto fail;
     ShapeOptions so = {.fold = true};
-    if ((st = pass_shapes(m, &so, d)))
+    if ((st = pass_shapes(m, &so, d)) || (!getenv("ONNXTUNE_NO_FUSE") && (st = pass_gelu(g, d))))
         goto fail;
     *out = m;
     return ST_OK;
