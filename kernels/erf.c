@@ -6,7 +6,8 @@
  * Interval 0 has c = 0 and no constant term, so small x keep their relative accuracy.
  * Two builds, like conv_dw.c: AVX2+FMA (eight lanes, the eight intervals' coefficients held in one
  * register each and picked by a lane permute) when cpuid says so, unless ONNXTUNE_ERF_ISA=generic; the
- * generic scalar build otherwise. They differ only by FMA rounding. */
+ * generic scalar build otherwise. They differ only by FMA rounding. The AVX2 exp also serves Softmax's
+ * rows (exp_sub_f32: exp(x - max) and the row's sum; libm expf in the generic build). */
 #include "kernels.h"
 
 #include <math.h>
@@ -139,6 +140,24 @@ static size_t gauss_avx2(float *t, const float *x, size_t n)
     return i;
 }
 
+/* y[i] = exp(x[i] - mx) for x[i] <= mx (Softmax's rows); returns their sum, in 8 float lanes (the row's
+ * terms are in [0, 1]) added up in double. Does the multiples of 8; the caller does the rest. */
+static size_t exp_sub_avx2(float *y, const float *x, float mx, size_t n, double *sum)
+{
+    __m256 m = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp_neg_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+        _mm256_storeu_ps(y + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, acc);
+    for (int k = 0; k < 8; k++)
+        *sum += lanes[k];
+    return i;
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -223,4 +242,19 @@ void erf_backward_f32(float *dx, const float *dy, const float *x, size_t n)
 #endif
     for (; i < n; i++)
         dx[i] = dy[i] * (1.12837916709551257f * expf(-x[i] * x[i]));
+}
+
+double exp_sub_f32(float *y, const float *x, float mx, size_t n)
+{
+    double sum = 0.0;
+    size_t i = 0;
+#ifdef HAVE_ERF_AVX2
+    if (choose_isa() == 2)
+        i = exp_sub_avx2(y, x, mx, n, &sum);
+#endif
+    for (; i < n; i++) {
+        y[i] = expf(x[i] - mx);
+        sum += y[i];
+    }
+    return sum;
 }

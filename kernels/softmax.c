@@ -1,7 +1,7 @@
 /* softmax.c - Softmax, LogSoftmax and Hardmax along one axis of [outer, axis, inner], forward, and
  * the backward of Softmax and LogSoftmax. Max-subtracted, sums in double; contiguous rows when
  * inner == 1, otherwise tiles of the inner dim so memory is read in order. No online (single-pass)
- * softmax. */
+ * softmax. Softmax's contiguous rows (attention) take erf.c's vector exp (exp_sub_f32), the rest expf. */
 #include "kernels.h"
 
 #include <math.h>
@@ -17,11 +17,7 @@ static void softmax_row(float *y, const float *x, size_t len, SoftmaxKind kind)
         mx = x[i] > mx ? x[i] : mx;
     double sum = 0.0;
     if (kind == SM_SOFTMAX) {
-        for (size_t i = 0; i < len; i++) {
-            float e = expf(x[i] - mx);
-            y[i] = e;
-            sum += e;
-        }
+        sum = exp_sub_f32(y, x, mx, len);  /* erf.c's vector exp (attention rows) */
         float inv = (float)(1.0 / sum);
         for (size_t i = 0; i < len; i++)
             y[i] *= inv;
