@@ -3,7 +3,8 @@
  * fusion (another reader, a graph output, a training BatchNormalization, ClipGrad reading the Clip's
  * input); ReluGrad is rewired to the Relu's output. The numbers of fused programs are checked by
  * test_rt_dense (conv_forward_fused), tests/zoo.sh and test_train_e2e (whole models against PyTorch).
- * Also ir/pass_gelu.c: the exported exact GELU becomes one Gelu, and what stops it. */
+ * Also ir/pass_gelu.c (the exported exact GELU becomes one Gelu) and ir/pass_fuse_bias.c (MatMul + bias
+ * Add), and what stops each. */
 #include "test.h"
 
 #include "ir.h"
@@ -245,8 +246,41 @@ static void gelu(int why)
     model_free(m);
 }
 
+/* MatMul(x [2,5,8], W [8,N]) -> Add(b, .) -> one MatMul with the bias as input 2 (ir/pass_fuse_bias.c);
+ * why: 0 fuses, 1 b is [5,N] (not a bias row), 2 the MatMul's output read twice */
+static void matmul_bias(int why)
+{
+    static const int64_t S[3] = {2, 5, 8}, Wd[2] = {8, 6}, Bd[1] = {6}, B2[2] = {5, 6}, T[3] = {2, 5, 6};
+    Model *m = model_new();
+    Graph *g = m->graph = graph_new(m->arena, "g", NULL);
+    Diag d;
+    diag_init(&d, NULL);
+    Value *x = tensor(g, "x", 3, S), *w = tensor(g, "w", 2, Wd), *b = why == 1 ? tensor(g, "b", 2, B2) : tensor(g, "b", 1, Bd),
+          *t = tensor(g, "t", 3, T), *y = tensor(g, "y", 3, T), *z = tensor(g, "z", 3, T);
+    graph_add_input(g, x);
+    Node *mm = node(g, "", "MatMul", 2, (Value *[]){x, w}, t);
+    Node *add = node(g, "", "Add", 2, (Value *[]){b, t}, y);
+    graph_add_output(g, y);
+    if (why == 2) {
+        node(g, "", "Neg", 1, (Value *[]){t}, z);
+        graph_add_output(g, z);
+    }
+    Status st = pass_fuse_bias(g, &d);
+    CHECK_MSG(st == ST_OK, "%s", d.msg);
+    CHECK(add->dead == (why == 0));
+    if (why == 0) {
+        CHECK(mm->ninputs == 3 && mm->inputs[2] == b && mm->outputs[0] == y && y->producer == mm);
+        CHECK(g->nodes[1] == mm && mm->index == 1);   /* where the Add was */
+    } else {
+        CHECK(node_input(mm, 2) == NULL && mm->outputs[0] == t);
+    }
+    model_free(m);
+}
+
 int main(void)
 {
+    for (int why = 0; why < 3; why++)
+        matmul_bias(why);
     for (int why = 0; why < 4; why++)
         gelu(why);
     constants_folded();
