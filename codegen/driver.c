@@ -172,7 +172,7 @@ Status codegen_batch_axes(const Model *m1, int64_t b1, const Model *m2, int64_t 
 const char *const codegen_env_vars[] = {
     "CC",               /* the C compiler (codegen/cc.c) */
     "ONNXTUNE_LD",      /* the linker (codegen/cc.c) */
-    "ONNXTUNE_NO_FUSE", /* no conv fusion (codegen/emit.c) */
+    "ONNXTUNE_NO_FUSE", /* no conv, MatMul-bias or GELU fusion (codegen/emit.c, ir/pass_gelu.c) */
     "ONNXTUNE_BLOCKED", /* blocked conv layouts (codegen/layout.c, on its way from the blocked branch) */
     NULL,
 };
