@@ -92,7 +92,7 @@ Status codegen_load(const char *path, const InputShape *shapes, size_t nshapes, 
     if (st)
         goto fail;
     ShapeOptions so = {.fold = true};
-    if ((st = pass_shapes(m, &so, d)))
+    if ((st = pass_shapes(m, &so, d)) || (!getenv("ONNXTUNE_NO_FUSE") && (st = pass_gelu(g, d))))
         goto fail;
     *out = m;
     return ST_OK;
@@ -172,7 +172,7 @@ Status codegen_batch_axes(const Model *m1, int64_t b1, const Model *m2, int64_t 
 const char *const codegen_env_vars[] = {
     "CC",               /* the C compiler (codegen/cc.c) */
     "ONNXTUNE_LD",      /* the linker (codegen/cc.c) */
-    "ONNXTUNE_NO_FUSE", /* no conv fusion (codegen/emit.c) */
+    "ONNXTUNE_NO_FUSE", /* no conv, MatMul-bias or GELU fusion (codegen/emit.c, ir/pass_gelu.c) */
     "ONNXTUNE_BLOCKED", /* blocked conv layouts (codegen/layout.c, on its way from the blocked branch) */
     NULL,
 };

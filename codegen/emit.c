@@ -767,8 +767,8 @@ static Status generate(Cg *cg, Gen *gen)
     Graph *g = cg->g;
     Diag *d = cg->d;
     Status st = ST_OK;
-    if (!getenv("ONNXTUNE_NO_FUSE") && (st = pass_fuse(g, d))) /* may add values; the env var: for measuring */
-        return st;
+    if (!getenv("ONNXTUNE_NO_FUSE") && ((st = pass_fuse(g, d)) || (st = pass_fuse_bias(g, d))))
+        return st;  /* pass_fuse may add values; the env var: for measuring */
     size_t nv = g->nvalues ? g->nvalues : 1, nn = g->nnodes ? g->nnodes : 1;
     if (!(cg->blocked = cg_plan_layouts(g)))
         return diag_error(d, ST_NOMEM, "out of memory");

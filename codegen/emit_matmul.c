@@ -66,6 +66,12 @@ static Status emit_matmul(Cg *cg, const Node *n)
         cg_line(cg, "memset(%s, 0, %zu); /* K = 0: an empty product */", cg_ptr(cg, y), cg_numel(y) * sizeof(float));
         return ST_OK;
     }
+    const Value *bias = node_input(n, 2);  /* ir/pass_fuse_bias.c: b is [K, N], the bias [N] */
+    if (bias) {
+        cg_line(cg, "gemm_forward(%s, %s, %s, %s, %zu, %zu, %zu, false, false, 1.0f, 1.0f, 1, %zu); /* + bias */",
+                cg_ptr(cg, y), cg_ptr(cg, a), cg_ptr(cg, b), cg_ptr(cg, bias), cg_numel(y) / nn, nn, k, nn);
+        return ST_OK;
+    }
     cg_line(cg, "matmul_forward(%s, %s, %s, %zu, %zu, %zu, %zu, %s, %s, %s);", cg_ptr(cg, y), cg_ptr(cg, a),
             cg_ptr(cg, b), m, nn, k, rank, cg_sizes(cg, dims, rank), cg_sizes(cg, as, rank), cg_sizes(cg, bs, rank));
     return ST_OK;

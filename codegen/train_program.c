@@ -99,7 +99,7 @@ static Status load_model(const char *path, const InputShape *shapes, size_t nsha
         if (g->values[i]->producer)
             g->values[i]->shape = shape_unknown();
     ShapeOptions so = {.fold = true, .keep_params = true};
-    if ((st = pass_shapes(m, &so, d)))
+    if ((st = pass_shapes(m, &so, d)) || (!getenv("ONNXTUNE_NO_FUSE") && (st = pass_gelu(g, d))))
         goto fail;
     *out = m;
     return ST_OK;

@@ -648,6 +648,16 @@ Node *graph_add_node1(Graph *g, const char *op_type, const char *name_hint, int 
  * before them, where nothing else reads what lies between (see the file). Codegen runs it. */
 Status pass_fuse(Graph *g, Diag *d) MUST_CHECK;
 
+/* ======================================================================== ir/pass_gelu.c */
+
+/* Torch's exported exact GELU (Div, Erf, Add, Mul, Mul) -> one Gelu node (see the file). */
+Status pass_gelu(Graph *g, Diag *d) MUST_CHECK;
+
+/* ======================================================================== ir/pass_fuse_bias.c */
+
+/* MatMul(x, W [K,N]) -> Add(., b [N]) -> one MatMul with b as a third input (see the file). */
+Status pass_fuse_bias(Graph *g, Diag *d) MUST_CHECK;
+
 /* ======================================================================== ir/pass_memplan.c */
 
 /* Where a value lives at run time (codegen's memory plan). */

@@ -6,7 +6,8 @@
  * Interval 0 has c = 0 and no constant term, so small x keep their relative accuracy.
  * Two builds, like conv_dw.c: AVX2+FMA (eight lanes, the eight intervals' coefficients held in one
  * register each and picked by a lane permute) when cpuid says so, unless ONNXTUNE_ERF_ISA=generic; the
- * generic scalar build otherwise. They differ only by FMA rounding. */
+ * generic scalar build otherwise. They differ only by FMA rounding. The AVX2 exp also serves Softmax's
+ * rows (exp_sub_f32: exp(x - max) and the row's sum; libm expf in the generic build). */
 #include "kernels.h"
 
 #include <math.h>
@@ -61,31 +62,43 @@ static void erf_generic(float *y, const float *x, size_t n)
 #pragma GCC target("avx2,fma")
 #endif
 
-static void erf_avx2(float *y, const float *x, size_t n)
+typedef struct ErfVec {
+    __m256 coef[ERF_NCOEF], center;
+} ErfVec;
+
+static void erf_vec_init(ErfVec *e)
 {
-    __m256 coef[ERF_NCOEF];
     for (int j = 0; j < ERF_NCOEF; j++)
-        coef[j] = _mm256_loadu_ps(ERF_COEF[j]);
-    const __m256 center = _mm256_loadu_ps(ERF_CENTER), four = _mm256_set1_ps(4.0f), two = _mm256_set1_ps(2.0f);
+        e->coef[j] = _mm256_loadu_ps(ERF_COEF[j]);
+    e->center = _mm256_loadu_ps(ERF_CENTER);
+}
+
+static inline __m256 erf_vec(const ErfVec *e, __m256 v)
+{
+    const __m256 four = _mm256_set1_ps(4.0f), two = _mm256_set1_ps(2.0f);
     const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
     const __m256i seven = _mm256_set1_epi32(7);
+    __m256 ax = _mm256_andnot_ps(sign, v);
+    __m256 big = _mm256_cmp_ps(ax, four, _CMP_GE_OQ);        /* inf too; NaN is unordered: false */
+    __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+    __m256 a = _mm256_min_ps(ax, four);                      /* NaN lanes become 4 here */
+    __m256i k = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_mul_ps(a, two)), seven);
+    __m256 u = _mm256_sub_ps(a, _mm256_permutevar8x32_ps(e->center, k));
+    __m256 r = _mm256_permutevar8x32_ps(e->coef[ERF_NCOEF - 1], k);
+    for (int j = ERF_NCOEF - 2; j >= 0; j--)
+        r = _mm256_fmadd_ps(r, u, _mm256_permutevar8x32_ps(e->coef[j], k));
+    r = _mm256_blendv_ps(r, one, big);
+    r = _mm256_or_ps(r, _mm256_and_ps(v, sign));             /* r >= 0: copysign */
+    return _mm256_blendv_ps(r, v, nan);
+}
+
+static void erf_avx2(float *y, const float *x, size_t n)
+{
+    ErfVec e;
+    erf_vec_init(&e);
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        __m256 ax = _mm256_andnot_ps(sign, v);
-        __m256 big = _mm256_cmp_ps(ax, four, _CMP_GE_OQ);        /* inf too; NaN is unordered: false */
-        __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
-        __m256 a = _mm256_min_ps(ax, four);                      /* NaN lanes become 4 here */
-        __m256i k = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_mul_ps(a, two)), seven);
-        __m256 u = _mm256_sub_ps(a, _mm256_permutevar8x32_ps(center, k));
-        __m256 r = _mm256_permutevar8x32_ps(coef[ERF_NCOEF - 1], k);
-        for (int j = ERF_NCOEF - 2; j >= 0; j--)
-            r = _mm256_fmadd_ps(r, u, _mm256_permutevar8x32_ps(coef[j], k));
-        r = _mm256_blendv_ps(r, one, big);
-        r = _mm256_or_ps(r, _mm256_and_ps(v, sign));             /* r >= 0: copysign */
-        r = _mm256_blendv_ps(r, v, nan);
-        _mm256_storeu_ps(y + i, r);
-    }
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, erf_vec(&e, _mm256_loadu_ps(x + i)));
     for (; i < n; i++)
         y[i] = erf_one(x[i]);
 }
@@ -139,6 +152,55 @@ static size_t gauss_avx2(float *t, const float *x, size_t n)
     return i;
 }
 
+/* y[i] = exp(x[i] - mx) for x[i] <= mx (Softmax's rows); returns their sum, in 8 float lanes (the row's
+ * terms are in [0, 1]) added up in double. Does the multiples of 8; the caller does the rest. */
+static size_t exp_sub_avx2(float *y, const float *x, float mx, size_t n, double *sum)
+{
+    __m256 m = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp_neg_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+        _mm256_storeu_ps(y + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, acc);
+    for (int k = 0; k < 8; k++)
+        *sum += lanes[k];
+    return i;
+}
+
+/* Exact Gelu forward and backward in registers (one pass; the generic block loops below made three):
+ * the same operations in the same order as gelu_erf_f32's and gelu_erf_backward_f32's scalar tails. */
+static size_t gelu_avx2(float *y, const float *x, size_t n)
+{
+    ErfVec e;
+    erf_vec_init(&e);
+    const __m256 c = _mm256_set1_ps(0.70710678118654752440f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i), t = erf_vec(&e, _mm256_mul_ps(v, c));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, t)));
+    }
+    return i;
+}
+
+static size_t gelu_grad_avx2(float *dx, const float *dy, const float *x, size_t n)
+{
+    ErfVec e;
+    erf_vec_init(&e);
+    const __m256 c = _mm256_set1_ps(0.70710678f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f),
+                 mhalf = _mm256_set1_ps(-0.5f), k = _mm256_set1_ps(0.39894228f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i), t = erf_vec(&e, _mm256_mul_ps(v, c));
+        __m256 g = exp_neg_avx2(_mm256_mul_ps(_mm256_mul_ps(mhalf, v), v));
+        __m256 d = _mm256_add_ps(_mm256_mul_ps(half, _mm256_add_ps(one, t)), _mm256_mul_ps(_mm256_mul_ps(v, k), g));
+        _mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i), d));
+    }
+    return i;
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -183,7 +245,12 @@ void erf_f32(float *y, const float *x, size_t n)
 void gelu_erf_f32(float *y, const float *x, size_t n)
 {
     float t[GELU_BLOCK];
-    for (size_t lo = 0; lo < n; lo += GELU_BLOCK) {
+    size_t start = 0;
+#ifdef HAVE_ERF_AVX2
+    if (choose_isa() == 2)
+        start = gelu_avx2(y, x, n);
+#endif
+    for (size_t lo = start; lo < n; lo += GELU_BLOCK) {
         size_t m = n - lo < GELU_BLOCK ? n - lo : GELU_BLOCK;
         for (size_t i = 0; i < m; i++)
             t[i] = x[lo + i] * 0.70710678118654752440f;
@@ -197,7 +264,12 @@ void gelu_erf_f32(float *y, const float *x, size_t n)
 void gelu_erf_backward_f32(float *dx, const float *dy, const float *x, size_t n)
 {
     float t[GELU_BLOCK], g[GELU_BLOCK];
-    for (size_t lo = 0; lo < n; lo += GELU_BLOCK) {
+    size_t start = 0;
+#ifdef HAVE_ERF_AVX2
+    if (choose_isa() == 2)
+        start = gelu_grad_avx2(dx, dy, x, n);
+#endif
+    for (size_t lo = start; lo < n; lo += GELU_BLOCK) {
         size_t m = n - lo < GELU_BLOCK ? n - lo : GELU_BLOCK, done = 0;
         for (size_t i = 0; i < m; i++)
             t[i] = x[lo + i] * 0.70710678f;
@@ -223,4 +295,19 @@ void erf_backward_f32(float *dx, const float *dy, const float *x, size_t n)
 #endif
     for (; i < n; i++)
         dx[i] = dy[i] * (1.12837916709551257f * expf(-x[i] * x[i]));
+}
+
+double exp_sub_f32(float *y, const float *x, float mx, size_t n)
+{
+    double sum = 0.0;
+    size_t i = 0;
+#ifdef HAVE_ERF_AVX2
+    if (choose_isa() == 2)
+        i = exp_sub_avx2(y, x, mx, n, &sum);
+#endif
+    for (; i < n; i++) {
+        y[i] = expf(x[i] - mx);
+        sum += y[i];
+    }
+    return sum;
 }

@@ -515,6 +515,8 @@ void erf_f32(float *y, const float *x, size_t n);
 /* Exact (erf) Gelu forward, and its backward dx = dy * Gelu'(x); outputs may alias inputs. */
 void gelu_erf_f32(float *y, const float *x, size_t n);
 void gelu_erf_backward_f32(float *dx, const float *dy, const float *x, size_t n);
+/* y[i] = exp(x[i] - mx) (x[i] <= mx: Softmax's max-subtracted rows; erf.c's vector exp), returns the sum. */
+double exp_sub_f32(float *y, const float *x, float mx, size_t n);
 /* Erf's gradient dx = dy * 2/sqrt(pi) * exp(-x^2) (AVX2 build: a vector exp of about 1 ulp). */
 void erf_backward_f32(float *dx, const float *dy, const float *x, size_t n);
 /* Which build erf_f32 runs: "avx2" (AVX2+FMA, by cpuid) or "generic" (or ONNXTUNE_ERF_ISA=generic). */

@@ -2,7 +2,9 @@
  * same-shape residual Add, Relu/Clip), where the fused Conv lands in the order, and what must stop a
  * fusion (another reader, a graph output, a training BatchNormalization, ClipGrad reading the Clip's
  * input); ReluGrad is rewired to the Relu's output. The numbers of fused programs are checked by
- * test_rt_dense (conv_forward_fused), tests/zoo.sh and test_train_e2e (whole models against PyTorch). */
+ * test_rt_dense (conv_forward_fused), tests/zoo.sh and test_train_e2e (whole models against PyTorch).
+ * Also ir/pass_gelu.c (the exported exact GELU becomes one Gelu) and ir/pass_fuse_bias.c (MatMul + bias
+ * Add), and what stops each. */
 #include "test.h"
 
 #include "ir.h"
@@ -202,8 +204,85 @@ static void constants_folded(void)
     model_free(m);
 }
 
+/* torch's exact GELU, y = Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5) -> Gelu(x) (ir/pass_gelu.c);
+ * why: 0 fuses, 1 Div by 1.5 (not GELU), 2 the Erf's output read twice, 3 the Add's a graph output */
+static void gelu(int why)
+{
+    static const int64_t S[3] = {2, 5, 8};
+    Model *m = model_new();
+    Graph *g = m->graph = graph_new(m->arena, "g", NULL);
+    Diag d;
+    diag_init(&d, NULL);
+    Value *x = tensor(g, "x", 3, S), *q = tensor(g, "q", 3, S), *e = tensor(g, "e", 3, S), *a = tensor(g, "a", 3, S),
+          *p = tensor(g, "p", 3, S), *y = tensor(g, "y", 3, S), *z = tensor(g, "z", 3, S);
+    Value *c2 = graph_const_scalar(g, "c2", DT_FLOAT, why == 1 ? 1.5 : 1.4142135381698608, &d),
+          *one = graph_const_scalar(g, "one", DT_FLOAT, 1.0, &d), *half = graph_const_scalar(g, "half", DT_FLOAT, 0.5, &d);
+    graph_add_input(g, x);
+    Node *k[5];
+    k[0] = node(g, "", "Div", 2, (Value *[]){x, c2}, q);
+    k[1] = node(g, "", "Erf", 1, (Value *[]){q}, e);
+    k[2] = node(g, "", "Add", 2, (Value *[]){one, e}, a); /* the constants on either side */
+    k[3] = node(g, "", "Mul", 2, (Value *[]){x, a}, p);
+    k[4] = node(g, "", "Mul", 2, (Value *[]){half, p}, y);
+    graph_add_output(g, y);
+    if (why == 2) {
+        node(g, "", "Neg", 1, (Value *[]){e}, z);
+        graph_add_output(g, z);
+    }
+    if (why == 3)
+        graph_add_output(g, a);
+    Status st = pass_gelu(g, &d);
+    CHECK_MSG(st == ST_OK, "%s", d.msg);
+    if (why == 0) {
+        CHECK(y->producer && strcmp(y->producer->op_type, "Gelu") == 0);
+        CHECK(y->producer->ninputs == 1 && y->producer->inputs[0] == x && y->producer->rule);
+        CHECK(strcmp(node_attr_string(y->producer, "approximate", "?"), "none") == 0);
+        CHECK_EQ_INT((int)g->nnodes, 1);
+    } else {
+        CHECK(y->producer == k[4] && strcmp(k[4]->op_type, "Mul") == 0);
+        for (int i = 0; i < 5; i++)
+            CHECK(!k[i]->dead);
+    }
+    model_free(m);
+}
+
+/* MatMul(x [2,5,8], W [8,N]) -> Add(b, .) -> one MatMul with the bias as input 2 (ir/pass_fuse_bias.c);
+ * why: 0 fuses, 1 b is [5,N] (not a bias row), 2 the MatMul's output read twice */
+static void matmul_bias(int why)
+{
+    static const int64_t S[3] = {2, 5, 8}, Wd[2] = {8, 6}, Bd[1] = {6}, B2[2] = {5, 6}, T[3] = {2, 5, 6};
+    Model *m = model_new();
+    Graph *g = m->graph = graph_new(m->arena, "g", NULL);
+    Diag d;
+    diag_init(&d, NULL);
+    Value *x = tensor(g, "x", 3, S), *w = tensor(g, "w", 2, Wd), *b = why == 1 ? tensor(g, "b", 2, B2) : tensor(g, "b", 1, Bd),
+          *t = tensor(g, "t", 3, T), *y = tensor(g, "y", 3, T), *z = tensor(g, "z", 3, T);
+    graph_add_input(g, x);
+    Node *mm = node(g, "", "MatMul", 2, (Value *[]){x, w}, t);
+    Node *add = node(g, "", "Add", 2, (Value *[]){b, t}, y);
+    graph_add_output(g, y);
+    if (why == 2) {
+        node(g, "", "Neg", 1, (Value *[]){t}, z);
+        graph_add_output(g, z);
+    }
+    Status st = pass_fuse_bias(g, &d);
+    CHECK_MSG(st == ST_OK, "%s", d.msg);
+    CHECK(add->dead == (why == 0));
+    if (why == 0) {
+        CHECK(mm->ninputs == 3 && mm->inputs[2] == b && mm->outputs[0] == y && y->producer == mm);
+        CHECK(g->nodes[1] == mm && mm->index == 1);   /* where the Add was */
+    } else {
+        CHECK(node_input(mm, 2) == NULL && mm->outputs[0] == t);
+    }
+    model_free(m);
+}
+
 int main(void)
 {
+    for (int why = 0; why < 3; why++)
+        matmul_bias(why);
+    for (int why = 0; why < 4; why++)
+        gelu(why);
     constants_folded();
     conv_bn_add_relu();
     relu_grad_rewired();

@@ -789,6 +789,27 @@ static void test_softmax(void)
             }
         softmax_forward(y, x, outer, axis, inner);
         check_close("softmax", y, ws, total, 1e-7, 1e-5);
+        { /* backward: dx = y * (dy - sum_a dy*y), rows (inner 1: eight-lane sums) and tiles */
+            float *dy = rand_floats(total), *dx = rand_floats(total);
+            double *wd = zeros_d(total);
+            for (size_t o = 0; o < outer; o++)
+                for (size_t j = 0; j < inner; j++) {
+                    double dot = 0.0;
+                    for (size_t a = 0; a < axis; a++) {
+                        size_t at = o * axis * inner + a * inner + j;
+                        dot += (double)dy[at] * y[at];
+                    }
+                    for (size_t a = 0; a < axis; a++) {
+                        size_t at = o * axis * inner + a * inner + j;
+                        wd[at] = (double)y[at] * (dy[at] - dot);
+                    }
+                }
+            softmax_backward(dx, dy, y, outer, axis, inner);
+            check_close("softmax backward", dx, wd, total, 1e-6, 1e-5);
+            free(dy);
+            free(dx);
+            free(wd);
+        }
         logsoftmax_forward(y, x, outer, axis, inner);
         check_close("logsoftmax", y, wl, total, 1e-5, 1e-6);
         /* Ties: integer-valued inputs; Hardmax must pick the first maximum. */

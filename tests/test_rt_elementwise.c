@@ -1071,6 +1071,42 @@ static void test_onnx_cases(void)
 }
 
 
+/* ------------------------------------------------------------------------ exp_sub_f32 (kernels/erf.c) */
+
+/* Softmax's exp(x - max) and the row's sum, in the build the environment asks for (erf_isa.cmake), against
+ * double exp: lengths around the vector width (tails), logits down to -100 below the max (0 in float),
+ * -inf (masked attention: 0), and in place. */
+static void test_exp_sub_f32(void)
+{
+    static const size_t lens[] = {1, 7, 8, 9, 65, 100, 1031};
+    static float x[1031], y[1031];
+    double worst = 0;
+    for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++) {
+        size_t n = lens[t];
+        float mx = 3.0f;
+        for (size_t i = 0; i < n; i++)
+            x[i] = i == n / 2 ? mx : mx - 100.0f * (float)((i * 7919u) % 1000u) / 1000.0f;
+        if (n > 3)
+            x[1] = -INFINITY;
+        double sum = exp_sub_f32(y, x, mx, n), want_sum = 0;
+        for (size_t i = 0; i < n; i++) {
+            double want = exp((double)x[i] - mx);
+            want_sum += want;
+            double err = fabs(y[i] - want) / (want > 1e-30 ? want : 1.0);
+            worst = err > worst ? err : worst;
+            CHECK(y[i] >= 0.0f);
+        }
+        CHECK_NEAR(sum, want_sum, 1e-6 * want_sum);
+        float z[9];
+        memcpy(z, x, sizeof z);
+        exp_sub_f32(z, z, mx, n < 9 ? n : 9);   /* y may be x */
+        for (size_t i = 0; i < (n < 9 ? n : 9); i++)
+            CHECK(z[i] == y[i]);
+    }
+    printf("exp_sub_f32: max rel error %.3g\n", worst);
+    CHECK(worst < 4e-7);   /* ~2 ulp; the values below float's range are 0 and count by absolute error */
+}
+
 /* ------------------------------------------------------------------------ erf_f32 (kernels/erf.c) */
 
 /* The build the environment asks for (tests/cmake/erf_isa.cmake) runs; against double erf over a dense
@@ -1200,5 +1236,6 @@ int main(void)
     test_cast_pairs();
     test_onnx_cases();
     test_erf_f32();
+    test_exp_sub_f32();
     return test_summary("test_rt_elementwise");
 }
