@@ -266,8 +266,20 @@ static Status require_float_inputs(Cg *cg, const Node *n)
     return ST_OK;
 }
 
-/* BatchNormalizationGrad(dY, X, scale[, input_mean, input_var]) -> dX, dscale, dB (inference with dX
- * alone: X omitted) */
+/* The activation mask ir/pass_fuse.c gave a BatchNormalizationGrad (input 5, attrs onnxtune_act*), as a
+ * BnActMask pointer expression, or "NULL" */
+static const char *act_mask(Cg *cg, const Node *n)
+{
+    int kind = (int)node_attr_int(n, "onnxtune_act", 0);
+    if (!kind)
+        return "NULL";
+    return cg_fmt(cg, "&(BnActMask){%s, %d, %s, %s}", cg_ptr(cg, n->inputs[5]), kind,
+                  cg_float(cg, node_attr_float(n, "onnxtune_act_lo", 0.0f)),
+                  cg_float(cg, node_attr_float(n, "onnxtune_act_hi", 0.0f)));
+}
+
+/* BatchNormalizationGrad(dY, X, scale[, input_mean, input_var][, T]) -> dX, dscale, dB (inference with dX
+ * alone: X omitted; T: the saved value of a fused ReluGrad/ClipGrad) */
 static Status emit_batchnorm_grad(Cg *cg, const Node *n)
 {
     const Value *dy = n->inputs[0], *x = n->inputs[1];
@@ -278,23 +290,23 @@ static Status emit_batchnorm_grad(Cg *cg, const Node *n)
         return st;
     if (!split_ncs(dy, &bn, &c, &sp))
         return cg_unsupported(cg, "an input of rank %d", dy->shape.rank);
+    const char *mask = act_mask(cg, n);
     if (training) {
         /* batch statistics of the valid rows of a padded short batch (rt_batch_rows, kernels.h); the
          * padding's dX rows are zero */
         const char *dx = out_or_null(cg, n, 0);
         cg_line(cg, "size_t rows = rt_batch_rows(%zu);", bn);
-        cg_line(cg, "batchnorm_backward(%s, %s, %s, %s, %s, %s, NULL, NULL, rows, %zu, %zu, %s, true);", dx,
-                out_or_null(cg, n, 1), out_or_null(cg, n, 2), cg_ptr(cg, dy), cg_ptr_or_null(cg, x),
+        cg_line(cg, "batchnorm_act_backward(%s, %s, %s, %s, %s, %s, %s, NULL, NULL, rows, %zu, %zu, %s, true);", dx,
+                out_or_null(cg, n, 1), out_or_null(cg, n, 2), cg_ptr(cg, dy), mask, cg_ptr_or_null(cg, x),
                 cg_ptr(cg, n->inputs[2]), c, sp, cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)));
         if (strcmp(dx, "NULL") != 0)
             cg_line(cg, "memset(%s + rows * %zu, 0, (%zu - rows) * %zu * sizeof(float));", dx, c * sp, bn, c * sp);
         return ST_OK;
     }
-    cg_line(cg, "batchnorm_backward(%s, %s, %s, %s, %s, %s, %s, %s, %zu, %zu, %zu, %s, %s);", out_or_null(cg, n, 0),
-            out_or_null(cg, n, 1), out_or_null(cg, n, 2), cg_ptr(cg, dy), cg_ptr_or_null(cg, x),
-            cg_ptr(cg, n->inputs[2]),
-            training ? "NULL" : cg_ptr(cg, n->inputs[3]), training ? "NULL" : cg_ptr(cg, n->inputs[4]), bn, c, sp,
-            cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)), training ? "true" : "false");
+    cg_line(cg, "batchnorm_act_backward(%s, %s, %s, %s, %s, %s, %s, %s, %s, %zu, %zu, %zu, %s, false);",
+            out_or_null(cg, n, 0), out_or_null(cg, n, 1), out_or_null(cg, n, 2), cg_ptr(cg, dy), mask,
+            cg_ptr_or_null(cg, x), cg_ptr(cg, n->inputs[2]), cg_ptr(cg, n->inputs[3]), cg_ptr(cg, n->inputs[4]), bn,
+            c, sp, cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)));
     return ST_OK;
 }
 

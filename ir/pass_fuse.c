@@ -15,7 +15,13 @@
  * It exists only between this pass and the emitter (codegen/emit_conv.c reads it). Where the weights and
  * BN parameters are constants (inference programs) the BN is folded into new constant weights here
  * instead; where they are runtime parameters (training programs) conv_forward_fused folds them per call,
- * which costs a pass over the weights, so only where the conv's output is at least as large. */
+ * which costs a pass over the weights, so only where the conv's output is at least as large.
+ *
+ * Backward: onnxtune.ReluGrad(dY, T) or ClipGrad(dY, T, lo, hi) (constant bounds) whose result only a
+ * BatchNormalizationGrad reads, as its dY, joins it: the BN backward then reads dY itself and
+ * carries T as input 5 (inputs 3 and 4 empty in training mode) with attrs onnxtune_act (1 Relu, 2 Clip),
+ * onnxtune_act_lo/hi, and masks each row as it reads it (batchnorm_act_backward, the same floats), so
+ * the masked gradient tensor is never written nor read back. */
 #include "ir.h"
 
 #include <math.h>
@@ -227,6 +233,33 @@ static Status fuse_one(Graph *g, Node *conv, bool *fused, Diag *d)
     return ST_OK;
 }
 
+/* ReluGrad / ClipGrad (constant bounds) whose result only a BatchNormalizationGrad reads as its dY, same
+ * phase: the BN backward reads their dY and saved value instead and masks each row itself
+ * (batchnorm_act_backward, bit-identical), so the masked gradient is never written. */
+static Status fuse_act_grad(Graph *g, Node *bng, Diag *d)
+{
+    Value *gv = bng->inputs[0];
+    Node *m = gv ? gv->producer : NULL;
+    bool relu = is_op(m, ONNXTUNE_DOMAIN, "ReluGrad"), clip = is_op(m, ONNXTUNE_DOMAIN, "ClipGrad");
+    float lo = 0.0f, hi = 0.0f;
+    if ((!relu && !clip) || m->phase != bng->phase || m->ninputs < 2 || only_reader(g, gv, bng->phase) != bng)
+        return ST_OK;
+    Value *dy = m->inputs[0], *t = m->inputs[1];
+    if (!is_f32(gv) || !is_f32(dy) || !is_f32(t) || !shape_equal(&t->shape, &gv->shape) ||
+        !shape_equal(&dy->shape, &gv->shape) ||
+        (clip && (!clip_bound(m, 2, -INFINITY, &lo) || !clip_bound(m, 3, INFINITY, &hi))))
+        return ST_OK;
+    Status st;
+    if ((st = node_set_input(g, bng, 5, t, d)) ||
+        (st = node_set_attr_int(g, bng, "onnxtune_act", relu ? 1 : 2, d)) ||
+        (clip && ((st = node_set_attr_float(g, bng, "onnxtune_act_lo", lo, d)) ||
+                  (st = node_set_attr_float(g, bng, "onnxtune_act_hi", hi, d)))))
+        return st;
+    bng->inputs[0] = dy;
+    kill_node(m);
+    return ST_OK;
+}
+
 Status pass_fuse(Graph *g, Diag *d)
 {
     for (size_t i = 0; i < g->nnodes; i++) {
@@ -238,6 +271,14 @@ Status pass_fuse(Graph *g, Diag *d)
         bool fused;
         Status st = fuse_one(g, n, &fused, d);
         if (st)
+            return st;
+    }
+    /* after the convs: a fused Relu's ReluGrad reads the Relu's output by now */
+    for (size_t i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        Status st;
+        if (is_op(n, ONNXTUNE_DOMAIN, "BatchNormalizationGrad") && n->ninputs <= 5 && !node_attr(n, "onnxtune_act") &&
+            (st = fuse_act_grad(g, n, d)))
             return st;
     }
     return ST_OK;

@@ -335,6 +335,19 @@ void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy,
                         const float *scale, const float *mean, const float *var, size_t n, size_t c,
                         size_t spatial, float epsilon, bool training);
 
+/* batchnorm_backward of an activation's backward: dy is first masked as ReluGrad / ClipGrad with the
+ * activation's input t would (kind 1 Relu: kept where t > 0; kind 2 Clip: where lo <= t <= hi; else
+ * +0), results bit-identical to that pair of kernels, without writing the masked dy (ir/pass_fuse.c
+ * fuses them). am NULL or kind 0: plain batchnorm_backward. t [N, C, spatial]. */
+typedef struct BnActMask {
+    const float *t;
+    int kind;
+    float lo, hi;
+} BnActMask;
+void batchnorm_act_backward(float *dx, float *dscale, float *dbias, const float *dy, const BnActMask *am,
+                            const float *x, const float *scale, const float *mean, const float *var, size_t n,
+                            size_t c, size_t spatial, float epsilon, bool training);
+
 /* InstanceNormalization backward (onnxtune.InstanceNormalizationGrad): statistics per (n, c) row
  *   recomputed from x; dx as the training BatchNormalization per row; dscale, dbias [C] summed over N.
  *   NULL outputs are skipped. */

@@ -5,6 +5,8 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void batchnorm_forward(float *y, const float *x, const float *scale, const float *bias,
@@ -312,10 +314,62 @@ void batchnorm_train_forward(float *y, float *running_mean_out, float *running_v
     }
 }
 
+/* dY masked by the activation whose backward a fused BatchNormalizationGrad applies first, into g:
+ * kept (dy unchanged, NaN too) where Relu's t > 0 / Clip's lo <= t <= hi, else +0; the bits of
+ * kernels/elementwise.c's relu_grad / clip_backward, as a 4-float bit mask so that gcc vectorises it. */
+typedef float MaskV4 __attribute__((vector_size(16)));
+typedef int32_t MaskI4 __attribute__((vector_size(16)));
+
+static void mask_row(float *g, const float *dy, const float *t, size_t len, const BnActMask *am)
+{
+    size_t i = 0;
+    MaskV4 d, v;
+    if (am->kind == 1) {
+        for (; i + 4 <= len; i += 4) {
+            memcpy(&d, dy + i, sizeof d), memcpy(&v, t + i, sizeof v);
+            d = (MaskV4)((MaskI4)d & (v > 0.0f));
+            memcpy(g + i, &d, sizeof d);
+        }
+        for (; i < len; i++)
+            g[i] = t[i] > 0 ? dy[i] : 0.0f;
+        return;
+    }
+    float l = am->lo, h = am->hi;
+    for (; i + 4 <= len; i += 4) {
+        memcpy(&d, dy + i, sizeof d), memcpy(&v, t + i, sizeof v);
+        d = (MaskV4)((MaskI4)d & ((v >= l) & (v <= h)));
+        memcpy(g + i, &d, sizeof d);
+    }
+    for (; i < len; i++)
+        g[i] = t[i] >= l && t[i] <= h ? dy[i] : 0.0f;
+}
+
+/* aborts when out of memory rather than compute without the mask (the kernels return no status) */
+static float *scratch_row(size_t len)
+{
+    float *g = malloc((len ? len : 1) * sizeof *g);
+    if (!g) {
+        fprintf(stderr, "onnxtune: out of memory (%zu floats for a BatchNormalizationGrad row)\n", len);
+        abort();
+    }
+    return g;
+}
+
 void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy, const float *x,
                         const float *scale, const float *mean, const float *var, size_t n, size_t c,
                         size_t spatial, float epsilon, bool training)
 {
+    batchnorm_act_backward(dx, dscale, dbias, dy, NULL, x, scale, mean, var, n, c, spatial, epsilon, training);
+}
+
+/* With an activation mask, each row of dY is masked into a scratch row g (in cache) and read from
+ * there, in both passes: the same floats, summed in the same order, as the unfused
+ * ReluGrad/ClipGrad -> batchnorm_backward, without the masked tensor in memory. */
+void batchnorm_act_backward(float *dx, float *dscale, float *dbias, const float *dy, const BnActMask *am,
+                            const float *x, const float *scale, const float *mean, const float *var, size_t n,
+                            size_t c, size_t spatial, float epsilon, bool training)
+{
+    bool masked = am && am->kind;
     double m = (double)(n * spatial);
     size_t blocks = (c + CB - 1) / CB;
     bool sums = training || dscale || dbias;
@@ -323,7 +377,7 @@ void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy,
     for (size_t blk = 0; blk < blocks; blk++) {
         size_t c0 = blk * CB, c1 = c0 + CB < c ? c0 + CB : c;
         double mu[CB], v[CB], inv[CB], sg[CB], sgx[CB];
-        float k[CB];
+        float k[CB], *g = masked ? scratch_row(spatial) : NULL;
         if (training)
             block_stats(x, n, c, spatial, c0, c1, mu, v);
         for (size_t ch = c0; ch < c1; ch++) {
@@ -338,12 +392,15 @@ void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy,
         for (size_t b = 0; b < n; b++)
             for (size_t ch = c0; ch < c1; ch++) {
                 size_t j = ch - c0, off = (b * c + ch) * spatial;
+                const float *gp = dy + off;
+                if (g)
+                    mask_row(g, gp, am->t + off, spatial, am), gp = g;
                 if (sums)
-                    row_dot(&sg[j], &sgx[j], dy + off, x + off, spatial, mu[j]);
+                    row_dot(&sg[j], &sgx[j], gp, x + off, spatial, mu[j]);
                 if (dx && !training) {
                     float kj = k[j];
                     for (size_t i = 0; i < spatial; i++)
-                        dx[off + i] = kj * dy[off + i];
+                        dx[off + i] = kj * gp[i];
                 }
             }
         for (size_t ch = c0; ch < c1; ch++) {
@@ -352,8 +409,10 @@ void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy,
             if (dbias)
                 dbias[ch] = (float)sg[ch - c0];
         }
-        if (!dx || !training)
+        if (!dx || !training) {
+            free(g);
             continue;
+        }
         /* training: the mean and variance depend on x too,
          * dx = scale * inv * (dy - mean(dy) - xhat * mean(dy * xhat)). */
         float a[CB], bc[CB], mf[CB];
@@ -366,10 +425,13 @@ void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy,
             for (size_t ch = c0; ch < c1; ch++) {
                 size_t j = ch - c0, off = (b * c + ch) * spatial;
                 const float *xp = x + off, *gp = dy + off;
+                if (g)
+                    mask_row(g, gp, am->t + off, spatial, am), gp = g;
                 float *dp = dx + off, kj = k[j], aj = a[j], bj = bc[j], mj = mf[j];
                 for (size_t i = 0; i < spatial; i++)
                     dp[i] = kj * (gp[i] - aj - (xp[i] - mj) * bj);
             }
+        free(g);
     }
 }
 

@@ -414,6 +414,40 @@ static void check_bn_train_forward(size_t n, size_t c, size_t sp, bool unbiased)
     free(xd), free(sd), free(bd), free(yref), free(wm), free(wv);
 }
 
+/* batchnorm_act_backward (a ReluGrad / ClipGrad fused into the BN backward, ir/pass_fuse.c) against the
+ * unfused pair it replaces, unary_backward or clip_backward then batchnorm_backward: bit for bit, both
+ * modes, with t exactly at the bounds and a NaN dy where masked and where kept. */
+static void check_bn_act_kernel(int kind, bool training, size_t n, size_t c, size_t sp)
+{
+    size_t total = n * c * sp;
+    float *x = rand_buf(total, -2, 3), *scale = rand_buf(c, 0.5, 1.5), *mean = rand_buf(c, -0.5, 0.5);
+    float *var = rand_buf(c, 0.5, 2), *dy = rand_buf(total, -1, 1), *t = rand_buf(total, -2, 8);
+    float lo = 0.0f, hi = 6.0f;
+    for (size_t i = 0; i < total; i += 7)
+        t[i] = i % 2 ? lo : hi;
+    dy[3] = NAN, t[3] = -1.0f; /* masked: +0 */
+    dy[5] = NAN, t[5] = 1.0f;  /* kept: NaN goes through (sums and dx of that channel NaN, on both sides) */
+    float *g = malloc(total * sizeof *g), *dx1 = rand_buf(total, 5, 6), *dx2 = rand_buf(total, 5, 6);
+    float *ds1 = rand_buf(c, 5, 6), *ds2 = rand_buf(c, 5, 6), *db1 = rand_buf(c, 5, 6), *db2 = rand_buf(c, 5, 6);
+    if (kind == 1)
+        unary_backward(UNARY_RELU, g, dy, t, total, 0.0f, 0.0f);
+    else
+        clip_backward(g, dy, t, total, &lo, &hi);
+    batchnorm_backward(dx1, ds1, db1, g, x, scale, mean, var, n, c, sp, 1e-3f, training);
+    BnActMask am = {t, kind, lo, hi};
+    batchnorm_act_backward(dx2, ds2, db2, dy, &am, x, scale, mean, var, n, c, sp, 1e-3f, training);
+    CHECK_MSG(memcmp(dx1, dx2, total * sizeof *dx1) == 0 && memcmp(ds1, ds2, c * sizeof *ds1) == 0 &&
+              memcmp(db1, db2, c * sizeof *db1) == 0,
+              "batchnorm_act_backward %s %s %zux%zux%zu differs from the unfused kernels", kind == 1 ? "Relu" : "Clip",
+              training ? "training" : "inference", n, c, sp);
+    /* dx alone (inference: x not read) */
+    batchnorm_backward(dx1, NULL, NULL, g, training ? x : NULL, scale, mean, var, n, c, sp, 1e-3f, training);
+    batchnorm_act_backward(dx2, NULL, NULL, dy, &am, training ? x : NULL, scale, mean, var, n, c, sp, 1e-3f, training);
+    CHECK_MSG(memcmp(dx1, dx2, total * sizeof *dx1) == 0, "batchnorm_act_backward dX alone differs");
+    free(x), free(scale), free(mean), free(var), free(dy), free(t), free(g), free(dx1), free(dx2);
+    free(ds1), free(ds2), free(db1), free(db2);
+}
+
 /* Dropout: the kept fraction, determinism, y = x * mask / (1 - p) and dx = dy * mask / (1 - p). */
 static void check_dropout_kernels(float ratio)
 {
@@ -863,6 +897,13 @@ int main(void)
     check_bn_train_forward(4, 3, 10, true);
     check_bn_train_forward(4, 3, 10, false);
     check_bn_train_forward(3, 70, 19, true);
+    /* two channel blocks, tails; the last large enough for the kernel's parallel loop */
+    for (int kind = 1; kind <= 2; kind++)
+        for (int tr = 0; tr <= 1; tr++) {
+            check_bn_act_kernel(kind, tr, 2, 70, 19);
+            check_bn_act_kernel(kind, tr, 3, 5, 1);
+            check_bn_act_kernel(kind, tr, 4, 96, 14 * 14);
+        }
     check_dropout_kernels(0.1f);
     check_dropout_kernels(0.5f);
 
