@@ -177,6 +177,13 @@ static const ConvCase conv_cases[] = {
     {"3d depthwise s(1,2,2)",    1, 3,  3,   3, 3, {3, 6, 7},  {2, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, {0, 1, 0}},
 };
 
+/* conv_dw_body.h's 3x3 stride-2 dX and dW (both builds): even and odd widths, pads 0 to 2. Run on their
+ * own random stream, after the rest, so that the cases above keep their inputs. */
+static const ConvCase dw_s2_cases[] = {
+    {"2d depthwise 3x3 s2 pads", 2, 4,  4,   4, 2, {14, 23},   {3, 3},    {2, 2},    {1, 1},    {0, 1},    {1, 0}},
+    {"2d depthwise 3x3 s2 pad 2",1, 3,  3,   3, 2, {11, 36},   {3, 3},    {2, 2},    {1, 1},    {2, 2},    {2, 1}},
+};
+
 typedef struct PoolCase {
     const char *name;
     size_t n, c, nd;
@@ -906,6 +913,10 @@ int main(void)
         }
     check_dropout_kernels(0.1f);
     check_dropout_kernels(0.5f);
+    uint64_t keep_rng = rng_state;
+    for (size_t i = 0; i < sizeof dw_s2_cases / sizeof dw_s2_cases[0]; i++)
+        check_conv_kernels(&dw_s2_cases[i]);
+    rng_state = keep_rng;
 
     GradCheck *s = gc_new("grad_b");
     CHECK(s != NULL);
