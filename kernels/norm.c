@@ -26,6 +26,33 @@ void batchnorm_forward(float *y, const float *x, const float *scale, const float
     }
 }
 
+/* The activation of a fused BatchNormalization (ir/pass_fuse.c), as the separate ops compute it:
+ * Relu v > 0 ? v : 0 (a NaN becomes 0, as unary_forward), Clip v < lo ? lo : v > hi ? hi : v. */
+static inline float bn_act(float v, int kind, float lo, float hi)
+{
+    if (kind == 1)
+        return v > 0.0f ? v : 0.0f;
+    if (kind == 2)
+        return v < lo ? lo : v > hi ? hi : v;
+    return v;
+}
+
+void batchnorm_forward_act(float *y, const float *x, const float *scale, const float *bias, const float *mean,
+                           const float *var, size_t n, size_t c, size_t spatial, float epsilon, int kind, float lo,
+                           float hi)
+{
+    #pragma omp parallel for schedule(static) if (n * c * spatial > 65536)
+    for (size_t nc = 0; nc < n * c; nc++) {
+        size_t ch = nc % c;
+        float mul = (float)((double)scale[ch] / sqrt((double)var[ch] + (double)epsilon));
+        float mu = mean[ch], add = bias[ch];
+        const float *xp = x + nc * spatial;
+        float *yp = y + nc * spatial;
+        for (size_t i = 0; i < spatial; i++)
+            yp[i] = bn_act((xp[i] - mu) * mul + add, kind, lo, hi);
+    }
+}
+
 /* Mean and 1/sqrt(var + epsilon) of one row, biased variance. */
 static void row_stats(const float *xp, size_t len, float epsilon, double *mean, double *inv_std)
 {
@@ -320,6 +347,14 @@ void batchnorm_train_forward(float *y, float *running_mean_out, float *running_v
 typedef float MaskV4 __attribute__((vector_size(16)));
 typedef int32_t MaskI4 __attribute__((vector_size(16)));
 
+/* The mask's t when it is not saved: batchnorm_forward's value, recomputed into g (the same float ops,
+ * so the same bits), then masked in place by mask_row. */
+static void recompute_row(float *g, const float *x, size_t len, float mu, float mul, float add)
+{
+    for (size_t i = 0; i < len; i++)
+        g[i] = (x[i] - mu) * mul + add;
+}
+
 static void mask_row(float *g, const float *dy, const float *t, size_t len, const BnActMask *am)
 {
     size_t i = 0;
@@ -369,7 +404,7 @@ void batchnorm_act_backward(float *dx, float *dscale, float *dbias, const float 
                             const float *x, const float *scale, const float *mean, const float *var, size_t n,
                             size_t c, size_t spatial, float epsilon, bool training)
 {
-    bool masked = am && am->kind;
+    bool masked = am && am->kind, recompute = masked && !am->t && !training;
     double m = (double)(n * spatial);
     size_t blocks = (c + CB - 1) / CB;
     bool sums = training || dscale || dbias;
@@ -377,13 +412,15 @@ void batchnorm_act_backward(float *dx, float *dscale, float *dbias, const float 
     for (size_t blk = 0; blk < blocks; blk++) {
         size_t c0 = blk * CB, c1 = c0 + CB < c ? c0 + CB : c;
         double mu[CB], v[CB], inv[CB], sg[CB], sgx[CB];
-        float k[CB], *g = masked ? scratch_row(spatial) : NULL;
+        float k[CB], fmu[CB], fmul[CB], *g = masked ? scratch_row(spatial) : NULL;
         if (training)
             block_stats(x, n, c, spatial, c0, c1, mu, v);
         for (size_t ch = c0; ch < c1; ch++) {
             size_t j = ch - c0;
             if (!training)
                 mu[j] = mean[ch], v[j] = var[ch];
+            if (recompute) /* batchnorm_forward's */
+                fmu[j] = mean[ch], fmul[j] = (float)((double)scale[ch] / sqrt((double)var[ch] + (double)epsilon));
             inv[j] = 1.0 / sqrt(v[j] + (double)epsilon);
             k[j] = (float)((double)scale[ch] * inv[j]);
             sg[j] = sgx[j] = 0.0;
@@ -393,8 +430,12 @@ void batchnorm_act_backward(float *dx, float *dscale, float *dbias, const float 
             for (size_t ch = c0; ch < c1; ch++) {
                 size_t j = ch - c0, off = (b * c + ch) * spatial;
                 const float *gp = dy + off;
-                if (g)
+                if (recompute) {
+                    recompute_row(g, x + off, spatial, fmu[j], fmul[j], am->bias[ch]);
+                    mask_row(g, gp, g, spatial, am), gp = g;
+                } else if (g) {
                     mask_row(g, gp, am->t + off, spatial, am), gp = g;
+                }
                 if (sums)
                     row_dot(&sg[j], &sgx[j], gp, x + off, spatial, mu[j]);
                 if (dx && !training) {

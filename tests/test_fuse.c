@@ -244,6 +244,41 @@ static void act_grad_into_bn_grad(bool relu, int why)
     model_free(n.m);
 }
 
+/* Conv -> BN (inference, trainable) -> Clip with ClipGrad -> BNGrad behind: the BNGrad recomputes the BN's
+ * output from X (input 5 the BN's bias), then nothing but the Clip reads the BN's output, so the BN computes
+ * the Clip too (the Clip dies, the BN writes its output) */
+static void bn_clip_recomputed(void)
+{
+    Net n = net_new();
+    Graph *g = n.g;
+    Diag d;
+    diag_init(&d, NULL);
+    Value *lo = graph_const_scalar(g, "lo", DT_FLOAT, 0.0, &d), *hi = graph_const_scalar(g, "hi", DT_FLOAT, 6.0, &d);
+    Value *bn[4], *u = tensor(g, "u", 4, Y), *y = tensor(g, "y", 4, Y), *dy = tensor(g, "dy", 4, Y),
+          *gm = tensor(g, "gm", 4, Y);
+    const char *names[4] = {"scale", "beta", "mean", "var"};
+    for (int i = 0; i < 4; i++)
+        graph_add_input(g, bn[i] = tensor(g, names[i], 1, C));
+    graph_add_input(g, dy);
+    Value *outs[3] = {tensor(g, "dx", 4, Y), tensor(g, "ds", 1, C), tensor(g, "db", 1, C)};
+    Node *bnn = node(g, "", "BatchNormalization", 5, (Value *[]){n.t, bn[0], bn[1], bn[2], bn[3]}, u);
+    Node *c = node(g, "", "Clip", 3, (Value *[]){u, lo, hi}, y);
+    Node *cg = node(g, ONNXTUNE_DOMAIN, "ClipGrad", 4, (Value *[]){dy, u, lo, hi}, gm);
+    Node *bg = graph_add_node(g, "BatchNormalizationGrad", ONNXTUNE_DOMAIN, "bng", 5,
+                              (Value *[]){gm, n.t, bn[0], bn[2], bn[3]}, 3, outs, &d);
+    graph_add_output(g, y);
+    for (int i = 0; i < 3; i++)
+        graph_add_output(g, outs[i]);
+    fuse(g);
+    CHECK(cg->dead && c->dead && !bnn->dead && !n.conv->dead);
+    CHECK(bg->inputs[0] == dy && node_input(bg, 5) == bn[1]);
+    CHECK_EQ_INT(node_attr_int(bg, "onnxtune_act_recompute", 0), 1);
+    CHECK(bnn->outputs[0] == y && y->producer == bnn);
+    CHECK_EQ_INT(node_attr_int(bnn, "onnxtune_act", 0), 2);
+    CHECK_NEAR(node_attr_float(bnn, "onnxtune_act_hi", -1), 6.0, 0);
+    model_free(n.m);
+}
+
 int main(void)
 {
     constants_folded();
@@ -258,5 +293,6 @@ int main(void)
         if (why < 3)
             act_grad_into_bn_grad(true, why);
     }
+    bn_clip_recomputed();
     return test_summary("test_fuse");
 }

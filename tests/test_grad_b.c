@@ -441,7 +441,7 @@ static void check_bn_act_kernel(int kind, bool training, size_t n, size_t c, siz
     else
         clip_backward(g, dy, t, total, &lo, &hi);
     batchnorm_backward(dx1, ds1, db1, g, x, scale, mean, var, n, c, sp, 1e-3f, training);
-    BnActMask am = {t, kind, lo, hi};
+    BnActMask am = {t, kind, lo, hi, NULL};
     batchnorm_act_backward(dx2, ds2, db2, dy, &am, x, scale, mean, var, n, c, sp, 1e-3f, training);
     CHECK_MSG(memcmp(dx1, dx2, total * sizeof *dx1) == 0 && memcmp(ds1, ds2, c * sizeof *ds1) == 0 &&
               memcmp(db1, db2, c * sizeof *db1) == 0,
@@ -453,6 +453,44 @@ static void check_bn_act_kernel(int kind, bool training, size_t n, size_t c, siz
     CHECK_MSG(memcmp(dx1, dx2, total * sizeof *dx1) == 0, "batchnorm_act_backward dX alone differs");
     free(x), free(scale), free(mean), free(var), free(dy), free(t), free(g), free(dx1), free(dx2);
     free(ds1), free(ds2), free(db1), free(db2);
+}
+
+/* Inference mode with the BN's output recomputed from x (BnActMask.t NULL) against the unfused ops on the
+ * saved output, and batchnorm_forward_act against batchnorm_forward then the activation: bit for bit.
+ * x has a NaN, and values that land exactly on the Clip's bounds after normalisation (scale = var + eps
+ * = 1, mean = 0, bias = 0: t = x). */
+static void check_bn_act_recompute(int kind, size_t n, size_t c, size_t sp)
+{
+    size_t total = n * c * sp;
+    float *x = rand_buf(total, -3, 9), *scale = rand_buf(c, 0.5, 1.5), *bias = rand_buf(c, -1, 1);
+    float *mean = rand_buf(c, -0.5, 0.5), *var = rand_buf(c, 0.5, 2), *dy = rand_buf(total, -1, 1);
+    float lo = 0.0f, hi = 6.0f, eps = 1e-3f;
+    scale[0] = 1.0f, var[0] = 1.0f - eps, mean[0] = bias[0] = 0.0f;
+    for (size_t i = 0; i < sp; i += 3)
+        x[i] = i % 2 ? lo : hi;
+    x[total - 1] = NAN;
+    float *t = malloc(total * sizeof *t), *y1 = malloc(total * sizeof *y1), *y2 = malloc(total * sizeof *y2);
+    float *g = malloc(total * sizeof *g), *dx1 = rand_buf(total, 5, 6), *dx2 = rand_buf(total, 5, 6);
+    float ds1[128], ds2[128], db1[128], db2[128];
+    batchnorm_forward(t, x, scale, bias, mean, var, n, c, sp, eps);
+    if (kind == 1)
+        unary_forward(UNARY_RELU, RT_FLOAT, y1, t, total, 0.0f, 0.0f);
+    else
+        clip_forward(RT_FLOAT, y1, t, total, &lo, &hi);
+    batchnorm_forward_act(y2, x, scale, bias, mean, var, n, c, sp, eps, kind, lo, hi);
+    CHECK_MSG(memcmp(y1, y2, total * sizeof *y1) == 0, "batchnorm_forward_act %s differs", kind == 1 ? "Relu" : "Clip");
+    if (kind == 1)
+        unary_backward(UNARY_RELU, g, dy, t, total, 0.0f, 0.0f);
+    else
+        clip_backward(g, dy, t, total, &lo, &hi);
+    batchnorm_backward(dx1, ds1, db1, g, x, scale, mean, var, n, c, sp, eps, false);
+    BnActMask am = {NULL, kind, lo, hi, bias};
+    batchnorm_act_backward(dx2, ds2, db2, dy, &am, x, scale, mean, var, n, c, sp, eps, false);
+    CHECK_MSG(memcmp(dx1, dx2, total * sizeof *dx1) == 0 && memcmp(ds1, ds2, c * sizeof *ds1) == 0 &&
+              memcmp(db1, db2, c * sizeof *db1) == 0,
+              "batchnorm_act_backward (recomputed t) %s %zux%zux%zu differs", kind == 1 ? "Relu" : "Clip", n, c, sp);
+    free(x), free(scale), free(bias), free(mean), free(var), free(dy), free(t), free(y1), free(y2), free(g);
+    free(dx1), free(dx2);
 }
 
 /* Dropout: the kept fraction, determinism, y = x * mask / (1 - p) and dx = dy * mask / (1 - p). */
@@ -916,6 +954,10 @@ int main(void)
     uint64_t keep_rng = rng_state;
     for (size_t i = 0; i < sizeof dw_s2_cases / sizeof dw_s2_cases[0]; i++)
         check_conv_kernels(&dw_s2_cases[i]);
+    for (int kind = 1; kind <= 2; kind++) {
+        check_bn_act_recompute(kind, 2, 70, 19);
+        check_bn_act_recompute(kind, 4, 96, 14 * 14);
+    }
     rng_state = keep_rng;
 
     GradCheck *s = gc_new("grad_b");
