@@ -493,6 +493,36 @@ static void check_bn_act_recompute(int kind, size_t n, size_t c, size_t sp)
     free(dx1), free(dx2);
 }
 
+/* norm.c's AVX2 sums (ONNXTUNE_NORM_ISA unset) against the generic ones (=generic): the same bits, both
+ * modes, rows with and without a tail. */
+static void check_bn_isa(bool training, size_t n, size_t c, size_t sp)
+{
+    size_t total = n * c * sp;
+    float *x = rand_buf(total, -2, 3), *scale = rand_buf(c, 0.5, 1.5), *mean = rand_buf(c, -0.5, 0.5);
+    float *var = rand_buf(c, 0.5, 2), *dy = rand_buf(total, -1, 1);
+    float *dx[2], *ds[2], *db[2];
+    const char *old = getenv("ONNXTUNE_NORM_ISA");
+    for (int k = 0; k < 2; k++) {
+        dx[k] = rand_buf(total, 5, 6), ds[k] = rand_buf(c, 5, 6), db[k] = rand_buf(c, 5, 6);
+        if (k)
+            setenv("ONNXTUNE_NORM_ISA", "generic", 1);
+        else
+            unsetenv("ONNXTUNE_NORM_ISA");
+        batchnorm_backward(dx[k], ds[k], db[k], dy, x, scale, mean, var, n, c, sp, 1e-3f, training);
+    }
+    if (old)
+        setenv("ONNXTUNE_NORM_ISA", old, 1);
+    else
+        unsetenv("ONNXTUNE_NORM_ISA");
+    CHECK_MSG(memcmp(dx[0], dx[1], total * sizeof(float)) == 0 && memcmp(ds[0], ds[1], c * sizeof(float)) == 0 &&
+              memcmp(db[0], db[1], c * sizeof(float)) == 0,
+              "batchnorm_backward %s %zux%zux%zu: AVX2 and generic sums differ", training ? "training" : "inference", n,
+              c, sp);
+    free(x), free(scale), free(mean), free(var), free(dy);
+    for (int k = 0; k < 2; k++)
+        free(dx[k]), free(ds[k]), free(db[k]);
+}
+
 /* Dropout: the kept fraction, determinism, y = x * mask / (1 - p) and dx = dy * mask / (1 - p). */
 static void check_dropout_kernels(float ratio)
 {
@@ -957,6 +987,11 @@ int main(void)
     for (int kind = 1; kind <= 2; kind++) {
         check_bn_act_recompute(kind, 2, 70, 19);
         check_bn_act_recompute(kind, 4, 96, 14 * 14);
+    }
+    for (int tr = 0; tr <= 1; tr++) {
+        check_bn_isa(tr, 2, 70, 19);
+        check_bn_isa(tr, 3, 5, 1);
+        check_bn_isa(tr, 4, 96, 56 * 56);
     }
     rng_state = keep_rng;
 
