@@ -83,10 +83,26 @@ static Status emit_batchnorm(Cg *cg, const Node *n)
     for (int k = 1; k < n->noutputs; k++)
         if (!cg_unused(cg, n->outputs[k]))
             return cg_unsupported(cg, "the running statistics outputs outside training mode");
+    int act = (int)node_attr_int(n, "onnxtune_act", 0); /* a Relu/Clip fused by ir/pass_fuse.c */
+    const char *lo = cg_float(cg, node_attr_float(n, "onnxtune_act_lo", 0.0f)),
+               *hi = cg_float(cg, node_attr_float(n, "onnxtune_act_hi", 0.0f));
+    if (act && !cg_blocked(cg, x)) {
+        cg_line(cg, "batchnorm_forward_act(%s, %s, %s, %s, %s, %s, %zu, %zu, %zu, %s, %d, %s, %s);", cg_ptr(cg, y),
+                cg_ptr(cg, x), cg_ptr(cg, n->inputs[1]), cg_ptr(cg, n->inputs[2]), cg_ptr(cg, n->inputs[3]),
+                cg_ptr(cg, n->inputs[4]), bn, c, sp, cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)), act, lo, hi);
+        return ST_OK;
+    }
     cg_line(cg, "%s(%s, %s, %s, %s, %s, %s, %zu, %zu, %zu, %s);",
             cg_blocked(cg, x) ? "batchnorm_forward_blocked" : "batchnorm_forward", cg_ptr(cg, y), cg_ptr(cg, x),
             cg_ptr(cg, n->inputs[1]), cg_ptr(cg, n->inputs[2]), cg_ptr(cg, n->inputs[3]), cg_ptr(cg, n->inputs[4]),
             bn, c, sp, cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)));
+    /* blocked (nChw8c, no padding): the activation in place over the same bytes, elementwise */
+    if (act == 1)
+        cg_line(cg, "unary_forward(UNARY_RELU, RT_FLOAT, %s, %s, %zu, 0.0f, 0.0f);", cg_ptr(cg, y), cg_ptr(cg, y),
+                cg_numel(y));
+    else if (act == 2)
+        cg_line(cg, "clip_forward(RT_FLOAT, %s, %s, %zu, &(float){%s}, &(float){%s});", cg_ptr(cg, y), cg_ptr(cg, y),
+                cg_numel(y), lo, hi);
     return ST_OK;
 }
 
@@ -266,8 +282,22 @@ static Status require_float_inputs(Cg *cg, const Node *n)
     return ST_OK;
 }
 
-/* BatchNormalizationGrad(dY, X, scale[, input_mean, input_var]) -> dX, dscale, dB (inference with dX
- * alone: X omitted) */
+/* The activation mask ir/pass_fuse.c gave a BatchNormalizationGrad (input 5, attrs onnxtune_act*), as a
+ * BnActMask pointer expression, or "NULL" */
+static const char *act_mask(Cg *cg, const Node *n)
+{
+    int kind = (int)node_attr_int(n, "onnxtune_act", 0);
+    if (!kind)
+        return "NULL";
+    bool recompute = node_attr_int(n, "onnxtune_act_recompute", 0) != 0; /* input 5: the BN's bias */
+    return cg_fmt(cg, "&(BnActMask){%s, %d, %s, %s, %s}", recompute ? "NULL" : cg_ptr(cg, n->inputs[5]), kind,
+                  cg_float(cg, node_attr_float(n, "onnxtune_act_lo", 0.0f)),
+                  cg_float(cg, node_attr_float(n, "onnxtune_act_hi", 0.0f)),
+                  recompute ? cg_ptr(cg, n->inputs[5]) : "NULL");
+}
+
+/* BatchNormalizationGrad(dY, X, scale[, input_mean, input_var][, T]) -> dX, dscale, dB (inference with dX
+ * alone: X omitted; T: the saved value of a fused ReluGrad/ClipGrad) */
 static Status emit_batchnorm_grad(Cg *cg, const Node *n)
 {
     const Value *dy = n->inputs[0], *x = n->inputs[1];
@@ -278,23 +308,23 @@ static Status emit_batchnorm_grad(Cg *cg, const Node *n)
         return st;
     if (!split_ncs(dy, &bn, &c, &sp))
         return cg_unsupported(cg, "an input of rank %d", dy->shape.rank);
+    const char *mask = act_mask(cg, n);
     if (training) {
         /* batch statistics of the valid rows of a padded short batch (rt_batch_rows, kernels.h); the
          * padding's dX rows are zero */
         const char *dx = out_or_null(cg, n, 0);
         cg_line(cg, "size_t rows = rt_batch_rows(%zu);", bn);
-        cg_line(cg, "batchnorm_backward(%s, %s, %s, %s, %s, %s, NULL, NULL, rows, %zu, %zu, %s, true);", dx,
-                out_or_null(cg, n, 1), out_or_null(cg, n, 2), cg_ptr(cg, dy), cg_ptr_or_null(cg, x),
+        cg_line(cg, "batchnorm_act_backward(%s, %s, %s, %s, %s, %s, %s, NULL, NULL, rows, %zu, %zu, %s, true);", dx,
+                out_or_null(cg, n, 1), out_or_null(cg, n, 2), cg_ptr(cg, dy), mask, cg_ptr_or_null(cg, x),
                 cg_ptr(cg, n->inputs[2]), c, sp, cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)));
         if (strcmp(dx, "NULL") != 0)
             cg_line(cg, "memset(%s + rows * %zu, 0, (%zu - rows) * %zu * sizeof(float));", dx, c * sp, bn, c * sp);
         return ST_OK;
     }
-    cg_line(cg, "batchnorm_backward(%s, %s, %s, %s, %s, %s, %s, %s, %zu, %zu, %zu, %s, %s);", out_or_null(cg, n, 0),
-            out_or_null(cg, n, 1), out_or_null(cg, n, 2), cg_ptr(cg, dy), cg_ptr_or_null(cg, x),
-            cg_ptr(cg, n->inputs[2]),
-            training ? "NULL" : cg_ptr(cg, n->inputs[3]), training ? "NULL" : cg_ptr(cg, n->inputs[4]), bn, c, sp,
-            cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)), training ? "true" : "false");
+    cg_line(cg, "batchnorm_act_backward(%s, %s, %s, %s, %s, %s, %s, %s, %s, %zu, %zu, %zu, %s, false);",
+            out_or_null(cg, n, 0), out_or_null(cg, n, 1), out_or_null(cg, n, 2), cg_ptr(cg, dy), mask,
+            cg_ptr_or_null(cg, x), cg_ptr(cg, n->inputs[2]), cg_ptr(cg, n->inputs[3]), cg_ptr(cg, n->inputs[4]), bn,
+            c, sp, cg_float(cg, node_attr_float(n, "epsilon", 1e-5f)));
     return ST_OK;
 }
 

@@ -15,7 +15,13 @@
  * It exists only between this pass and the emitter (codegen/emit_conv.c reads it). Where the weights and
  * BN parameters are constants (inference programs) the BN is folded into new constant weights here
  * instead; where they are runtime parameters (training programs) conv_forward_fused folds them per call,
- * which costs a pass over the weights, so only where the conv's output is at least as large. */
+ * which costs a pass over the weights, so only where the conv's output is at least as large.
+ *
+ * Backward: onnxtune.ReluGrad(dY, T) or ClipGrad(dY, T, lo, hi) (constant bounds) whose result only a
+ * BatchNormalizationGrad reads, as its dY, joins it: the BN backward then reads dY itself and
+ * carries T as input 5 (inputs 3 and 4 empty in training mode) with attrs onnxtune_act (1 Relu, 2 Clip),
+ * onnxtune_act_lo/hi, and masks each row as it reads it (batchnorm_act_backward, the same floats), so
+ * the masked gradient tensor is never written nor read back. */
 #include "ir.h"
 
 #include <math.h>
@@ -227,6 +233,73 @@ static Status fuse_one(Graph *g, Node *conv, bool *fused, Diag *d)
     return ST_OK;
 }
 
+/* ReluGrad / ClipGrad (constant bounds) whose result only a BatchNormalizationGrad reads as its dY, same
+ * phase: the BN backward reads their dY and saved value instead and masks each row itself
+ * (batchnorm_act_backward, bit-identical), so the masked gradient is never written. */
+static Status fuse_act_grad(Graph *g, Node *bng, Diag *d)
+{
+    Value *gv = bng->inputs[0];
+    Node *m = gv ? gv->producer : NULL;
+    bool relu = is_op(m, ONNXTUNE_DOMAIN, "ReluGrad"), clip = is_op(m, ONNXTUNE_DOMAIN, "ClipGrad");
+    float lo = 0.0f, hi = 0.0f;
+    if ((!relu && !clip) || m->phase != bng->phase || m->ninputs < 2 || only_reader(g, gv, bng->phase) != bng)
+        return ST_OK;
+    Value *dy = m->inputs[0], *t = m->inputs[1];
+    if (!is_f32(gv) || !is_f32(dy) || !is_f32(t) || !shape_equal(&t->shape, &gv->shape) ||
+        !shape_equal(&dy->shape, &gv->shape) ||
+        (clip && (!clip_bound(m, 2, -INFINITY, &lo) || !clip_bound(m, 3, INFINITY, &hi))))
+        return ST_OK;
+    /* inference mode: t recomputed from X when it is the output of the BN this BNGrad differentiates */
+    Node *bn = t->producer;
+    bool recompute = node_attr_int(bng, "training_mode", 0) == 0 && bng->ninputs == 5 && node_input(bng, 1) &&
+                     is_op(bn, "", "BatchNormalization") && node_attr_int(bn, "training_mode", 0) == 0 &&
+                     t->producer_slot == 0 && bn->ninputs >= 5 && bn->inputs[0] == bng->inputs[1] &&
+                     bn->inputs[1] == bng->inputs[2] && bn->inputs[3] == bng->inputs[3] &&
+                     bn->inputs[4] == bng->inputs[4] && is_f32(bn->inputs[2]) &&
+                     node_attr_float(bn, "epsilon", 1e-5f) == node_attr_float(bng, "epsilon", 1e-5f);
+    Status st;
+    if ((st = node_set_input(g, bng, 5, recompute ? bn->inputs[2] : t, d)) ||
+        (recompute && (st = node_set_attr_int(g, bng, "onnxtune_act_recompute", 1, d))) ||
+        (st = node_set_attr_int(g, bng, "onnxtune_act", relu ? 1 : 2, d)) ||
+        (clip && ((st = node_set_attr_float(g, bng, "onnxtune_act_lo", lo, d)) ||
+                  (st = node_set_attr_float(g, bng, "onnxtune_act_hi", hi, d)))))
+        return st;
+    bng->inputs[0] = dy;
+    kill_node(m);
+    return ST_OK;
+}
+
+/* An inference-mode BatchNormalization (float32, not fused into a conv) whose output only a Relu or Clip
+ * (constant bounds) reads, same phase: the BN computes the activation in its own pass (attrs as above). */
+static Status fuse_bn_act(Graph *g, Node *bn, Diag *d)
+{
+    Value *t = bn->outputs[0];
+    float lo = 0.0f, hi = 0.0f;
+    for (int i = 1; i < bn->noutputs; i++)
+        if (graph_count_uses(g, bn->outputs[i]))
+            return ST_OK;
+    Node *act = only_reader(g, t, bn->phase);
+    bool relu = is_op(act, "", "Relu"), clip = is_op(act, "", "Clip");
+    if ((!relu && !clip) || act->inputs[0] != t || !is_f32(t) || !is_f32(act->outputs[0]) ||
+        (clip && (!clip_bound(act, 1, -INFINITY, &lo) || !clip_bound(act, 2, INFINITY, &hi))))
+        return ST_OK;
+    for (int i = 0; i < 5; i++)
+        if (!is_f32(node_input(bn, i)))
+            return ST_OK;
+    Status st;
+    if ((st = node_set_attr_int(g, bn, "onnxtune_act", relu ? 1 : 2, d)) ||
+        (clip && ((st = node_set_attr_float(g, bn, "onnxtune_act_lo", lo, d)) ||
+                  (st = node_set_attr_float(g, bn, "onnxtune_act_hi", hi, d)))))
+        return st;
+    Value *out = act->outputs[0];
+    kill_node(act);
+    t->producer = NULL;
+    bn->outputs[0] = out;
+    out->producer = bn;
+    out->producer_slot = 0;
+    return ST_OK;
+}
+
 Status pass_fuse(Graph *g, Diag *d)
 {
     for (size_t i = 0; i < g->nnodes; i++) {
@@ -238,6 +311,22 @@ Status pass_fuse(Graph *g, Diag *d)
         bool fused;
         Status st = fuse_one(g, n, &fused, d);
         if (st)
+            return st;
+    }
+    /* after the convs: a fused Relu's ReluGrad reads the Relu's output by now */
+    for (size_t i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        Status st;
+        if (is_op(n, ONNXTUNE_DOMAIN, "BatchNormalizationGrad") && n->ninputs <= 5 && !node_attr(n, "onnxtune_act") &&
+            (st = fuse_act_grad(g, n, d)))
+            return st;
+    }
+    /* last: the activation's backward no longer reads the BN's output where it recomputes it */
+    for (size_t i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        Status st;
+        if (is_op(n, "", "BatchNormalization") && !node_attr(n, "onnxtune_act") && n->ninputs >= 5 &&
+            node_attr_int(n, "training_mode", 0) == 0 && (st = fuse_bn_act(g, n, d)))
             return st;
     }
     return ST_OK;

@@ -257,15 +257,20 @@ static Layout choose_layout(const ConvKey *k)
     if (depthwise && strcmp(conv_depthwise_isa(), "avx2") == 0) {
         /* conv_dw.c's AVX2 build against oneDNN's blocked jit_dw with its reorders (bench/README.md,
          * 2026-12-07 11:00): ahead from 28x28 outputs forward and dX (stride 1), 56x56 for dW; oneDNN
-         * ahead at 7x7, on stride-2 backward (ours has no AVX2 kernel there), about even at 14x14 */
-        bool s1_3x3 = k->nd == 2 && k->c_out == k->c_in;
-        for (size_t i = 0; i < k->nd; i++)
-            s1_3x3 = s1_3x3 && k->k[i] == 3 && k->s[i] == 1 && k->d[i] == 1 && k->p[i] <= 2;
+         * ahead at 7x7, about even at 14x14. Stride 2 (conv_dw_body.h's even/odd halves, bench/README.md
+         * "Trainable BN, ReLU6 and depthwise backward"): dX ahead from 14x14 outputs (2x at 56x56), dW
+         * only at 56x56 */
+        bool s1_3x3 = k->nd == 2 && k->c_out == k->c_in, s2_3x3 = s1_3x3;
+        for (size_t i = 0; i < k->nd; i++) {
+            bool k3 = k->k[i] == 3 && k->d[i] == 1 && k->p[i] <= 2;
+            s1_3x3 = s1_3x3 && k3 && k->s[i] == 1;
+            s2_3x3 = s2_3x3 && k3 && k->s[i] == 2;
+        }
         if (k->dir == CONV_DNNL_FORWARD)
             return out >= 28 * 28 ? LAYOUT_OWN : LAYOUT_BLOCKED;
         if (k->dir == CONV_DNNL_BACKWARD_INPUT)
-            return s1_3x3 && out >= 28 * 28 ? LAYOUT_OWN : LAYOUT_BLOCKED;
-        return s1_3x3 && out >= 56 * 56 ? LAYOUT_OWN : LAYOUT_BLOCKED;
+            return (s1_3x3 && out >= 28 * 28) || (s2_3x3 && out >= 14 * 14) ? LAYOUT_OWN : LAYOUT_BLOCKED;
+        return (s1_3x3 || s2_3x3) && out >= 56 * 56 ? LAYOUT_OWN : LAYOUT_BLOCKED;
     }
     if (depthwise && k->dir == CONV_DNNL_FORWARD && in > 64 * 64)
         return LAYOUT_OWN;

@@ -6,8 +6,20 @@
 #include "conv_geom.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* scratch for a kernel's thread; aborts when out of memory (the kernels return no status) */
+static float *dw_scratch(size_t floats)
+{
+    float *p = malloc((floats ? floats : 1) * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "onnxtune: out of memory (%zu floats of depthwise scratch)\n", floats);
+        abort();
+    }
+    return p;
+}
 
 #define DW(name) name##_generic
 #include "conv_dw_body.h"
@@ -192,6 +204,14 @@ static void dw_dw_3x3_avx2(float *dwt, const float *dy, const float *x, size_t n
 #endif
 #endif
 
+/* The 2-D 3x3 stride-2 undilated geometry with one output channel per input channel: both builds have
+ * backward kernels of their own for it (conv_dw_body.h). */
+static bool dw_3x3_s2(const Geom3 *g, size_t mult)
+{
+    return mult == 1 && g->in[0] == 1 && g->out[0] == 1 && g->k[0] == 1 && g->k[1] == 3 && g->k[2] == 3 &&
+           g->s[1] == 2 && g->s[2] == 2 && g->d[1] == 1 && g->d[2] == 1 && g->p[1] <= 2 && g->p[2] <= 2;
+}
+
 /* 0 not decided, 1 generic, 2 AVX2 */
 static atomic_int dw_isa;
 
@@ -232,12 +252,17 @@ void conv_dw_backward_input(float *dx, const float *dy, const float *w, size_t n
     if (choose_isa() == 2) {
         if (dw_3x3_s1(g, c_out / c_in))
             dw_dx_3x3_avx2(dx, dy, w, n, c_in, g);
+        else if (dw_3x3_s2(g, c_out / c_in))
+            dw_dx_3x3s2_avx2(dx, dy, w, n, c_in, g);
         else
             dw_backward_input_avx2(dx, dy, w, n, c_in, c_out, g);
         return;
     }
 #endif
-    dw_backward_input_generic(dx, dy, w, n, c_in, c_out, g);
+    if (dw_3x3_s2(g, c_out / c_in))
+        dw_dx_3x3s2_generic(dx, dy, w, n, c_in, g);
+    else
+        dw_backward_input_generic(dx, dy, w, n, c_in, c_out, g);
 }
 
 void conv_dw_backward_weight(float *dw, const float *dy, const float *x, size_t n, size_t c_in, size_t c_out,
@@ -247,10 +272,15 @@ void conv_dw_backward_weight(float *dw, const float *dy, const float *x, size_t 
     if (choose_isa() == 2) {
         if (dw_3x3_s1(g, c_out / c_in))
             dw_dw_3x3_avx2(dw, dy, x, n, c_in, g);
+        else if (dw_3x3_s2(g, c_out / c_in))
+            dw_dw_3x3s2_avx2(dw, dy, x, n, c_in, g);
         else
             dw_backward_weight_avx2(dw, dy, x, n, c_in, c_out, g);
         return;
     }
 #endif
-    dw_backward_weight_generic(dw, dy, x, n, c_in, c_out, g);
+    if (dw_3x3_s2(g, c_out / c_in))
+        dw_dw_3x3s2_generic(dw, dy, x, n, c_in, g);
+    else
+        dw_backward_weight_generic(dw, dy, x, n, c_in, c_out, g);
 }

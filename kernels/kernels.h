@@ -335,6 +335,27 @@ void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy,
                         const float *scale, const float *mean, const float *var, size_t n, size_t c,
                         size_t spatial, float epsilon, bool training);
 
+/* batchnorm_backward of an activation's backward: dy is first masked as ReluGrad / ClipGrad with the
+ * activation's input t would (kind 1 Relu: kept where t > 0; kind 2 Clip: where lo <= t <= hi; else
+ * +0), results bit-identical to that pair of kernels, without writing the masked dy (ir/pass_fuse.c
+ * fuses them). am NULL or kind 0: plain batchnorm_backward. t [N, C, spatial], the BN's output; in
+ * inference mode t may be NULL: recomputed from x as batchnorm_forward computed it (mean, var, scale
+ * and bias, the BN's [C] bias: the same bits), so the BN's output need not be kept. */
+typedef struct BnActMask {
+    const float *t;
+    int kind;
+    float lo, hi;
+    const float *bias;
+} BnActMask;
+/* batchnorm_forward then Relu (kind 1: v > 0 ? v : 0) or Clip (kind 2) in the same pass, the same bits
+ * as the two ops (ir/pass_fuse.c). */
+void batchnorm_forward_act(float *y, const float *x, const float *scale, const float *bias, const float *mean,
+                           const float *var, size_t n, size_t c, size_t spatial, float epsilon, int kind, float lo,
+                           float hi);
+void batchnorm_act_backward(float *dx, float *dscale, float *dbias, const float *dy, const BnActMask *am,
+                            const float *x, const float *scale, const float *mean, const float *var, size_t n,
+                            size_t c, size_t spatial, float epsilon, bool training);
+
 /* InstanceNormalization backward (onnxtune.InstanceNormalizationGrad): statistics per (n, c) row
  *   recomputed from x; dx as the training BatchNormalization per row; dscale, dbias [C] summed over N.
  *   NULL outputs are skipped. */

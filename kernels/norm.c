@@ -5,6 +5,8 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void batchnorm_forward(float *y, const float *x, const float *scale, const float *bias,
@@ -21,6 +23,33 @@ void batchnorm_forward(float *y, const float *x, const float *scale, const float
         /* Centre first: x*mul + (bias - mean*mul) cancels badly when mean*mul is large. */
         for (size_t i = 0; i < spatial; i++)
             yp[i] = (xp[i] - mu) * mul + add;
+    }
+}
+
+/* The activation of a fused BatchNormalization (ir/pass_fuse.c), as the separate ops compute it:
+ * Relu v > 0 ? v : 0 (a NaN becomes 0, as unary_forward), Clip v < lo ? lo : v > hi ? hi : v. */
+static inline float bn_act(float v, int kind, float lo, float hi)
+{
+    if (kind == 1)
+        return v > 0.0f ? v : 0.0f;
+    if (kind == 2)
+        return v < lo ? lo : v > hi ? hi : v;
+    return v;
+}
+
+void batchnorm_forward_act(float *y, const float *x, const float *scale, const float *bias, const float *mean,
+                           const float *var, size_t n, size_t c, size_t spatial, float epsilon, int kind, float lo,
+                           float hi)
+{
+    #pragma omp parallel for schedule(static) if (n * c * spatial > 65536)
+    for (size_t nc = 0; nc < n * c; nc++) {
+        size_t ch = nc % c;
+        float mul = (float)((double)scale[ch] / sqrt((double)var[ch] + (double)epsilon));
+        float mu = mean[ch], add = bias[ch];
+        const float *xp = x + nc * spatial;
+        float *yp = y + nc * spatial;
+        for (size_t i = 0; i < spatial; i++)
+            yp[i] = bn_act((xp[i] - mu) * mul + add, kind, lo, hi);
     }
 }
 
@@ -279,6 +308,59 @@ static void row_dot(double *sg, double *sgx, const float *g, const float *x, siz
     *sgx += lanes_total(&b, tb);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/* row_dot on 4-double vectors (AVX, no FMA): lanes 0-3 and 4-7 of the same 8 lanes, the same operations
+ * per lane and the same final order, so the same bits as row_dot at twice its width. */
+typedef double D4 __attribute__((vector_size(32)));
+typedef float F4 __attribute__((vector_size(16)));
+
+__attribute__((target("avx2"))) static void row_dot_avx2(double *sg, double *sgx, const float *g, const float *x,
+                                                         size_t len, double mu)
+{
+    D4 a[2] = {{0}}, b[2] = {{0}};
+    double ta[LANES] = {0}, tb[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= len; i += LANES)
+        for (int h = 0; h < 2; h++) {
+            F4 gf, xf;
+            memcpy(&gf, g + i + 4 * h, sizeof gf);
+            memcpy(&xf, x + i + 4 * h, sizeof xf);
+            D4 gd = __builtin_convertvector(gf, D4), xd = __builtin_convertvector(xf, D4);
+            a[h] += gd;
+            b[h] += gd * (xd - mu);
+        }
+    for (size_t j = 0; i < len; i++, j++) {
+        double gd = (double)g[i];
+        ta[j] = gd;
+        tb[j] = gd * ((double)x[i] - mu);
+    }
+    double sa = 0.0, sb = 0.0;
+    for (int q = 0; q < 4; q++) {
+        int l = 2 * q, h = l / 4, k = l % 4;
+        sa += (a[h][k] + ta[l]) + (a[h][k + 1] + ta[l + 1]);
+        sb += (b[h][k] + tb[l]) + (b[h][k + 1] + tb[l + 1]);
+    }
+    *sg += sa;
+    *sgx += sb;
+}
+#define HAVE_NORM_AVX2 1
+#else
+static void row_dot_avx2(double *sg, double *sgx, const float *g, const float *x, size_t len, double mu)
+{
+    row_dot(sg, sgx, g, x, len, mu);
+}
+#endif
+
+/* The AVX2 sums where the CPU has them, unless ONNXTUNE_NORM_ISA=generic (read per call: tests switch it) */
+static bool norm_avx2(void)
+{
+#ifdef HAVE_NORM_AVX2
+    return rt_use_avx2("ONNXTUNE_NORM_ISA");
+#else
+    return false;
+#endif
+}
+
 /* Batch mean and biased variance of channels [c0, c1) (c1 - c0 <= CB) of x[n, c, spatial]: two passes
  * (mean, then the centred squares). */
 static void block_stats(const float *x, size_t n, size_t c, size_t spatial, size_t c0, size_t c1, double *mean,
@@ -336,10 +418,70 @@ void batchnorm_train_forward(float *y, float *running_mean_out, float *running_v
     }
 }
 
+/* dY masked by the activation whose backward a fused BatchNormalizationGrad applies first, into g:
+ * kept (dy unchanged, NaN too) where Relu's t > 0 / Clip's lo <= t <= hi, else +0; the bits of
+ * kernels/elementwise.c's relu_grad / clip_backward, as a 4-float bit mask so that gcc vectorises it. */
+typedef float MaskV4 __attribute__((vector_size(16)));
+typedef int32_t MaskI4 __attribute__((vector_size(16)));
+
+/* The mask's t when it is not saved: batchnorm_forward's value, recomputed into g (the same float ops,
+ * so the same bits), then masked in place by mask_row. */
+static void recompute_row(float *g, const float *x, size_t len, float mu, float mul, float add)
+{
+    for (size_t i = 0; i < len; i++)
+        g[i] = (x[i] - mu) * mul + add;
+}
+
+static void mask_row(float *g, const float *dy, const float *t, size_t len, const BnActMask *am)
+{
+    size_t i = 0;
+    MaskV4 d, v;
+    if (am->kind == 1) {
+        for (; i + 4 <= len; i += 4) {
+            memcpy(&d, dy + i, sizeof d), memcpy(&v, t + i, sizeof v);
+            d = (MaskV4)((MaskI4)d & (v > 0.0f));
+            memcpy(g + i, &d, sizeof d);
+        }
+        for (; i < len; i++)
+            g[i] = t[i] > 0 ? dy[i] : 0.0f;
+        return;
+    }
+    float l = am->lo, h = am->hi;
+    for (; i + 4 <= len; i += 4) {
+        memcpy(&d, dy + i, sizeof d), memcpy(&v, t + i, sizeof v);
+        d = (MaskV4)((MaskI4)d & ((v >= l) & (v <= h)));
+        memcpy(g + i, &d, sizeof d);
+    }
+    for (; i < len; i++)
+        g[i] = t[i] >= l && t[i] <= h ? dy[i] : 0.0f;
+}
+
+/* aborts when out of memory rather than compute without the mask (the kernels return no status) */
+static float *scratch_row(size_t len)
+{
+    float *g = malloc((len ? len : 1) * sizeof *g);
+    if (!g) {
+        fprintf(stderr, "onnxtune: out of memory (%zu floats for a BatchNormalizationGrad row)\n", len);
+        abort();
+    }
+    return g;
+}
+
 void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy, const float *x,
                         const float *scale, const float *mean, const float *var, size_t n, size_t c,
                         size_t spatial, float epsilon, bool training)
 {
+    batchnorm_act_backward(dx, dscale, dbias, dy, NULL, x, scale, mean, var, n, c, spatial, epsilon, training);
+}
+
+/* With an activation mask, each row of dY is masked into a scratch row g (in cache) and read from
+ * there, in both passes: the same floats, summed in the same order, as the unfused
+ * ReluGrad/ClipGrad -> batchnorm_backward, without the masked tensor in memory. */
+void batchnorm_act_backward(float *dx, float *dscale, float *dbias, const float *dy, const BnActMask *am,
+                            const float *x, const float *scale, const float *mean, const float *var, size_t n,
+                            size_t c, size_t spatial, float epsilon, bool training)
+{
+    bool masked = am && am->kind, recompute = masked && !am->t && !training, avx2 = norm_avx2();
     double m = (double)(n * spatial);
     size_t blocks = (c + CB - 1) / CB;
     bool sums = training || dscale || dbias;
@@ -347,13 +489,15 @@ void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy,
     for (size_t blk = 0; blk < blocks; blk++) {
         size_t c0 = blk * CB, c1 = c0 + CB < c ? c0 + CB : c;
         double mu[CB], v[CB], inv[CB], sg[CB], sgx[CB];
-        float k[CB];
+        float k[CB], fmu[CB], fmul[CB], *g = masked ? scratch_row(spatial) : NULL;
         if (training)
             block_stats(x, n, c, spatial, c0, c1, mu, v);
         for (size_t ch = c0; ch < c1; ch++) {
             size_t j = ch - c0;
             if (!training)
                 mu[j] = mean[ch], v[j] = var[ch];
+            if (recompute) /* batchnorm_forward's */
+                fmu[j] = mean[ch], fmul[j] = (float)((double)scale[ch] / sqrt((double)var[ch] + (double)epsilon));
             inv[j] = 1.0 / sqrt(v[j] + (double)epsilon);
             k[j] = (float)((double)scale[ch] * inv[j]);
             sg[j] = sgx[j] = 0.0;
@@ -362,12 +506,21 @@ void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy,
         for (size_t b = 0; b < n; b++)
             for (size_t ch = c0; ch < c1; ch++) {
                 size_t j = ch - c0, off = (b * c + ch) * spatial;
-                if (sums)
-                    row_dot(&sg[j], &sgx[j], dy + off, x + off, spatial, mu[j]);
+                const float *gp = dy + off;
+                if (recompute) {
+                    recompute_row(g, x + off, spatial, fmu[j], fmul[j], am->bias[ch]);
+                    mask_row(g, gp, g, spatial, am), gp = g;
+                } else if (g) {
+                    mask_row(g, gp, am->t + off, spatial, am), gp = g;
+                }
+                if (sums && avx2)
+                    row_dot_avx2(&sg[j], &sgx[j], gp, x + off, spatial, mu[j]);
+                else if (sums)
+                    row_dot(&sg[j], &sgx[j], gp, x + off, spatial, mu[j]);
                 if (dx && !training) {
                     float kj = k[j];
                     for (size_t i = 0; i < spatial; i++)
-                        dx[off + i] = kj * dy[off + i];
+                        dx[off + i] = kj * gp[i];
                 }
             }
         for (size_t ch = c0; ch < c1; ch++) {
@@ -376,8 +529,10 @@ void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy,
             if (dbias)
                 dbias[ch] = (float)sg[ch - c0];
         }
-        if (!dx || !training)
+        if (!dx || !training) {
+            free(g);
             continue;
+        }
         /* training: the mean and variance depend on x too,
          * dx = scale * inv * (dy - mean(dy) - xhat * mean(dy * xhat)). */
         float a[CB], bc[CB], mf[CB];
@@ -390,10 +545,13 @@ void batchnorm_backward(float *dx, float *dscale, float *dbias, const float *dy,
             for (size_t ch = c0; ch < c1; ch++) {
                 size_t j = ch - c0, off = (b * c + ch) * spatial;
                 const float *xp = x + off, *gp = dy + off;
+                if (g)
+                    mask_row(g, gp, am->t + off, spatial, am), gp = g;
                 float *dp = dx + off, kj = k[j], aj = a[j], bj = bc[j], mj = mf[j];
                 for (size_t i = 0; i < spatial; i++)
                     dp[i] = kj * (gp[i] - aj - (xp[i] - mj) * bj);
             }
+        free(g);
     }
 }
 

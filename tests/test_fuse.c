@@ -277,6 +277,83 @@ static void matmul_bias(int why)
     model_free(m);
 }
 
+/* ReluGrad / ClipGrad -> BatchNormalizationGrad: the BN backward takes dY and the saved value (input 5) and
+ * the act attributes, the grad node dies; why > 0: what stops it (the masked gradient also an output,
+ * read twice, Clip bounds that are not constants) */
+static void act_grad_into_bn_grad(bool relu, int why)
+{
+    Net n = net_new();
+    Graph *g = n.g;
+    Diag d;
+    diag_init(&d, NULL);
+    Value *lo = graph_const_scalar(g, "lo", DT_FLOAT, 0.0, &d), *hi = graph_const_scalar(g, "hi", DT_FLOAT, 6.0, &d);
+    Value *dy = tensor(g, "dy", 4, Y), *u = tensor(g, "u", 4, Y), *gm = tensor(g, "gm", 4, Y);
+    Value *scale = tensor(g, "scale", 1, C), *outs[3] = {tensor(g, "dx", 4, Y), tensor(g, "ds", 1, C),
+                                                         tensor(g, "db", 1, C)};
+    graph_add_input(g, dy);
+    graph_add_input(g, u);
+    graph_add_input(g, scale);
+    if (why == 3)
+        graph_add_input(g, hi = tensor(g, "hi_in", 0, NULL));
+    Node *ag = relu ? node(g, ONNXTUNE_DOMAIN, "ReluGrad", 2, (Value *[]){dy, u}, gm)
+                    : node(g, ONNXTUNE_DOMAIN, "ClipGrad", 4, (Value *[]){dy, u, lo, hi}, gm);
+    Node *bg = graph_add_node(g, "BatchNormalizationGrad", ONNXTUNE_DOMAIN, "bng", 3, (Value *[]){gm, n.t, scale}, 3,
+                              outs, &d);
+    for (int i = 0; i < 3; i++)
+        graph_add_output(g, outs[i]);
+    if (why == 1)
+        graph_add_output(g, gm);
+    if (why == 2)
+        node(g, "", "Relu", 1, (Value *[]){gm}, tensor(g, "other", 4, Y));
+    fuse(g);
+    CHECK(ag->dead == (why == 0));
+    if (why) {
+        CHECK(bg->inputs[0] == gm && node_attr(bg, "onnxtune_act") == NULL);
+    } else {
+        CHECK(bg->inputs[0] == dy && bg->ninputs == 6 && node_input(bg, 5) == u);
+        CHECK(node_input(bg, 3) == NULL && node_input(bg, 4) == NULL);
+        CHECK_EQ_INT(node_attr_int(bg, "onnxtune_act", -1), relu ? 1 : 2);
+        if (!relu)
+            CHECK_NEAR(node_attr_float(bg, "onnxtune_act_hi", -1), 6.0, 0);
+    }
+    model_free(n.m);
+}
+
+/* Conv -> BN (inference, trainable) -> Clip with ClipGrad -> BNGrad behind: the BNGrad recomputes the BN's
+ * output from X (input 5 the BN's bias), then nothing but the Clip reads the BN's output, so the BN computes
+ * the Clip too (the Clip dies, the BN writes its output) */
+static void bn_clip_recomputed(void)
+{
+    Net n = net_new();
+    Graph *g = n.g;
+    Diag d;
+    diag_init(&d, NULL);
+    Value *lo = graph_const_scalar(g, "lo", DT_FLOAT, 0.0, &d), *hi = graph_const_scalar(g, "hi", DT_FLOAT, 6.0, &d);
+    Value *bn[4], *u = tensor(g, "u", 4, Y), *y = tensor(g, "y", 4, Y), *dy = tensor(g, "dy", 4, Y),
+          *gm = tensor(g, "gm", 4, Y);
+    const char *names[4] = {"scale", "beta", "mean", "var"};
+    for (int i = 0; i < 4; i++)
+        graph_add_input(g, bn[i] = tensor(g, names[i], 1, C));
+    graph_add_input(g, dy);
+    Value *outs[3] = {tensor(g, "dx", 4, Y), tensor(g, "ds", 1, C), tensor(g, "db", 1, C)};
+    Node *bnn = node(g, "", "BatchNormalization", 5, (Value *[]){n.t, bn[0], bn[1], bn[2], bn[3]}, u);
+    Node *c = node(g, "", "Clip", 3, (Value *[]){u, lo, hi}, y);
+    Node *cg = node(g, ONNXTUNE_DOMAIN, "ClipGrad", 4, (Value *[]){dy, u, lo, hi}, gm);
+    Node *bg = graph_add_node(g, "BatchNormalizationGrad", ONNXTUNE_DOMAIN, "bng", 5,
+                              (Value *[]){gm, n.t, bn[0], bn[2], bn[3]}, 3, outs, &d);
+    graph_add_output(g, y);
+    for (int i = 0; i < 3; i++)
+        graph_add_output(g, outs[i]);
+    fuse(g);
+    CHECK(cg->dead && c->dead && !bnn->dead && !n.conv->dead);
+    CHECK(bg->inputs[0] == dy && node_input(bg, 5) == bn[1]);
+    CHECK_EQ_INT(node_attr_int(bg, "onnxtune_act_recompute", 0), 1);
+    CHECK(bnn->outputs[0] == y && y->producer == bnn);
+    CHECK_EQ_INT(node_attr_int(bnn, "onnxtune_act", 0), 2);
+    CHECK_NEAR(node_attr_float(bnn, "onnxtune_act_hi", -1), 6.0, 0);
+    model_free(n.m);
+}
+
 int main(void)
 {
     for (int why = 0; why < 3; why++)
@@ -290,5 +367,11 @@ int main(void)
     clip(true);
     for (int why = 0; why < 3; why++)
         not_fused(why);
+    for (int why = 0; why < 4; why++) {
+        act_grad_into_bn_grad(false, why);
+        if (why < 3)
+            act_grad_into_bn_grad(true, why);
+    }
+    bn_clip_recomputed();
     return test_summary("test_fuse");
 }

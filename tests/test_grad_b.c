@@ -177,6 +177,13 @@ static const ConvCase conv_cases[] = {
     {"3d depthwise s(1,2,2)",    1, 3,  3,   3, 3, {3, 6, 7},  {2, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, {0, 1, 0}},
 };
 
+/* conv_dw_body.h's 3x3 stride-2 dX and dW (both builds): even and odd widths, pads 0 to 2. Run on their
+ * own random stream, after the rest, so that the cases above keep their inputs. */
+static const ConvCase dw_s2_cases[] = {
+    {"2d depthwise 3x3 s2 pads", 2, 4,  4,   4, 2, {14, 23},   {3, 3},    {2, 2},    {1, 1},    {0, 1},    {1, 0}},
+    {"2d depthwise 3x3 s2 pad 2",1, 3,  3,   3, 2, {11, 36},   {3, 3},    {2, 2},    {1, 1},    {2, 2},    {2, 1}},
+};
+
 typedef struct PoolCase {
     const char *name;
     size_t n, c, nd;
@@ -412,6 +419,108 @@ static void check_bn_train_forward(size_t n, size_t c, size_t sp, bool unbiased)
     report("batchnorm_train_forward", label, max_rel_err(rv, wv, c), 1e-6);
     free(x), free(scale), free(bias), free(rm), free(rv), free(y), free(rm_in), free(rv_in);
     free(xd), free(sd), free(bd), free(yref), free(wm), free(wv);
+}
+
+/* batchnorm_act_backward (a ReluGrad / ClipGrad fused into the BN backward, ir/pass_fuse.c) against the
+ * unfused pair it replaces, unary_backward or clip_backward then batchnorm_backward: bit for bit, both
+ * modes, with t exactly at the bounds and a NaN dy where masked and where kept. */
+static void check_bn_act_kernel(int kind, bool training, size_t n, size_t c, size_t sp)
+{
+    size_t total = n * c * sp;
+    float *x = rand_buf(total, -2, 3), *scale = rand_buf(c, 0.5, 1.5), *mean = rand_buf(c, -0.5, 0.5);
+    float *var = rand_buf(c, 0.5, 2), *dy = rand_buf(total, -1, 1), *t = rand_buf(total, -2, 8);
+    float lo = 0.0f, hi = 6.0f;
+    for (size_t i = 0; i < total; i += 7)
+        t[i] = i % 2 ? lo : hi;
+    dy[3] = NAN, t[3] = -1.0f; /* masked: +0 */
+    dy[5] = NAN, t[5] = 1.0f;  /* kept: NaN goes through (sums and dx of that channel NaN, on both sides) */
+    float *g = malloc(total * sizeof *g), *dx1 = rand_buf(total, 5, 6), *dx2 = rand_buf(total, 5, 6);
+    float *ds1 = rand_buf(c, 5, 6), *ds2 = rand_buf(c, 5, 6), *db1 = rand_buf(c, 5, 6), *db2 = rand_buf(c, 5, 6);
+    if (kind == 1)
+        unary_backward(UNARY_RELU, g, dy, t, total, 0.0f, 0.0f);
+    else
+        clip_backward(g, dy, t, total, &lo, &hi);
+    batchnorm_backward(dx1, ds1, db1, g, x, scale, mean, var, n, c, sp, 1e-3f, training);
+    BnActMask am = {t, kind, lo, hi, NULL};
+    batchnorm_act_backward(dx2, ds2, db2, dy, &am, x, scale, mean, var, n, c, sp, 1e-3f, training);
+    CHECK_MSG(memcmp(dx1, dx2, total * sizeof *dx1) == 0 && memcmp(ds1, ds2, c * sizeof *ds1) == 0 &&
+              memcmp(db1, db2, c * sizeof *db1) == 0,
+              "batchnorm_act_backward %s %s %zux%zux%zu differs from the unfused kernels", kind == 1 ? "Relu" : "Clip",
+              training ? "training" : "inference", n, c, sp);
+    /* dx alone (inference: x not read) */
+    batchnorm_backward(dx1, NULL, NULL, g, training ? x : NULL, scale, mean, var, n, c, sp, 1e-3f, training);
+    batchnorm_act_backward(dx2, NULL, NULL, dy, &am, training ? x : NULL, scale, mean, var, n, c, sp, 1e-3f, training);
+    CHECK_MSG(memcmp(dx1, dx2, total * sizeof *dx1) == 0, "batchnorm_act_backward dX alone differs");
+    free(x), free(scale), free(mean), free(var), free(dy), free(t), free(g), free(dx1), free(dx2);
+    free(ds1), free(ds2), free(db1), free(db2);
+}
+
+/* Inference mode with the BN's output recomputed from x (BnActMask.t NULL) against the unfused ops on the
+ * saved output, and batchnorm_forward_act against batchnorm_forward then the activation: bit for bit.
+ * x has a NaN, and values that land exactly on the Clip's bounds after normalisation (scale = var + eps
+ * = 1, mean = 0, bias = 0: t = x). */
+static void check_bn_act_recompute(int kind, size_t n, size_t c, size_t sp)
+{
+    size_t total = n * c * sp;
+    float *x = rand_buf(total, -3, 9), *scale = rand_buf(c, 0.5, 1.5), *bias = rand_buf(c, -1, 1);
+    float *mean = rand_buf(c, -0.5, 0.5), *var = rand_buf(c, 0.5, 2), *dy = rand_buf(total, -1, 1);
+    float lo = 0.0f, hi = 6.0f, eps = 1e-3f;
+    scale[0] = 1.0f, var[0] = 1.0f - eps, mean[0] = bias[0] = 0.0f;
+    for (size_t i = 0; i < sp; i += 3)
+        x[i] = i % 2 ? lo : hi;
+    x[total - 1] = NAN;
+    float *t = malloc(total * sizeof *t), *y1 = malloc(total * sizeof *y1), *y2 = malloc(total * sizeof *y2);
+    float *g = malloc(total * sizeof *g), *dx1 = rand_buf(total, 5, 6), *dx2 = rand_buf(total, 5, 6);
+    float ds1[128], ds2[128], db1[128], db2[128];
+    batchnorm_forward(t, x, scale, bias, mean, var, n, c, sp, eps);
+    if (kind == 1)
+        unary_forward(UNARY_RELU, RT_FLOAT, y1, t, total, 0.0f, 0.0f);
+    else
+        clip_forward(RT_FLOAT, y1, t, total, &lo, &hi);
+    batchnorm_forward_act(y2, x, scale, bias, mean, var, n, c, sp, eps, kind, lo, hi);
+    CHECK_MSG(memcmp(y1, y2, total * sizeof *y1) == 0, "batchnorm_forward_act %s differs", kind == 1 ? "Relu" : "Clip");
+    if (kind == 1)
+        unary_backward(UNARY_RELU, g, dy, t, total, 0.0f, 0.0f);
+    else
+        clip_backward(g, dy, t, total, &lo, &hi);
+    batchnorm_backward(dx1, ds1, db1, g, x, scale, mean, var, n, c, sp, eps, false);
+    BnActMask am = {NULL, kind, lo, hi, bias};
+    batchnorm_act_backward(dx2, ds2, db2, dy, &am, x, scale, mean, var, n, c, sp, eps, false);
+    CHECK_MSG(memcmp(dx1, dx2, total * sizeof *dx1) == 0 && memcmp(ds1, ds2, c * sizeof *ds1) == 0 &&
+              memcmp(db1, db2, c * sizeof *db1) == 0,
+              "batchnorm_act_backward (recomputed t) %s %zux%zux%zu differs", kind == 1 ? "Relu" : "Clip", n, c, sp);
+    free(x), free(scale), free(bias), free(mean), free(var), free(dy), free(t), free(y1), free(y2), free(g);
+    free(dx1), free(dx2);
+}
+
+/* norm.c's AVX2 sums (ONNXTUNE_NORM_ISA unset) against the generic ones (=generic): the same bits, both
+ * modes, rows with and without a tail. */
+static void check_bn_isa(bool training, size_t n, size_t c, size_t sp)
+{
+    size_t total = n * c * sp;
+    float *x = rand_buf(total, -2, 3), *scale = rand_buf(c, 0.5, 1.5), *mean = rand_buf(c, -0.5, 0.5);
+    float *var = rand_buf(c, 0.5, 2), *dy = rand_buf(total, -1, 1);
+    float *dx[2], *ds[2], *db[2];
+    const char *old = getenv("ONNXTUNE_NORM_ISA");
+    for (int k = 0; k < 2; k++) {
+        dx[k] = rand_buf(total, 5, 6), ds[k] = rand_buf(c, 5, 6), db[k] = rand_buf(c, 5, 6);
+        if (k)
+            setenv("ONNXTUNE_NORM_ISA", "generic", 1);
+        else
+            unsetenv("ONNXTUNE_NORM_ISA");
+        batchnorm_backward(dx[k], ds[k], db[k], dy, x, scale, mean, var, n, c, sp, 1e-3f, training);
+    }
+    if (old)
+        setenv("ONNXTUNE_NORM_ISA", old, 1);
+    else
+        unsetenv("ONNXTUNE_NORM_ISA");
+    CHECK_MSG(memcmp(dx[0], dx[1], total * sizeof(float)) == 0 && memcmp(ds[0], ds[1], c * sizeof(float)) == 0 &&
+              memcmp(db[0], db[1], c * sizeof(float)) == 0,
+              "batchnorm_backward %s %zux%zux%zu: AVX2 and generic sums differ", training ? "training" : "inference", n,
+              c, sp);
+    free(x), free(scale), free(mean), free(var), free(dy);
+    for (int k = 0; k < 2; k++)
+        free(dx[k]), free(ds[k]), free(db[k]);
 }
 
 /* Dropout: the kept fraction, determinism, y = x * mask / (1 - p) and dx = dy * mask / (1 - p). */
@@ -863,8 +972,28 @@ int main(void)
     check_bn_train_forward(4, 3, 10, true);
     check_bn_train_forward(4, 3, 10, false);
     check_bn_train_forward(3, 70, 19, true);
+    /* two channel blocks, tails; the last large enough for the kernel's parallel loop */
+    for (int kind = 1; kind <= 2; kind++)
+        for (int tr = 0; tr <= 1; tr++) {
+            check_bn_act_kernel(kind, tr, 2, 70, 19);
+            check_bn_act_kernel(kind, tr, 3, 5, 1);
+            check_bn_act_kernel(kind, tr, 4, 96, 14 * 14);
+        }
     check_dropout_kernels(0.1f);
     check_dropout_kernels(0.5f);
+    uint64_t keep_rng = rng_state;
+    for (size_t i = 0; i < sizeof dw_s2_cases / sizeof dw_s2_cases[0]; i++)
+        check_conv_kernels(&dw_s2_cases[i]);
+    for (int kind = 1; kind <= 2; kind++) {
+        check_bn_act_recompute(kind, 2, 70, 19);
+        check_bn_act_recompute(kind, 4, 96, 14 * 14);
+    }
+    for (int tr = 0; tr <= 1; tr++) {
+        check_bn_isa(tr, 2, 70, 19);
+        check_bn_isa(tr, 3, 5, 1);
+        check_bn_isa(tr, 4, 96, 56 * 56);
+    }
+    rng_state = keep_rng;
 
     GradCheck *s = gc_new("grad_b");
     CHECK(s != NULL);
