@@ -146,6 +146,8 @@ void conv_forward(float *y, const float *x, const float *w, const float *bias,
     size_t cin_g = c_in / group, cout_g = c_out / group;
     if (n == 0 || c_out == 0 || g.out_size == 0)
         return;
+    if (conv_wino_forward(y, x, w, bias, NULL, n, c_in, c_out, group, win, NULL, 0))
+        return;
     if (conv_dnnl(CONV_DNNL_FORWARD, y, x, w, bias, n, c_in, c_out, group, win, NULL))
         return;
     if (cin_g == 1) {
@@ -230,7 +232,8 @@ void conv_forward_fused(float *y, const float *x, const float *w, const float *b
         w = wf;
         bias = bf;
     }
-    if (conv_dnnl_forward_sum(y, x, w, bias, ep->sum, n, c_in, c_out, group, win, &ep->act))
+    if (conv_wino_forward(y, x, w, bias, ep->sum, n, c_in, c_out, group, win, &ep->act, 0) ||
+        conv_dnnl_forward_sum(y, x, w, bias, ep->sum, n, c_in, c_out, group, win, &ep->act))
         return;
     if (cin_g == 1 && !ep->sum) { /* depthwise: the activation on each plane as it is computed */
         conv_dw_forward(y, x, w, bias, n, c_in, c_out, &g, &ep->act);
@@ -293,7 +296,8 @@ void conv_forward_layout(float *y, const float *x, const float *w, const float *
         e.bn_scale = e.bn_bias = e.bn_mean = e.bn_var = NULL;
         layout &= ~(unsigned)CONV_W_CONST; /* folded into the workspace on every call */
     }
-    if (conv_dnnl_forward_layout(y, x, w, bias, e.sum, n, c_in, c_out, group, win, &e.act, layout))
+    if (conv_wino_forward(y, x, w, bias, e.sum, n, c_in, c_out, group, win, &e.act, layout) ||
+        conv_dnnl_forward_layout(y, x, w, bias, e.sum, n, c_in, c_out, group, win, &e.act, layout))
         return;
     /* oneDNN declined: the plain path on plain copies of the blocked tensors */
     float *xp = layout & CONV_X_BLOCKED ? plain_copy(x, n, c_in, g.in_size) : NULL;

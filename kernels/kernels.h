@@ -229,6 +229,20 @@ bool conv_dnnl_forward_layout(float *y, const float *x, const float *w, const fl
                               size_t n, size_t c_in, size_t c_out, size_t group, const SpatialWindow *win,
                               const ConvAct *act, unsigned layout);
 
+/* ======================================================================== kernels/conv_wino.c */
+
+/* Winograd F(2x2,3x3) forward conv, tried by conv.c before oneDNN: y = act(conv(x, w) + bias + sum)
+ * (bias, sum, act may be NULL) with x, y and sum in the layouts `layout` says (CONV_*_BLOCKED; plain
+ * ones go through nChw8c copies), U = G w G^T cached when CONV_W_CONST. Takes 2-D 3x3 kernels, stride
+ * and dilation 1, pad_begin <= 2, group 1, C_in and C_out multiples of 8, on a CPU with AVX2+FMA, where
+ * bench/README.md measured it faster than oneDNN (ONNXTUNE_WINOGRAD=force: every geometry that fits;
+ * =0, off or generic: never); returns false for the rest. Deterministic: the same bits for any thread
+ * count and any place of a sample in the batch. Allocates its tile buffers per call (aborts with a
+ * message when out of memory). */
+bool conv_wino_forward(float *y, const float *x, const float *w, const float *bias, const float *sum, size_t n,
+                       size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act,
+                       unsigned layout);
+
 /* ======================================================================== kernels/blocked.c */
 
 /* nChw8c (C % 8 == 0) <-> NCHW of x[n, c, spatial]; dst and src must not overlap. */

@@ -1,0 +1,410 @@
+/* conv_wino.c - Winograd F(2x2, 3x3) forward convolution for 3x3 stride-1 convs (AVX2+FMA), tried by
+ * kernels/conv.c before oneDNN, which has no Winograd on AVX2 machines.
+ *
+ * Each 2x2 output tile comes from a 4x4 input tile: V = B^T d B per tile and input channel, U = G g G^T
+ * per output/input channel pair, M[xi] = V[xi] . U[xi] summed over input channels for each of the 16
+ * transformed positions xi (16 small GEMMs), Y = A^T M A. That is 16 multiplies per tile and channel
+ * pair where the direct conv does 36; the transforms only add and halve (0, +-1, +-1/2), so the error
+ * stays close to the direct conv's (tests/test_wino.c measures it against float64).
+ *
+ * The work goes in blocks of `T` tiles (a few dozen, so that one position's V[xi] stays in L2): the
+ * input transform writes V[16][T][C] (8 channels a vector: oneDNN's nChw8c layout, which the compiler
+ * keeps between convs, has them side by side), our own micro-kernel multiplies 6 tiles x 16 output
+ * channels at a time summing over C in order, and the output transform adds bias and the residual and
+ * applies the activation as it writes y. Every output is computed by the same instructions in the same
+ * order wherever its tile falls in a block, so results depend neither on the thread count (threads take
+ * whole blocks, schedule(static)) nor on a sample's place in the batch (rt_set_samples_apart needs
+ * nothing here). Plain NCHW tensors are reordered to nChw8c and back around the same code.
+ *
+ * U is cached for constant weights (CONV_W_CONST, as conv_dnnl.c caches its reordered weights) and
+ * computed on every call otherwise. ONNXTUNE_WINOGRAD=0 (or off, generic) turns it off; =force takes
+ * every geometry that fits, also where it is measured slower than oneDNN (tests use it). */
+#include "kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if !(defined(__x86_64__) && defined(__GNUC__))
+
+bool conv_wino_forward(float *y, const float *x, const float *w, const float *bias, const float *sum, size_t n,
+                       size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act,
+                       unsigned layout)
+{
+    return false;
+}
+
+#else
+
+#include <immintrin.h>
+#include <omp.h>
+
+typedef enum { WINO_OFF, WINO_AUTO, WINO_FORCE } WinoMode;
+
+static WinoMode wino_mode(void)
+{
+    /* read on every call, as ONNXTUNE_DNNL: tests switch it between calls */
+    const char *v = getenv("ONNXTUNE_WINOGRAD");
+    if (v && (!strcmp(v, "0") || !strcmp(v, "off") || !strcmp(v, "generic")))
+        return WINO_OFF;
+    if (!rt_use_avx2("ONNXTUNE_WINOGRAD"))
+        return WINO_OFF;
+    return v && !strcmp(v, "force") ? WINO_FORCE : WINO_AUTO;
+}
+
+/* ---- the weight transform and its cache ---- */
+
+/* U[xi][panel][c][width] for xi = 4*i + j of G g G^T, panels of 16 output channels (the last one 8
+ * wide when K % 16 == 8): the micro-kernel reads one panel's C x width block front to back. */
+static size_t u_index(size_t xi, size_t k, size_t c, size_t C, size_t K)
+{
+    size_t p0 = k / 16 * 16, width = K - p0 < 16 ? K - p0 : 16;
+    return xi * C * K + p0 * C + c * width + (k - p0);
+}
+
+/* U of w[K][C][3][3]; flip: of the conv whose weights are w[C][K] transposed and flipped (dX). In
+ * float64 and rounded once. */
+static void weight_transform(float *u, const float *w, size_t C, size_t K, bool flip)
+{
+    #pragma omp parallel for schedule(static) if (K * C > 4096)
+    for (size_t k = 0; k < K; k++)
+        for (size_t c = 0; c < C; c++) {
+            double g[3][3], t[4][3];
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    g[i][j] = flip ? w[(c * K + k) * 9 + (2 - i) * 3 + (2 - j)] : w[(k * C + c) * 9 + i * 3 + j];
+            for (int j = 0; j < 3; j++) { /* t = G g */
+                t[0][j] = g[0][j];
+                t[1][j] = 0.5 * (g[0][j] + g[1][j] + g[2][j]);
+                t[2][j] = 0.5 * (g[0][j] - g[1][j] + g[2][j]);
+                t[3][j] = g[2][j];
+            }
+            for (int i = 0; i < 4; i++) { /* t G^T */
+                double r[4] = {t[i][0], 0.5 * (t[i][0] + t[i][1] + t[i][2]), 0.5 * (t[i][0] - t[i][1] + t[i][2]),
+                               t[i][2]};
+                for (int j = 0; j < 4; j++)
+                    u[u_index((size_t)(i * 4 + j), k, c, C, K)] = (float)r[j];
+            }
+        }
+}
+
+enum { WINO_SLOTS = 64 };
+
+static struct {
+    const float *w;
+    size_t c, k;
+    float *u;
+} wino_cache[WINO_SLOTS];
+
+__attribute__((destructor)) static void wino_cache_release(void)
+{
+    for (size_t i = 0; i < WINO_SLOTS; i++) {
+        free(wino_cache[i].u);
+        wino_cache[i].u = NULL;
+        wino_cache[i].w = NULL;
+    }
+}
+
+static float *alloc_floats(size_t count, const char *what)
+{
+    size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (!p) { /* the kernels return no status: stop rather than compute on nothing */
+        fprintf(stderr, "onnxtune: out of memory (%zu bytes for a Winograd conv's %s)\n", bytes, what);
+        abort();
+    }
+    return p;
+}
+
+/* The transformed weights: cached by w's address for constant weights (not inside a parallel region,
+ * where the cache would race), else a fresh buffer (*owned: the caller frees it). */
+static const float *transformed_weights(const float *w, size_t C, size_t K, bool cache, bool *owned)
+{
+    *owned = false;
+    if (cache && omp_get_level() == 0) {
+        for (size_t i = 0; i < WINO_SLOTS; i++) {
+            if (wino_cache[i].u && wino_cache[i].w == w && wino_cache[i].c == C && wino_cache[i].k == K)
+                return wino_cache[i].u;
+            if (!wino_cache[i].u) {
+                float *u = alloc_floats(16 * C * K, "weights");
+                weight_transform(u, w, C, K, false);
+                wino_cache[i].w = w;
+                wino_cache[i].c = C;
+                wino_cache[i].k = K;
+                wino_cache[i].u = u;
+                return u;
+            }
+        }
+    }
+    float *u = alloc_floats(16 * C * K, "weights");
+    weight_transform(u, w, C, K, false);
+    *owned = true;
+    return u;
+}
+
+/* ---- AVX2 bodies ---- */
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+
+/* One conv's sizes, all tensors nChw8c. */
+typedef struct Wino {
+    const float *x, *u, *bias, *sum;
+    float *y;
+    size_t C, K, ih, iw, oh, ow, tw, tiles_img;
+    long ph, pw;
+    ConvAct act;
+} Wino;
+
+/* V[xi][i][C] (row stride C, position stride T*C) for tiles t0 .. t0+cnt. */
+static void input_transform(float *V, size_t T, const Wino *a, size_t t0, size_t cnt)
+{
+    size_t C = a->C, cb_n = C / 8, plane = a->ih * a->iw;
+    long ih = (long)a->ih, iw = (long)a->iw;
+    const __m256 zero = _mm256_setzero_ps();
+    for (size_t i = 0; i < cnt; i++) {
+        size_t t = t0 + i, img = t / a->tiles_img, r = t % a->tiles_img;
+        long y0 = (long)(r / a->tw * 2) - a->ph, x0 = (long)(r % a->tw * 2) - a->pw;
+        bool inside = y0 >= 0 && x0 >= 0 && y0 + 4 <= ih && x0 + 4 <= iw;
+        for (size_t cb = 0; cb < cb_n; cb++) {
+            const float *xp = a->x + (img * cb_n + cb) * plane * 8;
+            __m256 d[4][4];
+            if (inside) {
+                const float *p = xp + ((size_t)y0 * a->iw + (size_t)x0) * 8;
+                for (int u = 0; u < 4; u++)
+                    for (int v = 0; v < 4; v++)
+                        d[u][v] = _mm256_loadu_ps(p + ((size_t)u * a->iw + (size_t)v) * 8);
+            } else {
+                for (int u = 0; u < 4; u++)
+                    for (int v = 0; v < 4; v++) {
+                        long yy = y0 + u, xx = x0 + v;
+                        d[u][v] = yy >= 0 && yy < ih && xx >= 0 && xx < iw
+                                      ? _mm256_loadu_ps(xp + ((size_t)yy * a->iw + (size_t)xx) * 8) : zero;
+                    }
+            }
+            __m256 s[4][4];
+            for (int v = 0; v < 4; v++) { /* B^T d */
+                s[0][v] = _mm256_sub_ps(d[0][v], d[2][v]);
+                s[1][v] = _mm256_add_ps(d[1][v], d[2][v]);
+                s[2][v] = _mm256_sub_ps(d[2][v], d[1][v]);
+                s[3][v] = _mm256_sub_ps(d[1][v], d[3][v]);
+            }
+            float *o = V + i * C + cb * 8;
+            size_t step = T * C;
+            for (int u = 0; u < 4; u++) { /* (B^T d) B */
+                _mm256_storeu_ps(o + (size_t)(u * 4 + 0) * step, _mm256_sub_ps(s[u][0], s[u][2]));
+                _mm256_storeu_ps(o + (size_t)(u * 4 + 1) * step, _mm256_add_ps(s[u][1], s[u][2]));
+                _mm256_storeu_ps(o + (size_t)(u * 4 + 2) * step, _mm256_sub_ps(s[u][2], s[u][1]));
+                _mm256_storeu_ps(o + (size_t)(u * 4 + 3) * step, _mm256_sub_ps(s[u][1], s[u][3]));
+            }
+        }
+    }
+}
+
+/* m[r][0..8*NV) = sum over c in order of v[r*ldv + c] * u[c][..]: R tiles by NV vectors of output
+ * channels. Every row and lane runs the same chain of FMAs whatever R and NV are, so a tile's result
+ * does not depend on the rows beside it. */
+static inline __attribute__((always_inline)) void micro(const float *v, size_t ldv, const float *u, size_t C,
+                                                        float *m, size_t ldm, int R, int NV)
+{
+    __m256 acc[6][2];
+    for (int r = 0; r < R; r++)
+        acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (size_t c = 0; c < C; c++) {
+        __m256 u0 = _mm256_loadu_ps(u + c * (size_t)NV * 8);
+        __m256 u1 = NV == 2 ? _mm256_loadu_ps(u + c * 16 + 8) : u0;
+        for (int r = 0; r < R; r++) {
+            __m256 b = _mm256_broadcast_ss(v + (size_t)r * ldv + c);
+            acc[r][0] = _mm256_fmadd_ps(b, u0, acc[r][0]);
+            if (NV == 2)
+                acc[r][1] = _mm256_fmadd_ps(b, u1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        _mm256_storeu_ps(m + (size_t)r * ldm, acc[r][0]);
+        if (NV == 2)
+            _mm256_storeu_ps(m + (size_t)r * ldm + 8, acc[r][1]);
+    }
+}
+
+#define MICRO(R, NV)                                                                                              \
+    static void micro_##R##_##NV(const float *v, size_t ldv, const float *u, size_t C, float *m, size_t ldm)     \
+    {                                                                                                             \
+        micro(v, ldv, u, C, m, ldm, R, NV);                                                                       \
+    }
+MICRO(1, 1) MICRO(2, 1) MICRO(3, 1) MICRO(4, 1) MICRO(5, 1) MICRO(6, 1)
+MICRO(1, 2) MICRO(2, 2) MICRO(3, 2) MICRO(4, 2) MICRO(5, 2) MICRO(6, 2)
+#undef MICRO
+
+typedef void (*MicroFn)(const float *, size_t, const float *, size_t, float *, size_t);
+static const MicroFn micro_fns[2][6] = {
+    {micro_1_1, micro_2_1, micro_3_1, micro_4_1, micro_5_1, micro_6_1},
+    {micro_1_2, micro_2_2, micro_3_2, micro_4_2, micro_5_2, micro_6_2},
+};
+
+/* M[xi][i][K] = V[xi][i][C] U[xi][C][K] for the block's cnt tiles. */
+static void block_gemm(float *M, const float *V, size_t T, const Wino *a, size_t cnt)
+{
+    size_t C = a->C, K = a->K;
+    for (size_t xi = 0; xi < 16; xi++) {
+        const float *vx = V + xi * T * C, *ux = a->u + xi * C * K;
+        float *mx = M + xi * T * K;
+        for (size_t p0 = 0; p0 < K; p0 += 16) {
+            size_t width = K - p0 < 16 ? K - p0 : 16;
+            const float *up = ux + p0 * C;
+            for (size_t r0 = 0; r0 < cnt; r0 += 6) {
+                size_t rows = cnt - r0 < 6 ? cnt - r0 : 6;
+                micro_fns[width / 8 - 1][rows - 1](vx + r0 * C, C, up, C, mx + r0 * K + p0, K);
+            }
+        }
+    }
+}
+
+static inline __m256 activate(__m256 v, const ConvAct *act)
+{
+    /* the operand order keeps a NaN in v (maxps/minps return their second operand on NaN), as apply_act */
+    if (act->kind == CONV_ACT_RELU)
+        return _mm256_max_ps(_mm256_setzero_ps(), v);
+    if (act->kind == CONV_ACT_CLIP)
+        return _mm256_min_ps(_mm256_set1_ps(act->hi), _mm256_max_ps(_mm256_set1_ps(act->lo), v));
+    return v;
+}
+
+/* y = act(A^T M A + bias + sum) for the block's tiles, the part of each 2x2 tile inside y. */
+static void output_transform(const float *M, size_t T, const Wino *a, size_t t0, size_t cnt)
+{
+    size_t K = a->K, kb_n = K / 8, plane = a->oh * a->ow;
+    for (size_t i = 0; i < cnt; i++) {
+        size_t t = t0 + i, img = t / a->tiles_img, r = t % a->tiles_img;
+        size_t oy = r / a->tw * 2, ox = r % a->tw * 2;
+        size_t hy = a->oh - oy < 2 ? 1 : 2, hx = a->ow - ox < 2 ? 1 : 2;
+        for (size_t kb = 0; kb < kb_n; kb++) {
+            const float *mp = M + i * K + kb * 8;
+            size_t step = T * K;
+            __m256 s[2][4];
+            for (int v = 0; v < 4; v++) { /* A^T m */
+                __m256 m0 = _mm256_loadu_ps(mp + (size_t)(0 * 4 + v) * step);
+                __m256 m1 = _mm256_loadu_ps(mp + (size_t)(1 * 4 + v) * step);
+                __m256 m2 = _mm256_loadu_ps(mp + (size_t)(2 * 4 + v) * step);
+                __m256 m3 = _mm256_loadu_ps(mp + (size_t)(3 * 4 + v) * step);
+                s[0][v] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+                s[1][v] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+            }
+            __m256 out[2][2];
+            for (int u = 0; u < 2; u++) { /* (A^T m) A */
+                out[u][0] = _mm256_add_ps(_mm256_add_ps(s[u][0], s[u][1]), s[u][2]);
+                out[u][1] = _mm256_sub_ps(_mm256_sub_ps(s[u][1], s[u][2]), s[u][3]);
+            }
+            size_t base = (img * kb_n + kb) * plane;
+            __m256 b = a->bias ? _mm256_loadu_ps(a->bias + kb * 8) : _mm256_setzero_ps();
+            for (size_t u = 0; u < hy; u++)
+                for (size_t v = 0; v < hx; v++) {
+                    size_t at = (base + (oy + u) * a->ow + ox + v) * 8;
+                    __m256 o = out[u][v];
+                    if (a->bias)
+                        o = _mm256_add_ps(o, b);
+                    if (a->sum)
+                        o = _mm256_add_ps(o, _mm256_loadu_ps(a->sum + at));
+                    _mm256_storeu_ps(a->y + at, activate(o, &a->act));
+                }
+        }
+    }
+}
+
+/* Tiles per block: one position's V[xi] (T x C floats) about 48 KiB, at least 6 (one micro-kernel
+ * row block), a multiple of 6. ONNXTUNE_WINO_TILES sets it (for measuring). */
+static size_t block_tiles(size_t C)
+{
+    const char *env = getenv("ONNXTUNE_WINO_TILES");
+    size_t t = env ? (size_t)strtoul(env, NULL, 10) : 12288 / C;
+    if (t > 240)
+        t = 240;
+    t = t / 6 * 6;
+    return t < 6 ? 6 : t;
+}
+
+static void wino_run(const Wino *a, size_t n)
+{
+    size_t tiles = n * a->tiles_img, T = block_tiles(a->C);
+    size_t blocks = (tiles + T - 1) / T;
+    #pragma omp parallel if (blocks > 1)
+    {
+        float *V = alloc_floats(16 * T * a->C, "tile block"), *M = alloc_floats(16 * T * a->K, "tile block");
+        #pragma omp for schedule(static)
+        for (size_t b = 0; b < blocks; b++) {
+            size_t t0 = b * T, cnt = tiles - t0 < T ? tiles - t0 : T;
+            input_transform(V, T, a, t0, cnt);
+            block_gemm(M, V, T, a, cnt);
+            output_transform(M, T, a, t0, cnt);
+        }
+        free(V);
+        free(M);
+    }
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+/* ---- entry ---- */
+
+/* Whether F(2x2,3x3) here beats oneDNN's direct conv for this geometry (bench/README.md, "Winograd"). */
+static bool wino_pays(size_t n, size_t C, size_t K, size_t oh, size_t ow)
+{
+    return C >= 16 && K >= 16 && oh >= 8 && ow >= 8;
+}
+
+static float *blocked_copy(const float *src, size_t n, size_t c, size_t spatial)
+{
+    float *p = alloc_floats(n * c * spatial, "blocked copy");
+    if (src)
+        layout_to_blocked(p, src, n, c, spatial);
+    return p;
+}
+
+bool conv_wino_forward(float *y, const float *x, const float *w, const float *bias, const float *sum, size_t n,
+                       size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act,
+                       unsigned layout)
+{
+    if (win->nd != 2 || (group != 0 && group != 1) || c_in == 0 || c_out == 0 || c_in % 8 || c_out % 8 || n == 0)
+        return false;
+    for (size_t i = 0; i < 2; i++)
+        if (win->kernel[i] != 3 || win->stride[i] > 1 || win->dilation[i] > 1 || win->pad_begin[i] > 2 ||
+            win->in[i] == 0 || win->out[i] == 0)
+            return false;
+    WinoMode mode = wino_mode();
+    if (mode == WINO_OFF || (mode == WINO_AUTO && !wino_pays(n, c_in, c_out, win->out[0], win->out[1])))
+        return false;
+    static const ConvAct none = {CONV_ACT_NONE, 0.0f, 0.0f};
+    Wino a = {.bias = bias, .C = c_in, .K = c_out, .ih = win->in[0], .iw = win->in[1], .oh = win->out[0],
+              .ow = win->out[1], .ph = (long)win->pad_begin[0], .pw = (long)win->pad_begin[1],
+              .act = act ? *act : none};
+    a.tw = (a.ow + 1) / 2;
+    a.tiles_img = (a.oh + 1) / 2 * a.tw;
+    size_t in_sp = a.ih * a.iw, out_sp = a.oh * a.ow;
+    bool owned;
+    a.u = transformed_weights(w, c_in, c_out, (layout & CONV_W_CONST) != 0, &owned);
+    /* plain tensors: nChw8c copies around the same code (the copies cost a few % of the conv) */
+    float *xb = layout & CONV_X_BLOCKED ? NULL : blocked_copy(x, n, c_in, in_sp);
+    float *sb = !sum || (layout & CONV_SUM_BLOCKED) ? NULL : blocked_copy(sum, n, c_out, out_sp);
+    float *yb = layout & CONV_Y_BLOCKED ? NULL : blocked_copy(NULL, n, c_out, out_sp);
+    a.x = xb ? xb : x;
+    a.sum = sb ? sb : sum;
+    a.y = yb ? yb : y;
+    wino_run(&a, n);
+    if (yb)
+        layout_from_blocked(y, yb, n, c_out, out_sp);
+    free(xb);
+    free(sb);
+    free(yb);
+    if (owned)
+        free((float *)a.u);
+    return true;
+}
+
+#endif
