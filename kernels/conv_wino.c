@@ -210,24 +210,31 @@ static void input_transform(float *V, size_t T, const Wino *a, size_t t0, size_t
 static inline __attribute__((always_inline)) void micro(const float *v, size_t ldv, const float *u, size_t C,
                                                         float *m, size_t ldm, int R, int NV)
 {
-    __m256 acc[6][2];
-    for (int r = 0; r < R; r++)
-        acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    /* named accumulators: GCC keeps an array of them in memory, a store per FMA */
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+    __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+    const float *v0 = v, *v1 = v + ldv, *v2 = v + 2 * ldv, *v3 = v + 3 * ldv, *v4 = v + 4 * ldv, *v5 = v + 5 * ldv;
+#define ROW(r)                                                                                                    \
+    if (R > r) {                                                                                                  \
+        __m256 b = _mm256_broadcast_ss(v##r + c);                                                                 \
+        a##r##0 = _mm256_fmadd_ps(b, u0, a##r##0);                                                                \
+        if (NV == 2)                                                                                              \
+            a##r##1 = _mm256_fmadd_ps(b, u1, a##r##1);                                                            \
+    }
     for (size_t c = 0; c < C; c++) {
         __m256 u0 = _mm256_loadu_ps(u + c * (size_t)NV * 8);
         __m256 u1 = NV == 2 ? _mm256_loadu_ps(u + c * 16 + 8) : u0;
-        for (int r = 0; r < R; r++) {
-            __m256 b = _mm256_broadcast_ss(v + (size_t)r * ldv + c);
-            acc[r][0] = _mm256_fmadd_ps(b, u0, acc[r][0]);
-            if (NV == 2)
-                acc[r][1] = _mm256_fmadd_ps(b, u1, acc[r][1]);
-        }
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
     }
-    for (int r = 0; r < R; r++) {
-        _mm256_storeu_ps(m + (size_t)r * ldm, acc[r][0]);
-        if (NV == 2)
-            _mm256_storeu_ps(m + (size_t)r * ldm + 8, acc[r][1]);
+#undef ROW
+#define STORE(r)                                                                                                  \
+    if (R > r) {                                                                                                  \
+        _mm256_storeu_ps(m + (size_t)r * ldm, a##r##0);                                                           \
+        if (NV == 2)                                                                                              \
+            _mm256_storeu_ps(m + (size_t)r * ldm + 8, a##r##1);                                                   \
     }
+    STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
+#undef STORE
 }
 
 #define MICRO(R, NV)                                                                                              \
@@ -314,14 +321,15 @@ static void output_transform(const float *M, size_t T, const Wino *a, size_t t0,
     }
 }
 
-/* Tiles per block: one position's V[xi] (T x C floats) about 48 KiB, at least 6 (one micro-kernel
- * row block), a multiple of 6. ONNXTUNE_WINO_TILES sets it (for measuring). */
+/* Tiles per block, a multiple of 6 (the micro-kernel's rows): one position's V[xi] (T x C floats) about
+ * 96 KiB (L2), 48..144 tiles (fewer reuse U too little for 512 channels, more gained nothing at 64;
+ * bench/conv_wino.c). ONNXTUNE_WINO_TILES sets it (for measuring). */
 static size_t block_tiles(size_t C)
 {
     const char *env = getenv("ONNXTUNE_WINO_TILES");
-    size_t t = env ? (size_t)strtoul(env, NULL, 10) : 12288 / C;
-    if (t > 240)
-        t = 240;
+    size_t t = env ? (size_t)strtoul(env, NULL, 10) : 24576 / C;
+    if (!env)
+        t = t < 48 ? 48 : t > 144 ? 144 : t;
     t = t / 6 * 6;
     return t < 6 ? 6 : t;
 }
@@ -356,7 +364,8 @@ static void wino_run(const Wino *a, size_t n)
 /* Whether F(2x2,3x3) here beats oneDNN's direct conv for this geometry (bench/README.md, "Winograd"). */
 static bool wino_pays(size_t n, size_t C, size_t K, size_t oh, size_t ow)
 {
-    return C >= 16 && K >= 16 && oh >= 8 && ow >= 8;
+    /* measured ahead at every resnet18 geometry, batch 1 and 16, 7x7 to 56x56, 64 to 512 channels */
+    return C >= 16 && K >= 16 && oh * ow >= 49;
 }
 
 static float *blocked_copy(const float *src, size_t n, size_t c, size_t spatial)
