@@ -1,5 +1,5 @@
 /* conv_wino.c - ms per call of resnet18's 3x3 stride-1 convs (pad 1, fused ReLU, constant weights, x and
- * y in nChw8c as the compiled forward pass keeps them) on Winograd (kernels/conv_wino.c,
+ * y in nChw8c as the compiled forward pass keeps them; then their input gradients, plain) on Winograd (kernels/conv_wino.c,
  * ONNXTUNE_WINOGRAD=force) against oneDNN (=0), interleaved, medians of BENCH_REPS (default 7) calls
  * after a warm-up, by process CPU time at 1 thread (wall time at more: BENCH_WALL=1). Checks nothing
  * (tests/test_wino.c does). Build (from the repo root, against a Release build's kernels archive):
@@ -36,8 +36,9 @@ int main(int argc, char **argv)
     if (argc > 1)
         for (nb = 0; nb + 1 < (size_t)argc && nb < 8; nb++)
             batches[nb] = (size_t)atoi(argv[nb + 1]);
-    printf("| batch | channels | size | oneDNN ms | Winograd ms | ratio | direct GFLOP/s oneDNN / Winograd |\n");
-    printf("|---|---|---|---|---|---|---|\n");
+    printf("| direction | batch | channels | size | oneDNN ms | Winograd ms | ratio | direct GFLOP/s oneDNN / Winograd |\n");
+    printf("|---|---|---|---|---|---|---|---|\n");
+    for (int dx = 0; dx < 2; dx++)
     for (size_t bi = 0; bi < nb; bi++)
         for (size_t g = 0; g < sizeof geo / sizeof *geo; g++) {
             size_t n = batches[bi], c = geo[g][0], s = geo[g][1];
@@ -59,14 +60,17 @@ int main(int argc, char **argv)
                 for (int k = 0; k < 2; k++) {
                     setenv("ONNXTUNE_WINOGRAD", k ? "force" : "0", 1);
                     double t0 = now();
-                    conv_forward_layout(y, x, w, b, n, c, c, 1, &win, &ep, layout, NULL);
+                    if (dx) /* plain dY and dX, as training programs keep them */
+                        conv_backward_input(y, x, w, n, c, c, 1, &win, NULL);
+                    else
+                        conv_forward_layout(y, x, w, b, n, c, c, 1, &win, &ep, layout, NULL);
                     if (r >= 0)
                         t[k][r] = now() - t0;
                 }
             qsort(t[0], (size_t)reps, sizeof(double), cmp_double);
             qsort(t[1], (size_t)reps, sizeof(double), cmp_double);
             double d = t[0][reps / 2], wi = t[1][reps / 2], flop = 2.0 * (double)(n * c * c * 9 * s * s);
-            printf("| %zu | %zu | %zux%zu | %.2f | %.2f | %.2f | %.1f / %.1f |\n", n, c, s, s, d * 1e3, wi * 1e3,
+            printf("| %s | %zu | %zu | %zux%zu | %.2f | %.2f | %.2f | %.1f / %.1f |\n", dx ? "dX" : "fwd", n, c, s, s, d * 1e3, wi * 1e3,
                    wi / d, flop / d * 1e-9, flop / wi * 1e-9);
             fflush(stdout);
             free(x), free(y), free(w), free(b);

@@ -478,7 +478,8 @@ void conv_backward_input(float *dx, const float *dy, const float *w, size_t n, s
         memset(dx, 0, n * c_in * g.in_size * sizeof(float));
         return;
     }
-    if (conv_dnnl(CONV_DNNL_BACKWARD_INPUT, dx, dy, w, NULL, n, c_in, c_out, group, win, NULL))
+    if (conv_wino_backward_input(dx, dy, w, n, c_in, c_out, group, win) ||
+        conv_dnnl(CONV_DNNL_BACKWARD_INPUT, dx, dy, w, NULL, n, c_in, c_out, group, win, NULL))
         return;
     if (cin_g == 1) {
         conv_dw_backward_input(dx, dy, w, n, c_in, c_out, &g);

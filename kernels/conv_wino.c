@@ -33,6 +33,12 @@ bool conv_wino_forward(float *y, const float *x, const float *w, const float *bi
     return false;
 }
 
+bool conv_wino_backward_input(float *dx, const float *dy, const float *w, size_t n, size_t c_in, size_t c_out,
+                              size_t group, const SpatialWindow *win)
+{
+    return false;
+}
+
 #else
 
 #include <immintrin.h>
@@ -362,9 +368,13 @@ static void wino_run(const Wino *a, size_t n)
 /* ---- entry ---- */
 
 /* Whether F(2x2,3x3) here beats oneDNN's direct conv for this geometry (bench/README.md, "Winograd"). */
-static bool wino_pays(size_t n, size_t C, size_t K, size_t oh, size_t ow)
+static bool wino_pays(size_t n, size_t C, size_t K, size_t oh, size_t ow, bool dx)
 {
-    /* measured ahead at every resnet18 geometry, batch 1 and 16, 7x7 to 56x56, 64 to 512 channels */
+    /* dX transforms U on every call (C*K*16 floats): it pays only from 128 channels and ~256 tiles (resnet18
+     * at batch 16, 28x28 to 7x7: 0.70-0.87x oneDNN's time; 64 channels at 56x56 1.26x, batch 1 1.0-2.9x) */
+    if (dx)
+        return C >= 128 && K >= 128 && n * ((oh + 1) / 2) * ((ow + 1) / 2) >= 256;
+    /* forward: ahead at every resnet18 geometry, batch 1 and 16, 7x7 to 56x56, 64 to 512 channels */
     return C >= 16 && K >= 16 && oh * ow >= 49;
 }
 
@@ -376,9 +386,10 @@ static float *blocked_copy(const float *src, size_t n, size_t c, size_t spatial)
     return p;
 }
 
-bool conv_wino_forward(float *y, const float *x, const float *w, const float *bias, const float *sum, size_t n,
-                       size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act,
-                       unsigned layout)
+/* Whether the geometry fits: 2-D, 3x3, stride and dilation 1, pad_begin <= 2, one group, whole blocks of
+ * 8 channels; and the mode lets it run here. */
+static bool wino_takes(size_t n, size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, size_t oh,
+                       size_t ow, bool dx)
 {
     if (win->nd != 2 || (group != 0 && group != 1) || c_in == 0 || c_out == 0 || c_in % 8 || c_out % 8 || n == 0)
         return false;
@@ -387,32 +398,62 @@ bool conv_wino_forward(float *y, const float *x, const float *w, const float *bi
             win->in[i] == 0 || win->out[i] == 0)
             return false;
     WinoMode mode = wino_mode();
-    if (mode == WINO_OFF || (mode == WINO_AUTO && !wino_pays(n, c_in, c_out, win->out[0], win->out[1])))
+    return mode == WINO_FORCE || (mode == WINO_AUTO && wino_pays(n, c_in, c_out, oh, ow, dx));
+}
+
+/* y = act(conv + bias + sum) from transformed weights u, over the sizes and pads in a. */
+static void wino_conv(Wino *a, float *y, const float *x, const float *sum, size_t n, unsigned layout)
+{
+    a->tw = (a->ow + 1) / 2;
+    a->tiles_img = (a->oh + 1) / 2 * a->tw;
+    size_t in_sp = a->ih * a->iw, out_sp = a->oh * a->ow;
+    /* plain tensors: nChw8c copies around the same code (the copies cost a few % of the conv) */
+    float *xb = layout & CONV_X_BLOCKED ? NULL : blocked_copy(x, n, a->C, in_sp);
+    float *sb = !sum || (layout & CONV_SUM_BLOCKED) ? NULL : blocked_copy(sum, n, a->K, out_sp);
+    float *yb = layout & CONV_Y_BLOCKED ? NULL : blocked_copy(NULL, n, a->K, out_sp);
+    a->x = xb ? xb : x;
+    a->sum = sb ? sb : sum;
+    a->y = yb ? yb : y;
+    wino_run(a, n);
+    if (yb)
+        layout_from_blocked(y, yb, n, a->K, out_sp);
+    free(xb);
+    free(sb);
+    free(yb);
+}
+
+bool conv_wino_forward(float *y, const float *x, const float *w, const float *bias, const float *sum, size_t n,
+                       size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act,
+                       unsigned layout)
+{
+    if (!wino_takes(n, c_in, c_out, group, win, win->out[0], win->out[1], false))
         return false;
     static const ConvAct none = {CONV_ACT_NONE, 0.0f, 0.0f};
     Wino a = {.bias = bias, .C = c_in, .K = c_out, .ih = win->in[0], .iw = win->in[1], .oh = win->out[0],
               .ow = win->out[1], .ph = (long)win->pad_begin[0], .pw = (long)win->pad_begin[1],
               .act = act ? *act : none};
-    a.tw = (a.ow + 1) / 2;
-    a.tiles_img = (a.oh + 1) / 2 * a.tw;
-    size_t in_sp = a.ih * a.iw, out_sp = a.oh * a.ow;
     bool owned;
     a.u = transformed_weights(w, c_in, c_out, (layout & CONV_W_CONST) != 0, &owned);
-    /* plain tensors: nChw8c copies around the same code (the copies cost a few % of the conv) */
-    float *xb = layout & CONV_X_BLOCKED ? NULL : blocked_copy(x, n, c_in, in_sp);
-    float *sb = !sum || (layout & CONV_SUM_BLOCKED) ? NULL : blocked_copy(sum, n, c_out, out_sp);
-    float *yb = layout & CONV_Y_BLOCKED ? NULL : blocked_copy(NULL, n, c_out, out_sp);
-    a.x = xb ? xb : x;
-    a.sum = sb ? sb : sum;
-    a.y = yb ? yb : y;
-    wino_run(&a, n);
-    if (yb)
-        layout_from_blocked(y, yb, n, c_out, out_sp);
-    free(xb);
-    free(sb);
-    free(yb);
+    wino_conv(&a, y, x, sum, n, layout);
     if (owned)
         free((float *)a.u);
+    return true;
+}
+
+bool conv_wino_backward_input(float *dx, const float *dy, const float *w, size_t n, size_t c_in, size_t c_out,
+                              size_t group, const SpatialWindow *win)
+{
+    /* dx = the conv of dy with w transposed ([c_in][c_out]) and flipped, pad_begin 2 - p: a forward conv
+     * from c_out channels over `out` to c_in channels over `in` */
+    if (!wino_takes(n, c_out, c_in, group, win, win->in[0], win->in[1], true))
+        return false;
+    Wino a = {.C = c_out, .K = c_in, .ih = win->out[0], .iw = win->out[1], .oh = win->in[0], .ow = win->in[1],
+              .ph = 2 - (long)win->pad_begin[0], .pw = 2 - (long)win->pad_begin[1], .act = {CONV_ACT_NONE, 0, 0}};
+    float *u = alloc_floats(16 * c_in * c_out, "weights");
+    weight_transform(u, w, c_out, c_in, true);
+    a.u = u;
+    wino_conv(&a, dx, dy, NULL, n, 0);
+    free(u);
     return true;
 }
 

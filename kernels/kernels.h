@@ -242,6 +242,10 @@ bool conv_dnnl_forward_layout(float *y, const float *x, const float *w, const fl
 bool conv_wino_forward(float *y, const float *x, const float *w, const float *bias, const float *sum, size_t n,
                        size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act,
                        unsigned layout);
+/* conv_backward_input's dx on the same code (a 3x3 stride-1 conv of dy with w transposed and flipped),
+ * plain NCHW tensors, U computed per call; the same conditions with C_in and C_out swapped, else false. */
+bool conv_wino_backward_input(float *dx, const float *dy, const float *w, size_t n, size_t c_in, size_t c_out,
+                              size_t group, const SpatialWindow *win);
 
 /* ======================================================================== kernels/blocked.c */
 

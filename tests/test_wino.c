@@ -1,6 +1,7 @@
 /* test_wino.c - the Winograd F(2x2,3x3) conv (kernels/conv_wino.c) against a float64 direct conv on
  * random data: odd and even sizes 1..15, pads 0..2, 8..64 channels, batches 1-3, bias, ReLU, Clip and
- * a residual, x/y/sum blocked (nChw8c) or plain, through the kernel and through conv.c's entries.
+ * a residual, x/y/sum blocked (nChw8c) or plain, through the kernel and through conv.c's entries; the
+ * input gradient (conv_backward_input) the same way.
  * Also: the same bits at 1 and 2 threads and for a sample alone or inside a batch, cached weights,
  * and the switches (ONNXTUNE_WINOGRAD=0 / generic decline and conv.c's other paths run). */
 #include "kernels.h"
@@ -178,6 +179,62 @@ static void geometries(void)
             }
 }
 
+/* dx of conv_backward_input (through conv_wino_backward_input, and conv.c's entry) against float64. */
+static void backward_case(const Case *t)
+{
+    SpatialWindow win = window(t);
+    size_t oh = win.out[0], ow = win.out[1], xs = t->n * t->c * t->ih * t->iw, ys = t->n * t->k * oh * ow;
+    float *dy = rand_buf(ys), *w = rand_buf(t->k * t->c * 9), *dx = malloc(xs * sizeof(float));
+    double *ref = malloc(xs * sizeof(double)), *scale = malloc(xs * sizeof(double));
+    for (size_t i = 0; i < t->n; i++)
+        for (size_t c = 0; c < t->c; c++)
+            for (size_t y = 0; y < t->ih; y++)
+                for (size_t z = 0; z < t->iw; z++) {
+                    double acc = 0, mag = 0;
+                    for (size_t k = 0; k < t->k; k++)
+                        for (int u = 0; u < 3; u++)
+                            for (int v = 0; v < 3; v++) {
+                                long yy = (long)y + (long)t->p - u, zz = (long)z + (long)t->p - v;
+                                if (yy < 0 || zz < 0 || yy >= (long)oh || zz >= (long)ow)
+                                    continue;
+                                double p = (double)dy[((i * t->k + k) * oh + (size_t)yy) * ow + (size_t)zz] *
+                                           w[((k * t->c + c) * 3 + (size_t)u) * 3 + (size_t)v];
+                                acc += p;
+                                mag += fabs(p);
+                            }
+                    size_t at = ((i * t->c + c) * t->ih + y) * t->iw + z;
+                    ref[at] = acc;
+                    scale[at] = mag;
+                }
+    memset(dx, 0xff, xs * sizeof(float));
+    bool took = conv_wino_backward_input(dx, dy, w, t->n, t->c, t->k, 1, &win);
+    CHECK(took);
+    double e = worst_rel(dx, ref, scale, xs);
+    if (e > worst_seen)
+        worst_seen = e;
+    CHECK_MSG(took && e <= TOL, "dX n%zu c%zu k%zu %zux%zu p%zu/%zu: rel error %g", t->n, t->c, t->k, t->ih, t->iw,
+              t->p, t->pe, e);
+    memset(dx, 0xff, xs * sizeof(float));
+    conv_backward_input(dx, dy, w, t->n, t->c, t->k, 1, &win, NULL);
+    CHECK(worst_rel(dx, ref, scale, xs) <= TOL);
+    free(dy), free(w), free(dx), free(ref), free(scale);
+}
+
+static void backward(void)
+{
+    static const size_t sizes[][2] = {{1, 1}, {3, 3}, {4, 5}, {7, 7}, {8, 9}, {14, 13}};
+    static const size_t chans[][2] = {{8, 8}, {16, 24}, {40, 16}};
+    size_t idx = 0;
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+        for (size_t p = 0; p <= 2; p++)
+            for (size_t ci = 0; ci < sizeof chans / sizeof *chans; ci++, idx++) {
+                Case t = {.n = 1 + idx % 3, .c = chans[ci][0], .k = chans[ci][1], .ih = sizes[si][0],
+                          .iw = sizes[si][1], .p = p, .pe = p == 2 ? 1 : p};
+                if (t.ih + t.p + t.pe >= 3 && t.iw + t.p + t.pe >= 3)
+                    backward_case(&t);
+            }
+}
+
 /* The same bits at 1 and 2 threads, and for a sample alone and inside a batch (any place). */
 static void determinism(void)
 {
@@ -221,6 +278,7 @@ static void switches(void)
     for (int i = 0; i < 3; i++) {
         setenv("ONNXTUNE_WINOGRAD", off[i], 1);
         CHECK(!conv_wino_forward(y, x, w, b, NULL, t.n, t.c, t.k, 1, &win, &act, 0));
+        CHECK(!conv_wino_backward_input(y, x, w, t.n, t.c, t.k, 1, &win));
         conv_forward_fused(y, x, w, b, t.n, t.c, t.k, 1, &win, &ep, malloc(1)); /* oneDNN or conv.c */
         CHECK(worst_rel(y, ref, scale, ys) <= TOL);
     }
@@ -253,6 +311,7 @@ int main(void)
     }
     setenv("ONNXTUNE_WINOGRAD", "force", 1);
     geometries();
+    backward();
     determinism();
     switches();
     for (size_t i = 0; i < n_const; i++)
