@@ -112,7 +112,8 @@ typedef struct SpatialWindow {
 } SpatialWindow;
 
 /* Conv (ONNX 11): y[N, C_out, out...] = conv(x[N, C_in, in...], w[C_out, C_in/group, kernel...])
- *   + bias[C_out] (bias may be NULL).  Runs on oneDNN when conv_dnnl() takes it (kernels/conv_dnnl.c,
+ *   + bias[C_out] (bias may be NULL).  3x3 stride-1 convs run on Winograd where conv_wino_forward() takes
+ *   them (kernels/conv_wino.c); the rest on oneDNN when conv_dnnl() takes it (kernels/conv_dnnl.c,
  *   which picks per geometry), else on these paths: C_in/group == 1 (depthwise, any channel multiplier) is
  *   a direct loop; small outputs (< 128 positions) with N > 1 fold the batch into one sgemm per group;
  *   1x1 stride-1 unpadded kernels are one sgemm per image and group; anything else is im2col into
@@ -141,7 +142,8 @@ void conv_transpose_forward(float *y, const float *x, const float *w, const floa
 /* Conv backward (onnxtune.ConvGradInput / ConvGradWeight), for conv_forward's geometry and sizes:
  *   conv_backward_input:  dx[N, C_in, in...] = dLoss/dx from dy[N, C_out, out...], w[C_out, C_in/group, kernel...]
  *   conv_backward_weight: dw[C_out, C_in/group, kernel...] = dLoss/dw from dy and x[N, C_in, in...]
- * Both write their output (no accumulation) and are deterministic.  oneDNN first as for conv_forward,
+ * Both write their output (no accumulation) and are deterministic.  dx: Winograd first where
+ * conv_wino_backward_input() takes it; oneDNN first as for conv_forward,
  * else paths as conv_forward's: depthwise
  * direct (no workspace); small outputs with N > 1 fold the batch into one sgemm per group; 1x1
  * stride-1 unpadded kernels skip im2col/col2im; else per image im2col (dw) or col2im (dx).
