@@ -1,8 +1,8 @@
 /* conv.c - Conv and ConvTranspose forward kernels (1-D, 2-D, 3-D, groups, strides, dilations, pads).
  * Every geometry is handled as 3-D with leading unit dims. GEMM-shaped work goes to cblas_sgemm,
  * the rest (im2col, col2im, depthwise) is OpenMP loops that each own their output rows, so results
- * do not depend on the thread count. No FFT and no NHWC layouts. 3x3 stride-1 convs (forward, and dX
- * where it pays) try Winograd F(2x2,3x3) first (conv_wino.c, AVX2); then conv and its gradients try
+ * do not depend on the thread count. No FFT and no NHWC layouts. 3x3 stride-1 convs (forward and dX)
+ * try Winograd F(2x2,3x3) first (conv_wino.c, AVX2); then conv and its gradients try
  * oneDNN (conv_dnnl.c); these paths are the fallback and what they leave to us. The depthwise
  * kernels are in conv_dw.c (a generic and an AVX2 build). */
 #include "kernels.h"

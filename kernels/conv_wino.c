@@ -61,37 +61,8 @@ static WinoMode wino_mode(void)
 
 /* U[xi][panel][c][width] for xi = 4*i + j of G g G^T, panels of 16 output channels (the last one 8
  * wide when K % 16 == 8): the micro-kernel reads one panel's C x width block front to back. */
-static size_t u_index(size_t xi, size_t k, size_t c, size_t C, size_t K)
-{
-    size_t p0 = k / 16 * 16, width = K - p0 < 16 ? K - p0 : 16;
-    return xi * C * K + p0 * C + c * width + (k - p0);
-}
 
-/* U of w[K][C][3][3]; flip: of the conv whose weights are w[C][K] transposed and flipped (dX). In
- * float64 and rounded once. */
-static void weight_transform(float *u, const float *w, size_t C, size_t K, bool flip)
-{
-    #pragma omp parallel for schedule(static) if (K * C > 4096)
-    for (size_t k = 0; k < K; k++)
-        for (size_t c = 0; c < C; c++) {
-            double g[3][3], t[4][3];
-            for (int i = 0; i < 3; i++)
-                for (int j = 0; j < 3; j++)
-                    g[i][j] = flip ? w[(c * K + k) * 9 + (2 - i) * 3 + (2 - j)] : w[(k * C + c) * 9 + i * 3 + j];
-            for (int j = 0; j < 3; j++) { /* t = G g */
-                t[0][j] = g[0][j];
-                t[1][j] = 0.5 * (g[0][j] + g[1][j] + g[2][j]);
-                t[2][j] = 0.5 * (g[0][j] - g[1][j] + g[2][j]);
-                t[3][j] = g[2][j];
-            }
-            for (int i = 0; i < 4; i++) { /* t G^T */
-                double r[4] = {t[i][0], 0.5 * (t[i][0] + t[i][1] + t[i][2]), 0.5 * (t[i][0] - t[i][1] + t[i][2]),
-                               t[i][2]};
-                for (int j = 0; j < 4; j++)
-                    u[u_index((size_t)(i * 4 + j), k, c, C, K)] = (float)r[j];
-            }
-        }
-}
+static void weight_transform(float *u, const float *w, size_t C, size_t K, bool flip);
 
 enum { WINO_SLOTS = 64 };
 
@@ -121,8 +92,39 @@ static float *alloc_floats(size_t count, const char *what)
     return p;
 }
 
+/* Per-call buffers kept between calls (grow-only) outside parallel regions: fresh ones page-faulted on
+ * every call (16 MiB of U for 512x512 weights: most of a batch-1 dX call). */
+enum { SCR_U, SCR_X, SCR_SUM, SCR_Y, SCR_COUNT };
+static struct {
+    float *p;
+    size_t count;
+} scratch[SCR_COUNT];
+
+__attribute__((destructor)) static void scratch_release(void)
+{
+    for (size_t i = 0; i < SCR_COUNT; i++) {
+        free(scratch[i].p);
+        scratch[i].p = NULL;
+        scratch[i].count = 0;
+    }
+}
+
+/* count floats: slot's kept buffer (*owned false), or inside a parallel region a fresh one (*owned true). */
+static float *scratch_get(int slot, size_t count, const char *what, bool *owned)
+{
+    *owned = omp_get_level() != 0;
+    if (*owned)
+        return alloc_floats(count, what);
+    if (scratch[slot].count < count) {
+        free(scratch[slot].p);
+        scratch[slot].p = alloc_floats(count, what);
+        scratch[slot].count = count;
+    }
+    return scratch[slot].p;
+}
+
 /* The transformed weights: cached by w's address for constant weights (not inside a parallel region,
- * where the cache would race), else a fresh buffer (*owned: the caller frees it). */
+ * where the cache would race), else computed into scratch (*owned: the caller frees it). */
 static const float *transformed_weights(const float *w, size_t C, size_t K, bool cache, bool *owned)
 {
     *owned = false;
@@ -141,9 +143,8 @@ static const float *transformed_weights(const float *w, size_t C, size_t K, bool
             }
         }
     }
-    float *u = alloc_floats(16 * C * K, "weights");
+    float *u = scratch_get(SCR_U, 16 * C * K, "weights", owned);
     weight_transform(u, w, C, K, false);
-    *owned = true;
     return u;
 }
 
@@ -155,6 +156,47 @@ static const float *transformed_weights(const float *w, size_t C, size_t K, bool
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #endif
+
+/* U of w[K][C][3][3]; flip: of the conv whose weights are w[C][K] transposed and flipped (dX). In
+ * float64 (4 output channels a vector) and rounded once, a panel's 16 (or 8) output channels at a time,
+ * so that each position's outputs are one contiguous row of U. */
+static void weight_transform(float *u, const float *w, size_t C, size_t K, bool flip)
+{
+    size_t panels = (K + 15) / 16;
+    /* w read front to back: panel-major for w[K][C], c-major for the flipped w[C][K] */
+    #pragma omp parallel for schedule(static) if (K * C > 4096)
+    for (size_t it = 0; it < panels * C; it++) {
+        size_t p = flip ? it % panels : it / C, c = flip ? it / panels : it % C;
+        size_t p0 = p * 16, width = K - p0 < 16 ? K - p0 : 16;
+        {
+            float g[9][16]; /* tap-major: the panel's output channels side by side */
+            for (size_t k = 0; k < width; k++)
+                for (size_t tap = 0; tap < 9; tap++)
+                    g[tap][k] = flip ? w[(c * K + p0 + k) * 9 + 8 - tap] : w[((p0 + k) * C + c) * 9 + tap];
+            const __m256d half = _mm256_set1_pd(0.5);
+            for (size_t k4 = 0; k4 < width; k4 += 4) {
+                __m256d d[3][3], t[4][3];
+                for (int i = 0; i < 3; i++)
+                    for (int j = 0; j < 3; j++)
+                        d[i][j] = _mm256_cvtps_pd(_mm_loadu_ps(&g[i * 3 + j][k4]));
+                for (int j = 0; j < 3; j++) { /* t = G g */
+                    t[0][j] = d[0][j];
+                    t[1][j] = _mm256_mul_pd(half, _mm256_add_pd(_mm256_add_pd(d[0][j], d[1][j]), d[2][j]));
+                    t[2][j] = _mm256_mul_pd(half, _mm256_add_pd(_mm256_sub_pd(d[0][j], d[1][j]), d[2][j]));
+                    t[3][j] = d[2][j];
+                }
+                float *o = u + p0 * C + c * width + k4;
+                for (int i = 0; i < 4; i++) { /* t G^T */
+                    __m256d r[4] = {
+                        t[i][0], _mm256_mul_pd(half, _mm256_add_pd(_mm256_add_pd(t[i][0], t[i][1]), t[i][2])),
+                        _mm256_mul_pd(half, _mm256_add_pd(_mm256_sub_pd(t[i][0], t[i][1]), t[i][2])), t[i][2]};
+                    for (int j = 0; j < 4; j++)
+                        _mm_storeu_ps(o + (size_t)(i * 4 + j) * C * K, _mm256_cvtpd_ps(r[j]));
+                }
+            }
+        }
+    }
+}
 
 /* One conv's sizes, all tensors nChw8c. */
 typedef struct Wino {
@@ -403,17 +445,17 @@ static void wino_run(const Wino *a, size_t n)
 /* Whether F(2x2,3x3) here beats oneDNN's direct conv for this geometry (bench/README.md, "Winograd"). */
 static bool wino_pays(size_t n, size_t C, size_t K, size_t oh, size_t ow, bool dx)
 {
-    /* dX transforms U on every call (C*K*16 floats): it pays only from 128 channels and ~256 tiles (resnet18
-     * at batch 16, 28x28 to 7x7: 0.70-0.87x oneDNN's time; 64 channels at 56x56 1.26x, batch 1 1.0-2.9x) */
+    /* dX transforms U on every call (C*K*16 floats): it pays from ~128 tiles (resnet18 at batch 16:
+     * 0.60-0.82x oneDNN's time; batch 1 at 56x56 and 28x28 0.81-0.82x, at 14x14 (49 tiles) 1.17x, 7x7 1.83x) */
     if (dx)
-        return C >= 128 && K >= 128 && n * ((oh + 1) / 2) * ((ow + 1) / 2) >= 256;
+        return C >= 16 && K >= 16 && n * ((oh + 1) / 2) * ((ow + 1) / 2) >= 128;
     /* forward: ahead at every resnet18 geometry, batch 1 and 16, 7x7 to 56x56, 64 to 512 channels */
     return C >= 16 && K >= 16 && oh * ow >= 49;
 }
 
-static float *blocked_copy(const float *src, size_t n, size_t c, size_t spatial)
+static float *blocked_copy(int slot, const float *src, size_t n, size_t c, size_t spatial, bool *owned)
 {
-    float *p = alloc_floats(n * c * spatial, "blocked copy");
+    float *p = scratch_get(slot, n * c * spatial, "blocked copy", owned);
     if (src)
         layout_to_blocked(p, src, n, c, spatial);
     return p;
@@ -441,18 +483,22 @@ static void wino_conv(Wino *a, float *y, const float *x, const float *sum, size_
     a->tiles_img = (a->oh + 1) / 2 * a->tw;
     size_t in_sp = a->ih * a->iw, out_sp = a->oh * a->ow;
     /* plain tensors: nChw8c copies around the same code (the copies cost a few % of the conv) */
-    float *xb = layout & CONV_X_BLOCKED ? NULL : blocked_copy(x, n, a->C, in_sp);
-    float *sb = !sum || (layout & CONV_SUM_BLOCKED) ? NULL : blocked_copy(sum, n, a->K, out_sp);
-    float *yb = layout & CONV_Y_BLOCKED ? NULL : blocked_copy(NULL, n, a->K, out_sp);
+    bool own_x = false, own_s = false, own_y = false;
+    float *xb = layout & CONV_X_BLOCKED ? NULL : blocked_copy(SCR_X, x, n, a->C, in_sp, &own_x);
+    float *sb = !sum || (layout & CONV_SUM_BLOCKED) ? NULL : blocked_copy(SCR_SUM, sum, n, a->K, out_sp, &own_s);
+    float *yb = layout & CONV_Y_BLOCKED ? NULL : blocked_copy(SCR_Y, NULL, n, a->K, out_sp, &own_y);
     a->x = xb ? xb : x;
     a->sum = sb ? sb : sum;
     a->y = yb ? yb : y;
     wino_run(a, n);
     if (yb)
         layout_from_blocked(y, yb, n, a->K, out_sp);
-    free(xb);
-    free(sb);
-    free(yb);
+    if (own_x)
+        free(xb);
+    if (own_s)
+        free(sb);
+    if (own_y)
+        free(yb);
 }
 
 bool conv_wino_forward(float *y, const float *x, const float *w, const float *bias, const float *sum, size_t n,
@@ -482,11 +528,13 @@ bool conv_wino_backward_input(float *dx, const float *dy, const float *w, size_t
         return false;
     Wino a = {.C = c_out, .K = c_in, .ih = win->out[0], .iw = win->out[1], .oh = win->in[0], .ow = win->in[1],
               .ph = 2 - (long)win->pad_begin[0], .pw = 2 - (long)win->pad_begin[1], .act = {CONV_ACT_NONE, 0, 0}};
-    float *u = alloc_floats(16 * c_in * c_out, "weights");
+    bool owned;
+    float *u = scratch_get(SCR_U, 16 * c_in * c_out, "weights", &owned);
     weight_transform(u, w, c_out, c_in, true);
     a.u = u;
     wino_conv(&a, dx, dy, NULL, n, 0);
-    free(u);
+    if (owned)
+        free(u);
     return true;
 }
 

@@ -239,13 +239,15 @@ bool conv_dnnl_forward_layout(float *y, const float *x, const float *w, const fl
  * and dilation 1, pad_begin <= 2, group 1, C_in and C_out multiples of 8, on a CPU with AVX2+FMA, where
  * bench/README.md measured it faster than oneDNN (ONNXTUNE_WINOGRAD=force: every geometry that fits;
  * =0, off or generic: never); returns false for the rest. Deterministic: the same bits for any thread
- * count and any place of a sample in the batch. Keeps a tile buffer per thread between calls and
- * allocates plain tensors' nChw8c copies per call (aborts with a message when out of memory). */
+ * count and any place of a sample in the batch. Keeps its tile buffers, U of non-constant weights and
+ * plain tensors' nChw8c copies between calls (grow-only; fresh ones inside a parallel region; aborts
+ * with a message when out of memory). */
 bool conv_wino_forward(float *y, const float *x, const float *w, const float *bias, const float *sum, size_t n,
                        size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act,
                        unsigned layout);
 /* conv_backward_input's dx on the same code (a 3x3 stride-1 conv of dy with w transposed and flipped),
- * plain NCHW tensors, U computed per call; the same conditions with C_in and C_out swapped, else false. */
+ * plain NCHW tensors, U computed per call; the same conditions with C_in and C_out swapped and at least
+ * 128 output tiles (ONNXTUNE_WINOGRAD=force: any), else false. */
 bool conv_wino_backward_input(float *dx, const float *dy, const float *w, size_t n, size_t c_in, size_t c_out,
                               size_t group, const SpatialWindow *win);
 
