@@ -417,6 +417,13 @@ static float *tile_buffer(size_t count, bool *owned)
 static void wino_run(const Wino *a, size_t n)
 {
     size_t tiles = n * a->tiles_img, T = block_tiles(a->C);
+    /* fewer blocks than threads (batch 1 at 7x7: 16 tiles): smaller blocks, so that every thread has one
+     * (a tile's result does not depend on its block) */
+    size_t threads = omp_get_level() == 0 ? (size_t)omp_get_max_threads() : 1;
+    if (threads > 1 && (tiles + T - 1) / T < threads) {
+        size_t per = (tiles + threads - 1) / threads;
+        T = per < 6 ? 6 : (per + 5) / 6 * 6;
+    }
     size_t blocks = (tiles + T - 1) / T;
     #pragma omp parallel if (blocks > 1)
     {

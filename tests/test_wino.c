@@ -236,10 +236,8 @@ static void backward(void)
 }
 
 /* The same bits at 1 and 2 threads, and for a sample alone and inside a batch (any place). */
-static void determinism(void)
+static void determinism_case(Case t)
 {
-    Case t = {.n = 3, .c = 32, .k = 48, .ih = 23, .iw = 19, .p = 1, .pe = 1, .bias = true, .sum = true,
-              .act = CONV_ACT_RELU};
     SpatialWindow win = window(&t);
     size_t xi = t.c * t.ih * t.iw, yi = t.k * win.out[0] * win.out[1];
     float *x = rand_buf(t.n * xi), *w = rand_buf(t.k * t.c * 9), *b = rand_buf(t.k), *s = rand_buf(t.n * yi);
@@ -258,6 +256,16 @@ static void determinism(void)
     }
     omp_set_num_threads(threads);
     free(x), free(w), free(b), free(s), free(y1), free(y2), free(one);
+}
+
+static void determinism(void)
+{
+    /* several tile blocks; and fewer blocks than threads (9x9: 25 tiles a sample, one block at 1 thread,
+     * smaller ones at 2) */
+    determinism_case((Case){.n = 3, .c = 32, .k = 48, .ih = 23, .iw = 19, .p = 1, .pe = 1, .bias = true,
+                            .sum = true, .act = CONV_ACT_RELU});
+    determinism_case((Case){.n = 2, .c = 64, .k = 24, .ih = 9, .iw = 9, .p = 1, .pe = 1, .bias = true,
+                            .sum = true, .act = CONV_ACT_RELU});
 }
 
 /* ONNXTUNE_WINOGRAD=0 and =generic decline; conv.c's entries then run their other paths (still right);
