@@ -1,8 +1,9 @@
 /* conv.c - Conv and ConvTranspose forward kernels (1-D, 2-D, 3-D, groups, strides, dilations, pads).
  * Every geometry is handled as 3-D with leading unit dims. GEMM-shaped work goes to cblas_sgemm,
  * the rest (im2col, col2im, depthwise) is OpenMP loops that each own their output rows, so results
- * do not depend on the thread count. No Winograd/FFT and no NHWC layouts. Conv and its gradients try
- * oneDNN first (conv_dnnl.c); these paths are the fallback and what it leaves to us. The depthwise
+ * do not depend on the thread count. No FFT and no NHWC layouts. 3x3 stride-1 convs (forward and dX)
+ * try Winograd F(2x2,3x3) first (conv_wino.c, AVX2); then conv and its gradients try
+ * oneDNN (conv_dnnl.c); these paths are the fallback and what they leave to us. The depthwise
  * kernels are in conv_dw.c (a generic and an AVX2 build). */
 #include "kernels.h"
 
@@ -146,6 +147,8 @@ void conv_forward(float *y, const float *x, const float *w, const float *bias,
     size_t cin_g = c_in / group, cout_g = c_out / group;
     if (n == 0 || c_out == 0 || g.out_size == 0)
         return;
+    if (conv_wino_forward(y, x, w, bias, NULL, n, c_in, c_out, group, win, NULL, 0))
+        return;
     if (conv_dnnl(CONV_DNNL_FORWARD, y, x, w, bias, n, c_in, c_out, group, win, NULL))
         return;
     if (cin_g == 1) {
@@ -230,7 +233,8 @@ void conv_forward_fused(float *y, const float *x, const float *w, const float *b
         w = wf;
         bias = bf;
     }
-    if (conv_dnnl_forward_sum(y, x, w, bias, ep->sum, n, c_in, c_out, group, win, &ep->act))
+    if (conv_wino_forward(y, x, w, bias, ep->sum, n, c_in, c_out, group, win, &ep->act, 0) ||
+        conv_dnnl_forward_sum(y, x, w, bias, ep->sum, n, c_in, c_out, group, win, &ep->act))
         return;
     if (cin_g == 1 && !ep->sum) { /* depthwise: the activation on each plane as it is computed */
         conv_dw_forward(y, x, w, bias, n, c_in, c_out, &g, &ep->act);
@@ -293,7 +297,8 @@ void conv_forward_layout(float *y, const float *x, const float *w, const float *
         e.bn_scale = e.bn_bias = e.bn_mean = e.bn_var = NULL;
         layout &= ~(unsigned)CONV_W_CONST; /* folded into the workspace on every call */
     }
-    if (conv_dnnl_forward_layout(y, x, w, bias, e.sum, n, c_in, c_out, group, win, &e.act, layout))
+    if (conv_wino_forward(y, x, w, bias, e.sum, n, c_in, c_out, group, win, &e.act, layout) ||
+        conv_dnnl_forward_layout(y, x, w, bias, e.sum, n, c_in, c_out, group, win, &e.act, layout))
         return;
     /* oneDNN declined: the plain path on plain copies of the blocked tensors */
     float *xp = layout & CONV_X_BLOCKED ? plain_copy(x, n, c_in, g.in_size) : NULL;
@@ -474,7 +479,8 @@ void conv_backward_input(float *dx, const float *dy, const float *w, size_t n, s
         memset(dx, 0, n * c_in * g.in_size * sizeof(float));
         return;
     }
-    if (conv_dnnl(CONV_DNNL_BACKWARD_INPUT, dx, dy, w, NULL, n, c_in, c_out, group, win, NULL))
+    if (conv_wino_backward_input(dx, dy, w, n, c_in, c_out, group, win) ||
+        conv_dnnl(CONV_DNNL_BACKWARD_INPUT, dx, dy, w, NULL, n, c_in, c_out, group, win, NULL))
         return;
     if (cin_g == 1) {
         conv_dw_backward_input(dx, dy, w, n, c_in, c_out, &g);

@@ -112,7 +112,8 @@ typedef struct SpatialWindow {
 } SpatialWindow;
 
 /* Conv (ONNX 11): y[N, C_out, out...] = conv(x[N, C_in, in...], w[C_out, C_in/group, kernel...])
- *   + bias[C_out] (bias may be NULL).  Runs on oneDNN when conv_dnnl() takes it (kernels/conv_dnnl.c,
+ *   + bias[C_out] (bias may be NULL).  3x3 stride-1 convs run on Winograd where conv_wino_forward() takes
+ *   them (kernels/conv_wino.c); the rest on oneDNN when conv_dnnl() takes it (kernels/conv_dnnl.c,
  *   which picks per geometry), else on these paths: C_in/group == 1 (depthwise, any channel multiplier) is
  *   a direct loop; small outputs (< 128 positions) with N > 1 fold the batch into one sgemm per group;
  *   1x1 stride-1 unpadded kernels are one sgemm per image and group; anything else is im2col into
@@ -141,7 +142,8 @@ void conv_transpose_forward(float *y, const float *x, const float *w, const floa
 /* Conv backward (onnxtune.ConvGradInput / ConvGradWeight), for conv_forward's geometry and sizes:
  *   conv_backward_input:  dx[N, C_in, in...] = dLoss/dx from dy[N, C_out, out...], w[C_out, C_in/group, kernel...]
  *   conv_backward_weight: dw[C_out, C_in/group, kernel...] = dLoss/dw from dy and x[N, C_in, in...]
- * Both write their output (no accumulation) and are deterministic.  oneDNN first as for conv_forward,
+ * Both write their output (no accumulation) and are deterministic.  dx: Winograd first where
+ * conv_wino_backward_input() takes it; oneDNN first as for conv_forward,
  * else paths as conv_forward's: depthwise
  * direct (no workspace); small outputs with N > 1 fold the batch into one sgemm per group; 1x1
  * stride-1 unpadded kernels skip im2col/col2im; else per image im2col (dw) or col2im (dx).
@@ -228,6 +230,26 @@ void conv_forward_layout(float *y, const float *x, const float *w, const float *
 bool conv_dnnl_forward_layout(float *y, const float *x, const float *w, const float *bias, const float *sum,
                               size_t n, size_t c_in, size_t c_out, size_t group, const SpatialWindow *win,
                               const ConvAct *act, unsigned layout);
+
+/* ======================================================================== kernels/conv_wino.c */
+
+/* Winograd F(2x2,3x3) forward conv, tried by conv.c before oneDNN: y = act(conv(x, w) + bias + sum)
+ * (bias, sum, act may be NULL) with x, y and sum in the layouts `layout` says (CONV_*_BLOCKED; plain
+ * ones go through nChw8c copies), U = G w G^T cached when CONV_W_CONST. Takes 2-D 3x3 kernels, stride
+ * and dilation 1, pad_begin <= 2, group 1, C_in and C_out multiples of 8, on a CPU with AVX2+FMA, where
+ * bench/README.md measured it faster than oneDNN (ONNXTUNE_WINOGRAD=force: every geometry that fits;
+ * =0, off or generic: never); returns false for the rest. Deterministic: the same bits for any thread
+ * count and any place of a sample in the batch. Keeps its tile buffers, U of non-constant weights and
+ * plain tensors' nChw8c copies between calls (grow-only; fresh ones inside a parallel region; aborts
+ * with a message when out of memory). */
+bool conv_wino_forward(float *y, const float *x, const float *w, const float *bias, const float *sum, size_t n,
+                       size_t c_in, size_t c_out, size_t group, const SpatialWindow *win, const ConvAct *act,
+                       unsigned layout);
+/* conv_backward_input's dx on the same code (a 3x3 stride-1 conv of dy with w transposed and flipped),
+ * plain NCHW tensors, U computed per call; the same conditions with C_in and C_out swapped and at least
+ * 128 output tiles (ONNXTUNE_WINOGRAD=force: any), else false. */
+bool conv_wino_backward_input(float *dx, const float *dy, const float *w, size_t n, size_t c_in, size_t c_out,
+                              size_t group, const SpatialWindow *win);
 
 /* ======================================================================== kernels/blocked.c */
 
