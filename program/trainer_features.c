@@ -10,7 +10,8 @@
  * split's samples in data-set order. The header holds the key, the sizes, a CRC-32 of the payload and
  * one of itself; a file whose key differs is rebuilt, one that is truncated or fails a CRC is rebuilt
  * with a warning. The key hashes the program (its binary's path, size and modification time, its
- * fingerprint, compile options, the prefix's end, the batch it runs at, the thread count), the
+ * fingerprint, compile options, the prefix's end, the batch it runs at, the thread count, the kernel switches in
+ * its environment such as ONNXTUNE_WINOGRAD), the
  * prefix's weights as they are when training starts (--init and --resume included), the data
  * (each file's path, size and modification time; image folders: every image's, the class names and the
  * preprocessing) and the file's split. */
@@ -103,6 +104,15 @@ static uint64_t program_key(const Trainer *t, const unsigned char *params)
      * for it (resnet18's features at 1 and 2 threads differ in the last bits) */
     int64_t nt = omp_get_max_threads();
     h = ckpt_hash64(h, &nt, sizeof nt);
+    /* the run-time kernel choices: another conv algorithm or ISA may round the last bits differently */
+    static const char *const kernel_env[] = {"ONNXTUNE_DNNL", "ONNXTUNE_WINOGRAD", "ONNXTUNE_WINO_TILES",
+                                             "ONNXTUNE_DW_ISA", "ONNXTUNE_ERF_ISA", "ONNXTUNE_NORM_ISA",
+                                             "OPENBLAS_CORETYPE"};
+    for (size_t i = 0; i < sizeof kernel_env / sizeof *kernel_env; i++) {
+        const char *e = getenv(kernel_env[i]);
+        h = hash_str(h, kernel_env[i]);
+        h = hash_str(h, e ? e : "");
+    }
     for (int i = 0; i < px->run.ninputs; i++)
         if (px->run.inputs[i].kind == TRAIN_IN_PARAM) {
             const TrainParam *tp = &p->params[px->run.inputs[i].param];

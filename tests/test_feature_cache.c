@@ -174,6 +174,12 @@ static void invalidation(void)
     train("inv3t1", dir, t1);
     CHECK_MSG(strstr(tt_out, "made for other data") && strstr(tt_out, "computed in"), "features made at 2 threads "
               "were reused at 1:\n%s", tt_out);
+    /* another conv algorithm chosen by the environment (Winograd off: oneDNN's or conv.c's last bits) */
+    setenv("ONNXTUNE_WINOGRAD", "0", 1);
+    train("inv3w", dir, t1);
+    unsetenv("ONNXTUNE_WINOGRAD");
+    CHECK_MSG(strstr(tt_out, "made for other data") && strstr(tt_out, "computed in"), "features made with "
+              "Winograd were reused without it:\n%s", tt_out);
     /* the frozen weights: --init of a backbone parameter */
     const char *bias = tt_path("bias.npy");
     float zeros[16] = {0};
