@@ -9,23 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void batchnorm_forward(float *y, const float *x, const float *scale, const float *bias,
-                       const float *mean, const float *var, size_t n, size_t c, size_t spatial,
-                       float epsilon)
-{
-    #pragma omp parallel for schedule(static) if (n * c * spatial > 65536)
-    for (size_t nc = 0; nc < n * c; nc++) {
-        size_t ch = nc % c;
-        float mul = (float)((double)scale[ch] / sqrt((double)var[ch] + (double)epsilon));
-        float mu = mean[ch], add = bias[ch];
-        const float *xp = x + nc * spatial;
-        float *yp = y + nc * spatial;
-        /* Centre first: x*mul + (bias - mean*mul) cancels badly when mean*mul is large. */
-        for (size_t i = 0; i < spatial; i++)
-            yp[i] = (xp[i] - mu) * mul + add;
-    }
-}
-
 /* The activation of a fused BatchNormalization (ir/pass_fuse.c), as the separate ops compute it:
  * Relu v > 0 ? v : 0 (a NaN becomes 0, as unary_forward), Clip v < lo ? lo : v > hi ? hi : v. */
 static inline float bn_act(float v, int kind, float lo, float hi)
@@ -48,9 +31,17 @@ void batchnorm_forward_act(float *y, const float *x, const float *scale, const f
         float mu = mean[ch], add = bias[ch];
         const float *xp = x + nc * spatial;
         float *yp = y + nc * spatial;
+        /* Centre first: x*mul + (bias - mean*mul) cancels badly when mean*mul is large. */
         for (size_t i = 0; i < spatial; i++)
             yp[i] = bn_act((xp[i] - mu) * mul + add, kind, lo, hi);
     }
+}
+
+void batchnorm_forward(float *y, const float *x, const float *scale, const float *bias,
+                       const float *mean, const float *var, size_t n, size_t c, size_t spatial,
+                       float epsilon)
+{
+    batchnorm_forward_act(y, x, scale, bias, mean, var, n, c, spatial, epsilon, 0, 0.0f, 0.0f);
 }
 
 /* Mean and 1/sqrt(var + epsilon) of one row, biased variance. */
