@@ -157,15 +157,11 @@ static const float *transformed_weights(const float *w, size_t C, size_t K, bool
 #pragma GCC target("avx2,fma")
 #endif
 
-/* U of w[K][C][3][3]; flip: of the conv whose weights are w[C][K] transposed and flipped (dX). In
- * float64 (4 output channels a vector) and rounded once, a panel's 16 (or 8) output channels at a time,
- * so that each position's outputs are one contiguous row of U. */
-static void weight_transform(float *u, const float *w, size_t C, size_t K, bool flip)
+/* Item `it` of weight_transform: one input channel of one panel of 16 (or 8) output channels. */
+static void weight_panel(float *u, const float *w, size_t C, size_t K, bool flip, size_t it)
 {
     size_t panels = (K + 15) / 16;
-    /* w read front to back: panel-major for w[K][C], c-major for the flipped w[C][K] */
-    #pragma omp parallel for schedule(static) if (K * C > 4096)
-    for (size_t it = 0; it < panels * C; it++) {
+    {
         size_t p = flip ? it % panels : it / C, c = flip ? it / panels : it % C;
         size_t p0 = p * 16, width = K - p0 < 16 ? K - p0 : 16;
         {
@@ -446,6 +442,19 @@ static void wino_run(const Wino *a, size_t n)
 #else
 #pragma GCC pop_options
 #endif
+
+/* U of w[K][C][3][3]; flip: of the conv whose weights are w[C][K] transposed and flipped (dX). In
+ * float64 (4 output channels a vector) and rounded once, a panel's 16 (or 8) output channels at a time,
+ * so that each position's outputs are one contiguous row of U. The omp loop stays outside the AVX2
+ * region: clang does not give an outlined parallel body its function's target attribute. */
+static void weight_transform(float *u, const float *w, size_t C, size_t K, bool flip)
+{
+    size_t panels = (K + 15) / 16;
+    /* w read front to back: panel-major for w[K][C], c-major for the flipped w[C][K] */
+    #pragma omp parallel for schedule(static) if (K * C > 4096)
+    for (size_t it = 0; it < panels * C; it++)
+        weight_panel(u, w, C, K, flip, it);
+}
 
 /* ---- entry ---- */
 
